@@ -1,1 +1,20 @@
+//! # chathooks
+//!
+//! A chat server whose behaviour is extended by WebAssembly components ("plugins") that implement hooks
+//! from the WIT package `chathooks:plugin` in the top-level `wit/` folder.
+//!
+//! ## Overview
+//! Data flows one way: request → chat operation → one SQLite transaction (change + event) → after-hooks
+//! and live subscribers. Before-hooks run inline and may modify or reject a message.
+//!
+//! ## Layout
+//! - [`plugins`]: the wasmtime engine, loading and checking components, the compile cache, warm instance
+//!   pools, per-call limits, and the host interfaces plugins import (`log`, `kv`).
+//! - [`store`]: SQLite; the only code that speaks SQL.
+//! - [`model`]: the chat records (users, conversations, messages, ...) as the server stores and serves them.
+//! - [`cases`]: the language-neutral case-file format behind `chathooks test` and the harness.
 
+pub mod cases;
+pub mod model;
+pub mod plugins;
+pub mod store;

@@ -1,0 +1,3 @@
+//! SQLite storage: the only code in the server that speaks SQL.
+
+pub mod kv;
