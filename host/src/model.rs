@@ -1,1 +1,254 @@
-//! Chat records.
+//! Chat records: the shapes the server stores, serves as JSON and hands to hooks.
+//!
+//! They mirror the WIT records in `wit/types.wit` field for field (so mapping to the WIT types in
+//! `events.rs` is mechanical), plus a few server-side fields the REST API shows but hooks do not need
+//! (`mentions`, `status`, `client_id`). JSON is snake_case because that is what the REST API speaks.
+//!
+//! Timestamps are [`Millis`]: milliseconds since the Unix epoch as `i64`, because that is SQLite's integer
+//! type and chat clients order and display by milliseconds. The WIT `timestamp` is `u64`; the conversion
+//! happens where WIT values are built.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch (UTC). Signed because SQLite integers are `i64`.
+pub type Millis = i64;
+
+/// A person or bot that can take part in conversations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id chosen by the server's admin (e.g. `alice`); what other records refer to.
+    pub id: String,
+    /// Display name, shown to other participants.
+    pub name: String,
+    /// Application-specific data (a JSON object), passed through untouched.
+    pub metadata: serde_json::Value,
+}
+
+/// A conversation: a direct chat or a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Server-assigned id.
+    pub id: String,
+    /// Title, if one was set; direct chats often have none.
+    pub title: Option<String>,
+    /// Users who may update or delete the conversation and remove others from it.
+    pub admin_ids: Vec<String>,
+    /// Every current participant, admins included, in the order they joined.
+    pub participant_ids: Vec<String>,
+    /// `participant_ids.len()`, kept as a field because the WIT record and the Skygear model carry it.
+    pub participant_count: u32,
+    /// When true, creating a conversation with the same participant set returns this one.
+    pub distinct_by_participants: bool,
+    /// Application-specific data (a JSON object).
+    pub metadata: serde_json::Value,
+    /// The newest message, if any, so lists can show it without another query.
+    pub last_message_id: Option<String>,
+    /// When the conversation was created.
+    pub created_at: Millis,
+    /// When the title, metadata or participants last changed (not when a message was sent).
+    pub updated_at: Millis,
+}
+
+/// One user's membership of one conversation, as that user sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Participant {
+    /// The participating user.
+    pub user: User,
+    /// Whether this user may administer the conversation.
+    pub is_admin: bool,
+    /// Messages from others, not deleted, newer than what this user has read.
+    pub unread_count: u32,
+    /// The newest message this user has read, if any; reading is a high-water mark.
+    pub last_read_message_id: Option<String>,
+}
+
+/// A conversation as one user lists it: the conversation plus that user's unread state and the newest
+/// message. This is Skygear's `UserConversation`, shaped for `GET /v1/conversations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserConversation {
+    /// The conversation itself; flattened so clients see one object.
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// Messages this user has not read yet.
+    pub unread_count: u32,
+    /// The newest message this user has read, if any.
+    pub last_read_message_id: Option<String>,
+    /// The newest message, so a conversation list can show a preview.
+    pub last_message: Option<Message>,
+}
+
+/// Who produced a message. Stored with every message so hooks can stop bots answering bots forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// A user, through the REST API.
+    #[default]
+    User,
+    /// A plugin posting as its bot user.
+    Plugin {
+        /// The plugin's name (its file name without `.wasm`).
+        name: String,
+        /// How many plugin actions led to this message (1 = a plugin answering a user).
+        depth: u32,
+    },
+}
+
+/// A summary of the receipts of one message, from the point of view of the participants other than the
+/// sender. Computed from receipts when read, so it can never disagree with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Stored, but no other participant has reported it delivered or read.
+    #[default]
+    Sent,
+    /// At least one other participant's device has it; nobody has read it.
+    Delivered,
+    /// At least one other participant has read it, but not all of them.
+    SomeRead,
+    /// Every other current participant has read it.
+    AllRead,
+}
+
+/// A message in a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Server-assigned id.
+    pub id: String,
+    /// The conversation the message belongs to.
+    pub conversation_id: String,
+    /// The user (or plugin bot) who sent it; embedded so clients and hooks need no extra lookup.
+    pub sender: User,
+    /// The text; empty once deleted.
+    pub body: String,
+    /// Application-specific data (a JSON object); emptied once deleted.
+    pub metadata: serde_json::Value,
+    /// Position in the conversation: 1, 2, 3, ... with no gaps, so clients can page and spot holes.
+    pub seq: i64,
+    /// When the message was sent.
+    pub created_at: Millis,
+    /// When the message was last edited, if ever.
+    pub edited_at: Option<Millis>,
+    /// True once deleted (soft delete keeps the row so `seq` stays gapless).
+    pub deleted: bool,
+    /// Whether a user or a plugin produced it.
+    pub origin: Origin,
+    /// Ids of users mentioned with `@user_id` in the body who exist on the server.
+    pub mentions: Vec<String>,
+    /// Receipt summary (delivered / some_read / all_read).
+    pub status: MessageStatus,
+    /// The sender's idempotency key, if the send carried one, so a client can match its optimistic copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// One user's delivery and read state for one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The message the receipt is for.
+    pub message_id: String,
+    /// The user who received or read it.
+    pub user: User,
+    /// When it reached one of the user's devices, if it has (reading implies delivery).
+    pub delivered_at: Option<Millis>,
+    /// When the user read it, if they have.
+    pub read_at: Option<Millis>,
+}
+
+/// An emoji reaction by one user to one message; unique per (message, user, emoji).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The message reacted to.
+    pub message_id: String,
+    /// The user who reacted.
+    pub user: User,
+    /// The emoji or short code, as the client sent it.
+    pub emoji: String,
+    /// When the reaction was added.
+    pub created_at: Millis,
+}
+
+/// What a typing user is doing. Typing is never stored as chat state, only sent as events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    /// Started typing.
+    Begin,
+    /// Stopped for a moment without sending.
+    Pause,
+    /// Stopped: the message was sent or abandoned.
+    Finished,
+}
+
+/// A change in one user's typing state in one conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypingEvent {
+    /// The conversation being typed in.
+    pub conversation_id: String,
+    /// The typing user.
+    pub user: User,
+    /// What they are doing now.
+    pub state: TypingState,
+    /// When the state changed.
+    pub at: Millis,
+}
+
+/// The user ids mentioned in `body` as `@user_id`, in order of first appearance, without duplicates.
+///
+/// An id is the run of ASCII letters, digits, `_`, `-` and `.` after an `@` that starts the body or follows
+/// a character that is not part of an id (so `bob@example.com` mentions nobody). A trailing `.` is dropped
+/// so that "thanks @bob." mentions `bob`. Whether the ids exist is for the caller (the store keeps only
+/// existing users).
+pub fn mentions_in(body: &str) -> Vec<String> {
+    fn is_id_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+    }
+    let mut found: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let starts = c == '@' && !prev.is_some_and(is_id_char);
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let start = i + c.len_utf8();
+        let mut end = start;
+        while let Some(&(j, d)) = chars.peek() {
+            if !is_id_char(d) {
+                break;
+            }
+            end = j + d.len_utf8();
+            prev = Some(d);
+            chars.next();
+        }
+        let id = body[start..end].trim_end_matches('.');
+        if !id.is_empty() && !found.iter().any(|f| f == id) {
+            found.push(id.to_owned());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_parsed_in_order_without_duplicates() {
+        assert_eq!(
+            mentions_in("@alice hi @bob.b and @alice, thanks @carol."),
+            vec!["alice", "bob.b", "carol"]
+        );
+        assert!(mentions_in("mail bob@example.com or @ alone").is_empty());
+        assert_eq!(mentions_in("(@dave)"), vec!["dave"]);
+    }
+
+    #[test]
+    fn json_shapes_are_snake_case() -> Result<(), serde_json::Error> {
+        let origin = serde_json::to_value(Origin::Plugin { name: "echo".into(), depth: 1 })?;
+        assert_eq!(origin, serde_json::json!({"kind": "plugin", "name": "echo", "depth": 1}));
+        assert_eq!(serde_json::to_value(MessageStatus::SomeRead)?, "some_read");
+        assert_eq!(serde_json::to_value(TypingState::Begin)?, "begin");
+        Ok(())
+    }
+}

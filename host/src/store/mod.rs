@@ -1,3 +1,57 @@
 //! SQLite storage: the only code in the server that speaks SQL.
+//!
+//! ## Overview
+//! [`Db`] owns the file (WAL mode, migrated on open) and runs closures in transactions. Every other
+//! function here takes a `&Transaction` (writes) or `&Connection` (reads) plus typed inputs, so the chat
+//! layer can compose one operation from several calls and commit them together with the operation's event:
+//!
+//! ```ignore
+//! let sent = db.write(|tx| {
+//!     let sent = messages::send_message(tx, &new, now)?;
+//!     if sent.changed {
+//!         events::append_event(tx, "message.new", Some(&conv_id), &audience, &payload, now)?;
+//!     }
+//!     Ok(sent)
+//! })?;
+//! ```
+//!
+//! ## Layout
+//! - [`db`]: opening, durability, the writer lock and read pool.
+//! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
+//! - [`users`]: users and hashed bearer tokens.
+//! - [`conversations`]: conversations and their participants.
+//! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
+//! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
+//! - [`reactions`]: emoji reactions.
+//! - [`events`]: the event log that WebSocket clients resume from.
+//! - [`outbox`]: durable after-hook delivery: outbox, per-plugin deliveries, dead letters.
+//! - [`ids`]: id, token and clock helpers; [`error`]: [`StoreError`].
 
+pub mod conversations;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod ids;
 pub mod kv;
+pub mod messages;
+pub mod migrations;
+pub mod outbox;
+pub mod reactions;
+pub mod receipts;
+pub mod users;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use db::{Db, Durability};
+pub use error::{Result, StoreError};
+
+/// The result of a write that may find its work already done (an idempotent send, a repeated receipt, a
+/// distinct conversation that already exists).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome<T> {
+    /// The record as it now is.
+    pub value: T,
+    /// True when this call changed the database: only then should the caller append an event.
+    pub changed: bool,
+}

@@ -1,0 +1,392 @@
+//! Conversations and their participants.
+//!
+//! Participant and admin lists live in the `participants` table (one row per member), not in JSON arrays
+//! as in Skygear, so "my conversations" and "is U a member" are index lookups. A distinct conversation is
+//! found by its exact current participant set, so adding someone to a direct chat makes it a different
+//! set, as users expect.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::error::{Result, StoreError};
+use super::ids::{count_u32, json_text, json_value, metadata_text, new_id};
+use super::users::{RawUser, missing_users};
+use super::{Outcome, messages, receipts};
+use crate::model::{Conversation, Millis, Participant, UserConversation};
+
+/// Most participants one conversation may have. Every event of a conversation is written once per
+/// participant into the audience index, so this bounds the cost of one message.
+pub const MAX_PARTICIPANTS: usize = 1000;
+
+/// Longest title accepted, in bytes.
+pub const MAX_TITLE_LEN: usize = 500;
+
+/// What creating a conversation needs.
+#[derive(Debug, Clone, Default)]
+pub struct NewConversation {
+    /// Optional title.
+    pub title: Option<String>,
+    /// The members. Admins are added to it if missing; duplicates are ignored.
+    pub participant_ids: Vec<String>,
+    /// The members who administer the conversation.
+    pub admin_ids: Vec<String>,
+    /// Return the existing distinct conversation with the same participant set instead of a new one.
+    pub distinct_by_participants: bool,
+    /// A JSON object, or `null` for `{}`.
+    pub metadata: serde_json::Value,
+}
+
+/// A partial update; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationPatch {
+    /// `Some(None)` clears the title.
+    pub title: Option<Option<String>>,
+    /// The new metadata (replaces the old object).
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Creates a conversation, or, when `distinct_by_participants` is set and a distinct conversation with
+/// exactly this participant set exists, returns that one with `changed == false` (the new title, admins
+/// and metadata are then ignored).
+pub fn create_conversation(tx: &Transaction<'_>, new: &NewConversation, now: Millis) -> Result<Outcome<Conversation>> {
+    let mut members: Vec<String> = Vec::new();
+    for id in new.participant_ids.iter().chain(&new.admin_ids) {
+        if !members.contains(id) {
+            members.push(id.clone());
+        }
+    }
+    if members.is_empty() {
+        return Err(StoreError::Invalid("participant_ids must not be empty".into()));
+    }
+    check_size(members.len())?;
+    check_title(new.title.as_deref())?;
+    if let Some(id) = missing_users(tx, &members)?.into_iter().next() {
+        return Err(StoreError::not_found("user", id));
+    }
+    if new.distinct_by_participants {
+        if let Some(id) = find_distinct(tx, &members)? {
+            return Ok(Outcome { value: get_conversation(tx, &id)?, changed: false });
+        }
+    }
+    let id = new_id(tx, "c_")?;
+    tx.execute(
+        "INSERT INTO conversations (id, title, metadata, distinct_by_participants, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![id, new.title, metadata_text(&new.metadata)?, new.distinct_by_participants, now],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for user in &members {
+        insert.execute(params![id, user, new.admin_ids.contains(user), now])?;
+    }
+    Ok(Outcome { value: get_conversation(tx, &id)?, changed: true })
+}
+
+/// The oldest distinct conversation whose current participants are exactly `user_ids` (in any order).
+pub fn find_distinct(conn: &Connection, user_ids: &[String]) -> Result<Option<String>> {
+    let Some(first) = user_ids.first() else { return Ok(None) };
+    let mut set = user_ids.to_vec();
+    set.sort();
+    set.dedup();
+    let n = i64::try_from(set.len()).unwrap_or(i64::MAX);
+    let id = conn
+        .query_row(
+            "SELECT c.id FROM participants p0 JOIN conversations c ON c.id = p0.conversation_id
+             WHERE p0.user_id = ?1 AND c.distinct_by_participants = 1
+               AND (SELECT count(*) FROM participants p WHERE p.conversation_id = c.id) = ?2
+               AND (SELECT count(*) FROM participants p WHERE p.conversation_id = c.id
+                      AND p.user_id IN (SELECT value FROM json_each(?3))) = ?2
+             ORDER BY c.created_at, c.id LIMIT 1",
+            params![first, n, json_text(&serde_json::json!(set))?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(id)
+}
+
+/// The conversation with `id`, or [`StoreError::NotFound`].
+pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
+    let row = conn
+        .query_row(
+            "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at
+             FROM conversations WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Millis>(5)?,
+                    r.get::<_, Millis>(6)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, title, metadata, distinct, last_message_id, created_at, updated_at)) = row else {
+        return Err(StoreError::not_found("conversation", id));
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT user_id, is_admin FROM participants WHERE conversation_id = ?1 ORDER BY joined_at, user_id",
+    )?;
+    let mut participant_ids = Vec::new();
+    let mut admin_ids = Vec::new();
+    for member in stmt.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))? {
+        let (user, is_admin) = member?;
+        if is_admin {
+            admin_ids.push(user.clone());
+        }
+        participant_ids.push(user);
+    }
+    Ok(Conversation {
+        participant_count: count_u32(i64::try_from(participant_ids.len()).unwrap_or(i64::MAX)),
+        id,
+        title,
+        admin_ids,
+        participant_ids,
+        distinct_by_participants: distinct,
+        metadata: json_value(&metadata)?,
+        last_message_id,
+        created_at,
+        updated_at,
+    })
+}
+
+/// Participant columns, with the unread count and last read message computed from `last_read_seq`.
+const PARTICIPANT_SELECT: &str = "SELECT p.is_admin, u.id, u.name, u.metadata,
+        (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
+        (SELECT count(*) FROM messages m WHERE m.conversation_id = p.conversation_id
+           AND m.seq > p.last_read_seq AND m.sender_id != p.user_id AND m.deleted = 0)
+     FROM participants p JOIN users u ON u.id = p.user_id";
+
+fn participant_row(r: &Row<'_>) -> rusqlite::Result<(bool, RawUser, Option<String>, i64)> {
+    Ok((r.get(0)?, RawUser::from_row(r, 1)?, r.get(4)?, r.get(5)?))
+}
+
+fn into_participant((is_admin, user, last_read_message_id, unread): (bool, RawUser, Option<String>, i64)) -> Result<Participant> {
+    Ok(Participant { user: user.into_user()?, is_admin, unread_count: count_u32(unread), last_read_message_id })
+}
+
+/// `user_id`'s membership of `conversation_id`, or `None` if they are not a participant.
+pub fn participant(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<Option<Participant>> {
+    let sql = format!("{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 AND p.user_id = ?2");
+    let row = conn.query_row(&sql, [conversation_id, user_id], participant_row).optional()?;
+    row.map(into_participant).transpose()
+}
+
+/// Whether `user_id` currently participates in `conversation_id` (false if the conversation is missing).
+pub fn is_participant(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?;
+    Ok(stmt.exists([conversation_id, user_id])?)
+}
+
+/// Whether `user_id` is an admin of `conversation_id`.
+pub fn is_admin(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 AND is_admin = 1",
+    )?;
+    Ok(stmt.exists([conversation_id, user_id])?)
+}
+
+/// Every participant of `conversation_id`, in join order.
+pub fn participants(conn: &Connection, conversation_id: &str) -> Result<Vec<Participant>> {
+    let sql = format!("{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 ORDER BY p.joined_at, p.user_id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([conversation_id], participant_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(into_participant).collect()
+}
+
+/// `user_id`'s conversations, most recently active first (newest message, else last update), at most
+/// `limit`, each with the user's unread count and the newest message.
+pub fn list_for_user(conn: &Connection, user_id: &str, limit: u32) -> Result<Vec<UserConversation>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id
+         LEFT JOIN messages m ON m.id = c.last_message_id
+         WHERE p.user_id = ?1
+         ORDER BY coalesce(m.created_at, c.updated_at) DESC, c.id DESC LIMIT ?2",
+    )?;
+    let ids = stmt.query_map(params![user_id, limit], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let conversation = get_conversation(conn, &id)?;
+        let me = participant(conn, &id, user_id)?.ok_or_else(|| StoreError::not_found("participant", user_id))?;
+        let last_message = match &conversation.last_message_id {
+            Some(m) => Some(messages::get_message(conn, m)?),
+            None => None,
+        };
+        out.push(UserConversation {
+            conversation,
+            unread_count: me.unread_count,
+            last_read_message_id: me.last_read_message_id,
+            last_message,
+        });
+    }
+    Ok(out)
+}
+
+/// Applies `patch` and bumps `updated_at`; returns the updated conversation.
+pub fn update_conversation(tx: &Transaction<'_>, id: &str, patch: &ConversationPatch, now: Millis) -> Result<Conversation> {
+    get_conversation(tx, id)?;
+    if let Some(title) = &patch.title {
+        check_title(title.as_deref())?;
+        tx.execute("UPDATE conversations SET title = ?2 WHERE id = ?1", params![id, title])?;
+    }
+    if let Some(metadata) = &patch.metadata {
+        tx.execute("UPDATE conversations SET metadata = ?2 WHERE id = ?1", params![id, metadata_text(metadata)?])?;
+    }
+    touch(tx, id, now)?;
+    get_conversation(tx, id)
+}
+
+/// Deletes the conversation with its participants, messages, receipts and reactions; returns it as it was,
+/// for the `conversation.deleted` event. Its events stay in the log.
+pub fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversation> {
+    let before = get_conversation(tx, id)?;
+    tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
+    Ok(before)
+}
+
+/// Adds `user_ids` (not admins) to the conversation; returns those who were not members already. New
+/// members start with the existing messages counted as read: history, not unread.
+pub fn add_participants(tx: &Transaction<'_>, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>> {
+    let conversation = get_conversation(tx, id)?;
+    if let Some(missing) = missing_users(tx, user_ids)?.into_iter().next() {
+        return Err(StoreError::not_found("user", missing));
+    }
+    let mut added: Vec<String> = Vec::new();
+    for user in user_ids {
+        if !conversation.participant_ids.contains(user) && !added.contains(user) {
+            added.push(user.clone());
+        }
+    }
+    check_size(conversation.participant_ids.len() + added.len())?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
+         SELECT id, ?2, 0, ?3, last_seq, last_seq FROM conversations WHERE id = ?1",
+    )?;
+    for user in &added {
+        insert.execute(params![id, user, now])?;
+    }
+    if !added.is_empty() {
+        touch(tx, id, now)?;
+    }
+    Ok(added)
+}
+
+/// Removes `user_id` from the conversation; false if they were not a member. Their receipts stay (they
+/// are history), but no longer count towards message status.
+pub fn remove_participant(tx: &Transaction<'_>, id: &str, user_id: &str, now: Millis) -> Result<bool> {
+    get_conversation(tx, id)?;
+    let removed = tx.execute("DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2", [id, user_id])?;
+    if removed > 0 {
+        touch(tx, id, now)?;
+    }
+    Ok(removed > 0)
+}
+
+/// Makes a member an admin or not; [`StoreError::NotFound`] if they are not a member.
+pub fn set_admin(tx: &Transaction<'_>, id: &str, user_id: &str, admin: bool, now: Millis) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE participants SET is_admin = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+        params![id, user_id, admin],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::not_found("participant", user_id));
+    }
+    touch(tx, id, now)
+}
+
+/// The unread count of `user_id` in `conversation_id`; see [`receipts::unread_count`].
+pub fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<u32> {
+    receipts::unread_count(conn, conversation_id, user_id)
+}
+
+fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
+    tx.execute("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1", params![id, now])?;
+    Ok(())
+}
+
+fn check_size(n: usize) -> Result<()> {
+    if n > MAX_PARTICIPANTS {
+        return Err(StoreError::Invalid(format!("a conversation has at most {MAX_PARTICIPANTS} participants")));
+    }
+    Ok(())
+}
+
+fn check_title(title: Option<&str>) -> Result<()> {
+    if title.is_some_and(|t| t.len() > MAX_TITLE_LEN) {
+        return Err(StoreError::Invalid(format!("title is longer than {MAX_TITLE_LEN} bytes")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::{TestDb, ids};
+
+    #[test]
+    fn distinct_conversations_are_found_by_exact_participant_set() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b", "c"])?;
+        let new = NewConversation {
+            participant_ids: ids(&["a", "b"]),
+            admin_ids: ids(&["a"]),
+            distinct_by_participants: true,
+            ..Default::default()
+        };
+        let first = t.db.write(|tx| create_conversation(tx, &new, 1))?;
+        assert!(first.changed);
+        assert_eq!(first.value.admin_ids, ids(&["a"]));
+        assert_eq!(first.value.participant_count, 2);
+
+        let reversed = NewConversation { participant_ids: ids(&["b", "a"]), admin_ids: vec![], ..new.clone() };
+        let again = t.db.write(|tx| create_conversation(tx, &reversed, 2))?;
+        assert!(!again.changed);
+        assert_eq!(again.value.id, first.value.id);
+
+        let not_distinct = NewConversation { distinct_by_participants: false, ..new.clone() };
+        assert!(t.db.write(|tx| create_conversation(tx, &not_distinct, 3))?.changed);
+
+        // A superset is a different conversation; after adding c to the first, {a,b} is new again.
+        let abc = NewConversation { participant_ids: ids(&["a", "b", "c"]), ..new.clone() };
+        assert!(t.db.write(|tx| create_conversation(tx, &abc, 4))?.changed);
+        t.db.write(|tx| add_participants(tx, &first.value.id, &ids(&["c"]), 5))?;
+        let fresh = t.db.write(|tx| create_conversation(tx, &new, 6))?;
+        assert!(fresh.changed);
+        assert_ne!(fresh.value.id, first.value.id);
+        Ok(())
+    }
+
+    #[test]
+    fn members_update_delete_and_listing() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b", "c"])?;
+        let conv = t.conversation(&["a", "b"])?;
+        let unknown = NewConversation { participant_ids: ids(&["a", "zed"]), ..Default::default() };
+        assert!(matches!(t.db.write(|tx| create_conversation(tx, &unknown, 1)), Err(StoreError::NotFound { .. })));
+
+        let added = t.db.write(|tx| add_participants(tx, &conv.id, &ids(&["b", "c", "c"]), 10))?;
+        assert_eq!(added, ids(&["c"]));
+        assert!(t.db.read(|c| is_participant(c, &conv.id, "c"))?);
+        assert!(t.db.write(|tx| remove_participant(tx, &conv.id, "c", 11))?);
+        assert!(!t.db.write(|tx| remove_participant(tx, &conv.id, "c", 12))?);
+
+        let patch = ConversationPatch { title: Some(Some("Team".into())), metadata: Some(serde_json::json!({"x": 1})) };
+        let updated = t.db.write(|tx| update_conversation(tx, &conv.id, &patch, 13))?;
+        assert_eq!((updated.title.as_deref(), updated.updated_at), (Some("Team"), 13));
+        assert!(t.db.read(|c| is_admin(c, &conv.id, "a"))?);
+
+        t.send(&conv.id, "a", "hello")?;
+        let listed = t.db.read(|c| list_for_user(c, "b", 50))?;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].unread_count, 1);
+        assert_eq!(listed[0].last_message.as_ref().map(|m| m.body.as_str()), Some("hello"));
+        assert!(t.db.read(|c| list_for_user(c, "c", 50))?.is_empty());
+
+        let gone = t.db.write(|tx| delete_conversation(tx, &conv.id))?;
+        assert_eq!(gone.id, conv.id);
+        assert!(matches!(t.db.read(|c| get_conversation(c, &conv.id)), Err(StoreError::NotFound { .. })));
+        Ok(())
+    }
+}

@@ -1,0 +1,231 @@
+//! Opening the SQLite file and running transactions on it.
+//!
+//! ## Durability
+//! The file is in WAL mode with `synchronous=NORMAL` by default ([`Durability::Process`]). A commit appends
+//! the transaction to the WAL file with `write()` before `COMMIT` returns, so once the API has answered 2xx
+//! the data is in the operating system's page cache and survives the server process being killed
+//! (SIGKILL, OOM, panic). What NORMAL gives up is the `fsync` per commit: after a power loss or kernel
+//! crash the last few commits can be lost (never corrupted: the WAL is checksummed and a torn tail is
+//! discarded). [`Durability::Power`] (`synchronous=FULL`) fsyncs the WAL on every commit and survives power
+//! loss too, at the cost of one fsync (about a millisecond on SSDs, far more on network disks) per write.
+//!
+//! ## Connections
+//! One writer connection behind a `Mutex`: SQLite allows one writer at a time anyway, and taking the lock
+//! in-process instead of spinning on `SQLITE_BUSY` makes writes queue fairly and keeps event ids in commit
+//! order. Reads use a small pool of separate read-only connections, which in WAL mode see a consistent
+//! snapshot and never wait for the writer.
+//!
+//! All calls block; async code calls them from `spawn_blocking` (every closure here is short).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use super::error::{Result, StoreError};
+use super::migrations;
+
+/// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`. Only another
+/// process (a backup, the `sqlite3` shell) can hold it, since this process serialises its own writes;
+/// five seconds rides out a checkpoint or a short admin query without hanging a request forever.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections kept open for reuse. Reads are short, so a few cover the request concurrency of a
+/// single node; extra readers are opened on demand and closed after use.
+pub const READ_POOL_SIZE: usize = 4;
+
+/// What a committed write must survive; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives the process being killed, may lose the newest commits on power loss.
+    #[default]
+    Process,
+    /// `synchronous=FULL`: fsync on every commit; survives power loss.
+    Power,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Process => "NORMAL",
+            Self::Power => "FULL",
+        }
+    }
+}
+
+/// The chat database: one SQLite file, migrated on open.
+#[derive(Debug)]
+pub struct Db {
+    /// The file, kept to open read connections on demand.
+    path: PathBuf,
+    /// Applied to every connection.
+    durability: Durability,
+    /// The only connection that writes; see the module docs for why a `Mutex`.
+    writer: Mutex<Connection>,
+    /// Idle read-only connections.
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed, with its parent directories) and migrates the database at `path`,
+    /// with [`Durability::Process`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// Like [`Db::open`] with an explicit [`Durability`].
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut writer = Connection::open(&path)?;
+        // journal_mode is stored in the file; setting it every open is cheap and repairs a file that was
+        // switched back by a tool.
+        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!("could not enable WAL (journal_mode={mode})")));
+        }
+        configure(&writer, durability)?;
+        migrations::migrate(&mut writer)?;
+        Ok(Self { path, durability, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction and commits if it returns `Ok`; an `Err` (or a panic) rolls
+    /// everything back. IMMEDIATE takes the write lock up front, so a transaction that reads then writes
+    /// never fails half-way with `SQLITE_BUSY`.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.write_then(f, |_| ())
+    }
+
+    /// Like [`Db::write`] for closures with their own error type (e.g. the chat layer's, which can say
+    /// "forbidden"); store errors convert into it.
+    pub fn write_with<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Like [`Db::write`], then calls `after_commit` with the result *while still holding the write lock*.
+    ///
+    /// Use it to publish the transaction's events to live subscribers: because the next write cannot
+    /// commit until `after_commit` returns, subscribers see events in event-id order, and a client that
+    /// resumes from the last id it saw never skips one. `after_commit` must be quick and must not touch
+    /// the database (a non-blocking channel send is right).
+    pub fn write_then<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        after_commit(&value);
+        Ok(value)
+    }
+
+    /// Runs `f` on a read-only connection inside a read transaction, so every query in `f` sees the same
+    /// snapshot. Writes committed before the call are visible.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = lock(&self.readers).pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let result = {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx);
+            // Ending a read transaction cannot lose anything; ignore a failure to end it cleanly only if
+            // `f` already failed.
+            match (value, tx.finish()) {
+                (Ok(v), Ok(())) => Ok(v),
+                (Err(e), _) => Err(e),
+                (Ok(_), Err(e)) => Err(e.into()),
+            }
+        };
+        let mut readers = lock(&self.readers);
+        if readers.len() < READ_POOL_SIZE {
+            readers.push(conn);
+        }
+        result
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        configure(&conn, self.durability)?;
+        Ok(conn)
+    }
+}
+
+/// Per-connection settings: foreign keys (off by default in SQLite), the busy timeout and durability.
+fn configure(conn: &Connection, durability: Durability) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", durability.pragma())?;
+    Ok(())
+}
+
+/// Locks `m`, recovering from poisoning: a panic inside a closure dropped its transaction (rolled back),
+/// so the connection is still in a clean state.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_in_wal_with_pragmas_and_keeps_data_after_reopen() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nested/chat.db");
+        {
+            let db = Db::open(&path)?;
+            db.write(|tx| {
+                tx.execute("INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)", [])?;
+                Ok(())
+            })?;
+            let (mode, fk, sync): (String, i64, i64) = db.read(|c| {
+                Ok((
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
+                ))
+            })?;
+            assert_eq!((mode.as_str(), fk, sync), ("wal", 1, 1));
+        }
+        let db = Db::open(&path)?;
+        let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
+        assert_eq!(n, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn failed_write_rolls_back_and_readers_are_read_only() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path().join("chat.db"))?;
+        let failed: Result<()> = db.write(|tx| {
+            tx.execute("INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)", [])?;
+            Err(StoreError::Conflict("stop".into()))
+        });
+        assert!(failed.is_err());
+        let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
+        assert_eq!(n, 0);
+        let write_in_read = db.read(|c| Ok(c.execute("DELETE FROM users", [])?));
+        assert!(write_in_read.is_err());
+        Ok(())
+    }
+}

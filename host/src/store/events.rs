@@ -1,0 +1,173 @@
+//! The event log: one row per chat change, written in the change's own transaction.
+//!
+//! The row id is the event id everything downstream uses: WebSocket clients resume from it (`?since=`),
+//! after-hooks receive it to deduplicate retries. `AUTOINCREMENT` guarantees ids only grow and are never
+//! reused, and because writes are serialised they are assigned in commit order.
+//!
+//! Each event names its audience (the user ids allowed to see it); [`events_since`] only returns events
+//! whose audience contains the user, so a non-participant never sees a conversation's events. Appending
+//! an event also enqueues it in the [`outbox`](super::outbox) for after-hooks.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::error::{Result, StoreError};
+use super::ids::{json_text, json_value};
+use crate::model::Millis;
+
+/// Most events returned by one [`events_since`] call, so a client resuming after a long absence is
+/// served in bounded chunks.
+pub const MAX_EVENTS_PAGE: u32 = 1000;
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The event id (increasing, never reused).
+    pub id: i64,
+    /// What happened, e.g. `message.new` (the WebSocket event name).
+    pub kind: String,
+    /// The conversation it belongs to, if any; the unit of ordering for after-hooks.
+    pub conversation_id: Option<String>,
+    /// The users allowed to see it.
+    pub audience: Vec<String>,
+    /// The event's data as the chat layer encoded it.
+    pub payload: serde_json::Value,
+    /// When it happened.
+    pub created_at: Millis,
+}
+
+/// Appends an event and its outbox row inside the caller's transaction; returns the event id. Call it in
+/// the same transaction as the change it describes, so the two commit (or vanish) together.
+pub fn append_event(
+    tx: &Transaction<'_>,
+    kind: &str,
+    conversation_id: Option<&str>,
+    audience: &[String],
+    payload: &serde_json::Value,
+    now: Millis,
+) -> Result<i64> {
+    let mut members: Vec<&String> = audience.iter().collect();
+    members.sort();
+    members.dedup();
+    let id: i64 = tx.query_row(
+        "INSERT INTO events (kind, conversation_id, audience, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        params![kind, conversation_id, json_text(&serde_json::json!(members))?, json_text(payload)?, now],
+        |r| r.get(0),
+    )?;
+    let mut insert = tx.prepare_cached("INSERT INTO event_audience (user_id, event_id) VALUES (?1, ?2)")?;
+    for user in members {
+        insert.execute(params![user, id])?;
+    }
+    tx.execute("INSERT INTO outbox (event_id) VALUES (?1)", [id])?;
+    Ok(id)
+}
+
+/// Events visible to `user_id` with an id greater than `since_id`, oldest first, at most `limit` (capped
+/// at [`MAX_EVENTS_PAGE`]). A client that got a full page asks again from the last id.
+pub fn events_since(conn: &Connection, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{EVENT_SELECT} JOIN event_audience a ON a.event_id = e.id
+         WHERE a.user_id = ?1 AND a.event_id > ?2 ORDER BY a.event_id LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![user_id, since_id, limit.min(MAX_EVENTS_PAGE)], RawEvent::from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(RawEvent::into_event).collect()
+}
+
+/// The event with `id`, or [`StoreError::NotFound`].
+pub fn get_event(conn: &Connection, id: i64) -> Result<StoredEvent> {
+    let raw = conn.query_row(&format!("{EVENT_SELECT} WHERE e.id = ?1"), [id], RawEvent::from_row).optional()?;
+    raw.ok_or_else(|| StoreError::not_found("event", id.to_string()))?.into_event()
+}
+
+/// The newest event id (0 when the log is empty): where a new live subscriber starts.
+pub fn latest_event_id(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?)
+}
+
+/// The columns of a [`StoredEvent`], for `e` = `events`.
+pub(crate) const EVENT_SELECT: &str =
+    "SELECT e.id, e.kind, e.conversation_id, e.audience, e.payload, e.created_at FROM events e";
+
+/// An event row before its JSON columns are parsed. [`RawEvent::from_row_at`] reads it at any offset so
+/// the outbox can prepend its own columns.
+pub(crate) struct RawEvent {
+    id: i64,
+    kind: String,
+    conversation_id: Option<String>,
+    audience: String,
+    payload: String,
+    created_at: Millis,
+}
+
+impl RawEvent {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_row_at(r, 0)
+    }
+
+    pub(crate) fn from_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(at)?,
+            kind: r.get(at + 1)?,
+            conversation_id: r.get(at + 2)?,
+            audience: r.get(at + 3)?,
+            payload: r.get(at + 4)?,
+            created_at: r.get(at + 5)?,
+        })
+    }
+
+    pub(crate) fn into_event(self) -> Result<StoredEvent> {
+        Ok(StoredEvent {
+            id: self.id,
+            kind: self.kind,
+            conversation_id: self.conversation_id,
+            audience: serde_json::from_str(&self.audience)?,
+            payload: json_value(&self.payload)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::{TestDb, ids};
+
+    #[test]
+    fn events_since_filters_by_audience_and_resumes() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b", "c"])?;
+        let payload = serde_json::json!({"n": 1});
+        let (e1, e2, e3) = t.db.write(|tx| {
+            Ok((
+                append_event(tx, "message.new", Some("c_1"), &ids(&["a", "b"]), &payload, 1)?,
+                append_event(tx, "message.new", Some("c_2"), &ids(&["c"]), &payload, 2)?,
+                append_event(tx, "typing.start", Some("c_1"), &ids(&["b", "a", "a"]), &payload, 3)?,
+            ))
+        })?;
+        assert!(e1 < e2 && e2 < e3);
+        let for_a: Vec<i64> = t.db.read(|c| events_since(c, "a", 0, 100))?.iter().map(|e| e.id).collect();
+        assert_eq!(for_a, vec![e1, e3]);
+        let for_c = t.db.read(|c| events_since(c, "c", 0, 100))?;
+        assert_eq!(for_c.len(), 1);
+        assert_eq!((for_c[0].kind.as_str(), &for_c[0].payload), ("message.new", &payload));
+        let resumed: Vec<i64> = t.db.read(|c| events_since(c, "a", e1, 100))?.iter().map(|e| e.id).collect();
+        assert_eq!(resumed, vec![e3]);
+        assert_eq!(t.db.read(|c| events_since(c, "a", 0, 1))?.len(), 1);
+        assert_eq!(t.db.read(|c| get_event(c, e3))?.audience, ids(&["a", "b"]));
+        assert_eq!(t.db.read(latest_event_id)?, e3);
+        Ok(())
+    }
+
+    #[test]
+    fn a_rolled_back_change_leaves_no_event() -> Result<()> {
+        let t = TestDb::with_users(&["a"])?;
+        let failed: Result<i64> = t.db.write(|tx| {
+            append_event(tx, "message.new", None, &ids(&["a"]), &serde_json::json!({}), 1)?;
+            Err(StoreError::Conflict("abort".into()))
+        });
+        assert!(failed.is_err());
+        assert!(t.db.read(|c| events_since(c, "a", 0, 10))?.is_empty());
+        Ok(())
+    }
+}

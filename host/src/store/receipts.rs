@@ -1,0 +1,175 @@
+//! Receipts (delivered / read per user per message), unread counts and per-message status.
+//!
+//! Reading is a high-water mark: `participants.last_read_seq`. Reading up to a message writes read
+//! receipts for every earlier unread message from others (never more than the unread count) and moves the
+//! mark; it never moves back. Unread counts and status are computed from these rows when read, so there
+//! are no counters to drift.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::error::{Result, StoreError};
+use super::ids::count_u32;
+use super::users::RawUser;
+use super::{Outcome, messages};
+use crate::model::{MessageStatus, Millis, Receipt};
+
+/// What [`mark_read`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOutcome {
+    /// The newest message the user has now read (unchanged if nothing new was read).
+    pub last_read_message_id: Option<String>,
+    /// Its seq (0 before any read).
+    pub last_read_seq: i64,
+    /// Messages newly marked read by this call, oldest first; empty means nothing changed and no event
+    /// is due.
+    pub newly_read: Vec<String>,
+    /// The user's unread count afterwards.
+    pub unread_count: u32,
+}
+
+/// Records that `message_id` reached one of `user_id`'s devices. The first delivery time is kept;
+/// a repeat returns `changed == false`.
+pub fn mark_delivered(tx: &Transaction<'_>, message_id: &str, user_id: &str, now: Millis) -> Result<Outcome<Receipt>> {
+    messages::get_message(tx, message_id)?;
+    let changed = tx.execute(
+        "INSERT INTO receipts (message_id, user_id, delivered_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (message_id, user_id) DO UPDATE SET delivered_at = excluded.delivered_at
+         WHERE delivered_at IS NULL",
+        params![message_id, user_id, now],
+    )?;
+    let receipt = receipt(tx, message_id, user_id)?.ok_or_else(|| StoreError::not_found("receipt", message_id))?;
+    Ok(Outcome { value: receipt, changed: changed > 0 })
+}
+
+/// Marks `conversation_id` read by `user_id` up to `up_to` (a message id; `None` = the newest message):
+/// every message from others after the user's previous mark, up to and including that one, gets a read
+/// receipt (which implies delivered). A mark at or before the current one changes nothing.
+///
+/// [`StoreError::NotFound`] if the user is not a participant or the message is not in the conversation.
+pub fn mark_read(
+    tx: &Transaction<'_>,
+    conversation_id: &str,
+    user_id: &str,
+    up_to: Option<&str>,
+    now: Millis,
+) -> Result<ReadOutcome> {
+    let previous: i64 = tx
+        .query_row(
+            "SELECT last_read_seq FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
+            [conversation_id, user_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("participant", user_id))?;
+    let target: i64 = match up_to {
+        Some(message_id) => tx
+            .query_row(
+                "SELECT seq FROM messages WHERE id = ?1 AND conversation_id = ?2",
+                [message_id, conversation_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("message", message_id))?,
+        None => tx
+            .query_row("SELECT last_seq FROM conversations WHERE id = ?1", [conversation_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("conversation", conversation_id))?,
+    };
+    let mut newly_read = Vec::new();
+    if target > previous {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4
+             ORDER BY seq",
+        )?;
+        newly_read = stmt
+            .query_map(params![conversation_id, previous, target, user_id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO receipts (message_id, user_id, delivered_at, read_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (message_id, user_id) DO UPDATE
+             SET read_at = coalesce(read_at, excluded.read_at), delivered_at = coalesce(delivered_at, excluded.delivered_at)",
+        )?;
+        for id in &newly_read {
+            upsert.execute(params![id, user_id, now])?;
+        }
+        tx.execute(
+            "UPDATE participants SET last_read_seq = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+            params![conversation_id, user_id, target],
+        )?;
+    }
+    let last_read_seq = target.max(previous);
+    let last_read_message_id = tx
+        .query_row(
+            "SELECT id FROM messages WHERE conversation_id = ?1 AND seq = ?2",
+            params![conversation_id, last_read_seq],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(ReadOutcome {
+        last_read_message_id,
+        last_read_seq,
+        newly_read,
+        unread_count: unread_count(tx, conversation_id, user_id)?,
+    })
+}
+
+/// Messages in `conversation_id` from others, not deleted, after `user_id`'s read mark (0 for a
+/// non-participant).
+pub fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<u32> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM participants p JOIN messages m ON m.conversation_id = p.conversation_id
+         WHERE p.conversation_id = ?1 AND p.user_id = ?2
+           AND m.seq > p.last_read_seq AND m.sender_id != p.user_id AND m.deleted = 0",
+        [conversation_id, user_id],
+        |r| r.get(0),
+    )?;
+    Ok(count_u32(n))
+}
+
+/// One user's receipt for one message, if they have one.
+pub fn receipt(conn: &Connection, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
+    let mut found = receipts_where(conn, "r.message_id = ?1 AND r.user_id = ?2", &[message_id, user_id])?;
+    Ok(found.pop())
+}
+
+/// Every receipt for `message_id`, by user id.
+pub fn receipts_for_message(conn: &Connection, message_id: &str) -> Result<Vec<Receipt>> {
+    receipts_where(conn, "r.message_id = ?1", &[message_id])
+}
+
+fn receipts_where(conn: &Connection, filter: &str, args: &[&str]) -> Result<Vec<Receipt>> {
+    let sql = format!(
+        "SELECT r.message_id, r.delivered_at, r.read_at, u.id, u.name, u.metadata
+         FROM receipts r JOIN users u ON u.id = r.user_id WHERE {filter} ORDER BY r.user_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, RawUser::from_row(r, 3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(message_id, delivered_at, read_at, user)| {
+            Ok(Receipt { message_id, user: user.into_user()?, delivered_at, read_at })
+        })
+        .collect()
+}
+
+/// The status summary of one message (also in every [`crate::model::Message`] the store returns).
+pub fn message_status(conn: &Connection, message_id: &str) -> Result<MessageStatus> {
+    Ok(messages::get_message(conn, message_id)?.status)
+}
+
+/// Summarises receipt counts over the participants who were present when the message was sent, other
+/// than its sender: `others` of them, `readers` have read it, `deliverers` have it delivered.
+pub fn status_from_counts(others: i64, readers: i64, deliverers: i64) -> MessageStatus {
+    if others > 0 && readers >= others {
+        MessageStatus::AllRead
+    } else if readers > 0 {
+        MessageStatus::SomeRead
+    } else if deliverers > 0 {
+        MessageStatus::Delivered
+    } else {
+        MessageStatus::Sent
+    }
+}
