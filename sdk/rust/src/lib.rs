@@ -1,0 +1,173 @@
+//! Write [chathooks](https://example.invalid/chathooks) plugins in Rust.
+//!
+//! # Overview
+//!
+//! A chathooks plugin is a WebAssembly component that the chat server calls when something happens in a
+//! conversation: a message is about to be sent (a *before-hook*, which may allow, change or reject it), or a
+//! message was sent, edited, read, reacted to, a conversation was created, users joined, ... (*after-hooks*,
+//! delivered at least once, in order per conversation). The contract is the WIT package
+//! `chathooks:plugin@0.1.0` in the repository's `wit/` folder; this crate is its Rust face:
+//!
+//! - [`Plugin`]: one associated function per hook, each with a default body, so you implement only the hooks
+//!   you need.
+//! - [`plugin`]: the attribute that turns an `impl Plugin for YourType` block into the component's exports.
+//!   It exports exactly the hooks the block defines: the server reads a component's exports to decide which
+//!   hooks to call, so an unimplemented hook costs nothing.
+//! - [`types`]: the records hooks receive ([`Message`](types::Message), [`Conversation`](types::Conversation),
+//!   [`Participant`](types::Participant), ...) and return ([`Decision`](types::Decision)), with helpers to
+//!   parse their JSON metadata ([`Message::metadata_as`](types::Message::metadata_as)) and to build decisions
+//!   ([`Decision::modify_body`](types::Decision::modify_body), [`Decision::reject`](types::Decision::reject)).
+//! - [`kv`]: the plugin's private key-value store, with JSON helpers; [`log`] and the [`info!`] family of
+//!   macros: the server's log.
+//! - [`prelude`]: `use chathooks_sdk::prelude::*;` brings all of the above into scope.
+//!
+//! # Example
+//!
+//! A plugin that counts messages per conversation, once per event even when an event is retried, and refuses
+//! empty messages:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use chathooks_sdk::prelude::*;
+//!
+//! struct Counter;
+//!
+//! #[chathooks_sdk::plugin]
+//! impl Plugin for Counter {
+//!     fn before_message_sent(
+//!         draft: Draft,
+//!         _conversation: Conversation,
+//!         _participants: Vec<Participant>,
+//!     ) -> Decision {
+//!         let no_metadata = draft.metadata_value().is_ok_and(|m| m.as_object().is_some_and(|o| o.is_empty()));
+//!         if draft.body.trim().is_empty() && no_metadata {
+//!             return Decision::reject("empty message");
+//!         }
+//!         Decision::allow()
+//!     }
+//!
+//!     fn after_message_sent(
+//!         ctx: EventContext,
+//!         message: Message,
+//!         conversation: Conversation,
+//!         _participants: Vec<Participant>,
+//!     ) -> Result<(), String> {
+//!         // A retried event keeps its id: count it only the first time.
+//!         let seen = format!("seen:{}", ctx.event_id);
+//!         if kv::get(&seen)?.is_some() {
+//!             return Ok(());
+//!         }
+//!         let total = kv::increment(&format!("conversation:{}", conversation.id), 1)?;
+//!         kv::set(&seen, b"1", Some(Duration::from_secs(24 * 3600)))?;
+//!         chathooks_sdk::info!("message {} is number {total} in {}", message.id, conversation.id);
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! The component built from this exports `chathooks:plugin/before-message-sent@0.1.0` and
+//! `chathooks:plugin/after-message-sent@0.1.0`, nothing else. A function name in the block that is not a
+//! hook is a compile error listing the valid names.
+//!
+//! # Building
+//!
+//! A plugin is a `cdylib` crate that depends only on this one:
+//!
+//! ```toml
+//! [package]
+//! name = "counter"
+//! edition = "2024"
+//!
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! chathooks-sdk = { path = "../../sdk/rust" }
+//!
+//! # Small, fast components: 2.5 MB → about 60 KB.
+//! [profile.release]
+//! opt-level = "s"
+//! lto = true
+//! strip = true
+//! panic = "abort"
+//! codegen-units = 1
+//! ```
+//!
+//! Build it with `rustup target add wasm32-wasip2` once, then
+//! `cargo build --target wasm32-wasip2 --release`; the component is
+//! `target/wasm32-wasip2/release/counter.wasm`. Copy it (and its optional `counter.toml` manifest) into the
+//! server's plugins directory; the server picks it up without a restart. `chathooks test counter.wasm
+//! cases.json` runs it against recorded events.
+//!
+//! With `panic = "abort"` a panic traps the instance: the server then skips the plugin for a before-hook
+//! (unless its manifest says `fail = "closed"`) and retries the event for an after-hook. Prefer returning
+//! `Err` from after-hooks.
+//!
+//! # Layout
+//!
+//! - `plugin.rs`: the [`Plugin`] trait.
+//! - `records.rs`: helpers on the generated [`types`].
+//! - `kv.rs`, `log.rs`: the host interfaces, wrapped.
+//! - The `#[plugin]` attribute lives in the `chathooks-sdk-macros` crate (`sdk/macros`).
+
+#![deny(missing_docs)]
+
+mod plugin;
+mod records;
+
+pub mod kv;
+pub mod log;
+
+pub use plugin::Plugin;
+
+/// Exports the hooks an `impl Plugin for YourType` block defines, and only those; see the
+/// [crate docs](crate#example).
+pub use chathooks_sdk_macros::plugin;
+
+/// The records of `chathooks:plugin/types`: what hooks receive and return.
+pub use __bindings::chathooks::plugin::types;
+
+pub use kv::{KvError, KvJsonError};
+
+/// The JSON library the SDK uses, so plugins can build and parse JSON without their own dependency
+/// (`chathooks_sdk::serde_json::json!({...})`).
+pub use serde_json;
+
+/// Serde, for plugins that derive `Serialize`/`Deserialize` without their own dependency: add
+/// `#[serde(crate = "chathooks_sdk::serde")]` next to the derive.
+pub use serde;
+
+/// Re-exported for the code `#[plugin]` writes; not part of the API.
+#[doc(hidden)]
+pub use wit_bindgen;
+
+/// The bindings of `chathooks:plugin` generated once for every plugin: `types`, `log` and `kv`. The code
+/// `#[plugin]` writes points its own `generate!` here (with `with: {...}`) instead of generating them again.
+#[doc(hidden)]
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod __bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package chathooks-sdk:bindings;
+            world sdk {
+                include chathooks:plugin/imports@0.1.0;
+                import chathooks:plugin/types@0.1.0;
+            }
+        ",
+        world: "chathooks-sdk:bindings/sdk",
+        path: "../../wit",
+        generate_unused_types: true,
+        generate_all,
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+/// `use chathooks_sdk::prelude::*;`: the trait, the attribute, the records and the `kv` and `log` modules.
+pub mod prelude {
+    pub use crate::types::{
+        Conversation, Decision, Draft, EventContext, Message, Modification, Origin, Participant,
+        PluginOrigin, Reaction, Receipt, TypingEvent, TypingState, User,
+    };
+    pub use crate::{KvError, KvJsonError, Plugin, kv, log, plugin};
+}
