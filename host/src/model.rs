@@ -245,8 +245,14 @@ mod tests {
 
     #[test]
     fn json_shapes_are_snake_case() -> Result<(), serde_json::Error> {
-        let origin = serde_json::to_value(Origin::Plugin { name: "echo".into(), depth: 1 })?;
-        assert_eq!(origin, serde_json::json!({"kind": "plugin", "name": "echo", "depth": 1}));
+        let origin = serde_json::to_value(Origin::Plugin {
+            name: "echo".into(),
+            depth: 1,
+        })?;
+        assert_eq!(
+            origin,
+            serde_json::json!({"kind": "plugin", "name": "echo", "depth": 1})
+        );
         assert_eq!(serde_json::to_value(MessageStatus::SomeRead)?, "some_read");
         assert_eq!(serde_json::to_value(TypingState::Begin)?, "begin");
         Ok(())

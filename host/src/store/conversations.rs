@@ -1,17 +1,18 @@
-//! Conversations and their participants.
+//! Conversations: create (with distinct lookup), get, list for a user, update, delete. Membership
+//! changes are in [`participants`](super::participants).
 //!
 //! Participant and admin lists live in the `participants` table (one row per member), not in JSON arrays
 //! as in Skygear, so "my conversations" and "is U a member" are index lookups. A distinct conversation is
 //! found by its exact current participant set, so adding someone to a direct chat makes it a different
 //! set, as users expect.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::error::{Result, StoreError};
 use super::ids::{count_u32, json_text, json_value, metadata_text, new_id};
-use super::users::{RawUser, missing_users};
-use super::{Outcome, messages, receipts};
-use crate::model::{Conversation, Millis, Participant, UserConversation};
+use super::users::missing_users;
+use super::{Outcome, messages, participants::participant};
+use crate::model::{Conversation, Millis, UserConversation};
 
 /// Most participants one conversation may have. Every event of a conversation is written once per
 /// participant into the audience index, so this bounds the cost of one message.
@@ -47,7 +48,11 @@ pub struct ConversationPatch {
 /// Creates a conversation, or, when `distinct_by_participants` is set and a distinct conversation with
 /// exactly this participant set exists, returns that one with `changed == false` (the new title, admins
 /// and metadata are then ignored).
-pub fn create_conversation(tx: &Transaction<'_>, new: &NewConversation, now: Millis) -> Result<Outcome<Conversation>> {
+pub fn create_conversation(
+    tx: &Transaction<'_>,
+    new: &NewConversation,
+    now: Millis,
+) -> Result<Outcome<Conversation>> {
     let mut members: Vec<String> = Vec::new();
     for id in new.participant_ids.iter().chain(&new.admin_ids) {
         if !members.contains(id) {
@@ -55,17 +60,22 @@ pub fn create_conversation(tx: &Transaction<'_>, new: &NewConversation, now: Mil
         }
     }
     if members.is_empty() {
-        return Err(StoreError::Invalid("participant_ids must not be empty".into()));
+        return Err(StoreError::Invalid(
+            "participant_ids must not be empty".into(),
+        ));
     }
     check_size(members.len())?;
     check_title(new.title.as_deref())?;
     if let Some(id) = missing_users(tx, &members)?.into_iter().next() {
         return Err(StoreError::not_found("user", id));
     }
-    if new.distinct_by_participants {
-        if let Some(id) = find_distinct(tx, &members)? {
-            return Ok(Outcome { value: get_conversation(tx, &id)?, changed: false });
-        }
+    if new.distinct_by_participants
+        && let Some(id) = find_distinct(tx, &members)?
+    {
+        return Ok(Outcome {
+            value: get_conversation(tx, &id)?,
+            changed: false,
+        });
     }
     let id = new_id(tx, "c_")?;
     tx.execute(
@@ -79,12 +89,17 @@ pub fn create_conversation(tx: &Transaction<'_>, new: &NewConversation, now: Mil
     for user in &members {
         insert.execute(params![id, user, new.admin_ids.contains(user), now])?;
     }
-    Ok(Outcome { value: get_conversation(tx, &id)?, changed: true })
+    Ok(Outcome {
+        value: get_conversation(tx, &id)?,
+        changed: true,
+    })
 }
 
 /// The oldest distinct conversation whose current participants are exactly `user_ids` (in any order).
 pub fn find_distinct(conn: &Connection, user_ids: &[String]) -> Result<Option<String>> {
-    let Some(first) = user_ids.first() else { return Ok(None) };
+    let Some(first) = user_ids.first() else {
+        return Ok(None);
+    };
     let mut set = user_ids.to_vec();
     set.sort();
     set.dedup();
@@ -132,7 +147,9 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
     )?;
     let mut participant_ids = Vec::new();
     let mut admin_ids = Vec::new();
-    for member in stmt.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))? {
+    for member in stmt.query_map([&id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+    })? {
         let (user, is_admin) = member?;
         if is_admin {
             admin_ids.push(user.clone());
@@ -153,65 +170,27 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
     })
 }
 
-/// Participant columns, with the unread count and last read message computed from `last_read_seq`.
-const PARTICIPANT_SELECT: &str = "SELECT p.is_admin, u.id, u.name, u.metadata,
-        (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
-        (SELECT count(*) FROM messages m WHERE m.conversation_id = p.conversation_id
-           AND m.seq > p.last_read_seq AND m.sender_id != p.user_id AND m.deleted = 0)
-     FROM participants p JOIN users u ON u.id = p.user_id";
-
-fn participant_row(r: &Row<'_>) -> rusqlite::Result<(bool, RawUser, Option<String>, i64)> {
-    Ok((r.get(0)?, RawUser::from_row(r, 1)?, r.get(4)?, r.get(5)?))
-}
-
-fn into_participant((is_admin, user, last_read_message_id, unread): (bool, RawUser, Option<String>, i64)) -> Result<Participant> {
-    Ok(Participant { user: user.into_user()?, is_admin, unread_count: count_u32(unread), last_read_message_id })
-}
-
-/// `user_id`'s membership of `conversation_id`, or `None` if they are not a participant.
-pub fn participant(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<Option<Participant>> {
-    let sql = format!("{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 AND p.user_id = ?2");
-    let row = conn.query_row(&sql, [conversation_id, user_id], participant_row).optional()?;
-    row.map(into_participant).transpose()
-}
-
-/// Whether `user_id` currently participates in `conversation_id` (false if the conversation is missing).
-pub fn is_participant(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
-    let mut stmt =
-        conn.prepare_cached("SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?;
-    Ok(stmt.exists([conversation_id, user_id])?)
-}
-
-/// Whether `user_id` is an admin of `conversation_id`.
-pub fn is_admin(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 AND is_admin = 1",
-    )?;
-    Ok(stmt.exists([conversation_id, user_id])?)
-}
-
-/// Every participant of `conversation_id`, in join order.
-pub fn participants(conn: &Connection, conversation_id: &str) -> Result<Vec<Participant>> {
-    let sql = format!("{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 ORDER BY p.joined_at, p.user_id");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([conversation_id], participant_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter().map(into_participant).collect()
-}
-
 /// `user_id`'s conversations, most recently active first (newest message, else last update), at most
 /// `limit`, each with the user's unread count and the newest message.
-pub fn list_for_user(conn: &Connection, user_id: &str, limit: u32) -> Result<Vec<UserConversation>> {
+pub fn list_for_user(
+    conn: &Connection,
+    user_id: &str,
+    limit: u32,
+) -> Result<Vec<UserConversation>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id
          LEFT JOIN messages m ON m.id = c.last_message_id
          WHERE p.user_id = ?1
          ORDER BY coalesce(m.created_at, c.updated_at) DESC, c.id DESC LIMIT ?2",
     )?;
-    let ids = stmt.query_map(params![user_id, limit], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids = stmt
+        .query_map(params![user_id, limit], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let conversation = get_conversation(conn, &id)?;
-        let me = participant(conn, &id, user_id)?.ok_or_else(|| StoreError::not_found("participant", user_id))?;
+        let me = participant(conn, &id, user_id)?
+            .ok_or_else(|| StoreError::not_found("participant", user_id))?;
         let last_message = match &conversation.last_message_id {
             Some(m) => Some(messages::get_message(conn, m)?),
             None => None,
@@ -227,14 +206,25 @@ pub fn list_for_user(conn: &Connection, user_id: &str, limit: u32) -> Result<Vec
 }
 
 /// Applies `patch` and bumps `updated_at`; returns the updated conversation.
-pub fn update_conversation(tx: &Transaction<'_>, id: &str, patch: &ConversationPatch, now: Millis) -> Result<Conversation> {
+pub fn update_conversation(
+    tx: &Transaction<'_>,
+    id: &str,
+    patch: &ConversationPatch,
+    now: Millis,
+) -> Result<Conversation> {
     get_conversation(tx, id)?;
     if let Some(title) = &patch.title {
         check_title(title.as_deref())?;
-        tx.execute("UPDATE conversations SET title = ?2 WHERE id = ?1", params![id, title])?;
+        tx.execute(
+            "UPDATE conversations SET title = ?2 WHERE id = ?1",
+            params![id, title],
+        )?;
     }
     if let Some(metadata) = &patch.metadata {
-        tx.execute("UPDATE conversations SET metadata = ?2 WHERE id = ?1", params![id, metadata_text(metadata)?])?;
+        tx.execute(
+            "UPDATE conversations SET metadata = ?2 WHERE id = ?1",
+            params![id, metadata_text(metadata)?],
+        )?;
     }
     touch(tx, id, now)?;
     get_conversation(tx, id)
@@ -248,76 +238,30 @@ pub fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversatio
     Ok(before)
 }
 
-/// Adds `user_ids` (not admins) to the conversation; returns those who were not members already. New
-/// members start with the existing messages counted as read: history, not unread.
-pub fn add_participants(tx: &Transaction<'_>, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>> {
-    let conversation = get_conversation(tx, id)?;
-    if let Some(missing) = missing_users(tx, user_ids)?.into_iter().next() {
-        return Err(StoreError::not_found("user", missing));
-    }
-    let mut added: Vec<String> = Vec::new();
-    for user in user_ids {
-        if !conversation.participant_ids.contains(user) && !added.contains(user) {
-            added.push(user.clone());
-        }
-    }
-    check_size(conversation.participant_ids.len() + added.len())?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
-         SELECT id, ?2, 0, ?3, last_seq, last_seq FROM conversations WHERE id = ?1",
+/// Bumps `updated_at` (never backwards), for changes to title, metadata or membership.
+pub(crate) fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
+    tx.execute(
+        "UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1",
+        params![id, now],
     )?;
-    for user in &added {
-        insert.execute(params![id, user, now])?;
-    }
-    if !added.is_empty() {
-        touch(tx, id, now)?;
-    }
-    Ok(added)
-}
-
-/// Removes `user_id` from the conversation; false if they were not a member. Their receipts stay (they
-/// are history), but no longer count towards message status.
-pub fn remove_participant(tx: &Transaction<'_>, id: &str, user_id: &str, now: Millis) -> Result<bool> {
-    get_conversation(tx, id)?;
-    let removed = tx.execute("DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2", [id, user_id])?;
-    if removed > 0 {
-        touch(tx, id, now)?;
-    }
-    Ok(removed > 0)
-}
-
-/// Makes a member an admin or not; [`StoreError::NotFound`] if they are not a member.
-pub fn set_admin(tx: &Transaction<'_>, id: &str, user_id: &str, admin: bool, now: Millis) -> Result<()> {
-    let changed = tx.execute(
-        "UPDATE participants SET is_admin = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
-        params![id, user_id, admin],
-    )?;
-    if changed == 0 {
-        return Err(StoreError::not_found("participant", user_id));
-    }
-    touch(tx, id, now)
-}
-
-/// The unread count of `user_id` in `conversation_id`; see [`receipts::unread_count`].
-pub fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<u32> {
-    receipts::unread_count(conn, conversation_id, user_id)
-}
-
-fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
-    tx.execute("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1", params![id, now])?;
     Ok(())
 }
 
-fn check_size(n: usize) -> Result<()> {
+/// [`StoreError::Invalid`] past [`MAX_PARTICIPANTS`].
+pub(crate) fn check_size(n: usize) -> Result<()> {
     if n > MAX_PARTICIPANTS {
-        return Err(StoreError::Invalid(format!("a conversation has at most {MAX_PARTICIPANTS} participants")));
+        return Err(StoreError::Invalid(format!(
+            "a conversation has at most {MAX_PARTICIPANTS} participants"
+        )));
     }
     Ok(())
 }
 
 fn check_title(title: Option<&str>) -> Result<()> {
     if title.is_some_and(|t| t.len() > MAX_TITLE_LEN) {
-        return Err(StoreError::Invalid(format!("title is longer than {MAX_TITLE_LEN} bytes")));
+        return Err(StoreError::Invalid(format!(
+            "title is longer than {MAX_TITLE_LEN} bytes"
+        )));
     }
     Ok(())
 }
@@ -325,6 +269,7 @@ fn check_title(title: Option<&str>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::participants::add_participants;
     use crate::store::testutil::{TestDb, ids};
 
     #[test]
@@ -341,16 +286,29 @@ mod tests {
         assert_eq!(first.value.admin_ids, ids(&["a"]));
         assert_eq!(first.value.participant_count, 2);
 
-        let reversed = NewConversation { participant_ids: ids(&["b", "a"]), admin_ids: vec![], ..new.clone() };
+        let reversed = NewConversation {
+            participant_ids: ids(&["b", "a"]),
+            admin_ids: vec![],
+            ..new.clone()
+        };
         let again = t.db.write(|tx| create_conversation(tx, &reversed, 2))?;
         assert!(!again.changed);
         assert_eq!(again.value.id, first.value.id);
 
-        let not_distinct = NewConversation { distinct_by_participants: false, ..new.clone() };
-        assert!(t.db.write(|tx| create_conversation(tx, &not_distinct, 3))?.changed);
+        let not_distinct = NewConversation {
+            distinct_by_participants: false,
+            ..new.clone()
+        };
+        assert!(
+            t.db.write(|tx| create_conversation(tx, &not_distinct, 3))?
+                .changed
+        );
 
         // A superset is a different conversation; after adding c to the first, {a,b} is new again.
-        let abc = NewConversation { participant_ids: ids(&["a", "b", "c"]), ..new.clone() };
+        let abc = NewConversation {
+            participant_ids: ids(&["a", "b", "c"]),
+            ..new.clone()
+        };
         assert!(t.db.write(|tx| create_conversation(tx, &abc, 4))?.changed);
         t.db.write(|tx| add_participants(tx, &first.value.id, &ids(&["c"]), 5))?;
         let fresh = t.db.write(|tx| create_conversation(tx, &new, 6))?;
@@ -360,33 +318,48 @@ mod tests {
     }
 
     #[test]
-    fn members_update_delete_and_listing() -> Result<()> {
+    fn create_update_list_and_delete() -> Result<()> {
         let t = TestDb::with_users(&["a", "b", "c"])?;
+        let unknown = NewConversation {
+            participant_ids: ids(&["a", "zed"]),
+            ..Default::default()
+        };
+        let err = t.db.write(|tx| create_conversation(tx, &unknown, 1));
+        assert!(matches!(
+            err,
+            Err(StoreError::NotFound { what: "user", .. })
+        ));
+        let empty =
+            t.db.write(|tx| create_conversation(tx, &NewConversation::default(), 1));
+        assert!(matches!(empty, Err(StoreError::Invalid(_))));
+
         let conv = t.conversation(&["a", "b"])?;
-        let unknown = NewConversation { participant_ids: ids(&["a", "zed"]), ..Default::default() };
-        assert!(matches!(t.db.write(|tx| create_conversation(tx, &unknown, 1)), Err(StoreError::NotFound { .. })));
+        let patch = ConversationPatch {
+            title: Some(Some("Team".into())),
+            metadata: Some(serde_json::json!({"x": 1})),
+        };
+        let updated =
+            t.db.write(|tx| update_conversation(tx, &conv.id, &patch, 13))?;
+        assert_eq!(
+            (updated.title.as_deref(), updated.updated_at),
+            (Some("Team"), 13)
+        );
+        assert_eq!(updated.metadata, serde_json::json!({"x": 1}));
 
-        let added = t.db.write(|tx| add_participants(tx, &conv.id, &ids(&["b", "c", "c"]), 10))?;
-        assert_eq!(added, ids(&["c"]));
-        assert!(t.db.read(|c| is_participant(c, &conv.id, "c"))?);
-        assert!(t.db.write(|tx| remove_participant(tx, &conv.id, "c", 11))?);
-        assert!(!t.db.write(|tx| remove_participant(tx, &conv.id, "c", 12))?);
-
-        let patch = ConversationPatch { title: Some(Some("Team".into())), metadata: Some(serde_json::json!({"x": 1})) };
-        let updated = t.db.write(|tx| update_conversation(tx, &conv.id, &patch, 13))?;
-        assert_eq!((updated.title.as_deref(), updated.updated_at), (Some("Team"), 13));
-        assert!(t.db.read(|c| is_admin(c, &conv.id, "a"))?);
-
+        let quiet = t.conversation(&["a", "b"])?;
         t.send(&conv.id, "a", "hello")?;
         let listed = t.db.read(|c| list_for_user(c, "b", 50))?;
-        assert_eq!(listed.len(), 1);
+        let order: Vec<&str> = listed.iter().map(|l| l.conversation.id.as_str()).collect();
+        assert_eq!(order, vec![conv.id.as_str(), quiet.id.as_str()]);
         assert_eq!(listed[0].unread_count, 1);
-        assert_eq!(listed[0].last_message.as_ref().map(|m| m.body.as_str()), Some("hello"));
+        let preview = listed[0].last_message.as_ref().map(|m| m.body.as_str());
+        assert_eq!(preview, Some("hello"));
         assert!(t.db.read(|c| list_for_user(c, "c", 50))?.is_empty());
 
         let gone = t.db.write(|tx| delete_conversation(tx, &conv.id))?;
         assert_eq!(gone.id, conv.id);
-        assert!(matches!(t.db.read(|c| get_conversation(c, &conv.id)), Err(StoreError::NotFound { .. })));
+        let missing = t.db.read(|c| get_conversation(c, &conv.id));
+        assert!(matches!(missing, Err(StoreError::NotFound { .. })));
         Ok(())
     }
 }

@@ -85,11 +85,18 @@ impl Db {
         // switched back by a tool.
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Invalid(format!("could not enable WAL (journal_mode={mode})")));
+            return Err(StoreError::Invalid(format!(
+                "could not enable WAL (journal_mode={mode})"
+            )));
         }
         configure(&writer, durability)?;
         migrations::migrate(&mut writer)?;
-        Ok(Self { path, durability, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(Self {
+            path,
+            durability,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
     }
 
     /// The database file.
@@ -111,7 +118,9 @@ impl Db {
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
@@ -163,7 +172,9 @@ impl Db {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         configure(&conn, self.durability)?;
         Ok(conn)
@@ -195,7 +206,10 @@ mod tests {
         {
             let db = Db::open(&path)?;
             db.write(|tx| {
-                tx.execute("INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)", [])?;
+                tx.execute(
+                    "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)",
+                    [],
+                )?;
                 Ok(())
             })?;
             let (mode, fk, sync): (String, i64, i64) = db.read(|c| {
@@ -208,7 +222,8 @@ mod tests {
             assert_eq!((mode.as_str(), fk, sync), ("wal", 1, 1));
         }
         let db = Db::open(&path)?;
-        let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
+        let n: i64 =
+            db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
         assert_eq!(n, 1);
         Ok(())
     }
@@ -218,11 +233,15 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let db = Db::open(dir.path().join("chat.db"))?;
         let failed: Result<()> = db.write(|tx| {
-            tx.execute("INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)", [])?;
+            tx.execute(
+                "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)",
+                [],
+            )?;
             Err(StoreError::Conflict("stop".into()))
         });
         assert!(failed.is_err());
-        let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
+        let n: i64 =
+            db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
         assert_eq!(n, 0);
         let write_in_read = db.read(|c| Ok(c.execute("DELETE FROM users", [])?));
         assert!(write_in_read.is_err());

@@ -42,7 +42,10 @@ pub enum StoreError {
 impl StoreError {
     /// Shorthand for [`StoreError::NotFound`].
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound { what, id: id.into() }
+        Self::NotFound {
+            what,
+            id: id.into(),
+        }
     }
 }
 

@@ -51,10 +51,17 @@ pub fn append_event(
     let id: i64 = tx.query_row(
         "INSERT INTO events (kind, conversation_id, audience, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-        params![kind, conversation_id, json_text(&serde_json::json!(members))?, json_text(payload)?, now],
+        params![
+            kind,
+            conversation_id,
+            json_text(&serde_json::json!(members))?,
+            json_text(payload)?,
+            now
+        ],
         |r| r.get(0),
     )?;
-    let mut insert = tx.prepare_cached("INSERT INTO event_audience (user_id, event_id) VALUES (?1, ?2)")?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO event_audience (user_id, event_id) VALUES (?1, ?2)")?;
     for user in members {
         insert.execute(params![user, id])?;
     }
@@ -64,21 +71,36 @@ pub fn append_event(
 
 /// Events visible to `user_id` with an id greater than `since_id`, oldest first, at most `limit` (capped
 /// at [`MAX_EVENTS_PAGE`]). A client that got a full page asks again from the last id.
-pub fn events_since(conn: &Connection, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+pub fn events_since(
+    conn: &Connection,
+    user_id: &str,
+    since_id: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{EVENT_SELECT} JOIN event_audience a ON a.event_id = e.id
          WHERE a.user_id = ?1 AND a.event_id > ?2 ORDER BY a.event_id LIMIT ?3"
     ))?;
     let rows = stmt
-        .query_map(params![user_id, since_id, limit.min(MAX_EVENTS_PAGE)], RawEvent::from_row)?
+        .query_map(
+            params![user_id, since_id, limit.min(MAX_EVENTS_PAGE)],
+            RawEvent::from_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(RawEvent::into_event).collect()
 }
 
 /// The event with `id`, or [`StoreError::NotFound`].
 pub fn get_event(conn: &Connection, id: i64) -> Result<StoredEvent> {
-    let raw = conn.query_row(&format!("{EVENT_SELECT} WHERE e.id = ?1"), [id], RawEvent::from_row).optional()?;
-    raw.ok_or_else(|| StoreError::not_found("event", id.to_string()))?.into_event()
+    let raw = conn
+        .query_row(
+            &format!("{EVENT_SELECT} WHERE e.id = ?1"),
+            [id],
+            RawEvent::from_row,
+        )
+        .optional()?;
+    raw.ok_or_else(|| StoreError::not_found("event", id.to_string()))?
+        .into_event()
 }
 
 /// The newest event id (0 when the log is empty): where a new live subscriber starts.
@@ -140,18 +162,43 @@ mod tests {
         let payload = serde_json::json!({"n": 1});
         let (e1, e2, e3) = t.db.write(|tx| {
             Ok((
-                append_event(tx, "message.new", Some("c_1"), &ids(&["a", "b"]), &payload, 1)?,
+                append_event(
+                    tx,
+                    "message.new",
+                    Some("c_1"),
+                    &ids(&["a", "b"]),
+                    &payload,
+                    1,
+                )?,
                 append_event(tx, "message.new", Some("c_2"), &ids(&["c"]), &payload, 2)?,
-                append_event(tx, "typing.start", Some("c_1"), &ids(&["b", "a", "a"]), &payload, 3)?,
+                append_event(
+                    tx,
+                    "typing.start",
+                    Some("c_1"),
+                    &ids(&["b", "a", "a"]),
+                    &payload,
+                    3,
+                )?,
             ))
         })?;
         assert!(e1 < e2 && e2 < e3);
-        let for_a: Vec<i64> = t.db.read(|c| events_since(c, "a", 0, 100))?.iter().map(|e| e.id).collect();
+        let for_a: Vec<i64> =
+            t.db.read(|c| events_since(c, "a", 0, 100))?
+                .iter()
+                .map(|e| e.id)
+                .collect();
         assert_eq!(for_a, vec![e1, e3]);
         let for_c = t.db.read(|c| events_since(c, "c", 0, 100))?;
         assert_eq!(for_c.len(), 1);
-        assert_eq!((for_c[0].kind.as_str(), &for_c[0].payload), ("message.new", &payload));
-        let resumed: Vec<i64> = t.db.read(|c| events_since(c, "a", e1, 100))?.iter().map(|e| e.id).collect();
+        assert_eq!(
+            (for_c[0].kind.as_str(), &for_c[0].payload),
+            ("message.new", &payload)
+        );
+        let resumed: Vec<i64> =
+            t.db.read(|c| events_since(c, "a", e1, 100))?
+                .iter()
+                .map(|e| e.id)
+                .collect();
         assert_eq!(resumed, vec![e3]);
         assert_eq!(t.db.read(|c| events_since(c, "a", 0, 1))?.len(), 1);
         assert_eq!(t.db.read(|c| get_event(c, e3))?.audience, ids(&["a", "b"]));
@@ -163,7 +210,14 @@ mod tests {
     fn a_rolled_back_change_leaves_no_event() -> Result<()> {
         let t = TestDb::with_users(&["a"])?;
         let failed: Result<i64> = t.db.write(|tx| {
-            append_event(tx, "message.new", None, &ids(&["a"]), &serde_json::json!({}), 1)?;
+            append_event(
+                tx,
+                "message.new",
+                None,
+                &ids(&["a"]),
+                &serde_json::json!({}),
+                1,
+            )?;
             Err(StoreError::Conflict("abort".into()))
         });
         assert!(failed.is_err());

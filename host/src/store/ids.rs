@@ -12,9 +12,9 @@ use crate::model::Millis;
 
 /// Milliseconds since the Unix epoch, now. A clock before 1970 reads as 0 rather than failing.
 pub fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+    })
 }
 
 /// `bytes` random bytes from SQLite's generator, as lowercase hex.
@@ -28,7 +28,11 @@ pub fn random_hex(conn: &Connection, bytes: u32) -> Result<String> {
 /// readable logs); 32 random bits so two ids made in the same millisecond do not collide in practice
 /// (and a collision would fail the primary key, never overwrite).
 pub fn new_id(conn: &Connection, prefix: &str) -> Result<String> {
-    Ok(format!("{prefix}{:011x}{}", now_ms().max(0), random_hex(conn, 4)?))
+    Ok(format!(
+        "{prefix}{:011x}{}",
+        now_ms().max(0),
+        random_hex(conn, 4)?
+    ))
 }
 
 /// Parses a JSON text column (metadata, payloads, id lists).
@@ -47,7 +51,9 @@ pub(crate) fn metadata_text(value: &serde_json::Value) -> Result<String> {
     match value {
         serde_json::Value::Null => Ok("{}".to_owned()),
         serde_json::Value::Object(_) => json_text(value),
-        _ => Err(StoreError::Invalid("metadata must be a JSON object".to_owned())),
+        _ => Err(StoreError::Invalid(
+            "metadata must be a JSON object".to_owned(),
+        )),
     }
 }
 

@@ -4,12 +4,11 @@
 //! serialised (one writer, IMMEDIATE transactions) and a failed transaction rolls the bump back, so seqs
 //! are 1, 2, 3, ... with no gaps and no duplicates. Deletes are soft for the same reason.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::error::{Result, StoreError};
-use super::ids::{json_value, metadata_text, new_id};
-use super::receipts::status_from_counts;
-use super::users::RawUser;
+use super::ids::{metadata_text, new_id};
+use super::message_rows::{MESSAGE_SELECT, RawMessage};
 use super::{Outcome, conversations};
 use crate::model::{Message, Millis, Origin};
 
@@ -58,10 +57,16 @@ pub struct MessagePage {
 /// (`changed == false`; the caller must then not append an event or fire hooks again).
 ///
 /// [`StoreError::Conflict`] if that `client_id` was already used by the sender in another conversation.
-pub fn send_message(tx: &Transaction<'_>, new: &NewMessage, now: Millis) -> Result<Outcome<Message>> {
+pub fn send_message(
+    tx: &Transaction<'_>,
+    new: &NewMessage,
+    now: Millis,
+) -> Result<Outcome<Message>> {
     if let Some(client_id) = &new.client_id {
         if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
-            return Err(StoreError::Invalid(format!("client_id must be 1-{MAX_CLIENT_ID_LEN} bytes")));
+            return Err(StoreError::Invalid(format!(
+                "client_id must be 1-{MAX_CLIENT_ID_LEN} bytes"
+            )));
         }
         if let Some(existing) = find_by_client_id(tx, &new.sender_id, client_id)? {
             if existing.conversation_id != new.conversation_id {
@@ -69,7 +74,10 @@ pub fn send_message(tx: &Transaction<'_>, new: &NewMessage, now: Millis) -> Resu
                     "client_id {client_id:?} was already used in another conversation"
                 )));
             }
-            return Ok(Outcome { value: existing, changed: false });
+            return Ok(Outcome {
+                value: existing,
+                changed: false,
+            });
         }
     }
     let metadata = metadata_text(&new.metadata)?;
@@ -90,25 +98,51 @@ pub fn send_message(tx: &Transaction<'_>, new: &NewMessage, now: Millis) -> Resu
         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, metadata,
                                origin_plugin, origin_depth, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![id, new.conversation_id, seq, new.sender_id, new.client_id, new.body, metadata, plugin, depth, now],
+        params![
+            id,
+            new.conversation_id,
+            seq,
+            new.sender_id,
+            new.client_id,
+            new.body,
+            metadata,
+            plugin,
+            depth,
+            now
+        ],
     )?;
-    tx.execute("UPDATE conversations SET last_message_id = ?2 WHERE id = ?1", [&new.conversation_id, &id])?;
+    tx.execute(
+        "UPDATE conversations SET last_message_id = ?2 WHERE id = ?1",
+        [&new.conversation_id, &id],
+    )?;
     store_mentions(tx, &id, &new.mentions)?;
-    Ok(Outcome { value: get_message(tx, &id)?, changed: true })
+    Ok(Outcome {
+        value: get_message(tx, &id)?,
+        changed: true,
+    })
 }
 
 /// The sender's message with this `client_id`, if any.
-pub fn find_by_client_id(conn: &Connection, sender_id: &str, client_id: &str) -> Result<Option<Message>> {
+pub fn find_by_client_id(
+    conn: &Connection,
+    sender_id: &str,
+    client_id: &str,
+) -> Result<Option<Message>> {
     let sql = format!("{MESSAGE_SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2");
-    let raw = conn.query_row(&sql, [sender_id, client_id], RawMessage::from_row).optional()?;
+    let raw = conn
+        .query_row(&sql, [sender_id, client_id], RawMessage::from_row)
+        .optional()?;
     raw.map(RawMessage::into_message).transpose()
 }
 
 /// The message with `id`, or [`StoreError::NotFound`].
 pub fn get_message(conn: &Connection, id: &str) -> Result<Message> {
     let sql = format!("{MESSAGE_SELECT} WHERE m.id = ?1");
-    let raw = conn.query_row(&sql, [id], RawMessage::from_row).optional()?;
-    raw.ok_or_else(|| StoreError::not_found("message", id))?.into_message()
+    let raw = conn
+        .query_row(&sql, [id], RawMessage::from_row)
+        .optional()?;
+    raw.ok_or_else(|| StoreError::not_found("message", id))?
+        .into_message()
 }
 
 /// A page of `conversation_id`'s messages by seq.
@@ -116,9 +150,16 @@ pub fn get_message(conn: &Connection, id: &str) -> Result<Message> {
 /// With only `after`, the page is the `limit` messages right after it (for catching up without holes);
 /// otherwise it is the `limit` newest messages in the range. Either way the result is ordered newest
 /// first unless `oldest_first`.
-pub fn list_messages(conn: &Connection, conversation_id: &str, page: &MessagePage) -> Result<Vec<Message>> {
+pub fn list_messages(
+    conn: &Connection,
+    conversation_id: &str,
+    page: &MessagePage,
+) -> Result<Vec<Message>> {
     conversations::get_conversation(conn, conversation_id)?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE_LIMIT).clamp(1, MAX_PAGE_LIMIT);
+    let limit = page
+        .limit
+        .unwrap_or(DEFAULT_PAGE_LIMIT)
+        .clamp(1, MAX_PAGE_LIMIT);
     let ascending = page.after.is_some() && page.before.is_none();
     let sql = format!(
         "{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq {} LIMIT ?4",
@@ -127,11 +168,19 @@ pub fn list_messages(conn: &Connection, conversation_id: &str, page: &MessagePag
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(
-            params![conversation_id, page.after.unwrap_or(0), page.before.unwrap_or(i64::MAX), limit],
+            params![
+                conversation_id,
+                page.after.unwrap_or(0),
+                page.before.unwrap_or(i64::MAX),
+                limit
+            ],
             RawMessage::from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut messages = rows.into_iter().map(RawMessage::into_message).collect::<Result<Vec<_>>>()?;
+    let mut messages = rows
+        .into_iter()
+        .map(RawMessage::into_message)
+        .collect::<Result<Vec<_>>>()?;
     if ascending != page.oldest_first {
         messages.reverse();
     }
@@ -170,14 +219,20 @@ pub fn edit_message(
 pub fn delete_message(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<Outcome<Message>> {
     let before = get_message(tx, id)?;
     if before.deleted {
-        return Ok(Outcome { value: before, changed: false });
+        return Ok(Outcome {
+            value: before,
+            changed: false,
+        });
     }
     tx.execute(
         "UPDATE messages SET body = '', metadata = '{}', deleted = 1, edited_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
     tx.execute("DELETE FROM mentions WHERE message_id = ?1", [id])?;
-    Ok(Outcome { value: get_message(tx, id)?, changed: true })
+    Ok(Outcome {
+        value: get_message(tx, id)?,
+        changed: true,
+    })
 }
 
 fn store_mentions(tx: &Transaction<'_>, message_id: &str, mentions: &[String]) -> Result<()> {
@@ -190,82 +245,208 @@ fn store_mentions(tx: &Transaction<'_>, message_id: &str, mentions: &[String]) -
     Ok(())
 }
 
-/// Every column a [`Message`] needs, including mentions and the receipt counts behind its status
-/// ([`status_from_counts`]): participants who were present when the message was sent (other than the
-/// sender), how many of them have read it, and how many have it delivered.
-const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, m.body, m.metadata, m.origin_plugin,
-        m.origin_depth, m.created_at, m.edited_at, m.deleted, m.client_id, u.id, u.name, u.metadata,
-        (SELECT json_group_array(user_id) FROM mentions WHERE message_id = m.id),
-        (SELECT count(*) FROM participants p
-           WHERE p.conversation_id = m.conversation_id AND p.user_id != m.sender_id AND p.joined_seq < m.seq),
-        (SELECT count(*) FROM receipts r JOIN participants p
-             ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
-           WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
-             AND r.read_at IS NOT NULL),
-        (SELECT count(*) FROM receipts r JOIN participants p
-             ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
-           WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
-             AND r.delivered_at IS NOT NULL)
-     FROM messages m JOIN users u ON u.id = m.sender_id";
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::{TestDb, ids};
 
-/// A message row before its JSON columns are parsed.
-struct RawMessage {
-    id: String,
-    conversation_id: String,
-    seq: i64,
-    body: String,
-    metadata: String,
-    origin_plugin: Option<String>,
-    origin_depth: Option<u32>,
-    created_at: Millis,
-    edited_at: Option<Millis>,
-    deleted: bool,
-    client_id: Option<String>,
-    sender: RawUser,
-    mentions: String,
-    counts: (i64, i64, i64),
-}
-
-impl RawMessage {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: r.get(0)?,
-            conversation_id: r.get(1)?,
-            seq: r.get(2)?,
-            body: r.get(3)?,
-            metadata: r.get(4)?,
-            origin_plugin: r.get(5)?,
-            origin_depth: r.get(6)?,
-            created_at: r.get(7)?,
-            edited_at: r.get(8)?,
-            deleted: r.get(9)?,
-            client_id: r.get(10)?,
-            sender: RawUser::from_row(r, 11)?,
-            mentions: r.get(14)?,
-            counts: (r.get(15)?, r.get(16)?, r.get(17)?),
-        })
+    fn new(conversation_id: &str, sender: &str, body: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            conversation_id: conversation_id.to_owned(),
+            sender_id: sender.to_owned(),
+            body: body.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            ..Default::default()
+        }
     }
 
-    fn into_message(self) -> Result<Message> {
-        let origin = match self.origin_plugin {
-            Some(name) => Origin::Plugin { name, depth: self.origin_depth.unwrap_or(1) },
-            None => Origin::User,
+    #[test]
+    fn seq_has_no_gaps_across_rollbacks_and_threads() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b"])?;
+        let conv = t.conversation(&["a", "b"])?;
+        t.send(&conv.id, "a", "one")?;
+        let rolled_back: Result<()> = t.db.write(|tx| {
+            send_message(tx, &new(&conv.id, "a", "lost", None), 1)?;
+            Err(StoreError::Conflict("abort".into()))
+        });
+        assert!(rolled_back.is_err());
+        std::thread::scope(|s| {
+            for sender in ["a", "b"] {
+                let (db, conv) = (&t.db, &conv.id);
+                s.spawn(move || {
+                    for i in 0..25 {
+                        let sent = db.write(|tx| {
+                            send_message(tx, &new(conv, sender, &format!("{i}"), None), 3)
+                        });
+                        assert!(sent.is_ok());
+                    }
+                });
+            }
+        });
+        let all = t.db.read(|c| {
+            list_messages(
+                c,
+                &conv.id,
+                &MessagePage {
+                    limit: Some(200),
+                    ..Default::default()
+                },
+            )
+        })?;
+        let seqs: Vec<i64> = all.iter().rev().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=51).collect::<Vec<_>>());
+        assert!(all.iter().all(|m| m.body != "lost"));
+        let conversation =
+            t.db.read(|c| conversations::get_conversation(c, &conv.id))?;
+        assert_eq!(
+            conversation.last_message_id.as_deref(),
+            Some(all[0].id.as_str())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn send_is_idempotent_by_sender_and_client_id() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b"])?;
+        let conv = t.conversation(&["a", "b"])?;
+        let other = t.conversation(&["a", "b"])?;
+        let first =
+            t.db.write(|tx| send_message(tx, &new(&conv.id, "a", "hi", Some("k1")), 1))?;
+        assert!(first.changed);
+        let again =
+            t.db.write(|tx| send_message(tx, &new(&conv.id, "a", "hi again", Some("k1")), 2))?;
+        assert!(!again.changed);
+        assert_eq!(
+            (again.value.id.as_str(), again.value.body.as_str()),
+            (first.value.id.as_str(), "hi")
+        );
+        assert_eq!(again.value.client_id.as_deref(), Some("k1"));
+        // Another sender may use the same key; the same sender may not reuse it elsewhere.
+        assert!(
+            t.db.write(|tx| send_message(tx, &new(&conv.id, "b", "yo", Some("k1")), 3))?
+                .changed
+        );
+        let elsewhere =
+            t.db.write(|tx| send_message(tx, &new(&other.id, "a", "x", Some("k1")), 4));
+        assert!(matches!(elsewhere, Err(StoreError::Conflict(_))));
+        assert_eq!(
+            t.db.read(|c| conversations::get_conversation(c, &conv.id))?
+                .last_message_id,
+            Some(
+                t.db.read(|c| find_by_client_id(c, "b", "k1"))?
+                    .map(|m| m.id)
+                    .unwrap_or_default()
+            )
+        );
+        let missing =
+            t.db.write(|tx| send_message(tx, &new("c_nope", "a", "x", None), 5));
+        assert!(matches!(
+            missing,
+            Err(StoreError::NotFound {
+                what: "conversation",
+                ..
+            })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn pages_by_seq_newest_first_by_default() -> Result<()> {
+        let t = TestDb::with_users(&["a"])?;
+        let conv = t.conversation(&["a"])?;
+        for i in 1..=10 {
+            t.send(&conv.id, "a", &i.to_string())?;
+        }
+        let seqs = |page: MessagePage| -> Result<Vec<i64>> {
+            Ok(t.db
+                .read(|c| list_messages(c, &conv.id, &page))?
+                .iter()
+                .map(|m| m.seq)
+                .collect())
         };
-        let (others, readers, deliverers) = self.counts;
-        Ok(Message {
-            id: self.id,
-            conversation_id: self.conversation_id,
-            sender: self.sender.into_user()?,
-            body: self.body,
-            metadata: json_value(&self.metadata)?,
-            seq: self.seq,
-            created_at: self.created_at,
-            edited_at: self.edited_at,
-            deleted: self.deleted,
-            origin,
-            mentions: serde_json::from_str(&self.mentions)?,
-            status: status_from_counts(others, readers, deliverers),
-            client_id: self.client_id,
-        })
+        assert_eq!(
+            seqs(MessagePage {
+                limit: Some(3),
+                ..Default::default()
+            })?,
+            vec![10, 9, 8]
+        );
+        assert_eq!(
+            seqs(MessagePage {
+                before: Some(8),
+                limit: Some(3),
+                ..Default::default()
+            })?,
+            vec![7, 6, 5]
+        );
+        assert_eq!(
+            seqs(MessagePage {
+                after: Some(2),
+                limit: Some(3),
+                ..Default::default()
+            })?,
+            vec![5, 4, 3]
+        );
+        let oldest_first = MessagePage {
+            after: Some(2),
+            limit: Some(3),
+            oldest_first: true,
+            ..Default::default()
+        };
+        assert_eq!(seqs(oldest_first)?, vec![3, 4, 5]);
+        assert_eq!(
+            seqs(MessagePage {
+                after: Some(3),
+                before: Some(6),
+                ..Default::default()
+            })?,
+            vec![5, 4]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn edit_soft_delete_and_mentions() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b", "c"])?;
+        let conv = t.conversation(&["a", "b", "c"])?;
+        let mut msg = new(&conv.id, "a", "hey @b and @ghost", None);
+        msg.mentions = ids(&["b", "ghost"]);
+        msg.metadata = serde_json::json!({"attachment": "x"});
+        msg.origin = Origin::Plugin {
+            name: "bot".into(),
+            depth: 2,
+        };
+        let sent = t.db.write(|tx| send_message(tx, &msg, 1))?.value;
+        assert_eq!(sent.mentions, ids(&["b"]));
+        assert_eq!(
+            sent.origin,
+            Origin::Plugin {
+                name: "bot".into(),
+                depth: 2
+            }
+        );
+
+        let edited =
+            t.db.write(|tx| edit_message(tx, &sent.id, "now @c", None, &ids(&["c"]), 5))?;
+        assert_eq!(
+            (edited.body.as_str(), edited.edited_at),
+            ("now @c", Some(5))
+        );
+        assert_eq!(edited.mentions, ids(&["c"]));
+        assert_eq!(edited.metadata, serde_json::json!({"attachment": "x"}));
+
+        let deleted = t.db.write(|tx| delete_message(tx, &sent.id, 6))?;
+        assert!(deleted.changed && deleted.value.deleted);
+        assert_eq!(
+            (deleted.value.body.as_str(), &deleted.value.metadata),
+            ("", &serde_json::json!({}))
+        );
+        assert!(deleted.value.mentions.is_empty());
+        assert!(!t.db.write(|tx| delete_message(tx, &sent.id, 7))?.changed);
+        let edit_deleted =
+            t.db.write(|tx| edit_message(tx, &sent.id, "x", None, &[], 8));
+        assert!(matches!(edit_deleted, Err(StoreError::Conflict(_))));
+        assert_eq!(t.db.read(|c| get_message(c, &sent.id))?.seq, 1);
+        Ok(())
     }
 }

@@ -165,7 +165,10 @@ pub fn migrate(conn: &mut Connection) -> Result<i64> {
     let start = current_version(conn)?;
     let supported = latest_version();
     if start > supported {
-        return Err(StoreError::SchemaTooNew { found: start, supported });
+        return Err(StoreError::SchemaTooNew {
+            found: start,
+            supported,
+        });
     }
     for (step, sql) in (1..).zip(MIGRATIONS.iter()) {
         if step <= start {
@@ -195,7 +198,10 @@ mod tests {
         assert_eq!(current_version(&conn)?, latest_version());
         assert_eq!(migrate(&mut conn)?, latest_version());
         conn.pragma_update(None, "user_version", latest_version() + 1)?;
-        assert!(matches!(migrate(&mut conn), Err(StoreError::SchemaTooNew { .. })));
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
         Ok(())
     }
 }

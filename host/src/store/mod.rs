@@ -19,23 +19,28 @@
 //! - [`db`]: opening, durability, the writer lock and read pool.
 //! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
 //! - [`users`]: users and hashed bearer tokens.
-//! - [`conversations`]: conversations and their participants.
+//! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).
+//! - [`participants`]: membership, admins and each member's read state.
 //! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
 //! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
 //! - [`reactions`]: emoji reactions.
 //! - [`events`]: the event log that WebSocket clients resume from.
-//! - [`outbox`]: durable after-hook delivery: outbox, per-plugin deliveries, dead letters.
+//! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
+//! - [`dead_letters`]: deliveries that gave up, to list and replay.
 //! - [`ids`]: id, token and clock helpers; [`error`]: [`StoreError`].
 
 pub mod conversations;
 pub mod db;
+pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod kv;
+mod message_rows;
 pub mod messages;
 pub mod migrations;
 pub mod outbox;
+pub mod participants;
 pub mod reactions;
 pub mod receipts;
 pub mod users;

@@ -21,23 +21,38 @@ pub fn add_reaction(
     now: Millis,
 ) -> Result<Outcome<Reaction>> {
     if emoji.trim().is_empty() || emoji.len() > MAX_EMOJI_LEN {
-        return Err(StoreError::Invalid(format!("emoji must be 1-{MAX_EMOJI_LEN} bytes")));
+        return Err(StoreError::Invalid(format!(
+            "emoji must be 1-{MAX_EMOJI_LEN} bytes"
+        )));
     }
     if messages::get_message(tx, message_id)?.deleted {
-        return Err(StoreError::Conflict(format!("message {message_id:?} is deleted")));
+        return Err(StoreError::Conflict(format!(
+            "message {message_id:?} is deleted"
+        )));
     }
     let changed = tx.execute(
         "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO NOTHING",
         params![message_id, user_id, emoji, now],
     )?;
-    let reaction = find(tx, message_id, user_id, emoji)?.ok_or_else(|| StoreError::not_found("reaction", emoji))?;
-    Ok(Outcome { value: reaction, changed: changed > 0 })
+    let reaction = find(tx, message_id, user_id, emoji)?
+        .ok_or_else(|| StoreError::not_found("reaction", emoji))?;
+    Ok(Outcome {
+        value: reaction,
+        changed: changed > 0,
+    })
 }
 
 /// Removes a reaction and returns it (for the `reaction.deleted` event), or `None` if there was none.
-pub fn remove_reaction(tx: &Transaction<'_>, message_id: &str, user_id: &str, emoji: &str) -> Result<Option<Reaction>> {
-    let Some(reaction) = find(tx, message_id, user_id, emoji)? else { return Ok(None) };
+pub fn remove_reaction(
+    tx: &Transaction<'_>,
+    message_id: &str,
+    user_id: &str,
+    emoji: &str,
+) -> Result<Option<Reaction>> {
+    let Some(reaction) = find(tx, message_id, user_id, emoji)? else {
+        return Ok(None);
+    };
     tx.execute(
         "DELETE FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3",
         [message_id, user_id, emoji],
@@ -53,14 +68,28 @@ pub fn reactions_for_message(conn: &Connection, message_id: &str) -> Result<Vec<
          ORDER BY r.created_at, r.user_id, r.emoji",
     )?;
     let rows = stmt
-        .query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, RawUser::from_row(r, 3)?)))?
+        .query_map([message_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, RawUser::from_row(r, 3)?))
+        })?
         .collect::<rusqlite::Result<Vec<(String, String, Millis, RawUser)>>>()?;
     rows.into_iter()
-        .map(|(message_id, emoji, created_at, user)| Ok(Reaction { message_id, user: user.into_user()?, emoji, created_at }))
+        .map(|(message_id, emoji, created_at, user)| {
+            Ok(Reaction {
+                message_id,
+                user: user.into_user()?,
+                emoji,
+                created_at,
+            })
+        })
         .collect()
 }
 
-fn find(conn: &Connection, message_id: &str, user_id: &str, emoji: &str) -> Result<Option<Reaction>> {
+fn find(
+    conn: &Connection,
+    message_id: &str,
+    user_id: &str,
+    emoji: &str,
+) -> Result<Option<Reaction>> {
     let row = conn
         .query_row(
             "SELECT r.created_at, u.id, u.name, u.metadata FROM reactions r JOIN users u ON u.id = r.user_id
@@ -70,7 +99,12 @@ fn find(conn: &Connection, message_id: &str, user_id: &str, emoji: &str) -> Resu
         )
         .optional()?;
     row.map(|(created_at, user)| {
-        Ok(Reaction { message_id: message_id.to_owned(), user: user.into_user()?, emoji: emoji.to_owned(), created_at })
+        Ok(Reaction {
+            message_id: message_id.to_owned(),
+            user: user.into_user()?,
+            emoji: emoji.to_owned(),
+            created_at,
+        })
     })
     .transpose()
 }
@@ -85,19 +119,34 @@ mod tests {
         let t = TestDb::with_users(&["a", "b"])?;
         let conv = t.conversation(&["a", "b"])?;
         let m = t.send(&conv.id, "a", "hi")?;
-        assert!(t.db.write(|tx| add_reaction(tx, &m.id, "b", "👍", 1))?.changed);
+        assert!(
+            t.db.write(|tx| add_reaction(tx, &m.id, "b", "👍", 1))?
+                .changed
+        );
         let again = t.db.write(|tx| add_reaction(tx, &m.id, "b", "👍", 2))?;
         assert!(!again.changed);
         assert_eq!(again.value.created_at, 1);
-        assert!(t.db.write(|tx| add_reaction(tx, &m.id, "a", "👍", 3))?.changed);
-        assert!(t.db.write(|tx| add_reaction(tx, &m.id, "b", ":tada:", 4))?.changed);
+        assert!(
+            t.db.write(|tx| add_reaction(tx, &m.id, "a", "👍", 3))?
+                .changed
+        );
+        assert!(
+            t.db.write(|tx| add_reaction(tx, &m.id, "b", ":tada:", 4))?
+                .changed
+        );
         assert_eq!(t.db.read(|c| reactions_for_message(c, &m.id))?.len(), 3);
 
         let removed = t.db.write(|tx| remove_reaction(tx, &m.id, "b", "👍"))?;
         assert_eq!(removed.map(|r| r.user.id), Some("b".to_owned()));
-        assert!(t.db.write(|tx| remove_reaction(tx, &m.id, "b", "👍"))?.is_none());
+        assert!(
+            t.db.write(|tx| remove_reaction(tx, &m.id, "b", "👍"))?
+                .is_none()
+        );
         assert_eq!(t.db.read(|c| reactions_for_message(c, &m.id))?.len(), 2);
-        assert!(matches!(t.db.write(|tx| add_reaction(tx, &m.id, "b", "", 5)), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            t.db.write(|tx| add_reaction(tx, &m.id, "b", "", 5)),
+            Err(StoreError::Invalid(_))
+        ));
         Ok(())
     }
 }

@@ -29,7 +29,12 @@ pub struct ReadOutcome {
 
 /// Records that `message_id` reached one of `user_id`'s devices. The first delivery time is kept;
 /// a repeat returns `changed == false`.
-pub fn mark_delivered(tx: &Transaction<'_>, message_id: &str, user_id: &str, now: Millis) -> Result<Outcome<Receipt>> {
+pub fn mark_delivered(
+    tx: &Transaction<'_>,
+    message_id: &str,
+    user_id: &str,
+    now: Millis,
+) -> Result<Outcome<Receipt>> {
     messages::get_message(tx, message_id)?;
     let changed = tx.execute(
         "INSERT INTO receipts (message_id, user_id, delivered_at) VALUES (?1, ?2, ?3)
@@ -37,8 +42,12 @@ pub fn mark_delivered(tx: &Transaction<'_>, message_id: &str, user_id: &str, now
          WHERE delivered_at IS NULL",
         params![message_id, user_id, now],
     )?;
-    let receipt = receipt(tx, message_id, user_id)?.ok_or_else(|| StoreError::not_found("receipt", message_id))?;
-    Ok(Outcome { value: receipt, changed: changed > 0 })
+    let receipt = receipt(tx, message_id, user_id)?
+        .ok_or_else(|| StoreError::not_found("receipt", message_id))?;
+    Ok(Outcome {
+        value: receipt,
+        changed: changed > 0,
+    })
 }
 
 /// Marks `conversation_id` read by `user_id` up to `up_to` (a message id; `None` = the newest message):
@@ -71,7 +80,11 @@ pub fn mark_read(
             .optional()?
             .ok_or_else(|| StoreError::not_found("message", message_id))?,
         None => tx
-            .query_row("SELECT last_seq FROM conversations WHERE id = ?1", [conversation_id], |r| r.get(0))
+            .query_row(
+                "SELECT last_seq FROM conversations WHERE id = ?1",
+                [conversation_id],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| StoreError::not_found("conversation", conversation_id))?,
     };
@@ -82,7 +95,9 @@ pub fn mark_read(
              ORDER BY seq",
         )?;
         newly_read = stmt
-            .query_map(params![conversation_id, previous, target, user_id], |r| r.get::<_, String>(0))?
+            .query_map(params![conversation_id, previous, target, user_id], |r| {
+                r.get::<_, String>(0)
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO receipts (message_id, user_id, delivered_at, read_at) VALUES (?1, ?2, ?3, ?3)
@@ -128,7 +143,11 @@ pub fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> 
 
 /// One user's receipt for one message, if they have one.
 pub fn receipt(conn: &Connection, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
-    let mut found = receipts_where(conn, "r.message_id = ?1 AND r.user_id = ?2", &[message_id, user_id])?;
+    let mut found = receipts_where(
+        conn,
+        "r.message_id = ?1 AND r.user_id = ?2",
+        &[message_id, user_id],
+    )?;
     Ok(found.pop())
 }
 
@@ -145,12 +164,22 @@ fn receipts_where(conn: &Connection, filter: &str, args: &[&str]) -> Result<Vec<
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, RawUser::from_row(r, 3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                RawUser::from_row(r, 3)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(message_id, delivered_at, read_at, user)| {
-            Ok(Receipt { message_id, user: user.into_user()?, delivered_at, read_at })
+            Ok(Receipt {
+                message_id,
+                user: user.into_user()?,
+                delivered_at,
+                read_at,
+            })
         })
         .collect()
 }
@@ -171,5 +200,84 @@ pub fn status_from_counts(others: i64, readers: i64, deliverers: i64) -> Message
         MessageStatus::Delivered
     } else {
         MessageStatus::Sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::participants::{add_participants, participant};
+    use crate::store::testutil::{TestDb, ids};
+
+    #[test]
+    fn reading_up_to_a_message_reads_everything_before_it() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b"])?;
+        let conv = t.conversation(&["a", "b"])?;
+        let m: Vec<_> = (1..=4)
+            .map(|i| t.send(&conv.id, "a", &i.to_string()))
+            .collect::<Result<_>>()?;
+        t.send(&conv.id, "b", "mine")?;
+        assert_eq!(t.db.read(|c| unread_count(c, &conv.id, "b"))?, 4);
+        assert_eq!(t.db.read(|c| unread_count(c, &conv.id, "a"))?, 1);
+
+        let read =
+            t.db.write(|tx| mark_read(tx, &conv.id, "b", Some(&m[2].id), 10))?;
+        assert_eq!(
+            read.newly_read,
+            vec![m[0].id.clone(), m[1].id.clone(), m[2].id.clone()]
+        );
+        assert_eq!((read.last_read_seq, read.unread_count), (3, 1));
+        let me = t.db.read(|c| participant(c, &conv.id, "b"))?;
+        assert_eq!(
+            me.map(|p| (p.unread_count, p.last_read_message_id)),
+            Some((1, Some(m[2].id.clone())))
+        );
+
+        // Never backwards; None means "everything".
+        let back =
+            t.db.write(|tx| mark_read(tx, &conv.id, "b", Some(&m[0].id), 11))?;
+        assert!(back.newly_read.is_empty());
+        assert_eq!(back.last_read_seq, 3);
+        let all = t.db.write(|tx| mark_read(tx, &conv.id, "b", None, 12))?;
+        assert_eq!(
+            (all.newly_read, all.unread_count),
+            (vec![m[3].id.clone()], 0)
+        );
+
+        let r = t.db.read(|c| receipt(c, &m[0].id, "b"))?;
+        assert_eq!(
+            r.map(|r| (r.delivered_at, r.read_at)),
+            Some((Some(10), Some(10)))
+        );
+        assert!(matches!(
+            t.db.write(|tx| mark_read(tx, &conv.id, "zed", None, 13)),
+            Err(StoreError::NotFound { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn status_summarises_other_participants_receipts() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b", "c", "d"])?;
+        let conv = t.conversation(&["a", "b", "c"])?;
+        let m = t.send(&conv.id, "a", "hello")?;
+        let status = || t.db.read(|c| message_status(c, &m.id));
+        assert_eq!(status()?, MessageStatus::Sent);
+        // The sender's own receipt does not count.
+        t.db.write(|tx| mark_delivered(tx, &m.id, "a", 1))?;
+        assert_eq!(status()?, MessageStatus::Sent);
+        let first = t.db.write(|tx| mark_delivered(tx, &m.id, "b", 2))?;
+        assert!(first.changed);
+        assert!(!t.db.write(|tx| mark_delivered(tx, &m.id, "b", 3))?.changed);
+        assert_eq!(status()?, MessageStatus::Delivered);
+        t.db.write(|tx| mark_read(tx, &conv.id, "b", None, 4))?;
+        assert_eq!(status()?, MessageStatus::SomeRead);
+        // Someone who joins later does not hold the message back from all_read.
+        t.db.write(|tx| add_participants(tx, &conv.id, &ids(&["d"]), 5))?;
+        t.db.write(|tx| mark_read(tx, &conv.id, "c", None, 6))?;
+        assert_eq!(status()?, MessageStatus::AllRead);
+        assert_eq!(t.db.read(|c| unread_count(c, &conv.id, "d"))?, 0);
+        assert_eq!(t.db.read(|c| receipts_for_message(c, &m.id))?.len(), 3);
+        Ok(())
     }
 }

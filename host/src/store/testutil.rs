@@ -3,10 +3,12 @@
 use tempfile::TempDir;
 
 use super::conversations::{NewConversation, create_conversation};
+use super::events::append_event;
 use super::messages::{NewMessage, send_message};
+use super::outbox::{fan_out, next_deliveries, pending_events};
 use super::users::{NewUser, create_user};
 use super::{Db, Result};
-use crate::model::{Conversation, Message};
+use crate::model::{Conversation, Message, Millis};
 
 /// A database in its own temp dir (deleted on drop).
 pub(crate) struct TestDb {
@@ -28,7 +30,11 @@ impl TestDb {
         let db = Db::open(dir.path().join("chat.db"))?;
         db.write(|tx| {
             for id in users {
-                let user = NewUser { id: (*id).to_owned(), name: id.to_uppercase(), metadata: serde_json::json!({}) };
+                let user = NewUser {
+                    id: (*id).to_owned(),
+                    name: id.to_uppercase(),
+                    metadata: serde_json::json!({}),
+                };
                 create_user(tx, &user, 0)?;
             }
             Ok(())
@@ -63,5 +69,26 @@ impl TestDb {
             ..Default::default()
         };
         Ok(self.db.write(|tx| send_message(tx, &new, 2))?.value)
+    }
+
+    /// Appends a `message.new` event for user `a` in `conversation`.
+    pub(crate) fn event(&self, conversation: Option<&str>) -> Result<i64> {
+        let payload = serde_json::json!({});
+        self.db
+            .write(|tx| append_event(tx, "message.new", conversation, &ids(&["a"]), &payload, 1))
+    }
+
+    /// Fans every outbox event out to `plugins`, as the dispatcher would.
+    pub(crate) fn fan_out_all(&self, plugins: &[String]) -> Result<()> {
+        for e in self.db.read(|c| pending_events(c, 100))? {
+            self.db.write(|tx| fan_out(tx, e.id, plugins, 0))?;
+        }
+        Ok(())
+    }
+
+    /// The (event, plugin) pairs [`next_deliveries`] offers at `now`.
+    pub(crate) fn due(&self, now: Millis, plugins: &[String]) -> Result<Vec<(i64, String)>> {
+        let due = self.db.read(|c| next_deliveries(c, now, plugins, 100))?;
+        Ok(due.into_iter().map(|d| (d.event.id, d.plugin)).collect())
     }
 }

@@ -36,7 +36,9 @@ pub struct NewUser {
 pub fn valid_user_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_USER_ID_LEN
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Creates a user. [`StoreError::Conflict`] if the id is taken, [`StoreError::Invalid`] if it is malformed.
@@ -52,7 +54,10 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<
         params![user.id, user.name, metadata_text(&user.metadata)?, now],
     )?;
     if inserted == 0 {
-        return Err(StoreError::Conflict(format!("user {:?} already exists", user.id)));
+        return Err(StoreError::Conflict(format!(
+            "user {:?} already exists",
+            user.id
+        )));
     }
     get_user(tx, &user.id)
 }
@@ -65,7 +70,11 @@ pub fn get_user(conn: &Connection, id: &str) -> Result<User> {
 /// The user with `id`, if there is one.
 pub fn find_user(conn: &Connection, id: &str) -> Result<Option<User>> {
     let raw = conn
-        .query_row("SELECT id, name, metadata FROM users WHERE id = ?1", [id], raw_user)
+        .query_row(
+            "SELECT id, name, metadata FROM users WHERE id = ?1",
+            [id],
+            raw_user,
+        )
         .optional()?;
     raw.map(RawUser::into_user).transpose()
 }
@@ -127,12 +136,20 @@ pub(crate) struct RawUser {
 impl RawUser {
     /// Reads `id, name, metadata` from `row` starting at column `at`.
     pub(crate) fn from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
-        Ok(Self { id: row.get(at)?, name: row.get(at + 1)?, metadata: row.get(at + 2)? })
+        Ok(Self {
+            id: row.get(at)?,
+            name: row.get(at + 1)?,
+            metadata: row.get(at + 2)?,
+        })
     }
 
     /// Parses the metadata.
     pub(crate) fn into_user(self) -> Result<User> {
-        Ok(User { id: self.id, name: self.name, metadata: json_value(&self.metadata)? })
+        Ok(User {
+            id: self.id,
+            name: self.name,
+            metadata: json_value(&self.metadata)?,
+        })
     }
 }
 
@@ -149,7 +166,11 @@ mod tests {
     fn tokens_are_hashed_and_resolve_to_their_user() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let db = Db::open(dir.path().join("chat.db"))?;
-        let new = NewUser { id: "alice".into(), name: "Alice".into(), metadata: serde_json::json!({"a": 1}) };
+        let new = NewUser {
+            id: "alice".into(),
+            name: "Alice".into(),
+            metadata: serde_json::json!({"a": 1}),
+        };
         let token = db.write(|tx| {
             create_user(tx, &new, 1)?;
             issue_token(tx, "alice", 2)
@@ -158,13 +179,26 @@ mod tests {
         let user = db.read(|c| user_for_token(c, &token))?;
         assert_eq!(user.map(|u| u.name), Some("Alice".to_owned()));
         assert!(db.read(|c| user_for_token(c, "cht_nope"))?.is_none());
-        let stored: String = db.read(|c| Ok(c.query_row("SELECT hash FROM tokens", [], |r| r.get(0))?))?;
+        let stored: String =
+            db.read(|c| Ok(c.query_row("SELECT hash FROM tokens", [], |r| r.get(0))?))?;
         assert_ne!(stored, token);
 
-        assert!(matches!(db.write(|tx| create_user(tx, &new, 3)), Err(StoreError::Conflict(_))));
-        let bad = NewUser { id: "a b".into(), ..new };
-        assert!(matches!(db.write(|tx| create_user(tx, &bad, 3)), Err(StoreError::Invalid(_))));
-        assert!(matches!(db.write(|tx| issue_token(tx, "bob", 3)), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            db.write(|tx| create_user(tx, &new, 3)),
+            Err(StoreError::Conflict(_))
+        ));
+        let bad = NewUser {
+            id: "a b".into(),
+            ..new
+        };
+        assert!(matches!(
+            db.write(|tx| create_user(tx, &bad, 3)),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            db.write(|tx| issue_token(tx, "bob", 3)),
+            Err(StoreError::NotFound { .. })
+        ));
 
         db.write(|tx| revoke_tokens(tx, "alice"))?;
         assert!(db.read(|c| user_for_token(c, &token))?.is_none());

@@ -1,0 +1,166 @@
+//! Dead letters: deliveries that used up their attempts, kept for an admin to list and replay.
+//!
+//! Dead-lettering a delivery removes it from its (plugin, conversation) queue, so later events flow again.
+//! Replaying puts it back as a pending delivery; it then goes first in its queue again (its event id is
+//! the oldest), so a plugin sees it before newer events of that conversation that are still queued.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::error::{Result, StoreError};
+use super::events::{RawEvent, StoredEvent};
+use crate::model::Millis;
+
+/// A delivery that used up its attempts, kept for an admin to inspect and replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The dead letter's own id (what the admin API names).
+    pub id: i64,
+    /// The event that was not delivered.
+    pub event: StoredEvent,
+    /// The plugin it was not delivered to.
+    pub plugin: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: String,
+    /// When it was dead-lettered.
+    pub created_at: Millis,
+}
+
+/// Gives up on a delivery: moves it to `dead_letters` (releasing its queue) and returns the dead letter id.
+pub fn dead_letter(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    error: &str,
+    now: Millis,
+) -> Result<i64> {
+    let id = tx
+        .query_row(
+            "INSERT INTO dead_letters (event_id, plugin, attempts, last_error, created_at)
+             SELECT event_id, plugin, attempt, ?3, ?4 FROM deliveries WHERE event_id = ?1 AND plugin = ?2
+             RETURNING id",
+            params![event_id, plugin, error, now],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("delivery", format!("{event_id}/{plugin}")))?;
+    tx.execute(
+        "DELETE FROM deliveries WHERE event_id = ?1 AND plugin = ?2",
+        params![event_id, plugin],
+    )?;
+    Ok(id)
+}
+
+/// Dead letters with an id greater than `after_id`, oldest first, at most `limit`.
+pub fn dead_letters(conn: &Connection, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>> {
+    dead_letters_where(
+        conn,
+        "d.id > ?1 ORDER BY d.id LIMIT ?2",
+        params![after_id, limit],
+    )
+}
+
+/// Takes dead letter `id` for replay: deletes it and queues a pending delivery of its event to its plugin,
+/// due at `now`, continuing its attempt count. Returns the dead letter as it was.
+pub fn replay_dead_letter(tx: &Transaction<'_>, id: i64, now: Millis) -> Result<DeadLetter> {
+    let letter = dead_letters_where(tx, "d.id = ?1", params![id])?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("dead letter", id.to_string()))?;
+    tx.execute(
+        "INSERT INTO deliveries (event_id, plugin, conversation_id, attempt, next_attempt_at, last_error, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')
+         ON CONFLICT DO UPDATE SET state = 'pending', next_attempt_at = excluded.next_attempt_at",
+        params![
+            letter.event.id,
+            letter.plugin,
+            letter.event.conversation_id.as_deref().unwrap_or(""),
+            letter.attempts,
+            now,
+            letter.last_error
+        ],
+    )?;
+    tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
+    Ok(letter)
+}
+
+fn dead_letters_where(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<DeadLetter>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT d.id, d.plugin, d.attempts, d.last_error, d.created_at,
+                e.id, e.kind, e.conversation_id, e.audience, e.payload, e.created_at
+         FROM dead_letters d JOIN events e ON e.id = d.event_id WHERE {filter}"
+    ))?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                RawEvent::from_row_at(r, 5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<(i64, String, u32, String, Millis, RawEvent)>>>()?;
+    rows.into_iter()
+        .map(|(id, plugin, attempts, last_error, created_at, event)| {
+            Ok(DeadLetter {
+                id,
+                event: event.into_event()?,
+                plugin,
+                attempts,
+                last_error,
+                created_at,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::{backlog, delivery_failed, delivery_succeeded, start_delivery};
+    use crate::store::testutil::{TestDb, ids};
+
+    #[test]
+    fn dead_letters_can_be_listed_and_replayed() -> Result<()> {
+        let t = TestDb::with_users(&["a"])?;
+        let e1 = t.event(Some("c1"))?;
+        let e2 = t.event(Some("c1"))?;
+        t.fan_out_all(&ids(&["p"]))?;
+        for attempt in 1..=3 {
+            assert_eq!(t.db.write(|tx| start_delivery(tx, e1, "p"))?, attempt);
+            t.db.write(|tx| delivery_failed(tx, e1, "p", "boom", 0))?;
+        }
+        let dead = t.db.write(|tx| dead_letter(tx, e1, "p", "gave up", 9))?;
+        // The queue moves on to e2 once e1 is dead.
+        assert_eq!(t.due(0, &ids(&["p"]))?, vec![(e2, "p".to_owned())]);
+        t.db.write(|tx| delivery_succeeded(tx, e2, "p"))?;
+
+        let t = t.reopen()?;
+        let letters = t.db.read(|c| dead_letters(c, 0, 10))?;
+        assert_eq!(letters.len(), 1);
+        assert_eq!(
+            (letters[0].id, letters[0].event.id, letters[0].attempts),
+            (dead, e1, 3)
+        );
+        assert_eq!(letters[0].last_error, "gave up");
+
+        let replayed = t.db.write(|tx| replay_dead_letter(tx, dead, 20))?;
+        assert_eq!(replayed.plugin, "p");
+        assert!(t.db.read(|c| dead_letters(c, 0, 10))?.is_empty());
+        assert!(t.due(19, &ids(&["p"]))?.is_empty());
+        assert_eq!(t.due(20, &ids(&["p"]))?, vec![(e1, "p".to_owned())]);
+        assert_eq!(t.db.write(|tx| start_delivery(tx, e1, "p"))?, 4);
+        assert_eq!(t.db.read(backlog)?, vec![("p".to_owned(), 1)]);
+        assert!(matches!(
+            t.db.write(|tx| replay_dead_letter(tx, dead, 21)),
+            Err(StoreError::NotFound { .. })
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Membership: who is in a conversation, who administers it, and each member's read state.
+//!
+//! Participant and admin lists live in one row per member (not in JSON arrays as in Skygear), so
+//! "my conversations" and "is U a member" are index lookups.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::conversations::{check_size, get_conversation, touch};
+use super::error::{Result, StoreError};
+use super::ids::count_u32;
+use super::users::{RawUser, missing_users};
+use crate::model::{Millis, Participant};
+
+/// Participant columns, with the unread count and last read message computed from `last_read_seq`.
+const PARTICIPANT_SELECT: &str = "SELECT p.is_admin, u.id, u.name, u.metadata,
+        (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
+        (SELECT count(*) FROM messages m WHERE m.conversation_id = p.conversation_id
+           AND m.seq > p.last_read_seq AND m.sender_id != p.user_id AND m.deleted = 0)
+     FROM participants p JOIN users u ON u.id = p.user_id";
+
+fn participant_row(r: &Row<'_>) -> rusqlite::Result<(bool, RawUser, Option<String>, i64)> {
+    Ok((r.get(0)?, RawUser::from_row(r, 1)?, r.get(4)?, r.get(5)?))
+}
+
+fn into_participant(
+    (is_admin, user, last_read_message_id, unread): (bool, RawUser, Option<String>, i64),
+) -> Result<Participant> {
+    Ok(Participant {
+        user: user.into_user()?,
+        is_admin,
+        unread_count: count_u32(unread),
+        last_read_message_id,
+    })
+}
+
+/// `user_id`'s membership of `conversation_id`, or `None` if they are not a participant.
+pub fn participant(
+    conn: &Connection,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<Option<Participant>> {
+    let sql = format!("{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 AND p.user_id = ?2");
+    let row = conn
+        .query_row(&sql, [conversation_id, user_id], participant_row)
+        .optional()?;
+    row.map(into_participant).transpose()
+}
+
+/// Whether `user_id` currently participates in `conversation_id` (false if the conversation is missing).
+pub fn is_participant(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
+    let mut stmt = conn
+        .prepare_cached("SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?;
+    Ok(stmt.exists([conversation_id, user_id])?)
+}
+
+/// Whether `user_id` is an admin of `conversation_id`.
+pub fn is_admin(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 AND is_admin = 1",
+    )?;
+    Ok(stmt.exists([conversation_id, user_id])?)
+}
+
+/// Every participant of `conversation_id`, in join order.
+pub fn participants(conn: &Connection, conversation_id: &str) -> Result<Vec<Participant>> {
+    let sql = format!(
+        "{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 ORDER BY p.joined_at, p.user_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([conversation_id], participant_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(into_participant).collect()
+}
+
+/// Adds `user_ids` (not admins) to the conversation; returns those who were not members already. New
+/// members start with the existing messages counted as read: history, not unread.
+pub fn add_participants(
+    tx: &Transaction<'_>,
+    id: &str,
+    user_ids: &[String],
+    now: Millis,
+) -> Result<Vec<String>> {
+    let conversation = get_conversation(tx, id)?;
+    if let Some(missing) = missing_users(tx, user_ids)?.into_iter().next() {
+        return Err(StoreError::not_found("user", missing));
+    }
+    let mut added: Vec<String> = Vec::new();
+    for user in user_ids {
+        if !conversation.participant_ids.contains(user) && !added.contains(user) {
+            added.push(user.clone());
+        }
+    }
+    check_size(conversation.participant_ids.len() + added.len())?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
+         SELECT id, ?2, 0, ?3, last_seq, last_seq FROM conversations WHERE id = ?1",
+    )?;
+    for user in &added {
+        insert.execute(params![id, user, now])?;
+    }
+    if !added.is_empty() {
+        touch(tx, id, now)?;
+    }
+    Ok(added)
+}
+
+/// Removes `user_id` from the conversation; false if they were not a member. Their receipts stay (they
+/// are history), but no longer count towards message status.
+pub fn remove_participant(
+    tx: &Transaction<'_>,
+    id: &str,
+    user_id: &str,
+    now: Millis,
+) -> Result<bool> {
+    get_conversation(tx, id)?;
+    let removed = tx.execute(
+        "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
+        [id, user_id],
+    )?;
+    if removed > 0 {
+        touch(tx, id, now)?;
+    }
+    Ok(removed > 0)
+}
+
+/// Makes a member an admin or not; [`StoreError::NotFound`] if they are not a member.
+pub fn set_admin(
+    tx: &Transaction<'_>,
+    id: &str,
+    user_id: &str,
+    admin: bool,
+    now: Millis,
+) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE participants SET is_admin = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+        params![id, user_id, admin],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::not_found("participant", user_id));
+    }
+    touch(tx, id, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::{TestDb, ids};
+
+    #[test]
+    fn add_remove_and_admins() -> Result<()> {
+        let t = TestDb::with_users(&["a", "b", "c"])?;
+        let conv = t.conversation(&["a", "b"])?;
+        t.send(&conv.id, "a", "before c joined")?;
+        let added =
+            t.db.write(|tx| add_participants(tx, &conv.id, &ids(&["b", "c", "c"]), 10))?;
+        assert_eq!(added, ids(&["c"]));
+        let c = t.db.read(|db| participant(db, &conv.id, "c"))?;
+        assert_eq!(c.map(|p| (p.is_admin, p.unread_count)), Some((false, 0)));
+        let unknown =
+            t.db.write(|tx| add_participants(tx, &conv.id, &ids(&["zed"]), 10));
+        assert!(matches!(unknown, Err(StoreError::NotFound { .. })));
+
+        assert!(t.db.read(|db| is_admin(db, &conv.id, "a"))?);
+        t.db.write(|tx| set_admin(tx, &conv.id, "c", true, 11))?;
+        assert!(t.db.read(|db| is_admin(db, &conv.id, "c"))?);
+        let all: Vec<String> =
+            t.db.read(|db| participants(db, &conv.id))?
+                .into_iter()
+                .map(|p| p.user.id)
+                .collect();
+        assert_eq!(all, ids(&["a", "b", "c"]));
+
+        assert!(t.db.write(|tx| remove_participant(tx, &conv.id, "c", 12))?);
+        assert!(!t.db.write(|tx| remove_participant(tx, &conv.id, "c", 13))?);
+        assert!(!t.db.read(|db| is_participant(db, &conv.id, "c"))?);
+        let conversation = t.db.read(|db| get_conversation(db, &conv.id))?;
+        assert_eq!(
+            (conversation.participant_count, conversation.updated_at),
+            (2, 12)
+        );
+        Ok(())
+    }
+}
