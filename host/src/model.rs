@@ -33,7 +33,7 @@ pub struct Conversation {
     pub title: Option<String>,
     /// Users who may update or delete the conversation and remove others from it.
     pub admin_ids: Vec<String>,
-    /// Every current participant, admins included, in the order they joined.
+    /// Every current participant, admins included, in the order they joined (ties by id).
     pub participant_ids: Vec<String>,
     /// `participant_ids.len()`, kept as a field because the WIT record and the Skygear model carry it.
     pub participant_count: u32,
@@ -132,7 +132,7 @@ pub struct Message {
     pub deleted: bool,
     /// Whether a user or a plugin produced it.
     pub origin: Origin,
-    /// Ids of users mentioned with `@user_id` in the body who exist on the server.
+    /// Ids of users mentioned with `@user_id` in the body who exist on the server, sorted by id.
     pub mentions: Vec<String>,
     /// Receipt summary (delivered / some_read / all_read).
     pub status: MessageStatus,

@@ -172,9 +172,7 @@ impl Db {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         configure(&conn, self.durability)?;
         Ok(conn)
@@ -245,6 +243,29 @@ mod tests {
         assert_eq!(n, 0);
         let write_in_read = db.read(|c| Ok(c.execute("DELETE FROM users", [])?));
         assert!(write_in_read.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn commits_do_not_depend_on_a_clean_close() -> Result<()> {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Db>();
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("chat.db");
+        let db = Db::open(&path)?;
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 1)",
+                [],
+            )?;
+            Ok(())
+        })?;
+        // Like a killed process: the connection is never closed, nothing is checkpointed.
+        std::mem::forget(db);
+        let again = Db::open(&path)?;
+        let n: i64 =
+            again.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
+        assert_eq!(n, 1);
         Ok(())
     }
 }
