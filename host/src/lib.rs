@@ -12,9 +12,9 @@
 //!   pools, per-call limits, and the host interfaces plugins import (`log`, `kv`).
 //! - [`store`]: SQLite; the only code that speaks SQL.
 //! - [`model`]: the chat records (users, conversations, messages, ...) as the server stores and serves them.
-//! - [`cases`]: the language-neutral case-file format behind `chathooks test` and the harness.
 
 pub mod cases;
+pub mod cli;
 pub mod model;
 pub mod plugins;
 pub mod store;

@@ -1,1 +1,50 @@
-fn main() {}
+//! The `chathooks` binary: a thin shell over the library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// chathooks: a chat server extended by WebAssembly hooks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check that a plugin loads: print its WIT version and the hooks it implements, or why it cannot load.
+    Check {
+        /// The plugin component (`.wasm`).
+        plugin: PathBuf,
+    },
+    /// Run a case file against a plugin: pass/fail per case and an `N passed, M failed` summary.
+    Test {
+        /// The plugin component (`.wasm`).
+        plugin: PathBuf,
+        /// The case file (JSON); see the README for its format.
+        cases: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut out = std::io::stdout();
+    let result = match &cli.command {
+        Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
+        Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

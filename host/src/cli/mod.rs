@@ -1,0 +1,20 @@
+//! The `chathooks` command line: `check` and `test` for plugin authors (and `serve` for operators).
+
+mod check;
+mod test;
+
+pub use check::check;
+pub use test::test;
+
+use crate::plugins::{CaptureSink, Runtime, RuntimeConfig};
+use crate::store::kv::KvStore;
+use anyhow::Context;
+use std::sync::Arc;
+
+/// A runtime for one-shot author tools: in-memory KV, logs captured, no compile cache.
+pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>)> {
+    let logs = Arc::new(CaptureSink::default());
+    let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
+    let runtime = Runtime::new(RuntimeConfig { cache_dir: None, kv, logs: logs.clone() })?;
+    Ok((runtime, logs))
+}

@@ -1,0 +1,35 @@
+//! `chathooks test <plugin.wasm> <cases.json>`: run a case file against a plugin and report per case.
+
+use crate::cases::{self, CaseRunner};
+use crate::plugins::{PluginLimits, runtime::plugin_name};
+use anyhow::Context;
+use std::io::Write;
+use std::path::Path;
+
+/// Run every case; print `PASS`/`FAIL` per case and a summary line. Returns whether all passed.
+pub fn test(plugin_path: &Path, cases_path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(cases_path)
+        .with_context(|| format!("cannot read case file {}", cases_path.display()))?;
+    let file = cases::parse(&text).with_context(|| format!("{} is not a valid case file", cases_path.display()))?;
+    let (runtime, logs) = super::tool_runtime()?;
+    let plugin = runtime
+        .load_file(plugin_path, PluginLimits::default())
+        .with_context(|| format!("cannot load {}", plugin_path.display()))?;
+    let take_logs = || logs.take();
+    let runner = CaseRunner { plugin: &plugin, kv: runtime.kv(), take_logs: &take_logs };
+    let results = runner.run(&file);
+    let mut failed = 0;
+    for result in &results {
+        if result.passed() {
+            writeln!(out, "PASS {}", result.name)?;
+        } else {
+            failed += 1;
+            writeln!(out, "FAIL {}", result.name)?;
+            for failure in &result.failures {
+                writeln!(out, "     {failure}")?;
+            }
+        }
+    }
+    writeln!(out, "{} passed, {failed} failed ({} on {})", results.len() - failed, plugin_name(plugin_path), cases_path.display())?;
+    Ok(failed == 0)
+}

@@ -1,0 +1,113 @@
+//! Errors of loading a plugin and of calling a hook. Callers match on these, so they are enums.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a plugin could not be loaded. Each message names what was wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The plugin file could not be read.
+    #[error("cannot read plugin file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly file (it does not start with the `\\0asm` magic bytes); build the plugin for \
+             `wasm32-wasip2` or turn it into a component with `wasm-tools component new`")]
+    NotWasm,
+    /// A core module, not a component.
+    #[error("this is a core WebAssembly module, not a component; build for `wasm32-wasip2` (Rust) or wrap the \
+             module with `wasm-tools component new` so it exports the chathooks:plugin hook interfaces")]
+    CoreModule,
+    /// The file is a component but wasmtime refused it (truncated, corrupt, or an unsupported feature).
+    #[error("invalid component: {0:#}; the file may be truncated or built for another component-model version")]
+    Invalid(anyhow::Error),
+    /// The component targets another version of the WIT package.
+    #[error("`{item}` is from chathooks:plugin@{found}, but this server implements chathooks:plugin@{expected}; \
+             rebuild the plugin against the WIT of this server's version")]
+    WrongVersion {
+        /// The import or export that gave the version away.
+        item: String,
+        /// The version the component uses.
+        found: String,
+        /// The version this server implements.
+        expected: &'static str,
+    },
+    /// The component exports something that is not a chathooks hook.
+    #[error("unknown export `{0}`: a plugin may export only chathooks:plugin hook interfaces such as \
+             `chathooks:plugin/after-message-sent@0.1.0`")]
+    UnknownExport(String),
+    /// The component imports something the server does not provide.
+    #[error("unsupported import `{0}`: plugins may import chathooks:plugin/log and /kv and WASI 0.2 interfaces; \
+             the capability may need a grant in a later server version")]
+    UnsupportedImport(String),
+    /// The component exports no hook at all.
+    #[error("the component exports no chathooks hook; export at least one interface such as \
+             `chathooks:plugin/after-message-sent@0.1.0`")]
+    NoHooks,
+    /// An exported hook interface does not have the function and signature of the WIT.
+    #[error("hook `{hook}` does not match the WIT: {source:#}")]
+    HookMismatch {
+        /// The hook's WIT name.
+        hook: &'static str,
+        /// What wasmtime found wrong.
+        source: anyhow::Error,
+    },
+    /// The component failed while being instantiated (its start code trapped, say).
+    #[error("the plugin failed while starting: {0:#}")]
+    Instantiate(anyhow::Error),
+}
+
+/// Why a hook call failed. Only that call fails: the instance is discarded and the next call gets a new one.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin does not export the hook.
+    #[error("plugin `{plugin}` does not implement `{hook}`")]
+    NotExported {
+        /// The plugin.
+        plugin: String,
+        /// The hook's WIT name.
+        hook: &'static str,
+    },
+    /// The call ran out of its time budget.
+    #[error("plugin `{plugin}` timed out in `{hook}` after its budget of {budget:?}")]
+    Timeout {
+        /// The plugin.
+        plugin: String,
+        /// The hook's WIT name.
+        hook: &'static str,
+        /// The budget it had.
+        budget: Duration,
+    },
+    /// The call tried to grow memory past the plugin's cap.
+    #[error("plugin `{plugin}` exceeded its memory cap of {cap_bytes} bytes in `{hook}`")]
+    MemoryCap {
+        /// The plugin.
+        plugin: String,
+        /// The hook's WIT name.
+        hook: &'static str,
+        /// The cap.
+        cap_bytes: usize,
+    },
+    /// The plugin trapped: a panic, an `unreachable`, a stack overflow, a bad memory access.
+    #[error("plugin `{plugin}` trapped in `{hook}`: {message}")]
+    Trap {
+        /// The plugin.
+        plugin: String,
+        /// The hook's WIT name.
+        hook: &'static str,
+        /// The trap and whatever the plugin wrote to stderr just before (a panic message, say).
+        message: String,
+    },
+    /// A fresh instance could not be created.
+    #[error("plugin `{plugin}` could not be instantiated: {message}")]
+    Instantiate {
+        /// The plugin.
+        plugin: String,
+        /// What failed.
+        message: String,
+    },
+}

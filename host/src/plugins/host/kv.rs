@@ -1,0 +1,79 @@
+//! `chathooks:plugin/kv`: the plugin's private key-value store. The namespace is the plugin's name, set
+//! by the host; the plugin only ever names keys inside it.
+
+use crate::plugins::bindings::kv::{Error, Host};
+use crate::plugins::limits::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
+use crate::store::kv::{KvError, KvStore};
+use std::sync::Arc;
+
+/// What `kv` needs: the store and the plugin's namespace.
+pub struct KvCtx {
+    plugin: Arc<str>,
+    store: Arc<KvStore>,
+}
+
+impl KvCtx {
+    /// A context for `plugin` over `store`.
+    pub(crate) fn new(plugin: Arc<str>, store: Arc<KvStore>) -> Self {
+        KvCtx { plugin, store }
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey("keys must not be empty".into()));
+    }
+    if key.len() > MAX_KV_KEY_BYTES {
+        return Err(Error::InvalidKey(format!("keys are at most {MAX_KV_KEY_BYTES} bytes, this one is {}", key.len())));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), Error> {
+    if value.len() > MAX_KV_VALUE_BYTES {
+        return Err(Error::ValueTooLarge(MAX_KV_VALUE_BYTES as u64));
+    }
+    Ok(())
+}
+
+fn guest_error(err: KvError) -> Error {
+    match err {
+        KvError::NotANumber => Error::NotANumber,
+        other => Error::Storage(other.to_string()),
+    }
+}
+
+impl Host for KvCtx {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        check_key(&key)?;
+        self.store.get(&self.plugin, &key).map_err(guest_error)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), Error> {
+        check_key(&key)?;
+        check_value(&value)?;
+        self.store.set(&self.plugin, &key, &value, ttl_ms).map_err(guest_error)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, Error> {
+        check_key(&key)?;
+        self.store.delete(&self.plugin, &key).map_err(guest_error)
+    }
+
+    fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, Error> {
+        self.store.list_keys(&self.plugin, &prefix).map_err(guest_error)
+    }
+
+    fn compare_and_swap(&mut self, key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>>) -> Result<bool, Error> {
+        check_key(&key)?;
+        if let Some(value) = &new {
+            check_value(value)?;
+        }
+        self.store.compare_and_swap(&self.plugin, &key, expected.as_deref(), new.as_deref()).map_err(guest_error)
+    }
+
+    fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
+        check_key(&key)?;
+        self.store.increment(&self.plugin, &key, delta).map_err(guest_error)
+    }
+}

@@ -1,0 +1,138 @@
+//! One plugin instance: its store (WASI context, host contexts, memory limiter) and its bound hooks.
+
+use super::error::CallError;
+use super::hooks::{HookCall, HookExports, HookIndices, HookOutput};
+use super::host::kv::KvCtx;
+use super::host::log::LogCtx;
+use super::host::stdio::{LogStream, StderrTail};
+use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
+use super::logs::LogSink;
+use crate::store::kv::KvStore;
+use std::sync::Arc;
+use wasmtime::component::{InstancePre, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Time a fresh instance may spend in its start-up code before it counts as hung.
+const INSTANTIATE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The error a store's limiter raises when a plugin grows memory past its cap; found again by downcasting
+/// so the call error can say "memory cap" rather than "trap".
+#[derive(Debug, thiserror::Error)]
+#[error("memory cap of {cap} bytes exceeded (wanted {wanted} bytes)")]
+struct MemoryCapExceeded {
+    cap: usize,
+    wanted: usize,
+}
+
+/// Enforces a plugin's memory cap on every `memory.grow`.
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            return Err(MemoryCapExceeded { cap: self.cap, wanted: desired }.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS_LIMIT)
+    }
+}
+
+/// Everything one instance's store holds. Each host interface sees only its own field.
+pub(crate) struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub(crate) log: LogCtx,
+    pub(crate) kv: KvCtx,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// What every instance of one plugin shares: its identity, limits and where its logs and KV go.
+pub(crate) struct InstanceRecipe {
+    pub(crate) name: Arc<str>,
+    pub(crate) limits: PluginLimits,
+    pub(crate) pre: InstancePre<PluginState>,
+    pub(crate) indices: HookIndices,
+    pub(crate) kv: Arc<KvStore>,
+    pub(crate) sink: Arc<dyn LogSink>,
+}
+
+/// A live instance with its hooks bound, ready to be called (and reused).
+pub(crate) struct WarmInstance {
+    store: Store<PluginState>,
+    exports: HookExports,
+    stderr: StderrTail,
+    /// Calls served so far; the pool retires the instance after a set number.
+    pub(crate) calls: u32,
+}
+
+impl InstanceRecipe {
+    /// Create a fresh instance: a new store with no files, no environment, no network, stdio into the log.
+    pub(crate) fn instantiate(&self, engine: &Engine) -> wasmtime::Result<WarmInstance> {
+        let stderr = StderrTail::default();
+        let wasi = WasiCtx::builder()
+            .stdout(LogStream::stdout(self.name.clone(), self.sink.clone()))
+            .stderr(LogStream::stderr(self.name.clone(), self.sink.clone(), stderr.clone()))
+            .build();
+        let state = PluginState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { cap: self.limits.memory_bytes },
+            log: LogCtx::new(self.name.clone(), self.sink.clone()),
+            kv: KvCtx::new(self.name.clone(), self.kv.clone()),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(PluginLimits::ticks(INSTANTIATE_BUDGET));
+        let instance = self.pre.instantiate(&mut store)?;
+        let exports = self.indices.load(&mut store, &instance)?;
+        Ok(WarmInstance { store, exports, stderr, calls: 0 })
+    }
+}
+
+impl WarmInstance {
+    /// Run one hook call within the plugin's time budget. On `Err` the instance must be discarded: its
+    /// memory may be half-updated.
+    pub(crate) fn call(&mut self, recipe: &InstanceRecipe, call: &HookCall) -> Result<HookOutput, CallError> {
+        let hook = call.hook();
+        let budget = match hook.kind() {
+            super::hooks::HookKind::Before => recipe.limits.before_hook_budget,
+            super::hooks::HookKind::After => recipe.limits.after_hook_budget,
+        };
+        self.store.set_epoch_deadline(PluginLimits::ticks(budget));
+        self.calls += 1;
+        self.stderr.take();
+        let plugin = || recipe.name.to_string();
+        match self.exports.call(&mut self.store, call) {
+            Ok(Some(output)) => Ok(output),
+            Ok(None) => Err(CallError::NotExported { plugin: plugin(), hook: hook.name() }),
+            Err(err) => {
+                if let Some(cap) = err.downcast_ref::<MemoryCapExceeded>() {
+                    return Err(CallError::MemoryCap { plugin: plugin(), hook: hook.name(), cap_bytes: cap.cap });
+                }
+                if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
+                    return Err(CallError::Timeout { plugin: plugin(), hook: hook.name(), budget });
+                }
+                let mut message = format!("{err:#}");
+                let printed = self.stderr.take();
+                if !printed.is_empty() {
+                    message.push_str("; the plugin printed: ");
+                    message.push_str(printed.trim_end());
+                }
+                Err(CallError::Trap { plugin: plugin(), hook: hook.name(), message })
+            }
+        }
+    }
+}

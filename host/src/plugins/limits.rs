@@ -1,0 +1,74 @@
+//! Per-plugin limits and the engine-wide ceilings they live under. Every number says why it is that number.
+
+use std::time::Duration;
+
+/// How often the ticker thread advances the engine's epoch. Time budgets are counted in ticks, so this is
+/// the resolution of every plugin deadline; 1 ms keeps a 50 ms budget accurate to 2% at negligible cost
+/// (one atomic increment per millisecond).
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Default memory cap per plugin instance. 64 MiB holds a Rust or C plugin many times over and a Python or
+/// JavaScript interpreter with its heap; a plugin that needs more says so in its manifest.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+
+/// The most memory any one plugin instance can be granted, manifest or not. Also the pooling allocator's
+/// slot size, so it bounds reserved address space (not resident memory): 1,000 slots of 1 GiB.
+pub const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// Default time a before-hook may run. It runs inside a user's request, once per plugin, so it must stay
+/// well under what a person notices; 50 ms is generous for any filter and still bounds a loop.
+pub const DEFAULT_BEFORE_HOOK_BUDGET: Duration = Duration::from_millis(50);
+
+/// Default time an after-hook may run. It is off the request path, so it can be slower, but a stuck call
+/// still holds an instance and delays the events behind it in its conversation.
+pub const DEFAULT_AFTER_HOOK_BUDGET: Duration = Duration::from_secs(1);
+
+/// Calls served by one warm instance before it is replaced by a fresh one. Reuse is what makes a hook cost
+/// microseconds; recycling bounds how long a plugin's leaked memory or corrupted globals can live.
+pub const MAX_CALLS_PER_INSTANCE: u32 = 10_000;
+
+/// Idle warm instances kept per plugin. Two cores serve at most a few concurrent calls per plugin; a
+/// burst beyond this instantiates extra instances (microseconds) and drops them afterwards.
+pub const MAX_IDLE_INSTANCES: usize = 4;
+
+/// Longest log line kept from a plugin; longer lines are cut and marked, so one call cannot fill the log.
+pub const MAX_LOG_LINE_BYTES: usize = 4096;
+
+/// Longest KV key, in bytes. Keys are indexed; long keys are almost always a bug (a body used as a key).
+pub const MAX_KV_KEY_BYTES: usize = 512;
+
+/// Largest single KV value. KV is for counters and small state, not blobs; 1 MiB fits any sane record.
+pub const MAX_KV_VALUE_BYTES: usize = 1 << 20;
+
+/// The limits one plugin runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Linear memory an instance may grow to, in bytes (capped at [`MAX_MEMORY_BYTES`]).
+    pub memory_bytes: usize,
+    /// Time budget of one before-hook call.
+    pub before_hook_budget: Duration,
+    /// Time budget of one after-hook call.
+    pub after_hook_budget: Duration,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            before_hook_budget: DEFAULT_BEFORE_HOOK_BUDGET,
+            after_hook_budget: DEFAULT_AFTER_HOOK_BUDGET,
+        }
+    }
+}
+
+impl PluginLimits {
+    /// The budget in epoch ticks (at least one).
+    pub(crate) fn ticks(budget: Duration) -> u64 {
+        let ticks = budget.as_nanos() / EPOCH_TICK.as_nanos().max(1);
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// Most elements a plugin's table may grow to; matches the pooling allocator's slot size so growth fails
+/// cleanly instead of at the allocator.
+pub const TABLE_ELEMENTS_LIMIT: usize = 100_000;

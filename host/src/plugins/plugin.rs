@@ -1,0 +1,104 @@
+//! A loaded plugin version: its compiled component, the hooks it exports, and a pool of warm instances.
+
+use super::error::CallError;
+use super::hooks::{Hook, HookCall, HookOutput, HookSet};
+use super::instance::{InstanceRecipe, WarmInstance};
+use super::limits::{MAX_CALLS_PER_INSTANCE, MAX_IDLE_INSTANCES, PluginLimits};
+use std::sync::{Arc, Mutex};
+use wasmtime::Engine;
+
+/// A loaded plugin. Cheap to clone; clones share the instance pool. A new version of the same plugin is a
+/// new `Plugin`, so calls already running on the old one finish there.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    engine: Engine,
+    recipe: InstanceRecipe,
+    hash: String,
+    hooks: HookSet,
+    /// Idle warm instances. A call takes one out (so the lock is never held during a call), or makes a
+    /// fresh one if none is idle; concurrent calls therefore never wait on each other.
+    idle: Mutex<Vec<WarmInstance>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("name", &self.name()).field("hash", &self.inner.hash).finish()
+    }
+}
+
+impl Plugin {
+    pub(crate) fn new(engine: Engine, recipe: InstanceRecipe, hash: String, hooks: HookSet, first: WarmInstance) -> Self {
+        Plugin { inner: Arc::new(PluginInner { engine, recipe, hash, hooks, idle: Mutex::new(vec![first]) }) }
+    }
+
+    /// The plugin's name: its file name without `.wasm`.
+    pub fn name(&self) -> &str {
+        &self.inner.recipe.name
+    }
+
+    /// SHA-256 of the `.wasm` bytes (hex): identifies this version.
+    pub fn hash(&self) -> &str {
+        &self.inner.hash
+    }
+
+    /// The hooks the component exports; only these are ever called.
+    pub fn hooks(&self) -> HookSet {
+        self.inner.hooks
+    }
+
+    /// Whether the plugin exports `hook`.
+    pub fn implements(&self, hook: Hook) -> bool {
+        self.inner.hooks.contains(hook)
+    }
+
+    /// The limits the plugin runs under.
+    pub fn limits(&self) -> &PluginLimits {
+        &self.inner.recipe.limits
+    }
+
+    /// Call a hook. Blocking (it runs WebAssembly): call it from a blocking thread, not an async task.
+    ///
+    /// A failed call (trap, timeout, memory cap) discards the instance it ran on, so the next call starts
+    /// from a fresh one; the error says what happened.
+    pub fn call(&self, call: &HookCall) -> Result<HookOutput, CallError> {
+        let hook = call.hook();
+        if !self.implements(hook) {
+            return Err(CallError::NotExported { plugin: self.name().to_string(), hook: hook.name() });
+        }
+        let inner = &self.inner;
+        let mut instance = match self.take_idle() {
+            Some(instance) => instance,
+            None => inner.recipe.instantiate(&inner.engine).map_err(|err| CallError::Instantiate {
+                plugin: self.name().to_string(),
+                message: format!("{err:#}"),
+            })?,
+        };
+        let result = instance.call(&inner.recipe, call);
+        if result.is_ok() && instance.calls < MAX_CALLS_PER_INSTANCE {
+            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_INSTANCES {
+                idle.push(instance);
+            }
+        }
+        result
+    }
+
+    fn take_idle(&self) -> Option<WarmInstance> {
+        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Drop every idle instance, so the next call starts from a fresh one (the harness does this between
+    /// cases so no guest state leaks from one case into the next).
+    pub fn discard_idle_instances(&self) {
+        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Number of idle warm instances (for tests and the admin API).
+    pub fn idle_instances(&self) -> usize {
+        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
