@@ -10,8 +10,8 @@ wasmtime::component::bindgen!({
     world: "all-hooks",
 });
 
-pub use chathooks::plugin::{kv, log, types};
-pub use exports::chathooks::plugin as hooks;
+pub use self::chathooks::plugin::{kv, log, types};
+pub use self::exports::chathooks::plugin as hooks;
 
 /// The WIT package version this server implements; components must import and export exactly this one.
 pub const WIT_VERSION: &str = "0.1.0";

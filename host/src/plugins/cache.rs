@@ -72,16 +72,18 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-#[allow(unsafe_code)]
+/// Read an entry into memory and load it. Not `deserialize_file`: that maps the file, and anything that
+/// rewrites the file in place later (an operator, a disk tool) would crash the server with SIGBUS.
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: the file is one this cache wrote (write-then-rename) in the server's own data folder, from
-    // `Engine::precompile_component`, under a name that includes the engine's compatibility hash; wasmtime
-    // additionally checks the header and the engine settings before using it.
-    unsafe { Component::deserialize_file(engine, path) }
+    let bytes = std::fs::read(path)?;
+    deserialize_bytes(engine, &bytes)
 }
 
 #[allow(unsafe_code)]
 fn deserialize_bytes(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: `compiled` was produced a moment ago by `Engine::precompile_component` on this engine.
+    // SAFETY: `compiled` is the output of `Engine::precompile_component`, either produced a moment ago on
+    // this engine or read from an entry this cache wrote (write-then-rename) in the server's own data
+    // folder under a name that includes the engine's compatibility hash. wasmtime additionally checks the
+    // header and the engine settings before using it.
     unsafe { Component::deserialize(engine, compiled) }
 }

@@ -249,8 +249,9 @@ mod tests {
         kv.set("a", "k", b"v", Some(1)).expect("set");
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert_eq!(kv.get("a", "k").expect("get"), None);
-        assert!(!kv.delete("a", "k").expect("delete"));
+        assert_eq!(kv.list_keys("a", "").expect("list"), Vec::<String>::new());
         assert_eq!(kv.purge_expired().expect("purge"), 1);
+        assert!(!kv.delete("a", "k").expect("delete"));
     }
 
     #[test]
