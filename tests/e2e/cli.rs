@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn chathooks(args: &[&Path]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chathooks")).args(args).output().expect("run chathooks")
+    Command::new(env!("CARGO_BIN_EXE_chathooks"))
+        .args(args)
+        .output()
+        .expect("run chathooks")
 }
 
 fn stdout(output: &Output) -> String {
@@ -17,17 +20,39 @@ fn stdout(output: &Output) -> String {
 fn every_case_file_passes() {
     let root = repo_root();
     let suites = [
-        (example("logger"), root.join("plugins-examples/rust/logger/cases.json")),
-        (example("profanity_filter"), root.join("plugins-examples/rust/profanity-filter/cases.json")),
-        (example("message_stats"), root.join("plugins-examples/rust/message-stats/cases.json")),
-        (example("push_notify"), root.join("plugins-examples/rust/push-notify/cases.json")),
-        (fixture("only_sent"), root.join("tests/fixtures/only-sent/cases.json")),
-        (fixture("kv_probe"), root.join("tests/fixtures/kv-probe/cases.json")),
+        (
+            example("logger"),
+            root.join("plugins-examples/rust/logger/cases.json"),
+        ),
+        (
+            example("profanity_filter"),
+            root.join("plugins-examples/rust/profanity-filter/cases.json"),
+        ),
+        (
+            example("message_stats"),
+            root.join("plugins-examples/rust/message-stats/cases.json"),
+        ),
+        (
+            example("push_notify"),
+            root.join("plugins-examples/rust/push-notify/cases.json"),
+        ),
+        (
+            fixture("only_sent"),
+            root.join("tests/fixtures/only-sent/cases.json"),
+        ),
+        (
+            fixture("kv_probe"),
+            root.join("tests/fixtures/kv-probe/cases.json"),
+        ),
     ];
     for (plugin, cases) in suites {
         let output = chathooks(&[Path::new("test"), &plugin, &cases]);
         let text = stdout(&output);
-        assert!(output.status.success(), "{} failed:\n{text}", cases.display());
+        assert!(
+            output.status.success(),
+            "{} failed:\n{text}",
+            cases.display()
+        );
         assert!(text.contains(" passed, 0 failed"), "{text}");
     }
 }
@@ -70,14 +95,22 @@ fn check_lists_the_hooks_and_refuses_garbage() {
     std::fs::write(&junk, b"garbage").expect("write");
     let output = chathooks(&[Path::new("check"), &junk]);
     assert!(!output.status.success());
-    assert!(stdout(&output).contains("not a WebAssembly file"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("not a WebAssembly file"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
 fn a_malformed_case_file_names_the_problem() {
     let dir = temp_dir();
     let cases = dir.path().join("cases.json");
-    std::fs::write(&cases, r#"{ "cases": [ { "name": "x", "events": [], "expcet": {} } ] }"#).expect("write");
+    std::fs::write(
+        &cases,
+        r#"{ "cases": [ { "name": "x", "events": [], "expcet": {} } ] }"#,
+    )
+    .expect("write");
     let output = chathooks(&[Path::new("test"), &example("logger"), &cases]);
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8_lossy(&output.stderr);

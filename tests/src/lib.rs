@@ -7,14 +7,21 @@ use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Where guest plugins are built: beside the host's own target folder, so CI's cached target dir keeps
 /// them too. The test binary lives in `<target>/<profile>/deps/`.
 fn guest_target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let target = exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(|| repo_root().join("target"));
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo_root().join("target"));
     target.join("guest")
 }
 
@@ -24,7 +31,13 @@ fn build_guests(workspace: &str) -> Result<PathBuf, String> {
     let target_dir = guest_target_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)

@@ -3,8 +3,8 @@
 
 use crate::plugins::HookCall;
 use crate::plugins::bindings::types::{
-    Conversation, Decision, Draft, EventContext, Message, Origin, Participant, PluginOrigin, Reaction, Receipt,
-    TypingEvent, TypingState, User,
+    Conversation, Decision, Draft, EventContext, Message, Origin, Participant, PluginOrigin,
+    Reaction, Receipt, TypingEvent, TypingState, User,
 };
 use serde_json::{Map, Value, json};
 
@@ -21,7 +21,10 @@ pub struct InputError {
 type Result<T> = std::result::Result<T, InputError>;
 
 fn err<T>(path: &str, message: impl Into<String>) -> Result<T> {
-    Err(InputError { path: path.to_string(), message: message.into() })
+    Err(InputError {
+        path: path.to_string(),
+        message: message.into(),
+    })
 }
 
 /// A JSON object being read field by field.
@@ -61,7 +64,12 @@ impl Obj<'_> {
     fn opt_u64(&self, key: &str) -> Result<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or(()).or_else(|_| err(&self.at(key), format!("expected a non-negative integer, found {v}"))),
+            Some(v) => v.as_u64().map(Some).ok_or(()).or_else(|_| {
+                err(
+                    &self.at(key),
+                    format!("expected a non-negative integer, found {v}"),
+                )
+            }),
         }
     }
 
@@ -78,7 +86,10 @@ impl Obj<'_> {
         match self.get(key) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => err(&self.at(key), format!("expected true or false, found {other}")),
+            Some(other) => err(
+                &self.at(key),
+                format!("expected true or false, found {other}"),
+            ),
         }
     }
 
@@ -88,7 +99,10 @@ impl Obj<'_> {
             None => Ok("{}".to_string()),
             Some(Value::String(s)) => Ok(s.clone()),
             Some(v @ Value::Object(_)) => Ok(v.to_string()),
-            Some(other) => err(&self.at(key), format!("expected a JSON object, found {other}")),
+            Some(other) => err(
+                &self.at(key),
+                format!("expected a JSON object, found {other}"),
+            ),
         }
     }
 
@@ -102,9 +116,11 @@ impl Obj<'_> {
     fn list<T>(&self, key: &str, item: impl Fn(&Value, &str) -> Result<T>) -> Result<Vec<T>> {
         match self.get(key) {
             None => Ok(Vec::new()),
-            Some(Value::Array(items)) => {
-                items.iter().enumerate().map(|(i, v)| item(v, &format!("{}[{i}]", self.at(key)))).collect()
-            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| item(v, &format!("{}[{i}]", self.at(key))))
+                .collect(),
             Some(other) => err(&self.at(key), format!("expected a list, found {other}")),
         }
     }
@@ -116,7 +132,11 @@ impl Obj<'_> {
         }
     }
 
-    fn optional<T>(&self, key: &str, item: impl Fn(&Value, &str) -> Result<T>) -> Result<Option<T>> {
+    fn optional<T>(
+        &self,
+        key: &str,
+        item: impl Fn(&Value, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
         self.get(key).map(|v| item(v, &self.at(key))).transpose()
     }
 }
@@ -125,11 +145,19 @@ impl Obj<'_> {
 pub fn user(v: &Value, path: &str) -> Result<User> {
     let o = obj(v, path)?;
     let id = o.string("id")?;
-    Ok(User { name: o.opt_string("name")?.unwrap_or_else(|| id.clone()), metadata: o.json_text("metadata")?, id })
+    Ok(User {
+        name: o.opt_string("name")?.unwrap_or_else(|| id.clone()),
+        metadata: o.json_text("metadata")?,
+        id,
+    })
 }
 
 fn sender(o: &Obj<'_>) -> Result<User> {
-    Ok(o.optional("sender", user)?.unwrap_or(User { id: String::new(), name: String::new(), metadata: "{}".into() }))
+    Ok(o.optional("sender", user)?.unwrap_or(User {
+        id: String::new(),
+        name: String::new(),
+        metadata: "{}".into(),
+    }))
 }
 
 /// A conversation; `participant_count` defaults to the length of `participant_ids`.
@@ -168,9 +196,17 @@ pub fn origin(v: &Value, path: &str) -> Result<Origin> {
         Value::String(s) if s == "user" => Ok(Origin::User),
         Value::Object(map) if map.len() == 1 && map.contains_key("plugin") => {
             let o = obj(&map["plugin"], path)?;
-            Ok(Origin::Plugin(PluginOrigin { name: o.string("name")?, depth: o.u32("depth", 1)? }))
+            Ok(Origin::Plugin(PluginOrigin {
+                name: o.string("name")?,
+                depth: o.u32("depth", 1)?,
+            }))
         }
-        other => err(path, format!("expected \"user\" or {{\"plugin\": {{\"name\": ..., \"depth\": ...}}}}, found {other}")),
+        other => err(
+            path,
+            format!(
+                "expected \"user\" or {{\"plugin\": {{\"name\": ..., \"depth\": ...}}}}, found {other}"
+            ),
+        ),
     }
 }
 
@@ -232,18 +268,35 @@ pub fn typing_event(v: &Value, path: &str) -> Result<TypingEvent> {
         "begin" => TypingState::Begin,
         "pause" => TypingState::Pause,
         "finished" => TypingState::Finished,
-        other => return err(&o.at("state"), format!("expected begin, pause or finished, found {other:?}")),
+        other => {
+            return err(
+                &o.at("state"),
+                format!("expected begin, pause or finished, found {other:?}"),
+            );
+        }
     };
-    Ok(TypingEvent { user: o.required("user", user)?, state, at: o.u64("at", 0)? })
+    Ok(TypingEvent {
+        user: o.required("user", user)?,
+        state,
+        at: o.u64("at", 0)?,
+    })
 }
 
 /// An event context; `event_id` defaults to `default_id`, `attempt` to 1.
 pub fn context(v: Option<&Value>, path: &str, default_id: u64) -> Result<EventContext> {
     let Some(v) = v else {
-        return Ok(EventContext { event_id: default_id, attempt: 1, at: 0 });
+        return Ok(EventContext {
+            event_id: default_id,
+            attempt: 1,
+            at: 0,
+        });
     };
     let o = obj(v, path)?;
-    Ok(EventContext { event_id: o.u64("event_id", default_id)?, attempt: o.u32("attempt", 1)?, at: o.u64("at", 0)? })
+    Ok(EventContext {
+        event_id: o.u64("event_id", default_id)?,
+        attempt: o.u32("attempt", 1)?,
+        at: o.u64("at", 0)?,
+    })
 }
 
 /// Build the call of hook `hook` (its WIT name) from `input` (the WIT parameter names in snake_case).
@@ -264,21 +317,95 @@ pub fn hook_call(hook: &str, input: &Value, context: EventContext) -> Result<Hoo
             conversation: conversation()?,
             participants: participants()?,
         },
-        "after-message-sent" => HookCall::AfterMessageSent { context, message: message()?, conversation: conversation()?, participants: participants()? },
-        "after-message-updated" => HookCall::AfterMessageUpdated { context, message: message()?, conversation: conversation()?, participants: participants()? },
-        "after-message-deleted" => HookCall::AfterMessageDeleted { context, message: message()?, conversation: conversation()?, participants: participants()? },
-        "typing-started" => HookCall::TypingStarted { context, conversation: conversation()?, participants: participants()?, events: o.list("events", typing_event)? },
-        "after-conversation-created" => HookCall::AfterConversationCreated { context, conversation: conversation()?, participants: participants()? },
-        "after-conversation-updated" => HookCall::AfterConversationUpdated { context, conversation: conversation()?, participants: participants()? },
-        "after-conversation-deleted" => HookCall::AfterConversationDeleted { context, conversation: conversation()?, participants: participants()? },
-        "after-users-added-to-conversation" => HookCall::AfterUsersAddedToConversation { context, conversation: conversation()?, participants: participants()?, new_users: o.list("new_users", user)? },
-        "after-users-removed-from-conversation" => HookCall::AfterUsersRemovedFromConversation { context, conversation: conversation()?, participants: participants()?, old_users: o.list("old_users", user)? },
-        "after-message-delivered" => HookCall::AfterMessageDelivered { context, message: message()?, conversation: conversation()?, receipt: o.required("receipt", receipt)? },
-        "after-message-read" => HookCall::AfterMessageRead { context, message: message()?, conversation: conversation()?, receipt: o.required("receipt", receipt)? },
-        "after-reaction-added" => HookCall::AfterReactionAdded { context, message: message()?, conversation: conversation()?, reaction: o.required("reaction", reaction)? },
-        "after-reaction-removed" => HookCall::AfterReactionRemoved { context, message: message()?, conversation: conversation()?, reaction: o.required("reaction", reaction)? },
-        "after-user-mentioned" => HookCall::AfterUserMentioned { context, message: message()?, conversation: conversation()?, mentioned_users: o.list("mentioned_users", user)? },
-        other => return err("hook", format!("unknown hook {other:?}; hooks are the WIT interface names, such as \"after-message-sent\"")),
+        "after-message-sent" => HookCall::AfterMessageSent {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            participants: participants()?,
+        },
+        "after-message-updated" => HookCall::AfterMessageUpdated {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            participants: participants()?,
+        },
+        "after-message-deleted" => HookCall::AfterMessageDeleted {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            participants: participants()?,
+        },
+        "typing-started" => HookCall::TypingStarted {
+            context,
+            conversation: conversation()?,
+            participants: participants()?,
+            events: o.list("events", typing_event)?,
+        },
+        "after-conversation-created" => HookCall::AfterConversationCreated {
+            context,
+            conversation: conversation()?,
+            participants: participants()?,
+        },
+        "after-conversation-updated" => HookCall::AfterConversationUpdated {
+            context,
+            conversation: conversation()?,
+            participants: participants()?,
+        },
+        "after-conversation-deleted" => HookCall::AfterConversationDeleted {
+            context,
+            conversation: conversation()?,
+            participants: participants()?,
+        },
+        "after-users-added-to-conversation" => HookCall::AfterUsersAddedToConversation {
+            context,
+            conversation: conversation()?,
+            participants: participants()?,
+            new_users: o.list("new_users", user)?,
+        },
+        "after-users-removed-from-conversation" => HookCall::AfterUsersRemovedFromConversation {
+            context,
+            conversation: conversation()?,
+            participants: participants()?,
+            old_users: o.list("old_users", user)?,
+        },
+        "after-message-delivered" => HookCall::AfterMessageDelivered {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            receipt: o.required("receipt", receipt)?,
+        },
+        "after-message-read" => HookCall::AfterMessageRead {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            receipt: o.required("receipt", receipt)?,
+        },
+        "after-reaction-added" => HookCall::AfterReactionAdded {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            reaction: o.required("reaction", reaction)?,
+        },
+        "after-reaction-removed" => HookCall::AfterReactionRemoved {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            reaction: o.required("reaction", reaction)?,
+        },
+        "after-user-mentioned" => HookCall::AfterUserMentioned {
+            context,
+            message: message()?,
+            conversation: conversation()?,
+            mentioned_users: o.list("mentioned_users", user)?,
+        },
+        other => {
+            return err(
+                "hook",
+                format!(
+                    "unknown hook {other:?}; hooks are the WIT interface names, such as \"after-message-sent\""
+                ),
+            );
+        }
     })
 }
 
@@ -304,7 +431,8 @@ pub fn decision_to_json(decision: &Decision) -> Value {
 
 /// A stored KV value as case files write it: parsed JSON, or a JSON string when it is not JSON.
 pub fn kv_value_to_json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 #[cfg(test)]
@@ -313,7 +441,11 @@ mod tests {
 
     #[test]
     fn defaults_fill_a_short_message() {
-        let m = message(&json!({"id": "m1", "body": "hi", "sender": {"id": "alice"}}), "message").expect("valid");
+        let m = message(
+            &json!({"id": "m1", "body": "hi", "sender": {"id": "alice"}}),
+            "message",
+        )
+        .expect("valid");
         assert_eq!(m.seq, 1);
         assert_eq!(m.sender.name, "alice");
         assert_eq!(m.metadata, "{}");
@@ -321,14 +453,23 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = hook_call("after-message-sent", &json!({"message": {"seq": "x"}, "conversation": {}}), context(None, "c", 1).expect("ctx"))
-            .expect_err("bad seq");
+        let e = hook_call(
+            "after-message-sent",
+            &json!({"message": {"seq": "x"}, "conversation": {}}),
+            context(None, "c", 1).expect("ctx"),
+        )
+        .expect_err("bad seq");
         assert_eq!(e.path, "input.message.seq");
     }
 
     #[test]
     fn unknown_hook_is_refused() {
-        let e = hook_call("after-nothing", &json!({}), context(None, "c", 1).expect("ctx")).expect_err("unknown");
+        let e = hook_call(
+            "after-nothing",
+            &json!({}),
+            context(None, "c", 1).expect("ctx"),
+        )
+        .expect_err("unknown");
         assert!(e.message.contains("unknown hook"));
     }
 }

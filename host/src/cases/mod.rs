@@ -137,14 +137,20 @@ impl CaseRunner<'_> {
     /// Run every case of `file` in order.
     pub fn run(&self, file: &CaseFile) -> Vec<CaseResult> {
         let mut next_event_id = 1;
-        file.cases.iter().map(|case| self.run_case(case, &mut next_event_id)).collect()
+        file.cases
+            .iter()
+            .map(|case| self.run_case(case, &mut next_event_id))
+            .collect()
     }
 
     fn run_case(&self, case: &Case, next_event_id: &mut u64) -> CaseResult {
         let mut failures = Vec::new();
         if let Err(err) = self.reset(case) {
             failures.push(format!("cannot prepare KV: {err}"));
-            return CaseResult { name: case.name.clone(), failures };
+            return CaseResult {
+                name: case.name.clone(),
+                failures,
+            };
         }
         for (i, event) in case.events.iter().enumerate() {
             let id = *next_event_id;
@@ -156,7 +162,10 @@ impl CaseRunner<'_> {
         let logs = (self.take_logs)();
         failures.extend(check_logs(&case.expect.logs, &logs));
         failures.extend(self.check_kv(&case.expect.kv));
-        CaseResult { name: case.name.clone(), failures }
+        CaseResult {
+            name: case.name.clone(),
+            failures,
+        }
     }
 
     fn reset(&self, case: &Case) -> Result<(), crate::store::kv::KvError> {
@@ -165,7 +174,8 @@ impl CaseRunner<'_> {
             self.kv.delete(plugin, &key)?;
         }
         for (key, value) in &case.kv {
-            self.kv.set(plugin, key, value.to_string().as_bytes(), None)?;
+            self.kv
+                .set(plugin, key, value.to_string().as_bytes(), None)?;
         }
         self.plugin.discard_idle_instances();
         (self.take_logs)();
@@ -173,8 +183,10 @@ impl CaseRunner<'_> {
     }
 
     fn run_event(&self, event: &EventSpec, default_id: u64) -> Result<(), String> {
-        let context = convert::context(event.context.as_ref(), "context", default_id).map_err(|e| e.to_string())?;
-        let call = convert::hook_call(&event.hook, &event.input, context).map_err(|e| e.to_string())?;
+        let context = convert::context(event.context.as_ref(), "context", default_id)
+            .map_err(|e| e.to_string())?;
+        let call =
+            convert::hook_call(&event.hook, &event.input, context).map_err(|e| e.to_string())?;
         let result = self.plugin.call(&call);
         let expect = event.expect.as_ref();
         check_call(result, expect)
@@ -186,7 +198,9 @@ impl CaseRunner<'_> {
             match self.kv.get(self.plugin.name(), key) {
                 Err(err) => failures.push(format!("kv {key:?}: cannot read: {err}")),
                 Ok(got) => {
-                    let got = got.map(|b| convert::kv_value_to_json(&b)).unwrap_or(Value::Null);
+                    let got = got
+                        .map(|b| convert::kv_value_to_json(&b))
+                        .unwrap_or(Value::Null);
                     if &got != want {
                         failures.push(format!("kv {key:?}: expected {want}, found {got}"));
                     }
@@ -197,7 +211,10 @@ impl CaseRunner<'_> {
     }
 }
 
-fn check_call(result: Result<HookOutput, CallError>, expect: Option<&EventExpect>) -> Result<(), String> {
+fn check_call(
+    result: Result<HookOutput, CallError>,
+    expect: Option<&EventExpect>,
+) -> Result<(), String> {
     let default = EventExpect::default();
     let expect = expect.unwrap_or(&default);
     match result {
@@ -209,13 +226,19 @@ fn check_call(result: Result<HookOutput, CallError>, expect: Option<&EventExpect
             let got = convert::decision_to_json(&decision);
             match &expect.decision {
                 Some(want) if want != &got => Err(format!("expected decision {want}, found {got}")),
-                _ if expect.error.is_some() => Err(format!("expected an error, but the hook decided {got}")),
+                _ if expect.error.is_some() => {
+                    Err(format!("expected an error, but the hook decided {got}"))
+                }
                 _ => Ok(()),
             }
         }
         Ok(HookOutput::Done(Ok(()))) => match &expect.error {
-            Some(want) => Err(format!("expected an error containing {want:?}, but the hook succeeded")),
-            None if expect.decision.is_some() => Err("expected a decision, but this is an after-hook".into()),
+            Some(want) => Err(format!(
+                "expected an error containing {want:?}, but the hook succeeded"
+            )),
+            None if expect.decision.is_some() => {
+                Err("expected a decision, but this is an after-hook".into())
+            }
             None => Ok(()),
         },
         Ok(HookOutput::Done(Err(reason))) => match &expect.error {
@@ -229,15 +252,26 @@ fn check_logs(expected: &[LogExpect], logs: &[LogLine]) -> Vec<String> {
     let mut lines = logs.iter();
     for want in expected {
         let found = lines.by_ref().any(|line| {
-            want.level.is_none_or(|level| level == line.level) && line.message.contains(want.contains.as_str())
+            want.level.is_none_or(|level| level == line.level)
+                && line.message.contains(want.contains.as_str())
         });
         if !found {
-            let level = want.level.map(|l| format!("{} ", l.as_str())).unwrap_or_default();
-            let seen: Vec<String> = logs.iter().map(|l| format!("[{}] {}", l.level.as_str(), l.message)).collect();
+            let level = want
+                .level
+                .map(|l| format!("{} ", l.as_str()))
+                .unwrap_or_default();
+            let seen: Vec<String> = logs
+                .iter()
+                .map(|l| format!("[{}] {}", l.level.as_str(), l.message))
+                .collect();
             return vec![format!(
                 "expected a {level}log line containing {:?} (in order); logged: {}",
                 want.contains,
-                if seen.is_empty() { "nothing".to_string() } else { seen.join(" | ") }
+                if seen.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    seen.join(" | ")
+                }
             )];
         }
     }

@@ -15,6 +15,10 @@ use std::sync::Arc;
 pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>)> {
     let logs = Arc::new(CaptureSink::default());
     let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: None, kv, logs: logs.clone() })?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        kv,
+        logs: logs.clone(),
+    })?;
     Ok((runtime, logs))
 }

@@ -10,13 +10,18 @@ use std::path::Path;
 pub fn test(plugin_path: &Path, cases_path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
     let text = std::fs::read_to_string(cases_path)
         .with_context(|| format!("cannot read case file {}", cases_path.display()))?;
-    let file = cases::parse(&text).with_context(|| format!("{} is not a valid case file", cases_path.display()))?;
+    let file = cases::parse(&text)
+        .with_context(|| format!("{} is not a valid case file", cases_path.display()))?;
     let (runtime, logs) = super::tool_runtime()?;
     let plugin = runtime
         .load_file(plugin_path, PluginLimits::default())
         .with_context(|| format!("cannot load {}", plugin_path.display()))?;
     let take_logs = || logs.take();
-    let runner = CaseRunner { plugin: &plugin, kv: runtime.kv(), take_logs: &take_logs };
+    let runner = CaseRunner {
+        plugin: &plugin,
+        kv: runtime.kv(),
+        take_logs: &take_logs,
+    };
     let results = runner.run(&file);
     let mut failed = 0;
     for result in &results {
@@ -30,6 +35,12 @@ pub fn test(plugin_path: &Path, cases_path: &Path, out: &mut dyn Write) -> anyho
             }
         }
     }
-    writeln!(out, "{} passed, {failed} failed ({} on {})", results.len() - failed, plugin_name(plugin_path), cases_path.display())?;
+    writeln!(
+        out,
+        "{} passed, {failed} failed ({} on {})",
+        results.len() - failed,
+        plugin_name(plugin_path),
+        cases_path.display()
+    )?;
     Ok(failed == 0)
 }

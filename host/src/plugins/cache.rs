@@ -23,7 +23,10 @@ impl CompileCache {
     pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        CompileCache { dir, engine_key: format!("{:016x}", hasher.finish()) }
+        CompileCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     /// The compiled form of `bytes` (whose hash is `content_hash`), from the cache or compiled now and
@@ -55,7 +58,8 @@ impl CompileCache {
 
     /// Where the entry for `content_hash` lives.
     pub fn entry_path(&self, content_hash: &str) -> PathBuf {
-        self.dir.join(format!("{content_hash}-{}.cwasm", self.engine_key))
+        self.dir
+            .join(format!("{content_hash}-{}.cwasm", self.engine_key))
     }
 
     fn store(&self, path: &Path, compiled: &[u8]) -> std::io::Result<()> {

@@ -41,7 +41,9 @@ pub(crate) fn new_engine() -> anyhow::Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
+    let engine = Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")?;
     start_ticker(&engine)?;
     Ok(engine)
 }

@@ -15,19 +15,27 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The bytes are not WebAssembly at all.
-    #[error("not a WebAssembly file (it does not start with the `\\0asm` magic bytes); build the plugin for \
-             `wasm32-wasip2` or turn it into a component with `wasm-tools component new`")]
+    #[error(
+        "not a WebAssembly file (it does not start with the `\\0asm` magic bytes); build the plugin for \
+             `wasm32-wasip2` or turn it into a component with `wasm-tools component new`"
+    )]
     NotWasm,
     /// A core module, not a component.
-    #[error("this is a core WebAssembly module, not a component; build for `wasm32-wasip2` (Rust) or wrap the \
-             module with `wasm-tools component new` so it exports the chathooks:plugin hook interfaces")]
+    #[error(
+        "this is a core WebAssembly module, not a component; build for `wasm32-wasip2` (Rust) or wrap the \
+             module with `wasm-tools component new` so it exports the chathooks:plugin hook interfaces"
+    )]
     CoreModule,
     /// The file is a component but wasmtime refused it (truncated, corrupt, or an unsupported feature).
-    #[error("invalid component: {0:#}; the file may be truncated or built for another component-model version")]
+    #[error(
+        "invalid component: {0:#}; the file may be truncated or built for another component-model version"
+    )]
     Invalid(anyhow::Error),
     /// The component targets another version of the WIT package.
-    #[error("`{item}` is from chathooks:plugin@{found}, but this server implements chathooks:plugin@{expected}; \
-             rebuild the plugin against the WIT of this server's version")]
+    #[error(
+        "`{item}` is from chathooks:plugin@{found}, but this server implements chathooks:plugin@{expected}; \
+             rebuild the plugin against the WIT of this server's version"
+    )]
     WrongVersion {
         /// The import or export that gave the version away.
         item: String,
@@ -37,16 +45,22 @@ pub enum LoadError {
         expected: &'static str,
     },
     /// The component exports something that is not a chathooks hook.
-    #[error("unknown export `{0}`: a plugin may export only chathooks:plugin hook interfaces such as \
-             `chathooks:plugin/after-message-sent@0.1.0`")]
+    #[error(
+        "unknown export `{0}`: a plugin may export only chathooks:plugin hook interfaces such as \
+             `chathooks:plugin/after-message-sent@0.1.0`"
+    )]
     UnknownExport(String),
     /// The component imports something the server does not provide.
-    #[error("unsupported import `{0}`: plugins may import chathooks:plugin/log and /kv and WASI 0.2 interfaces; \
-             the capability may need a grant in a later server version")]
+    #[error(
+        "unsupported import `{0}`: plugins may import chathooks:plugin/log and /kv and WASI 0.2 interfaces; \
+             the capability may need a grant in a later server version"
+    )]
     UnsupportedImport(String),
     /// The component exports no hook at all.
-    #[error("the component exports no chathooks hook; export at least one interface such as \
-             `chathooks:plugin/after-message-sent@0.1.0`")]
+    #[error(
+        "the component exports no chathooks hook; export at least one interface such as \
+             `chathooks:plugin/after-message-sent@0.1.0`"
+    )]
     NoHooks,
     /// An exported hook interface does not have the function and signature of the WIT.
     #[error("hook `{hook}` does not match the WIT: {source:#}")]

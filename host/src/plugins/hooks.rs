@@ -5,8 +5,8 @@
 
 use super::bindings::hooks;
 use super::bindings::types::{
-    Conversation, Decision, Draft, EventContext, Message, Participant, Reaction, Receipt, TypingEvent,
-    User,
+    Conversation, Decision, Draft, EventContext, Message, Participant, Reaction, Receipt,
+    TypingEvent, User,
 };
 use super::instance::PluginState;
 use wasmtime::Store;

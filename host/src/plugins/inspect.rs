@@ -40,7 +40,11 @@ fn parse_name(name: &str) -> Option<InterfaceName<'_>> {
         Some((interface, version)) => (interface, Some(version)),
         None => (rest, None),
     };
-    Some(InterfaceName { package, interface, version })
+    Some(InterfaceName {
+        package,
+        interface,
+        version,
+    })
 }
 
 fn check_version(item: &str, parsed: &InterfaceName<'_>) -> Result<(), LoadError> {
@@ -56,7 +60,10 @@ fn check_version(item: &str, parsed: &InterfaceName<'_>) -> Result<(), LoadError
 
 /// Read a compiled component's imports and exports: refuse what we cannot serve, return the hooks it
 /// exports.
-pub(crate) fn check_component(engine: &Engine, component: &Component) -> Result<HookSet, LoadError> {
+pub(crate) fn check_component(
+    engine: &Engine,
+    component: &Component,
+) -> Result<HookSet, LoadError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         let Some(parsed) = parse_name(name) else {
@@ -67,7 +74,9 @@ pub(crate) fn check_component(engine: &Engine, component: &Component) -> Result<
             if !HOST_INTERFACES.contains(&parsed.interface) {
                 return Err(LoadError::UnsupportedImport(name.to_string()));
             }
-        } else if !parsed.package.starts_with("wasi:") || !parsed.version.is_some_and(|v| v.starts_with("0.2.")) {
+        } else if !parsed.package.starts_with("wasi:")
+            || !parsed.version.is_some_and(|v| v.starts_with("0.2."))
+        {
             return Err(LoadError::UnsupportedImport(name.to_string()));
         }
     }
@@ -96,7 +105,10 @@ mod tests {
 
     #[test]
     fn garbage_is_not_wasm() {
-        assert!(matches!(check_header(b"hello world, not wasm"), Err(LoadError::NotWasm)));
+        assert!(matches!(
+            check_header(b"hello world, not wasm"),
+            Err(LoadError::NotWasm)
+        ));
         assert!(matches!(check_header(b""), Err(LoadError::NotWasm)));
     }
 

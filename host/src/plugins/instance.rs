@@ -31,14 +31,28 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.cap {
-            return Err(MemoryCapExceeded { cap: self.cap, wanted: desired }.into());
+            return Err(MemoryCapExceeded {
+                cap: self.cap,
+                wanted: desired,
+            }
+            .into());
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= TABLE_ELEMENTS_LIMIT)
     }
 }
@@ -54,7 +68,10 @@ pub(crate) struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -83,12 +100,18 @@ impl InstanceRecipe {
         let stderr = StderrTail::default();
         let wasi = WasiCtx::builder()
             .stdout(LogStream::stdout(self.name.clone(), self.sink.clone()))
-            .stderr(LogStream::stderr(self.name.clone(), self.sink.clone(), stderr.clone()))
+            .stderr(LogStream::stderr(
+                self.name.clone(),
+                self.sink.clone(),
+                stderr.clone(),
+            ))
             .build();
         let state = PluginState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { cap: self.limits.memory_bytes },
+            limiter: MemoryLimiter {
+                cap: self.limits.memory_bytes,
+            },
             log: LogCtx::new(self.name.clone(), self.sink.clone()),
             kv: KvCtx::new(self.name.clone(), self.kv.clone()),
         };
@@ -98,14 +121,23 @@ impl InstanceRecipe {
         store.set_epoch_deadline(PluginLimits::ticks(INSTANTIATE_BUDGET));
         let instance = self.pre.instantiate(&mut store)?;
         let exports = self.indices.load(&mut store, &instance)?;
-        Ok(WarmInstance { store, exports, stderr, calls: 0 })
+        Ok(WarmInstance {
+            store,
+            exports,
+            stderr,
+            calls: 0,
+        })
     }
 }
 
 impl WarmInstance {
     /// Run one hook call within the plugin's time budget. On `Err` the instance must be discarded: its
     /// memory may be half-updated.
-    pub(crate) fn call(&mut self, recipe: &InstanceRecipe, call: &HookCall) -> Result<HookOutput, CallError> {
+    pub(crate) fn call(
+        &mut self,
+        recipe: &InstanceRecipe,
+        call: &HookCall,
+    ) -> Result<HookOutput, CallError> {
         let hook = call.hook();
         let budget = match hook.kind() {
             super::hooks::HookKind::Before => recipe.limits.before_hook_budget,
@@ -117,13 +149,24 @@ impl WarmInstance {
         let plugin = || recipe.name.to_string();
         match self.exports.call(&mut self.store, call) {
             Ok(Some(output)) => Ok(output),
-            Ok(None) => Err(CallError::NotExported { plugin: plugin(), hook: hook.name() }),
+            Ok(None) => Err(CallError::NotExported {
+                plugin: plugin(),
+                hook: hook.name(),
+            }),
             Err(err) => {
                 if let Some(cap) = err.downcast_ref::<MemoryCapExceeded>() {
-                    return Err(CallError::MemoryCap { plugin: plugin(), hook: hook.name(), cap_bytes: cap.cap });
+                    return Err(CallError::MemoryCap {
+                        plugin: plugin(),
+                        hook: hook.name(),
+                        cap_bytes: cap.cap,
+                    });
                 }
                 if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
-                    return Err(CallError::Timeout { plugin: plugin(), hook: hook.name(), budget });
+                    return Err(CallError::Timeout {
+                        plugin: plugin(),
+                        hook: hook.name(),
+                        budget,
+                    });
                 }
                 let mut message = format!("{err:#}");
                 let printed = self.stderr.take();
@@ -131,7 +174,11 @@ impl WarmInstance {
                     message.push_str("; the plugin printed: ");
                     message.push_str(printed.trim_end());
                 }
-                Err(CallError::Trap { plugin: plugin(), hook: hook.name(), message })
+                Err(CallError::Trap {
+                    plugin: plugin(),
+                    hook: hook.name(),
+                    message,
+                })
             }
         }
     }

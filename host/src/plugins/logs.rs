@@ -80,7 +80,14 @@ impl CaptureSink {
 
 impl LogSink for CaptureSink {
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {
-        let line = LogLine { plugin: plugin.to_string(), level, message: message.to_string() };
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+        let line = LogLine {
+            plugin: plugin.to_string(),
+            level,
+            message: message.to_string(),
+        };
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
     }
 }

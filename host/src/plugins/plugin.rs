@@ -26,13 +26,30 @@ struct PluginInner {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("name", &self.name()).field("hash", &self.inner.hash).finish()
+        f.debug_struct("Plugin")
+            .field("name", &self.name())
+            .field("hash", &self.inner.hash)
+            .finish()
     }
 }
 
 impl Plugin {
-    pub(crate) fn new(engine: Engine, recipe: InstanceRecipe, hash: String, hooks: HookSet, first: WarmInstance) -> Self {
-        Plugin { inner: Arc::new(PluginInner { engine, recipe, hash, hooks, idle: Mutex::new(vec![first]) }) }
+    pub(crate) fn new(
+        engine: Engine,
+        recipe: InstanceRecipe,
+        hash: String,
+        hooks: HookSet,
+        first: WarmInstance,
+    ) -> Self {
+        Plugin {
+            inner: Arc::new(PluginInner {
+                engine,
+                recipe,
+                hash,
+                hooks,
+                idle: Mutex::new(vec![first]),
+            }),
+        }
     }
 
     /// The plugin's name: its file name without `.wasm`.
@@ -67,16 +84,22 @@ impl Plugin {
     pub fn call(&self, call: &HookCall) -> Result<HookOutput, CallError> {
         let hook = call.hook();
         if !self.implements(hook) {
-            return Err(CallError::NotExported { plugin: self.name().to_string(), hook: hook.name() });
+            return Err(CallError::NotExported {
+                plugin: self.name().to_string(),
+                hook: hook.name(),
+            });
         }
         let inner = &self.inner;
-        let mut instance = match self.take_idle() {
-            Some(instance) => instance,
-            None => inner.recipe.instantiate(&inner.engine).map_err(|err| CallError::Instantiate {
-                plugin: self.name().to_string(),
-                message: format!("{err:#}"),
-            })?,
-        };
+        let mut instance =
+            match self.take_idle() {
+                Some(instance) => instance,
+                None => inner.recipe.instantiate(&inner.engine).map_err(|err| {
+                    CallError::Instantiate {
+                        plugin: self.name().to_string(),
+                        message: format!("{err:#}"),
+                    }
+                })?,
+            };
         let result = instance.call(&inner.recipe, call);
         if result.is_ok() && instance.calls < MAX_CALLS_PER_INSTANCE {
             let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,17 +111,29 @@ impl Plugin {
     }
 
     fn take_idle(&self) -> Option<WarmInstance> {
-        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
     }
 
     /// Drop every idle instance, so the next call starts from a fresh one (the harness does this between
     /// cases so no guest state leaks from one case into the next).
     pub fn discard_idle_instances(&self) {
-        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Number of idle warm instances (for tests and the admin API).
     pub fn idle_instances(&self) -> usize {
-        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }

@@ -49,7 +49,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cache", &self.cache).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,7 +64,13 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .context("adding host interfaces to the linker")?;
         let cache = config.cache_dir.map(|dir| CompileCache::new(dir, &engine));
-        Ok(Runtime { engine, linker: Arc::new(linker), cache, kv: config.kv, logs: config.logs })
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+            kv: config.kv,
+            logs: config.logs,
+        })
     }
 
     /// The KV store plugins of this runtime use.
@@ -77,17 +85,31 @@ impl Runtime {
 
     /// Load the plugin at `path`, named after its file stem. Blocking: compiling can take seconds.
     pub fn load_file(&self, path: &Path, limits: PluginLimits) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let name = plugin_name(path);
         self.load(&name, &bytes, limits)
     }
 
     /// Load a plugin from its bytes: check it, compile it (or load it from the cache), check its imports and
     /// exports against our WIT, and create its first warm instance (which type-checks every hook).
-    pub fn load(&self, name: &str, bytes: &[u8], limits: PluginLimits) -> Result<Plugin, LoadError> {
-        let limits = PluginLimits { memory_bytes: limits.memory_bytes.min(MAX_MEMORY_BYTES), ..limits };
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: PluginLimits,
+    ) -> Result<Plugin, LoadError> {
+        let limits = PluginLimits {
+            memory_bytes: limits.memory_bytes.min(MAX_MEMORY_BYTES),
+            ..limits
+        };
         let (component, hash, hooks) = self.compile(bytes)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid(e.into()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Invalid(e.into()))?;
         let indices = HookIndices::new(&pre, hooks).map_err(|e| LoadError::Invalid(e.into()))?;
         let recipe = InstanceRecipe {
             name: Arc::from(name),
@@ -100,7 +122,10 @@ impl Runtime {
         let first = recipe.instantiate(&self.engine).map_err(|err| {
             let err = anyhow::Error::from(err);
             match hooks.iter().find(|h| format!("{err:#}").contains(h.name())) {
-                Some(hook) => LoadError::HookMismatch { hook: hook.name(), source: err },
+                Some(hook) => LoadError::HookMismatch {
+                    hook: hook.name(),
+                    source: err,
+                },
                 None => LoadError::Instantiate(err),
             }
         })?;
@@ -110,8 +135,16 @@ impl Runtime {
     /// Check a component without starting it: what `chathooks check` prints.
     pub fn inspect(&self, bytes: &[u8]) -> Result<PluginInfo, LoadError> {
         let (component, hash, hooks) = self.compile(bytes)?;
-        let imports = component.component_type().imports(&self.engine).map(|(n, _)| n.to_string()).collect();
-        Ok(PluginInfo { hash, hooks, imports })
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        Ok(PluginInfo {
+            hash,
+            hooks,
+            imports,
+        })
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<(Component, String, HookSet), LoadError> {
@@ -129,5 +162,7 @@ impl Runtime {
 
 /// A plugin's name: its file name without the extension (`logger.wasm` → `logger`).
 pub fn plugin_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".to_string())
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".to_string())
 }

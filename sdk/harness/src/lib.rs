@@ -64,10 +64,20 @@ impl Harness {
         let path = path.as_ref();
         let logs = Arc::new(CaptureSink::default());
         let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
-        let runtime = Runtime::new(RuntimeConfig { cache_dir: None, kv, logs: logs.clone() })?;
-        let plugin =
-            runtime.load_file(path, limits).with_context(|| format!("cannot load plugin {}", path.display()))?;
-        Ok(Harness { runtime, plugin, logs, next_event_id: AtomicU64::new(1) })
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            kv,
+            logs: logs.clone(),
+        })?;
+        let plugin = runtime
+            .load_file(path, limits)
+            .with_context(|| format!("cannot load plugin {}", path.display()))?;
+        Ok(Harness {
+            runtime,
+            plugin,
+            logs,
+            next_event_id: AtomicU64::new(1),
+        })
     }
 
     /// The loaded plugin (its name, hash and the hooks it exports).
@@ -115,17 +125,26 @@ impl Harness {
     /// The plugin's whole KV state, values as JSON (or as a JSON string when not JSON).
     pub fn kv(&self) -> anyhow::Result<BTreeMap<String, Value>> {
         let rows = self.runtime.kv().dump(self.plugin.name())?;
-        Ok(rows.into_iter().map(|(k, v)| (k, convert::kv_value_to_json(&v))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (k, convert::kv_value_to_json(&v)))
+            .collect())
     }
 
     /// One KV value as JSON, if present.
     pub fn kv_get(&self, key: &str) -> anyhow::Result<Option<Value>> {
-        Ok(self.runtime.kv().get(self.plugin.name(), key)?.map(|v| convert::kv_value_to_json(&v)))
+        Ok(self
+            .runtime
+            .kv()
+            .get(self.plugin.name(), key)?
+            .map(|v| convert::kv_value_to_json(&v)))
     }
 
     /// Store `value` (as JSON) under `key` in the plugin's KV, as state for the next call.
     pub fn kv_set(&self, key: &str, value: &Value) -> anyhow::Result<()> {
-        self.runtime.kv().set(self.plugin.name(), key, value.to_string().as_bytes(), None)?;
+        self.runtime
+            .kv()
+            .set(self.plugin.name(), key, value.to_string().as_bytes(), None)?;
         Ok(())
     }
 
@@ -133,10 +152,16 @@ impl Harness {
     /// an empty KV store and a fresh instance.
     pub fn run_cases(&self, path: impl AsRef<Path>) -> anyhow::Result<Vec<CaseResult>> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let file = cases::parse(&text).with_context(|| format!("{} is not a valid case file", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file = cases::parse(&text)
+            .with_context(|| format!("{} is not a valid case file", path.display()))?;
         let take_logs = || self.logs.take();
-        let runner = CaseRunner { plugin: &self.plugin, kv: self.runtime.kv(), take_logs: &take_logs };
+        let runner = CaseRunner {
+            plugin: &self.plugin,
+            kv: self.runtime.kv(),
+            take_logs: &take_logs,
+        };
         Ok(runner.run(&file))
     }
 }

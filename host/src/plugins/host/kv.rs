@@ -24,7 +24,10 @@ fn check_key(key: &str) -> Result<(), Error> {
         return Err(Error::InvalidKey("keys must not be empty".into()));
     }
     if key.len() > MAX_KV_KEY_BYTES {
-        return Err(Error::InvalidKey(format!("keys are at most {MAX_KV_KEY_BYTES} bytes, this one is {}", key.len())));
+        return Err(Error::InvalidKey(format!(
+            "keys are at most {MAX_KV_KEY_BYTES} bytes, this one is {}",
+            key.len()
+        )));
     }
     Ok(())
 }
@@ -52,7 +55,9 @@ impl Host for KvCtx {
     fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), Error> {
         check_key(&key)?;
         check_value(&value)?;
-        self.store.set(&self.plugin, &key, &value, ttl_ms).map_err(guest_error)
+        self.store
+            .set(&self.plugin, &key, &value, ttl_ms)
+            .map_err(guest_error)
     }
 
     fn delete(&mut self, key: String) -> Result<bool, Error> {
@@ -61,19 +66,30 @@ impl Host for KvCtx {
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, Error> {
-        self.store.list_keys(&self.plugin, &prefix).map_err(guest_error)
+        self.store
+            .list_keys(&self.plugin, &prefix)
+            .map_err(guest_error)
     }
 
-    fn compare_and_swap(&mut self, key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>>) -> Result<bool, Error> {
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, Error> {
         check_key(&key)?;
         if let Some(value) = &new {
             check_value(value)?;
         }
-        self.store.compare_and_swap(&self.plugin, &key, expected.as_deref(), new.as_deref()).map_err(guest_error)
+        self.store
+            .compare_and_swap(&self.plugin, &key, expected.as_deref(), new.as_deref())
+            .map_err(guest_error)
     }
 
     fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
         check_key(&key)?;
-        self.store.increment(&self.plugin, &key, delta).map_err(guest_error)
+        self.store
+            .increment(&self.plugin, &key, delta)
+            .map_err(guest_error)
     }
 }

@@ -50,12 +50,22 @@ pub(crate) struct LogStream {
 impl LogStream {
     /// The plugin's stdout: lines are logged at info.
     pub(crate) fn stdout(plugin: Arc<str>, sink: Arc<dyn LogSink>) -> Self {
-        LogStream { plugin, sink, level: LogLevel::Info, tail: None }
+        LogStream {
+            plugin,
+            sink,
+            level: LogLevel::Info,
+            tail: None,
+        }
     }
 
     /// The plugin's stderr: lines are logged at warn and remembered in `tail`.
     pub(crate) fn stderr(plugin: Arc<str>, sink: Arc<dyn LogSink>, tail: StderrTail) -> Self {
-        LogStream { plugin, sink, level: LogLevel::Warn, tail: Some(tail) }
+        LogStream {
+            plugin,
+            sink,
+            level: LogLevel::Warn,
+            tail: Some(tail),
+        }
     }
 }
 
@@ -67,7 +77,10 @@ impl IsTerminal for LogStream {
 
 impl StdoutStream for LogStream {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter { stream: self.clone(), pending: Vec::new() })
+        Box::new(LineWriter {
+            stream: self.clone(),
+            pending: Vec::new(),
+        })
     }
 
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
