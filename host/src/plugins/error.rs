@@ -63,12 +63,14 @@ pub enum LoadError {
     )]
     NoHooks,
     /// An exported hook interface does not have the function and signature of the WIT.
-    #[error("hook `{hook}` does not match the WIT: {source:#}")]
+    #[error(
+        "hook `{hook}` does not match the WIT: {message}; rebuild the plugin against this server's WIT"
+    )]
     HookMismatch {
         /// The hook's WIT name.
         hook: &'static str,
         /// What wasmtime found wrong.
-        source: anyhow::Error,
+        message: String,
     },
     /// The component failed while being instantiated (its start code trapped, say).
     #[error("the plugin failed while starting: {0:#}")]

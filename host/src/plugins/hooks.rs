@@ -56,6 +56,22 @@ impl HookSet {
     }
 }
 
+/// An exported hook whose function does not have the WIT's name or signature; raised when an instance binds
+/// its hooks, and turned into [`super::LoadError::HookMismatch`] at load time.
+#[derive(Debug, thiserror::Error)]
+#[error("hook `{hook}` does not match the WIT: {message}")]
+pub(crate) struct HookTypeMismatch {
+    pub(crate) hook: &'static str,
+    pub(crate) message: String,
+}
+
+fn mismatch(hook: &'static str, err: wasmtime::Error) -> wasmtime::Error {
+    wasmtime::Error::new(HookTypeMismatch {
+        hook,
+        message: format!("{err:#}"),
+    })
+}
+
 macro_rules! hook_table {
     (
         before { $( $bvariant:ident $bmod:ident $bcall:ident $bname:literal { $( $bfield:ident : $bty:ty ),* } )* }
@@ -137,8 +153,8 @@ macro_rules! hook_table {
             /// Type-check and bind each hook's function in a fresh instance.
             pub(crate) fn load(&self, store: &mut Store<PluginState>, instance: &Instance) -> wasmtime::Result<HookExports> {
                 Ok(HookExports {
-                    $( $bmod: self.$bmod.as_ref().map(|i| i.load(&mut *store, instance)).transpose()?, )*
-                    $( $amod: self.$amod.as_ref().map(|i| i.load(&mut *store, instance)).transpose()?, )*
+                    $( $bmod: self.$bmod.as_ref().map(|i| i.load(&mut *store, instance).map_err(|e| mismatch($bname, e))).transpose()?, )*
+                    $( $amod: self.$amod.as_ref().map(|i| i.load(&mut *store, instance).map_err(|e| mismatch($aname, e))).transpose()?, )*
                 })
             }
         }

@@ -3,7 +3,7 @@
 use super::cache::{CompileCache, content_hash};
 use super::engine::new_engine;
 use super::error::LoadError;
-use super::hooks::{HookIndices, HookSet};
+use super::hooks::{HookIndices, HookSet, HookTypeMismatch};
 use super::inspect::{check_component, check_header};
 use super::instance::{InstanceRecipe, PluginState};
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
@@ -120,13 +120,12 @@ impl Runtime {
             sink: self.logs.clone(),
         };
         let first = recipe.instantiate(&self.engine).map_err(|err| {
-            let err = anyhow::Error::from(err);
-            match hooks.iter().find(|h| format!("{err:#}").contains(h.name())) {
-                Some(hook) => LoadError::HookMismatch {
-                    hook: hook.name(),
-                    source: err,
+            match err.downcast_ref::<HookTypeMismatch>() {
+                Some(m) => LoadError::HookMismatch {
+                    hook: m.hook,
+                    message: m.message.clone(),
                 },
-                None => LoadError::Instantiate(err),
+                None => LoadError::Instantiate(err.into()),
             }
         })?;
         Ok(Plugin::new(self.engine.clone(), recipe, hash, hooks, first))
