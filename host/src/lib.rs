@@ -12,9 +12,14 @@
 //!   pools, per-call limits, and the host interfaces plugins import (`log`, `kv`).
 //! - [`store`]: SQLite; the only code that speaks SQL.
 //! - [`model`]: the chat records (users, conversations, messages, ...) as the server stores and serves them.
+//! - [`api`]: the REST and WebSocket API (axum routers per resource, errors, OpenAPI document).
+//! - [`server`]: shared state, the router, serving with graceful shutdown; [`config`]: its settings.
 
+pub mod api;
 pub mod cases;
 pub mod cli;
+pub mod config;
 pub mod model;
 pub mod plugins;
+pub mod server;
 pub mod store;

@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the chat server: REST + WebSocket API, plugins from the plugins folder, data in the data folder.
+    Serve(chathooks::config::ServeArgs),
     /// Check that a plugin loads: print its WIT version and the hooks it implements, or why it cannot load.
     Check {
         /// The plugin component (`.wasm`).
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = std::io::stdout();
     let result = match &cli.command {
+        Command::Serve(args) => chathooks::cli::serve(args).map(|()| true),
         Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
         Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
     };

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub type Millis = i64;
 
 /// A person or bot that can take part in conversations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Stable id chosen by the server's admin (e.g. `alice`); what other records refer to.
     pub id: String,
@@ -25,7 +25,7 @@ pub struct User {
 }
 
 /// A conversation: a direct chat or a group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     /// Server-assigned id.
     pub id: String,
@@ -50,7 +50,7 @@ pub struct Conversation {
 }
 
 /// One user's membership of one conversation, as that user sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Participant {
     /// The participating user.
     pub user: User,
@@ -64,7 +64,7 @@ pub struct Participant {
 
 /// A conversation as one user lists it: the conversation plus that user's unread state and the newest
 /// message. This is Skygear's `UserConversation`, shaped for `GET /v1/conversations`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserConversation {
     /// The conversation itself; flattened so clients see one object.
     #[serde(flatten)]
@@ -78,7 +78,7 @@ pub struct UserConversation {
 }
 
 /// Who produced a message. Stored with every message so hooks can stop bots answering bots forever.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Origin {
     /// A user, through the REST API.
@@ -95,7 +95,7 @@ pub enum Origin {
 
 /// A summary of the receipts of one message, from the point of view of the participants other than the
 /// sender. Computed from receipts when read, so it can never disagree with them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Stored, but no other participant has reported it delivered or read.
@@ -110,7 +110,7 @@ pub enum MessageStatus {
 }
 
 /// A message in a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     /// Server-assigned id.
     pub id: String,
@@ -142,7 +142,7 @@ pub struct Message {
 }
 
 /// One user's delivery and read state for one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
     /// The message the receipt is for.
     pub message_id: String,
@@ -155,7 +155,7 @@ pub struct Receipt {
 }
 
 /// An emoji reaction by one user to one message; unique per (message, user, emoji).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reaction {
     /// The message reacted to.
     pub message_id: String,
@@ -168,7 +168,7 @@ pub struct Reaction {
 }
 
 /// What a typing user is doing. Typing is never stored as chat state, only sent as events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TypingState {
     /// Started typing.
@@ -180,7 +180,7 @@ pub enum TypingState {
 }
 
 /// A change in one user's typing state in one conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TypingEvent {
     /// The conversation being typed in.
     pub conversation_id: String,

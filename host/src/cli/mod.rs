@@ -1,9 +1,11 @@
 //! The `chathooks` command line: `check` and `test` for plugin authors (and `serve` for operators).
 
 mod check;
+mod serve;
 mod test;
 
 pub use check::check;
+pub use serve::serve;
 pub use test::test;
 
 use crate::plugins::{CaptureSink, Runtime, RuntimeConfig};

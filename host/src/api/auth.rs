@@ -1,0 +1,77 @@
+//! Who is calling: bearer credentials as extractors.
+//!
+//! - [`Admin`]: `Authorization: Bearer <admin key>`, for `/v1/admin/*`.
+//! - [`CurrentUser`]: `Authorization: Bearer <user token>`, for everything a user does.
+//!
+//! Both answer 401 `unauthorized` when the header is missing, malformed or names an unknown credential.
+//! The admin key is not a user token and a user token is not the admin key: the two never overlap.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use crate::model::User;
+use crate::server::AppState;
+use crate::store::users;
+
+/// The caller presented the admin key.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(parts)?;
+        if state.admin_key.matches(key) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized("wrong admin key"))
+        }
+    }
+}
+
+/// The user whose token the caller presented.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?.to_owned();
+        user_for_token(state, token).await.map(CurrentUser)
+    }
+}
+
+/// The user a token belongs to, or 401.
+pub async fn user_for_token(state: &AppState, token: String) -> Result<User, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || db.read(|c| users::user_for_token(c, &token)))
+        .await??
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+}
+
+/// The credential in `Authorization: Bearer <credential>`, if the header is there.
+pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    let (scheme, credential) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
+        return Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        ));
+    }
+    Ok(Some(credential.trim()))
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    bearer_token(parts)?.ok_or_else(|| {
+        ApiError::unauthorized("missing credentials: send `Authorization: Bearer <token>`")
+    })
+}

@@ -1,0 +1,155 @@
+//! [`ApiError`]: every error the REST API answers with, rendered as
+//! `{"error": {"code": "...", "message": "..."}}` with its HTTP status.
+//!
+//! | status | code | when |
+//! | --- | --- | --- |
+//! | 400 | `malformed_json`, `empty_body`, `bad_request` | the body is not JSON, is missing, or a path or query parameter does not parse |
+//! | 401 | `unauthorized` | no bearer token, or one the server does not know |
+//! | 403 | `forbidden` | a participant who may not do this (not an admin, not the sender) |
+//! | 404 | `not_found` | unknown ids, and anything a non-participant asks about a conversation |
+//! | 405 | `method_not_allowed` | a known path with another method |
+//! | 409 | `conflict` | the request contradicts current state |
+//! | 413 | `payload_too_large` | the body is over the configured limit |
+//! | 422 | `invalid` | well-formed JSON with a wrong type, a missing or unknown field, or an unacceptable value; the message names the field |
+//! | 422 | `rejected_by_plugin` | a before-hook rejected the message; the message is the plugin's reason |
+//! | 500 | `internal` | a server fault; details go to the log only |
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// An API failure: an HTTP status, a stable code for programs and a message for people.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Stable, machine-readable; see the module docs for the list.
+    pub code: &'static str,
+    /// Human-readable; names the field or id at fault.
+    pub message: String,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `not_found`, `invalid`, `rejected_by_plugin`.
+    pub code: String,
+    /// Human-readable explanation naming the field, id or plugin at fault.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with any status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 422 `invalid`, for a field.
+    pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
+        let message = if field.is_empty() {
+            message.to_string()
+        } else {
+            format!("{field}: {message}")
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    /// 413 `payload_too_large`.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// 500 `internal`: logs `err` and shows a generic message.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {err:#}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error (see the server log)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { .. } => Self::not_found(err.to_string()),
+            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::Invalid(message) => Self::invalid("", message),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Self::internal(format!("a blocking task failed: {err}"))
+    }
+}
+
+/// The answer to a path that no route has.
+pub async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The answer to a known path with a method it does not have.
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}

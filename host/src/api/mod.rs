@@ -1,0 +1,80 @@
+//! The REST and WebSocket API: thin axum routers per resource that parse, call the chat layer and render.
+//!
+//! ## Layout
+//! - [`auth`]: bearer extractors ([`auth::Admin`], [`auth::CurrentUser`]).
+//! - [`error`]: [`ApiError`] and the `{"error": {"code", "message"}}` shape.
+//! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
+//! - [`admin`]: users and tokens, plugins, dead letters (admin key).
+//! - [`me`]: the calling user.
+//! - [`openapi`]: the OpenAPI document, collected from the handlers' annotations.
+//!
+//! Every route is registered through `utoipa_axum::routes!`, which takes the method and path from the
+//! handler's `#[utoipa::path]` annotation: the router and the OpenAPI document are built from the same
+//! annotations, so they cannot disagree.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod me;
+pub mod openapi;
+
+pub use error::ApiError;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::server::AppState;
+
+/// The routes and the OpenAPI document describing them, before the state is attached.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi::openapi_json))
+        .merge(admin::routes())
+        .merge(me::routes())
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// The API router over `state`: every route, the body limit, and JSON 404/405 answers.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = routes().split_for_parts();
+    let body_limit = state.body_limit;
+    router
+        .layer(axum::Extension(std::sync::Arc::new(doc)))
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The health check's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: String,
+}
+
+/// Liveness and readiness: answers 200 when the database answers a query.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "The server and its database work", body = Health),
+              (status = 500, description = "The database does not answer", body = error::ErrorBody)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+    })
+    .await??;
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
+}

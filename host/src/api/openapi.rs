@@ -1,0 +1,62 @@
+//! The OpenAPI 3 document: its header and security schemes here, its paths and schemas collected from
+//! the handlers' `#[utoipa::path]` annotations by `utoipa_axum` (see [`super::routes`]).
+
+use std::sync::Arc;
+
+use axum::{Extension, Json};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Security scheme name for routes that take the admin key.
+pub const ADMIN_KEY: &str = "admin_key";
+
+/// Security scheme name for routes that take a user token.
+pub const USER_TOKEN: &str = "user_token";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chathooks",
+        description = "A chat server whose behaviour is extended by WebAssembly hooks. Errors are \
+                       `{\"error\": {\"code\", \"message\"}}`. Live events: `GET /v1/ws` (WebSocket)."
+    ),
+    modifiers(&BearerSchemes),
+    components(schemas(super::error::ErrorBody)),
+    tags(
+        (name = "meta", description = "Health and this document"),
+        (name = "admin", description = "Users, tokens, plugins and dead letters (admin key)"),
+        (name = "users", description = "The calling user"),
+        (name = "conversations", description = "Conversations and their participants"),
+        (name = "messages", description = "Messages, typing, receipts and reactions"),
+        (name = "live", description = "The WebSocket of live events"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerSchemes;
+
+impl Modify for BearerSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for name in [ADMIN_KEY, USER_TOKEN] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+/// The document's header, security schemes and shared schemas, before any path is added.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// This document, as JSON.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+pub async fn openapi_json(
+    Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json((*doc).clone())
+}

@@ -1,0 +1,423 @@
+//! Server configuration for `chathooks serve`.
+//!
+//! ## Precedence
+//! Each setting comes from the first of: a command-line flag, an environment variable `CHATHOOKS_*`
+//! (both parsed by clap, see [`ServeArgs`]), the optional TOML file named by `--config` /
+//! `CHATHOOKS_CONFIG` (see [`FileConfig`]), and the defaults below, which work out of the box.
+//!
+//! ## The admin key
+//! Admin routes take a bearer admin key. When none is configured, the first start generates one, stores
+//! it in `<data dir>/admin.key` (mode 0600, readable by the server's user only) and prints it once;
+//! later starts read it from there. See [`AdminKey::load_or_create`].
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::store::Durability;
+
+/// Where the server listens by default: loopback only, so a first start never exposes it to a network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+/// Default data folder (SQLite files, compile cache, admin key), relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// Default plugins folder: every `<name>.wasm` in it is loaded at start.
+pub const DEFAULT_PLUGINS_DIR: &str = "./plugins";
+
+/// Largest request body accepted, in bytes, by default. Chat requests are small JSON documents (a
+/// message body is text typed by a person plus a little metadata); 64 KiB leaves ample room for that while
+/// keeping a misbehaving client from making the server buffer megabytes per request.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The admin key's file name inside the data folder.
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+/// Shortest admin key accepted from configuration: a key is a password for every admin route, so a short
+/// one would be guessable.
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
+
+/// The SQLite file of the chat database, inside the data folder.
+pub const CHAT_DB_FILE: &str = "chat.db";
+
+/// The SQLite file of the plugins' key-value store, inside the data folder.
+pub const KV_DB_FILE: &str = "kv.db";
+
+/// The compiled-component cache folder, inside the data folder.
+pub const CACHE_DIR: &str = "cache";
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has an unknown key or a wrong type.
+    #[error("config file {path}: {source}")]
+    ParseFile {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        source: Box<toml::de::Error>,
+    },
+    /// A setting has an unusable value.
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// The setting, as named in the TOML file.
+        setting: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The admin key file could not be read or written.
+    #[error("admin key file {path}: {source}")]
+    AdminKeyFile {
+        /// `<data dir>/admin.key`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The `serve` subcommand's flags; each also reads its `CHATHOOKS_*` environment variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML config file with any of the settings below (flags and environment variables win over it).
+    #[arg(long, env = "CHATHOOKS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8787].
+    #[arg(long, env = "CHATHOOKS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Folder for the database, compile cache and admin key [default: ./data].
+    #[arg(long, env = "CHATHOOKS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Folder of plugins (`<name>.wasm`, optional `<name>.toml`) [default: ./plugins].
+    #[arg(long, env = "CHATHOOKS_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+    /// Largest request body in bytes; larger ones get 413 [default: 65536].
+    #[arg(long, env = "CHATHOOKS_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// The admin bearer key; when unset, one is generated on first start and kept in the data folder.
+    #[arg(long, env = "CHATHOOKS_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// `process` (survive a killed server) or `power` (also survive power loss; fsync per write)
+    /// [default: process].
+    #[arg(long, env = "CHATHOOKS_DURABILITY")]
+    pub durability: Option<String>,
+}
+
+/// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
+/// instead of silently ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`ServeArgs::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`ServeArgs::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`ServeArgs::plugins_dir`].
+    pub plugins_dir: Option<PathBuf>,
+    /// See [`ServeArgs::body_limit`].
+    pub body_limit: Option<usize>,
+    /// See [`ServeArgs::admin_key`].
+    pub admin_key: Option<String>,
+    /// See [`ServeArgs::durability`].
+    pub durability: Option<String>,
+}
+
+/// The resolved configuration of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Database, compile cache and admin key live here.
+    pub data_dir: PathBuf,
+    /// Plugins are loaded from here.
+    pub plugins_dir: PathBuf,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// The configured admin key, if any; `None` means "use or create `<data dir>/admin.key`".
+    pub admin_key: Option<String>,
+    /// What a committed write survives.
+    pub durability: Durability,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            plugins_dir: PathBuf::from(DEFAULT_PLUGINS_DIR),
+            body_limit: DEFAULT_BODY_LIMIT,
+            admin_key: None,
+            durability: Durability::Process,
+        }
+    }
+}
+
+impl Config {
+    /// Resolves flags and environment (already in `args`), then the config file, then defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        Config::merge(args, file)
+    }
+
+    /// Combines `args` (winning) with `file` and the defaults, and validates the result.
+    pub fn merge(args: &ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let durability = match args.durability.clone().or(file.durability) {
+            None => defaults.durability,
+            Some(text) => parse_durability(&text)?,
+        };
+        let config = Config {
+            listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(defaults.data_dir),
+            plugins_dir: args
+                .plugins_dir
+                .clone()
+                .or(file.plugins_dir)
+                .unwrap_or(defaults.plugins_dir),
+            body_limit: args
+                .body_limit
+                .or(file.body_limit)
+                .unwrap_or(defaults.body_limit),
+            admin_key: args.admin_key.clone().or(file.admin_key),
+            durability,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.body_limit == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "body_limit",
+                message: "must be at least 1 byte".into(),
+            });
+        }
+        if let Some(key) = &self.admin_key {
+            check_admin_key(key)?;
+        }
+        Ok(())
+    }
+
+    /// The chat database file.
+    pub fn chat_db_path(&self) -> PathBuf {
+        self.data_dir.join(CHAT_DB_FILE)
+    }
+
+    /// The plugins' key-value database file.
+    pub fn kv_db_path(&self) -> PathBuf {
+        self.data_dir.join(KV_DB_FILE)
+    }
+
+    /// The compiled-component cache folder.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join(CACHE_DIR)
+    }
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML config file.
+    pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+}
+
+fn parse_durability(text: &str) -> Result<Durability, ConfigError> {
+    match text {
+        "process" => Ok(Durability::Process),
+        "power" => Ok(Durability::Power),
+        other => Err(ConfigError::Invalid {
+            setting: "durability",
+            message: format!("{other:?} is neither \"process\" nor \"power\""),
+        }),
+    }
+}
+
+fn check_admin_key(key: &str) -> Result<(), ConfigError> {
+    if key.len() < MIN_ADMIN_KEY_LEN || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::Invalid {
+            setting: "admin_key",
+            message: format!(
+                "must be at least {MIN_ADMIN_KEY_LEN} characters without spaces or control characters"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Prefix of generated admin keys, so they are recognisable (and distinct from user tokens, `cht_`).
+pub const ADMIN_KEY_PREFIX: &str = "chadm_";
+
+/// The admin key in force and where it came from.
+#[derive(Clone)]
+pub struct AdminKey {
+    /// The key itself.
+    key: String,
+    /// True when this start generated it (the caller prints it, once).
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminKey")
+            .field("key", &"<redacted>")
+            .field("generated", &self.generated)
+            .finish()
+    }
+}
+
+impl AdminKey {
+    /// A key given directly (tests, embedding).
+    pub fn new(key: impl Into<String>) -> AdminKey {
+        AdminKey {
+            key: key.into(),
+            generated: false,
+        }
+    }
+
+    /// The configured key; else the one in `<data dir>/admin.key`; else a new random key, written there
+    /// with mode 0600 (created exclusively, so two servers starting at once cannot both write one).
+    pub fn load_or_create(config: &Config) -> Result<AdminKey, ConfigError> {
+        if let Some(key) = &config.admin_key {
+            return Ok(AdminKey::new(key.clone()));
+        }
+        let path = config.data_dir.join(ADMIN_KEY_FILE);
+        let file_error = |source| ConfigError::AdminKeyFile {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let key = text.trim().to_owned();
+                check_admin_key(&key)?;
+                return Ok(AdminKey::new(key));
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(file_error(err)),
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(file_error)?;
+        let key = format!("{ADMIN_KEY_PREFIX}{}", random_hex(32).map_err(file_error)?);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(file_error)?;
+        file.write_all(format!("{key}\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(file_error)?;
+        Ok(AdminKey {
+            key,
+            generated: true,
+        })
+    }
+
+    /// Whether `candidate` is the key. Compares SHA-256 digests in constant time, so the time taken
+    /// reveals nothing about how much of a guess was right.
+    pub fn matches(&self, candidate: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let a = Sha256::digest(self.key.as_bytes());
+        let b = Sha256::digest(candidate.as_bytes());
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+    }
+
+    /// The key, to print once after generating it.
+    pub fn reveal(&self) -> &str {
+        &self.key
+    }
+}
+
+/// `bytes` random bytes as hex, from the operating system's generator (SQLite's `randomblob`, seeded from
+/// `/dev/urandom`, as user tokens are).
+fn random_hex(bytes: u32) -> std::io::Result<String> {
+    let conn = rusqlite::Connection::open_in_memory().map_err(std::io::Error::other)?;
+    crate::store::ids::random_hex(&conn, bytes).map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beats_defaults() -> Result<(), Box<dyn std::error::Error>> {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\nplugins_dir = \"/srv/plugins\"\nbody_limit = 100\n",
+        )?;
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:1234".parse()?),
+            ..ServeArgs::default()
+        };
+        let config = Config::merge(&args, file)?;
+        assert_eq!(config.listen.to_string(), "127.0.0.1:1234");
+        assert_eq!(config.plugins_dir, PathBuf::from("/srv/plugins"));
+        assert_eq!(config.body_limit, 100);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.durability, Durability::Process);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let unknown = toml::from_str::<FileConfig>("listne = \"x\"");
+        assert!(unknown.is_err_and(|e| e.to_string().contains("listne")));
+        let args = ServeArgs {
+            admin_key: Some("short".into()),
+            ..ServeArgs::default()
+        };
+        let err = Config::merge(&args, FileConfig::default());
+        assert!(err.is_err_and(|e| e.to_string().starts_with("admin_key")));
+        let args = ServeArgs {
+            durability: Some("disk".into()),
+            ..ServeArgs::default()
+        };
+        let err = Config::merge(&args, FileConfig::default());
+        assert!(err.is_err_and(|e| e.to_string().starts_with("durability")));
+    }
+
+    #[test]
+    fn admin_key_is_generated_once_with_mode_0600() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let first = AdminKey::load_or_create(&config)?;
+        assert!(first.generated && first.reveal().starts_with(ADMIN_KEY_PREFIX));
+        let second = AdminKey::load_or_create(&config)?;
+        assert!(!second.generated && second.matches(first.reveal()));
+        assert!(!second.matches("chadm_wrong"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(config.data_dir.join(ADMIN_KEY_FILE))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        Ok(())
+    }
+}
