@@ -12,13 +12,21 @@
 //!   pools, per-call limits, and the host interfaces plugins import (`log`, `kv`).
 //! - [`store`]: SQLite; the only code that speaks SQL.
 //! - [`model`]: the chat records (users, conversations, messages, ...) as the server stores and serves them.
+//! - [`events`]: the domain events (one per hook and WebSocket event) and their mapping to WIT types.
+//! - [`chat`]: the chat operations: authorize, validate, before-hooks, one transaction with its events.
+//! - [`dispatch`]: the outbox → after-hooks dispatcher: ordering, retries, dead letters.
+//! - [`live`]: the in-process broadcast of events to WebSocket subscribers.
 //! - [`api`]: the REST and WebSocket API (axum routers per resource, errors, OpenAPI document).
 //! - [`server`]: shared state, the router, serving with graceful shutdown; [`config`]: its settings.
 
 pub mod api;
 pub mod cases;
+pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod dispatch;
+pub mod events;
+pub mod live;
 pub mod model;
 pub mod plugins;
 pub mod server;

@@ -4,6 +4,7 @@
 //! ## Layout
 //! - [`runtime`]: [`Runtime`], the entry point: one engine, one linker, the cache and the KV store.
 //! - [`plugin`]: [`Plugin`], one loaded version with its pool of warm instances; `call` runs a hook.
+//! - [`registry`]: the loaded plugins by name, their manifest settings, counters and before-hook order.
 //! - [`hooks`]: the table of hooks, [`HookCall`] (a call with its WIT arguments) and [`HookOutput`].
 //! - `instance`: one store + instance, memory limiter, time budget, trap classification.
 //! - `inspect`: refusing files that are not components of our WIT, with clear messages.
@@ -24,6 +25,7 @@ mod instance;
 pub mod limits;
 pub mod logs;
 pub mod plugin;
+pub mod registry;
 pub mod runtime;
 
 pub use error::{CallError, LoadError};

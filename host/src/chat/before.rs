@@ -1,0 +1,115 @@
+//! The before-hook chain: every running plugin that exports the hook, in order (priority, then name),
+//! each seeing the draft as the previous one left it.
+//!
+//! - `allow` keeps the draft; `modify` replaces its body and/or metadata; the first `reject` stops the
+//!   chain and the message with [`ChatError::Rejected`].
+//! - A plugin that traps, runs out of time or returns an unusable modification (metadata that is not a
+//!   JSON object, a body over the limit) is skipped and counted as a failure (fail open), unless its
+//!   manifest says `fail = "closed"`, in which case the message is rejected in its name.
+
+use crate::events::to_wit;
+use crate::model::{Origin, User};
+use crate::plugins::bindings::types::{Decision, Draft};
+use crate::plugins::registry::{FailMode, LoadedPlugin, Registry};
+use crate::plugins::{Hook, HookCall, HookOutput};
+
+use super::ChatError;
+use super::messages::{check_content, metadata_from_text};
+
+/// The parts of a message before-hooks may change, plus what they see but cannot change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftContent {
+    /// The text.
+    pub body: String,
+    /// The metadata (a JSON object).
+    pub metadata: serde_json::Value,
+}
+
+/// Runs `hook` over `content` for a message by `sender` in `conversation_id`. `make_call` builds the
+/// hook call around the current draft. Blocking.
+pub fn run_chain(
+    registry: &Registry,
+    hook: Hook,
+    conversation_id: &str,
+    sender: &User,
+    origin: &Origin,
+    mut content: DraftContent,
+    make_call: impl Fn(Draft) -> HookCall,
+) -> Result<DraftContent, ChatError> {
+    for plugin in registry.ordered(hook) {
+        let draft = to_wit::draft(
+            conversation_id,
+            sender,
+            &content.body,
+            &content.metadata,
+            origin,
+        );
+        match decide(&plugin, &make_call(draft), &content) {
+            Ok(Step::Keep) => {}
+            Ok(Step::Replace(next)) => content = next,
+            Ok(Step::Reject(reason)) => {
+                return Err(ChatError::Rejected {
+                    plugin: plugin.name().to_owned(),
+                    reason,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(
+                    plugin = plugin.name(),
+                    hook = hook.name(),
+                    "before-hook failed: {error}"
+                );
+                if plugin.settings.fail == FailMode::Closed {
+                    return Err(ChatError::Rejected {
+                        plugin: plugin.name().to_owned(),
+                        reason: format!(
+                            "the plugin failed and is configured to fail closed: {error}"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(content)
+}
+
+/// What one plugin's decision does to the draft.
+enum Step {
+    Keep,
+    Replace(DraftContent),
+    Reject(String),
+}
+
+/// Calls one plugin and interprets its decision; `Err` is a failure to skip (or fail closed on).
+fn decide(plugin: &LoadedPlugin, call: &HookCall, current: &DraftContent) -> Result<Step, String> {
+    let decision = match plugin.call(call) {
+        Ok(HookOutput::Decision(decision)) => decision,
+        Ok(HookOutput::Done(_)) => return Ok(Step::Keep),
+        Err(e) => return Err(e.to_string()),
+    };
+    let modification = match decision {
+        Decision::Allow => return Ok(Step::Keep),
+        Decision::Reject(reason) => return Ok(Step::Reject(reason)),
+        Decision::Modify(m) => m,
+    };
+    let mut next = current.clone();
+    if let Some(body) = modification.body {
+        next.body = body;
+    }
+    if let Some(text) = modification.metadata {
+        match metadata_from_text(&text) {
+            Some(metadata) => next.metadata = metadata,
+            None => {
+                let error = "modify returned metadata that is not a JSON object".to_owned();
+                plugin.record_failure(error.clone());
+                return Err(error);
+            }
+        }
+    }
+    if let Err(e) = check_content(&next.body, &next.metadata) {
+        let error = format!("modify returned an unacceptable message: {e}");
+        plugin.record_failure(error.clone());
+        return Err(error);
+    }
+    Ok(Step::Replace(next))
+}

@@ -1,0 +1,135 @@
+//! [`ChatError`]: what a chat operation can fail with. The API matches on it to pick the HTTP status.
+
+use crate::store::StoreError;
+
+/// Why a chat operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The record does not exist, or the actor may not know that it does (a non-participant asking for a
+    /// conversation's data gets this too, never [`ChatError::Forbidden`]). HTTP 404.
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// The kind of record, e.g. `"conversation"`.
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The actor can see the record but may not do this to it (a participant who is not an admin, an
+    /// edit of someone else's message). HTTP 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The input is well-formed but not acceptable. HTTP 422.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The input field at fault (empty when it cannot be pinned on one field).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A before-hook rejected the message. HTTP 422, code `rejected_by_plugin`.
+    #[error("rejected by plugin {plugin}: {reason}")]
+    Rejected {
+        /// The plugin that said no.
+        plugin: String,
+        /// Its reason, shown to the sender.
+        reason: String,
+    },
+    /// The operation contradicts the current state (editing a deleted message, reusing a `client_id`
+    /// elsewhere, a user id that is taken). HTTP 409.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A server fault (database, I/O, a bug). HTTP 500; details are logged, not shown.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ChatError {
+    /// Shorthand for [`ChatError::NotFound`].
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            what,
+            id: id.into(),
+        }
+    }
+
+    /// Shorthand for [`ChatError::Invalid`].
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A stable machine-readable code for the API's `{"error": {"code": ...}}`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::Invalid { .. } => "invalid",
+            Self::Rejected { .. } => "rejected_by_plugin",
+            Self::Conflict(_) => "conflict",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ChatError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, id } => Self::NotFound { what, id },
+            StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::Invalid(message) => Self::Invalid {
+                field: field_of(&message).to_owned(),
+                message,
+            },
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ChatError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Internal(anyhow::anyhow!("chat operation did not finish: {e}"))
+    }
+}
+
+/// Input fields the store's validation messages start with.
+const KNOWN_FIELDS: &[&str] = &[
+    "participant_ids",
+    "admin_ids",
+    "user_ids",
+    "title",
+    "metadata",
+    "body",
+    "client_id",
+    "emoji",
+];
+
+/// The field a store validation message is about: its first word when that is a known input field
+/// (`"participant_ids must not be empty"` → `participant_ids`), else empty.
+fn field_of(message: &str) -> &str {
+    let first = message.split_whitespace().next().unwrap_or("");
+    KNOWN_FIELDS
+        .iter()
+        .copied()
+        .find(|f| *f == first)
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_chat_errors_with_fields() {
+        let e: ChatError = StoreError::Invalid("title is longer than 500 bytes".into()).into();
+        assert!(matches!(&e, ChatError::Invalid { field, .. } if field == "title"));
+        assert_eq!(e.code(), "invalid");
+        let e: ChatError = StoreError::Invalid("a conversation has at most 1000".into()).into();
+        assert!(matches!(&e, ChatError::Invalid { field, .. } if field.is_empty()));
+        let e: ChatError = StoreError::not_found("user", "zed").into();
+        assert!(matches!(e, ChatError::NotFound { what: "user", .. }));
+        let e: ChatError = StoreError::Conflict("x".into()).into();
+        assert_eq!(e.code(), "conflict");
+    }
+}

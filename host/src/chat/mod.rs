@@ -1,0 +1,243 @@
+//! The chat operations: one method of [`Chat`] per thing a user (or admin) can do.
+//!
+//! ## Shape of an operation
+//! 1. Authorize and validate. A user who is not a participant gets [`ChatError::NotFound`] for anything
+//!    in the conversation (never "forbidden": that would reveal it exists); a participant who may not do
+//!    this gets [`ChatError::Forbidden`].
+//! 2. Sending and editing run the before-hooks inline ([`before`]), outside any transaction.
+//! 3. ONE transaction ([`Chat::commit`]) re-checks access, makes the change and appends its
+//!    [`ChatEvent`](crate::events::ChatEvent)s, which also queues them for the after-hooks.
+//! 4. After the commit, still under the write lock (so subscribers see event-id order), the events are
+//!    published to the [`Hub`] and the dispatcher is woken. Nothing waits for a plugin.
+//!
+//! Every public operation is `async` and runs its blocking work (SQLite, before-hooks) on a blocking
+//! thread.
+//!
+//! ## Layout
+//! One file per group: [`conversations`], [`participants`], [`messages`] (send, list, edit, delete),
+//! [`typing`], [`receipts`], [`reactions`], [`admin`] (users, tokens, dead letters); [`before`] runs the
+//! before-hook chain; [`inputs`] and [`error`] hold the types.
+
+pub mod admin;
+pub mod before;
+pub mod conversations;
+pub mod error;
+pub mod inputs;
+pub mod messages;
+pub mod participants;
+pub mod reactions;
+pub mod receipts;
+pub mod typing;
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction};
+
+pub use error::ChatError;
+pub use inputs::{
+    AddParticipants, AddReaction, CreateConversation, CreatedUser, EditMessage, MarkRead,
+    MessagePage, NewUser, ReadState, SendMessage, Typing, UpdateConversation,
+};
+
+use crate::dispatch::DispatchHandle;
+use crate::events::{self, ChatEvent, Visibility};
+use crate::live::{Hub, LiveEvent};
+use crate::model::{Conversation, Message, Millis, User};
+use crate::plugins::registry::Registry;
+use crate::store::{
+    self, Db, StoreError, conversations as conv_store, ids::now_ms, messages as msg_store,
+    participants as member_store,
+};
+
+/// The chat service: what the API calls. Cheap to clone (every field is shared).
+#[derive(Debug, Clone)]
+pub struct Chat {
+    db: Arc<Db>,
+    registry: Arc<Registry>,
+    hub: Hub,
+    dispatch: DispatchHandle,
+}
+
+/// Events appended during one transaction, published once it commits.
+#[derive(Debug)]
+pub struct Recorder {
+    /// The operation's clock reading: every row and event of the transaction gets the same time.
+    pub now: Millis,
+    live: Vec<Arc<LiveEvent>>,
+    stored: bool,
+}
+
+impl Recorder {
+    /// Appends `event` to the log in `tx` and keeps its live form for publishing after the commit.
+    pub fn record(&mut self, tx: &Transaction<'_>, event: &ChatEvent) -> store::Result<()> {
+        let live = events::append_event(tx, event, self.now)?;
+        self.stored = true;
+        if event.visibility() != Visibility::HooksOnly {
+            self.live.push(Arc::new(live));
+        }
+        Ok(())
+    }
+}
+
+impl Chat {
+    /// The chat service over `db`, calling the plugins of `registry`, publishing to `hub` and waking the
+    /// dispatcher through `dispatch`.
+    pub fn new(db: Arc<Db>, registry: Arc<Registry>, hub: Hub, dispatch: DispatchHandle) -> Self {
+        Chat {
+            db,
+            registry,
+            hub,
+            dispatch,
+        }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    /// The live event hub.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The plugins.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The dispatcher's wake handle.
+    pub fn dispatch(&self) -> &DispatchHandle {
+        &self.dispatch
+    }
+
+    /// Events visible to `actor` after event `since`, oldest first, at most `limit` (a reconnecting
+    /// WebSocket client's catch-up; typing is never included).
+    pub async fn events_since(
+        &self,
+        actor: &User,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<LiveEvent>, ChatError> {
+        let user = actor.id.clone();
+        self.blocking(move |chat| {
+            let stored = chat
+                .db
+                .read(|c| store::events::events_since(c, &user, since, limit))?;
+            Ok(stored.into_iter().map(LiveEvent::from).collect())
+        })
+        .await
+    }
+
+    /// Runs `f` on a blocking thread with a clone of the service.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Chat) -> Result<T, ChatError> + Send + 'static,
+    ) -> Result<T, ChatError> {
+        let chat = self.clone();
+        tokio::task::spawn_blocking(move || f(&chat)).await?
+    }
+
+    /// Runs `f` in one write transaction; if it succeeds, publishes the events it recorded and wakes the
+    /// dispatcher while the write lock is still held. An `Err` from `f` rolls everything back.
+    pub fn commit<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut Recorder) -> Result<T, ChatError>,
+    ) -> Result<T, ChatError> {
+        // `Db::write_then` speaks `StoreError`; a chat error (forbidden, rejected, ...) is parked here
+        // while a placeholder store error rolls the transaction back.
+        let mut failure: Option<ChatError> = None;
+        let now = now_ms();
+        let result = self.db.write_then(
+            |tx| {
+                let mut recorder = Recorder {
+                    now,
+                    live: Vec::new(),
+                    stored: false,
+                };
+                match f(tx, &mut recorder) {
+                    Ok(value) => Ok((value, recorder)),
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(StoreError::Invalid("operation refused".into()))
+                    }
+                }
+            },
+            |(_, recorder)| {
+                for event in &recorder.live {
+                    self.hub.publish_shared(event.clone());
+                }
+                if recorder.stored {
+                    self.dispatch.wake();
+                }
+            },
+        );
+        match result {
+            Ok((value, _)) => Ok(value),
+            Err(e) => Err(failure.take().unwrap_or_else(|| e.into())),
+        }
+    }
+
+    /// Runs `f` on a read snapshot, with chat errors.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ChatError>,
+    ) -> Result<T, ChatError> {
+        let mut failure: Option<ChatError> = None;
+        let result = self.db.read(|c| {
+            f(c).map_err(|e| {
+                failure = Some(e);
+                StoreError::Invalid("read refused".into())
+            })
+        });
+        result.map_err(|e| failure.take().unwrap_or_else(|| e.into()))
+    }
+}
+
+/// The conversation `id` if `user_id` participates in it; [`ChatError::NotFound`] otherwise (whether or
+/// not it exists).
+pub(crate) fn member_conversation(
+    conn: &Connection,
+    id: &str,
+    user_id: &str,
+) -> Result<Conversation, ChatError> {
+    if !member_store::is_participant(conn, id, user_id)? {
+        return Err(ChatError::not_found("conversation", id));
+    }
+    Ok(conv_store::get_conversation(conn, id)?)
+}
+
+/// [`ChatError::Forbidden`] unless `user_id` administers `conversation`.
+pub(crate) fn require_admin(
+    conversation: &Conversation,
+    user_id: &str,
+    what: &str,
+) -> Result<(), ChatError> {
+    if conversation.admin_ids.iter().any(|a| a == user_id) {
+        Ok(())
+    } else {
+        Err(ChatError::Forbidden(format!(
+            "only admins of the conversation may {what}"
+        )))
+    }
+}
+
+/// The message `id` and its conversation if `user_id` participates in it; [`ChatError::NotFound`]
+/// (for the message) otherwise.
+pub(crate) fn member_message(
+    conn: &Connection,
+    id: &str,
+    user_id: &str,
+) -> Result<(Message, Conversation), ChatError> {
+    let message = msg_store::get_message(conn, id)?;
+    if !member_store::is_participant(conn, &message.conversation_id, user_id)? {
+        return Err(ChatError::not_found("message", id));
+    }
+    let conversation = conv_store::get_conversation(conn, &message.conversation_id)?;
+    Ok((message, conversation))
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,66 @@
+//! Emoji reactions: add and remove, participants only.
+
+use crate::events::ChatEvent;
+use crate::model::{Reaction, User};
+use crate::store::reactions as reaction_store;
+
+use super::{Chat, ChatError, member_message};
+
+impl Chat {
+    /// Adds `actor`'s `emoji` reaction to a message; the first time, with `reaction.new`. Returns the
+    /// reaction.
+    pub async fn add_reaction(
+        &self,
+        actor: &User,
+        message_id: &str,
+        emoji: &str,
+    ) -> Result<Reaction, ChatError> {
+        let (actor, id, emoji) = (actor.id.clone(), message_id.to_owned(), emoji.to_owned());
+        self.blocking(move |chat| {
+            chat.commit(|tx, rec| {
+                let (message, conversation) = member_message(tx, &id, &actor)?;
+                let added = reaction_store::add_reaction(tx, &id, &actor, &emoji, rec.now)?;
+                if added.changed {
+                    rec.record(
+                        tx,
+                        &ChatEvent::ReactionAdded {
+                            message,
+                            conversation,
+                            reaction: added.value.clone(),
+                        },
+                    )?;
+                }
+                Ok(added.value)
+            })
+        })
+        .await
+    }
+
+    /// Removes `actor`'s `emoji` reaction with `reaction.deleted`; [`ChatError::NotFound`] if there was
+    /// none.
+    pub async fn remove_reaction(
+        &self,
+        actor: &User,
+        message_id: &str,
+        emoji: &str,
+    ) -> Result<(), ChatError> {
+        let (actor, id, emoji) = (actor.id.clone(), message_id.to_owned(), emoji.to_owned());
+        self.blocking(move |chat| {
+            chat.commit(|tx, rec| {
+                let (message, conversation) = member_message(tx, &id, &actor)?;
+                let removed = reaction_store::remove_reaction(tx, &id, &actor, &emoji)?
+                    .ok_or_else(|| ChatError::not_found("reaction", emoji.as_str()))?;
+                rec.record(
+                    tx,
+                    &ChatEvent::ReactionRemoved {
+                        message,
+                        conversation,
+                        reaction: removed,
+                    },
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,591 @@
+//! Chat operations against real SQLite files and real compiled plugins: each operation's hook, its
+//! payload, before-hook chains, authorization, live events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+
+use super::testkit::{Kit, example, fixture};
+use super::*;
+use crate::model::TypingState;
+use crate::store::events::events_since;
+
+fn create(ids: &[&str]) -> CreateConversation {
+    CreateConversation {
+        title: Some("T".into()),
+        participant_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+fn send(body: &str) -> SendMessage {
+    SendMessage {
+        body: body.into(),
+        ..Default::default()
+    }
+}
+
+/// Every stored event id with its kind, oldest first (as the admin sees the log).
+fn event_kinds(kit: &Kit) -> Vec<(i64, String)> {
+    kit.db
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id, kind FROM events ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_operation_fires_its_hook_once_with_its_payload() {
+    let kit = Kit::new(&[fixture("recorder")]);
+    let [a, b, c] = <[_; 3]>::try_from(kit.users(&["a", "b", "c"]).await).unwrap();
+    let chat = &kit.chat;
+    let conv = chat.create_conversation(&a, create(&["b"])).await.unwrap();
+    assert_eq!(
+        (conv.participant_ids.clone(), conv.admin_ids.clone()),
+        (vec!["a".into(), "b".into()], vec!["a".into()])
+    );
+    let patch = UpdateConversation {
+        title: Some(Some("Team".into())),
+        metadata: None,
+    };
+    chat.update_conversation(&a, &conv.id, patch).await.unwrap();
+    chat.add_participants(&a, &conv.id, vec!["c".into()])
+        .await
+        .unwrap();
+    let m = chat
+        .send_message(&a, &conv.id, send("hi @b and @zed"))
+        .await
+        .unwrap();
+    assert_eq!(m.mentions, vec!["b".to_owned()]);
+    let edit = EditMessage {
+        body: Some("hello @b".into()),
+        metadata: Some(json!({"k": 1})),
+    };
+    chat.edit_message(&a, &m.id, edit).await.unwrap();
+    chat.mark_delivered(&b, &m.id).await.unwrap();
+    let read = chat.mark_read(&b, &conv.id, None).await.unwrap();
+    assert_eq!(
+        (read.unread_count, read.last_read_message_id.as_deref()),
+        (0, Some(m.id.as_str()))
+    );
+    chat.add_reaction(&b, &m.id, "👍").await.unwrap();
+    chat.remove_reaction(&b, &m.id, "👍").await.unwrap();
+    chat.typing(&a, &conv.id, TypingState::Begin).await.unwrap();
+    chat.remove_participant(&a, &conv.id, "c").await.unwrap();
+    chat.delete_message(&a, &m.id).await.unwrap();
+    chat.delete_conversation(&a, &conv.id).await.unwrap();
+
+    let events = event_kinds(&kit);
+    let kinds: Vec<&str> = events.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "conversation.created",
+            "conversation.updated",
+            "member.added",
+            "message.new",
+            "message.mentioned",
+            "message.updated",
+            "message.delivered",
+            "message.read",
+            "reaction.new",
+            "reaction.deleted",
+            "typing.start",
+            "member.removed",
+            "message.deleted",
+            "conversation.deleted",
+        ]
+    );
+    assert!(
+        kit.after_keys().is_empty(),
+        "nothing is delivered before the dispatcher runs"
+    );
+    let outcomes = kit.drain();
+    assert_eq!(outcomes.len(), events.len());
+
+    // Exactly one record per event, under the event's hook.
+    let expected: Vec<String> = events
+        .iter()
+        .map(|(id, kind)| {
+            format!(
+                "{}:{id}",
+                crate::events::hook_for_kind(kind).unwrap().name()
+            )
+        })
+        .collect();
+    assert_eq!(kit.after_keys(), expected);
+    let rec = |i: usize| kit.record(&expected[i]).unwrap();
+    for (i, (id, _)) in events.iter().enumerate() {
+        assert_eq!(
+            rec(i)["context"],
+            json!({"event_id": id, "attempt": 1, "at": rec(i)["context"]["at"]})
+        );
+    }
+
+    let created = rec(0);
+    assert_eq!(created["conversation"]["title"], "T");
+    assert_eq!(
+        created["participants"][0],
+        json!({"user": "a", "name": "A", "is_admin": true, "unread_count": 0, "last_read_message_id": null})
+    );
+    assert_eq!(rec(1)["conversation"]["title"], "Team");
+    assert_eq!(rec(2)["new_users"], json!(["c"]));
+    assert_eq!(
+        rec(2)["conversation"]["participant_ids"],
+        json!(["a", "b", "c"])
+    );
+    let sent = rec(3);
+    assert_eq!(sent["message"]["body"], "hi @b and @zed");
+    assert_eq!(
+        (
+            sent["message"]["sender"].clone(),
+            sent["message"]["seq"].clone()
+        ),
+        (json!("a"), json!(1))
+    );
+    assert_eq!(sent["message"]["origin"], "user");
+    assert_eq!(sent["conversation"]["last_message_id"], json!(m.id));
+    assert_eq!(sent["participants"].as_array().map(Vec::len), Some(3));
+    assert_eq!(rec(4)["mentioned_users"], json!(["b"]));
+    let updated = rec(5);
+    assert_eq!(
+        (
+            updated["message"]["body"].clone(),
+            updated["message"]["metadata"].clone()
+        ),
+        (json!("hello @b"), json!({"k": 1}))
+    );
+    assert!(updated["message"]["edited_at"].is_u64());
+    assert_eq!(rec(6)["receipt"]["user"], "b");
+    assert!(rec(6)["receipt"]["delivered_at"].is_u64());
+    assert!(rec(7)["receipt"]["read_at"].is_u64());
+    assert_eq!(rec(7)["message"]["id"], json!(m.id));
+    assert_eq!(
+        rec(8)["reaction"],
+        json!({"message_id": m.id, "user": "b", "emoji": "👍", "created_at": rec(8)["reaction"]["created_at"]})
+    );
+    assert_eq!(rec(9)["reaction"]["emoji"], "👍");
+    assert_eq!(rec(10)["events"][0]["state"], "begin");
+    assert_eq!(rec(10)["events"][0]["user"], "a");
+    assert_eq!(rec(11)["old_users"], json!(["c"]));
+    assert_eq!(
+        rec(11)["conversation"]["participant_ids"],
+        json!(["a", "b"])
+    );
+    let deleted = rec(12);
+    assert_eq!(
+        (
+            deleted["message"]["deleted"].clone(),
+            deleted["message"]["body"].clone()
+        ),
+        (json!(true), json!(""))
+    );
+    // The conversation is gone, but its hook gets the snapshot and who was in it.
+    let gone = rec(13);
+    assert_eq!(gone["conversation"]["id"], json!(conv.id));
+    assert_eq!(gone["participants"].as_array().map(Vec::len), Some(2));
+
+    // Before-hooks saw the drafts.
+    assert!(kit.record("before-message-sent:hi @b and @zed").is_some());
+    let before_edit = kit.record("before-message-updated:hello @b").unwrap();
+    assert_eq!(before_edit["current"]["body"], "hi @b and @zed");
+
+    // Typing and mentions are for hooks only: no client ever gets them from the log.
+    for user in [&a, &b, &c] {
+        let seen = kit
+            .db
+            .read(|conn| events_since(conn, &user.id, 0, 100))
+            .unwrap();
+        assert!(
+            seen.iter()
+                .all(|e| e.kind != "typing.start" && e.kind != "message.mentioned")
+        );
+    }
+    assert!(kit.drain().is_empty(), "nothing is delivered twice");
+}
+
+#[tokio::test]
+async fn before_hooks_chain_in_order_modify_and_reject() {
+    let kit = Kit::new(&[
+        fixture("recorder"),
+        fixture("hostile"),
+        example("profanity_filter").with_manifest("priority = -1\n"),
+    ]);
+    let [a, b] = <[_; 2]>::try_from(kit.users(&["a", "b"]).await).unwrap();
+    let conv = kit
+        .chat
+        .create_conversation(&a, create(&["b"]))
+        .await
+        .unwrap();
+    let order: Vec<String> = kit
+        .registry
+        .ordered(crate::plugins::Hook::BeforeMessageSent)
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect();
+    assert_eq!(order, ["profanity_filter", "hostile", "recorder"]);
+
+    // profanity_filter masks, hostile prefixes, recorder sees the result; that is what is stored.
+    let m = kit
+        .chat
+        .send_message(&b, &conv.id, send("heck yes"))
+        .await
+        .unwrap();
+    assert_eq!(m.body, "ok:**** yes");
+    assert!(kit.record("before-message-sent:ok:**** yes").is_some());
+    kit.drain();
+    let sent = kit.record(&kit.keys("after-message-sent:")[0]).unwrap();
+    assert_eq!(sent["message"]["body"], "ok:**** yes");
+
+    // The first reject wins; nothing is stored and later plugins never see it.
+    let events_before = event_kinds(&kit).len();
+    let rejected = kit.chat.send_message(&b, &conv.id, send("reject")).await;
+    assert!(
+        matches!(&rejected, Err(ChatError::Rejected { plugin, reason }) if plugin == "hostile" && reason == "hostile: reject requested")
+    );
+    let only_blocked = kit.chat.send_message(&b, &conv.id, send("damn")).await;
+    assert!(
+        matches!(&only_blocked, Err(ChatError::Rejected { plugin, .. }) if plugin == "profanity_filter")
+    );
+    assert!(kit.record("before-message-sent:reject").is_none());
+    assert_eq!(event_kinds(&kit).len(), events_before);
+    let page = kit
+        .chat
+        .list_messages(&a, &conv.id, MessagePage::default())
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+
+    // Edits go through before-message-updated (hostile does not export it).
+    let edited = kit
+        .chat
+        .edit_message(
+            &b,
+            &m.id,
+            EditMessage {
+                body: Some("crap, fine".into()),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.body, "****, fine");
+    let rejected_edit = kit
+        .chat
+        .edit_message(
+            &b,
+            &m.id,
+            EditMessage {
+                body: Some("frak".into()),
+                metadata: None,
+            },
+        )
+        .await;
+    assert!(matches!(rejected_edit, Err(ChatError::Rejected { .. })));
+}
+
+#[tokio::test]
+async fn failing_before_hooks_fail_open_unless_closed() {
+    let kit = Kit::new(&[fixture("hostile")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
+    let trapped = kit
+        .chat
+        .send_message(&a, &conv.id, send("trap"))
+        .await
+        .unwrap();
+    assert_eq!(trapped.body, "trap", "the failing plugin is skipped");
+    let looped = kit
+        .chat
+        .send_message(&a, &conv.id, send("loop"))
+        .await
+        .unwrap();
+    assert_eq!(looped.body, "loop");
+    let status = &kit.registry.plugins_status()[0];
+    assert_eq!((status.calls, status.failures, status.timeouts), (2, 2, 1));
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("timed out"))
+    );
+
+    let closed = Kit::new(&[fixture("hostile").with_manifest("fail = \"closed\"\n")]);
+    let [a] = <[_; 1]>::try_from(closed.users(&["a"]).await).unwrap();
+    let conv = closed
+        .chat
+        .create_conversation(&a, create(&[]))
+        .await
+        .unwrap();
+    let refused = closed.chat.send_message(&a, &conv.id, send("trap")).await;
+    assert!(matches!(refused, Err(ChatError::Rejected { plugin, .. }) if plugin == "hostile"));
+    let fine = closed
+        .chat
+        .send_message(&a, &conv.id, send("fine"))
+        .await
+        .unwrap();
+    assert_eq!(fine.body, "ok:fine");
+}
+
+#[tokio::test]
+async fn who_may_do_what() {
+    let kit = Kit::new(&[]);
+    let [a, b, c] = <[_; 3]>::try_from(kit.users(&["a", "b", "c"]).await).unwrap();
+    let chat = &kit.chat;
+    let conv = chat.create_conversation(&a, create(&["b"])).await.unwrap();
+    let m = chat.send_message(&a, &conv.id, send("hi")).await.unwrap();
+    let mb = chat.send_message(&b, &conv.id, send("yo")).await.unwrap();
+    let not_found = |r: Result<_, ChatError>| matches!(r, Err(ChatError::NotFound { .. }));
+    let forbidden = |r: Result<_, ChatError>| matches!(r, Err(ChatError::Forbidden(_)));
+
+    // A non-participant learns nothing.
+    assert!(not_found(
+        chat.get_conversation(&c, &conv.id).await.map(drop)
+    ));
+    assert!(not_found(
+        chat.send_message(&c, &conv.id, send("x")).await.map(drop)
+    ));
+    assert!(not_found(
+        chat.list_messages(&c, &conv.id, MessagePage::default())
+            .await
+            .map(drop)
+    ));
+    assert!(not_found(chat.mark_delivered(&c, &m.id).await.map(drop)));
+    assert!(not_found(chat.add_reaction(&c, &m.id, "x").await.map(drop)));
+    assert!(not_found(
+        chat.typing(&c, &conv.id, TypingState::Begin).await
+    ));
+    assert!(not_found(chat.delete_conversation(&c, &conv.id).await));
+    assert!(chat.list_conversations(&c).await.unwrap().is_empty());
+    assert!(chat.events_since(&c, 0, 100).await.unwrap().is_empty());
+    assert!(not_found(
+        chat.get_conversation(&a, "c_missing").await.map(drop)
+    ));
+
+    // A participant who is not an admin or the sender is refused.
+    let patch = UpdateConversation {
+        title: Some(None),
+        metadata: None,
+    };
+    assert!(forbidden(
+        chat.update_conversation(&b, &conv.id, patch.clone())
+            .await
+            .map(drop)
+    ));
+    assert!(forbidden(chat.delete_conversation(&b, &conv.id).await));
+    assert!(forbidden(
+        chat.add_participants(&b, &conv.id, vec!["c".into()])
+            .await
+            .map(drop)
+    ));
+    assert!(forbidden(
+        chat.remove_participant(&b, &conv.id, "a").await.map(drop)
+    ));
+    assert!(forbidden(
+        chat.edit_message(
+            &b,
+            &m.id,
+            EditMessage {
+                body: Some("x".into()),
+                metadata: None
+            }
+        )
+        .await
+        .map(drop)
+    ));
+    assert!(forbidden(chat.delete_message(&b, &m.id).await.map(drop)));
+    assert!(forbidden(
+        chat.edit_message(
+            &a,
+            &mb.id,
+            EditMessage {
+                body: Some("x".into()),
+                metadata: None
+            }
+        )
+        .await
+        .map(drop)
+    ));
+
+    // Admins may; senders may; anyone may leave.
+    assert!(chat.delete_message(&a, &mb.id).await.unwrap().deleted);
+    assert!(matches!(
+        chat.edit_message(
+            &b,
+            &mb.id,
+            EditMessage {
+                body: Some("x".into()),
+                metadata: None
+            }
+        )
+        .await,
+        Err(ChatError::Conflict(_))
+    ));
+    assert_eq!(
+        chat.update_conversation(&a, &conv.id, patch)
+            .await
+            .unwrap()
+            .title,
+        None
+    );
+    chat.remove_participant(&b, &conv.id, "b").await.unwrap();
+    assert!(not_found(
+        chat.get_conversation(&b, &conv.id).await.map(drop)
+    ));
+    assert_eq!(chat.list_conversations(&a).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sends_are_validated_and_idempotent() {
+    let kit = Kit::new(&[]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
+    let keyed = SendMessage {
+        body: "once".into(),
+        client_id: Some("k1".into()),
+        ..Default::default()
+    };
+    let first = kit
+        .chat
+        .send_message(&a, &conv.id, keyed.clone())
+        .await
+        .unwrap();
+    let again = kit.chat.send_message(&a, &conv.id, keyed).await.unwrap();
+    assert_eq!(first.id, again.id);
+    let news = event_kinds(&kit)
+        .iter()
+        .filter(|(_, k)| k == "message.new")
+        .count();
+    assert_eq!(news, 1);
+
+    let invalid = |r: Result<Message, ChatError>, field: &str| matches!(&r, Err(ChatError::Invalid { field: f, .. }) if f == field);
+    assert!(invalid(
+        kit.chat.send_message(&a, &conv.id, send("  ")).await,
+        "body"
+    ));
+    let long = "x".repeat(messages::MAX_BODY_BYTES + 1);
+    assert!(invalid(
+        kit.chat.send_message(&a, &conv.id, send(&long)).await,
+        "body"
+    ));
+    let bad_meta = SendMessage {
+        body: "x".into(),
+        metadata: json!([1]),
+        ..Default::default()
+    };
+    assert!(invalid(
+        kit.chat.send_message(&a, &conv.id, bad_meta).await,
+        "metadata"
+    ));
+    let attachment = SendMessage {
+        body: String::new(),
+        metadata: json!({"url": "u"}),
+        ..Default::default()
+    };
+    assert!(
+        kit.chat
+            .send_message(&a, &conv.id, attachment)
+            .await
+            .is_ok()
+    );
+    let bad_user = NewUser {
+        id: "a b".into(),
+        name: "x".into(),
+        metadata: Value::Null,
+    };
+    assert!(
+        matches!(kit.chat.create_user(bad_user).await, Err(ChatError::Invalid { field, .. }) if field == "id")
+    );
+    let dup = NewUser {
+        id: "a".into(),
+        name: "x".into(),
+        metadata: Value::Null,
+    };
+    assert!(matches!(
+        kit.chat.create_user(dup).await,
+        Err(ChatError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn reading_fires_one_event_per_newly_read_message() {
+    let kit = Kit::new(&[]);
+    let [a, b] = <[_; 2]>::try_from(kit.users(&["a", "b"]).await).unwrap();
+    let conv = kit
+        .chat
+        .create_conversation(&a, create(&["b"]))
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for body in ["1", "2", "3"] {
+        sent.push(
+            kit.chat
+                .send_message(&a, &conv.id, send(body))
+                .await
+                .unwrap(),
+        );
+    }
+    kit.chat
+        .send_message(&b, &conv.id, send("mine"))
+        .await
+        .unwrap();
+    let state = kit
+        .chat
+        .mark_read(&b, &conv.id, Some(sent[1].id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(state.unread_count, 1);
+    let state = kit.chat.mark_read(&b, &conv.id, None).await.unwrap();
+    assert_eq!(state.unread_count, 0);
+    kit.chat.mark_read(&b, &conv.id, None).await.unwrap();
+    let reads: Vec<Value> = kit
+        .chat
+        .events_since(&a, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "message.read")
+        .map(|e| e.payload["message"]["id"].clone())
+        .collect();
+    let ids: Vec<Value> = sent.iter().map(|m| json!(m.id)).collect();
+    assert_eq!(reads, ids);
+}
+
+#[tokio::test]
+async fn live_subscribers_get_committed_events_and_typing() {
+    let kit = Kit::new(&[]);
+    let [a, b, c] = <[_; 3]>::try_from(kit.users(&["a", "b", "c"]).await).unwrap();
+    let conv = kit
+        .chat
+        .create_conversation(&a, create(&["b"]))
+        .await
+        .unwrap();
+    let mut rx = kit.chat.hub().subscribe();
+    let m = kit
+        .chat
+        .send_message(&b, &conv.id, send("hello"))
+        .await
+        .unwrap();
+    let ev = rx.recv().await.unwrap();
+    assert_eq!(
+        (ev.kind.as_str(), ev.payload["message"]["id"].clone()),
+        ("message.new", json!(m.id))
+    );
+    assert!(ev.is_visible_to(&a.id) && ev.is_visible_to(&b.id) && !ev.is_visible_to(&c.id));
+    let logged = kit.chat.events_since(&a, 0, 100).await.unwrap();
+    assert_eq!(logged.last().map(|e| e.id), Some(ev.id));
+
+    // No plugin implements typing-started: typing is live only and touches no table.
+    let stored = event_kinds(&kit).len();
+    kit.chat
+        .typing(&b, &conv.id, TypingState::Finished)
+        .await
+        .unwrap();
+    let typing = rx.recv().await.unwrap();
+    assert_eq!((typing.id, typing.kind.as_str()), (0, "typing.stop"));
+    assert_eq!(typing.payload["typing"]["state"], "finished");
+    assert_eq!(event_kinds(&kit).len(), stored);
+}

@@ -1,0 +1,238 @@
+//! The dispatcher against real SQLite files and real compiled plugins: retries with growing attempt
+//! numbers, dead letters and replay, per-conversation order under the real loop, restart recovery.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use std::collections::HashMap;
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::chat::testkit::{Kit, copy_plugin, event_id_of, eventually, fast_config, fixture};
+use crate::chat::{Chat, CreateConversation, SendMessage};
+use crate::live::Hub;
+use crate::model::User;
+use crate::store::dead_letters;
+
+fn create(ids: &[&str]) -> CreateConversation {
+    CreateConversation {
+        participant_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// Sends `body` and returns the id of its `message.new` event (these sends mention nobody, so it is the
+/// newest event).
+async fn send(chat: &Chat, user: &User, conversation: &str, body: &str) -> i64 {
+    chat.send_message(
+        user,
+        conversation,
+        SendMessage {
+            body: body.into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    chat.db()
+        .read(crate::store::events::latest_event_id)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failures_retry_with_growing_attempts_then_dead_letter_and_replay() {
+    let kit = Kit::new(&[fixture("recorder"), fixture("hostile")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
+    let failing = send(&kit.chat, &a, &conv.id, "error").await;
+    let outcomes = kit.drain();
+
+    // hostile: attempts 1 and 2 are retried, attempt 3 (the last of fast_config) is dead-lettered;
+    // recorder got each event once, unaffected.
+    let hostile_outcomes: Vec<&DeliveryOutcome> = outcomes
+        .iter()
+        .filter(|o| !matches!(o, DeliveryOutcome::Delivered))
+        .collect();
+    assert!(matches!(
+        hostile_outcomes.as_slice(),
+        [
+            DeliveryOutcome::Retry { .. },
+            DeliveryOutcome::Retry { .. },
+            DeliveryOutcome::DeadLettered { .. }
+        ]
+    ));
+    let recorded = kit
+        .record(&format!("after-message-sent:{failing}"))
+        .unwrap();
+    assert_eq!(recorded["context"]["attempt"], 1);
+    let letters = kit
+        .db
+        .read(|c| dead_letters::dead_letters(c, 0, 10))
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (
+            letters[0].event.id,
+            letters[0].plugin.as_str(),
+            letters[0].attempts
+        ),
+        (failing, "hostile", 3)
+    );
+    assert!(letters[0].last_error.contains("hostile: error requested"));
+    let status = kit.registry.plugins_status();
+    let hostile = status.iter().find(|s| s.name == "hostile").unwrap();
+    assert_eq!(
+        (hostile.calls, hostile.failures),
+        (4, 3),
+        "1 before-hook call + 3 after-hook attempts"
+    );
+
+    // The dead letter no longer holds back the conversation's queue.
+    let fine = send(&kit.chat, &a, &conv.id, "fine").await;
+    assert!(kit.drain().iter().all(|o| *o == DeliveryOutcome::Delivered));
+    assert!(kit.record(&format!("after-message-sent:{fine}")).is_some());
+
+    // A fixed plugin (here: the recorder under hostile's name) gets the replayed event, attempt 4.
+    copy_plugin(&fixture("recorder"), &kit.plugins_dir());
+    std::fs::rename(
+        kit.plugins_dir().join("recorder.wasm"),
+        kit.plugins_dir().join("hostile.wasm"),
+    )
+    .unwrap();
+    kit.registry
+        .load_file(&kit.plugins_dir().join("hostile.wasm"))
+        .unwrap();
+    let info = kit.chat.replay_dead_letter(letters[0].id).await.unwrap();
+    assert_eq!(info.event_id, failing);
+    assert_eq!(kit.drain(), vec![DeliveryOutcome::Delivered]);
+    let replayed = kit
+        .kv
+        .get("hostile", &format!("after-message-sent:{failing}"))
+        .unwrap()
+        .unwrap();
+    let replayed: serde_json::Value = serde_json::from_slice(&replayed).unwrap();
+    assert_eq!(replayed["context"]["attempt"], 4);
+    assert_eq!(replayed["message"]["body"], "error");
+    assert!(kit.chat.dead_letters(0, 10).await.unwrap().is_empty());
+}
+
+#[test]
+fn backoff_doubles_and_is_capped() {
+    let config = DispatchConfig::default();
+    let secs: Vec<u64> = (1..=9).map(|n| backoff(&config, n).as_secs()).collect();
+    assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+}
+
+#[tokio::test]
+async fn the_loop_delivers_in_order_per_conversation_and_stops_on_shutdown() {
+    let kit = Kit::new(&[
+        fixture("recorder"),
+        fixture("hostile").with_manifest("[limits]\nafter_hook_ms = 100\n"),
+    ]);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (handle, task) = Dispatcher::spawn_with(
+        kit.db.clone(),
+        kit.registry.clone(),
+        fast_config(),
+        async move {
+            let _ = stopped.await;
+        },
+    );
+    let chat = Chat::new(kit.db.clone(), kit.registry.clone(), Hub::new(), handle);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let one = chat.create_conversation(&a, create(&[])).await.unwrap();
+    let two = chat.create_conversation(&a, create(&[])).await.unwrap();
+    // hostile hangs on "loop" in conversation one; the rest must still flow.
+    let mut conversation_of: HashMap<i64, String> = HashMap::new();
+    conversation_of.insert(send(&chat, &a, &one.id, "loop").await, one.id.clone());
+    for i in 0..10 {
+        let conv = if i % 2 == 0 { &one.id } else { &two.id };
+        let id = send(&chat, &a, conv, &format!("m{i}")).await;
+        conversation_of.insert(id, conv.clone());
+    }
+    eventually("the recorder got every message", || {
+        kit.keys("after-message-sent:").len() == conversation_of.len()
+    })
+    .await;
+    eventually("hostile gave up on the loop", || {
+        kit.db
+            .read(|c| dead_letters::dead_letters(c, 0, 10))
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    eventually("hostile got every other message", || {
+        kit.db
+            .read(crate::store::outbox::backlog)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+
+    // Each plugin saw each conversation's events in id order.
+    let lines = kit.logs.snapshot();
+    let recorder_order: Vec<i64> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("recorder: recorder: after-message-sent:"))
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    assert_eq!(recorder_order.len(), conversation_of.len());
+    for conv in [&one.id, &two.id] {
+        let ids: Vec<i64> = recorder_order
+            .iter()
+            .copied()
+            .filter(|id| conversation_of.get(id) == Some(conv))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted, "recorder order in {conv}");
+    }
+
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_delivers_what_was_pending_or_in_flight() {
+    let kit = Kit::new(&[fixture("recorder")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
+    let first = send(&kit.chat, &a, &conv.id, "one").await;
+    send(&kit.chat, &a, &conv.id, "two").await;
+    // The server dies in the middle of calling the recorder with the conversation's first event.
+    let created = first - 1;
+    kit.db
+        .write(|tx| {
+            crate::store::outbox::fan_out(tx, created, &["recorder".to_owned()], 0)?;
+            crate::store::outbox::start_delivery(tx, created, "recorder")
+        })
+        .unwrap();
+    let kit = kit.reopen(DispatchHandle::detached());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (_handle, task) = Dispatcher::spawn_with(
+        kit.db.clone(),
+        kit.registry.clone(),
+        fast_config(),
+        async move {
+            let _ = stopped.await;
+        },
+    );
+    eventually("every event reached the recorder", || {
+        kit.after_keys().len() == 3
+    })
+    .await;
+    let keys = kit.after_keys();
+    assert_eq!(event_id_of(&keys[0]), created);
+    let recovered = kit.record(&keys[0]).unwrap();
+    assert_eq!(
+        recovered["context"]["attempt"], 2,
+        "the interrupted call counts"
+    );
+    assert_eq!(kit.record(&keys[1]).unwrap()["context"]["attempt"], 1);
+    assert_eq!(
+        kit.record(&keys[2]).unwrap()["message"]["body"],
+        json!("two")
+    );
+    let _ = stop.send(());
+    task.await.unwrap();
+}

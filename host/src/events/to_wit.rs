@@ -1,0 +1,133 @@
+//! Model records → WIT records. Mechanical: the model mirrors the WIT field for field; timestamps become
+//! unsigned and metadata becomes JSON text.
+
+use crate::model::{
+    Conversation, Message, Millis, Origin, Participant, Reaction, Receipt, TypingEvent,
+    TypingState, User,
+};
+use crate::plugins::bindings::types as wit;
+
+/// A WIT timestamp; times before 1970 (never produced by the server) read as 0.
+pub fn timestamp(ms: Millis) -> u64 {
+    u64::try_from(ms).unwrap_or(0)
+}
+
+/// Metadata as JSON text; `null` becomes `{}` (metadata is always an object for plugins).
+pub fn json(value: &serde_json::Value) -> String {
+    if value.is_null() {
+        return "{}".to_owned();
+    }
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A user.
+pub fn user(u: &User) -> wit::User {
+    wit::User {
+        id: u.id.clone(),
+        name: u.name.clone(),
+        metadata: json(&u.metadata),
+    }
+}
+
+/// A conversation.
+pub fn conversation(c: &Conversation) -> wit::Conversation {
+    wit::Conversation {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        admin_ids: c.admin_ids.clone(),
+        participant_ids: c.participant_ids.clone(),
+        participant_count: c.participant_count,
+        distinct_by_participants: c.distinct_by_participants,
+        metadata: json(&c.metadata),
+        last_message_id: c.last_message_id.clone(),
+        created_at: timestamp(c.created_at),
+        updated_at: timestamp(c.updated_at),
+    }
+}
+
+/// A participant.
+pub fn participant(p: &Participant) -> wit::Participant {
+    wit::Participant {
+        user: user(&p.user),
+        is_admin: p.is_admin,
+        unread_count: p.unread_count,
+        last_read_message_id: p.last_read_message_id.clone(),
+    }
+}
+
+/// A message origin.
+pub fn origin(o: &Origin) -> wit::Origin {
+    match o {
+        Origin::User => wit::Origin::User,
+        Origin::Plugin { name, depth } => wit::Origin::Plugin(wit::PluginOrigin {
+            name: name.clone(),
+            depth: *depth,
+        }),
+    }
+}
+
+/// A message.
+pub fn message(m: &Message) -> wit::Message {
+    wit::Message {
+        id: m.id.clone(),
+        conversation_id: m.conversation_id.clone(),
+        sender: user(&m.sender),
+        body: m.body.clone(),
+        metadata: json(&m.metadata),
+        seq: u64::try_from(m.seq).unwrap_or(0),
+        created_at: timestamp(m.created_at),
+        edited_at: m.edited_at.map(timestamp),
+        deleted: m.deleted,
+        origin: origin(&m.origin),
+    }
+}
+
+/// A receipt.
+pub fn receipt(r: &Receipt) -> wit::Receipt {
+    wit::Receipt {
+        message_id: r.message_id.clone(),
+        user: user(&r.user),
+        delivered_at: r.delivered_at.map(timestamp),
+        read_at: r.read_at.map(timestamp),
+    }
+}
+
+/// A reaction.
+pub fn reaction(r: &Reaction) -> wit::Reaction {
+    wit::Reaction {
+        message_id: r.message_id.clone(),
+        user: user(&r.user),
+        emoji: r.emoji.clone(),
+        created_at: timestamp(r.created_at),
+    }
+}
+
+/// A typing change (the conversation is a separate hook argument).
+pub fn typing_event(t: &TypingEvent) -> wit::TypingEvent {
+    wit::TypingEvent {
+        user: user(&t.user),
+        state: match t.state {
+            TypingState::Begin => wit::TypingState::Begin,
+            TypingState::Pause => wit::TypingState::Pause,
+            TypingState::Finished => wit::TypingState::Finished,
+        },
+        at: timestamp(t.at),
+    }
+}
+
+/// A draft: a message about to be stored, as before-hooks see it.
+pub fn draft(
+    conversation_id: &str,
+    sender: &User,
+    body: &str,
+    metadata: &serde_json::Value,
+    origin: &Origin,
+) -> wit::Draft {
+    wit::Draft {
+        conversation_id: conversation_id.to_owned(),
+        sender: user(sender),
+        body: body.to_owned(),
+        metadata: json(metadata),
+        origin: self::origin(origin),
+    }
+}
