@@ -8,19 +8,33 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
-use crate::config::AdminKey;
+use crate::chat::Chat;
+use crate::config::{AdminKey, Config};
+use crate::dispatch::Dispatcher;
+use crate::live::Hub;
+use crate::plugins::registry::Registry;
+use crate::plugins::{Runtime, RuntimeConfig, TracingSink};
 use crate::store::Db;
+use crate::store::kv::KvStore;
+
+/// How long shutting down waits for the dispatcher's in-flight after-hook calls. Each call is bounded by
+/// its plugin's time budget (seconds at most), so this only matters for a wedged host; whatever is cut
+/// short is delivered again after the restart (delivery is at least once).
+pub const DISPATCHER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The chat database, for authentication and reads that need no chat operation.
-    pub db: Arc<Db>,
+    /// The chat service: every operation, the database, the plugins and the live hub.
+    pub chat: Chat,
     /// The admin bearer key.
     pub admin_key: Arc<AdminKey>,
     /// Largest request body in bytes (for the 413 message; the limit itself is a router layer).
@@ -33,22 +47,27 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("db", &self.db.path())
+            .field("db", &self.chat.db().path())
             .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// State over an open database with the given admin key and body limit.
-    pub fn new(db: Arc<Db>, admin_key: AdminKey, body_limit: usize) -> Self {
+    /// State over a chat service with the given admin key and body limit.
+    pub fn new(chat: Chat, admin_key: AdminKey, body_limit: usize) -> Self {
         let (closing, _) = watch::channel(false);
         AppState {
-            db,
+            chat,
             admin_key: Arc::new(admin_key),
             body_limit,
             closing: Arc::new(closing),
         }
+    }
+
+    /// The chat database.
+    pub fn db(&self) -> &Arc<Db> {
+        self.chat.db()
     }
 
     /// A receiver that sees `true` once shutdown begins.
@@ -60,6 +79,76 @@ impl AppState {
     pub fn begin_shutdown(&self) {
         self.closing.send_replace(true);
     }
+}
+
+/// A started server's state and background work, before and while it serves.
+#[derive(Debug)]
+pub struct Running {
+    /// What handlers get.
+    pub state: AppState,
+    dispatcher: JoinHandle<()>,
+    stop_dispatcher: oneshot::Sender<()>,
+}
+
+impl Running {
+    /// Stops the dispatcher (it finishes calls in flight, up to [`DISPATCHER_STOP_TIMEOUT`]) after the
+    /// HTTP server has stopped: the last step of a graceful shutdown.
+    pub async fn finish(self) {
+        let _ = self.stop_dispatcher.send(());
+        if tokio::time::timeout(DISPATCHER_STOP_TIMEOUT, self.dispatcher)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the dispatcher did not stop in time; undelivered events resume on restart"
+            );
+        }
+    }
+}
+
+/// Opens the data folder (chat database, plugins' KV store, compile cache), loads every plugin in the
+/// plugins folder (creating it if missing) and starts the after-hook dispatcher.
+pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Running> {
+    let body_limit = config.body_limit;
+    let config = config.clone();
+    let (db, registry) = tokio::task::spawn_blocking(move || open(&config)).await??;
+    let (stop_dispatcher, stopped) = oneshot::channel::<()>();
+    let (dispatch, dispatcher) = Dispatcher::spawn(db.clone(), registry.clone(), async move {
+        let _ = stopped.await;
+    });
+    let chat = Chat::new(db, registry, Hub::new(), dispatch);
+    Ok(Running {
+        state: AppState::new(chat, admin_key, body_limit),
+        dispatcher,
+        stop_dispatcher,
+    })
+}
+
+/// The blocking part of [`start`]: files and plugins.
+fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
+    let data = &config.data_dir;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("creating the data folder {}", data.display()))?;
+    let db_path = config.chat_db_path();
+    let db = Db::open_with(&db_path, config.durability)
+        .with_context(|| format!("opening the database {}", db_path.display()))?;
+    let kv_path = config.kv_db_path();
+    let kv = KvStore::open(&kv_path)
+        .with_context(|| format!("opening the plugins' KV store {}", kv_path.display()))?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(config.cache_dir()),
+        kv: Arc::new(kv),
+        logs: Arc::new(TracingSink),
+    })?;
+    let registry = Registry::new(runtime);
+    let plugins = &config.plugins_dir;
+    std::fs::create_dir_all(plugins)
+        .with_context(|| format!("creating the plugins folder {}", plugins.display()))?;
+    let loaded = registry
+        .load_dir(plugins)
+        .with_context(|| format!("reading the plugins folder {}", plugins.display()))?;
+    tracing::info!(folder = %plugins.display(), "plugins loaded: {}", loaded.join(", "));
+    Ok((Arc::new(db), Arc::new(registry)))
 }
 
 /// The whole HTTP API over `state`.

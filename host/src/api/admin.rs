@@ -4,45 +4,29 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath};
-use crate::model::User;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::chat::admin::DeadLetterInfo;
+use crate::chat::{CreatedUser, NewUser};
+use crate::plugins::registry::PluginStatus;
 use crate::server::AppState;
-use crate::store::ids::now_ms;
-use crate::store::users::{self, NewUser};
+
+/// Most dead letters one page lists.
+pub const MAX_DEAD_LETTERS_PAGE: u32 = 500;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user))
         .routes(routes!(issue_token))
-}
-
-/// `POST /v1/admin/users`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    /// The new user's id: 1-64 ASCII letters, digits, `_`, `-` or `.` (it is what `@mentions` name).
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Application-specific data: a JSON object.
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-/// A user and a bearer token for them (shown only in this response).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserWithToken {
-    /// The user.
-    pub user: User,
-    /// A bearer token that acts as this user; the server keeps only its hash.
-    pub token: String,
+        .routes(routes!(plugins))
+        .routes(routes!(dead_letters))
+        .routes(routes!(replay_dead_letter))
 }
 
 /// A newly issued token.
@@ -54,10 +38,23 @@ pub struct IssuedToken {
     pub token: String,
 }
 
+/// `GET /v1/admin/dead-letters?after=&limit=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterPage {
+    /// Only dead letters with a larger id (the last id of the previous page).
+    #[serde(default)]
+    pub after: i64,
+    /// Page size (default and maximum 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
 /// Creates a user and their first token.
 #[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("admin_key" = [])),
-    request_body = CreateUser,
-    responses((status = 201, description = "Created", body = UserWithToken),
+    request_body = NewUser,
+    responses((status = 201, description = "Created", body = CreatedUser),
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
               (status = 409, description = "The id is taken", body = ErrorBody),
@@ -65,38 +62,10 @@ pub struct IssuedToken {
 pub async fn create_user(
     _: Admin,
     State(state): State<AppState>,
-    ApiJson(input): ApiJson<CreateUser>,
-) -> Result<(StatusCode, Json<UserWithToken>), ApiError> {
-    if !users::valid_user_id(&input.id) {
-        return Err(ApiError::invalid(
-            "id",
-            format!(
-                "{:?} must be 1-{} ASCII letters, digits, '_', '-' or '.'",
-                input.id,
-                users::MAX_USER_ID_LEN
-            ),
-        ));
-    }
-    let metadata = input.metadata.unwrap_or(serde_json::Value::Null);
-    if !(metadata.is_null() || metadata.is_object()) {
-        return Err(ApiError::invalid("metadata", "must be a JSON object"));
-    }
-    let new = NewUser {
-        id: input.id,
-        name: input.name,
-        metadata,
-    };
-    let db = state.db.clone();
-    let (user, token) = tokio::task::spawn_blocking(move || {
-        db.write(|tx| {
-            let now = now_ms();
-            let user = users::create_user(tx, &new, now)?;
-            let token = users::issue_token(tx, &user.id, now)?;
-            Ok((user, token))
-        })
-    })
-    .await??;
-    Ok((StatusCode::CREATED, Json(UserWithToken { user, token })))
+    ApiJson(input): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    let created = state.chat.create_user(input).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Issues another token for a user (earlier tokens stay valid).
@@ -110,10 +79,51 @@ pub async fn issue_token(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    let db = state.db.clone();
-    let user_id = id.clone();
-    let token =
-        tokio::task::spawn_blocking(move || db.write(|tx| users::issue_token(tx, &id, now_ms())))
-            .await??;
-    Ok((StatusCode::CREATED, Json(IssuedToken { user_id, token })))
+    let token = state.chat.issue_token(&id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedToken { user_id: id, token }),
+    ))
+}
+
+/// Every plugin: name, version hash, hooks, state and call counters.
+#[utoipa::path(get, path = "/v1/admin/plugins", tag = "admin", security(("admin_key" = [])),
+    responses((status = 200, description = "The plugins, by name", body = Vec<PluginStatus>),
+              (status = 401, description = "Missing or wrong admin key", body = ErrorBody)))]
+pub async fn plugins(_: Admin, State(state): State<AppState>) -> Json<Vec<PluginStatus>> {
+    Json(state.chat.registry().plugins_status())
+}
+
+/// Deliveries that used up their attempts, oldest first.
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", security(("admin_key" = [])),
+    params(DeadLetterPage),
+    responses((status = 200, description = "A page of dead letters", body = Vec<DeadLetterInfo>),
+              (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+              (status = 422, description = "A query parameter has the wrong type", body = ErrorBody)))]
+pub async fn dead_letters(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<DeadLetterPage>,
+) -> Result<Json<Vec<DeadLetterInfo>>, ApiError> {
+    let limit = page
+        .limit
+        .unwrap_or(MAX_DEAD_LETTERS_PAGE)
+        .min(MAX_DEAD_LETTERS_PAGE);
+    Ok(Json(state.chat.dead_letters(page.after, limit).await?))
+}
+
+/// Queues a dead letter for delivery again; returns it as it was.
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{id}/replay", tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = i64, Path, description = "The dead letter id")),
+    responses((status = 200, description = "Queued again", body = DeadLetterInfo),
+              (status = 400, description = "The id is not a number", body = ErrorBody),
+              (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+              (status = 404, description = "No such dead letter", body = ErrorBody)))]
+pub async fn replay_dead_letter(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<DeadLetterInfo>, ApiError> {
+    Ok(Json(state.chat.replay_dead_letter(id).await?))
 }

@@ -7,13 +7,13 @@
 //! The admin key is not a user token and a user token is not the admin key: the two never overlap.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::model::User;
 use crate::server::AppState;
-use crate::store::users;
 
 /// The caller presented the admin key.
 #[derive(Debug, Clone, Copy)]
@@ -47,15 +47,16 @@ impl FromRequestParts<AppState> for CurrentUser {
 
 /// The user a token belongs to, or 401.
 pub async fn user_for_token(state: &AppState, token: String) -> Result<User, ApiError> {
-    let db = state.db.clone();
-    tokio::task::spawn_blocking(move || db.read(|c| users::user_for_token(c, &token)))
-        .await??
+    state
+        .chat
+        .user_for_token(&token)
+        .await?
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
 }
 
 /// The credential in `Authorization: Bearer <credential>`, if the header is there.
-pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+pub fn bearer_from_headers(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
     let text = value
@@ -71,7 +72,7 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    bearer_token(parts)?.ok_or_else(|| {
+    bearer_from_headers(&parts.headers)?.ok_or_else(|| {
         ApiError::unauthorized("missing credentials: send `Authorization: Bearer <token>`")
     })
 }

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::chat::ChatError;
 use crate::store::StoreError;
 
 /// An API failure: an HTTP status, a stable code for programs and a message for people.
@@ -76,8 +77,10 @@ impl ApiError {
 
     /// 422 `invalid`, for a field.
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        let message = if field.is_empty() {
-            message.to_string()
+        let message = message.to_string();
+        // Store messages already start with the field ("title is longer than ..."): say it once.
+        let message = if field.is_empty() || message.starts_with(field) {
+            message
         } else {
             format!("{field}: {message}")
         };
@@ -123,14 +126,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<ChatError> for ApiError {
+    fn from(err: ChatError) -> Self {
+        let code = err.code();
+        match err {
+            ChatError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, code, err.to_string()),
+            ChatError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, code, message),
+            ChatError::Invalid { field, message } => Self::invalid(&field, message),
+            ChatError::Rejected { plugin, reason } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                format!("{plugin}: {reason}"),
+            ),
+            ChatError::Conflict(message) => Self::new(StatusCode::CONFLICT, code, message),
+            ChatError::Internal(err) => Self::internal(format!("{err:#}")),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound { .. } => Self::not_found(err.to_string()),
-            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            StoreError::Invalid(message) => Self::invalid("", message),
-            other => Self::internal(other),
-        }
+        ChatError::from(err).into()
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`ApiJson`]: the body as JSON. Empty → 400 `empty_body`; not JSON → 400 `malformed_json` with the
 //!   line and column; JSON of the wrong shape → 422 `invalid` naming the field path
 //!   (`participant_ids[1]: invalid type: integer, expected a string`); over the limit → 413.
+//! - [`OptionalJson`]: like [`ApiJson`], but an empty body means `T::default()`.
 //! - [`ApiPath`]: path parameters; a parameter that does not parse → 400.
 //! - [`ApiQuery`]: query parameters; a wrong type → 422 naming the parameter.
 //!
@@ -78,6 +79,24 @@ fn json_error(path: &str, err: serde_json::Error) -> ApiError {
             let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
             ApiError::invalid(if path == "." { "" } else { path }, text)
         }
+    }
+}
+
+/// An optional JSON request body: an empty body is `T::default()`, anything else as [`ApiJson`].
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_error(&rejection, state.body_limit))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
     }
 }
 

@@ -6,6 +6,11 @@
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
 //! - [`admin`]: users and tokens, plugins, dead letters (admin key).
 //! - [`me`]: the calling user.
+//! - [`conversations`]: conversations and participants.
+//! - [`messages`]: sending, paging, editing, deleting messages; typing.
+//! - [`receipts`]: delivered and read receipts.
+//! - [`reactions`]: emoji reactions.
+//! - [`ws`]: the WebSocket of live events.
 //! - [`openapi`]: the OpenAPI document, collected from the handlers' annotations.
 //!
 //! Every route is registered through `utoipa_axum::routes!`, which takes the method and path from the
@@ -14,10 +19,15 @@
 
 pub mod admin;
 pub mod auth;
+pub mod conversations;
 pub mod error;
 pub mod extract;
 pub mod me;
+pub mod messages;
 pub mod openapi;
+pub mod reactions;
+pub mod receipts;
+pub mod ws;
 
 pub use error::ApiError;
 
@@ -38,6 +48,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .merge(admin::routes())
         .merge(me::routes())
+        .merge(conversations::routes())
+        .merge(messages::routes())
+        .merge(receipts::routes())
+        .merge(reactions::routes())
+        .merge(ws::routes())
 }
 
 /// The OpenAPI document of every route.
@@ -69,7 +84,7 @@ pub struct Health {
     responses((status = 200, description = "The server and its database work", body = Health),
               (status = 500, description = "The database does not answer", body = error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let db = state.db.clone();
+    let db = state.db().clone();
     tokio::task::spawn_blocking(move || {
         db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
     })

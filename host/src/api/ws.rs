@@ -1,0 +1,265 @@
+//! `GET /v1/ws`: the WebSocket of live events.
+//!
+//! ## Protocol
+//! Authenticate with `Authorization: Bearer <token>` or `?token=<token>` (browsers cannot set headers on
+//! a WebSocket). The server then sends one JSON text frame per event of the user's conversations:
+//! `{"id": 42, "kind": "message.new", "conversation_id": "...", "payload": {...}, "created_at": ...}`.
+//! `id` is the event id (0 for typing, which is live only); after a reconnect, `?since=<last id seen>`
+//! first replays every stored event the user missed, then continues live, without gaps or duplicates.
+//! The server pings every [`PING_INTERVAL`] and drops a connection that has not answered for
+//! [`PONG_TIMEOUT`]; it answers the client's pings. Frames the client sends are otherwise ignored.
+//!
+//! ## Shape
+//! [`run_socket`] is generic over any `Sink`/`Stream` of WebSocket messages, so it can be tested without
+//! a network. It runs two loops under one `select!`: the receiver (the client's frames: pongs, close)
+//! and the sender (replay, then hub events filtered by audience, pings, and a close frame on shutdown).
+//! Whichever ends first ends the other.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{bearer_from_headers, user_for_token};
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiQuery;
+use crate::chat::Chat;
+use crate::live::LiveEvent;
+use crate::model::User;
+use crate::server::AppState;
+
+/// How often the server pings an idle client: often enough that proxies with a one-minute idle timeout
+/// keep the connection open and a vanished client is noticed within a minute.
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+
+/// A client silent (no pong, no frame) this long is disconnected: two missed pings plus slack.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// Events read from the database per query while replaying (`?since=`).
+pub const REPLAY_PAGE: u32 = 500;
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ws))
+}
+
+/// `GET /v1/ws` query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WsParams {
+    /// The user token, for clients that cannot send an `Authorization` header.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Replay the stored events after this event id before streaming live ones.
+    #[serde(default)]
+    pub since: Option<i64>,
+}
+
+/// Opens the WebSocket of live events (see the module docs for the frames).
+#[utoipa::path(get, path = "/v1/ws", tag = "live", security(("user_token" = [])),
+    params(WsParams),
+    responses((status = 101, description = "Switching to the WebSocket protocol; events follow as JSON text frames"),
+              (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
+              (status = 401, description = "Missing or unknown token", body = ErrorBody),
+              (status = 422, description = "`since` is not a number", body = ErrorBody)))]
+pub async fn ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<WsParams>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let token = match (bearer_from_headers(&headers)?, params.token) {
+        (Some(token), _) => token.to_owned(),
+        (None, Some(token)) => token,
+        (None, None) => {
+            return Err(ApiError::unauthorized(
+                "missing credentials: send `Authorization: Bearer <token>` or `?token=`",
+            ));
+        }
+    };
+    let user = user_for_token(&state, token).await?;
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "expected a WebSocket upgrade: {}",
+            rejection.body_text()
+        ))
+    })?;
+    // Subscribe before answering, so every event committed after the client sees the 101 reaches it.
+    let session = Session {
+        chat: state.chat.clone(),
+        events: state.chat.hub().subscribe(),
+        user,
+        since: params.since.map(|s| s.max(0)),
+        closing: state.closing(),
+        ping_interval: PING_INTERVAL,
+        pong_timeout: PONG_TIMEOUT,
+    };
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let (sink, stream) = socket.split();
+        run_socket(sink, stream, session).await;
+    }))
+}
+
+/// One connection's inputs.
+#[derive(Debug)]
+pub struct Session {
+    /// For replaying from the database.
+    pub chat: Chat,
+    /// Live events, subscribed before the connection was accepted.
+    pub events: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Whose events to deliver.
+    pub user: User,
+    /// Replay stored events after this id first.
+    pub since: Option<i64>,
+    /// Becomes `true` when the server shuts down.
+    pub closing: watch::Receiver<bool>,
+    /// How often to ping.
+    pub ping_interval: Duration,
+    /// How long the client may stay silent.
+    pub pong_timeout: Duration,
+}
+
+/// Serves one connection until the client leaves, stops answering, or the server shuts down.
+pub async fn run_socket<S, R, E>(sink: S, stream: R, session: Session)
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let started = Instant::now();
+    let heard = Arc::new(AtomicU64::new(0));
+    tokio::select! {
+        () = receive_loop(stream, heard.clone(), started) => {}
+        () = send_loop(sink, session, heard, started) => {}
+    }
+}
+
+/// Reads the client's frames, noting when it was last heard from, until it closes or fails.
+async fn receive_loop<R, E>(mut stream: R, heard: Arc<AtomicU64>, started: Instant)
+where
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    while let Some(Ok(frame)) = stream.next().await {
+        heard.store(elapsed_ms(started), Ordering::Relaxed);
+        if matches!(frame, Message::Close(_)) {
+            break;
+        }
+    }
+}
+
+/// Replays, then forwards live events; pings; closes on shutdown or a silent client.
+async fn send_loop<S>(mut sink: S, mut session: Session, heard: Arc<AtomicU64>, started: Instant)
+where
+    S: Sink<Message> + Unpin,
+{
+    let user = session.user.id.clone();
+    let mut last = session.since.unwrap_or(0);
+    if session.since.is_some() && !replay(&mut sink, &session, &mut last).await {
+        return;
+    }
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + session.ping_interval,
+        session.ping_interval,
+    );
+    loop {
+        tokio::select! {
+            received = session.events.recv() => match received {
+                Ok(event) => {
+                    // Stored events at or below `last` were already replayed; typing (id 0) always goes.
+                    if !event.is_visible_to(&user) || (event.id != 0 && event.id <= last) {
+                        continue;
+                    }
+                    if !send_event(&mut sink, &event).await {
+                        return;
+                    }
+                    last = last.max(event.id);
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(user = %user, missed, "live subscriber lagged; catching up from the database");
+                    if !replay(&mut sink, &session, &mut last).await {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ping.tick() => {
+                let silent = elapsed_ms(started).saturating_sub(heard.load(Ordering::Relaxed));
+                if Duration::from_millis(silent) > session.pong_timeout {
+                    let _ = close(&mut sink, close_code::POLICY, "no pong").await;
+                    return;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            changed = session.closing.changed() => {
+                if changed.is_err() || *session.closing.borrow() {
+                    let _ = close(&mut sink, close_code::AWAY, "server shutting down").await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends every stored event visible to the user after `last`, advancing `last`. False if the client is
+/// gone or the database failed (the connection then closes; the client reconnects with `since`).
+async fn replay<S: Sink<Message> + Unpin>(sink: &mut S, session: &Session, last: &mut i64) -> bool {
+    loop {
+        let page = match session
+            .chat
+            .events_since(&session.user, *last, REPLAY_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                tracing::error!("replaying events for {}: {err}", session.user.id);
+                let _ = close(sink, close_code::ERROR, "cannot read events").await;
+                return false;
+            }
+        };
+        let full = page.len() >= REPLAY_PAGE as usize;
+        for event in &page {
+            if !send_event(sink, event).await {
+                return false;
+            }
+            *last = (*last).max(event.id);
+        }
+        if !full {
+            return true;
+        }
+    }
+}
+
+async fn send_event<S: Sink<Message> + Unpin>(sink: &mut S, event: &LiveEvent) -> bool {
+    match serde_json::to_string(event) {
+        Ok(text) => sink.send(Message::Text(text.into())).await.is_ok(),
+        Err(err) => {
+            tracing::error!("cannot encode event {}: {err}", event.id);
+            true
+        }
+    }
+}
+
+async fn close<S: Sink<Message> + Unpin>(sink: &mut S, code: u16, reason: &str) -> bool {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    sink.send(Message::Close(Some(frame))).await.is_ok()
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,551 @@
+//! The REST API over real HTTP: who may do what, bad input, the error shape, the OpenAPI document.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::server_support::{ADMIN_KEY, TestServer, str_field};
+
+/// Who calls, in the order of [`Row::expect`].
+const ROLES: [&str; 6] = [
+    "outsider",
+    "participant",
+    "conv admin",
+    "admin key",
+    "wrong token",
+    "no token",
+];
+
+/// One route and the status each role gets.
+struct Row {
+    method: Method,
+    /// With `{conv}`, `{msg}` (alice's message), `{bob_msg}` (bob's message) filled in per case.
+    path: &'static str,
+    body: Option<Value>,
+    /// outsider (carol), participant (bob), conversation admin (alice), admin key, wrong token, no token.
+    expect: [u16; 6],
+}
+
+fn row(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 6]) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        expect,
+    }
+}
+
+/// Every route of the API with who may call it. The OpenAPI test checks this table against the document,
+/// so a new route must be added here (and so get its authorization tested).
+fn table() -> Vec<Row> {
+    use Method as M;
+    const USER_ONLY: [u16; 6] = [200, 200, 200, 401, 401, 401];
+    vec![
+        row(M::GET, "/healthz", None, [200; 6]),
+        row(M::GET, "/v1/openapi.json", None, [200; 6]),
+        row(M::GET, "/v1/me", None, USER_ONLY),
+        row(
+            M::POST,
+            "/v1/conversations",
+            Some(json!({"participant_ids": ["bob"]})),
+            [201, 201, 201, 401, 401, 401],
+        ),
+        row(M::GET, "/v1/conversations", None, USER_ONLY),
+        row(
+            M::GET,
+            "/v1/conversations/{conv}",
+            None,
+            [404, 200, 200, 401, 401, 401],
+        ),
+        row(
+            M::PATCH,
+            "/v1/conversations/{conv}",
+            Some(json!({"title": "new"})),
+            [404, 403, 200, 401, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/conversations/{conv}",
+            None,
+            [404, 403, 204, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/conversations/{conv}/participants",
+            Some(json!({"user_ids": ["dave"]})),
+            [404, 403, 200, 401, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/conversations/{conv}/participants/bob",
+            None,
+            [404, 200, 200, 401, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/conversations/{conv}/participants/alice",
+            None,
+            [404, 403, 200, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/conversations/{conv}/messages",
+            Some(json!({"body": "hi"})),
+            [404, 201, 201, 401, 401, 401],
+        ),
+        row(
+            M::GET,
+            "/v1/conversations/{conv}/messages",
+            None,
+            [404, 200, 200, 401, 401, 401],
+        ),
+        row(
+            M::PATCH,
+            "/v1/messages/{msg}",
+            Some(json!({"body": "edited"})),
+            [404, 403, 200, 401, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/messages/{msg}",
+            None,
+            [404, 403, 200, 401, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/messages/{bob_msg}",
+            None,
+            [404, 200, 200, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/conversations/{conv}/typing",
+            Some(json!({"state": "begin"})),
+            [404, 204, 204, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/messages/{bob_msg}/delivered",
+            None,
+            [404, 200, 200, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/conversations/{conv}/read",
+            Some(json!({})),
+            [404, 200, 200, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/messages/{msg}/reactions",
+            Some(json!({"emoji": "🎉"})),
+            [404, 201, 201, 401, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/messages/{msg}/reactions/%F0%9F%91%8D",
+            None,
+            [404, 204, 204, 401, 401, 401],
+        ),
+        // A plain GET is not a WebSocket handshake: authenticated callers get 400, others 401.
+        row(M::GET, "/v1/ws", None, [400, 400, 400, 401, 401, 401]),
+        row(
+            M::POST,
+            "/v1/admin/users",
+            Some(json!({"id": "erin", "name": "Erin"})),
+            [401, 401, 401, 201, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/admin/users/bob/tokens",
+            None,
+            [401, 401, 401, 201, 401, 401],
+        ),
+        row(
+            M::GET,
+            "/v1/admin/plugins",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
+            M::GET,
+            "/v1/admin/dead-letters",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/admin/dead-letters/999/replay",
+            None,
+            [401, 401, 401, 404, 401, 401],
+        ),
+    ]
+}
+
+/// A fresh conversation of alice (admin) and bob, one message from each, and a 👍 from each on alice's.
+struct Case {
+    conv: String,
+    msg: String,
+    bob_msg: String,
+}
+
+async fn fresh_case(server: &TestServer, alice: &str, bob: &str) -> Case {
+    let conv = server.conversation(alice, &["bob"]).await;
+    let msg = str_field(&server.send(alice, &conv, "from alice").await, "id");
+    let bob_msg = str_field(&server.send(bob, &conv, "from bob").await, "id");
+    for token in [alice, bob] {
+        let path = format!("/v1/messages/{msg}/reactions");
+        server.post_ok(&path, token, json!({"emoji": "👍"})).await;
+    }
+    Case { conv, msg, bob_msg }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_table() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    server.user("dave").await;
+    let mut failures = Vec::new();
+    for row in table() {
+        for (role, expected) in ROLES.iter().zip(row.expect) {
+            let case = fresh_case(&server, &alice, &bob).await;
+            let path = row
+                .path
+                .replace("{conv}", &case.conv)
+                .replace("{bob_msg}", &case.bob_msg)
+                .replace("{msg}", &case.msg);
+            let token = match *role {
+                "outsider" => Some(carol.as_str()),
+                "participant" => Some(bob.as_str()),
+                "conv admin" => Some(alice.as_str()),
+                "admin key" => Some(ADMIN_KEY),
+                "wrong token" => Some("cht_0000000000000000000000000000"),
+                _ => None,
+            };
+            let (status, body) = server
+                .call(row.method.clone(), &path, token, row.body.clone())
+                .await;
+            if status.as_u16() != expected {
+                failures.push(format!(
+                    "{} {} as {role}: expected {expected}, got {status} {body}",
+                    row.method, row.path
+                ));
+            }
+            if !status.is_success() && body["error"]["code"].as_str().is_none() {
+                failures.push(format!(
+                    "{} {} as {role}: not an error body: {body}",
+                    row.method, row.path
+                ));
+            }
+        }
+    }
+    server.stop().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_in_the_openapi_document() {
+    let server = TestServer::start().await;
+    let (status, doc) = server
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let template = |path: &str| {
+        path.replace("{conv}", "{id}")
+            .replace("{bob_msg}", "{id}")
+            .replace("{msg}", "{id}")
+            .replace("/participants/bob", "/participants/{user_id}")
+            .replace("/participants/alice", "/participants/{user_id}")
+            .replace("/%F0%9F%91%8D", "/{emoji}")
+            .replace("/bob/", "/{id}/")
+            .replace("/999/", "/{id}/")
+    };
+    let mut in_table = std::collections::BTreeSet::new();
+    for row in table() {
+        let path = template(row.path);
+        let method = row.method.as_str().to_lowercase();
+        assert!(
+            paths.get(&path).and_then(|p| p.get(&method)).is_some(),
+            "{method} {path} is not in the OpenAPI document"
+        );
+        in_table.insert((method, path));
+    }
+    for (path, item) in &paths {
+        for method in item
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            assert!(
+                in_table.contains(&(method.clone(), path.clone())),
+                "{method} {path} is documented but not in the authorization table"
+            );
+        }
+    }
+    // Request and response schemas come from the handlers' types.
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "Message",
+        "Conversation",
+        "UserConversation",
+        "SendMessage",
+        "ErrorBody",
+    ] {
+        assert!(schemas.get(name).is_some(), "schema {name} missing");
+    }
+    server.stop().await;
+}
+
+/// The error body of a request, asserting its status and code.
+async fn expect_error(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+    status: u16,
+    code: &str,
+) -> String {
+    let (got, answer) = server.raw(method.clone(), path, token, body).await;
+    assert_eq!(got.as_u16(), status, "{method} {path}: {answer}");
+    assert_eq!(answer["error"]["code"], code, "{method} {path}: {answer}");
+    str_field(&answer["error"], "message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_status_and_a_message_naming_the_problem() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    let me = Some(alice.as_str());
+    let post = Method::POST;
+
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        Some(b"{\"participant_ids\": [".to_vec()),
+        400,
+        "malformed_json",
+    )
+    .await;
+    assert!(m.contains("not valid JSON"), "{m}");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        Some(Vec::new()),
+        400,
+        "empty_body",
+    )
+    .await;
+    assert!(m.contains("empty"), "{m}");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        None,
+        400,
+        "empty_body",
+    )
+    .await;
+    assert!(m.contains("empty"), "{m}");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        Some(br#"{"participant_ids": "bob"}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.starts_with("participant_ids: invalid type"), "{m}");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        Some(br#"{"participant_ids": ["bob", 7]}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(
+        m.starts_with("participant_ids[1]: invalid type: integer"),
+        "{m}"
+    );
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        Some(br#"{"participant_ids": ["bob"], "titel": "x"}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.contains("unknown field `titel`"), "{m}");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/conversations",
+        me,
+        Some(br#"{"title": "x"}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.contains("missing field `participant_ids`"), "{m}");
+
+    let messages = format!("/v1/conversations/{conv}/messages");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        &messages,
+        me,
+        Some(br#"{"body": 5}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.starts_with("body: invalid type: integer"), "{m}");
+    let m = expect_error(
+        &server,
+        post.clone(),
+        &format!("/v1/conversations/{conv}/typing"),
+        me,
+        Some(br#"{"state": "dancing"}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.starts_with("state: unknown variant `dancing`"), "{m}");
+    let m = expect_error(
+        &server,
+        Method::GET,
+        &format!("{messages}?limit=many"),
+        me,
+        None,
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.contains("limit"), "{m}");
+
+    let big = json!({"body": "x".repeat(100 * 1024)})
+        .to_string()
+        .into_bytes();
+    let m = expect_error(
+        &server,
+        post.clone(),
+        &messages,
+        me,
+        Some(big),
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert!(m.contains("65536"), "{m}");
+    let (_, listed) = server.call(Method::GET, &messages, me, None).await;
+    assert_eq!(
+        listed,
+        json!([]),
+        "nothing was stored by the refused requests"
+    );
+
+    expect_error(
+        &server,
+        post.clone(),
+        "/v1/admin/dead-letters/abc/replay",
+        Some(ADMIN_KEY),
+        None,
+        400,
+        "bad_request",
+    )
+    .await;
+    expect_error(
+        &server,
+        Method::GET,
+        "/v1/nothing-here",
+        me,
+        None,
+        404,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        &server,
+        Method::PUT,
+        "/v1/me",
+        me,
+        None,
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    let (status, answer) = server
+        .call(Method::GET, "/v1/me", Some("cht_nope"), None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), &answer["error"]["code"]),
+        (401, &json!("unauthorized"))
+    );
+    let m = expect_error(
+        &server,
+        post.clone(),
+        "/v1/admin/users",
+        Some(ADMIN_KEY),
+        Some(br#"{"id": "no spaces", "name": "x"}"#.to_vec()),
+        422,
+        "invalid",
+    )
+    .await;
+    assert!(m.starts_with("id"), "{m}");
+    expect_error(
+        &server,
+        post,
+        "/v1/admin/users",
+        Some(ADMIN_KEY),
+        Some(br#"{"id": "alice", "name": "Again"}"#.to_vec()),
+        409,
+        "conflict",
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_tokens_and_health() {
+    let server = TestServer::start().await;
+    let (status, health) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, health), (StatusCode::OK, json!({"status": "ok"})));
+    let alice = server.user("alice").await;
+    let me = server.get_ok("/v1/me", &alice).await;
+    assert_eq!(
+        (me["id"].clone(), me["name"].clone()),
+        (json!("alice"), json!("ALICE"))
+    );
+    let issued = server
+        .post_ok("/v1/admin/users/alice/tokens", ADMIN_KEY, json!(null))
+        .await;
+    let second = str_field(&issued, "token");
+    assert_ne!(second, alice);
+    assert_eq!(server.get_ok("/v1/me", &second).await["id"], "alice");
+    assert_eq!(
+        server.get_ok("/v1/me", &alice).await["id"],
+        "alice",
+        "earlier tokens stay valid"
+    );
+    server.stop().await;
+}
