@@ -1,1 +1,271 @@
-//! Tests of the event mapping.
+//! The event mapping: stored form round trips, kinds and hooks agree, visibility, participants.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+
+use super::*;
+use crate::plugins::bindings::types as wit;
+use crate::store::testutil::{TestDb, ids};
+
+fn user(id: &str) -> User {
+    User {
+        id: id.into(),
+        name: id.to_uppercase(),
+        metadata: json!({}),
+    }
+}
+
+fn conversation() -> Conversation {
+    Conversation {
+        id: "c1".into(),
+        title: None,
+        admin_ids: ids(&["a"]),
+        participant_ids: ids(&["a", "b"]),
+        participant_count: 2,
+        distinct_by_participants: false,
+        metadata: json!({"x": 1}),
+        last_message_id: Some("m1".into()),
+        created_at: 1,
+        updated_at: 2,
+    }
+}
+
+fn message() -> Message {
+    Message {
+        id: "m1".into(),
+        conversation_id: "c1".into(),
+        sender: user("a"),
+        body: "hi @b".into(),
+        metadata: json!({}),
+        seq: 1,
+        created_at: 3,
+        edited_at: None,
+        deleted: false,
+        origin: Origin::Plugin {
+            name: "bot".into(),
+            depth: 2,
+        },
+        mentions: ids(&["b"]),
+        status: Default::default(),
+        client_id: None,
+    }
+}
+
+/// One event of every kind.
+fn every_event() -> Vec<ChatEvent> {
+    let (c, m) = (conversation(), message());
+    let receipt = Receipt {
+        message_id: "m1".into(),
+        user: user("b"),
+        delivered_at: Some(4),
+        read_at: None,
+    };
+    let reaction = Reaction {
+        message_id: "m1".into(),
+        user: user("b"),
+        emoji: "👍".into(),
+        created_at: 5,
+    };
+    let typing = |state| TypingEvent {
+        conversation_id: "c1".into(),
+        user: user("b"),
+        state,
+        at: 6,
+    };
+    vec![
+        ChatEvent::MessageSent {
+            message: m.clone(),
+            conversation: c.clone(),
+        },
+        ChatEvent::UsersMentioned {
+            message: m.clone(),
+            conversation: c.clone(),
+            mentioned_users: vec![user("b")],
+        },
+        ChatEvent::MessageUpdated {
+            message: m.clone(),
+            conversation: c.clone(),
+        },
+        ChatEvent::MessageDeleted {
+            message: m.clone(),
+            conversation: c.clone(),
+        },
+        ChatEvent::typing(typing(TypingState::Begin), c.clone()),
+        ChatEvent::typing(typing(TypingState::Pause), c.clone()),
+        ChatEvent::MessageDelivered {
+            message: m.clone(),
+            conversation: c.clone(),
+            receipt: receipt.clone(),
+        },
+        ChatEvent::MessageRead {
+            message: m.clone(),
+            conversation: c.clone(),
+            receipt,
+        },
+        ChatEvent::ReactionAdded {
+            message: m.clone(),
+            conversation: c.clone(),
+            reaction: reaction.clone(),
+        },
+        ChatEvent::ReactionRemoved {
+            message: m,
+            conversation: c.clone(),
+            reaction,
+        },
+        ChatEvent::ConversationCreated {
+            conversation: c.clone(),
+        },
+        ChatEvent::ConversationUpdated {
+            conversation: c.clone(),
+        },
+        ChatEvent::ConversationDeleted {
+            conversation: c.clone(),
+        },
+        ChatEvent::MembersAdded {
+            conversation: c.clone(),
+            users: vec![user("b")],
+        },
+        ChatEvent::MembersRemoved {
+            conversation: c,
+            users: vec![user("z")],
+        },
+    ]
+}
+
+#[test]
+fn every_event_round_trips_and_names_its_hook() {
+    let events = every_event();
+    let hooks: std::collections::BTreeSet<Hook> = events.iter().map(ChatEvent::hook).collect();
+    let after_hooks = Hook::ALL
+        .iter()
+        .filter(|h| h.kind() == crate::plugins::HookKind::After);
+    assert_eq!(
+        hooks.len(),
+        after_hooks.count(),
+        "every after-hook has an event"
+    );
+    for event in events {
+        let stored = StoredEvent {
+            id: 9,
+            kind: event.kind().to_owned(),
+            conversation_id: Some("c1".into()),
+            audience: vec![],
+            payload: event.payload(),
+            created_at: 7,
+        };
+        assert!(
+            stored.payload.get("conversation").is_some(),
+            "{}",
+            event.kind()
+        );
+        assert_eq!(ChatEvent::from_stored(&stored).unwrap(), event);
+        assert_eq!(hook_for_kind(event.kind()), Some(event.hook()));
+        let context = wit::EventContext {
+            event_id: 9,
+            attempt: 2,
+            at: 7,
+        };
+        assert_eq!(event.hook_call(context, vec![]).hook(), event.hook());
+    }
+    let unknown = StoredEvent {
+        id: 1,
+        kind: "message.new".into(),
+        conversation_id: None,
+        audience: vec![],
+        payload: json!({"nope": 1}),
+        created_at: 0,
+    };
+    assert!(matches!(
+        ChatEvent::from_stored(&unknown),
+        Err(EventError::Payload { id: 1, .. })
+    ));
+    assert_eq!(hook_for_kind("something.else"), None);
+}
+
+#[test]
+fn audience_visibility_and_depth() {
+    let events = every_event();
+    assert_eq!(events[0].audience(), ids(&["a", "b"]));
+    assert_eq!(
+        events[14].audience(),
+        ids(&["a", "b", "z"]),
+        "removed members hear of it"
+    );
+    let visibility: Vec<Visibility> = events.iter().map(ChatEvent::visibility).collect();
+    assert_eq!(visibility[1], Visibility::HooksOnly);
+    assert_eq!(
+        (visibility[4], visibility[5]),
+        (Visibility::LiveOnly, Visibility::LiveOnly)
+    );
+    assert_eq!(
+        (events[4].kind(), events[5].kind()),
+        ("typing.start", "typing.stop")
+    );
+    assert_eq!(events[0].plugin_depth(), 2);
+    assert_eq!(events[10].plugin_depth(), 0);
+    let live = live_only(&events[4], 11);
+    assert_eq!(
+        (live.id, live.created_at, live.audience.clone()),
+        (0, 11, ids(&["a", "b"]))
+    );
+}
+
+#[test]
+fn hidden_events_are_stored_without_audience() {
+    let t = TestDb::with_users(&["a", "b"]).unwrap();
+    let events = every_event();
+    let (sent, mentioned, typing) =
+        t.db.write(|tx| {
+            Ok((
+                append_event(tx, &events[0], 5)?,
+                append_event(tx, &events[1], 5)?,
+                append_event(tx, &events[4], 5)?,
+            ))
+        })
+        .unwrap();
+    assert!(sent.id > 0);
+    assert_eq!((mentioned.id, typing.id), (0, 0));
+    assert_eq!(typing.audience, ids(&["a", "b"]));
+    let seen =
+        t.db.read(|c| store::events::events_since(c, "b", 0, 10))
+            .unwrap();
+    assert_eq!(seen.iter().map(|e| e.id).collect::<Vec<_>>(), vec![sent.id]);
+    let queued = t.db.read(|c| store::outbox::pending_events(c, 10)).unwrap();
+    assert_eq!(queued.len(), 3, "every event reaches the outbox");
+}
+
+#[test]
+fn hook_participants_follow_the_snapshot() {
+    let t = TestDb::with_users(&["a", "b"]).unwrap();
+    let conv = t.conversation(&["a", "b"]).unwrap();
+    t.send(&conv.id, "a", "one").unwrap();
+    let snapshot =
+        t.db.read(|c| store::conversations::get_conversation(c, &conv.id))
+            .unwrap();
+    t.db.write(|tx| store::participants::remove_participant(tx, &conv.id, "b", 3))
+        .unwrap();
+    let ps = t.db.read(|c| hook_participants(c, &snapshot)).unwrap();
+    let summary: Vec<(String, bool, u32)> = ps
+        .iter()
+        .map(|p| (p.user.id.clone(), p.is_admin, p.unread_count))
+        .collect();
+    assert_eq!(
+        summary,
+        [("a".to_owned(), true, 0), ("b".to_owned(), false, 0)]
+    );
+    assert_eq!(ps[1].user.name, "B");
+}
+
+#[test]
+fn wit_values_are_mechanical() {
+    assert_eq!(to_wit::json(&serde_json::Value::Null), "{}");
+    assert_eq!(to_wit::timestamp(-5), 0);
+    let m = to_wit::message(&message());
+    assert_eq!((m.seq, m.created_at, m.metadata.as_str()), (1, 3, "{}"));
+    assert!(matches!(m.origin, wit::Origin::Plugin(ref p) if p.name == "bot" && p.depth == 2));
+    let c = to_wit::conversation(&conversation());
+    assert_eq!(
+        (c.metadata.as_str(), c.participant_count),
+        (r#"{"x":1}"#, 2)
+    );
+}

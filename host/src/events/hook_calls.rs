@@ -1,0 +1,188 @@
+//! From a stored event to the hook call a plugin receives: decoding, the `participants` argument and the
+//! event context.
+
+use rusqlite::Connection;
+
+use super::{ChatEvent, EventError, to_wit};
+use crate::model::{Conversation, Participant};
+use crate::plugins::bindings::types as wit;
+use crate::plugins::{Hook, HookCall};
+use crate::store::events::StoredEvent;
+use crate::store::{self, participants, users};
+
+impl ChatEvent {
+    /// The hook call for this event, with the [`wit::EventContext`] of one delivery attempt and the
+    /// participants as [`hook_participants`] builds them.
+    pub fn hook_call(
+        &self,
+        context: wit::EventContext,
+        participants: Vec<wit::Participant>,
+    ) -> HookCall {
+        let c = to_wit::conversation(self.conversation());
+        match self {
+            Self::MessageSent { message, .. } => HookCall::AfterMessageSent {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                participants,
+            },
+            Self::UsersMentioned {
+                message,
+                mentioned_users,
+                ..
+            } => HookCall::AfterUserMentioned {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                mentioned_users: mentioned_users.iter().map(to_wit::user).collect(),
+            },
+            Self::MessageUpdated { message, .. } => HookCall::AfterMessageUpdated {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                participants,
+            },
+            Self::MessageDeleted { message, .. } => HookCall::AfterMessageDeleted {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                participants,
+            },
+            Self::TypingStarted { typing, .. } | Self::TypingStopped { typing, .. } => {
+                HookCall::TypingStarted {
+                    context,
+                    conversation: c,
+                    participants,
+                    events: vec![to_wit::typing_event(typing)],
+                }
+            }
+            Self::MessageDelivered {
+                message, receipt, ..
+            } => HookCall::AfterMessageDelivered {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                receipt: to_wit::receipt(receipt),
+            },
+            Self::MessageRead {
+                message, receipt, ..
+            } => HookCall::AfterMessageRead {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                receipt: to_wit::receipt(receipt),
+            },
+            Self::ReactionAdded {
+                message, reaction, ..
+            } => HookCall::AfterReactionAdded {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                reaction: to_wit::reaction(reaction),
+            },
+            Self::ReactionRemoved {
+                message, reaction, ..
+            } => HookCall::AfterReactionRemoved {
+                context,
+                message: to_wit::message(message),
+                conversation: c,
+                reaction: to_wit::reaction(reaction),
+            },
+            Self::ConversationCreated { .. } => HookCall::AfterConversationCreated {
+                context,
+                conversation: c,
+                participants,
+            },
+            Self::ConversationUpdated { .. } => HookCall::AfterConversationUpdated {
+                context,
+                conversation: c,
+                participants,
+            },
+            Self::ConversationDeleted { .. } => HookCall::AfterConversationDeleted {
+                context,
+                conversation: c,
+                participants,
+            },
+            Self::MembersAdded { users, .. } => HookCall::AfterUsersAddedToConversation {
+                context,
+                conversation: c,
+                participants,
+                new_users: users.iter().map(to_wit::user).collect(),
+            },
+            Self::MembersRemoved { users, .. } => HookCall::AfterUsersRemovedFromConversation {
+                context,
+                conversation: c,
+                participants,
+                old_users: users.iter().map(to_wit::user).collect(),
+            },
+        }
+    }
+}
+
+/// The `participants` argument of a hook: the snapshot's participant ids in order, admins as in the
+/// snapshot, each with the user's current record and read state (no unread messages once they left).
+pub fn hook_participants(
+    conn: &Connection,
+    conversation: &Conversation,
+) -> store::Result<Vec<wit::Participant>> {
+    let current = participants::participants(conn, &conversation.id)?;
+    let mut out = Vec::with_capacity(conversation.participant_ids.len());
+    for id in &conversation.participant_ids {
+        let is_admin = conversation.admin_ids.contains(id);
+        let participant = match current.iter().find(|p| &p.user.id == id) {
+            Some(p) => Participant {
+                is_admin,
+                ..p.clone()
+            },
+            None => match users::find_user(conn, id)? {
+                Some(user) => Participant {
+                    user,
+                    is_admin,
+                    unread_count: 0,
+                    last_read_message_id: None,
+                },
+                None => continue,
+            },
+        };
+        out.push(to_wit::participant(&participant));
+    }
+    Ok(out)
+}
+
+/// The hook call for delivery `attempt` of a stored event: decodes it, reads the participants and fills
+/// in the event context.
+pub fn stored_hook_call(
+    conn: &Connection,
+    event: &StoredEvent,
+    attempt: u32,
+) -> Result<HookCall, EventError> {
+    let decoded = ChatEvent::from_stored(event)?;
+    let participants = hook_participants(conn, decoded.conversation())?;
+    let context = wit::EventContext {
+        event_id: u64::try_from(event.id).unwrap_or(0),
+        attempt,
+        at: to_wit::timestamp(event.created_at),
+    };
+    Ok(decoded.hook_call(context, participants))
+}
+
+/// The after-hook a stored event kind is delivered to, if the kind is known.
+pub fn hook_for_kind(kind: &str) -> Option<Hook> {
+    Some(match kind {
+        "message.new" => Hook::AfterMessageSent,
+        "message.mentioned" => Hook::AfterUserMentioned,
+        "message.updated" => Hook::AfterMessageUpdated,
+        "message.deleted" => Hook::AfterMessageDeleted,
+        "typing.start" | "typing.stop" => Hook::TypingStarted,
+        "message.delivered" => Hook::AfterMessageDelivered,
+        "message.read" => Hook::AfterMessageRead,
+        "reaction.new" => Hook::AfterReactionAdded,
+        "reaction.deleted" => Hook::AfterReactionRemoved,
+        "conversation.created" => Hook::AfterConversationCreated,
+        "conversation.updated" => Hook::AfterConversationUpdated,
+        "conversation.deleted" => Hook::AfterConversationDeleted,
+        "member.added" => Hook::AfterUsersAddedToConversation,
+        "member.removed" => Hook::AfterUsersRemovedFromConversation,
+        _ => return None,
+    })
+}
