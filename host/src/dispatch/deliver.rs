@@ -95,11 +95,19 @@ pub(super) fn start_due(
         let limit = u32::try_from(room).unwrap_or(u32::MAX);
         let due =
             db.read(|c| outbox::next_deliveries(c, now, std::slice::from_ref(&name), limit))?;
-        for delivery in due {
-            let attempt =
-                db.write(|tx| outbox::start_delivery(tx, delivery.event.id, &delivery.plugin))?;
-            started.push(Started { delivery, attempt });
+        if due.is_empty() {
+            continue;
         }
+        let attempts = db.write(|tx| {
+            due.iter()
+                .map(|d| outbox::start_delivery(tx, d.event.id, &d.plugin))
+                .collect::<store::Result<Vec<u32>>>()
+        })?;
+        started.extend(
+            due.into_iter()
+                .zip(attempts)
+                .map(|(delivery, attempt)| Started { delivery, attempt }),
+        );
     }
     Ok(started)
 }

@@ -42,6 +42,9 @@ async fn who_may_do_what() {
     assert!(not_found(
         chat.get_conversation(&a, "c_missing").await.map(drop)
     ));
+    // A user id that names nobody is a missing user (404 naming it).
+    let unknown = chat.create_conversation(&a, create(&["zed"])).await;
+    assert!(matches!(unknown, Err(ChatError::NotFound { what: "user", id }) if id == "zed"));
 
     // A participant who is not an admin or the sender is refused.
     let patch = UpdateConversation {
