@@ -16,6 +16,12 @@ const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 /// The host interfaces a plugin may import from our package.
 const HOST_INTERFACES: &[&str] = &["log", "kv", "types"];
 
+/// Exports that guest toolchains leave in every component they build, for their own build-time
+/// pre-initialization; the host never calls them, so they are ignored rather than refused:
+/// componentize-py (Python) keeps an `exports` instance with its `init`, componentize-qjs (JavaScript on
+/// QuickJS, `jco componentize --backend qjs`) an `init` function.
+const TOOLCHAIN_EXPORTS: &[&str] = &["exports", "init"];
+
 /// Refuse files that are not components before spending time compiling them.
 pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
@@ -83,6 +89,9 @@ pub(crate) fn check_component(
 
     let mut hooks = HookSet::default();
     for (name, _) in ty.exports(engine) {
+        if TOOLCHAIN_EXPORTS.contains(&name) {
+            continue;
+        }
         let parsed = parse_name(name).filter(|p| p.package == WIT_PACKAGE);
         let Some(parsed) = parsed else {
             return Err(LoadError::UnknownExport(name.to_string()));
