@@ -3,7 +3,10 @@
 //! One test binary (so plugins are built and compiled once per run), one module per area:
 //! - `runtime`: loading, refusing bad files, limits, traps, KV isolation, the compile cache.
 //! - `cli`: `chathooks check` and `chathooks test` on every case file in the repository.
-//! - `server_api`: the REST API: the authorization table, bad input, errors, the OpenAPI document.
+//! - `server_api`: the REST API: the authorization table, the OpenAPI document, users and tokens.
+//! - `server_errors`: bad input (malformed, empty, wrong types, oversize) and the error shape.
+//! - `server_durability`: the `serve` binary killed with SIGKILL mid-stream and restarted; admin key;
+//!   SIGTERM.
 //! - `server_hooks`: before-hooks reject and modify through the API; after-hooks get what happened.
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
@@ -11,6 +14,8 @@
 mod cli;
 mod runtime;
 mod server_api;
+mod server_durability;
+mod server_errors;
 mod server_hooks;
 mod server_support;
 mod server_ws;

@@ -57,6 +57,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; this route expects a JSON object",
         ));
     }
+    // Every body of this API is an object; serde would otherwise read a struct from an array too.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::invalid("", "the request body must be a JSON object"),
+                Err(err) => json_error(".", err),
+            },
+        );
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -173,5 +183,15 @@ mod tests {
         let e = err("{\"name\": \"a\", \"ids\": [], \"nmae\": 1}");
         assert!(e.is_some_and(|e| e.message.contains("unknown field `nmae`")));
         assert!(parse_json::<Input>(b"{\"name\": \"a\", \"ids\": []} ").is_ok());
+        let e = err("[\"a\", []]").map(|e| (e.status, e.message));
+        assert_eq!(
+            e,
+            Some((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the request body must be a JSON object".to_owned()
+            ))
+        );
+        let e = err("nope").map(|e| e.code);
+        assert_eq!(e, Some("malformed_json"));
     }
 }

@@ -263,3 +263,145 @@ async fn close<S: Sink<Message> + Unpin>(sink: &mut S, code: u16, reason: &str) 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::testkit::Kit;
+    use crate::chat::{CreateConversation, SendMessage};
+    use tokio::sync::mpsc;
+
+    /// A socket made of channels: what the server sends, and a handle to send it client frames.
+    type Wire = (
+        mpsc::UnboundedReceiver<Message>,
+        mpsc::UnboundedSender<Result<Message, ()>>,
+    );
+
+    fn start(session: Session) -> (Wire, tokio::task::JoinHandle<()>) {
+        let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
+        let (in_tx, in_rx) = mpsc::unbounded_channel::<Result<Message, ()>>();
+        let sink = futures_util::sink::unfold(out_tx, |tx, msg: Message| async move {
+            tx.send(msg).map(|()| tx).map_err(|_| ())
+        });
+        let stream = futures_util::stream::unfold(in_rx, |mut rx| async move {
+            rx.recv().await.map(|m| (m, rx))
+        });
+        let task = tokio::spawn(run_socket(Box::pin(sink), Box::pin(stream), session));
+        ((out_rx, in_tx), task)
+    }
+
+    /// A session, and the shutdown switch that must outlive it (a dropped switch means "shutting down").
+    fn session(
+        kit: &Kit,
+        user: &User,
+        since: Option<i64>,
+        ping: Duration,
+    ) -> (Session, watch::Sender<bool>) {
+        let (switch, closing) = watch::channel(false);
+        let session = Session {
+            chat: kit.chat.clone(),
+            events: kit.chat.hub().subscribe(),
+            user: user.clone(),
+            since,
+            closing,
+            ping_interval: ping,
+            pong_timeout: ping * 3,
+        };
+        (session, switch)
+    }
+
+    async fn next(out: &mut mpsc::UnboundedReceiver<Message>) -> Message {
+        let frame = tokio::time::timeout(Duration::from_secs(10), out.recv()).await;
+        frame.ok().flatten().unwrap_or(Message::Close(None))
+    }
+
+    async fn next_event(out: &mut mpsc::UnboundedReceiver<Message>) -> serde_json::Value {
+        loop {
+            match next(out).await {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).unwrap_or_default();
+                }
+                Message::Ping(_) => continue,
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replays_then_streams_visible_events_pings_and_ends_on_close() {
+        let kit = Kit::new(&[]);
+        let users = kit.users(&["alice", "bob", "carol"]).await;
+        let (alice, bob, carol) = (&users[0], &users[1], &users[2]);
+        let create = |ids: &[&str]| CreateConversation {
+            participant_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            ..CreateConversation::default()
+        };
+        let conv = kit.chat.create_conversation(alice, create(&["bob"])).await;
+        let conv = conv.map(|c| c.id).unwrap_or_default();
+        let send = |body: &str| SendMessage {
+            body: body.to_owned(),
+            ..SendMessage::default()
+        };
+        assert!(
+            kit.chat
+                .send_message(alice, &conv, send("before"))
+                .await
+                .is_ok()
+        );
+
+        let (bob_session, _switch) = session(&kit, bob, Some(0), Duration::from_millis(50));
+        let ((mut out, client), task) = start(bob_session);
+        let replayed = [next_event(&mut out).await, next_event(&mut out).await];
+        assert_eq!(replayed[0]["kind"], "conversation.created");
+        assert_eq!(replayed[1]["payload"]["message"]["body"], "before");
+        assert!(
+            kit.chat
+                .create_conversation(carol, create(&["alice"]))
+                .await
+                .is_ok()
+        );
+        assert!(
+            kit.chat
+                .send_message(alice, &conv, send("live"))
+                .await
+                .is_ok()
+        );
+        let live = next_event(&mut out).await;
+        assert_eq!(
+            live["payload"]["message"]["body"], "live",
+            "carol's conversation is skipped"
+        );
+        assert!(live["id"].as_i64() > replayed[1]["id"].as_i64());
+        let frame = next(&mut out).await;
+        assert!(
+            matches!(frame, Message::Ping(_)),
+            "expected a ping, got {frame:?}"
+        );
+        assert!(client.send(Ok(Message::Close(None))).is_ok());
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_client_is_closed() {
+        let kit = Kit::new(&[]);
+        let users = kit.users(&["alice"]).await;
+        let (alice_session, _switch) = session(&kit, &users[0], None, Duration::from_millis(20));
+        let ((mut out, _client), task) = start(alice_session);
+        let closed = loop {
+            match next(&mut out).await {
+                Message::Ping(_) => continue,
+                other => break other,
+            }
+        };
+        assert!(matches!(closed, Message::Close(Some(frame)) if frame.code == close_code::POLICY));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_ok()
+        );
+    }
+}
