@@ -381,6 +381,41 @@ mod tests {
     }
 
     #[test]
+    fn resolve_reads_the_config_file_named_by_the_args() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("chathooks.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/var/lib/chathooks\"\ndurability = \"power\"\nadmin_key = \"from-the-file-0123456789\"\n",
+        )?;
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            admin_key: Some("from-the-flag-0123456789".into()),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(&args)?;
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/chathooks"));
+        assert_eq!(config.durability, Durability::Power);
+        assert_eq!(
+            config.admin_key.as_deref(),
+            Some("from-the-flag-0123456789")
+        );
+        assert_eq!(
+            config.chat_db_path(),
+            PathBuf::from("/var/lib/chathooks/chat.db")
+        );
+        let missing = ServeArgs {
+            config: Some(dir.path().join("nope.toml")),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(
+            Config::resolve(&missing),
+            Err(ConfigError::ReadFile { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
     fn bad_settings_are_named() {
         let unknown = toml::from_str::<FileConfig>("listne = \"x\"");
         assert!(unknown.is_err_and(|e| e.to_string().contains("listne")));
