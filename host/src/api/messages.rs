@@ -49,10 +49,7 @@ pub async fn send_message(
 /// A page of messages by `seq`, newest first (with only `after`: the page right after it, oldest first).
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "messages",
     security(("user_token" = [])),
-    params(("id" = String, Path, description = "The conversation id"),
-           ("before" = Option<i64>, Query, description = "Only messages with a smaller seq"),
-           ("after" = Option<i64>, Query, description = "Only messages with a larger seq"),
-           ("limit" = Option<u32>, Query, description = "Page size (default 50, at most 200)")),
+    params(("id" = String, Path, description = "The conversation id"), MessagePage),
     responses((status = 200, description = "The page", body = Vec<Message>),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
               (status = 404, description = "No such conversation, or the caller is not in it", body = ErrorBody),
