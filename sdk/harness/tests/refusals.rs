@@ -65,7 +65,10 @@ fn a_hook_with_the_wrong_signature_is_refused() {
         "chathooks:plugin/after-message-sent@0.1.0",
         "after-message-sent",
     ));
-    assert!(err.contains("hook `after-message-sent` does not match the WIT"), "{err}");
+    assert!(
+        err.contains("hook `after-message-sent` does not match the WIT"),
+        "{err}"
+    );
 }
 
 #[test]
