@@ -1,0 +1,129 @@
+//! The Extism variant of the dispatch benchmark: the same event (`../../src/payload.rs`), the same work in
+//! the guest (`../../src/logic.rs`), the same KV counter (SQLite in memory, the same statements as the
+//! chathooks KV store), through an Extism plugin that is created once and reused. Prints one JSON line:
+//! `{"extism_version": "...", "micros": [...]}`.
+
+#[path = "../../src/payload.rs"]
+#[allow(dead_code)]
+mod payload;
+#[path = "../../src/stats.rs"]
+#[allow(dead_code)]
+mod stats;
+
+use anyhow::Context;
+use extism::{PTR, PluginBuilder, UserData, ValType, Wasm, host_fn};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The KV table and statements of `host/src/store/kv.rs`, namespace `extism`.
+struct Kv {
+    conn: Connection,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Kv {
+    fn open() -> anyhow::Result<Self> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS plugin_kv (
+                plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER,
+                PRIMARY KEY (plugin, key)
+            ) WITHOUT ROWID;",
+        )?;
+        Ok(Kv { conn })
+    }
+
+    /// `KvStore::increment`, statement for statement.
+    fn increment(&mut self, key: &str, delta: i64) -> anyhow::Result<i64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let sql = "SELECT value FROM plugin_kv WHERE plugin = :plugin AND key = :key AND (expires_at IS NULL OR expires_at > :now)".to_string();
+        let current: Option<Vec<u8>> = tx
+            .prepare_cached(&sql)?
+            .query_row(
+                rusqlite::named_params! { ":plugin": "extism", ":key": key, ":now": now_ms() },
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = match current {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(&bytes)?.trim().parse::<i64>()?,
+        };
+        let next = current + delta;
+        tx.execute(
+            "INSERT INTO plugin_kv (plugin, key, value, expires_at) VALUES (?1, ?2, ?3, NULL)
+             ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
+            params!["extism", key, next.to_string().into_bytes()],
+        )?;
+        tx.commit()?;
+        Ok(next)
+    }
+}
+
+host_fn!(kv_increment(user_data: Kv; key: String) -> i64 {
+    let kv = user_data.get()?;
+    let mut kv = kv.lock().map_err(|_| extism::Error::msg("kv lock poisoned"))?;
+    kv.increment(&key, 1)
+});
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let guest = args.next().context("usage: chathooks-bench-extism <guest.wasm> <budget-ms>")?;
+    let budget_ms: u64 = args.next().map_or(Ok(3000), |s| s.parse())?;
+    let mut plugin = PluginBuilder::new(extism::Manifest::new([Wasm::file(&guest)]))
+        .with_wasi(false)
+        .with_function(
+            "kv_increment",
+            [PTR],
+            [ValType::I64],
+            UserData::new(Kv::open()?),
+            kv_increment,
+        )
+        .build()?;
+    let before = payload::sample_before();
+    let mut after = payload::sample_after(0);
+    let mut event = |id: u64| -> anyhow::Result<()> {
+        let input = serde_json::to_vec(&before)?;
+        let output = plugin.call::<&[u8], &[u8]>("before_message_sent", &input)?;
+        let decision: payload::Decision = serde_json::from_slice(output)?;
+        anyhow::ensure!(
+            matches!(decision, payload::Decision::Modify { .. }),
+            "the Extism guest did not mask the message: {decision:?}"
+        );
+        after.event_id = id;
+        let input = serde_json::to_vec(&after)?;
+        let output = plugin.call::<&[u8], &[u8]>("after_message_sent", &input)?;
+        let done: payload::Done = serde_json::from_slice(output)?;
+        anyhow::ensure!(done.ok, "the Extism guest's increment failed");
+        Ok(())
+    };
+    // The same warm-up and event count rule as the main benchmark's `measure`.
+    let mut id = 1;
+    let warm = Instant::now();
+    while id <= 300 || (id <= 3_000 && warm.elapsed() < Duration::from_millis(300)) {
+        event(id)?;
+        id += 1;
+    }
+    let per_event = warm.elapsed().as_secs_f64() / id as f64;
+    let n = ((budget_ms as f64 / 1000.0) / per_event) as usize;
+    let n = n.clamp(1_000, 50_000);
+    let mut samples = stats::Samples::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        event(id)?;
+        samples.push(start.elapsed());
+        id += 1;
+    }
+    let figures = serde_json::json!({
+        "extism_version": "1.30.0",
+        "micros": samples.micros(),
+    });
+    println!("{figures}");
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Section 5, cold start: time from starting `chathooks serve` to its first answer (`GET /healthz`), with
+//! 20 plugins, with the compile cache cold (a new data folder) and warm (the same folder again), and the
+//! server's resident memory right after.
+
+use crate::guests::{RustGuests, distinct_copy};
+use crate::report::Section;
+use crate::server::{Dirs, Server};
+use crate::stats::{Samples, fmt_ms};
+use anyhow::Context;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Plugins loaded at start.
+pub const PLUGINS: usize = 20;
+
+/// One start: until the first answer, and the memory then.
+struct Start {
+    serving: Duration,
+    rss_kib: u64,
+}
+
+/// `GET /healthz` on a fresh connection; whether it answered 200.
+fn healthz(base: &str) -> anyhow::Result<bool> {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer.starts_with("HTTP/1.1 200"))
+}
+
+/// Starts a server on `dirs`, waits for its first 200 from `/healthz`, reads its memory, stops it.
+fn start_once(dirs: &Dirs) -> anyhow::Result<Start> {
+    let t0 = Instant::now();
+    let server = Server::start(dirs)?;
+    anyhow::ensure!(healthz(&server.base)?, "/healthz did not answer 200");
+    let serving = t0.elapsed();
+    // Let work that follows the first answer (the dispatcher's first round) settle before reading memory.
+    std::thread::sleep(Duration::from_millis(200));
+    let rss_kib = server.child.rss_kib().context("reading VmRSS")?;
+    Ok(Start { serving, rss_kib })
+}
+
+/// Section 5.
+pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
+    eprintln!("[5] cold start: {PLUGINS} plugins, compile cache cold and warm");
+    let sources: Vec<Vec<u8>> = guests
+        .all()
+        .iter()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .collect::<anyhow::Result<_>>()?;
+    let (mut none, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let empty = tempfile::tempdir()?;
+        none.push(start_once(&Dirs::under(empty.path())?)?);
+
+        let dir = tempfile::tempdir()?;
+        let dirs = Dirs::under(dir.path())?;
+        for i in 0..PLUGINS {
+            // Distinct bytes per copy (and per round), so nothing is found in any cache.
+            let bytes = distinct_copy(&sources[i % sources.len()], &format!("{round}-{i}"));
+            std::fs::write(dirs.plugins.join(format!("plugin_{i:02}.wasm")), bytes)?;
+        }
+        cold.push(start_once(&dirs)?);
+        warm.push(start_once(&dirs)?);
+        eprintln!(
+            "  round {round}: no plugins {} ms, cold {} ms, warm {} ms",
+            fmt_ms(none[round].serving.as_secs_f64() * 1e6),
+            fmt_ms(cold[round].serving.as_secs_f64() * 1e6),
+            fmt_ms(warm[round].serving.as_secs_f64() * 1e6)
+        );
+    }
+    let mut s = Section::new(
+        "5. Cold start",
+        &[
+            "start",
+            "plugins",
+            "to first answer p50 ms",
+            "max ms",
+            "VmRSS after start MiB",
+        ],
+    );
+    s.intro.push(format!(
+        "From spawning `chathooks serve` to its first `200` from `GET /healthz`, {rounds} rounds. The {PLUGINS} \
+         plugins are the five Rust guests (bench guest and the four examples), four distinct copies of each \
+         (a custom section makes every copy a new compile-cache entry)."
+    ));
+    for (label, plugins, starts) in [
+        ("no plugins", 0, &none),
+        ("compile cache cold", PLUGINS, &cold),
+        ("compile cache warm", PLUGINS, &warm),
+    ] {
+        let times = Samples::from_micros(
+            starts
+                .iter()
+                .map(|s| s.serving.as_secs_f64() * 1e6)
+                .collect(),
+        );
+        let mut rss: Vec<u64> = starts.iter().map(|s| s.rss_kib).collect();
+        rss.sort_unstable();
+        let rss_mib = rss.get(rss.len() / 2).copied().unwrap_or(0) as f64 / 1024.0;
+        s.row(vec![
+            label.to_owned(),
+            plugins.to_string(),
+            fmt_ms(times.p50()),
+            fmt_ms(times.percentile(100.0)),
+            format!("{rss_mib:.0}"),
+        ]);
+    }
+    Ok(s)
+}

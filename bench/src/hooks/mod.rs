@@ -1,0 +1,383 @@
+//! Section 1, hook dispatch: what one event costs (a before-hook that masks a word, then an after-hook
+//! that bumps a KV counter), p50/p99 over many events, through each way of running a hook.
+//!
+//! Every variant does the same work from the same source (`logic.rs`) and keeps its counter in the same
+//! SQLite KV store (in memory, so that no variant pays for a disk write the others skip):
+//! - `native`: a Rust function, the floor;
+//! - `bare`: the bench guest component through wasmtime's component API, nothing else (the runtime floor);
+//! - the chathooks runtime (`Plugin::call`), with warm instances and with a fresh instance per call;
+//! - a webhook: the same work behind HTTP on loopback, keep-alive;
+//! - Extism: the same work as an Extism plugin (only with `--with-extism`; see `extism.rs`).
+//!
+//! A second table runs the example plugins (profanity-filter + message-stats: a mask, then a
+//! compare-and-swap, two increments and a set) in Rust, C, Python and JavaScript.
+
+mod bare;
+pub mod extism;
+mod parts;
+pub mod webhook;
+mod wit;
+
+use crate::guests::{LangPair, RustGuests, lang_pair};
+use crate::report::Section;
+use crate::stats::{Samples, fmt_ratio, fmt_us};
+use crate::{logic, payload};
+use anyhow::{Context, bail};
+use chathooks::plugins::bindings::types::Decision;
+use chathooks::plugins::{
+    HookCall, HookOutput, LogLevel, LogSink, Plugin, PluginLimits, Runtime, RuntimeConfig,
+};
+use chathooks::store::kv::KvStore;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the dispatch section needs to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Wall time spent measuring each variant (after warm-up); the event count follows from it.
+    pub budget: Duration,
+    /// Build and run the Extism comparison (`bench/extism`).
+    pub with_extism: bool,
+    /// Figures of an earlier Extism run to merge instead of running it.
+    pub extism_json: Option<PathBuf>,
+    /// Where the Python/JavaScript/C components are (default `<repo>/plugins`).
+    pub lang_dir: Option<PathBuf>,
+}
+
+/// Fewest events measured per variant, however slow.
+const MIN_EVENTS: usize = 1_000;
+/// Most events measured per variant, however fast.
+const MAX_EVENTS: usize = 50_000;
+
+/// Runs `event` (given a fresh event id each time) until warm, then for about `budget`.
+pub fn measure(
+    label: &str,
+    budget: Duration,
+    mut event: impl FnMut(u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Samples> {
+    let mut id = 1;
+    let warm = Instant::now();
+    while id <= 300 || (id <= 3_000 && warm.elapsed() < Duration::from_millis(300)) {
+        event(id).with_context(|| format!("{label}: event {id}"))?;
+        id += 1;
+    }
+    let per_event = warm.elapsed() / u32::try_from(id).unwrap_or(u32::MAX);
+    let n = (budget.as_secs_f64() / per_event.as_secs_f64().max(1e-9)) as usize;
+    let n = n.clamp(MIN_EVENTS, MAX_EVENTS);
+    let mut samples = Samples::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        event(id).with_context(|| format!("{label}: event {id}"))?;
+        samples.push(start.elapsed());
+        id += 1;
+    }
+    eprintln!(
+        "  {label}: p50 {} µs, p99 {} µs ({n} events)",
+        fmt_us(samples.p50()),
+        fmt_us(samples.p99())
+    );
+    Ok(samples)
+}
+
+/// Plugin logs go nowhere: the benchmark measures dispatch, not a log backend.
+struct NullSink;
+impl LogSink for NullSink {
+    fn log(&self, _plugin: &str, _level: LogLevel, _message: &str) {}
+}
+
+/// A runtime with an in-memory KV store and no compile cache.
+fn runtime() -> anyhow::Result<Runtime> {
+    Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        kv: Arc::new(KvStore::open_in_memory()?),
+        logs: Arc::new(NullSink),
+    })
+}
+
+/// The two calls of an event, ready to run through the runtime.
+struct Calls {
+    before: HookCall,
+    after: HookCall,
+}
+
+impl Calls {
+    fn new() -> Self {
+        Calls {
+            before: wit::before_call(&payload::sample_before()),
+            after: wit::after_call(&payload::sample_after(0)),
+        }
+    }
+}
+
+/// Runs one event through a before-plugin and an after-plugin (`fresh`: each on a new instance).
+fn runtime_event(
+    calls: &mut Calls,
+    filter: &Plugin,
+    counter: &Plugin,
+    fresh: bool,
+    id: u64,
+) -> anyhow::Result<()> {
+    if fresh {
+        filter.discard_idle_instances();
+    }
+    match filter.call(&calls.before)? {
+        HookOutput::Decision(Decision::Modify(_)) => {}
+        other => bail!("{} did not mask the message: {other:?}", filter.name()),
+    }
+    wit::set_event_id(&mut calls.after, id);
+    if fresh {
+        counter.discard_idle_instances();
+    }
+    match counter.call(&calls.after)? {
+        HookOutput::Done(Ok(())) => Ok(()),
+        other => bail!("{} failed: {other:?}", counter.name()),
+    }
+}
+
+/// The native floor: the same work as a Rust function over the same WIT values.
+fn native_event(calls: &Calls, kv: &KvStore) -> anyhow::Result<()> {
+    let HookCall::BeforeMessageSent { draft, .. } = &calls.before else {
+        bail!("not a before-message-sent call")
+    };
+    let decision = match logic::mask(&draft.body) {
+        Some(body) => Decision::Modify(chathooks::plugins::bindings::types::Modification {
+            body: Some(body),
+            metadata: None,
+        }),
+        None => Decision::Allow,
+    };
+    black_box(decision);
+    let HookCall::AfterMessageSent { message, .. } = &calls.after else {
+        bail!("not an after-message-sent call")
+    };
+    kv.increment("native", &logic::counter_key(&message.conversation_id), 1)?;
+    Ok(())
+}
+
+/// One row of a dispatch table.
+enum Outcome {
+    Measured(Samples),
+    Skipped(String),
+}
+
+fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Plugin> {
+    runtime
+        .load_file(path, PluginLimits::default())
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+/// Section 1a and 1b.
+pub fn run(guests: &RustGuests, options: &Options) -> anyhow::Result<Vec<Section>> {
+    let budget = options.budget;
+    let mut rows: Vec<(String, Outcome)> = Vec::new();
+
+    eprintln!(
+        "[1] hook dispatch: one event = before-message-sent (mask) + after-message-sent (KV increment)"
+    );
+    let kv = KvStore::open_in_memory()?;
+    let calls = Calls::new();
+    let native = measure("native", budget, |_| native_event(&calls, &kv))?;
+
+    let mut bare = bare::Bare::load(&guests.bench_hooks)?;
+    let bare_samples = measure("bare wasmtime", budget, |id| bare.event(id))?;
+    anyhow::ensure!(
+        bare.counter()?.is_some(),
+        "the bare variant never incremented its counter"
+    );
+
+    let rt = runtime()?;
+    let bench = load(&rt, &guests.bench_hooks)?;
+    let mut calls = Calls::new();
+    let runtime_warm = measure("runtime", budget, |id| {
+        runtime_event(&mut calls, &bench, &bench, false, id)
+    })?;
+    let runtime_fresh = measure("runtime, fresh instance", budget, |id| {
+        runtime_event(&mut calls, &bench, &bench, true, id)
+    })?;
+    let webhook = match webhook::Webhook::start() {
+        Ok(mut hook) => Outcome::Measured(measure("webhook", budget, |id| hook.event(id))?),
+        Err(e) => Outcome::Skipped(format!("the webhook server did not start: {e:#}")),
+    };
+    let extism = match extism::figures(options) {
+        Ok(Some(samples)) => Outcome::Measured(samples),
+        Ok(None) => Outcome::Skipped(
+            "not run: add `--with-extism` (builds bench/extism, a second wasmtime)".to_owned(),
+        ),
+        Err(e) => Outcome::Skipped(format!("failed: {e:#}")),
+    };
+
+    let (native_p50, bare_p50, runtime_p50) =
+        (native.p50(), bare_samples.p50(), runtime_warm.p50());
+    let extism_p50 = match &extism {
+        Outcome::Measured(s) => Some(s.p50()),
+        Outcome::Skipped(_) => None,
+    };
+    let webhook_p50 = match &webhook {
+        Outcome::Measured(s) => Some(s.p50()),
+        Outcome::Skipped(_) => None,
+    };
+    rows.push((
+        "native Rust function (the floor)".into(),
+        Outcome::Measured(native),
+    ));
+    rows.push((
+        "bare wasmtime call of the bench component (the runtime floor)".into(),
+        Outcome::Measured(bare_samples),
+    ));
+    rows.push((
+        "**chathooks runtime** (`Plugin::call`, warm instance)".into(),
+        Outcome::Measured(runtime_warm),
+    ));
+    rows.push((
+        "chathooks runtime, fresh instance per call".into(),
+        Outcome::Measured(runtime_fresh),
+    ));
+    rows.push((
+        "HTTP webhook (axum on loopback, keep-alive, JSON)".into(),
+        webhook,
+    ));
+    rows.push(("Extism 1.30 plugin (reused, JSON)".into(), extism));
+
+    let mut a = Section::new(
+        "1a. Hook dispatch: the same work through each mechanism",
+        &[
+            "variant",
+            "p50 µs",
+            "p99 µs",
+            "× native",
+            "× bare wasmtime",
+            "events",
+        ],
+    );
+    a.intro.push(
+        "One event = `before-message-sent` (mask a blocked word, answer `modify`) + `after-message-sent` \
+         (increment a KV counter in SQLite, in memory). Same source for every variant (`bench/src/logic.rs`)."
+            .to_owned(),
+    );
+    table(&mut a, rows, native_p50, Some(bare_p50));
+    a.note(target(
+        "hook dispatch within 1.5x of the bare wasmtime call",
+        runtime_p50 / bare_p50,
+        |r| r <= 1.5,
+    ));
+    if let Some(extism) = extism_p50 {
+        a.note(target(
+            "at least 3x faster than Extism",
+            extism / runtime_p50,
+            |r| r >= 3.0,
+        ));
+    } else {
+        a.note(
+            "target: at least 3x faster than Extism — not measured in this run (`--with-extism`)",
+        );
+    }
+    if let Some(webhook) = webhook_p50 {
+        a.note(target(
+            "at least 40x faster than the webhook",
+            webhook / runtime_p50,
+            |r| r >= 40.0,
+        ));
+    }
+
+    let b = languages(&rt, guests, options, native_p50)?;
+    let c = parts::run(guests, budget)?;
+    Ok(vec![a, b, c])
+}
+
+/// Section 1b: the example pair in every language that is built.
+fn languages(
+    rt: &Runtime,
+    guests: &RustGuests,
+    options: &Options,
+    native_p50: f64,
+) -> anyhow::Result<Section> {
+    let budget = options.budget;
+    let mut calls = Calls::new();
+    let filter = load(rt, &guests.profanity_filter)?;
+    let stats = load(rt, &guests.message_stats)?;
+    let rust = measure("rust examples", budget, |id| {
+        runtime_event(&mut calls, &filter, &stats, false, id)
+    })?;
+    let rust_fresh = measure("rust examples, fresh instance", budget, |id| {
+        runtime_event(&mut calls, &filter, &stats, true, id)
+    })?;
+    let rust_p50 = rust.p50();
+    let mut rows = vec![
+        ("Rust (warm instance)".to_owned(), Outcome::Measured(rust)),
+        (
+            "Rust (fresh instance per call)".to_owned(),
+            Outcome::Measured(rust_fresh),
+        ),
+    ];
+    for (lang, label) in [("c", "C"), ("python", "Python"), ("js", "JavaScript")] {
+        let outcome = match lang_pair(lang, options.lang_dir.as_deref()) {
+            LangPair::Skipped(why) => Outcome::Skipped(why),
+            LangPair::Found {
+                profanity_filter,
+                message_stats,
+            } => {
+                let measured = load(rt, &profanity_filter).and_then(|f| {
+                    let s = load(rt, &message_stats)?;
+                    measure(&format!("{lang} examples"), budget, |id| {
+                        runtime_event(&mut calls, &f, &s, false, id)
+                    })
+                });
+                match measured {
+                    Ok(samples) => Outcome::Measured(samples),
+                    Err(e) => Outcome::Skipped(format!("failed: {e:#}")),
+                }
+            }
+        };
+        rows.push((format!("{label} (warm instance)"), outcome));
+    }
+    let mut b = Section::new(
+        "1b. Hook dispatch: the example plugins in each language",
+        &[
+            "language",
+            "p50 µs",
+            "p99 µs",
+            "× native",
+            "× Rust",
+            "events",
+        ],
+    );
+    b.intro.push(
+        "One event = `profanity-filter` on `before-message-sent` + `message-stats` on `after-message-sent` \
+         (compare-and-swap, two increments, a set with TTL, a log line) through the chathooks runtime. \
+         `× native` is against the native row of 1a, which does less KV work."
+            .to_owned(),
+    );
+    table(&mut b, rows, native_p50, Some(rust_p50));
+    Ok(b)
+}
+
+fn table(section: &mut Section, rows: Vec<(String, Outcome)>, native: f64, second: Option<f64>) {
+    for (label, outcome) in rows {
+        match outcome {
+            Outcome::Measured(s) => section.row(vec![
+                label,
+                fmt_us(s.p50()),
+                fmt_us(s.p99()),
+                fmt_ratio(s.p50() / native),
+                second.map_or_else(String::new, |b| fmt_ratio(s.p50() / b)),
+                s.len().to_string(),
+            ]),
+            Outcome::Skipped(why) => section.row(vec![
+                label,
+                "—".into(),
+                "—".into(),
+                "—".into(),
+                "—".into(),
+                format!("skipped: {why}"),
+            ]),
+        }
+    }
+}
+
+/// `target: <what> — met (1.23x)` or `— MISSED (...)`.
+pub fn target(what: &str, ratio: f64, met: impl Fn(f64) -> bool) -> String {
+    let verdict = if met(ratio) { "met" } else { "**missed**" };
+    format!("target: {what} — {verdict} ({})", fmt_ratio(ratio))
+}

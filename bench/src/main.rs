@@ -1,0 +1,185 @@
+//! `chathooks-bench`: the benchmark program of chathooks. It prints figures; it is never a timed test.
+//!
+//! ## Overview
+//! `cargo run --release -p chathooks-bench` runs every section and prints one Markdown report (the table
+//! in `BENCHMARKS.md` is a copy of it):
+//! 1. hook dispatch per event, side by side with a native function, a bare wasmtime call, a webhook and
+//!    (with `--with-extism`) Extism, then the example plugins in each language that is built;
+//! 2. end to end: messages/s and latency of `POST .../messages` with and without five plugins;
+//! 3. fan-out to 1,000 WebSocket members;
+//! 4. hot reload;
+//! 5. cold start with 20 plugins, compile cache cold and warm, and resident memory.
+//!
+//! ## Layout
+//! - `hooks/`: section 1 (`bare.rs`: the bare wasmtime call, `webhook.rs`, `extism.rs`, `wit.rs`).
+//! - `e2e.rs`, `fanout.rs`, `reload.rs`, `coldstart.rs`: sections 2 to 5.
+//! - `server.rs`: the server under test in a child process, and an API client; `proc.rs`: child processes.
+//! - `guests.rs`: building and finding plugins; `logic.rs` and `payload.rs`: the work and the event every
+//!   dispatch variant shares (also compiled into `bench/guest` and `bench/extism`).
+//! - `stats.rs`, `report.rs`: percentiles and the Markdown report.
+//!
+//! Child processes are this binary again, with a hidden subcommand: `serve` (the server, as `chathooks
+//! serve`), `webhook-server`, `load` (the load generator) and `fanout` (the WebSocket clients).
+
+mod coldstart;
+mod e2e;
+mod fanout;
+mod guests;
+mod hooks;
+mod logic;
+mod payload;
+mod proc;
+mod reload;
+mod report;
+mod server;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use report::Section;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Benchmarks of chathooks: prints a Markdown report of every section.
+#[derive(Parser)]
+#[command(about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Child>,
+    /// Also build and run the Extism comparison (bench/extism; compiles a second wasmtime, ~4 minutes).
+    #[arg(long)]
+    with_extism: bool,
+    /// Merge Extism figures saved by an earlier `--with-extism` run (`<target>/extism/figures.json`).
+    #[arg(long)]
+    extism_json: Option<PathBuf>,
+    /// Folder of the Python/JavaScript/C components from `scripts/build-plugins.sh` [default: ./plugins].
+    #[arg(long)]
+    lang_dir: Option<PathBuf>,
+    /// Run only these sections (e.g. `--only 1,3`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u8>,
+    /// A fast, rough run (short measurements, fewer repeats) to check that everything works.
+    #[arg(long)]
+    quick: bool,
+    /// Concurrent clients of the end-to-end section, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    clients: Vec<usize>,
+    /// Also write the report to this file [default: <target>/chathooks-bench/latest.md].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The child processes of the benchmark (hidden: the benchmark starts them itself).
+#[derive(Subcommand)]
+enum Child {
+    /// The chat server, exactly as `chathooks serve`.
+    #[command(hide = true)]
+    Serve(chathooks::config::ServeArgs),
+    /// The webhook server of section 1.
+    #[command(hide = true)]
+    WebhookServer,
+    /// The load generator of section 2.
+    #[command(hide = true)]
+    Load(e2e::LoadArgs),
+    /// The WebSocket clients of section 3.
+    #[command(hide = true)]
+    Fanout(fanout::FanoutArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Child::Serve(args)) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            chathooks::cli::serve(args)
+        }
+        Some(Child::WebhookServer) => hooks::webhook::serve(),
+        Some(Child::Load(a)) => e2e::load(a),
+        Some(Child::Fanout(a)) => fanout::clients(a),
+        None => run(&cli),
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
+        eprintln!(
+            "note: RUST_BACKTRACE is set; unset it or set it to 0 for representative figures"
+        );
+    }
+    let wanted = |n: u8| cli.only.is_empty() || cli.only.contains(&n);
+    let quick = cli.quick;
+    let guests = guests::RustGuests::build()?;
+    let mut sections: Vec<Section> = Vec::new();
+    let mut attempt = |n: u8, title: &str, f: &mut dyn FnMut() -> anyhow::Result<Vec<Section>>| {
+        if !wanted(n) {
+            return;
+        }
+        match f() {
+            Ok(mut s) => sections.append(&mut s),
+            Err(e) => {
+                eprintln!("  section {n} failed: {e:#}");
+                let mut s = Section::new(title, &[]);
+                s.note(format!("failed: {e:#}"));
+                sections.push(s);
+            }
+        }
+    };
+    let dispatch = hooks::Options {
+        budget: Duration::from_millis(if quick { 300 } else { 2_500 }),
+        with_extism: cli.with_extism,
+        extism_json: cli.extism_json.clone(),
+        lang_dir: cli.lang_dir.clone(),
+    };
+    attempt(1, "1. Hook dispatch", &mut || {
+        hooks::run(&guests, &dispatch)
+    });
+    let e2e = e2e::Options {
+        clients: cli.clients.clone(),
+        messages: if quick { 1_000 } else { 6_000 },
+    };
+    attempt(2, "2. End to end", &mut || {
+        Ok(vec![e2e::run(&guests, &e2e)?])
+    });
+    let repeats = if quick { 10 } else { 50 };
+    attempt(3, "3. Fan-out", &mut || {
+        Ok(vec![fanout::run(1_000, repeats)?])
+    });
+    attempt(4, "4. Hot reload", &mut || {
+        Ok(vec![reload::run(&guests, if quick { 2 } else { 6 })?])
+    });
+    attempt(5, "5. Cold start", &mut || {
+        Ok(vec![coldstart::run(&guests, if quick { 1 } else { 3 })?])
+    });
+
+    let mut out = format!(
+        "## Results\n\n{}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s.\n\n",
+        report::machine_header(),
+        if cli.with_extism {
+            " -- --with-extism"
+        } else {
+            ""
+        },
+        started.elapsed().as_secs_f64()
+    );
+    for section in &sections {
+        out.push_str(&section.markdown());
+    }
+    println!("{out}");
+    let path = cli.out.clone().unwrap_or_else(|| {
+        guests::target_dir()
+            .join("chathooks-bench")
+            .join("latest.md")
+    });
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, &out)?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The chat server under test, in a child process: this binary's `serve` subcommand, which runs
+//! `chathooks::cli::serve` exactly as `chathooks serve` does. Plus a small client of its admin and user API.
+
+use crate::proc;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The admin key of every benchmark server.
+pub const ADMIN_KEY: &str = "bench-admin-key-0123456789";
+
+/// A running `chathooks serve` with its folders.
+pub struct Server {
+    /// The process.
+    pub child: proc::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+/// The folders of a benchmark server.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// `--data-dir`: databases and compile cache.
+    pub data: PathBuf,
+    /// `--plugins-dir`.
+    pub plugins: PathBuf,
+    /// Where the server's log (stderr) goes.
+    pub log: PathBuf,
+}
+
+impl Dirs {
+    /// `data/`, `plugins/` and `server.log` under `root`, the plugins folder created.
+    pub fn under(root: &Path) -> anyhow::Result<Self> {
+        let dirs = Dirs {
+            data: root.join("data"),
+            plugins: root.join("plugins"),
+            log: root.join("server.log"),
+        };
+        std::fs::create_dir_all(&dirs.plugins)?;
+        Ok(dirs)
+    }
+}
+
+impl Server {
+    /// Starts a server on `127.0.0.1:0` over `dirs` and waits until it listens.
+    pub fn start(dirs: &Dirs) -> anyhow::Result<Self> {
+        let data = dirs.data.display().to_string();
+        let plugins = dirs.plugins.display().to_string();
+        let mut child = proc::Child::spawn_self_logged(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                &data,
+                "--plugins-dir",
+                &plugins,
+            ],
+            &[("CHATHOOKS_ADMIN_KEY", ADMIN_KEY), ("RUST_BACKTRACE", "0")],
+            Some(&dirs.log),
+        )?;
+        let base = child
+            .wait_for_line("chathooks listening on ", Duration::from_secs(300))
+            .with_context(|| format!("the server did not start; see {}", dirs.log.display()))?;
+        Ok(Server { child, base })
+    }
+
+    /// CPU time (user + system) the server process has used so far.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.pid())).ok()?;
+        // Fields after the command name (which is in parentheses and may contain spaces).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        // Clock ticks are 1/100 s on Linux.
+        Some(Duration::from_millis((utime + stime) * 10))
+    }
+}
+
+/// A client of a server's API.
+#[derive(Clone)]
+pub struct Api {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// A client for `base`.
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        Ok(Api {
+            base: base.to_owned(),
+            http: reqwest::Client::builder().tcp_nodelay(true).build()?,
+        })
+    }
+
+    /// `POST path` with `token`, expecting a 2xx; the JSON answer.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// `GET path` with `token`, expecting 200; the JSON answer.
+    pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Creates user `id`; their token.
+    pub async fn user(&self, id: &str) -> anyhow::Result<String> {
+        let answer = self
+            .post("/v1/admin/users", ADMIN_KEY, &json!({"id": id, "name": id}))
+            .await?;
+        answer["token"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no token in {answer}"))
+    }
+
+    /// Creates a conversation of the caller and `others`; its id.
+    pub async fn conversation(&self, token: &str, others: &[String]) -> anyhow::Result<String> {
+        let answer = self
+            .post(
+                "/v1/conversations",
+                token,
+                &json!({"participant_ids": others}),
+            )
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no id in {answer}"))
+    }
+
+    /// Calls so far of every plugin, summed.
+    pub async fn plugin_calls(&self) -> anyhow::Result<u64> {
+        let plugins = self.get("/v1/admin/plugins", ADMIN_KEY).await?;
+        Ok(plugins
+            .as_array()
+            .map(|ps| ps.iter().filter_map(|p| p["calls"].as_u64()).sum())
+            .unwrap_or(0))
+    }
+}
+
+/// Creates `n` users named `<prefix><i>` with up to 16 requests in flight; their tokens, in order.
+pub async fn users(api: &Api, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    use futures_util::StreamExt;
+    let results: Vec<anyhow::Result<String>> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            let id = format!("{prefix}{i}");
+            async move { api.user(&id).await }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
