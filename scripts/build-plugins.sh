@@ -17,7 +17,8 @@
 #   rust    rustup target wasm32-wasip2
 #   python  componentize-py (PyPI)
 #   js      node >= 20 and npm; jco with its QuickJS backend, pinned by plugins-examples/js/package-lock.json
-#           (installed here with `npm ci` when node_modules is missing)
+#           (installed here with `npm install` when node_modules is missing: `npm ci` refuses that lock file
+#           because a few of jco's optional per-platform packages were never published)
 #   c       clang-19 + lld-19 + wasi-libc (Debian: clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc),
 #           wit-bindgen-cli and wasm-tools (crates.io)
 # Tools installed by `cargo install --root ~/.cache/chathooks/tools` are found without being on PATH
@@ -35,7 +36,7 @@ WASI_SYSROOT=${WASI_SYSROOT:-/usr}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EXAMPLES="$ROOT/plugins-examples"
 TOOLS="${CHATHOOKS_TOOLS:-$HOME/.cache/chathooks/tools}/bin"
-export PATH="$PATH:$TOOLS"
+export PATH="$TOOLS:$PATH"
 
 require_all=${CHATHOOKS_REQUIRE_ALL_LANGS:-0}
 [[ $require_all == 1 || $require_all == true ]] && require_all=1 || require_all=0
@@ -164,9 +165,9 @@ build_js() {
     return
   fi
   if [[ ! -x $kit/node_modules/.bin/jco ]]; then
-    echo "== js: npm ci (installs the pinned jco into plugins-examples/js/node_modules)"
-    if ! (cd "$kit" && npm ci --no-audit --no-fund --loglevel=error); then
-      missing js "npm ci in plugins-examples/js failed"
+    echo "== js: npm install (the versions pinned by package-lock.json, into plugins-examples/js/node_modules)"
+    if ! (cd "$kit" && npm install --no-audit --no-fund --loglevel=error); then
+      missing js "npm install in plugins-examples/js failed"
       return
     fi
   fi

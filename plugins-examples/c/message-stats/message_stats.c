@@ -10,9 +10,10 @@
 // does nothing. When counting fails the claim is released and the hook returns an error, so the retry
 // counts. Once counted, the claim is rewritten with a time to live so old claims leave the store.
 //
-// The bindings (`plugin.h`, `plugin.c`) are generated from wit/world.wit by `wit-bindgen c`; see this
-// folder's README for the build commands, or run `scripts/build-plugins.sh c` at the repository root.
-// Test: `chathooks test message_stats.wasm ../../rust/message-stats/cases.json`.
+// The bindings (`plugin.h`, `plugin.c`) are generated from wit/world.wit by `wit-bindgen c`.
+// Build: `scripts/build-plugins.sh c` at the repository root gives `plugins/c_message_stats.wasm`.
+// ../README.md has the commands. Test it with the Rust twin's case file:
+// `chathooks test plugins/c_message_stats.wasm plugins-examples/rust/message-stats/cases.json`.
 
 #include <stdint.h>
 #include <stdlib.h>

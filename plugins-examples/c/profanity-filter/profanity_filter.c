@@ -7,9 +7,10 @@
 //   "message contains only blocked words";
 // - allows everything else unchanged (the metadata is never touched).
 //
-// The bindings (`plugin.h`, `plugin.c`) are generated from wit/world.wit by `wit-bindgen c`; see this
-// folder's README for the build commands, or run `scripts/build-plugins.sh c` at the repository root.
-// Test: `chathooks test profanity_filter.wasm ../../rust/profanity-filter/cases.json`.
+// The bindings (`plugin.h`, `plugin.c`) are generated from wit/world.wit by `wit-bindgen c`.
+// Build: `scripts/build-plugins.sh c` at the repository root gives `plugins/c_profanity_filter.wasm`.
+// ../README.md has the commands. Test it with the Rust twin's case file:
+// `chathooks test plugins/c_profanity_filter.wasm plugins-examples/rust/profanity-filter/cases.json`.
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,8 +10,9 @@
 // does nothing. When counting fails the claim is released and the hook throws, so the retry counts.
 // Once counted, the claim is rewritten with a time to live so old claims leave the store.
 //
-// Build (from plugins-examples/js, after `npm ci`): see the README, or run `scripts/build-plugins.sh js` at
-// the repository root. Test: `chathooks test message_stats.wasm ../rust/message-stats/cases.json`.
+// Build: `scripts/build-plugins.sh js` at the repository root gives `plugins/js_message_stats.wasm`.
+// ../README.md has the commands. Test it with the Rust twin's case file:
+// `chathooks test plugins/js_message_stats.wasm plugins-examples/rust/message-stats/cases.json`.
 
 import * as kv from "chathooks:plugin/kv@0.1.0";
 import { log } from "chathooks:plugin/log@0.1.0";

@@ -7,8 +7,9 @@
 //   "message contains only blocked words";
 // - allows everything else unchanged (the metadata is never touched).
 //
-// Build (from plugins-examples/js, after `npm ci`): see the README, or run `scripts/build-plugins.sh js` at
-// the repository root. Test: `chathooks test profanity_filter.wasm ../rust/profanity-filter/cases.json`.
+// Build: `scripts/build-plugins.sh js` at the repository root gives `plugins/js_profanity_filter.wasm`.
+// ../README.md has the commands. Test it with the Rust twin's case file:
+// `chathooks test plugins/js_profanity_filter.wasm plugins-examples/rust/profanity-filter/cases.json`.
 
 // Blocked words, lower case. A word is a run of letters and digits, so "heck's" contains "heck".
 const BLOCKED_WORDS = new Set(["darn", "heck", "damn", "crap", "frak", "bloody"]);

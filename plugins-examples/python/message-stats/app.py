@@ -10,9 +10,9 @@ with the same `event_id` and a higher `attempt`. To count each message once, the
 does nothing. When counting fails the claim is released and the hook raises `Err`, so the retry counts.
 Once counted, the claim is rewritten with a time to live so old claims leave the store.
 
-Build: `componentize-py -d ../../../wit -d world.wit -w chathooks-examples:message-stats/message-stats
-componentize app -o message_stats.wasm` (or `scripts/build-plugins.sh` at the repository root).
-Test: `chathooks test message_stats.wasm ../../rust/message-stats/cases.json`.
+Build: `scripts/build-plugins.sh python` at the repository root gives `plugins/python_message_stats.wasm`
+(../README.md has the commands). Test it with the Rust twin's case file:
+`chathooks test plugins/python_message_stats.wasm plugins-examples/rust/message-stats/cases.json`.
 """
 
 from typing import List, Tuple

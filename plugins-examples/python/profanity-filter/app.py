@@ -8,9 +8,9 @@ It looks at every message about to be sent or edited and
   "message contains only blocked words";
 - allows everything else unchanged (the metadata is never touched).
 
-Build: `componentize-py -d ../../../wit -d world.wit -w chathooks-examples:profanity-filter/profanity-filter
-componentize app -o profanity_filter.wasm` (or `scripts/build-plugins.sh` at the repository root).
-Test: `chathooks test profanity_filter.wasm ../../rust/profanity-filter/cases.json`.
+Build: `scripts/build-plugins.sh python` at the repository root gives `plugins/python_profanity_filter.wasm`
+(../README.md has the commands). Test it with the Rust twin's case file:
+`chathooks test plugins/python_profanity_filter.wasm plugins-examples/rust/profanity-filter/cases.json`.
 """
 
 from typing import List
