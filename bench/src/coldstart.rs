@@ -54,10 +54,13 @@ pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
         .iter()
         .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
         .collect::<anyhow::Result<_>>()?;
-    let (mut none, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut none_new, mut none, mut cold, mut warm) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let empty = tempfile::tempdir()?;
-        none.push(start_once(&Dirs::under(empty.path())?)?);
+        let empty = Dirs::under(empty.path())?;
+        none_new.push(start_once(&empty)?);
+        none.push(start_once(&empty)?);
 
         let dir = tempfile::tempdir()?;
         let dirs = Dirs::under(dir.path())?;
@@ -69,7 +72,8 @@ pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
         cold.push(start_once(&dirs)?);
         warm.push(start_once(&dirs)?);
         eprintln!(
-            "  round {round}: no plugins {} ms, cold {} ms, warm {} ms",
+            "  round {round}: no plugins {} ms (new folder) / {} ms, 20 plugins cold {} ms, warm {} ms",
+            fmt_ms(none_new[round].serving.as_secs_f64() * 1e6),
             fmt_ms(none[round].serving.as_secs_f64() * 1e6),
             fmt_ms(cold[round].serving.as_secs_f64() * 1e6),
             fmt_ms(warm[round].serving.as_secs_f64() * 1e6)
@@ -91,9 +95,14 @@ pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
          (a custom section makes every copy a new compile-cache entry)."
     ));
     for (label, plugins, starts) in [
-        ("no plugins", 0, &none),
-        ("compile cache cold", PLUGINS, &cold),
-        ("compile cache warm", PLUGINS, &warm),
+        ("new data folder (databases created)", 0, &none_new),
+        ("existing data folder", 0, &none),
+        (
+            "new data folder, compile cache cold (every plugin compiled)",
+            PLUGINS,
+            &cold,
+        ),
+        ("existing data folder, compile cache warm", PLUGINS, &warm),
     ] {
         let times = Samples::from_micros(
             starts

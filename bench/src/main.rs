@@ -107,6 +107,7 @@ fn main() -> anyhow::Result<()> {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let started = Instant::now();
+    let load_before = report::load_average();
     if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
         eprintln!(
             "note: RUST_BACKTRACE is set; unset it or set it to 0 for representative figures"
@@ -158,14 +159,17 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     });
 
     let mut out = format!(
-        "## Results\n\n{}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s.\n\n",
+        "## Results\n\n{}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s. 1-minute load average \
+         {} at the start and {} at the end (above the core count means other work competed for the CPU).\n\n",
         report::machine_header(),
         if cli.with_extism {
             " -- --with-extism"
         } else {
             ""
         },
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        load_before,
+        report::load_average(),
     );
     for section in &sections {
         out.push_str(&section.markdown());

@@ -35,7 +35,10 @@ pub fn run(guests: &RustGuests, repeats: usize) -> anyhow::Result<Section> {
     let path = format!("/v1/conversations/{conversation}/messages");
     let versions = [&guests.bench_hooks, &guests.logger];
     let mut samples = Samples::default();
-    let mut s = Section::new("4. Hot reload", &["plugin", "repeats", "p50 ms", "max ms"]);
+    let mut s = Section::new(
+        "4. Hot reload",
+        &["new version", "swaps", "p50 ms", "max ms"],
+    );
     for repeat in 0..repeats {
         // Even repeats install the masking version, odd ones the allowing one.
         let new = versions[repeat % 2];
@@ -70,18 +73,38 @@ pub fn run(guests: &RustGuests, repeats: usize) -> anyhow::Result<Section> {
             }
         }
     }
-    s.row(vec![
-        "Rust (logger ⇄ bench guest)".to_owned(),
-        samples.len().to_string(),
-        fmt_ms(samples.p50()),
-        fmt_ms(samples.percentile(100.0)),
-    ]);
-    s.note("measured from the rename that lands the new file to the first API answer produced by it; \
-            includes the watcher's debounce, the compile (no cache hit: each version is new to the running \
-            server only the first time) and the swap");
+    // The first two swaps bring versions the server has never compiled; later ones come back to
+    // versions whose compiled form is in the compile cache.
+    let (compiled, cached): (Vec<f64>, Vec<f64>) = {
+        let all = samples.micros();
+        (
+            all.iter().take(2).copied().collect(),
+            all.iter().skip(2).copied().collect(),
+        )
+    };
+    for (label, times) in [
+        ("Rust, new version (compiled on arrival)", compiled),
+        ("Rust, version seen before (compile cache hit)", cached),
+    ] {
+        if times.is_empty() {
+            continue;
+        }
+        let times = Samples::from_micros(times);
+        s.row(vec![
+            label.to_owned(),
+            times.len().to_string(),
+            fmt_ms(times.p50()),
+            fmt_ms(times.percentile(100.0)),
+        ]);
+    }
+    s.note(
+        "from the rename that lands the new file to the first API answer produced by the new version \
+         (a message is posted every millisecond or so until one comes back changed); includes the watcher's \
+         debounce, compiling or loading the component and the swap",
+    );
     s.note(target(
-        "hot reload under 100 ms for a Rust plugin (shown: p50 / 100 ms)",
-        samples.p50() / 100_000.0,
+        "hot reload under 100 ms for a Rust plugin (shown: slowest / 100 ms)",
+        samples.percentile(100.0) / 100_000.0,
         |r| r < 1.0,
     ));
     drop(server);

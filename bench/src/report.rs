@@ -102,3 +102,11 @@ pub fn machine_header() -> String {
         os = std::env::consts::OS
     )
 }
+
+/// The 1-minute load average (`/proc/loadavg`): how busy the machine was with other work.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}

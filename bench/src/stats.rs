@@ -6,6 +6,10 @@ use std::time::Duration;
 #[derive(Debug, Default, Clone)]
 pub struct Samples {
     micros: Vec<f64>,
+    /// Events that failed (their times are among the samples); with the first failure's message.
+    pub failed: usize,
+    /// Why the first failed event failed.
+    pub first_failure: Option<String>,
 }
 
 impl Samples {
@@ -13,12 +17,16 @@ impl Samples {
     pub fn with_capacity(n: usize) -> Self {
         Samples {
             micros: Vec::with_capacity(n),
+            ..Samples::default()
         }
     }
 
     /// Samples given in microseconds.
     pub fn from_micros(micros: Vec<f64>) -> Self {
-        Samples { micros }
+        Samples {
+            micros,
+            ..Samples::default()
+        }
     }
 
     /// Adds one sample.
@@ -58,8 +66,7 @@ impl Samples {
         self.percentile(99.0)
     }
 
-    /// The raw samples in microseconds (the Extism benchmark, which includes this file, prints them).
-    #[allow(dead_code)]
+    /// The raw samples in microseconds.
     pub fn micros(&self) -> &[f64] {
         &self.micros
     }
