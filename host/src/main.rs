@@ -28,6 +28,20 @@ enum Command {
         /// The case file (JSON); see the README for its format.
         cases: PathBuf,
     },
+    /// Write a starter plugin that builds (`./build.sh`) and passes its case file (`cases.json`).
+    New {
+        /// The plugin's name: lower-case words joined by dashes, such as `my-filter`.
+        name: String,
+        /// The language: rust, python, js or c.
+        #[arg(long)]
+        lang: chathooks::cli::Lang,
+        /// The hooks it implements, comma-separated WIT names [default: before-message-sent,after-message-sent].
+        #[arg(long, value_delimiter = ',')]
+        hooks: Vec<String>,
+        /// The folder to create [default: ./<name>].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +57,20 @@ fn main() -> ExitCode {
         Command::Serve(args) => chathooks::cli::serve(args).map(|()| true),
         Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
         Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
+        Command::New {
+            name,
+            lang,
+            hooks,
+            dir,
+        } => chathooks::cli::new(
+            &chathooks::cli::NewPlugin {
+                name: name.clone(),
+                lang: *lang,
+                hooks: hooks.clone(),
+                dir: dir.clone(),
+            },
+            &mut out,
+        ),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

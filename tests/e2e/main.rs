@@ -3,6 +3,8 @@
 //! One test binary (so plugins are built and compiled once per run), one module per area:
 //! - `runtime`: loading, refusing bad files, limits, traps, KV isolation, the compile cache.
 //! - `cli`: `chathooks check` and `chathooks test` on every case file in the repository.
+//! - `languages`: the Python, JavaScript and C example plugins pass their Rust twins' case files.
+//! - `new`: `chathooks new` starters in every language build and pass their own case files.
 //! - `server_api`: the REST API: the authorization table, the OpenAPI document, users and tokens.
 //! - `server_errors`: bad input (malformed, empty, wrong types, oversize) and the error shape.
 //! - `server_durability`: the `serve` binary killed with SIGKILL mid-stream and restarted; admin key;
@@ -12,6 +14,8 @@
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
 
 mod cli;
+mod languages;
+mod new;
 mod runtime;
 mod server_api;
 mod server_durability;

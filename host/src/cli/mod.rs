@@ -1,10 +1,12 @@
-//! The `chathooks` command line: `check` and `test` for plugin authors (and `serve` for operators).
+//! The `chathooks` command line: `new`, `check` and `test` for plugin authors (and `serve` for operators).
 
 mod check;
+mod new;
 mod serve;
 mod test;
 
 pub use check::check;
+pub use new::{Lang, NewPlugin, new};
 pub use serve::serve;
 pub use test::test;
 

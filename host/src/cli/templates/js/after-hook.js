@@ -1,0 +1,6 @@
+
+export const {{object}} = {
+  {{fn}}({{params}}) {
+    count("{{hook}}", context);
+  },
+};

@@ -1,0 +1,6 @@
+
+export const {{object}} = {
+  {{fn}}({{params}}) {
+    return check(draft.body);
+  },
+};

@@ -1,0 +1,5 @@
+    fn {{fn}}(
+        {{params}},
+    ) -> Result<(), String> {
+        count("{{hook}}", &context)
+    }

@@ -1,0 +1,5 @@
+    fn {{fn}}(
+        {{params}},
+    ) -> Decision {
+        check(&draft.body)
+    }
