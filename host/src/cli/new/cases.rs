@@ -45,38 +45,34 @@ pub(super) fn cases(hooks: &[Hook]) -> anyhow::Result<String> {
             )
         };
         let name = hook.name();
-        match hook.kind() {
-            HookKind::Before => {
-                let allow = event("", "hello there", json!({ "decision": "allow" }))?;
-                cases.push(case(
-                    format!("{name} allows an ordinary message"),
-                    vec![allow],
-                    None,
-                ));
-                let reject = json!({ "decision": { "reject": "no spam, please" } });
-                let reject = event("", "Cheap SPAM, buy now", reject)?;
-                cases.push(case(format!("{name} rejects spam"), vec![reject], None));
-            }
-            HookKind::After => {
-                let attempt = |n: u32| {
-                    let context =
-                        json!({ "event_id": 1, "attempt": n, "at": 1_700_000_000_000u64 });
-                    event(
-                        &format!("          \"context\": {},\n", inline(&context)),
-                        "hello there",
-                        json!({ "ok": true }),
-                    )
-                };
-                let expect = json!({
-                    "kv": { format!("events:{name}"): 1, "seen:1": 1 },
-                    "logs": [{ "level": "info", "contains": format!("{name}: event 1, 1 so far") }],
-                });
-                cases.push(case(
-                    format!("{name} counts an event once, even when it is retried"),
-                    vec![attempt(1)?, attempt(2)?],
-                    Some(expect),
-                ));
-            }
+        if hook.kind() == HookKind::Before {
+            let allow = event("", "hello there", json!({ "decision": "allow" }))?;
+            cases.push(case(
+                format!("{name} allows an ordinary message"),
+                vec![allow],
+                None,
+            ));
+            let reject = json!({ "decision": { "reject": "no spam, please" } });
+            let reject = event("", "Cheap SPAM, buy now", reject)?;
+            cases.push(case(format!("{name} rejects spam"), vec![reject], None));
+        } else {
+            let attempt = |n: u32| {
+                let context = json!({ "event_id": 1, "attempt": n, "at": 1_700_000_000_000u64 });
+                event(
+                    &format!("          \"context\": {},\n", inline(&context)),
+                    "hello there",
+                    json!({ "ok": true }),
+                )
+            };
+            let expect = json!({
+                "kv": { format!("events:{name}"): 1, "seen:1": 1 },
+                "logs": [{ "level": "info", "contains": format!("{name}: event 1, 1 so far") }],
+            });
+            cases.push(case(
+                format!("{name} counts an event once, even when it is retried"),
+                vec![attempt(1)?, attempt(2)?],
+                Some(expect),
+            ));
         }
     }
     Ok(format!(
