@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// [default: process].
     #[arg(long, env = "CHATHOOKS_DURABILITY")]
     pub durability: Option<String>,
+    /// Do not watch the plugins folder: plugins load at start and on `POST /v1/admin/plugins/reload`
+    /// only.
+    #[arg(long, env = "CHATHOOKS_NO_WATCH")]
+    pub no_watch: bool,
 }
 
 /// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
@@ -129,6 +133,8 @@ pub struct FileConfig {
     pub admin_key: Option<String>,
     /// See [`ServeArgs::durability`].
     pub durability: Option<String>,
+    /// Watch the plugins folder and reload changed plugins (default true; see [`ServeArgs::no_watch`]).
+    pub watch: Option<bool>,
 }
 
 /// The resolved configuration of a server.
@@ -146,6 +152,8 @@ pub struct Config {
     pub admin_key: Option<String>,
     /// What a committed write survives.
     pub durability: Durability,
+    /// Watch the plugins folder and hot-reload plugins whose files change.
+    pub watch: bool,
 }
 
 impl Default for Config {
@@ -157,6 +165,7 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             admin_key: None,
             durability: Durability::Process,
+            watch: true,
         }
     }
 }
@@ -196,6 +205,7 @@ impl Config {
                 .unwrap_or(defaults.body_limit),
             admin_key: args.admin_key.clone().or(file.admin_key),
             durability,
+            watch: !args.no_watch && file.watch.unwrap_or(defaults.watch),
         };
         config.validate()?;
         Ok(config)

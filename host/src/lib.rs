@@ -17,6 +17,7 @@
 //! - [`dispatch`]: the outbox → after-hooks dispatcher: ordering, retries, dead letters.
 //! - [`live`]: the in-process broadcast of events to WebSocket subscribers.
 //! - [`api`]: the REST and WebSocket API (axum routers per resource, errors, OpenAPI document).
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`server`]: shared state, the router, serving with graceful shutdown; [`config`]: its settings.
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod dispatch;
 pub mod events;
 pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod plugins;
 pub mod server;

@@ -18,9 +18,11 @@ use tokio::task::JoinHandle;
 
 use crate::chat::Chat;
 use crate::config::{AdminKey, Config};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{DispatchHandle, Dispatcher};
 use crate::live::Hub;
+use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
+use crate::plugins::watcher::{WatchConfig, Watcher};
 use crate::plugins::{Runtime, RuntimeConfig, TracingSink};
 use crate::store::Db;
 use crate::store::kv::KvStore;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub admin_key: Arc<AdminKey>,
     /// Largest request body in bytes (for the 413 message; the limit itself is a router layer).
     pub body_limit: usize,
+    /// HTTP and WebSocket counters for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
     /// Flips to `true` when the server starts shutting down, so long-lived WebSocket connections close
     /// instead of holding the shutdown up.
     closing: Arc<watch::Sender<bool>>,
@@ -61,6 +65,7 @@ impl AppState {
             chat,
             admin_key: Arc::new(admin_key),
             body_limit,
+            metrics: Arc::default(),
             closing: Arc::new(closing),
         }
     }
@@ -88,12 +93,20 @@ pub struct Running {
     pub state: AppState,
     dispatcher: JoinHandle<()>,
     stop_dispatcher: oneshot::Sender<()>,
+    /// The plugins folder watcher (`None` with `--no-watch`).
+    watcher: Option<Watcher>,
+    /// The periodic plugin statistics log line.
+    summary: JoinHandle<()>,
 }
 
 impl Running {
     /// Stops the dispatcher (it finishes calls in flight, up to [`DISPATCHER_STOP_TIMEOUT`]) after the
     /// HTTP server has stopped: the last step of a graceful shutdown.
     pub async fn finish(self) {
+        if let Some(watcher) = self.watcher {
+            watcher.stop().await;
+        }
+        self.summary.abort();
         let _ = self.stop_dispatcher.send(());
         if tokio::time::timeout(DISPATCHER_STOP_TIMEOUT, self.dispatcher)
             .await
@@ -107,21 +120,62 @@ impl Running {
 }
 
 /// Opens the data folder (chat database, plugins' KV store, compile cache), loads every plugin in the
-/// plugins folder (creating it if missing) and starts the after-hook dispatcher.
+/// plugins folder (creating it if missing), starts the after-hook dispatcher and, unless
+/// `config.watch` is off, the plugins folder watcher (hot reload).
 pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Running> {
     let body_limit = config.body_limit;
+    let (watch, plugins_dir) = (config.watch, config.plugins_dir.clone());
     let config = config.clone();
+    // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
+    // to every plugin that is there.
     let (db, registry) = tokio::task::spawn_blocking(move || open(&config)).await??;
     let (stop_dispatcher, stopped) = oneshot::channel::<()>();
     let (dispatch, dispatcher) = Dispatcher::spawn(db.clone(), registry.clone(), async move {
         let _ = stopped.await;
     });
+    let watcher = if watch {
+        match start_watcher(&registry, plugins_dir, &dispatch).await {
+            Ok(watcher) => Some(watcher),
+            Err(err) => {
+                // Serving without hot reload beats not serving; the admin reload route still works.
+                tracing::error!(
+                    "hot reload is off: {err:#}; use POST /v1/admin/plugins/reload after changing plugins"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
     let chat = Chat::new(db, registry, Hub::new(), dispatch);
     Ok(Running {
         state: AppState::new(chat, admin_key, body_limit),
         dispatcher,
         stop_dispatcher,
+        watcher,
+        summary,
     })
+}
+
+/// Starts the plugins folder watcher, then rescans once, so a file that changed between the first load
+/// and the start of the watch is not missed.
+async fn start_watcher(
+    registry: &Arc<Registry>,
+    dir: std::path::PathBuf,
+    dispatch: &DispatchHandle,
+) -> anyhow::Result<Watcher> {
+    let wake = dispatch.clone();
+    let watcher = Watcher::spawn(
+        registry.clone(),
+        dir,
+        WatchConfig::default(),
+        Arc::new(move || wake.wake()),
+    )?;
+    let registry = registry.clone();
+    tokio::task::spawn_blocking(move || registry.rescan()).await??;
+    dispatch.wake();
+    Ok(watcher)
 }
 
 /// The blocking part of [`start`]: files and plugins.

@@ -12,11 +12,21 @@
 //! - `server_hooks`: before-hooks reject and modify through the API; after-hooks get what happened.
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
+//! - `sandbox`: hostile plugins (loops, memory bomb, recursion, panic, huge answers, log and KV floods)
+//!   fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`.
+//! - `reload`: hot reload: load, replace, delete, manifests, bad files, slow copies, `--no-watch`.
+//!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing.
+//! - `sandbox_support`: plugin files, the admin plugin list and polling, for the above.
 
 mod cli;
 mod languages;
 mod new;
+mod reload;
+mod reload_traffic;
 mod runtime;
+mod sandbox;
+mod sandbox_metrics;
+mod sandbox_support;
 mod server_api;
 mod server_durability;
 mod server_errors;

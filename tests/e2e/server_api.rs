@@ -41,6 +41,7 @@ fn table() -> Vec<Row> {
     const USER_ONLY: [u16; 6] = [200, 200, 200, 401, 401, 401];
     vec![
         row(M::GET, "/healthz", None, [200; 6]),
+        row(M::GET, "/metrics", None, [200; 6]),
         row(M::GET, "/v1/openapi.json", None, [200; 6]),
         row(M::GET, "/v1/me", None, USER_ONLY),
         row(
@@ -163,6 +164,12 @@ fn table() -> Vec<Row> {
         row(
             M::GET,
             "/v1/admin/plugins",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/admin/plugins/reload",
             None,
             [401, 401, 401, 200, 401, 401],
         ),

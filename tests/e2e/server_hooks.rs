@@ -131,7 +131,7 @@ async fn after_hooks_receive_what_the_api_did() {
     assert!(status.is_success());
     let recorder = &plugins[0];
     assert_eq!(recorder["name"], "recorder");
-    assert_eq!(recorder["state"], "loaded");
+    assert_eq!(recorder["state"], "active");
     assert!(
         recorder["calls"].as_u64().is_some_and(|n| n >= 4),
         "{recorder}"

@@ -1,4 +1,4 @@
-//! Admin routes (bearer admin key): users and their tokens, plugins, dead letters.
+//! Admin routes (bearer admin key): users and their tokens, plugins (list, reload), dead letters.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,8 +13,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::chat::admin::DeadLetterInfo;
 use crate::chat::{CreatedUser, NewUser};
-use crate::plugins::registry::PluginStatus;
+use crate::plugins::registry::{PluginStatus, Registry};
+use crate::plugins::reload::ReloadReport;
 use crate::server::AppState;
+use crate::store::{Db, outbox};
 
 /// Most dead letters one page lists.
 pub const MAX_DEAD_LETTERS_PAGE: u32 = 500;
@@ -25,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_user))
         .routes(routes!(issue_token))
         .routes(routes!(plugins))
+        .routes(routes!(reload_plugins))
         .routes(routes!(dead_letters))
         .routes(routes!(replay_dead_letter))
 }
@@ -86,12 +89,64 @@ pub async fn issue_token(
     ))
 }
 
-/// Every plugin: name, version hash, hooks, state and call counters.
+/// Every plugin: name, version, hooks, state (active, failing, disabled, load-error), call counters,
+/// latency, limits, KV usage and deliveries waiting for it.
 #[utoipa::path(get, path = "/v1/admin/plugins", tag = "admin", security(("admin_key" = [])),
     responses((status = 200, description = "The plugins, by name", body = Vec<PluginStatus>),
               (status = 401, description = "Missing or wrong admin key", body = ErrorBody)))]
-pub async fn plugins(_: Admin, State(state): State<AppState>) -> Json<Vec<PluginStatus>> {
-    Json(state.chat.registry().plugins_status())
+pub async fn plugins(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<PluginStatus>>, ApiError> {
+    let (db, registry) = (state.db().clone(), state.chat.registry().clone());
+    Ok(Json(
+        tokio::task::spawn_blocking(move || statuses(&db, &registry)).await??,
+    ))
+}
+
+/// The registry's view of every plugin with its pending deliveries from the outbox.
+fn statuses(db: &Db, registry: &Registry) -> crate::store::Result<Vec<PluginStatus>> {
+    let backlog: std::collections::HashMap<String, u64> =
+        db.read(outbox::backlog)?.into_iter().collect();
+    let mut statuses = registry.plugins_status();
+    for s in &mut statuses {
+        s.pending_deliveries = backlog.get(&s.name).copied().unwrap_or(0);
+    }
+    Ok(statuses)
+}
+
+/// What `POST /v1/admin/plugins/reload` did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadResult {
+    /// One entry per plugin file found or plugin unloaded.
+    pub changes: Vec<ReloadReport>,
+    /// Every plugin afterwards, as `GET /v1/admin/plugins` lists them.
+    pub plugins: Vec<PluginStatus>,
+}
+
+/// Rescans the plugins folder now: loads new and changed files, unloads plugins whose file is gone
+/// (what the watcher does on its own unless the server runs with `--no-watch`). A file that fails to load
+/// leaves the running version serving and is reported as `failed`.
+#[utoipa::path(post, path = "/v1/admin/plugins/reload", tag = "admin", security(("admin_key" = [])),
+    responses((status = 200, description = "What changed, and every plugin afterwards", body = ReloadResult),
+              (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
+              (status = 500, description = "The plugins folder cannot be read", body = ErrorBody)))]
+pub async fn reload_plugins(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<ReloadResult>, ApiError> {
+    let (db, registry) = (state.db().clone(), state.chat.registry().clone());
+    let (changes, plugins) = tokio::task::spawn_blocking(move || {
+        let changes = registry
+            .rescan()
+            .map_err(|e| anyhow::anyhow!("rescanning the plugins folder: {e}"))?;
+        let plugins = statuses(&db, &registry)?;
+        Ok::<_, anyhow::Error>((changes, plugins))
+    })
+    .await?
+    .map_err(crate::chat::ChatError::Internal)?;
+    state.chat.dispatch().wake();
+    Ok(Json(ReloadResult { changes, plugins }))
 }
 
 /// Deliveries that used up their attempts, oldest first.

@@ -53,6 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(receipts::routes())
         .merge(reactions::routes())
         .merge(ws::routes())
+        .merge(crate::metrics::routes())
 }
 
 /// The OpenAPI document of every route.
@@ -60,15 +61,21 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     routes().split_for_parts().1
 }
 
-/// The API router over `state`: every route, the body limit, and JSON 404/405 answers.
+/// The API router over `state`: every route, the body limit, JSON 404/405 answers, and the request
+/// counter of `/metrics` (by route template, so it sees the matched route).
 pub fn router(state: AppState) -> Router {
     let (router, doc) = routes().split_for_parts();
     let body_limit = state.body_limit;
+    let metrics = state.metrics.clone();
     router
         .layer(axum::Extension(std::sync::Arc::new(doc)))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track_http,
+        ))
         .with_state(state)
 }
 

@@ -106,7 +106,9 @@ pub async fn ws(
         ping_interval: PING_INTERVAL,
         pong_timeout: PONG_TIMEOUT,
     };
+    let metrics = state.metrics.clone();
     Ok(upgrade.on_upgrade(move |socket| async move {
+        let _counted = metrics.websocket_opened();
         let (sink, stream) = socket.split();
         run_socket(sink, stream, session).await;
     }))

@@ -6,12 +6,14 @@
 //! - A plugin that traps, runs out of time or returns an unusable modification (metadata that is not a
 //!   JSON object, a body over the limit) is skipped and counted as a failure (fail open), unless its
 //!   manifest says `fail = "closed"`, in which case the message is rejected in its name.
+//! - A plugin its circuit breaker has disabled is not called: skipped, or (fail closed) the message is
+//!   rejected in its name.
 
 use crate::events::to_wit;
 use crate::model::{Origin, User};
 use crate::plugins::bindings::types::{Decision, Draft};
 use crate::plugins::registry::{FailMode, LoadedPlugin, Registry};
-use crate::plugins::{Hook, HookCall, HookOutput};
+use crate::plugins::{CallError, Hook, HookCall, HookOutput};
 
 use super::ChatError;
 use super::messages::{check_content, metadata_from_text};
@@ -53,12 +55,16 @@ pub fn run_chain(
                     reason,
                 });
             }
-            Err(error) => {
-                tracing::warn!(
-                    plugin = plugin.name(),
-                    hook = hook.name(),
-                    "before-hook failed: {error}"
-                );
+            Err(Failure { error, disabled }) => {
+                if disabled {
+                    tracing::debug!(plugin = plugin.name(), hook = hook.name(), "{error}");
+                } else {
+                    tracing::warn!(
+                        plugin = plugin.name(),
+                        hook = hook.name(),
+                        "before-hook failed: {error}"
+                    );
+                }
                 if plugin.settings.fail == FailMode::Closed {
                     return Err(ChatError::Rejected {
                         plugin: plugin.name().to_owned(),
@@ -80,12 +86,33 @@ enum Step {
     Reject(String),
 }
 
+/// Why a plugin's decision cannot be used.
+struct Failure {
+    error: String,
+    /// The circuit breaker refused the call (it did not run).
+    disabled: bool,
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Self {
+        Failure {
+            error,
+            disabled: false,
+        }
+    }
+}
+
 /// Calls one plugin and interprets its decision; `Err` is a failure to skip (or fail closed on).
-fn decide(plugin: &LoadedPlugin, call: &HookCall, current: &DraftContent) -> Result<Step, String> {
+fn decide(plugin: &LoadedPlugin, call: &HookCall, current: &DraftContent) -> Result<Step, Failure> {
     let decision = match plugin.call(call) {
         Ok(HookOutput::Decision(decision)) => decision,
         Ok(HookOutput::Done(_)) => return Ok(Step::Keep),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => {
+            return Err(Failure {
+                error: e.to_string(),
+                disabled: matches!(e, CallError::Disabled { .. }),
+            });
+        }
     };
     let modification = match decision {
         Decision::Allow => return Ok(Step::Keep),
@@ -101,15 +128,15 @@ fn decide(plugin: &LoadedPlugin, call: &HookCall, current: &DraftContent) -> Res
             Some(metadata) => next.metadata = metadata,
             None => {
                 let error = "modify returned metadata that is not a JSON object".to_owned();
-                plugin.record_failure(error.clone());
-                return Err(error);
+                plugin.record_failure(call.hook(), error.clone());
+                return Err(error.into());
             }
         }
     }
     if let Err(e) = check_content(&next.body, &next.metadata) {
         let error = format!("modify returned an unacceptable message: {e}");
-        plugin.record_failure(error.clone());
-        return Err(error);
+        plugin.record_failure(call.hook(), error.clone());
+        return Err(error.into());
     }
     Ok(Step::Replace(next))
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
 use crate::model::Millis;
-use crate::plugins::registry::Registry;
+use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookOutput};
 use crate::store::outbox::{self, Delivery};
 use crate::store::{self, Db, dead_letters, ids::now_ms};
@@ -24,6 +24,9 @@ pub(super) struct Started {
     pub delivery: Delivery,
     /// The attempt number `start_delivery` gave it.
     pub attempt: u32,
+    /// The plugin version it was started for: it runs there even if a reload swaps the plugin meanwhile
+    /// (a call in flight finishes on the old version; later deliveries get the new one).
+    pub plugin: LoadedPlugin,
 }
 
 /// How one delivery ended.
@@ -37,6 +40,11 @@ pub enum DeliveryOutcome {
         at: Millis,
         /// Why it failed.
         error: String,
+    },
+    /// The plugin's circuit breaker refused the call: the delivery waits, its attempt not counted.
+    Postponed {
+        /// When it is due again.
+        at: Millis,
     },
     /// The last attempt failed; the delivery is now a dead letter.
     DeadLettered {
@@ -78,7 +86,8 @@ pub(super) fn fan_out_pending(db: &Db, registry: &Registry, now: Millis) -> stor
 }
 
 /// Starts up to `capacity[plugin]` due deliveries per running plugin (head of their queue only, so
-/// they may run concurrently) and returns them with their attempt numbers.
+/// they may run concurrently) and returns them with their attempt numbers. A plugin its circuit breaker
+/// has disabled gets none (its deliveries wait), one whose trial call is due gets one.
 pub(super) fn start_due(
     db: &Db,
     registry: &Registry,
@@ -87,8 +96,10 @@ pub(super) fn start_due(
     now: Millis,
 ) -> store::Result<Vec<Started>> {
     let mut started = Vec::new();
-    for name in registry.loaded_names() {
+    for plugin in registry.running() {
+        let name = plugin.name().to_owned();
         let room = capacity.get(&name).copied().unwrap_or(default_capacity);
+        let room = plugin.dispatch_capacity(room);
         if room == 0 {
             continue;
         }
@@ -106,7 +117,11 @@ pub(super) fn start_due(
         started.extend(
             due.into_iter()
                 .zip(attempts)
-                .map(|(delivery, attempt)| Started { delivery, attempt }),
+                .map(|(delivery, attempt)| Started {
+                    delivery,
+                    attempt,
+                    plugin: plugin.clone(),
+                }),
         );
     }
     Ok(started)
@@ -126,27 +141,32 @@ pub fn backoff(config: &DispatchConfig, attempt: u32) -> std::time::Duration {
 /// success, a retry, or a dead letter. Blocking.
 pub(super) fn run_delivery(
     db: &Db,
-    registry: &Registry,
     config: &DispatchConfig,
     started: &Started,
 ) -> store::Result<DeliveryOutcome> {
-    let Started { delivery, attempt } = started;
+    let Started {
+        delivery,
+        attempt,
+        plugin,
+    } = started;
     let (event_id, name) = (delivery.event.id, delivery.plugin.as_str());
-    let result: Result<(), String> = match registry.get(name) {
-        None => Err(format!("plugin {name:?} is not loaded")),
-        Some(plugin) => {
-            let call = db.read(|c| Ok(events::stored_hook_call(c, &delivery.event, *attempt)))?;
-            match call {
-                Err(e) => Err(e.to_string()),
-                Ok(call) => match plugin.call(&call) {
-                    Ok(HookOutput::Done(Ok(()))) | Ok(HookOutput::Decision(_)) => Ok(()),
-                    // A new version that dropped the hook has nothing to do with the event.
-                    Err(CallError::NotExported { .. }) => Ok(()),
-                    Ok(HookOutput::Done(Err(reason))) => Err(reason),
-                    Err(e) => Err(e.to_string()),
-                },
+    let call = db.read(|c| Ok(events::stored_hook_call(c, &delivery.event, *attempt)))?;
+    let result: Result<(), String> = match call {
+        Err(e) => Err(e.to_string()),
+        Ok(call) => match plugin.call(&call) {
+            Ok(HookOutput::Done(Ok(()))) | Ok(HookOutput::Decision(_)) => Ok(()),
+            // A new version that dropped the hook has nothing to do with the event.
+            Err(CallError::NotExported { .. }) => Ok(()),
+            // Disabled by its circuit breaker since the delivery was started: not an attempt, it waits.
+            Err(CallError::Disabled { retry_in, .. }) => {
+                let at = now_ms()
+                    .saturating_add(Millis::try_from(retry_in.as_millis()).unwrap_or(Millis::MAX));
+                db.write(|tx| outbox::postpone_delivery(tx, event_id, name, at))?;
+                return Ok(DeliveryOutcome::Postponed { at });
             }
-        }
+            Ok(HookOutput::Done(Err(reason))) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        },
     };
     let now = now_ms();
     match result {
@@ -191,7 +211,7 @@ pub fn drain(
             return Ok(outcomes);
         }
         for s in &started {
-            outcomes.push(run_delivery(db, registry, config, s)?);
+            outcomes.push(run_delivery(db, config, s)?);
         }
     }
 }

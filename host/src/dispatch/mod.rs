@@ -209,15 +209,13 @@ impl Loop {
         let (started, next_due) = planned?;
         for s in started {
             *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
-            let (db, registry, config) =
-                (self.db.clone(), self.registry.clone(), self.config.clone());
+            let (db, config) = (self.db.clone(), self.config.clone());
             let done_tx = done_tx.clone();
             tokio::spawn(async move {
                 let plugin = s.delivery.plugin.clone();
-                let outcome = tokio::task::spawn_blocking(move || {
-                    deliver::run_delivery(&db, &registry, &config, &s)
-                })
-                .await;
+                let outcome =
+                    tokio::task::spawn_blocking(move || deliver::run_delivery(&db, &config, &s))
+                        .await;
                 let outcome = match outcome {
                     Ok(Ok(outcome)) => Some(outcome),
                     Ok(Err(e)) => {
@@ -239,7 +237,9 @@ impl Loop {
         if let Some(n) = self.in_flight.get_mut(&done.plugin) {
             *n = n.saturating_sub(1);
         }
-        if let Some(DeliveryOutcome::Retry { at, .. }) = done.outcome {
+        if let Some(DeliveryOutcome::Retry { at, .. } | DeliveryOutcome::Postponed { at }) =
+            done.outcome
+        {
             self.retries.push(Reverse(at));
         }
     }

@@ -98,9 +98,14 @@ async fn failures_retry_with_growing_attempts_then_dead_letter_and_replay() {
         kit.plugins_dir().join("hostile.wasm"),
     )
     .unwrap();
-    kit.registry
-        .load_file(&kit.plugins_dir().join("hostile.wasm"))
-        .unwrap();
+    let reloaded = kit
+        .registry
+        .load_file(&kit.plugins_dir().join("hostile.wasm"));
+    assert_eq!(
+        reloaded.change,
+        crate::plugins::reload::Change::Replaced,
+        "{reloaded:?}"
+    );
     let info = kit.chat.replay_dead_letter(letters[0].id).await.unwrap();
     assert_eq!(info.event_id, failing);
     assert_eq!(kit.drain(), vec![DeliveryOutcome::Delivered]);

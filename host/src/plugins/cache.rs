@@ -6,10 +6,21 @@
 //! plugin and seconds for Python or JavaScript.
 
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// Compiled versions kept beyond those running: the most recently used ones, so reverting a plugin to a
+/// recent version (or a reload that briefly swaps back) loads instead of compiling, while a folder that
+/// sees hundreds of versions over time does not grow without end. At ~0.5 MB per Rust plugin and ~50 MB
+/// per Python one, sixteen is affordable.
+pub const MAX_RETIRED_ENTRIES: usize = 16;
+
+/// Age after which a leftover temporary file (a write cut short by a crash) is removed.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// A folder of compiled components.
 #[derive(Debug, Clone)]
@@ -40,7 +51,14 @@ impl CompileCache {
         let path = self.entry_path(content_hash);
         if path.exists() {
             match deserialize(engine, &path) {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    // Mark it used, so pruning keeps recently used versions first.
+                    let _ = std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(SystemTime::now()));
+                    return Ok(component);
+                }
                 Err(err) => {
                     tracing::warn!(path = %path.display(), "discarding a damaged compile-cache entry: {err:#}");
                     let _ = std::fs::remove_file(&path);
@@ -60,6 +78,56 @@ impl CompileCache {
     pub fn entry_path(&self, content_hash: &str) -> PathBuf {
         self.dir
             .join(format!("{content_hash}-{}.cwasm", self.engine_key))
+    }
+
+    /// Removes stale entries: those compiled by another engine (an older server build), those of
+    /// versions not in `live` beyond the [`MAX_RETIRED_ENTRIES`] most recently used, and temporary files
+    /// left by a crash. Returns how many files were removed.
+    pub fn retain(&self, live: &HashSet<String>) -> std::io::Result<usize> {
+        let listing = match std::fs::read_dir(&self.dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let suffix = format!("-{}.cwasm", self.engine_key);
+        let mut stale = Vec::new();
+        let mut retired = Vec::new();
+        for entry in listing.filter_map(Result::ok) {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            if let Some(hash) = name.strip_suffix(&suffix) {
+                if !live.contains(hash) {
+                    retired.push((modified, path));
+                }
+            } else if name.ends_with(".cwasm")
+                || (name.contains(".tmp")
+                    && modified.elapsed().unwrap_or_default() > STALE_TEMP_AGE)
+            {
+                stale.push(path);
+            }
+        }
+        retired.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        stale.extend(
+            retired
+                .into_iter()
+                .skip(MAX_RETIRED_ENTRIES)
+                .map(|(_, p)| p),
+        );
+        let mut removed = 0;
+        for path in stale {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
     }
 
     fn store(&self, path: &Path, compiled: &[u8]) -> std::io::Result<()> {

@@ -118,6 +118,33 @@ pub enum CallError {
         /// The trap and whatever the plugin wrote to stderr just before (a panic message, say).
         message: String,
     },
+    /// The call returned more than the plugin's `max_output_bytes` (a decision's body and metadata, a
+    /// rejection's reason, an after-hook's error text). The answer is discarded.
+    #[error(
+        "plugin `{plugin}` returned {bytes} bytes from `{hook}`, more than its limit of {limit} bytes"
+    )]
+    OutputTooLarge {
+        /// The plugin.
+        plugin: String,
+        /// The hook's WIT name.
+        hook: &'static str,
+        /// What it returned.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The circuit breaker has disabled the plugin after repeated failures; it was not called.
+    #[error(
+        "plugin `{plugin}` is disabled for {retry_in:?} after {failures} consecutive failures (circuit breaker)"
+    )]
+    Disabled {
+        /// The plugin.
+        plugin: String,
+        /// The consecutive failures that disabled it.
+        failures: u32,
+        /// Time left until a trial call is let through.
+        retry_in: Duration,
+    },
     /// A fresh instance could not be created.
     #[error("plugin `{plugin}` could not be instantiated: {message}")]
     Instantiate {

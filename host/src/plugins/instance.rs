@@ -3,11 +3,11 @@
 use super::error::CallError;
 use super::hooks::{HookCall, HookExports, HookIndices, HookOutput};
 use super::host::kv::KvCtx;
-use super::host::log::LogCtx;
+use super::host::log::{LogCtx, LogLimiter};
 use super::host::stdio::{LogStream, StderrTail};
 use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
-use crate::store::kv::KvStore;
+use crate::store::kv::{KvQuota, KvStore};
 use std::sync::Arc;
 use wasmtime::component::{InstancePre, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
@@ -82,7 +82,10 @@ pub(crate) struct InstanceRecipe {
     pub(crate) pre: InstancePre<PluginState>,
     pub(crate) indices: HookIndices,
     pub(crate) kv: Arc<KvStore>,
+    /// Where log lines go: the plugin's rate limiter in front of the runtime's sink.
     pub(crate) sink: Arc<dyn LogSink>,
+    /// The same limiter, for its "lines dropped" note after each call and its count.
+    pub(crate) log_limiter: Arc<LogLimiter>,
 }
 
 /// A live instance with its hooks bound, ready to be called (and reused).
@@ -113,7 +116,14 @@ impl InstanceRecipe {
                 cap: self.limits.memory_bytes,
             },
             log: LogCtx::new(self.name.clone(), self.sink.clone()),
-            kv: KvCtx::new(self.name.clone(), self.kv.clone()),
+            kv: KvCtx::new(
+                self.name.clone(),
+                self.kv.clone(),
+                KvQuota {
+                    max_keys: self.limits.kv_max_keys,
+                    max_bytes: self.limits.kv_max_bytes,
+                },
+            ),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -147,8 +157,21 @@ impl WarmInstance {
         self.calls += 1;
         self.stderr.take();
         let plugin = || recipe.name.to_string();
-        match self.exports.call(&mut self.store, call) {
-            Ok(Some(output)) => Ok(output),
+        let result = self.exports.call(&mut self.store, call);
+        recipe.log_limiter.flush();
+        match result {
+            Ok(Some(output)) => {
+                let bytes = output_bytes(&output);
+                if bytes > recipe.limits.max_output_bytes {
+                    return Err(CallError::OutputTooLarge {
+                        plugin: plugin(),
+                        hook: hook.name(),
+                        bytes,
+                        limit: recipe.limits.max_output_bytes,
+                    });
+                }
+                Ok(output)
+            }
             Ok(None) => Err(CallError::NotExported {
                 plugin: plugin(),
                 hook: hook.name(),
@@ -180,6 +203,20 @@ impl WarmInstance {
                     message,
                 })
             }
+        }
+    }
+}
+
+/// The bytes of what a call returned that the server would keep or pass on.
+fn output_bytes(output: &HookOutput) -> usize {
+    use super::bindings::types::Decision;
+    match output {
+        HookOutput::Decision(Decision::Allow) | HookOutput::Done(Ok(())) => 0,
+        HookOutput::Decision(Decision::Reject(reason)) | HookOutput::Done(Err(reason)) => {
+            reason.len()
+        }
+        HookOutput::Decision(Decision::Modify(m)) => {
+            m.body.as_ref().map_or(0, String::len) + m.metadata.as_ref().map_or(0, String::len)
         }
     }
 }

@@ -40,7 +40,39 @@ pub const MAX_KV_KEY_BYTES: usize = 512;
 /// Largest single KV value. KV is for counters and small state, not blobs; 1 MiB fits any sane record.
 pub const MAX_KV_VALUE_BYTES: usize = 1 << 20;
 
-/// The limits one plugin runs under.
+/// Default cap on what one hook call may return, in bytes: a decision's new body and metadata, a
+/// rejection's reason, an after-hook's error text. A message is at most 32 KiB of body and 16 KiB of
+/// metadata, so 64 KiB fits any acceptable decision; a bigger answer is a bug or an attack, and is refused
+/// before the server copies it anywhere else.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 << 10;
+
+/// Default log lines per second a plugin may write (through `log`, stdout or stderr) on average. A
+/// plugin that logs more than a few lines per event at a busy server's event rate is flooding; the rest
+/// are dropped and counted, and a note says how many.
+pub const DEFAULT_LOG_LINES_PER_SECOND: u32 = 100;
+
+/// Default burst of log lines a plugin may write at once above its rate: room for a plugin's start-up
+/// chatter or a debugging session's detail without losing lines.
+pub const DEFAULT_LOG_BURST: u32 = 1000;
+
+/// Default number of KV keys a plugin may hold. KV is for counters, dedup markers and small state; ten
+/// thousand covers a marker per recent event with room to spare, and bounds a runaway loop's damage.
+pub const DEFAULT_KV_MAX_KEYS: u64 = 10_000;
+
+/// Default KV bytes (keys plus values) a plugin may hold: 16 MiB is a lot of small state, and keeps one
+/// plugin from filling the disk that the chat database shares.
+pub const DEFAULT_KV_MAX_BYTES: u64 = 16 << 20;
+
+/// Consecutive failed calls after which the circuit breaker disables a plugin. Five in a row is past
+/// bad luck (one malformed event, one timeout under load) and well before a broken plugin has cost much.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+
+/// How long a plugin disabled by the circuit breaker stays off before one trial call is let through.
+/// Thirty seconds spares the server a broken plugin's timeouts while letting a plugin that failed for a
+/// passing reason (a remote service restarting) come back quickly.
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+
+/// The limits one plugin runs under. Every field can be set in the plugin's manifest (`[limits]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {
     /// Linear memory an instance may grow to, in bytes (capped at [`MAX_MEMORY_BYTES`]).
@@ -49,6 +81,20 @@ pub struct PluginLimits {
     pub before_hook_budget: Duration,
     /// Time budget of one after-hook call.
     pub after_hook_budget: Duration,
+    /// Largest answer one call may return (decision body + metadata, reject reason, error text).
+    pub max_output_bytes: usize,
+    /// Average log lines per second; lines beyond it (and the burst) are dropped and counted.
+    pub log_lines_per_second: u32,
+    /// Log lines that may be written at once above the average rate.
+    pub log_burst: u32,
+    /// KV keys the plugin may hold.
+    pub kv_max_keys: u64,
+    /// KV bytes (keys + values) the plugin may hold.
+    pub kv_max_bytes: u64,
+    /// Consecutive failures that disable the plugin (the circuit breaker opens); 0 never disables it.
+    pub breaker_failures: u32,
+    /// How long a disabled plugin stays off before a trial call.
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for PluginLimits {
@@ -57,6 +103,13 @@ impl Default for PluginLimits {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             before_hook_budget: DEFAULT_BEFORE_HOOK_BUDGET,
             after_hook_budget: DEFAULT_AFTER_HOOK_BUDGET,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            log_lines_per_second: DEFAULT_LOG_LINES_PER_SECOND,
+            log_burst: DEFAULT_LOG_BURST,
+            kv_max_keys: DEFAULT_KV_MAX_KEYS,
+            kv_max_bytes: DEFAULT_KV_MAX_BYTES,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
         }
     }
 }

@@ -4,7 +4,12 @@
 //! ## Layout
 //! - [`runtime`]: [`Runtime`], the entry point: one engine, one linker, the cache and the KV store.
 //! - [`plugin`]: [`Plugin`], one loaded version with its pool of warm instances; `call` runs a hook.
-//! - [`registry`]: the loaded plugins by name, their manifest settings, counters and before-hook order.
+//! - [`registry`]: the loaded plugins by name, their manifest settings, statistics and before-hook order.
+//! - [`reload`]: loading, replacing and unloading plugins (a file, a folder rescan, a removal).
+//! - [`watcher`]: hot reload: watches the plugins folder, debounces, loads settled files.
+//! - [`manifest`]: `<name>.toml`: priority, fail mode, limits.
+//! - [`breaker`]: the circuit breaker that disables a plugin after repeated failures.
+//! - [`stats`]: call counts and latency histograms per plugin and hook; [`summary`]: their periodic log line.
 //! - [`hooks`]: the table of hooks, [`HookCall`] (a call with its WIT arguments) and [`HookOutput`].
 //! - `instance`: one store + instance, memory limiter, time budget, trap classification.
 //! - `inspect`: refusing files that are not components of our WIT, with clear messages.
@@ -15,6 +20,7 @@
 
 #[allow(unsafe_code, missing_docs)]
 pub mod bindings;
+pub mod breaker;
 pub mod cache;
 mod engine;
 pub mod error;
@@ -24,9 +30,14 @@ mod inspect;
 mod instance;
 pub mod limits;
 pub mod logs;
+pub mod manifest;
 pub mod plugin;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
+pub mod stats;
+pub mod summary;
+pub mod watcher;
 
 pub use error::{CallError, LoadError};
 pub use hooks::{Hook, HookCall, HookKind, HookOutput, HookSet};

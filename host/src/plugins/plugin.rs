@@ -128,6 +128,11 @@ impl Plugin {
             .clear();
     }
 
+    /// Log lines dropped by this version's rate limit so far.
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.inner.recipe.log_limiter.dropped()
+    }
+
     /// Number of idle warm instances (for tests and the admin API).
     pub fn idle_instances(&self) -> usize {
         self.inner

@@ -1,124 +1,79 @@
 //! The set of plugins the server runs: loaded by name from the plugins folder, with their manifest
-//! settings, call counters, and the order before-hooks run in.
+//! settings, call statistics, circuit breakers, and the order before-hooks run in.
 //!
 //! ## Overview
-//! [`Registry::load_dir`] loads every `*.wasm` of a folder with the [`Runtime`]. A plugin that fails to load
-//! is logged and listed with state `load-error` and its reason, so an admin sees it. Reloading a name that
-//! is already loaded swaps the entry atomically: calls already running finish on the old [`Plugin`], and a
-//! reload that fails keeps the old version running and records why.
+//! Each name has an entry: the running version (a [`LoadedPlugin`]), if any, and why its newest file
+//! failed to load, if it did. Loading, replacing and unloading are in [`super::reload`]; the watcher that
+//! drives them is [`super::watcher`]. Swapping a version is one write-locked map update: callers that
+//! already hold a [`LoadedPlugin`] (a before-hook chain under way, a delivery in flight) finish on it,
+//! and every lookup after the swap gets the new one.
+//!
+//! ## Statistics and the circuit breaker
+//! Every call through [`LoadedPlugin::call`] is counted per hook ([`PluginStats`]: calls, failures,
+//! timeouts, latency histogram) and reported to the plugin's [`Breaker`]. Statistics belong to the name
+//! and carry over to new versions; a new version starts with a closed breaker. A plugin the breaker has
+//! disabled is refused without running ([`CallError::Disabled`]); the dispatcher starts no deliveries
+//! for it ([`LoadedPlugin::dispatch_capacity`]), so they wait in the outbox.
 //!
 //! ## Manifests
-//! `<name>.toml` beside `<name>.wasm` is optional:
-//! ```toml
-//! priority = 10          # before-hooks run by priority, lowest first (default 0), then by name
-//! fail = "closed"        # a before-hook that traps or times out rejects the message (default "open")
-//! [limits]
-//! memory_mb = 64
-//! before_hook_ms = 50
-//! after_hook_ms = 1000
-//! ```
-//!
-//! ## Counters
-//! Every call through [`LoadedPlugin::call`] counts: `calls`, `failures` (a trap, timeout, memory cap, or
-//! an after-hook returning `err`), `timeouts` (the subset that ran out of time) and the last error.
+//! See [`super::manifest`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::breaker::{Admission, Breaker, Transition};
 use super::error::CallError;
 use super::hooks::{Hook, HookCall, HookOutput};
-use super::limits::PluginLimits;
 use super::plugin::Plugin;
-use super::runtime::{Runtime, plugin_name};
+use super::runtime::Runtime;
+use super::stats::PluginStats;
+use crate::store::kv::KvUsage;
 
-/// What a before-hook that fails (traps, times out) means for the message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailMode {
-    /// Skip the plugin and let the message through: a broken filter must not stop the chat.
-    #[default]
-    Open,
-    /// Reject the message: for plugins whose check must never be bypassed (compliance, say).
-    Closed,
-}
+pub use super::manifest::{FailMode, PluginSettings};
 
-/// A plugin's settings from its manifest (all optional).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PluginSettings {
-    /// Before-hook order: lowest first, then by name.
-    pub priority: i32,
-    /// What a failing before-hook does.
-    pub fail: FailMode,
-    /// Memory and time limits.
-    pub limits: PluginLimits,
-}
-
-/// The manifest file as written (see the module docs).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Manifest {
-    #[serde(default)]
-    priority: i32,
-    #[serde(default)]
-    fail: FailMode,
-    #[serde(default)]
-    limits: ManifestLimits,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManifestLimits {
-    memory_mb: Option<usize>,
-    before_hook_ms: Option<u64>,
-    after_hook_ms: Option<u64>,
-}
-
-impl PluginSettings {
-    /// Reads `<name>.toml` beside `wasm`; defaults when there is none.
-    pub fn for_wasm(wasm: &Path) -> Result<Self, String> {
-        let path = wasm.with_extension("toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(format!("cannot read manifest {}: {e}", path.display())),
-        };
-        let m: Manifest = toml::from_str(&text)
-            .map_err(|e| format!("invalid manifest {}: {e}", path.display()))?;
-        let defaults = PluginLimits::default();
-        Ok(Self {
-            priority: m.priority,
-            fail: m.fail,
-            limits: PluginLimits {
-                memory_bytes: m
-                    .limits
-                    .memory_mb
-                    .map_or(defaults.memory_bytes, |mb| mb.saturating_mul(1 << 20)),
-                before_hook_budget: m
-                    .limits
-                    .before_hook_ms
-                    .map_or(defaults.before_hook_budget, Duration::from_millis),
-                after_hook_budget: m
-                    .limits
-                    .after_hook_ms
-                    .map_or(defaults.after_hook_budget, Duration::from_millis),
-            },
-        })
-    }
-}
-
-/// Whether a registry entry is running.
+/// A plugin's state as the admin API shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginState {
-    /// Loaded: its hooks are called.
-    Loaded,
-    /// Its file failed to load and no earlier version is running; `load_error` says why.
+    /// Running; its last call succeeded.
+    Active,
+    /// Running; its last call (or more, in a row) failed, not yet enough to disable it.
+    Failing,
+    /// Disabled by its circuit breaker until a trial call succeeds; `disabled_for_ms` says when.
+    Disabled,
+    /// Its newest file failed to load; `load_error` says why. `serving` says whether an earlier version
+    /// still runs.
     LoadError,
+}
+
+/// A plugin's limits, in the units of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LimitsView {
+    /// Memory cap per instance, bytes.
+    pub memory_bytes: u64,
+    /// Before-hook time budget, ms.
+    pub before_hook_ms: u64,
+    /// After-hook time budget, ms.
+    pub after_hook_ms: u64,
+    /// Largest answer per call, bytes.
+    pub max_output_bytes: u64,
+    /// Log lines per second.
+    pub log_lines_per_second: u32,
+    /// Log burst, lines.
+    pub log_burst: u32,
+    /// KV quota: keys.
+    pub kv_max_keys: u64,
+    /// KV quota: bytes.
+    pub kv_max_bytes: u64,
+    /// Consecutive failures that disable the plugin (0: never).
+    pub breaker_failures: u32,
+    /// Cool-down of a disabled plugin, ms.
+    pub breaker_cooldown_ms: u64,
 }
 
 /// One plugin as the admin API lists it.
@@ -126,46 +81,55 @@ pub enum PluginState {
 pub struct PluginStatus {
     /// The plugin's name (file name without `.wasm`).
     pub name: String,
+    /// See [`PluginState`].
+    pub state: PluginState,
+    /// Whether a version is running (true also in `load-error` when an earlier version keeps serving).
+    pub serving: bool,
     /// SHA-256 of the running version's bytes, if one is running.
     pub hash: Option<String>,
-    /// The hooks it exports, by WIT name.
+    /// The hooks the running version exports, by WIT name.
     pub hooks: Vec<String>,
-    /// Loaded or load-error.
-    pub state: PluginState,
     /// Before-hook order.
     pub priority: i32,
-    /// Hook calls made.
+    /// What a failing or disabled before-hook does to the message.
+    pub fail: FailMode,
+    /// Hook calls made (all versions; calls refused while disabled are not counted).
     pub calls: u64,
-    /// Calls that failed (trap, timeout, memory cap, after-hook `err`).
+    /// Calls that failed (trap, timeout, memory cap, oversized answer, after-hook `err`).
     pub failures: u64,
     /// Calls that ran out of time.
     pub timeouts: u64,
+    /// Failed calls in a row.
+    pub consecutive_failures: u32,
+    /// Times the circuit breaker has disabled the plugin.
+    pub breaker_trips: u64,
+    /// While disabled: milliseconds until a trial call (0 when it is due or running).
+    pub disabled_for_ms: Option<u64>,
+    /// Median call latency, ms (from the latency histogram's buckets).
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile call latency, ms.
+    pub latency_p99_ms: Option<f64>,
     /// The last call failure.
     pub last_error: Option<String>,
-    /// Why the file (or its newest version) failed to load, if it did.
+    /// Why the newest file failed to load, if it did.
     pub load_error: Option<String>,
+    /// Log lines dropped by the rate limit.
+    pub log_lines_dropped: u64,
+    /// What it keeps in KV.
+    pub kv: KvUsage,
+    /// After-hook deliveries waiting for it (filled in by the admin API from the outbox).
+    pub pending_deliveries: u64,
+    /// The running version's limits.
+    pub limits: Option<LimitsView>,
 }
 
-/// Per-plugin call statistics, shared by every version of the plugin.
+/// What every version of one plugin name shares.
 #[derive(Debug, Default)]
-struct Counters {
-    calls: AtomicU64,
-    failures: AtomicU64,
-    timeouts: AtomicU64,
-    last_error: Mutex<Option<String>>,
-}
-
-impl Counters {
-    fn failed(&self, error: String, timeout: bool) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        if timeout {
-            self.timeouts.fetch_add(1, Ordering::Relaxed);
-        }
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(error);
-    }
+pub(crate) struct Shared {
+    pub(crate) stats: Arc<PluginStats>,
+    pub(crate) breaker: Breaker,
+    /// Log lines dropped by versions no longer running.
+    pub(crate) retired_log_drops: AtomicU64,
 }
 
 /// A running plugin with its settings: what callers get from the registry. Cheap to clone; it keeps its
@@ -176,7 +140,7 @@ pub struct LoadedPlugin {
     pub plugin: Plugin,
     /// Its manifest settings.
     pub settings: PluginSettings,
-    counters: Arc<Counters>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl LoadedPlugin {
@@ -185,39 +149,135 @@ impl LoadedPlugin {
         self.plugin.name()
     }
 
-    /// Calls a hook (blocking: use a blocking thread) and counts the outcome.
+    /// Calls a hook (blocking: use a blocking thread), unless the circuit breaker has disabled the plugin
+    /// ([`CallError::Disabled`]); counts the outcome and its latency.
     pub fn call(&self, call: &HookCall) -> Result<HookOutput, CallError> {
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        let result = self.plugin.call(call);
-        match &result {
-            Err(e) => self
-                .counters
-                .failed(e.to_string(), matches!(e, CallError::Timeout { .. })),
-            Ok(HookOutput::Done(Err(reason))) => self.counters.failed(reason.clone(), false),
-            Ok(_) => {}
+        let hook = call.hook();
+        let started = Instant::now();
+        let admission = self.shared.breaker.admit(started);
+        if let Admission::Refused { failures, retry_in } = admission {
+            return Err(CallError::Disabled {
+                plugin: self.name().to_owned(),
+                failures,
+                retry_in,
+            });
         }
+        let result = self.plugin.call(call);
+        let took = started.elapsed();
+        let failure = match &result {
+            // Not a call at all (a new version dropped the hook): nothing to count.
+            Err(CallError::NotExported { .. }) => {
+                self.shared.breaker.release(admission);
+                return result;
+            }
+            Err(e) => Some((e.to_string(), matches!(e, CallError::Timeout { .. }))),
+            Ok(HookOutput::Done(Err(reason))) => Some((reason.clone(), false)),
+            Ok(_) => None,
+        };
+        let stats = &self.shared.stats;
+        stats.record_call(hook, took);
+        let ok = failure.is_none();
+        if let Some((error, timeout)) = failure {
+            stats.record_failure(hook, error, timeout);
+        }
+        let transition =
+            self.shared
+                .breaker
+                .record(admission, ok, &self.settings.limits, Instant::now());
+        self.log_transition(transition);
         result
     }
 
     /// Counts a failure found after the call returned (a before-hook's unusable modification, say).
-    pub fn record_failure(&self, error: String) {
-        self.counters.failed(error, false);
+    pub fn record_failure(&self, hook: Hook, error: String) {
+        self.shared.stats.record_failure(hook, error, false);
+        let transition = self.shared.breaker.record(
+            Admission::Call,
+            false,
+            &self.settings.limits,
+            Instant::now(),
+        );
+        self.log_transition(transition);
+    }
+
+    /// How many after-hook deliveries the dispatcher may start for this plugin now, out of `normal`:
+    /// none while its circuit breaker has it disabled, one for the trial call.
+    pub fn dispatch_capacity(&self, normal: usize) -> usize {
+        self.shared
+            .breaker
+            .dispatch_capacity(normal, Instant::now())
+    }
+
+    /// The plugin's call statistics (every version).
+    pub fn stats(&self) -> &PluginStats {
+        &self.shared.stats
+    }
+
+    fn log_transition(&self, transition: Transition) {
+        let cooldown = self.settings.limits.breaker_cooldown;
+        let summary = || {
+            let t = self.shared.stats.totals();
+            let ms = |q: f64| t.latency.quantile(q).map(|s| s * 1000.0);
+            format!(
+                "calls {}, failures {}, timeouts {}, p50 {:?} ms, p99 {:?} ms, last error: {}",
+                t.calls,
+                t.failures,
+                t.timeouts,
+                ms(0.5),
+                ms(0.99),
+                self.shared.stats.last_error().unwrap_or_default()
+            )
+        };
+        match transition {
+            Transition::None => {}
+            Transition::Disabled { failures } => tracing::warn!(
+                plugin = self.name(),
+                ?cooldown,
+                "plugin disabled by its circuit breaker after {failures} consecutive failures; {}",
+                summary()
+            ),
+            Transition::StillFailing => tracing::warn!(
+                plugin = self.name(),
+                ?cooldown,
+                "plugin's trial call failed; disabled again; {}",
+                summary()
+            ),
+            Transition::Recovered => tracing::info!(
+                plugin = self.name(),
+                "plugin's trial call succeeded; enabled again; {}",
+                summary()
+            ),
+        }
     }
 }
 
 /// One name in the registry.
 #[derive(Debug)]
-struct Entry {
-    running: Option<LoadedPlugin>,
-    load_error: Option<String>,
-    counters: Arc<Counters>,
+pub(crate) struct Entry {
+    pub(crate) running: Option<LoadedPlugin>,
+    pub(crate) load_error: Option<String>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Entry {
+    pub(crate) fn empty() -> Self {
+        Entry {
+            running: None,
+            load_error: None,
+            shared: Arc::default(),
+        }
+    }
 }
 
 /// The plugins by name. Share it as `Arc<Registry>`.
 #[derive(Debug)]
 pub struct Registry {
-    runtime: Runtime,
-    entries: RwLock<BTreeMap<String, Entry>>,
+    pub(crate) runtime: Runtime,
+    pub(crate) entries: RwLock<BTreeMap<String, Entry>>,
+    /// Serializes loads, unloads and rescans, so an older file's slow compile never overtakes a newer one.
+    pub(crate) reloading: Mutex<()>,
+    /// The plugins folder, once [`Registry::load_dir`] has read one: what rescans read.
+    pub(crate) folder: RwLock<Option<PathBuf>>,
 }
 
 impl Registry {
@@ -226,6 +286,8 @@ impl Registry {
         Registry {
             runtime,
             entries: RwLock::new(BTreeMap::new()),
+            reloading: Mutex::new(()),
+            folder: RwLock::new(None),
         }
     }
 
@@ -234,66 +296,28 @@ impl Registry {
         &self.runtime
     }
 
-    /// Loads every `*.wasm` in `dir` (sorted by name), each with its manifest. Failures are logged and
-    /// listed; returns the names loaded. A missing folder is an error.
-    pub fn load_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
-            .collect();
-        files.sort();
-        Ok(files
-            .iter()
-            .filter_map(|path| self.load_file(path).ok())
-            .collect())
-    }
-
-    /// Loads (or reloads) the plugin at `path` with the settings of its manifest. Blocking (compiling can
-    /// take seconds). On failure the reason is logged and recorded, and an earlier version keeps running.
-    pub fn load_file(&self, path: &Path) -> Result<String, String> {
-        let name = plugin_name(path);
-        let loaded = PluginSettings::for_wasm(path).and_then(|settings| {
-            self.runtime
-                .load_file(path, settings.limits.clone())
-                .map(|plugin| (plugin, settings))
-                .map_err(|e| e.to_string())
-        });
-        match loaded {
-            Ok((plugin, settings)) => {
-                tracing::info!(plugin = %name, hash = %plugin.hash(), hooks = ?plugin.hooks().iter().map(Hook::name).collect::<Vec<_>>(), "plugin loaded");
-                self.insert(plugin, settings);
-                Ok(name)
-            }
-            Err(reason) => {
-                tracing::error!(plugin = %name, path = %path.display(), "plugin failed to load: {reason}");
-                let mut entries = self.write();
-                let entry = entries.entry(name).or_insert_with(|| Entry {
-                    running: None,
-                    load_error: None,
-                    counters: Arc::default(),
-                });
-                entry.load_error = Some(reason.clone());
-                Err(reason)
-            }
-        }
-    }
-
-    /// Adds or replaces a loaded plugin under its name (counters carry over to the new version).
-    pub fn insert(&self, plugin: Plugin, settings: PluginSettings) {
+    /// Adds or replaces a loaded plugin under its name (statistics carry over to the new version; the
+    /// circuit breaker starts closed). Returns the version it replaced.
+    pub fn insert(&self, plugin: Plugin, settings: PluginSettings) -> Option<LoadedPlugin> {
         let mut entries = self.write();
         let entry = entries
             .entry(plugin.name().to_owned())
-            .or_insert_with(|| Entry {
-                running: None,
-                load_error: None,
-                counters: Arc::default(),
-            });
+            .or_insert_with(Entry::empty);
         entry.load_error = None;
-        entry.running = Some(LoadedPlugin {
+        entry.shared.breaker.reset();
+        let next = LoadedPlugin {
             plugin,
             settings,
-            counters: entry.counters.clone(),
-        });
+            shared: entry.shared.clone(),
+        };
+        let old = entry.running.replace(next);
+        if let Some(old) = &old {
+            entry
+                .shared
+                .retired_log_drops
+                .fetch_add(old.plugin.log_lines_dropped(), Ordering::Relaxed);
+        }
+        old
     }
 
     /// Unloads `name` (its file was removed); true if it was there. Calls in progress finish.
@@ -304,6 +328,14 @@ impl Registry {
     /// The running version of `name`.
     pub fn get(&self, name: &str) -> Option<LoadedPlugin> {
         self.read().get(name).and_then(|e| e.running.clone())
+    }
+
+    /// Every running plugin, by name.
+    pub fn running(&self) -> Vec<LoadedPlugin> {
+        self.read()
+            .values()
+            .filter_map(|e| e.running.clone())
+            .collect()
     }
 
     /// Names of every running plugin, sorted.
@@ -325,6 +357,7 @@ impl Registry {
     }
 
     /// Names of the running plugins that export `hook`, sorted: who an after-hook event fans out to.
+    /// Plugins disabled by their circuit breaker are included: their deliveries wait for them.
     pub fn subscribers(&self, hook: Hook) -> Vec<String> {
         self.read()
             .iter()
@@ -350,15 +383,31 @@ impl Registry {
         plugins
     }
 
-    /// Every plugin with its state and counters, by name.
+    /// Every plugin with its state, statistics and limits, by name. `pending_deliveries` is left 0 (the
+    /// registry does not read the outbox).
     pub fn plugins_status(&self) -> Vec<PluginStatus> {
+        let now = Instant::now();
+        let kv = self.runtime.kv();
         self.read()
             .iter()
             .map(|(name, e)| {
-                let c = &e.counters;
                 let running = e.running.as_ref();
+                let totals = e.shared.stats.totals();
+                let breaker = e.shared.breaker.view(now);
+                let ms = |q: f64| totals.latency.quantile(q).map(|s| s * 1000.0);
+                let state = if e.load_error.is_some() {
+                    PluginState::LoadError
+                } else if breaker.disabled_for.is_some() {
+                    PluginState::Disabled
+                } else if breaker.consecutive_failures > 0 {
+                    PluginState::Failing
+                } else {
+                    PluginState::Active
+                };
                 PluginStatus {
                     name: name.clone(),
+                    state,
+                    serving: running.is_some(),
                     hash: running.map(|p| p.plugin.hash().to_owned()),
                     hooks: running
                         .map(|p| {
@@ -369,31 +418,61 @@ impl Registry {
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    state: if running.is_some() {
-                        PluginState::Loaded
-                    } else {
-                        PluginState::LoadError
-                    },
                     priority: running.map_or(0, |p| p.settings.priority),
-                    calls: c.calls.load(Ordering::Relaxed),
-                    failures: c.failures.load(Ordering::Relaxed),
-                    timeouts: c.timeouts.load(Ordering::Relaxed),
-                    last_error: c
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clone(),
+                    fail: running.map_or(FailMode::Open, |p| p.settings.fail),
+                    calls: totals.calls,
+                    failures: totals.failures,
+                    timeouts: totals.timeouts,
+                    consecutive_failures: breaker.consecutive_failures,
+                    breaker_trips: breaker.trips,
+                    disabled_for_ms: breaker.disabled_for.map(duration_ms),
+                    latency_p50_ms: ms(0.5),
+                    latency_p99_ms: ms(0.99),
+                    last_error: e.shared.stats.last_error(),
                     load_error: e.load_error.clone(),
+                    log_lines_dropped: e.shared.retired_log_drops.load(Ordering::Relaxed)
+                        + running.map_or(0, |p| p.plugin.log_lines_dropped()),
+                    kv: kv.usage(name).unwrap_or_default(),
+                    pending_deliveries: 0,
+                    limits: running.map(|p| limits_view(&p.settings)),
                 }
             })
             .collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+    /// Each plugin's statistics, by name (for metrics: per-hook counts and histograms).
+    pub fn stats(&self) -> Vec<(String, Arc<PluginStats>)> {
+        self.read()
+            .iter()
+            .map(|(name, e)| (name.clone(), e.shared.stats.clone()))
+            .collect()
+    }
+
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
         self.entries.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn limits_view(settings: &PluginSettings) -> LimitsView {
+    let l = &settings.limits;
+    LimitsView {
+        memory_bytes: u64::try_from(l.memory_bytes).unwrap_or(u64::MAX),
+        before_hook_ms: duration_ms(l.before_hook_budget),
+        after_hook_ms: duration_ms(l.after_hook_budget),
+        max_output_bytes: u64::try_from(l.max_output_bytes).unwrap_or(u64::MAX),
+        log_lines_per_second: l.log_lines_per_second,
+        log_burst: l.log_burst,
+        kv_max_keys: l.kv_max_keys,
+        kv_max_bytes: l.kv_max_bytes,
+        breaker_failures: l.breaker_failures,
+        breaker_cooldown_ms: duration_ms(l.breaker_cooldown),
     }
 }

@@ -4,6 +4,7 @@ use super::cache::{CompileCache, content_hash};
 use super::engine::new_engine;
 use super::error::LoadError;
 use super::hooks::{HookIndices, HookSet, HookTypeMismatch};
+use super::host::log::LogLimiter;
 use super::inspect::{check_component, check_header};
 use super::instance::{InstanceRecipe, PluginState};
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
@@ -111,13 +112,16 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Invalid(e.into()))?;
         let indices = HookIndices::new(&pre, hooks).map_err(|e| LoadError::Invalid(e.into()))?;
+        let name: Arc<str> = Arc::from(name);
+        let log_limiter = Arc::new(LogLimiter::new(name.clone(), self.logs.clone(), &limits));
         let recipe = InstanceRecipe {
-            name: Arc::from(name),
+            name,
             limits,
             pre,
             indices,
             kv: self.kv.clone(),
-            sink: self.logs.clone(),
+            sink: log_limiter.clone(),
+            log_limiter,
         };
         let first = recipe.instantiate(&self.engine).map_err(|err| {
             match err.downcast_ref::<HookTypeMismatch>() {

@@ -52,6 +52,11 @@ pub fn dead_letter(
     Ok(id)
 }
 
+/// How many dead letters there are, for metrics.
+pub fn count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?)
+}
+
 /// Dead letters with an id greater than `after_id`, oldest first, at most `limit`.
 pub fn dead_letters(conn: &Connection, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>> {
     dead_letters_where(

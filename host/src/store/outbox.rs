@@ -175,6 +175,28 @@ pub fn delivery_failed(
     Ok(())
 }
 
+/// The call did not happen after all (the plugin's circuit breaker refused it): the delivery is pending
+/// again, due at `next_attempt_at`, and the attempt `start_delivery` counted is given back.
+pub fn postpone_delivery(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    next_attempt_at: Millis,
+) -> Result<()> {
+    let n = tx.execute(
+        "UPDATE deliveries SET state = 'pending', attempt = max(attempt - 1, 0), next_attempt_at = ?3
+         WHERE event_id = ?1 AND plugin = ?2",
+        params![event_id, plugin, next_attempt_at],
+    )?;
+    if n == 0 {
+        return Err(StoreError::not_found(
+            "delivery",
+            format!("{event_id}/{plugin}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Makes deliveries left in flight by a crash pending and due at once; returns how many. Call once at
 /// start-up, before the dispatcher runs.
 pub fn recover_in_flight(tx: &Transaction<'_>) -> Result<usize> {
@@ -182,6 +204,11 @@ pub fn recover_in_flight(tx: &Transaction<'_>) -> Result<usize> {
         "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'in_flight'",
         [],
     )?)
+}
+
+/// Events committed but not yet fanned out to plugins (the outbox proper), for metrics.
+pub fn outbox_depth(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?)
 }
 
 /// Undelivered (pending or in flight) deliveries per plugin, for the admin plugin list.

@@ -3,19 +3,24 @@
 
 use crate::plugins::bindings::kv::{Error, Host};
 use crate::plugins::limits::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
-use crate::store::kv::{KvError, KvStore};
+use crate::store::kv::{KvError, KvQuota, KvStore};
 use std::sync::Arc;
 
-/// What `kv` needs: the store and the plugin's namespace.
+/// What `kv` needs: the store, the plugin's namespace and its quota.
 pub struct KvCtx {
     plugin: Arc<str>,
     store: Arc<KvStore>,
+    quota: KvQuota,
 }
 
 impl KvCtx {
-    /// A context for `plugin` over `store`.
-    pub(crate) fn new(plugin: Arc<str>, store: Arc<KvStore>) -> Self {
-        KvCtx { plugin, store }
+    /// A context for `plugin` over `store`, holding at most `quota`.
+    pub(crate) fn new(plugin: Arc<str>, store: Arc<KvStore>, quota: KvQuota) -> Self {
+        KvCtx {
+            plugin,
+            store,
+            quota,
+        }
     }
 }
 
@@ -42,6 +47,7 @@ fn check_value(value: &[u8]) -> Result<(), Error> {
 fn guest_error(err: KvError) -> Error {
     match err {
         KvError::NotANumber => Error::NotANumber,
+        KvError::QuotaExceeded { .. } => Error::QuotaExceeded,
         other => Error::Storage(other.to_string()),
     }
 }
@@ -56,7 +62,7 @@ impl Host for KvCtx {
         check_key(&key)?;
         check_value(&value)?;
         self.store
-            .set(&self.plugin, &key, &value, ttl_ms)
+            .set_within(&self.plugin, self.quota, &key, &value, ttl_ms)
             .map_err(guest_error)
     }
 
@@ -82,14 +88,20 @@ impl Host for KvCtx {
             check_value(value)?;
         }
         self.store
-            .compare_and_swap(&self.plugin, &key, expected.as_deref(), new.as_deref())
+            .compare_and_swap_within(
+                &self.plugin,
+                self.quota,
+                &key,
+                expected.as_deref(),
+                new.as_deref(),
+            )
             .map_err(guest_error)
     }
 
     fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
         check_key(&key)?;
         self.store
-            .increment(&self.plugin, &key, delta)
+            .increment_within(&self.plugin, self.quota, &key, delta)
             .map_err(guest_error)
     }
 }

@@ -1,9 +1,134 @@
-//! `chathooks:plugin/log`: plugin log lines, tagged with the plugin's name and cut to a sane length.
+//! `chathooks:plugin/log`: plugin log lines, tagged with the plugin's name, cut to a sane length and
+//! rate-limited per plugin.
+//!
+//! ## Rate limit
+//! Every line a plugin writes (through `log`, stdout or stderr) passes its [`LogLimiter`], a token bucket
+//! shared by all instances of one plugin version: `log_lines_per_second` on average, `log_burst` at once.
+//! Lines beyond it are dropped and counted; at most once a second a `warn` note says how many were dropped,
+//! so a flood costs the server one counter increment per line and the log one line per second.
 
 use crate::plugins::bindings::log::{Host, Level};
-use crate::plugins::limits::MAX_LOG_LINE_BYTES;
+use crate::plugins::limits::{MAX_LOG_LINE_BYTES, PluginLimits};
 use crate::plugins::logs::{LogLevel, LogSink};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Shortest time between two "lines dropped" notes of one plugin.
+const NOTE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A plugin's log rate limit in front of the real sink (see the module docs).
+pub struct LogLimiter {
+    plugin: Arc<str>,
+    inner: Arc<dyn LogSink>,
+    /// Tokens added per second.
+    rate: f64,
+    /// Most tokens the bucket holds.
+    burst: f64,
+    bucket: Mutex<Bucket>,
+    /// Lines dropped over this limiter's life (for the admin API and metrics).
+    dropped_total: AtomicU64,
+}
+
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+    /// Dropped since the last note.
+    unreported: u64,
+    last_note: Option<Instant>,
+}
+
+impl LogLimiter {
+    /// A limiter for `plugin` with the rate and burst of `limits`, writing to `inner`.
+    pub(crate) fn new(plugin: Arc<str>, inner: Arc<dyn LogSink>, limits: &PluginLimits) -> Self {
+        let burst = f64::from(limits.log_burst.max(1));
+        LogLimiter {
+            plugin,
+            inner,
+            rate: f64::from(limits.log_lines_per_second),
+            burst,
+            bucket: Mutex::new(Bucket {
+                tokens: burst,
+                refilled: Instant::now(),
+                unreported: 0,
+                last_note: None,
+            }),
+            dropped_total: AtomicU64::new(0),
+        }
+    }
+
+    /// Lines dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// Writes the "N lines dropped" note if lines were dropped and no note was written in the last
+    /// second (called after every hook call, so a plugin that goes quiet still gets its note).
+    pub(crate) fn flush(&self) {
+        let note = self.lock().take_note(Instant::now());
+        if let Some(note) = note {
+            self.write_note(note);
+        }
+    }
+
+    fn write_note(&self, dropped: u64) {
+        self.inner.log(
+            &self.plugin,
+            LogLevel::Warn,
+            &format!(
+                "{dropped} log lines dropped: over the limit of {} lines per second (burst {})",
+                self.rate, self.burst
+            ),
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.bucket.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Bucket {
+    /// The count to report, if there is one and a note is due.
+    fn take_note(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .last_note
+            .is_none_or(|at| now.duration_since(at) >= NOTE_INTERVAL);
+        if self.unreported == 0 || !due {
+            return None;
+        }
+        self.last_note = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
+}
+
+impl LogSink for LogLimiter {
+    fn log(&self, plugin: &str, level: LogLevel, message: &str) {
+        let now = Instant::now();
+        let (allowed, note) = {
+            let mut b = self.lock();
+            let elapsed = now.duration_since(b.refilled).as_secs_f64();
+            b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+            b.refilled = now;
+            let allowed = b.tokens >= 1.0;
+            if allowed {
+                b.tokens -= 1.0;
+            } else {
+                b.unreported += 1;
+            }
+            let note = if allowed { b.take_note(now) } else { None };
+            (allowed, note)
+        };
+        if !allowed {
+            self.dropped_total.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(note) = note {
+            self.write_note(note);
+        }
+        if allowed {
+            self.inner.log(plugin, level, message);
+        }
+    }
+}
 
 /// What `log` needs: who is logging and where lines go.
 pub struct LogCtx {
@@ -50,7 +175,8 @@ impl Host for LogCtx {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::*;
+    use crate::plugins::logs::CaptureSink;
 
     #[test]
     fn long_lines_are_cut_on_a_char_boundary() {
@@ -58,5 +184,33 @@ mod tests {
         let cut = truncate(&line);
         assert!(cut.len() < line.len());
         assert!(cut.ends_with("bytes cut]"));
+    }
+
+    #[test]
+    fn a_flood_is_cut_to_the_burst_with_one_note() {
+        let capture = Arc::new(CaptureSink::default());
+        let limits = PluginLimits {
+            log_lines_per_second: 0,
+            log_burst: 10,
+            ..PluginLimits::default()
+        };
+        let limiter = LogLimiter::new(Arc::from("p"), capture.clone(), &limits);
+        for i in 0..1000 {
+            limiter.log("p", LogLevel::Info, &format!("line {i}"));
+        }
+        limiter.flush();
+        let lines = capture.take();
+        let notes: Vec<_> = lines.iter().filter(|l| l.level == LogLevel::Warn).collect();
+        assert_eq!(lines.len() - notes.len(), 10, "{lines:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].message.starts_with("990 log lines dropped"),
+            "{notes:?}"
+        );
+        assert_eq!(limiter.dropped(), 990);
+        // A second flush within the note interval stays quiet.
+        limiter.log("p", LogLevel::Info, "more");
+        limiter.flush();
+        assert!(capture.take().is_empty());
     }
 }

@@ -1,0 +1,315 @@
+//! `GET /metrics`: the server's metrics in the Prometheus text format.
+//!
+//! ## What is measured
+//! | family | type | labels |
+//! | --- | --- | --- |
+//! | `chathooks_http_requests_total` | counter | `method`, `route` (the route template, `unmatched` for 404s), `status` |
+//! | `chathooks_hook_calls_total` | counter | `plugin`, `hook` |
+//! | `chathooks_hook_failures_total` | counter | `plugin`, `hook` |
+//! | `chathooks_hook_timeouts_total` | counter | `plugin`, `hook` |
+//! | `chathooks_hook_duration_seconds` | histogram | `plugin`, `hook` |
+//! | `chathooks_plugin_state` | gauge (1 for the current state) | `plugin`, `state` |
+//! | `chathooks_plugin_breaker_trips_total` | counter | `plugin` |
+//! | `chathooks_plugin_log_lines_dropped_total` | counter | `plugin` |
+//! | `chathooks_plugin_kv_keys`, `chathooks_plugin_kv_bytes` | gauge | `plugin` |
+//! | `chathooks_outbox_depth` | gauge | events committed but not yet fanned out to plugins |
+//! | `chathooks_deliveries_pending` | gauge | `plugin`: after-hook deliveries not yet done |
+//! | `chathooks_dead_letters` | gauge | deliveries that used up their attempts |
+//! | `chathooks_websocket_connections` | gauge | open WebSocket connections |
+//! | `chathooks_websocket_connections_total` | counter | WebSocket connections accepted |
+//!
+//! Counters live in memory and start from zero when the server starts, as Prometheus expects. The route
+//! is unauthenticated, like `/healthz`: it holds no message content and no user ids, only route
+//! templates, plugin names and counts. Keep the server on a private address (the default) or put it
+//! behind a proxy that restricts `/metrics` if plugin names are sensitive.
+
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::ApiError;
+use crate::plugins::registry::{PluginState, PluginStatus, Registry};
+use crate::server::AppState;
+use crate::store::{dead_letters, outbox};
+use text::{Exposition, Kind};
+
+/// The server's own counters (plugin statistics live in the registry, queue sizes in the database).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Requests by (method, route template, status).
+    http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Open WebSocket connections.
+    ws_open: AtomicI64,
+    /// WebSocket connections accepted.
+    ws_total: AtomicU64,
+}
+
+/// Counts one open WebSocket connection until dropped.
+#[derive(Debug)]
+pub struct WsConnection {
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for WsConnection {
+    fn drop(&mut self) {
+        self.metrics.ws_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Counts a finished HTTP request.
+    pub fn record_http(&self, method: &str, route: &str, status: u16) {
+        let mut http = self.http.lock().unwrap_or_else(PoisonError::into_inner);
+        *http
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Counts a WebSocket connection as open until the returned guard is dropped.
+    pub fn websocket_opened(self: &Arc<Self>) -> WsConnection {
+        self.ws_open.fetch_add(1, Ordering::Relaxed);
+        self.ws_total.fetch_add(1, Ordering::Relaxed);
+        WsConnection {
+            metrics: self.clone(),
+        }
+    }
+
+    /// Open WebSocket connections now.
+    pub fn websockets_open(&self) -> i64 {
+        self.ws_open.load(Ordering::Relaxed)
+    }
+}
+
+/// Middleware counting every request by method, route template and status.
+pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    metrics.record_http(&method, &route, response.status().as_u16());
+    response
+}
+
+/// The route of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+/// What the database says about the queues.
+struct Queues {
+    outbox_depth: u64,
+    pending: Vec<(String, u64)>,
+    dead_letters: u64,
+}
+
+/// The server's metrics in the Prometheus text format (see the module docs for the families).
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String,
+               content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let db = state.db().clone();
+    let registry = state.chat.registry().clone();
+    let (queues, statuses) = tokio::task::spawn_blocking(move || {
+        let queues = db.read(|c| {
+            Ok(Queues {
+                outbox_depth: outbox::outbox_depth(c)?,
+                pending: outbox::backlog(c)?,
+                dead_letters: dead_letters::count(c)?,
+            })
+        })?;
+        Ok::<_, crate::store::StoreError>((queues, registry.plugins_status()))
+    })
+    .await??;
+    let body = render(&state.metrics, state.chat.registry(), &statuses, &queues);
+    Ok(([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response())
+}
+
+fn render(
+    metrics: &Metrics,
+    registry: &Registry,
+    statuses: &[PluginStatus],
+    queues: &Queues,
+) -> String {
+    let mut e = Exposition::default();
+    e.family(
+        "chathooks_http_requests_total",
+        "HTTP requests answered, by method, route template and status.",
+        Kind::Counter,
+    );
+    let http = metrics
+        .http
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    for ((method, route, status), count) in &http {
+        let status = status.to_string();
+        let labels = [
+            ("method", method.as_str()),
+            ("route", route),
+            ("status", &status),
+        ];
+        e.sample("chathooks_http_requests_total", &labels, count);
+    }
+
+    render_hooks(&mut e, registry);
+    render_plugins(&mut e, statuses);
+
+    e.family(
+        "chathooks_outbox_depth",
+        "Events committed but not yet fanned out to the plugins subscribed to them.",
+        Kind::Gauge,
+    );
+    e.sample("chathooks_outbox_depth", &[], queues.outbox_depth);
+    e.family(
+        "chathooks_deliveries_pending",
+        "After-hook deliveries not yet done (waiting, retrying or in flight), by plugin.",
+        Kind::Gauge,
+    );
+    for (plugin, n) in &queues.pending {
+        e.sample("chathooks_deliveries_pending", &[("plugin", plugin)], n);
+    }
+    e.family(
+        "chathooks_dead_letters",
+        "Deliveries that used up their attempts, waiting for an admin to replay them.",
+        Kind::Gauge,
+    );
+    e.sample("chathooks_dead_letters", &[], queues.dead_letters);
+    e.family(
+        "chathooks_websocket_connections",
+        "Open WebSocket connections.",
+        Kind::Gauge,
+    );
+    e.sample(
+        "chathooks_websocket_connections",
+        &[],
+        metrics.websockets_open(),
+    );
+    e.family(
+        "chathooks_websocket_connections_total",
+        "WebSocket connections accepted.",
+        Kind::Counter,
+    );
+    e.sample(
+        "chathooks_websocket_connections_total",
+        &[],
+        metrics.ws_total.load(Ordering::Relaxed),
+    );
+    e.finish()
+}
+
+/// Per plugin and hook: calls, failures, timeouts, latency.
+fn render_hooks(e: &mut Exposition, registry: &Registry) {
+    let stats = registry.stats();
+    let families = [
+        (
+            "chathooks_hook_calls_total",
+            "Hook calls made (not counting calls refused while disabled).",
+        ),
+        (
+            "chathooks_hook_failures_total",
+            "Hook calls that failed: trap, timeout, memory cap, oversized answer, after-hook error.",
+        ),
+        (
+            "chathooks_hook_timeouts_total",
+            "Hook calls that ran out of their time budget.",
+        ),
+    ];
+    for (index, (family, help)) in families.iter().enumerate() {
+        e.family(family, help, Kind::Counter);
+        for (plugin, s) in &stats {
+            for (hook, h) in s.called_hooks() {
+                let value = match index {
+                    0 => &h.calls,
+                    1 => &h.failures,
+                    _ => &h.timeouts,
+                };
+                let labels = [("plugin", plugin.as_str()), ("hook", hook.name())];
+                e.sample(family, &labels, value.load(Ordering::Relaxed));
+            }
+        }
+    }
+    e.family(
+        "chathooks_hook_duration_seconds",
+        "How long hook calls took, failed ones included.",
+        Kind::Histogram,
+    );
+    for (plugin, s) in &stats {
+        for (hook, h) in s.called_hooks() {
+            let labels = [("plugin", plugin.as_str()), ("hook", hook.name())];
+            e.histogram(
+                "chathooks_hook_duration_seconds",
+                &labels,
+                &h.latency.snapshot(),
+            );
+        }
+    }
+}
+
+/// Per plugin: state, breaker trips, dropped log lines, KV usage.
+fn render_plugins(e: &mut Exposition, statuses: &[PluginStatus]) {
+    const STATES: [(PluginState, &str); 4] = [
+        (PluginState::Active, "active"),
+        (PluginState::Failing, "failing"),
+        (PluginState::Disabled, "disabled"),
+        (PluginState::LoadError, "load-error"),
+    ];
+    e.family(
+        "chathooks_plugin_state",
+        "1 for the plugin's current state (active, failing, disabled, load-error), 0 for the others.",
+        Kind::Gauge,
+    );
+    for s in statuses {
+        for (state, name) in STATES {
+            let labels = [("plugin", s.name.as_str()), ("state", name)];
+            e.sample(
+                "chathooks_plugin_state",
+                &labels,
+                u8::from(s.state == state),
+            );
+        }
+    }
+    type Family = (&'static str, &'static str, Kind, fn(&PluginStatus) -> u64);
+    let per_plugin: [Family; 4] = [
+        (
+            "chathooks_plugin_breaker_trips_total",
+            "Times the circuit breaker disabled the plugin.",
+            Kind::Counter,
+            |s| s.breaker_trips,
+        ),
+        (
+            "chathooks_plugin_log_lines_dropped_total",
+            "Log lines dropped by the plugin's rate limit.",
+            Kind::Counter,
+            |s| s.log_lines_dropped,
+        ),
+        (
+            "chathooks_plugin_kv_keys",
+            "Keys the plugin keeps in its KV store.",
+            Kind::Gauge,
+            |s| s.kv.keys,
+        ),
+        (
+            "chathooks_plugin_kv_bytes",
+            "Bytes (keys and values) the plugin keeps in its KV store.",
+            Kind::Gauge,
+            |s| s.kv.bytes,
+        ),
+    ];
+    for (family, help, kind, value) in per_plugin {
+        e.family(family, help, kind);
+        for s in statuses {
+            e.sample(family, &[("plugin", s.name.as_str())], value(s));
+        }
+    }
+}

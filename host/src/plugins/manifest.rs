@@ -1,0 +1,190 @@
+//! A plugin's manifest: `<name>.toml` beside `<name>.wasm`, optional. Every key is optional; an unknown key
+//! is an error, so a typo is reported (as the plugin's load error) instead of silently ignored.
+//!
+//! ```toml
+//! priority = 10              # before-hooks run by priority, lowest first (default 0), then by name
+//! fail = "closed"            # a failing or disabled before-hook rejects the message (default "open")
+//!
+//! [limits]                   # each defaults to the constant named in `limits.rs`
+//! memory_mb = 64             # linear memory cap per instance
+//! before_hook_ms = 50        # time budget of one before-hook call
+//! after_hook_ms = 1000       # time budget of one after-hook call
+//! max_output_bytes = 65536   # largest decision / reason / error text one call may return
+//! log_lines_per_second = 100 # average log rate; lines beyond it and the burst are dropped and counted
+//! log_burst = 1000           # lines that may be written at once above the rate
+//! kv_max_keys = 10000        # KV quota: keys
+//! kv_max_bytes = 16777216    # KV quota: bytes of keys + values
+//! breaker_failures = 5       # consecutive failures that disable the plugin (0: never)
+//! breaker_cooldown_ms = 30000  # how long it stays disabled before a trial call
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
+
+/// What a before-hook that fails (traps, times out) or is disabled by the circuit breaker means for the
+/// message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Skip the plugin and let the message through: a broken filter must not stop the chat.
+    #[default]
+    Open,
+    /// Reject the message: for plugins whose check must never be bypassed (compliance, say).
+    Closed,
+}
+
+/// A plugin's settings from its manifest (all optional).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PluginSettings {
+    /// Before-hook order: lowest first, then by name.
+    pub priority: i32,
+    /// What a failing before-hook does.
+    pub fail: FailMode,
+    /// Memory, time, output, log, KV and circuit-breaker limits.
+    pub limits: PluginLimits,
+}
+
+/// The manifest file as written (see the module docs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    fail: FailMode,
+    #[serde(default)]
+    limits: ManifestLimits,
+}
+
+/// `[limits]`: each key overrides one field of [`PluginLimits`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestLimits {
+    memory_mb: Option<u64>,
+    before_hook_ms: Option<u64>,
+    after_hook_ms: Option<u64>,
+    max_output_bytes: Option<u64>,
+    log_lines_per_second: Option<u32>,
+    log_burst: Option<u32>,
+    kv_max_keys: Option<u64>,
+    kv_max_bytes: Option<u64>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_ms: Option<u64>,
+}
+
+impl ManifestLimits {
+    /// The defaults with this section's overrides applied; a value that cannot work is an error.
+    fn apply(&self, defaults: PluginLimits) -> Result<PluginLimits, String> {
+        let positive = |key: &str, value: Option<u64>| match value {
+            Some(0) => Err(format!("limits.{key} must be at least 1")),
+            other => Ok(other),
+        };
+        let memory_bytes = match positive("memory_mb", self.memory_mb)? {
+            None => defaults.memory_bytes,
+            Some(mb) => {
+                let bytes = usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+                if bytes > MAX_MEMORY_BYTES {
+                    return Err(format!(
+                        "limits.memory_mb is at most {} on this server",
+                        MAX_MEMORY_BYTES >> 20
+                    ));
+                }
+                bytes
+            }
+        };
+        let ms =
+            |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+        Ok(PluginLimits {
+            memory_bytes,
+            before_hook_budget: ms(
+                positive("before_hook_ms", self.before_hook_ms)?,
+                defaults.before_hook_budget,
+            ),
+            after_hook_budget: ms(
+                positive("after_hook_ms", self.after_hook_ms)?,
+                defaults.after_hook_budget,
+            ),
+            max_output_bytes: positive("max_output_bytes", self.max_output_bytes)?
+                .map_or(defaults.max_output_bytes, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            log_lines_per_second: self
+                .log_lines_per_second
+                .unwrap_or(defaults.log_lines_per_second),
+            log_burst: self.log_burst.unwrap_or(defaults.log_burst),
+            kv_max_keys: self.kv_max_keys.unwrap_or(defaults.kv_max_keys),
+            kv_max_bytes: self.kv_max_bytes.unwrap_or(defaults.kv_max_bytes),
+            breaker_failures: self.breaker_failures.unwrap_or(defaults.breaker_failures),
+            breaker_cooldown: ms(self.breaker_cooldown_ms, defaults.breaker_cooldown),
+        })
+    }
+}
+
+impl PluginSettings {
+    /// Reads `<name>.toml` beside `wasm`; defaults when there is none.
+    pub fn for_wasm(wasm: &Path) -> Result<Self, String> {
+        let path = wasm.with_extension("toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(format!("cannot read manifest {}: {e}", path.display())),
+        };
+        Self::parse(&text).map_err(|e| format!("invalid manifest {}: {e}", path.display()))
+    }
+
+    /// Parses a manifest's text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        Ok(Self {
+            priority: m.priority,
+            fail: m.fail,
+            limits: m.limits.apply(PluginLimits::default())?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_can_be_overridden() {
+        let settings = PluginSettings::parse(
+            "priority = -1\nfail = \"closed\"\n[limits]\nmemory_mb = 8\nbefore_hook_ms = 5\n\
+             after_hook_ms = 7\nmax_output_bytes = 100\nlog_lines_per_second = 3\nlog_burst = 4\n\
+             kv_max_keys = 5\nkv_max_bytes = 600\nbreaker_failures = 0\nbreaker_cooldown_ms = 250\n",
+        );
+        let expected = PluginSettings {
+            priority: -1,
+            fail: FailMode::Closed,
+            limits: PluginLimits {
+                memory_bytes: 8 << 20,
+                before_hook_budget: Duration::from_millis(5),
+                after_hook_budget: Duration::from_millis(7),
+                max_output_bytes: 100,
+                log_lines_per_second: 3,
+                log_burst: 4,
+                kv_max_keys: 5,
+                kv_max_bytes: 600,
+                breaker_failures: 0,
+                breaker_cooldown: Duration::from_millis(250),
+            },
+        };
+        assert_eq!(settings, Ok(expected));
+        assert_eq!(PluginSettings::parse(""), Ok(PluginSettings::default()));
+    }
+
+    #[test]
+    fn unusable_values_and_typos_are_named() {
+        let zero = PluginSettings::parse("[limits]\nafter_hook_ms = 0\n");
+        assert!(zero.is_err_and(|e| e.contains("after_hook_ms")));
+        let huge = PluginSettings::parse("[limits]\nmemory_mb = 999999\n");
+        assert!(huge.is_err_and(|e| e.contains("memory_mb")));
+        let typo = PluginSettings::parse("[limits]\nmemory_mbs = 1\n");
+        assert!(typo.is_err_and(|e| e.contains("memory_mbs")));
+    }
+}

@@ -1,0 +1,300 @@
+//! Loading, replacing and unloading the registry's plugins: from one file, a whole folder (start-up and
+//! `POST /v1/admin/plugins/reload`), or a removal. The watcher ([`super::watcher`]) calls these too.
+//!
+//! Every change holds the registry's reload lock, so two loads of one name never race (an older file's
+//! slow compile cannot overtake a newer one). A file whose bytes and manifest equal the running version's
+//! is left alone ([`Change::Unchanged`]). A file that fails to load leaves the running version serving and
+//! records why (shown in the admin API until a later load of that name succeeds or the file is removed).
+//! After each change, compile-cache entries no running plugin uses are pruned ([`CompileCache::retain`]).
+//!
+//! [`CompileCache::retain`]: super::cache::CompileCache::retain
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{MutexGuard, PoisonError};
+
+use serde::Serialize;
+
+use super::cache::content_hash;
+use super::hooks::Hook;
+use super::manifest::PluginSettings;
+use super::plugin::Plugin;
+use super::registry::{Entry, Registry};
+use super::runtime::plugin_name;
+
+/// What a reload did to one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// A plugin that was not running now is.
+    Loaded,
+    /// A new version replaced the running one (new bytes or a new manifest).
+    Replaced,
+    /// The bytes and manifest are those of the running version: nothing was done.
+    Unchanged,
+    /// Its file is gone: unloaded.
+    Unloaded,
+    /// The file failed to load; the running version, if any, keeps serving.
+    Failed,
+}
+
+/// One plugin's outcome of a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReloadReport {
+    /// The plugin's name.
+    pub name: String,
+    /// What happened.
+    pub change: Change,
+    /// The version running afterwards, if any.
+    pub hash: Option<String>,
+    /// Why loading failed, for `failed`.
+    pub error: Option<String>,
+}
+
+/// What [`Registry::try_load_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The files changed while loading: nothing was done.
+    Changed,
+    /// Loaded, replaced, or unchanged.
+    Done(ReloadReport),
+    /// The file failed to load (not recorded yet).
+    Failed(String),
+}
+
+/// A file read and checked, ready to swap in.
+enum Prepared {
+    /// Same bytes and manifest as the running version.
+    Same,
+    /// A new version.
+    New(Plugin, PluginSettings),
+}
+
+impl Registry {
+    /// The plugins folder remembered by [`Registry::load_dir`].
+    pub fn folder(&self) -> Option<PathBuf> {
+        self.folder
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Loads every `*.wasm` in `dir` (sorted by name), each with its manifest, and remembers `dir` as the
+    /// folder [`Registry::rescan`] reads. Failures are logged and listed; returns the names running
+    /// afterwards. A missing folder is an error. Blocking.
+    pub fn load_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        *self.folder.write().unwrap_or_else(PoisonError::into_inner) = Some(dir.to_path_buf());
+        self.rescan_dir(dir)?;
+        Ok(self.loaded_names())
+    }
+
+    /// Brings the registry in line with the remembered folder: loads new and changed files, unloads
+    /// plugins whose file is gone. Blocking.
+    pub fn rescan(&self) -> std::io::Result<Vec<ReloadReport>> {
+        let dir = self.folder().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no plugins folder has been loaded",
+            )
+        })?;
+        self.rescan_dir(&dir)
+    }
+
+    /// [`Registry::rescan`] of `dir`. Returns one report per plugin that is or was there.
+    pub fn rescan_dir(&self, dir: &Path) -> std::io::Result<Vec<ReloadReport>> {
+        let files = wasm_files(dir)?;
+        let _lock = self.lock_reloads();
+        let mut reports: Vec<ReloadReport> = files
+            .iter()
+            .map(|path| self.load_locked(&plugin_name(path), path))
+            .collect();
+        let present: HashSet<String> = files.iter().map(|p| plugin_name(p)).collect();
+        let gone: Vec<String> = self
+            .read()
+            .keys()
+            .filter(|name| !present.contains(*name))
+            .cloned()
+            .collect();
+        reports.extend(gone.iter().filter_map(|name| self.unload_locked(name)));
+        self.prune_cache();
+        Ok(reports)
+    }
+
+    /// Loads (or reloads) the plugin at `path` with its manifest. Blocking (compiling can take seconds).
+    pub fn load_file(&self, path: &Path) -> ReloadReport {
+        let _lock = self.lock_reloads();
+        let report = self.load_locked(&plugin_name(path), path);
+        self.prune_cache();
+        report
+    }
+
+    /// Like [`Registry::load_file`] for the watcher: when `still_same` (asked after reading and compiling)
+    /// says the files changed meanwhile, nothing is swapped in ([`Attempt::Changed`]); and a failure is
+    /// returned without being recorded ([`Attempt::Failed`]), because the file may still be being
+    /// written: the watcher records it with [`Registry::record_load_error`] once the file has settled.
+    pub fn try_load_file(&self, path: &Path, still_same: impl FnOnce() -> bool) -> Attempt {
+        let _lock = self.lock_reloads();
+        let name = plugin_name(path);
+        let prepared = self.prepare(&name, path);
+        if !still_same() {
+            tracing::debug!(plugin = %name, "plugin file changed while loading; waiting for it to settle");
+            return Attempt::Changed;
+        }
+        match prepared {
+            Err(error) => {
+                tracing::debug!(plugin = %name, "plugin file failed to load, waiting for it to settle: {error}");
+                Attempt::Failed(error)
+            }
+            Ok(prepared) => {
+                let report = self.apply(&name, path, Ok(prepared));
+                self.prune_cache();
+                Attempt::Done(report)
+            }
+        }
+    }
+
+    /// Records that the plugin at `path` failed to load with `error` (the running version, if any, keeps
+    /// serving), as [`Registry::load_file`] does for a failure.
+    pub fn record_load_error(&self, path: &Path, error: String) -> ReloadReport {
+        let _lock = self.lock_reloads();
+        self.apply(&plugin_name(path), path, Err(error))
+    }
+
+    /// Unloads `name` (its file was removed); `None` if it was not there. Calls in progress finish on
+    /// the version they started with; its after-hook deliveries stay in the outbox until a plugin of that
+    /// name is loaded again.
+    pub fn unload(&self, name: &str) -> Option<ReloadReport> {
+        let _lock = self.lock_reloads();
+        let report = self.unload_locked(name);
+        self.prune_cache();
+        report
+    }
+
+    fn lock_reloads(&self) -> MutexGuard<'_, ()> {
+        self.reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn load_locked(&self, name: &str, path: &Path) -> ReloadReport {
+        let prepared = self.prepare(name, path);
+        self.apply(name, path, prepared)
+    }
+
+    /// Reads the manifest and the file; compiles and instantiates it unless it is the running version.
+    fn prepare(&self, name: &str, path: &Path) -> Result<Prepared, String> {
+        let settings = PluginSettings::for_wasm(path)?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read plugin file {}: {e}", path.display()))?;
+        let hash = content_hash(&bytes);
+        if let Some(running) = self.get(name)
+            && running.plugin.hash() == hash
+            && running.settings == settings
+        {
+            return Ok(Prepared::Same);
+        }
+        let plugin = self
+            .runtime
+            .load(name, &bytes, settings.limits.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(Prepared::New(plugin, settings))
+    }
+
+    fn apply(&self, name: &str, path: &Path, prepared: Result<Prepared, String>) -> ReloadReport {
+        let report = |change, hash: Option<&str>, error: Option<String>| ReloadReport {
+            name: name.to_owned(),
+            change,
+            hash: hash.map(str::to_owned),
+            error,
+        };
+        match prepared {
+            Ok(Prepared::Same) => {
+                let mut entries = self.write();
+                let entry = entries.get_mut(name);
+                let hash = entry.and_then(|e| {
+                    e.load_error = None;
+                    e.running.as_ref().map(|p| p.plugin.hash().to_owned())
+                });
+                report(Change::Unchanged, hash.as_deref(), None)
+            }
+            Ok(Prepared::New(plugin, settings)) => {
+                let hash = plugin.hash().to_owned();
+                let hooks: Vec<&str> = plugin.hooks().iter().map(Hook::name).collect();
+                match self.insert(plugin, settings) {
+                    None => {
+                        tracing::info!(plugin = %name, %hash, ?hooks, "plugin loaded");
+                        report(Change::Loaded, Some(&hash), None)
+                    }
+                    Some(old) => {
+                        tracing::info!(plugin = %name, %hash, old_hash = %old.plugin.hash(), ?hooks, "plugin replaced");
+                        report(Change::Replaced, Some(&hash), None)
+                    }
+                }
+            }
+            Err(reason) => {
+                let mut entries = self.write();
+                let entry = entries.entry(name.to_owned()).or_insert_with(Entry::empty);
+                entry.load_error = Some(reason.clone());
+                let serving = entry.running.as_ref().map(|p| p.plugin.hash().to_owned());
+                match &serving {
+                    Some(hash) => {
+                        tracing::error!(plugin = %name, path = %path.display(), serving = %hash,
+                        "plugin failed to load, the running version keeps serving: {reason}")
+                    }
+                    None => tracing::error!(plugin = %name, path = %path.display(),
+                        "plugin failed to load: {reason}"),
+                }
+                report(Change::Failed, serving.as_deref(), Some(reason))
+            }
+        }
+    }
+
+    fn unload_locked(&self, name: &str) -> Option<ReloadReport> {
+        let removed = self.write().remove(name)?;
+        let hash = removed.running.map(|p| p.plugin.hash().to_owned());
+        tracing::info!(plugin = %name, hash = ?hash, "plugin unloaded: its file is gone");
+        Some(ReloadReport {
+            name: name.to_owned(),
+            change: Change::Unloaded,
+            hash,
+            error: None,
+        })
+    }
+
+    /// Removes compile-cache entries no running plugin uses (beyond a few recent ones).
+    fn prune_cache(&self) {
+        let Some(cache) = self.runtime.cache() else {
+            return;
+        };
+        let live: HashSet<String> = self
+            .read()
+            .values()
+            .filter_map(|e| e.running.as_ref().map(|p| p.plugin.hash().to_owned()))
+            .collect();
+        match cache.retain(&live) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("removed {n} stale compile-cache entries"),
+            Err(e) => tracing::warn!("cannot prune the compile cache: {e}"),
+        }
+    }
+}
+
+/// The `*.wasm` files directly in `dir`, sorted.
+pub(crate) fn wasm_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_plugin_file(p, "wasm") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Whether `path` names a plugin file with extension `ext` (`wasm` or `toml`): not hidden (editors and
+/// copy tools write hidden temporary files), with a non-empty name.
+pub(crate) fn is_plugin_file(path: &Path, ext: &str) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
+    !hidden && path.extension().is_some_and(|x| x == ext)
+}

@@ -1,0 +1,118 @@
+//! `GET /metrics` of a real server: the Prometheus text format with HTTP requests by route and status,
+//! hook calls, failures, timeouts and latency histograms by plugin and hook, queue sizes, dead letters
+//! and WebSocket connections.
+
+use reqwest::Method;
+
+use crate::sandbox_support::{eventually, write_manifest};
+use crate::server_support::{TestServer, must};
+
+/// The `/metrics` document.
+async fn scrape(server: &TestServer) -> String {
+    let response = must(
+        server
+            .http
+            .request(Method::GET, format!("{}/metrics", server.base))
+            .send()
+            .await,
+        "GET /metrics",
+    );
+    assert!(response.status().is_success());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    must(response.text().await, "read /metrics")
+}
+
+/// The value of the sample `line_start` (name and labels exactly), if present.
+fn sample(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_hooks_queues_and_websockets() {
+    let plugins = [
+        chathooks_tests::fixture("recorder"),
+        chathooks_tests::fixture("hostile"),
+    ];
+    let server = TestServer::with_config(&plugins, |config| {
+        write_manifest(
+            &config.plugins_dir,
+            "hostile",
+            "[limits]\nbreaker_failures = 0\n",
+        );
+    })
+    .await;
+    let alice = server.user("alice").await;
+    server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    let ws = server.ws(&alice, None).await;
+    server.send(&alice, &conv, "hello").await;
+    server.send(&alice, &conv, "loop").await;
+    let (status, _) = server.call(Method::GET, "/v1/nope", None, None).await;
+    assert_eq!(status.as_u16(), 404);
+
+    let text = eventually("metrics show the hooks' calls", || async {
+        let text = scrape(&server).await;
+        let calls = sample(
+            &text,
+            "chathooks_hook_calls_total{plugin=\"recorder\",hook=\"after-message-sent\"}",
+        );
+        (calls >= Some(2.0)).then_some(text)
+    })
+    .await;
+    for expected in [
+        "# TYPE chathooks_http_requests_total counter",
+        "chathooks_http_requests_total{method=\"POST\",route=\"/v1/conversations/{id}/messages\",status=\"201\"} 2",
+        "chathooks_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
+        "# TYPE chathooks_hook_duration_seconds histogram",
+        "chathooks_hook_duration_seconds_bucket{plugin=\"recorder\",hook=\"before-message-sent\",le=\"+Inf\"} 2",
+        "chathooks_hook_failures_total{plugin=\"hostile\",hook=\"before-message-sent\"} 1",
+        "chathooks_hook_timeouts_total{plugin=\"hostile\",hook=\"before-message-sent\"} 1",
+        "chathooks_plugin_state{plugin=\"recorder\",state=\"active\"} 1",
+        "chathooks_websocket_connections 1",
+        "chathooks_websocket_connections_total 1",
+        "chathooks_dead_letters 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(
+        sample(&text, "chathooks_outbox_depth").is_some(),
+        "no outbox depth in\n{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "chathooks_hook_duration_seconds_count{plugin=\"hostile\",hook=\"before-message-sent\"}"
+        ) == Some(2.0),
+        "{text}"
+    );
+    // The looping after-hook times out and its delivery waits for a retry: pending for hostile.
+    eventually("hostile's failed delivery shows as pending", || async {
+        let text = scrape(&server).await;
+        let timeouts = sample(
+            &text,
+            "chathooks_hook_timeouts_total{plugin=\"hostile\",hook=\"after-message-sent\"}",
+        );
+        let pending = sample(&text, "chathooks_deliveries_pending{plugin=\"hostile\"}");
+        (timeouts >= Some(1.0) && pending >= Some(1.0)).then_some(())
+    })
+    .await;
+
+    ws.close().await;
+    eventually("the closed WebSocket is no longer counted", || async {
+        let text = scrape(&server).await;
+        (sample(&text, "chathooks_websocket_connections") == Some(0.0)).then_some(())
+    })
+    .await;
+    server.stop().await;
+}

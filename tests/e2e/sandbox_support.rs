@@ -1,0 +1,192 @@
+//! Helpers for the sandbox and reload tests: plugin files in a running server's plugins folder, its admin
+//! plugin list, polling with generous deadlines, and what the recorder fixture recorded.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::server_support::{ADMIN_KEY, TestServer, must};
+
+/// How long a test waits for something that should happen soon but involves reloads, retries or a
+/// circuit breaker's cool-down. Generous: only a hang should ever reach it.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// How often a condition is polled.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Polls `check` until it returns `Some`, panicking with `what` after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The server's plugins folder.
+pub fn plugins_dir(server: &TestServer) -> PathBuf {
+    match server.running.state.chat.registry().folder() {
+        Some(dir) => dir,
+        None => panic!("the server has no plugins folder"),
+    }
+}
+
+/// Writes `bytes` to `<plugins>/<file>` through a hidden temporary file and a rename, as a deploy does.
+pub fn install(server: &TestServer, file: &str, bytes: &[u8]) {
+    let dir = plugins_dir(server);
+    let staged = dir.join(format!(".{file}.part"));
+    must(std::fs::write(&staged, bytes), "write staged plugin");
+    must(std::fs::rename(&staged, dir.join(file)), "rename plugin");
+}
+
+/// The bytes of a built fixture (`recorder`, `hostile`, ...).
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    must(
+        std::fs::read(chathooks_tests::fixture(name)),
+        "read fixture",
+    )
+}
+
+/// `component` with a custom section appended: the same plugin, but another file with another hash (a
+/// new version that behaves like the old one).
+pub fn variant(component: &[u8], n: u32) -> Vec<u8> {
+    let name = b"chathooks-test-variant";
+    let payload = n.to_le_bytes();
+    let mut body = leb128(name.len());
+    body.extend_from_slice(name);
+    body.extend_from_slice(&payload);
+    let mut out = component.to_vec();
+    out.push(0); // custom section
+    out.extend(leb128(body.len()));
+    out.extend(body);
+    out
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = u8::try_from(n & 0x7f).unwrap_or(0);
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// `GET /v1/admin/plugins`.
+pub async fn plugins(server: &TestServer) -> Vec<Value> {
+    let (status, body) = server
+        .call(Method::GET, "/v1/admin/plugins", Some(ADMIN_KEY), None)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+/// The admin API's entry for `name`, if listed.
+pub async fn plugin(server: &TestServer, name: &str) -> Option<Value> {
+    plugins(server)
+        .await
+        .into_iter()
+        .find(|p| p["name"] == name)
+}
+
+/// Waits until `name`'s admin entry satisfies `check`; returns it.
+pub async fn plugin_until(
+    server: &TestServer,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(&format!("{name}: {what}"), || async {
+        plugin(server, name).await.filter(|p| check(p))
+    })
+    .await
+}
+
+/// Waits until `name` runs the version with `hash`.
+pub async fn serving(server: &TestServer, name: &str, hash: &str) -> Value {
+    plugin_until(server, name, &format!("serving {hash}"), |p| {
+        p["hash"] == hash
+    })
+    .await
+}
+
+/// SHA-256 of `bytes` as the admin API shows it.
+pub fn hash_of(bytes: &[u8]) -> String {
+    chathooks::plugins::cache::content_hash(bytes)
+}
+
+/// The message ids `plugin` (a recorder) recorded in `after-message-sent` calls.
+pub fn recorded_messages(server: &TestServer, plugin: &str) -> BTreeSet<String> {
+    let kv = server.running.state.chat.registry().runtime().kv();
+    must(kv.dump(plugin), "kv dump")
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("after-message-sent:"))
+        .filter_map(|(_, value)| {
+            let record: Value = serde_json::from_slice(&value).ok()?;
+            record["message"]["id"].as_str().map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Waits until the recorder `plugin` has recorded every message of `ids`.
+pub async fn recorded_all(server: &TestServer, plugin: &str, ids: &BTreeSet<String>) {
+    eventually(
+        &format!("{plugin} records all {} messages", ids.len()),
+        || async {
+            recorded_messages(server, plugin)
+                .is_superset(ids)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// After-hook deliveries not yet done, per plugin, and events not yet fanned out.
+pub fn backlog(server: &TestServer) -> (Vec<(String, u64)>, u64) {
+    let db = server.running.state.db();
+    let pending = must(
+        db.read(chathooks::store::outbox::backlog),
+        "read the backlog",
+    );
+    let outbox = must(
+        db.read(chathooks::store::outbox::outbox_depth),
+        "read the outbox",
+    );
+    (pending, outbox)
+}
+
+/// `GET /v1/admin/dead-letters`.
+pub async fn dead_letters(server: &TestServer) -> Vec<Value> {
+    let body = server.get_ok("/v1/admin/dead-letters", ADMIN_KEY).await;
+    body.as_array().cloned().unwrap_or_default()
+}
+
+/// Writes a manifest `<name>.toml` into a plugins folder (before the server starts).
+pub fn write_manifest(dir: &Path, name: &str, text: &str) {
+    must(
+        std::fs::write(dir.join(format!("{name}.toml")), text),
+        "write manifest",
+    );
+}
+
+/// Whether the server answers its health check.
+pub async fn healthy(server: &TestServer) -> bool {
+    let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
+    status.is_success()
+}
