@@ -35,6 +35,16 @@ fn setup() -> Setup {
     }
 }
 
+/// Default limits with time budgets a busy CI machine cannot run out of, for tests about something other
+/// than time: budgets are wall-clock, and at a load average of 10 a trivial call can wait 50 ms for a core.
+fn roomy() -> PluginLimits {
+    PluginLimits {
+        before_hook_budget: Duration::from_secs(10),
+        after_hook_budget: Duration::from_secs(10),
+        ..PluginLimits::default()
+    }
+}
+
 fn load(setup: &Setup, name: &str, wasm: &str, limits: PluginLimits) -> Plugin {
     let bytes = std::fs::read(fixture(wasm)).expect("read fixture");
     setup
@@ -69,7 +79,7 @@ fn decided_body(output: HookOutput) -> Option<String> {
 #[test]
 fn a_plugin_exporting_one_hook_is_called_for_that_hook_only() {
     let s = setup();
-    let plugin = load(&s, "only_sent", "only_sent", PluginLimits::default());
+    let plugin = load(&s, "only_sent", "only_sent", roomy());
     assert_eq!(
         plugin.hooks().iter().collect::<Vec<_>>(),
         vec![Hook::AfterMessageSent]
@@ -116,7 +126,7 @@ fn assert_recovers(plugin: &Plugin) {
 #[test]
 fn a_panic_fails_only_that_call_and_says_why() {
     let s = setup();
-    let plugin = load(&s, "hostile", "hostile", PluginLimits::default());
+    let plugin = load(&s, "hostile", "hostile", roomy());
     let err = plugin.call(&before_sent("trap")).expect_err("trap");
     match &err {
         CallError::Trap { message, .. } => {
@@ -138,8 +148,9 @@ fn a_panic_fails_only_that_call_and_says_why() {
 fn an_infinite_loop_times_out_in_before_and_after_hooks() {
     let s = setup();
     let limits = PluginLimits {
-        before_hook_budget: Duration::from_millis(30),
-        after_hook_budget: Duration::from_millis(100),
+        // Long enough that the recovery call after each timeout cannot itself time out on a busy machine.
+        before_hook_budget: Duration::from_millis(500),
+        after_hook_budget: Duration::from_millis(500),
         ..PluginLimits::default()
     };
     let plugin = load(&s, "hostile", "hostile", limits);
@@ -175,7 +186,7 @@ fn allocating_past_the_memory_cap_fails_the_call() {
     let s = setup();
     let limits = PluginLimits {
         memory_bytes: 16 << 20,
-        ..PluginLimits::default()
+        ..roomy()
     };
     let plugin = load(&s, "hostile", "hostile", limits);
     let err = plugin.call(&before_sent("alloc")).expect_err("alloc");
@@ -190,7 +201,7 @@ fn allocating_past_the_memory_cap_fails_the_call() {
 #[test]
 fn unbounded_recursion_traps_and_the_plugin_recovers() {
     let s = setup();
-    let plugin = load(&s, "hostile", "hostile", PluginLimits::default());
+    let plugin = load(&s, "hostile", "hostile", roomy());
     let err = plugin.call(&before_sent("recurse")).expect_err("recurse");
     assert!(matches!(err, CallError::Trap { .. }), "{err}");
     assert_recovers(&plugin);
@@ -199,7 +210,7 @@ fn unbounded_recursion_traps_and_the_plugin_recovers() {
 #[test]
 fn an_after_hook_error_is_returned_as_a_value() {
     let s = setup();
-    let plugin = load(&s, "hostile", "hostile", PluginLimits::default());
+    let plugin = load(&s, "hostile", "hostile", roomy());
     match plugin.call(&after_sent(1, "error")).expect("call succeeds") {
         HookOutput::Done(Err(reason)) => assert_eq!(reason, "hostile: error requested"),
         other => panic!("expected an error value, got {other:?}"),
@@ -214,7 +225,7 @@ fn a_slow_plugin_does_not_block_another() {
         ..PluginLimits::default()
     };
     let slow = load(&s, "hostile", "hostile", limits);
-    let fast = load(&s, "only_sent", "only_sent", PluginLimits::default());
+    let fast = load(&s, "only_sent", "only_sent", roomy());
     let looping = std::thread::spawn(move || slow.call(&after_sent(1, "loop")));
     std::thread::sleep(Duration::from_millis(100));
     for id in 0..20 {
@@ -232,8 +243,8 @@ fn a_slow_plugin_does_not_block_another() {
 #[test]
 fn plugins_cannot_read_each_others_keys() {
     let s = setup();
-    let a = load(&s, "a", "kv_probe", PluginLimits::default());
-    let b = load(&s, "b", "kv_probe", PluginLimits::default());
+    let a = load(&s, "a", "kv_probe", roomy());
+    let b = load(&s, "b", "kv_probe", roomy());
     a.call(&after_sent(1, "set secret 42")).expect("a sets");
     s.logs.take();
     b.call(&after_sent(2, "get secret")).expect("b gets");
@@ -329,7 +340,7 @@ fn the_compile_cache_serves_a_second_runtime_and_survives_damage() {
 #[test]
 fn warm_instances_are_reused_across_calls() {
     let s = setup();
-    let plugin = load(&s, "only_sent", "only_sent", PluginLimits::default());
+    let plugin = load(&s, "only_sent", "only_sent", roomy());
     for id in 0..5 {
         plugin.call(&after_sent(id, "x")).expect("call");
     }
