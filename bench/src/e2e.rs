@@ -143,8 +143,10 @@ const DRAIN_PATIENCE: Duration = Duration::from_secs(60);
 pub fn run(guests: &RustGuests, options: &Options) -> anyhow::Result<Section> {
     eprintln!("[2] end to end: POST messages over HTTP, load generator in its own process");
     let mut runs = Vec::new();
-    for plugins in [0, PLUGINS] {
-        for &clients in &options.clients {
+    // With and without plugins one after the other for each client count, so that a change in the
+    // machine's load during the section affects both sides of each comparison alike.
+    for &clients in &options.clients {
+        for plugins in [0, PLUGINS] {
             runs.push(run_once(guests, options, plugins, clients)?);
         }
     }

@@ -48,9 +48,6 @@ struct Cli {
     /// Also build and run the Extism comparison (bench/extism; compiles a second wasmtime, ~4 minutes).
     #[arg(long)]
     with_extism: bool,
-    /// Merge Extism figures saved by an earlier `--with-extism` run (`<target>/extism/figures.json`).
-    #[arg(long)]
-    extism_json: Option<PathBuf>,
     /// Folder of the Python/JavaScript/C components from `scripts/build-plugins.sh` [default: ./plugins].
     #[arg(long)]
     lang_dir: Option<PathBuf>,
@@ -134,7 +131,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let dispatch = hooks::Options {
         budget: Duration::from_millis(if quick { 300 } else { 2_500 }),
         with_extism: cli.with_extism,
-        extism_json: cli.extism_json.clone(),
         lang_dir: cli.lang_dir.clone(),
     };
     attempt(1, "1. Hook dispatch", &mut || {

@@ -34,6 +34,15 @@ impl Samples {
         self.micros.push(d.as_secs_f64() * 1e6);
     }
 
+    /// Adds `other`'s samples and failures to these.
+    pub fn extend(&mut self, other: Samples) {
+        self.micros.extend(other.micros);
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+
     /// How many samples there are.
     pub fn len(&self) -> usize {
         self.micros.len()

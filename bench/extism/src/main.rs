@@ -1,7 +1,10 @@
 //! The Extism variant of the dispatch benchmark: the same event (`../../src/payload.rs`), the same work in
 //! the guest (`../../src/logic.rs`), the same KV counter (SQLite in memory, the same statements as the
-//! chathooks KV store), through an Extism plugin that is created once and reused. Prints one JSON line:
-//! `{"extism_version": "...", "micros": [...]}`.
+//! chathooks KV store), through an Extism plugin that is created once and reused.
+//!
+//! `chathooks-bench-extism <guest.wasm>` reads commands on stdin, one per line: `run <n>` runs `n` events
+//! and prints one JSON line `{"micros": [...], "failed": 0, "first_failure": null}`. The main benchmark
+//! sends them in turn with its other variants; by hand: `echo "run 1000" | chathooks-bench-extism guest.wasm`.
 
 #[path = "../../src/payload.rs"]
 #[allow(dead_code)]
@@ -13,7 +16,8 @@ mod stats;
 use anyhow::Context;
 use extism::{PTR, PluginBuilder, UserData, ValType, Wasm, host_fn};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, Write};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The KV table and statements of `host/src/store/kv.rs`, namespace `extism`.
 struct Kv {
@@ -73,9 +77,9 @@ host_fn!(kv_increment(user_data: Kv; key: String) -> i64 {
 });
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let guest = args.next().context("usage: chathooks-bench-extism <guest.wasm> <budget-ms>")?;
-    let budget_ms: u64 = args.next().map_or(Ok(3000), |s| s.parse())?;
+    let guest = std::env::args()
+        .nth(1)
+        .context("usage: chathooks-bench-extism <guest.wasm>  (then `run <n>` lines on stdin)")?;
     let mut plugin = PluginBuilder::new(extism::Manifest::new([Wasm::file(&guest)]))
         .with_wasi(false)
         .with_function(
@@ -103,27 +107,34 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(done.ok, "the Extism guest's increment failed");
         Ok(())
     };
-    // The same warm-up and event count rule as the main benchmark's `measure`.
-    let mut id = 1;
-    let warm = Instant::now();
-    while id <= 300 || (id <= 3_000 && warm.elapsed() < Duration::from_millis(300)) {
-        event(id)?;
-        id += 1;
+    let mut id = 0;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let Some(n) = line.strip_prefix("run ") else {
+            anyhow::bail!("unknown command {line:?} (expected `run <n>`)");
+        };
+        let n: usize = n.trim().parse()?;
+        let mut samples = stats::Samples::with_capacity(n);
+        for _ in 0..n {
+            id += 1;
+            let start = Instant::now();
+            let result = event(id);
+            samples.push(start.elapsed());
+            if let Err(e) = result {
+                samples.failed += 1;
+                samples
+                    .first_failure
+                    .get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+        let slice = serde_json::json!({
+            "micros": samples.micros(),
+            "failed": samples.failed,
+            "first_failure": samples.first_failure,
+        });
+        writeln!(out, "{slice}")?;
+        out.flush()?;
     }
-    let per_event = warm.elapsed().as_secs_f64() / id as f64;
-    let n = ((budget_ms as f64 / 1000.0) / per_event) as usize;
-    let n = n.clamp(1_000, 50_000);
-    let mut samples = stats::Samples::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        event(id)?;
-        samples.push(start.elapsed());
-        id += 1;
-    }
-    let figures = serde_json::json!({
-        "extism_version": "1.30.0",
-        "micros": samples.micros(),
-    });
-    println!("{figures}");
     Ok(())
 }

@@ -14,6 +14,7 @@
 
 mod bare;
 pub mod extism;
+mod interleave;
 mod parts;
 pub mod webhook;
 mod wit;
@@ -28,10 +29,11 @@ use chathooks::plugins::{
     HookCall, HookOutput, LogLevel, LogSink, Plugin, PluginLimits, Runtime, RuntimeConfig,
 };
 use chathooks::store::kv::KvStore;
+use interleave::{Variant, interleave};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the dispatch section needs to know.
 #[derive(Debug, Clone)]
@@ -40,63 +42,8 @@ pub struct Options {
     pub budget: Duration,
     /// Build and run the Extism comparison (`bench/extism`).
     pub with_extism: bool,
-    /// Figures of an earlier Extism run to merge instead of running it.
-    pub extism_json: Option<PathBuf>,
     /// Where the Python/JavaScript/C components are (default `<repo>/plugins`).
     pub lang_dir: Option<PathBuf>,
-}
-
-/// Fewest events measured per variant, however slow.
-const MIN_EVENTS: usize = 1_000;
-/// Most events measured per variant, however fast.
-const MAX_EVENTS: usize = 50_000;
-
-/// Runs `event` (given a fresh event id each time) until warm, then for about `budget`. A failed event
-/// (on a machine shared with other work, a preempted call can overrun its time budget) is kept as a
-/// sample and counted; more than 1% failures abort the measurement.
-pub fn measure(
-    label: &str,
-    budget: Duration,
-    mut event: impl FnMut(u64) -> anyhow::Result<()>,
-) -> anyhow::Result<Samples> {
-    let mut id = 1;
-    let mut warm_failures = 0;
-    let warm = Instant::now();
-    while id <= 300 || (id <= 3_000 && warm.elapsed() < Duration::from_millis(300)) {
-        if let Err(e) = event(id) {
-            warm_failures += 1;
-            if warm_failures > 10 {
-                return Err(e.context(format!("{label}: event {id}")));
-            }
-        }
-        id += 1;
-    }
-    let per_event = warm.elapsed() / u32::try_from(id).unwrap_or(u32::MAX);
-    let n = (budget.as_secs_f64() / per_event.as_secs_f64().max(1e-9)) as usize;
-    let n = n.clamp(MIN_EVENTS, MAX_EVENTS);
-    let mut samples = Samples::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        let result = event(id);
-        samples.push(start.elapsed());
-        if let Err(e) = result {
-            samples.failed += 1;
-            samples
-                .first_failure
-                .get_or_insert_with(|| format!("{e:#}"));
-            if samples.failed > n / 100 {
-                return Err(e.context(format!("{label}: event {id}, {} failures", samples.failed)));
-            }
-        }
-        id += 1;
-    }
-    eprintln!(
-        "  {label}: p50 {} µs, p99 {} µs ({n} events{})",
-        fmt_us(samples.p50()),
-        fmt_us(samples.p99()),
-        failures(&samples)
-    );
-    Ok(samples)
 }
 
 /// `, 2 failed: <why>` when some events failed.
@@ -188,6 +135,15 @@ enum Outcome {
     Skipped(String),
 }
 
+impl From<anyhow::Result<Samples>> for Outcome {
+    fn from(result: anyhow::Result<Samples>) -> Self {
+        match result {
+            Ok(samples) => Outcome::Measured(samples),
+            Err(e) => Outcome::Skipped(format!("failed: {e:#}")),
+        }
+    }
+}
+
 fn load(runtime: &Runtime, path: &Path) -> anyhow::Result<Plugin> {
     runtime
         .load_file(path, PluginLimits::default())
@@ -233,75 +189,92 @@ fn failed(title: &str, e: &anyhow::Error) -> Section {
 
 /// Section 1a; also returns the native floor's p50.
 fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section, f64)> {
-    let budget = options.budget;
-    let mut rows: Vec<(String, Outcome)> = Vec::new();
-
     eprintln!(
         "[1] hook dispatch: one event = before-message-sent (mask) + after-message-sent (KV increment)"
     );
     let kv = KvStore::open_in_memory()?;
-    let calls = Calls::new();
-    let native = measure("native", budget, |_| native_event(&calls, &kv))?;
-
+    let native_calls = Calls::new();
     let mut bare = bare::Bare::load(&guests.bench_hooks)?;
-    let bare_samples = measure("bare wasmtime", budget, |id| bare.event(id))?;
+    let rt = runtime()?;
+    let bench = load(&rt, &guests.bench_hooks)?;
+    let (mut warm_calls, mut fresh_calls) = (Calls::new(), Calls::new());
+    let mut webhook = webhook::Webhook::start();
+    let mut extism = if options.with_extism {
+        Some(extism::Extism::start())
+    } else {
+        None
+    };
+
+    let mut variants = vec![
+        Variant::per_event("native", |_| native_event(&native_calls, &kv)),
+        Variant::per_event("bare wasmtime", |id| bare.event(id)),
+        Variant::per_event("runtime", |id| {
+            runtime_event(&mut warm_calls, &bench, &bench, false, id)
+        }),
+        Variant::per_event("runtime, fresh instance", |id| {
+            runtime_event(&mut fresh_calls, &bench, &bench, true, id)
+        }),
+    ];
+    if let Ok(hook) = &mut webhook {
+        variants.push(Variant::per_event("webhook", |id| hook.event(id)));
+    }
+    if let Some(Ok(child)) = &mut extism {
+        variants.push(Variant::batched("extism", |n| child.run(n)));
+    }
+    let mut results = interleave(variants, options.budget).into_iter();
+    let mut next = || {
+        Outcome::from(
+            results
+                .next()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("not run"))),
+        )
+    };
+    let (native, bare_outcome, runtime_warm, runtime_fresh) = (next(), next(), next(), next());
+    let webhook_outcome = match &webhook {
+        Ok(_) => next(),
+        Err(e) => Outcome::Skipped(format!("the webhook server did not start: {e:#}")),
+    };
+    let extism_outcome = match &extism {
+        Some(Ok(_)) => next(),
+        Some(Err(e)) => Outcome::Skipped(format!("failed: {e:#}")),
+        None => Outcome::Skipped(
+            "not run: add `--with-extism` (builds bench/extism, a second wasmtime)".to_owned(),
+        ),
+    };
+    let p50 = |o: &Outcome| match o {
+        Outcome::Measured(s) => Some(s.p50()),
+        Outcome::Skipped(_) => None,
+    };
+    let (Some(native_p50), Some(bare_p50), Some(runtime_p50)) =
+        (p50(&native), p50(&bare_outcome), p50(&runtime_warm))
+    else {
+        bail!("the native, bare or runtime variant failed");
+    };
+    let (webhook_p50, extism_p50) = (p50(&webhook_outcome), p50(&extism_outcome));
     anyhow::ensure!(
         bare.counter()?.is_some(),
         "the bare variant never incremented its counter"
     );
-
-    let rt = runtime()?;
-    let bench = load(&rt, &guests.bench_hooks)?;
-    let mut calls = Calls::new();
-    let runtime_warm = measure("runtime", budget, |id| {
-        runtime_event(&mut calls, &bench, &bench, false, id)
-    })?;
-    let runtime_fresh = measure("runtime, fresh instance", budget, |id| {
-        runtime_event(&mut calls, &bench, &bench, true, id)
-    })?;
-    let webhook = match webhook::Webhook::start() {
-        Ok(mut hook) => Outcome::Measured(measure("webhook", budget, |id| hook.event(id))?),
-        Err(e) => Outcome::Skipped(format!("the webhook server did not start: {e:#}")),
-    };
-    let extism = match extism::figures(options) {
-        Ok(Some(samples)) => Outcome::Measured(samples),
-        Ok(None) => Outcome::Skipped(
-            "not run: add `--with-extism` (builds bench/extism, a second wasmtime)".to_owned(),
+    let rows: Vec<(String, Outcome)> = vec![
+        ("native Rust function (the floor)".into(), native),
+        (
+            "bare wasmtime call of the bench component (the runtime floor)".into(),
+            bare_outcome,
         ),
-        Err(e) => Outcome::Skipped(format!("failed: {e:#}")),
-    };
-
-    let (native_p50, bare_p50, runtime_p50) =
-        (native.p50(), bare_samples.p50(), runtime_warm.p50());
-    let extism_p50 = match &extism {
-        Outcome::Measured(s) => Some(s.p50()),
-        Outcome::Skipped(_) => None,
-    };
-    let webhook_p50 = match &webhook {
-        Outcome::Measured(s) => Some(s.p50()),
-        Outcome::Skipped(_) => None,
-    };
-    rows.push((
-        "native Rust function (the floor)".into(),
-        Outcome::Measured(native),
-    ));
-    rows.push((
-        "bare wasmtime call of the bench component (the runtime floor)".into(),
-        Outcome::Measured(bare_samples),
-    ));
-    rows.push((
-        "**chathooks runtime** (`Plugin::call`, warm instance)".into(),
-        Outcome::Measured(runtime_warm),
-    ));
-    rows.push((
-        "chathooks runtime, fresh instance per call".into(),
-        Outcome::Measured(runtime_fresh),
-    ));
-    rows.push((
-        "HTTP webhook (axum on loopback, keep-alive, JSON)".into(),
-        webhook,
-    ));
-    rows.push(("Extism 1.30 plugin (reused, JSON)".into(), extism));
+        (
+            "**chathooks runtime** (`Plugin::call`, warm instance)".into(),
+            runtime_warm,
+        ),
+        (
+            "chathooks runtime, fresh instance per call".into(),
+            runtime_fresh,
+        ),
+        (
+            "HTTP webhook (axum on loopback, keep-alive, JSON)".into(),
+            webhook_outcome,
+        ),
+        ("Extism 1.30 plugin (reused, JSON)".into(), extism_outcome),
+    ];
 
     let mut a = Section::new(
         "1a. Hook dispatch: the same work through each mechanism",
@@ -371,49 +344,71 @@ fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section
     Ok((a, native_p50))
 }
 
+/// A language's profanity-filter and message-stats, loaded.
+type Pair = (Plugin, Plugin);
+
 /// Section 1b: the example pair in every language that is built.
 fn languages(
     guests: &RustGuests,
     options: &Options,
     native_p50: Option<f64>,
 ) -> anyhow::Result<Section> {
-    let budget = options.budget;
-    let rt = &runtime()?;
-    let mut calls = Calls::new();
-    let filter = load(rt, &guests.profanity_filter)?;
-    let stats = load(rt, &guests.message_stats)?;
-    let rust = measure("rust examples", budget, |id| {
-        runtime_event(&mut calls, &filter, &stats, false, id)
-    })?;
-    let rust_fresh = measure("rust examples, fresh instance", budget, |id| {
-        runtime_event(&mut calls, &filter, &stats, true, id)
-    })?;
-    let rust_p50 = rust.p50();
-    let mut rows = vec![
-        ("Rust (warm instance)".to_owned(), Outcome::Measured(rust)),
-        (
-            "Rust (fresh instance per call)".to_owned(),
-            Outcome::Measured(rust_fresh),
-        ),
-    ];
+    eprintln!("[1b] the example plugins in each language");
+    let rt = runtime()?;
+    let filter = load(&rt, &guests.profanity_filter)?;
+    let stats = load(&rt, &guests.message_stats)?;
+    let (mut warm_calls, mut fresh_calls) = (Calls::new(), Calls::new());
+    let mut others: Vec<(&str, Result<Pair, String>)> = Vec::new();
     for (lang, label) in [("c", "C"), ("python", "Python"), ("js", "JavaScript")] {
-        let outcome = match lang_pair(lang, options.lang_dir.as_deref()) {
-            LangPair::Skipped(why) => Outcome::Skipped(why),
+        let pair = match lang_pair(lang, options.lang_dir.as_deref()) {
+            LangPair::Skipped(why) => Err(why),
             LangPair::Found {
                 profanity_filter,
                 message_stats,
-            } => {
-                let measured = load(rt, &profanity_filter).and_then(|f| {
-                    let s = load(rt, &message_stats)?;
-                    measure(&format!("{lang} examples"), budget, |id| {
-                        runtime_event(&mut calls, &f, &s, false, id)
-                    })
-                });
-                match measured {
-                    Ok(samples) => Outcome::Measured(samples),
-                    Err(e) => Outcome::Skipped(format!("failed: {e:#}")),
-                }
-            }
+            } => load(&rt, &profanity_filter)
+                .and_then(|f| Ok((f, load(&rt, &message_stats)?)))
+                .map_err(|e| format!("failed: {e:#}")),
+        };
+        others.push((label, pair));
+    }
+    let mut variants = vec![
+        Variant::per_event("rust examples", |id| {
+            runtime_event(&mut warm_calls, &filter, &stats, false, id)
+        }),
+        Variant::per_event("rust examples, fresh instance", |id| {
+            runtime_event(&mut fresh_calls, &filter, &stats, true, id)
+        }),
+    ];
+    for (label, pair) in &others {
+        if let Ok((f, s)) = pair {
+            let mut calls = Calls::new();
+            variants.push(Variant::per_event(
+                &format!("{label} examples"),
+                move |id| runtime_event(&mut calls, f, s, false, id),
+            ));
+        }
+    }
+    let mut results = interleave(variants, options.budget).into_iter();
+    let mut next = || {
+        Outcome::from(
+            results
+                .next()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("not run"))),
+        )
+    };
+    let (rust, rust_fresh) = (next(), next());
+    let Outcome::Measured(rust_samples) = &rust else {
+        bail!("the Rust examples failed")
+    };
+    let rust_p50 = rust_samples.p50();
+    let mut rows = vec![
+        ("Rust (warm instance)".to_owned(), rust),
+        ("Rust (fresh instance per call)".to_owned(), rust_fresh),
+    ];
+    for (label, pair) in others {
+        let outcome = match pair {
+            Ok(_) => next(),
+            Err(why) => Outcome::Skipped(why),
         };
         rows.push((format!("{label} (warm instance)"), outcome));
     }

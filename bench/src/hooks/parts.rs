@@ -2,7 +2,8 @@
 //! the KV increment alone (as the chathooks KV store does it, and with its statements prepared once), and
 //! each hook alone through the bare wasmtime call and through the runtime.
 
-use super::{Calls, bare::Bare, load, measure, runtime};
+use super::interleave::{Variant, interleave};
+use super::{Calls, bare::Bare, load, runtime};
 use crate::guests::RustGuests;
 use crate::report::Section;
 use crate::stats::{Samples, fmt_us};
@@ -11,6 +12,7 @@ use anyhow::bail;
 use chathooks::plugins::{HookOutput, Plugin};
 use chathooks::store::kv::KvStore;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -75,57 +77,49 @@ fn after(plugin: &Plugin, calls: &mut Calls, id: u64) -> anyhow::Result<()> {
 pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
     eprintln!("[1c] where the time goes");
     let key = logic::counter_key("c-bench");
-    let mut rows: Vec<(&str, Samples)> = Vec::new();
-    rows.push((
-        "mask alone (native)",
-        measure("mask", budget, |_| {
-            black_box(logic::mask(black_box(payload::BODY)));
-            Ok(())
-        })?,
-    ));
     let kv = KvStore::open_in_memory()?;
-    rows.push((
-        "KV increment alone: `KvStore::increment` (SQLite in memory)",
-        measure("KvStore::increment", budget, |_| {
-            kv.increment("native", &key, 1)?;
-            Ok(())
-        })?,
-    ));
     let mut cached = CachedKv::open()?;
-    rows.push((
-        "KV increment alone, the same statements prepared once",
-        measure("cached increment", budget, |_| {
-            cached.increment("native", &key, 1)?;
-            Ok(())
-        })?,
-    ));
-    let mut bare = Bare::load(&guests.bench_hooks)?;
-    rows.push((
-        "bare wasmtime: before-hook alone",
-        measure("bare before", budget, |_| bare.before_only())?,
-    ));
-    rows.push((
-        "bare wasmtime: after-hook alone (includes the KV increment)",
-        measure("bare after", budget, |id| bare.after_only(id))?,
-    ));
+    let bare = RefCell::new(Bare::load(&guests.bench_hooks)?);
     let rt = runtime()?;
     let plugin = load(&rt, &guests.bench_hooks)?;
-    let mut calls = Calls::new();
-    rows.push((
-        "runtime: before-hook alone",
-        measure("runtime before", budget, |_| before(&plugin, &calls))?,
-    ));
-    rows.push((
-        "runtime: after-hook alone (includes the KV increment)",
-        measure("runtime after", budget, |id| after(&plugin, &mut calls, id))?,
-    ));
-    rows.push((
-        "runtime: before-hook alone, fresh instance (instantiate + call + drop)",
-        measure("runtime before fresh", budget, |_| {
+    let (before_calls, mut after_calls, fresh_calls) = (Calls::new(), Calls::new(), Calls::new());
+    let variants = vec![
+        Variant::per_event("mask", |_| {
+            black_box(logic::mask(black_box(payload::BODY)));
+            Ok(())
+        }),
+        Variant::per_event("KvStore::increment", |_| {
+            kv.increment("native", &key, 1)?;
+            Ok(())
+        }),
+        Variant::per_event("cached increment", |_| {
+            cached.increment("native", &key, 1)?;
+            Ok(())
+        }),
+        Variant::per_event("bare before", |_| bare.borrow_mut().before_only()),
+        Variant::per_event("bare after", |id| bare.borrow_mut().after_only(id)),
+        Variant::per_event("runtime before", |_| before(&plugin, &before_calls)),
+        Variant::per_event("runtime after", |id| after(&plugin, &mut after_calls, id)),
+        Variant::per_event("runtime before fresh", |_| {
             plugin.discard_idle_instances();
-            before(&plugin, &calls)
-        })?,
-    ));
+            before(&plugin, &fresh_calls)
+        }),
+    ];
+    let labels = [
+        "mask alone (native)",
+        "KV increment alone: `KvStore::increment` (SQLite in memory)",
+        "KV increment alone, the same statements prepared once",
+        "bare wasmtime: before-hook alone",
+        "bare wasmtime: after-hook alone (includes the KV increment)",
+        "runtime: before-hook alone",
+        "runtime: after-hook alone (includes the KV increment)",
+        "runtime: before-hook alone, fresh instance (instantiate + call + drop)",
+    ];
+    let results = interleave(variants, budget);
+    let mut rows: Vec<(&str, Samples)> = Vec::new();
+    for (label, result) in labels.into_iter().zip(results) {
+        rows.push((label, result?));
+    }
     let mut s = Section::new(
         "1c. Where an event's time goes",
         &["piece", "p50 µs", "p99 µs"],
