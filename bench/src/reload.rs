@@ -3,9 +3,10 @@
 //! example (allows every message unchanged), version 2 the bench guest (masks "heck"), both Rust; a
 //! message shows which version served it.
 //!
-//! Hot reload (issue 4) may not be built: then the new version never serves and the section says so.
+//! Without a watcher (`--no-watch`, or a server without hot reload) the new version never serves and the
+//! section says so.
 
-use crate::guests::{RustGuests, install};
+use crate::guests::{RustGuests, distinct_copy, install};
 use crate::hooks::target;
 use crate::report::Section;
 use crate::server::{Api, Dirs, Server};
@@ -33,18 +34,35 @@ pub fn run(guests: &RustGuests, repeats: usize) -> anyhow::Result<Section> {
         Ok::<_, anyhow::Error>((token, conversation))
     })?;
     let path = format!("/v1/conversations/{conversation}/messages");
-    let versions = [&guests.bench_hooks, &guests.logger];
-    let mut samples = Samples::default();
+    // Every version of the first half is new to the server (a distinct copy: compiled on arrival); the
+    // second half brings back the first two (their compiled form is in the compile cache). Even swaps
+    // install the masking bench guest, odd ones the allowing logger.
+    let sources = [
+        std::fs::read(&guests.bench_hooks)?,
+        std::fs::read(&guests.logger)?,
+    ];
+    let fresh: Vec<Vec<u8>> = (0..repeats)
+        .map(|i| distinct_copy(&sources[i % 2], &format!("reload-{i}")))
+        .collect();
+    let swaps: Vec<(&[u8], bool)> = (0..repeats * 2)
+        .map(|i| {
+            let bytes = if i < repeats {
+                &fresh[i]
+            } else {
+                &fresh[i % 2]
+            };
+            (bytes.as_slice(), i % 2 == 0)
+        })
+        .collect();
     let mut s = Section::new(
         "4. Hot reload",
         &["new version", "swaps", "p50 ms", "max ms"],
     );
-    for repeat in 0..repeats {
-        // Even repeats install the masking version, odd ones the allowing one.
-        let new = versions[repeat % 2];
-        let masks = repeat % 2 == 0;
-        let staged = dirs.plugins.join("filter.wasm.part");
-        std::fs::copy(new, &staged)?;
+    let (mut compiled, mut cached) = (Samples::default(), Samples::default());
+    for (i, (bytes, masks)) in swaps.into_iter().enumerate() {
+        // Written under a hidden name, then renamed into place: how a deploy lands a file whole.
+        let staged = dirs.plugins.join(".filter.wasm.part");
+        std::fs::write(&staged, bytes)?;
         std::fs::rename(&staged, dirs.plugins.join("filter.wasm"))?;
         let landed = Instant::now();
         let served = rt.block_on(async {
@@ -63,33 +81,23 @@ pub fn run(guests: &RustGuests, repeats: usize) -> anyhow::Result<Section> {
             }
         })?;
         match served {
-            Some(d) => samples.push(d),
+            Some(d) if i < repeats => compiled.push(d),
+            Some(d) => cached.push(d),
             None => {
                 s.note(format!(
-                    "not available yet: the server did not serve a replaced .wasm within {PATIENCE:?} \
-                     (hot reload, issue 4, is not built)"
+                    "not available: the server did not serve a replaced .wasm within {PATIENCE:?} \
+                     (is hot reload, issue 4, built and the watcher on?)"
                 ));
                 return Ok(s);
             }
         }
+        // Let the swap settle (the watcher's second look) before the next one lands.
+        std::thread::sleep(Duration::from_millis(100));
     }
-    // The first two swaps bring versions the server has never compiled; later ones come back to
-    // versions whose compiled form is in the compile cache.
-    let (compiled, cached): (Vec<f64>, Vec<f64>) = {
-        let all = samples.micros();
-        (
-            all.iter().take(2).copied().collect(),
-            all.iter().skip(2).copied().collect(),
-        )
-    };
     for (label, times) in [
-        ("Rust, new version (compiled on arrival)", compiled),
-        ("Rust, version seen before (compile cache hit)", cached),
+        ("Rust, new version (compiled on arrival)", &compiled),
+        ("Rust, version seen before (compile cache hit)", &cached),
     ] {
-        if times.is_empty() {
-            continue;
-        }
-        let times = Samples::from_micros(times);
         s.row(vec![
             label.to_owned(),
             times.len().to_string(),
@@ -103,8 +111,8 @@ pub fn run(guests: &RustGuests, repeats: usize) -> anyhow::Result<Section> {
          debounce, compiling or loading the component and the swap",
     );
     s.note(target(
-        "hot reload under 100 ms for a Rust plugin (shown: slowest / 100 ms)",
-        samples.percentile(100.0) / 100_000.0,
+        "hot reload under 100 ms for a Rust plugin (new versions; shown: p50 / 100 ms)",
+        compiled.p50() / 100_000.0,
         |r| r < 1.0,
     ));
     drop(server);
