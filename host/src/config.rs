@@ -114,6 +114,12 @@ pub struct ServeArgs {
     /// only.
     #[arg(long, env = "CHATHOOKS_NO_WATCH")]
     pub no_watch: bool,
+    /// URL the push power posts notifications to (with device tokens, signed); unset: live only.
+    #[arg(long, env = "CHATHOOKS_PUSH_GATEWAY_URL")]
+    pub push_gateway_url: Option<String>,
+    /// Key of the push gateway requests' HMAC-SHA256 signature header.
+    #[arg(long, env = "CHATHOOKS_PUSH_GATEWAY_SECRET", hide_env_values = true)]
+    pub push_gateway_secret: Option<String>,
 }
 
 /// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
@@ -135,6 +141,10 @@ pub struct FileConfig {
     pub durability: Option<String>,
     /// Watch the plugins folder and reload changed plugins (default true; see [`ServeArgs::no_watch`]).
     pub watch: Option<bool>,
+    /// See [`ServeArgs::push_gateway_url`].
+    pub push_gateway_url: Option<String>,
+    /// See [`ServeArgs::push_gateway_secret`].
+    pub push_gateway_secret: Option<String>,
 }
 
 /// The resolved configuration of a server.
@@ -154,6 +164,10 @@ pub struct Config {
     pub durability: Durability,
     /// Watch the plugins folder and hot-reload plugins whose files change.
     pub watch: bool,
+    /// Where push notifications are posted besides live connections (`http://...`), if anywhere.
+    pub push_gateway_url: Option<String>,
+    /// The HMAC key of the push gateway's signature header.
+    pub push_gateway_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -166,6 +180,8 @@ impl Default for Config {
             admin_key: None,
             durability: Durability::Process,
             watch: true,
+            push_gateway_url: None,
+            push_gateway_secret: None,
         }
     }
 }
@@ -206,6 +222,11 @@ impl Config {
             admin_key: args.admin_key.clone().or(file.admin_key),
             durability,
             watch: !args.no_watch && file.watch.unwrap_or(defaults.watch),
+            push_gateway_url: args.push_gateway_url.clone().or(file.push_gateway_url),
+            push_gateway_secret: args
+                .push_gateway_secret
+                .clone()
+                .or(file.push_gateway_secret),
         };
         config.validate()?;
         Ok(config)
@@ -220,6 +241,15 @@ impl Config {
         }
         if let Some(key) = &self.admin_key {
             check_admin_key(key)?;
+        }
+        if let Some(url) = &self.push_gateway_url
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid {
+                setting: "push_gateway_url",
+                message: format!("{url:?} is not an http:// or https:// URL"),
+            });
         }
         Ok(())
     }

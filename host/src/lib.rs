@@ -9,7 +9,9 @@
 //!
 //! ## Layout
 //! - [`plugins`]: the wasmtime engine, loading and checking components, the compile cache, warm instance
-//!   pools, per-call limits, and the host interfaces plugins import (`log`, `kv`).
+//!   pools, per-call limits, and the host interfaces plugins import (`log`, `kv`, `config` and the powers).
+//! - [`powers`]: what the server does for plugins' powers: bot posts, custom events, outbound HTTP, push
+//!   notifications (live and to a gateway), timers.
 //! - [`store`]: SQLite; the only code that speaks SQL.
 //! - [`model`]: the chat records (users, conversations, messages, ...) as the server stores and serves them.
 //! - [`events`]: the domain events (one per hook and WebSocket event) and their mapping to WIT types.
@@ -31,5 +33,6 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod plugins;
+pub mod powers;
 pub mod server;
 pub mod store;

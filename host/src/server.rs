@@ -24,6 +24,10 @@ use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
 use crate::plugins::watcher::{WatchConfig, Watcher};
 use crate::plugins::{Runtime, RuntimeConfig, TracingSink};
+use crate::powers::ServerServices;
+use crate::powers::http::HttpClient;
+use crate::powers::push::{PushGateway, Pusher};
+use crate::powers::scheduler::{Scheduler, SchedulerHandle};
 use crate::store::Db;
 use crate::store::kv::KvStore;
 
@@ -97,6 +101,9 @@ pub struct Running {
     watcher: Option<Watcher>,
     /// The periodic plugin statistics log line.
     summary: JoinHandle<()>,
+    /// The plugin timer loop and its stop signal.
+    timers: JoinHandle<()>,
+    stop_timers: oneshot::Sender<()>,
 }
 
 impl Running {
@@ -107,6 +114,8 @@ impl Running {
             watcher.stop().await;
         }
         self.summary.abort();
+        let _ = self.stop_timers.send(());
+        let _ = self.timers.await;
         let _ = self.stop_dispatcher.send(());
         if tokio::time::timeout(DISPATCHER_STOP_TIMEOUT, self.dispatcher)
             .await
@@ -116,6 +125,8 @@ impl Running {
                 "the dispatcher did not stop in time; undelivered events resume on restart"
             );
         }
+        // The services hold the chat service, which holds the registry that holds them: drop the cycle.
+        self.state.chat.registry().runtime().services().clear();
     }
 }
 
@@ -125,6 +136,10 @@ impl Running {
 pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Running> {
     let body_limit = config.body_limit;
     let (watch, plugins_dir) = (config.watch, config.plugins_dir.clone());
+    let push_gateway = PushGateway {
+        url: config.push_gateway_url.clone(),
+        secret: config.push_gateway_secret.clone().unwrap_or_default(),
+    };
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
@@ -148,14 +163,44 @@ pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Runni
         None
     };
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
-    let chat = Chat::new(db, registry, Hub::new(), dispatch);
+    let chat = Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch);
+    let (timers, stop_timers) = start_powers(&chat, &db, &registry, push_gateway)?;
     Ok(Running {
         state: AppState::new(chat, admin_key, body_limit),
         dispatcher,
         stop_dispatcher,
         watcher,
         summary,
+        timers,
+        stop_timers,
     })
+}
+
+/// Installs the services behind plugin powers (bot posts, custom events, HTTP, push, timers) in the
+/// plugins' runtime and starts the timer loop.
+fn start_powers(
+    chat: &Chat,
+    db: &Arc<Db>,
+    registry: &Arc<Registry>,
+    gateway: PushGateway,
+) -> anyhow::Result<(JoinHandle<()>, oneshot::Sender<()>)> {
+    let runtime = tokio::runtime::Handle::current();
+    let http = HttpClient::new(runtime.clone()).context("building the HTTP client")?;
+    let pusher = Pusher::new(
+        db.clone(),
+        chat.hub().clone(),
+        http.clone(),
+        runtime,
+        gateway,
+    );
+    let scheduler = SchedulerHandle::default();
+    let services = ServerServices::new(chat.clone(), http, pusher, scheduler.clone());
+    registry.runtime().services().install(Arc::new(services));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let timers = Scheduler::spawn(db.clone(), registry.clone(), scheduler, async move {
+        let _ = stopped.await;
+    });
+    Ok((timers, stop))
 }
 
 /// Starts the plugins folder watcher, then rescans once, so a file that changed between the first load

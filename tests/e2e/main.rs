@@ -17,10 +17,21 @@
 //! - `reload`: hot reload: load, replace, delete, manifests, bad files, slow copies, `--no-watch`.
 //!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing.
 //! - `sandbox_support`: plugin files, the admin plugin list and polling, for the above.
+//! - `powers_bots`: bot replies over WebSocket, two bots stopped by the loop guard, custom events to
+//!   participants only. `powers_http`: outbound HTTP to granted and ungranted hosts. `powers_push`: push
+//!   to live clients and a signing gateway. `powers_timers`: a timer fires after a restart.
+//!   `powers_cli`: the power examples' case files, `check` with grants, bad manifests.
+//!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 
 mod cli;
 mod languages;
 mod new;
+mod powers_bots;
+mod powers_cli;
+mod powers_http;
+mod powers_push;
+mod powers_support;
+mod powers_timers;
 mod reload;
 mod reload_traffic;
 mod runtime;

@@ -46,6 +46,19 @@ fn table() -> Vec<Row> {
         row(M::GET, "/v1/me", None, USER_ONLY),
         row(
             M::POST,
+            "/v1/me/devices",
+            Some(json!({"platform": "ios", "token": "device-token"})),
+            [201, 201, 201, 401, 401, 401],
+        ),
+        row(M::GET, "/v1/me/devices", None, USER_ONLY),
+        row(
+            M::DELETE,
+            "/v1/me/devices/never-registered",
+            None,
+            [404, 404, 404, 401, 401, 401],
+        ),
+        row(
+            M::POST,
             "/v1/conversations",
             Some(json!({"participant_ids": ["bob"]})),
             [201, 201, 201, 401, 401, 401],
@@ -272,6 +285,7 @@ async fn every_route_is_in_the_openapi_document() {
             .replace("/%F0%9F%91%8D", "/{emoji}")
             .replace("/bob/", "/{id}/")
             .replace("/999/", "/{id}/")
+            .replace("/devices/never-registered", "/devices/{token}")
     };
     let mut in_table = std::collections::BTreeSet::new();
     for row in table() {

@@ -5,7 +5,7 @@
 //! - [`error`]: [`ApiError`] and the `{"error": {"code", "message"}}` shape.
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
 //! - [`admin`]: users and tokens, plugins, dead letters (admin key).
-//! - [`me`]: the calling user.
+//! - [`me`]: the calling user; [`devices`]: the caller's push device tokens.
 //! - [`conversations`]: conversations and participants.
 //! - [`messages`]: sending, paging, editing, deleting messages; typing.
 //! - [`receipts`]: delivered and read receipts.
@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod auth;
 pub mod conversations;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod me;
@@ -48,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .merge(admin::routes())
         .merge(me::routes())
+        .merge(devices::routes())
         .merge(conversations::routes())
         .merge(messages::routes())
         .merge(receipts::routes())

@@ -17,10 +17,15 @@
 //! ```
 //!
 //! Each case starts from an empty KV store (plus its `kv` seeds, stored as JSON) and a fresh instance, then
-//! fires its events in order. See the README for every field and default.
+//! fires its events in order. See the README for every field and default. The fields about plugin powers
+//! (`config`, `grants`, `http_response`, and `posts`, `joins`, `custom_events`, `http`, `push`, `timers`
+//! under `expect`) are described in [`powers`]; an event with `"hook": "on-timer"` and input
+//! `{"name", "payload"}` calls the plugin's timer export.
 
 pub mod convert;
+pub mod powers;
 
+use crate::plugins::powers::RecordingServices;
 use crate::plugins::{CallError, HookOutput, LogLevel, LogLine, Plugin};
 use crate::store::kv::KvStore;
 use serde::Deserialize;
@@ -44,6 +49,15 @@ pub struct Case {
     /// KV keys to store (as JSON) before the first event.
     #[serde(default)]
     pub kv: Map<String, Value>,
+    /// Config values laid over the manifest's for this case.
+    #[serde(default)]
+    pub config: Option<Map<String, Value>>,
+    /// Grants for this case instead of the manifest's (the keys of its `[grants]`).
+    #[serde(default)]
+    pub grants: Option<Value>,
+    /// What HTTP requests get back (default: 200, empty body).
+    #[serde(default)]
+    pub http_response: Option<powers::HttpAnswer>,
     /// The events to fire, in order.
     pub events: Vec<EventSpec>,
     /// What must hold after the last event.
@@ -90,6 +104,18 @@ pub struct CaseExpect {
     /// Each must match a logged line, in this order (other lines may come between).
     #[serde(default)]
     pub logs: Vec<LogExpect>,
+    /// Bot posts, one for one (see [`powers`]).
+    pub posts: Option<Vec<Value>>,
+    /// Conversations the bot joined.
+    pub joins: Option<Vec<Value>>,
+    /// Custom live events.
+    pub custom_events: Option<Vec<Value>>,
+    /// HTTP requests.
+    pub http: Option<Vec<Value>>,
+    /// Push notifications.
+    pub push: Option<Vec<Value>>,
+    /// Timers set and cancelled.
+    pub timers: Option<Vec<Value>>,
 }
 
 /// A log line a case expects.
@@ -131,6 +157,9 @@ pub struct CaseRunner<'a> {
     pub kv: &'a Arc<KvStore>,
     /// Takes the lines logged since the last call.
     pub take_logs: &'a dyn Fn() -> Vec<LogLine>,
+    /// The recording services installed in the plugin's runtime, if any: what the plugin did with its
+    /// powers.
+    pub services: Option<&'a RecordingServices>,
 }
 
 impl CaseRunner<'_> {
@@ -145,49 +174,85 @@ impl CaseRunner<'_> {
 
     fn run_case(&self, case: &Case, next_event_id: &mut u64) -> CaseResult {
         let mut failures = Vec::new();
-        if let Err(err) = self.reset(case) {
-            failures.push(format!("cannot prepare KV: {err}"));
-            return CaseResult {
-                name: case.name.clone(),
-                failures,
-            };
+        let fail = |failures: Vec<String>| CaseResult {
+            name: case.name.clone(),
+            failures,
+        };
+        let settings = powers::CasePowers {
+            config: case.config.as_ref(),
+            grants: case.grants.as_ref(),
+        };
+        let plugin = if settings.is_empty() {
+            self.plugin.clone()
+        } else {
+            let configured = settings
+                .apply(self.plugin.powers())
+                .and_then(|p| self.plugin.reconfigured(p).map_err(|e| e.to_string()));
+            match configured {
+                Ok(plugin) => plugin,
+                Err(err) => return fail(vec![format!("cannot apply config/grants: {err}")]),
+            }
+        };
+        if let Err(err) = self.reset(case, &plugin) {
+            return fail(vec![format!("cannot prepare KV: {err}")]);
         }
         for (i, event) in case.events.iter().enumerate() {
             let id = *next_event_id;
             *next_event_id += 1;
-            if let Err(failure) = self.run_event(event, id) {
+            if let Err(failure) = self.run_event(&plugin, event, id) {
                 failures.push(format!("event {} ({}): {failure}", i + 1, event.hook));
             }
         }
         let logs = (self.take_logs)();
         failures.extend(check_logs(&case.expect.logs, &logs));
         failures.extend(self.check_kv(&case.expect.kv));
+        match self.services {
+            Some(services) => failures.extend(powers::check(&case.expect, &services.take())),
+            None if expects_powers(&case.expect) => failures.push(
+                "this runner records no power calls, so posts/joins/custom_events/http/push/timers cannot be checked".into(),
+            ),
+            None => {}
+        }
         CaseResult {
             name: case.name.clone(),
             failures,
         }
     }
 
-    fn reset(&self, case: &Case) -> Result<(), crate::store::kv::KvError> {
-        let plugin = self.plugin.name();
-        for (key, _) in self.kv.dump(plugin)? {
-            self.kv.delete(plugin, &key)?;
+    fn reset(&self, case: &Case, plugin: &Plugin) -> Result<(), crate::store::kv::KvError> {
+        let name = plugin.name();
+        for (key, _) in self.kv.dump(name)? {
+            self.kv.delete(name, &key)?;
         }
         for (key, value) in &case.kv {
-            self.kv
-                .set(plugin, key, value.to_string().as_bytes(), None)?;
+            self.kv.set(name, key, value.to_string().as_bytes(), None)?;
         }
-        self.plugin.discard_idle_instances();
+        plugin.discard_idle_instances();
         (self.take_logs)();
+        if let Some(services) = self.services {
+            services.reset();
+            services.set_http_response(case.http_response.as_ref().map(|a| a.to_response()));
+        }
         Ok(())
     }
 
-    fn run_event(&self, event: &EventSpec, default_id: u64) -> Result<(), String> {
+    fn run_event(&self, plugin: &Plugin, event: &EventSpec, default_id: u64) -> Result<(), String> {
+        if event.hook == "on-timer" {
+            let field = |key: &str| match event.input.get(key) {
+                None | Some(Value::Null) => Ok(String::new()),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(format!("input.{key}: expected a string, found {other}")),
+            };
+            let result = plugin
+                .call_timer(&field("name")?, &field("payload")?)
+                .map(HookOutput::Done);
+            return check_call(result, event.expect.as_ref());
+        }
         let context = convert::context(event.context.as_ref(), "context", default_id)
             .map_err(|e| e.to_string())?;
         let call =
             convert::hook_call(&event.hook, &event.input, context).map_err(|e| e.to_string())?;
-        let result = self.plugin.call(&call);
+        let result = plugin.call(&call);
         let expect = event.expect.as_ref();
         check_call(result, expect)
     }
@@ -209,6 +274,20 @@ impl CaseRunner<'_> {
         }
         failures
     }
+}
+
+/// Whether a case expects any power calls.
+fn expects_powers(e: &CaseExpect) -> bool {
+    [
+        &e.posts,
+        &e.joins,
+        &e.custom_events,
+        &e.http,
+        &e.push,
+        &e.timers,
+    ]
+    .iter()
+    .any(|l| l.is_some())
 }
 
 fn check_call(

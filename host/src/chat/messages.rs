@@ -88,7 +88,9 @@ impl Chat {
             .await
     }
 
-    fn send_blocking(
+    /// [`Chat::send_message_as`] on the calling thread (blocking): what a plugin's bot posts through, from
+    /// the plugin call's own blocking thread.
+    pub fn send_blocking(
         &self,
         actor: &User,
         conversation_id: &str,

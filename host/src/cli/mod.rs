@@ -10,13 +10,16 @@ pub use new::{Lang, NewPlugin, new};
 pub use serve::serve;
 pub use test::test;
 
+use crate::plugins::powers::RecordingServices;
 use crate::plugins::{CaptureSink, Runtime, RuntimeConfig};
 use crate::store::kv::KvStore;
 use anyhow::Context;
 use std::sync::Arc;
 
-/// A runtime for one-shot author tools: in-memory KV, logs captured, no compile cache.
-pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>)> {
+/// A runtime for one-shot author tools: in-memory KV, logs captured, no compile cache, and plugin powers
+/// recorded instead of carried out.
+pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>, Arc<RecordingServices>)>
+{
     let logs = Arc::new(CaptureSink::default());
     let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
     let runtime = Runtime::new(RuntimeConfig {
@@ -24,5 +27,7 @@ pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>)> {
         kv,
         logs: logs.clone(),
     })?;
-    Ok((runtime, logs))
+    let services = Arc::new(RecordingServices::default());
+    runtime.services().install(services.clone());
+    Ok((runtime, logs, services))
 }

@@ -1,7 +1,12 @@
 //! `chathooks test <plugin.wasm> <cases.json>`: run a case file against a plugin and report per case.
+//!
+//! The plugin runs with its manifest (`<name>.toml` beside it, if any): its limits, config values and
+//! grants; a case may set its own `config` and `grants`. Its powers act on nothing real: bot posts,
+//! custom events, HTTP requests, push notifications and timers are recorded for the case to check.
 
 use crate::cases::{self, CaseRunner};
-use crate::plugins::{PluginLimits, runtime::plugin_name};
+use crate::plugins::manifest::PluginSettings;
+use crate::plugins::runtime::plugin_name;
 use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
@@ -12,15 +17,24 @@ pub fn test(plugin_path: &Path, cases_path: &Path, out: &mut dyn Write) -> anyho
         .with_context(|| format!("cannot read case file {}", cases_path.display()))?;
     let file = cases::parse(&text)
         .with_context(|| format!("{} is not a valid case file", cases_path.display()))?;
-    let (runtime, logs) = super::tool_runtime()?;
+    let settings = PluginSettings::for_wasm(plugin_path).map_err(anyhow::Error::msg)?;
+    let (runtime, logs, services) = super::tool_runtime()?;
+    let bytes = std::fs::read(plugin_path)
+        .with_context(|| format!("cannot read {}", plugin_path.display()))?;
     let plugin = runtime
-        .load_file(plugin_path, PluginLimits::default())
+        .load_with(
+            &plugin_name(plugin_path),
+            &bytes,
+            settings.limits,
+            settings.powers,
+        )
         .with_context(|| format!("cannot load {}", plugin_path.display()))?;
     let take_logs = || logs.take();
     let runner = CaseRunner {
         plugin: &plugin,
         kv: runtime.kv(),
         take_logs: &take_logs,
+        services: Some(&services),
     };
     let results = runner.run(&file);
     let mut failed = 0;

@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
     world: "all-hooks",
 });
 
-pub use self::chathooks::plugin::{kv, log, types};
+pub use self::chathooks::plugin::{chat, config, events, http, kv, log, push, scheduler, types};
 pub use self::exports::chathooks::plugin as hooks;
 
 /// The WIT package version this server implements; components must import and export exactly this one.

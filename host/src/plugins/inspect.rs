@@ -14,7 +14,20 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
 /// The host interfaces a plugin may import from our package.
-const HOST_INTERFACES: &[&str] = &["log", "kv", "types"];
+const HOST_INTERFACES: &[&str] = &[
+    "log",
+    "kv",
+    "types",
+    "config",
+    "chat",
+    "events",
+    "http",
+    "push",
+    "scheduler",
+];
+
+/// The export that is not a chat hook: the scheduler calls it when one of the plugin's timers is due.
+pub(crate) const TIMER_EXPORT: &str = "on-timer";
 
 /// Exports that guest toolchains leave in every component they build, for their own build-time
 /// pre-initialization; the host never calls them, so they are ignored rather than refused:
@@ -64,12 +77,21 @@ fn check_version(item: &str, parsed: &InterfaceName<'_>) -> Result<(), LoadError
     }
 }
 
+/// What a component exports that the server calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exports {
+    /// The chat hooks.
+    pub(crate) hooks: HookSet,
+    /// Whether it exports `on-timer`.
+    pub(crate) timer: bool,
+}
+
 /// Read a compiled component's imports and exports: refuse what we cannot serve, return the hooks it
-/// exports.
+/// exports (and whether it exports `on-timer`).
 pub(crate) fn check_component(
     engine: &Engine,
     component: &Component,
-) -> Result<HookSet, LoadError> {
+) -> Result<Exports, LoadError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         let Some(parsed) = parse_name(name) else {
@@ -88,6 +110,7 @@ pub(crate) fn check_component(
     }
 
     let mut hooks = HookSet::default();
+    let mut timer = false;
     for (name, _) in ty.exports(engine) {
         if TOOLCHAIN_EXPORTS.contains(&name) {
             continue;
@@ -97,15 +120,19 @@ pub(crate) fn check_component(
             return Err(LoadError::UnknownExport(name.to_string()));
         };
         check_version(name, &parsed)?;
+        if parsed.interface == TIMER_EXPORT {
+            timer = true;
+            continue;
+        }
         match Hook::from_name(parsed.interface) {
             Some(hook) => hooks.insert(hook),
             None => return Err(LoadError::UnknownExport(name.to_string())),
         }
     }
-    if hooks.is_empty() {
+    if hooks.is_empty() && !timer {
         return Err(LoadError::NoHooks);
     }
-    Ok(hooks)
+    Ok(Exports { hooks, timer })
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! One plugin instance: its store (WASI context, host contexts, memory limiter) and its bound hooks.
 
+use super::bindings::hooks::on_timer;
 use super::error::CallError;
 use super::hooks::{HookCall, HookExports, HookIndices, HookOutput};
+use super::host::PowerCtxs;
 use super::host::kv::KvCtx;
 use super::host::log::{LogCtx, LogLimiter};
 use super::host::stdio::{LogStream, StderrTail};
 use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
+use super::powers::{PluginPowers, ServicesSlot, call_depth};
 use crate::store::kv::{KvQuota, KvStore};
 use std::sync::Arc;
 use wasmtime::component::{InstancePre, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Time a fresh instance may spend in its start-up code before it counts as hung.
@@ -64,6 +67,8 @@ pub(crate) struct PluginState {
     limiter: MemoryLimiter,
     pub(crate) log: LogCtx,
     pub(crate) kv: KvCtx,
+    /// `config`, `chat`, `events`, `http`, `push` and `scheduler`.
+    pub(crate) powers: PowerCtxs,
 }
 
 impl WasiView for PluginState {
@@ -86,6 +91,12 @@ pub(crate) struct InstanceRecipe {
     pub(crate) sink: Arc<dyn LogSink>,
     /// The same limiter, for its "lines dropped" note after each call and its count.
     pub(crate) log_limiter: Arc<LogLimiter>,
+    /// Config values and grants from the manifest.
+    pub(crate) powers: Arc<PluginPowers>,
+    /// Who carries out the powers (the server's chat, or a recording).
+    pub(crate) services: ServicesSlot,
+    /// Where `on-timer` lives, if the plugin exports it.
+    pub(crate) on_timer: Option<on_timer::GuestIndices>,
 }
 
 /// A live instance with its hooks bound, ready to be called (and reused).
@@ -93,11 +104,29 @@ pub(crate) struct WarmInstance {
     store: Store<PluginState>,
     exports: HookExports,
     stderr: StderrTail,
+    /// The bound `on-timer` export, if any.
+    on_timer: Option<on_timer::Guest>,
     /// Calls served so far; the pool retires the instance after a set number.
     pub(crate) calls: u32,
 }
 
 impl InstanceRecipe {
+    /// A copy of this recipe with other powers (config values and grants).
+    pub(crate) fn with_powers(&self, powers: Arc<PluginPowers>) -> InstanceRecipe {
+        InstanceRecipe {
+            name: self.name.clone(),
+            limits: self.limits.clone(),
+            pre: self.pre.clone(),
+            indices: self.indices.clone(),
+            kv: self.kv.clone(),
+            sink: self.sink.clone(),
+            log_limiter: self.log_limiter.clone(),
+            powers,
+            services: self.services.clone(),
+            on_timer: self.on_timer.clone(),
+        }
+    }
+
     /// Create a fresh instance: a new store with no files, no environment, no network, stdio into the log.
     pub(crate) fn instantiate(&self, engine: &Engine) -> wasmtime::Result<WarmInstance> {
         let stderr = StderrTail::default();
@@ -124,17 +153,37 @@ impl InstanceRecipe {
                     max_bytes: self.limits.kv_max_bytes,
                 },
             ),
+            powers: PowerCtxs::new(
+                &self.name,
+                &self.powers,
+                &self.services,
+                self.on_timer.is_some(),
+            ),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // Past the deadline: extend it by the time the call spent blocked in host calls (an HTTP answer,
+        // a bot post), if any, else stop the call (see `HostWait`).
+        store.epoch_deadline_callback(|ctx| {
+            let waited = ctx.data().powers.wait.take();
+            if waited.is_zero() {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(UpdateDeadline::Continue(PluginLimits::ticks(waited)))
+        });
         store.set_epoch_deadline(PluginLimits::ticks(INSTANTIATE_BUDGET));
         let instance = self.pre.instantiate(&mut store)?;
         let exports = self.indices.load(&mut store, &instance)?;
+        let on_timer = self
+            .on_timer
+            .as_ref()
+            .map(|i| i.load(&mut store, &instance))
+            .transpose()?;
         Ok(WarmInstance {
             store,
             exports,
             stderr,
+            on_timer,
             calls: 0,
         })
     }
@@ -156,6 +205,11 @@ impl WarmInstance {
         self.store.set_epoch_deadline(PluginLimits::ticks(budget));
         self.calls += 1;
         self.stderr.take();
+        let powers = &mut self.store.data_mut().powers;
+        powers.chat.set_depth(call_depth(call));
+        powers
+            .wait
+            .begin_call(hook.kind() == super::hooks::HookKind::After);
         let plugin = || recipe.name.to_string();
         let result = self.exports.call(&mut self.store, call);
         recipe.log_limiter.flush();
@@ -204,6 +258,62 @@ impl WarmInstance {
                 })
             }
         }
+    }
+}
+
+impl WarmInstance {
+    /// Run `on-timer(name, payload)` within the after-hook budget. `Ok(Err(reason))` is the plugin's own
+    /// failure; `Err` means the instance must be discarded, as for [`WarmInstance::call`].
+    pub(crate) fn call_timer(
+        &mut self,
+        recipe: &InstanceRecipe,
+        name: &str,
+        payload: &str,
+    ) -> Result<Result<(), String>, CallError> {
+        const HOOK: &str = "on-timer";
+        let plugin = || recipe.name.to_string();
+        let Some(guest) = &self.on_timer else {
+            return Err(CallError::NotExported {
+                plugin: plugin(),
+                hook: HOOK,
+            });
+        };
+        let budget = recipe.limits.after_hook_budget;
+        self.store.set_epoch_deadline(PluginLimits::ticks(budget));
+        self.calls += 1;
+        self.stderr.take();
+        let powers = &mut self.store.data_mut().powers;
+        powers.chat.set_depth(0);
+        powers.wait.begin_call(true);
+        let result = guest.call_on_timer(&mut self.store, name, payload);
+        recipe.log_limiter.flush();
+        result.map_err(|err| {
+            if let Some(cap) = err.downcast_ref::<MemoryCapExceeded>() {
+                return CallError::MemoryCap {
+                    plugin: plugin(),
+                    hook: HOOK,
+                    cap_bytes: cap.cap,
+                };
+            }
+            if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
+                return CallError::Timeout {
+                    plugin: plugin(),
+                    hook: HOOK,
+                    budget,
+                };
+            }
+            let mut message = format!("{err:#}");
+            let printed = self.stderr.take();
+            if !printed.is_empty() {
+                message.push_str("; the plugin printed: ");
+                message.push_str(printed.trim_end());
+            }
+            CallError::Trap {
+                plugin: plugin(),
+                hook: HOOK,
+                message,
+            }
+        })
     }
 }
 

@@ -16,7 +16,21 @@
 //! kv_max_bytes = 16777216    # KV quota: bytes of keys + values
 //! breaker_failures = 5       # consecutive failures that disable the plugin (0: never)
 //! breaker_cooldown_ms = 30000  # how long it stays disabled before a trial call
+//!
+//! [config]                   # any values; the plugin reads them through the `config` interface as JSON
+//! greeting = "Welcome, {name}!"
+//!
+//! [grants]                   # powers beyond log, kv and config; each defaults to not granted
+//! chat_post = true           # post messages as the plugin's bot user
+//! chat_join = true           # add the bot to conversations
+//! chat_read = true           # read conversations and their recent messages
+//! events = true              # send custom live events (kind `plugin.<name>.<type>`)
+//! http_hosts = ["127.0.0.1:9000", "hooks.example.com"]  # outbound HTTP to these hosts only
+//! push = true                # queue push notifications
+//! scheduler = true           # set timers that call `on-timer`
 //! ```
+//!
+//! A mistake is reported with the key and its line, e.g. `line 3: grants.http_hosts: ...`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +38,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
+use super::powers::{ManifestGrants, PluginPowers};
 
 /// What a before-hook that fails (traps, times out) or is disabled by the circuit breaker means for the
 /// message.
@@ -46,6 +61,8 @@ pub struct PluginSettings {
     pub fail: FailMode,
     /// Memory, time, output, log, KV and circuit-breaker limits.
     pub limits: PluginLimits,
+    /// Config values and grants.
+    pub powers: PluginPowers,
 }
 
 /// The manifest file as written (see the module docs).
@@ -58,6 +75,10 @@ struct Manifest {
     fail: FailMode,
     #[serde(default)]
     limits: ManifestLimits,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default)]
+    grants: ManifestGrants,
 }
 
 /// `[limits]`: each key overrides one field of [`PluginLimits`].
@@ -142,7 +163,14 @@ impl PluginSettings {
         Ok(Self {
             priority: m.priority,
             fail: m.fail,
-            limits: m.limits.apply(PluginLimits::default())?,
+            limits: m
+                .limits
+                .apply(PluginLimits::default())
+                .map_err(|e| super::powers::with_line(text, &e))?,
+            powers: PluginPowers {
+                config: super::powers::config_json(m.config),
+                grants: m.grants.into_grants(),
+            },
         })
     }
 }
@@ -173,6 +201,7 @@ mod tests {
                 breaker_failures: 0,
                 breaker_cooldown: Duration::from_millis(250),
             },
+            powers: PluginPowers::default(),
         };
         assert_eq!(settings, Ok(expected));
         assert_eq!(PluginSettings::parse(""), Ok(PluginSettings::default()));

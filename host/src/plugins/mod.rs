@@ -7,7 +7,8 @@
 //! - [`registry`]: the loaded plugins by name, their manifest settings, statistics and before-hook order.
 //! - [`reload`]: loading, replacing and unloading plugins (a file, a folder rescan, a removal).
 //! - [`watcher`]: hot reload: watches the plugins folder, debounces, loads settled files.
-//! - [`manifest`]: `<name>.toml`: priority, fail mode, limits.
+//! - [`manifest`]: `<name>.toml`: priority, fail mode, limits, config values and grants.
+//! - [`powers`]: grants, and the [`powers::HostServices`] that carry out the power interfaces.
 //! - [`breaker`]: the circuit breaker that disables a plugin after repeated failures.
 //! - [`stats`]: call counts and latency histograms per plugin and hook; [`summary`]: their periodic log line.
 //! - [`hooks`]: the table of hooks, [`HookCall`] (a call with its WIT arguments) and [`HookOutput`].
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod logs;
 pub mod manifest;
 pub mod plugin;
+pub mod powers;
 pub mod registry;
 pub mod reload;
 pub mod runtime;

@@ -4,6 +4,7 @@ use super::error::CallError;
 use super::hooks::{Hook, HookCall, HookOutput, HookSet};
 use super::instance::{InstanceRecipe, WarmInstance};
 use super::limits::{MAX_CALLS_PER_INSTANCE, MAX_IDLE_INSTANCES, PluginLimits};
+use super::powers::PluginPowers;
 use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
 
@@ -108,6 +109,60 @@ impl Plugin {
             }
         }
         result
+    }
+
+    /// Whether the plugin exports `on-timer`.
+    pub fn has_timer(&self) -> bool {
+        self.inner.recipe.on_timer.is_some()
+    }
+
+    /// The config values and grants this version runs with.
+    pub fn powers(&self) -> &PluginPowers {
+        &self.inner.recipe.powers
+    }
+
+    /// Call `on-timer(name, payload)`. Blocking, like [`Plugin::call`]. `Ok(Err(reason))` is the
+    /// plugin's own failure (retry later); `Err` a trap, timeout or missing export.
+    pub fn call_timer(&self, name: &str, payload: &str) -> Result<Result<(), String>, CallError> {
+        let inner = &self.inner;
+        let mut instance =
+            match self.take_idle() {
+                Some(instance) => instance,
+                None => inner.recipe.instantiate(&inner.engine).map_err(|err| {
+                    CallError::Instantiate {
+                        plugin: self.name().to_string(),
+                        message: format!("{err:#}"),
+                    }
+                })?,
+            };
+        let result = instance.call_timer(&inner.recipe, name, payload);
+        if result.is_ok() && instance.calls < MAX_CALLS_PER_INSTANCE {
+            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_INSTANCES {
+                idle.push(instance);
+            }
+        }
+        result
+    }
+
+    /// The same compiled plugin with other config values and grants: a new version (no warm instances
+    /// shared). The case runner uses it for cases that set `config` or `grants`.
+    pub fn reconfigured(&self, powers: PluginPowers) -> Result<Plugin, CallError> {
+        let inner = &self.inner;
+        let recipe = inner.recipe.with_powers(Arc::new(powers));
+        let first = recipe
+            .instantiate(&inner.engine)
+            .map_err(|err| CallError::Instantiate {
+                plugin: self.name().to_string(),
+                message: format!("{err:#}"),
+            })?;
+        Ok(Plugin::new(
+            inner.engine.clone(),
+            recipe,
+            inner.hash.clone(),
+            inner.hooks,
+            first,
+        ))
     }
 
     fn take_idle(&self) -> Option<WarmInstance> {

@@ -93,6 +93,9 @@ pub struct PluginStatus {
     pub priority: i32,
     /// What a failing or disabled before-hook does to the message.
     pub fail: FailMode,
+    /// What the running version's manifest grants beyond log, kv and config (e.g. `chat_post`,
+    /// `http_hosts: 127.0.0.1:9000`).
+    pub grants: Vec<String>,
     /// Hook calls made (all versions; calls refused while disabled are not counted).
     pub calls: u64,
     /// Calls that failed (trap, timeout, memory cap, oversized answer, after-hook `err`).
@@ -420,6 +423,9 @@ impl Registry {
                         .unwrap_or_default(),
                     priority: running.map_or(0, |p| p.settings.priority),
                     fail: running.map_or(FailMode::Open, |p| p.settings.fail),
+                    grants: running
+                        .map(|p| p.settings.powers.grants.describe())
+                        .unwrap_or_default(),
                     calls: totals.calls,
                     failures: totals.failures,
                     timeouts: totals.timeouts,

@@ -195,7 +195,12 @@ impl Registry {
         }
         let plugin = self
             .runtime
-            .load(name, &bytes, settings.limits.clone())
+            .load_with(
+                name,
+                &bytes,
+                settings.limits.clone(),
+                settings.powers.clone(),
+            )
             .map_err(|e| e.to_string())?;
         Ok(Prepared::New(plugin, settings))
     }
@@ -297,4 +302,108 @@ pub(crate) fn is_plugin_file(path: &Path, ext: &str) -> bool {
         .and_then(|n| n.to_str())
         .is_none_or(|n| n.starts_with('.'));
     !hidden && path.extension().is_some_and(|x| x == ext)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::chat::testkit::fixture;
+    use crate::plugins::registry::PluginState;
+    use crate::plugins::{CaptureSink, HookCall, HookOutput, Runtime, RuntimeConfig};
+    use crate::store::kv::KvStore;
+    use std::sync::Arc;
+
+    fn registry(dir: &Path) -> Registry {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.join("cache")),
+            kv: Arc::new(KvStore::open_in_memory().unwrap()),
+            logs: Arc::new(CaptureSink::default()),
+        })
+        .unwrap();
+        Registry::new(runtime)
+    }
+
+    fn after_sent(event_id: u64) -> HookCall {
+        let input = serde_json::json!({
+            "message": { "id": "m1", "body": "hi", "conversation_id": "c1" },
+            "conversation": { "id": "c1" },
+        });
+        let context = crate::cases::convert::context(None, "context", event_id).unwrap();
+        crate::cases::convert::hook_call("after-message-sent", &input, context).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, PathBuf, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::copy(fixture("only_sent").wasm, plugins.join("x.wasm")).unwrap();
+        let registry = registry(dir.path());
+        assert_eq!(registry.load_dir(&plugins).unwrap(), vec!["x".to_owned()]);
+        (dir, plugins, registry)
+    }
+
+    #[test]
+    fn a_call_holding_the_old_version_finishes_there_and_later_lookups_get_the_new_one() {
+        let (_dir, plugins, registry) = setup();
+        let old = registry.get("x").unwrap();
+        std::fs::copy(fixture("recorder").wasm, plugins.join("x.wasm")).unwrap();
+        let report = registry.load_file(&plugins.join("x.wasm"));
+        assert_eq!(report.change, Change::Replaced, "{report:?}");
+        let new = registry.get("x").unwrap();
+        assert_ne!(old.plugin.hash(), new.plugin.hash());
+
+        // The old version still runs (it counts); the new one records.
+        assert!(matches!(old.call(&after_sent(1)), Ok(HookOutput::Done(Ok(())))));
+        assert!(matches!(new.call(&after_sent(2)), Ok(HookOutput::Done(Ok(())))));
+        let kv = registry.runtime().kv();
+        assert_eq!(kv.get("x", "sent").unwrap().as_deref(), Some(&b"1"[..]));
+        assert!(kv.get("x", "after-message-sent:2").unwrap().is_some());
+        assert!(kv.get("x", "after-message-sent:1").unwrap().is_none());
+
+        // The same file again changes nothing; statistics belong to the name.
+        assert_eq!(registry.load_file(&plugins.join("x.wasm")).change, Change::Unchanged);
+        assert_eq!(registry.plugins_status()[0].calls, 2);
+    }
+
+    #[test]
+    fn a_failed_load_keeps_the_running_version_until_a_good_file_or_a_removal() {
+        let (_dir, plugins, registry) = setup();
+        let good = std::fs::read(plugins.join("x.wasm")).unwrap();
+        let hash = registry.get("x").unwrap().plugin.hash().to_owned();
+        std::fs::write(plugins.join("x.wasm"), b"garbage").unwrap();
+        let report = registry.load_file(&plugins.join("x.wasm"));
+        assert_eq!(
+            (report.change, report.hash.as_deref()),
+            (Change::Failed, Some(hash.as_str()))
+        );
+        let status = &registry.plugins_status()[0];
+        assert_eq!((status.state, status.serving), (PluginState::LoadError, true));
+        assert!(status.load_error.as_deref().is_some_and(|e| e.contains("not a WebAssembly")));
+
+        std::fs::write(plugins.join("x.wasm"), &good).unwrap();
+        assert_eq!(registry.rescan().unwrap()[0].change, Change::Unchanged);
+        let status = &registry.plugins_status()[0];
+        assert_eq!((status.state, status.load_error.clone()), (PluginState::Active, None));
+
+        std::fs::remove_file(plugins.join("x.wasm")).unwrap();
+        let reports = registry.rescan().unwrap();
+        assert_eq!((reports.len(), reports[0].change), (1, Change::Unloaded));
+        assert!(registry.get("x").is_none() && registry.plugins_status().is_empty());
+    }
+
+    #[test]
+    fn a_failure_seen_by_the_watcher_is_not_recorded_until_it_says_so() {
+        let (_dir, plugins, registry) = setup();
+        std::fs::write(plugins.join("x.wasm"), b"\0asm half").unwrap();
+        let path = plugins.join("x.wasm");
+        assert_eq!(registry.try_load_file(&path, || false), Attempt::Changed);
+        let Attempt::Failed(error) = registry.try_load_file(&path, || true) else {
+            panic!("garbage loaded");
+        };
+        assert_eq!(registry.plugins_status()[0].state, PluginState::Active);
+        registry.record_load_error(&path, error);
+        assert_eq!(registry.plugins_status()[0].state, PluginState::LoadError);
+    }
 }

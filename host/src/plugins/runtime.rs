@@ -5,11 +5,12 @@ use super::engine::new_engine;
 use super::error::LoadError;
 use super::hooks::{HookIndices, HookSet, HookTypeMismatch};
 use super::host::log::LogLimiter;
-use super::inspect::{check_component, check_header};
+use super::inspect::{Exports, check_component, check_header};
 use super::instance::{InstanceRecipe, PluginState};
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
 use super::logs::LogSink;
 use super::plugin::Plugin;
+use super::powers::{PluginPowers, ServicesSlot};
 use crate::store::kv::KvStore;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct PluginInfo {
     pub hooks: HookSet,
     /// Every interface it imports, as the component names them.
     pub imports: Vec<String>,
+    /// Whether it exports `on-timer` (the scheduler's callback).
+    pub timer: bool,
 }
 
 /// Loads plugins and runs their hooks with one shared engine. Cheap to clone.
@@ -46,6 +49,8 @@ pub struct Runtime {
     cache: Option<CompileCache>,
     kv: Arc<KvStore>,
     logs: Arc<dyn LogSink>,
+    /// Who carries out plugin powers (chat, events, HTTP, push, timers); none until installed.
+    services: ServicesSlot,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -71,12 +76,18 @@ impl Runtime {
             cache,
             kv: config.kv,
             logs: config.logs,
+            services: ServicesSlot::default(),
         })
     }
 
     /// The KV store plugins of this runtime use.
     pub fn kv(&self) -> &Arc<KvStore> {
         &self.kv
+    }
+
+    /// Where the services that carry out plugin powers are installed (see [`super::powers`]).
+    pub fn services(&self) -> &ServicesSlot {
+        &self.services
     }
 
     /// The compile cache, if this runtime has one.
@@ -95,23 +106,43 @@ impl Runtime {
     }
 
     /// Load a plugin from its bytes: check it, compile it (or load it from the cache), check its imports and
-    /// exports against our WIT, and create its first warm instance (which type-checks every hook).
+    /// exports against our WIT, and create its first warm instance (which type-checks every hook). It gets
+    /// no config values and no grants; see [`Runtime::load_with`].
     pub fn load(
         &self,
         name: &str,
         bytes: &[u8],
         limits: PluginLimits,
     ) -> Result<Plugin, LoadError> {
+        self.load_with(name, bytes, limits, PluginPowers::default())
+    }
+
+    /// [`Runtime::load`] with the config values and grants of the plugin's manifest.
+    pub fn load_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: PluginLimits,
+        powers: PluginPowers,
+    ) -> Result<Plugin, LoadError> {
         let limits = PluginLimits {
             memory_bytes: limits.memory_bytes.min(MAX_MEMORY_BYTES),
             ..limits
         };
-        let (component, hash, hooks) = self.compile(bytes)?;
+        let (component, hash, Exports { hooks, timer }) = self.compile(bytes)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Invalid(e.into()))?;
         let indices = HookIndices::new(&pre, hooks).map_err(|e| LoadError::Invalid(e.into()))?;
+        let on_timer = if timer {
+            Some(
+                super::bindings::hooks::on_timer::GuestIndices::new(&pre)
+                    .map_err(|e| LoadError::Invalid(e.into()))?,
+            )
+        } else {
+            None
+        };
         let name: Arc<str> = Arc::from(name);
         let log_limiter = Arc::new(LogLimiter::new(name.clone(), self.logs.clone(), &limits));
         let recipe = InstanceRecipe {
@@ -122,6 +153,9 @@ impl Runtime {
             kv: self.kv.clone(),
             sink: log_limiter.clone(),
             log_limiter,
+            powers: Arc::new(powers),
+            services: self.services.clone(),
+            on_timer,
         };
         let first = recipe.instantiate(&self.engine).map_err(|err| {
             match err.downcast_ref::<HookTypeMismatch>() {
@@ -137,7 +171,7 @@ impl Runtime {
 
     /// Check a component without starting it: what `chathooks check` prints.
     pub fn inspect(&self, bytes: &[u8]) -> Result<PluginInfo, LoadError> {
-        let (component, hash, hooks) = self.compile(bytes)?;
+        let (component, hash, Exports { hooks, timer }) = self.compile(bytes)?;
         let imports = component
             .component_type()
             .imports(&self.engine)
@@ -147,10 +181,11 @@ impl Runtime {
             hash,
             hooks,
             imports,
+            timer,
         })
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<(Component, String, HookSet), LoadError> {
+    fn compile(&self, bytes: &[u8]) -> Result<(Component, String, Exports), LoadError> {
         check_header(bytes)?;
         let hash = content_hash(bytes);
         let component = match &self.cache {

@@ -12,7 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::error::{Result, StoreError};
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1_CHAT];
+const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
 const V1_CHAT: &str = r#"
@@ -145,6 +145,31 @@ CREATE TABLE dead_letters (
     last_error  TEXT NOT NULL,
     created_at  INTEGER NOT NULL
 ) STRICT;
+"#;
+
+/// Version 2: plugin powers: plugin timers (the `scheduler` interface) and users' push device tokens.
+const V2_POWERS: &str = r#"
+-- rev grows on every set, so finishing a firing never undoes a timer set again meanwhile.
+CREATE TABLE plugin_timers (
+    plugin       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    due_at       INTEGER NOT NULL,
+    interval_ms  INTEGER,
+    payload      TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    rev          INTEGER NOT NULL DEFAULT 1,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (plugin, name)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX plugin_timers_due ON plugin_timers(due_at);
+
+CREATE TABLE devices (
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token       TEXT NOT NULL,
+    platform    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, token)
+) STRICT, WITHOUT ROWID;
 "#;
 
 /// The schema version this build migrates to.

@@ -27,11 +27,13 @@
 //! - [`events`]: the event log that WebSocket clients resume from.
 //! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
 //! - [`dead_letters`]: deliveries that gave up, to list and replay.
+//! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
 //! - [`ids`]: id, token and clock helpers; [`error`]: [`StoreError`].
 
 pub mod conversations;
 pub mod db;
 pub mod dead_letters;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -43,6 +45,7 @@ pub mod outbox;
 pub mod participants;
 pub mod reactions;
 pub mod receipts;
+pub mod timers;
 pub mod users;
 
 #[cfg(test)]

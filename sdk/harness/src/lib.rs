@@ -25,6 +25,12 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 //!
+//! Plugin powers (bot posts, custom events, HTTP, push, timers) are recorded, not carried out:
+//! [`Harness::take_power_calls`] returns what the plugin asked for, [`Harness::set_http_response`] sets what
+//! its HTTP requests get back, and [`Harness::fire_timer`] calls its `on-timer` export. The plugin runs with
+//! the config values and grants of its manifest (`<name>.toml` beside the `.wasm`), or those given to
+//! [`Harness::load_with_powers`].
+//!
 //! JSON inputs use the WIT parameter names in snake_case with the defaults of the case-file format (see
 //! the README): a message needs little more than an id and a body. For whole scenarios, write a case file
 //! and call [`Harness::run_cases`] (the same runner as `chathooks test`).
@@ -34,6 +40,9 @@
 
 use anyhow::Context;
 use chathooks::cases::{self, CaseResult, CaseRunner, convert};
+use chathooks::plugins::manifest::PluginSettings;
+use chathooks::plugins::powers::{InboundResponse, RecordingServices};
+use chathooks::plugins::runtime::plugin_name;
 use chathooks::plugins::{CaptureSink, PluginLimits, Runtime, RuntimeConfig};
 use chathooks::store::kv::KvStore;
 use serde_json::Value;
@@ -43,6 +52,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use chathooks::plugins::bindings::types;
+pub use chathooks::plugins::powers::{Grants, PluginPowers, Recorded};
 pub use chathooks::plugins::{CallError, Hook, HookCall, HookOutput, LogLevel, LogLine, Plugin};
 
 /// One plugin loaded into a private runtime with an in-memory KV store and captured logs.
@@ -50,18 +60,31 @@ pub struct Harness {
     runtime: Runtime,
     plugin: Plugin,
     logs: Arc<CaptureSink>,
+    services: Arc<RecordingServices>,
     next_event_id: AtomicU64,
 }
 
 impl Harness {
-    /// Load the plugin at `path` with the server's default limits.
+    /// Load the plugin at `path` with the server's default limits and the config values and grants of
+    /// its manifest, if it has one.
     pub fn load(path: impl AsRef<Path>) -> anyhow::Result<Self> {
         Self::load_with_limits(path, PluginLimits::default())
     }
 
-    /// Load the plugin at `path` with the given limits (to test how it behaves under a tight cap, say).
+    /// Load the plugin at `path` with the given limits (to test how it behaves under a tight cap, say) and
+    /// its manifest's config values and grants.
     pub fn load_with_limits(path: impl AsRef<Path>, limits: PluginLimits) -> anyhow::Result<Self> {
         let path = path.as_ref();
+        let settings = PluginSettings::for_wasm(path).map_err(anyhow::Error::msg)?;
+        Self::load_inner(path, limits, settings.powers)
+    }
+
+    /// Load the plugin at `path` with default limits and exactly these config values and grants.
+    pub fn load_with_powers(path: impl AsRef<Path>, powers: PluginPowers) -> anyhow::Result<Self> {
+        Self::load_inner(path.as_ref(), PluginLimits::default(), powers)
+    }
+
+    fn load_inner(path: &Path, limits: PluginLimits, powers: PluginPowers) -> anyhow::Result<Self> {
         let logs = Arc::new(CaptureSink::default());
         let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
         let runtime = Runtime::new(RuntimeConfig {
@@ -69,13 +92,18 @@ impl Harness {
             kv,
             logs: logs.clone(),
         })?;
+        let services = Arc::new(RecordingServices::default());
+        runtime.services().install(services.clone());
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read plugin {}", path.display()))?;
         let plugin = runtime
-            .load_file(path, limits)
+            .load_with(&plugin_name(path), &bytes, limits, powers)
             .with_context(|| format!("cannot load plugin {}", path.display()))?;
         Ok(Harness {
             runtime,
             plugin,
             logs,
+            services,
             next_event_id: AtomicU64::new(1),
         })
     }
@@ -115,6 +143,29 @@ impl Harness {
             HookOutput::Decision(decision) => Ok(convert::decision_to_json(&decision)),
             HookOutput::Done(_) => anyhow::bail!("{hook} is an after-hook; it makes no decision"),
         }
+    }
+
+    /// Call the plugin's `on-timer(name, payload)`. Fails if the call fails or the plugin returns an error.
+    pub fn fire_timer(&self, name: &str, payload: &str) -> anyhow::Result<()> {
+        match self.plugin.call_timer(name, payload)? {
+            Ok(()) => Ok(()),
+            Err(reason) => anyhow::bail!("on-timer returned an error: {reason}"),
+        }
+    }
+
+    /// What the plugin asked its powers to do since the last call of this method: bot posts, joins,
+    /// custom events, HTTP requests, push notifications, timers.
+    pub fn take_power_calls(&self) -> Vec<Recorded> {
+        self.services.take()
+    }
+
+    /// What the plugin's HTTP requests get back from now on (`None`: 200 with an empty body).
+    pub fn set_http_response(&self, status: u16, body: &str) {
+        self.services.set_http_response(Some(InboundResponse {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }));
     }
 
     /// The lines logged since the last call of this method.
@@ -161,6 +212,7 @@ impl Harness {
             plugin: &self.plugin,
             kv: self.runtime.kv(),
             take_logs: &take_logs,
+            services: Some(&self.services),
         };
         Ok(runner.run(&file))
     }

@@ -33,6 +33,8 @@ enum Kind {
     Before,
     /// An after-hook returns `Result<(), String>`.
     After,
+    /// `on-timer(name, payload)`: no event context, string parameters, returns `Result<(), String>`.
+    Timer,
 }
 
 /// One hook: a Rust function name, the WIT interface (and function) it exports, and its parameters.
@@ -185,6 +187,11 @@ const HOOKS: &[Hook] = &[
             ("mentioned_users", "*User"),
         ],
     },
+    Hook {
+        name: "on_timer",
+        kind: Kind::Timer,
+        params: &[("name", "String"), ("payload", "String")],
+    },
 ];
 
 /// Exports the hooks an `impl Plugin for T` block defines, and only those. See the `chathooks-sdk` docs.
@@ -287,6 +294,12 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream2> {
                     "chathooks:plugin/types@0.1.0": ::chathooks_sdk::types,
                     "chathooks:plugin/log@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::log,
                     "chathooks:plugin/kv@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::kv,
+                    "chathooks:plugin/config@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::config,
+                    "chathooks:plugin/chat@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::chat,
+                    "chathooks:plugin/events@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::events,
+                    "chathooks:plugin/http@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::http,
+                    "chathooks:plugin/push@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::push,
+                    "chathooks:plugin/scheduler@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::scheduler,
                 },
             });
         }
@@ -329,6 +342,7 @@ fn guest_impl(hook: &Hook) -> TokenStream2 {
         .params
         .iter()
         .map(|(_, ty)| match ty.strip_prefix('*') {
+            _ if *ty == "String" => quote!(::std::string::String),
             Some(inner) => {
                 let inner = format_ident!("{}", inner);
                 quote!(::std::vec::Vec<::chathooks_sdk::types::#inner>)
@@ -340,7 +354,7 @@ fn guest_impl(hook: &Hook) -> TokenStream2 {
         });
     let output = match hook.kind {
         Kind::Before => quote!(::chathooks_sdk::types::Decision),
-        Kind::After => quote!(::std::result::Result<(), ::std::string::String>),
+        Kind::After | Kind::Timer => quote!(::std::result::Result<(), ::std::string::String>),
     };
     quote! {
         impl __chathooks_plugin::exports::chathooks::plugin::#module::Guest for __ChathooksPlugin {

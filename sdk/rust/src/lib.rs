@@ -18,7 +18,10 @@
 //!   parse their JSON metadata ([`Message::metadata_as`](types::Message::metadata_as)) and to build decisions
 //!   ([`Decision::modify_body`](types::Decision::modify_body), [`Decision::reject`](types::Decision::reject)).
 //! - [`kv`]: the plugin's private key-value store, with JSON helpers; [`log`] and the [`info!`] family of
-//!   macros: the server's log.
+//!   macros: the server's log; [`config`]: the values of the plugin's manifest.
+//! - The powers a manifest may grant: [`chat`] (post as the plugin's bot), [`events`] (custom live events),
+//!   [`http`] (outbound requests to granted hosts), [`push`] (push notifications), [`scheduler`] (timers
+//!   that call [`Plugin::on_timer`]); and [`hmac`] to sign what you send.
 //! - [`prelude`]: `use chathooks_sdk::prelude::*;` brings all of the above into scope.
 //!
 //! # Example
@@ -108,7 +111,8 @@
 //!
 //! - `plugin.rs`: the [`Plugin`] trait.
 //! - `records.rs`: helpers on the generated [`types`].
-//! - `kv.rs`, `log.rs`: the host interfaces, wrapped.
+//! - `kv.rs`, `log.rs`, `config.rs`, `chat.rs`, `events.rs`, `http.rs`, `push.rs`, `scheduler.rs`: the host
+//!   interfaces, wrapped; `hmac.rs`: HMAC-SHA256.
 //! - The `#[plugin]` attribute lives in the `chathooks-sdk-macros` crate (`sdk/macros`).
 
 #![deny(missing_docs)]
@@ -116,8 +120,15 @@
 mod plugin;
 mod records;
 
+pub mod chat;
+pub mod config;
+pub mod events;
+pub mod hmac;
+pub mod http;
 pub mod kv;
 pub mod log;
+pub mod push;
+pub mod scheduler;
 
 pub use plugin::Plugin;
 
@@ -142,7 +153,7 @@ pub use serde;
 #[doc(hidden)]
 pub use wit_bindgen;
 
-/// The bindings of `chathooks:plugin` generated once for every plugin: `types`, `log` and `kv`. The code
+/// The bindings of `chathooks:plugin` generated once for every plugin: `types` and every host interface. The code
 /// `#[plugin]` writes points its own `generate!` here (with `with: {...}`) instead of generating them again.
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
@@ -169,5 +180,7 @@ pub mod prelude {
         Conversation, Decision, Draft, EventContext, Message, Modification, Origin, Participant,
         PluginOrigin, Reaction, Receipt, TypingEvent, TypingState, User,
     };
-    pub use crate::{KvError, KvJsonError, Plugin, kv, log, plugin};
+    pub use crate::{
+        KvError, KvJsonError, Plugin, chat, config, events, http, kv, log, plugin, push, scheduler,
+    };
 }

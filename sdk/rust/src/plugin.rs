@@ -272,4 +272,15 @@ pub trait Plugin {
         let _ = (context, message, conversation, mentioned_users);
         Ok(())
     }
+
+    /// Called when one of the plugin's timers is due (see [`scheduler`](crate::scheduler)).
+    ///
+    /// - `name`: the timer's name, as set.
+    /// - `payload`: the text given when it was set.
+    ///
+    /// Return `Err(reason)` to have a one-shot timer retried later (a few times, with backoff).
+    fn on_timer(name: String, payload: String) -> Result<(), String> {
+        let _ = (name, payload);
+        Ok(())
+    }
 }

@@ -18,6 +18,7 @@ const WIT_FILES: &[(&str, &str)] = &[
     ("types.wit", include_str!("../../../../wit/types.wit")),
     ("hooks.wit", include_str!("../../../../wit/hooks.wit")),
     ("host.wit", include_str!("../../../../wit/host.wit")),
+    ("powers.wit", include_str!("../../../../wit/powers.wit")),
     ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
 ];
 

@@ -1,8 +1,14 @@
 //! The host interfaces plugins import, one file per WIT interface, each implemented on a narrow context
 //! that holds only what that interface needs.
 
+pub mod chat;
+pub mod config;
+pub mod events;
+pub mod http;
 pub mod kv;
 pub mod log;
+pub mod push;
+pub mod scheduler;
 pub mod stdio;
 
 use super::instance::PluginState;
@@ -20,10 +26,122 @@ impl HasData for KvData {
     type Data<'a> = &'a mut kv::KvCtx;
 }
 
+/// Declares a `HasData` selector for one host context type.
+macro_rules! selector {
+    ($(#[$doc:meta])* $name:ident => $ctx:ty) => {
+        $(#[$doc])*
+        struct $name;
+        impl HasData for $name {
+            type Data<'a> = &'a mut $ctx;
+        }
+    };
+}
+
+selector!(/// Selects the `config` context.
+    ConfigData => config::ConfigCtx);
+selector!(/// Selects the `chat` context.
+    ChatData => chat::ChatCtx);
+selector!(/// Selects the `events` context.
+    EventsData => events::EventsCtx);
+selector!(/// Selects the `http` context.
+    HttpData => http::HttpCtx);
+selector!(/// Selects the `push` context.
+    PushData => push::PushCtx);
+selector!(/// Selects the `scheduler` context.
+    SchedulerData => scheduler::SchedulerCtx);
+
 /// Add every host interface (ours and WASI's) to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     super::bindings::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
     super::bindings::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
+    super::bindings::config::add_to_linker::<PluginState, ConfigData>(linker, |s| {
+        &mut s.powers.config
+    })?;
+    super::bindings::chat::add_to_linker::<PluginState, ChatData>(linker, |s| &mut s.powers.chat)?;
+    super::bindings::events::add_to_linker::<PluginState, EventsData>(linker, |s| {
+        &mut s.powers.events
+    })?;
+    super::bindings::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
+    super::bindings::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
+    super::bindings::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
+        &mut s.powers.scheduler
+    })?;
     Ok(())
+}
+
+/// Wall time a plugin call spent blocked in host calls that wait on something else (an HTTP answer, a
+/// bot post's chat operation with its own hook calls). A call's time budget is counted in epoch ticks of
+/// wall time, so without this a plugin waiting 2 s for a webhook would be cut off by its 1 s budget; the
+/// store's epoch-deadline callback extends the deadline by the time waited instead. Only after-hooks and
+/// timers get the credit: a before-hook holds up a user's request, so its budget stays strict.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostWait {
+    /// Nanoseconds waited and not yet credited.
+    waited: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the current call earns credit.
+    credited: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostWait {
+    /// Starts a call: forget earlier waits; `credited` says whether this call's waits extend its budget.
+    pub(crate) fn begin_call(&self, credited: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.waited.store(0, Relaxed);
+        self.credited.store(credited, Relaxed);
+    }
+
+    /// Records a wait that started at `since`.
+    pub(crate) fn record(&self, since: std::time::Instant) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.credited.load(Relaxed) {
+            let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.waited.fetch_add(nanos, Relaxed);
+        }
+    }
+
+    /// Takes the waits not yet credited.
+    pub(crate) fn take(&self) -> std::time::Duration {
+        let nanos = self.waited.swap(0, std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_nanos(nanos)
+    }
+}
+
+/// The contexts of the power interfaces (`config`, `chat`, `events`, `http`, `push`, `scheduler`), one
+/// per interface, as one field of a plugin's store.
+pub(crate) struct PowerCtxs {
+    /// Time blocked in host calls (see [`HostWait`]).
+    pub(crate) wait: HostWait,
+    pub(crate) config: config::ConfigCtx,
+    pub(crate) chat: chat::ChatCtx,
+    pub(crate) events: events::EventsCtx,
+    pub(crate) http: http::HttpCtx,
+    pub(crate) push: push::PushCtx,
+    pub(crate) scheduler: scheduler::SchedulerCtx,
+}
+
+impl PowerCtxs {
+    /// The contexts for one instance of plugin `name`.
+    pub(crate) fn new(
+        name: &std::sync::Arc<str>,
+        powers: &std::sync::Arc<super::powers::PluginPowers>,
+        services: &super::powers::ServicesSlot,
+        has_on_timer: bool,
+    ) -> Self {
+        let wait = HostWait::default();
+        PowerCtxs {
+            wait: wait.clone(),
+            config: config::ConfigCtx::new(powers.clone()),
+            chat: chat::ChatCtx::new(name.clone(), powers.clone(), services.clone(), wait.clone()),
+            events: events::EventsCtx::new(name.clone(), powers.clone(), services.clone()),
+            http: http::HttpCtx::new(name.clone(), powers.clone(), services.clone(), wait),
+            push: push::PushCtx::new(name.clone(), powers.clone(), services.clone()),
+            scheduler: scheduler::SchedulerCtx::new(
+                name.clone(),
+                powers.clone(),
+                services.clone(),
+                has_on_timer,
+            ),
+        }
+    }
 }

@@ -8,10 +8,17 @@
 //!   `"<sender name> sent you a file"` when the body is empty (an attachment in the metadata);
 //! - `badge`: the recipient's unread count in this conversation, as the server reported it with the event.
 //!
-//! Until plugins get a push capability, it records what it would push in its KV store, under
-//! `push:<event-id>:<user-id>`, as JSON `{"title": ..., "body": ..., "badge": ...}` (kept for a day), and logs
-//! one line per notification. Everything is computed from the event, so a retried event rewrites the same
-//! values: the hook is idempotent without remembering event ids.
+//! Each notification is sent with the `push` power (the server shows it to the recipient's live
+//! connections as `notification.new` and posts it to its push gateway for the recipient's devices), with
+//! `data` `{"conversation_id", "message_id"}` so the app can open the conversation. It is then recorded in
+//! KV under `push:<event-id>:<user-id>`, as JSON `{"title": ..., "body": ..., "badge": ...}` (kept for a
+//! day), and logged. A retried event (after a failure half-way) skips the recipients already recorded, so
+//! nobody is pushed twice.
+//!
+//! Without the `push` grant the plugin still records and logs what it would push (and warns once per
+//! event), which is how its cases run without a server.
+//!
+//! Manifest (`push_notify.toml`): `[grants]` `push = true`.
 //!
 //! It shows a serde-derived struct stored with [`kv::set_json`] through the SDK's re-exported serde.
 //!
@@ -86,7 +93,12 @@ impl Plugin for PushNotify {
         participants: Vec<Participant>,
     ) -> Result<(), String> {
         let (title, body) = title_and_body(&message, &conversation);
+        let data = chathooks_sdk::serde_json::json!({
+            "conversation_id": conversation.id,
+            "message_id": message.id,
+        });
         let mut pushed = 0;
+        let mut warned = false;
         for recipient in participants
             .iter()
             .filter(|p| p.user.id != message.sender.id)
@@ -97,6 +109,30 @@ impl Plugin for PushNotify {
                 badge: recipient.unread_count,
             };
             let key = format!("push:{}:{}", ctx.event_id, recipient.user.id);
+            if kv::get(&key)?.is_some() {
+                // Pushed by an earlier attempt at this event.
+                pushed += 1;
+                continue;
+            }
+            let sent = push::send(
+                &push::Notification::new(
+                    [recipient.user.id.as_str()],
+                    &notification.title,
+                    &notification.body,
+                )
+                .badge(notification.badge)
+                .data(&data),
+            );
+            match sent {
+                Ok(()) => {}
+                Err(push::PushError::Denied(why)) => {
+                    if !warned {
+                        chathooks_sdk::warn!("not pushing, only recording: {why}");
+                        warned = true;
+                    }
+                }
+                Err(other) => return Err(push::describe(&other)),
+            }
             kv::set_json(&key, &notification, Some(RECORD_TTL))?;
             chathooks_sdk::info!(
                 "push to {}: [{}] {} (badge {})",

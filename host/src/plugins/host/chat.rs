@@ -1,0 +1,205 @@
+//! `chathooks:plugin/chat`: act as the plugin's bot user. Each call checks its grant, then goes to the
+//! runtime's services, which run the same chat operations as the REST API.
+//!
+//! The depth of a post (the loop guard) is one more than the depth of the message the current call is
+//! about: [`ChatCtx::set_depth`] is called before every hook call with the triggering message's depth.
+
+use std::sync::Arc;
+
+use crate::events::MAX_HOOK_DEPTH;
+use crate::plugins::bindings::chat::{Error, Host};
+use crate::plugins::bindings::types::{Conversation, Message};
+use crate::plugins::powers::{BotPost, PluginPowers, PowerError, ServicesSlot};
+
+/// Most messages `recent-messages` returns: a plugin wants context, not the history.
+pub const MAX_RECENT_MESSAGES: u32 = 100;
+
+/// What `chat` needs: the plugin's name and grants, the services, and the depth of the current call.
+pub struct ChatCtx {
+    plugin: Arc<str>,
+    powers: Arc<PluginPowers>,
+    services: ServicesSlot,
+    /// The loop-guard depth of the message the running call is about (0: a user's, or no message).
+    depth: u32,
+    /// Where time spent in chat operations is recorded (they run other plugins' hooks).
+    wait: super::HostWait,
+}
+
+impl ChatCtx {
+    /// A context for `plugin`.
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        powers: Arc<PluginPowers>,
+        services: ServicesSlot,
+        wait: super::HostWait,
+    ) -> Self {
+        ChatCtx {
+            plugin,
+            powers,
+            services,
+            depth: 0,
+            wait,
+        }
+    }
+
+    /// Sets the depth of the message the next call is about.
+    pub(crate) fn set_depth(&mut self, depth: u32) {
+        self.depth = depth;
+    }
+
+    fn require(&self, granted: bool, grant: &str) -> Result<(), Error> {
+        if granted {
+            Ok(())
+        } else {
+            Err(Error::Denied(format!(
+                "plugin {} is not granted `{grant}` (add `{grant} = true` under [grants] in its manifest)",
+                self.plugin
+            )))
+        }
+    }
+}
+
+/// The bot user id of `plugin`.
+pub fn bot_id(plugin: &str) -> String {
+    format!("bot.{plugin}")
+}
+
+fn guest_error(err: PowerError) -> Error {
+    match err {
+        PowerError::Denied(m) => Error::Denied(m),
+        PowerError::NotFound(m) => Error::NotFound(m),
+        PowerError::Rejected(m) => Error::Rejected(m),
+        PowerError::TooDeep(d) => Error::TooDeep(d),
+        PowerError::Failed(m) => Error::Failed(m),
+    }
+}
+
+impl Host for ChatCtx {
+    fn bot_id(&mut self) -> String {
+        bot_id(&self.plugin)
+    }
+
+    fn post_message(
+        &mut self,
+        conversation_id: String,
+        body: String,
+        metadata: Option<String>,
+    ) -> Result<Message, Error> {
+        self.require(self.powers.grants.chat_post, "chat_post")?;
+        let depth = self.depth.saturating_add(1);
+        if depth > MAX_HOOK_DEPTH {
+            return Err(Error::TooDeep(depth));
+        }
+        let metadata = match metadata {
+            None => serde_json::json!({}),
+            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                _ => return Err(Error::Rejected("metadata must be a JSON object".into())),
+            },
+        };
+        let started = std::time::Instant::now();
+        let posted = self.services.get().post_message(BotPost {
+            plugin: self.plugin.to_string(),
+            conversation_id,
+            body,
+            metadata,
+            depth,
+        });
+        self.wait.record(started);
+        posted.map_err(guest_error)
+    }
+
+    fn join_conversation(&mut self, conversation_id: String) -> Result<(), Error> {
+        self.require(self.powers.grants.chat_join, "chat_join")?;
+        let started = std::time::Instant::now();
+        let joined = self
+            .services
+            .get()
+            .join_conversation(&self.plugin, &conversation_id);
+        self.wait.record(started);
+        joined.map_err(guest_error)
+    }
+
+    fn get_conversation(&mut self, conversation_id: String) -> Result<Conversation, Error> {
+        self.require(self.powers.grants.chat_read, "chat_read")?;
+        self.services
+            .get()
+            .conversation(&self.plugin, &conversation_id)
+            .map_err(guest_error)
+    }
+
+    fn recent_messages(
+        &mut self,
+        conversation_id: String,
+        limit: u32,
+    ) -> Result<Vec<Message>, Error> {
+        self.require(self.powers.grants.chat_read, "chat_read")?;
+        self.services
+            .get()
+            .recent_messages(
+                &self.plugin,
+                &conversation_id,
+                limit.clamp(1, MAX_RECENT_MESSAGES),
+            )
+            .map_err(guest_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::powers::{Grants, Recorded, RecordingServices};
+
+    fn ctx(grants: Grants) -> (ChatCtx, Arc<RecordingServices>) {
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants,
+            ..PluginPowers::default()
+        };
+        let ctx = ChatCtx::new(
+            Arc::from("bot"),
+            Arc::new(powers),
+            slot,
+            super::super::HostWait::default(),
+        );
+        (ctx, services)
+    }
+
+    #[test]
+    fn posts_one_level_deeper_until_the_loop_guard() {
+        let grants = Grants {
+            chat_post: true,
+            ..Grants::default()
+        };
+        let (mut ctx, services) = ctx(grants);
+        assert_eq!(ctx.bot_id(), "bot.bot");
+        ctx.set_depth(2);
+        let posted = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(posted.is_ok());
+        assert!(matches!(&services.take()[0], Recorded::Post(p) if p.depth == 3));
+        ctx.set_depth(MAX_HOOK_DEPTH);
+        let refused = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(matches!(refused, Err(Error::TooDeep(4))));
+        ctx.set_depth(0);
+        let bad = ctx.post_message("c1".into(), "hi".into(), Some("[]".into()));
+        assert!(matches!(bad, Err(Error::Rejected(_))));
+        assert!(services.take().is_empty());
+    }
+
+    #[test]
+    fn each_call_needs_its_grant() {
+        let (mut ctx, services) = ctx(Grants {
+            chat_read: true,
+            ..Grants::default()
+        });
+        let post = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(matches!(post, Err(Error::Denied(m)) if m.contains("chat_post")));
+        let join = ctx.join_conversation("c1".into());
+        assert!(matches!(join, Err(Error::Denied(m)) if m.contains("chat_join")));
+        assert!(ctx.get_conversation("c1".into()).is_ok());
+        assert!(ctx.recent_messages("c1".into(), 1000).is_ok());
+        assert!(services.take().is_empty());
+    }
+}

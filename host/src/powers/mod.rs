@@ -1,0 +1,266 @@
+//! The server's side of plugin powers: [`ServerServices`] carries out what plugins ask through the
+//! `chat`, `events`, `http`, `push` and `scheduler` interfaces, on the real chat.
+//!
+//! ## Overview
+//! The host interfaces (`plugins/host/*.rs`) check grants and arguments; the calls that pass arrive here,
+//! on the plugin call's blocking thread:
+//! - chat: the bot user `bot.<plugin>` is created on first use; posts go through
+//!   [`Chat::send_blocking`], the very operation behind `POST /v1/conversations/{id}/messages`, with
+//!   origin plugin and depth, so before-hooks, events, after-hooks and the loop guard all apply. It runs
+//!   synchronously on the calling thread: no async runtime is involved, so nothing can deadlock on it,
+//!   and no SQLite lock is held by the caller (after-hooks run outside transactions; before-hooks run
+//!   before the operation's transaction).
+//! - events: published to the live hub with the conversation's participants (or the one user) as the
+//!   audience, live only.
+//! - http: [`http::HttpClient`] (spawned onto the runtime, waited for on a channel).
+//! - push: [`push::Pusher`].
+//! - scheduler: rows in `plugin_timers`, fired by [`scheduler::Scheduler`].
+//!
+//! ## Layout
+//! [`hmac`] signs gateway requests; [`http`], [`push`], [`scheduler`] as above.
+
+pub mod hmac;
+pub mod http;
+pub mod push;
+pub mod scheduler;
+
+use serde_json::json;
+
+use crate::chat::{Chat, ChatError, SendMessage};
+use crate::events::{ChatEvent, to_wit};
+use crate::live::LiveEvent;
+use crate::model::{Origin, User};
+use crate::plugins::bindings::types::{Conversation as WitConversation, Message as WitMessage};
+use crate::plugins::host::chat::bot_id;
+use crate::plugins::powers::{
+    BotPost, CustomEvent, EventTarget, HostServices, HttpFailure, InboundResponse, OutboundRequest,
+    PowerError, PushNotification, TimerSpec,
+};
+use crate::store::{
+    StoreError, conversations as conv_store, ids::now_ms, messages as msg_store,
+    participants as member_store, timers, users as user_store,
+};
+
+use self::http::HttpClient;
+use self::push::Pusher;
+use self::scheduler::SchedulerHandle;
+
+/// Carries out plugin powers on the server's chat.
+#[derive(Debug, Clone)]
+pub struct ServerServices {
+    chat: Chat,
+    http: HttpClient,
+    pusher: Pusher,
+    scheduler: SchedulerHandle,
+}
+
+impl ServerServices {
+    /// Services over `chat`, making HTTP requests with `http`, pushing with `pusher` and waking the
+    /// timer loop through `scheduler`.
+    pub fn new(chat: Chat, http: HttpClient, pusher: Pusher, scheduler: SchedulerHandle) -> Self {
+        ServerServices {
+            chat,
+            http,
+            pusher,
+            scheduler,
+        }
+    }
+
+    /// The bot user of `plugin`, created the first time.
+    fn bot(&self, plugin: &str) -> Result<User, PowerError> {
+        let id = bot_id(plugin);
+        if !user_store::valid_user_id(&id) {
+            return Err(PowerError::Denied(format!(
+                "the plugin name {plugin:?} cannot name a bot user"
+            )));
+        }
+        let db = self.chat.db();
+        if let Some(user) = db
+            .read(|c| user_store::find_user(c, &id))
+            .map_err(store_error)?
+        {
+            return Ok(user);
+        }
+        let created = db.write(|tx| {
+            let new = user_store::NewUser {
+                id: id.clone(),
+                name: plugin.to_owned(),
+                metadata: json!({ "bot": true, "plugin": plugin }),
+            };
+            match user_store::create_user(tx, &new, now_ms()) {
+                Err(StoreError::Conflict(_)) => user_store::get_user(tx, &id),
+                other => other,
+            }
+        });
+        created.map_err(store_error)
+    }
+}
+
+fn store_error(e: StoreError) -> PowerError {
+    match e {
+        StoreError::NotFound { what, id } => PowerError::NotFound(format!("{what} {id}")),
+        other => PowerError::Failed(other.to_string()),
+    }
+}
+
+fn chat_error(e: ChatError) -> PowerError {
+    match e {
+        ChatError::NotFound { what, id } => PowerError::NotFound(format!(
+            "{what} {id} (the bot must be a participant: join it first)"
+        )),
+        ChatError::Forbidden(m) => PowerError::Denied(m),
+        ChatError::Invalid { field, message } => {
+            PowerError::Rejected(format!("{field}: {message}"))
+        }
+        ChatError::Rejected { plugin, reason } => {
+            PowerError::Rejected(format!("rejected by {plugin}: {reason}"))
+        }
+        other => PowerError::Failed(other.to_string()),
+    }
+}
+
+impl HostServices for ServerServices {
+    fn post_message(&self, post: BotPost) -> Result<WitMessage, PowerError> {
+        let bot = self.bot(&post.plugin)?;
+        let message = self
+            .chat
+            .send_blocking(
+                &bot,
+                &post.conversation_id,
+                SendMessage {
+                    body: post.body,
+                    metadata: post.metadata,
+                    client_id: None,
+                },
+                Origin::Plugin {
+                    name: post.plugin,
+                    depth: post.depth,
+                },
+            )
+            .map_err(chat_error)?;
+        Ok(to_wit::message(&message))
+    }
+
+    fn join_conversation(&self, plugin: &str, conversation_id: &str) -> Result<(), PowerError> {
+        let bot = self.bot(plugin)?;
+        self.chat
+            .commit(|tx, rec| {
+                conv_store::get_conversation(tx, conversation_id)?;
+                let added = member_store::add_participants(
+                    tx,
+                    conversation_id,
+                    std::slice::from_ref(&bot.id),
+                    rec.now,
+                )?;
+                if !added.is_empty() {
+                    let conversation = conv_store::get_conversation(tx, conversation_id)?;
+                    rec.record(
+                        tx,
+                        &ChatEvent::MembersAdded {
+                            conversation,
+                            users: vec![bot.clone()],
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .map_err(chat_error)
+    }
+
+    fn conversation(
+        &self,
+        _plugin: &str,
+        conversation_id: &str,
+    ) -> Result<WitConversation, PowerError> {
+        let conversation = self
+            .chat
+            .read(|c| Ok(conv_store::get_conversation(c, conversation_id)?))
+            .map_err(chat_error)?;
+        Ok(to_wit::conversation(&conversation))
+    }
+
+    fn recent_messages(
+        &self,
+        _plugin: &str,
+        conversation_id: &str,
+        limit: u32,
+    ) -> Result<Vec<WitMessage>, PowerError> {
+        let messages = self
+            .chat
+            .read(|c| {
+                conv_store::get_conversation(c, conversation_id)?;
+                let page = msg_store::MessagePage {
+                    before: None,
+                    after: None,
+                    limit: Some(limit),
+                    oldest_first: false,
+                };
+                Ok(msg_store::list_messages(c, conversation_id, &page)?)
+            })
+            .map_err(chat_error)?;
+        Ok(messages.iter().map(to_wit::message).collect())
+    }
+
+    fn send_event(&self, event: CustomEvent) -> Result<(), PowerError> {
+        let (conversation_id, audience) = match &event.target {
+            EventTarget::Conversation(id) => {
+                let conversation = self
+                    .chat
+                    .read(|c| Ok(conv_store::get_conversation(c, id)?))
+                    .map_err(chat_error)?;
+                (Some(id.clone()), conversation.participant_ids)
+            }
+            EventTarget::User(id) => {
+                self.chat
+                    .read(|c| Ok(user_store::get_user(c, id)?))
+                    .map_err(chat_error)?;
+                (None, vec![id.clone()])
+            }
+        };
+        self.chat.hub().publish(LiveEvent {
+            id: 0,
+            kind: event.kind,
+            conversation_id,
+            audience,
+            payload: event.data,
+            created_at: now_ms(),
+        });
+        Ok(())
+    }
+
+    fn http(&self, request: OutboundRequest) -> Result<InboundResponse, HttpFailure> {
+        self.http.send_blocking(request)
+    }
+
+    fn push(&self, notification: PushNotification) -> Result<(), PowerError> {
+        self.pusher.send(notification)
+    }
+
+    fn set_timer(&self, timer: TimerSpec) -> Result<(), PowerError> {
+        let now = now_ms();
+        let delay = i64::try_from(timer.delay_ms).unwrap_or(i64::MAX);
+        self.chat
+            .db()
+            .write(|tx| {
+                timers::set_timer(
+                    tx,
+                    &timer.plugin,
+                    &timer.name,
+                    now.saturating_add(delay),
+                    timer.interval_ms,
+                    &timer.payload,
+                    now,
+                )
+            })
+            .map_err(store_error)?;
+        self.scheduler.wake();
+        Ok(())
+    }
+
+    fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool, PowerError> {
+        self.chat
+            .db()
+            .write(|tx| timers::cancel_timer(tx, plugin, name))
+            .map_err(store_error)
+    }
+}

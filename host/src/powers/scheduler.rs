@@ -1,0 +1,156 @@
+//! The timer loop: calls plugins' `on-timer` export when their timers (stored in SQLite by the
+//! `scheduler` power) are due.
+//!
+//! Each round, on a blocking thread, every due timer of a running plugin that exports `on-timer` is
+//! fired, earliest first. A one-shot timer is deleted after a successful call; a failed one is retried
+//! after a backoff, [`TIMER_ATTEMPTS`] times in all. A repeating timer moves on by its interval (skipping
+//! the times missed while the server was down). The loop sleeps until the next timer is due, at most
+//! [`TIMER_POLL`], and is woken early when a plugin sets a timer. Because timers are rows, they survive
+//! restarts: one that came due while the server was down fires right after the next start.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::model::Millis;
+use crate::plugins::registry::Registry;
+use crate::store::{Db, ids::now_ms, timers};
+
+/// Longest the loop sleeps without being woken: it picks up timers of a plugin loaded meanwhile.
+pub const TIMER_POLL: Duration = Duration::from_secs(1);
+
+/// Timers read per query; the round keeps reading until none is due.
+const TIMER_BATCH: u32 = 32;
+
+/// Attempts at a one-shot timer whose `on-timer` fails, before it is dropped (and logged).
+pub const TIMER_ATTEMPTS: u32 = 5;
+
+/// Delay after a one-shot timer's first failure; doubled after each further one.
+pub const TIMER_FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Wakes the timer loop (after a plugin set a timer). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulerHandle {
+    notify: Arc<Notify>,
+}
+
+impl SchedulerHandle {
+    /// There may be a timer due sooner than the loop thinks.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// The timer loop.
+#[derive(Debug)]
+pub struct Scheduler;
+
+impl Scheduler {
+    /// Starts the loop over `db`'s timers and `registry`'s plugins; it stops when `shutdown` completes
+    /// (a firing in progress finishes first).
+    pub fn spawn(
+        db: Arc<Db>,
+        registry: Arc<Registry>,
+        handle: SchedulerHandle,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            tokio::pin!(shutdown);
+            loop {
+                let (db2, reg2) = (db.clone(), registry.clone());
+                let sleep = match tokio::task::spawn_blocking(move || fire_due(&db2, &reg2)).await {
+                    Ok(Ok(sleep)) => sleep,
+                    Ok(Err(e)) => {
+                        tracing::error!("timer loop: {e}");
+                        TIMER_POLL
+                    }
+                    Err(e) => {
+                        tracing::error!("timer loop: a firing panicked: {e}");
+                        TIMER_POLL
+                    }
+                };
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = handle.notify.notified() => {}
+                    () = tokio::time::sleep(sleep) => {}
+                }
+            }
+        })
+    }
+}
+
+/// Fires every due timer that can fire now; returns how long to sleep before the next round.
+pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> {
+    loop {
+        let now = now_ms();
+        let due = db.read(|c| timers::due_timers(c, now, TIMER_BATCH))?;
+        let firable: Vec<_> = due
+            .into_iter()
+            .filter(|t| {
+                registry
+                    .get(&t.plugin)
+                    .is_some_and(|p| p.plugin.has_timer())
+            })
+            .collect();
+        if firable.is_empty() {
+            break;
+        }
+        for timer in &firable {
+            fire(db, registry, timer)?;
+        }
+    }
+    let now = now_ms();
+    let next = db.read(timers::next_due)?;
+    Ok(match next {
+        // Due but not firable (its plugin is not running): wait for a reload.
+        Some(at) if at > now => {
+            Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(TIMER_POLL)
+        }
+        _ => TIMER_POLL,
+    })
+}
+
+fn fire(db: &Db, registry: &Registry, timer: &timers::Timer) -> crate::store::Result<()> {
+    let Some(loaded) = registry.get(&timer.plugin) else {
+        return Ok(());
+    };
+    let result = loaded.plugin.call_timer(&timer.name, &timer.payload);
+    let error = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(reason)) => Some(reason),
+        Err(e) => Some(e.to_string()),
+    };
+    let now = now_ms();
+    let (next, attempts) = match (timer.interval_ms, &error) {
+        (Some(interval), _) => {
+            let interval = Millis::try_from(interval).unwrap_or(Millis::MAX);
+            let mut at = timer.due_at.saturating_add(interval);
+            if at <= now {
+                at = now.saturating_add(interval);
+            }
+            (Some(at), 0)
+        }
+        (None, None) => (None, 0),
+        (None, Some(_)) if timer.attempts + 1 >= TIMER_ATTEMPTS => (None, 0),
+        (None, Some(_)) => {
+            let delay = TIMER_FIRST_BACKOFF.saturating_mul(1 << timer.attempts.min(16));
+            let at = now.saturating_add(Millis::try_from(delay.as_millis()).unwrap_or(Millis::MAX));
+            (Some(at), timer.attempts + 1)
+        }
+    };
+    if let Some(error) = &error {
+        let gave_up = timer.interval_ms.is_none() && next.is_none();
+        tracing::warn!(
+            plugin = %timer.plugin,
+            timer = %timer.name,
+            attempt = timer.attempts + 1,
+            gave_up,
+            "on-timer failed: {error}"
+        );
+    }
+    db.write(|tx| timers::finish_firing(tx, timer, next, attempts))?;
+    Ok(())
+}

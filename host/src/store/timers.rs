@@ -1,0 +1,159 @@
+//! Plugin timers (the `scheduler` power): one row per (plugin, name), fired by the scheduler when due.
+//!
+//! `rev` grows on every set, so the scheduler can finish a firing ("delete this one-shot timer", "move
+//! this interval timer on") without undoing a timer the plugin set again while it was being called.
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::error::Result;
+use crate::model::Millis;
+
+/// A stored timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    /// The plugin it belongs to.
+    pub plugin: String,
+    /// Its name, unique per plugin.
+    pub name: String,
+    /// When it is due.
+    pub due_at: Millis,
+    /// For repeating timers, the interval in ms.
+    pub interval_ms: Option<u64>,
+    /// What `on-timer` gets.
+    pub payload: String,
+    /// Failed firings in a row (one-shot timers are retried a few times).
+    pub attempts: u32,
+    /// Changes on every set: identifies this setting of the timer.
+    pub rev: i64,
+}
+
+/// Stores a timer, replacing one of the same plugin and name.
+pub fn set_timer(
+    tx: &Transaction<'_>,
+    plugin: &str,
+    name: &str,
+    due_at: Millis,
+    interval_ms: Option<u64>,
+    payload: &str,
+    now: Millis,
+) -> Result<()> {
+    let interval = interval_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+    tx.execute(
+        "INSERT INTO plugin_timers (plugin, name, due_at, interval_ms, payload, attempts, rev, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, 1, ?6)
+         ON CONFLICT (plugin, name) DO UPDATE SET due_at = ?3, interval_ms = ?4, payload = ?5,
+             attempts = 0, rev = rev + 1, created_at = ?6",
+        params![plugin, name, due_at, interval, payload, now],
+    )?;
+    Ok(())
+}
+
+/// Removes a timer; whether it existed.
+pub fn cancel_timer(tx: &Transaction<'_>, plugin: &str, name: &str) -> Result<bool> {
+    let n = tx.execute(
+        "DELETE FROM plugin_timers WHERE plugin = ?1 AND name = ?2",
+        params![plugin, name],
+    )?;
+    Ok(n > 0)
+}
+
+/// Timers due at `now`, earliest first, at most `limit`.
+pub fn due_timers(conn: &Connection, now: Millis, limit: u32) -> Result<Vec<Timer>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT plugin, name, due_at, interval_ms, payload, attempts, rev FROM plugin_timers
+         WHERE due_at <= ?1 ORDER BY due_at, plugin, name LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit], |r| {
+        Ok(Timer {
+            plugin: r.get(0)?,
+            name: r.get(1)?,
+            due_at: r.get(2)?,
+            interval_ms: r
+                .get::<_, Option<i64>>(3)?
+                .map(|ms| u64::try_from(ms).unwrap_or(0)),
+            payload: r.get(4)?,
+            attempts: r.get(5)?,
+            rev: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the next timer is due, if any.
+pub fn next_due(conn: &Connection) -> Result<Option<Millis>> {
+    Ok(conn.query_row("SELECT MIN(due_at) FROM plugin_timers", [], |r| r.get(0))?)
+}
+
+/// After a firing of `timer`: delete it (`next` is `None`) or move it to `next` with `attempts`, unless it
+/// was set again meanwhile (its `rev` changed). Returns whether the row was touched.
+pub fn finish_firing(
+    tx: &Transaction<'_>,
+    timer: &Timer,
+    next: Option<Millis>,
+    attempts: u32,
+) -> Result<bool> {
+    let n = match next {
+        None => tx.execute(
+            "DELETE FROM plugin_timers WHERE plugin = ?1 AND name = ?2 AND rev = ?3",
+            params![timer.plugin, timer.name, timer.rev],
+        )?,
+        Some(at) => tx.execute(
+            "UPDATE plugin_timers SET due_at = ?4, attempts = ?5
+             WHERE plugin = ?1 AND name = ?2 AND rev = ?3",
+            params![timer.plugin, timer.name, timer.rev, at, attempts],
+        )?,
+    };
+    Ok(n > 0)
+}
+
+/// Every timer of `plugin` (for tests and the admin API), by name.
+pub fn timers_of(conn: &Connection, plugin: &str) -> Result<Vec<Timer>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT plugin, name, due_at, interval_ms, payload, attempts, rev FROM plugin_timers
+         WHERE plugin = ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map(params![plugin], |r| {
+        Ok(Timer {
+            plugin: r.get(0)?,
+            name: r.get(1)?,
+            due_at: r.get(2)?,
+            interval_ms: r
+                .get::<_, Option<i64>>(3)?
+                .map(|ms| u64::try_from(ms).unwrap_or(0)),
+            payload: r.get(4)?,
+            attempts: r.get(5)?,
+            rev: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+
+    #[test]
+    fn set_fire_and_reset_race() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path().join("t.db"))?;
+        db.write(|tx| set_timer(tx, "p", "a", 100, None, "x", 1))?;
+        db.write(|tx| set_timer(tx, "p", "b", 50, Some(1000), "y", 1))?;
+        let due = db.read(|c| due_timers(c, 100, 10))?;
+        assert_eq!(
+            due.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        assert_eq!(db.read(next_due)?, Some(50));
+        // `a` is set again while it fires: finishing the old firing leaves the new setting alone.
+        db.write(|tx| set_timer(tx, "p", "a", 500, None, "z", 2))?;
+        assert!(!db.write(|tx| finish_firing(tx, &due[1], None, 0))?);
+        assert!(db.write(|tx| finish_firing(tx, &due[0], Some(1050), 0))?);
+        let left = db.read(|c| timers_of(c, "p"))?;
+        assert_eq!(left[0].payload, "z");
+        assert_eq!(left[1].due_at, 1050);
+        assert!(db.write(|tx| cancel_timer(tx, "p", "a"))?);
+        assert!(!db.write(|tx| cancel_timer(tx, "p", "a"))?);
+        Ok(())
+    }
+}
