@@ -15,12 +15,13 @@
 //!
 //! ## Layout
 //! One file per group: [`conversations`], [`participants`], [`messages`] (send, list, edit, delete),
-//! [`typing`], [`receipts`], [`reactions`], [`devices`] (push device tokens), [`admin`] (users, tokens,
-//! dead letters); [`before`] runs the
+//! [`typing`], [`receipts`], [`reactions`], [`devices`] (push device tokens), [`bots`] (what plugins do as
+//! their bot users), [`admin`] (users, tokens, dead letters); [`before`] runs the
 //! before-hook chain; [`inputs`] and [`error`] hold the types.
 
 pub mod admin;
 pub mod before;
+pub mod bots;
 pub mod conversations;
 pub mod devices;
 pub mod error;

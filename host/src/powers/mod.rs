@@ -4,7 +4,7 @@
 //! ## Overview
 //! The host interfaces (`plugins/host/*.rs`) check grants and arguments; the calls that pass arrive here,
 //! on the plugin call's blocking thread:
-//! - chat: the bot user `bot.<plugin>` is created on first use; posts go through
+//! - chat ([`crate::chat::bots`]): the bot user `bot.<plugin>` is created on first use; posts go through
 //!   [`Chat::send_blocking`], the very operation behind `POST /v1/conversations/{id}/messages`, with
 //!   origin plugin and depth, so before-hooks, events, after-hooks and the loop guard all apply. It runs
 //!   synchronously on the calling thread: no async runtime is involved, so nothing can deadlock on it,
@@ -24,10 +24,8 @@ pub mod http;
 pub mod push;
 pub mod scheduler;
 
-use serde_json::json;
-
 use crate::chat::{Chat, ChatError, SendMessage};
-use crate::events::{ChatEvent, to_wit};
+use crate::events::to_wit;
 use crate::live::LiveEvent;
 use crate::model::{Origin, User};
 use crate::plugins::bindings::types::{Conversation as WitConversation, Message as WitMessage};
@@ -36,10 +34,7 @@ use crate::plugins::powers::{
     BotPost, CustomEvent, EventTarget, HostServices, HttpFailure, InboundResponse, OutboundRequest,
     PowerError, PushNotification, TimerSpec,
 };
-use crate::store::{
-    StoreError, conversations as conv_store, ids::now_ms, messages as msg_store,
-    participants as member_store, timers, users as user_store,
-};
+use crate::store::{StoreError, ids::now_ms, timers};
 
 use self::http::HttpClient;
 use self::push::Pusher;
@@ -68,31 +63,12 @@ impl ServerServices {
 
     /// The bot user of `plugin`, created the first time.
     fn bot(&self, plugin: &str) -> Result<User, PowerError> {
-        let id = bot_id(plugin);
-        if !user_store::valid_user_id(&id) {
-            return Err(PowerError::Denied(format!(
-                "the plugin name {plugin:?} cannot name a bot user"
-            )));
-        }
-        let db = self.chat.db();
-        if let Some(user) = db
-            .read(|c| user_store::find_user(c, &id))
-            .map_err(store_error)?
-        {
-            return Ok(user);
-        }
-        let created = db.write(|tx| {
-            let new = user_store::NewUser {
-                id: id.clone(),
-                name: plugin.to_owned(),
-                metadata: json!({ "bot": true, "plugin": plugin }),
-            };
-            match user_store::create_user(tx, &new, now_ms()) {
-                Err(StoreError::Conflict(_)) => user_store::get_user(tx, &id),
-                other => other,
-            }
-        });
-        created.map_err(store_error)
+        self.chat
+            .bot_user_blocking(&bot_id(plugin), plugin)
+            .map_err(|e| match e {
+                ChatError::Invalid { message, .. } => PowerError::Denied(message),
+                other => chat_error(other),
+            })
     }
 }
 
@@ -144,26 +120,7 @@ impl HostServices for ServerServices {
     fn join_conversation(&self, plugin: &str, conversation_id: &str) -> Result<(), PowerError> {
         let bot = self.bot(plugin)?;
         self.chat
-            .commit(|tx, rec| {
-                conv_store::get_conversation(tx, conversation_id)?;
-                let added = member_store::add_participants(
-                    tx,
-                    conversation_id,
-                    std::slice::from_ref(&bot.id),
-                    rec.now,
-                )?;
-                if !added.is_empty() {
-                    let conversation = conv_store::get_conversation(tx, conversation_id)?;
-                    rec.record(
-                        tx,
-                        &ChatEvent::MembersAdded {
-                            conversation,
-                            users: vec![bot.clone()],
-                        },
-                    )?;
-                }
-                Ok(())
-            })
+            .join_bot_blocking(&bot, conversation_id)
             .map_err(chat_error)
     }
 
@@ -174,7 +131,7 @@ impl HostServices for ServerServices {
     ) -> Result<WitConversation, PowerError> {
         let conversation = self
             .chat
-            .read(|c| Ok(conv_store::get_conversation(c, conversation_id)?))
+            .conversation_blocking(conversation_id)
             .map_err(chat_error)?;
         Ok(to_wit::conversation(&conversation))
     }
@@ -187,16 +144,7 @@ impl HostServices for ServerServices {
     ) -> Result<Vec<WitMessage>, PowerError> {
         let messages = self
             .chat
-            .read(|c| {
-                conv_store::get_conversation(c, conversation_id)?;
-                let page = msg_store::MessagePage {
-                    before: None,
-                    after: None,
-                    limit: Some(limit),
-                    oldest_first: false,
-                };
-                Ok(msg_store::list_messages(c, conversation_id, &page)?)
-            })
+            .recent_messages_blocking(conversation_id, limit)
             .map_err(chat_error)?;
         Ok(messages.iter().map(to_wit::message).collect())
     }
@@ -204,16 +152,11 @@ impl HostServices for ServerServices {
     fn send_event(&self, event: CustomEvent) -> Result<(), PowerError> {
         let (conversation_id, audience) = match &event.target {
             EventTarget::Conversation(id) => {
-                let conversation = self
-                    .chat
-                    .read(|c| Ok(conv_store::get_conversation(c, id)?))
-                    .map_err(chat_error)?;
-                (Some(id.clone()), conversation.participant_ids)
+                let audience = self.chat.audience_blocking(id).map_err(chat_error)?;
+                (Some(id.clone()), audience)
             }
             EventTarget::User(id) => {
-                self.chat
-                    .read(|c| Ok(user_store::get_user(c, id)?))
-                    .map_err(chat_error)?;
+                self.chat.require_user_blocking(id).map_err(chat_error)?;
                 (None, vec![id.clone()])
             }
         };
