@@ -191,6 +191,32 @@ impl LoadedPlugin {
         result
     }
 
+    /// Calls `on-timer(name, payload)` (blocking) unless the circuit breaker has disabled the plugin
+    /// ([`CallError::Disabled`]: the timer should wait). The outcome counts toward the breaker like a
+    /// hook call's; it is not in the per-hook statistics (a timer is not a hook).
+    pub fn call_timer(&self, name: &str, payload: &str) -> Result<Result<(), String>, CallError> {
+        let admission = self.shared.breaker.admit(Instant::now());
+        if let Admission::Refused { failures, retry_in } = admission {
+            return Err(CallError::Disabled {
+                plugin: self.name().to_owned(),
+                failures,
+                retry_in,
+            });
+        }
+        let result = self.plugin.call_timer(name, payload);
+        if let Err(CallError::NotExported { .. }) = &result {
+            self.shared.breaker.release(admission);
+            return result;
+        }
+        let ok = matches!(result, Ok(Ok(())));
+        let transition =
+            self.shared
+                .breaker
+                .record(admission, ok, &self.settings.limits, Instant::now());
+        self.log_transition(transition);
+        result
+    }
+
     /// Counts a failure found after the call returned (a before-hook's unusable modification, say).
     pub fn record_failure(&self, hook: Hook, error: String) {
         self.shared.stats.record_failure(hook, error, false);

@@ -2,7 +2,8 @@
 //! `scheduler` power) are due.
 //!
 //! Each round, on a blocking thread, every due timer of a running plugin that exports `on-timer` is
-//! fired, earliest first. A one-shot timer is deleted after a successful call; a failed one is retried
+//! fired, earliest first, through the plugin's circuit breaker (a disabled plugin's timers wait for its
+//! trial call; failed timer calls count toward tripping it). A one-shot timer is deleted after a successful call; a failed one is retried
 //! after a backoff, [`TIMER_ATTEMPTS`] times in all. A repeating timer moves on by its interval (skipping
 //! the times missed while the server was down). The loop sleeps until the next timer is due, at most
 //! [`TIMER_POLL`], and is woken early when a plugin sets a timer. Because timers are rows, they survive
@@ -16,6 +17,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::model::Millis;
+use crate::plugins::CallError;
 use crate::plugins::registry::Registry;
 use crate::store::{Db, ids::now_ms, timers};
 
@@ -117,13 +119,20 @@ fn fire(db: &Db, registry: &Registry, timer: &timers::Timer) -> crate::store::Re
     let Some(loaded) = registry.get(&timer.plugin) else {
         return Ok(());
     };
-    let result = loaded.plugin.call_timer(&timer.name, &timer.payload);
+    let result = loaded.call_timer(&timer.name, &timer.payload);
+    let now = now_ms();
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(reason)) => Some(reason),
+        // Disabled by its circuit breaker: not an attempt; the timer waits for the trial call.
+        Err(CallError::Disabled { retry_in, .. }) => {
+            let at =
+                now.saturating_add(Millis::try_from(retry_in.as_millis()).unwrap_or(Millis::MAX));
+            db.write(|tx| timers::finish_firing(tx, timer, Some(at.max(now + 1)), timer.attempts))?;
+            return Ok(());
+        }
         Err(e) => Some(e.to_string()),
     };
-    let now = now_ms();
     let (next, attempts) = match (timer.interval_ms, &error) {
         (Some(interval), _) => {
             let interval = Millis::try_from(interval).unwrap_or(Millis::MAX);
