@@ -84,7 +84,16 @@ impl Extism {
 
     /// Runs `n` events in the Extism host; their times.
     pub fn run(&mut self, n: usize) -> anyhow::Result<Samples> {
-        writeln!(self.stdin, "run {n}")?;
+        self.command(&format!("run {n}"))
+    }
+
+    /// Runs `n` KV increments alone in the Extism host (to check that its KV costs what ours does).
+    pub fn kv(&mut self, n: usize) -> anyhow::Result<Samples> {
+        self.command(&format!("kv {n}"))
+    }
+
+    fn command(&mut self, command: &str) -> anyhow::Result<Samples> {
+        writeln!(self.stdin, "{command}")?;
         self.stdin.flush()?;
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
