@@ -355,15 +355,24 @@ mod tests {
         assert_ne!(old.plugin.hash(), new.plugin.hash());
 
         // The old version still runs (it counts); the new one records.
-        assert!(matches!(old.call(&after_sent(1)), Ok(HookOutput::Done(Ok(())))));
-        assert!(matches!(new.call(&after_sent(2)), Ok(HookOutput::Done(Ok(())))));
+        assert!(matches!(
+            old.call(&after_sent(1)),
+            Ok(HookOutput::Done(Ok(())))
+        ));
+        assert!(matches!(
+            new.call(&after_sent(2)),
+            Ok(HookOutput::Done(Ok(())))
+        ));
         let kv = registry.runtime().kv();
         assert_eq!(kv.get("x", "sent").unwrap().as_deref(), Some(&b"1"[..]));
         assert!(kv.get("x", "after-message-sent:2").unwrap().is_some());
         assert!(kv.get("x", "after-message-sent:1").unwrap().is_none());
 
         // The same file again changes nothing; statistics belong to the name.
-        assert_eq!(registry.load_file(&plugins.join("x.wasm")).change, Change::Unchanged);
+        assert_eq!(
+            registry.load_file(&plugins.join("x.wasm")).change,
+            Change::Unchanged
+        );
         assert_eq!(registry.plugins_status()[0].calls, 2);
     }
 
@@ -379,13 +388,24 @@ mod tests {
             (Change::Failed, Some(hash.as_str()))
         );
         let status = &registry.plugins_status()[0];
-        assert_eq!((status.state, status.serving), (PluginState::LoadError, true));
-        assert!(status.load_error.as_deref().is_some_and(|e| e.contains("not a WebAssembly")));
+        assert_eq!(
+            (status.state, status.serving),
+            (PluginState::LoadError, true)
+        );
+        assert!(
+            status
+                .load_error
+                .as_deref()
+                .is_some_and(|e| e.contains("not a WebAssembly"))
+        );
 
         std::fs::write(plugins.join("x.wasm"), &good).unwrap();
         assert_eq!(registry.rescan().unwrap()[0].change, Change::Unchanged);
         let status = &registry.plugins_status()[0];
-        assert_eq!((status.state, status.load_error.clone()), (PluginState::Active, None));
+        assert_eq!(
+            (status.state, status.load_error.clone()),
+            (PluginState::Active, None)
+        );
 
         std::fs::remove_file(plugins.join("x.wasm")).unwrap();
         let reports = registry.rescan().unwrap();
