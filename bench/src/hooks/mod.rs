@@ -321,9 +321,10 @@ fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section
     );
     table(&mut a, rows, native_p50, Some(bare_p50));
     for row in &mut a.rows {
-        let above = row[1]
-            .parse::<f64>()
-            .map_or_else(|_| "—".to_owned(), |p50| fmt_us(p50 - native_p50));
+        let above = row[1].parse::<f64>().map_or_else(
+            |_| "—".to_owned(),
+            |p50| fmt_us((p50 - native_p50).max(0.0)),
+        );
         row.insert(5, above);
     }
     a.note(target(
