@@ -159,3 +159,59 @@ fn deserialize_bytes(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Compo
     // header and the engine settings before using it.
     unsafe { Component::deserialize(engine, compiled) }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::time::Duration;
+
+    fn touch(path: &Path, age: Duration) {
+        std::fs::write(path, b"x").unwrap();
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn retain_keeps_running_and_recent_versions_and_drops_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::new(dir.path().to_path_buf(), &engine);
+        let live: HashSet<String> = ["live".to_owned()].into();
+        touch(&cache.entry_path("live"), Duration::from_secs(10_000));
+        // Twenty retired versions, r0 the most recently used.
+        for n in 0..20u64 {
+            touch(
+                &cache.entry_path(&format!("r{n}")),
+                Duration::from_secs(60 * (n + 1)),
+            );
+        }
+        touch(
+            &dir.path().join("old-0123456789abcdef.cwasm"),
+            Duration::ZERO,
+        );
+        touch(&dir.path().join("x-y.tmp42"), Duration::from_secs(7200));
+        touch(&dir.path().join("x-y.tmp43"), Duration::ZERO);
+
+        assert_eq!(cache.retain(&live).unwrap(), 20 - MAX_RETIRED_ENTRIES + 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert!(
+            left.contains(&"x-y.tmp43".to_owned()),
+            "a write in progress stays"
+        );
+        assert!(cache.entry_path("live").exists());
+        for n in 0..20u64 {
+            let kept = cache.entry_path(&format!("r{n}")).exists();
+            assert_eq!(kept, n < MAX_RETIRED_ENTRIES as u64, "r{n}: {left:?}");
+        }
+        assert_eq!(left.len(), 1 + MAX_RETIRED_ENTRIES + 1, "{left:?}");
+        // A missing folder is nothing to prune.
+        let none = CompileCache::new(dir.path().join("absent"), &engine);
+        assert_eq!(none.retain(&live).unwrap(), 0);
+    }
+}

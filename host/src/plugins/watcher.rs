@@ -9,9 +9,11 @@
 //! ## Never half a file, and quickly
 //! Events are collected per plugin, and nothing is loaded until the plugin's files have stopped changing:
 //! - A file renamed into place (`mv .x.part x.wasm`, the clean way to deploy) or closed by its writer
-//!   (the end of a `cp`) is complete: after [`SETTLE_FAST`] without further events its size, modification
-//!   time and inode are noted, and if they are the same [`SETTLE_FAST`] later it is loaded. A Rust plugin
-//!   serves well under 100 ms after landing.
+//!   (the end of a `cp`) is complete: after [`SETTLE_FAST`] without further events it is loaded at once,
+//!   and it must still have the same size, modification time and inode when the load is done. A replaced
+//!   Rust plugin serves as soon as it is compiled. (A writer that closes the file between pieces and
+//!   reopens it should write to a hidden name and rename: a piece that happens to be a valid component
+//!   on its own could be loaded before the next piece arrives; truncated components are refused.)
 //! - Any other change (data written by a writer that still has the file open, a removal) waits for
 //!   [`WatchConfig::debounce`] of quiet, then for the files to stay the same over another such window.
 //!   A removal followed by a new copy (`rm x.wasm; cp new.wasm x.wasm`) is therefore one replacement, not
@@ -49,10 +51,10 @@ use super::reload::{Attempt, is_plugin_file};
 /// replacement.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// Quiet time after a file was renamed into place or closed by its writer, and again before it is
-/// loaded. Such a file is complete; the windows only gather a manifest renamed in beside it and let a
-/// writer that reopens the file show itself. Short, so a replaced plugin serves within the 100 ms target.
-pub const SETTLE_FAST: Duration = Duration::from_millis(20);
+/// Quiet time after a file was renamed into place or closed by its writer, before it is loaded. Such a
+/// file is complete; the window only gathers a manifest renamed in beside it. Short, so a replaced
+/// plugin serves within the 100 ms target (a manifest that lands later still makes the load start over).
+pub const SETTLE_FAST: Duration = Duration::from_millis(5);
 
 /// How long a file that failed to load must stay unchanged before the failure is recorded as the
 /// plugin's load error: longer than a slow copy's pause between pieces.
@@ -293,8 +295,9 @@ impl Task {
             let Some(pending) = self.pending.get_mut(&name) else {
                 continue;
             };
-            if pending.seen != Some(seen) {
-                // First look, or it changed since: wait one more window.
+            let complete_file = pending.window == SETTLE_FAST && pending.seen.is_none();
+            if pending.seen != Some(seen) && !complete_file {
+                // First look at a file still being written, or it changed since: one more window.
                 pending.seen = Some(seen);
                 pending.failure = None;
                 pending.due = Instant::now() + pending.window;
