@@ -125,8 +125,13 @@ fn create_schema(conn: &mut Connection) -> Result<(), KvError> {
     Ok(())
 }
 
-/// SQL condition for a row that has not expired; `?now` is bound to the current time.
-const LIVE: &str = "(expires_at IS NULL OR expires_at > :now)";
+/// SQL condition for a row that has not expired; `:now` is bound to the current time. A macro, so the
+/// statements below are constants (no formatting per call) that still share one definition.
+macro_rules! live {
+    () => {
+        "(expires_at IS NULL OR expires_at > :now)"
+    };
+}
 
 impl KvStore {
     /// Open (and create if needed) the KV table in the SQLite file at `path`.
@@ -226,11 +231,12 @@ impl KvStore {
     /// Live keys starting with `prefix`, in byte order.
     pub fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, KvError> {
         self.with(|c| {
-            let sql = format!(
+            let mut stmt = c.prepare_cached(concat!(
                 "SELECT key FROM plugin_kv WHERE plugin = :plugin AND substr(key, 1, length(:prefix)) = :prefix
-                 AND {LIVE} ORDER BY key"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
+                 AND ",
+                live!(),
+                " ORDER BY key"
+            ))?;
             let rows = stmt.query_map(
                 rusqlite::named_params! { ":plugin": plugin, ":prefix": prefix, ":now": now_ms() },
                 |r| r.get::<_, String>(0),
@@ -242,10 +248,11 @@ impl KvStore {
     /// Every live key and value of `plugin`, in key order (for the harness and admin tools).
     pub fn dump(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, KvError> {
         self.with(|c| {
-            let sql = format!(
-                "SELECT key, value FROM plugin_kv WHERE plugin = :plugin AND {LIVE} ORDER BY key"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT key, value FROM plugin_kv WHERE plugin = :plugin AND ",
+                live!(),
+                " ORDER BY key"
+            ))?;
             let rows = stmt.query_map(
                 rusqlite::named_params! { ":plugin": plugin, ":now": now_ms() },
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -477,9 +484,10 @@ fn purge_expired_rows(tx: &Transaction<'_>, plugin: Option<&str>) -> Result<usiz
 }
 
 fn get_live(c: &Connection, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-    let sql =
-        format!("SELECT value FROM plugin_kv WHERE plugin = :plugin AND key = :key AND {LIVE}");
-    let mut stmt = c.prepare_cached(&sql)?;
+    let mut stmt = c.prepare_cached(concat!(
+        "SELECT value FROM plugin_kv WHERE plugin = :plugin AND key = :key AND ",
+        live!()
+    ))?;
     let value = stmt
         .query_row(
             rusqlite::named_params! { ":plugin": plugin, ":key": key, ":now": now_ms() },
