@@ -25,6 +25,8 @@ async fn plugins_load_change_behaviour_and_unload_as_their_files_change() {
     let server = TestServer::with_plugins(&[chathooks_tests::fixture("recorder")]).await;
     let alice = server.user("alice").await;
     let conv = server.conversation(&alice, &[]).await;
+    // A before-hook budget a busy machine does not exhaust by accident, for both versions of `x`.
+    install(&server, "x.toml", b"[limits]\nbefore_hook_ms = 5000\n");
 
     // Dropped in (renamed into place): `x` counts messages.
     let counter = fixture_bytes("only_sent");

@@ -46,6 +46,10 @@ async fn reloading_under_traffic_loses_and_repeats_nothing() {
     let counter = fixture_bytes("only_sent");
     let recorder = fixture_bytes("recorder");
     let server = TestServer::start().await;
+    // Budgets a busy machine never exhausts: a timed-out call would be retried, and counted twice.
+    let generous = b"[limits]\nbefore_hook_ms = 5000\nafter_hook_ms = 10000\n";
+    install(&server, "counter.toml", generous);
+    install(&server, "rec.toml", generous);
     install(&server, "counter.wasm", &counter);
     install(&server, "rec.wasm", &recorder);
     serving(&server, "counter", &hash_of(&counter)).await;

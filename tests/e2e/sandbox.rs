@@ -68,9 +68,10 @@ fn cases() -> Vec<Case> {
 }
 
 /// Manifest for the hostile plugin in these tests: no circuit breaker (each case fails it repeatedly),
-/// a small KV quota (so the flood is quick), and a shorter after-hook budget (so loops cost less time).
-const HOSTILE_MANIFEST: &str =
-    "[limits]\nbreaker_failures = 0\nkv_max_keys = 100\nafter_hook_ms = 300\n";
+/// a small KV quota (so the flood is quick), and before- and after-hook budgets that a busy machine never
+/// exhausts by accident but that make loops end soon.
+const HOSTILE_MANIFEST: &str = "[limits]\nbreaker_failures = 0\nkv_max_keys = 100\n\
+                                before_hook_ms = 1000\nafter_hook_ms = 1000\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_misbehaviour_fails_only_the_offender() {
@@ -121,7 +122,7 @@ async fn the_circuit_breaker_disables_a_failing_plugin_then_tries_it_again() {
         write_manifest(
             &config.plugins_dir,
             "hostile",
-            "[limits]\nbreaker_failures = 2\nbreaker_cooldown_ms = 3000\n",
+            "[limits]\nbreaker_failures = 2\nbreaker_cooldown_ms = 3000\nbefore_hook_ms = 1000\n",
         );
     })
     .await;

@@ -45,10 +45,16 @@ async fn metrics_count_requests_hooks_queues_and_websockets() {
         chathooks_tests::fixture("hostile"),
     ];
     let server = TestServer::with_config(&plugins, |config| {
+        // Budgets a busy machine does not exhaust by accident (only the loop times out).
         write_manifest(
             &config.plugins_dir,
             "hostile",
-            "[limits]\nbreaker_failures = 0\n",
+            "[limits]\nbreaker_failures = 0\nbefore_hook_ms = 500\n",
+        );
+        write_manifest(
+            &config.plugins_dir,
+            "recorder",
+            "[limits]\nbefore_hook_ms = 5000\n",
         );
     })
     .await;
