@@ -38,6 +38,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod kv;
+pub mod kv_quota;
 mod message_rows;
 pub mod messages;
 pub mod migrations;
