@@ -4,7 +4,7 @@
 //! A language whose toolchain is missing is skipped with a message, unless `CHATHOOKS_REQUIRE_ALL_LANGS=1`
 //! (CI sets it after installing every toolchain): then a missing toolchain fails the test.
 
-use chathooks_tests::{repo_root, temp_dir};
+use chathooks_tests::{guest_out, repo_root, temp_dir};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -136,42 +136,84 @@ pub(crate) fn assert_cases_pass(plugin: &Path, cases: &Path) {
     );
 }
 
-/// Build one language's examples with the build script, then run each against its Rust twin's cases (the
-/// Rust ones against their own).
-fn kit_passes_the_rust_case_files(lang: &str) {
-    if lang != "rust" && skip(lang) {
-        return;
+/// The example plugins of `lang` (`rust`, `python`, `js`, `c`), built once per test run with the build
+/// script as a user builds them; the folder holding them (`<lang>_<example>.wasm`, Rust ones without the
+/// prefix). `None` when the language's toolchain is missing and may be skipped.
+pub(crate) fn built_examples(lang: &str) -> Option<PathBuf> {
+    static BUILDS: [OnceLock<Option<Result<PathBuf, String>>>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let slot = match lang {
+        "rust" => 0,
+        "python" => 1,
+        "js" => 2,
+        "c" => 3,
+        other => panic!("no such guest language: {other}"),
+    };
+    let result = BUILDS[slot].get_or_init(|| {
+        if lang != "rust" && skip(lang) {
+            return None;
+        }
+        Some(build_examples(lang))
+    });
+    match result {
+        None => None,
+        Some(Ok(dir)) => Some(dir.clone()),
+        Some(Err(err)) => panic!("{err}"),
     }
+}
+
+/// Runs `scripts/build-plugins.sh --out <guest target>/langs/<lang> <lang>`.
+fn build_examples(lang: &str) -> Result<PathBuf, String> {
     if lang == "js" {
         js_node_modules();
     }
-    let out = temp_dir();
+    let out = guest_out("langs").join(lang);
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut command = Command::new("bash");
     command
         .arg(repo_root().join("scripts/build-plugins.sh"))
         .arg("--out")
-        .arg(out.path())
+        .arg(&out)
         .arg(lang)
         .env("PATH", tools_path());
     if require_all() {
         // Also insists on the pinned toolchain versions.
         command.arg("--require-all");
     }
-    let output = command.output().expect("run scripts/build-plugins.sh");
-    assert!(
-        output.status.success(),
-        "build-plugins.sh {lang} failed:\n{}",
-        text(&output)
-    );
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run scripts/build-plugins.sh: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "build-plugins.sh {lang} failed:\n{}",
+            text(&output)
+        ));
+    }
+    Ok(out)
+}
+
+/// The built `example` (`profanity-filter`, `message-stats`) of `lang` in `dir` from [`built_examples`].
+pub(crate) fn example_file(dir: &Path, lang: &str, example: &str) -> PathBuf {
+    let prefix = if lang == "rust" {
+        String::new()
+    } else {
+        format!("{lang}_")
+    };
+    dir.join(format!("{prefix}{}.wasm", example.replace('-', "_")))
+}
+
+/// Build one language's examples with the build script, then run each against its Rust twin's cases (the
+/// Rust ones against their own).
+fn kit_passes_the_rust_case_files(lang: &str) {
+    let Some(dir) = built_examples(lang) else {
+        return;
+    };
     for example in ["profanity-filter", "message-stats"] {
-        let prefix = if lang == "rust" {
-            String::new()
-        } else {
-            format!("{lang}_")
-        };
-        let wasm = out
-            .path()
-            .join(format!("{prefix}{}.wasm", example.replace('-', "_")));
+        let wasm = example_file(&dir, lang, example);
         let cases = repo_root().join(format!("plugins-examples/rust/{example}/cases.json"));
         assert_cases_pass(&wasm, &cases);
     }

@@ -4,6 +4,8 @@
 //! - `runtime`: loading, refusing bad files, limits, traps, KV isolation, the compile cache.
 //! - `cli`: `chathooks check` and `chathooks test` on every case file in the repository.
 //! - `languages`: the Python, JavaScript and C example plugins pass their Rust twins' case files.
+//! - `languages_server`: a Rust, Python, JavaScript and C plugin pair loaded at once in one server, each
+//!   acting on the same message.
 //! - `new`: `chathooks new` starters in every language build and pass their own case files.
 //! - `server_api`: the REST API: the authorization table, the OpenAPI document, users and tokens.
 //! - `server_errors`: bad input (malformed, empty, wrong types, oversize) and the error shape.
@@ -25,6 +27,7 @@
 
 mod cli;
 mod languages;
+mod languages_server;
 mod new;
 mod powers_bots;
 mod powers_cli;

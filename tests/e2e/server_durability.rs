@@ -293,7 +293,8 @@ async fn first_start_generates_the_admin_key_and_prints_it_once() {
     let url = format!("{}/v1/admin/plugins", first.base);
     let ok = must(http.get(&url).bearer_auth(&key).send().await, "plugins");
     assert_eq!(ok.status(), StatusCode::OK);
-    assert!(first.terminate().success());
+    let status = first.terminate();
+    assert!(status.success(), "first server after SIGTERM: {status}");
 
     let mut second = serve(dir.path(), None);
     assert!(
@@ -304,5 +305,6 @@ async fn first_start_generates_the_admin_key_and_prints_it_once() {
     let url = format!("{}/v1/admin/plugins", second.base);
     let ok = must(http.get(&url).bearer_auth(&key).send().await, "plugins");
     assert_eq!(ok.status(), StatusCode::OK, "the stored key still works");
-    assert!(second.terminate().success());
+    let status = second.terminate();
+    assert!(status.success(), "second server after SIGTERM: {status}");
 }

@@ -25,6 +25,12 @@ fn guest_target_dir() -> PathBuf {
     target.join("guest")
 }
 
+/// A folder under the guest target folder for builds the tests make in other ways (e.g. with
+/// `scripts/build-plugins.sh`), kept between runs like the rest of the target folder.
+pub fn guest_out(name: &str) -> PathBuf {
+    guest_target_dir().join(name)
+}
+
 /// Build one guest workspace for `wasm32-wasip2` (release) and return its output folder.
 fn build_guests(workspace: &str) -> Result<PathBuf, String> {
     let manifest = repo_root().join(workspace).join("Cargo.toml");

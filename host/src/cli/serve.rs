@@ -32,13 +32,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Installed before the announcement: a SIGTERM right after it is a graceful shutdown.
+    let shutdown = shutdown_signal();
     println!("chathooks listening on http://{addr}");
     tracing::info!(
         data = %config.data_dir.display(),
         plugins = %config.plugins_dir.display(),
         "serving on {addr}"
     );
-    server::serve(listener, running.state.clone(), shutdown_signal()).await?;
+    server::serve(listener, running.state.clone(), shutdown).await?;
     running.finish().await;
     tracing::info!("stopped");
     Ok(())
