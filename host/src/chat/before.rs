@@ -12,7 +12,7 @@
 use crate::events::to_wit;
 use crate::model::{Origin, User};
 use crate::plugins::bindings::types::{Decision, Draft};
-use crate::plugins::registry::{FailMode, LoadedPlugin, Registry};
+use crate::plugins::registry::{FailMode, LoadedPlugin};
 use crate::plugins::{CallError, Hook, HookCall, HookOutput};
 
 use super::ChatError;
@@ -27,10 +27,13 @@ pub struct DraftContent {
     pub metadata: serde_json::Value,
 }
 
-/// Runs `hook` over `content` for a message by `sender` in `conversation_id`. `make_call` builds the
-/// hook call around the current draft. Blocking.
+/// Runs `hook` over `content` for a message by `sender` in `conversation_id`, through `chain`: the
+/// plugins that export it, as [`Registry::ordered`](crate::plugins::registry::Registry::ordered) returns
+/// them. The caller takes that snapshot first so it builds the hook's arguments (the participants with
+/// their unread counts) only when the chain is not empty. `make_call` builds the hook call around the
+/// current draft. Blocking.
 pub fn run_chain(
-    registry: &Registry,
+    chain: &[LoadedPlugin],
     hook: Hook,
     conversation_id: &str,
     sender: &User,
@@ -38,7 +41,7 @@ pub fn run_chain(
     mut content: DraftContent,
     make_call: impl Fn(Draft) -> HookCall,
 ) -> Result<DraftContent, ChatError> {
-    for plugin in registry.ordered(hook) {
+    for plugin in chain {
         let draft = to_wit::draft(
             conversation_id,
             sender,
@@ -46,7 +49,7 @@ pub fn run_chain(
             &content.metadata,
             origin,
         );
-        match decide(&plugin, &make_call(draft), &content) {
+        match decide(plugin, &make_call(draft), &content) {
             Ok(Step::Keep) => {}
             Ok(Step::Replace(next)) => content = next,
             Ok(Step::Reject(reason)) => {

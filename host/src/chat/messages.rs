@@ -1,7 +1,11 @@
 //! Messages: send (with before-hooks, mentions and idempotency), list, edit (with before-hooks), delete.
 
+use rusqlite::Connection;
+
 use crate::events::{ChatEvent, hook_participants, to_wit};
-use crate::model::{Message, Origin, User, mentions_in};
+use crate::model::{Conversation, Message, Origin, User, mentions_in};
+use crate::plugins::bindings::types as wit;
+use crate::plugins::registry::LoadedPlugin;
 use crate::plugins::{Hook, HookCall};
 use crate::store::{conversations as conv_store, messages as msg_store, users as user_store};
 
@@ -98,35 +102,41 @@ impl Chat {
         origin: Origin,
     ) -> Result<Message, ChatError> {
         check_content(&input.body, &input.metadata)?;
+        let chain = self.registry.ordered(Hook::BeforeMessageSent);
         let (conversation, participants, earlier) = self.read(|c| {
             let conversation = member_conversation(c, conversation_id, &actor.id)?;
             let earlier = match &input.client_id {
                 Some(key) => msg_store::find_by_client_id(c, &actor.id, key)?,
                 None => None,
             };
-            let participants = hook_participants(c, &conversation)?;
+            let participants = chain_participants(c, &chain, &conversation)?;
             Ok((conversation, participants, earlier))
         })?;
         if let Some(earlier) = earlier.filter(|m| m.conversation_id == conversation_id) {
             return Ok(earlier);
         }
-        let wit_conversation = to_wit::conversation(&conversation);
-        let content = run_chain(
-            &self.registry,
-            Hook::BeforeMessageSent,
-            conversation_id,
-            actor,
-            &origin,
-            DraftContent {
-                body: input.body,
-                metadata: input.metadata,
-            },
-            |draft| HookCall::BeforeMessageSent {
-                draft,
-                conversation: wit_conversation.clone(),
-                participants: participants.clone(),
-            },
-        )?;
+        let content = DraftContent {
+            body: input.body,
+            metadata: input.metadata,
+        };
+        let content = if chain.is_empty() {
+            content
+        } else {
+            let wit_conversation = to_wit::conversation(&conversation);
+            run_chain(
+                &chain,
+                Hook::BeforeMessageSent,
+                conversation_id,
+                actor,
+                &origin,
+                content,
+                |draft| HookCall::BeforeMessageSent {
+                    draft,
+                    conversation: wit_conversation.clone(),
+                    participants: participants.clone(),
+                },
+            )?
+        };
         self.commit(|tx, rec| {
             member_conversation(tx, conversation_id, &actor.id)?;
             let new = msg_store::NewMessage {
@@ -220,10 +230,11 @@ impl Chat {
                 "give a new body, new metadata or both",
             ));
         }
+        let chain = self.registry.ordered(Hook::BeforeMessageUpdated);
         let (current, conversation, participants) = self.read(|c| {
             let (message, conversation) = member_message(c, message_id, &actor.id)?;
             check_editable(&message, actor)?;
-            let participants = hook_participants(c, &conversation)?;
+            let participants = chain_participants(c, &chain, &conversation)?;
             Ok((message, conversation, participants))
         })?;
         let content = DraftContent {
@@ -231,24 +242,28 @@ impl Chat {
             metadata: input.metadata.unwrap_or_else(|| current.metadata.clone()),
         };
         check_content(&content.body, &content.metadata)?;
-        let (wit_current, wit_conversation) = (
-            to_wit::message(&current),
-            to_wit::conversation(&conversation),
-        );
-        let content = run_chain(
-            &self.registry,
-            Hook::BeforeMessageUpdated,
-            &current.conversation_id,
-            actor,
-            &current.origin,
-            content,
-            |draft| HookCall::BeforeMessageUpdated {
-                current: wit_current.clone(),
-                draft,
-                conversation: wit_conversation.clone(),
-                participants: participants.clone(),
-            },
-        )?;
+        let content = if chain.is_empty() {
+            content
+        } else {
+            let (wit_current, wit_conversation) = (
+                to_wit::message(&current),
+                to_wit::conversation(&conversation),
+            );
+            run_chain(
+                &chain,
+                Hook::BeforeMessageUpdated,
+                &current.conversation_id,
+                actor,
+                &current.origin,
+                content,
+                |draft| HookCall::BeforeMessageUpdated {
+                    current: wit_current.clone(),
+                    draft,
+                    conversation: wit_conversation.clone(),
+                    participants: participants.clone(),
+                },
+            )?
+        };
         self.commit(|tx, rec| {
             let (message, _) = member_message(tx, message_id, &actor.id)?;
             check_editable(&message, actor)?;
@@ -303,6 +318,19 @@ impl Chat {
         })
         .await
     }
+}
+
+/// The before-hook's `participants` argument, or nothing when no plugin is in `chain`: building it reads
+/// every participant's row, on every send.
+fn chain_participants(
+    conn: &Connection,
+    chain: &[LoadedPlugin],
+    conversation: &Conversation,
+) -> Result<Vec<wit::Participant>, ChatError> {
+    if chain.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(hook_participants(conn, conversation)?)
 }
 
 /// Only the sender edits, and never a deleted message.

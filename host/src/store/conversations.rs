@@ -122,11 +122,11 @@ pub fn find_distinct(conn: &Connection, user_ids: &[String]) -> Result<Option<St
 /// The conversation with `id`, or [`StoreError::NotFound`].
 pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at
              FROM conversations WHERE id = ?1",
-            [id],
-            |r| {
+        )?
+        .query_row([id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Option<String>>(1)?,
@@ -136,8 +136,7 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
                     r.get::<_, Millis>(5)?,
                     r.get::<_, Millis>(6)?,
                 ))
-            },
-        )
+            })
         .optional()?;
     let Some((id, title, metadata, distinct, last_message_id, created_at, updated_at)) = row else {
         return Err(StoreError::not_found("conversation", id));
@@ -240,10 +239,8 @@ pub fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversatio
 
 /// Bumps `updated_at` (never backwards), for changes to title, metadata or membership.
 pub(crate) fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
-    tx.execute(
-        "UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1",
-        params![id, now],
-    )?;
+    tx.prepare_cached("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![id, now])?;
     Ok(())
 }
 

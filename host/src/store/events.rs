@@ -48,24 +48,28 @@ pub fn append_event(
     let mut members: Vec<&String> = audience.iter().collect();
     members.sort();
     members.dedup();
-    let id: i64 = tx.query_row(
-        "INSERT INTO events (kind, conversation_id, audience, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-        params![
-            kind,
-            conversation_id,
-            json_text(&serde_json::json!(members))?,
-            json_text(payload)?,
-            now
-        ],
-        |r| r.get(0),
-    )?;
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO events (kind, conversation_id, audience, payload, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )?
+        .query_row(
+            params![
+                kind,
+                conversation_id,
+                json_text(&serde_json::json!(members))?,
+                json_text(payload)?,
+                now
+            ],
+            |r| r.get(0),
+        )?;
     let mut insert =
         tx.prepare_cached("INSERT INTO event_audience (user_id, event_id) VALUES (?1, ?2)")?;
     for user in members {
         insert.execute(params![user, id])?;
     }
-    tx.execute("INSERT INTO outbox (event_id) VALUES (?1)", [id])?;
+    tx.prepare_cached("INSERT INTO outbox (event_id) VALUES (?1)")?
+        .execute([id])?;
     Ok(id)
 }
 
@@ -93,11 +97,8 @@ pub fn events_since(
 /// The event with `id`, or [`StoreError::NotFound`].
 pub fn get_event(conn: &Connection, id: i64) -> Result<StoredEvent> {
     let raw = conn
-        .query_row(
-            &format!("{EVENT_SELECT} WHERE e.id = ?1"),
-            [id],
-            RawEvent::from_row,
-        )
+        .prepare_cached(&format!("{EVENT_SELECT} WHERE e.id = ?1"))?
+        .query_row([id], RawEvent::from_row)
         .optional()?;
     raw.ok_or_else(|| StoreError::not_found("event", id.to_string()))?
         .into_event()

@@ -19,7 +19,9 @@ pub fn now_ms() -> Millis {
 
 /// `bytes` random bytes from SQLite's generator, as lowercase hex.
 pub fn random_hex(conn: &Connection, bytes: u32) -> Result<String> {
-    Ok(conn.query_row("SELECT lower(hex(randomblob(?1)))", [bytes], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("SELECT lower(hex(randomblob(?1)))")?
+        .query_row([bytes], |r| r.get(0))?)
 }
 
 /// A new id: `prefix`, the current time in milliseconds as 11 hex digits, then 8 random hex digits.

@@ -11,8 +11,13 @@ use crate::model::{Message, Millis, Origin};
 
 /// Every column a [`Message`] needs, including mentions and the receipt counts behind its status
 /// ([`status_from_counts`]): participants who were present when the message was sent (other than the
-/// sender), how many of them have read it, and how many have it delivered.
-pub(crate) const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, m.body, m.metadata, m.origin_plugin,
+/// sender), how many of them have read it, and how many have it delivered. The arguments (a `WHERE`
+/// clause and what follows) are appended at compile time, so every message query is a constant string
+/// that `prepare_cached` parses once per connection.
+macro_rules! message_select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT m.id, m.conversation_id, m.seq, m.body, m.metadata, m.origin_plugin,
         m.origin_depth, m.created_at, m.edited_at, m.deleted, m.client_id, u.id, u.name, u.metadata,
         (SELECT json_group_array(user_id) FROM mentions WHERE message_id = m.id),
         (SELECT count(*) FROM participants p
@@ -25,7 +30,13 @@ pub(crate) const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, 
              ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
            WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
              AND r.delivered_at IS NOT NULL)
-     FROM messages m JOIN users u ON u.id = m.sender_id";
+     FROM messages m JOIN users u ON u.id = m.sender_id",
+            " ",
+            $($rest),*
+        )
+    };
+}
+pub(crate) use message_select;
 
 /// A message row before its JSON columns are parsed.
 pub(crate) struct RawMessage {
@@ -46,7 +57,7 @@ pub(crate) struct RawMessage {
 }
 
 impl RawMessage {
-    /// Reads the columns of [`MESSAGE_SELECT`].
+    /// Reads the columns of [`message_select!`].
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: r.get(0)?,

@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::error::{Result, StoreError};
 use super::ids::{metadata_text, new_id};
-use super::message_rows::{MESSAGE_SELECT, RawMessage};
-use super::{Outcome, conversations};
+use super::message_rows::{RawMessage, message_select};
+use super::{Outcome, conversations, unread};
 use crate::model::{Message, Millis, Origin};
 
 /// Messages per page when the caller gives no limit: a screenful and a bit.
@@ -82,11 +82,10 @@ pub fn send_message(
     }
     let metadata = metadata_text(&new.metadata)?;
     let seq: i64 = tx
-        .query_row(
+        .prepare_cached(
             "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-            [&new.conversation_id],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([&new.conversation_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?;
     let id = new_id(tx, "m_")?;
@@ -94,27 +93,26 @@ pub fn send_message(
         Origin::User => (None, None),
         Origin::Plugin { name, depth } => (Some(name.as_str()), Some(*depth)),
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, metadata,
                                origin_plugin, origin_depth, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            id,
-            new.conversation_id,
-            seq,
-            new.sender_id,
-            new.client_id,
-            new.body,
-            metadata,
-            plugin,
-            depth,
-            now
-        ],
-    )?;
-    tx.execute(
-        "UPDATE conversations SET last_message_id = ?2 WHERE id = ?1",
-        [&new.conversation_id, &id],
-    )?;
+    )?
+    .execute(params![
+        id,
+        new.conversation_id,
+        seq,
+        new.sender_id,
+        new.client_id,
+        new.body,
+        metadata,
+        plugin,
+        depth,
+        now
+    ])?;
+    tx.prepare_cached("UPDATE conversations SET last_message_id = ?2 WHERE id = ?1")?
+        .execute([&new.conversation_id, &id])?;
+    unread::message_sent(tx, &new.conversation_id, &new.sender_id)?;
     store_mentions(tx, &id, &new.mentions)?;
     Ok(Outcome {
         value: get_message(tx, &id)?,
@@ -128,18 +126,20 @@ pub fn find_by_client_id(
     sender_id: &str,
     client_id: &str,
 ) -> Result<Option<Message>> {
-    let sql = format!("{MESSAGE_SELECT} WHERE m.sender_id = ?1 AND m.client_id = ?2");
     let raw = conn
-        .query_row(&sql, [sender_id, client_id], RawMessage::from_row)
+        .prepare_cached(message_select!(
+            "WHERE m.sender_id = ?1 AND m.client_id = ?2"
+        ))?
+        .query_row([sender_id, client_id], RawMessage::from_row)
         .optional()?;
     raw.map(RawMessage::into_message).transpose()
 }
 
 /// The message with `id`, or [`StoreError::NotFound`].
 pub fn get_message(conn: &Connection, id: &str) -> Result<Message> {
-    let sql = format!("{MESSAGE_SELECT} WHERE m.id = ?1");
     let raw = conn
-        .query_row(&sql, [id], RawMessage::from_row)
+        .prepare_cached(message_select!("WHERE m.id = ?1"))?
+        .query_row([id], RawMessage::from_row)
         .optional()?;
     raw.ok_or_else(|| StoreError::not_found("message", id))?
         .into_message()
@@ -161,11 +161,11 @@ pub fn list_messages(
         .unwrap_or(DEFAULT_PAGE_LIMIT)
         .clamp(1, MAX_PAGE_LIMIT);
     let ascending = page.after.is_some() && page.before.is_none();
-    let sql = format!(
-        "{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq {} LIMIT ?4",
-        if ascending { "ASC" } else { "DESC" }
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(if ascending {
+        message_select!("WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4")
+    } else {
+        message_select!("WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")
+    })?;
     let rows = stmt
         .query_map(
             params![
@@ -205,17 +205,19 @@ pub fn edit_message(
         Some(m) => metadata_text(m)?,
         None => metadata_text(&before.metadata)?,
     };
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE messages SET body = ?2, metadata = ?3, edited_at = ?4 WHERE id = ?1",
-        params![id, body, metadata, now],
-    )?;
-    tx.execute("DELETE FROM mentions WHERE message_id = ?1", [id])?;
+    )?
+    .execute(params![id, body, metadata, now])?;
+    tx.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?
+        .execute([id])?;
     store_mentions(tx, id, mentions)?;
     get_message(tx, id)
 }
 
 /// Soft-deletes a message: empties its body, metadata (which may hold attachments) and mentions and sets
-/// `deleted`, keeping the row so seqs stay gapless. Deleting twice returns `changed == false`.
+/// `deleted`, keeping the row so seqs stay gapless; it no longer counts as unread. Deleting twice returns
+/// `changed == false`.
 pub fn delete_message(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<Outcome<Message>> {
     let before = get_message(tx, id)?;
     if before.deleted {
@@ -224,11 +226,13 @@ pub fn delete_message(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<Out
             changed: false,
         });
     }
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE messages SET body = '', metadata = '{}', deleted = 1, edited_at = ?2 WHERE id = ?1",
-        params![id, now],
-    )?;
-    tx.execute("DELETE FROM mentions WHERE message_id = ?1", [id])?;
+    )?
+    .execute(params![id, now])?;
+    tx.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?
+        .execute([id])?;
+    unread::message_deleted(tx, &before.conversation_id, &before.sender.id, before.seq)?;
     Ok(Outcome {
         value: get_message(tx, id)?,
         changed: true,

@@ -12,7 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::error::{Result, StoreError};
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS];
+const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
 const V1_CHAT: &str = r#"
@@ -172,6 +172,19 @@ CREATE TABLE devices (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Version 3: each participant's unread count as a column the store keeps up to date (see
+/// [`unread`](super::unread)), instead of counting the unread messages whenever a participant is read:
+/// that count grew with the conversation's unread messages and ran on every send. The backfill is the
+/// formula the column replaces.
+const V3_UNREAD_COUNTS: &str = r#"
+ALTER TABLE participants ADD COLUMN unread_count INTEGER NOT NULL DEFAULT 0;
+UPDATE participants SET unread_count = (
+    SELECT count(*) FROM messages m
+    WHERE m.conversation_id = participants.conversation_id AND m.seq > participants.last_read_seq
+      AND m.sender_id != participants.user_id AND m.deleted = 0
+);
+"#;
+
 /// The schema version this build migrates to.
 pub fn latest_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
@@ -227,6 +240,34 @@ mod tests {
             migrate(&mut conn),
             Err(StoreError::SchemaTooNew { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn version_3_fills_unread_counts_from_the_messages() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = Connection::open(dir.path().join("m.db"))?;
+        conn.execute_batch(V1_CHAT)?;
+        conn.execute_batch(V2_POWERS)?;
+        conn.pragma_update(None, "user_version", 2)?;
+        // b read up to seq 1; c joined at seq 2; a sent 1, 2 and 4 (2 deleted), b sent 3.
+        conn.execute_batch(
+            "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 0), ('b', 'B', 0), ('c', 'C', 0);
+             INSERT INTO conversations (id, last_seq, created_at, updated_at) VALUES ('c1', 4, 0, 0);
+             INSERT INTO participants (conversation_id, user_id, joined_at, joined_seq, last_read_seq)
+             VALUES ('c1', 'a', 0, 0, 0), ('c1', 'b', 0, 0, 1), ('c1', 'c', 0, 2, 2);
+             INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, deleted)
+             VALUES ('m1', 'c1', 1, 'a', 'x', 0, 0), ('m2', 'c1', 2, 'a', 'x', 0, 1),
+                    ('m3', 'c1', 3, 'b', 'x', 0, 0), ('m4', 'c1', 4, 'a', 'x', 0, 0);",
+        )?;
+        assert_eq!(migrate(&mut conn)?, 2);
+        let mut stmt =
+            conn.prepare("SELECT user_id, unread_count FROM participants ORDER BY user_id")?;
+        let counts = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let expected = [("a", 1), ("b", 1), ("c", 2)].map(|(u, n)| (u.to_owned(), n));
+        assert_eq!(counts, expected);
         Ok(())
     }
 }

@@ -23,6 +23,7 @@
 //! - [`participants`]: membership, admins and each member's read state.
 //! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
 //! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
+//! - [`unread`]: the unread counter of each participant row, kept up to date by sends, deletes and reads.
 //! - [`reactions`]: emoji reactions.
 //! - [`events`]: the event log that WebSocket clients resume from.
 //! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
@@ -47,6 +48,7 @@ pub mod participants;
 pub mod reactions;
 pub mod receipts;
 pub mod timers;
+pub(crate) mod unread;
 pub mod users;
 
 #[cfg(test)]

@@ -11,12 +11,20 @@ use super::ids::count_u32;
 use super::users::{RawUser, missing_users};
 use crate::model::{Millis, Participant};
 
-/// Participant columns, with the unread count and last read message computed from `last_read_seq`.
-const PARTICIPANT_SELECT: &str = "SELECT p.is_admin, u.id, u.name, u.metadata,
-        (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
-        (SELECT count(*) FROM messages m WHERE m.conversation_id = p.conversation_id
-           AND m.seq > p.last_read_seq AND m.sender_id != p.user_id AND m.deleted = 0)
-     FROM participants p JOIN users u ON u.id = p.user_id";
+/// Participant columns: the last read message from `last_read_seq`, the unread count as the store keeps
+/// it ([`unread`](super::unread)). Ends in a `WHERE` on the conversation so each query appends its filter
+/// and stays a constant (prepared once per connection).
+macro_rules! participant_select {
+    ($($filter:literal),*) => {
+        concat!(
+            "SELECT p.is_admin, u.id, u.name, u.metadata,
+                (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
+                p.unread_count
+             FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?1",
+            $($filter),*
+        )
+    };
+}
 
 fn participant_row(r: &Row<'_>) -> rusqlite::Result<(bool, RawUser, Option<String>, i64)> {
     Ok((r.get(0)?, RawUser::from_row(r, 1)?, r.get(4)?, r.get(5)?))
@@ -39,9 +47,9 @@ pub fn participant(
     conversation_id: &str,
     user_id: &str,
 ) -> Result<Option<Participant>> {
-    let sql = format!("{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 AND p.user_id = ?2");
     let row = conn
-        .query_row(&sql, [conversation_id, user_id], participant_row)
+        .prepare_cached(participant_select!(" AND p.user_id = ?2"))?
+        .query_row([conversation_id, user_id], participant_row)
         .optional()?;
     row.map(into_participant).transpose()
 }
@@ -63,10 +71,7 @@ pub fn is_admin(conn: &Connection, conversation_id: &str, user_id: &str) -> Resu
 
 /// Every participant of `conversation_id`, in join order.
 pub fn participants(conn: &Connection, conversation_id: &str) -> Result<Vec<Participant>> {
-    let sql = format!(
-        "{PARTICIPANT_SELECT} WHERE p.conversation_id = ?1 ORDER BY p.joined_at, p.user_id"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(participant_select!(" ORDER BY p.joined_at, p.user_id"))?;
     let rows = stmt
         .query_map([conversation_id], participant_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -74,7 +79,7 @@ pub fn participants(conn: &Connection, conversation_id: &str) -> Result<Vec<Part
 }
 
 /// Adds `user_ids` (not admins) to the conversation; returns those who were not members already. New
-/// members start with the existing messages counted as read: history, not unread.
+/// members start with the existing messages counted as read: history, not unread (unread count 0).
 pub fn add_participants(
     tx: &Transaction<'_>,
     id: &str,
@@ -114,10 +119,9 @@ pub fn remove_participant(
     now: Millis,
 ) -> Result<bool> {
     get_conversation(tx, id)?;
-    let removed = tx.execute(
-        "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
-        [id, user_id],
-    )?;
+    let removed = tx
+        .prepare_cached("DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?
+        .execute([id, user_id])?;
     if removed > 0 {
         touch(tx, id, now)?;
     }
@@ -132,10 +136,11 @@ pub fn set_admin(
     admin: bool,
     now: Millis,
 ) -> Result<()> {
-    let changed = tx.execute(
-        "UPDATE participants SET is_admin = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
-        params![id, user_id, admin],
-    )?;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE participants SET is_admin = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+        )?
+        .execute(params![id, user_id, admin])?;
     if changed == 0 {
         return Err(StoreError::not_found("participant", user_id));
     }

@@ -2,15 +2,16 @@
 //!
 //! Reading is a high-water mark: `participants.last_read_seq`. Reading up to a message writes read
 //! receipts for every earlier unread message from others (never more than the unread count) and moves the
-//! mark; it never moves back. Unread counts and status are computed from these rows when read, so there
-//! are no counters to drift.
+//! mark; it never moves back. Message status is computed from the receipt rows when read; unread counts
+//! are a column kept up to date by every write that changes them ([`unread`](super::unread)), because
+//! counting them was O(unread messages) on every send.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::error::{Result, StoreError};
 use super::ids::count_u32;
 use super::users::RawUser;
-use super::{Outcome, messages};
+use super::{Outcome, messages, unread};
 use crate::model::{MessageStatus, Millis, Receipt};
 
 /// What [`mark_read`] did.
@@ -36,12 +37,13 @@ pub fn mark_delivered(
     now: Millis,
 ) -> Result<Outcome<Receipt>> {
     messages::get_message(tx, message_id)?;
-    let changed = tx.execute(
-        "INSERT INTO receipts (message_id, user_id, delivered_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (message_id, user_id) DO UPDATE SET delivered_at = excluded.delivered_at
-         WHERE delivered_at IS NULL",
-        params![message_id, user_id, now],
-    )?;
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO receipts (message_id, user_id, delivered_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (message_id, user_id) DO UPDATE SET delivered_at = excluded.delivered_at
+             WHERE delivered_at IS NULL",
+        )?
+        .execute(params![message_id, user_id, now])?;
     let receipt = receipt(tx, message_id, user_id)?
         .ok_or_else(|| StoreError::not_found("receipt", message_id))?;
     Ok(Outcome {
@@ -63,28 +65,21 @@ pub fn mark_read(
     now: Millis,
 ) -> Result<ReadOutcome> {
     let previous: i64 = tx
-        .query_row(
+        .prepare_cached(
             "SELECT last_read_seq FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
-            [conversation_id, user_id],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([conversation_id, user_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("participant", user_id))?;
     let target: i64 = match up_to {
         Some(message_id) => tx
-            .query_row(
-                "SELECT seq FROM messages WHERE id = ?1 AND conversation_id = ?2",
-                [message_id, conversation_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT seq FROM messages WHERE id = ?1 AND conversation_id = ?2")?
+            .query_row([message_id, conversation_id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::not_found("message", message_id))?,
         None => tx
-            .query_row(
-                "SELECT last_seq FROM conversations WHERE id = ?1",
-                [conversation_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT last_seq FROM conversations WHERE id = ?1")?
+            .query_row([conversation_id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::not_found("conversation", conversation_id))?,
     };
@@ -107,18 +102,12 @@ pub fn mark_read(
         for id in &newly_read {
             upsert.execute(params![id, user_id, now])?;
         }
-        tx.execute(
-            "UPDATE participants SET last_read_seq = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
-            params![conversation_id, user_id, target],
-        )?;
+        unread::messages_read(tx, conversation_id, user_id, previous, target)?;
     }
     let last_read_seq = target.max(previous);
     let last_read_message_id = tx
-        .query_row(
-            "SELECT id FROM messages WHERE conversation_id = ?1 AND seq = ?2",
-            params![conversation_id, last_read_seq],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM messages WHERE conversation_id = ?1 AND seq = ?2")?
+        .query_row(params![conversation_id, last_read_seq], |r| r.get(0))
         .optional()?;
     Ok(ReadOutcome {
         last_read_message_id,
@@ -129,16 +118,13 @@ pub fn mark_read(
 }
 
 /// Messages in `conversation_id` from others, not deleted, after `user_id`'s read mark (0 for a
-/// non-participant).
+/// non-participant), as the store keeps the count ([`unread`](super::unread)).
 pub fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<u32> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM participants p JOIN messages m ON m.conversation_id = p.conversation_id
-         WHERE p.conversation_id = ?1 AND p.user_id = ?2
-           AND m.seq > p.last_read_seq AND m.sender_id != p.user_id AND m.deleted = 0",
-        [conversation_id, user_id],
-        |r| r.get(0),
-    )?;
-    Ok(count_u32(n))
+    Ok(count_u32(unread::unread_count(
+        conn,
+        conversation_id,
+        user_id,
+    )?))
 }
 
 /// One user's receipt for one message, if they have one.

@@ -70,11 +70,8 @@ pub fn get_user(conn: &Connection, id: &str) -> Result<User> {
 /// The user with `id`, if there is one.
 pub fn find_user(conn: &Connection, id: &str) -> Result<Option<User>> {
     let raw = conn
-        .query_row(
-            "SELECT id, name, metadata FROM users WHERE id = ?1",
-            [id],
-            raw_user,
-        )
+        .prepare_cached("SELECT id, name, metadata FROM users WHERE id = ?1")?
+        .query_row([id], raw_user)
         .optional()?;
     raw.map(RawUser::into_user).transpose()
 }
@@ -107,11 +104,10 @@ pub fn issue_token(tx: &Transaction<'_>, user_id: &str, now: Millis) -> Result<S
 /// The user a bearer token belongs to, or `None` for an unknown token.
 pub fn user_for_token(conn: &Connection, token: &str) -> Result<Option<User>> {
     let raw = conn
-        .query_row(
+        .prepare_cached(
             "SELECT u.id, u.name, u.metadata FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
-            [token_hash(token)],
-            raw_user,
-        )
+        )?
+        .query_row([token_hash(token)], raw_user)
         .optional()?;
     raw.map(RawUser::into_user).transpose()
 }
