@@ -78,11 +78,11 @@ pub fn create_conversation(
         });
     }
     let id = new_id(tx, "c_")?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO conversations (id, title, metadata, distinct_by_participants, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![id, new.title, metadata_text(&new.metadata)?, new.distinct_by_participants, now],
-    )?;
+    )?
+    .execute(params![id, new.title, metadata_text(&new.metadata)?, new.distinct_by_participants, now])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at) VALUES (?1, ?2, ?3, ?4)",
     )?;

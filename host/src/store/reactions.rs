@@ -30,11 +30,12 @@ pub fn add_reaction(
             "message {message_id:?} is deleted"
         )));
     }
-    let changed = tx.execute(
-        "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO NOTHING",
-        params![message_id, user_id, emoji, now],
-    )?;
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![message_id, user_id, emoji, now])?;
     let reaction = find(tx, message_id, user_id, emoji)?
         .ok_or_else(|| StoreError::not_found("reaction", emoji))?;
     Ok(Outcome {
@@ -53,10 +54,10 @@ pub fn remove_reaction(
     let Some(reaction) = find(tx, message_id, user_id, emoji)? else {
         return Ok(None);
     };
-    tx.execute(
+    tx.prepare_cached(
         "DELETE FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3",
-        [message_id, user_id, emoji],
-    )?;
+    )?
+    .execute([message_id, user_id, emoji])?;
     Ok(Some(reaction))
 }
 
@@ -91,12 +92,13 @@ fn find(
     emoji: &str,
 ) -> Result<Option<Reaction>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT r.created_at, u.id, u.name, u.metadata FROM reactions r JOIN users u ON u.id = r.user_id
              WHERE r.message_id = ?1 AND r.user_id = ?2 AND r.emoji = ?3",
-            [message_id, user_id, emoji],
-            |r| Ok((r.get::<_, Millis>(0)?, RawUser::from_row(r, 1)?)),
-        )
+        )?
+        .query_row([message_id, user_id, emoji], |r| {
+            Ok((r.get::<_, Millis>(0)?, RawUser::from_row(r, 1)?))
+        })
         .optional()?;
     row.map(|(created_at, user)| {
         Ok(Reaction {
