@@ -1,27 +1,38 @@
-//! Live fan-out: every committed event (and every typing change) is published here, and each WebSocket
-//! connection subscribes and keeps the events whose audience contains its user.
+//! Live fan-out: every committed event (and every typing change, custom plugin event and push
+//! notification) is published here, and each WebSocket connection receives the events whose audience
+//! contains its user.
+//!
+//! ## Routing
+//! The [`Hub`] keeps one bounded channel per connected user (shared by that user's connections) and
+//! sends each event only to the channels of the users in its [`LiveEvent::audience`]: a socket is never
+//! woken for an event it may not see, and publishing costs one lookup per audience member rather than one
+//! visibility check per connection. Each event is serialized once, when it is published, into a
+//! [`LiveFrame`] whose bytes every socket sends as they are.
+//!
+//! Because routing reads the audience recorded with the event, membership changes take effect exactly at
+//! the event that makes them: a member added receives the events after it (and `member.added` itself), a
+//! member removed receives `member.removed` and nothing after it.
 //!
 //! ## Ordering and gaps
 //! Chat operations publish from [`Db::write_then`](crate::store::Db::write_then)'s `after_commit`, while
-//! the write lock is still held, so stored events reach the channel in event-id order. The channel is
-//! bounded ([`LIVE_CHANNEL_CAPACITY`]): a subscriber that falls that far behind gets
-//! [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) and should catch up from the
-//! database with `Chat::events_since(last id seen)`, exactly as a reconnecting client does with `?since=`.
+//! the write lock is still held, and the hub fans each event out under one lock, so stored events reach
+//! every channel in event-id order. Each channel is bounded ([`USER_CHANNEL_CAPACITY`]): a subscriber that
+//! falls that far behind gets [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) and
+//! should catch up from the database with `Chat::events_since(last id seen)`, exactly as a reconnecting
+//! client does with `?since=`.
 //!
-//! Typing changes are live only: they are never replayed, and their [`LiveEvent::id`] is 0.
+//! Typing changes, custom plugin events and push notifications are live only: they are never replayed,
+//! and their [`LiveEvent::id`] is 0.
 
-use std::sync::Arc;
+mod hub;
 
+use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
-use tokio::sync::broadcast;
+
+pub use hub::{Hub, LIVE_CHANNEL_CAPACITY, USER_CHANNEL_CAPACITY, UserEvents};
 
 use crate::model::Millis;
 use crate::store::events::StoredEvent;
-
-/// Events buffered for the slowest subscriber before it starts missing them. A WebSocket writer drains
-/// its receiver in microseconds; 4096 events cover a burst of several seconds on a busy node, and a
-/// subscriber that lags further resumes from the database, so nothing is lost, only re-read.
-pub const LIVE_CHANNEL_CAPACITY: usize = 4096;
 
 /// One event as live subscribers (WebSocket clients) receive it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -32,7 +43,7 @@ pub struct LiveEvent {
     pub kind: String,
     /// The conversation it belongs to, if any.
     pub conversation_id: Option<String>,
-    /// The users allowed to see it; a subscriber must drop events whose audience lacks its user.
+    /// The users allowed to see it: the hub routes the event to these users' connections only.
     #[serde(skip)]
     pub audience: Vec<String>,
     /// The event's data (see [`crate::events::ChatEvent`] for each kind's fields).
@@ -42,9 +53,18 @@ pub struct LiveEvent {
 }
 
 impl LiveEvent {
-    /// Whether `user_id` may see this event.
+    /// Whether `user_id` may see this event (a linear scan: for tests and one-off checks; the hub routes
+    /// by audience instead of asking this per connection).
     pub fn is_visible_to(&self, user_id: &str) -> bool {
         self.audience.iter().any(|u| u == user_id)
+    }
+
+    /// The event as the JSON text a WebSocket client receives.
+    pub fn to_frame(&self) -> Result<LiveFrame, serde_json::Error> {
+        Ok(LiveFrame {
+            id: self.id,
+            text: serde_json::to_string(self)?.into(),
+        })
     }
 }
 
@@ -61,76 +81,16 @@ impl From<StoredEvent> for LiveEvent {
     }
 }
 
-/// The in-process broadcast of [`LiveEvent`]s. Cheap to clone; clones share the channel.
-#[derive(Debug, Clone)]
-pub struct Hub {
-    sender: Arc<broadcast::Sender<Arc<LiveEvent>>>,
-}
-
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Hub {
-    /// A hub with no subscribers yet.
-    pub fn new() -> Self {
-        let (sender, _) = broadcast::channel(LIVE_CHANNEL_CAPACITY);
-        Hub {
-            sender: Arc::new(sender),
-        }
-    }
-
-    /// A receiver of every event published from now on (filter by [`LiveEvent::is_visible_to`]).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
-        self.sender.subscribe()
-    }
-
-    /// Publishes `ev` to every current subscriber. Never blocks; with no subscriber it is dropped.
-    pub fn publish(&self, ev: LiveEvent) {
-        self.publish_shared(Arc::new(ev));
-    }
-
-    /// Like [`Hub::publish`] for an event that is already shared.
-    pub fn publish_shared(&self, ev: Arc<LiveEvent>) {
-        // An error only means nobody is subscribed right now, which is fine: events are in the database.
-        let _ = self.sender.send(ev);
-    }
-
-    /// How many receivers are subscribed (for tests and the admin API).
-    pub fn subscriber_count(&self) -> usize {
-        self.sender.receiver_count()
-    }
+/// One event serialized for the wire, once, and shared by every connection that sends it: cloning the
+/// text clones a reference count, not the bytes (an event of a 1,000-member conversation carries its
+/// participant list, tens of KiB).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveFrame {
+    /// The event id (0 for live-only events), so a connection can skip what it already replayed.
+    pub id: i64,
+    /// The JSON text frame: [`LiveEvent`] serialized (without its audience).
+    pub text: Utf8Bytes,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(id: i64, audience: &[&str]) -> LiveEvent {
-        LiveEvent {
-            id,
-            kind: "message.new".into(),
-            conversation_id: Some("c".into()),
-            audience: audience.iter().map(|s| (*s).to_owned()).collect(),
-            payload: serde_json::json!({}),
-            created_at: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn subscribers_receive_in_publish_order() {
-        let hub = Hub::new();
-        hub.publish(event(1, &["a"]));
-        let mut rx = hub.subscribe();
-        hub.clone().publish(event(2, &["a", "b"]));
-        hub.publish(event(3, &["c"]));
-        let second = rx.recv().await.ok();
-        let third = rx.recv().await.ok();
-        assert_eq!(second.as_ref().map(|e| e.id), Some(2));
-        assert!(second.is_some_and(|e| e.is_visible_to("b") && !e.is_visible_to("c")));
-        assert_eq!(third.map(|e| e.id), Some(3));
-        assert_eq!(hub.subscriber_count(), 1);
-    }
-}
+mod tests;

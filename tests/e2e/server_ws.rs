@@ -1,13 +1,15 @@
 //! `GET /v1/ws` over a real WebSocket: who sees which events, resuming with `?since=`, auth, ping, and
-//! closing on shutdown.
+//! closing on shutdown; routing by audience: membership changes take effect at the event that makes
+//! them, live and on replay, each connection of a user gets every event once, and a conversation of many
+//! connected members reaches each of them once and nobody else.
 
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::server_support::{TestServer, must, str_field};
+use crate::server_support::{TestServer, WsClient, must, str_field};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_see_each_others_events_and_an_outsider_sees_none() {
@@ -252,4 +254,160 @@ async fn ws_needs_a_token_answers_pings_and_closes_on_shutdown() {
         "stop in time",
     )
     .ok();
+}
+
+/// The bodies of the `message.new` events among `events`.
+fn bodies(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "message.new")
+        .map(|e| {
+            e["payload"]["message"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Events until (and with) the `message.new` whose body is `body`.
+async fn events_until(ws: &mut WsClient, body: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let event = ws.next_event().await;
+        let done = event["kind"] == "message.new" && event["payload"]["message"]["body"] == body;
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_added_and_removed_start_and_stop_at_their_event() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let dave = server.user("dave").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    let mut a = server.ws(&alice, None).await;
+    let mut b = server.ws(&bob, None).await;
+    let mut d = server.ws(&dave, None).await;
+
+    server.send(&alice, &conv, "before dave").await;
+    let participants = format!("/v1/conversations/{conv}/participants");
+    server
+        .post_ok(&participants, &alice, json!({"user_ids": ["dave"]}))
+        .await;
+    server.send(&alice, &conv, "with dave").await;
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("{participants}/bob"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert!(status.is_success());
+    server.send(&alice, &conv, "without bob").await;
+
+    // Dave's first event is his own addition; then the conversation, until the end.
+    let seen = events_until(&mut d, "without bob").await;
+    assert_eq!(seen[0]["kind"], "member.added", "{seen:?}");
+    assert_eq!(bodies(&seen), ["with dave", "without bob"]);
+    let all = events_until(&mut a, "without bob").await;
+    assert_eq!(bodies(&all), ["before dave", "with dave", "without bob"]);
+
+    // Bob sees his removal and nothing of the conversation after it: the next event he gets is from
+    // another conversation, created after "without bob".
+    let seen = events_until(&mut b, "with dave").await;
+    assert_eq!(bodies(&seen), ["before dave", "with dave"]);
+    let removed = b.next_event().await;
+    assert_eq!(removed["kind"], "member.removed", "{removed}");
+    let other = server.conversation(&alice, &["bob"]).await;
+    let next = b.next_event().await;
+    assert_eq!(
+        (next["kind"].clone(), next["conversation_id"].clone()),
+        (json!("conversation.created"), json!(other))
+    );
+
+    // A replay follows the same audience: dave from 0 gets nothing from before he joined.
+    let mut replay = server.ws(&dave, Some(0)).await;
+    let replayed = events_until(&mut replay, "without bob").await;
+    assert_eq!(replayed[0]["kind"], "member.added", "{replayed:?}");
+    assert_eq!(bodies(&replayed), ["with dave", "without bob"]);
+    let mut replay = server.ws(&bob, Some(0)).await;
+    let replayed = events_until(&mut replay, "with dave").await;
+    assert_eq!(bodies(&replayed), ["before dave", "with dave"]);
+    let rest = replay.next_event().await;
+    assert_eq!(rest["kind"], "member.removed", "{rest}");
+    let rest = replay.next_event().await;
+    assert_eq!(rest["conversation_id"], json!(other), "{rest}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_of_a_user_gets_each_event_once_and_resumes_with_since() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    let mut phone = server.ws(&bob, None).await;
+    let laptop = server.ws(&bob, None).await;
+    server.send(&alice, &conv, "one").await;
+    let seen = events_until(&mut phone, "one").await;
+    let seen_id = seen
+        .last()
+        .and_then(|e| e["id"].as_i64())
+        .unwrap_or_default();
+    assert_eq!(bodies(&seen), ["one"]);
+    laptop.close().await;
+
+    // The phone keeps receiving after the laptop left; the laptop comes back with `since`.
+    server.send(&alice, &conv, "two").await;
+    let two = events_until(&mut phone, "two").await;
+    assert_eq!(bodies(&two), ["two"]);
+    let mut laptop = server.ws(&bob, Some(seen_id)).await;
+    server.send(&alice, &conv, "three").await;
+    let resumed = events_until(&mut laptop, "three").await;
+    assert_eq!(bodies(&resumed), ["two", "three"]);
+    let ids: Vec<i64> = resumed.iter().filter_map(|e| e["id"].as_i64()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "no duplicates: {ids:?}"
+    );
+    assert_eq!(bodies(&events_until(&mut phone, "three").await), ["three"]);
+    for ws in [&mut phone, &mut laptop] {
+        assert!(ws.next_within(Duration::from_millis(200)).await.is_none());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_many_connected_members_reaches_each_once_and_nobody_else() {
+    const MEMBERS: usize = 60;
+    let server = TestServer::start().await;
+    let mut tokens = Vec::new();
+    for n in 0..MEMBERS {
+        tokens.push(server.user(&format!("member{n}")).await);
+    }
+    let outsider = server.user("outsider").await;
+    let others: Vec<String> = (1..MEMBERS).map(|n| format!("member{n}")).collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    let conv = server.conversation(&tokens[0], &others).await;
+    let mut sockets = Vec::new();
+    for token in &tokens {
+        sockets.push(server.ws(token, None).await);
+    }
+    let mut watcher = server.ws(&outsider, None).await;
+    server.send(&tokens[0], &conv, "to all").await;
+    for ws in &mut sockets {
+        let event = ws.next_event().await;
+        assert_eq!(event["payload"]["message"]["body"], "to all", "{event}");
+        assert!(ws.next_within(Duration::from_millis(20)).await.is_none());
+    }
+    let own = server.conversation(&outsider, &["member1"]).await;
+    let first = watcher.next_event().await;
+    assert_eq!(first["conversation_id"], json!(own), "{first}");
+    server.stop().await;
 }
