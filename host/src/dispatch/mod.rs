@@ -3,35 +3,46 @@
 //!
 //! ## The loop
 //! 1. At start: [`recover_in_flight`](crate::store::outbox::recover_in_flight): calls cut short by a crash
-//!    are due again (their attempt count is kept).
-//! 2. Each round, on a blocking thread: fan new events out to the plugins that export the event's hook
-//!    (one delivery row each), then start the due deliveries at the head of their queues, at most
-//!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin.
+//!    are due again (their attempt count is kept). Then the deliveries table is loaded into memory
+//!    ([`queues`]): one queue per (plugin, conversation).
+//! 2. Each [`round`](round::round), on a blocking thread and in one write transaction where it can:
+//!    record the outcomes of the calls that ended, fan new events out to the plugins that export the
+//!    event's hook (one delivery row each), then start the ready queue heads, at most
+//!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin. Heads come from memory; each start is
+//!    checked in SQL, so stale memory never breaks order.
 //! 3. Each started delivery runs on its own blocking thread: the hook is called within the plugin's
-//!    budget and the outcome recorded: done, retry after [`deliver::backoff`], or dead letter after
-//!    [`DispatchConfig::max_attempts`]. A slow or failing plugin only holds back its own queue for that
-//!    conversation; other conversations, other plugins and HTTP requests never wait for it.
-//! 4. Sleep until woken ([`DispatchHandle::wake`], after every commit that wrote events and every
-//!    finished delivery), until the next retry is due, or at most [`DispatchConfig::poll_interval`].
+//!    budget and the outcome (done, retry after [`deliver::backoff`], dead letter after
+//!    [`DispatchConfig::max_attempts`]) goes back to the loop for the next round to record. A slow or
+//!    failing plugin only holds back its own queue for that conversation; other conversations, other
+//!    plugins and HTTP requests never wait for it.
+//! 4. Sleep until woken ([`DispatchHandle::wake`], after every commit that wrote events), until a call
+//!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`]. Wake-ups that
+//!    arrive together make one round. Now and then ([`RELOAD_COST_FACTOR`]) a wake reloads the memory
+//!    from the store, to pick up deliveries others wrote (a replayed dead letter).
 //!
-//! On shutdown the loop starts nothing new and waits for calls in flight (each bounded by its budget).
+//! On shutdown the loop starts nothing new, waits for calls in flight (each bounded by its budget) and
+//! records their outcomes. A crash before that only means those calls are made again after the restart
+//! (at least once).
 
 pub mod deliver;
+mod queues;
+mod round;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::model::Millis;
 use crate::plugins::registry::Registry;
 use crate::store::{self, Db, ids::now_ms, outbox};
 
 pub use deliver::{DeliveryOutcome, backoff, drain};
+
+use queues::Queues;
+use round::{Finished, Room};
 
 /// Attempts before a delivery becomes a dead letter. With [`FIRST_BACKOFF`] doubling, five attempts span
 /// about 15 seconds: enough to ride out a plugin's transient failure (a remote endpoint restarting),
@@ -52,6 +63,12 @@ pub const MAX_IN_FLIGHT_PER_PLUGIN: usize = 4;
 /// Longest the loop sleeps without being woken: a safety net that picks up retries made due by another
 /// process's clock or a plugin loaded without a wake. One cheap query per second.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A full reload of the dispatcher's memory (one scan of the deliveries table, needed only to see
+/// deliveries written by others, such as a replayed dead letter) runs at most once per this many times
+/// its own last duration: at most 1/20 of one core with any backlog. With a small backlog it costs
+/// microseconds, so a replay is seen at the next wake; with 30,000 queued deliveries, within ~0.3 s.
+pub const RELOAD_COST_FACTOR: u32 = 20;
 
 /// How the dispatcher retries; the defaults are the constants above. Tests shrink the backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,18 +142,17 @@ impl Dispatcher {
             registry,
             config: Arc::new(config),
             notify: handle.notify.clone(),
+            queues: Queues::default(),
+            finished: Vec::new(),
             in_flight: HashMap::new(),
-            retries: BinaryHeap::new(),
+            reload: Reload {
+                due: true,
+                last: None,
+            },
         };
         let task = tokio::spawn(state.run(shutdown));
         (handle, task)
     }
-}
-
-/// A finished delivery, reported back to the loop.
-struct Done {
-    plugin: String,
-    outcome: Option<DeliveryOutcome>,
 }
 
 struct Loop {
@@ -144,10 +160,37 @@ struct Loop {
     registry: Arc<Registry>,
     config: Arc<DispatchConfig>,
     notify: Arc<Notify>,
+    /// The deliveries table as far as this loop knows it (see [`queues`]).
+    queues: Queues,
+    /// Calls ended whose outcomes the next round records.
+    finished: Vec<Finished>,
     /// Calls running per plugin.
     in_flight: HashMap<String, usize>,
-    /// When retries scheduled by this loop are due (min-heap).
-    retries: BinaryHeap<Reverse<Millis>>,
+    /// When to reload [`Loop::queues`] from the store.
+    reload: Reload,
+}
+
+/// When the loop reloads its memory from the store: at start, after a failed round, and on a wake once
+/// [`RELOAD_COST_FACTOR`] times the last reload's duration has passed.
+#[derive(Debug)]
+struct Reload {
+    /// Reload at the next round.
+    due: bool,
+    /// When the last one ran and how long it took.
+    last: Option<(Instant, Duration)>,
+}
+
+impl Reload {
+    /// Something outside the loop may have changed the deliveries (a wake or the poll timer).
+    fn woken(&mut self) {
+        let Some((at, took)) = self.last else {
+            self.due = true;
+            return;
+        };
+        if at.elapsed() >= took.saturating_mul(RELOAD_COST_FACTOR) {
+            self.due = true;
+        }
+    }
 }
 
 impl Loop {
@@ -159,22 +202,31 @@ impl Loop {
             Ok(Err(e)) => tracing::error!("recovering in-flight deliveries failed: {e}"),
             Err(e) => tracing::error!("recovering in-flight deliveries panicked: {e}"),
         }
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
         tokio::pin!(shutdown);
         loop {
-            let next_due = match self.round(&done_tx).await {
-                Ok(next_due) => next_due,
+            let sleep = match self.round(&done_tx, true).await {
+                Ok(true) => Duration::ZERO,
+                Ok(false) => self.sleep_for(),
                 Err(e) => {
                     tracing::error!("dispatch round failed: {e}");
-                    None
+                    self.reload.due = true;
+                    self.config.poll_interval
                 }
             };
-            let sleep = self.sleep_for(next_due);
             tokio::select! {
                 () = &mut shutdown => break,
-                () = self.notify.notified() => {}
+                () = self.notify.notified() => self.reload.woken(),
                 Some(done) = done_rx.recv() => self.finished(done),
-                () = tokio::time::sleep(sleep) => {}
+                () = tokio::time::sleep(sleep) => {
+                    if !sleep.is_zero() {
+                        self.reload.woken();
+                    }
+                }
+            }
+            // Every call that ended meanwhile is recorded by the same round.
+            while let Ok(done) = done_rx.try_recv() {
+                self.finished(done);
             }
         }
         while self.in_flight.values().any(|n| *n > 0) {
@@ -183,88 +235,103 @@ impl Loop {
                 None => break,
             }
         }
+        if !self.finished.is_empty()
+            && let Err(e) = self.round(&done_tx, false).await
+        {
+            tracing::error!("recording the last outcomes failed (they are delivered again): {e}");
+        }
     }
 
-    /// One round: fan out, start what is due, spawn the calls. Returns the store's next due time.
+    /// One round on a blocking thread (see [`round::round`]); spawns the calls it started unless `start`
+    /// is false (shutdown). Returns whether there is more to do at once.
     async fn round(
         &mut self,
-        done_tx: &mpsc::UnboundedSender<Done>,
-    ) -> store::Result<Option<Millis>> {
-        let (db, registry) = (self.db.clone(), self.registry.clone());
-        let default_capacity = self.config.max_in_flight_per_plugin;
-        let capacity: HashMap<String, usize> = self
-            .in_flight
-            .iter()
-            .map(|(name, n)| (name.clone(), default_capacity.saturating_sub(*n)))
-            .collect();
-        let planned = tokio::task::spawn_blocking(move || {
-            let now = now_ms();
-            deliver::fan_out_pending(&db, &registry, now)?;
-            let started = deliver::start_due(&db, &registry, &capacity, default_capacity, now)?;
-            let next_due = db.read(outbox::next_due_at)?;
-            Ok::<_, store::StoreError>((started, next_due))
+        done_tx: &mpsc::UnboundedSender<Finished>,
+        start: bool,
+    ) -> store::Result<bool> {
+        let (db, registry, config) = (self.db.clone(), self.registry.clone(), self.config.clone());
+        let room = if start {
+            let default = config.max_in_flight_per_plugin;
+            Room {
+                per_plugin: self
+                    .in_flight
+                    .iter()
+                    .map(|(name, n)| (name.clone(), default.saturating_sub(*n)))
+                    .collect(),
+                default,
+            }
+        } else {
+            Room::default()
+        };
+        let reload = std::mem::take(&mut self.reload.due);
+        let mut queues = std::mem::take(&mut self.queues);
+        let mut finished = std::mem::take(&mut self.finished);
+        let ran = tokio::task::spawn_blocking(move || {
+            let began = Instant::now();
+            let result = round::round(
+                &db,
+                &registry,
+                &config,
+                &mut queues,
+                &mut finished,
+                &room,
+                reload,
+            );
+            (result, queues, finished, began.elapsed())
         })
-        .await
-        .map_err(|e| store::StoreError::Invalid(format!("dispatch round panicked: {e}")))?;
-        let (started, next_due) = planned?;
-        for s in started {
+        .await;
+        let (result, queues, finished, took) = match ran {
+            Ok(ran) => ran,
+            Err(e) => {
+                // The memory went with the panic: reload it. Outcomes not yet recorded leave their
+                // deliveries in flight until a restart recovers them.
+                self.reload.due = true;
+                return Err(store::StoreError::Invalid(format!(
+                    "dispatch round panicked: {e}"
+                )));
+            }
+        };
+        self.queues = queues;
+        self.finished = finished;
+        if reload {
+            self.reload.last = Some((Instant::now(), took));
+        }
+        let result = result?;
+        for s in result.started {
             *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
             let (db, config) = (self.db.clone(), self.config.clone());
             let done_tx = done_tx.clone();
             tokio::spawn(async move {
-                let plugin = s.delivery.plugin.clone();
-                let outcome =
-                    tokio::task::spawn_blocking(move || deliver::run_delivery(&db, &config, &s))
-                        .await;
-                let outcome = match outcome {
-                    Ok(Ok(outcome)) => Some(outcome),
-                    Ok(Err(e)) => {
-                        tracing::error!(plugin, "recording a delivery failed: {e}");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::error!(plugin, "a delivery panicked: {e}");
-                        None
-                    }
-                };
-                let _ = done_tx.send(Done { plugin, outcome });
+                let (call, call_config) = (s.clone(), config.clone());
+                let outcome = tokio::task::spawn_blocking(move || {
+                    deliver::run_delivery(&db, &call_config, &call)
+                })
+                .await;
+                // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
+                let outcome = outcome.unwrap_or_else(|e| {
+                    tracing::error!(plugin = s.delivery.plugin, "a delivery panicked: {e}");
+                    let error = format!("the call panicked: {e}");
+                    deliver::failed(&config, s.attempt, error, now_ms())
+                });
+                let _ = done_tx.send(s.finished(outcome));
             });
         }
-        Ok(next_due)
+        Ok(result.more || !self.finished.is_empty())
     }
 
-    fn finished(&mut self, done: Done) {
+    fn finished(&mut self, done: Finished) {
         if let Some(n) = self.in_flight.get_mut(&done.plugin) {
             *n = n.saturating_sub(1);
         }
-        if let Some(DeliveryOutcome::Retry { at, .. } | DeliveryOutcome::Postponed { at }) =
-            done.outcome
-        {
-            self.retries.push(Reverse(at));
-        }
+        self.finished.push(done);
     }
 
-    /// How long to sleep: until the earliest future retry or due delivery, at most the poll interval.
-    /// Due times in the past are ignored: such deliveries are blocked behind a call in flight (whose end
-    /// wakes the loop) or belong to a plugin that is not loaded.
-    fn sleep_for(&mut self, next_due: Option<Millis>) -> Duration {
+    /// How long to sleep: until the earliest retry comes due, at most the poll interval. Calls that end
+    /// and new events wake the loop sooner.
+    fn sleep_for(&mut self) -> Duration {
         let now = now_ms();
-        let mut retry_due = false;
-        while self.retries.peek().is_some_and(|Reverse(at)| *at <= now) {
-            self.retries.pop();
-            retry_due = true;
-        }
-        if retry_due {
-            // It may have come due after the round read the clock: run another round now.
-            return Duration::ZERO;
-        }
-        let earliest = [self.retries.peek().map(|Reverse(at)| *at), next_due]
-            .into_iter()
-            .flatten()
-            .filter(|at| *at > now)
-            .min();
         let poll = self.config.poll_interval;
-        earliest.map_or(poll, |at| {
+        self.queues.next_due().map_or(poll, |at| {
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(poll)
         })
     }

@@ -1,15 +1,21 @@
 //! Durable after-hook delivery: the outbox, per-plugin deliveries and dead letters.
 //!
 //! ## How the dispatcher uses it
-//! 1. At start-up: [`recover_in_flight`] (a crash mid-call leaves rows `in_flight`; they become due again).
+//! 1. At start-up: [`recover_in_flight`] (a crash mid-call leaves rows `in_flight`; they become due again),
+//!    then [`queued_deliveries`]: the whole table, without event payloads, into the dispatcher's memory
+//!    of its queues (reloaded now and then to see deliveries written by others, such as a replay).
 //! 2. [`pending_events`]: events not yet fanned out, in id order. For each, the dispatcher picks the
-//!    plugins subscribed to its kind and calls [`fan_out`], which creates one delivery row per plugin and
-//!    removes the outbox row in one transaction (an empty plugin list just removes it).
-//! 3. [`next_deliveries`]: due deliveries that are at the head of their (plugin, conversation) queue. For
-//!    each: [`start_delivery`] (returns the attempt number to pass to the hook), call the hook, then
-//!    [`delivery_succeeded`], [`delivery_failed`] (retry at a later time) or
+//!    plugins subscribed to its kind and calls [`fan_out_event`], which creates one delivery row per
+//!    plugin and removes the outbox row ([`fan_out`] does the same by event id).
+//! 3. For each queue head its memory says is due: [`start_head`], which checks the head-of-queue rule
+//!    in SQL and returns the attempt number to pass to the hook ([`queue`] re-reads a queue whose head it
+//!    refused). Call the hook, then, batched in the next round's transaction: [`delivery_succeeded`],
+//!    [`delivery_failed`] (retry at a later time), [`postpone_delivery`] (circuit breaker) or
 //!    [`dead_letter`](super::dead_letters::dead_letter) after the last attempt.
-//! 4. Sleep until woken by a new event or until [`next_due_at`].
+//! 4. Sleep until woken by a new event, a finished call, or the next due time.
+//!
+//! [`next_deliveries`] answers "which deliveries are due heads" in one query; it looks at every pending
+//! delivery, so it serves tests and tools, not the dispatcher's inner loop.
 //!
 //! ## Guarantees
 //! Every committed event is in `outbox` until fanned out, and every fanned-out (event, plugin) pair is in
@@ -17,7 +23,7 @@
 //! A delivery is due only when no earlier event of the same conversation is still undelivered to the same
 //! plugin, so each plugin sees each conversation's events in order, while other conversations and other
 //! plugins proceed; events without a conversation form one more queue. The rows returned by one
-//! [`next_deliveries`] call are therefore safe to run concurrently.
+//! [`next_deliveries`] call, or started by [`start_head`], are therefore safe to run concurrently.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -123,6 +129,114 @@ pub fn next_deliveries(
     rows.into_iter().map(into_delivery).collect()
 }
 
+/// One delivery as the dispatcher's in-memory queues hold it: where it sits and when it is due, without
+/// the event itself (read when the delivery starts), so the whole backlog fits in memory cheaply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedDelivery {
+    /// The event's id: its place in the queue.
+    pub event_id: i64,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The event's conversation, `""` for events outside any: with `plugin`, the ordering queue.
+    pub conversation: String,
+    /// Not to be tried before this time.
+    pub next_attempt_at: Millis,
+    /// A call is running (or was, when the process died).
+    pub in_flight: bool,
+}
+
+/// Every undelivered delivery (pending or in flight), without event payloads: what the dispatcher loads
+/// into memory at start-up and reloads now and then to see deliveries written by others (a replayed dead
+/// letter). One scan of the table, cheaper per row than any query per delivery.
+pub fn queued_deliveries(conn: &Connection) -> Result<Vec<QueuedDelivery>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {QUEUED_COLUMNS} FROM deliveries"))?;
+    let rows = stmt
+        .query_map([], queued_delivery)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The deliveries of one (plugin, conversation) queue, oldest first: how the dispatcher refreshes a queue
+/// its memory got wrong (one `deliveries_order` index range).
+pub fn queue(conn: &Connection, plugin: &str, conversation: &str) -> Result<Vec<QueuedDelivery>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {QUEUED_COLUMNS} FROM deliveries
+         WHERE plugin = ?1 AND conversation_id = ?2 ORDER BY event_id"
+    ))?;
+    let rows = stmt
+        .query_map(params![plugin, conversation], queued_delivery)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Like [`fan_out`] for an event already read (from [`pending_events`]): no lookup of its conversation.
+/// Returns the deliveries it queued (existing ones included), for the dispatcher's memory.
+pub fn fan_out_event(
+    tx: &Transaction<'_>,
+    event: &StoredEvent,
+    plugins: &[String],
+    now: Millis,
+) -> Result<Vec<QueuedDelivery>> {
+    let conversation = event.conversation_id.clone().unwrap_or_default();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO deliveries (event_id, plugin, conversation_id, next_attempt_at, state)
+         VALUES (?1, ?2, ?3, ?4, 'pending') ON CONFLICT DO NOTHING",
+    )?;
+    let mut queued = Vec::with_capacity(plugins.len());
+    for plugin in plugins {
+        insert.execute(params![event.id, plugin, conversation, now])?;
+        queued.push(QueuedDelivery {
+            event_id: event.id,
+            plugin: plugin.clone(),
+            conversation: conversation.clone(),
+            next_attempt_at: now,
+            in_flight: false,
+        });
+    }
+    tx.prepare_cached("DELETE FROM outbox WHERE event_id = ?1")?
+        .execute([event.id])?;
+    Ok(queued)
+}
+
+/// What [`start_head`] returns for a delivery it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedRow {
+    /// The attempt number to pass to the hook (1 for the first).
+    pub attempt: u32,
+    /// When it was due.
+    pub next_attempt_at: Millis,
+    /// Why the previous attempt failed, if one did.
+    pub last_error: Option<String>,
+}
+
+/// Like [`start_delivery`], but only if the delivery is still pending, due at `now` and the head of its
+/// (plugin, conversation) queue; `None` otherwise. The dispatcher picks heads from memory; this check,
+/// one `deliveries_order` probe, keeps order and at-most-one start even when that memory is out of date
+/// (a dead letter replayed ahead of the queue meanwhile).
+pub fn start_head(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    now: Millis,
+) -> Result<Option<StartedRow>> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
+         WHERE event_id = ?1 AND plugin = ?2 AND state = 'pending' AND next_attempt_at <= ?3
+           AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = ?2
+                             AND o.conversation_id = deliveries.conversation_id AND o.event_id < ?1)
+         RETURNING attempt, next_attempt_at, last_error",
+    )?;
+    Ok(stmt
+        .query_row(params![event_id, plugin, now], |r| {
+            Ok(StartedRow {
+                attempt: r.get(0)?,
+                next_attempt_at: r.get(1)?,
+                last_error: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
 /// The earliest time a pending delivery becomes due, if any: how long the dispatcher may sleep.
 pub fn next_due_at(conn: &Connection) -> Result<Option<Millis>> {
     Ok(conn.query_row(
@@ -220,6 +334,19 @@ pub fn backlog(conn: &Connection) -> Result<Vec<(String, u64)>> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// The columns [`queued_delivery`] reads.
+const QUEUED_COLUMNS: &str = "event_id, plugin, conversation_id, next_attempt_at, state";
+
+fn queued_delivery(r: &Row<'_>) -> rusqlite::Result<QueuedDelivery> {
+    Ok(QueuedDelivery {
+        event_id: r.get(0)?,
+        plugin: r.get(1)?,
+        conversation: r.get(2)?,
+        next_attempt_at: r.get(3)?,
+        in_flight: r.get::<_, String>(4)? == "in_flight",
+    })
 }
 
 /// Delivery columns followed by the event's, for `d` = `deliveries`, `e` = `events`.
@@ -335,6 +462,53 @@ mod tests {
             ),
             (a1, 1, Some("boom"))
         );
+        Ok(())
+    }
+    #[test]
+    fn start_head_starts_only_the_due_head_of_its_queue() -> Result<()> {
+        let t = TestDb::with_users(&["a"])?;
+        let (e1, e2, e3) = (
+            t.event(Some("c1"))?,
+            t.event(Some("c1"))?,
+            t.event(Some("c2"))?,
+        );
+        t.fan_out_all(&ids(&["p"]))?;
+        let queued = t.db.read(queued_deliveries)?;
+        assert_eq!(queued.len(), 3);
+        assert!(queued.iter().all(|q| !q.in_flight && q.plugin == "p"));
+        let c1: Vec<i64> =
+            t.db.read(|c| queue(c, "p", "c1"))?
+                .iter()
+                .map(|q| q.event_id)
+                .collect();
+        assert_eq!(c1, [e1, e2]);
+
+        // Not the head, not due, already in flight: refused.
+        assert_eq!(t.db.write(|tx| start_head(tx, e2, "p", 10))?, None);
+        t.db.write(|tx| {
+            start_delivery(tx, e3, "p")?;
+            delivery_failed(tx, e3, "p", "boom", 50)
+        })?;
+        assert_eq!(t.db.write(|tx| start_head(tx, e3, "p", 49))?, None);
+        let started = t.db.write(|tx| start_head(tx, e1, "p", 10))?;
+        assert_eq!(started.map(|s| s.attempt), Some(1));
+        assert_eq!(t.db.write(|tx| start_head(tx, e1, "p", 10))?, None);
+        let retry = t.db.write(|tx| start_head(tx, e3, "p", 50))?;
+        assert_eq!(
+            retry,
+            Some(StartedRow {
+                attempt: 2,
+                next_attempt_at: 50,
+                last_error: Some("boom".into())
+            })
+        );
+
+        // e1 is dead-lettered and replayed while e2 waits: e2 is no longer the head.
+        let letter =
+            t.db.write(|tx| super::super::dead_letters::dead_letter(tx, e1, "p", "x", 10))?;
+        t.db.write(|tx| super::super::dead_letters::replay_dead_letter(tx, letter, 20))?;
+        assert_eq!(t.db.write(|tx| start_head(tx, e2, "p", 30))?, None);
+        assert!(t.db.write(|tx| start_head(tx, e1, "p", 30))?.is_some());
         Ok(())
     }
 }

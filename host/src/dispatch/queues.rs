@@ -1,0 +1,407 @@
+//! The dispatcher's memory of the `deliveries` table: one queue per (plugin, conversation), each knowing
+//! which of its events are waiting, when each is due, and whether a call is running.
+//!
+//! Why in memory: finding "the due heads of all queues" in SQL means looking at every pending delivery
+//! (a backlog of 20,000 made each lookup cost milliseconds, and the dispatcher looked once per plugin
+//! per finished delivery). Here a head is found in O(log n), and only the dispatcher's own changes
+//! (fan-out, outcomes) and an occasional reload touch the memory.
+//!
+//! The store stays the authority. This memory only proposes heads: starting one goes through
+//! [`outbox::start_head`](crate::store::outbox::start_head), which checks in SQL that it still is the due
+//! head of its queue, so out-of-date memory can delay a delivery but never break order or start one
+//! twice. A failed check reloads that queue ([`Queues::replace_queue`]); deliveries written by others
+//! (a replayed dead letter) appear at the next full [`Queues::load`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+
+use crate::model::Millis;
+use crate::store::outbox::QueuedDelivery;
+
+/// A queue's first delivery, due and with no call running in its queue: ready to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Head {
+    /// The plugin it is for.
+    pub plugin: String,
+    /// Its conversation (`""` for events outside any).
+    pub conversation: String,
+    /// The event.
+    pub event_id: i64,
+}
+
+/// Every known undelivered delivery, by plugin and conversation.
+#[derive(Debug, Default)]
+pub(super) struct Queues {
+    plugins: HashMap<String, PluginQueues>,
+    /// Heads not yet due, soonest first, as (due, plugin, conversation, event id). An entry is stale
+    /// (skipped when it comes up) if its queue's head or the head's due time changed since.
+    waiting: BinaryHeap<Reverse<(Millis, String, String, i64)>>,
+}
+
+/// One plugin's queues.
+#[derive(Debug, Default)]
+struct PluginQueues {
+    queues: HashMap<String, Queue>,
+    /// The heads ready to start, as (event id, conversation): oldest event first, as the SQL
+    /// dispatcher ordered them, so no conversation starves.
+    ready: BTreeSet<(i64, String)>,
+}
+
+/// One (plugin, conversation) queue.
+#[derive(Debug, Default)]
+struct Queue {
+    /// Events waiting (not in flight), oldest first, with the time each is due.
+    waiting: BTreeMap<i64, Millis>,
+    /// Events with a call running: while any is, the queue starts nothing (normally there is one).
+    in_flight: BTreeSet<i64>,
+    /// The event id under which this queue is in its plugin's `ready` set, if it is.
+    ready: Option<i64>,
+    /// The (due, event id) of this queue's live entry in `Queues::waiting`, if it has one: a head that
+    /// waits for a retry gets one entry however many events are queued behind it meanwhile.
+    scheduled: Option<(Millis, i64)>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty() && self.in_flight.is_empty()
+    }
+}
+
+impl Queues {
+    /// Memory built from the store's rows (from
+    /// [`outbox::queued_deliveries`](crate::store::outbox::queued_deliveries)).
+    pub fn load(rows: Vec<QueuedDelivery>, now: Millis) -> Queues {
+        let mut queues = Queues::default();
+        let mut touched = Vec::new();
+        for row in rows {
+            let queue = queues.queue_mut(&row.plugin, &row.conversation);
+            if queue.is_empty() {
+                touched.push((row.plugin.clone(), row.conversation.clone()));
+            }
+            if row.in_flight {
+                queue.in_flight.insert(row.event_id);
+            } else {
+                queue.waiting.insert(row.event_id, row.next_attempt_at);
+            }
+        }
+        for (plugin, conversation) in touched {
+            queues.refresh(&plugin, &conversation, now);
+        }
+        queues
+    }
+
+    /// Adds a delivery just fanned out. One already known (in any state) is left as it is.
+    pub fn insert(&mut self, row: QueuedDelivery, now: Millis) {
+        let queue = self.queue_mut(&row.plugin, &row.conversation);
+        if queue.in_flight.contains(&row.event_id) || queue.waiting.contains_key(&row.event_id) {
+            return;
+        }
+        if row.in_flight {
+            queue.in_flight.insert(row.event_id);
+        } else {
+            queue.waiting.insert(row.event_id, row.next_attempt_at);
+        }
+        self.refresh(&row.plugin, &row.conversation, now);
+    }
+
+    /// Replaces one queue with the store's rows for it (after [`outbox::start_head`] refused its head).
+    ///
+    /// [`outbox::start_head`]: crate::store::outbox::start_head
+    pub fn replace_queue(
+        &mut self,
+        plugin: &str,
+        conversation: &str,
+        rows: Vec<QueuedDelivery>,
+        now: Millis,
+    ) {
+        self.unready(plugin, conversation);
+        let queue = self.queue_mut(plugin, conversation);
+        queue.waiting.clear();
+        queue.in_flight.clear();
+        for row in rows {
+            if row.in_flight {
+                queue.in_flight.insert(row.event_id);
+            } else {
+                queue.waiting.insert(row.event_id, row.next_attempt_at);
+            }
+        }
+        self.refresh(plugin, conversation, now);
+    }
+
+    /// Moves the heads that have come due by `now` to their plugin's ready set.
+    pub fn promote(&mut self, now: Millis) {
+        while let Some(Reverse((due, _, _, _))) = self.waiting.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(Reverse((due, plugin, conversation, event_id))) = self.waiting.pop() else {
+                break;
+            };
+            if self.is_waiting_head(&plugin, &conversation, event_id, due) {
+                self.queue_mut(&plugin, &conversation).scheduled = None;
+                self.refresh(&plugin, &conversation, now);
+            }
+        }
+    }
+
+    /// Up to `limit` ready heads of `plugin`, oldest event first. They stay ready until [`Queues::start`].
+    pub fn ready(&self, plugin: &str, limit: usize) -> Vec<Head> {
+        let Some(plugin_queues) = self.plugins.get(plugin) else {
+            return Vec::new();
+        };
+        plugin_queues
+            .ready
+            .iter()
+            .take(limit)
+            .map(|(event_id, conversation)| Head {
+                plugin: plugin.to_owned(),
+                conversation: conversation.clone(),
+                event_id: *event_id,
+            })
+            .collect()
+    }
+
+    /// Whether `plugin` has a head ready to start.
+    pub fn has_ready(&self, plugin: &str) -> bool {
+        self.plugins
+            .get(plugin)
+            .is_some_and(|p| !p.ready.is_empty())
+    }
+
+    /// Marks `head` in flight (its start was committed): its queue starts nothing more until it ends.
+    pub fn start(&mut self, head: &Head, now: Millis) {
+        let queue = self.queue_mut(&head.plugin, &head.conversation);
+        queue.waiting.remove(&head.event_id);
+        queue.in_flight.insert(head.event_id);
+        self.refresh(&head.plugin, &head.conversation, now);
+    }
+
+    /// A call ended and its outcome was committed: the delivery is gone (`again` = `None`: delivered or
+    /// dead-lettered) or waits to be retried at `again`.
+    pub fn finish(
+        &mut self,
+        plugin: &str,
+        conversation: &str,
+        event_id: i64,
+        again: Option<Millis>,
+        now: Millis,
+    ) {
+        let queue = self.queue_mut(plugin, conversation);
+        queue.in_flight.remove(&event_id);
+        if let Some(at) = again {
+            queue.waiting.insert(event_id, at);
+        }
+        self.refresh(plugin, conversation, now);
+    }
+
+    /// The earliest time a waiting head becomes due, if any (stale entries are dropped first, so the
+    /// loop does not wake for nothing).
+    pub fn next_due(&mut self) -> Option<Millis> {
+        while let Some(Reverse((due, plugin, conversation, event_id))) = self.waiting.peek() {
+            if self.is_waiting_head(plugin, conversation, *event_id, *due) {
+                return Some(*due);
+            }
+            self.waiting.pop();
+        }
+        None
+    }
+
+    /// Deliveries known (waiting or in flight), for logs and tests.
+    pub fn len(&self) -> usize {
+        self.plugins
+            .values()
+            .flat_map(|p| p.queues.values())
+            .map(|q| q.waiting.len() + q.in_flight.len())
+            .sum()
+    }
+
+    /// Whether (`event_id`, `due`) is still the head of its queue, not ready and with no call running.
+    fn is_waiting_head(
+        &self,
+        plugin: &str,
+        conversation: &str,
+        event_id: i64,
+        due: Millis,
+    ) -> bool {
+        self.plugins
+            .get(plugin)
+            .and_then(|p| p.queues.get(conversation))
+            .is_some_and(|q| {
+                q.scheduled == Some((due, event_id))
+                    && q.in_flight.is_empty()
+                    && q.waiting.first_key_value() == Some((&event_id, &due))
+            })
+    }
+
+    fn queue_mut(&mut self, plugin: &str, conversation: &str) -> &mut Queue {
+        self.plugins
+            .entry(plugin.to_owned())
+            .or_default()
+            .queues
+            .entry(conversation.to_owned())
+            .or_default()
+    }
+
+    /// Takes the queue out of its plugin's ready set.
+    fn unready(&mut self, plugin: &str, conversation: &str) {
+        let Some(plugin_queues) = self.plugins.get_mut(plugin) else {
+            return;
+        };
+        let Some(queue) = plugin_queues.queues.get_mut(conversation) else {
+            return;
+        };
+        if let Some(event_id) = queue.ready.take() {
+            plugin_queues
+                .ready
+                .remove(&(event_id, conversation.to_owned()));
+        }
+    }
+
+    /// Puts the queue where its head belongs now: ready (due, nothing running), waiting (not due yet),
+    /// or nowhere (a call is running, or the queue is empty, which forgets it).
+    fn refresh(&mut self, plugin: &str, conversation: &str, now: Millis) {
+        self.unready(plugin, conversation);
+        let Some(plugin_queues) = self.plugins.get_mut(plugin) else {
+            return;
+        };
+        let Some(queue) = plugin_queues.queues.get_mut(conversation) else {
+            return;
+        };
+        if queue.is_empty() {
+            plugin_queues.queues.remove(conversation);
+            if plugin_queues.queues.is_empty() {
+                self.plugins.remove(plugin);
+            }
+            return;
+        }
+        if !queue.in_flight.is_empty() {
+            queue.scheduled = None;
+            return;
+        }
+        if let Some((&event_id, &due)) = queue.waiting.first_key_value() {
+            if due <= now {
+                queue.scheduled = None;
+                queue.ready = Some(event_id);
+                plugin_queues
+                    .ready
+                    .insert((event_id, conversation.to_owned()));
+            } else if queue.scheduled != Some((due, event_id)) {
+                queue.scheduled = Some((due, event_id));
+                self.waiting.push(Reverse((
+                    due,
+                    plugin.to_owned(),
+                    conversation.to_owned(),
+                    event_id,
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(plugin: &str, conversation: &str, event_id: i64, due: Millis) -> QueuedDelivery {
+        QueuedDelivery {
+            event_id,
+            plugin: plugin.to_owned(),
+            conversation: conversation.to_owned(),
+            next_attempt_at: due,
+            in_flight: false,
+        }
+    }
+
+    fn ids(heads: &[Head]) -> Vec<(i64, &str)> {
+        heads
+            .iter()
+            .map(|h| (h.event_id, h.conversation.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn one_head_per_queue_oldest_first_and_the_next_only_after_the_head_ends() {
+        let mut q = Queues::load(vec![row("p", "b", 2, 0), row("p", "a", 1, 0)], 0);
+        q.insert(row("p", "a", 3, 0), 0);
+        q.insert(row("p", "b", 4, 0), 0);
+        q.insert(row("q", "a", 3, 0), 0);
+        assert_eq!(ids(&q.ready("p", 10)), [(1, "a"), (2, "b")]);
+        assert_eq!(ids(&q.ready("q", 10)), [(3, "a")]);
+        assert_eq!(q.len(), 5);
+
+        let head = q.ready("p", 1).remove(0);
+        q.start(&head, 0);
+        assert_eq!(ids(&q.ready("p", 10)), [(2, "b")], "a runs: 3 waits");
+        q.insert(row("p", "a", 1, 0), 0);
+        assert_eq!(q.len(), 5, "a known delivery is not added twice");
+        q.finish("p", "a", 1, None, 0);
+        assert_eq!(ids(&q.ready("p", 10)), [(2, "b"), (3, "a")]);
+    }
+
+    #[test]
+    fn a_retry_waits_for_its_time_and_holds_back_only_its_own_queue() {
+        let mut q = Queues::load(vec![row("p", "a", 1, 0), row("p", "a", 2, 0)], 0);
+        q.insert(row("p", "b", 3, 0), 0);
+        let head = q.ready("p", 1).remove(0);
+        q.start(&head, 0);
+        q.finish("p", "a", 1, Some(50), 10);
+        assert_eq!(ids(&q.ready("p", 10)), [(3, "b")]);
+        assert_eq!(q.next_due(), Some(50));
+        q.promote(49);
+        assert_eq!(ids(&q.ready("p", 10)), [(3, "b")]);
+        for event_id in 4..100 {
+            q.insert(row("p", "a", event_id, 10), 10);
+        }
+        assert_eq!(q.waiting.len(), 1, "one timer for the waiting head");
+        q.promote(50);
+        assert_eq!(ids(&q.ready("p", 10)), [(1, "a"), (3, "b")]);
+        assert_eq!(q.next_due(), None);
+    }
+
+    #[test]
+    fn a_replaced_queue_takes_the_stores_order_and_state() {
+        let mut q = Queues::load(vec![row("p", "a", 5, 0)], 0);
+        // A dead letter replayed meanwhile: event 2 goes first; event 1 is in flight elsewhere.
+        let mut running = row("p", "a", 1, 0);
+        running.in_flight = true;
+        q.replace_queue(
+            "p",
+            "a",
+            vec![running, row("p", "a", 2, 0), row("p", "a", 5, 0)],
+            0,
+        );
+        assert!(!q.has_ready("p"));
+        q.finish("p", "a", 1, None, 0);
+        assert_eq!(ids(&q.ready("p", 10)), [(2, "a")]);
+        q.replace_queue("p", "a", Vec::new(), 0);
+        assert_eq!((q.len(), q.has_ready("p")), (0, false));
+        assert!(q.plugins.is_empty(), "empty queues are forgotten");
+    }
+
+    #[test]
+    fn a_large_backlog_drains_in_order_per_queue() {
+        let rows: Vec<QueuedDelivery> = (0..20_000)
+            .map(|i| row(["p", "q"][i % 2], &format!("c{}", i % 37), i as i64, 0))
+            .collect();
+        let mut q = Queues::load(rows, 0);
+        let mut last: HashMap<(String, String), i64> = HashMap::new();
+        let mut delivered = 0;
+        loop {
+            let heads: Vec<Head> = ["p", "q"].iter().flat_map(|p| q.ready(p, 4)).collect();
+            if heads.is_empty() {
+                break;
+            }
+            for head in &heads {
+                q.start(head, 0);
+            }
+            for head in heads {
+                let key = (head.plugin.clone(), head.conversation.clone());
+                assert!(last.get(&key).is_none_or(|prev| *prev < head.event_id));
+                last.insert(key, head.event_id);
+                q.finish(&head.plugin, &head.conversation, head.event_id, None, 0);
+                delivered += 1;
+            }
+        }
+        assert_eq!((delivered, q.len()), (20_000, 0));
+    }
+}
