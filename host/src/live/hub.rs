@@ -26,13 +26,26 @@ pub struct Hub {
 }
 
 /// What every clone of a hub and every [`UserEvents`] share.
-#[derive(Debug)]
 struct Shared {
     /// Every event, for [`Hub::subscribe`]; sending to it with no receiver costs nothing.
     all: broadcast::Sender<Arc<LiveEvent>>,
     /// The channel of each user with at least one [`UserEvents`] alive. Publishing sends under this
     /// lock, so concurrent publishers' events reach every channel in the same order.
     users: Mutex<HashMap<String, broadcast::Sender<Arc<LiveFrame>>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    // Counts, not the map: a session's debug output should not list every connected user; `try_lock`
+    // so that printing never waits for (or deadlocks with) a publish.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("observers", &self.all.receiver_count())
+            .field(
+                "connected_users",
+                &self.users.try_lock().map(|users| users.len()).ok(),
+            )
+            .finish()
+    }
 }
 
 impl Shared {
