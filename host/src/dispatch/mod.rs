@@ -16,9 +16,10 @@
 //!    failing plugin only holds back its own queue for that conversation; other conversations, other
 //!    plugins and HTTP requests never wait for it.
 //! 4. Sleep until woken ([`DispatchHandle::wake`], after every commit that wrote events), until a call
-//!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`]. Wake-ups that
-//!    arrive together make one round. Now and then ([`RELOAD_COST_FACTOR`]) a wake reloads the memory
-//!    from the store, to pick up deliveries others wrote (a replayed dead letter).
+//!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`]. Rounds are at
+//!    least [`ROUND_GAP`] apart: whatever arrives meanwhile makes one round. Now and then
+//!    ([`RELOAD_COST_FACTOR`]) a wake reloads the memory from the store, to pick up deliveries others
+//!    wrote (a replayed dead letter).
 //!
 //! On shutdown the loop starts nothing new, waits for calls in flight (each bounded by its budget) and
 //! records their outcomes. A crash before that only means those calls are made again after the restart
@@ -63,6 +64,13 @@ pub const MAX_IN_FLIGHT_PER_PLUGIN: usize = 4;
 /// Longest the loop sleeps without being woken: a safety net that picks up retries made due by another
 /// process's clock or a plugin loaded without a wake. One cheap query per second.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Shortest time between two rounds. Under load, calls end and events arrive every few microseconds;
+/// gathering them for a millisecond makes one write transaction of dozens of outcomes, starts and
+/// fan-outs instead of one each, which leaves the write lock to requests. An idle dispatcher reacts
+/// at once (the gap only counts from the previous round); a single busy queue still gets hundreds of
+/// deliveries per second.
+pub const ROUND_GAP: Duration = Duration::from_millis(1);
 
 /// A full reload of the dispatcher's memory (one scan of the deliveries table, needed only to see
 /// deliveries written by others, such as a replayed dead letter) runs at most once per this many times
@@ -204,7 +212,16 @@ impl Loop {
         }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
         tokio::pin!(shutdown);
+        let mut last_round: Option<Instant> = None;
         loop {
+            // Rounds at most every ROUND_GAP: what arrives meanwhile shares one round's transaction.
+            if let Some(wait) = last_round.and_then(|at| ROUND_GAP.checked_sub(at.elapsed())) {
+                tokio::time::sleep(wait).await;
+                while let Ok(done) = done_rx.try_recv() {
+                    self.finished(done);
+                }
+            }
+            last_round = Some(Instant::now());
             let sleep = match self.round(&done_tx, true).await {
                 Ok(true) => Duration::ZERO,
                 Ok(false) => self.sleep_for(),
@@ -301,16 +318,15 @@ impl Loop {
             *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
             let (db, config) = (self.db.clone(), self.config.clone());
             let done_tx = done_tx.clone();
-            tokio::spawn(async move {
-                let (call, call_config) = (s.clone(), config.clone());
-                let outcome = tokio::task::spawn_blocking(move || {
-                    deliver::run_delivery(&db, &call_config, &call)
-                })
-                .await;
+            // Straight onto a blocking thread, which reports back itself: no async task in between.
+            tokio::task::spawn_blocking(move || {
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    deliver::run_delivery(&db, &config, &s)
+                }));
                 // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
-                let outcome = outcome.unwrap_or_else(|e| {
-                    tracing::error!(plugin = s.delivery.plugin, "a delivery panicked: {e}");
-                    let error = format!("the call panicked: {e}");
+                let outcome = ran.unwrap_or_else(|_| {
+                    tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");
+                    let error = "the call panicked".to_owned();
                     deliver::failed(&config, s.attempt, error, now_ms())
                 });
                 let _ = done_tx.send(s.finished(outcome));
