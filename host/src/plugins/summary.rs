@@ -25,7 +25,9 @@ pub async fn log_periodically(registry: Arc<Registry>) {
             continue;
         };
         for s in statuses {
-            if seen.insert(s.name.clone(), s.calls) == Some(s.calls) {
+            // Only plugins that were called since the last line (a plugin never called is not busy).
+            let before = seen.insert(s.name.clone(), s.calls).unwrap_or(0);
+            if s.calls == before {
                 continue;
             }
             tracing::info!(
