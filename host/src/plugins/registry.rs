@@ -421,8 +421,10 @@ impl Registry {
             .iter()
             .map(|(name, e)| {
                 let running = e.running.as_ref();
-                let totals = e.shared.stats.totals();
+                // The breaker before the counters: a call records its statistics before its breaker
+                // transition, so a plugin shown disabled always shows the call that disabled it.
                 let breaker = e.shared.breaker.view(now);
+                let totals = e.shared.stats.totals();
                 let ms = |q: f64| totals.latency.quantile(q).map(|s| s * 1000.0);
                 let state = if e.load_error.is_some() {
                     PluginState::LoadError
