@@ -68,8 +68,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest time between two rounds. Under load, calls end and events arrive every few microseconds;
 /// gathering them for a millisecond makes one write transaction of dozens of outcomes, starts and
 /// fan-outs instead of one each, which leaves the write lock to requests. An idle dispatcher reacts
-/// at once (the gap only counts from the previous round); a single busy queue still gets hundreds of
-/// deliveries per second.
+/// at once (the gap only counts from the previous round), and the loop stops waiting as soon as every
+/// running call has reported, so a single busy conversation is not slowed to one delivery per gap.
 pub const ROUND_GAP: Duration = Duration::from_millis(1);
 
 /// A full reload of the dispatcher's memory (one scan of the deliveries table, needed only to see
@@ -215,8 +215,16 @@ impl Loop {
         let mut last_round: Option<Instant> = None;
         loop {
             // Rounds at most every ROUND_GAP: what arrives meanwhile shares one round's transaction.
+            // No need to wait once every running call has reported (a lone busy queue goes on at once).
             if let Some(wait) = last_round.and_then(|at| ROUND_GAP.checked_sub(at.elapsed())) {
-                tokio::time::sleep(wait).await;
+                let gap = tokio::time::sleep(wait);
+                tokio::pin!(gap);
+                while self.in_flight.values().any(|n| *n > 0) {
+                    tokio::select! {
+                        () = &mut gap => break,
+                        Some(done) = done_rx.recv() => self.finished(done),
+                    }
+                }
                 while let Ok(done) = done_rx.try_recv() {
                     self.finished(done);
                 }
