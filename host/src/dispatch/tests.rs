@@ -384,9 +384,11 @@ async fn a_backlog_is_delivered_in_order_per_conversation_by_the_running_loop() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     let kit = Kit::new(&[fixture("recorder"), fixture("hostile")]);
+    // Retries 4 s apart: conversation one is still retrying (8 s in all) when conversation two has
+    // flowed, even on a loaded machine.
     let config = DispatchConfig {
-        first_backoff: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(1),
+        first_backoff: Duration::from_secs(4),
+        max_backoff: Duration::from_secs(4),
         ..fast_config()
     };
     let (handle, stop, task) = start(&kit, config);
@@ -399,7 +401,7 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     for i in 0..5 {
         send(&chat, &a, &two, &format!("m{i}")).await;
     }
-    // Conversation two flows to hostile while conversation one waits for its retries (2 s).
+    // Conversation two flows to hostile while conversation one waits for its retries.
     eventually("hostile got conversation two", || {
         queued(&kit, "hostile", &two) == 0
     })
