@@ -6,7 +6,8 @@
 # LANGUAGE is any of rust, python, js, c (default: all four). Components land in DIR (default ./plugins):
 # the Rust examples under their crate names (profanity_filter.wasm, ...), the others prefixed with their
 # language (python_profanity_filter.wasm, js_message_stats.wasm, c_profanity_filter.wasm, ...), so that all
-# of them can be loaded side by side. A Rust example's manifest (welcome_bot.toml, ...) is copied beside it.
+# of them can be loaded side by side. A Rust example's manifest (welcome_bot.toml, ...) is copied beside it
+# unless the output folder already has one.
 #
 # A language whose toolchain is missing is skipped with a message saying what to install, unless
 # --require-all is given (or CHATHOOKS_REQUIRE_ALL_LANGS=1 is set, as CI does): then it is an error, and so
@@ -139,9 +140,10 @@ build_rust() {
     crate="$(basename "$wasm" .wasm)"
     [[ -d $EXAMPLES/rust/${crate//_/-} ]] || continue
     cp "$wasm" "$out/" && built+=("$out/$crate.wasm")
-    # Its manifest (grants and config) too, if it has one: without its grants a power plugin fails.
+    # Its manifest (grants and config) too, if it has one: without its grants a power plugin fails. A
+    # manifest already in the output folder is kept: it may hold the user's own config.
     local manifest="$EXAMPLES/rust/${crate//_/-}/$crate.toml"
-    if [[ -f $manifest ]]; then cp "$manifest" "$out/"; fi
+    if [[ -f $manifest && ! -f $out/$crate.toml ]]; then cp "$manifest" "$out/"; fi
   done
 }
 
