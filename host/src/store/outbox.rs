@@ -78,11 +78,8 @@ pub fn fan_out(
     now: Millis,
 ) -> Result<usize> {
     let conversation: Option<Option<String>> = tx
-        .query_row(
-            "SELECT conversation_id FROM events WHERE id = ?1",
-            [event_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT conversation_id FROM events WHERE id = ?1")?
+        .query_row([event_id], |r| r.get(0))
         .optional()?;
     let conversation =
         conversation.ok_or_else(|| StoreError::not_found("event", event_id.to_string()))?;
@@ -99,7 +96,8 @@ pub fn fan_out(
             now
         ])?;
     }
-    tx.execute("DELETE FROM outbox WHERE event_id = ?1", [event_id])?;
+    tx.prepare_cached("DELETE FROM outbox WHERE event_id = ?1")?
+        .execute([event_id])?;
     Ok(created)
 }
 
@@ -261,10 +259,10 @@ pub fn start_delivery(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Resu
 
 /// The hook handled the event: the delivery is finished (its row is deleted). False if there was none.
 pub fn delivery_succeeded(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Result<bool> {
-    Ok(tx.execute(
-        "DELETE FROM deliveries WHERE event_id = ?1 AND plugin = ?2",
-        params![event_id, plugin],
-    )? > 0)
+    Ok(tx
+        .prepare_cached("DELETE FROM deliveries WHERE event_id = ?1 AND plugin = ?2")?
+        .execute(params![event_id, plugin])?
+        > 0)
 }
 
 /// The attempt failed: keep the delivery pending, due again at `next_attempt_at`.
@@ -275,11 +273,12 @@ pub fn delivery_failed(
     error: &str,
     next_attempt_at: Millis,
 ) -> Result<()> {
-    let n = tx.execute(
-        "UPDATE deliveries SET state = 'pending', last_error = ?3, next_attempt_at = ?4
-         WHERE event_id = ?1 AND plugin = ?2",
-        params![event_id, plugin, error, next_attempt_at],
-    )?;
+    let n = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', last_error = ?3, next_attempt_at = ?4
+             WHERE event_id = ?1 AND plugin = ?2",
+        )?
+        .execute(params![event_id, plugin, error, next_attempt_at])?;
     if n == 0 {
         return Err(StoreError::not_found(
             "delivery",
@@ -297,11 +296,12 @@ pub fn postpone_delivery(
     plugin: &str,
     next_attempt_at: Millis,
 ) -> Result<()> {
-    let n = tx.execute(
-        "UPDATE deliveries SET state = 'pending', attempt = max(attempt - 1, 0), next_attempt_at = ?3
-         WHERE event_id = ?1 AND plugin = ?2",
-        params![event_id, plugin, next_attempt_at],
-    )?;
+    let n = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', attempt = max(attempt - 1, 0), next_attempt_at = ?3
+             WHERE event_id = ?1 AND plugin = ?2",
+        )?
+        .execute(params![event_id, plugin, next_attempt_at])?;
     if n == 0 {
         return Err(StoreError::not_found(
             "delivery",
