@@ -202,14 +202,11 @@ impl WarmInstance {
             super::hooks::HookKind::Before => recipe.limits.before_hook_budget,
             super::hooks::HookKind::After => recipe.limits.after_hook_budget,
         };
-        self.store.set_epoch_deadline(PluginLimits::ticks(budget));
-        self.calls += 1;
-        self.stderr.take();
-        let powers = &mut self.store.data_mut().powers;
-        powers.chat.set_depth(call_depth(call));
-        powers
-            .wait
-            .begin_call(hook.kind() == super::hooks::HookKind::After);
+        self.begin_call(
+            budget,
+            call_depth(call),
+            hook.kind() == super::hooks::HookKind::After,
+        );
         let plugin = || recipe.name.to_string();
         let result = self.exports.call(&mut self.store, call);
         recipe.log_limiter.flush();
@@ -230,33 +227,56 @@ impl WarmInstance {
                 plugin: plugin(),
                 hook: hook.name(),
             }),
-            Err(err) => {
-                if let Some(cap) = err.downcast_ref::<MemoryCapExceeded>() {
-                    return Err(CallError::MemoryCap {
-                        plugin: plugin(),
-                        hook: hook.name(),
-                        cap_bytes: cap.cap,
-                    });
-                }
-                if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
-                    return Err(CallError::Timeout {
-                        plugin: plugin(),
-                        hook: hook.name(),
-                        budget,
-                    });
-                }
-                let mut message = format!("{err:#}");
-                let printed = self.stderr.take();
-                if !printed.is_empty() {
-                    message.push_str("; the plugin printed: ");
-                    message.push_str(printed.trim_end());
-                }
-                Err(CallError::Trap {
-                    plugin: plugin(),
-                    hook: hook.name(),
-                    message,
-                })
-            }
+            Err(err) => Err(self.call_error(&err, &recipe.name, hook.name(), budget)),
+        }
+    }
+
+    /// Readies the instance for one call: its time budget, the call count, a fresh stderr tail, the
+    /// depth bot posts carry, and whether host waits are credited back to the budget (after-hooks and
+    /// timers only).
+    fn begin_call(&mut self, budget: std::time::Duration, depth: u32, credit_waits: bool) {
+        self.store.set_epoch_deadline(PluginLimits::ticks(budget));
+        self.calls += 1;
+        self.stderr.take();
+        let powers = &mut self.store.data_mut().powers;
+        powers.chat.set_depth(depth);
+        powers.wait.begin_call(credit_waits);
+    }
+
+    /// What a call that failed inside wasmtime means for the caller: the memory cap, the time budget, or
+    /// a trap whose message ends with what the plugin printed last (a panic message).
+    fn call_error(
+        &mut self,
+        err: &wasmtime::Error,
+        plugin: &str,
+        hook: &'static str,
+        budget: std::time::Duration,
+    ) -> CallError {
+        let plugin = plugin.to_string();
+        if let Some(cap) = err.downcast_ref::<MemoryCapExceeded>() {
+            return CallError::MemoryCap {
+                plugin,
+                hook,
+                cap_bytes: cap.cap,
+            };
+        }
+        if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
+            return CallError::Timeout {
+                plugin,
+                hook,
+                budget,
+            };
+        }
+        let mut message = format!("{err:#}");
+        let printed = self.stderr.take();
+        if !printed.is_empty() {
+            message.push_str("; the plugin printed: ");
+            message.push_str(printed.trim_end());
+        }
+        CallError::Trap {
+            plugin,
+            hook,
+            message,
         }
     }
 }
@@ -278,42 +298,12 @@ impl WarmInstance {
                 hook: HOOK,
             });
         };
+        let guest = guest.clone();
         let budget = recipe.limits.after_hook_budget;
-        self.store.set_epoch_deadline(PluginLimits::ticks(budget));
-        self.calls += 1;
-        self.stderr.take();
-        let powers = &mut self.store.data_mut().powers;
-        powers.chat.set_depth(0);
-        powers.wait.begin_call(true);
+        self.begin_call(budget, 0, true);
         let result = guest.call_on_timer(&mut self.store, name, payload);
         recipe.log_limiter.flush();
-        result.map_err(|err| {
-            if let Some(cap) = err.downcast_ref::<MemoryCapExceeded>() {
-                return CallError::MemoryCap {
-                    plugin: plugin(),
-                    hook: HOOK,
-                    cap_bytes: cap.cap,
-                };
-            }
-            if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
-                return CallError::Timeout {
-                    plugin: plugin(),
-                    hook: HOOK,
-                    budget,
-                };
-            }
-            let mut message = format!("{err:#}");
-            let printed = self.stderr.take();
-            if !printed.is_empty() {
-                message.push_str("; the plugin printed: ");
-                message.push_str(printed.trim_end());
-            }
-            CallError::Trap {
-                plugin: plugin(),
-                hook: HOOK,
-                message,
-            }
-        })
+        result.map_err(|err| self.call_error(&err, &recipe.name, HOOK, budget))
     }
 }
 

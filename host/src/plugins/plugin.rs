@@ -90,6 +90,16 @@ impl Plugin {
                 hook: hook.name(),
             });
         }
+        self.with_instance(|instance, recipe| instance.call(recipe, call))
+    }
+
+    /// Runs `f` on a warm instance (an idle one, or a new one), then keeps the instance for the next call
+    /// unless the call failed (its memory may be half-updated), it has served its share of calls, or
+    /// enough instances are idle already. The pool's lock is never held during a call.
+    fn with_instance<T>(
+        &self,
+        f: impl FnOnce(&mut WarmInstance, &InstanceRecipe) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
         let inner = &self.inner;
         let mut instance =
             match self.take_idle() {
@@ -101,7 +111,7 @@ impl Plugin {
                     }
                 })?,
             };
-        let result = instance.call(&inner.recipe, call);
+        let result = f(&mut instance, &inner.recipe);
         if result.is_ok() && instance.calls < MAX_CALLS_PER_INSTANCE {
             let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE_INSTANCES {
@@ -124,25 +134,7 @@ impl Plugin {
     /// Call `on-timer(name, payload)`. Blocking, like [`Plugin::call`]. `Ok(Err(reason))` is the
     /// plugin's own failure (retry later); `Err` a trap, timeout or missing export.
     pub fn call_timer(&self, name: &str, payload: &str) -> Result<Result<(), String>, CallError> {
-        let inner = &self.inner;
-        let mut instance =
-            match self.take_idle() {
-                Some(instance) => instance,
-                None => inner.recipe.instantiate(&inner.engine).map_err(|err| {
-                    CallError::Instantiate {
-                        plugin: self.name().to_string(),
-                        message: format!("{err:#}"),
-                    }
-                })?,
-            };
-        let result = instance.call_timer(&inner.recipe, name, payload);
-        if result.is_ok() && instance.calls < MAX_CALLS_PER_INSTANCE {
-            let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE_INSTANCES {
-                idle.push(instance);
-            }
-        }
-        result
+        self.with_instance(|instance, recipe| instance.call_timer(recipe, name, payload))
     }
 
     /// The same compiled plugin with other config values and grants: a new version (no warm instances

@@ -57,25 +57,35 @@ pub fn cancel_timer(tx: &Transaction<'_>, plugin: &str, name: &str) -> Result<bo
     Ok(n > 0)
 }
 
+/// The columns [`timer_row`] reads, as a literal for `concat!` (the SQL stays a constant).
+macro_rules! timer_select {
+    () => {
+        "SELECT plugin, name, due_at, interval_ms, payload, attempts, rev FROM plugin_timers"
+    };
+}
+
+/// A [`Timer`] from a row of `timer_select!()`.
+fn timer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Timer> {
+    Ok(Timer {
+        plugin: r.get(0)?,
+        name: r.get(1)?,
+        due_at: r.get(2)?,
+        interval_ms: r
+            .get::<_, Option<i64>>(3)?
+            .map(|ms| u64::try_from(ms).unwrap_or(0)),
+        payload: r.get(4)?,
+        attempts: r.get(5)?,
+        rev: r.get(6)?,
+    })
+}
+
 /// Timers due at `now`, earliest first, at most `limit`.
 pub fn due_timers(conn: &Connection, now: Millis, limit: u32) -> Result<Vec<Timer>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT plugin, name, due_at, interval_ms, payload, attempts, rev FROM plugin_timers
-         WHERE due_at <= ?1 ORDER BY due_at, plugin, name LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![now, limit], |r| {
-        Ok(Timer {
-            plugin: r.get(0)?,
-            name: r.get(1)?,
-            due_at: r.get(2)?,
-            interval_ms: r
-                .get::<_, Option<i64>>(3)?
-                .map(|ms| u64::try_from(ms).unwrap_or(0)),
-            payload: r.get(4)?,
-            attempts: r.get(5)?,
-            rev: r.get(6)?,
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(concat!(
+        timer_select!(),
+        " WHERE due_at <= ?1 ORDER BY due_at, plugin, name LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![now, limit], timer_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -108,23 +118,9 @@ pub fn finish_firing(
 
 /// Every timer of `plugin` (for tests and the admin API), by name.
 pub fn timers_of(conn: &Connection, plugin: &str) -> Result<Vec<Timer>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT plugin, name, due_at, interval_ms, payload, attempts, rev FROM plugin_timers
-         WHERE plugin = ?1 ORDER BY name",
-    )?;
-    let rows = stmt.query_map(params![plugin], |r| {
-        Ok(Timer {
-            plugin: r.get(0)?,
-            name: r.get(1)?,
-            due_at: r.get(2)?,
-            interval_ms: r
-                .get::<_, Option<i64>>(3)?
-                .map(|ms| u64::try_from(ms).unwrap_or(0)),
-            payload: r.get(4)?,
-            attempts: r.get(5)?,
-            rev: r.get(6)?,
-        })
-    })?;
+    let mut stmt =
+        conn.prepare_cached(concat!(timer_select!(), " WHERE plugin = ?1 ORDER BY name"))?;
+    let rows = stmt.query_map(params![plugin], timer_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
