@@ -62,11 +62,7 @@ pub fn run_chain(
                 if disabled {
                     tracing::debug!(plugin = plugin.name(), hook = hook.name(), "{error}");
                 } else {
-                    tracing::warn!(
-                        plugin = plugin.name(),
-                        hook = hook.name(),
-                        "before-hook failed: {error}"
-                    );
+                    plugin.warn_before_hook_failure(hook, &error);
                 }
                 if plugin.settings.fail == FailMode::Closed {
                     return Err(ChatError::Rejected {

@@ -11,6 +11,7 @@
 //! | `chathooks_plugin_state` | gauge (1 for the current state) | `plugin`, `state` |
 //! | `chathooks_plugin_breaker_trips_total` | counter | `plugin` |
 //! | `chathooks_plugin_log_lines_dropped_total` | counter | `plugin` |
+//! | `chathooks_plugin_log_bytes_dropped_total` | counter | `plugin` |
 //! | `chathooks_plugin_kv_keys`, `chathooks_plugin_kv_bytes` | gauge | `plugin` |
 //! | `chathooks_outbox_depth` | gauge | events committed but not yet fanned out to plugins |
 //! | `chathooks_deliveries_pending` | gauge | `plugin`: after-hook deliveries not yet done |
@@ -280,7 +281,7 @@ fn render_plugins(e: &mut Exposition, statuses: &[PluginStatus]) {
         }
     }
     type Family = (&'static str, &'static str, Kind, fn(&PluginStatus) -> u64);
-    let per_plugin: [Family; 4] = [
+    let per_plugin: [Family; 5] = [
         (
             "chathooks_plugin_breaker_trips_total",
             "Times the circuit breaker disabled the plugin.",
@@ -292,6 +293,12 @@ fn render_plugins(e: &mut Exposition, statuses: &[PluginStatus]) {
             "Log lines dropped by the plugin's rate limit.",
             Kind::Counter,
             |s| s.log_lines_dropped,
+        ),
+        (
+            "chathooks_plugin_log_bytes_dropped_total",
+            "Bytes of the log lines dropped by the plugin's rate limits.",
+            Kind::Counter,
+            |s| s.log_bytes_dropped,
         ),
         (
             "chathooks_plugin_kv_keys",

@@ -88,15 +88,17 @@ pub enum CallError {
         /// The hook's WIT name.
         hook: &'static str,
     },
-    /// The call ran out of its time budget.
-    #[error("plugin `{plugin}` timed out in `{hook}` after its budget of {budget:?}")]
+    /// The call ran out of its time budget (CPU time, or the wall-clock cap above it).
+    #[error("plugin `{plugin}` timed out in `{hook}` after its budget of {budget:?} {clock}")]
     Timeout {
         /// The plugin.
         plugin: String,
         /// The hook's WIT name.
         hook: &'static str,
-        /// The budget it had.
+        /// The budget of CPU time it had.
         budget: Duration,
+        /// Which clock ran out.
+        clock: super::budget::Clock,
     },
     /// The call tried to grow memory past the plugin's cap.
     #[error("plugin `{plugin}` exceeded its memory cap of {cap_bytes} bytes in `{hook}`")]

@@ -1,6 +1,7 @@
 //! One plugin instance: its store (WASI context, host contexts, memory limiter) and its bound hooks.
 
 use super::bindings::hooks::on_timer;
+use super::budget::{BudgetExhausted, CallBudget, Verdict};
 use super::error::CallError;
 use super::hooks::{HookCall, HookExports, HookIndices, HookOutput};
 use super::host::PowerCtxs;
@@ -13,10 +14,10 @@ use super::powers::{PluginPowers, ServicesSlot, call_depth};
 use crate::store::kv::{KvQuota, KvStore};
 use std::sync::Arc;
 use wasmtime::component::{InstancePre, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Time a fresh instance may spend in its start-up code before it counts as hung.
+/// CPU time a fresh instance may spend in its start-up code before it counts as hung.
 const INSTANTIATE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The error a store's limiter raises when a plugin grows memory past its cap; found again by downcasting
@@ -65,6 +66,8 @@ pub(crate) struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    /// The time budget of the call under way (read by the epoch-deadline callback).
+    budget: CallBudget,
     pub(crate) log: LogCtx,
     pub(crate) kv: KvCtx,
     /// `config`, `chat`, `events`, `http`, `push` and `scheduler`.
@@ -144,6 +147,7 @@ impl InstanceRecipe {
             limiter: MemoryLimiter {
                 cap: self.limits.memory_bytes,
             },
+            budget: CallBudget::start(INSTANTIATE_BUDGET),
             log: LogCtx::new(self.name.clone(), self.sink.clone()),
             kv: KvCtx::new(
                 self.name.clone(),
@@ -162,16 +166,16 @@ impl InstanceRecipe {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Past the deadline: extend it by the time the call spent blocked in host calls (an HTTP answer,
-        // a bot post), if any, else stop the call (see `HostWait`).
+        // Past the deadline: let the call run on while it has CPU time left, else stop it (see `budget.rs`).
         store.epoch_deadline_callback(|ctx| {
-            let waited = ctx.data().powers.wait.take();
-            if waited.is_zero() {
-                return Err(Trap::Interrupt.into());
+            let state = ctx.data();
+            match state.budget.check(state.powers.wait.credit()) {
+                Verdict::Extend(ticks) => Ok(UpdateDeadline::Continue(ticks)),
+                Verdict::Exhausted(clock) => Err(BudgetExhausted { clock }.into()),
             }
-            Ok(UpdateDeadline::Continue(PluginLimits::ticks(waited)))
         });
-        store.set_epoch_deadline(PluginLimits::ticks(INSTANTIATE_BUDGET));
+        let first = store.data().budget.first_deadline();
+        store.set_epoch_deadline(first);
         let instance = self.pre.instantiate(&mut store)?;
         let exports = self.indices.load(&mut store, &instance)?;
         let on_timer = self
@@ -235,12 +239,14 @@ impl WarmInstance {
     /// depth bot posts carry, and whether host waits are credited back to the budget (after-hooks and
     /// timers only).
     fn begin_call(&mut self, budget: std::time::Duration, depth: u32, credit_waits: bool) {
-        self.store.set_epoch_deadline(PluginLimits::ticks(budget));
         self.calls += 1;
         self.stderr.take();
-        let powers = &mut self.store.data_mut().powers;
-        powers.chat.set_depth(depth);
-        powers.wait.begin_call(credit_waits);
+        let state = self.store.data_mut();
+        state.powers.chat.set_depth(depth);
+        state.powers.wait.begin_call(credit_waits);
+        state.budget = CallBudget::start(budget);
+        let first = state.budget.first_deadline();
+        self.store.set_epoch_deadline(first);
     }
 
     /// What a call that failed inside wasmtime means for the caller: the memory cap, the time budget, or
@@ -260,11 +266,12 @@ impl WarmInstance {
                 cap_bytes: cap.cap,
             };
         }
-        if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
+        if let Some(exhausted) = err.downcast_ref::<BudgetExhausted>() {
             return CallError::Timeout {
                 plugin,
                 hook,
                 budget,
+                clock: exhausted.clock,
             };
         }
         let mut message = format!("{err:#}");

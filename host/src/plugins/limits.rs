@@ -15,13 +15,21 @@ pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 /// slot size, so it bounds reserved address space (not resident memory): 1,000 slots of 1 GiB.
 pub const MAX_MEMORY_BYTES: usize = 1 << 30;
 
-/// Default time a before-hook may run. It runs inside a user's request, once per plugin, so it must stay
-/// well under what a person notices; 50 ms is generous for any filter and still bounds a loop.
+/// Default CPU time a before-hook may use (see `budget.rs`: budgets count the calling thread's CPU time,
+/// not the machine's load). It runs inside a user's request, once per plugin, so it must stay well under
+/// what a person notices; 50 ms is generous for any filter and still bounds a loop.
 pub const DEFAULT_BEFORE_HOOK_BUDGET: Duration = Duration::from_millis(50);
 
-/// Default time an after-hook may run. It is off the request path, so it can be slower, but a stuck call
-/// still holds an instance and delays the events behind it in its conversation.
+/// Default CPU time an after-hook may use. It is off the request path, so it can be slower, but a stuck
+/// call still holds an instance and delays the events behind it in its conversation.
 pub const DEFAULT_AFTER_HOOK_BUDGET: Duration = Duration::from_secs(1);
+
+/// How many times its CPU budget a call may take in wall-clock time before it is stopped anyway. On this
+/// project's two-core machines, ten is twenty busy threads competing with the call (four clients' requests,
+/// the dispatcher, SQLite, other plugins) with room to spare, so load alone never reaches it; a call that
+/// does is stuck (descheduled for long, or waiting in a host call), and a person would have given up on
+/// the request: 500 ms for a default before-hook, 10 s for an after-hook.
+pub const WALL_CLOCK_CAP_FACTOR: u32 = 10;
 
 /// Calls served by one warm instance before it is replaced by a fresh one. Reuse is what makes a hook cost
 /// microseconds; recycling bounds how long a plugin's leaked memory or corrupted globals can live.
@@ -55,6 +63,16 @@ pub const DEFAULT_LOG_LINES_PER_SECOND: u32 = 100;
 /// chatter or a debugging session's detail without losing lines.
 pub const DEFAULT_LOG_BURST: u32 = 1000;
 
+/// Default log bytes per second a plugin may write on average (lines are counted after cutting to
+/// [`MAX_LOG_LINE_BYTES`]). The line rate alone let one plugin write 6.1 MB in 18 s with lines of 4 KiB;
+/// 16 KiB/s is a hundred lines of a typical 160 bytes, the line rate's worth, and keeps a flooding plugin
+/// to about 1.4 GB a day of server log instead of 35 GB.
+pub const DEFAULT_LOG_BYTES_PER_SECOND: u32 = 16 << 10;
+
+/// Default burst of log bytes a plugin may write at once above its byte rate: the line burst's thousand
+/// lines at a typical 160 bytes, or about forty maximal lines.
+pub const DEFAULT_LOG_BURST_BYTES: u32 = 160 << 10;
+
 /// Default number of KV keys a plugin may hold. KV is for counters, dedup markers and small state; ten
 /// thousand covers a marker per recent event with room to spare, and bounds a runaway loop's damage.
 pub const DEFAULT_KV_MAX_KEYS: u64 = 10_000;
@@ -87,6 +105,10 @@ pub struct PluginLimits {
     pub log_lines_per_second: u32,
     /// Log lines that may be written at once above the average rate.
     pub log_burst: u32,
+    /// Average log bytes per second; lines beyond it (and the byte burst) are dropped and counted.
+    pub log_bytes_per_second: u32,
+    /// Log bytes that may be written at once above the average byte rate.
+    pub log_burst_bytes: u32,
     /// KV keys the plugin may hold.
     pub kv_max_keys: u64,
     /// KV bytes (keys + values) the plugin may hold.
@@ -106,6 +128,8 @@ impl Default for PluginLimits {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             log_lines_per_second: DEFAULT_LOG_LINES_PER_SECOND,
             log_burst: DEFAULT_LOG_BURST,
+            log_bytes_per_second: DEFAULT_LOG_BYTES_PER_SECOND,
+            log_burst_bytes: DEFAULT_LOG_BURST_BYTES,
             kv_max_keys: DEFAULT_KV_MAX_KEYS,
             kv_max_bytes: DEFAULT_KV_MAX_BYTES,
             breaker_failures: DEFAULT_BREAKER_FAILURES,

@@ -12,6 +12,8 @@
 //! max_output_bytes = 65536   # largest decision / reason / error text one call may return
 //! log_lines_per_second = 100 # average log rate; lines beyond it and the burst are dropped and counted
 //! log_burst = 1000           # lines that may be written at once above the rate
+//! log_bytes_per_second = 16384  # average log bytes; lines beyond it and the byte burst are dropped and counted
+//! log_burst_bytes = 163840   # bytes that may be written at once above the byte rate (at least 4096)
 //! kv_max_keys = 10000        # KV quota: keys
 //! kv_max_bytes = 16777216    # KV quota: bytes of keys + values
 //! breaker_failures = 5       # consecutive failures that disable the plugin (0: never)
@@ -37,7 +39,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
+use super::limits::{MAX_LOG_LINE_BYTES, MAX_MEMORY_BYTES, PluginLimits};
 use super::powers::{ManifestGrants, PluginPowers};
 
 /// What a before-hook that fails (traps, times out) or is disabled by the circuit breaker means for the
@@ -91,6 +93,8 @@ struct ManifestLimits {
     max_output_bytes: Option<u64>,
     log_lines_per_second: Option<u32>,
     log_burst: Option<u32>,
+    log_bytes_per_second: Option<u32>,
+    log_burst_bytes: Option<u32>,
     kv_max_keys: Option<u64>,
     kv_max_bytes: Option<u64>,
     breaker_failures: Option<u32>,
@@ -119,6 +123,15 @@ impl ManifestLimits {
         };
         let ms =
             |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+        let log_burst_bytes = match self.log_burst_bytes {
+            Some(n) if usize::try_from(n).unwrap_or(usize::MAX) < MAX_LOG_LINE_BYTES => {
+                return Err(format!(
+                    "limits.log_burst_bytes must be at least {MAX_LOG_LINE_BYTES} (the longest log \
+                     line), or no long line could ever be written"
+                ));
+            }
+            other => other.unwrap_or(defaults.log_burst_bytes),
+        };
         Ok(PluginLimits {
             memory_bytes,
             before_hook_budget: ms(
@@ -137,6 +150,10 @@ impl ManifestLimits {
                 .log_lines_per_second
                 .unwrap_or(defaults.log_lines_per_second),
             log_burst: self.log_burst.unwrap_or(defaults.log_burst),
+            log_bytes_per_second: self
+                .log_bytes_per_second
+                .unwrap_or(defaults.log_bytes_per_second),
+            log_burst_bytes,
             kv_max_keys: self.kv_max_keys.unwrap_or(defaults.kv_max_keys),
             kv_max_bytes: self.kv_max_bytes.unwrap_or(defaults.kv_max_bytes),
             breaker_failures: self.breaker_failures.unwrap_or(defaults.breaker_failures),
@@ -184,6 +201,7 @@ mod tests {
         let settings = PluginSettings::parse(
             "priority = -1\nfail = \"closed\"\n[limits]\nmemory_mb = 8\nbefore_hook_ms = 5\n\
              after_hook_ms = 7\nmax_output_bytes = 100\nlog_lines_per_second = 3\nlog_burst = 4\n\
+             log_bytes_per_second = 0\nlog_burst_bytes = 5000\n\
              kv_max_keys = 5\nkv_max_bytes = 600\nbreaker_failures = 0\nbreaker_cooldown_ms = 250\n",
         );
         let expected = PluginSettings {
@@ -196,6 +214,8 @@ mod tests {
                 max_output_bytes: 100,
                 log_lines_per_second: 3,
                 log_burst: 4,
+                log_bytes_per_second: 0,
+                log_burst_bytes: 5000,
                 kv_max_keys: 5,
                 kv_max_bytes: 600,
                 breaker_failures: 0,
@@ -213,6 +233,8 @@ mod tests {
         assert!(zero.is_err_and(|e| e.contains("after_hook_ms")));
         let huge = PluginSettings::parse("[limits]\nmemory_mb = 999999\n");
         assert!(huge.is_err_and(|e| e.contains("memory_mb")));
+        let tiny = PluginSettings::parse("[limits]\nlog_burst_bytes = 100\n");
+        assert!(tiny.is_err_and(|e| e.contains("line 2") && e.contains("log_burst_bytes")));
         let typo = PluginSettings::parse("[limits]\nmemory_mbs = 1\n");
         assert!(typo.is_err_and(|e| e.contains("memory_mbs")));
     }

@@ -10,9 +10,11 @@
 //! - [`manifest`]: `<name>.toml`: priority, fail mode, limits, config values and grants.
 //! - [`powers`]: grants, and the [`powers::HostServices`] that carry out the power interfaces.
 //! - [`breaker`]: the circuit breaker that disables a plugin after repeated failures.
+//! - [`failure_log`]: warnings about a plugin's failures, rate-limited per plugin.
 //! - [`stats`]: call counts and latency histograms per plugin and hook; [`summary`]: their periodic log line.
 //! - [`hooks`]: the table of hooks, [`HookCall`] (a call with its WIT arguments) and [`HookOutput`].
-//! - `instance`: one store + instance, memory limiter, time budget, trap classification.
+//! - `instance`: one store + instance, memory limiter, trap classification.
+//! - [`budget`]: a call's time budget in the thread's CPU time, under a wall-clock cap.
 //! - `inspect`: refusing files that are not components of our WIT, with clear messages.
 //! - [`cache`]: compiled components on disk.
 //! - [`limits`]: every limit, with why it has its value.
@@ -22,9 +24,11 @@
 #[allow(unsafe_code, missing_docs)]
 pub mod bindings;
 pub mod breaker;
+pub mod budget;
 pub mod cache;
 mod engine;
 pub mod error;
+pub mod failure_log;
 pub mod hooks;
 pub mod host;
 mod inspect;

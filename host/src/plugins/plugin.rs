@@ -180,6 +180,11 @@ impl Plugin {
         self.inner.recipe.log_limiter.dropped()
     }
 
+    /// Bytes of the log lines dropped by this version's rate limits so far.
+    pub fn log_bytes_dropped(&self) -> u64 {
+        self.inner.recipe.log_limiter.dropped_bytes()
+    }
+
     /// Number of idle warm instances (for tests and the admin API).
     pub fn idle_instances(&self) -> usize {
         self.inner

@@ -28,7 +28,8 @@ use serde::Serialize;
 
 use super::breaker::{Admission, Breaker, Transition};
 use super::error::CallError;
-use super::hooks::{Hook, HookCall, HookOutput};
+use super::failure_log::{FailureLog, Warn};
+use super::hooks::{Hook, HookCall, HookKind, HookOutput};
 use super::plugin::Plugin;
 use super::runtime::Runtime;
 use super::stats::PluginStats;
@@ -66,6 +67,10 @@ pub struct LimitsView {
     pub log_lines_per_second: u32,
     /// Log burst, lines.
     pub log_burst: u32,
+    /// Log bytes per second.
+    pub log_bytes_per_second: u32,
+    /// Log burst, bytes.
+    pub log_burst_bytes: u32,
     /// KV quota: keys.
     pub kv_max_keys: u64,
     /// KV quota: bytes.
@@ -102,6 +107,9 @@ pub struct PluginStatus {
     pub failures: u64,
     /// Calls that ran out of time.
     pub timeouts: u64,
+    /// Before-hook calls that ran out of time: each let a message through unfiltered (fail open) or
+    /// rejected it (fail closed).
+    pub before_hook_timeouts: u64,
     /// Failed calls in a row.
     pub consecutive_failures: u32,
     /// Times the circuit breaker has disabled the plugin.
@@ -118,6 +126,8 @@ pub struct PluginStatus {
     pub load_error: Option<String>,
     /// Log lines dropped by the rate limit.
     pub log_lines_dropped: u64,
+    /// Bytes of those lines.
+    pub log_bytes_dropped: u64,
     /// What it keeps in KV.
     pub kv: KvUsage,
     /// After-hook deliveries waiting for it (filled in by the admin API from the outbox).
@@ -133,6 +143,10 @@ pub(crate) struct Shared {
     pub(crate) breaker: Breaker,
     /// Log lines dropped by versions no longer running.
     pub(crate) retired_log_drops: AtomicU64,
+    /// Bytes of those lines.
+    pub(crate) retired_log_byte_drops: AtomicU64,
+    /// Rate limit of the warnings about this plugin's before-hook failures.
+    pub(crate) failure_log: FailureLog,
 }
 
 /// A running plugin with its settings: what callers get from the registry. Cheap to clone; it keeps its
@@ -227,6 +241,33 @@ impl LoadedPlugin {
             Instant::now(),
         );
         self.log_transition(transition);
+    }
+
+    /// Logs a before-hook failure (the call failed, or its answer was unusable) as a warning naming the
+    /// plugin, the hook and what happened to the message, at most once per
+    /// [`FAILURE_WARN_INTERVAL`](super::failure_log::FAILURE_WARN_INTERVAL) per plugin; the failures in
+    /// between are counted in the next warning (and every one in the statistics).
+    pub fn warn_before_hook_failure(&self, hook: Hook, error: &str) {
+        let Warn::Now { suppressed } = self.shared.failure_log.admit(Instant::now()) else {
+            return;
+        };
+        let outcome = match self.settings.fail {
+            FailMode::Open => "the message went through unfiltered (fail open)",
+            FailMode::Closed => "the message was rejected (fail closed)",
+        };
+        let more = if suppressed == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {suppressed} more before-hook failures of this plugin were not logged in the last {:?}",
+                super::failure_log::FAILURE_WARN_INTERVAL
+            )
+        };
+        tracing::warn!(
+            plugin = self.name(),
+            hook = hook.name(),
+            "before-hook failed, {outcome}: {error}{more}"
+        );
     }
 
     /// How many after-hook deliveries the dispatcher may start for this plugin now, out of `normal`:
@@ -345,6 +386,10 @@ impl Registry {
                 .shared
                 .retired_log_drops
                 .fetch_add(old.plugin.log_lines_dropped(), Ordering::Relaxed);
+            entry
+                .shared
+                .retired_log_byte_drops
+                .fetch_add(old.plugin.log_bytes_dropped(), Ordering::Relaxed);
         }
         old
     }
@@ -457,6 +502,7 @@ impl Registry {
                     calls: totals.calls,
                     failures: totals.failures,
                     timeouts: totals.timeouts,
+                    before_hook_timeouts: e.shared.stats.timeouts_of(HookKind::Before),
                     consecutive_failures: breaker.consecutive_failures,
                     breaker_trips: breaker.trips,
                     disabled_for_ms: breaker.disabled_for.map(duration_ms),
@@ -466,6 +512,8 @@ impl Registry {
                     load_error: e.load_error.clone(),
                     log_lines_dropped: e.shared.retired_log_drops.load(Ordering::Relaxed)
                         + running.map_or(0, |p| p.plugin.log_lines_dropped()),
+                    log_bytes_dropped: e.shared.retired_log_byte_drops.load(Ordering::Relaxed)
+                        + running.map_or(0, |p| p.plugin.log_bytes_dropped()),
                     kv: kv.usage(name).unwrap_or_default(),
                     pending_deliveries: 0,
                     limits: running.map(|p| limits_view(&p.settings)),
@@ -504,6 +552,8 @@ fn limits_view(settings: &PluginSettings) -> LimitsView {
         max_output_bytes: u64::try_from(l.max_output_bytes).unwrap_or(u64::MAX),
         log_lines_per_second: l.log_lines_per_second,
         log_burst: l.log_burst,
+        log_bytes_per_second: l.log_bytes_per_second,
+        log_burst_bytes: l.log_burst_bytes,
         kv_max_keys: l.kv_max_keys,
         kv_max_bytes: l.kv_max_bytes,
         breaker_failures: l.breaker_failures,

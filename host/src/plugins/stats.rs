@@ -236,6 +236,17 @@ impl PluginStats {
         totals
     }
 
+    /// Timeouts of the hooks of one kind (before-hooks: messages that went through unfiltered or were
+    /// rejected because the filter ran out of time).
+    pub fn timeouts_of(&self, kind: super::hooks::HookKind) -> u64 {
+        Hook::ALL
+            .iter()
+            .zip(&self.hooks)
+            .filter(|(h, _)| h.kind() == kind)
+            .map(|(_, s)| s.timeouts.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Each hook that has been called, with its statistics.
     pub fn called_hooks(&self) -> impl Iterator<Item = (Hook, &HookStats)> {
         Hook::ALL

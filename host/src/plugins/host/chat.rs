@@ -97,7 +97,7 @@ impl Host for ChatCtx {
                 _ => return Err(Error::Rejected("metadata must be a JSON object".into())),
             },
         };
-        let started = std::time::Instant::now();
+        let started = self.wait.start();
         let posted = self.services.get().post_message(BotPost {
             plugin: self.plugin.to_string(),
             conversation_id,
@@ -111,7 +111,7 @@ impl Host for ChatCtx {
 
     fn join_conversation(&mut self, conversation_id: String) -> Result<(), Error> {
         self.require(self.powers.grants.chat_join, "chat_join")?;
-        let started = std::time::Instant::now();
+        let started = self.wait.start();
         let joined = self
             .services
             .get()

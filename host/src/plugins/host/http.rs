@@ -110,7 +110,7 @@ impl Host for HttpCtx {
             timeout,
             max_response_bytes: MAX_HTTP_RESPONSE_BYTES,
         };
-        let started = std::time::Instant::now();
+        let started = self.wait.start();
         let answer = self.services.get().http(outbound);
         self.wait.record(started);
         match answer {

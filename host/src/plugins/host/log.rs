@@ -2,10 +2,13 @@
 //! rate-limited per plugin.
 //!
 //! ## Rate limit
-//! Every line a plugin writes (through `log`, stdout or stderr) passes its [`LogLimiter`], a token bucket
-//! shared by all instances of one plugin version: `log_lines_per_second` on average, `log_burst` at once.
-//! Lines beyond it are dropped and counted; at most once a second a `warn` note says how many were dropped,
-//! so a flood costs the server one counter increment per line and the log one line per second.
+//! Every line a plugin writes (through `log`, stdout or stderr) passes its [`LogLimiter`], two token
+//! buckets shared by all instances of one plugin version: one counts lines (`log_lines_per_second` on
+//! average, `log_burst` at once), the other bytes (`log_bytes_per_second`, `log_burst_bytes`), so long
+//! lines cannot fill the server's log within the line rate. A line goes through only if both buckets hold
+//! enough; otherwise it is dropped and counted (lines and bytes). At most once a second a `warn` note says
+//! how many were dropped, so a flood costs the server one counter increment per line and the log one line
+//! per second.
 
 use crate::plugins::bindings::log::{Host, Level};
 use crate::plugins::limits::{MAX_LOG_LINE_BYTES, PluginLimits};
@@ -21,45 +24,73 @@ const NOTE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct LogLimiter {
     plugin: Arc<str>,
     inner: Arc<dyn LogSink>,
-    /// Tokens added per second.
+    /// Line tokens added per second.
     rate: f64,
-    /// Most tokens the bucket holds.
+    /// Most line tokens the bucket holds.
     burst: f64,
+    /// Byte tokens added per second.
+    byte_rate: f64,
+    /// Most byte tokens the bucket holds.
+    byte_burst: f64,
     bucket: Mutex<Bucket>,
     /// Lines dropped over this limiter's life (for the admin API and metrics).
     dropped_total: AtomicU64,
+    /// Bytes of the lines dropped over this limiter's life.
+    dropped_bytes_total: AtomicU64,
 }
 
 struct Bucket {
+    /// Line tokens.
     tokens: f64,
+    /// Byte tokens.
+    bytes: f64,
     refilled: Instant,
-    /// Dropped since the last note.
+    /// Lines dropped since the last note.
     unreported: u64,
+    /// Their bytes.
+    unreported_bytes: u64,
     last_note: Option<Instant>,
+}
+
+/// The counts a "dropped" note reports.
+struct Note {
+    lines: u64,
+    bytes: u64,
 }
 
 impl LogLimiter {
     /// A limiter for `plugin` with the rate and burst of `limits`, writing to `inner`.
     pub(crate) fn new(plugin: Arc<str>, inner: Arc<dyn LogSink>, limits: &PluginLimits) -> Self {
         let burst = f64::from(limits.log_burst.max(1));
+        let byte_burst = f64::from(limits.log_burst_bytes.max(1));
         LogLimiter {
             plugin,
             inner,
             rate: f64::from(limits.log_lines_per_second),
             burst,
+            byte_rate: f64::from(limits.log_bytes_per_second),
+            byte_burst,
             bucket: Mutex::new(Bucket {
                 tokens: burst,
+                bytes: byte_burst,
                 refilled: Instant::now(),
                 unreported: 0,
+                unreported_bytes: 0,
                 last_note: None,
             }),
             dropped_total: AtomicU64::new(0),
+            dropped_bytes_total: AtomicU64::new(0),
         }
     }
 
     /// Lines dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the lines dropped so far.
+    pub fn dropped_bytes(&self) -> u64 {
+        self.dropped_bytes_total.load(Ordering::Relaxed)
     }
 
     /// Writes the "N lines dropped" note if lines were dropped and no note was written in the last
@@ -71,13 +102,14 @@ impl LogLimiter {
         }
     }
 
-    fn write_note(&self, dropped: u64) {
+    fn write_note(&self, note: Note) {
         self.inner.log(
             &self.plugin,
             LogLevel::Warn,
             &format!(
-                "{dropped} log lines dropped: over the limit of {} lines per second (burst {})",
-                self.rate, self.burst
+                "{} log lines ({} bytes) dropped: over the limit of {} lines per second (burst {}) \
+                 or {} bytes per second (burst {})",
+                note.lines, note.bytes, self.rate, self.burst, self.byte_rate, self.byte_burst
             ),
         );
     }
@@ -88,8 +120,8 @@ impl LogLimiter {
 }
 
 impl Bucket {
-    /// The count to report, if there is one and a note is due.
-    fn take_note(&mut self, now: Instant) -> Option<u64> {
+    /// The counts to report, if there are some and a note is due.
+    fn take_note(&mut self, now: Instant) -> Option<Note> {
         let due = self
             .last_note
             .is_none_or(|at| now.duration_since(at) >= NOTE_INTERVAL);
@@ -97,29 +129,40 @@ impl Bucket {
             return None;
         }
         self.last_note = Some(now);
-        Some(std::mem::take(&mut self.unreported))
+        Some(Note {
+            lines: std::mem::take(&mut self.unreported),
+            bytes: std::mem::take(&mut self.unreported_bytes),
+        })
     }
 }
 
 impl LogSink for LogLimiter {
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {
         let now = Instant::now();
+        let len = u64::try_from(message.len()).unwrap_or(u64::MAX);
+        // A line longer than the byte burst could never pass: it costs the whole burst.
+        #[allow(clippy::cast_precision_loss)]
+        let cost = (len as f64).min(self.byte_burst);
         let (allowed, note) = {
             let mut b = self.lock();
             let elapsed = now.duration_since(b.refilled).as_secs_f64();
             b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+            b.bytes = (b.bytes + elapsed * self.byte_rate).min(self.byte_burst);
             b.refilled = now;
-            let allowed = b.tokens >= 1.0;
+            let allowed = b.tokens >= 1.0 && b.bytes >= cost;
             if allowed {
                 b.tokens -= 1.0;
+                b.bytes -= cost;
             } else {
                 b.unreported += 1;
+                b.unreported_bytes = b.unreported_bytes.saturating_add(len);
             }
             let note = if allowed { b.take_note(now) } else { None };
             (allowed, note)
         };
         if !allowed {
             self.dropped_total.fetch_add(1, Ordering::Relaxed);
+            self.dropped_bytes_total.fetch_add(len, Ordering::Relaxed);
         }
         if let Some(note) = note {
             self.write_note(note);
@@ -149,7 +192,7 @@ impl LogCtx {
 }
 
 /// Cut `message` to [`MAX_LOG_LINE_BYTES`] on a character boundary, saying how much was cut.
-fn truncate(message: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn truncate(message: &str) -> std::borrow::Cow<'_, str> {
     if message.len() <= MAX_LOG_LINE_BYTES {
         return message.into();
     }
@@ -204,7 +247,7 @@ mod tests {
         assert_eq!(lines.len() - notes.len(), 10, "{lines:?}");
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(
-            notes[0].message.starts_with("990 log lines dropped"),
+            notes[0].message.starts_with("990 log lines (7830 bytes) dropped"),
             "{notes:?}"
         );
         assert_eq!(limiter.dropped(), 990);
@@ -212,5 +255,37 @@ mod tests {
         limiter.log("p", LogLevel::Info, "more");
         limiter.flush();
         assert!(capture.take().is_empty());
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_the_byte_burst_within_the_line_rate() {
+        let capture = Arc::new(CaptureSink::default());
+        let limits = PluginLimits {
+            log_lines_per_second: 0,
+            log_burst: 1000,
+            log_bytes_per_second: 0,
+            log_burst_bytes: 10_000,
+            ..PluginLimits::default()
+        };
+        let limiter = LogLimiter::new(Arc::from("p"), capture.clone(), &limits);
+        let line = "x".repeat(MAX_LOG_LINE_BYTES);
+        for _ in 0..100 {
+            limiter.log("p", LogLevel::Info, &line);
+        }
+        limiter.flush();
+        let lines = capture.take();
+        let kept = lines.iter().filter(|l| l.level == LogLevel::Info).count();
+        assert_eq!(kept, 2, "two 4 KiB lines fit a 10,000-byte burst");
+        assert_eq!(limiter.dropped(), 98);
+        assert_eq!(limiter.dropped_bytes(), 98 * 4096);
+        let note = lines.iter().find(|l| l.level == LogLevel::Warn);
+        assert!(
+            note.is_some_and(|n| n.message.starts_with("98 log lines (401408 bytes) dropped")),
+            "{lines:?}"
+        );
+        // A line longer than the whole burst still passes once the bucket is full again.
+        let limiter = LogLimiter::new(Arc::from("p"), capture.clone(), &limits);
+        limiter.log("p", LogLevel::Info, &"y".repeat(20_000));
+        assert_eq!(limiter.dropped(), 0);
     }
 }

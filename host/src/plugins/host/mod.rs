@@ -70,40 +70,73 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     Ok(())
 }
 
-/// Wall time a plugin call spent blocked in host calls that wait on something else (an HTTP answer, a
-/// bot post's chat operation with its own hook calls). A call's time budget is counted in epoch ticks of
-/// wall time, so without this a plugin waiting 2 s for a webhook would be cut off by its 1 s budget; the
-/// store's epoch-deadline callback extends the deadline by the time waited instead. Only after-hooks and
-/// timers get the credit: a before-hook holds up a user's request, so its budget stays strict.
+/// Time a plugin call spent in host calls that wait on something else (an HTTP answer, a bot post's chat
+/// operation with its own hook calls): their wall-clock time and the CPU time they used on the calling
+/// thread. A call's budget counts the thread's CPU time under a wall-clock cap (see `budget.rs`); without
+/// this credit a bot post's nested hooks would be charged to the poster, and a plugin waiting 2 s for a
+/// webhook would hit the cap of its 1 s budget's wall clock. Only after-hooks and timers get the credit:
+/// a before-hook holds up a user's request, so its budget stays strict.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostWait {
-    /// Nanoseconds waited and not yet credited.
-    waited: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Nanoseconds of wall-clock time waited this call.
+    wall: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Nanoseconds of the thread's CPU time used while waiting this call.
+    cpu: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Whether the current call earns credit.
     credited: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// When a wait began, on both clocks ([`HostWait::start`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WaitStart {
+    wall: std::time::Instant,
+    cpu: Option<std::time::Duration>,
 }
 
 impl HostWait {
     /// Starts a call: forget earlier waits; `credited` says whether this call's waits extend its budget.
     pub(crate) fn begin_call(&self, credited: bool) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.waited.store(0, Relaxed);
+        self.wall.store(0, Relaxed);
+        self.cpu.store(0, Relaxed);
         self.credited.store(credited, Relaxed);
     }
 
-    /// Records a wait that started at `since`.
-    pub(crate) fn record(&self, since: std::time::Instant) {
-        use std::sync::atomic::Ordering::Relaxed;
-        if self.credited.load(Relaxed) {
-            let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.waited.fetch_add(nanos, Relaxed);
+    /// Marks the start of a wait (reading the thread's CPU clock only when the call earns credit).
+    pub(crate) fn start(&self) -> WaitStart {
+        let credited = self.credited.load(std::sync::atomic::Ordering::Relaxed);
+        WaitStart {
+            wall: std::time::Instant::now(),
+            cpu: credited
+                .then(crate::plugins::budget::thread_cpu_time)
+                .flatten(),
         }
     }
 
-    /// Takes the waits not yet credited.
-    pub(crate) fn take(&self) -> std::time::Duration {
-        let nanos = self.waited.swap(0, std::sync::atomic::Ordering::Relaxed);
-        std::time::Duration::from_nanos(nanos)
+    /// Records a wait that began at `start`.
+    pub(crate) fn record(&self, start: WaitStart) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.credited.load(Relaxed) {
+            return;
+        }
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.wall.fetch_add(nanos(start.wall.elapsed()), Relaxed);
+        let cpu = start
+            .cpu
+            .zip(crate::plugins::budget::thread_cpu_time())
+            .map_or(std::time::Duration::ZERO, |(then, now)| {
+                now.saturating_sub(then)
+            });
+        self.cpu.fetch_add(nanos(cpu), Relaxed);
+    }
+
+    /// The waits credited to the current call so far.
+    pub(crate) fn credit(&self) -> crate::plugins::budget::Credit {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::plugins::budget::Credit {
+            wall: std::time::Duration::from_nanos(self.wall.load(Relaxed)),
+            cpu: std::time::Duration::from_nanos(self.cpu.load(Relaxed)),
+        }
     }
 }
 

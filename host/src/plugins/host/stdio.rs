@@ -1,5 +1,5 @@
 //! A plugin's stdout and stderr: each line becomes a plugin log line (info for stdout, warn for stderr),
-//! and the last few lines of stderr are kept so a trap's error can say what the plugin printed before it
+//! cut to the line limit like `log`'s and counted by the same rate limits (lines and bytes), and the last few lines of stderr are kept so a trap's error can say what the plugin printed before it
 //! died (a Rust panic message, a Python traceback).
 
 use crate::plugins::limits::MAX_LOG_LINE_BYTES;
@@ -100,7 +100,7 @@ impl LineWriter {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         let s = &self.stream;
-        s.sink.log(&s.plugin, s.level, text);
+        s.sink.log(&s.plugin, s.level, &super::log::truncate(text));
         if let Some(tail) = &s.tail {
             tail.push_line(text);
         }

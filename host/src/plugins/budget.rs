@@ -1,0 +1,234 @@
+//! The time budget of one plugin call, counted in the CPU time of the thread that runs it, under a larger
+//! wall-clock safety cap.
+//!
+//! ## Why CPU time
+//! A budget counted in wall-clock time measures the machine's load as much as the plugin: a filter that
+//! needs 40 ms of its 50 ms ran out of time on one send in forty when four clients loaded two cores, and
+//! the message was stored unfiltered. The thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) counts only the
+//! time the call actually ran, however long it waited for a core.
+//!
+//! ## How
+//! wasmtime's epoch interruption drives it: the ticker thread advances the engine's epoch every
+//! [`EPOCH_TICK`]; a call starts with a deadline of its budget in ticks, and when the deadline passes the
+//! store's callback runs, on the calling thread. It reads the thread's CPU time: while the call has used
+//! less than its budget (and is under its wall-clock cap), the deadline moves on by what is left; once it
+//! has used it all, the call stops with [`BudgetExhausted`]. A call that ends within its budget in wall time
+//! (nearly all do) costs one clock read at its start and nothing more.
+//!
+//! ## The wall-clock cap
+//! A call may also take at most [`WALL_CLOCK_CAP_FACTOR`] times its budget in wall-clock time: past that it
+//! is not being slowed by the machine but is stuck (descheduled, or in a host call that waits), and it still
+//! holds a user's request or a conversation's queue.
+//!
+//! ## Host waits
+//! After-hooks and timers are credited the time they spend in host calls that wait on something else (an
+//! HTTP answer, a bot post running its own chat operation and hooks on this thread; see
+//! [`HostWait`](super::host::HostWait)): the CPU those calls used on this thread is not the plugin's, and
+//! their wall-clock time does not count toward the cap. Before-hooks get no credit: they hold up a user.
+//!
+//! ## Why not fuel
+//! Fuel counts instructions, so it is independent of load too, but it instruments every basic block of the
+//! plugin's code (measured on this machine: see `BENCHMARKS.md`), costs every call in proportion to its
+//! work, and a budget in fuel cannot be stated in milliseconds a manifest author understands. The CPU clock
+//! costs one system call per call, whatever the plugin does.
+//!
+//! [`EPOCH_TICK`]: super::limits::EPOCH_TICK
+
+use std::time::{Duration, Instant};
+
+use super::limits::{PluginLimits, WALL_CLOCK_CAP_FACTOR};
+
+/// The CPU time the calling thread has used so far, or `None` where the platform has no per-thread CPU
+/// clock (then budgets fall back to wall-clock time).
+pub fn thread_cpu_time() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        let secs = u64::try_from(t.tv_sec).ok()?;
+        let nanos = u32::try_from(t.tv_nsec).ok()?;
+        Some(Duration::new(secs, nanos))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Which clock a call ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Its budget of CPU time.
+    Cpu,
+    /// The wall-clock cap ([`WALL_CLOCK_CAP_FACTOR`] times its budget).
+    Wall,
+}
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clock::Cpu => f.write_str("of CPU time"),
+            Clock::Wall => write!(
+                f,
+                "of CPU time, reaching its wall-clock cap of {WALL_CLOCK_CAP_FACTOR} times that \
+                 (stuck, or the machine is overloaded)"
+            ),
+        }
+    }
+}
+
+/// The error the epoch callback stops a call with; found again by downcasting, so the call error can
+/// say which clock ran out.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the call ran out of its time budget ({clock})")]
+pub(crate) struct BudgetExhausted {
+    pub(crate) clock: Clock,
+}
+
+/// Time a call spent in credited host calls (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Credit {
+    /// Wall-clock time.
+    pub(crate) wall: Duration,
+    /// CPU time of the calling thread.
+    pub(crate) cpu: Duration,
+}
+
+/// What the epoch callback does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Let the call run this many more ticks.
+    Extend(u64),
+    /// Stop it.
+    Exhausted(Clock),
+}
+
+/// The budget of the call under way on one instance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallBudget {
+    /// CPU time the call may use.
+    cpu: Duration,
+    /// Wall-clock time it may take, credited waits aside.
+    wall_cap: Duration,
+    /// The thread's CPU time when the call started (`None`: no CPU clock, count wall-clock time).
+    started_cpu: Option<Duration>,
+    started_wall: Instant,
+}
+
+impl CallBudget {
+    /// A call starting now with `cpu` of CPU time and the default wall-clock cap.
+    pub(crate) fn start(cpu: Duration) -> Self {
+        CallBudget {
+            cpu,
+            wall_cap: cpu.saturating_mul(WALL_CLOCK_CAP_FACTOR),
+            started_cpu: thread_cpu_time(),
+            started_wall: Instant::now(),
+        }
+    }
+
+    /// The budget in epoch ticks: the first deadline of a call.
+    pub(crate) fn first_deadline(&self) -> u64 {
+        PluginLimits::ticks(self.cpu)
+    }
+
+    /// At a deadline: given the credited host waits so far, stop the call or let it run on.
+    pub(crate) fn check(&self, credit: Credit) -> Verdict {
+        let cpu_now = self.started_cpu.and_then(|_| thread_cpu_time());
+        self.judge(self.started_wall.elapsed(), cpu_now, credit)
+    }
+
+    /// [`CallBudget::check`] with the clocks read: `wall` since the start, the thread's CPU time now.
+    fn judge(&self, wall: Duration, cpu_now: Option<Duration>, credit: Credit) -> Verdict {
+        let wall = wall.saturating_sub(credit.wall);
+        if wall >= self.wall_cap {
+            return Verdict::Exhausted(Clock::Wall);
+        }
+        let used = match (self.started_cpu, cpu_now) {
+            (Some(start), Some(now)) => now.saturating_sub(start).saturating_sub(credit.cpu),
+            _ => wall,
+        };
+        if used >= self.cpu {
+            return Verdict::Exhausted(Clock::Cpu);
+        }
+        let left = (self.cpu - used).min(self.wall_cap - wall);
+        Verdict::Extend(PluginLimits::ticks(left))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn budget(cpu_ms: u32, started_cpu: Option<Duration>) -> CallBudget {
+        CallBudget {
+            cpu: cpu_ms * MS,
+            wall_cap: cpu_ms * MS * WALL_CLOCK_CAP_FACTOR,
+            started_cpu,
+            started_wall: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_call_descheduled_past_its_budget_runs_on_until_it_has_used_it() {
+        let b = budget(50, Some(1000 * MS));
+        // 50 ms of wall time, but only 20 ms on a core: 30 ms left.
+        let verdict = b.judge(50 * MS, Some(1020 * MS), Credit::default());
+        assert_eq!(verdict, Verdict::Extend(30));
+        // 120 ms of wall time, 50 ms of CPU: out of CPU.
+        let verdict = b.judge(120 * MS, Some(1050 * MS), Credit::default());
+        assert_eq!(verdict, Verdict::Exhausted(Clock::Cpu));
+    }
+
+    #[test]
+    fn the_wall_clock_cap_stops_a_call_that_uses_no_cpu() {
+        let b = budget(50, Some(Duration::ZERO));
+        let cap = 50 * WALL_CLOCK_CAP_FACTOR;
+        assert_eq!(
+            b.judge((cap - 10) * MS, Some(MS), Credit::default()),
+            Verdict::Extend(10),
+            "what is left of the cap bounds the extension"
+        );
+        assert_eq!(
+            b.judge(cap * MS, Some(MS), Credit::default()),
+            Verdict::Exhausted(Clock::Wall)
+        );
+    }
+
+    #[test]
+    fn credited_host_waits_count_on_neither_clock() {
+        let b = budget(1000, Some(Duration::ZERO));
+        let credit = Credit {
+            wall: 20_000 * MS,
+            cpu: 900 * MS,
+        };
+        // 25 s of wall time, 20 s of it waiting; 1.5 s of CPU, 0.9 s of it in the waits.
+        let verdict = b.judge(25_000 * MS, Some(1500 * MS), credit);
+        assert_eq!(verdict, Verdict::Extend(400));
+    }
+
+    #[test]
+    fn without_a_cpu_clock_the_budget_is_wall_clock_time() {
+        let b = budget(50, None);
+        assert_eq!(
+            b.judge(30 * MS, None, Credit::default()),
+            Verdict::Extend(20)
+        );
+        assert_eq!(
+            b.judge(50 * MS, None, Credit::default()),
+            Verdict::Exhausted(Clock::Cpu)
+        );
+    }
+
+    #[test]
+    fn the_thread_cpu_clock_counts_this_threads_work() {
+        let Some(start) = thread_cpu_time() else {
+            return;
+        };
+        let mut x = 0u64;
+        while thread_cpu_time().is_some_and(|t| t - start < 5 * MS) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(x > 0);
+    }
+}
