@@ -11,6 +11,7 @@ use super::host::stdio::{LogStream, StderrTail};
 use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
 use super::powers::{PluginPowers, ServicesSlot, call_depth};
+use super::warmup::Quiet;
 use crate::store::kv::{KvQuota, KvStore};
 use std::sync::Arc;
 use wasmtime::component::{InstancePre, ResourceTable};
@@ -102,11 +103,23 @@ pub(crate) struct InstanceRecipe {
     pub(crate) on_timer: Option<on_timer::GuestIndices>,
 }
 
+/// The host an instance is created with: the plugin's own (KV, grants, log), or an inert one for a
+/// warm-up call whose effects must not leave the instance (see `warmup.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostSide {
+    /// The plugin's KV namespace, its grants and services, its log.
+    Real,
+    /// A throwaway in-memory KV store, no grants and no services, the log muted.
+    Inert,
+}
+
 /// A live instance with its hooks bound, ready to be called (and reused).
 pub(crate) struct WarmInstance {
     store: Store<PluginState>,
     exports: HookExports,
     stderr: StderrTail,
+    /// Mutes the instance's log lines (stdout, stderr, `log`) while it is inert.
+    quiet: Arc<Quiet>,
     /// The bound `on-timer` export, if any.
     on_timer: Option<on_timer::Guest>,
     /// Calls served so far; the pool retires the instance after a set number.
@@ -132,15 +145,51 @@ impl InstanceRecipe {
 
     /// Create a fresh instance: a new store with no files, no environment, no network, stdio into the log.
     pub(crate) fn instantiate(&self, engine: &Engine) -> wasmtime::Result<WarmInstance> {
+        self.instantiate_as(engine, HostSide::Real)
+    }
+
+    /// The KV and power contexts of an instance on `side`.
+    fn host_contexts(&self, side: HostSide) -> wasmtime::Result<(KvCtx, PowerCtxs)> {
+        let (kv, powers, services) = match side {
+            HostSide::Real => (
+                self.kv.clone(),
+                self.powers.clone(),
+                self.services.clone(),
+            ),
+            HostSide::Inert => (
+                Arc::new(KvStore::open_in_memory().map_err(wasmtime::Error::msg)?),
+                Arc::new(PluginPowers::default()),
+                ServicesSlot::default(),
+            ),
+        };
+        let quota = KvQuota {
+            max_keys: self.limits.kv_max_keys,
+            max_bytes: self.limits.kv_max_bytes,
+        };
+        Ok((
+            KvCtx::new(self.name.clone(), kv, quota),
+            PowerCtxs::new(&self.name, &powers, &services, self.on_timer.is_some()),
+        ))
+    }
+
+    /// [`InstanceRecipe::instantiate`] with the host of `side`.
+    pub(crate) fn instantiate_as(
+        &self,
+        engine: &Engine,
+        side: HostSide,
+    ) -> wasmtime::Result<WarmInstance> {
         let stderr = StderrTail::default();
+        let quiet = Arc::new(Quiet::new(self.sink.clone(), side == HostSide::Inert));
+        let sink: Arc<dyn LogSink> = quiet.clone();
         let wasi = WasiCtx::builder()
-            .stdout(LogStream::stdout(self.name.clone(), self.sink.clone()))
+            .stdout(LogStream::stdout(self.name.clone(), sink.clone()))
             .stderr(LogStream::stderr(
                 self.name.clone(),
-                self.sink.clone(),
+                sink.clone(),
                 stderr.clone(),
             ))
             .build();
+        let (kv, powers) = self.host_contexts(side)?;
         let state = PluginState {
             wasi,
             table: ResourceTable::new(),
@@ -148,21 +197,9 @@ impl InstanceRecipe {
                 cap: self.limits.memory_bytes,
             },
             budget: CallBudget::start(INSTANTIATE_BUDGET),
-            log: LogCtx::new(self.name.clone(), self.sink.clone()),
-            kv: KvCtx::new(
-                self.name.clone(),
-                self.kv.clone(),
-                KvQuota {
-                    max_keys: self.limits.kv_max_keys,
-                    max_bytes: self.limits.kv_max_bytes,
-                },
-            ),
-            powers: PowerCtxs::new(
-                &self.name,
-                &self.powers,
-                &self.services,
-                self.on_timer.is_some(),
-            ),
+            log: LogCtx::new(self.name.clone(), sink),
+            kv,
+            powers,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -187,9 +224,25 @@ impl InstanceRecipe {
             store,
             exports,
             stderr,
+            quiet,
             on_timer,
             calls: 0,
         })
+    }
+}
+
+impl WarmInstance {
+    /// Gives an instance created [`HostSide::Inert`] the plugin's own host (KV, grants, log), as if it had
+    /// been created with it, with no calls counted.
+    pub(crate) fn arm(&mut self, recipe: &InstanceRecipe) -> wasmtime::Result<()> {
+        let (kv, powers) = recipe.host_contexts(HostSide::Real)?;
+        let state = self.store.data_mut();
+        state.kv = kv;
+        state.powers = powers;
+        self.quiet.unmute();
+        self.stderr.take();
+        self.calls = 0;
+        Ok(())
     }
 }
 
@@ -201,11 +254,21 @@ impl WarmInstance {
         recipe: &InstanceRecipe,
         call: &HookCall,
     ) -> Result<HookOutput, CallError> {
-        let hook = call.hook();
-        let budget = match hook.kind() {
+        let budget = match call.hook().kind() {
             super::hooks::HookKind::Before => recipe.limits.before_hook_budget,
             super::hooks::HookKind::After => recipe.limits.after_hook_budget,
         };
+        self.call_within(recipe, call, budget)
+    }
+
+    /// [`WarmInstance::call`] with a budget of `budget` CPU time.
+    pub(crate) fn call_within(
+        &mut self,
+        recipe: &InstanceRecipe,
+        call: &HookCall,
+        budget: std::time::Duration,
+    ) -> Result<HookOutput, CallError> {
+        let hook = call.hook();
         self.begin_call(
             budget,
             call_depth(call),

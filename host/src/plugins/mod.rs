@@ -14,6 +14,7 @@
 //! - [`stats`]: call counts and latency histograms per plugin and hook; [`summary`]: their periodic log line.
 //! - [`hooks`]: the table of hooks, [`HookCall`] (a call with its WIT arguments) and [`HookOutput`].
 //! - `instance`: one store + instance, memory limiter, trap classification.
+//! - [`warmup`]: warming a plugin's first instances at load, with no effect outside them.
 //! - [`budget`]: a call's time budget in the thread's CPU time, under a wall-clock cap.
 //! - `inspect`: refusing files that are not components of our WIT, with clear messages.
 //! - [`cache`]: compiled components on disk.
@@ -43,6 +44,7 @@ pub mod reload;
 pub mod runtime;
 pub mod stats;
 pub mod summary;
+pub mod warmup;
 pub mod watcher;
 
 pub use error::{CallError, LoadError};

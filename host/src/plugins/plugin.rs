@@ -40,7 +40,7 @@ impl Plugin {
         recipe: InstanceRecipe,
         hash: String,
         hooks: HookSet,
-        first: WarmInstance,
+        first: Vec<WarmInstance>,
     ) -> Self {
         Plugin {
             inner: Arc::new(PluginInner {
@@ -48,7 +48,7 @@ impl Plugin {
                 recipe,
                 hash,
                 hooks,
-                idle: Mutex::new(vec![first]),
+                idle: Mutex::new(first),
             }),
         }
     }
@@ -153,7 +153,7 @@ impl Plugin {
             recipe,
             inner.hash.clone(),
             inner.hooks,
-            first,
+            vec![first],
         ))
     }
 

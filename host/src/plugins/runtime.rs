@@ -106,7 +106,8 @@ impl Runtime {
     }
 
     /// Load a plugin from its bytes: check it, compile it (or load it from the cache), check its imports and
-    /// exports against our WIT, and create its first warm instance (which type-checks every hook). It gets
+    /// exports against our WIT, and create its first instances (which type-checks every hook), warmed up
+    /// if it has before-hooks (see [`super::warmup`]). It gets
     /// no config values and no grants; see [`Runtime::load_with`].
     pub fn load(
         &self,
@@ -157,7 +158,8 @@ impl Runtime {
             services: self.services.clone(),
             on_timer,
         };
-        let first = recipe.instantiate(&self.engine).map_err(|err| {
+        // Warmed before the registry swaps it in (see `warmup.rs`).
+        let first = recipe.first_instances(&self.engine, hooks).map_err(|err| {
             match err.downcast_ref::<HookTypeMismatch>() {
                 Some(m) => LoadError::HookMismatch {
                     hook: m.hook,
