@@ -15,7 +15,8 @@
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
 //! - `sandbox`: hostile plugins (loops, memory bomb, recursion, panic, huge answers, log and KV floods)
-//!   fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`.
+//!   fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`. `sandbox_budget`: budgets count
+//!   CPU time, not the machine's load.
 //! - `reload`: hot reload: load, replace, delete, manifests, bad files, slow copies, `--no-watch`.
 //!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing.
 //! - `sandbox_support`: plugin files, the admin plugin list and polling, for the above.
@@ -39,6 +40,7 @@ mod reload;
 mod reload_traffic;
 mod runtime;
 mod sandbox;
+mod sandbox_budget;
 mod sandbox_metrics;
 mod sandbox_support;
 mod server_api;

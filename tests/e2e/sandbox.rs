@@ -1,7 +1,7 @@
 //! The sandbox through a real server: the hostile fixture misbehaves in its before- and after-hooks (an
-//! infinite loop, a memory bomb, deep recursion, a panic, a huge answer, a log flood, a KV flood). For
-//! each: the server keeps answering, the recorder next to it receives every event, and the offender's
-//! failure is visible in `GET /v1/admin/plugins`. Then the circuit breaker: a plugin that keeps failing
+//! infinite loop, a memory bomb, deep recursion, a panic, a huge answer, a log flood in lines and one in
+//! bytes, a KV flood). For each: the server keeps answering, the recorder next to it receives every event,
+//! and the offender's failure is visible in `GET /v1/admin/plugins`. Then the circuit breaker: a plugin that keeps failing
 //! is disabled (before-hooks skipped, deliveries waiting), and comes back after its cool-down.
 
 use std::collections::BTreeSet;
@@ -58,6 +58,18 @@ fn cases() -> Vec<Case> {
             body: "logflood",
             error: None,
             visible: |p| p["log_lines_dropped"].as_u64().is_some_and(|n| n > 5000),
+        },
+        Case {
+            // 1,000 lines of 4,000 bytes in each hook: the line limit lets the first hook's through
+            // (they are its burst); the byte burst (160 KiB) keeps all but about forty of the 2,000.
+            body: "logbytes",
+            error: None,
+            visible: |p| {
+                p["log_lines_dropped"].as_u64().is_some_and(|n| n > 1900)
+                    && p["log_bytes_dropped"]
+                        .as_u64()
+                        .is_some_and(|n| n > 7_600_000)
+            },
         },
         Case {
             body: "kvflood",

@@ -190,3 +190,59 @@ pub async fn healthy(server: &TestServer) -> bool {
     let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
     status.is_success()
 }
+
+/// The server's `GET /metrics` document.
+pub async fn metrics_text(server: &TestServer) -> String {
+    let response = must(
+        server
+            .http
+            .request(Method::GET, format!("{}/metrics", server.base))
+            .send()
+            .await,
+        "GET /metrics",
+    );
+    must(response.text().await, "read /metrics")
+}
+
+/// The value of the sample whose name and labels are exactly `line_start`, if present.
+pub fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Threads that keep every core busy until dropped, so a test can check what a loaded machine does to
+/// plugin calls. They stop (and are joined) when this is dropped, also when the test fails.
+pub struct BusyCores {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BusyCores {
+    /// `per_core` spinning threads per available core.
+    pub fn start(per_core: usize) -> BusyCores {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..cores * per_core)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut n: u64 = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        n = std::hint::black_box(n.wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        BusyCores { stop, threads }
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}

@@ -151,11 +151,7 @@ impl InstanceRecipe {
     /// The KV and power contexts of an instance on `side`.
     fn host_contexts(&self, side: HostSide) -> wasmtime::Result<(KvCtx, PowerCtxs)> {
         let (kv, powers, services) = match side {
-            HostSide::Real => (
-                self.kv.clone(),
-                self.powers.clone(),
-                self.services.clone(),
-            ),
+            HostSide::Real => (self.kv.clone(), self.powers.clone(), self.services.clone()),
             HostSide::Inert => (
                 Arc::new(KvStore::open_in_memory().map_err(wasmtime::Error::msg)?),
                 Arc::new(PluginPowers::default()),

@@ -247,7 +247,9 @@ mod tests {
         assert_eq!(lines.len() - notes.len(), 10, "{lines:?}");
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(
-            notes[0].message.starts_with("990 log lines (7830 bytes) dropped"),
+            notes[0]
+                .message
+                .starts_with("990 log lines (7830 bytes) dropped"),
             "{notes:?}"
         );
         assert_eq!(limiter.dropped(), 990);

@@ -1,0 +1,145 @@
+//! Time budgets count the plugin's own CPU time, not the machine's load (issue 11, defect 5): a filter
+//! that needs 40 ms of its 50 ms keeps filtering while every core is busy, a real infinite loop is
+//! still stopped, and a before-hook that timed out shows in the admin status and in `/metrics`.
+
+use std::time::Duration;
+
+use chathooks::plugins::budget::thread_cpu_time;
+use chathooks::plugins::{CaptureSink, HookCall, PluginLimits, Runtime, RuntimeConfig};
+use chathooks::store::kv::KvStore;
+use serde_json::json;
+
+use crate::sandbox_support::{BusyCores, metric, metrics_text, plugin, write_manifest};
+use crate::server_support::{TestServer, must};
+
+/// CPU time each filtered message costs the hostile fixture in this test: most of its budget, and longer
+/// than the head start the scheduler gives a thread that wakes up (about 12 ms), so that busy cores
+/// stretch it in wall-clock time.
+const WORK: Duration = Duration::from_millis(40);
+
+/// The before-hook budget of this test: the default, 50 ms, less than the call takes in wall-clock
+/// time while [`BusyCores`] compete with it (its wall-clock cap is ten times that).
+const BUDGET_MS: u64 = 50;
+
+/// Messages sent while the cores are busy.
+const MESSAGES: usize = 8;
+
+fn before_sent(body: &str) -> HookCall {
+    let input = json!({ "draft": { "body": body, "sender": { "id": "alice" } }, "conversation": { "id": "c1" } });
+    let context = must(
+        chathooks::cases::convert::context(None, "context", 1),
+        "context",
+    );
+    must(
+        chathooks::cases::convert::hook_call("before-message-sent", &input, context),
+        "hook call",
+    )
+}
+
+/// Rounds of the hostile fixture's `work:<n>` that cost about [`WORK`] of CPU time on this machine,
+/// measured with the thread's CPU clock on the real runtime (the least of a few tries); `None` where
+/// there is no thread CPU clock.
+fn rounds_for_work() -> Option<u64> {
+    let runtime = must(
+        Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            kv: std::sync::Arc::new(must(KvStore::open_in_memory(), "kv")),
+            logs: std::sync::Arc::new(CaptureSink::default()),
+        }),
+        "runtime",
+    );
+    let bytes = must(
+        std::fs::read(chathooks_tests::fixture("hostile")),
+        "read hostile",
+    );
+    let limits = PluginLimits {
+        before_hook_budget: Duration::from_secs(10),
+        ..PluginLimits::default()
+    };
+    let plugin = must(runtime.load("hostile", &bytes, limits), "load hostile");
+    const PROBE: u64 = 2_000_000;
+    let call = before_sent(&format!("work:{PROBE}"));
+    let mut least = Duration::MAX;
+    for _ in 0..5 {
+        let start = thread_cpu_time()?;
+        must(plugin.call(&call), "probe call");
+        least = least.min(thread_cpu_time()? - start);
+    }
+    let per_round = least.as_secs_f64() / f64::from(u32::try_from(PROBE).ok()?);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some((WORK.as_secs_f64() / per_round) as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_within_its_cpu_budget_keeps_filtering_while_every_core_is_busy() {
+    let Some(rounds) = tokio::task::spawn_blocking(rounds_for_work)
+        .await
+        .ok()
+        .flatten()
+    else {
+        eprintln!("skipping: no thread CPU clock on this platform");
+        return;
+    };
+    let server = TestServer::with_config(&[chathooks_tests::fixture("hostile")], |config| {
+        write_manifest(
+            &config.plugins_dir,
+            "hostile",
+            &format!("[limits]\nbefore_hook_ms = {BUDGET_MS}\nbreaker_failures = 0\n"),
+        );
+    })
+    .await;
+    let alice = server.user("alice").await;
+    server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+
+    let busy = BusyCores::start(4);
+    let body = format!("work:{rounds}");
+    for n in 0..MESSAGES {
+        let sent = server.send(&alice, &conv, &body).await;
+        assert_eq!(
+            sent["body"],
+            format!("ok:{body}"),
+            "message {n} was filtered, not let through by a timeout"
+        );
+    }
+    // The calls took longer than the budget in wall-clock time: a wall-clock budget would have failed.
+    let text = metrics_text(&server).await;
+    let series = "{plugin=\"hostile\",hook=\"before-message-sent\"";
+    let count = metric(
+        &text,
+        &format!("chathooks_hook_duration_seconds_count{series}}}"),
+    );
+    let fast = metric(
+        &text,
+        &format!("chathooks_hook_duration_seconds_bucket{series},le=\"0.05\"}}"),
+    );
+    assert_eq!(count, Some(8.0), "{text}");
+    assert!(
+        fast < count,
+        "some call took over 50 ms of wall-clock time: {fast:?} of {count:?} did not"
+    );
+
+    // A real infinite loop is still stopped, and the timeout is visible.
+    let looped = server.send(&alice, &conv, "loop").await;
+    assert_eq!(looped["body"], "loop", "fail open");
+    drop(busy);
+    let status = plugin(&server, "hostile").await.unwrap_or_default();
+    assert_eq!(status["before_hook_timeouts"], 1, "{status}");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out in `before-message-sent`")
+                && e.contains(&format!("{BUDGET_MS}ms"))),
+        "{status}"
+    );
+    let text = metrics_text(&server).await;
+    assert_eq!(
+        metric(
+            &text,
+            "chathooks_hook_timeouts_total{plugin=\"hostile\",hook=\"before-message-sent\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    server.stop().await;
+}
