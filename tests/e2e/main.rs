@@ -16,7 +16,7 @@
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
 //! - `sandbox`: hostile plugins (loops, memory bomb, recursion, panic, huge answers, log and KV floods)
 //!   fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`. `sandbox_budget`: budgets count
-//!   CPU time, not the machine's load.
+//!   CPU time, not the machine's load. `sandbox_warmup`: interpreted filters warmed before they serve.
 //! - `reload`: hot reload: load, replace, delete, manifests, bad files, slow copies, `--no-watch`.
 //!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing.
 //! - `sandbox_support`: plugin files, the admin plugin list and polling, for the above.
@@ -43,6 +43,7 @@ mod sandbox;
 mod sandbox_budget;
 mod sandbox_metrics;
 mod sandbox_support;
+mod sandbox_warmup;
 mod server_api;
 mod server_durability;
 mod server_errors;
