@@ -55,6 +55,19 @@ fn cases() -> Vec<Case> {
             visible: |p| failed_with(p, "more than its limit of 65536 bytes"),
         },
         Case {
+            // 50 MiB: the answer the attack used; refused, and the plugin goes on.
+            body: "huge:50",
+            error: Some("returned 52428800 bytes"),
+            visible: |p| failed_with(p, "returned 52428800 bytes"),
+        },
+        Case {
+            // Bigger than the plugin's memory: it cannot even be built, so the copy the host makes of an
+            // answer is bounded by the memory cap.
+            body: "huge:100",
+            error: Some("memory cap"),
+            visible: |p| failed_with(p, "memory cap"),
+        },
+        Case {
             body: "logflood",
             error: None,
             visible: |p| p["log_lines_dropped"].as_u64().is_some_and(|n| n > 5000),

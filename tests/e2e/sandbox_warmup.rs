@@ -47,14 +47,20 @@ async fn the_first_message_after_a_load_or_a_reload_is_filtered_by_an_interprete
         server.user("bob").await;
         let conv = server.conversation(&alice, &["bob"]).await;
         let first = server.send(&alice, &conv, SENT.0).await;
-        assert_eq!(first["body"], SENT.1, "{lang}: the first message after a load");
+        assert_eq!(
+            first["body"], SENT.1,
+            "{lang}: the first message after a load"
+        );
 
         // A new version (same code, another hash), swapped in by the watcher.
         let next = variant(&wasm, 1);
         install(&server, &format!("{name}.wasm"), &next);
         serving(&server, &name, &hash_of(&next)).await;
         let first = server.send(&alice, &conv, SENT.0).await;
-        assert_eq!(first["body"], SENT.1, "{lang}: the first message after a reload");
+        assert_eq!(
+            first["body"], SENT.1,
+            "{lang}: the first message after a reload"
+        );
 
         let status = plugin_until(&server, &name, "two calls", |p| p["calls"] == 2).await;
         assert_eq!(status["failures"], 0, "{lang}: {status}");

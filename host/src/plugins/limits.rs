@@ -51,7 +51,9 @@ pub const MAX_KV_VALUE_BYTES: usize = 1 << 20;
 /// Default cap on what one hook call may return, in bytes: a decision's new body and metadata, a
 /// rejection's reason, an after-hook's error text. A message is at most 32 KiB of body and 16 KiB of
 /// metadata, so 64 KiB fits any acceptable decision; a bigger answer is a bug or an attack, and is refused
-/// before the server copies it anywhere else.
+/// before the server keeps it anywhere. It is refused after wasmtime has lifted it out of the plugin's
+/// memory (wasmtime 48 runs the guest's post-return, which frees the answer, before a lazily lifted string
+/// can be read), so that one transient copy is bounded by the plugin's memory cap, not by this limit.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 << 10;
 
 /// Default log lines per second a plugin may write (through `log`, stdout or stderr) on average. A
