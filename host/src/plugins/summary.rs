@@ -36,9 +36,11 @@ pub async fn log_periodically(registry: Arc<Registry>) {
                 calls = s.calls,
                 failures = s.failures,
                 timeouts = s.timeouts,
+                before_hook_timeouts = s.before_hook_timeouts,
                 p50_ms = s.latency_p50_ms.unwrap_or_default(),
                 p99_ms = s.latency_p99_ms.unwrap_or_default(),
                 log_lines_dropped = s.log_lines_dropped,
+                log_bytes_dropped = s.log_bytes_dropped,
                 "plugin statistics"
             );
         }

@@ -129,3 +129,51 @@ impl InstanceRecipe {
         Some(instance)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::chat::testkit::fixture;
+    use crate::plugins::{CaptureSink, HookOutput, PluginLimits, Runtime, RuntimeConfig};
+    use crate::store::kv::KvStore;
+
+    #[test]
+    fn the_warm_up_leaves_no_kv_write_and_no_log_line_and_the_instances_serve() {
+        let logs = Arc::new(CaptureSink::default());
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: None,
+            kv: Arc::new(KvStore::open_in_memory().unwrap()),
+            logs: logs.clone(),
+        })
+        .unwrap();
+        // The recorder's before-hooks write `<hook>:<body>` to KV and log a line on every call.
+        let bytes = std::fs::read(fixture("recorder").wasm).unwrap();
+        let plugin = runtime
+            .load("recorder", &bytes, PluginLimits::default())
+            .unwrap();
+        assert_eq!(plugin.idle_instances(), WARM_INSTANCES_AT_LOAD);
+        assert!(runtime.kv().dump("recorder").unwrap().is_empty());
+        assert!(logs.take().is_empty());
+
+        // The warmed instances have the plugin's own KV and log.
+        let input = serde_json::json!({
+            "draft": { "body": "hello", "sender": { "id": "alice" } },
+            "conversation": { "id": "c1" },
+        });
+        let context = crate::cases::convert::context(None, "context", 1).unwrap();
+        let call =
+            crate::cases::convert::hook_call("before-message-sent", &input, context).unwrap();
+        assert!(matches!(plugin.call(&call), Ok(HookOutput::Decision(_))));
+        let keys: Vec<String> = runtime
+            .kv()
+            .dump("recorder")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["before-message-sent:hello"]);
+        assert_eq!(logs.take().len(), 1);
+    }
+}
