@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::{TypingState, User};
+use crate::model::{TokenInfo, TypingState, User};
 
 /// `POST /v1/conversations`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -122,7 +122,8 @@ pub struct AddReaction {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// 1-64 ASCII letters, digits, `_`, `-` or `.`: mentionable as `@id` and usable in URLs.
+    /// 1-64 ASCII letters, digits, `_`, `-` or `.`: mentionable as `@id` and usable in URLs. Ids starting
+    /// with `bot.` (any letter case) are reserved for plugins' bot users.
     pub id: String,
     /// Display name.
     pub name: String,
@@ -138,6 +139,39 @@ pub struct CreatedUser {
     pub user: User,
     /// Their bearer token; only its hash is stored.
     pub token: String,
+}
+
+/// `POST /v1/admin/users/{id}/tokens` (the body is optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueToken {
+    /// The token stops working this many seconds after it is issued (at most a year); absent or `null`:
+    /// it works until revoked.
+    #[serde(default)]
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// A newly issued token: the secret, shown only in this answer, and what admins see of it later.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    /// The bearer token; only its hash is stored.
+    pub token: String,
+    /// Its id (for revoking), user, times and expiry.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+/// `GET /v1/admin/users?after=&limit=`: users by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsersPage {
+    /// Only users whose id sorts after this one (the last id of the previous page).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Page size (default and maximum 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// A user's read state in a conversation after `mark_read`.

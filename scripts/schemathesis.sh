@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs schemathesis (every check) against a real server, so the OpenAPI document and what the server
+# enforces cannot drift apart: a request the document allows must not get a 422, an answer must match its
+# documented status and schema, and no request may get a 5xx.
+#
+# Starts `chathooks serve` on 127.0.0.1 (a free port) with a temporary data folder, no plugins and a random
+# admin key; creates two users; runs schemathesis with the admin key for `admin_key` routes and a user's
+# token for `user_token` routes; stops the server. Exits non-zero when schemathesis reports anything.
+#
+# Usage: scripts/schemathesis.sh [extra schemathesis arguments, e.g. --max-examples 200 --seed 1]
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 30 per operation: about 2 minutes on 2 cores),
+# CHATHOOKS_TOOLS (where schemathesis is installed, default ~/.cache/chathooks/tools), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+tools="${CHATHOOKS_TOOLS:-$HOME/.cache/chathooks/tools}"
+venv="$tools/schemathesis-$SCHEMATHESIS_VERSION"
+if [[ ! -x "$venv/bin/st" ]]; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+cargo build --quiet -p chathooks
+bin="${CARGO_TARGET_DIR:-target}/debug/chathooks"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+admin_key="st-admin-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+mkdir -p "$work/plugins"
+RUST_LOG=error "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" --plugins-dir "$work/plugins" \
+  --no-watch --admin-key "$admin_key" >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+
+base=""
+for _ in $(seq 1 300); do
+  base="$(sed -n 's/^chathooks listening on //p' "$work/server.out")"
+  [[ -n "$base" ]] && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "the server did not start:" >&2
+    cat "$work/server.err" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+[[ -n "$base" ]] || { echo "the server did not announce its address" >&2; exit 1; }
+
+# Creates user $1 and prints their token.
+new_user() {
+  curl -fsS -X POST "$base/v1/admin/users" -H "Authorization: Bearer $admin_key" \
+    -d "{\"id\": \"$1\", \"name\": \"$1\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
+}
+user_token="$(new_user alice)"
+new_user bob >/dev/null
+
+cat >"$work/schemathesis.toml" <<EOF
+[auth.openapi.admin_key]
+bearer = "$admin_key"
+[auth.openapi.user_token]
+bearer = "$user_token"
+EOF
+
+echo "schemathesis $SCHEMATHESIS_VERSION against $base" >&2
+"$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" \
+  --checks all \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
+  --workers 2 \
+  --generation-database none \
+  --no-color \
+  "$@"
