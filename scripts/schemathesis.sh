@@ -6,9 +6,11 @@
 # Starts `chathooks serve` on 127.0.0.1 (a free port) with a temporary data folder, no plugins and a random
 # admin key; creates two users; runs schemathesis with the admin key for `admin_key` routes and a user's
 # token for `user_token` routes; stops the server. Exits non-zero when schemathesis reports anything.
+# `GET /v1/ws` is left out: it is a WebSocket handshake, which OpenAPI cannot describe (tests/e2e/server_ws.rs
+# covers it).
 #
 # Usage: scripts/schemathesis.sh [extra schemathesis arguments, e.g. --max-examples 200 --seed 1]
-# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 30 per operation: about 2 minutes on 2 cores),
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 100 per operation: about a minute on 2 cores),
 # CHATHOOKS_TOOLS (where schemathesis is installed, default ~/.cache/chathooks/tools), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,18 +66,40 @@ new_user() {
 user_token="$(new_user alice)"
 new_user bob >/dev/null
 
+# Lists of user ids draw from the users that exist: whether a user exists is the server's state, which the
+# document cannot say (an unknown one gets 422 naming the item; the e2e tests check that).
 cat >"$work/schemathesis.toml" <<EOF
 [auth.openapi.admin_key]
 bearer = "$admin_key"
 [auth.openapi.user_token]
 bearer = "$user_token"
+
+[dictionaries.users]
+values = ["alice", "bob"]
+
+[parameters]
+"body.participant_ids[*]" = { dictionary = "users" }
+"body.admin_ids[*]" = { dictionary = "users" }
+"body.user_ids[*]" = { dictionary = "users" }
 EOF
 
 echo "schemathesis $SCHEMATHESIS_VERSION against $base" >&2
-"$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" \
-  --checks all \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" \
-  --workers 2 \
-  --generation-database none \
-  --no-color \
-  "$@"
+# From the temporary folder, so schemathesis's own files (.schemathesis/) stay out of the repository.
+cd "$work"
+st_run() {
+  "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" \
+    --checks all \
+    --exclude-path /v1/ws \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
+    --workers 2 \
+    --generation-database none \
+    --no-color \
+    "$@"
+}
+# Two passes: deactivating a user or revoking a token can hit alice (the stateful phase follows the user
+# list to her), after which every user route would answer 401 and go untested; so those two run last, alone.
+signs_out='^/v1/admin/users/\{id\}/(deactivate|tokens/\{token_id\})$'
+status=0
+st_run --exclude-path-regex "$signs_out" "$@" || status=$?
+st_run --include-path-regex "$signs_out" "$@" || status=$?
+exit "$status"

@@ -147,7 +147,8 @@ pub struct CreatedUser {
 pub struct IssueToken {
     /// The token stops working this many seconds after it is issued (at most a year); absent or `null`:
     /// it works until revoked.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<u64>)]
     pub expires_in_seconds: Option<u64>,
 }
 
@@ -195,6 +196,23 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Deserializes an optional whole number given as JSON integer or as a number with no fraction (`60.0`):
+/// JSON Schema's `integer` allows both, so a client following the document may send either.
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a whole number of seconds, not {number}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +228,10 @@ mod tests {
         );
         let typo = serde_json::from_str::<UpdateConversation>(r#"{"titel": "T"}"#);
         assert!(typo.is_err_and(|e| e.to_string().contains("titel")));
+        let whole: IssueToken = serde_json::from_str(r#"{"expires_in_seconds": 60.0}"#)?;
+        assert_eq!(whole.expires_in_seconds, Some(60));
+        assert!(serde_json::from_str::<IssueToken>(r#"{"expires_in_seconds": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<IssueToken>(r#"{"expires_in_seconds": -1}"#).is_err());
         let typing: Typing = serde_json::from_str(r#"{"state": "pause"}"#)?;
         assert_eq!(typing.state, TypingState::Pause);
         Ok(())

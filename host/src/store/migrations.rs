@@ -279,6 +279,8 @@ fn report_squatted_bot_ids(conn: &Connection) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use sha2::Digest;
+
     use super::*;
 
     #[test]
@@ -293,6 +295,50 @@ mod tests {
             migrate(&mut conn),
             Err(StoreError::SchemaTooNew { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn version_4_marks_bots_and_deactivates_users_squatting_their_ids() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = Connection::open(dir.path().join("m.db"))?;
+        for sql in [V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 3)?;
+        // The server made bot.echo for plugin echo; an admin made bot.command_bot (with a token) and alice.
+        let alice_token = "cht_alice";
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, name, metadata, created_at) VALUES
+               ('bot.echo', 'echo', '{{\"bot\": true, \"plugin\": \"echo\"}}', 5),
+               ('bot.command_bot', 'Mallory', '{{\"bot\": true, \"plugin\": \"command_bot\"}}', 6),
+               ('alice', 'Alice', '{{}}', 7);
+             INSERT INTO tokens (hash, user_id, created_at) VALUES
+               ('{}', 'alice', 8), ('squatter-hash', 'bot.command_bot', 9);",
+            hex::encode(sha2::Sha256::digest(alice_token.as_bytes()))
+        ))?;
+        migrate(&mut conn)?;
+        let mut stmt =
+            conn.prepare("SELECT id, is_bot, deactivated_at IS NOT NULL FROM users ORDER BY id")?;
+        let users = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<(String, bool, bool)>>>()?;
+        let expected = [
+            ("alice", false, false),
+            ("bot.command_bot", false, true),
+            ("bot.echo", true, false),
+        ]
+        .map(|(id, bot, off)| (id.to_owned(), bot, off));
+        assert_eq!(users, expected);
+        assert_eq!(
+            super::super::users::squatted_bot_ids(&conn)?,
+            ["bot.command_bot"]
+        );
+        // Tokens keep working under their hash, with an id of the new shape.
+        let owner = super::super::tokens::token_owner(&conn, alice_token)?;
+        let owner = owner.ok_or_else(|| StoreError::not_found("token", "alice"))?;
+        assert_eq!(owner.user.id, "alice");
+        assert!(owner.token_id.starts_with("t_00000000008") && owner.token_id.len() == 21);
         Ok(())
     }
 

@@ -158,13 +158,13 @@ pub fn note_use(tx: &Transaction<'_>, token_id: &str, now: Millis) -> Result<()>
     Ok(())
 }
 
-/// The tokens of `user_id`, newest first, as they stand at `now` ([`StoreError::NotFound`] for an unknown
+/// The tokens of `user_id`, newest first (in order of issue within a millisecond), as they stand at `now` ([`StoreError::NotFound`] for an unknown
 /// user).
 pub fn list_tokens(conn: &Connection, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>> {
     get_account(conn, user_id)?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, user_id, created_at, expires_at, last_used_at FROM tokens WHERE user_id = ?1
-         ORDER BY created_at DESC, id DESC",
+         ORDER BY created_at DESC, rowid DESC",
     )?;
     let tokens = stmt
         .query_map([user_id], |r| token_info(r, now))?
