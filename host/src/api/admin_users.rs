@@ -33,7 +33,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
               (status = 409, description = "The id is taken", body = ErrorBody),
-              (status = 413, description = "The body is over the server's limit", body = ErrorBody),
               (status = 422, description = "A field is missing, of the wrong type or unacceptable", body = ErrorBody)))]
 pub async fn create_user(
     _: Admin,

@@ -114,6 +114,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
             None => missing.push(format!("{method} {path}?{}", range.field)),
         }
     }
+    document_body_limit(doc);
     for (schema, any_of) in [
         ("SendMessage", send_needs_content()),
         ("EditMessage", edit_needs_a_field()),
@@ -126,6 +127,31 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         }
     }
     missing
+}
+
+/// Every operation that reads a body may answer 413: the server's body limit (`--body-limit`) applies
+/// before anything else looks at the body.
+fn document_body_limit(doc: &mut Value) {
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        if operation.get("requestBody").is_none() {
+            continue;
+        }
+        if let Some(Value::Object(responses)) = operation.get_mut("responses") {
+            responses.entry("413").or_insert_with(|| {
+                json!({
+                    "description": "The body is over the server's limit (`--body-limit`, 65536 bytes by default)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                })
+            });
+        }
+    }
 }
 
 /// A message needs a body that is not blank or metadata with a key (`messages::has_content`).
@@ -234,6 +260,9 @@ mod tests {
             json!(1)
         );
         assert!(schemas["SendMessage"]["anyOf"].is_array());
+        let send = &doc["paths"]["/v1/conversations/{id}/messages"];
+        assert!(send["post"]["responses"]["413"].is_object());
+        assert!(send["get"]["responses"].get("413").is_none());
         let mut raw = crate::api::raw_openapi_document();
         assert_eq!(apply(&mut raw), Vec::<String>::new());
     }
