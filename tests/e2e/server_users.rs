@@ -101,6 +101,34 @@ async fn bot_ids_are_reserved_and_bots_get_no_token() {
         )
         .await;
     assert_eq!((status, list), (StatusCode::OK, json!([])));
+    // A deactivated bot: its plugin's posts are denied.
+    server
+        .post_ok(
+            "/v1/admin/users/bot.command_bot/deactivate",
+            ADMIN_KEY,
+            json!(null),
+        )
+        .await;
+    server.send(&alice, &conv, "/roll 2d6").await;
+    let error = eventually("the plugin's post to be denied", || async {
+        let plugins = server.get_ok("/v1/admin/plugins", ADMIN_KEY).await;
+        plugins.as_array()?.iter().find_map(|p| {
+            p["last_error"]
+                .as_str()
+                .filter(|e| e.contains("deactivated"))
+                .map(str::to_owned)
+        })
+    })
+    .await;
+    assert!(error.contains("bot.command_bot"), "{error}");
+    let page = server.get_ok(&path, &alice).await;
+    let from_bot = page
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["sender"]["id"] == "bot.command_bot")
+        .count();
+    assert_eq!(from_bot, 1, "{page}");
     server.stop().await;
 }
 
