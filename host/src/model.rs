@@ -24,6 +24,40 @@ pub struct User {
     pub metadata: serde_json::Value,
 }
 
+/// A user as admins see them: the user plus what the admin API manages (`GET /v1/admin/users`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserAccount {
+    /// The user, as everyone else sees them.
+    #[serde(flatten)]
+    pub user: User,
+    /// True for a plugin's bot user (`bot.<plugin>`), which the server creates and which gets no token.
+    pub bot: bool,
+    /// False once an admin deactivated the user: their tokens are refused; their messages stay.
+    pub active: bool,
+    /// When the user was created.
+    pub created_at: Millis,
+    /// When the user was deactivated, while they are.
+    pub deactivated_at: Option<Millis>,
+}
+
+/// A bearer token as admins see it: never the secret, which is shown once when issued and stored only
+/// as its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// The token's id, what revoking takes; not a credential.
+    pub id: String,
+    /// The user it acts as.
+    pub user_id: String,
+    /// When it was issued.
+    pub created_at: Millis,
+    /// When it stops working, if it expires.
+    pub expires_at: Option<Millis>,
+    /// When it was last presented, to the minute (see `tokens::LAST_USED_RESOLUTION_MS`), if ever.
+    pub last_used_at: Option<Millis>,
+    /// True once `expires_at` has passed: the token answers 401.
+    pub expired: bool,
+}
+
 /// A conversation: a direct chat or a group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {

@@ -1,4 +1,5 @@
-//! The REST API over real HTTP: who may do what, the OpenAPI document, users and tokens.
+//! The REST API over real HTTP: who may do what, the OpenAPI document, users and tokens. (User
+//! administration in depth: `server_users`; the document's field rules against the server: `server_errors`.)
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -169,10 +170,47 @@ fn table() -> Vec<Row> {
             [401, 401, 401, 201, 401, 401],
         ),
         row(
+            M::GET,
+            "/v1/admin/users",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
+            M::GET,
+            "/v1/admin/users/bob",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        // dave only: deactivating a user whose token the table uses would change the later rows.
+        row(
+            M::POST,
+            "/v1/admin/users/dave/deactivate",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/admin/users/dave/reactivate",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
             M::POST,
             "/v1/admin/users/bob/tokens",
             None,
             [401, 401, 401, 201, 401, 401],
+        ),
+        row(
+            M::GET,
+            "/v1/admin/users/bob/tokens",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        row(
+            M::DELETE,
+            "/v1/admin/users/bob/tokens/t_never_issued",
+            None,
+            [401, 401, 401, 404, 401, 401],
         ),
         row(
             M::GET,
@@ -284,6 +322,9 @@ async fn every_route_is_in_the_openapi_document() {
             .replace("/participants/alice", "/participants/{user_id}")
             .replace("/%F0%9F%91%8D", "/{emoji}")
             .replace("/bob/", "/{id}/")
+            .replace("/dave/", "/{id}/")
+            .replace("/users/bob", "/users/{id}")
+            .replace("/tokens/t_never_issued", "/tokens/{token_id}")
             .replace("/999/", "/{id}/")
             .replace("/devices/never-registered", "/devices/{token}")
     };

@@ -275,3 +275,221 @@ async fn credentials_are_checked_before_the_body() {
     );
     server.stop().await;
 }
+
+/// One input that the OpenAPI document once allowed and the server refused (issue 11): what the document
+/// must now say at `pointer`, and what the server answers.
+struct Agreement {
+    what: &'static str,
+    method: Method,
+    /// `{conv}` and `{msg}` are replaced by a conversation of the caller and a message in it.
+    path: &'static str,
+    admin: bool,
+    body: Option<&'static str>,
+    /// A JSON pointer into the document (`~1` for `/`) and the value it must hold there.
+    pointer: String,
+    documented: serde_json::Value,
+    status: u16,
+    /// The error message starts with this (empty: a success).
+    says: &'static str,
+}
+
+fn agreements() -> Vec<Agreement> {
+    use Method as M;
+    let schema = |name: &str, rest: &str| format!("/components/schemas/{name}/{rest}");
+    let case = |what, method, path, body, pointer: String, documented, status, says| Agreement {
+        what,
+        method,
+        path,
+        admin: false,
+        body,
+        pointer,
+        documented,
+        status,
+        says,
+    };
+    vec![
+        Agreement {
+            admin: true,
+            ..case(
+                "an empty user id",
+                M::POST,
+                "/v1/admin/users",
+                Some(r#"{"id": "", "name": "x"}"#),
+                schema("NewUser", "properties/id/minLength"),
+                json!(1),
+                422,
+                "id: must be 1-64 characters",
+            )
+        },
+        Agreement {
+            admin: true,
+            ..case(
+                "a blank user name",
+                M::POST,
+                "/v1/admin/users",
+                Some(r#"{"id": "erin", "name": " "}"#),
+                schema("NewUser", "properties/name/minLength"),
+                json!(1),
+                422,
+                "name: must not be blank",
+            )
+        },
+        case(
+            "an empty message",
+            M::POST,
+            "/v1/conversations/{conv}/messages",
+            Some(r#"{"body": ""}"#),
+            schema("SendMessage", "anyOf/1/properties/metadata/minProperties"),
+            json!(1),
+            422,
+            "body: a message needs a body that is not blank",
+        ),
+        case(
+            "an edit that changes nothing",
+            M::PATCH,
+            "/v1/messages/{msg}",
+            Some("{}"),
+            schema("EditMessage", "anyOf/0/required"),
+            json!(["body"]),
+            422,
+            "body: give a new body, new metadata or both",
+        ),
+        case(
+            "no users to add",
+            M::POST,
+            "/v1/conversations/{conv}/participants",
+            Some(r#"{"user_ids": []}"#),
+            schema("AddParticipants", "properties/user_ids/minItems"),
+            json!(1),
+            422,
+            "user_ids: must have 1-1000 items",
+        ),
+        case(
+            "an empty emoji",
+            M::POST,
+            "/v1/messages/{msg}/reactions",
+            Some(r#"{"emoji": ""}"#),
+            schema("AddReaction", "properties/emoji/minLength"),
+            json!(1),
+            422,
+            "emoji: must be 1-64 characters",
+        ),
+        case(
+            "an empty device platform",
+            M::POST,
+            "/v1/me/devices",
+            Some(r#"{"platform": "", "token": "t"}"#),
+            schema("AddDevice", "properties/platform/minLength"),
+            json!(1),
+            422,
+            "platform: must be 1-32 characters",
+        ),
+        case(
+            "an empty device token",
+            M::POST,
+            "/v1/me/devices",
+            Some(r#"{"platform": "ios", "token": ""}"#),
+            schema("AddDevice", "properties/token/minLength"),
+            json!(1),
+            422,
+            "token: must be 1-4096 characters",
+        ),
+        case(
+            "metadata that is not an object",
+            M::POST,
+            "/v1/conversations",
+            Some(r#"{"participant_ids": [], "metadata": [null]}"#),
+            schema("CreateConversation", "properties/metadata/type"),
+            json!(["object", "null"]),
+            422,
+            "metadata: must be a JSON object",
+        ),
+        case(
+            "a null body where the body is optional",
+            M::POST,
+            "/v1/conversations/{conv}/read",
+            Some("null"),
+            "/paths/~1v1~1conversations~1{id}~1read/post/requestBody/content/application~1json/schema/oneOf/0"
+                .to_owned(),
+            json!({"type": "null"}),
+            200,
+            "",
+        ),
+        case(
+            "a page of no messages",
+            M::GET,
+            "/v1/conversations/{conv}/messages?limit=0",
+            None,
+            "/paths/~1v1~1conversations~1{id}~1messages/get/parameters/3/schema/minimum".to_owned(),
+            json!(1),
+            422,
+            "limit: must be 1-200, not 0",
+        ),
+        case(
+            "a page over the maximum",
+            M::GET,
+            "/v1/conversations/{conv}/messages?limit=201",
+            None,
+            "/paths/~1v1~1conversations~1{id}~1messages/get/parameters/3/schema/maximum".to_owned(),
+            json!(200),
+            422,
+            "limit: must be 1-200, not 201",
+        ),
+        case(
+            "an unknown participant",
+            M::POST,
+            "/v1/conversations",
+            Some(r#"{"participant_ids": ["bob", "zed"]}"#),
+            schema("CreateConversation", "properties/participant_ids/items/pattern"),
+            json!("^[A-Za-z0-9_.-]*$"),
+            422,
+            "participant_ids[1]: there is no user \"zed\"",
+        ),
+        case(
+            "an unknown user to add",
+            M::POST,
+            "/v1/conversations/{conv}/participants",
+            Some(r#"{"user_ids": ["zed"]}"#),
+            schema("AddParticipants", "properties/user_ids/items/maxLength"),
+            json!(64),
+            422,
+            "user_ids[0]: there is no user \"zed\"",
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_and_the_server_agree_on_each_field() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    let msg = server.send(&alice, &conv, "hi").await;
+    let msg = msg["id"].as_str().unwrap_or_default().to_owned();
+    let (_, doc) = server
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    let mut failures = Vec::new();
+    for case in agreements() {
+        let documented = doc.pointer(&case.pointer);
+        if documented != Some(&case.documented) {
+            failures.push(format!(
+                "{}: the document has {documented:?} at {}, expected {}",
+                case.what, case.pointer, case.documented
+            ));
+        }
+        let path = case.path.replace("{conv}", &conv).replace("{msg}", &msg);
+        let token = if case.admin { ADMIN_KEY } else { &alice };
+        let body = case.body.map(|b| b.as_bytes().to_vec());
+        let (status, answer) = server.raw(case.method, &path, Some(token), body).await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        if status.as_u16() != case.status || !message.starts_with(case.says) {
+            failures.push(format!(
+                "{}: expected {} {:?}, got {status} {answer}",
+                case.what, case.status, case.says
+            ));
+        }
+    }
+    server.stop().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,8 +1,8 @@
-//! Admin routes (bearer admin key): users and their tokens, plugins (list, reload), dead letters.
+//! Admin routes (bearer admin key): plugins (list, reload) and dead letters. Users and their tokens are in
+//! [`super::admin_users`].
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -10,35 +10,21 @@ use utoipa_axum::routes;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiPath, ApiQuery};
 use crate::chat::admin::DeadLetterInfo;
-use crate::chat::{CreatedUser, NewUser};
+use crate::chat::fields;
 use crate::plugins::registry::{PluginStatus, Registry};
 use crate::plugins::reload::ReloadReport;
 use crate::server::AppState;
 use crate::store::{Db, outbox};
 
-/// Most dead letters one page lists.
-pub const MAX_DEAD_LETTERS_PAGE: u32 = 500;
-
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_user))
-        .routes(routes!(issue_token))
         .routes(routes!(plugins))
         .routes(routes!(reload_plugins))
         .routes(routes!(dead_letters))
         .routes(routes!(replay_dead_letter))
-}
-
-/// A newly issued token.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IssuedToken {
-    /// The user it acts as.
-    pub user_id: String,
-    /// The bearer token (shown only in this response).
-    pub token: String,
 }
 
 /// `GET /v1/admin/dead-letters?after=&limit=`.
@@ -49,44 +35,9 @@ pub struct DeadLetterPage {
     /// Only dead letters with a larger id (the last id of the previous page).
     #[serde(default)]
     pub after: i64,
-    /// Page size (default and maximum 500).
+    /// Page size (1-500, default 500).
     #[serde(default)]
     pub limit: Option<u32>,
-}
-
-/// Creates a user and their first token.
-#[utoipa::path(post, path = "/v1/admin/users", tag = "admin", security(("admin_key" = [])),
-    request_body = NewUser,
-    responses((status = 201, description = "Created", body = CreatedUser),
-              (status = 400, description = "Malformed or empty body", body = ErrorBody),
-              (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-              (status = 409, description = "The id is taken", body = ErrorBody),
-              (status = 422, description = "A field is missing, of the wrong type or unacceptable", body = ErrorBody)))]
-pub async fn create_user(
-    _: Admin,
-    State(state): State<AppState>,
-    ApiJson(input): ApiJson<NewUser>,
-) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
-    let created = state.chat.create_user(input).await?;
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-/// Issues another token for a user (earlier tokens stay valid).
-#[utoipa::path(post, path = "/v1/admin/users/{id}/tokens", tag = "admin", security(("admin_key" = [])),
-    params(("id" = String, Path, description = "The user id")),
-    responses((status = 201, description = "Issued", body = IssuedToken),
-              (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-              (status = 404, description = "No such user", body = ErrorBody)))]
-pub async fn issue_token(
-    _: Admin,
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    let token = state.chat.issue_token(&id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedToken { user_id: id, token }),
-    ))
 }
 
 /// Every plugin: name, version, hooks, state (active, failing, disabled, load-error), call counters,
@@ -154,16 +105,16 @@ pub async fn reload_plugins(
     params(DeadLetterPage),
     responses((status = 200, description = "A page of dead letters", body = Vec<DeadLetterInfo>),
               (status = 401, description = "Missing or wrong admin key", body = ErrorBody),
-              (status = 422, description = "A query parameter has the wrong type", body = ErrorBody)))]
+              (status = 422, description = "A query parameter has the wrong type or is out of range", body = ErrorBody)))]
 pub async fn dead_letters(
     _: Admin,
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<DeadLetterPage>,
 ) -> Result<Json<Vec<DeadLetterInfo>>, ApiError> {
-    let limit = page
-        .limit
-        .unwrap_or(MAX_DEAD_LETTERS_PAGE)
-        .min(MAX_DEAD_LETTERS_PAGE);
+    if let Some(limit) = page.limit {
+        fields::DEAD_LETTERS_LIMIT.check(limit.into())?;
+    }
+    let limit = page.limit.unwrap_or(fields::MAX_DEAD_LETTERS_PAGE);
     Ok(Json(state.chat.dead_letters(page.after, limit).await?))
 }
 

@@ -3,7 +3,8 @@
 //! - [`Admin`]: `Authorization: Bearer <admin key>`, for `/v1/admin/*`.
 //! - [`CurrentUser`]: `Authorization: Bearer <user token>`, for everything a user does.
 //!
-//! Both answer 401 `unauthorized` when the header is missing, malformed or names an unknown credential.
+//! Both answer 401 `unauthorized` when the header is missing, malformed or names an unknown credential; a
+//! user token is also refused once it expired or its user was deactivated, and the message says which.
 //! The admin key is not a user token and a user token is not the admin key: the two never overlap.
 
 use axum::extract::FromRequestParts;
@@ -45,13 +46,13 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// The user a token belongs to, or 401.
+/// The user a token belongs to, or 401 saying why not (unknown or revoked, expired, deactivated user).
 pub async fn user_for_token(state: &AppState, token: String) -> Result<User, ApiError> {
     state
         .chat
-        .user_for_token(&token)
+        .authenticate(&token)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked token"))
+        .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))
 }
 
 /// The credential in `Authorization: Bearer <credential>`, if the header is there.

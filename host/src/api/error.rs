@@ -79,7 +79,10 @@ impl ApiError {
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
         let message = message.to_string();
         // Store messages already start with the field ("title is longer than ..."): say it once.
-        let message = if field.is_empty() || message.starts_with(field) {
+        let says_field = message
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with([' ', ':']));
+        let message = if field.is_empty() || says_field {
             message
         } else {
             format!("{field}: {message}")

@@ -4,7 +4,7 @@
 //! - [`ApiJson`]: the body as JSON. Empty → 400 `empty_body`; not JSON → 400 `malformed_json` with the
 //!   line and column; JSON of the wrong shape → 422 `invalid` naming the field path
 //!   (`participant_ids[1]: invalid type: integer, expected a string`); over the limit → 413.
-//! - [`OptionalJson`]: like [`ApiJson`], but an empty body means `T::default()`.
+//! - [`OptionalJson`]: like [`ApiJson`], but an empty body or `null` means `T::default()`.
 //! - [`ApiPath`]: path parameters; a parameter that does not parse → 400.
 //! - [`ApiQuery`]: query parameters; a wrong type → 422 naming the parameter.
 //!
@@ -92,7 +92,8 @@ fn json_error(path: &str, err: serde_json::Error) -> ApiError {
     }
 }
 
-/// An optional JSON request body: an empty body is `T::default()`, anything else as [`ApiJson`].
+/// An optional JSON request body: an empty body or `null` (what the OpenAPI document allows for an optional
+/// body) is `T::default()`, anything else as [`ApiJson`].
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
 
@@ -103,11 +104,16 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| body_error(&rejection, state.body_limit))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || is_null(&bytes) {
             return Ok(OptionalJson(T::default()));
         }
         parse_json(&bytes).map(OptionalJson)
     }
+}
+
+/// Whether `bytes` is the JSON `null` (with any whitespace around it).
+fn is_null(bytes: &[u8]) -> bool {
+    bytes.trim_ascii() == b"null"
 }
 
 /// Path parameters of type `T`.

@@ -4,21 +4,24 @@
 //! - [`auth`]: bearer extractors ([`auth::Admin`], [`auth::CurrentUser`]).
 //! - [`error`]: [`ApiError`] and the `{"error": {"code", "message"}}` shape.
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
-//! - [`admin`]: users and tokens, plugins, dead letters (admin key).
+//! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key).
 //! - [`me`]: the calling user; [`devices`]: the caller's push device tokens.
 //! - [`conversations`]: conversations and participants.
 //! - [`messages`]: sending, paging, editing, deleting messages; typing.
 //! - [`receipts`]: delivered and read receipts.
 //! - [`reactions`]: emoji reactions.
 //! - [`ws`]: the WebSocket of live events.
-//! - [`openapi`]: the OpenAPI document, collected from the handlers' annotations.
+//! - [`openapi`]: the OpenAPI document, collected from the handlers' annotations; [`contract`]: the rule
+//!   of every input field added to it, from the rules the server checks input with.
 //!
 //! Every route is registered through `utoipa_axum::routes!`, which takes the method and path from the
 //! handler's `#[utoipa::path]` annotation: the router and the OpenAPI document are built from the same
 //! annotations, so they cannot disagree.
 
 pub mod admin;
+pub mod admin_users;
 pub mod auth;
+pub mod contract;
 pub mod conversations;
 pub mod devices;
 pub mod error;
@@ -47,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         .routes(routes!(openapi::openapi_json))
+        .merge(admin_users::routes())
         .merge(admin::routes())
         .merge(me::routes())
         .merge(devices::routes())
@@ -58,9 +62,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::metrics::routes())
 }
 
-/// The OpenAPI document of every route.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+/// The OpenAPI document of every route, with the rule of every input field ([`contract`]).
+pub fn openapi_document() -> serde_json::Value {
+    finish_document(&routes().split_for_parts().1)
+}
+
+/// The document as utoipa derives it from the annotations, before [`contract`] adds the rules.
+pub fn raw_openapi_document() -> serde_json::Value {
+    serde_json::to_value(routes().split_for_parts().1).unwrap_or_default()
+}
+
+/// `doc` as JSON with the rules added; a rule that finds no place is a bug, logged.
+fn finish_document(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut json = serde_json::to_value(doc).unwrap_or_else(|err| {
+        tracing::error!("cannot write the OpenAPI document: {err}");
+        serde_json::Value::Null
+    });
+    for missing in contract::apply(&mut json) {
+        tracing::error!("OpenAPI document: the rule for {missing} found no schema to apply to");
+    }
+    json
 }
 
 /// The API router over `state`: every route, the body limit, JSON 404/405 answers, and the request
@@ -70,7 +91,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.body_limit;
     let metrics = state.metrics.clone();
     router
-        .layer(axum::Extension(std::sync::Arc::new(doc)))
+        .layer(axum::Extension(std::sync::Arc::new(finish_document(&doc))))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))

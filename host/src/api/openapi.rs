@@ -1,5 +1,6 @@
 //! The OpenAPI 3 document: its header and security schemes here, its paths and schemas collected from
-//! the handlers' `#[utoipa::path]` annotations by `utoipa_axum` (see [`super::routes`]).
+//! the handlers' `#[utoipa::path]` annotations by `utoipa_axum` (see [`super::routes`]), each input
+//! field's rule added by [`super::contract`]; served as JSON.
 
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ pub fn base() -> utoipa::openapi::OpenApi {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
 pub async fn openapi_json(
-    Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
+    Extension(doc): Extension<Arc<serde_json::Value>>,
+) -> Json<serde_json::Value> {
     Json((*doc).clone())
 }

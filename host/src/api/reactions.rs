@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
               (status = 404, description = "No such message, or the caller is not in its conversation", body = ErrorBody),
+              (status = 409, description = "The message is deleted", body = ErrorBody),
               (status = 422, description = "`emoji` is missing, of the wrong type or unacceptable", body = ErrorBody)))]
 pub async fn add_reaction(
     CurrentUser(user): CurrentUser,

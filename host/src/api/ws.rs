@@ -213,7 +213,11 @@ where
                         return;
                     }
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The hub ended the user's channel: deactivated, or a token revoked.
+                    let _ = close(&mut sink, close_code::POLICY, "signed out: sign in again").await;
+                    return;
+                }
             },
             _ = ping.tick() => {
                 let silent = elapsed_ms(started).saturating_sub(heard.load(Ordering::Relaxed));

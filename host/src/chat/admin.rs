@@ -1,11 +1,10 @@
-//! Admin operations: users and their tokens, and the dead-letter list with replay.
+//! Admin operations on deliveries: the dead-letter list with replay. (Users and tokens: [`super::users`].)
 
 use serde::Serialize;
 
-use crate::model::{Millis, User};
-use crate::store::{dead_letters, ids::now_ms, users as user_store};
+use crate::model::Millis;
+use crate::store::{dead_letters, ids::now_ms};
 
-use super::inputs::{CreatedUser, NewUser};
 use super::{Chat, ChatError};
 
 /// A delivery that used up its attempts, as the admin API shows it.
@@ -45,58 +44,6 @@ impl From<dead_letters::DeadLetter> for DeadLetterInfo {
 }
 
 impl Chat {
-    /// Creates a user and their first token.
-    pub async fn create_user(&self, input: NewUser) -> Result<CreatedUser, ChatError> {
-        self.blocking(move |chat| {
-            if !user_store::valid_user_id(&input.id) {
-                return Err(ChatError::invalid(
-                    "id",
-                    format!(
-                        "must be 1-{} ASCII letters, digits, '_', '-' or '.'",
-                        user_store::MAX_USER_ID_LEN
-                    ),
-                ));
-            }
-            if input.name.trim().is_empty() {
-                return Err(ChatError::invalid("name", "name must not be empty"));
-            }
-            let new = user_store::NewUser {
-                id: input.id,
-                name: input.name,
-                metadata: input.metadata,
-            };
-            chat.commit(|tx, rec| {
-                let user = user_store::create_user(tx, &new, rec.now)?;
-                let token = user_store::issue_token(tx, &user.id, rec.now)?;
-                Ok(CreatedUser { user, token })
-            })
-        })
-        .await
-    }
-
-    /// Issues another token for `user_id` (earlier ones stay valid).
-    pub async fn issue_token(&self, user_id: &str) -> Result<String, ChatError> {
-        let id = user_id.to_owned();
-        self.blocking(move |chat| {
-            chat.commit(|tx, rec| Ok(user_store::issue_token(tx, &id, rec.now)?))
-        })
-        .await
-    }
-
-    /// The user a bearer token belongs to, if any.
-    pub async fn user_for_token(&self, token: &str) -> Result<Option<User>, ChatError> {
-        let token = token.to_owned();
-        self.blocking(move |chat| Ok(chat.db.read(|c| user_store::user_for_token(c, &token))?))
-            .await
-    }
-
-    /// The user `id`.
-    pub async fn get_user(&self, id: &str) -> Result<User, ChatError> {
-        let id = id.to_owned();
-        self.blocking(move |chat| Ok(chat.db.read(|c| user_store::get_user(c, &id))?))
-            .await
-    }
-
     /// Dead letters with an id greater than `after`, oldest first, at most `limit`.
     pub async fn dead_letters(
         &self,

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::events::ChatEvent;
-use crate::model::{Conversation, Message, User};
+use crate::model::{Conversation, Message, User, UserAccount};
 use crate::store::{
     StoreError, conversations as conv_store, ids::now_ms, messages as msg_store,
     participants as member_store, users as user_store,
@@ -16,7 +16,9 @@ use super::{Chat, ChatError};
 
 impl Chat {
     /// The bot user `id` of plugin `plugin` (named after it, metadata `{"bot": true, "plugin": ...}`),
-    /// created the first time it is asked for.
+    /// created the first time it is asked for. [`ChatError::Forbidden`] when an admin deactivated it, or
+    /// when the id is held by an ordinary user (created before `bot.` ids were reserved): a plugin never
+    /// acts as someone else's account.
     pub fn bot_user_blocking(&self, id: &str, plugin: &str) -> Result<User, ChatError> {
         if !user_store::valid_user_id(id) {
             return Err(ChatError::invalid(
@@ -24,21 +26,22 @@ impl Chat {
                 format!("the plugin name {plugin:?} cannot name a bot user"),
             ));
         }
-        if let Some(user) = self.read(|c| Ok(user_store::find_user(c, id)?))? {
-            return Ok(user);
+        if let Some(account) = self.read(|c| Ok(user_store::find_account(c, id)?))? {
+            return usable_bot(account);
         }
         let new = user_store::NewUser {
             id: id.to_owned(),
             name: plugin.to_owned(),
             metadata: json!({ "bot": true, "plugin": plugin }),
         };
-        Ok(self
-            .db()
-            .write(|tx| match user_store::create_user(tx, &new, now_ms()) {
-                // Created meanwhile by another call of the same plugin.
-                Err(StoreError::Conflict(_)) => user_store::get_user(tx, id),
-                other => other,
-            })?)
+        let account = self.db().write(|tx| {
+            match user_store::create_bot_user(tx, &new, now_ms()) {
+                // Conflict: created meanwhile by another call of the same plugin (or held by a user).
+                Ok(_) | Err(StoreError::Conflict(_)) => user_store::get_account(tx, id),
+                Err(other) => Err(other),
+            }
+        })?;
+        usable_bot(account)
     }
 
     /// Adds `bot` to a conversation, with `member.added` if it was not a participant. A plugin's grant
@@ -97,5 +100,34 @@ impl Chat {
     /// Whether user `id` exists ([`ChatError::NotFound`] if not).
     pub fn require_user_blocking(&self, id: &str) -> Result<(), ChatError> {
         self.read(|c| Ok(user_store::get_user(c, id).map(|_| ())?))
+    }
+}
+
+/// The bot user of `account` if a plugin may act as it: a bot user, and active.
+fn usable_bot(account: UserAccount) -> Result<User, ChatError> {
+    let id = &account.user.id;
+    if !account.bot {
+        return Err(ChatError::Forbidden(format!(
+            "user {id:?} is an ordinary user holding this plugin's bot id (created before `bot.` ids were \
+             reserved); the plugin may not act as it"
+        )));
+    }
+    if !account.active {
+        return Err(ChatError::Forbidden(format!(
+            "bot user {id:?} is deactivated; an admin can reactivate it"
+        )));
+    }
+    Ok(account.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugins::host::chat::bot_id;
+    use crate::store::users::{BOT_ID_PREFIX, is_bot_id};
+
+    #[test]
+    fn bot_ids_are_in_the_reserved_namespace() {
+        let id = bot_id("command_bot");
+        assert!(id.starts_with(BOT_ID_PREFIX) && is_bot_id(&id), "{id}");
     }
 }

@@ -5,7 +5,8 @@ use crate::model::{Conversation, User, UserConversation};
 use crate::store::conversations as conv_store;
 
 use super::inputs::{CreateConversation, UpdateConversation};
-use super::{Chat, ChatError, member_conversation, require_admin};
+use super::participants::require_users;
+use super::{Chat, ChatError, fields, member_conversation, require_admin};
 
 /// Most conversations `list_conversations` returns, most recently active first. A person is rarely in
 /// more than a few hundred; the list is for a sidebar, not an archive.
@@ -21,13 +22,17 @@ impl Chat {
         input: CreateConversation,
     ) -> Result<Conversation, ChatError> {
         let actor = actor.id.clone();
+        if let Some(title) = &input.title {
+            fields::TITLE.check(title)?;
+        }
+        fields::PARTICIPANT_IDS.check(&input.participant_ids)?;
+        fields::ADMIN_IDS.check(&input.admin_ids)?;
+        fields::METADATA.check(&input.metadata)?;
         self.blocking(move |chat| {
-            if !(input.metadata.is_null() || input.metadata.is_object()) {
-                return Err(ChatError::invalid(
-                    "metadata",
-                    "metadata must be a JSON object",
-                ));
-            }
+            chat.read(|c| {
+                require_users(c, &fields::PARTICIPANT_IDS, &input.participant_ids)?;
+                require_users(c, &fields::ADMIN_IDS, &input.admin_ids)
+            })?;
             let mut participant_ids = input.participant_ids;
             if !participant_ids.contains(&actor) {
                 participant_ids.insert(0, actor.clone());
@@ -94,6 +99,12 @@ impl Chat {
         id: &str,
         patch: UpdateConversation,
     ) -> Result<Conversation, ChatError> {
+        if let Some(Some(title)) = &patch.title {
+            fields::TITLE.check(title)?;
+        }
+        if let Some(metadata) = &patch.metadata {
+            fields::METADATA.check(metadata)?;
+        }
         let (actor, id) = (actor.id.clone(), id.to_owned());
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {

@@ -5,14 +5,7 @@ use serde::Deserialize;
 use crate::model::User;
 use crate::store::devices::{self, Device};
 
-use super::{Chat, ChatError};
-
-/// Longest device token accepted: APNs tokens are 64 hex characters, FCM tokens about 160; 4 KiB leaves
-/// room for any push service without letting a client store blobs.
-pub const MAX_DEVICE_TOKEN_BYTES: usize = 4096;
-
-/// Longest platform name (`ios`, `android`, `web`, ...).
-pub const MAX_PLATFORM_BYTES: usize = 32;
+use super::{Chat, ChatError, fields};
 
 /// `POST /v1/me/devices`: a device of the caller that should get push notifications.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -27,24 +20,8 @@ pub struct AddDevice {
 impl Chat {
     /// Registers (or re-registers) a device token of `actor`.
     pub async fn add_device(&self, actor: &User, input: AddDevice) -> Result<Device, ChatError> {
-        if input.token.is_empty() || input.token.len() > MAX_DEVICE_TOKEN_BYTES {
-            return Err(ChatError::invalid(
-                "token",
-                format!("token must be 1-{MAX_DEVICE_TOKEN_BYTES} bytes"),
-            ));
-        }
-        let platform_ok = !input.platform.is_empty()
-            && input.platform.len() <= MAX_PLATFORM_BYTES
-            && input
-                .platform
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !platform_ok {
-            return Err(ChatError::invalid(
-                "platform",
-                format!("platform must be 1-{MAX_PLATFORM_BYTES} letters, digits, '_', '-' or '.'"),
-            ));
-        }
+        fields::PLATFORM.check(&input.platform)?;
+        fields::DEVICE_TOKEN.check(&input.token)?;
         let user = actor.id.clone();
         self.blocking(move |chat| {
             Ok(chat.db().write(|tx| {

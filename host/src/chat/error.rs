@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn store_errors_map_to_chat_errors_with_fields() {
-        let e: ChatError = StoreError::Invalid("title is longer than 500 bytes".into()).into();
+        let e: ChatError = StoreError::Invalid("title is longer than 500 characters".into()).into();
         assert!(matches!(&e, ChatError::Invalid { field, .. } if field == "title"));
         assert_eq!(e.code(), "invalid");
         let e: ChatError = StoreError::Invalid("a conversation has at most 1000".into()).into();

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::{TypingState, User};
+use crate::model::{TokenInfo, TypingState, User};
 
 /// `POST /v1/conversations`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -122,7 +122,8 @@ pub struct AddReaction {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// 1-64 ASCII letters, digits, `_`, `-` or `.`: mentionable as `@id` and usable in URLs.
+    /// 1-64 ASCII letters, digits, `_`, `-` or `.`: mentionable as `@id` and usable in URLs. Ids starting
+    /// with `bot.` (any letter case) are reserved for plugins' bot users.
     pub id: String,
     /// Display name.
     pub name: String,
@@ -138,6 +139,40 @@ pub struct CreatedUser {
     pub user: User,
     /// Their bearer token; only its hash is stored.
     pub token: String,
+}
+
+/// `POST /v1/admin/users/{id}/tokens` (the body is optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueToken {
+    /// The token stops working this many seconds after it is issued (at most a year); absent or `null`:
+    /// it works until revoked.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<u64>)]
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// A newly issued token: the secret, shown only in this answer, and what admins see of it later.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    /// The bearer token; only its hash is stored.
+    pub token: String,
+    /// Its id (for revoking), user, times and expiry.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+/// `GET /v1/admin/users?after=&limit=`: users by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsersPage {
+    /// Only users whose id sorts after this one (the last id of the previous page).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Page size (default and maximum 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// A user's read state in a conversation after `mark_read`.
@@ -161,6 +196,23 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Deserializes an optional whole number given as JSON integer or as a number with no fraction (`60.0`):
+/// JSON Schema's `integer` allows both, so a client following the document may send either.
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a whole number of seconds, not {number}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +228,10 @@ mod tests {
         );
         let typo = serde_json::from_str::<UpdateConversation>(r#"{"titel": "T"}"#);
         assert!(typo.is_err_and(|e| e.to_string().contains("titel")));
+        let whole: IssueToken = serde_json::from_str(r#"{"expires_in_seconds": 60.0}"#)?;
+        assert_eq!(whole.expires_in_seconds, Some(60));
+        assert!(serde_json::from_str::<IssueToken>(r#"{"expires_in_seconds": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<IssueToken>(r#"{"expires_in_seconds": -1}"#).is_err());
         let typing: Typing = serde_json::from_str(r#"{"state": "pause"}"#)?;
         assert_eq!(typing.state, TypingState::Pause);
         Ok(())

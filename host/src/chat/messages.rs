@@ -10,49 +10,38 @@ use crate::plugins::{Hook, HookCall};
 use crate::store::{conversations as conv_store, messages as msg_store, users as user_store};
 
 use super::before::{DraftContent, run_chain};
+use super::fields;
 use super::inputs::{EditMessage, MessagePage, SendMessage};
 use super::{Chat, ChatError, member_conversation, member_message};
 
-/// Longest message body, in bytes. Chat messages are short; 32 KiB holds a long pasted log excerpt, and
-/// every byte is stored, sent to every participant and handed to every plugin.
-pub const MAX_BODY_BYTES: usize = 32 * 1024;
+/// Longest message body, in characters (what JSON Schema's `maxLength` counts, so the OpenAPI document can
+/// say it). Chat messages are short; 32 Ki characters hold a long pasted log excerpt, and every character
+/// is stored, sent to every participant and handed to every plugin. A request's size is bounded further by
+/// the server's body limit (64 KiB by default).
+pub const MAX_BODY_CHARS: usize = 32 * 1024;
 
 /// Largest message metadata, as JSON text. Metadata carries references (attachment URLs, ids), not
 /// files; 16 KiB is plenty for that and keeps events small.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// [`ChatError::Invalid`] unless `body` and `metadata` are acceptable message content: a body within
-/// [`MAX_BODY_BYTES`], metadata a JSON object (or null) within [`MAX_METADATA_BYTES`], and not both empty.
+/// [`MAX_BODY_CHARS`], metadata a JSON object (or null) within [`MAX_METADATA_BYTES`], and not both empty
+/// ([`has_content`]).
 pub fn check_content(body: &str, metadata: &serde_json::Value) -> Result<(), ChatError> {
-    if body.len() > MAX_BODY_BYTES {
+    fields::BODY.check(body)?;
+    fields::METADATA.check(metadata)?;
+    if !has_content(body, metadata) {
         return Err(ChatError::invalid(
             "body",
-            format!("body is longer than {MAX_BODY_BYTES} bytes"),
-        ));
-    }
-    let empty_metadata = match metadata {
-        serde_json::Value::Null => true,
-        serde_json::Value::Object(map) => map.is_empty(),
-        _ => {
-            return Err(ChatError::invalid(
-                "metadata",
-                "metadata must be a JSON object",
-            ));
-        }
-    };
-    if to_wit::json(metadata).len() > MAX_METADATA_BYTES {
-        return Err(ChatError::invalid(
-            "metadata",
-            format!("metadata is larger than {MAX_METADATA_BYTES} bytes"),
-        ));
-    }
-    if body.trim().is_empty() && empty_metadata {
-        return Err(ChatError::invalid(
-            "body",
-            "a message needs a body or metadata",
+            "a message needs a body that is not blank, or metadata that is not empty",
         ));
     }
     Ok(())
+}
+
+/// Whether a message has something to show: a body that is not blank, or metadata with a key.
+pub fn has_content(body: &str, metadata: &serde_json::Value) -> bool {
+    !fields::is_blank(body) || metadata.as_object().is_some_and(|m| !m.is_empty())
 }
 
 /// Metadata a plugin returned as JSON text, if it is a JSON object.
@@ -102,6 +91,9 @@ impl Chat {
         origin: Origin,
     ) -> Result<Message, ChatError> {
         check_content(&input.body, &input.metadata)?;
+        if let Some(client_id) = &input.client_id {
+            fields::CLIENT_ID.check(client_id)?;
+        }
         let chain = self.registry.ordered(Hook::BeforeMessageSent);
         let (conversation, participants, earlier) = self.read(|c| {
             let conversation = member_conversation(c, conversation_id, &actor.id)?;
@@ -189,6 +181,9 @@ impl Chat {
         conversation_id: &str,
         page: MessagePage,
     ) -> Result<Vec<Message>, ChatError> {
+        if let Some(limit) = page.limit {
+            fields::MESSAGES_LIMIT.check(limit.into())?;
+        }
         let (user, id) = (actor.id.clone(), conversation_id.to_owned());
         self.blocking(move |chat| {
             chat.read(|c| {
@@ -230,6 +225,12 @@ impl Chat {
                 "give a new body, new metadata or both",
             ));
         }
+        if let Some(body) = &input.body {
+            fields::BODY.check(body)?;
+        }
+        if let Some(metadata) = &input.metadata {
+            fields::METADATA.check(metadata)?;
+        }
         let chain = self.registry.ordered(Hook::BeforeMessageUpdated);
         let (current, conversation, participants) = self.read(|c| {
             let (message, conversation) = member_message(c, message_id, &actor.id)?;
@@ -241,7 +242,13 @@ impl Chat {
             body: input.body.unwrap_or_else(|| current.body.clone()),
             metadata: input.metadata.unwrap_or_else(|| current.metadata.clone()),
         };
-        check_content(&content.body, &content.metadata)?;
+        // Whether the edit leaves anything depends on what the message holds: a conflict with its state,
+        // not a malformed request.
+        if !has_content(&content.body, &content.metadata) {
+            return Err(ChatError::Conflict(format!(
+                "the edit would leave message {message_id:?} with neither a body nor metadata"
+            )));
+        }
         let content = if chain.is_empty() {
             content
         } else {

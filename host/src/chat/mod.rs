@@ -16,8 +16,9 @@
 //! ## Layout
 //! One file per group: [`conversations`], [`participants`], [`messages`] (send, list, edit, delete),
 //! [`typing`], [`receipts`], [`reactions`], [`devices`] (push device tokens), [`bots`] (what plugins do as
-//! their bot users), [`admin`] (users, tokens, dead letters); [`before`] runs the
-//! before-hook chain; [`inputs`] and [`error`] hold the types.
+//! their bot users), [`users`] (user administration, tokens, authentication), [`admin`] (dead letters);
+//! [`before`] runs the before-hook chain; [`inputs`] and [`error`] hold the types, [`fields`] the rule of
+//! every input field (which the OpenAPI document states too).
 
 pub mod admin;
 pub mod before;
@@ -25,12 +26,14 @@ pub mod bots;
 pub mod conversations;
 pub mod devices;
 pub mod error;
+pub mod fields;
 pub mod inputs;
 pub mod messages;
 pub mod participants;
 pub mod reactions;
 pub mod receipts;
 pub mod typing;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -38,8 +41,9 @@ use rusqlite::{Connection, Transaction};
 
 pub use error::ChatError;
 pub use inputs::{
-    AddParticipants, AddReaction, CreateConversation, CreatedUser, EditMessage, MarkRead,
-    MessagePage, NewUser, ReadState, SendMessage, Typing, UpdateConversation,
+    AddParticipants, AddReaction, CreateConversation, CreatedUser, EditMessage, IssueToken,
+    IssuedToken, MarkRead, MessagePage, NewUser, ReadState, SendMessage, Typing,
+    UpdateConversation, UsersPage,
 };
 
 use crate::dispatch::DispatchHandle;

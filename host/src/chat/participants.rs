@@ -1,12 +1,15 @@
 //! Membership: adding users (admins) and removing them (admins, or anyone removing themselves).
 
+use rusqlite::Connection;
+
 use crate::events::ChatEvent;
 use crate::model::{Conversation, User};
 use crate::store::{
     conversations as conv_store, participants as member_store, users as user_store,
 };
 
-use super::{Chat, ChatError, member_conversation, require_admin};
+use super::fields::List;
+use super::{Chat, ChatError, fields, member_conversation, require_admin};
 
 impl Chat {
     /// Adds users to a conversation (admins only) with `member.added` for those who were not members.
@@ -18,13 +21,12 @@ impl Chat {
         user_ids: Vec<String>,
     ) -> Result<Conversation, ChatError> {
         let (actor, id) = (actor.id.clone(), id.to_owned());
+        fields::USER_IDS.check(&user_ids)?;
         self.blocking(move |chat| {
-            if user_ids.is_empty() {
-                return Err(ChatError::invalid("user_ids", "user_ids must not be empty"));
-            }
             chat.commit(|tx, rec| {
                 let conversation = member_conversation(tx, &id, &actor)?;
                 require_admin(&conversation, &actor, "add participants")?;
+                require_users(tx, &fields::USER_IDS, &user_ids)?;
                 let added = member_store::add_participants(tx, &id, &user_ids, rec.now)?;
                 let conversation = conv_store::get_conversation(tx, &id)?;
                 if !added.is_empty() {
@@ -78,4 +80,21 @@ impl Chat {
         })
         .await
     }
+}
+
+/// [`ChatError::Invalid`] naming the item of `ids` (a `list` field of the request) that is not a user:
+/// the request names someone who does not exist, which is not the same as a missing conversation (404).
+pub(crate) fn require_users(
+    conn: &Connection,
+    list: &List,
+    ids: &[String],
+) -> Result<(), ChatError> {
+    if let Some(missing) = user_store::missing_users(conn, ids)?.first() {
+        let i = ids.iter().position(|id| id == missing).unwrap_or_default();
+        return Err(ChatError::invalid(
+            format!("{}[{i}]", list.field),
+            format!("there is no user {missing:?}"),
+        ));
+    }
+    Ok(())
 }

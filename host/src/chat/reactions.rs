@@ -4,7 +4,7 @@ use crate::events::ChatEvent;
 use crate::model::{Reaction, User};
 use crate::store::reactions as reaction_store;
 
-use super::{Chat, ChatError, member_message};
+use super::{Chat, ChatError, fields, member_message};
 
 impl Chat {
     /// Adds `actor`'s `emoji` reaction to a message; the first time, with `reaction.new`. Returns the
@@ -15,6 +15,7 @@ impl Chat {
         message_id: &str,
         emoji: &str,
     ) -> Result<Reaction, ChatError> {
+        fields::EMOJI.check(emoji)?;
         let (actor, id, emoji) = (actor.id.clone(), message_id.to_owned(), emoji.to_owned());
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {

@@ -139,6 +139,13 @@ impl Hub {
         }
     }
 
+    /// Ends `user_id`'s channel: each of their connections receives what was already queued, then
+    /// `Closed`, and closes (for a deactivated user or a revoked token). Connections opened afterwards get
+    /// a new channel.
+    pub fn disconnect_user(&self, user_id: &str) {
+        self.shared.users().remove(user_id);
+    }
+
     /// How many receivers are subscribed: connections (per user) and observers of every event (for tests
     /// and the admin API).
     pub fn subscriber_count(&self) -> usize {

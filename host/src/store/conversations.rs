@@ -18,7 +18,7 @@ use crate::model::{Conversation, Millis, UserConversation};
 /// participant into the audience index, so this bounds the cost of one message.
 pub const MAX_PARTICIPANTS: usize = 1000;
 
-/// Longest title accepted, in bytes.
+/// Longest title accepted, in characters: a line in a conversation list, with room to spare.
 pub const MAX_TITLE_LEN: usize = 500;
 
 /// What creating a conversation needs.
@@ -255,9 +255,9 @@ pub(crate) fn check_size(n: usize) -> Result<()> {
 }
 
 fn check_title(title: Option<&str>) -> Result<()> {
-    if title.is_some_and(|t| t.len() > MAX_TITLE_LEN) {
+    if title.is_some_and(|t| t.chars().count() > MAX_TITLE_LEN) {
         return Err(StoreError::Invalid(format!(
-            "title is longer than {MAX_TITLE_LEN} bytes"
+            "title is longer than {MAX_TITLE_LEN} characters"
         )));
     }
     Ok(())

@@ -18,7 +18,7 @@ pub const DEFAULT_PAGE_LIMIT: u32 = 50;
 /// Most messages per page, so one request cannot make the server build a huge response.
 pub const MAX_PAGE_LIMIT: u32 = 200;
 
-/// Longest `client_id` accepted, in bytes: enough for a UUID or ULID with a prefix.
+/// Longest `client_id` accepted, in characters: enough for a UUID or ULID with a prefix.
 pub const MAX_CLIENT_ID_LEN: usize = 128;
 
 /// What sending a message needs (after before-hooks have had their say).
@@ -63,9 +63,9 @@ pub fn send_message(
     now: Millis,
 ) -> Result<Outcome<Message>> {
     if let Some(client_id) = &new.client_id {
-        if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN {
+        if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_LEN {
             return Err(StoreError::Invalid(format!(
-                "client_id must be 1-{MAX_CLIENT_ID_LEN} bytes"
+                "client_id must be 1-{MAX_CLIENT_ID_LEN} characters"
             )));
         }
         if let Some(existing) = find_by_client_id(tx, &new.sender_id, client_id)? {

@@ -12,7 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::error::{Result, StoreError};
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS];
+const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS, V4_USER_ADMIN];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
 const V1_CHAT: &str = r#"
@@ -185,6 +185,42 @@ UPDATE participants SET unread_count = (
 );
 "#;
 
+/// Version 4: user administration. Users get `is_bot` (only the server's own bot users, created for plugins,
+/// have it; the `bot.` id prefix is reserved for them) and `deactivated_at` (a deactivated user's tokens
+/// stop working; their messages and memberships stay). Tokens get an id that admins see and revoke by
+/// (the hash stays the secret's only trace), an optional expiry and when they were last used.
+///
+/// The backfill marks as bots the `bot.` users the server itself created: before this version those had
+/// the metadata the server gives a bot and never had a token, while a user created through the admin API
+/// always got one. A `bot.` user that is not such a bot squatted a plugin's identity (see
+/// [`users::squatted_bot_ids`](super::users::squatted_bot_ids)): it is deactivated here, so its tokens stop
+/// working, and the plugin is refused to post as it; its messages stay.
+const V4_USER_ADMIN: &str = r#"
+ALTER TABLE users ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN deactivated_at INTEGER;
+UPDATE users SET is_bot = 1
+WHERE substr(id, 1, 4) = 'bot.'
+  AND json_extract(metadata, '$.bot') = 1
+  AND json_extract(metadata, '$.plugin') = substr(id, 5)
+  AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.user_id = users.id);
+UPDATE users SET deactivated_at = unixepoch() * 1000
+WHERE lower(substr(id, 1, 4)) = 'bot.' AND is_bot = 0;
+
+CREATE TABLE tokens_v4 (
+    id            TEXT PRIMARY KEY,
+    hash          TEXT NOT NULL UNIQUE,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER,
+    last_used_at  INTEGER
+) STRICT;
+INSERT INTO tokens_v4 (id, hash, user_id, created_at)
+SELECT printf('t_%011x%s', max(created_at, 0), lower(hex(randomblob(4)))), hash, user_id, created_at FROM tokens;
+DROP TABLE tokens;
+ALTER TABLE tokens_v4 RENAME TO tokens;
+CREATE INDEX tokens_user ON tokens(user_id, created_at);
+"#;
+
 /// The schema version this build migrates to.
 pub fn latest_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
@@ -221,11 +257,30 @@ pub fn migrate(conn: &mut Connection) -> Result<i64> {
         tx.pragma_update(None, "user_version", step)?;
         tx.commit()?;
     }
+    report_squatted_bot_ids(conn)?;
     Ok(start)
+}
+
+/// Warns, on every open, about each user that holds a plugin bot's id without being that bot (created
+/// through the admin API before `bot.` ids were reserved; version 4 deactivated them). Every start rather
+/// than once, so an operator who missed the first warning still sees why a plugin cannot post.
+fn report_squatted_bot_ids(conn: &Connection) -> Result<()> {
+    for id in super::users::squatted_bot_ids(conn)? {
+        tracing::warn!(
+            user = %id,
+            "user {id:?} holds a plugin bot's id but is an ordinary user (created through the admin API \
+             before `bot.` ids were reserved): it is deactivated, its messages stay, and the plugin whose \
+             bot this id names may not post or join as it; give that plugin another name to give it a \
+             bot user of its own"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use sha2::Digest;
+
     use super::*;
 
     #[test]
@@ -240,6 +295,50 @@ mod tests {
             migrate(&mut conn),
             Err(StoreError::SchemaTooNew { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn version_4_marks_bots_and_deactivates_users_squatting_their_ids() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = Connection::open(dir.path().join("m.db"))?;
+        for sql in [V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 3)?;
+        // The server made bot.echo for plugin echo; an admin made bot.command_bot (with a token) and alice.
+        let alice_token = "cht_alice";
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, name, metadata, created_at) VALUES
+               ('bot.echo', 'echo', '{{\"bot\": true, \"plugin\": \"echo\"}}', 5),
+               ('bot.command_bot', 'Mallory', '{{\"bot\": true, \"plugin\": \"command_bot\"}}', 6),
+               ('alice', 'Alice', '{{}}', 7);
+             INSERT INTO tokens (hash, user_id, created_at) VALUES
+               ('{}', 'alice', 8), ('squatter-hash', 'bot.command_bot', 9);",
+            hex::encode(sha2::Sha256::digest(alice_token.as_bytes()))
+        ))?;
+        migrate(&mut conn)?;
+        let mut stmt =
+            conn.prepare("SELECT id, is_bot, deactivated_at IS NOT NULL FROM users ORDER BY id")?;
+        let users = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<(String, bool, bool)>>>()?;
+        let expected = [
+            ("alice", false, false),
+            ("bot.command_bot", false, true),
+            ("bot.echo", true, false),
+        ]
+        .map(|(id, bot, off)| (id.to_owned(), bot, off));
+        assert_eq!(users, expected);
+        assert_eq!(
+            super::super::users::squatted_bot_ids(&conn)?,
+            ["bot.command_bot"]
+        );
+        // Tokens keep working under their hash, with an id of the new shape.
+        let owner = super::super::tokens::token_owner(&conn, alice_token)?;
+        let owner = owner.ok_or_else(|| StoreError::not_found("token", "alice"))?;
+        assert_eq!(owner.user.id, "alice");
+        assert!(owner.token_id.starts_with("t_00000000008") && owner.token_id.len() == 21);
         Ok(())
     }
 

@@ -18,7 +18,7 @@
 //! ## Layout
 //! - [`db`]: opening, durability, the writer lock and read pool.
 //! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
-//! - [`users`]: users and hashed bearer tokens.
+//! - [`users`]: users, bot users and whether each is active; [`tokens`]: their hashed bearer tokens.
 //! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).
 //! - [`participants`]: membership, admins and each member's read state.
 //! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
@@ -48,6 +48,7 @@ pub mod participants;
 pub mod reactions;
 pub mod receipts;
 pub mod timers;
+pub mod tokens;
 pub(crate) mod unread;
 pub mod users;
 

@@ -7,7 +7,7 @@ use super::users::RawUser;
 use super::{Outcome, messages};
 use crate::model::{Millis, Reaction};
 
-/// Longest emoji or short code accepted, in bytes: a ZWJ family sequence is ~25 bytes, a `:short_code:`
+/// Longest emoji or short code accepted, in characters: a ZWJ family sequence is 7, a `:short_code:`
 /// rarely over 40; anything longer is not an emoji.
 pub const MAX_EMOJI_LEN: usize = 64;
 
@@ -20,9 +20,9 @@ pub fn add_reaction(
     emoji: &str,
     now: Millis,
 ) -> Result<Outcome<Reaction>> {
-    if emoji.trim().is_empty() || emoji.len() > MAX_EMOJI_LEN {
+    if emoji.trim().is_empty() || emoji.chars().count() > MAX_EMOJI_LEN {
         return Err(StoreError::Invalid(format!(
-            "emoji must be 1-{MAX_EMOJI_LEN} bytes"
+            "emoji must be 1-{MAX_EMOJI_LEN} characters"
         )));
     }
     if messages::get_message(tx, message_id)?.deleted {

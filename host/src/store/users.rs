@@ -1,24 +1,23 @@
-//! Users and their bearer tokens.
+//! Users: ordinary users (created by admins) and plugins' bot users (created by the server), whether
+//! each is active, and the admin's list of them. Their bearer tokens are in [`tokens`](super::tokens).
 //!
-//! A token is shown to its owner once, when issued; the table keeps only its SHA-256, so reading the
-//! database (a backup, a leaked file) does not let anyone act as a user. SHA-256 without a salt is enough
-//! because tokens are 256 random bits, not guessable passwords.
+//! Ids starting with [`BOT_ID_PREFIX`] (in any letter case) belong to bot users only: an ordinary user
+//! cannot take one, so nobody can post under a plugin's name, and a bot row can never be an ordinary
+//! user's row.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-use sha2::{Digest, Sha256};
 
 use super::error::{Result, StoreError};
-use super::ids::{json_value, metadata_text, random_hex};
-use crate::model::{Millis, User};
-
-/// Prefix of every user token, so secret scanners and humans can recognise one.
-pub const TOKEN_PREFIX: &str = "cht_";
-
-/// Random bytes in a token: 256 bits, beyond guessing.
-const TOKEN_BYTES: u32 = 32;
+use super::ids::{json_value, metadata_text};
+use crate::model::{Millis, User, UserAccount};
 
 /// Longest user id accepted; ids appear in URLs, JSON and every event's audience, so keep them short.
+/// Ids are ASCII, so this counts characters and bytes alike.
 pub const MAX_USER_ID_LEN: usize = 64;
+
+/// The prefix of every bot user's id (`bot.<plugin>`), reserved for them. Compared without regard to
+/// letter case, so `Bot.x` cannot pass for `bot.x` in a client that shows ids.
+pub const BOT_ID_PREFIX: &str = "bot.";
 
 /// What creating a user needs.
 #[derive(Debug, Clone)]
@@ -41,8 +40,37 @@ pub fn valid_user_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Creates a user. [`StoreError::Conflict`] if the id is taken, [`StoreError::Invalid`] if it is malformed.
+/// Whether `id` is in the bot namespace ([`BOT_ID_PREFIX`], any letter case).
+pub fn is_bot_id(id: &str) -> bool {
+    id.get(..BOT_ID_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(BOT_ID_PREFIX))
+}
+
+/// Creates an ordinary user. [`StoreError::Conflict`] if the id is taken, [`StoreError::Invalid`] if it is
+/// malformed or in the bot namespace.
 pub fn create_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<User> {
+    if is_bot_id(&user.id) {
+        return Err(StoreError::Invalid(format!(
+            "user id {:?} starts with {BOT_ID_PREFIX:?}, which is reserved for plugins' bot users",
+            user.id
+        )));
+    }
+    insert(tx, user, false, now)
+}
+
+/// Creates a plugin's bot user; its id must be in the bot namespace. [`StoreError::Conflict`] if the id is
+/// taken.
+pub fn create_bot_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<User> {
+    if !user.id.starts_with(BOT_ID_PREFIX) {
+        return Err(StoreError::Invalid(format!(
+            "bot user id {:?} must start with {BOT_ID_PREFIX:?}",
+            user.id
+        )));
+    }
+    insert(tx, user, true, now)
+}
+
+fn insert(tx: &Transaction<'_>, user: &NewUser, bot: bool, now: Millis) -> Result<User> {
     if !valid_user_id(&user.id) {
         return Err(StoreError::Invalid(format!(
             "user id {:?} must be 1-{MAX_USER_ID_LEN} ASCII letters, digits, '_', '-' or '.'",
@@ -50,8 +78,9 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<
         )));
     }
     let inserted = tx.execute(
-        "INSERT INTO users (id, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        params![user.id, user.name, metadata_text(&user.metadata)?, now],
+        "INSERT INTO users (id, name, metadata, created_at, is_bot) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
+        params![user.id, user.name, metadata_text(&user.metadata)?, now, bot],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!(
@@ -76,8 +105,66 @@ pub fn find_user(conn: &Connection, id: &str) -> Result<Option<User>> {
     raw.map(RawUser::into_user).transpose()
 }
 
+/// Columns of [`UserAccount`], in the order [`raw_account`] reads them.
+const ACCOUNT_COLUMNS: &str = "id, name, metadata, is_bot, created_at, deactivated_at";
+
+/// The account of user `id`, or [`StoreError::NotFound`].
+pub fn get_account(conn: &Connection, id: &str) -> Result<UserAccount> {
+    find_account(conn, id)?.ok_or_else(|| StoreError::not_found("user", id))
+}
+
+/// The account of user `id`, if there is one.
+pub fn find_account(conn: &Connection, id: &str) -> Result<Option<UserAccount>> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = ?1"
+        ))?
+        .query_row([id], raw_account)
+        .optional()?;
+    raw.map(RawAccount::into_account).transpose()
+}
+
+/// Users with an id after `after` (all when `None`), by id, at most `limit`: a page of the admin's list.
+pub fn list_accounts(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<UserAccount>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM users WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![after, limit], raw_account)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(RawAccount::into_account).collect()
+}
+
+/// Deactivates user `id` as of `now` (`Some`) or reactivates them (`None`); a user already in that state
+/// keeps their original deactivation time. Returns the account afterwards.
+pub fn set_deactivated(tx: &Transaction<'_>, id: &str, now: Option<Millis>) -> Result<UserAccount> {
+    get_account(tx, id)?;
+    tx.prepare_cached(
+        "UPDATE users SET deactivated_at = CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(deactivated_at, ?2) END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    get_account(tx, id)
+}
+
+/// Ordinary users whose id is in the bot namespace: created through the admin API before the namespace
+/// was reserved (see migration 4), holding an id a plugin's bot should have.
+pub fn squatted_bot_ids(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM users WHERE lower(substr(id, 1, 4)) = 'bot.' AND is_bot = 0 ORDER BY id",
+    )?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
 /// Which of `ids` are not users; empty when all exist. Used to validate participant lists up front so the
-/// caller gets a `NotFound` naming the id instead of a bare foreign-key failure.
+/// caller gets an error naming the id instead of a bare foreign-key failure.
 pub fn missing_users(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?;
     let mut missing = Vec::new();
@@ -87,39 +174,6 @@ pub fn missing_users(conn: &Connection, ids: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(missing)
-}
-
-/// Issues a new token for `user_id` and returns it; this is the only time the token exists in clear.
-/// Earlier tokens stay valid (a user may have several devices).
-pub fn issue_token(tx: &Transaction<'_>, user_id: &str, now: Millis) -> Result<String> {
-    get_user(tx, user_id)?;
-    let token = format!("{TOKEN_PREFIX}{}", random_hex(tx, TOKEN_BYTES)?);
-    tx.execute(
-        "INSERT INTO tokens (hash, user_id, created_at) VALUES (?1, ?2, ?3)",
-        params![token_hash(&token), user_id, now],
-    )?;
-    Ok(token)
-}
-
-/// The user a bearer token belongs to, or `None` for an unknown token.
-pub fn user_for_token(conn: &Connection, token: &str) -> Result<Option<User>> {
-    let raw = conn
-        .prepare_cached(
-            "SELECT u.id, u.name, u.metadata FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
-        )?
-        .query_row([token_hash(token)], raw_user)
-        .optional()?;
-    raw.map(RawUser::into_user).transpose()
-}
-
-/// Revokes every token of `user_id`; returns how many there were.
-pub fn revoke_tokens(tx: &Transaction<'_>, user_id: &str) -> Result<usize> {
-    Ok(tx.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id])?)
-}
-
-/// The hex SHA-256 of a token, as stored.
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A user row before its metadata is parsed (row closures cannot return our error type).
@@ -153,51 +207,118 @@ fn raw_user(row: &Row<'_>) -> rusqlite::Result<RawUser> {
     RawUser::from_row(row, 0)
 }
 
+/// An account row ([`ACCOUNT_COLUMNS`]) before its metadata is parsed.
+struct RawAccount {
+    user: RawUser,
+    bot: bool,
+    created_at: Millis,
+    deactivated_at: Option<Millis>,
+}
+
+fn raw_account(row: &Row<'_>) -> rusqlite::Result<RawAccount> {
+    Ok(RawAccount {
+        user: RawUser::from_row(row, 0)?,
+        bot: row.get(3)?,
+        created_at: row.get(4)?,
+        deactivated_at: row.get(5)?,
+    })
+}
+
+impl RawAccount {
+    fn into_account(self) -> Result<UserAccount> {
+        Ok(UserAccount {
+            user: self.user.into_user()?,
+            bot: self.bot,
+            active: self.deactivated_at.is_none(),
+            created_at: self.created_at,
+            deactivated_at: self.deactivated_at,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Db;
 
+    fn new_user(id: &str) -> NewUser {
+        NewUser {
+            id: id.into(),
+            name: id.to_uppercase(),
+            metadata: serde_json::json!({"a": 1}),
+        }
+    }
+
     #[test]
-    fn tokens_are_hashed_and_resolve_to_their_user() -> Result<()> {
+    fn users_are_created_once_and_ids_are_checked() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let db = Db::open(dir.path().join("chat.db"))?;
-        let new = NewUser {
-            id: "alice".into(),
-            name: "Alice".into(),
-            metadata: serde_json::json!({"a": 1}),
-        };
-        let token = db.write(|tx| {
-            create_user(tx, &new, 1)?;
-            issue_token(tx, "alice", 2)
-        })?;
-        assert!(token.starts_with(TOKEN_PREFIX) && token.len() == TOKEN_PREFIX.len() + 64);
-        let user = db.read(|c| user_for_token(c, &token))?;
-        assert_eq!(user.map(|u| u.name), Some("Alice".to_owned()));
-        assert!(db.read(|c| user_for_token(c, "cht_nope"))?.is_none());
-        let stored: String =
-            db.read(|c| Ok(c.query_row("SELECT hash FROM tokens", [], |r| r.get(0))?))?;
-        assert_ne!(stored, token);
-
+        let alice = db.write(|tx| create_user(tx, &new_user("alice"), 1))?;
+        assert_eq!(alice.name, "ALICE");
         assert!(matches!(
-            db.write(|tx| create_user(tx, &new, 3)),
+            db.write(|tx| create_user(tx, &new_user("alice"), 3)),
             Err(StoreError::Conflict(_))
         ));
-        let bad = NewUser {
-            id: "a b".into(),
-            ..new
-        };
         assert!(matches!(
-            db.write(|tx| create_user(tx, &bad, 3)),
+            db.write(|tx| create_user(tx, &new_user("a b"), 3)),
             Err(StoreError::Invalid(_))
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn the_bot_namespace_is_for_bot_users_only() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path().join("chat.db"))?;
+        for squatter in ["bot.echo", "BOT.echo", "Bot.x"] {
+            assert!(
+                matches!(
+                    db.write(|tx| create_user(tx, &new_user(squatter), 1)),
+                    Err(StoreError::Invalid(_))
+                ),
+                "{squatter}"
+            );
+        }
         assert!(matches!(
-            db.write(|tx| issue_token(tx, "bob", 3)),
+            db.write(|tx| create_bot_user(tx, &new_user("echo"), 1)),
+            Err(StoreError::Invalid(_))
+        ));
+        db.write(|tx| create_bot_user(tx, &new_user("bot.echo"), 1))?;
+        let account = db.read(|c| get_account(c, "bot.echo"))?;
+        assert!(account.bot && account.active);
+        assert!(db.read(squatted_bot_ids)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn deactivation_keeps_its_first_time_and_lists_page_by_id() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path().join("chat.db"))?;
+        db.write(|tx| {
+            for id in ["carol", "alice", "bob"] {
+                create_user(tx, &new_user(id), 1)?;
+            }
+            Ok(())
+        })?;
+        let off = db.write(|tx| set_deactivated(tx, "bob", Some(10)))?;
+        assert_eq!((off.active, off.deactivated_at), (false, Some(10)));
+        let again = db.write(|tx| set_deactivated(tx, "bob", Some(20)))?;
+        assert_eq!(again.deactivated_at, Some(10));
+        let on = db.write(|tx| set_deactivated(tx, "bob", None))?;
+        assert_eq!((on.active, on.deactivated_at), (true, None));
+        assert!(matches!(
+            db.write(|tx| set_deactivated(tx, "zed", None)),
             Err(StoreError::NotFound { .. })
         ));
-
-        db.write(|tx| revoke_tokens(tx, "alice"))?;
-        assert!(db.read(|c| user_for_token(c, &token))?.is_none());
+        let ids = |page: Vec<UserAccount>| page.into_iter().map(|a| a.user.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(db.read(|c| list_accounts(c, None, 2))?),
+            ["alice", "bob"]
+        );
+        assert_eq!(
+            ids(db.read(|c| list_accounts(c, Some("bob"), 2))?),
+            ["carol"]
+        );
         Ok(())
     }
 }

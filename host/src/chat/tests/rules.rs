@@ -42,9 +42,12 @@ async fn who_may_do_what() {
     assert!(not_found(
         chat.get_conversation(&a, "c_missing").await.map(drop)
     ));
-    // A user id that names nobody is a missing user (404 naming it).
-    let unknown = chat.create_conversation(&a, create(&["zed"])).await;
-    assert!(matches!(unknown, Err(ChatError::NotFound { what: "user", id }) if id == "zed"));
+    // A user id that names nobody is an unacceptable input (422 naming the item), not a missing
+    // conversation.
+    let unknown = chat.create_conversation(&a, create(&["b", "zed"])).await;
+    assert!(
+        matches!(unknown, Err(ChatError::Invalid { field, message }) if field == "participant_ids[1]" && message.contains("zed"))
+    );
 
     // A participant who is not an admin or the sender is refused.
     let patch = UpdateConversation {
@@ -147,7 +150,7 @@ async fn sends_are_validated_and_idempotent() {
         kit.chat.send_message(&a, &conv.id, send("  ")).await,
         "body"
     ));
-    let long = "x".repeat(messages::MAX_BODY_BYTES + 1);
+    let long = "x".repeat(messages::MAX_BODY_CHARS + 1);
     assert!(invalid(
         kit.chat.send_message(&a, &conv.id, send(&long)).await,
         "body"

@@ -1,0 +1,300 @@
+//! Users' bearer tokens: issued (optionally expiring), resolved to their user, listed and revoked.
+//!
+//! A token is shown to its owner once, when issued; the table keeps only its SHA-256, so reading the
+//! database (a backup, a leaked file) does not let anyone act as a user. SHA-256 without a salt is enough
+//! because tokens are 256 random bits, not guessable passwords. Each token also has an id, which is not a
+//! credential: it is what admins list and revoke.
+//!
+//! Bot users never get a token: they act through their plugin.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use super::error::{Result, StoreError};
+use super::ids::{new_id, random_hex};
+use super::users::{RawUser, get_account};
+use crate::model::{Millis, TokenInfo, User};
+
+/// Prefix of every user token, so secret scanners and humans can recognise one.
+pub const TOKEN_PREFIX: &str = "cht_";
+
+/// Random bytes in a token: 256 bits, beyond guessing.
+const TOKEN_BYTES: u32 = 32;
+
+/// How precisely `last_used_at` is kept: a token's use is written at most once per this interval, so
+/// authenticating stays a read (a write per request would queue every request behind the one writer)
+/// while admins still see which tokens are in use, to the minute.
+pub const LAST_USED_RESOLUTION_MS: Millis = 60_000;
+
+/// Most tokens one user may hold at once (expired ones do not count; they are dropped when the next is
+/// issued). A person has a few devices; a hundred leaves room for scripts and bots of their own while
+/// keeping a user's token list something an admin can read, and an issuing loop from filling the table.
+pub const MAX_TOKENS_PER_USER: usize = 100;
+
+/// A token just issued: the secret (shown once) and what admins see of it.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The bearer token.
+    pub token: String,
+    /// Its id, times and expiry.
+    pub info: TokenInfo,
+}
+
+/// Issues a new token for `user_id`, expiring at `expires_at` if given; returns it, the only time the token
+/// exists in clear. Earlier tokens stay valid (a user may have several devices).
+///
+/// [`StoreError::NotFound`] for an unknown user, [`StoreError::Invalid`] for a bot user,
+/// [`StoreError::Conflict`] when the user already holds [`MAX_TOKENS_PER_USER`] unexpired tokens.
+pub fn issue_token(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    expires_at: Option<Millis>,
+    now: Millis,
+) -> Result<Issued> {
+    if get_account(tx, user_id)?.bot {
+        return Err(StoreError::Invalid(format!(
+            "user {user_id:?} is a plugin's bot user and gets no token"
+        )));
+    }
+    tx.prepare_cached("DELETE FROM tokens WHERE user_id = ?1 AND expires_at <= ?2")?
+        .execute(params![user_id, now])?;
+    let held: i64 = tx
+        .prepare_cached("SELECT count(*) FROM tokens WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))?;
+    if usize::try_from(held).unwrap_or(usize::MAX) >= MAX_TOKENS_PER_USER {
+        return Err(StoreError::Conflict(format!(
+            "user {user_id:?} already holds {MAX_TOKENS_PER_USER} tokens: revoke one first"
+        )));
+    }
+    let token = format!("{TOKEN_PREFIX}{}", random_hex(tx, TOKEN_BYTES)?);
+    let id = new_id(tx, "t_")?;
+    tx.prepare_cached(
+        "INSERT INTO tokens (id, hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, token_hash(&token), user_id, now, expires_at])?;
+    let info = TokenInfo {
+        id,
+        user_id: user_id.to_owned(),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        expired: false,
+    };
+    Ok(Issued { token, info })
+}
+
+/// Who a presented token belongs to and what stands in its way, for the caller to decide.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    /// The token's id.
+    pub token_id: String,
+    /// Its user.
+    pub user: User,
+    /// The user is a bot (never true for a token issued by this version; kept so a stray row is refused).
+    pub bot: bool,
+    /// The user is deactivated.
+    pub deactivated: bool,
+    /// When the token stops working, if it expires.
+    pub expires_at: Option<Millis>,
+    /// When its use was last written.
+    pub last_used_at: Option<Millis>,
+}
+
+impl TokenOwner {
+    /// Whether the token has expired at `now`.
+    pub fn expired(&self, now: Millis) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether a use at `now` should be written ([`LAST_USED_RESOLUTION_MS`]).
+    pub fn use_is_news(&self, now: Millis) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now.saturating_sub(at) >= LAST_USED_RESOLUTION_MS)
+    }
+}
+
+/// The owner of a bearer token, or `None` for a token the server does not know (never issued, revoked,
+/// or dropped after expiring).
+pub fn token_owner(conn: &Connection, token: &str) -> Result<Option<TokenOwner>> {
+    let owner = conn
+        .prepare_cached(
+            "SELECT t.id, t.expires_at, t.last_used_at, u.is_bot, u.deactivated_at IS NOT NULL,
+                    u.id, u.name, u.metadata
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
+        )?
+        .query_row([token_hash(token)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                RawUser::from_row(r, 5)?,
+            ))
+        })
+        .optional()?;
+    owner
+        .map(
+            |(token_id, expires_at, last_used_at, bot, deactivated, user)| {
+                Ok(TokenOwner {
+                    token_id,
+                    user: user.into_user()?,
+                    bot,
+                    deactivated,
+                    expires_at,
+                    last_used_at,
+                })
+            },
+        )
+        .transpose()
+}
+
+/// Records that token `token_id` was used at `now`.
+pub fn note_use(tx: &Transaction<'_>, token_id: &str, now: Millis) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
+    )?
+    .execute(params![token_id, now])?;
+    Ok(())
+}
+
+/// The tokens of `user_id`, newest first (in order of issue within a millisecond), as they stand at `now` ([`StoreError::NotFound`] for an unknown
+/// user).
+pub fn list_tokens(conn: &Connection, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>> {
+    get_account(conn, user_id)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, created_at, expires_at, last_used_at FROM tokens WHERE user_id = ?1
+         ORDER BY created_at DESC, rowid DESC",
+    )?;
+    let tokens = stmt
+        .query_map([user_id], |r| token_info(r, now))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(tokens)
+}
+
+fn token_info(r: &Row<'_>, now: Millis) -> rusqlite::Result<TokenInfo> {
+    let expires_at: Option<Millis> = r.get(3)?;
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        created_at: r.get(2)?,
+        expires_at,
+        last_used_at: r.get(4)?,
+        expired: expires_at.is_some_and(|at| at <= now),
+    })
+}
+
+/// Revokes token `token_id` of `user_id`; false if the user has no such token.
+pub fn revoke_token(tx: &Transaction<'_>, user_id: &str, token_id: &str) -> Result<bool> {
+    let deleted = tx
+        .prepare_cached("DELETE FROM tokens WHERE user_id = ?1 AND id = ?2")?
+        .execute([user_id, token_id])?;
+    Ok(deleted > 0)
+}
+
+/// Revokes every token of `user_id`; returns how many there were.
+pub fn revoke_tokens(tx: &Transaction<'_>, user_id: &str) -> Result<usize> {
+    Ok(tx.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id])?)
+}
+
+/// The hex SHA-256 of a token, as stored.
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+    use crate::store::users::{NewUser, create_bot_user, create_user};
+
+    fn db_with_alice() -> Result<(tempfile::TempDir, Db)> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path().join("chat.db"))?;
+        let new = NewUser {
+            id: "alice".into(),
+            name: "Alice".into(),
+            metadata: serde_json::json!({"a": 1}),
+        };
+        db.write(|tx| create_user(tx, &new, 1).map(|_| ()))?;
+        Ok((dir, db))
+    }
+
+    #[test]
+    fn tokens_are_hashed_and_resolve_to_their_user() -> Result<()> {
+        let (_dir, db) = db_with_alice()?;
+        let issued = db.write(|tx| issue_token(tx, "alice", None, 2))?;
+        let token = issued.token;
+        assert!(token.starts_with(TOKEN_PREFIX) && token.len() == TOKEN_PREFIX.len() + 64);
+        let owner = db.read(|c| token_owner(c, &token))?;
+        assert_eq!(owner.map(|o| o.user.name), Some("Alice".to_owned()));
+        assert!(db.read(|c| token_owner(c, "cht_nope"))?.is_none());
+        let stored: String =
+            db.read(|c| Ok(c.query_row("SELECT hash FROM tokens", [], |r| r.get(0))?))?;
+        assert_ne!(stored, token);
+        assert!(!stored.contains(&token[TOKEN_PREFIX.len()..]));
+        assert!(matches!(
+            db.write(|tx| issue_token(tx, "bob", None, 3)),
+            Err(StoreError::NotFound { .. })
+        ));
+        db.write(|tx| revoke_tokens(tx, "alice"))?;
+        assert!(db.read(|c| token_owner(c, &token))?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn expiry_last_use_and_revocation_by_id() -> Result<()> {
+        let (_dir, db) = db_with_alice()?;
+        let lasting = db.write(|tx| issue_token(tx, "alice", None, 10))?;
+        let brief = db.write(|tx| issue_token(tx, "alice", Some(100), 20))?;
+        let owner = db.read(|c| token_owner(c, &brief.token))?;
+        let owner = owner.ok_or_else(|| StoreError::not_found("token", "brief"))?;
+        assert!(!owner.expired(99) && owner.expired(100));
+        assert!(owner.use_is_news(30));
+        db.write(|tx| note_use(tx, &owner.token_id, 30))?;
+        let listed = db.read(|c| list_tokens(c, "alice", 100))?;
+        let view: Vec<_> = listed
+            .iter()
+            .map(|t| (t.id.as_str(), t.expired, t.last_used_at))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (brief.info.id.as_str(), true, Some(30)),
+                (lasting.info.id.as_str(), false, None)
+            ]
+        );
+        let noted = db.read(|c| token_owner(c, &brief.token))?;
+        assert!(noted.is_some_and(|o| !o.use_is_news(30 + LAST_USED_RESOLUTION_MS - 1)));
+        // Issuing drops expired tokens; revoking takes the id and the right user.
+        db.write(|tx| issue_token(tx, "alice", None, 200))?;
+        assert!(db.read(|c| token_owner(c, &brief.token))?.is_none());
+        assert!(!db.write(|tx| revoke_token(tx, "bob", &lasting.info.id))?);
+        assert!(db.write(|tx| revoke_token(tx, "alice", &lasting.info.id))?);
+        assert!(db.read(|c| token_owner(c, &lasting.token))?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn bots_get_no_token_and_a_user_holds_a_bounded_number() -> Result<()> {
+        let (_dir, db) = db_with_alice()?;
+        let bot = NewUser {
+            id: "bot.echo".into(),
+            name: "echo".into(),
+            metadata: serde_json::Value::Null,
+        };
+        db.write(|tx| create_bot_user(tx, &bot, 1).map(|_| ()))?;
+        assert!(matches!(
+            db.write(|tx| issue_token(tx, "bot.echo", None, 2)),
+            Err(StoreError::Invalid(_))
+        ));
+        for _ in 0..MAX_TOKENS_PER_USER {
+            db.write(|tx| issue_token(tx, "alice", None, 2))?;
+        }
+        assert!(matches!(
+            db.write(|tx| issue_token(tx, "alice", None, 2)),
+            Err(StoreError::Conflict(_))
+        ));
+        Ok(())
+    }
+}
