@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// Key of the push gateway requests' HMAC-SHA256 signature header.
     #[arg(long, env = "CHATHOOKS_PUSH_GATEWAY_SECRET", hide_env_values = true)]
     pub push_gateway_secret: Option<String>,
+    /// A PEM file of extra certificate authorities that outbound HTTPS (the `http` power, the push
+    /// gateway) trusts besides the built-in Mozilla roots; for a private CA.
+    #[arg(long, env = "CHATHOOKS_HTTP_CA")]
+    pub http_ca: Option<PathBuf>,
 }
 
 /// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
@@ -145,6 +149,8 @@ pub struct FileConfig {
     pub push_gateway_url: Option<String>,
     /// See [`ServeArgs::push_gateway_secret`].
     pub push_gateway_secret: Option<String>,
+    /// See [`ServeArgs::http_ca`].
+    pub http_ca: Option<PathBuf>,
 }
 
 /// The resolved configuration of a server.
@@ -164,10 +170,14 @@ pub struct Config {
     pub durability: Durability,
     /// Watch the plugins folder and hot-reload plugins whose files change.
     pub watch: bool,
-    /// Where push notifications are posted besides live connections (`http://...`), if anywhere.
+    /// Where push notifications are posted besides live connections (`http://...` or `https://...`), if
+    /// anywhere.
     pub push_gateway_url: Option<String>,
     /// The HMAC key of the push gateway's signature header.
     pub push_gateway_secret: Option<String>,
+    /// A PEM file of certificate authorities outbound HTTPS trusts besides the built-in roots; read at
+    /// start, where a missing or unusable file stops the server with its name.
+    pub http_ca: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -182,6 +192,7 @@ impl Default for Config {
             watch: true,
             push_gateway_url: None,
             push_gateway_secret: None,
+            http_ca: None,
         }
     }
 }
@@ -227,6 +238,7 @@ impl Config {
                 .push_gateway_secret
                 .clone()
                 .or(file.push_gateway_secret),
+            http_ca: args.http_ca.clone().or(file.http_ca),
         };
         config.validate()?;
         Ok(config)
@@ -452,6 +464,23 @@ mod tests {
             Config::resolve(&missing),
             Err(ConfigError::ReadFile { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn http_ca_comes_from_the_flag_or_the_file() -> Result<(), Box<dyn std::error::Error>> {
+        let file: FileConfig = toml::from_str("http_ca = \"/etc/chathooks/ca.pem\"\n")?;
+        let config = Config::merge(&ServeArgs::default(), file.clone())?;
+        assert_eq!(config.http_ca, Some(PathBuf::from("/etc/chathooks/ca.pem")));
+        let args = ServeArgs {
+            http_ca: Some("/tmp/other.pem".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            Config::merge(&args, file)?.http_ca,
+            Some(PathBuf::from("/tmp/other.pem"))
+        );
+        assert_eq!(Config::default().http_ca, None);
         Ok(())
     }
 

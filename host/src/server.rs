@@ -134,6 +134,8 @@ impl Running {
 /// plugins folder (creating it if missing), starts the after-hook dispatcher and, unless
 /// `config.watch` is off, the plugins folder watcher (hot reload).
 pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Running> {
+    // First, so a bad CA file stops the start before anything else is opened.
+    let http = HttpClient::new(tokio::runtime::Handle::current(), config.http_ca.as_deref())?;
     let body_limit = config.body_limit;
     let (watch, plugins_dir) = (config.watch, config.plugins_dir.clone());
     let push_gateway = PushGateway {
@@ -164,7 +166,7 @@ pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Runni
     };
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
     let chat = Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch);
-    let (timers, stop_timers) = start_powers(&chat, &db, &registry, push_gateway)?;
+    let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway);
     Ok(Running {
         state: AppState::new(chat, admin_key, body_limit),
         dispatcher,
@@ -182,10 +184,10 @@ fn start_powers(
     chat: &Chat,
     db: &Arc<Db>,
     registry: &Arc<Registry>,
+    http: HttpClient,
     gateway: PushGateway,
-) -> anyhow::Result<(JoinHandle<()>, oneshot::Sender<()>)> {
+) -> (JoinHandle<()>, oneshot::Sender<()>) {
     let runtime = tokio::runtime::Handle::current();
-    let http = HttpClient::new(runtime.clone()).context("building the HTTP client")?;
     let pusher = Pusher::new(
         db.clone(),
         chat.hub().clone(),
@@ -200,7 +202,7 @@ fn start_powers(
     let timers = Scheduler::spawn(db.clone(), registry.clone(), scheduler, async move {
         let _ = stopped.await;
     });
-    Ok((timers, stop))
+    (timers, stop)
 }
 
 /// Starts the plugins folder watcher, then rescans once, so a file that changed between the first load

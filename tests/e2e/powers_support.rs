@@ -1,6 +1,6 @@
 //! Helpers for the `powers_*` tests: a plugins folder with manifests, a server on a folder that outlives
-//! it (for restarts), and a local HTTP server that records what it receives (a webhook consumer, a push
-//! gateway).
+//! it (for restarts), and a local HTTP or HTTPS server that records what it receives (a webhook consumer,
+//! a push gateway), with a certificate authority made in the test for the HTTPS one.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,10 +83,12 @@ impl Received {
     }
 }
 
-/// A local HTTP server on `127.0.0.1:0` that records every request and answers with a set status.
+/// A local HTTP or HTTPS server on `127.0.0.1:0` that records every request and answers with a set status.
 pub struct Recorder {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
@@ -94,8 +96,30 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts one answering 200.
+    /// Starts one answering 200 over plain HTTP.
     pub async fn start() -> Recorder {
+        let listener = must(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await,
+            "bind recorder",
+        );
+        Recorder::serve(listener, "http").await
+    }
+
+    /// Starts one answering 200 over HTTPS with `tls` (see [`TestCa::server`]). A client whose handshake
+    /// fails is dropped, and the recorder goes on serving.
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> Recorder {
+        let listener = must(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await,
+            "bind recorder",
+        );
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        Recorder::serve(TlsListener { listener, acceptor }, "https").await
+    }
+
+    async fn serve<L>(listener: L, scheme: &'static str) -> Recorder
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
         let delay_ms = Arc::new(AtomicU64::new(0));
@@ -115,16 +139,13 @@ impl Recorder {
                 StatusCode::from_u16(answer.load(Ordering::Relaxed)).unwrap_or(StatusCode::OK)
             }
         });
-        let listener = must(
-            tokio::net::TcpListener::bind("127.0.0.1:0").await,
-            "bind recorder",
-        );
         let addr = must(listener.local_addr(), "recorder address");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Recorder {
             addr,
+            scheme,
             received,
             status,
             delay_ms,
@@ -132,9 +153,9 @@ impl Recorder {
         }
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// `http://127.0.0.1:<port><path>` (`https://` for one started with [`Recorder::start_tls`]).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// Answers `status` from now on.
@@ -176,5 +197,92 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Longest a [`TlsListener`] waits for one client's handshake, so a client that stalls cannot stop the
+/// recorder from accepting others.
+const HANDSHAKE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A TCP listener that hands axum TLS streams; connections whose handshake fails are dropped.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.listener.accept().await else {
+                continue;
+            };
+            let handshake = self.acceptor.accept(tcp);
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_PATIENCE, handshake).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A certificate authority made for one test: it signs server certificates for [`Recorder::start_tls`],
+/// and its own certificate is what a server is told to trust (`--http-ca`).
+pub struct TestCa {
+    certificate: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    /// A new authority with a fresh key, named `name` (authorities in one test need different names: a
+    /// verifier looks the issuer up by name).
+    pub fn new(name: &str) -> TestCa {
+        let key = must(rcgen::KeyPair::generate(), "CA key");
+        let mut params = must(rcgen::CertificateParams::new(Vec::<String>::new()), "CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let certificate = must(params.self_signed(&key), "self-sign the CA");
+        TestCa { certificate, key }
+    }
+
+    /// Writes the authority's certificate as PEM to `<dir>/<name>`; returns the path.
+    pub fn write_pem(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        must(
+            std::fs::write(&path, self.certificate.pem()),
+            "write CA file",
+        );
+        path
+    }
+
+    /// A TLS server configuration with a certificate this authority issued for `names` (DNS names or IP
+    /// addresses).
+    pub fn server(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        let key = must(rcgen::KeyPair::generate(), "server key");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let params = must(rcgen::CertificateParams::new(names), "server certificate");
+        let certificate = must(
+            params.signed_by(&key, &self.certificate, &self.key),
+            "sign the server certificate",
+        );
+        let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let config = must(
+            rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(vec![certificate.der().clone()], private),
+            "TLS server configuration",
+        );
+        Arc::new(config)
     }
 }

@@ -4,15 +4,31 @@
 //! runtime and the thread waits for the answer on a channel: this works from any thread (it never starts
 //! a runtime inside a runtime, unlike `Handle::block_on` from an async worker), and the wait is bounded by
 //! the request's own timeout.
+//!
+//! `https://` URLs are spoken over TLS (rustls; what it trusts and how its failures read: [`super::tls`]).
+//! A plugin's `https://` request is never downgraded to plain HTTP, and no redirect is followed.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 
+use super::tls::failure_text;
 use crate::plugins::powers::{HttpFailure, InboundResponse, OutboundRequest};
 
 /// Extra time the waiting thread allows beyond a request's timeout before giving up on the task.
 const WAIT_MARGIN: Duration = Duration::from_millis(500);
+
+/// Why the HTTP client cannot be built (at server start).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    /// The extra CA file is missing or unusable; the text names it.
+    #[error(transparent)]
+    CaFile(#[from] super::tls::CaFileError),
+    /// The TLS client could not be set up.
+    #[error("setting up the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
 
 /// An HTTP client bound to the server's runtime. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -22,13 +38,20 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// A client whose requests run on `runtime`. Redirects are not followed: a redirect to another host
-    /// would bypass the manifest's host list.
-    pub fn new(runtime: Handle) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+    /// A client whose requests run on `runtime`, trusting the built-in roots and the certificates in the
+    /// PEM file `extra_ca`, if given. Redirects are not followed: a redirect to another host would bypass
+    /// the manifest's host list (and one from `https` to `http` would downgrade the request).
+    pub fn new(runtime: Handle, extra_ca: Option<&Path>) -> Result<Self, HttpClientError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        if let Some(path) = extra_ca {
+            for certificate in super::tls::load_ca_file(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder.build().map_err(HttpClientError::Build)?;
         Ok(HttpClient { client, runtime })
     }
 
@@ -68,7 +91,7 @@ async fn send(
         if e.is_timeout() {
             HttpFailure::Timeout
         } else {
-            HttpFailure::Failed(format!("{e}"))
+            HttpFailure::Failed(failure_text(&e))
         }
     })?;
     let status = response.status().as_u16();
@@ -91,7 +114,7 @@ async fn send(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| HttpFailure::Failed(e.to_string()))?
+        .map_err(|e| HttpFailure::Failed(failure_text(&e)))?
     {
         if body.len() + chunk.len() > cap {
             return Err(HttpFailure::TooLarge(cap as u64));

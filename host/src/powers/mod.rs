@@ -17,12 +17,14 @@
 //! - scheduler: rows in `plugin_timers`, fired by [`scheduler::Scheduler`].
 //!
 //! ## Layout
-//! [`hmac`] signs gateway requests; [`http`], [`push`], [`scheduler`] as above.
+//! [`hmac`] signs gateway requests; [`http`], [`push`], [`scheduler`] as above; [`tls`]: what the HTTP
+//! client trusts and how a refused certificate reads.
 
 pub mod hmac;
 pub mod http;
 pub mod push;
 pub mod scheduler;
+pub mod tls;
 
 use crate::chat::{Chat, ChatError, SendMessage};
 use crate::events::to_wit;

@@ -18,6 +18,7 @@ use tokio::runtime::Handle;
 
 use super::hmac::signature;
 use super::http::HttpClient;
+use super::tls::failure_text;
 use crate::live::{Hub, LiveEvent};
 use crate::plugins::powers::{PowerError, PushNotification};
 use crate::store::{Db, devices, ids, users};
@@ -150,7 +151,7 @@ async fn deliver(client: reqwest::Client, url: String, secret: String, id: Strin
                 return;
             }
             Ok(r) => format!("status {}", r.status()),
-            Err(e) => e.to_string(),
+            Err(e) => failure_text(&e),
         };
         if attempt == PUSH_ATTEMPTS {
             tracing::warn!(notification = %id, attempt, "push gateway failed for the last time, dropped: {error}");

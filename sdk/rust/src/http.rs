@@ -1,5 +1,5 @@
-//! Outbound HTTP (WIT interface `chathooks:plugin/http`): plain `http://` requests to the hosts the
-//! manifest lists under `[grants]` as `http_hosts = ["host:port", ...]`; others are
+//! Outbound HTTP (WIT interface `chathooks:plugin/http`): `http://` and `https://` requests to the hosts
+//! the manifest lists under `[grants]` as `http_hosts = ["host:port", ...]`; others are
 //! [`HttpError::Denied`]. Each request has a time limit (5 s at most) and a response size cap.
 //!
 //! ```no_run

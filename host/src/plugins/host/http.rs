@@ -1,4 +1,4 @@
-//! `chathooks:plugin/http`: outbound HTTP requests to the hosts the manifest grants (`http_hosts`), with a
+//! `chathooks:plugin/http`: outbound HTTP and HTTPS requests to the hosts the manifest grants (`http_hosts`), with a
 //! time limit and a response size cap. The URL is parsed and checked here; the request itself is made by
 //! the runtime's services (the server's HTTP client, or a recording in tests). Time spent waiting for the
 //! answer does not count against an after-hook's time budget (see `HostWait`).
@@ -47,28 +47,22 @@ impl HttpCtx {
     }
 }
 
-/// Host (lower case) and port of a plain `http://` URL.
+/// Host (lower case) and port of an `http://` or `https://` URL, read by the parser the HTTP client uses
+/// (so the host checked is the host connected to); the port is the URL's, else the scheme's (80, 443).
 pub fn http_authority(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} is not an http:// URL (only plain http is supported)"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
-        return Err(format!("{url:?} has no usable host"));
+    let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| format!("{url:?} has an invalid port"))?;
-            (host, port)
-        }
-        _ => (authority, 80),
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no usable host"));
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "{url:?} has a user name or password before the host; send credentials in a header"
+        ));
     }
-    Ok((host.to_ascii_lowercase(), port))
+    match (parsed.host_str(), parsed.port_or_known_default()) {
+        (Some(host), Some(port)) if !host.is_empty() => Ok((host.to_ascii_lowercase(), port)),
+        _ => Err(format!("{url:?} has no usable host")),
+    }
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -140,7 +134,20 @@ mod tests {
             http_authority("http://Example.org/hook"),
             Ok(("example.org".into(), 80))
         );
-        assert!(http_authority("https://example.org/").is_err());
+        assert_eq!(
+            http_authority("https://Example.org/hook"),
+            Ok(("example.org".into(), 443))
+        );
+        assert_eq!(
+            http_authority("https://127.0.0.1:8443/"),
+            Ok(("127.0.0.1".into(), 8443))
+        );
+        assert_eq!(
+            http_authority("http://[::1]:9000/"),
+            Ok(("[::1]".into(), 9000))
+        );
+        assert!(http_authority("ftp://example.org/").is_err());
+        assert!(http_authority("https://user:pw@example.org/").is_err());
         assert!(http_authority("http://user@evil/").is_err());
         assert!(http_authority("http://:80/").is_err());
     }

@@ -25,15 +25,21 @@
 //!
 //! ```toml
 //! [config]
-//! url = "http://127.0.0.1:9000/cometchat"   # required
+//! url = "http://127.0.0.1:9000/cometchat"   # required; https:// for a real endpoint
 //! secret = "change me"                        # the HMAC key (empty: signed with an empty key)
 //! app_id = "chathooks"                        # `appId` in every payload
 //! region = "eu"                               # `region`
 //! webhook = "webhook-bridge"                  # `webhook`
 //!
 //! [grants]
-//! http_hosts = ["127.0.0.1:9000"]             # the URL's host
+//! http_hosts = ["127.0.0.1:9000"]             # the URL's host:port
 //! ```
+//!
+//! A real consumer is HTTPS: `url = "https://hooks.example.com/cometchat"` with
+//! `http_hosts = ["hooks.example.com:443"]` (443 is the `https` default port). Its certificate must chain
+//! to a public root, or to a CA the server operator trusts with `chathooks serve --http-ca <pem file>`;
+//! otherwise each event fails with `http: failed: the certificate of hooks.example.com:443 was refused:
+//! ...` and is retried.
 //!
 //! Build: `cargo build --target wasm32-wasip2 --release` in `plugins-examples/` gives
 //! `target/wasm32-wasip2/release/webhook_bridge.wasm`. Try it:
