@@ -168,6 +168,9 @@ pub struct Config {
     pub push_gateway_url: Option<String>,
     /// The HMAC key of the push gateway's signature header.
     pub push_gateway_secret: Option<String>,
+    /// Where the plugins' power rate limits read the time: the system clock; tests put a
+    /// [`ManualClock`](crate::plugins::powers::ManualClock) here to run them on fake time.
+    pub rate_limit_clock: std::sync::Arc<dyn crate::plugins::powers::Clock>,
 }
 
 impl Default for Config {
@@ -182,6 +185,7 @@ impl Default for Config {
             watch: true,
             push_gateway_url: None,
             push_gateway_secret: None,
+            rate_limit_clock: std::sync::Arc::new(crate::plugins::powers::SystemClock),
         }
     }
 }
@@ -227,6 +231,7 @@ impl Config {
                 .push_gateway_secret
                 .clone()
                 .or(file.push_gateway_secret),
+            rate_limit_clock: defaults.rate_limit_clock,
         };
         config.validate()?;
         Ok(config)

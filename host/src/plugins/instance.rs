@@ -1,15 +1,14 @@
 //! One plugin instance: its store (WASI context, host contexts, memory limiter) and its bound hooks.
 
-use super::bindings::hooks::on_timer;
 use super::error::CallError;
-use super::hooks::{HookCall, HookExports, HookIndices, HookOutput};
+use super::hooks::{HookCall, HookExports, HookIndices, HookOutput, TimerGuest, TimerIndices};
 use super::host::PowerCtxs;
 use super::host::kv::KvCtx;
 use super::host::log::{LogCtx, LogLimiter};
 use super::host::stdio::{LogStream, StderrTail};
 use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
-use super::powers::{PluginPowers, ServicesSlot, call_depth};
+use super::powers::{PluginPowers, PowerLimiter, ServicesSlot, call_depth};
 use crate::store::kv::{KvQuota, KvStore};
 use std::sync::Arc;
 use wasmtime::component::{InstancePre, ResourceTable};
@@ -95,8 +94,10 @@ pub(crate) struct InstanceRecipe {
     pub(crate) powers: Arc<PluginPowers>,
     /// Who carries out the powers (the server's chat, or a recording).
     pub(crate) services: ServicesSlot,
+    /// The powers' rate limits, shared by every instance of this version.
+    pub(crate) power_limiter: Arc<PowerLimiter>,
     /// Where `on-timer` lives, if the plugin exports it.
-    pub(crate) on_timer: Option<on_timer::GuestIndices>,
+    pub(crate) on_timer: Option<TimerIndices>,
 }
 
 /// A live instance with its hooks bound, ready to be called (and reused).
@@ -105,7 +106,7 @@ pub(crate) struct WarmInstance {
     exports: HookExports,
     stderr: StderrTail,
     /// The bound `on-timer` export, if any.
-    on_timer: Option<on_timer::Guest>,
+    on_timer: Option<TimerGuest>,
     /// Calls served so far; the pool retires the instance after a set number.
     pub(crate) calls: u32,
 }
@@ -123,6 +124,7 @@ impl InstanceRecipe {
             log_limiter: self.log_limiter.clone(),
             powers,
             services: self.services.clone(),
+            power_limiter: self.power_limiter.clone(),
             on_timer: self.on_timer.clone(),
         }
     }
@@ -157,6 +159,7 @@ impl InstanceRecipe {
                 &self.name,
                 &self.powers,
                 &self.services,
+                &self.power_limiter,
                 self.on_timer.is_some(),
             ),
         };

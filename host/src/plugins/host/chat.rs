@@ -9,16 +9,21 @@ use std::sync::Arc;
 use crate::events::MAX_HOOK_DEPTH;
 use crate::plugins::bindings::chat::{Error, Host};
 use crate::plugins::bindings::types::{Conversation, Message};
-use crate::plugins::powers::{BotPost, PluginPowers, PowerError, ServicesSlot};
+use crate::plugins::powers::{
+    BotPost, PluginPowers, Power, PowerError, PowerLimiter, RateLimited, ServicesSlot,
+};
 
 /// Most messages `recent-messages` returns: a plugin wants context, not the history.
 pub const MAX_RECENT_MESSAGES: u32 = 100;
 
-/// What `chat` needs: the plugin's name and grants, the services, and the depth of the current call.
+/// What `chat` needs: the plugin's name, grants and rate limits, the services, and the depth of the current
+/// call.
 pub struct ChatCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits; posts and joins share [`Power::Posts`].
+    limiter: Arc<PowerLimiter>,
     /// The loop-guard depth of the message the running call is about (0: a user's, or no message).
     depth: u32,
     /// Where time spent in chat operations is recorded (they run other plugins' hooks).
@@ -31,12 +36,14 @@ impl ChatCtx {
         plugin: Arc<str>,
         powers: Arc<PluginPowers>,
         services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
         wait: super::HostWait,
     ) -> Self {
         ChatCtx {
             plugin,
             powers,
             services,
+            limiter,
             depth: 0,
             wait,
         }
@@ -57,6 +64,14 @@ impl ChatCtx {
             )))
         }
     }
+}
+
+/// Takes a token of the posts' rate limit; a refusal is `rate-limited` (and not a host wait: it returns
+/// before the wait is timed).
+fn rate_limit(limiter: &PowerLimiter) -> Result<(), Error> {
+    limiter
+        .try_acquire(Power::Posts)
+        .map_err(|refused: RateLimited| Error::RateLimited(refused.retry_after_ms()))
 }
 
 /// The bot user id of `plugin`.
@@ -97,6 +112,7 @@ impl Host for ChatCtx {
                 _ => return Err(Error::Rejected("metadata must be a JSON object".into())),
             },
         };
+        rate_limit(&self.limiter)?;
         let started = std::time::Instant::now();
         let posted = self.services.get().post_message(BotPost {
             plugin: self.plugin.to_string(),
@@ -111,6 +127,7 @@ impl Host for ChatCtx {
 
     fn join_conversation(&mut self, conversation_id: String) -> Result<(), Error> {
         self.require(self.powers.grants.chat_join, "chat_join")?;
+        rate_limit(&self.limiter)?;
         let started = std::time::Instant::now();
         let joined = self
             .services
@@ -162,6 +179,7 @@ mod tests {
             Arc::from("bot"),
             Arc::new(powers),
             slot,
+            Arc::default(),
             super::super::HostWait::default(),
         );
         (ctx, services)

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plugins::bindings::http::{Error, Host, Method, Request, Response};
-use crate::plugins::powers::{HttpFailure, OutboundRequest, PluginPowers, ServicesSlot};
+use crate::plugins::powers::{
+    HttpFailure, OutboundRequest, PluginPowers, Power, PowerLimiter, ServicesSlot,
+};
 
 /// Longest a request may take, and what a request without `timeout-ms` gets. An after-hook's budget is a
 /// second of CPU, but waiting on the network costs no CPU; five seconds covers a slow webhook consumer
@@ -26,6 +28,8 @@ pub struct HttpCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits ([`Power::HttpRequests`]).
+    limiter: Arc<PowerLimiter>,
     /// Where time spent waiting for answers is recorded.
     wait: super::HostWait,
 }
@@ -36,12 +40,14 @@ impl HttpCtx {
         plugin: Arc<str>,
         powers: Arc<PluginPowers>,
         services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
         wait: super::HostWait,
     ) -> Self {
         HttpCtx {
             plugin,
             powers,
             services,
+            limiter,
             wait,
         }
     }
@@ -101,6 +107,9 @@ impl Host for HttpCtx {
             .timeout_ms
             .map_or(MAX_HTTP_TIMEOUT, |ms| Duration::from_millis(ms.into()))
             .min(MAX_HTTP_TIMEOUT);
+        self.limiter
+            .try_acquire(Power::HttpRequests)
+            .map_err(|refused| Error::RateLimited(refused.retry_after_ms()))?;
         let outbound = OutboundRequest {
             plugin: self.plugin.to_string(),
             method: method_name(request.method).to_owned(),
@@ -162,6 +171,7 @@ mod tests {
             Arc::from("p"),
             Arc::new(powers),
             slot,
+            Arc::default(),
             super::super::HostWait::default(),
         );
         let request = |url: &str| Request {

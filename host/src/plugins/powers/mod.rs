@@ -24,7 +24,12 @@ use serde::Serialize;
 
 use super::bindings::types::{Conversation, Message};
 
+mod rate_limit;
 mod recording;
+pub use rate_limit::{
+    Clock, ManualClock, Power, PowerLimiter, PowerRates, Rate, RateLimited, RateLimitedCounts,
+    SystemClock,
+};
 pub use recording::{Recorded, RecordingServices};
 
 /// What a plugin's manifest grants beyond `log`, `kv` and `config`. Everything defaults to not granted.
