@@ -207,6 +207,60 @@ mod tests {
     }
 
     #[test]
+    fn posts_and_joins_share_a_rate_limit() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(3);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                chat_post: true,
+                chat_join: true,
+                chat_read: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = ChatCtx::new(
+            Arc::from("bot"),
+            Arc::new(powers),
+            slot,
+            limiter.clone(),
+            super::super::HostWait::default(),
+        );
+        assert!(ctx.join_conversation("c1".into()).is_ok());
+        for _ in 0..2 {
+            assert!(ctx.post_message("c1".into(), "hi".into(), None).is_ok());
+        }
+        let refused = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(
+            matches!(refused, Err(Error::RateLimited(1000))),
+            "{refused:?}"
+        );
+        let refused = ctx.join_conversation("c1".into());
+        assert!(
+            matches!(refused, Err(Error::RateLimited(1000))),
+            "{refused:?}"
+        );
+        // Reads are not limited.
+        assert!(ctx.get_conversation("c1".into()).is_ok());
+        clock.advance(std::time::Duration::from_millis(400));
+        let refused = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(
+            matches!(refused, Err(Error::RateLimited(600))),
+            "{refused:?}"
+        );
+        clock.advance(std::time::Duration::from_millis(600));
+        assert!(ctx.post_message("c1".into(), "hi".into(), None).is_ok());
+        assert_eq!(
+            services.take().len(),
+            4,
+            "refused calls never reach the services"
+        );
+        assert_eq!(limiter.refused().posts, 3);
+    }
+
+    #[test]
     fn each_call_needs_its_grant() {
         let (mut ctx, services) = ctx(Grants {
             chat_read: true,

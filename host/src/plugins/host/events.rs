@@ -145,6 +145,29 @@ mod tests {
     }
 
     #[test]
+    fn events_past_the_rate_limit_are_refused() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(2);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                events: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = EventsCtx::new(Arc::from("bot"), Arc::new(powers), slot, limiter.clone());
+        let mut send = || ctx.to_user("u".into(), "t".into(), "{}".into());
+        assert!(send().is_ok() && send().is_ok());
+        assert!(matches!(send(), Err(Error::RateLimited(1000))));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(send().is_ok());
+        assert_eq!(services.take().len(), 3);
+        assert_eq!(limiter.refused().events, 1);
+    }
+
+    #[test]
     fn not_granted_is_denied() {
         let (mut ctx, services) = ctx(false);
         let err = ctx.to_user("u".into(), "t".into(), "{}".into());

@@ -155,6 +155,53 @@ mod tests {
     }
 
     #[test]
+    fn requests_past_the_rate_limit_are_refused() {
+        use crate::plugins::powers::{Grants, RecordingServices};
+        let (limiter, clock) = crate::plugins::powers::one_per_second(2);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                http_hosts: vec!["127.0.0.1:9000".into()],
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = HttpCtx::new(
+            Arc::from("p"),
+            Arc::new(powers),
+            slot,
+            limiter.clone(),
+            super::super::HostWait::default(),
+        );
+        let mut send = |url: &str| {
+            ctx.send(Request {
+                method: Method::Get,
+                url: url.into(),
+                headers: vec![],
+                body: None,
+                timeout_ms: None,
+            })
+        };
+        // A request refused for another reason takes no token.
+        assert!(matches!(
+            send("http://127.0.0.1:9001/"),
+            Err(Error::Denied(_))
+        ));
+        assert!(send("http://127.0.0.1:9000/").is_ok());
+        assert!(send("http://127.0.0.1:9000/").is_ok());
+        assert!(matches!(
+            send("http://127.0.0.1:9000/"),
+            Err(Error::RateLimited(1000))
+        ));
+        clock.advance(Duration::from_secs(1));
+        assert!(send("http://127.0.0.1:9000/").is_ok());
+        assert_eq!(services.take().len(), 3);
+        assert_eq!(limiter.refused().http_requests, 1);
+    }
+
+    #[test]
     fn only_granted_hosts_are_asked() {
         use crate::plugins::powers::{Grants, Recorded, RecordingServices};
         let services = Arc::new(RecordingServices::default());

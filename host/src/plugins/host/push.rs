@@ -114,6 +114,31 @@ mod tests {
     }
 
     #[test]
+    fn pushes_past_the_rate_limit_are_refused() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(1);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let granted = PluginPowers {
+            grants: Grants {
+                push: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = PushCtx::new(Arc::from("p"), Arc::new(granted), slot, limiter.clone());
+        assert!(ctx.send(notification(&["a"], "{}")).is_ok());
+        assert!(matches!(
+            ctx.send(notification(&["a"], "{}")),
+            Err(Error::RateLimited(1000))
+        ));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(ctx.send(notification(&["a"], "{}")).is_ok());
+        assert_eq!(services.take().len(), 2);
+        assert_eq!(limiter.refused().pushes, 1);
+    }
+
+    #[test]
     fn checked_deduplicated_and_granted() {
         let services = Arc::new(RecordingServices::default());
         let slot = ServicesSlot::default();

@@ -196,6 +196,42 @@ mod tests {
     }
 
     #[test]
+    fn timer_changes_past_the_rate_limit_are_refused() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(2);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                scheduler: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = SchedulerCtx::new(
+            Arc::from("p"),
+            Arc::new(powers),
+            slot,
+            limiter.clone(),
+            true,
+        );
+        assert!(ctx.once("a".into(), 10, "".into()).is_ok());
+        assert!(ctx.cancel("a".into()).is_ok());
+        assert!(matches!(
+            ctx.every("b".into(), 1000, "".into()),
+            Err(Error::RateLimited(1000))
+        ));
+        assert!(matches!(
+            ctx.cancel("a".into()),
+            Err(Error::RateLimited(1000))
+        ));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(ctx.every("b".into(), 1000, "".into()).is_ok());
+        assert_eq!(services.take().len(), 3);
+        assert_eq!(limiter.refused().timers, 2);
+    }
+
+    #[test]
     fn no_grant_or_no_export_is_denied() {
         let (mut ungranted, _) = ctx(false, true);
         let err = ungranted.once("a".into(), 1, "".into());

@@ -32,6 +32,9 @@ pub use rate_limit::{
 };
 pub use recording::{Recorded, RecordingServices};
 
+#[cfg(test)]
+pub(crate) use rate_limit::one_per_second;
+
 /// What a plugin's manifest grants beyond `log`, `kv` and `config`. Everything defaults to not granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Grants {

@@ -331,6 +331,27 @@ impl Default for PowerLimiter {
     }
 }
 
+/// For the host interfaces' tests: every power at one call a second with a burst of `burst`, on a
+/// manual clock.
+#[cfg(test)]
+pub(crate) fn one_per_second(burst: u32) -> (Arc<PowerLimiter>, ManualClock) {
+    let clock = ManualClock::new();
+    let mut rates = PowerRates::default();
+    for power in Power::ALL {
+        rates.set(
+            power,
+            Rate {
+                per_second: 1,
+                burst,
+            },
+        );
+    }
+    (
+        Arc::new(PowerLimiter::new(rates, Arc::new(clock.clone()))),
+        clock,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
