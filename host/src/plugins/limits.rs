@@ -84,12 +84,14 @@ pub const DEFAULT_POSTS_PER_SECOND: u32 = 10;
 pub const DEFAULT_POSTS_BURST: u32 = 50;
 
 /// Default custom live events a plugin may send per second. Events are not stored, but each is fanned out
-/// to every connection of a conversation; fifty a second covers a poll's tally updated on every vote or a
+/// to every connection of a conversation; twenty a second covers a poll's tally updated on every vote or a
 /// "bot is typing" signal per message on a busy server.
-pub const DEFAULT_EVENTS_PER_SECOND: u32 = 50;
+pub const DEFAULT_EVENTS_PER_SECOND: u32 = 20;
 
-/// Default burst of custom events: a round of updates to a few hundred conversations' clients.
-pub const DEFAULT_EVENTS_BURST: u32 = 200;
+/// Default burst of custom events: half of a connection's live channel
+/// ([`crate::live::USER_CHANNEL_CAPACITY`], 128), so one plugin's burst never by itself pushes a client
+/// past its channel (a lagging client misses live-only events: they are not stored to catch up from).
+pub const DEFAULT_EVENTS_BURST: u32 = 64;
 
 /// Default outbound HTTP requests a plugin may start per second. A webhook bridge sends one per event it
 /// forwards; twenty a second is a busy server's message rate, and each request holds a blocking thread for

@@ -18,8 +18,8 @@
 //! breaker_cooldown_ms = 30000  # how long it stays disabled before a trial call
 //! posts_per_second = 10      # rate limits of the powers: calls per second on average, and at once;
 //! posts_burst = 50           #   past them a call returns `rate-limited` (posts: bot posts and joins)
-//! events_per_second = 50     # custom live events
-//! events_burst = 200
+//! events_per_second = 20     # custom live events
+//! events_burst = 64
 //! http_requests_per_second = 20  # outbound HTTP requests
 //! http_requests_burst = 100
 //! pushes_per_second = 10     # push notifications

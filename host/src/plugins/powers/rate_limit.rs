@@ -30,6 +30,9 @@ use crate::plugins::limits::{
     DEFAULT_TIMERS_PER_SECOND,
 };
 
+// One plugin's burst of events must fit in a connection's live channel (see `DEFAULT_EVENTS_BURST`).
+const _: () = assert!((DEFAULT_EVENTS_BURST as usize) < crate::live::USER_CHANNEL_CAPACITY);
+
 /// A rate-limited power. Its [`Power::name`] is the prefix of its manifest keys (`posts_per_second`,
 /// `posts_burst`), its field in the admin API and its `power` label in `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
