@@ -178,6 +178,9 @@ pub struct Config {
     /// A PEM file of certificate authorities outbound HTTPS trusts besides the built-in roots; read at
     /// start, where a missing or unusable file stops the server with its name.
     pub http_ca: Option<PathBuf>,
+    /// Where the plugins' power rate limits read the time: the system clock; tests put a
+    /// [`ManualClock`](crate::plugins::powers::ManualClock) here to run them on fake time.
+    pub rate_limit_clock: std::sync::Arc<dyn crate::plugins::powers::Clock>,
 }
 
 impl Default for Config {
@@ -193,6 +196,7 @@ impl Default for Config {
             push_gateway_url: None,
             push_gateway_secret: None,
             http_ca: None,
+            rate_limit_clock: std::sync::Arc::new(crate::plugins::powers::SystemClock),
         }
     }
 }
@@ -239,6 +243,7 @@ impl Config {
                 .clone()
                 .or(file.push_gateway_secret),
             http_ca: args.http_ca.clone().or(file.http_ca),
+            rate_limit_clock: defaults.rate_limit_clock,
         };
         config.validate()?;
         Ok(config)

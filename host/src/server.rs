@@ -240,7 +240,8 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
         cache_dir: Some(config.cache_dir()),
         kv: Arc::new(kv),
         logs: Arc::new(TracingSink),
-    })?;
+    })?
+    .with_clock(config.rate_limit_clock.clone());
     let registry = Registry::new(runtime);
     let plugins = &config.plugins_dir;
     std::fs::create_dir_all(plugins)

@@ -26,6 +26,8 @@
 //!   participants only. `powers_http`: outbound HTTP to granted and ungranted hosts. `powers_push`: push
 //!   to live clients and a signing gateway. `powers_timers`: a timer fires after a restart.
 //!   `powers_cli`: the power examples' case files, `check` with grants, bad manifests.
+//!   `powers_limits`: the powers' per-plugin rate limits on fake time. `powers_versions`: a plugin built
+//!   against the frozen WIT 0.1.0 keeps loading and working.
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 
 mod cli;
@@ -35,9 +37,11 @@ mod new;
 mod powers_bots;
 mod powers_cli;
 mod powers_http;
+mod powers_limits;
 mod powers_push;
 mod powers_support;
 mod powers_timers;
+mod powers_versions;
 mod reload;
 mod reload_traffic;
 mod runtime;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chathooks::plugins::bindings::types::{
     Conversation, Decision, Draft, EventContext, Message, Participant,
 };
-use chathooks::plugins::bindings::{kv, log};
+use chathooks::plugins::bindings::{WIT_VERSION, kv, log};
 use chathooks::store::kv::KvStore;
 use std::path::Path;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable, TypedFunc};
@@ -149,7 +149,7 @@ impl Bare {
                 .get_export_index(
                     &mut *store,
                     None,
-                    &format!("chathooks:plugin/{iface}@0.1.0"),
+                    &format!("chathooks:plugin/{iface}@{WIT_VERSION}"),
                 )
                 .with_context(|| format!("the component does not export {iface}"))?;
             instance

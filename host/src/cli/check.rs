@@ -45,7 +45,13 @@ pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
         return Ok(false);
     }
     writeln!(out, "plugin:  {name}")?;
-    writeln!(out, "wit:     {WIT_PACKAGE}@{WIT_VERSION}")?;
+    let version = info.version.as_str();
+    let older = if version == WIT_VERSION {
+        String::new()
+    } else {
+        format!(" (an earlier version, still loaded; the newest is {WIT_VERSION})")
+    };
+    writeln!(out, "wit:     {WIT_PACKAGE}@{version}{older}")?;
     writeln!(out, "sha256:  {}", info.hash)?;
     writeln!(out, "size:    {} bytes", bytes.len())?;
     writeln!(out, "hooks:")?;

@@ -12,6 +12,7 @@
 //! | `chathooks_plugin_breaker_trips_total` | counter | `plugin` |
 //! | `chathooks_plugin_log_lines_dropped_total` | counter | `plugin` |
 //! | `chathooks_plugin_log_bytes_dropped_total` | counter | `plugin` |
+//! | `chathooks_plugin_rate_limited_total` | counter | `plugin`, `power` (`posts`, `events`, `http_requests`, `pushes`, `timers`) |
 //! | `chathooks_plugin_kv_keys`, `chathooks_plugin_kv_bytes` | gauge | `plugin` |
 //! | `chathooks_outbox_depth` | gauge | events committed but not yet fanned out to plugins |
 //! | `chathooks_deliveries_pending` | gauge | `plugin`: after-hook deliveries not yet done |
@@ -38,6 +39,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiError;
+use crate::plugins::powers::Power;
 use crate::plugins::registry::{PluginState, PluginStatus, Registry};
 use crate::server::AppState;
 use crate::store::{dead_letters, outbox};
@@ -165,6 +167,7 @@ fn render(
 
     render_hooks(&mut e, registry);
     render_plugins(&mut e, statuses);
+    render_rate_limited(&mut e, statuses);
 
     e.family(
         "chathooks_outbox_depth",
@@ -253,6 +256,22 @@ fn render_hooks(e: &mut Exposition, registry: &Registry) {
                 &labels,
                 &h.latency.snapshot(),
             );
+        }
+    }
+}
+
+/// Per plugin and power: calls refused by the plugin's rate limits.
+fn render_rate_limited(e: &mut Exposition, statuses: &[PluginStatus]) {
+    const FAMILY: &str = "chathooks_plugin_rate_limited_total";
+    e.family(
+        FAMILY,
+        "Power calls refused by the plugin's rate limits (answered rate-limited), by power.",
+        Kind::Counter,
+    );
+    for s in statuses {
+        for power in Power::ALL {
+            let labels = [("plugin", s.name.as_str()), ("power", power.name())];
+            e.sample(FAMILY, &labels, s.rate_limited.get(power));
         }
     }
 }

@@ -31,23 +31,36 @@ pub enum LoadError {
         "invalid component: {0:#}; the file may be truncated or built for another component-model version"
     )]
     Invalid(anyhow::Error),
-    /// The component targets another version of the WIT package.
+    /// The component targets a version of the WIT package this server does not implement.
     #[error(
-        "`{item}` is from chathooks:plugin@{found}, but this server implements chathooks:plugin@{expected}; \
-             rebuild the plugin against the WIT of this server's version"
+        "`{item}` is from chathooks:plugin@{found}, but this server implements {}; rebuild the plugin \
+             against the WIT of one of those (the newest is in the server's `wit/` folder)",
+        versions_list(supported)
     )]
     WrongVersion {
         /// The import or export that gave the version away.
         item: String,
         /// The version the component uses.
         found: String,
-        /// The version this server implements.
-        expected: &'static str,
+        /// The versions this server implements, newest first.
+        supported: &'static [&'static str],
+    },
+    /// The component exports hooks of two versions of the WIT package; one component is built against
+    /// one version.
+    #[error(
+        "`{first}` and `{second}` are from different versions of chathooks:plugin; build every hook of a \
+             plugin against the same version"
+    )]
+    MixedVersions {
+        /// One export.
+        first: String,
+        /// An export of another version.
+        second: String,
     },
     /// The component exports something that is not a chathooks hook.
     #[error(
         "unknown export `{0}`: a plugin may export only chathooks:plugin hook interfaces such as \
-             `chathooks:plugin/after-message-sent@0.1.0`"
+             `chathooks:plugin/after-message-sent@0.2.0`"
     )]
     UnknownExport(String),
     /// The component imports something the server does not provide.
@@ -59,7 +72,7 @@ pub enum LoadError {
     /// The component exports no hook at all.
     #[error(
         "the component exports no chathooks hook; export at least one interface such as \
-             `chathooks:plugin/after-message-sent@0.1.0`"
+             `chathooks:plugin/after-message-sent@0.2.0`"
     )]
     NoHooks,
     /// An exported hook interface does not have the function and signature of the WIT.
@@ -75,6 +88,15 @@ pub enum LoadError {
     /// The component failed while being instantiated (its start code trapped, say).
     #[error("the plugin failed while starting: {0:#}")]
     Instantiate(anyhow::Error),
+}
+
+/// `chathooks:plugin@0.2.0 and chathooks:plugin@0.1.0`.
+fn versions_list(versions: &[&str]) -> String {
+    let named: Vec<String> = versions
+        .iter()
+        .map(|v| format!("chathooks:plugin@{v}"))
+        .collect();
+    named.join(" and ")
 }
 
 /// Why a hook call failed. Only that call fails: the instance is discarded and the next call gets a new one.

@@ -1,7 +1,7 @@
 //! Checking that a file is a component built against our WIT, before and after compiling it, so a bad
 //! plugin is refused with a message that says what is wrong instead of a wasmtime internals error.
 
-use super::bindings::{WIT_PACKAGE, WIT_VERSION};
+use super::bindings::{SUPPORTED_WIT_VERSIONS, WIT_PACKAGE, WitVersion};
 use super::error::LoadError;
 use super::hooks::{Hook, HookSet};
 use wasmtime::Engine;
@@ -46,7 +46,7 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// An interface name split into package, interface and version, e.g. `chathooks:plugin/kv@0.1.0`.
+/// An interface name split into package, interface and version, e.g. `chathooks:plugin/kv@0.2.0`.
 struct InterfaceName<'a> {
     package: &'a str,
     interface: &'a str,
@@ -66,20 +66,24 @@ fn parse_name(name: &str) -> Option<InterfaceName<'_>> {
     })
 }
 
-fn check_version(item: &str, parsed: &InterfaceName<'_>) -> Result<(), LoadError> {
-    match parsed.version {
-        Some(WIT_VERSION) => Ok(()),
-        other => Err(LoadError::WrongVersion {
+/// The version of `item`, one of ours, if the server implements it.
+fn check_version(item: &str, parsed: &InterfaceName<'_>) -> Result<WitVersion, LoadError> {
+    parsed
+        .version
+        .and_then(WitVersion::parse)
+        .ok_or_else(|| LoadError::WrongVersion {
             item: item.to_string(),
-            found: other.unwrap_or("(no version)").to_string(),
-            expected: WIT_VERSION,
-        }),
-    }
+            found: parsed.version.unwrap_or("(no version)").to_string(),
+            supported: SUPPORTED_WIT_VERSIONS,
+        })
 }
 
 /// What a component exports that the server calls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exports {
+    /// The version of the package its exports are from (imports may be of any version the server
+    /// implements: the linker has them all).
+    pub(crate) version: WitVersion,
     /// The chat hooks.
     pub(crate) hooks: HookSet,
     /// Whether it exports `on-timer`.
@@ -111,6 +115,7 @@ pub(crate) fn check_component(
 
     let mut hooks = HookSet::default();
     let mut timer = false;
+    let mut version: Option<(WitVersion, String)> = None;
     for (name, _) in ty.exports(engine) {
         if TOOLCHAIN_EXPORTS.contains(&name) {
             continue;
@@ -119,7 +124,17 @@ pub(crate) fn check_component(
         let Some(parsed) = parsed else {
             return Err(LoadError::UnknownExport(name.to_string()));
         };
-        check_version(name, &parsed)?;
+        let this = check_version(name, &parsed)?;
+        match &version {
+            Some((first, first_name)) if *first != this => {
+                return Err(LoadError::MixedVersions {
+                    first: first_name.clone(),
+                    second: name.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => version = Some((this, name.to_string())),
+        }
         if parsed.interface == TIMER_EXPORT {
             timer = true;
             continue;
@@ -129,10 +144,14 @@ pub(crate) fn check_component(
             None => return Err(LoadError::UnknownExport(name.to_string())),
         }
     }
-    if hooks.is_empty() && !timer {
-        return Err(LoadError::NoHooks);
+    match version {
+        Some((version, _)) if !hooks.is_empty() || timer => Ok(Exports {
+            version,
+            hooks,
+            timer,
+        }),
+        _ => Err(LoadError::NoHooks),
     }
-    Ok(Exports { hooks, timer })
 }
 
 #[cfg(test)]

@@ -1,16 +1,15 @@
 //! One plugin instance: its store (WASI context, host contexts, memory limiter) and its bound hooks.
 
-use super::bindings::hooks::on_timer;
 use super::budget::{BudgetExhausted, CallBudget, Verdict};
 use super::error::CallError;
-use super::hooks::{HookCall, HookExports, HookIndices, HookOutput};
+use super::hooks::{HookCall, HookExports, HookIndices, HookOutput, TimerGuest, TimerIndices};
 use super::host::PowerCtxs;
 use super::host::kv::KvCtx;
 use super::host::log::{LogCtx, LogLimiter};
 use super::host::stdio::{LogStream, StderrTail};
 use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
-use super::powers::{PluginPowers, ServicesSlot, call_depth};
+use super::powers::{PluginPowers, PowerLimiter, ServicesSlot, call_depth};
 use super::warmup::Quiet;
 use crate::store::kv::{KvQuota, KvStore};
 use std::sync::Arc;
@@ -99,8 +98,10 @@ pub(crate) struct InstanceRecipe {
     pub(crate) powers: Arc<PluginPowers>,
     /// Who carries out the powers (the server's chat, or a recording).
     pub(crate) services: ServicesSlot,
+    /// The powers' rate limits, shared by every instance of this version.
+    pub(crate) power_limiter: Arc<PowerLimiter>,
     /// Where `on-timer` lives, if the plugin exports it.
-    pub(crate) on_timer: Option<on_timer::GuestIndices>,
+    pub(crate) on_timer: Option<TimerIndices>,
 }
 
 /// The host an instance is created with: the plugin's own (KV, grants, log), or an inert one for a
@@ -121,7 +122,7 @@ pub(crate) struct WarmInstance {
     /// Mutes the instance's log lines (stdout, stderr, `log`) while it is inert.
     quiet: Arc<Quiet>,
     /// The bound `on-timer` export, if any.
-    on_timer: Option<on_timer::Guest>,
+    on_timer: Option<TimerGuest>,
     /// Calls served so far; the pool retires the instance after a set number.
     pub(crate) calls: u32,
 }
@@ -139,6 +140,7 @@ impl InstanceRecipe {
             log_limiter: self.log_limiter.clone(),
             powers,
             services: self.services.clone(),
+            power_limiter: self.power_limiter.clone(),
             on_timer: self.on_timer.clone(),
         }
     }
@@ -164,7 +166,13 @@ impl InstanceRecipe {
         };
         Ok((
             KvCtx::new(self.name.clone(), kv, quota),
-            PowerCtxs::new(&self.name, &powers, &services, self.on_timer.is_some()),
+            PowerCtxs::new(
+                &self.name,
+                &powers,
+                &services,
+                &self.power_limiter,
+                self.on_timer.is_some(),
+            ),
         ))
     }
 

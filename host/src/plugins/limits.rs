@@ -92,6 +92,50 @@ pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
 /// passing reason (a remote service restarting) come back quickly.
 pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 
+/// Default bot posts (`chat.post-message` and `chat.join-conversation`) a plugin may make per second on
+/// average. A bot answers people, and people in a busy deployment write a few messages a second in total:
+/// ten a second is a bot answering every one of them, while each post is a stored message, a fan-out to
+/// every participant and every other plugin's hooks. A runaway loop (20,000 posts in 6 s were measured
+/// without a limit) is cut to this.
+pub const DEFAULT_POSTS_PER_SECOND: u32 = 10;
+
+/// Default burst of bot posts above the average rate: a batch a real bot makes at once (welcoming a group
+/// of users added together, a digest posted to a few dozen conversations) passes untouched.
+pub const DEFAULT_POSTS_BURST: u32 = 50;
+
+/// Default custom live events a plugin may send per second. Events are not stored, but each is fanned out
+/// to every connection of a conversation; twenty a second covers a poll's tally updated on every vote or a
+/// "bot is typing" signal per message on a busy server.
+pub const DEFAULT_EVENTS_PER_SECOND: u32 = 20;
+
+/// Default burst of custom events: half of a connection's live channel
+/// ([`crate::live::USER_CHANNEL_CAPACITY`], 128), so one plugin's burst never by itself pushes a client
+/// past its channel (a lagging client misses live-only events: they are not stored to catch up from).
+pub const DEFAULT_EVENTS_BURST: u32 = 64;
+
+/// Default outbound HTTP requests a plugin may start per second. A webhook bridge sends one per event it
+/// forwards; twenty a second is a busy server's message rate, and each request holds a blocking thread for
+/// up to its time limit, so a flood of them would starve the server's other plugins.
+pub const DEFAULT_HTTP_REQUESTS_PER_SECOND: u32 = 20;
+
+/// Default burst of HTTP requests: a backlog of retried deliveries catching up after the consumer was down.
+pub const DEFAULT_HTTP_REQUESTS_BURST: u32 = 100;
+
+/// Default push notifications a plugin may queue per second. Each names up to 1,000 users and becomes a
+/// gateway request and a notification on every phone named; push services throttle senders that go much
+/// faster, and a person reads a few notifications a minute at most.
+pub const DEFAULT_PUSHES_PER_SECOND: u32 = 10;
+
+/// Default burst of push notifications: one per participant of a group conversation that just got busy.
+pub const DEFAULT_PUSHES_BURST: u32 = 50;
+
+/// Default timer changes (`scheduler.once`, `every`, `cancel`) a plugin may make per second. Each is a
+/// database write; a reminder bot sets one per command, so ten a second is far above any real use.
+pub const DEFAULT_TIMERS_PER_SECOND: u32 = 10;
+
+/// Default burst of timer changes: a plugin (re)scheduling a few dozen timers when it starts up.
+pub const DEFAULT_TIMERS_BURST: u32 = 50;
+
 /// The limits one plugin runs under. Every field can be set in the plugin's manifest (`[limits]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {
@@ -119,6 +163,8 @@ pub struct PluginLimits {
     pub breaker_failures: u32,
     /// How long a disabled plugin stays off before a trial call.
     pub breaker_cooldown: Duration,
+    /// Rate limits of the powers (posts, events, HTTP requests, pushes, timers).
+    pub power_rates: super::powers::PowerRates,
 }
 
 impl Default for PluginLimits {
@@ -136,6 +182,7 @@ impl Default for PluginLimits {
             kv_max_bytes: DEFAULT_KV_MAX_BYTES,
             breaker_failures: DEFAULT_BREAKER_FAILURES,
             breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
+            power_rates: super::powers::PowerRates::default(),
         }
     }
 }

@@ -18,6 +18,16 @@
 //! kv_max_bytes = 16777216    # KV quota: bytes of keys + values
 //! breaker_failures = 5       # consecutive failures that disable the plugin (0: never)
 //! breaker_cooldown_ms = 30000  # how long it stays disabled before a trial call
+//! posts_per_second = 10      # rate limits of the powers: calls per second on average, and at once;
+//! posts_burst = 50           #   past them a call returns `rate-limited` (posts: bot posts and joins)
+//! events_per_second = 20     # custom live events
+//! events_burst = 64
+//! http_requests_per_second = 20  # outbound HTTP requests
+//! http_requests_burst = 100
+//! pushes_per_second = 10     # push notifications
+//! pushes_burst = 50
+//! timers_per_second = 10     # timers set or cancelled
+//! timers_burst = 50
 //!
 //! [config]                   # any values; the plugin reads them through the `config` interface as JSON
 //! greeting = "Welcome, {name}!"
@@ -40,7 +50,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::limits::{MAX_LOG_LINE_BYTES, MAX_MEMORY_BYTES, PluginLimits};
-use super::powers::{ManifestGrants, PluginPowers};
+use super::powers::{ManifestGrants, PluginPowers, Power, PowerRates, Rate};
 
 /// What a before-hook that fails (traps, times out) or is disabled by the circuit breaker means for the
 /// message.
@@ -99,6 +109,16 @@ struct ManifestLimits {
     kv_max_bytes: Option<u64>,
     breaker_failures: Option<u32>,
     breaker_cooldown_ms: Option<u64>,
+    posts_per_second: Option<u32>,
+    posts_burst: Option<u32>,
+    events_per_second: Option<u32>,
+    events_burst: Option<u32>,
+    http_requests_per_second: Option<u32>,
+    http_requests_burst: Option<u32>,
+    pushes_per_second: Option<u32>,
+    pushes_burst: Option<u32>,
+    timers_per_second: Option<u32>,
+    timers_burst: Option<u32>,
 }
 
 impl ManifestLimits {
@@ -158,7 +178,44 @@ impl ManifestLimits {
             kv_max_bytes: self.kv_max_bytes.unwrap_or(defaults.kv_max_bytes),
             breaker_failures: self.breaker_failures.unwrap_or(defaults.breaker_failures),
             breaker_cooldown: ms(self.breaker_cooldown_ms, defaults.breaker_cooldown),
+            power_rates: self.power_rates(defaults.power_rates)?,
         })
+    }
+
+    /// The powers' rate limits: `<power>_per_second` and `<power>_burst` over `defaults`. Zero is refused:
+    /// a power that should never be used is one the manifest does not grant.
+    fn power_rates(&self, defaults: PowerRates) -> Result<PowerRates, String> {
+        let keys = [
+            (Power::Posts, self.posts_per_second, self.posts_burst),
+            (Power::Events, self.events_per_second, self.events_burst),
+            (
+                Power::HttpRequests,
+                self.http_requests_per_second,
+                self.http_requests_burst,
+            ),
+            (Power::Pushes, self.pushes_per_second, self.pushes_burst),
+            (Power::Timers, self.timers_per_second, self.timers_burst),
+        ];
+        let mut rates = defaults;
+        for (power, per_second, burst) in keys {
+            let at_least_one = |suffix: &str, value: Option<u32>| match value {
+                Some(0) => Err(format!(
+                    "limits.{}_{suffix} must be at least 1 (to forbid the power, leave out its grant)",
+                    power.name()
+                )),
+                other => Ok(other),
+            };
+            let default = defaults.get(power);
+            rates.set(
+                power,
+                Rate {
+                    per_second: at_least_one("per_second", per_second)?
+                        .unwrap_or(default.per_second),
+                    burst: at_least_one("burst", burst)?.unwrap_or(default.burst),
+                },
+            );
+        }
+        Ok(rates)
     }
 }
 
@@ -202,8 +259,21 @@ mod tests {
             "priority = -1\nfail = \"closed\"\n[limits]\nmemory_mb = 8\nbefore_hook_ms = 5\n\
              after_hook_ms = 7\nmax_output_bytes = 100\nlog_lines_per_second = 3\nlog_burst = 4\n\
              log_bytes_per_second = 0\nlog_burst_bytes = 5000\n\
-             kv_max_keys = 5\nkv_max_bytes = 600\nbreaker_failures = 0\nbreaker_cooldown_ms = 250\n",
+             kv_max_keys = 5\nkv_max_bytes = 600\nbreaker_failures = 0\nbreaker_cooldown_ms = 250\n\
+             posts_per_second = 1\nposts_burst = 2\nevents_per_second = 3\nevents_burst = 4\n\
+             http_requests_per_second = 5\nhttp_requests_burst = 6\npushes_per_second = 7\n\
+             pushes_burst = 8\ntimers_per_second = 9\ntimers_burst = 10\n",
         );
+        let mut rates = PowerRates::default();
+        for (n, power) in (1..).step_by(2).zip(Power::ALL) {
+            rates.set(
+                power,
+                Rate {
+                    per_second: n,
+                    burst: n + 1,
+                },
+            );
+        }
         let expected = PluginSettings {
             priority: -1,
             fail: FailMode::Closed,
@@ -220,6 +290,7 @@ mod tests {
                 kv_max_bytes: 600,
                 breaker_failures: 0,
                 breaker_cooldown: Duration::from_millis(250),
+                power_rates: rates,
             },
             powers: PluginPowers::default(),
         };
@@ -237,5 +308,39 @@ mod tests {
         assert!(tiny.is_err_and(|e| e.contains("line 2") && e.contains("log_burst_bytes")));
         let typo = PluginSettings::parse("[limits]\nmemory_mbs = 1\n");
         assert!(typo.is_err_and(|e| e.contains("memory_mbs")));
+    }
+
+    #[test]
+    fn bad_rate_limits_are_named_with_their_line() {
+        let zero = PluginSettings::parse("priority = 1\n[limits]\n\nposts_burst = 0\n");
+        let zero = zero.expect_err("a zero burst");
+        assert!(
+            zero.starts_with("line 4: limits.posts_burst must be at least 1"),
+            "{zero}"
+        );
+        let zero = PluginSettings::parse("[limits]\nhttp_requests_per_second = 0\n");
+        let zero = zero.expect_err("a zero rate");
+        assert!(
+            zero.starts_with("line 2: limits.http_requests_per_second must be at least 1"),
+            "{zero}"
+        );
+        let negative = PluginSettings::parse("[limits]\ntimers_burst = -3\n");
+        let negative = negative.expect_err("a negative burst");
+        assert!(
+            negative.contains("timers_burst") && negative.contains("line 2"),
+            "{negative}"
+        );
+        let text = PluginSettings::parse("[limits]\nevents_per_second = \"lots\"\n");
+        let text = text.expect_err("not a number");
+        assert!(
+            text.contains("events_per_second") && text.contains("line 2"),
+            "{text}"
+        );
+        let typo = PluginSettings::parse("[limits]\nposts_per_minute = 3\n");
+        let typo = typo.expect_err("an unknown key");
+        assert!(
+            typo.contains("posts_per_minute") && typo.contains("line 2"),
+            "{typo}"
+        );
     }
 }

@@ -175,6 +175,11 @@ impl Plugin {
             .clear();
     }
 
+    /// Power calls refused by this version's rate limits so far, per power.
+    pub fn rate_limited(&self) -> super::powers::RateLimitedCounts {
+        self.inner.recipe.power_limiter.refused()
+    }
+
     /// Log lines dropped by this version's rate limit so far.
     pub fn log_lines_dropped(&self) -> u64 {
         self.inner.recipe.log_limiter.dropped()

@@ -31,6 +31,7 @@ use super::error::CallError;
 use super::failure_log::{FailureLog, Warn};
 use super::hooks::{Hook, HookCall, HookKind, HookOutput};
 use super::plugin::Plugin;
+use super::powers::{Power, RateLimitedCounts};
 use super::runtime::Runtime;
 use super::stats::PluginStats;
 use crate::store::kv::KvUsage;
@@ -79,6 +80,26 @@ pub struct LimitsView {
     pub breaker_failures: u32,
     /// Cool-down of a disabled plugin, ms.
     pub breaker_cooldown_ms: u64,
+    /// Bot posts and joins per second (average).
+    pub posts_per_second: u32,
+    /// Bot posts and joins at once.
+    pub posts_burst: u32,
+    /// Custom events per second.
+    pub events_per_second: u32,
+    /// Custom events at once.
+    pub events_burst: u32,
+    /// HTTP requests per second.
+    pub http_requests_per_second: u32,
+    /// HTTP requests at once.
+    pub http_requests_burst: u32,
+    /// Push notifications per second.
+    pub pushes_per_second: u32,
+    /// Push notifications at once.
+    pub pushes_burst: u32,
+    /// Timer changes per second.
+    pub timers_per_second: u32,
+    /// Timer changes at once.
+    pub timers_burst: u32,
 }
 
 /// One plugin as the admin API lists it.
@@ -128,6 +149,9 @@ pub struct PluginStatus {
     pub log_lines_dropped: u64,
     /// Bytes of those lines.
     pub log_bytes_dropped: u64,
+    /// Power calls refused by the plugin's rate limits (answered `rate-limited`), per power, over every
+    /// version.
+    pub rate_limited: RateLimitedCounts,
     /// What it keeps in KV.
     pub kv: KvUsage,
     /// After-hook deliveries waiting for it (filled in by the admin API from the outbox).
@@ -147,6 +171,20 @@ pub(crate) struct Shared {
     pub(crate) retired_log_byte_drops: AtomicU64,
     /// Rate limit of the warnings about this plugin's before-hook failures.
     pub(crate) failure_log: FailureLog,
+    /// Power calls refused by the rate limits of versions no longer running (each version has its own
+    /// buckets: a reload starts them full).
+    pub(crate) retired_rate_limited: Mutex<RateLimitedCounts>,
+}
+
+impl Shared {
+    /// Power calls refused by every version, `running` included.
+    fn rate_limited(&self, running: Option<&LoadedPlugin>) -> RateLimitedCounts {
+        let retired = *self
+            .retired_rate_limited
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        running.map_or(retired, |p| retired.plus(&p.plugin.rate_limited()))
+    }
 }
 
 /// A running plugin with its settings: what callers get from the registry. Cheap to clone; it keeps its
@@ -390,6 +428,12 @@ impl Registry {
                 .shared
                 .retired_log_byte_drops
                 .fetch_add(old.plugin.log_bytes_dropped(), Ordering::Relaxed);
+            let mut retired = entry
+                .shared
+                .retired_rate_limited
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *retired = retired.plus(&old.plugin.rate_limited());
         }
         old
     }
@@ -514,6 +558,7 @@ impl Registry {
                         + running.map_or(0, |p| p.plugin.log_lines_dropped()),
                     log_bytes_dropped: e.shared.retired_log_byte_drops.load(Ordering::Relaxed)
                         + running.map_or(0, |p| p.plugin.log_bytes_dropped()),
+                    rate_limited: e.shared.rate_limited(running),
                     kv: kv.usage(name).unwrap_or_default(),
                     pending_deliveries: 0,
                     limits: running.map(|p| limits_view(&p.settings)),
@@ -558,5 +603,15 @@ fn limits_view(settings: &PluginSettings) -> LimitsView {
         kv_max_bytes: l.kv_max_bytes,
         breaker_failures: l.breaker_failures,
         breaker_cooldown_ms: duration_ms(l.breaker_cooldown),
+        posts_per_second: l.power_rates.get(Power::Posts).per_second,
+        posts_burst: l.power_rates.get(Power::Posts).burst,
+        events_per_second: l.power_rates.get(Power::Events).per_second,
+        events_burst: l.power_rates.get(Power::Events).burst,
+        http_requests_per_second: l.power_rates.get(Power::HttpRequests).per_second,
+        http_requests_burst: l.power_rates.get(Power::HttpRequests).burst,
+        pushes_per_second: l.power_rates.get(Power::Pushes).per_second,
+        pushes_burst: l.power_rates.get(Power::Pushes).burst,
+        timers_per_second: l.power_rates.get(Power::Timers).per_second,
+        timers_burst: l.power_rates.get(Power::Timers).burst,
     }
 }

@@ -66,8 +66,8 @@ pub enum Attempt {
 enum Prepared {
     /// Same bytes and manifest as the running version.
     Same,
-    /// A new version.
-    New(Plugin, PluginSettings),
+    /// A new version (its settings boxed: they are most of the enum's size).
+    New(Plugin, Box<PluginSettings>),
 }
 
 impl Registry {
@@ -202,7 +202,7 @@ impl Registry {
                 settings.powers.clone(),
             )
             .map_err(|e| e.to_string())?;
-        Ok(Prepared::New(plugin, settings))
+        Ok(Prepared::New(plugin, Box::new(settings)))
     }
 
     fn apply(&self, name: &str, path: &Path, prepared: Result<Prepared, String>) -> ReloadReport {
@@ -223,6 +223,7 @@ impl Registry {
                 report(Change::Unchanged, hash.as_deref(), None)
             }
             Ok(Prepared::New(plugin, settings)) => {
+                let settings = *settings;
                 let hash = plugin.hash().to_owned();
                 let hooks: Vec<&str> = plugin.hooks().iter().map(Hook::name).collect();
                 match self.insert(plugin, settings) {

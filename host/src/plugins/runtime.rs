@@ -3,14 +3,14 @@
 use super::cache::{CompileCache, content_hash};
 use super::engine::new_engine;
 use super::error::LoadError;
-use super::hooks::{HookIndices, HookSet, HookTypeMismatch};
+use super::hooks::{HookIndices, HookSet, HookTypeMismatch, TimerIndices};
 use super::host::log::LogLimiter;
 use super::inspect::{Exports, check_component, check_header};
 use super::instance::{InstanceRecipe, PluginState};
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
 use super::logs::LogSink;
 use super::plugin::Plugin;
-use super::powers::{PluginPowers, ServicesSlot};
+use super::powers::{Clock, PluginPowers, PowerLimiter, ServicesSlot, SystemClock};
 use crate::store::kv::KvStore;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,8 @@ pub struct PluginInfo {
     pub imports: Vec<String>,
     /// Whether it exports `on-timer` (the scheduler's callback).
     pub timer: bool,
+    /// The version of the WIT package its exports are from.
+    pub version: super::bindings::WitVersion,
 }
 
 /// Loads plugins and runs their hooks with one shared engine. Cheap to clone.
@@ -51,6 +53,8 @@ pub struct Runtime {
     logs: Arc<dyn LogSink>,
     /// Who carries out plugin powers (chat, events, HTTP, push, timers); none until installed.
     services: ServicesSlot,
+    /// What the powers' rate limits read the time from.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -77,7 +81,15 @@ impl Runtime {
             kv: config.kv,
             logs: config.logs,
             services: ServicesSlot::default(),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// This runtime with the powers' rate limits of plugins it loads from now on reading `clock` (tests
+    /// pass a [`super::powers::ManualClock`]; the default is the system's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The KV store plugins of this runtime use.
@@ -130,21 +142,25 @@ impl Runtime {
             memory_bytes: limits.memory_bytes.min(MAX_MEMORY_BYTES),
             ..limits
         };
-        let (component, hash, Exports { hooks, timer }) = self.compile(bytes)?;
+        let (component, hash, exports) = self.compile(bytes)?;
+        let Exports {
+            version,
+            hooks,
+            timer,
+        } = exports;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Invalid(e.into()))?;
-        let indices = HookIndices::new(&pre, hooks).map_err(|e| LoadError::Invalid(e.into()))?;
+        let indices =
+            HookIndices::new(&pre, version, hooks).map_err(|e| LoadError::Invalid(e.into()))?;
         let on_timer = if timer {
-            Some(
-                super::bindings::hooks::on_timer::GuestIndices::new(&pre)
-                    .map_err(|e| LoadError::Invalid(e.into()))?,
-            )
+            Some(TimerIndices::new(&pre, version).map_err(|e| LoadError::Invalid(e.into()))?)
         } else {
             None
         };
         let name: Arc<str> = Arc::from(name);
+        let power_limiter = Arc::new(PowerLimiter::new(limits.power_rates, self.clock.clone()));
         let log_limiter = Arc::new(LogLimiter::new(name.clone(), self.logs.clone(), &limits));
         let recipe = InstanceRecipe {
             name,
@@ -156,6 +172,7 @@ impl Runtime {
             log_limiter,
             powers: Arc::new(powers),
             services: self.services.clone(),
+            power_limiter,
             on_timer,
         };
         // Warmed before the registry swaps it in (see `warmup.rs`).
@@ -173,7 +190,12 @@ impl Runtime {
 
     /// Check a component without starting it: what `chathooks check` prints.
     pub fn inspect(&self, bytes: &[u8]) -> Result<PluginInfo, LoadError> {
-        let (component, hash, Exports { hooks, timer }) = self.compile(bytes)?;
+        let (component, hash, exports) = self.compile(bytes)?;
+        let Exports {
+            version,
+            hooks,
+            timer,
+        } = exports;
         let imports = component
             .component_type()
             .imports(&self.engine)
@@ -184,6 +206,7 @@ impl Runtime {
             hooks,
             imports,
             timer,
+            version,
         })
     }
 

@@ -24,7 +24,7 @@ use syn::{ImplItem, ItemImpl, parse_macro_input};
 /// The WIT package the hooks live in, with its version, as `wit_bindgen::generate!` names interfaces.
 const PACKAGE: &str = "chathooks:plugin";
 /// The version of [`PACKAGE`] this SDK is built against.
-const VERSION: &str = "0.1.0";
+const VERSION: &str = "0.2.0";
 
 /// What a hook returns, which decides the shape of its `Guest` impl.
 #[derive(Clone, Copy)]
@@ -76,7 +76,7 @@ const REACTION_AFTER: &[(&str, &str)] = &[
     ("reaction", "Reaction"),
 ];
 
-/// Every hook of `chathooks:plugin@0.1.0`, in the order of `hooks.wit`.
+/// Every hook of `chathooks:plugin@0.2.0`, in the order of `hooks.wit`.
 const HOOKS: &[Hook] = &[
     Hook {
         name: "before_message_sent",
@@ -280,6 +280,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream2> {
     let world = world_source(&hooks);
     let self_ty = &block.self_ty;
     let guest_impls = hooks.iter().map(|hook| guest_impl(hook));
+    let reused = reused_interfaces();
 
     Ok(quote! {
         #[doc(hidden)]
@@ -290,17 +291,7 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream2> {
                 world: "chathooks-guest:plugin/plugin",
                 path: #wit_path,
                 runtime_path: "::chathooks_sdk::wit_bindgen::rt",
-                with: {
-                    "chathooks:plugin/types@0.1.0": ::chathooks_sdk::types,
-                    "chathooks:plugin/log@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::log,
-                    "chathooks:plugin/kv@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::kv,
-                    "chathooks:plugin/config@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::config,
-                    "chathooks:plugin/chat@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::chat,
-                    "chathooks:plugin/events@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::events,
-                    "chathooks:plugin/http@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::http,
-                    "chathooks:plugin/push@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::push,
-                    "chathooks:plugin/scheduler@0.1.0": ::chathooks_sdk::__bindings::chathooks::plugin::scheduler,
-                },
+                with: { #(#reused),* },
             });
         }
 
@@ -314,6 +305,29 @@ fn expand(block: &ItemImpl) -> syn::Result<TokenStream2> {
             __chathooks_plugin::export!(__ChathooksPlugin with_types_in __chathooks_plugin);
         };
     })
+}
+
+/// The interfaces the SDK has generated once (`types` and every import), as `with:` entries of the
+/// plugin's `generate!`, so the plugin's bindings reuse them instead of generating their own.
+fn reused_interfaces() -> Vec<TokenStream2> {
+    const IMPORTS: &[&str] = &[
+        "log",
+        "kv",
+        "config",
+        "chat",
+        "events",
+        "http",
+        "push",
+        "scheduler",
+    ];
+    let types = format!("{PACKAGE}/types@{VERSION}");
+    let mut reused = vec![quote!(#types: ::chathooks_sdk::types)];
+    reused.extend(IMPORTS.iter().map(|interface| {
+        let key = format!("{PACKAGE}/{interface}@{VERSION}");
+        let module = format_ident!("{}", interface);
+        quote!(#key: ::chathooks_sdk::__bindings::chathooks::plugin::#module)
+    }));
+    reused
 }
 
 /// The inline WIT world: the server's imports plus one export per implemented hook.

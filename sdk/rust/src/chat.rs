@@ -4,7 +4,9 @@
 //! `[grants]`); without it the call returns [`ChatError::Denied`]. The bot user is `bot.<plugin name>`,
 //! created by the server on first use. Its messages go through the same operation as a user's: other
 //! plugins' before-hooks and after-hooks see them, with `origin` set to the plugin and a `depth`; the
-//! server stops calling after-hooks at depth 3, so bots answering bots stop by themselves.
+//! server stops calling after-hooks at depth 3, so bots answering bots stop by themselves. Posts and joins
+//! are rate-limited per plugin: past the limit a call returns [`ChatError::RateLimited`] with the
+//! milliseconds until one would be allowed ([`ChatError::retry_after`]).
 //!
 //! ```no_run
 //! use chathooks_sdk::chat;
@@ -56,6 +58,18 @@ pub fn recent_messages(conversation_id: &str, limit: u32) -> Result<Vec<Message>
     raw::recent_messages(conversation_id, limit)
 }
 
+impl ChatError {
+    /// If the call was refused by the plugin's rate limit of posts and joins (`[limits]` `posts_per_second`
+    /// and `posts_burst` in its manifest): how long until a call would be allowed. Nothing was done;
+    /// wait (a timer) or give up rather than retry in a loop, which only uses up the call's time budget.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ChatError::RateLimited(ms) => Some(std::time::Duration::from_millis(*ms)),
+            _ => None,
+        }
+    }
+}
+
 /// A one-line explanation of a [`ChatError`].
 pub fn describe(error: &ChatError) -> String {
     match error {
@@ -66,6 +80,7 @@ pub fn describe(error: &ChatError) -> String {
             format!("chat: loop guard: a post at depth {depth} is refused")
         }
         ChatError::Failed(why) => format!("chat: failed: {why}"),
+        ChatError::RateLimited(ms) => format!("chat: rate limited: retry in {ms} ms"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Custom live events to WebSocket clients (WIT interface `chathooks:plugin/events`, grant `events`).
 //!
 //! Clients receive `{"id": 0, "kind": "plugin.<plugin name>.<type>", "conversation_id", "payload": data}`.
-//! Events are live only: not stored, not replayed.
+//! Events are live only: not stored, not replayed. A plugin's events are rate-limited: past the limit a call
+//! returns [`EventsError::RateLimited`] ([`EventsError::retry_after`]).
 //!
 //! ```no_run
 //! use chathooks_sdk::events;
@@ -35,12 +36,25 @@ pub fn to_user(
     raw::to_user(user_id, event_type, &data.to_string())
 }
 
+impl EventsError {
+    /// If the call was refused by the plugin's rate limit of events (`[limits]` `events_per_second`
+    /// and `events_burst` in its manifest): how long until a call would be allowed. Nothing was done;
+    /// wait (a timer) or give up rather than retry in a loop, which only uses up the call's time budget.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            EventsError::RateLimited(ms) => Some(std::time::Duration::from_millis(*ms)),
+            _ => None,
+        }
+    }
+}
+
 /// A one-line explanation of an [`EventsError`].
 pub fn describe(error: &EventsError) -> String {
     match error {
         EventsError::Denied(why) => format!("events: denied: {why}"),
         EventsError::Invalid(why) => format!("events: invalid: {why}"),
         EventsError::NotFound(why) => format!("events: not found: {why}"),
+        EventsError::RateLimited(ms) => format!("events: rate limited: retry in {ms} ms"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Outbound HTTP (WIT interface `chathooks:plugin/http`): `http://` and `https://` requests to the hosts
 //! the manifest lists under `[grants]` as `http_hosts = ["host:port", ...]`; others are
-//! [`HttpError::Denied`]. Each request has a time limit (5 s at most) and a response size cap.
+//! [`HttpError::Denied`]. Each request has a time limit (5 s at most) and a response size cap, and a
+//! plugin's requests are rate-limited ([`HttpError::RateLimited`], [`HttpError::retry_after`]).
 //!
 //! ```no_run
 //! use chathooks_sdk::http;
@@ -85,6 +86,18 @@ impl Response {
     }
 }
 
+impl HttpError {
+    /// If the call was refused by the plugin's rate limit of HTTP requests (`[limits]` `http_requests_per_second`
+    /// and `http_requests_burst` in its manifest): how long until a call would be allowed. Nothing was done;
+    /// wait (a timer) or give up rather than retry in a loop, which only uses up the call's time budget.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            HttpError::RateLimited(ms) => Some(std::time::Duration::from_millis(*ms)),
+            _ => None,
+        }
+    }
+}
+
 /// A one-line explanation of an [`HttpError`].
 pub fn describe(error: &HttpError) -> String {
     match error {
@@ -93,6 +106,7 @@ pub fn describe(error: &HttpError) -> String {
         HttpError::Timeout => "http: timed out".to_owned(),
         HttpError::TooLarge(cap) => format!("http: response larger than {cap} bytes"),
         HttpError::Failed(why) => format!("http: failed: {why}"),
+        HttpError::RateLimited(ms) => format!("http: rate limited: retry in {ms} ms"),
     }
 }
 

@@ -6,7 +6,7 @@
 //! conversation: a message is about to be sent (a *before-hook*, which may allow, change or reject it), or a
 //! message was sent, edited, read, reacted to, a conversation was created, users joined, ... (*after-hooks*,
 //! delivered at least once, in order per conversation). The contract is the WIT package
-//! `chathooks:plugin@0.1.0` in the repository's `wit/` folder; this crate is its Rust face:
+//! `chathooks:plugin@0.2.0` in the repository's `wit/` folder; this crate is its Rust face:
 //!
 //! - [`Plugin`]: one associated function per hook, each with a default body, so you implement only the hooks
 //!   you need.
@@ -69,8 +69,8 @@
 //! }
 //! ```
 //!
-//! The component built from this exports `chathooks:plugin/before-message-sent@0.1.0` and
-//! `chathooks:plugin/after-message-sent@0.1.0`, nothing else. A function name in the block that is not a
+//! The component built from this exports `chathooks:plugin/before-message-sent@0.2.0` and
+//! `chathooks:plugin/after-message-sent@0.2.0`, nothing else. A function name in the block that is not a
 //! hook is a compile error listing the valid names.
 //!
 //! # Building
@@ -162,8 +162,8 @@ pub mod __bindings {
         inline: "
             package chathooks-sdk:bindings;
             world sdk {
-                include chathooks:plugin/imports@0.1.0;
-                import chathooks:plugin/types@0.1.0;
+                include chathooks:plugin/imports@0.2.0;
+                import chathooks:plugin/types@0.2.0;
             }
         ",
         world: "chathooks-sdk:bindings/sdk",

@@ -1,4 +1,4 @@
-//! The [`Plugin`] trait: one function per hook of `chathooks:plugin@0.1.0`.
+//! The [`Plugin`] trait: one function per hook of `chathooks:plugin@0.2.0`.
 
 use crate::types::{
     Conversation, Decision, Draft, EventContext, Message, Participant, Reaction, Receipt,

@@ -1,6 +1,7 @@
 //! Push notifications (WIT interface `chathooks:plugin/push`, grant `push`). The server shows each one to
 //! the users' live connections (`notification.new`) and posts it to its push gateway with their device
-//! tokens.
+//! tokens. A plugin's notifications are rate-limited ([`PushError::RateLimited`],
+//! [`PushError::retry_after`]).
 //!
 //! ```no_run
 //! use chathooks_sdk::push::{self, Notification};
@@ -48,12 +49,25 @@ impl Notification {
     }
 }
 
+impl PushError {
+    /// If the call was refused by the plugin's rate limit of push notifications (`[limits]` `pushes_per_second`
+    /// and `pushes_burst` in its manifest): how long until a call would be allowed. Nothing was done;
+    /// wait (a timer) or give up rather than retry in a loop, which only uses up the call's time budget.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PushError::RateLimited(ms) => Some(std::time::Duration::from_millis(*ms)),
+            _ => None,
+        }
+    }
+}
+
 /// A one-line explanation of a [`PushError`].
 pub fn describe(error: &PushError) -> String {
     match error {
         PushError::Denied(why) => format!("push: denied: {why}"),
         PushError::Invalid(why) => format!("push: invalid: {why}"),
         PushError::Failed(why) => format!("push: failed: {why}"),
+        PushError::RateLimited(ms) => format!("push: rate limited: retry in {ms} ms"),
     }
 }
 

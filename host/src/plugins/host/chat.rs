@@ -9,16 +9,21 @@ use std::sync::Arc;
 use crate::events::MAX_HOOK_DEPTH;
 use crate::plugins::bindings::chat::{Error, Host};
 use crate::plugins::bindings::types::{Conversation, Message};
-use crate::plugins::powers::{BotPost, PluginPowers, PowerError, ServicesSlot};
+use crate::plugins::powers::{
+    BotPost, PluginPowers, Power, PowerError, PowerLimiter, RateLimited, ServicesSlot,
+};
 
 /// Most messages `recent-messages` returns: a plugin wants context, not the history.
 pub const MAX_RECENT_MESSAGES: u32 = 100;
 
-/// What `chat` needs: the plugin's name and grants, the services, and the depth of the current call.
+/// What `chat` needs: the plugin's name, grants and rate limits, the services, and the depth of the current
+/// call.
 pub struct ChatCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits; posts and joins share [`Power::Posts`].
+    limiter: Arc<PowerLimiter>,
     /// The loop-guard depth of the message the running call is about (0: a user's, or no message).
     depth: u32,
     /// Where time spent in chat operations is recorded (they run other plugins' hooks).
@@ -31,12 +36,14 @@ impl ChatCtx {
         plugin: Arc<str>,
         powers: Arc<PluginPowers>,
         services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
         wait: super::HostWait,
     ) -> Self {
         ChatCtx {
             plugin,
             powers,
             services,
+            limiter,
             depth: 0,
             wait,
         }
@@ -57,6 +64,14 @@ impl ChatCtx {
             )))
         }
     }
+}
+
+/// Takes a token of the posts' rate limit; a refusal is `rate-limited` (and not a host wait: it returns
+/// before the wait is timed).
+fn rate_limit(limiter: &PowerLimiter) -> Result<(), Error> {
+    limiter
+        .try_acquire(Power::Posts)
+        .map_err(|refused: RateLimited| Error::RateLimited(refused.retry_after_ms()))
 }
 
 /// The bot user id of `plugin`.
@@ -97,6 +112,7 @@ impl Host for ChatCtx {
                 _ => return Err(Error::Rejected("metadata must be a JSON object".into())),
             },
         };
+        rate_limit(&self.limiter)?;
         let started = self.wait.start();
         let posted = self.services.get().post_message(BotPost {
             plugin: self.plugin.to_string(),
@@ -111,6 +127,7 @@ impl Host for ChatCtx {
 
     fn join_conversation(&mut self, conversation_id: String) -> Result<(), Error> {
         self.require(self.powers.grants.chat_join, "chat_join")?;
+        rate_limit(&self.limiter)?;
         let started = self.wait.start();
         let joined = self
             .services
@@ -162,6 +179,7 @@ mod tests {
             Arc::from("bot"),
             Arc::new(powers),
             slot,
+            Arc::default(),
             super::super::HostWait::default(),
         );
         (ctx, services)
@@ -186,6 +204,60 @@ mod tests {
         let bad = ctx.post_message("c1".into(), "hi".into(), Some("[]".into()));
         assert!(matches!(bad, Err(Error::Rejected(_))));
         assert!(services.take().is_empty());
+    }
+
+    #[test]
+    fn posts_and_joins_share_a_rate_limit() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(3);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                chat_post: true,
+                chat_join: true,
+                chat_read: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = ChatCtx::new(
+            Arc::from("bot"),
+            Arc::new(powers),
+            slot,
+            limiter.clone(),
+            super::super::HostWait::default(),
+        );
+        assert!(ctx.join_conversation("c1".into()).is_ok());
+        for _ in 0..2 {
+            assert!(ctx.post_message("c1".into(), "hi".into(), None).is_ok());
+        }
+        let refused = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(
+            matches!(refused, Err(Error::RateLimited(1000))),
+            "{refused:?}"
+        );
+        let refused = ctx.join_conversation("c1".into());
+        assert!(
+            matches!(refused, Err(Error::RateLimited(1000))),
+            "{refused:?}"
+        );
+        // Reads are not limited.
+        assert!(ctx.get_conversation("c1".into()).is_ok());
+        clock.advance(std::time::Duration::from_millis(400));
+        let refused = ctx.post_message("c1".into(), "hi".into(), None);
+        assert!(
+            matches!(refused, Err(Error::RateLimited(600))),
+            "{refused:?}"
+        );
+        clock.advance(std::time::Duration::from_millis(600));
+        assert!(ctx.post_message("c1".into(), "hi".into(), None).is_ok());
+        assert_eq!(
+            services.take().len(),
+            4,
+            "refused calls never reach the services"
+        );
+        assert_eq!(limiter.refused().posts, 3);
     }
 
     #[test]

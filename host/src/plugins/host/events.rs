@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::plugins::bindings::events::{Error, Host};
-use crate::plugins::powers::{CustomEvent, EventTarget, PluginPowers, PowerError, ServicesSlot};
+use crate::plugins::powers::{
+    CustomEvent, EventTarget, PluginPowers, Power, PowerError, PowerLimiter, ServicesSlot,
+};
 
 /// Longest event type: a name, not a payload.
 pub const MAX_EVENT_TYPE_BYTES: usize = 64;
@@ -18,15 +20,23 @@ pub struct EventsCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits ([`Power::Events`]).
+    limiter: Arc<PowerLimiter>,
 }
 
 impl EventsCtx {
     /// A context for `plugin`.
-    pub(crate) fn new(plugin: Arc<str>, powers: Arc<PluginPowers>, services: ServicesSlot) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        powers: Arc<PluginPowers>,
+        services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
+    ) -> Self {
         EventsCtx {
             plugin,
             powers,
             services,
+            limiter,
         }
     }
 
@@ -56,6 +66,9 @@ impl EventsCtx {
             Ok(v @ serde_json::Value::Object(_)) => v,
             _ => return Err(Error::Invalid("event data must be a JSON object".into())),
         };
+        self.limiter
+            .try_acquire(Power::Events)
+            .map_err(|refused| Error::RateLimited(refused.retry_after_ms()))?;
         let event = CustomEvent {
             kind: format!("plugin.{}.{event_type}", self.plugin),
             target,
@@ -105,7 +118,7 @@ mod tests {
             ..PluginPowers::default()
         };
         (
-            EventsCtx::new(Arc::from("bot"), Arc::new(powers), slot),
+            EventsCtx::new(Arc::from("bot"), Arc::new(powers), slot, Arc::default()),
             services,
         )
     }
@@ -129,6 +142,29 @@ mod tests {
         let not_object = ctx.to_user("u".into(), "t".into(), "[1]".into());
         assert!(matches!(not_object, Err(Error::Invalid(_))));
         assert!(services.take().is_empty());
+    }
+
+    #[test]
+    fn events_past_the_rate_limit_are_refused() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(2);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                events: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = EventsCtx::new(Arc::from("bot"), Arc::new(powers), slot, limiter.clone());
+        let mut send = || ctx.to_user("u".into(), "t".into(), "{}".into());
+        assert!(send().is_ok() && send().is_ok());
+        assert!(matches!(send(), Err(Error::RateLimited(1000))));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(send().is_ok());
+        assert_eq!(services.take().len(), 3);
+        assert_eq!(limiter.refused().events, 1);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plugins::bindings::http::{Error, Host, Method, Request, Response};
-use crate::plugins::powers::{HttpFailure, OutboundRequest, PluginPowers, ServicesSlot};
+use crate::plugins::powers::{
+    HttpFailure, OutboundRequest, PluginPowers, Power, PowerLimiter, ServicesSlot,
+};
 
 /// Longest a request may take, and what a request without `timeout-ms` gets. An after-hook's budget is a
 /// second of CPU, but waiting on the network costs no CPU; five seconds covers a slow webhook consumer
@@ -26,6 +28,8 @@ pub struct HttpCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits ([`Power::HttpRequests`]).
+    limiter: Arc<PowerLimiter>,
     /// Where time spent waiting for answers is recorded.
     wait: super::HostWait,
 }
@@ -36,12 +40,14 @@ impl HttpCtx {
         plugin: Arc<str>,
         powers: Arc<PluginPowers>,
         services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
         wait: super::HostWait,
     ) -> Self {
         HttpCtx {
             plugin,
             powers,
             services,
+            limiter,
             wait,
         }
     }
@@ -95,6 +101,9 @@ impl Host for HttpCtx {
             .timeout_ms
             .map_or(MAX_HTTP_TIMEOUT, |ms| Duration::from_millis(ms.into()))
             .min(MAX_HTTP_TIMEOUT);
+        self.limiter
+            .try_acquire(Power::HttpRequests)
+            .map_err(|refused| Error::RateLimited(refused.retry_after_ms()))?;
         let outbound = OutboundRequest {
             plugin: self.plugin.to_string(),
             method: method_name(request.method).to_owned(),
@@ -153,6 +162,53 @@ mod tests {
     }
 
     #[test]
+    fn requests_past_the_rate_limit_are_refused() {
+        use crate::plugins::powers::{Grants, RecordingServices};
+        let (limiter, clock) = crate::plugins::powers::one_per_second(2);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                http_hosts: vec!["127.0.0.1:9000".into()],
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = HttpCtx::new(
+            Arc::from("p"),
+            Arc::new(powers),
+            slot,
+            limiter.clone(),
+            super::super::HostWait::default(),
+        );
+        let mut send = |url: &str| {
+            ctx.send(Request {
+                method: Method::Get,
+                url: url.into(),
+                headers: vec![],
+                body: None,
+                timeout_ms: None,
+            })
+        };
+        // A request refused for another reason takes no token.
+        assert!(matches!(
+            send("http://127.0.0.1:9001/"),
+            Err(Error::Denied(_))
+        ));
+        assert!(send("http://127.0.0.1:9000/").is_ok());
+        assert!(send("http://127.0.0.1:9000/").is_ok());
+        assert!(matches!(
+            send("http://127.0.0.1:9000/"),
+            Err(Error::RateLimited(1000))
+        ));
+        clock.advance(Duration::from_secs(1));
+        assert!(send("http://127.0.0.1:9000/").is_ok());
+        assert_eq!(services.take().len(), 3);
+        assert_eq!(limiter.refused().http_requests, 1);
+    }
+
+    #[test]
     fn only_granted_hosts_are_asked() {
         use crate::plugins::powers::{Grants, Recorded, RecordingServices};
         let services = Arc::new(RecordingServices::default());
@@ -169,6 +225,7 @@ mod tests {
             Arc::from("p"),
             Arc::new(powers),
             slot,
+            Arc::default(),
             super::super::HostWait::default(),
         );
         let request = |url: &str| Request {

@@ -1,5 +1,6 @@
 //! The host interfaces plugins import, one file per WIT interface, each implemented on a narrow context
-//! that holds only what that interface needs.
+//! that holds only what that interface needs. Components built against the frozen 0.1.0 version of the
+//! package get the same contexts through [`v0_1`], which translates that version's types.
 
 pub mod chat;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod log;
 pub mod push;
 pub mod scheduler;
 pub mod stdio;
+pub mod v0_1;
 
 use super::instance::PluginState;
 use wasmtime::component::{HasData, Linker};
@@ -50,9 +52,15 @@ selector!(/// Selects the `push` context.
 selector!(/// Selects the `scheduler` context.
     SchedulerData => scheduler::SchedulerCtx);
 
-/// Add every host interface (ours and WASI's) to `linker`.
+/// Add every host interface (ours, in every version the server implements, and WASI's) to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    add_current(linker)?;
+    add_v0_1(linker)
+}
+
+/// `chathooks:plugin@0.2.0`'s imports.
+fn add_current(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     super::bindings::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
     super::bindings::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
     super::bindings::config::add_to_linker::<PluginState, ConfigData>(linker, |s| {
@@ -65,6 +73,22 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     super::bindings::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
     super::bindings::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
     super::bindings::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
+        &mut s.powers.scheduler
+    })?;
+    Ok(())
+}
+
+/// `chathooks:plugin@0.1.0`'s imports, on the same contexts (see [`v0_1`]).
+fn add_v0_1(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    use super::bindings::v0_1::chathooks::plugin as old;
+    old::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
+    old::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
+    old::config::add_to_linker::<PluginState, ConfigData>(linker, |s| &mut s.powers.config)?;
+    old::chat::add_to_linker::<PluginState, ChatData>(linker, |s| &mut s.powers.chat)?;
+    old::events::add_to_linker::<PluginState, EventsData>(linker, |s| &mut s.powers.events)?;
+    old::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
+    old::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
+    old::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
         &mut s.powers.scheduler
     })?;
     Ok(())
@@ -154,25 +178,51 @@ pub(crate) struct PowerCtxs {
 }
 
 impl PowerCtxs {
-    /// The contexts for one instance of plugin `name`.
+    /// The contexts for one instance of plugin `name`, rate-limited by `limiter` (shared by every
+    /// instance of the plugin version).
     pub(crate) fn new(
         name: &std::sync::Arc<str>,
         powers: &std::sync::Arc<super::powers::PluginPowers>,
         services: &super::powers::ServicesSlot,
+        limiter: &std::sync::Arc<super::powers::PowerLimiter>,
         has_on_timer: bool,
     ) -> Self {
         let wait = HostWait::default();
+        let (name, powers, services) = (name.clone(), powers.clone(), services.clone());
         PowerCtxs {
             wait: wait.clone(),
             config: config::ConfigCtx::new(powers.clone()),
-            chat: chat::ChatCtx::new(name.clone(), powers.clone(), services.clone(), wait.clone()),
-            events: events::EventsCtx::new(name.clone(), powers.clone(), services.clone()),
-            http: http::HttpCtx::new(name.clone(), powers.clone(), services.clone(), wait),
-            push: push::PushCtx::new(name.clone(), powers.clone(), services.clone()),
-            scheduler: scheduler::SchedulerCtx::new(
+            chat: chat::ChatCtx::new(
                 name.clone(),
                 powers.clone(),
                 services.clone(),
+                limiter.clone(),
+                wait.clone(),
+            ),
+            events: events::EventsCtx::new(
+                name.clone(),
+                powers.clone(),
+                services.clone(),
+                limiter.clone(),
+            ),
+            http: http::HttpCtx::new(
+                name.clone(),
+                powers.clone(),
+                services.clone(),
+                limiter.clone(),
+                wait,
+            ),
+            push: push::PushCtx::new(
+                name.clone(),
+                powers.clone(),
+                services.clone(),
+                limiter.clone(),
+            ),
+            scheduler: scheduler::SchedulerCtx::new(
+                name,
+                powers,
+                services,
+                limiter.clone(),
                 has_on_timer,
             ),
         }

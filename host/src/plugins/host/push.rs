@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::plugins::bindings::push::{Error, Host, Notification};
-use crate::plugins::powers::{PluginPowers, PowerError, PushNotification, ServicesSlot};
+use crate::plugins::powers::{
+    PluginPowers, Power, PowerError, PowerLimiter, PushNotification, ServicesSlot,
+};
 
 /// Most users one notification may name: a conversation's worth, not a broadcast to everyone.
 pub const MAX_PUSH_USERS: usize = 1000;
@@ -20,15 +22,23 @@ pub struct PushCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits ([`Power::Pushes`]).
+    limiter: Arc<PowerLimiter>,
 }
 
 impl PushCtx {
     /// A context for `plugin`.
-    pub(crate) fn new(plugin: Arc<str>, powers: Arc<PluginPowers>, services: ServicesSlot) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        powers: Arc<PluginPowers>,
+        services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
+    ) -> Self {
         PushCtx {
             plugin,
             powers,
             services,
+            limiter,
         }
     }
 }
@@ -64,6 +74,9 @@ impl Host for PushCtx {
                 _ => return Err(Error::Invalid("data must be a JSON object".into())),
             }
         };
+        self.limiter
+            .try_acquire(Power::Pushes)
+            .map_err(|refused| Error::RateLimited(refused.retry_after_ms()))?;
         let mut user_ids = n.user_ids;
         user_ids.sort();
         user_ids.dedup();
@@ -101,6 +114,31 @@ mod tests {
     }
 
     #[test]
+    fn pushes_past_the_rate_limit_are_refused() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(1);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let granted = PluginPowers {
+            grants: Grants {
+                push: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = PushCtx::new(Arc::from("p"), Arc::new(granted), slot, limiter.clone());
+        assert!(ctx.send(notification(&["a"], "{}")).is_ok());
+        assert!(matches!(
+            ctx.send(notification(&["a"], "{}")),
+            Err(Error::RateLimited(1000))
+        ));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(ctx.send(notification(&["a"], "{}")).is_ok());
+        assert_eq!(services.take().len(), 2);
+        assert_eq!(limiter.refused().pushes, 1);
+    }
+
+    #[test]
     fn checked_deduplicated_and_granted() {
         let services = Arc::new(RecordingServices::default());
         let slot = ServicesSlot::default();
@@ -112,7 +150,12 @@ mod tests {
             },
             ..PluginPowers::default()
         };
-        let mut ctx = PushCtx::new(Arc::from("p"), Arc::new(granted), slot.clone());
+        let mut ctx = PushCtx::new(
+            Arc::from("p"),
+            Arc::new(granted),
+            slot.clone(),
+            Arc::default(),
+        );
         assert!(ctx.send(notification(&["b", "a", "b"], "")).is_ok());
         assert!(
             matches!(&services.take()[0], Recorded::Push(n) if n.user_ids == ["a", "b"]
@@ -126,7 +169,12 @@ mod tests {
             ctx.send(notification(&["a"], "7")),
             Err(Error::Invalid(_))
         ));
-        let mut denied = PushCtx::new(Arc::from("p"), Arc::new(PluginPowers::default()), slot);
+        let mut denied = PushCtx::new(
+            Arc::from("p"),
+            Arc::new(PluginPowers::default()),
+            slot,
+            Arc::default(),
+        );
         assert!(matches!(
             denied.send(notification(&["a"], "{}")),
             Err(Error::Denied(_))

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::plugins::bindings::scheduler::{Error, Host};
-use crate::plugins::powers::{PluginPowers, PowerError, ServicesSlot, TimerSpec};
+use crate::plugins::powers::{
+    PluginPowers, Power, PowerError, PowerLimiter, ServicesSlot, TimerSpec,
+};
 
 /// Longest timer name: an identifier such as `remind:42`.
 pub const MAX_TIMER_NAME_BYTES: usize = 128;
@@ -24,6 +26,8 @@ pub struct SchedulerCtx {
     plugin: Arc<str>,
     powers: Arc<PluginPowers>,
     services: ServicesSlot,
+    /// The plugin's rate limits ([`Power::Timers`]: setting and cancelling).
+    limiter: Arc<PowerLimiter>,
     /// Whether the plugin exports `on-timer` (a timer without it could never fire).
     has_on_timer: bool,
 }
@@ -34,12 +38,14 @@ impl SchedulerCtx {
         plugin: Arc<str>,
         powers: Arc<PluginPowers>,
         services: ServicesSlot,
+        limiter: Arc<PowerLimiter>,
         has_on_timer: bool,
     ) -> Self {
         SchedulerCtx {
             plugin,
             powers,
             services,
+            limiter,
             has_on_timer,
         }
     }
@@ -70,7 +76,15 @@ impl SchedulerCtx {
         Ok(())
     }
 
+    /// Takes a token of the timers' rate limit.
+    fn rate_limit(&self) -> Result<(), Error> {
+        self.limiter
+            .try_acquire(Power::Timers)
+            .map_err(|refused| Error::RateLimited(refused.retry_after_ms()))
+    }
+
     fn set(&self, timer: TimerSpec) -> Result<(), Error> {
+        self.rate_limit()?;
         self.services.get().set_timer(timer).map_err(guest_error)
     }
 }
@@ -123,6 +137,7 @@ impl Host for SchedulerCtx {
                 self.plugin
             )));
         }
+        self.rate_limit()?;
         self.services
             .get()
             .cancel_timer(&self.plugin, &name)
@@ -146,7 +161,13 @@ mod tests {
             },
             ..PluginPowers::default()
         };
-        let ctx = SchedulerCtx::new(Arc::from("p"), Arc::new(powers), slot, has_on_timer);
+        let ctx = SchedulerCtx::new(
+            Arc::from("p"),
+            Arc::new(powers),
+            slot,
+            Arc::default(),
+            has_on_timer,
+        );
         (ctx, services)
     }
 
@@ -172,6 +193,42 @@ mod tests {
         let recorded = services.take();
         assert!(matches!(&recorded[1], Recorded::Timer(t) if t.interval_ms == Some(1000)));
         assert_eq!(recorded.len(), 4);
+    }
+
+    #[test]
+    fn timer_changes_past_the_rate_limit_are_refused() {
+        let (limiter, clock) = crate::plugins::powers::one_per_second(2);
+        let services = Arc::new(RecordingServices::default());
+        let slot = ServicesSlot::default();
+        slot.install(services.clone());
+        let powers = PluginPowers {
+            grants: Grants {
+                scheduler: true,
+                ..Grants::default()
+            },
+            ..PluginPowers::default()
+        };
+        let mut ctx = SchedulerCtx::new(
+            Arc::from("p"),
+            Arc::new(powers),
+            slot,
+            limiter.clone(),
+            true,
+        );
+        assert!(ctx.once("a".into(), 10, "".into()).is_ok());
+        assert!(ctx.cancel("a".into()).is_ok());
+        assert!(matches!(
+            ctx.every("b".into(), 1000, "".into()),
+            Err(Error::RateLimited(1000))
+        ));
+        assert!(matches!(
+            ctx.cancel("a".into()),
+            Err(Error::RateLimited(1000))
+        ));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(ctx.every("b".into(), 1000, "".into()).is_ok());
+        assert_eq!(services.take().len(), 3);
+        assert_eq!(limiter.refused().timers, 2);
     }
 
     #[test]

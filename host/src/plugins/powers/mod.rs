@@ -24,8 +24,16 @@ use serde::Serialize;
 
 use super::bindings::types::{Conversation, Message};
 
+mod rate_limit;
 mod recording;
+pub use rate_limit::{
+    Clock, ManualClock, Power, PowerLimiter, PowerRates, Rate, RateLimited, RateLimitedCounts,
+    SystemClock,
+};
 pub use recording::{Recorded, RecordingServices};
+
+#[cfg(test)]
+pub(crate) use rate_limit::one_per_second;
 
 /// What a plugin's manifest grants beyond `log`, `kv` and `config`. Everything defaults to not granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -7,7 +7,9 @@
 //! included, which joins the conversation first) are not welcomed.
 //!
 //! A retried event must not welcome twice: the event id is claimed in KV before posting, and released
-//! again if the post fails, so the retry can post.
+//! again if the post fails, so the retry can post. A post refused by the plugin's rate limit (many users
+//! added to many conversations at once) is such a failure: the server retries the event later, by which
+//! time the limit has room again ([`chat::ChatError::retry_after`] says how long that takes).
 //!
 //! Manifest (`welcome_bot.toml` beside `welcome_bot.wasm`):
 //!
@@ -104,6 +106,13 @@ impl Plugin for WelcomeBot {
             }
             Err(error) => {
                 kv::delete(&claim)?;
+                if let Some(wait) = error.retry_after() {
+                    chathooks_sdk::warn!(
+                        "welcome in {} postponed: over the rate of posts for another {} ms",
+                        conversation.id,
+                        wait.as_millis()
+                    );
+                }
                 Err(chat::describe(&error))
             }
         }
