@@ -52,9 +52,13 @@ async fn the_first_message_after_a_load_or_a_reload_is_filtered_by_an_interprete
             "{lang}: the first message after a load"
         );
 
-        // A new version (same code, another hash), swapped in by the watcher.
+        // A new version (same code, another hash). Compiling 18 MB of Python can outlast a polling
+        // deadline on a busy machine, so the test waits for the rescan rather than for the watcher.
         let next = variant(&wasm, 1);
         install(&server, &format!("{name}.wasm"), &next);
+        server
+            .post_ok("/v1/admin/plugins/reload", ADMIN_KEY, json!({}))
+            .await;
         serving(&server, &name, &hash_of(&next)).await;
         let first = server.send(&alice, &conv, SENT.0).await;
         assert_eq!(

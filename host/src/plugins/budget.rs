@@ -16,9 +16,10 @@
 //! (nearly all do) costs one clock read at its start and nothing more.
 //!
 //! ## The wall-clock cap
-//! A call may also take at most [`WALL_CLOCK_CAP_FACTOR`] times its budget in wall-clock time: past that it
-//! is not being slowed by the machine but is stuck (descheduled, or in a host call that waits), and it still
-//! holds a user's request or a conversation's queue.
+//! A call may also take at most [`WALL_CLOCK_CAP_FACTOR`] times its budget in wall-clock time (and at
+//! least [`MIN_WALL_CLOCK_CAP`]): past that it is not being slowed by the machine but is stuck (descheduled
+//! for long, or in a host call that waits), and it still holds a user's request or a conversation's
+//! queue.
 //!
 //! ## Host waits
 //! After-hooks and timers are credited the time they spend in host calls that wait on something else (an
@@ -36,7 +37,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::limits::{PluginLimits, WALL_CLOCK_CAP_FACTOR};
+use super::limits::{MIN_WALL_CLOCK_CAP, PluginLimits, WALL_CLOCK_CAP_FACTOR};
 
 /// The CPU time the calling thread has used so far, or `None` where the platform has no per-thread CPU
 /// clock (then budgets fall back to wall-clock time).
@@ -59,7 +60,7 @@ pub fn thread_cpu_time() -> Option<Duration> {
 pub enum Clock {
     /// Its budget of CPU time.
     Cpu,
-    /// The wall-clock cap ([`WALL_CLOCK_CAP_FACTOR`] times its budget).
+    /// The wall-clock cap ([`WALL_CLOCK_CAP_FACTOR`] times its budget, at least [`MIN_WALL_CLOCK_CAP`]).
     Wall,
 }
 
@@ -70,7 +71,7 @@ impl std::fmt::Display for Clock {
             Clock::Wall => write!(
                 f,
                 "of CPU time, reaching its wall-clock cap of {WALL_CLOCK_CAP_FACTOR} times that \
-                 (stuck, or the machine is overloaded)"
+                 (at least {MIN_WALL_CLOCK_CAP:?}: stuck, or the machine is overloaded)"
             ),
         }
     }
@@ -119,7 +120,9 @@ impl CallBudget {
     pub(crate) fn start(cpu: Duration) -> Self {
         CallBudget {
             cpu,
-            wall_cap: cpu.saturating_mul(WALL_CLOCK_CAP_FACTOR),
+            wall_cap: cpu
+                .saturating_mul(WALL_CLOCK_CAP_FACTOR)
+                .max(MIN_WALL_CLOCK_CAP),
             started_cpu: thread_cpu_time(),
             started_wall: Instant::now(),
         }
@@ -193,6 +196,18 @@ mod tests {
             b.judge(cap * MS, Some(MS), Credit::default()),
             Verdict::Exhausted(Clock::Wall)
         );
+    }
+
+    #[test]
+    fn a_small_budget_gets_the_least_wall_clock_cap() {
+        let b = CallBudget::start(MS);
+        assert_eq!(b.wall_cap, MIN_WALL_CLOCK_CAP);
+        // Descheduled for 50 ms in a 1 ms call that has used a tenth of it: it runs on.
+        let cpu_now = b.started_cpu.map(|start| start + MS / 10);
+        assert!(matches!(
+            b.judge(50 * MS, cpu_now, Credit::default()),
+            Verdict::Extend(_)
+        ));
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub const DEFAULT_AFTER_HOOK_BUDGET: Duration = Duration::from_secs(1);
 /// the request: 500 ms for a default before-hook, 10 s for an after-hook.
 pub const WALL_CLOCK_CAP_FACTOR: u32 = 10;
 
+/// The least wall-clock cap of any call, whatever its budget. A loaded scheduler keeps a runnable thread
+/// waiting for a core for tens of milliseconds (a few time slices of 3-4 ms per competing thread), so a
+/// small budget's cap of ten times would stop a 1 ms filter that merely waited; 200 ms is still well
+/// under what a person takes for a hang.
+pub const MIN_WALL_CLOCK_CAP: Duration = Duration::from_millis(200);
+
 /// Calls served by one warm instance before it is replaced by a fresh one. Reuse is what makes a hook cost
 /// microseconds; recycling bounds how long a plugin's leaked memory or corrupted globals can live.
 pub const MAX_CALLS_PER_INSTANCE: u32 = 10_000;

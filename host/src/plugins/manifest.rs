@@ -7,7 +7,7 @@
 //!
 //! [limits]                   # each defaults to the constant named in `limits.rs`
 //! memory_mb = 64             # linear memory cap per instance
-//! before_hook_ms = 50        # CPU time budget of one before-hook call (wall-clock cap: 10 times that)
+//! before_hook_ms = 50        # CPU time budget of one before-hook call (wall-clock cap: 10x, at least 200 ms)
 //! after_hook_ms = 1000       # CPU time budget of one after-hook call
 //! max_output_bytes = 65536   # largest decision / reason / error text one call may return
 //! log_lines_per_second = 100 # average log rate; lines beyond it and the burst are dropped and counted
