@@ -122,3 +122,47 @@ async fn metrics_count_requests_hooks_queues_and_websockets() {
     .await;
     server.stop().await;
 }
+
+/// The HTTP request series a client can reach without any credentials: invented methods and paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_and_paths_add_no_metric_series() {
+    let server = TestServer::start().await;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("chathooks_http_requests_total{"))
+            .count()
+    };
+    invent(&server, 0..3).await;
+    // Twice: the first scrape is counted (`GET /metrics`) only once it is answered.
+    scrape(&server).await;
+    let before = series(&scrape(&server).await);
+    invent(&server, 3..23).await;
+    let text = scrape(&server).await;
+    assert!(
+        !text.contains("XFOO") && !text.contains("nowhere"),
+        "a label value a client chose:\n{text}"
+    );
+    assert_eq!(series(&text), before, "new series from invented requests:\n{text}");
+    for expected in [
+        "chathooks_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 23",
+        "chathooks_http_requests_total{method=\"other\",route=\"/v1/me\",status=\"405\"} 23",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    server.stop().await;
+}
+
+/// Requests with made-up methods `XFOO<i>`, to a made-up path and to a real route.
+async fn invent(server: &TestServer, range: std::ops::Range<usize>) {
+    for i in range {
+        let method = must(Method::from_bytes(format!("XFOO{i}").as_bytes()), "method");
+        for path in [format!("/nowhere/{i}"), "/v1/me".to_owned()] {
+            let response = server
+                .http
+                .request(method.clone(), format!("{}{path}", server.base))
+                .send()
+                .await;
+            assert!(must(response, "invented request").status().is_client_error());
+        }
+    }
+}
