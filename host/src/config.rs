@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// Key of the push gateway requests' HMAC-SHA256 signature header.
     #[arg(long, env = "CHATHOOKS_PUSH_GATEWAY_SECRET", hide_env_values = true)]
     pub push_gateway_secret: Option<String>,
+    /// After-hook deliveries one plugin may have waiting; further events become dead letters for it
+    /// [default: 100000].
+    #[arg(long, env = "CHATHOOKS_MAX_PLUGIN_BACKLOG")]
+    pub max_plugin_backlog: Option<usize>,
 }
 
 /// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
@@ -145,6 +149,8 @@ pub struct FileConfig {
     pub push_gateway_url: Option<String>,
     /// See [`ServeArgs::push_gateway_secret`].
     pub push_gateway_secret: Option<String>,
+    /// See [`ServeArgs::max_plugin_backlog`].
+    pub max_plugin_backlog: Option<usize>,
 }
 
 /// The resolved configuration of a server.
@@ -168,6 +174,8 @@ pub struct Config {
     pub push_gateway_url: Option<String>,
     /// The HMAC key of the push gateway's signature header.
     pub push_gateway_secret: Option<String>,
+    /// After-hook deliveries one plugin may have before further ones become dead letters.
+    pub max_plugin_backlog: usize,
 }
 
 impl Default for Config {
@@ -182,6 +190,7 @@ impl Default for Config {
             watch: true,
             push_gateway_url: None,
             push_gateway_secret: None,
+            max_plugin_backlog: crate::dispatch::MAX_BACKLOG_PER_PLUGIN,
         }
     }
 }
@@ -227,6 +236,10 @@ impl Config {
                 .push_gateway_secret
                 .clone()
                 .or(file.push_gateway_secret),
+            max_plugin_backlog: args
+                .max_plugin_backlog
+                .or(file.max_plugin_backlog)
+                .unwrap_or(defaults.max_plugin_backlog),
         };
         config.validate()?;
         Ok(config)
@@ -241,6 +254,12 @@ impl Config {
         }
         if let Some(key) = &self.admin_key {
             check_admin_key(key)?;
+        }
+        if self.max_plugin_backlog == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "max_plugin_backlog",
+                message: "must be at least 1 delivery".into(),
+            });
         }
         if let Some(url) = &self.push_gateway_url
             && !url.starts_with("http://")

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::chat::Chat;
 use crate::config::{AdminKey, Config};
-use crate::dispatch::{DispatchHandle, Dispatcher};
+use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
 use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
@@ -150,6 +150,10 @@ pub async fn start_locked(
     lock: DataLock,
 ) -> anyhow::Result<Running> {
     let body_limit = config.body_limit;
+    let dispatch_config = DispatchConfig {
+        max_backlog_per_plugin: config.max_plugin_backlog,
+        ..DispatchConfig::default()
+    };
     let (watch, plugins_dir) = (config.watch, config.plugins_dir.clone());
     let push_gateway = PushGateway {
         url: config.push_gateway_url.clone(),
@@ -160,9 +164,10 @@ pub async fn start_locked(
     // to every plugin that is there.
     let (db, registry) = tokio::task::spawn_blocking(move || open(&config)).await??;
     let (stop_dispatcher, stopped) = oneshot::channel::<()>();
-    let (dispatch, dispatcher) = Dispatcher::spawn(db.clone(), registry.clone(), async move {
-        let _ = stopped.await;
-    });
+    let (dispatch, dispatcher) =
+        Dispatcher::spawn_with(db.clone(), registry.clone(), dispatch_config, async move {
+            let _ = stopped.await;
+        });
     let watcher = if watch {
         match start_watcher(&registry, plugins_dir, &dispatch).await {
             Ok(watcher) => Some(watcher),

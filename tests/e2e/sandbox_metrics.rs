@@ -142,7 +142,11 @@ async fn invented_methods_and_paths_add_no_metric_series() {
         !text.contains("XFOO") && !text.contains("nowhere"),
         "a label value a client chose:\n{text}"
     );
-    assert_eq!(series(&text), before, "new series from invented requests:\n{text}");
+    assert_eq!(
+        series(&text),
+        before,
+        "new series from invented requests:\n{text}"
+    );
     for expected in [
         "chathooks_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 23",
         "chathooks_http_requests_total{method=\"other\",route=\"/v1/me\",status=\"405\"} 23",
@@ -162,7 +166,11 @@ async fn invent(server: &TestServer, range: std::ops::Range<usize>) {
                 .request(method.clone(), format!("{}{path}", server.base))
                 .send()
                 .await;
-            assert!(must(response, "invented request").status().is_client_error());
+            assert!(
+                must(response, "invented request")
+                    .status()
+                    .is_client_error()
+            );
         }
     }
 }

@@ -315,7 +315,13 @@ fn serve_refused(dir: &Path) -> (std::process::ExitStatus, String) {
     let mut child = must(
         Command::new(env!("CARGO_BIN_EXE_chathooks"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-key", ADMIN_KEY, "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-key",
+                ADMIN_KEY,
+                "--data-dir",
+            ])
             .arg(dir.join("data"))
             .arg("--plugins-dir")
             .arg(dir.join("plugins"))
@@ -374,14 +380,20 @@ async fn a_second_server_on_one_data_folder_refuses_naming_the_first_and_a_kille
     // The first one never noticed.
     let http = reqwest::Client::new();
     let url = format!("{}/v1/admin/plugins", first.base);
-    let ok = must(http.get(&url).bearer_auth(ADMIN_KEY).send().await, "plugins");
+    let ok = must(
+        http.get(&url).bearer_auth(ADMIN_KEY).send().await,
+        "plugins",
+    );
     assert_eq!(ok.status(), StatusCode::OK);
 
     // SIGKILL leaves the lock file behind, but not the lock: the next start goes ahead.
     first.kill();
     let mut second = serve(dir.path(), Some(ADMIN_KEY));
     let url = format!("{}/v1/admin/plugins", second.base);
-    let ok = must(http.get(&url).bearer_auth(ADMIN_KEY).send().await, "plugins");
+    let ok = must(
+        http.get(&url).bearer_auth(ADMIN_KEY).send().await,
+        "plugins",
+    );
     assert_eq!(ok.status(), StatusCode::OK);
     let status = second.terminate();
     assert!(status.success(), "graceful stop after SIGTERM: {status}");

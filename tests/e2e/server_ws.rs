@@ -255,7 +255,10 @@ async fn a_resume_point_ahead_of_the_log_is_reported_and_loses_no_new_event() {
     server.send(&alice, &conv, "after").await;
     let live = b.next_event().await;
     assert_eq!(
-        (live["kind"].clone(), live["payload"]["message"]["body"].clone()),
+        (
+            live["kind"].clone(),
+            live["payload"]["message"]["body"].clone()
+        ),
         (json!("message.new"), json!("after")),
         "the first event after the notice is the new message: {live}"
     );
@@ -265,7 +268,10 @@ async fn a_resume_point_ahead_of_the_log_is_reported_and_loses_no_new_event() {
     // Resuming from `latest_id`, as the notice says, replays exactly what came after it.
     let mut b = server.ws(&bob, Some(latest)).await;
     let replayed = b.next_event().await;
-    assert_eq!(replayed["payload"]["message"]["body"], "after", "{replayed}");
+    assert_eq!(
+        replayed["payload"]["message"]["body"], "after",
+        "{replayed}"
+    );
     assert!(b.next_within(Duration::from_millis(200)).await.is_none());
     server.stop().await;
 }

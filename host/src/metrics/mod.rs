@@ -14,7 +14,8 @@
 //! | `chathooks_plugin_kv_keys`, `chathooks_plugin_kv_bytes` | gauge | `plugin` |
 //! | `chathooks_outbox_depth` | gauge | events committed but not yet fanned out to plugins |
 //! | `chathooks_deliveries_pending` | gauge | `plugin`: after-hook deliveries not yet done |
-//! | `chathooks_dead_letters` | gauge | deliveries that used up their attempts |
+//! | `chathooks_dead_letters` | gauge | dead letters waiting for replay (attempts used up, backlog full, plugin unloaded) |
+//! | `chathooks_deliveries_dead_lettered_total` | counter | `plugin`, `reason` (`attempts`, `backlog`, `unloaded`) |
 //! | `chathooks_websocket_connections` | gauge | open WebSocket connections |
 //! | `chathooks_websocket_connections_total` | counter | WebSocket connections accepted |
 //!
@@ -42,6 +43,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiError;
+use crate::dispatch::DispatchStats;
 use crate::plugins::registry::{PluginState, PluginStatus, Registry};
 use crate::server::AppState;
 use crate::store::{dead_letters, outbox};
@@ -153,7 +155,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         Ok::<_, crate::store::StoreError>((queues, registry.plugins_status()))
     })
     .await??;
-    let body = render(&state.metrics, state.chat.registry(), &statuses, &queues);
+    let body = render(
+        &state.metrics,
+        state.chat.registry(),
+        &statuses,
+        &queues,
+        state.chat.dispatch().stats(),
+    );
     Ok(([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response())
 }
 
@@ -162,6 +170,7 @@ fn render(
     registry: &Registry,
     statuses: &[PluginStatus],
     queues: &Queues,
+    dispatch: &DispatchStats,
 ) -> String {
     let mut e = Exposition::default();
     e.family(
@@ -176,11 +185,7 @@ fn render(
         .clone();
     for ((method, route, status), count) in &http {
         let status = status.to_string();
-        let labels = [
-            ("method", *method),
-            ("route", route),
-            ("status", &status),
-        ];
+        let labels = [("method", *method), ("route", route), ("status", &status)];
         e.sample("chathooks_http_requests_total", &labels, count);
     }
 
@@ -203,10 +208,22 @@ fn render(
     }
     e.family(
         "chathooks_dead_letters",
-        "Deliveries that used up their attempts, waiting for an admin to replay them.",
+        "Dead letters waiting for an admin to replay them: deliveries that used up their attempts, were \
+         not queued because their plugin's backlog was full, or waited too long for an unloaded plugin.",
         Kind::Gauge,
     );
     e.sample("chathooks_dead_letters", &[], queues.dead_letters);
+    e.family(
+        "chathooks_deliveries_dead_lettered_total",
+        "Deliveries turned into dead letters since the start, by plugin and reason: attempts (the last \
+         attempt failed), backlog (the plugin's backlog was full: not queued), unloaded (the plugin \
+         stayed unloaded past the grace period).",
+        Kind::Counter,
+    );
+    for (plugin, cause, n) in dispatch.dead_lettered_counts() {
+        let labels = [("plugin", plugin.as_str()), ("reason", cause.label())];
+        e.sample("chathooks_deliveries_dead_lettered_total", &labels, n);
+    }
     e.family(
         "chathooks_websocket_connections",
         "Open WebSocket connections.",
