@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// gateway) trusts besides the built-in Mozilla roots; for a private CA.
     #[arg(long, env = "CHATHOOKS_HTTP_CA")]
     pub http_ca: Option<PathBuf>,
+    /// After-hook deliveries one plugin may have waiting; further events become dead letters for it
+    /// [default: 100000].
+    #[arg(long, env = "CHATHOOKS_MAX_PLUGIN_BACKLOG")]
+    pub max_plugin_backlog: Option<usize>,
 }
 
 /// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
@@ -151,6 +155,8 @@ pub struct FileConfig {
     pub push_gateway_secret: Option<String>,
     /// See [`ServeArgs::http_ca`].
     pub http_ca: Option<PathBuf>,
+    /// See [`ServeArgs::max_plugin_backlog`].
+    pub max_plugin_backlog: Option<usize>,
 }
 
 /// The resolved configuration of a server.
@@ -181,6 +187,8 @@ pub struct Config {
     /// Where the plugins' power rate limits read the time: the system clock; tests put a
     /// [`ManualClock`](crate::plugins::powers::ManualClock) here to run them on fake time.
     pub rate_limit_clock: std::sync::Arc<dyn crate::plugins::powers::Clock>,
+    /// After-hook deliveries one plugin may have before further ones become dead letters.
+    pub max_plugin_backlog: usize,
 }
 
 impl Default for Config {
@@ -197,6 +205,7 @@ impl Default for Config {
             push_gateway_secret: None,
             http_ca: None,
             rate_limit_clock: std::sync::Arc::new(crate::plugins::powers::SystemClock),
+            max_plugin_backlog: crate::dispatch::MAX_BACKLOG_PER_PLUGIN,
         }
     }
 }
@@ -244,6 +253,10 @@ impl Config {
                 .or(file.push_gateway_secret),
             http_ca: args.http_ca.clone().or(file.http_ca),
             rate_limit_clock: defaults.rate_limit_clock,
+            max_plugin_backlog: args
+                .max_plugin_backlog
+                .or(file.max_plugin_backlog)
+                .unwrap_or(defaults.max_plugin_backlog),
         };
         config.validate()?;
         Ok(config)
@@ -258,6 +271,12 @@ impl Config {
         }
         if let Some(key) = &self.admin_key {
             check_admin_key(key)?;
+        }
+        if self.max_plugin_backlog == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "max_plugin_backlog",
+                message: "must be at least 1 delivery".into(),
+            });
         }
         if let Some(url) = &self.push_gateway_url
             && !url.starts_with("http://")

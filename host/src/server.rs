@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::chat::Chat;
 use crate::config::{AdminKey, Config};
-use crate::dispatch::{DispatchHandle, Dispatcher};
+use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
 use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
@@ -29,6 +29,7 @@ use crate::powers::http::HttpClient;
 use crate::powers::push::{PushGateway, Pusher};
 use crate::powers::scheduler::{Scheduler, SchedulerHandle};
 use crate::store::Db;
+use crate::store::data_lock::DataLock;
 use crate::store::kv::KvStore;
 
 /// How long shutting down waits for the dispatcher's in-flight after-hook calls. Each call is bounded by
@@ -104,6 +105,8 @@ pub struct Running {
     /// The plugin timer loop and its stop signal.
     timers: JoinHandle<()>,
     stop_timers: oneshot::Sender<()>,
+    /// This server's lock on its data folder, released when everything above has stopped.
+    _lock: DataLock,
 }
 
 impl Running {
@@ -130,13 +133,29 @@ impl Running {
     }
 }
 
-/// Opens the data folder (chat database, plugins' KV store, compile cache), loads every plugin in the
-/// plugins folder (creating it if missing), starts the after-hook dispatcher and, unless
-/// `config.watch` is off, the plugins folder watcher (hot reload).
+/// Locks the data folder ([`DataLock`]: a second server on the same folder is refused, naming the
+/// first one's pid), then [`start_locked`].
 pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Running> {
+    let lock = DataLock::acquire(&config.data_dir)?;
+    start_locked(config, admin_key, lock).await
+}
+
+/// Opens the data folder `lock` holds (chat database, plugins' KV store, compile cache), loads every
+/// plugin in the plugins folder (creating it if missing), starts the after-hook dispatcher and, unless
+/// `config.watch` is off, the plugins folder watcher (hot reload). The lock is held until the returned
+/// server has finished.
+pub async fn start_locked(
+    config: &Config,
+    admin_key: AdminKey,
+    lock: DataLock,
+) -> anyhow::Result<Running> {
     // First, so a bad CA file stops the start before anything else is opened.
     let http = HttpClient::new(tokio::runtime::Handle::current(), config.http_ca.as_deref())?;
     let body_limit = config.body_limit;
+    let dispatch_config = DispatchConfig {
+        max_backlog_per_plugin: config.max_plugin_backlog,
+        ..DispatchConfig::default()
+    };
     let (watch, plugins_dir) = (config.watch, config.plugins_dir.clone());
     let push_gateway = PushGateway {
         url: config.push_gateway_url.clone(),
@@ -147,9 +166,10 @@ pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Runni
     // to every plugin that is there.
     let (db, registry) = tokio::task::spawn_blocking(move || open(&config)).await??;
     let (stop_dispatcher, stopped) = oneshot::channel::<()>();
-    let (dispatch, dispatcher) = Dispatcher::spawn(db.clone(), registry.clone(), async move {
-        let _ = stopped.await;
-    });
+    let (dispatch, dispatcher) =
+        Dispatcher::spawn_with(db.clone(), registry.clone(), dispatch_config, async move {
+            let _ = stopped.await;
+        });
     let watcher = if watch {
         match start_watcher(&registry, plugins_dir, &dispatch).await {
             Ok(watcher) => Some(watcher),
@@ -175,6 +195,7 @@ pub async fn start(config: &Config, admin_key: AdminKey) -> anyhow::Result<Runni
         summary,
         timers,
         stop_timers,
+        _lock: lock,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 
-use crate::sandbox_support::{eventually, write_manifest};
+use crate::sandbox_support::{dead_letters, eventually, plugin_until, write_manifest};
 use crate::server_support::{TestServer, must};
 
 /// The `/metrics` document.
@@ -120,5 +120,117 @@ async fn metrics_count_requests_hooks_queues_and_websockets() {
         (sample(&text, "chathooks_websocket_connections") == Some(0.0)).then_some(())
     })
     .await;
+    server.stop().await;
+}
+
+/// The HTTP request series a client can reach without any credentials: invented methods and paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_and_paths_add_no_metric_series() {
+    let server = TestServer::start().await;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("chathooks_http_requests_total{"))
+            .count()
+    };
+    invent(&server, 0..3).await;
+    // Twice: the first scrape is counted (`GET /metrics`) only once it is answered.
+    scrape(&server).await;
+    let before = series(&scrape(&server).await);
+    invent(&server, 3..23).await;
+    let text = scrape(&server).await;
+    assert!(
+        !text.contains("XFOO") && !text.contains("nowhere"),
+        "a label value a client chose:\n{text}"
+    );
+    assert_eq!(
+        series(&text),
+        before,
+        "new series from invented requests:\n{text}"
+    );
+    for expected in [
+        "chathooks_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 23",
+        "chathooks_http_requests_total{method=\"other\",route=\"/v1/me\",status=\"405\"} 23",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    server.stop().await;
+}
+
+/// Requests with made-up methods `XFOO<i>`, to a made-up path and to a real route.
+async fn invent(server: &TestServer, range: std::ops::Range<usize>) {
+    for i in range {
+        let method = must(Method::from_bytes(format!("XFOO{i}").as_bytes()), "method");
+        for path in [format!("/nowhere/{i}"), "/v1/me".to_owned()] {
+            let response = server
+                .http
+                .request(method.clone(), format!("{}{path}", server.base))
+                .send()
+                .await;
+            assert!(
+                must(response, "invented request")
+                    .status()
+                    .is_client_error()
+            );
+        }
+    }
+}
+
+/// A plugin disabled by its circuit breaker keeps at most `max_plugin_backlog` deliveries; the events
+/// beyond become dead letters an admin sees with the reason, and `/metrics` counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_plugins_backlog_is_capped_and_the_excess_is_visible_as_dead_letters() {
+    let plugins = [chathooks_tests::fixture("hostile")];
+    let server = TestServer::with_config(&plugins, |config| {
+        config.max_plugin_backlog = 2;
+        write_manifest(
+            &config.plugins_dir,
+            "hostile",
+            "[limits]\nbreaker_failures = 1\nbreaker_cooldown_ms = 600000\n",
+        );
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let conv = server.conversation(&alice, &[]).await;
+    server.send(&alice, &conv, "error").await;
+    plugin_until(&server, "hostile", "disabled by its breaker", |p| {
+        p["state"] == "disabled"
+    })
+    .await;
+    for i in 0..4 {
+        server.send(&alice, &conv, &format!("m{i}")).await;
+    }
+    let text = eventually("three deliveries counted as dead letters", || async {
+        let text = scrape(&server).await;
+        let counted = sample(
+            &text,
+            "chathooks_deliveries_dead_lettered_total{plugin=\"hostile\",reason=\"backlog\"}",
+        );
+        (counted == Some(3.0)).then_some(text)
+    })
+    .await;
+    for expected in [
+        "chathooks_dead_letters 3",
+        "chathooks_deliveries_pending{plugin=\"hostile\"} 2",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let letters = dead_letters(&server).await;
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    for letter in &letters {
+        assert_eq!(
+            (letter["plugin"].clone(), letter["attempts"].clone()),
+            ("hostile".into(), 0.into())
+        );
+        assert_eq!(
+            letter["last_error"],
+            "not queued: plugin hostile already had 2 deliveries waiting, the most a plugin may have \
+             (--max-plugin-backlog), while disabled by its circuit breaker"
+        );
+    }
+    let hostile = plugin_until(&server, "hostile", "2 pending", |p| {
+        p["pending_deliveries"] == 2
+    })
+    .await;
+    assert_eq!(hostile["state"], "disabled");
     server.stop().await;
 }

@@ -308,3 +308,93 @@ async fn first_start_generates_the_admin_key_and_prints_it_once() {
     let status = second.terminate();
     assert!(status.success(), "second server after SIGTERM: {status}");
 }
+
+/// What a `chathooks serve` that is expected to refuse to start did: its exit status and its stderr.
+/// Panics if it starts serving instead.
+fn serve_refused(dir: &Path) -> (std::process::ExitStatus, String) {
+    let mut child = must(
+        Command::new(env!("CARGO_BIN_EXE_chathooks"))
+            .arg("serve")
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-key",
+                ADMIN_KEY,
+                "--data-dir",
+            ])
+            .arg(dir.join("data"))
+            .arg("--plugins-dir")
+            .arg(dir.join("plugins"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn(),
+        "spawn chathooks serve",
+    );
+    let stdout = must(child.stdout.take().ok_or("no stdout"), "stdout");
+    let (tx, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("chathooks listening on ") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = must(child.try_wait(), "wait") {
+            break status;
+        }
+        let started = listening.try_recv().ok();
+        if started.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a second server started on the same data folder: {started:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        must(pipe.read_to_string(&mut stderr), "read stderr");
+    }
+    (status, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_data_folder_refuses_naming_the_first_and_a_killed_ones_lock_does_not_linger()
+ {
+    let dir = chathooks_tests::temp_dir();
+    let mut first = serve(dir.path(), Some(ADMIN_KEY));
+    let (status, stderr) = serve_refused(dir.path());
+    assert!(!status.success(), "refused, exit status {status}");
+    let folder = dir.path().join("data");
+    assert!(
+        stderr.contains(&folder.display().to_string()),
+        "names the folder: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", first.child.id())),
+        "names the other process: {stderr}"
+    );
+    // The first one never noticed.
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/admin/plugins", first.base);
+    let ok = must(
+        http.get(&url).bearer_auth(ADMIN_KEY).send().await,
+        "plugins",
+    );
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    // SIGKILL leaves the lock file behind, but not the lock: the next start goes ahead.
+    first.kill();
+    let mut second = serve(dir.path(), Some(ADMIN_KEY));
+    let url = format!("{}/v1/admin/plugins", second.base);
+    let ok = must(
+        http.get(&url).bearer_auth(ADMIN_KEY).send().await,
+        "plugins",
+    );
+    assert_eq!(ok.status(), StatusCode::OK);
+    let status = second.terminate();
+    assert!(status.success(), "graceful stop after SIGTERM: {status}");
+}

@@ -225,6 +225,57 @@ async fn a_reconnect_with_since_gets_what_it_missed_then_live_events() {
     server.stop().await;
 }
 
+/// A client whose saved event id is ahead of the server's log (the server's database was restored from an
+/// older backup) is told so, and still gets every event committed after it connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_point_ahead_of_the_log_is_reported_and_loses_no_new_event() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    server.send(&alice, &conv, "before").await;
+    let latest = must(
+        server
+            .running
+            .state
+            .db()
+            .read(chathooks::store::events::latest_event_id),
+        "latest event id",
+    );
+
+    let mut b = server.ws(&bob, Some(999_999_999_999)).await;
+    let reset = b.next_event().await;
+    assert_eq!(
+        (reset["kind"].clone(), reset["id"].clone()),
+        (json!("resume.reset"), json!(0)),
+        "{reset}"
+    );
+    assert_eq!(reset["payload"]["since"], 999_999_999_999_i64);
+    assert_eq!(reset["payload"]["latest_id"], latest);
+    server.send(&alice, &conv, "after").await;
+    let live = b.next_event().await;
+    assert_eq!(
+        (
+            live["kind"].clone(),
+            live["payload"]["message"]["body"].clone()
+        ),
+        (json!("message.new"), json!("after")),
+        "the first event after the notice is the new message: {live}"
+    );
+    assert!(live["id"].as_i64().is_some_and(|id| id > latest));
+    b.close().await;
+
+    // Resuming from `latest_id`, as the notice says, replays exactly what came after it.
+    let mut b = server.ws(&bob, Some(latest)).await;
+    let replayed = b.next_event().await;
+    assert_eq!(
+        replayed["payload"]["message"]["body"], "after",
+        "{replayed}"
+    );
+    assert!(b.next_within(Duration::from_millis(200)).await.is_none());
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_needs_a_token_answers_pings_and_closes_on_shutdown() {
     let server = TestServer::start().await;

@@ -6,6 +6,15 @@
 //! `{"id": 42, "kind": "message.new", "conversation_id": "...", "payload": {...}, "created_at": ...}`.
 //! `id` is the event id (0 for typing, which is live only); after a reconnect, `?since=<last id seen>`
 //! first replays every stored event the user missed, then continues live, without gaps or duplicates.
+//!
+//! A `since` beyond the newest stored event cannot be a position in this server's log: its database was
+//! restored from an older backup (or replaced), and the ids after its newest event will name events the
+//! client has never seen. Refusing the connection would leave such a client reconnecting forever, and
+//! honouring the number would skip every event until the log caught up with it (the client would get
+//! nothing live for a long time). So the server resumes from its newest event and says so first: one
+//! [`RESUME_RESET`] frame (`id` 0, `payload: {"since": <asked>, "latest_id": <newest>}`), then every event
+//! after `latest_id`. The client should reload its state over the REST API and keep `latest_id` as its
+//! position.
 //! The server pings every [`PING_INTERVAL`] and drops a connection that has not answered for
 //! [`PONG_TIMEOUT`]; it answers the client's pings. Frames the client sends are otherwise ignored.
 //!
@@ -45,6 +54,8 @@ use crate::chat::Chat;
 use crate::live::{LiveEvent, LiveFrame, UserEvents};
 use crate::model::User;
 use crate::server::AppState;
+use crate::store::events::latest_event_id;
+use crate::store::ids::now_ms;
 
 /// How often the server pings an idle client: often enough that proxies with a one-minute idle timeout
 /// keep the connection open and a vanished client is noticed within a minute.
@@ -66,6 +77,10 @@ pub const READ_BUFFER_SIZE: usize = 4 * 1024;
 /// soon as it is queued, so the buffer never needs to gather more than one frame.
 pub const WRITE_BUFFER_SIZE: usize = 0;
 
+/// The kind of the frame sent first when `?since=` is ahead of the newest stored event (see the module
+/// docs): the client's position is unknown to this server, which resumes from its newest event.
+pub const RESUME_RESET: &str = "resume.reset";
+
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ws))
@@ -79,12 +94,19 @@ pub struct WsParams {
     /// The user token, for clients that cannot send an `Authorization` header.
     #[serde(default)]
     pub token: Option<String>,
-    /// Replay the stored events after this event id before streaming live ones.
+    /// Replay the stored events after this event id before streaming live ones. An id beyond the newest
+    /// stored event (a server restored from an older backup) resumes from the newest one, announced by a
+    /// first `resume.reset` frame whose payload holds `since` and `latest_id`.
     #[serde(default)]
     pub since: Option<i64>,
 }
 
-/// Opens the WebSocket of live events (see the module docs for the frames).
+/// Opens the WebSocket of live events: one JSON text frame per event of the user's conversations,
+/// `{"id", "kind", "conversation_id", "payload", "created_at"}`. With `?since=<last id seen>` the stored
+/// events after it are replayed first, without gaps or duplicates. A `since` beyond the newest stored
+/// event (the server's database was restored from an older backup) is answered by a first frame of kind
+/// `resume.reset` (`id` 0, `payload: {"since", "latest_id"}`), then every event after `latest_id`: reload
+/// your state over the REST API and keep `latest_id` as your position.
 #[utoipa::path(get, path = "/v1/ws", tag = "live", security(("user_token" = [])),
     params(WsParams),
     responses((status = 101, description = "Switching to the WebSocket protocol; events follow as JSON text frames"),
@@ -113,12 +135,22 @@ pub async fn ws(
             rejection.body_text()
         ))
     })?;
+    // Read before subscribing: whatever commits after this read is replayed from the database.
+    let (since, reset) = match params.since {
+        None => (None, None),
+        Some(asked) => {
+            let db = state.db().clone();
+            let latest = tokio::task::spawn_blocking(move || db.read(latest_event_id)).await??;
+            resume_point(asked, latest)
+        }
+    };
     // Subscribe before answering, so every event committed after the client sees the 101 reaches it.
     let session = Session {
         chat: state.chat.clone(),
         events: state.chat.hub().subscribe_user(&user.id),
         user,
-        since: params.since.map(|s| s.max(0)),
+        since,
+        reset,
         closing: state.closing(),
         ping_interval: PING_INTERVAL,
         pong_timeout: PONG_TIMEOUT,
@@ -145,12 +177,52 @@ pub struct Session {
     pub user: User,
     /// Replay stored events after this id first.
     pub since: Option<i64>,
+    /// The client asked to resume from beyond the newest event: announce it before anything else.
+    pub reset: Option<ResumeReset>,
     /// Becomes `true` when the server shuts down.
     pub closing: watch::Receiver<bool>,
     /// How often to ping.
     pub ping_interval: Duration,
     /// How long the client may stay silent.
     pub pong_timeout: Duration,
+}
+
+/// A `?since=` beyond the newest stored event, and where the connection resumes instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeReset {
+    /// The `since` the client asked for.
+    pub since: i64,
+    /// The newest stored event when the client connected: replay starts after it.
+    pub latest_id: i64,
+}
+
+impl ResumeReset {
+    /// The [`RESUME_RESET`] frame (live only, id 0).
+    fn notice(&self) -> LiveEvent {
+        LiveEvent {
+            id: 0,
+            kind: RESUME_RESET.to_owned(),
+            conversation_id: None,
+            audience: Vec::new(),
+            payload: serde_json::json!({"since": self.since, "latest_id": self.latest_id}),
+            created_at: now_ms(),
+        }
+    }
+}
+
+/// Where a connection asking for `?since=asked` resumes, given the newest stored event `latest`: after
+/// `asked` (negative counts as 0), or after `latest` with a reset notice when `asked` is beyond it.
+pub fn resume_point(asked: i64, latest: i64) -> (Option<i64>, Option<ResumeReset>) {
+    let asked = asked.max(0);
+    if asked > latest {
+        let reset = ResumeReset {
+            since: asked,
+            latest_id: latest,
+        };
+        (Some(latest), Some(reset))
+    } else {
+        (Some(asked), None)
+    }
 }
 
 /// Serves one connection until the client leaves, stops answering, or the server shuts down.
@@ -186,6 +258,11 @@ where
     S: Sink<Message> + Unpin,
 {
     let mut last = session.since.unwrap_or(0);
+    if let Some(reset) = session.reset
+        && !send_event(&mut sink, &reset.notice()).await
+    {
+        return;
+    }
     if session.since.is_some() && !replay(&mut sink, &session, &mut last).await {
         return;
     }
@@ -346,6 +423,7 @@ mod tests {
             events: kit.chat.hub().subscribe_user(&user.id),
             user: user.clone(),
             since,
+            reset: None,
             closing,
             ping_interval: ping,
             pong_timeout: ping * 3,
@@ -426,6 +504,18 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_since_beyond_the_newest_event_resumes_from_the_newest_with_a_reset() {
+        assert_eq!(resume_point(42, 42), (Some(42), None));
+        assert_eq!(resume_point(-5, 42), (Some(0), None));
+        let reset = ResumeReset {
+            since: 43,
+            latest_id: 42,
+        };
+        assert_eq!(resume_point(43, 42), (Some(42), Some(reset)));
+        assert_eq!(reset.notice().kind, RESUME_RESET);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

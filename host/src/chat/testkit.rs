@@ -57,6 +57,7 @@ pub fn fast_config() -> DispatchConfig {
         max_backoff: Duration::ZERO,
         max_in_flight_per_plugin: 4,
         poll_interval: Duration::from_millis(50),
+        ..DispatchConfig::default()
     }
 }
 

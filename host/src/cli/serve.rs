@@ -5,6 +5,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ADMIN_KEY_FILE, AdminKey, Config, ServeArgs};
 use crate::server::{self, shutdown_signal};
+use crate::store::data_lock::DataLock;
 
 /// Resolves the configuration, starts the server and serves until SIGINT or SIGTERM; then stops
 /// accepting, finishes in-flight requests, stops the dispatcher (finishing its calls in flight) and
@@ -19,6 +20,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Before anything touches the folder (the admin key is generated there on a first start).
+    let lock = DataLock::acquire(&config.data_dir)?;
     let admin_key = AdminKey::load_or_create(&config)?;
     if admin_key.generated {
         println!(
@@ -27,7 +30,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             admin_key.reveal()
         );
     }
-    let running = server::start(&config, admin_key).await?;
+    let running = server::start_locked(&config, admin_key, lock).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

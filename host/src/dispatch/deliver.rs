@@ -1,18 +1,21 @@
 //! The blocking steps of dispatch that concern one delivery: calling the hook and deciding the outcome
 //! (done, retry after [`backoff`], postponed by the circuit breaker, or dead letter). Outcomes are not
-//! written here: the next [`round`](super::round) commits them together with the round's other writes.
-//! [`drain`] runs rounds and calls in the caller's thread (tests, CLI).
+//! written (or logged) here: the next [`round`](super::round) commits them together with the round's
+//! other writes, then warns about failures. [`drain`] and [`Drainer`] run rounds and calls in the
+//! caller's thread (tests, CLI).
+
+use std::sync::Arc;
 
 use crate::events;
 use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookOutput};
 use crate::store::outbox::Delivery;
-use crate::store::{self, Db, ids::now_ms};
+use crate::store::{self, Db};
 
 use super::DispatchConfig;
-use super::queues::Queues;
-use super::round::{Finished, Room, round};
+use super::round::{Deps, Finished, Memory, Room, round};
+use super::stats::DispatchStats;
 
 /// A delivery that was started (marked in flight) and must now be run.
 #[derive(Debug, Clone)]
@@ -35,6 +38,7 @@ impl Started {
             plugin: self.delivery.plugin.clone(),
             conversation: self.conversation.clone(),
             event_id: self.delivery.event.id,
+            attempt: self.attempt,
             outcome,
         }
     }
@@ -90,7 +94,7 @@ pub(super) fn failed(
 }
 
 /// Runs one started delivery: builds the hook call from the stored event and calls the plugin. Returns
-/// the outcome for the next round to record. Blocking.
+/// the outcome for the next round to record (and warn about). Blocking.
 pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) -> DeliveryOutcome {
     let Started {
         delivery,
@@ -98,7 +102,6 @@ pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) 
         plugin,
         ..
     } = started;
-    let (event_id, name) = (delivery.event.id, delivery.plugin.as_str());
     let call = match db.read(|c| Ok(events::stored_hook_call(c, &delivery.event, *attempt))) {
         Ok(call) => call.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
@@ -111,7 +114,9 @@ pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) 
             Err(CallError::NotExported { .. }) => Ok(()),
             // Disabled by its circuit breaker since the delivery was started: not an attempt, it waits.
             Err(CallError::Disabled { retry_in, .. }) => {
-                let at = now_ms()
+                let at = config
+                    .clock
+                    .now()
                     .saturating_add(Millis::try_from(retry_in.as_millis()).unwrap_or(Millis::MAX));
                 return DeliveryOutcome::Postponed { at };
             }
@@ -121,26 +126,7 @@ pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) 
     };
     match result {
         Ok(()) => DeliveryOutcome::Delivered,
-        Err(error) => {
-            let outcome = failed(config, *attempt, error, now_ms());
-            match &outcome {
-                DeliveryOutcome::DeadLettered { error } => tracing::warn!(
-                    plugin = name,
-                    event_id,
-                    attempt,
-                    "after-hook failed for the last time, dead-lettered: {error}"
-                ),
-                DeliveryOutcome::Retry { error, .. } => tracing::info!(
-                    plugin = name,
-                    event_id,
-                    attempt,
-                    retry_in = ?backoff(config, *attempt),
-                    "after-hook failed: {error}"
-                ),
-                DeliveryOutcome::Delivered | DeliveryOutcome::Postponed { .. } => {}
-            }
-            outcome
-        }
+        Err(error) => failed(config, *attempt, error, config.clock.now()),
     }
 }
 
@@ -152,32 +138,55 @@ pub fn drain(
     registry: &Registry,
     config: &DispatchConfig,
 ) -> store::Result<Vec<DeliveryOutcome>> {
-    let mut outcomes = Vec::new();
-    let mut queues = Queues::default();
-    let mut finished = Vec::new();
-    let room = Room {
-        default: 1,
-        ..Room::default()
-    };
-    let mut reload = true;
-    loop {
-        let done = round(
+    Drainer::default().drain(db, registry, config)
+}
+
+/// [`drain`] that keeps what the dispatcher remembers between rounds (how long a plugin has been
+/// unloaded, the warnings' rate limit) from one call to the next, as the server's loop does: a test can
+/// advance its clock between calls.
+#[derive(Debug, Default)]
+pub struct Drainer {
+    memory: Memory,
+    stats: Arc<DispatchStats>,
+}
+
+impl Drainer {
+    /// Like [`drain`]; the queues are reloaded from the store first.
+    pub fn drain(
+        &mut self,
+        db: &Db,
+        registry: &Registry,
+        config: &DispatchConfig,
+    ) -> store::Result<Vec<DeliveryOutcome>> {
+        let deps = Deps {
             db,
             registry,
             config,
-            &mut queues,
-            &mut finished,
-            &room,
-            reload,
-        )?;
-        reload = false;
-        if done.started.is_empty() && !done.more && finished.is_empty() {
-            return Ok(outcomes);
+            stats: &self.stats,
+        };
+        let mut outcomes = Vec::new();
+        let mut finished = Vec::new();
+        let room = Room {
+            default: 1,
+            ..Room::default()
+        };
+        let mut reload = true;
+        loop {
+            let done = round(&deps, &mut self.memory, &mut finished, &room, reload)?;
+            reload = false;
+            if done.started.is_empty() && !done.more && finished.is_empty() {
+                return Ok(outcomes);
+            }
+            for s in &done.started {
+                let outcome = run_delivery(db, config, s);
+                outcomes.push(outcome.clone());
+                finished.push(s.finished(outcome));
+            }
         }
-        for s in &done.started {
-            let outcome = run_delivery(db, config, s);
-            outcomes.push(outcome.clone());
-            finished.push(s.finished(outcome));
-        }
+    }
+
+    /// What it counted.
+    pub fn stats(&self) -> &DispatchStats {
+        &self.stats
     }
 }

@@ -21,13 +21,36 @@
 //!    ([`RELOAD_COST_FACTOR`]) a wake reloads the memory from the store, to pick up deliveries others
 //!    wrote (a replayed dead letter).
 //!
+//! ## Bounded backlogs
+//! A plugin that cannot take its deliveries (disabled by its circuit breaker, failing, too slow, or no
+//! longer loaded) must not make the deliveries table grow without bound. Two limits apply, each turning
+//! deliveries into dead letters with the reason, never dropping one silently (an admin lists and replays
+//! them; `/metrics` counts them by plugin and reason):
+//! - **Backlog**: a plugin may have at most [`DispatchConfig::max_backlog_per_plugin`] deliveries
+//!   waiting or in flight ([`MAX_BACKLOG_PER_PLUGIN`]). An event fanned out to a plugin that is full
+//!   becomes a dead letter right away instead of a delivery, so the plugin keeps its oldest events, in
+//!   order, and the rest wait for replay. The default is far above what a cool-down or a reload piles up.
+//! - **Unloaded**: deliveries owed to a plugin that is no longer loaded (its file was deleted, or it fails
+//!   to load with no earlier version serving) wait [`DispatchConfig::unloaded_grace`] ([`UNLOADED_GRACE`])
+//!   for it to come back, as after a redeploy; then they become dead letters. No new events are fanned out
+//!   to a plugin that is not loaded.
+//!
+//! Failures that need attention (a failed attempt and its retry, a dead letter, a full backlog, an
+//! unloaded plugin's deliveries given up) are logged as warnings, at most one line per plugin per
+//! [`warnings::WARNING_INTERVAL`] after the first ([`warnings`]).
+//!
 //! On shutdown the loop starts nothing new, waits for calls in flight (each bounded by its budget) and
 //! records their outcomes. A crash before that only means those calls are made again after the restart
 //! (at least once).
 
+mod backlog;
 pub mod deliver;
 mod queues;
 mod round;
+pub mod stats;
+#[cfg(test)]
+pub(crate) mod test_log;
+pub mod warnings;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,13 +60,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::model::Millis;
 use crate::plugins::registry::Registry;
 use crate::store::{self, Db, ids::now_ms, outbox};
 
-pub use deliver::{DeliveryOutcome, backoff, drain};
+pub use deliver::{DeliveryOutcome, Drainer, backoff, drain};
+pub use stats::{DeadLetterCause, DispatchStats};
 
-use queues::Queues;
-use round::{Finished, Room};
+use round::{Finished, Memory, Room};
 
 /// Attempts before a delivery becomes a dead letter. With [`FIRST_BACKOFF`] doubling, five attempts span
 /// about 15 seconds: enough to ride out a plugin's transient failure (a remote endpoint restarting),
@@ -78,8 +102,59 @@ pub const ROUND_GAP: Duration = Duration::from_millis(1);
 /// microseconds, so a replay is seen at the next wake; with 30,000 queued deliveries, within ~0.3 s.
 pub const RELOAD_COST_FACTOR: u32 = 20;
 
-/// How the dispatcher retries; the defaults are the constants above. Tests shrink the backoff.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Deliveries one plugin may have waiting, retrying or in flight; an event fanned out to a plugin that has
+/// this many becomes a dead letter instead ("backlog full"). A plugin disabled by its circuit breaker for
+/// a cool-down (30 s by default) at a busy node's 1,000 to 3,000 events per second collects 30,000 to
+/// 90,000, and a healthy plugin behind a benchmark burst tens of thousands: those must not lose anything.
+/// Beyond that the plugin is not coming back soon, and each further delivery would cost a table row and
+/// dispatcher memory (about 200 bytes together) for nothing: 100,000 bound that to about 20 MB per
+/// plugin. Set with `--max-plugin-backlog`.
+pub const MAX_BACKLOG_PER_PLUGIN: usize = 100_000;
+
+/// How long deliveries owed to a plugin that is no longer loaded wait for it before they become dead
+/// letters. A redeploy (`rm x.wasm; cp new.wasm x.wasm`) or a reload that compiles for seconds is over in
+/// well under a minute, and an operator fixing a broken file by hand takes minutes; ten minutes covers
+/// both, and a plugin deleted for good does not keep its queue (and its `deliveries_pending` series) for
+/// longer than that.
+pub const UNLOADED_GRACE: Duration = Duration::from_secs(600);
+
+/// Where the dispatcher reads the time (ms since the Unix epoch) for due times, backoff and the unloaded
+/// grace: the system clock, or a test's. Cheap to clone.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Millis + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(now_ms))
+    }
+
+    /// A clock that asks `now` (tests: a value they advance).
+    pub fn from_fn(now: impl Fn() -> Millis + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Millis {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Clock").field(&self.now()).finish()
+    }
+}
+
+/// How the dispatcher retries and bounds backlogs; the defaults are the constants above. Tests shrink the
+/// backoff and the limits and drive the clock.
+#[derive(Debug, Clone)]
 pub struct DispatchConfig {
     /// Attempts before dead-lettering.
     pub max_attempts: u32,
@@ -91,6 +166,12 @@ pub struct DispatchConfig {
     pub max_in_flight_per_plugin: usize,
     /// Longest sleep without a wake.
     pub poll_interval: Duration,
+    /// Deliveries a plugin may have before further ones become dead letters.
+    pub max_backlog_per_plugin: usize,
+    /// How long deliveries wait for a plugin that is not loaded before they become dead letters.
+    pub unloaded_grace: Duration,
+    /// The time.
+    pub clock: Clock,
 }
 
 impl Default for DispatchConfig {
@@ -101,14 +182,19 @@ impl Default for DispatchConfig {
             max_backoff: MAX_BACKOFF,
             max_in_flight_per_plugin: MAX_IN_FLIGHT_PER_PLUGIN,
             poll_interval: POLL_INTERVAL,
+            max_backlog_per_plugin: MAX_BACKLOG_PER_PLUGIN,
+            unloaded_grace: UNLOADED_GRACE,
+            clock: Clock::system(),
         }
     }
 }
 
-/// Wakes the dispatcher. Cheap to clone; waking is a non-blocking flag, safe while holding the write lock.
+/// Wakes the dispatcher, and reads what it counts. Cheap to clone; waking is a non-blocking flag, safe
+/// while holding the write lock.
 #[derive(Debug, Clone, Default)]
 pub struct DispatchHandle {
     notify: Arc<Notify>,
+    stats: Arc<DispatchStats>,
 }
 
 impl DispatchHandle {
@@ -120,6 +206,11 @@ impl DispatchHandle {
     /// Tells the dispatcher there may be new work (new events, a replayed dead letter, a new plugin).
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// What the dispatcher has counted since it started (for `/metrics`).
+    pub fn stats(&self) -> &DispatchStats {
+        &self.stats
     }
 }
 
@@ -150,7 +241,8 @@ impl Dispatcher {
             registry,
             config: Arc::new(config),
             notify: handle.notify.clone(),
-            queues: Queues::default(),
+            stats: handle.stats.clone(),
+            memory: Memory::default(),
             finished: Vec::new(),
             in_flight: HashMap::new(),
             reload: Reload {
@@ -168,13 +260,16 @@ struct Loop {
     registry: Arc<Registry>,
     config: Arc<DispatchConfig>,
     notify: Arc<Notify>,
-    /// The deliveries table as far as this loop knows it (see [`queues`]).
-    queues: Queues,
+    /// What the loop counts, shared with its handle.
+    stats: Arc<DispatchStats>,
+    /// The deliveries table as far as this loop knows it (see [`queues`]), and what it remembers about
+    /// plugins between rounds.
+    memory: Memory,
     /// Calls ended whose outcomes the next round records.
     finished: Vec<Finished>,
     /// Calls running per plugin.
     in_flight: HashMap<String, usize>,
-    /// When to reload [`Loop::queues`] from the store.
+    /// When to reload [`Loop::memory`]'s queues from the store.
     reload: Reload,
 }
 
@@ -289,23 +384,27 @@ impl Loop {
             Room::default()
         };
         let reload = std::mem::take(&mut self.reload.due);
-        let mut queues = std::mem::take(&mut self.queues);
+        let mut memory = std::mem::take(&mut self.memory);
         let mut finished = std::mem::take(&mut self.finished);
+        let stats = self.stats.clone();
         let ran = tokio::task::spawn_blocking(move || {
             let began = Instant::now();
             let result = round::round(
-                &db,
-                &registry,
-                &config,
-                &mut queues,
+                &round::Deps {
+                    db: &db,
+                    registry: &registry,
+                    config: &config,
+                    stats: &stats,
+                },
+                &mut memory,
                 &mut finished,
                 &room,
                 reload,
             );
-            (result, queues, finished, began.elapsed())
+            (result, memory, finished, began.elapsed())
         })
         .await;
-        let (result, queues, finished, took) = match ran {
+        let (result, memory, finished, took) = match ran {
             Ok(ran) => ran,
             Err(e) => {
                 // The memory went with the panic: reload it. Outcomes not yet recorded leave their
@@ -316,7 +415,7 @@ impl Loop {
                 )));
             }
         };
-        self.queues = queues;
+        self.memory = memory;
         self.finished = finished;
         if reload {
             self.reload.last = Some((Instant::now(), took));
@@ -335,7 +434,7 @@ impl Loop {
                 let outcome = ran.unwrap_or_else(|_| {
                     tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");
                     let error = "the call panicked".to_owned();
-                    deliver::failed(&config, s.attempt, error, now_ms())
+                    deliver::failed(&config, s.attempt, error, config.clock.now())
                 });
                 let _ = done_tx.send(s.finished(outcome));
             });
@@ -353,13 +452,15 @@ impl Loop {
     /// How long to sleep: until the earliest retry comes due, at most the poll interval. Calls that end
     /// and new events wake the loop sooner.
     fn sleep_for(&mut self) -> Duration {
-        let now = now_ms();
+        let now = self.config.clock.now();
         let poll = self.config.poll_interval;
-        self.queues.next_due().map_or(poll, |at| {
+        self.memory.queues.next_due().map_or(poll, |at| {
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(poll)
         })
     }
 }
 
+#[cfg(test)]
+mod bounds_tests;
 #[cfg(test)]
 mod tests;

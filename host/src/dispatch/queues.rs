@@ -215,6 +215,43 @@ impl Queues {
             .sum()
     }
 
+    /// Deliveries known for `plugin` (waiting or in flight): its backlog.
+    pub fn plugin_len(&self, plugin: &str) -> usize {
+        self.plugins.get(plugin).map_or(0, |p| {
+            p.queues
+                .values()
+                .map(|q| q.waiting.len() + q.in_flight.len())
+                .sum()
+        })
+    }
+
+    /// The plugins with deliveries waiting (not in flight).
+    pub fn plugins_waiting(&self) -> Vec<&str> {
+        self.plugins
+            .iter()
+            .filter(|(_, p)| p.queues.values().any(|q| !q.waiting.is_empty()))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// Forgets every waiting delivery of `plugin` (they were dead-lettered); calls in flight stay.
+    pub fn drop_waiting(&mut self, plugin: &str, now: Millis) {
+        let conversations: Vec<String> = match self.plugins.get_mut(plugin) {
+            Some(p) => p
+                .queues
+                .iter_mut()
+                .map(|(conversation, q)| {
+                    q.waiting.clear();
+                    conversation.clone()
+                })
+                .collect(),
+            None => return,
+        };
+        for conversation in conversations {
+            self.refresh(plugin, &conversation, now);
+        }
+    }
+
     /// Whether (`event_id`, `due`) is still the head of its queue, not ready and with no call running.
     fn is_waiting_head(
         &self,
@@ -376,6 +413,34 @@ mod tests {
         q.replace_queue("p", "a", Vec::new(), 0);
         assert_eq!((q.len(), q.has_ready("p")), (0, false));
         assert!(q.plugins.is_empty(), "empty queues are forgotten");
+    }
+
+    #[test]
+    fn a_plugins_backlog_counts_waiting_and_running_and_its_waiting_can_be_dropped() {
+        let mut q = Queues::load(
+            vec![
+                row("p", "a", 1, 0),
+                row("p", "a", 2, 0),
+                row("p", "b", 3, 0),
+            ],
+            0,
+        );
+        q.insert(row("q", "a", 1, 0), 0);
+        let head = q.ready("p", 1).remove(0);
+        q.start(&head, 0);
+        assert_eq!(
+            (q.plugin_len("p"), q.plugin_len("q"), q.plugin_len("x")),
+            (3, 1, 0)
+        );
+        let mut waiting = q.plugins_waiting();
+        waiting.sort_unstable();
+        assert_eq!(waiting, ["p", "q"]);
+        q.drop_waiting("p", 0);
+        assert_eq!(q.plugin_len("p"), 1, "the running call stays");
+        assert_eq!(q.plugins_waiting(), ["q"]);
+        assert!(!q.has_ready("p"));
+        q.finish("p", "a", 1, None, 0);
+        assert_eq!((q.plugin_len("p"), q.len()), (0, 1));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! Order inside a round matters: outcomes are recorded before heads are chosen, so a queue whose head
 //! just succeeded offers its next event in the same round; the start of a head is committed before its
-//! hook is called, so attempt numbers stay right across crashes.
+//! hook is called, so attempt numbers stay right across crashes. The backlog bounds ([`super::backlog`])
+//! are applied in the same transaction: an unloaded plugin's expired deliveries and the fan-out beyond a
+//! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
 use std::collections::HashMap;
 
@@ -13,11 +15,14 @@ use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::store::events::{self as stored_events, StoredEvent};
 use crate::store::outbox::{self, Delivery, DeliveryState, StartedRow};
-use crate::store::{self, Db, StoreError, dead_letters, ids::now_ms};
+use crate::store::{self, Db, StoreError, dead_letters};
 
-use super::DispatchConfig;
+use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed};
 use super::queues::{Head, Queues};
+use super::stats::{DeadLetterCause, DispatchStats};
+use super::warnings::{WarningKind, Warnings};
+use super::{DispatchConfig, backoff};
 
 /// Events fanned out per round: big enough to clear a burst quickly, small enough that the writer lock
 /// is never held long (a fan-out is a few inserts per event). A full batch makes the loop run another
@@ -33,8 +38,51 @@ pub(super) struct Finished {
     pub conversation: String,
     /// The event delivered.
     pub event_id: i64,
+    /// The attempt it was.
+    pub attempt: u32,
     /// How the call ended.
     pub outcome: DeliveryOutcome,
+}
+
+/// What the dispatcher remembers between rounds.
+#[derive(Debug, Default)]
+pub(super) struct Memory {
+    /// The deliveries table as far as the dispatcher knows it.
+    pub queues: Queues,
+    /// Since when plugins owed deliveries have not been loaded.
+    pub unloaded: Unloaded,
+    /// The per-plugin rate limit of warnings.
+    pub warnings: Warnings,
+}
+
+/// What a round works with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Deps<'a> {
+    /// The store.
+    pub db: &'a Db,
+    /// The plugins.
+    pub registry: &'a Registry,
+    /// Retries, bounds, clock.
+    pub config: &'a DispatchConfig,
+    /// Where dead letters are counted.
+    pub stats: &'a DispatchStats,
+}
+
+/// Deliveries a round's bounds turned into dead letters, to log and count once committed.
+#[derive(Debug)]
+enum GivenUp {
+    /// One event not queued for a plugin whose backlog was full.
+    BacklogFull {
+        plugin: String,
+        event_id: i64,
+        reason: String,
+    },
+    /// An unloaded plugin's waiting deliveries, after the grace period.
+    Unloaded {
+        plugin: String,
+        count: usize,
+        reason: String,
+    },
 }
 
 /// What a round may start.
@@ -56,19 +104,25 @@ pub(super) struct RoundResult {
 }
 
 /// Runs one round. `finished` is emptied once its outcomes are committed (kept if the round fails, to be
-/// recorded by the next). `reload` replaces `queues` with the store's view first. After an error,
-/// `queues` may be ahead of the store: the next round must reload.
+/// recorded by the next). `reload` replaces the memory's queues with the store's view first. After an
+/// error, the queues may be ahead of the store: the next round must reload.
 pub(super) fn round(
-    db: &Db,
-    registry: &Registry,
-    config: &DispatchConfig,
-    queues: &mut Queues,
+    deps: &Deps<'_>,
+    memory: &mut Memory,
     finished: &mut Vec<Finished>,
     room: &Room,
     reload: bool,
 ) -> store::Result<RoundResult> {
-    let now = now_ms();
+    let Deps {
+        db,
+        registry,
+        config,
+        ..
+    } = *deps;
+    let now = config.clock.now();
+    memory.warnings.flush(now);
     let mut result = RoundResult::default();
+    let queues = &mut memory.queues;
     if reload {
         // Before this round's writes: outcomes and fan-outs below apply to the reloaded memory as well.
         *queues = Queues::load(db.read(outbox::queued_deliveries)?, now);
@@ -85,15 +139,21 @@ pub(super) fn round(
         .collect();
     let running = registry.running();
     queues.promote(now);
+    let expired = memory
+        .unloaded
+        .expired(queues, &running, now, config.unloaded_grace);
     if finished.is_empty()
         && targets.is_empty()
+        && expired.is_empty()
         && !running.iter().any(|p| queues.has_ready(p.name()))
     {
         return Ok(result);
     }
 
-    // One transaction: outcomes, fan-out, then the ready heads of the running plugins, as far as each
-    // has room. Memory follows along (a failed commit makes the caller reload it).
+    // One transaction: outcomes, the bounds, fan-out, then the ready heads of the running plugins, as
+    // far as each has room. Memory follows along (a failed commit makes the caller reload it).
+    let mut backlogs = Backlogs::new(config.max_backlog_per_plugin);
+    let mut given_up: Vec<GivenUp> = Vec::new();
     let (starts, stale) = db.write(|tx| {
         for f in finished.iter() {
             record(tx, f, now)?;
@@ -103,8 +163,31 @@ pub(super) fn round(
             };
             queues.finish(&f.plugin, &f.conversation, f.event_id, again, now);
         }
+        for plugin in &expired {
+            let reason = unloaded_reason(plugin, config.unloaded_grace);
+            let count = dead_letters::dead_letter_waiting(tx, plugin, &reason, now)?;
+            queues.drop_waiting(plugin, now);
+            given_up.push(GivenUp::Unloaded {
+                plugin: plugin.clone(),
+                count,
+                reason,
+            });
+        }
         for (event, plugins) in &targets {
-            for row in outbox::fan_out_event(tx, event, plugins, now)? {
+            let split = backlogs.split(queues, plugins);
+            for plugin in split.full {
+                let disabled = running
+                    .iter()
+                    .any(|p| p.name() == plugin && p.dispatch_capacity(1) == 0);
+                let reason = backlog_full_reason(&plugin, backlogs.cap(), disabled);
+                dead_letters::dead_letter_unqueued(tx, event.id, &plugin, &reason, now)?;
+                given_up.push(GivenUp::BacklogFull {
+                    plugin,
+                    event_id: event.id,
+                    reason,
+                });
+            }
+            for row in outbox::fan_out_event(tx, event, &split.queue, now)? {
                 queues.insert(row, now);
             }
         }
@@ -128,7 +211,9 @@ pub(super) fn round(
         }
         Ok((starts, stale))
     })?;
+    report(deps, &mut memory.warnings, finished, &given_up, now);
     finished.clear();
+    let queues = &mut memory.queues;
     // From here on nothing may return early: the starts are committed and must reach the caller.
     // The store disagrees with memory about these queues (a replayed dead letter went first): re-read.
     for head in stale {
@@ -181,12 +266,71 @@ pub(super) fn round(
                     plugin: head.plugin,
                     conversation: head.conversation,
                     event_id: head.event_id,
+                    attempt: row.attempt,
                 });
                 result.more = true;
             }
         }
     }
     Ok(result)
+}
+
+/// Logs (as rate-limited warnings) and counts what a committed round did that needs an operator's
+/// attention: failed attempts, dead letters, and what the backlog bounds gave up.
+fn report(
+    deps: &Deps<'_>,
+    warnings: &mut Warnings,
+    finished: &[Finished],
+    given_up: &[GivenUp],
+    now: Millis,
+) {
+    let Deps { config, stats, .. } = *deps;
+    for f in finished {
+        let (plugin, event_id, attempt, max) =
+            (&f.plugin, f.event_id, f.attempt, config.max_attempts);
+        match &f.outcome {
+            DeliveryOutcome::Retry { error, .. } => {
+                let retry_in = backoff(config, attempt);
+                let message = format!(
+                    "after-hook delivery of event {event_id} failed (attempt {attempt} of {max}); \
+                     retrying in {retry_in:?}: {error}"
+                );
+                warnings.warn(plugin, WarningKind::Retry, now, message);
+            }
+            DeliveryOutcome::DeadLettered { error } => {
+                stats.dead_lettered(plugin, DeadLetterCause::Attempts, 1);
+                let message = format!(
+                    "after-hook delivery of event {event_id} failed for the last time (attempt \
+                     {attempt} of {max}) and is now a dead letter (GET /v1/admin/dead-letters): {error}"
+                );
+                warnings.warn(plugin, WarningKind::DeadLettered, now, message);
+            }
+            DeliveryOutcome::Delivered | DeliveryOutcome::Postponed { .. } => {}
+        }
+    }
+    for g in given_up {
+        match g {
+            GivenUp::BacklogFull {
+                plugin,
+                event_id,
+                reason,
+            } => {
+                stats.dead_lettered(plugin, DeadLetterCause::BacklogFull, 1);
+                let message = format!("event {event_id} is a dead letter: {reason}");
+                warnings.warn(plugin, WarningKind::BacklogFull, now, message);
+            }
+            GivenUp::Unloaded {
+                plugin,
+                count,
+                reason,
+            } => {
+                let n = u64::try_from(*count).unwrap_or(u64::MAX);
+                stats.dead_lettered(plugin, DeadLetterCause::Unloaded, n);
+                let message = format!("{count} waiting deliveries are dead letters: {reason}");
+                warnings.warn(plugin, WarningKind::Unloaded, now, message);
+            }
+        }
+    }
 }
 
 /// The plugins an event is owed to: those exporting its hook (none for an unknown kind, or for a message

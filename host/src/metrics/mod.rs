@@ -3,7 +3,7 @@
 //! ## What is measured
 //! | family | type | labels |
 //! | --- | --- | --- |
-//! | `chathooks_http_requests_total` | counter | `method`, `route` (the route template, `unmatched` for 404s), `status` |
+//! | `chathooks_http_requests_total` | counter | `method` (one of [`COUNTED_METHODS`], else `other`), `route` (the route template, `unmatched` for 404s), `status` |
 //! | `chathooks_hook_calls_total` | counter | `plugin`, `hook` |
 //! | `chathooks_hook_failures_total` | counter | `plugin`, `hook` |
 //! | `chathooks_hook_timeouts_total` | counter | `plugin`, `hook` |
@@ -16,9 +16,15 @@
 //! | `chathooks_plugin_kv_keys`, `chathooks_plugin_kv_bytes` | gauge | `plugin` |
 //! | `chathooks_outbox_depth` | gauge | events committed but not yet fanned out to plugins |
 //! | `chathooks_deliveries_pending` | gauge | `plugin`: after-hook deliveries not yet done |
-//! | `chathooks_dead_letters` | gauge | deliveries that used up their attempts |
+//! | `chathooks_dead_letters` | gauge | dead letters waiting for replay (attempts used up, backlog full, plugin unloaded) |
+//! | `chathooks_deliveries_dead_lettered_total` | counter | `plugin`, `reason` (`attempts`, `backlog`, `unloaded`) |
 //! | `chathooks_websocket_connections` | gauge | open WebSocket connections |
 //! | `chathooks_websocket_connections_total` | counter | WebSocket connections accepted |
+//!
+//! Every label value comes from a set the server or its operator fixes (route templates, the standard
+//! methods, status codes the handlers choose, plugin names from the plugins folder), never from what a
+//! request carries: each distinct value is a series kept for the life of the process, so a label a client
+//! could choose would let anyone grow the server's memory and every scrape without bound.
 //!
 //! Counters live in memory and start from zero when the server starts, as Prometheus expects. The route
 //! is unauthenticated, like `/healthz`: it holds no message content and no user ids, only route
@@ -32,7 +38,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -40,16 +46,32 @@ use utoipa_axum::routes;
 
 use crate::api::ApiError;
 use crate::plugins::powers::Power;
+use crate::dispatch::DispatchStats;
 use crate::plugins::registry::{PluginState, PluginStatus, Registry};
 use crate::server::AppState;
 use crate::store::{dead_letters, outbox};
 use text::{Exposition, Kind};
 
+/// The request methods counted under their own name: the methods of RFC 9110 and `PATCH`. Any other
+/// method (a client may send any token) is counted as `other`, so clients cannot add series.
+pub const COUNTED_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// The `method` label of a request: its name if it is one of [`COUNTED_METHODS`], else `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    COUNTED_METHODS
+        .iter()
+        .find(|known| **known == method.as_str())
+        .copied()
+        .unwrap_or("other")
+}
+
 /// The server's own counters (plugin statistics live in the registry, queue sizes in the database).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Requests by (method, route template, status).
-    http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Requests by (method label, route template, status).
+    http: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
     /// Open WebSocket connections.
     ws_open: AtomicI64,
     /// WebSocket connections accepted.
@@ -69,11 +91,12 @@ impl Drop for WsConnection {
 }
 
 impl Metrics {
-    /// Counts a finished HTTP request.
-    pub fn record_http(&self, method: &str, route: &str, status: u16) {
+    /// Counts a finished HTTP request. `route` must be a route template (or `unmatched`), never the
+    /// request's path.
+    pub fn record_http(&self, method: &Method, route: &str, status: u16) {
         let mut http = self.http.lock().unwrap_or_else(PoisonError::into_inner);
         *http
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method_label(method), route.to_owned(), status))
             .or_default() += 1;
     }
 
@@ -92,9 +115,10 @@ impl Metrics {
     }
 }
 
-/// Middleware counting every request by method, route template and status.
+/// Middleware counting every request by method (bounded by [`method_label`]), route template (the
+/// matched route, `unmatched` when none matched: never the raw path) and status.
 pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
+    let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -134,7 +158,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         Ok::<_, crate::store::StoreError>((queues, registry.plugins_status()))
     })
     .await??;
-    let body = render(&state.metrics, state.chat.registry(), &statuses, &queues);
+    let body = render(
+        &state.metrics,
+        state.chat.registry(),
+        &statuses,
+        &queues,
+        state.chat.dispatch().stats(),
+    );
     Ok(([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response())
 }
 
@@ -143,6 +173,7 @@ fn render(
     registry: &Registry,
     statuses: &[PluginStatus],
     queues: &Queues,
+    dispatch: &DispatchStats,
 ) -> String {
     let mut e = Exposition::default();
     e.family(
@@ -157,11 +188,7 @@ fn render(
         .clone();
     for ((method, route, status), count) in &http {
         let status = status.to_string();
-        let labels = [
-            ("method", method.as_str()),
-            ("route", route),
-            ("status", &status),
-        ];
+        let labels = [("method", *method), ("route", route), ("status", &status)];
         e.sample("chathooks_http_requests_total", &labels, count);
     }
 
@@ -185,10 +212,22 @@ fn render(
     }
     e.family(
         "chathooks_dead_letters",
-        "Deliveries that used up their attempts, waiting for an admin to replay them.",
+        "Dead letters waiting for an admin to replay them: deliveries that used up their attempts, were \
+         not queued because their plugin's backlog was full, or waited too long for an unloaded plugin.",
         Kind::Gauge,
     );
     e.sample("chathooks_dead_letters", &[], queues.dead_letters);
+    e.family(
+        "chathooks_deliveries_dead_lettered_total",
+        "Deliveries turned into dead letters since the start, by plugin and reason: attempts (the last \
+         attempt failed), backlog (the plugin's backlog was full: not queued), unloaded (the plugin \
+         stayed unloaded past the grace period).",
+        Kind::Counter,
+    );
+    for (plugin, cause, n) in dispatch.dead_lettered_counts() {
+        let labels = [("plugin", plugin.as_str()), ("reason", cause.label())];
+        e.sample("chathooks_deliveries_dead_lettered_total", &labels, n);
+    }
     e.family(
         "chathooks_websocket_connections",
         "Open WebSocket connections.",

@@ -162,7 +162,7 @@ impl Registry {
 
     /// Unloads `name` (its file was removed); `None` if it was not there. Calls in progress finish on
     /// the version they started with; its after-hook deliveries stay in the outbox until a plugin of that
-    /// name is loaded again.
+    /// name is loaded again, or become dead letters after the dispatcher's grace period.
     pub fn unload(&self, name: &str) -> Option<ReloadReport> {
         let _lock = self.lock_reloads();
         let report = self.unload_locked(name);

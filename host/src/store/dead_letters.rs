@@ -52,6 +52,44 @@ pub fn dead_letter(
     Ok(id)
 }
 
+/// Records that `event_id` was not queued for `plugin` at all (its backlog was full): a dead letter with no
+/// attempt, replayable like any other. Returns its id.
+pub fn dead_letter_unqueued(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<i64> {
+    Ok(tx
+        .prepare_cached(
+            "INSERT INTO dead_letters (event_id, plugin, attempts, last_error, created_at)
+             VALUES (?1, ?2, 0, ?3, ?4) RETURNING id",
+        )?
+        .query_row(params![event_id, plugin, reason, now], |r| r.get(0))?)
+}
+
+/// Gives up on every pending (not in flight) delivery to `plugin`, oldest event first, with `reason`:
+/// they become dead letters, keeping their attempt counts. Returns how many.
+pub fn dead_letter_waiting(
+    tx: &Transaction<'_>,
+    plugin: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<usize> {
+    let moved = tx.execute(
+        "INSERT INTO dead_letters (event_id, plugin, attempts, last_error, created_at)
+         SELECT event_id, plugin, attempt, ?2, ?3 FROM deliveries
+         WHERE plugin = ?1 AND state = 'pending' ORDER BY event_id",
+        params![plugin, reason, now],
+    )?;
+    tx.execute(
+        "DELETE FROM deliveries WHERE plugin = ?1 AND state = 'pending'",
+        [plugin],
+    )?;
+    Ok(moved)
+}
+
 /// How many dead letters there are, for metrics.
 pub fn count(conn: &Connection) -> Result<u64> {
     Ok(conn.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?)
@@ -166,6 +204,52 @@ mod tests {
             t.db.write(|tx| replay_dead_letter(tx, dead, 21)),
             Err(StoreError::NotFound { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn unqueued_and_given_up_deliveries_become_replayable_dead_letters() -> Result<()> {
+        let t = TestDb::with_users(&["a"])?;
+        let (e1, e2, e3) = (
+            t.event(Some("c1"))?,
+            t.event(Some("c1"))?,
+            t.event(Some("c2"))?,
+        );
+        t.fan_out_all(&ids(&["p", "q"]))?;
+        assert_eq!(t.db.write(|tx| start_delivery(tx, e1, "p"))?, 1);
+        let e4 = t.event(Some("c1"))?;
+        t.db.write(|tx| dead_letter_unqueued(tx, e4, "p", "backlog full", 5))?;
+        // e1 is in flight: it stays; e2 and e3 are given up; q keeps its own.
+        assert_eq!(t.db.write(|tx| dead_letter_waiting(tx, "p", "gone", 6))?, 2);
+        let letters = t.db.read(|c| dead_letters(c, 0, 10))?;
+        let summary: Vec<(i64, &str, u32, &str)> = letters
+            .iter()
+            .map(|l| {
+                (
+                    l.event.id,
+                    l.plugin.as_str(),
+                    l.attempts,
+                    l.last_error.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (e4, "p", 0, "backlog full"),
+                (e2, "p", 0, "gone"),
+                (e3, "p", 0, "gone")
+            ]
+        );
+        assert_eq!(
+            t.db.read(backlog)?,
+            vec![("p".to_owned(), 1), ("q".to_owned(), 3)]
+        );
+        t.db.write(|tx| replay_dead_letter(tx, letters[0].id, 7))?;
+        assert_eq!(
+            t.db.read(backlog)?,
+            vec![("p".to_owned(), 2), ("q".to_owned(), 3)]
+        );
         Ok(())
     }
 }

@@ -28,10 +28,12 @@
 //! - [`events`]: the event log that WebSocket clients resume from.
 //! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
 //! - [`dead_letters`]: deliveries that gave up, to list and replay.
+//! - [`data_lock`]: one server per data folder (an OS file lock holding the server's pid).
 //! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
 //! - [`ids`]: id, token and clock helpers; [`error`]: [`StoreError`].
 
 pub mod conversations;
+pub mod data_lock;
 pub mod db;
 pub mod dead_letters;
 pub mod devices;
