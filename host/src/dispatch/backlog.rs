@@ -102,9 +102,8 @@ impl Unloaded {
     ) -> Vec<String> {
         let running: HashSet<&str> = running.iter().map(LoadedPlugin::name).collect();
         let absent: Vec<&str> = queues
-            .plugins_waiting()
-            .into_iter()
-            .filter(|name| !running.contains(name))
+            .plugins()
+            .filter(|name| !running.contains(name) && queues.has_waiting(name))
             .collect();
         self.since.retain(|name, _| absent.contains(&name.as_str()));
         let grace = Millis::try_from(grace.as_millis()).unwrap_or(Millis::MAX);

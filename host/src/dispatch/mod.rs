@@ -360,6 +360,7 @@ impl Loop {
         {
             tracing::error!("recording the last outcomes failed (they are delivered again): {e}");
         }
+        self.memory.warnings.finish(self.config.clock.now());
     }
 
     /// One round on a blocking thread (see [`round::round`]); spawns the calls it started unless `start`

@@ -17,13 +17,6 @@ pub enum DeadLetterCause {
 }
 
 impl DeadLetterCause {
-    /// Every cause, in label order.
-    pub const ALL: [DeadLetterCause; 3] = [
-        DeadLetterCause::Attempts,
-        DeadLetterCause::BacklogFull,
-        DeadLetterCause::Unloaded,
-    ];
-
     /// The `reason` label value.
     pub fn label(self) -> &'static str {
         match self {

@@ -42,7 +42,9 @@ impl WarningKind {
                 format!("{n} deliveries dead-lettered after their last attempt")
             }
             WarningKind::BacklogFull => format!("{n} deliveries dead-lettered: backlog full"),
-            WarningKind::Unloaded => format!("{n} times deliveries given up: plugin not loaded"),
+            WarningKind::Unloaded => {
+                format!("{n} times the waiting deliveries were given up: plugin not loaded")
+            }
         }
     }
 }
@@ -103,9 +105,18 @@ impl Warnings {
     /// (and a new interval, so a lasting failure writes one line per interval); one without is forgotten,
     /// so its next warning is written at once.
     pub fn flush(&mut self, now: Millis) {
+        self.summarize(now, false);
+    }
+
+    /// Writes every pending summary now, interval over or not (the dispatcher is stopping).
+    pub fn finish(&mut self, now: Millis) {
+        self.summarize(now, true);
+    }
+
+    fn summarize(&mut self, now: Millis, all: bool) {
         let interval = self.interval;
         self.windows.retain(|plugin, window| {
-            if now.saturating_sub(window.since) < interval {
+            if !all && now.saturating_sub(window.since) < interval {
                 return true;
             }
             if window.suppressed.is_empty() {
@@ -157,8 +168,10 @@ mod tests {
             w.flush(120_000);
             w.flush(180_000);
             w.warn("a", WarningKind::Retry, 180_001, "a failed 7".into());
+            w.warn("a", WarningKind::Retry, 180_002, "a failed 8".into());
+            w.finish(180_003);
         });
-        assert_eq!(lines.len(), 6, "{lines:#?}");
+        assert_eq!(lines.len(), 7, "{lines:#?}");
         assert!(lines[0].contains("a failed 1"), "{}", lines[0]);
         assert!(lines[1].contains("b failed 1"), "{}", lines[1]);
         assert!(
@@ -178,6 +191,12 @@ mod tests {
         assert!(
             lines[5].contains("a failed 7"),
             "written at once after a quiet interval"
+        );
+        assert!(
+            lines[6].contains("1 more delivery warnings in the last 0 s")
+                && lines[6].contains("a failed 8"),
+            "what was held back is written on stopping: {}",
+            lines[6]
         );
     }
 }
