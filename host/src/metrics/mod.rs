@@ -45,8 +45,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ApiError;
-use crate::plugins::powers::Power;
 use crate::dispatch::DispatchStats;
+use crate::plugins::powers::Power;
 use crate::plugins::registry::{PluginState, PluginStatus, Registry};
 use crate::server::AppState;
 use crate::store::{dead_letters, outbox};
