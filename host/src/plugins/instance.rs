@@ -208,8 +208,8 @@ impl InstanceRecipe {
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         // Past the deadline: let the call run on while it has CPU time left, else stop it (see `budget.rs`).
-        store.epoch_deadline_callback(|ctx| {
-            let state = ctx.data();
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
             match state.budget.check(state.powers.wait.credit()) {
                 Verdict::Extend(ticks) => Ok(UpdateDeadline::Continue(ticks)),
                 Verdict::Exhausted(clock) => Err(BudgetExhausted { clock }.into()),
