@@ -128,7 +128,7 @@ pub async fn ws(
             ));
         }
     };
-    let user = user_for_token(&state, token).await?;
+    let user = user_for_token(&state, token.clone()).await?;
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::bad_request(format!(
             "expected a WebSocket upgrade: {}",
@@ -145,9 +145,14 @@ pub async fn ws(
         }
     };
     // Subscribe before answering, so every event committed after the client sees the 101 reaches it.
+    let events = state.chat.hub().subscribe_user(&user.id);
+    // Check the token again now that the channel exists: a deactivation or revocation committed between
+    // the first check and the subscription ended no channel (there was none yet), so it is caught here;
+    // one committed after this check ends the channel just made.
+    let user = user_for_token(&state, token).await?;
     let session = Session {
         chat: state.chat.clone(),
-        events: state.chat.hub().subscribe_user(&user.id),
+        events,
         user,
         since,
         reset,
