@@ -20,7 +20,8 @@
 //! met its first deadline within a tick; a later first callback means the thread was waiting for a core
 //! (or inside one host call) meanwhile. A call shorter than a tick (a warm hook takes microseconds) never
 //! reads the clock at all; reading it at every call's start cost 0.75 µs per call on this project's
-//! machines (a system call: the thread CPU clock has no vDSO fast path).
+//! machines (a system call: the thread CPU clock has no vDSO fast path). A budget under
+//! [`EXACT_BELOW`] reads it at the start all the same, since two ticks would be over a tenth of it.
 //!
 //! ## The wall-clock cap
 //! A call may also take at most [`WALL_CLOCK_CAP_FACTOR`] times its budget in wall-clock time (and at
@@ -129,6 +130,10 @@ pub(crate) struct CallBudget {
 /// one more for the tick's own jitter.
 const FIRST_DEADLINE_CHARGE: Duration = EPOCH_TICK.saturating_mul(2);
 
+/// Budgets under this read the CPU clock when the call starts instead of estimating it at the first
+/// deadline: the estimate may charge [`FIRST_DEADLINE_CHARGE`], a tenth of 20 ms.
+const EXACT_BELOW: Duration = Duration::from_millis(20);
+
 /// What the thread's CPU clock read when a call started, seen from its first deadline (the clock reads
 /// `now`, `wall` after the start, with `credit` in host waits): the time outside the waits, up to
 /// [`FIRST_DEADLINE_CHARGE`], is taken to have been the call's CPU time.
@@ -145,14 +150,22 @@ impl CallBudget {
             wall_cap: cpu
                 .saturating_mul(WALL_CLOCK_CAP_FACTOR)
                 .max(MIN_WALL_CLOCK_CAP),
-            started_cpu: None,
+            started_cpu: if cpu < EXACT_BELOW {
+                thread_cpu_time()
+            } else {
+                None
+            },
             started_wall: Instant::now(),
         }
     }
 
-    /// The first deadline of a call, in epoch ticks: the next tick (see the module docs).
+    /// The first deadline of a call, in epoch ticks: the next tick, or the whole budget when the clock
+    /// was read at the start (see the module docs).
     pub(crate) fn first_deadline(&self) -> u64 {
-        1
+        match self.started_cpu {
+            Some(_) => PluginLimits::ticks(self.cpu),
+            None => 1,
+        }
     }
 
     /// At a deadline: given the credited host waits so far, stop the call or let it run on.
@@ -228,6 +241,11 @@ mod tests {
     fn a_small_budget_gets_the_least_wall_clock_cap() {
         let mut b = CallBudget::start(MS);
         assert_eq!(b.wall_cap, MIN_WALL_CLOCK_CAP);
+        assert_eq!(
+            b.started_cpu.is_some(),
+            thread_cpu_time().is_some(),
+            "read at the start"
+        );
         b.started_cpu = Some(Duration::ZERO);
         // Descheduled for 50 ms in a 1 ms call that has used a tenth of it: it runs on.
         assert!(matches!(
