@@ -1,5 +1,5 @@
 //! Time budgets count the plugin's own CPU time, not the machine's load (issue 11, defect 5): a filter
-//! that needs 40 ms of its 50 ms keeps filtering while every core is busy, a real infinite loop is
+//! that needs half of its 50 ms keeps filtering while every core is busy, a real infinite loop is
 //! still stopped, and a before-hook that timed out shows in the admin status and in `/metrics`.
 
 use std::time::Duration;
@@ -12,10 +12,11 @@ use serde_json::json;
 use crate::sandbox_support::{BusyCores, metric, metrics_text, plugin, write_manifest};
 use crate::server_support::{TestServer, must};
 
-/// CPU time each filtered message costs the hostile fixture in this test: most of its budget, and longer
-/// than the head start the scheduler gives a thread that wakes up (about 12 ms), so that busy cores
-/// stretch it in wall-clock time.
-const WORK: Duration = Duration::from_millis(40);
+/// CPU time each filtered message costs the hostile fixture in this test (measured on an idle thread):
+/// half its budget, since the same work takes more CPU time when the cores' caches are shared with busy
+/// threads, and longer than the head start the scheduler gives a thread that wakes up (about 12 ms), so
+/// that busy cores stretch it in wall-clock time well past the budget.
+const WORK: Duration = Duration::from_millis(25);
 
 /// The before-hook budget of this test: the default, 50 ms, less than the call takes in wall-clock
 /// time while [`BusyCores`] compete with it (its wall-clock cap is ten times that).
@@ -96,11 +97,13 @@ async fn a_filter_within_its_cpu_budget_keeps_filtering_while_every_core_is_busy
     let body = format!("work:{rounds}");
     for n in 0..MESSAGES {
         let sent = server.send(&alice, &conv, &body).await;
-        assert_eq!(
-            sent["body"],
-            format!("ok:{body}"),
-            "message {n} was filtered, not let through by a timeout"
-        );
+        if sent["body"] != format!("ok:{body}") {
+            let status = plugin(&server, "hostile").await.unwrap_or_default();
+            panic!(
+                "message {n} was let through unfiltered: {}",
+                status["last_error"]
+            );
+        }
     }
     // The calls took longer than the budget in wall-clock time: a wall-clock budget would have failed.
     let text = metrics_text(&server).await;

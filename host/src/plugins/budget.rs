@@ -14,11 +14,14 @@
 //! less than its budget (and is under its wall-clock cap), the deadline moves on by what is left; once it
 //! has used it all, the call stops with [`BudgetExhausted`].
 //!
-//! The clock is read lazily: a call's first deadline is one tick away, and the first callback takes the
-//! call's CPU time so far to be all of its wall-clock time so far (an upper bound: at most a tick or two
-//! of descheduling is charged). A call shorter than a tick (a warm hook takes microseconds) never reads
-//! the clock at all; reading it at every call's start cost 0.75 µs per call on this project's machines
-//! (a system call: the thread CPU clock has no vDSO fast path).
+//! The clock is read lazily: a call's first deadline is one tick away, and the first callback charges the
+//! call with its wall-clock time so far outside host waits, but at most [`FIRST_DEADLINE_CHARGE`]: code
+//! that runs reaches an epoch check at every loop and call, so a call that had been running would have
+//! met its first deadline within a tick; a later first callback means the thread was waiting for a core
+//! (or inside one host call) meanwhile. A call shorter than a tick (a warm hook takes microseconds) never
+//! reads the clock at all; reading it at every call's start cost 0.75 µs per call on this project's
+//! machines (a system call: the thread CPU clock has no vDSO fast path). A budget under
+//! [`EXACT_BELOW`] reads it at the start all the same, since two ticks would be over a tenth of it.
 //!
 //! ## The wall-clock cap
 //! A call may also take at most [`WALL_CLOCK_CAP_FACTOR`] times its budget in wall-clock time (and at
@@ -41,11 +44,10 @@
 //! at every call's start cost 11.9 µs), fuel on top of that 12.9 µs; on interpreted plugins fuel cost
 //! 20-25% (Python 132 against 107-111 µs, JavaScript 149 against 118-122 µs).
 //!
-//! [`EPOCH_TICK`]: super::limits::EPOCH_TICK
 
 use std::time::{Duration, Instant};
 
-use super::limits::{MIN_WALL_CLOCK_CAP, PluginLimits, WALL_CLOCK_CAP_FACTOR};
+use super::limits::{EPOCH_TICK, MIN_WALL_CLOCK_CAP, PluginLimits, WALL_CLOCK_CAP_FACTOR};
 
 /// The CPU time the calling thread has used so far, or `None` where the platform has no per-thread CPU
 /// clock (then budgets fall back to wall-clock time).
@@ -124,11 +126,20 @@ pub(crate) struct CallBudget {
     started_wall: Instant,
 }
 
+/// The most CPU time a call's first deadline charges (see the module docs): the tick it waited for, and
+/// one more for the tick's own jitter.
+const FIRST_DEADLINE_CHARGE: Duration = EPOCH_TICK.saturating_mul(2);
+
+/// Budgets under this read the CPU clock when the call starts instead of estimating it at the first
+/// deadline: the estimate may charge [`FIRST_DEADLINE_CHARGE`], a tenth of 20 ms.
+const EXACT_BELOW: Duration = Duration::from_millis(20);
+
 /// What the thread's CPU clock read when a call started, seen from its first deadline (the clock reads
-/// `now`, `wall` after the start, with `credit` in host waits): everything outside the waits is taken to
-/// have been the call's CPU time, the most it can have been.
+/// `now`, `wall` after the start, with `credit` in host waits): the time outside the waits, up to
+/// [`FIRST_DEADLINE_CHARGE`], is taken to have been the call's CPU time.
 fn estimated_start(now: Duration, wall: Duration, credit: Credit) -> Duration {
-    now.saturating_sub(wall.saturating_sub(credit.wall) + credit.cpu)
+    let charged = wall.saturating_sub(credit.wall).min(FIRST_DEADLINE_CHARGE);
+    now.saturating_sub(charged + credit.cpu)
 }
 
 impl CallBudget {
@@ -139,14 +150,22 @@ impl CallBudget {
             wall_cap: cpu
                 .saturating_mul(WALL_CLOCK_CAP_FACTOR)
                 .max(MIN_WALL_CLOCK_CAP),
-            started_cpu: None,
+            started_cpu: if cpu < EXACT_BELOW {
+                thread_cpu_time()
+            } else {
+                None
+            },
             started_wall: Instant::now(),
         }
     }
 
-    /// The first deadline of a call, in epoch ticks: the next tick (see the module docs).
+    /// The first deadline of a call, in epoch ticks: the next tick, or the whole budget when the clock
+    /// was read at the start (see the module docs).
     pub(crate) fn first_deadline(&self) -> u64 {
-        1
+        match self.started_cpu {
+            Some(_) => PluginLimits::ticks(self.cpu),
+            None => 1,
+        }
     }
 
     /// At a deadline: given the credited host waits so far, stop the call or let it run on.
@@ -222,6 +241,11 @@ mod tests {
     fn a_small_budget_gets_the_least_wall_clock_cap() {
         let mut b = CallBudget::start(MS);
         assert_eq!(b.wall_cap, MIN_WALL_CLOCK_CAP);
+        assert_eq!(
+            b.started_cpu.is_some(),
+            thread_cpu_time().is_some(),
+            "read at the start"
+        );
         b.started_cpu = Some(Duration::ZERO);
         // Descheduled for 50 ms in a 1 ms call that has used a tenth of it: it runs on.
         assert!(matches!(
@@ -243,18 +267,21 @@ mod tests {
     }
 
     #[test]
-    fn the_first_deadline_charges_everything_outside_host_waits() {
+    fn the_first_deadline_charges_at_most_two_ticks_outside_host_waits() {
         let credit = Credit {
             wall: 2000 * MS,
             cpu: 5 * MS,
         };
-        // 2.003 s after the start, 2 s of it waiting for HTTP (using 5 ms of CPU): 3 ms are charged.
-        let start = estimated_start(10_000 * MS, 2003 * MS, credit);
-        assert_eq!(start, 10_000 * MS - 8 * MS);
-        let b = budget(1000, Some(start));
+        // 2.0015 s after the start, 2 s of it waiting for HTTP (using 5 ms of CPU): 1.5 ms are charged.
+        let start = estimated_start(10_000 * MS, 2001 * MS + MS / 2, credit);
+        assert_eq!(start, 10_000 * MS - 6 * MS - MS / 2);
+        // 30 ms after the start with no waits: the thread was off its core; two ticks are charged.
+        let start = estimated_start(10_000 * MS, 30 * MS, Credit::default());
+        assert_eq!(start, 10_000 * MS - 2 * MS);
+        let b = budget(50, Some(start));
         assert_eq!(
-            b.judge(2003 * MS, Some(10_000 * MS), credit),
-            Verdict::Extend(997)
+            b.judge(30 * MS, Some(10_000 * MS), Credit::default()),
+            Verdict::Extend(48)
         );
     }
 
