@@ -65,20 +65,20 @@ pub fn thread_cpu_time() -> Option<Duration> {
     }
 }
 
-/// Which clock a call ran out of.
+/// Which limit of its budget a call reached: its CPU time or the wall-clock cap above it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
+pub enum Limit {
     /// Its budget of CPU time.
     Cpu,
     /// The wall-clock cap ([`WALL_CLOCK_CAP_FACTOR`] times its budget, at least [`MIN_WALL_CLOCK_CAP`]).
     Wall,
 }
 
-impl std::fmt::Display for Clock {
+impl std::fmt::Display for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Clock::Cpu => f.write_str("of CPU time"),
-            Clock::Wall => write!(
+            Limit::Cpu => f.write_str("of CPU time"),
+            Limit::Wall => write!(
                 f,
                 "of CPU time, reaching its wall-clock cap of {WALL_CLOCK_CAP_FACTOR} times that \
                  (at least {MIN_WALL_CLOCK_CAP:?}: stuck, or the machine is overloaded)"
@@ -88,11 +88,11 @@ impl std::fmt::Display for Clock {
 }
 
 /// The error the epoch callback stops a call with; found again by downcasting, so the call error can
-/// say which clock ran out.
+/// say which limit was reached.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the call ran out of its time budget ({clock})")]
+#[error("the call ran out of its time budget ({limit})")]
 pub(crate) struct BudgetExhausted {
-    pub(crate) clock: Clock,
+    pub(crate) limit: Limit,
 }
 
 /// Time a call spent in credited host calls (see the module docs).
@@ -110,7 +110,7 @@ pub(crate) enum Verdict {
     /// Let the call run this many more ticks.
     Extend(u64),
     /// Stop it.
-    Exhausted(Clock),
+    Exhausted(Limit),
 }
 
 /// The budget of the call under way on one instance.
@@ -182,14 +182,14 @@ impl CallBudget {
     fn judge(&self, wall: Duration, cpu_now: Option<Duration>, credit: Credit) -> Verdict {
         let wall = wall.saturating_sub(credit.wall);
         if wall >= self.wall_cap {
-            return Verdict::Exhausted(Clock::Wall);
+            return Verdict::Exhausted(Limit::Wall);
         }
         let used = match (self.started_cpu, cpu_now) {
             (Some(start), Some(now)) => now.saturating_sub(start).saturating_sub(credit.cpu),
             _ => wall,
         };
         if used >= self.cpu {
-            return Verdict::Exhausted(Clock::Cpu);
+            return Verdict::Exhausted(Limit::Cpu);
         }
         let left = (self.cpu - used).min(self.wall_cap - wall);
         Verdict::Extend(PluginLimits::ticks(left))
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(verdict, Verdict::Extend(30));
         // 120 ms of wall time, 50 ms of CPU: out of CPU.
         let verdict = b.judge(120 * MS, Some(1050 * MS), Credit::default());
-        assert_eq!(verdict, Verdict::Exhausted(Clock::Cpu));
+        assert_eq!(verdict, Verdict::Exhausted(Limit::Cpu));
     }
 
     #[test]
@@ -233,7 +233,7 @@ mod tests {
         );
         assert_eq!(
             b.judge(cap * MS, Some(MS), Credit::default()),
-            Verdict::Exhausted(Clock::Wall)
+            Verdict::Exhausted(Limit::Wall)
         );
     }
 
@@ -294,7 +294,7 @@ mod tests {
         );
         assert_eq!(
             b.judge(50 * MS, None, Credit::default()),
-            Verdict::Exhausted(Clock::Cpu)
+            Verdict::Exhausted(Limit::Cpu)
         );
     }
 

@@ -111,7 +111,7 @@ pub enum CallError {
         hook: &'static str,
     },
     /// The call ran out of its time budget (CPU time, or the wall-clock cap above it).
-    #[error("plugin `{plugin}` timed out in `{hook}` after its budget of {budget:?} {clock}")]
+    #[error("plugin `{plugin}` timed out in `{hook}` after its budget of {budget:?} {limit}")]
     Timeout {
         /// The plugin.
         plugin: String,
@@ -119,8 +119,8 @@ pub enum CallError {
         hook: &'static str,
         /// The budget of CPU time it had.
         budget: Duration,
-        /// Which clock ran out.
-        clock: super::budget::Clock,
+        /// Which limit was reached.
+        limit: super::budget::Limit,
     },
     /// The call tried to grow memory past the plugin's cap.
     #[error("plugin `{plugin}` exceeded its memory cap of {cap_bytes} bytes in `{hook}`")]

@@ -212,7 +212,7 @@ impl InstanceRecipe {
             let state = ctx.data_mut();
             match state.budget.check(state.powers.wait.credit()) {
                 Verdict::Extend(ticks) => Ok(UpdateDeadline::Continue(ticks)),
-                Verdict::Exhausted(clock) => Err(BudgetExhausted { clock }.into()),
+                Verdict::Exhausted(limit) => Err(BudgetExhausted { limit }.into()),
             }
         });
         let first = store.data().budget.first_deadline();
@@ -338,7 +338,7 @@ impl WarmInstance {
                 plugin,
                 hook,
                 budget,
-                clock: exhausted.clock,
+                limit: exhausted.limit,
             };
         }
         let mut message = format!("{err:#}");
