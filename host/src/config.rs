@@ -185,8 +185,8 @@ pub struct Config {
     /// start, where a missing or unusable file stops the server with its name.
     pub http_ca: Option<PathBuf>,
     /// Where the plugins' power rate limits read the time: the system clock; tests put a
-    /// [`ManualClock`](crate::plugins::powers::ManualClock) here to run them on fake time.
-    pub rate_limit_clock: std::sync::Arc<dyn crate::plugins::powers::Clock>,
+    /// [`ManualClock`](crate::clock::ManualClock) here to run them on fake time.
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
     /// After-hook deliveries one plugin may have before further ones become dead letters.
     pub max_plugin_backlog: usize,
 }
@@ -204,7 +204,7 @@ impl Default for Config {
             push_gateway_url: None,
             push_gateway_secret: None,
             http_ca: None,
-            rate_limit_clock: std::sync::Arc::new(crate::plugins::powers::SystemClock),
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
             max_plugin_backlog: crate::dispatch::MAX_BACKLOG_PER_PLUGIN,
         }
     }
@@ -252,7 +252,7 @@ impl Config {
                 .clone()
                 .or(file.push_gateway_secret),
             http_ca: args.http_ca.clone().or(file.http_ca),
-            rate_limit_clock: defaults.rate_limit_clock,
+            clock: defaults.clock,
             max_plugin_backlog: args
                 .max_plugin_backlog
                 .or(file.max_plugin_backlog)

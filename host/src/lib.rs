@@ -20,12 +20,14 @@
 //! - [`live`]: the in-process broadcast of events to WebSocket subscribers.
 //! - [`api`]: the REST and WebSocket API (axum routers per resource, errors, OpenAPI document).
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
-//! - [`server`]: shared state, the router, serving with graceful shutdown; [`config`]: its settings.
+//! - [`server`]: shared state, the router, serving with graceful shutdown; [`config`]: its settings;
+//!   [`clock`]: where time is read (a manual clock in tests).
 
 pub mod api;
 pub mod cases;
 pub mod chat;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod events;

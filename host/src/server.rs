@@ -154,6 +154,7 @@ pub async fn start_locked(
     let body_limit = config.body_limit;
     let dispatch_config = DispatchConfig {
         max_backlog_per_plugin: config.max_plugin_backlog,
+        clock: config.clock.clone(),
         ..DispatchConfig::default()
     };
     let (watch, plugins_dir) = (config.watch, config.plugins_dir.clone());
@@ -262,7 +263,7 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
         kv: Arc::new(kv),
         logs: Arc::new(TracingSink),
     })?
-    .with_clock(config.rate_limit_clock.clone());
+    .with_clock(config.clock.clone());
     let registry = Registry::new(runtime);
     let plugins = &config.plugins_dir;
     std::fs::create_dir_all(plugins)

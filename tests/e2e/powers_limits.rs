@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chathooks::clock::ManualClock;
 use chathooks::plugins::limits::{
     DEFAULT_EVENTS_BURST, DEFAULT_POSTS_BURST, DEFAULT_POSTS_PER_SECOND, DEFAULT_PUSHES_BURST,
     DEFAULT_TIMERS_BURST,
 };
-use chathooks::plugins::powers::ManualClock;
 use chathooks_tests::{fixture, temp_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -40,7 +40,7 @@ async fn flood_server(manifest: &str) -> (TempDir, TestServer, ManualClock) {
     let clock = ManualClock::new();
     let server_clock = clock.clone();
     let server = server_on(dir.path(), move |config| {
-        config.rate_limit_clock = Arc::new(server_clock);
+        config.clock = Arc::new(server_clock);
     })
     .await;
     (dir, server, clock)

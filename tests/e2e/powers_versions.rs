@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use chathooks::clock::ManualClock;
 use chathooks::plugins::limits::{DEFAULT_POSTS_BURST, DEFAULT_POSTS_PER_SECOND};
-use chathooks::plugins::powers::ManualClock;
 use chathooks_tests::{fixture, temp_dir};
 use reqwest::Method;
 use serde_json::json;
@@ -31,7 +31,7 @@ async fn a_plugin_built_against_wit_0_1_0_filters_posts_and_sees_rate_limits() {
     );
     let clock = ManualClock::new();
     let server = server_on(dir.path(), move |config| {
-        config.rate_limit_clock = Arc::new(clock);
+        config.clock = Arc::new(clock);
     })
     .await;
     let status = plugin(&server, "v0_1_bot").await.expect("listed");

@@ -1,12 +1,11 @@
 //! The dispatcher's bounds and warnings against real SQLite files and real compiled plugins, on the
-//! dispatcher's clock (a value the test advances): a plugin failing on every event warns once, then once
+//! dispatcher's clock (a [`ManualClock`] the test sets): a plugin failing on every event warns once, then once
 //! per interval; a disabled plugin's backlog stops at its cap and the rest become dead letters with the
 //! reason; an unloaded plugin's deliveries wait out the grace period (a reload within it keeps them), then
 //! become dead letters that a replay delivers once the plugin is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use super::test_log::{capture_warnings, capture_warnings_with};
@@ -14,36 +13,9 @@ use super::warnings::WARNING_INTERVAL;
 use super::*;
 use crate::chat::testkit::{Kit, copy_plugin, fast_config, fixture};
 use crate::chat::{CreateConversation, SendMessage};
+use crate::clock::ManualClock;
 use crate::model::User;
 use crate::store::dead_letters::{self, DeadLetter};
-
-/// A clock the test sets, starting at the real time (what the chat layer stamps on replays).
-#[derive(Clone)]
-struct TestClock {
-    start: Millis,
-    now: Arc<AtomicI64>,
-}
-
-impl TestClock {
-    fn new() -> Self {
-        let start = crate::store::ids::now_ms();
-        TestClock {
-            start,
-            now: Arc::new(AtomicI64::new(start)),
-        }
-    }
-
-    fn clock(&self) -> Clock {
-        let now = self.now.clone();
-        Clock::from_fn(move || now.load(Ordering::SeqCst))
-    }
-
-    /// Sets the time to `after` past the start.
-    fn set(&self, after: Duration) {
-        let after = Millis::try_from(after.as_millis()).unwrap();
-        self.now.store(self.start + after, Ordering::SeqCst);
-    }
-}
 
 async fn conversation(kit: &Kit, user: &User) -> String {
     let create = CreateConversation::default();
@@ -89,9 +61,9 @@ async fn a_plugin_failing_on_every_event_warns_at_once_then_once_per_interval() 
     // Never disabled: it fails every attempt of every event.
     let hostile = fixture("hostile").with_manifest("[limits]\nbreaker_failures = 0\n");
     let kit = Kit::new(&[fixture("recorder"), hostile]);
-    let time = TestClock::new();
+    let time = ManualClock::new();
     let config = DispatchConfig {
-        clock: time.clock(),
+        clock: Arc::new(time.clone()),
         ..fast_config()
     };
     let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
@@ -155,7 +127,7 @@ async fn a_disabled_plugins_backlog_stops_at_its_cap_and_the_rest_become_dead_le
     let kit = Kit::new(&[fixture("recorder"), hostile]);
     let config = DispatchConfig {
         max_backlog_per_plugin: 3,
-        clock: TestClock::new().clock(),
+        clock: Arc::new(ManualClock::new()),
         ..fast_config()
     };
     let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
@@ -194,13 +166,13 @@ async fn a_disabled_plugins_backlog_stops_at_its_cap_and_the_rest_become_dead_le
 async fn an_unloaded_plugins_deliveries_wait_out_the_grace_then_become_replayable_dead_letters() {
     let hostile = fixture("hostile").with_manifest("[limits]\nbreaker_failures = 0\n");
     let kit = Kit::new(&[fixture("recorder"), hostile]);
-    let time = TestClock::new();
+    let time = ManualClock::new();
     let grace = Duration::from_secs(600);
     let config = DispatchConfig {
         first_backoff: Duration::from_secs(3600),
         max_backoff: Duration::from_secs(3600),
         unloaded_grace: grace,
-        clock: time.clock(),
+        clock: Arc::new(time.clone()),
         ..fast_config()
     };
     let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();

@@ -116,7 +116,7 @@ pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) 
             Err(CallError::Disabled { retry_in, .. }) => {
                 let at = config
                     .clock
-                    .now()
+                    .now_ms()
                     .saturating_add(Millis::try_from(retry_in.as_millis()).unwrap_or(Millis::MAX));
                 return DeliveryOutcome::Postponed { at };
             }
@@ -126,7 +126,7 @@ pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) 
     };
     match result {
         Ok(()) => DeliveryOutcome::Delivered,
-        Err(error) => failed(config, *attempt, error, config.clock.now()),
+        Err(error) => failed(config, *attempt, error, config.clock.now_ms()),
     }
 }
 

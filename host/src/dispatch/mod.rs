@@ -60,9 +60,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::model::Millis;
+use crate::clock::{Clock, SystemClock};
 use crate::plugins::registry::Registry;
-use crate::store::{self, Db, ids::now_ms, outbox};
+use crate::store::{self, Db, outbox};
 
 pub use deliver::{DeliveryOutcome, Drainer, backoff, drain};
 pub use stats::{DeadLetterCause, DispatchStats};
@@ -118,40 +118,6 @@ pub const MAX_BACKLOG_PER_PLUGIN: usize = 100_000;
 /// longer than that.
 pub const UNLOADED_GRACE: Duration = Duration::from_secs(600);
 
-/// Where the dispatcher reads the time (ms since the Unix epoch) for due times, backoff and the unloaded
-/// grace: the system clock, or a test's. Cheap to clone.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> Millis + Send + Sync>);
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock(Arc::new(now_ms))
-    }
-
-    /// A clock that asks `now` (tests: a value they advance).
-    pub fn from_fn(now: impl Fn() -> Millis + Send + Sync + 'static) -> Clock {
-        Clock(Arc::new(now))
-    }
-
-    /// The time now.
-    pub fn now(&self) -> Millis {
-        (self.0)()
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::system()
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Clock").field(&self.now()).finish()
-    }
-}
-
 /// How the dispatcher retries and bounds backlogs; the defaults are the constants above. Tests shrink the
 /// backoff and the limits and drive the clock.
 #[derive(Debug, Clone)]
@@ -170,8 +136,8 @@ pub struct DispatchConfig {
     pub max_backlog_per_plugin: usize,
     /// How long deliveries wait for a plugin that is not loaded before they become dead letters.
     pub unloaded_grace: Duration,
-    /// The time.
-    pub clock: Clock,
+    /// Where due times, backoff and the unloaded grace read the time (a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for DispatchConfig {
@@ -184,7 +150,7 @@ impl Default for DispatchConfig {
             poll_interval: POLL_INTERVAL,
             max_backlog_per_plugin: MAX_BACKLOG_PER_PLUGIN,
             unloaded_grace: UNLOADED_GRACE,
-            clock: Clock::system(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -360,7 +326,7 @@ impl Loop {
         {
             tracing::error!("recording the last outcomes failed (they are delivered again): {e}");
         }
-        self.memory.warnings.finish(self.config.clock.now());
+        self.memory.warnings.finish(self.config.clock.now_ms());
     }
 
     /// One round on a blocking thread (see [`round::round`]); spawns the calls it started unless `start`
@@ -435,7 +401,7 @@ impl Loop {
                 let outcome = ran.unwrap_or_else(|_| {
                     tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");
                     let error = "the call panicked".to_owned();
-                    deliver::failed(&config, s.attempt, error, config.clock.now())
+                    deliver::failed(&config, s.attempt, error, config.clock.now_ms())
                 });
                 let _ = done_tx.send(s.finished(outcome));
             });
@@ -453,7 +419,7 @@ impl Loop {
     /// How long to sleep: until the earliest retry comes due, at most the poll interval. Calls that end
     /// and new events wake the loop sooner.
     fn sleep_for(&mut self) -> Duration {
-        let now = self.config.clock.now();
+        let now = self.config.clock.now_ms();
         let poll = self.config.poll_interval;
         self.memory.queues.next_due().map_or(poll, |at| {
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(poll)

@@ -119,7 +119,7 @@ pub(super) fn round(
         config,
         ..
     } = *deps;
-    let now = config.clock.now();
+    let now = config.clock.now_ms();
     memory.warnings.flush(now);
     let mut result = RoundResult::default();
     let queues = &mut memory.queues;

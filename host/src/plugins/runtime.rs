@@ -10,7 +10,8 @@ use super::instance::{InstanceRecipe, PluginState};
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
 use super::logs::LogSink;
 use super::plugin::Plugin;
-use super::powers::{Clock, PluginPowers, PowerLimiter, ServicesSlot, SystemClock};
+use super::powers::{PluginPowers, PowerLimiter, ServicesSlot};
+use crate::clock::{Clock, SystemClock};
 use crate::store::kv::KvStore;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,7 @@ impl Runtime {
     }
 
     /// This runtime with the powers' rate limits of plugins it loads from now on reading `clock` (tests
-    /// pass a [`super::powers::ManualClock`]; the default is the system's).
+    /// pass a [`crate::clock::ManualClock`]; the default is the system's).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

@@ -26,10 +26,7 @@ use super::bindings::types::{Conversation, Message};
 
 mod rate_limit;
 mod recording;
-pub use rate_limit::{
-    Clock, ManualClock, Power, PowerLimiter, PowerRates, Rate, RateLimited, RateLimitedCounts,
-    SystemClock,
-};
+pub use rate_limit::{Power, PowerLimiter, PowerRates, Rate, RateLimited, RateLimitedCounts};
 pub use recording::{Recorded, RecordingServices};
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+#[cfg(test)]
+use crate::clock::ManualClock;
+use crate::clock::{Clock, SystemClock};
+
 use crate::plugins::limits::{
     DEFAULT_EVENTS_BURST, DEFAULT_EVENTS_PER_SECOND, DEFAULT_HTTP_REQUESTS_BURST,
     DEFAULT_HTTP_REQUESTS_PER_SECOND, DEFAULT_POSTS_BURST, DEFAULT_POSTS_PER_SECOND,
@@ -118,57 +122,6 @@ impl PowerRates {
     /// Sets the limit of `power`.
     pub fn set(&mut self, power: Power, rate: Rate) {
         self.rates[power.index()] = rate;
-    }
-}
-
-/// Where rate limits read the time. The server uses [`SystemClock`]; tests use a [`ManualClock`].
-pub trait Clock: Send + Sync + Debug {
-    /// The time now.
-    fn now(&self) -> Instant;
-}
-
-/// The system's monotonic clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
-
-/// A clock that stands still until [`ManualClock::advance`] moves it. Clones share the time.
-#[derive(Debug, Clone)]
-pub struct ManualClock {
-    origin: Instant,
-    elapsed_nanos: Arc<AtomicU64>,
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        ManualClock {
-            origin: Instant::now(),
-            elapsed_nanos: Arc::default(),
-        }
-    }
-}
-
-impl ManualClock {
-    /// A clock standing at the moment it was made.
-    pub fn new() -> Self {
-        ManualClock::default()
-    }
-
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: Duration) {
-        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        self.elapsed_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        self.origin + Duration::from_nanos(self.elapsed_nanos.load(Ordering::Relaxed))
     }
 }
 
