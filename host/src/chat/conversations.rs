@@ -5,7 +5,7 @@ use crate::model::{Conversation, User, UserConversation};
 use crate::store::conversations as conv_store;
 
 use super::inputs::{CreateConversation, UpdateConversation};
-use super::participants::require_users;
+use super::require_users;
 use super::{Chat, ChatError, fields, member_conversation, require_admin};
 
 /// Most conversations `list_conversations` returns, most recently active first. A person is rarely in

@@ -248,3 +248,20 @@ pub(crate) fn member_message(
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
+
+/// [`ChatError::Invalid`] naming the item of `ids` (a `list` field of the request) that is not a user:
+/// the request names someone who does not exist, which is not the same as a missing conversation (404).
+pub(crate) fn require_users(
+    conn: &Connection,
+    list: &fields::List,
+    ids: &[String],
+) -> Result<(), ChatError> {
+    if let Some(missing) = crate::store::users::missing_users(conn, ids)?.first() {
+        let i = ids.iter().position(|id| id == missing).unwrap_or_default();
+        return Err(ChatError::invalid(
+            format!("{}[{i}]", list.field),
+            format!("there is no user {missing:?}"),
+        ));
+    }
+    Ok(())
+}

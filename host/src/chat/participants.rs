@@ -1,15 +1,12 @@
 //! Membership: adding users (admins) and removing them (admins, or anyone removing themselves).
 
-use rusqlite::Connection;
-
 use crate::events::ChatEvent;
 use crate::model::{Conversation, User};
 use crate::store::{
     conversations as conv_store, participants as member_store, users as user_store,
 };
 
-use super::fields::List;
-use super::{Chat, ChatError, fields, member_conversation, require_admin};
+use super::{Chat, ChatError, fields, member_conversation, require_admin, require_users};
 
 impl Chat {
     /// Adds users to a conversation (admins only) with `member.added` for those who were not members.
@@ -80,21 +77,4 @@ impl Chat {
         })
         .await
     }
-}
-
-/// [`ChatError::Invalid`] naming the item of `ids` (a `list` field of the request) that is not a user:
-/// the request names someone who does not exist, which is not the same as a missing conversation (404).
-pub(crate) fn require_users(
-    conn: &Connection,
-    list: &List,
-    ids: &[String],
-) -> Result<(), ChatError> {
-    if let Some(missing) = user_store::missing_users(conn, ids)?.first() {
-        let i = ids.iter().position(|id| id == missing).unwrap_or_default();
-        return Err(ChatError::invalid(
-            format!("{}[{i}]", list.field),
-            format!("there is no user {missing:?}"),
-        ));
-    }
-    Ok(())
 }

@@ -43,6 +43,7 @@ pub mod registry;
 pub mod reload;
 pub mod runtime;
 pub mod stats;
+pub mod status;
 pub mod summary;
 pub mod warmup;
 pub mod watcher;
