@@ -394,7 +394,10 @@ impl AdminKey {
             Err(err) => return Err(file_error(err)),
         }
         std::fs::create_dir_all(&config.data_dir).map_err(file_error)?;
-        let key = format!("{ADMIN_KEY_PREFIX}{}", random_hex(32).map_err(file_error)?);
+        let key = format!(
+            "{ADMIN_KEY_PREFIX}{}",
+            crate::store::ids::random_hex(32).map_err(|e| file_error(std::io::Error::other(e)))?
+        );
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -425,13 +428,6 @@ impl AdminKey {
     pub fn reveal(&self) -> &str {
         &self.key
     }
-}
-
-/// `bytes` random bytes as hex, from the operating system's generator (SQLite's `randomblob`, seeded from
-/// `/dev/urandom`, as user tokens are).
-fn random_hex(bytes: u32) -> std::io::Result<String> {
-    let conn = rusqlite::Connection::open_in_memory().map_err(std::io::Error::other)?;
-    crate::store::ids::random_hex(&conn, bytes).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! participant ids and admins, with each user's current name and read state. Storing full participant
 //! records in every event would cost O(participants) JSON per message for every WebSocket client.
 
-use rusqlite::Transaction;
+use crate::store::Tx;
 use serde::{Deserialize, Serialize};
 
 use crate::live::LiveEvent;
@@ -33,7 +33,7 @@ use crate::model::{
 };
 use crate::plugins::Hook;
 use crate::store;
-use crate::store::events::StoredEvent;
+use crate::store::StoredEvent;
 
 mod hook_calls;
 pub mod to_wit;
@@ -344,11 +344,7 @@ impl ChatEvent {
 /// [`LiveEvent`] to publish after the commit. Live-only and hook-only events are stored with an empty
 /// audience, so they reach the after-hooks but never `events_since`; the returned live event keeps the
 /// real audience (and id 0 for live-only events, which clients must not resume from).
-pub fn append_event(
-    tx: &Transaction<'_>,
-    event: &ChatEvent,
-    now: Millis,
-) -> store::Result<LiveEvent> {
+pub fn append_event(tx: &dyn Tx, event: &ChatEvent, now: Millis) -> store::Result<LiveEvent> {
     let audience = event.audience();
     let stored_audience: &[String] = match event.visibility() {
         Visibility::Replayable => &audience,
@@ -356,8 +352,7 @@ pub fn append_event(
     };
     let payload = event.payload();
     let conversation_id = event.conversation().id.as_str();
-    let id = store::events::append_event(
-        tx,
+    let id = tx.append_event(
         event.kind(),
         Some(conversation_id),
         stored_audience,

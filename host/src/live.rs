@@ -32,7 +32,7 @@ use serde::Serialize;
 pub use hub::{Hub, LIVE_CHANNEL_CAPACITY, USER_CHANNEL_CAPACITY, UserEvents};
 
 use crate::model::Millis;
-use crate::store::events::StoredEvent;
+use crate::store::StoredEvent;
 
 /// One event as live subscribers (WebSocket clients) receive it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

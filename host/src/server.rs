@@ -56,7 +56,7 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("db", &self.chat.db().path())
+            .field("db", &self.chat.db().location())
             .field("body_limit", &self.body_limit)
             .finish_non_exhaustive()
     }

@@ -199,7 +199,7 @@ async fn every_power_answers_rate_limited_past_its_burst_and_a_manifest_sets_its
         .state
         .chat
         .db()
-        .read(|c| chathooks::store::timers::timers_of(c, "flood"));
+        .read(|c| c.timers_of("flood"));
     assert_eq!(must(timers, "timers of flood").len() as u64, burst);
 
     let status = plugin(&server, "flood").await.expect("flood is listed");

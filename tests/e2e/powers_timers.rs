@@ -60,7 +60,7 @@ async fn a_timer_fires_after_a_restart() {
             .state
             .chat
             .db()
-            .read(|c| chathooks::store::timers::timers_of(c, "reminder"));
+            .read(|c| c.timers_of("reminder"));
         if timers.map(|t| t.len()).ok() == Some(0) {
             break;
         }

@@ -160,14 +160,8 @@ pub async fn recorded_all(server: &TestServer, plugin: &str, ids: &BTreeSet<Stri
 /// After-hook deliveries not yet done, per plugin, and events not yet fanned out.
 pub fn backlog(server: &TestServer) -> (Vec<(String, u64)>, u64) {
     let db = server.running.state.db();
-    let pending = must(
-        db.read(chathooks::store::outbox::backlog),
-        "read the backlog",
-    );
-    let outbox = must(
-        db.read(chathooks::store::outbox::outbox_depth),
-        "read the outbox",
-    );
+    let pending = must(db.read(|c| c.backlog()), "read the backlog");
+    let outbox = must(db.read(|c| c.outbox_depth()), "read the outbox");
     (pending, outbox)
 }
 

@@ -128,7 +128,7 @@ fn expected_hook_records(db: &Path) -> Vec<String> {
     );
     ids.into_iter()
         .map(|id| {
-            let stored = must(chathooks::store::events::get_event(&conn, id), "event");
+            let stored = must(chathooks::store::Read::get_event(&conn, id), "event");
             let event = must(ChatEvent::from_stored(&stored), "decode event");
             format!("{}:{id}", event.hook().name())
         })

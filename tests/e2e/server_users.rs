@@ -146,7 +146,7 @@ async fn a_plugin_never_posts_as_an_ordinary_user_holding_its_bot_id() {
     let server = server_on(dir.path(), |_| {}).await;
     // A database from before the fix: an admin created `bot.command_bot` as an ordinary user.
     must(
-        server.running.state.db().write(|tx| {
+        server.running.state.db().as_sqlite().expect("a SQLite server").write(|tx| {
             tx.execute(
                 "INSERT INTO users (id, name, metadata, created_at) VALUES ('bot.command_bot', 'Mallory', '{}', 0)",
                 [],
@@ -340,13 +340,19 @@ async fn tokens_are_listed_without_secrets_expire_and_are_revoked() {
 
     // Past its expiry (moved into the past in the database rather than waited for): 401 saying so.
     must(
-        server.running.state.db().write(|tx| {
-            tx.execute(
-                "UPDATE tokens SET expires_at = 1000 WHERE id = ?1",
-                [&expiring_id],
-            )?;
-            Ok(())
-        }),
+        server
+            .running
+            .state
+            .db()
+            .as_sqlite()
+            .expect("a SQLite server")
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE tokens SET expires_at = 1000 WHERE id = ?1",
+                    [&expiring_id],
+                )?;
+                Ok(())
+            }),
         "expire the token",
     );
     let (status, message) = refused(&server, Method::GET, "/v1/me", &expiring, None).await;

@@ -235,11 +235,7 @@ async fn a_resume_point_ahead_of_the_log_is_reported_and_loses_no_new_event() {
     let conv = server.conversation(&alice, &["bob"]).await;
     server.send(&alice, &conv, "before").await;
     let latest = must(
-        server
-            .running
-            .state
-            .db()
-            .read(chathooks::store::events::latest_event_id),
+        server.running.state.db().read(|c| c.latest_event_id()),
         "latest event id",
     );
 

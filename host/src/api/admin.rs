@@ -16,7 +16,7 @@ use crate::chat::fields;
 use crate::plugins::registry::{PluginStatus, Registry};
 use crate::plugins::reload::ReloadReport;
 use crate::server::AppState;
-use crate::store::{Db, outbox};
+use crate::store::Db;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -58,7 +58,7 @@ pub async fn plugins(
 /// The registry's view of every plugin with its pending deliveries from the outbox.
 fn statuses(db: &Db, registry: &Registry) -> crate::store::Result<Vec<PluginStatus>> {
     let backlog: std::collections::HashMap<String, u64> =
-        db.read(outbox::backlog)?.into_iter().collect();
+        db.read(|c| c.backlog())?.into_iter().collect();
     let mut statuses = registry.plugins_status();
     for s in &mut statuses {
         s.pending_deliveries = backlog.get(&s.name).copied().unwrap_or(0);

@@ -253,7 +253,7 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         assert_eq!(
             schemas["AddReaction"]["properties"]["emoji"]["maxLength"],
-            json!(crate::store::reactions::MAX_EMOJI_LEN)
+            json!(crate::store::limits::MAX_EMOJI_LEN)
         );
         assert_eq!(
             schemas["AddParticipants"]["properties"]["user_ids"]["minItems"],

@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use crate::chat::devices::AddDevice;
 use crate::server::AppState;
-use crate::store::devices::Device;
+use crate::store::Device;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {

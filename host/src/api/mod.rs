@@ -115,10 +115,7 @@ pub struct Health {
               (status = 500, description = "The database does not answer", body = error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let db = state.db().clone();
-    tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-    })
-    .await??;
+    tokio::task::spawn_blocking(move || db.read(|c| c.ping())).await??;
     Ok(Json(Health {
         status: "ok".into(),
     }))

@@ -54,7 +54,6 @@ use crate::chat::Chat;
 use crate::live::{LiveEvent, LiveFrame, UserEvents};
 use crate::model::User;
 use crate::server::AppState;
-use crate::store::events::latest_event_id;
 use crate::store::ids::now_ms;
 
 /// How often the server pings an idle client: often enough that proxies with a one-minute idle timeout
@@ -140,7 +139,8 @@ pub async fn ws(
         None => (None, None),
         Some(asked) => {
             let db = state.db().clone();
-            let latest = tokio::task::spawn_blocking(move || db.read(latest_event_id)).await??;
+            let latest =
+                tokio::task::spawn_blocking(move || db.read(|c| c.latest_event_id())).await??;
             resume_point(asked, latest)
         }
     };

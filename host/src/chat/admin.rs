@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::model::Millis;
-use crate::store::{dead_letters, ids::now_ms};
+use crate::store::ids::now_ms;
 
 use super::{Chat, ChatError};
 
@@ -28,8 +28,8 @@ pub struct DeadLetterInfo {
     pub created_at: Millis,
 }
 
-impl From<dead_letters::DeadLetter> for DeadLetterInfo {
-    fn from(d: dead_letters::DeadLetter) -> Self {
+impl From<crate::store::DeadLetter> for DeadLetterInfo {
+    fn from(d: crate::store::DeadLetter) -> Self {
         DeadLetterInfo {
             id: d.id,
             event_id: d.event.id,
@@ -51,9 +51,7 @@ impl Chat {
         limit: u32,
     ) -> Result<Vec<DeadLetterInfo>, ChatError> {
         self.blocking(move |chat| {
-            let letters = chat
-                .db
-                .read(|c| dead_letters::dead_letters(c, after, limit))?;
+            let letters = chat.db.read(|c| c.dead_letters(after, limit))?;
             Ok(letters.into_iter().map(DeadLetterInfo::from).collect())
         })
         .await
@@ -63,9 +61,7 @@ impl Chat {
     /// Returns the dead letter as it was.
     pub async fn replay_dead_letter(&self, id: i64) -> Result<DeadLetterInfo, ChatError> {
         self.blocking(move |chat| {
-            let letter = chat
-                .db
-                .write(|tx| dead_letters::replay_dead_letter(tx, id, now_ms()))?;
+            let letter = chat.db.write(|tx| tx.replay_dead_letter(id, now_ms()))?;
             chat.dispatch.wake();
             Ok(letter.into())
         })

@@ -7,10 +7,7 @@ use serde_json::json;
 
 use crate::events::ChatEvent;
 use crate::model::{Conversation, Message, User, UserAccount};
-use crate::store::{
-    StoreError, conversations as conv_store, ids::now_ms, messages as msg_store,
-    participants as member_store, users as user_store,
-};
+use crate::store::{StoreError, ids::now_ms};
 
 use super::{Chat, ChatError};
 
@@ -20,24 +17,24 @@ impl Chat {
     /// when the id is held by an ordinary user (created before `bot.` ids were reserved): a plugin never
     /// acts as someone else's account.
     pub fn bot_user_blocking(&self, id: &str, plugin: &str) -> Result<User, ChatError> {
-        if !user_store::valid_user_id(id) {
+        if !crate::store::limits::valid_user_id(id) {
             return Err(ChatError::invalid(
                 "plugin",
                 format!("the plugin name {plugin:?} cannot name a bot user"),
             ));
         }
-        if let Some(account) = self.read(|c| Ok(user_store::find_account(c, id)?))? {
+        if let Some(account) = self.read(|c| Ok(c.find_account(id)?))? {
             return usable_bot(account);
         }
-        let new = user_store::NewUser {
+        let new = crate::store::NewUser {
             id: id.to_owned(),
             name: plugin.to_owned(),
             metadata: json!({ "bot": true, "plugin": plugin }),
         };
         let account = self.db().write(|tx| {
-            match user_store::create_bot_user(tx, &new, now_ms()) {
+            match tx.create_bot_user(&new, now_ms()) {
                 // Conflict: created meanwhile by another call of the same plugin (or held by a user).
-                Ok(_) | Err(StoreError::Conflict(_)) => user_store::get_account(tx, id),
+                Ok(_) | Err(StoreError::Conflict(_)) => tx.get_account(id),
                 Err(other) => Err(other),
             }
         })?;
@@ -48,15 +45,11 @@ impl Chat {
     /// (`chat_join`) is its authorization: no conversation admin is involved.
     pub fn join_bot_blocking(&self, bot: &User, conversation_id: &str) -> Result<(), ChatError> {
         self.commit(|tx, rec| {
-            conv_store::get_conversation(tx, conversation_id)?;
-            let added = member_store::add_participants(
-                tx,
-                conversation_id,
-                std::slice::from_ref(&bot.id),
-                rec.now,
-            )?;
+            tx.get_conversation(conversation_id)?;
+            let added =
+                tx.add_participants(conversation_id, std::slice::from_ref(&bot.id), rec.now)?;
             if !added.is_empty() {
-                let conversation = conv_store::get_conversation(tx, conversation_id)?;
+                let conversation = tx.get_conversation(conversation_id)?;
                 rec.record(
                     tx,
                     &ChatEvent::MembersAdded {
@@ -71,7 +64,7 @@ impl Chat {
 
     /// A conversation as it is now, for a plugin granted `chat_read`.
     pub fn conversation_blocking(&self, conversation_id: &str) -> Result<Conversation, ChatError> {
-        self.read(|c| Ok(conv_store::get_conversation(c, conversation_id)?))
+        self.read(|c| Ok(c.get_conversation(conversation_id)?))
     }
 
     /// The newest `limit` messages of a conversation, newest first, for a plugin granted `chat_read`.
@@ -81,14 +74,14 @@ impl Chat {
         limit: u32,
     ) -> Result<Vec<Message>, ChatError> {
         self.read(|c| {
-            conv_store::get_conversation(c, conversation_id)?;
-            let page = msg_store::MessagePage {
+            c.get_conversation(conversation_id)?;
+            let page = crate::store::MessagePage {
                 before: None,
                 after: None,
                 limit: Some(limit),
                 oldest_first: false,
             };
-            Ok(msg_store::list_messages(c, conversation_id, &page)?)
+            Ok(c.list_messages(conversation_id, &page)?)
         })
     }
 
@@ -99,7 +92,7 @@ impl Chat {
 
     /// Whether user `id` exists ([`ChatError::NotFound`] if not).
     pub fn require_user_blocking(&self, id: &str) -> Result<(), ChatError> {
-        self.read(|c| Ok(user_store::get_user(c, id).map(|_| ())?))
+        self.read(|c| Ok(c.get_user(id).map(|_| ())?))
     }
 }
 
@@ -123,7 +116,7 @@ fn usable_bot(account: UserAccount) -> Result<User, ChatError> {
 #[cfg(test)]
 mod tests {
     use crate::plugins::host::chat::bot_id;
-    use crate::store::users::{BOT_ID_PREFIX, is_bot_id};
+    use crate::store::limits::{BOT_ID_PREFIX, is_bot_id};
 
     #[test]
     fn bot_ids_are_in_the_reserved_namespace() {

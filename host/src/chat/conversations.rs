@@ -2,7 +2,6 @@
 
 use crate::events::ChatEvent;
 use crate::model::{Conversation, User, UserConversation};
-use crate::store::conversations as conv_store;
 
 use super::inputs::{CreateConversation, UpdateConversation};
 use super::require_users;
@@ -42,7 +41,7 @@ impl Chat {
             } else {
                 input.admin_ids
             };
-            let new = conv_store::NewConversation {
+            let new = crate::store::NewConversation {
                 title: input.title,
                 participant_ids,
                 admin_ids,
@@ -50,7 +49,7 @@ impl Chat {
                 metadata: input.metadata,
             };
             chat.commit(|tx, rec| {
-                let created = conv_store::create_conversation(tx, &new, rec.now)?;
+                let created = tx.create_conversation(&new, rec.now)?;
                 if created.changed {
                     rec.record(
                         tx,
@@ -75,7 +74,7 @@ impl Chat {
         self.blocking(move |chat| {
             Ok(chat
                 .db
-                .read(|c| conv_store::list_for_user(c, &actor, MAX_LISTED_CONVERSATIONS))?)
+                .read(|c| c.list_for_user(&actor, MAX_LISTED_CONVERSATIONS))?)
         })
         .await
     }
@@ -113,11 +112,11 @@ impl Chat {
                 if patch.title.is_none() && patch.metadata.is_none() {
                     return Ok(conversation);
                 }
-                let store_patch = conv_store::ConversationPatch {
-                    title: patch.title,
-                    metadata: patch.metadata,
+                let store_patch = crate::store::ConversationPatch {
+                    title: patch.title.clone(),
+                    metadata: patch.metadata.clone(),
                 };
-                let updated = conv_store::update_conversation(tx, &id, &store_patch, rec.now)?;
+                let updated = tx.update_conversation(&id, &store_patch, rec.now)?;
                 rec.record(
                     tx,
                     &ChatEvent::ConversationUpdated {
@@ -138,7 +137,7 @@ impl Chat {
             chat.commit(|tx, rec| {
                 let conversation = member_conversation(tx, &id, &actor)?;
                 require_admin(&conversation, &actor, "delete it")?;
-                let deleted = conv_store::delete_conversation(tx, &id)?;
+                let deleted = tx.delete_conversation(&id)?;
                 rec.record(
                     tx,
                     &ChatEvent::ConversationDeleted {

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::model::User;
-use crate::store::devices::{self, Device};
+use crate::store::Device;
 
 use super::{Chat, ChatError, fields};
 
@@ -25,8 +25,7 @@ impl Chat {
         let user = actor.id.clone();
         self.blocking(move |chat| {
             Ok(chat.db().write(|tx| {
-                devices::add_device(
-                    tx,
+                tx.add_device(
                     &user,
                     &input.platform,
                     &input.token,
@@ -40,7 +39,7 @@ impl Chat {
     /// The caller's registered devices.
     pub async fn list_devices(&self, actor: &User) -> Result<Vec<Device>, ChatError> {
         let user = actor.id.clone();
-        self.blocking(move |chat| Ok(chat.db().read(|c| devices::devices_of(c, &[user]))?))
+        self.blocking(move |chat| Ok(chat.db().read(|c| c.devices_of(&[user]))?))
             .await
     }
 
@@ -48,10 +47,7 @@ impl Chat {
     pub async fn remove_device(&self, actor: &User, token: &str) -> Result<(), ChatError> {
         let (user, token) = (actor.id.clone(), token.to_owned());
         self.blocking(move |chat| {
-            if chat
-                .db()
-                .write(|tx| devices::remove_device(tx, &user, &token))?
-            {
+            if chat.db().write(|tx| tx.remove_device(&user, &token))? {
                 Ok(())
             } else {
                 Err(ChatError::not_found("device", token))

@@ -1,13 +1,12 @@
 //! Messages: send (with before-hooks, mentions and idempotency), list, edit (with before-hooks), delete.
 
-use rusqlite::Connection;
+use crate::store::Read;
 
 use crate::events::{ChatEvent, hook_participants, to_wit};
 use crate::model::{Conversation, Message, Origin, User, mentions_in};
 use crate::plugins::bindings::types as wit;
 use crate::plugins::registry::LoadedPlugin;
 use crate::plugins::{Hook, HookCall};
-use crate::store::{conversations as conv_store, messages as msg_store, users as user_store};
 
 use super::before::{DraftContent, run_chain};
 use super::fields;
@@ -98,7 +97,7 @@ impl Chat {
         let (conversation, participants, earlier) = self.read(|c| {
             let conversation = member_conversation(c, conversation_id, &actor.id)?;
             let earlier = match &input.client_id {
-                Some(key) => msg_store::find_by_client_id(c, &actor.id, key)?,
+                Some(key) => c.find_by_client_id(&actor.id, key)?,
                 None => None,
             };
             let participants = chain_participants(c, &chain, &conversation)?;
@@ -131,26 +130,26 @@ impl Chat {
         };
         self.commit(|tx, rec| {
             member_conversation(tx, conversation_id, &actor.id)?;
-            let new = msg_store::NewMessage {
+            let new = crate::store::NewMessage {
                 conversation_id: conversation_id.to_owned(),
                 sender_id: actor.id.clone(),
                 mentions: mentions_in(&content.body),
-                body: content.body,
-                metadata: content.metadata,
-                origin,
-                client_id: input.client_id,
+                body: content.body.clone(),
+                metadata: content.metadata.clone(),
+                origin: origin.clone(),
+                client_id: input.client_id.clone(),
             };
-            let sent = msg_store::send_message(tx, &new, rec.now)?;
+            let sent = tx.send_message(&new, rec.now)?;
             if !sent.changed {
                 return Ok(sent.value);
             }
             let message = sent.value;
-            let conversation = conv_store::get_conversation(tx, conversation_id)?;
+            let conversation = tx.get_conversation(conversation_id)?;
             let mentioned = message
                 .mentions
                 .iter()
                 .filter(|id| conversation.participant_ids.contains(id))
-                .map(|id| user_store::get_user(tx, id))
+                .map(|id| tx.get_user(id))
                 .collect::<Result<Vec<_>, _>>()?;
             rec.record(
                 tx,
@@ -188,13 +187,13 @@ impl Chat {
         self.blocking(move |chat| {
             chat.read(|c| {
                 member_conversation(c, &id, &user)?;
-                let page = msg_store::MessagePage {
+                let page = crate::store::MessagePage {
                     before: page.before,
                     after: page.after,
                     limit: page.limit,
                     oldest_first: false,
                 };
-                Ok(msg_store::list_messages(c, &id, &page)?)
+                Ok(c.list_messages(&id, &page)?)
             })
         })
         .await
@@ -274,15 +273,14 @@ impl Chat {
         self.commit(|tx, rec| {
             let (message, _) = member_message(tx, message_id, &actor.id)?;
             check_editable(&message, actor)?;
-            let edited = msg_store::edit_message(
-                tx,
+            let edited = tx.edit_message(
                 message_id,
                 &content.body,
                 Some(&content.metadata),
                 &mentions_in(&content.body),
                 rec.now,
             )?;
-            let conversation = conv_store::get_conversation(tx, &edited.conversation_id)?;
+            let conversation = tx.get_conversation(&edited.conversation_id)?;
             rec.record(
                 tx,
                 &ChatEvent::MessageUpdated {
@@ -310,7 +308,7 @@ impl Chat {
                         "only the sender or an admin may delete a message".into(),
                     ));
                 }
-                let deleted = msg_store::delete_message(tx, &id, rec.now)?;
+                let deleted = tx.delete_message(&id, rec.now)?;
                 if deleted.changed {
                     rec.record(
                         tx,
@@ -330,7 +328,7 @@ impl Chat {
 /// The before-hook's `participants` argument, or nothing when no plugin is in `chain`: building it reads
 /// every participant's row, on every send.
 fn chain_participants(
-    conn: &Connection,
+    conn: &dyn Read,
     chain: &[LoadedPlugin],
     conversation: &Conversation,
 ) -> Result<Vec<wit::Participant>, ChatError> {

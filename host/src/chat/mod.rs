@@ -37,7 +37,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, Transaction};
+use crate::store::{Read, Tx};
 
 pub use error::ChatError;
 pub use inputs::{
@@ -51,10 +51,7 @@ use crate::events::{self, ChatEvent, Visibility};
 use crate::live::{Hub, LiveEvent};
 use crate::model::{Conversation, Message, Millis, User};
 use crate::plugins::registry::Registry;
-use crate::store::{
-    self, Db, StoreError, conversations as conv_store, ids::now_ms, messages as msg_store,
-    participants as member_store,
-};
+use crate::store::{self, Db, StoreError, ids::now_ms};
 
 /// The chat service: what the API calls. Cheap to clone (every field is shared).
 #[derive(Debug, Clone)]
@@ -76,7 +73,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Appends `event` to the log in `tx` and keeps its live form for publishing after the commit.
-    pub fn record(&mut self, tx: &Transaction<'_>, event: &ChatEvent) -> store::Result<()> {
+    pub fn record(&mut self, tx: &dyn Tx, event: &ChatEvent) -> store::Result<()> {
         let live = events::append_event(tx, event, self.now)?;
         self.stored = true;
         if event.visibility() != Visibility::HooksOnly {
@@ -128,9 +125,7 @@ impl Chat {
     ) -> Result<Vec<LiveEvent>, ChatError> {
         let user = actor.id.clone();
         self.blocking(move |chat| {
-            let stored = chat
-                .db
-                .read(|c| store::events::events_since(c, &user, since, limit))?;
+            let stored = chat.db.read(|c| c.events_since(&user, since, limit))?;
             Ok(stored.into_iter().map(LiveEvent::from).collect())
         })
         .await
@@ -146,10 +141,11 @@ impl Chat {
     }
 
     /// Runs `f` in one write transaction; if it succeeds, publishes the events it recorded and wakes the
-    /// dispatcher while the write lock is still held. An `Err` from `f` rolls everything back.
+    /// dispatcher while the write lock is still held. An `Err` from `f` rolls everything back. `f` may run
+    /// again if the backend retries the transaction (see [`Db::write`]), with a fresh [`Recorder`].
     pub fn commit<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &mut Recorder) -> Result<T, ChatError>,
+        mut f: impl FnMut(&dyn Tx, &mut Recorder) -> Result<T, ChatError>,
     ) -> Result<T, ChatError> {
         // `Db::write_then` speaks `StoreError`; a chat error (forbidden, rejected, ...) is parked here
         // while a placeholder store error rolls the transaction back.
@@ -188,7 +184,7 @@ impl Chat {
     /// Runs `f` on a read snapshot, with chat errors.
     pub fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, ChatError>,
+        f: impl FnOnce(&dyn Read) -> Result<T, ChatError>,
     ) -> Result<T, ChatError> {
         let mut failure: Option<ChatError> = None;
         let result = self.db.read(|c| {
@@ -204,14 +200,14 @@ impl Chat {
 /// The conversation `id` if `user_id` participates in it; [`ChatError::NotFound`] otherwise (whether or
 /// not it exists).
 pub(crate) fn member_conversation(
-    conn: &Connection,
+    conn: &dyn Read,
     id: &str,
     user_id: &str,
 ) -> Result<Conversation, ChatError> {
-    if !member_store::is_participant(conn, id, user_id)? {
+    if !conn.is_participant(id, user_id)? {
         return Err(ChatError::not_found("conversation", id));
     }
-    Ok(conv_store::get_conversation(conn, id)?)
+    Ok(conn.get_conversation(id)?)
 }
 
 /// [`ChatError::Forbidden`] unless `user_id` administers `conversation`.
@@ -232,15 +228,15 @@ pub(crate) fn require_admin(
 /// The message `id` and its conversation if `user_id` participates in it; [`ChatError::NotFound`]
 /// (for the message) otherwise.
 pub(crate) fn member_message(
-    conn: &Connection,
+    conn: &dyn Read,
     id: &str,
     user_id: &str,
 ) -> Result<(Message, Conversation), ChatError> {
-    let message = msg_store::get_message(conn, id)?;
-    if !member_store::is_participant(conn, &message.conversation_id, user_id)? {
+    let message = conn.get_message(id)?;
+    if !conn.is_participant(&message.conversation_id, user_id)? {
         return Err(ChatError::not_found("message", id));
     }
-    let conversation = conv_store::get_conversation(conn, &message.conversation_id)?;
+    let conversation = conn.get_conversation(&message.conversation_id)?;
     Ok((message, conversation))
 }
 
@@ -252,11 +248,11 @@ mod tests;
 /// [`ChatError::Invalid`] naming the item of `ids` (a `list` field of the request) that is not a user:
 /// the request names someone who does not exist, which is not the same as a missing conversation (404).
 pub(crate) fn require_users(
-    conn: &Connection,
+    conn: &dyn Read,
     list: &fields::List,
     ids: &[String],
 ) -> Result<(), ChatError> {
-    if let Some(missing) = crate::store::users::missing_users(conn, ids)?.first() {
+    if let Some(missing) = conn.missing_users(ids)?.first() {
         let i = ids.iter().position(|id| id == missing).unwrap_or_default();
         return Err(ChatError::invalid(
             format!("{}[{i}]", list.field),

@@ -2,9 +2,6 @@
 
 use crate::events::ChatEvent;
 use crate::model::{Conversation, User};
-use crate::store::{
-    conversations as conv_store, participants as member_store, users as user_store,
-};
 
 use super::{Chat, ChatError, fields, member_conversation, require_admin, require_users};
 
@@ -24,12 +21,12 @@ impl Chat {
                 let conversation = member_conversation(tx, &id, &actor)?;
                 require_admin(&conversation, &actor, "add participants")?;
                 require_users(tx, &fields::USER_IDS, &user_ids)?;
-                let added = member_store::add_participants(tx, &id, &user_ids, rec.now)?;
-                let conversation = conv_store::get_conversation(tx, &id)?;
+                let added = tx.add_participants(&id, &user_ids, rec.now)?;
+                let conversation = tx.get_conversation(&id)?;
                 if !added.is_empty() {
                     let users = added
                         .iter()
-                        .map(|u| user_store::get_user(tx, u))
+                        .map(|u| tx.get_user(u))
                         .collect::<Result<Vec<_>, _>>()?;
                     rec.record(
                         tx,
@@ -60,11 +57,11 @@ impl Chat {
                 if user_id != actor {
                     require_admin(&conversation, &actor, "remove other participants")?;
                 }
-                if !member_store::remove_participant(tx, &id, &user_id, rec.now)? {
+                if !tx.remove_participant(&id, &user_id, rec.now)? {
                     return Err(ChatError::not_found("participant", user_id.as_str()));
                 }
-                let conversation = conv_store::get_conversation(tx, &id)?;
-                let removed = user_store::get_user(tx, &user_id)?;
+                let conversation = tx.get_conversation(&id)?;
+                let removed = tx.get_user(&user_id)?;
                 rec.record(
                     tx,
                     &ChatEvent::MembersRemoved {

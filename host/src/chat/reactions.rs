@@ -2,7 +2,6 @@
 
 use crate::events::ChatEvent;
 use crate::model::{Reaction, User};
-use crate::store::reactions as reaction_store;
 
 use super::{Chat, ChatError, fields, member_message};
 
@@ -20,7 +19,7 @@ impl Chat {
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let (message, conversation) = member_message(tx, &id, &actor)?;
-                let added = reaction_store::add_reaction(tx, &id, &actor, &emoji, rec.now)?;
+                let added = tx.add_reaction(&id, &actor, &emoji, rec.now)?;
                 if added.changed {
                     rec.record(
                         tx,
@@ -49,7 +48,8 @@ impl Chat {
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let (message, conversation) = member_message(tx, &id, &actor)?;
-                let removed = reaction_store::remove_reaction(tx, &id, &actor, &emoji)?
+                let removed = tx
+                    .remove_reaction(&id, &actor, &emoji)?
                     .ok_or_else(|| ChatError::not_found("reaction", emoji.as_str()))?;
                 rec.record(
                     tx,

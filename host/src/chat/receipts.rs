@@ -6,7 +6,6 @@
 
 use crate::events::ChatEvent;
 use crate::model::{Receipt, User};
-use crate::store::{messages as msg_store, receipts as receipt_store};
 
 use super::inputs::ReadState;
 use super::{Chat, ChatError, member_conversation, member_message};
@@ -23,12 +22,12 @@ impl Chat {
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let (_, conversation) = member_message(tx, &id, &actor)?;
-                let outcome = receipt_store::mark_delivered(tx, &id, &actor, rec.now)?;
+                let outcome = tx.mark_delivered(&id, &actor, rec.now)?;
                 if outcome.changed {
                     rec.record(
                         tx,
                         &ChatEvent::MessageDelivered {
-                            message: msg_store::get_message(tx, &id)?,
+                            message: tx.get_message(&id)?,
                             conversation,
                             receipt: outcome.value.clone(),
                         },
@@ -52,15 +51,15 @@ impl Chat {
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let conversation = member_conversation(tx, &id, &actor)?;
-                let outcome =
-                    receipt_store::mark_read(tx, &id, &actor, message_id.as_deref(), rec.now)?;
+                let outcome = tx.mark_read(&id, &actor, message_id.as_deref(), rec.now)?;
                 for read in &outcome.newly_read {
-                    let receipt = receipt_store::receipt(tx, read, &actor)?
+                    let receipt = tx
+                        .receipt(read, &actor)?
                         .ok_or_else(|| ChatError::not_found("receipt", read.as_str()))?;
                     rec.record(
                         tx,
                         &ChatEvent::MessageRead {
-                            message: msg_store::get_message(tx, read)?,
+                            message: tx.get_message(read)?,
                             conversation: conversation.clone(),
                             receipt,
                         },

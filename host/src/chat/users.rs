@@ -2,7 +2,7 @@
 //! deactivating and reactivating them, and turning a presented bearer token into its user.
 //!
 //! ## Decisions
-//! - The `bot.` id prefix belongs to plugins' bot users (see [`crate::store::users`]): an admin cannot
+//! - The `bot.` id prefix belongs to plugins' bot users (see [`crate::store::limits::BOT_ID_PREFIX`]): an admin cannot
 //!   create such a user, a bot gets no token, and a bot row is never an ordinary user's row.
 //! - Deactivating a user refuses their tokens from the next request on and closes their live connections
 //!   (the hub ends their event channel, so each WebSocket closes); their messages and memberships stay,
@@ -13,7 +13,7 @@
 //!   losing nothing).
 
 use crate::model::{Millis, TokenInfo, User, UserAccount};
-use crate::store::{ids::now_ms, tokens, users as user_store};
+use crate::store::ids::now_ms;
 
 use super::fields;
 use super::inputs::{CreatedUser, IssueToken, IssuedToken, NewUser};
@@ -54,14 +54,14 @@ impl Chat {
         fields::USER_NAME.check(&input.name)?;
         fields::METADATA.check(&input.metadata)?;
         self.blocking(move |chat| {
-            let new = user_store::NewUser {
+            let new = crate::store::NewUser {
                 id: input.id,
                 name: input.name,
                 metadata: input.metadata,
             };
             chat.commit(|tx, rec| {
-                let user = user_store::create_user(tx, &new, rec.now)?;
-                let issued = tokens::issue_token(tx, &user.id, None, rec.now)?;
+                let user = tx.create_user(&new, rec.now)?;
+                let issued = tx.issue_token(&user.id, None, rec.now)?;
                 Ok(CreatedUser {
                     user,
                     token: issued.token,
@@ -85,7 +85,7 @@ impl Chat {
         let id = user_id.to_owned();
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
-                let account = user_store::get_account(tx, &id)?;
+                let account = tx.get_account(&id)?;
                 if account.bot {
                     return Err(ChatError::invalid(
                         "id",
@@ -104,7 +104,7 @@ impl Chat {
                     let ms = Millis::try_from(s.saturating_mul(1000)).unwrap_or(Millis::MAX);
                     rec.now.saturating_add(ms)
                 });
-                let issued = tokens::issue_token(tx, &id, expires_at, rec.now)?;
+                let issued = tx.issue_token(&id, expires_at, rec.now)?;
                 Ok(IssuedToken {
                     token: issued.token,
                     info: issued.info,
@@ -120,7 +120,7 @@ impl Chat {
         let token = token.to_owned();
         self.blocking(move |chat| {
             let now = now_ms();
-            let Some(owner) = chat.db.read(|c| tokens::token_owner(c, &token))? else {
+            let Some(owner) = chat.db.read(|c| c.token_owner(&token))? else {
                 return Ok(Err(TokenRefusal::Unknown));
             };
             if owner.bot {
@@ -137,9 +137,7 @@ impl Chat {
                 return Ok(Err(TokenRefusal::Expired { expired_at }));
             }
             if owner.use_is_news(now)
-                && let Err(err) = chat
-                    .db
-                    .write(|tx| tokens::note_use(tx, &owner.token_id, now))
+                && let Err(err) = chat.db.write(|tx| tx.note_use(&owner.token_id, now))
             {
                 // Bookkeeping only: the request goes on.
                 tracing::warn!(user = %owner.user.id, "cannot note a token's use: {err}");
@@ -152,14 +150,14 @@ impl Chat {
     /// The user `id`.
     pub async fn get_user(&self, id: &str) -> Result<User, ChatError> {
         let id = id.to_owned();
-        self.blocking(move |chat| Ok(chat.db.read(|c| user_store::get_user(c, &id))?))
+        self.blocking(move |chat| Ok(chat.db.read(|c| c.get_user(&id))?))
             .await
     }
 
     /// The account of user `id`, as admins see it.
     pub async fn user_account(&self, id: &str) -> Result<UserAccount, ChatError> {
         let id = id.to_owned();
-        self.blocking(move |chat| Ok(chat.db.read(|c| user_store::get_account(c, &id))?))
+        self.blocking(move |chat| Ok(chat.db.read(|c| c.get_account(&id))?))
             .await
     }
 
@@ -174,12 +172,8 @@ impl Chat {
             fields::USERS_LIMIT.check(limit.into())?;
         }
         let limit = limit.unwrap_or(fields::MAX_USERS_PAGE);
-        self.blocking(move |chat| {
-            Ok(chat
-                .db
-                .read(|c| user_store::list_accounts(c, after.as_deref(), limit))?)
-        })
-        .await
+        self.blocking(move |chat| Ok(chat.db.read(|c| c.list_accounts(after.as_deref(), limit))?))
+            .await
     }
 
     /// Deactivates user `id`: their tokens are refused from now on and their live connections close.
@@ -189,7 +183,7 @@ impl Chat {
         self.blocking(move |chat| {
             let account = chat
                 .db
-                .write(|tx| user_store::set_deactivated(tx, &id, Some(now_ms())))?;
+                .write(|tx| tx.set_deactivated(&id, Some(now_ms())))?;
             chat.hub.disconnect_user(&id);
             Ok(account)
         })
@@ -202,8 +196,8 @@ impl Chat {
         let id = id.to_owned();
         self.blocking(move |chat| {
             chat.commit(|tx, _| {
-                let account = user_store::get_account(tx, &id)?;
-                if user_store::is_bot_id(&id) && !account.bot {
+                let account = tx.get_account(&id)?;
+                if crate::store::limits::is_bot_id(&id) && !account.bot {
                     return Err(ChatError::invalid(
                         "id",
                         format!(
@@ -211,7 +205,7 @@ impl Chat {
                         ),
                     ));
                 }
-                Ok(user_store::set_deactivated(tx, &id, None)?)
+                Ok(tx.set_deactivated(&id, None)?)
             })
         })
         .await
@@ -220,7 +214,7 @@ impl Chat {
     /// The tokens of user `user_id`, newest first (never the secrets).
     pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenInfo>, ChatError> {
         let id = user_id.to_owned();
-        self.blocking(move |chat| Ok(chat.db.read(|c| tokens::list_tokens(c, &id, now_ms()))?))
+        self.blocking(move |chat| Ok(chat.db.read(|c| c.list_tokens(&id, now_ms()))?))
             .await
     }
 
@@ -230,8 +224,8 @@ impl Chat {
         let (id, token_id) = (user_id.to_owned(), token_id.to_owned());
         self.blocking(move |chat| {
             let revoked = chat.db.write(|tx| {
-                user_store::get_account(tx, &id)?;
-                tokens::revoke_token(tx, &id, &token_id)
+                tx.get_account(&id)?;
+                tx.revoke_token(&id, &token_id)
             })?;
             if !revoked {
                 return Err(ChatError::not_found("token", token_id));

@@ -122,7 +122,7 @@ impl Unloaded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::outbox::QueuedDelivery;
+    use crate::store::QueuedDelivery;
 
     fn row(plugin: &str, event_id: i64) -> QueuedDelivery {
         QueuedDelivery {

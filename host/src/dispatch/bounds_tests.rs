@@ -15,7 +15,7 @@ use crate::chat::testkit::{Kit, copy_plugin, fast_config, fixture};
 use crate::chat::{CreateConversation, SendMessage};
 use crate::clock::ManualClock;
 use crate::model::User;
-use crate::store::dead_letters::{self, DeadLetter};
+use crate::store::DeadLetter;
 
 async fn conversation(kit: &Kit, user: &User) -> String {
     let create = CreateConversation::default();
@@ -31,17 +31,15 @@ async fn send(kit: &Kit, user: &User, conversation: &str, body: &str) -> i64 {
         .send_message(user, conversation, message)
         .await
         .unwrap();
-    kit.db.read(crate::store::events::latest_event_id).unwrap()
+    kit.db.read(|c| c.latest_event_id()).unwrap()
 }
 
 fn letters(kit: &Kit) -> Vec<DeadLetter> {
-    kit.db
-        .read(|c| dead_letters::dead_letters(c, 0, 1000))
-        .unwrap()
+    kit.db.read(|c| c.dead_letters(0, 1000)).unwrap()
 }
 
 fn backlog_of(kit: &Kit, plugin: &str) -> u64 {
-    let backlog = kit.db.read(crate::store::outbox::backlog).unwrap();
+    let backlog = kit.db.read(|c| c.backlog()).unwrap();
     backlog
         .into_iter()
         .find(|(name, _)| name == plugin)

@@ -10,7 +10,7 @@ use crate::events;
 use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookOutput};
-use crate::store::outbox::Delivery;
+use crate::store::Delivery;
 use crate::store::{self, Db};
 
 use super::DispatchConfig;

@@ -2,7 +2,7 @@
 //! hook, at least once, in order per (plugin, conversation), with the event id and attempt number.
 //!
 //! ## The loop
-//! 1. At start: [`recover_in_flight`](crate::store::outbox::recover_in_flight): calls cut short by a crash
+//! 1. At start: [`recover_in_flight`](crate::store::Tx::recover_in_flight): calls cut short by a crash
 //!    are due again (their attempt count is kept). Then the deliveries table is loaded into memory
 //!    ([`queues`]): one queue per (plugin, conversation).
 //! 2. Each [`round`](round::round), on a blocking thread and in one write transaction where it can:
@@ -62,7 +62,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
 use crate::plugins::registry::Registry;
-use crate::store::{self, Db, outbox};
+use crate::store::{self, Db};
 
 pub use deliver::{DeliveryOutcome, Drainer, backoff, drain};
 pub use stats::{DeadLetterCause, DispatchStats};
@@ -265,7 +265,7 @@ impl Reload {
 impl Loop {
     async fn run(mut self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let db = self.db.clone();
-        match tokio::task::spawn_blocking(move || db.write(outbox::recover_in_flight)).await {
+        match tokio::task::spawn_blocking(move || db.write(|tx| tx.recover_in_flight())).await {
             Ok(Ok(n)) if n > 0 => tracing::info!("recovered {n} deliveries left in flight"),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!("recovering in-flight deliveries failed: {e}"),

@@ -7,7 +7,7 @@
 //! (fan-out, outcomes) and an occasional reload touch the memory.
 //!
 //! The store stays the authority. This memory only proposes heads: starting one goes through
-//! [`outbox::start_head`](crate::store::outbox::start_head), which checks in SQL that it still is the due
+//! [`Tx::start_head`](crate::store::Tx::start_head), which checks in SQL that it still is the due
 //! head of its queue, so out-of-date memory can delay a delivery but never break order or start one
 //! twice. A failed check reloads that queue ([`Queues::replace_queue`]); deliveries written by others
 //! (a replayed dead letter) appear at the next full [`Queues::load`].
@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use crate::model::Millis;
-use crate::store::outbox::QueuedDelivery;
+use crate::store::QueuedDelivery;
 
 /// A queue's first delivery, due and with no call running in its queue: ready to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl Queue {
 
 impl Queues {
     /// Memory built from the store's rows (from
-    /// [`outbox::queued_deliveries`](crate::store::outbox::queued_deliveries)).
+    /// [`Read::queued_deliveries`](crate::store::Read::queued_deliveries)).
     pub fn load(rows: Vec<QueuedDelivery>, now: Millis) -> Queues {
         let mut queues = Queues::default();
         let mut touched = Vec::new();
@@ -120,9 +120,9 @@ impl Queues {
         }
     }
 
-    /// Replaces one queue with the store's rows for it (after [`outbox::start_head`] refused its head).
+    /// Replaces one queue with the store's rows for it (after [`Tx::start_head`] refused its head).
     ///
-    /// [`outbox::start_head`]: crate::store::outbox::start_head
+    /// [`Tx::start_head`]: crate::store::Tx::start_head
     pub fn replace_queue(
         &mut self,
         plugin: &str,

@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
 use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
-use crate::store::events::{self as stored_events, StoredEvent};
-use crate::store::outbox::{self, Delivery, DeliveryState, StartedRow};
-use crate::store::{self, Db, StoreError, dead_letters};
+use crate::store::{self, Db, Delivery, DeliveryState, StartedRow, StoreError, StoredEvent, Tx};
 
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed};
@@ -125,10 +123,10 @@ pub(super) fn round(
     let queues = &mut memory.queues;
     if reload {
         // Before this round's writes: outcomes and fan-outs below apply to the reloaded memory as well.
-        *queues = Queues::load(db.read(outbox::queued_deliveries)?, now);
+        *queues = Queues::load(db.read(|c| c.queued_deliveries())?, now);
         tracing::trace!("dispatcher memory reloaded: {} deliveries", queues.len());
     }
-    let events = db.read(|c| outbox::pending_events(c, FAN_OUT_BATCH))?;
+    let events = db.read(|c| c.pending_events(FAN_OUT_BATCH))?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
     let targets: Vec<(StoredEvent, Vec<String>)> = events
         .into_iter()
@@ -165,7 +163,7 @@ pub(super) fn round(
         }
         for plugin in &expired {
             let reason = unloaded_reason(plugin, config.unloaded_grace);
-            let count = dead_letters::dead_letter_waiting(tx, plugin, &reason, now)?;
+            let count = tx.dead_letter_waiting(plugin, &reason, now)?;
             queues.drop_waiting(plugin, now);
             given_up.push(GivenUp::Unloaded {
                 plugin: plugin.clone(),
@@ -180,14 +178,14 @@ pub(super) fn round(
                     .iter()
                     .any(|p| p.name() == plugin && p.dispatch_capacity(1) == 0);
                 let reason = backlog_full_reason(&plugin, backlogs.cap(), disabled);
-                dead_letters::dead_letter_unqueued(tx, event.id, &plugin, &reason, now)?;
+                tx.dead_letter_unqueued(event.id, &plugin, &reason, now)?;
                 given_up.push(GivenUp::BacklogFull {
                     plugin,
                     event_id: event.id,
                     reason,
                 });
             }
-            for row in outbox::fan_out_event(tx, event, &split.queue, now)? {
+            for row in tx.fan_out_event(event, &split.queue, now)? {
                 queues.insert(row, now);
             }
         }
@@ -200,7 +198,7 @@ pub(super) fn round(
             }
             let room = room.per_plugin.get(name).copied().unwrap_or(room.default);
             for head in queues.ready(name, plugin.dispatch_capacity(room)) {
-                match outbox::start_head(tx, head.event_id, &head.plugin, now)? {
+                match tx.start_head(head.event_id, &head.plugin, now)? {
                     Some(row) => {
                         queues.start(&head, now);
                         starts.push((head, row, plugin.clone()));
@@ -217,7 +215,7 @@ pub(super) fn round(
     // From here on nothing may return early: the starts are committed and must reach the caller.
     // The store disagrees with memory about these queues (a replayed dead letter went first): re-read.
     for head in stale {
-        match db.read(|c| outbox::queue(c, &head.plugin, &head.conversation)) {
+        match db.read(|c| c.delivery_queue(&head.plugin, &head.conversation)) {
             Ok(rows) => {
                 tracing::debug!(
                     plugin = head.plugin,
@@ -237,9 +235,7 @@ pub(super) fn round(
         .read(|c| {
             Ok(starts
                 .iter()
-                .map(|(head, _, _)| {
-                    stored_events::get_event(c, head.event_id).map_err(|e| e.to_string())
-                })
+                .map(|(head, _, _)| c.get_event(head.event_id).map_err(|e| e.to_string()))
                 .collect())
         })
         .unwrap_or_else(|e| starts.iter().map(|_| Err(e.to_string())).collect());
@@ -346,16 +342,14 @@ fn subscribers(registry: &Registry, event: &StoredEvent) -> Vec<String> {
 
 /// Commits one outcome. A delivery that is gone already (nothing else removes one while its call runs,
 /// but a store edited by hand might) is logged and skipped rather than failing the whole round.
-fn record(tx: &rusqlite::Transaction<'_>, f: &Finished, now: Millis) -> store::Result<()> {
+fn record(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
     let (event_id, plugin) = (f.event_id, f.plugin.as_str());
     let written = match &f.outcome {
-        DeliveryOutcome::Delivered => outbox::delivery_succeeded(tx, event_id, plugin).map(|_| ()),
-        DeliveryOutcome::Retry { at, error } => {
-            outbox::delivery_failed(tx, event_id, plugin, error, *at)
-        }
-        DeliveryOutcome::Postponed { at } => outbox::postpone_delivery(tx, event_id, plugin, *at),
+        DeliveryOutcome::Delivered => tx.delivery_succeeded(event_id, plugin).map(|_| ()),
+        DeliveryOutcome::Retry { at, error } => tx.delivery_failed(event_id, plugin, error, *at),
+        DeliveryOutcome::Postponed { at } => tx.postpone_delivery(event_id, plugin, *at),
         DeliveryOutcome::DeadLettered { error } => {
-            dead_letters::dead_letter(tx, event_id, plugin, error, now).map(|_| ())
+            tx.dead_letter(event_id, plugin, error, now).map(|_| ())
         }
     };
     match written {

@@ -13,7 +13,6 @@ use crate::chat::testkit::{Kit, copy_plugin, event_id_of, eventually, fast_confi
 use crate::chat::{Chat, CreateConversation, SendMessage};
 use crate::live::Hub;
 use crate::model::User;
-use crate::store::dead_letters;
 
 fn create(ids: &[&str]) -> CreateConversation {
     CreateConversation {
@@ -35,9 +34,7 @@ async fn send(chat: &Chat, user: &User, conversation: &str, body: &str) -> i64 {
     )
     .await
     .unwrap();
-    chat.db()
-        .read(crate::store::events::latest_event_id)
-        .unwrap()
+    chat.db().read(|c| c.latest_event_id()).unwrap()
 }
 
 #[tokio::test]
@@ -66,10 +63,7 @@ async fn failures_retry_with_growing_attempts_then_dead_letter_and_replay() {
         .record(&format!("after-message-sent:{failing}"))
         .unwrap();
     assert_eq!(recorded["context"]["attempt"], 1);
-    let letters = kit
-        .db
-        .read(|c| dead_letters::dead_letters(c, 0, 10))
-        .unwrap();
+    let letters = kit.db.read(|c| c.dead_letters(0, 10)).unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(
         (
@@ -161,18 +155,11 @@ async fn the_loop_delivers_in_order_per_conversation_and_stops_on_shutdown() {
     })
     .await;
     eventually("hostile gave up on the loop", || {
-        kit.db
-            .read(|c| dead_letters::dead_letters(c, 0, 10))
-            .unwrap()
-            .len()
-            == 1
+        kit.db.read(|c| c.dead_letters(0, 10)).unwrap().len() == 1
     })
     .await;
     eventually("hostile got every other message", || {
-        kit.db
-            .read(crate::store::outbox::backlog)
-            .unwrap()
-            .is_empty()
+        kit.db.read(|c| c.backlog()).unwrap().is_empty()
     })
     .await;
 
@@ -210,8 +197,8 @@ async fn a_restart_delivers_what_was_pending_or_in_flight() {
     let created = first - 1;
     kit.db
         .write(|tx| {
-            crate::store::outbox::fan_out(tx, created, &["recorder".to_owned()], 0)?;
-            crate::store::outbox::start_delivery(tx, created, "recorder")
+            tx.fan_out(created, &["recorder".to_owned()], 0)?;
+            tx.start_delivery(created, "recorder")
         })
         .unwrap();
     let kit = kit.reopen(DispatchHandle::detached());
@@ -270,6 +257,8 @@ fn recorder_calls(kit: &Kit) -> Vec<i64> {
 /// Undelivered deliveries of `plugin` in `conversation`.
 fn queued(kit: &Kit, plugin: &str, conversation: &str) -> i64 {
     kit.db
+        .as_sqlite()
+        .unwrap()
         .read(|c| {
             Ok(c.query_row(
                 "SELECT count(*) FROM deliveries WHERE plugin = ?1 AND conversation_id = ?2",
@@ -333,10 +322,7 @@ async fn a_large_backlog_over_many_conversations_drains_once_each_in_order_and_r
     let kit = kit.reopen(DispatchHandle::detached());
     let (_, stop, task) = start(&kit, fast_config());
     eventually("the backlog drained", || {
-        kit.db
-            .read(crate::store::outbox::backlog)
-            .unwrap()
-            .is_empty()
+        kit.db.read(|c| c.backlog()).unwrap().is_empty()
     })
     .await;
     let _ = stop.send(());
@@ -404,8 +390,7 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     // Conversation two flows to hostile while conversation one waits for its retries (once fanned out:
     // before that, nothing is queued for either).
     eventually("hostile got conversation two", || {
-        kit.db.read(crate::store::outbox::outbox_depth).unwrap() == 0
-            && queued(&kit, "hostile", &two) == 0
+        kit.db.read(|c| c.outbox_depth()).unwrap() == 0 && queued(&kit, "hostile", &two) == 0
     })
     .await;
     assert_eq!(
@@ -413,20 +398,14 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
         2,
         "the failing head and the one behind it"
     );
-    let letters = kit
-        .db
-        .read(|c| dead_letters::dead_letters(c, 0, 10))
-        .unwrap();
+    let letters = kit.db.read(|c| c.dead_letters(0, 10)).unwrap();
     assert!(letters.is_empty(), "still retrying");
 
     eventually("hostile gave up and moved on", || {
         queued(&kit, "hostile", &one) == 0
     })
     .await;
-    let letters = kit
-        .db
-        .read(|c| dead_letters::dead_letters(c, 0, 10))
-        .unwrap();
+    let letters = kit.db.read(|c| c.dead_letters(0, 10)).unwrap();
     assert_eq!(
         letters
             .iter()
@@ -444,7 +423,7 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     chat.replay_dead_letter(letters[0].id).await.unwrap();
     eventually("the replay was delivered and failed again", || {
         kit.db
-            .read(|c| dead_letters::dead_letters(c, 0, 10))
+            .read(|c| c.dead_letters(0, 10))
             .unwrap()
             .first()
             .is_some_and(|l| l.attempts == 4)

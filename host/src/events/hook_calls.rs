@@ -4,14 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 
-use rusqlite::Connection;
+use crate::store::Read;
 
 use super::{ChatEvent, EventError, to_wit};
 use crate::model::{Conversation, Participant};
 use crate::plugins::bindings::types as wit;
 use crate::plugins::{Hook, HookCall};
-use crate::store::events::StoredEvent;
-use crate::store::{self, participants, users};
+use crate::store::StoredEvent;
+use crate::store::{self};
 
 impl ChatEvent {
     /// The hook call for this event, with the [`wit::EventContext`] of one delivery attempt and the
@@ -142,10 +142,10 @@ impl ChatEvent {
 /// Current members are matched by id through a map and admins through a set: with 1,000 participants a
 /// linear search per member was a million comparisons per hook call.
 pub fn hook_participants(
-    conn: &Connection,
+    conn: &dyn Read,
     conversation: &Conversation,
 ) -> store::Result<Vec<wit::Participant>> {
-    let current = participants::participants(conn, &conversation.id)?;
+    let current = conn.participants(&conversation.id)?;
     let by_id: HashMap<&str, &Participant> =
         current.iter().map(|p| (p.user.id.as_str(), p)).collect();
     let admins: HashSet<&str> = conversation.admin_ids.iter().map(String::as_str).collect();
@@ -154,7 +154,7 @@ pub fn hook_participants(
         let is_admin = admins.contains(id.as_str());
         let mut participant = match by_id.get(id.as_str()) {
             Some(p) => to_wit::participant(p),
-            None => match users::find_user(conn, id)? {
+            None => match conn.find_user(id)? {
                 Some(user) => to_wit::participant(&Participant {
                     user,
                     is_admin,
@@ -173,7 +173,7 @@ pub fn hook_participants(
 /// The hook call for delivery `attempt` of a stored event: decodes it, reads the participants if the
 /// hook takes them and fills in the event context.
 pub fn stored_hook_call(
-    conn: &Connection,
+    conn: &dyn Read,
     event: &StoredEvent,
     attempt: u32,
 ) -> Result<HookCall, EventError> {

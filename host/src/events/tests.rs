@@ -1,11 +1,12 @@
 //! The event mapping: stored form round trips, kinds and hooks agree, visibility, participants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::store::{Read, Tx};
 use serde_json::json;
 
 use super::*;
 use crate::plugins::bindings::types as wit;
-use crate::store::testutil::{TestDb, ids};
+use crate::store::sqlite::testutil::{TestDb, ids};
 
 fn user(id: &str) -> User {
     User {
@@ -226,11 +227,9 @@ fn hidden_events_are_stored_without_audience() {
     assert!(sent.id > 0);
     assert_eq!((mentioned.id, typing.id), (0, 0));
     assert_eq!(typing.audience, ids(&["a", "b"]));
-    let seen =
-        t.db.read(|c| store::events::events_since(c, "b", 0, 10))
-            .unwrap();
+    let seen = t.db.read(|c| c.events_since("b", 0, 10)).unwrap();
     assert_eq!(seen.iter().map(|e| e.id).collect::<Vec<_>>(), vec![sent.id]);
-    let queued = t.db.read(|c| store::outbox::pending_events(c, 10)).unwrap();
+    let queued = t.db.read(|c| c.pending_events(10)).unwrap();
     assert_eq!(queued.len(), 3, "every event reaches the outbox");
 }
 
@@ -239,10 +238,8 @@ fn hook_participants_follow_the_snapshot() {
     let t = TestDb::with_users(&["a", "b"]).unwrap();
     let conv = t.conversation(&["a", "b"]).unwrap();
     t.send(&conv.id, "a", "one").unwrap();
-    let snapshot =
-        t.db.read(|c| store::conversations::get_conversation(c, &conv.id))
-            .unwrap();
-    t.db.write(|tx| store::participants::remove_participant(tx, &conv.id, "b", 3))
+    let snapshot = t.db.read(|c| c.get_conversation(&conv.id)).unwrap();
+    t.db.write(|tx| tx.remove_participant(&conv.id, "b", 3))
         .unwrap();
     let ps = t.db.read(|c| hook_participants(c, &snapshot)).unwrap();
     let summary: Vec<(String, bool, u32)> = ps

@@ -49,7 +49,7 @@ use crate::dispatch::DispatchStats;
 use crate::plugins::powers::Power;
 use crate::plugins::registry::{PluginState, PluginStatus, Registry};
 use crate::server::AppState;
-use crate::store::{dead_letters, outbox};
+
 use text::{Exposition, Kind};
 
 /// The request methods counted under their own name: the methods of RFC 9110 and `PATCH`. Any other
@@ -150,9 +150,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     let (queues, statuses) = tokio::task::spawn_blocking(move || {
         let queues = db.read(|c| {
             Ok(Queues {
-                outbox_depth: outbox::outbox_depth(c)?,
-                pending: outbox::backlog(c)?,
-                dead_letters: dead_letters::count(c)?,
+                outbox_depth: c.outbox_depth()?,
+                pending: c.backlog()?,
+                dead_letters: c.dead_letter_count()?,
             })
         })?;
         Ok::<_, crate::store::StoreError>((queues, registry.plugins_status()))

@@ -36,7 +36,7 @@ use crate::plugins::powers::{
     BotPost, CustomEvent, EventTarget, HostServices, HttpFailure, InboundResponse, OutboundRequest,
     PowerError, PushNotification, TimerSpec,
 };
-use crate::store::{StoreError, ids::now_ms, timers};
+use crate::store::{StoreError, ids::now_ms};
 
 use self::http::HttpClient;
 use self::push::Pusher;
@@ -187,8 +187,7 @@ impl HostServices for ServerServices {
         self.chat
             .db()
             .write(|tx| {
-                timers::set_timer(
-                    tx,
+                tx.set_timer(
                     &timer.plugin,
                     &timer.name,
                     now.saturating_add(delay),
@@ -205,7 +204,7 @@ impl HostServices for ServerServices {
     fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool, PowerError> {
         self.chat
             .db()
-            .write(|tx| timers::cancel_timer(tx, plugin, name))
+            .write(|tx| tx.cancel_timer(plugin, name))
             .map_err(store_error)
     }
 }

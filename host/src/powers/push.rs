@@ -21,7 +21,7 @@ use super::http::HttpClient;
 use super::tls::failure_text;
 use crate::live::{Hub, LiveEvent};
 use crate::plugins::powers::{PowerError, PushNotification};
-use crate::store::{Db, devices, ids, users};
+use crate::store::{Db, ids};
 
 /// Attempts at delivering one notification to the gateway. With [`FIRST_PUSH_BACKOFF`] doubling, four
 /// attempts span about three seconds: a gateway restarting is ridden out, a gateway that is down does not
@@ -81,15 +81,15 @@ impl Pusher {
         let (id, known, devices) = self
             .db
             .read(|c| {
-                let missing = users::missing_users(c, &n.user_ids)?;
+                let missing = c.missing_users(&n.user_ids)?;
                 let known: Vec<String> = n
                     .user_ids
                     .iter()
                     .filter(|u| !missing.contains(u))
                     .cloned()
                     .collect();
-                let devices = devices::devices_of(c, &known)?;
-                Ok((format!("n_{}", ids::random_hex(c, 8)?), known, devices))
+                let devices = c.devices_of(&known)?;
+                Ok((format!("n_{}", ids::random_hex(8)?), known, devices))
             })
             .map_err(failed)?;
         if known.is_empty() {

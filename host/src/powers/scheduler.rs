@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::model::Millis;
 use crate::plugins::CallError;
 use crate::plugins::registry::Registry;
-use crate::store::{Db, ids::now_ms, timers};
+use crate::store::{Db, ids::now_ms};
 
 /// Longest the loop sleeps without being woken: it picks up timers of a plugin loaded meanwhile.
 pub const TIMER_POLL: Duration = Duration::from_secs(1);
@@ -88,7 +88,7 @@ impl Scheduler {
 pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> {
     loop {
         let now = now_ms();
-        let due = db.read(|c| timers::due_timers(c, now, TIMER_BATCH))?;
+        let due = db.read(|c| c.due_timers(now, TIMER_BATCH))?;
         let firable: Vec<_> = due
             .into_iter()
             .filter(|t| {
@@ -105,7 +105,7 @@ pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> 
         }
     }
     let now = now_ms();
-    let next = db.read(timers::next_due)?;
+    let next = db.read(|c| c.next_timer_due())?;
     Ok(match next {
         // Due but not firable (its plugin is not running): wait for a reload.
         Some(at) if at > now => {
@@ -115,7 +115,7 @@ pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> 
     })
 }
 
-fn fire(db: &Db, registry: &Registry, timer: &timers::Timer) -> crate::store::Result<()> {
+fn fire(db: &Db, registry: &Registry, timer: &crate::store::Timer) -> crate::store::Result<()> {
     let Some(loaded) = registry.get(&timer.plugin) else {
         return Ok(());
     };
@@ -128,7 +128,7 @@ fn fire(db: &Db, registry: &Registry, timer: &timers::Timer) -> crate::store::Re
         Err(CallError::Disabled { retry_in, .. }) => {
             let at =
                 now.saturating_add(Millis::try_from(retry_in.as_millis()).unwrap_or(Millis::MAX));
-            db.write(|tx| timers::finish_firing(tx, timer, Some(at.max(now + 1)), timer.attempts))?;
+            db.write(|tx| tx.finish_firing(timer, Some(at.max(now + 1)), timer.attempts))?;
             return Ok(());
         }
         Err(e) => Some(e.to_string()),
@@ -160,6 +160,6 @@ fn fire(db: &Db, registry: &Registry, timer: &timers::Timer) -> crate::store::Re
             "on-timer failed: {error}"
         );
     }
-    db.write(|tx| timers::finish_firing(tx, timer, next, attempts))?;
+    db.write(|tx| tx.finish_firing(timer, next, attempts))?;
     Ok(())
 }

@@ -1,17 +1,13 @@
-//! Plugin key-value storage in SQLite: one table, every row namespaced by the plugin's name.
+//! Plugin key-value storage (the `kv` power), behind the same seam as the chat store: [`KvStore`] is one
+//! enum over the backends, so the host's `kv` interface and the harness never name a database.
 //!
-//! The namespace is filled in by the host from the plugin's identity, never by the plugin, so one plugin
-//! cannot read or write another's keys.
-//!
-//! Quotas (keys and bytes per plugin, checked in O(1) per write) are in [`super::kv_quota`].
+//! Every key is namespaced by the plugin's name, filled in by the host from the plugin's identity, never by
+//! the plugin. Each plugin has a quota of keys and bytes ([`KvQuota`]), checked in the same transaction as
+//! the write, so a quota holds exactly however many callers write at once.
 
-use rusqlite::{Connection, OptionalExtension};
-
-use super::kv_quota::{Expiry, USAGE_SCHEMA, purge_expired_rows, put, remove};
-pub use super::kv_quota::{KvQuota, KvUsage};
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::sqlite::kv::SqliteKv;
 
 /// Why a KV operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,91 +31,59 @@ pub enum KvError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-/// The KV store of every plugin, in one SQLite database file.
-///
-/// One connection behind a mutex: KV operations are short single-statement or single-transaction calls
-/// made from hook calls on blocking threads, and SQLite serializes writers anyway.
-#[derive(Debug)]
-pub struct KvStore {
-    conn: Mutex<Connection>,
+/// How much one plugin may keep in its KV store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvQuota {
+    /// Most keys.
+    pub max_keys: u64,
+    /// Most bytes of keys plus values.
+    pub max_bytes: u64,
 }
 
-pub(super) fn now_ms() -> i64 {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS plugin_kv (
-    plugin TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    expires_at INTEGER,
-    PRIMARY KEY (plugin, key)
-) WITHOUT ROWID;
-";
-
-fn create_schema(conn: &mut Connection) -> Result<(), KvError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA)?;
-    let has_usage: bool = tx.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_kv_usage'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_usage {
-        tx.execute_batch(USAGE_SCHEMA)?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// SQL condition for a row that has not expired; `:now` is bound to the current time. A macro, so the
-/// statements below are constants (no formatting per call) that still share one definition.
-macro_rules! live {
-    () => {
-        "(expires_at IS NULL OR expires_at > :now)"
+impl KvQuota {
+    /// No limit (tools and tests that seed state).
+    pub const UNLIMITED: KvQuota = KvQuota {
+        max_keys: u64::MAX,
+        max_bytes: u64::MAX,
     };
 }
 
+/// What one plugin keeps in its KV store now (expired rows included until purged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct KvUsage {
+    /// Keys held.
+    pub keys: u64,
+    /// Bytes of keys plus values.
+    pub bytes: u64,
+}
+
+/// The KV store of every plugin.
+#[derive(Debug)]
+pub enum KvStore {
+    /// A SQLite file beside the chat database (`kv.db`), or memory for tools and tests.
+    Sqlite(SqliteKv),
+}
+
 impl KvStore {
-    /// Open (and create if needed) the KV table in the SQLite file at `path`.
+    /// Opens (creating if needed) the KV store in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Self, KvError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut conn = conn;
-        create_schema(&mut conn)?;
-        Ok(KvStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self::Sqlite(SqliteKv::open(path)?))
     }
 
     /// A KV store that lives only in memory, for `chathooks test` and the harness: the same code paths,
     /// nothing left behind.
     pub fn open_in_memory() -> Result<Self, KvError> {
-        let mut conn = Connection::open_in_memory()?;
-        create_schema(&mut conn)?;
-        Ok(KvStore {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, KvError>) -> Result<R, KvError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        Ok(Self::Sqlite(SqliteKv::open_in_memory()?))
     }
 
     /// The live value of `key`.
     pub fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.with(|c| get_live(c, plugin, key))
+        match self {
+            Self::Sqlite(kv) => kv.get(plugin, key),
+        }
     }
 
-    /// Store `value` under `key`, expiring after `ttl_ms` if given. No quota: for tools and tests.
+    /// Stores `value` under `key`, expiring after `ttl_ms` if given. No quota: for tools and tests.
     pub fn set(
         &self,
         plugin: &str,
@@ -130,7 +94,7 @@ impl KvStore {
         self.set_within(plugin, KvQuota::UNLIMITED, key, value, ttl_ms)
     }
 
-    /// Store `value` under `key`, expiring after `ttl_ms` if given, unless that takes `plugin` past
+    /// Stores `value` under `key`, expiring after `ttl_ms` if given, unless that takes `plugin` past
     /// `quota`.
     pub fn set_within(
         &self,
@@ -140,80 +104,41 @@ impl KvStore {
         value: &[u8],
         ttl_ms: Option<u64>,
     ) -> Result<(), KvError> {
-        let now = now_ms();
-        let expires = ttl_ms.map(|ttl| now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)));
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            put(&tx, plugin, quota, key, value, Expiry::Set(expires))?;
-            tx.commit()?;
-            Ok(())
-        })
+        match self {
+            Self::Sqlite(kv) => kv.set_within(plugin, quota, key, value, ttl_ms),
+        }
     }
 
     /// What `plugin` keeps now.
     pub fn usage(&self, plugin: &str) -> Result<KvUsage, KvError> {
-        self.with(|c| {
-            let usage = c
-                .query_row(
-                    "SELECT keys, bytes FROM plugin_kv_usage WHERE plugin = ?1",
-                    [plugin],
-                    |r| {
-                        Ok(KvUsage {
-                            keys: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
-                            bytes: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
-                        })
-                    },
-                )
-                .optional()?;
-            Ok(usage.unwrap_or_default())
-        })
+        match self {
+            Self::Sqlite(kv) => kv.usage(plugin),
+        }
     }
 
-    /// Remove `key`; whether a live value was there.
+    /// Removes `key`; whether a live value was there.
     pub fn delete(&self, plugin: &str, key: &str) -> Result<bool, KvError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let existed = get_live(&tx, plugin, key)?.is_some();
-            remove(&tx, plugin, key)?;
-            tx.commit()?;
-            Ok(existed)
-        })
+        match self {
+            Self::Sqlite(kv) => kv.delete(plugin, key),
+        }
     }
 
     /// Live keys starting with `prefix`, in byte order.
     pub fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, KvError> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT key FROM plugin_kv WHERE plugin = :plugin AND substr(key, 1, length(:prefix)) = :prefix
-                 AND ",
-                live!(),
-                " ORDER BY key"
-            ))?;
-            let rows = stmt.query_map(
-                rusqlite::named_params! { ":plugin": plugin, ":prefix": prefix, ":now": now_ms() },
-                |r| r.get::<_, String>(0),
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        match self {
+            Self::Sqlite(kv) => kv.list_keys(plugin, prefix),
+        }
     }
 
     /// Every live key and value of `plugin`, in key order (for the harness and admin tools).
     pub fn dump(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, KvError> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT key, value FROM plugin_kv WHERE plugin = :plugin AND ",
-                live!(),
-                " ORDER BY key"
-            ))?;
-            let rows = stmt.query_map(
-                rusqlite::named_params! { ":plugin": plugin, ":now": now_ms() },
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        match self {
+            Self::Sqlite(kv) => kv.dump(plugin),
+        }
     }
 
-    /// Store `new` (or delete, for `None`) if the live value equals `expected`; whether it did. No quota.
+    /// Stores `new` (or deletes, for `None`) if the live value equals `expected`; whether it did. No
+    /// quota.
     pub fn compare_and_swap(
         &self,
         plugin: &str,
@@ -233,24 +158,12 @@ impl KvStore {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, KvError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let current = get_live(&tx, plugin, key)?;
-            if current.as_deref() != expected {
-                return Ok(false);
-            }
-            match new {
-                Some(value) => put(&tx, plugin, quota, key, value, Expiry::Set(None))?,
-                None => {
-                    remove(&tx, plugin, key)?;
-                }
-            }
-            tx.commit()?;
-            Ok(true)
-        })
+        match self {
+            Self::Sqlite(kv) => kv.compare_and_swap_within(plugin, quota, key, expected, new),
+        }
     }
 
-    /// Add `delta` to the decimal integer under `key` (absent counts as 0); the new value. An existing
+    /// Adds `delta` to the decimal integer under `key` (absent counts as 0); the new value. An existing
     /// expiry is kept. No quota.
     pub fn increment(&self, plugin: &str, key: &str, delta: i64) -> Result<i64, KvError> {
         self.increment_within(plugin, KvQuota::UNLIMITED, key, delta)
@@ -264,118 +177,16 @@ impl KvStore {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let current = match get_live(&tx, plugin, key)? {
-                None => 0,
-                Some(bytes) => std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i64>().ok())
-                    .ok_or(KvError::NotANumber)?,
-            };
-            let next = current.checked_add(delta).ok_or(KvError::Overflow)?;
-            put(
-                &tx,
-                plugin,
-                quota,
-                key,
-                next.to_string().as_bytes(),
-                Expiry::Keep,
-            )?;
-            tx.commit()?;
-            Ok(next)
-        })
+        match self {
+            Self::Sqlite(kv) => kv.increment_within(plugin, quota, key, delta),
+        }
     }
 
-    /// Remove expired rows of every plugin; the number removed. Expired rows are already invisible, this
+    /// Removes expired rows of every plugin; the number removed. Expired rows are already invisible, this
     /// only gives the space (and the quota) back.
     pub fn purge_expired(&self) -> Result<usize, KvError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let n = purge_expired_rows(&tx, None)?;
-            tx.commit()?;
-            Ok(n)
-        })
-    }
-}
-
-fn get_live(c: &Connection, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-    let mut stmt = c.prepare_cached(concat!(
-        "SELECT value FROM plugin_kv WHERE plugin = :plugin AND key = :key AND ",
-        live!()
-    ))?;
-    let value = stmt
-        .query_row(
-            rusqlite::named_params! { ":plugin": plugin, ":key": key, ":now": now_ms() },
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store() -> (tempfile::TempDir, KvStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kv = KvStore::open(&dir.path().join("kv.sqlite3")).expect("open");
-        (dir, kv)
-    }
-
-    #[test]
-    fn plugins_do_not_see_each_other() {
-        let (_dir, kv) = store();
-        kv.set("a", "k", b"1", None).expect("set");
-        assert_eq!(kv.get("b", "k").expect("get"), None);
-        assert_eq!(kv.list_keys("b", "").expect("list"), Vec::<String>::new());
-        assert_eq!(kv.get("a", "k").expect("get").as_deref(), Some(&b"1"[..]));
-    }
-
-    #[test]
-    fn ttl_expires() {
-        let (_dir, kv) = store();
-        kv.set("a", "k", b"v", Some(1)).expect("set");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        assert_eq!(kv.get("a", "k").expect("get"), None);
-        assert_eq!(kv.list_keys("a", "").expect("list"), Vec::<String>::new());
-        assert_eq!(kv.purge_expired().expect("purge"), 1);
-        assert!(!kv.delete("a", "k").expect("delete"));
-    }
-
-    #[test]
-    fn increment_and_cas() {
-        let (_dir, kv) = store();
-        assert_eq!(kv.increment("a", "n", 2).expect("incr"), 2);
-        assert_eq!(kv.increment("a", "n", -5).expect("incr"), -3);
-        assert!(
-            !kv.compare_and_swap("a", "n", Some(b"0"), Some(b"1"))
-                .expect("cas")
-        );
-        assert!(
-            kv.compare_and_swap("a", "n", Some(b"-3"), None)
-                .expect("cas")
-        );
-        assert!(
-            kv.compare_and_swap("a", "n", None, Some(b"x"))
-                .expect("cas")
-        );
-        assert!(matches!(
-            kv.increment("a", "n", 1),
-            Err(KvError::NotANumber)
-        ));
-        assert_eq!(kv.list_keys("a", "n").expect("list"), vec!["n".to_string()]);
-    }
-
-    #[test]
-    fn values_survive_reopen() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("kv.sqlite3");
-        KvStore::open(&path)
-            .expect("open")
-            .set("a", "k", b"v", None)
-            .expect("set");
-        let kv = KvStore::open(&path).expect("reopen");
-        assert_eq!(kv.get("a", "k").expect("get").as_deref(), Some(&b"v"[..]));
+        match self {
+            Self::Sqlite(kv) => kv.purge_expired(),
+        }
     }
 }

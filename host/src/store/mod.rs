@@ -1,71 +1,112 @@
-//! SQLite storage: the only code in the server that speaks SQL.
+//! Storage: the only code in the server that speaks SQL, behind one seam.
 //!
 //! ## Overview
-//! [`Db`] owns the file (WAL mode, migrated on open) and runs closures in transactions. Every other
-//! function here takes a `&Transaction` (writes) or `&Connection` (reads) plus typed inputs, so the chat
-//! layer can compose one operation from several calls and commit them together with the operation's event:
+//! [`Db`] is the chat database, one variant per backend. It runs closures in transactions: a closure
+//! given to [`Db::write`] gets a [`&dyn Tx`](Tx) and one given to [`Db::read`] a [`&dyn Read`](Read),
+//! the two traits of [`seam`] that every backend implements. So the chat layer composes one operation
+//! from several calls and commits them together with the operation's event, without knowing which
+//! database it runs on:
 //!
 //! ```ignore
 //! let sent = db.write(|tx| {
-//!     let sent = messages::send_message(tx, &new, now)?;
+//!     let sent = tx.send_message(&new, now)?;
 //!     if sent.changed {
-//!         events::append_event(tx, "message.new", Some(&conv_id), &audience, &payload, now)?;
+//!         tx.append_event("message.new", Some(&conv_id), &audience, &payload, now)?;
 //!     }
 //!     Ok(sent)
 //! })?;
 //! ```
 //!
+//! The plugins' key-value store is behind the same seam as its own enum, [`kv::KvStore`]. Nothing
+//! outside this module names a backend's types (DESIGN decision 11): `chat/`, `events`, `dispatch/`,
+//! `powers/`, `api/` and `metrics` see only [`Db`], the traits and the [`records`].
+//!
 //! ## Layout
-//! - [`db`]: opening, durability, the writer lock and read pool.
-//! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
-//! - [`users`]: users, bot users and whether each is active; [`tokens`]: their hashed bearer tokens.
-//! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).
-//! - [`participants`]: membership, admins and each member's read state.
-//! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
-//! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
-//! - [`unread`]: the unread counter of each participant row, kept up to date by sends, deletes and reads.
-//! - [`reactions`]: emoji reactions.
-//! - [`events`]: the event log that WebSocket clients resume from.
-//! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
-//! - [`dead_letters`]: deliveries that gave up, to list and replay.
+//! - [`seam`]: the [`Read`] and [`Tx`] traits; [`records`]: what they take and return; [`limits`]: the
+//!   limits and id rules every backend enforces alike; [`error`]: [`StoreError`].
+//! - [`sqlite`]: the embedded SQLite backend (the default).
+//! - [`kv`]: the plugins' key-value store.
 //! - [`data_lock`]: one server per data folder (an OS file lock holding the server's pid).
-//! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
-//! - [`ids`]: id, token and clock helpers; [`error`]: [`StoreError`].
+//! - [`ids`]: id, token and clock helpers.
 
-pub mod conversations;
 pub mod data_lock;
-pub mod db;
-pub mod dead_letters;
-pub mod devices;
 pub mod error;
-pub mod events;
 pub mod ids;
 pub mod kv;
-pub mod kv_quota;
-mod message_rows;
-pub mod messages;
-pub mod migrations;
-pub mod outbox;
-pub mod participants;
-pub mod reactions;
-pub mod receipts;
-pub mod timers;
-pub mod tokens;
-pub(crate) mod unread;
-pub mod users;
+pub mod limits;
+pub mod records;
+pub mod seam;
+pub mod sqlite;
 
-#[cfg(test)]
-pub(crate) mod testutil;
+use std::path::Path;
 
-pub use db::{Db, Durability};
 pub use error::{Result, StoreError};
+pub use records::*;
+pub use seam::{Read, Tx};
+pub use sqlite::db::Durability;
 
-/// The result of a write that may find its work already done (an idempotent send, a repeated receipt, a
-/// distinct conversation that already exists).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome<T> {
-    /// The record as it now is.
-    pub value: T,
-    /// True when this call changed the database: only then should the caller append an event.
-    pub changed: bool,
+/// The chat database, on one of the backends.
+#[derive(Debug)]
+pub enum Db {
+    /// An embedded SQLite file.
+    Sqlite(sqlite::Db),
+}
+
+impl Db {
+    /// Opens (creating if needed, with its parent directories) and migrates the SQLite database at
+    /// `path`, with [`Durability::Process`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// Like [`Db::open`] with an explicit [`Durability`].
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self> {
+        Ok(Self::Sqlite(sqlite::Db::open_with(path, durability)?))
+    }
+
+    /// Runs `f` in one transaction and commits if it returns `Ok`; an `Err` (or a panic) rolls everything
+    /// back. `f` may be called again if the backend retries a transaction that lost a race, so it must
+    /// not have effects outside the transaction.
+    pub fn write<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.write_then(f, |_| ())
+    }
+
+    /// Like [`Db::write`], then calls `after_commit` with the result before the next write can commit.
+    ///
+    /// Use it to publish the transaction's events to live subscribers: because the next write cannot
+    /// commit until `after_commit` returns, subscribers see events in event-id order, and a client that
+    /// resumes from the last id it saw never skips one. `after_commit` must be quick and must not touch
+    /// the database (a non-blocking channel send is right).
+    pub fn write_then<T>(
+        &self,
+        f: impl FnMut(&dyn Tx) -> Result<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> Result<T> {
+        let mut f = f;
+        match self {
+            Self::Sqlite(db) => db.write_then(|tx| f(tx), after_commit),
+        }
+    }
+
+    /// Runs `f` on one consistent read snapshot. Writes committed before the call are visible.
+    pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
+        match self {
+            Self::Sqlite(db) => db.read(|c| f(c)),
+        }
+    }
+
+    /// The SQLite database underneath, if this is one: for tests and tools that read or repair rows the
+    /// seam does not expose.
+    pub fn as_sqlite(&self) -> Option<&sqlite::Db> {
+        match self {
+            Self::Sqlite(db) => Some(db),
+        }
+    }
+
+    /// Where the data is, for messages and logs (the file of a SQLite database).
+    pub fn location(&self) -> String {
+        match self {
+            Self::Sqlite(db) => db.path().display().to_string(),
+        }
+    }
 }

@@ -7,7 +7,6 @@ use super::{create, event_kinds, send};
 use crate::chat::testkit::{Kit, example, fixture};
 use crate::chat::*;
 use crate::model::TypingState;
-use crate::store::events::events_since;
 
 #[tokio::test]
 async fn every_operation_fires_its_hook_once_with_its_payload() {
@@ -169,7 +168,7 @@ async fn every_operation_fires_its_hook_once_with_its_payload() {
     for user in [&a, &b, &c] {
         let seen = kit
             .db
-            .read(|conn| events_since(conn, &user.id, 0, 100))
+            .read(|conn| conn.events_since(&user.id, 0, 100))
             .unwrap();
         assert!(
             seen.iter()

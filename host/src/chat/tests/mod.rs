@@ -27,11 +27,13 @@ fn send(body: &str) -> SendMessage {
 /// Every stored event id with its kind, oldest first (as the admin sees the log).
 fn event_kinds(kit: &Kit) -> Vec<(i64, String)> {
     kit.db
+        .as_sqlite()
+        .unwrap()
         .read(|c| {
             let mut stmt = c.prepare("SELECT id, kind FROM events ORDER BY id")?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
         .unwrap()

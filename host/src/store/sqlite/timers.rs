@@ -5,27 +5,9 @@
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::error::Result;
 use crate::model::Millis;
-
-/// A stored timer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timer {
-    /// The plugin it belongs to.
-    pub plugin: String,
-    /// Its name, unique per plugin.
-    pub name: String,
-    /// When it is due.
-    pub due_at: Millis,
-    /// For repeating timers, the interval in ms.
-    pub interval_ms: Option<u64>,
-    /// What `on-timer` gets.
-    pub payload: String,
-    /// Failed firings in a row (one-shot timers are retried a few times).
-    pub attempts: u32,
-    /// Changes on every set: identifies this setting of the timer.
-    pub rev: i64,
-}
+use crate::store::error::Result;
+use crate::store::records::Timer;
 
 /// Stores a timer, replacing one of the same plugin and name.
 pub fn set_timer(
@@ -127,7 +109,7 @@ pub fn timers_of(conn: &Connection, plugin: &str) -> Result<Vec<Timer>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
+    use crate::store::sqlite::Db;
 
     #[test]
     fn set_fire_and_reset_race() -> Result<()> {

@@ -8,42 +8,14 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::ids::{count_u32, json_text, json_value, metadata_text, new_id};
 use super::users::missing_users;
-use super::{Outcome, messages, participants::participant};
+use super::{messages, participants::participant};
 use crate::model::{Conversation, Millis, UserConversation};
-
-/// Most participants one conversation may have. Every event of a conversation is written once per
-/// participant into the audience index, so this bounds the cost of one message.
-pub const MAX_PARTICIPANTS: usize = 1000;
-
-/// Longest title accepted, in characters: a line in a conversation list, with room to spare.
-pub const MAX_TITLE_LEN: usize = 500;
-
-/// What creating a conversation needs.
-#[derive(Debug, Clone, Default)]
-pub struct NewConversation {
-    /// Optional title.
-    pub title: Option<String>,
-    /// The members. Admins are added to it if missing; duplicates are ignored.
-    pub participant_ids: Vec<String>,
-    /// The members who administer the conversation.
-    pub admin_ids: Vec<String>,
-    /// Return the existing distinct conversation with the same participant set instead of a new one.
-    pub distinct_by_participants: bool,
-    /// A JSON object, or `null` for `{}`.
-    pub metadata: serde_json::Value,
-}
-
-/// A partial update; `None` leaves a field unchanged.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationPatch {
-    /// `Some(None)` clears the title.
-    pub title: Option<Option<String>>,
-    /// The new metadata (replaces the old object).
-    pub metadata: Option<serde_json::Value>,
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::{count_u32, json_text, json_value, metadata_text, new_id};
+use crate::store::limits::{MAX_PARTICIPANTS, MAX_TITLE_LEN};
+use crate::store::records::Outcome;
+use crate::store::records::{ConversationPatch, NewConversation};
 
 /// Creates a conversation, or, when `distinct_by_participants` is set and a distinct conversation with
 /// exactly this participant set exists, returns that one with `changed == false` (the new title, admins
@@ -77,7 +49,7 @@ pub fn create_conversation(
             changed: false,
         });
     }
-    let id = new_id(tx, "c_")?;
+    let id = new_id("c_")?;
     tx.prepare_cached(
         "INSERT INTO conversations (id, title, metadata, distinct_by_participants, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -266,8 +238,8 @@ fn check_title(title: Option<&str>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::participants::add_participants;
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::participants::add_participants;
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     #[test]
     fn distinct_conversations_are_found_by_exact_participant_set() -> Result<()> {

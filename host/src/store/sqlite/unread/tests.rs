@@ -2,10 +2,11 @@
 
 use rusqlite::Connection;
 
-use crate::store::messages::{delete_message, edit_message};
-use crate::store::participants::{add_participants, participants, remove_participant};
-use crate::store::receipts::{mark_read, unread_count};
-use crate::store::testutil::{TestDb, ids};
+use crate::store::records::NewMessage;
+use crate::store::sqlite::messages::{delete_message, edit_message};
+use crate::store::sqlite::participants::{add_participants, participants, remove_participant};
+use crate::store::sqlite::receipts::{mark_read, unread_count};
+use crate::store::sqlite::testutil::{TestDb, ids};
 use crate::store::{Result, StoreError};
 
 /// The count the column replaces: messages after the read mark, from others, not deleted.
@@ -201,14 +202,14 @@ fn edits_do_not_change_counts() -> Result<()> {
 fn a_rolled_back_send_counts_nothing() -> Result<()> {
     let t = TestDb::with_users(&["a", "b"])?;
     let conv = t.conversation(&["a", "b"])?;
-    let new = crate::store::messages::NewMessage {
+    let new = NewMessage {
         conversation_id: conv.id.clone(),
         sender_id: "a".into(),
         body: "lost".into(),
         ..Default::default()
     };
     let rolled_back: Result<()> = t.db.write(|tx| {
-        crate::store::messages::send_message(tx, &new, 2)?;
+        crate::store::sqlite::messages::send_message(tx, &new, 2)?;
         Err(StoreError::Conflict("abort".into()))
     });
     assert!(rolled_back.is_err());

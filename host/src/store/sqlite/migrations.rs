@@ -9,7 +9,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::error::{Result, StoreError};
+use crate::store::error::{Result, StoreError};
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
 const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS, V4_USER_ADMIN];

@@ -6,10 +6,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::conversations::{check_size, get_conversation, touch};
-use super::error::{Result, StoreError};
-use super::ids::count_u32;
 use super::users::{RawUser, missing_users};
 use crate::model::{Millis, Participant};
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::count_u32;
 
 /// Participant columns: the last read message from `last_read_seq`, the unread count as the store keeps
 /// it ([`unread`](super::unread)). Ends in a `WHERE` on the conversation so each query appends its filter
@@ -150,7 +150,7 @@ pub fn set_admin(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     #[test]
     fn add_remove_and_admins() -> Result<()> {

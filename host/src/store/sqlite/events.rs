@@ -10,30 +10,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::ids::{json_text, json_value};
 use crate::model::Millis;
-
-/// Most events returned by one [`events_since`] call, so a client resuming after a long absence is
-/// served in bounded chunks.
-pub const MAX_EVENTS_PAGE: u32 = 1000;
-
-/// An event as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    /// The event id (increasing, never reused).
-    pub id: i64,
-    /// What happened, e.g. `message.new` (the WebSocket event name).
-    pub kind: String,
-    /// The conversation it belongs to, if any; the unit of ordering for after-hooks.
-    pub conversation_id: Option<String>,
-    /// The users allowed to see it.
-    pub audience: Vec<String>,
-    /// The event's data as the chat layer encoded it.
-    pub payload: serde_json::Value,
-    /// When it happened.
-    pub created_at: Millis,
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::{json_text, json_value};
+use crate::store::limits::MAX_EVENTS_PAGE;
+use crate::store::records::StoredEvent;
 
 /// Appends an event and its outbox row inside the caller's transaction; returns the event id. Call it in
 /// the same transaction as the change it describes, so the two commit (or vanish) together.
@@ -155,7 +136,7 @@ impl RawEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     #[test]
     fn events_since_filters_by_audience_and_resumes() -> Result<()> {

@@ -7,44 +7,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::ids::{json_value, metadata_text};
 use crate::model::{Millis, User, UserAccount};
-
-/// Longest user id accepted; ids appear in URLs, JSON and every event's audience, so keep them short.
-/// Ids are ASCII, so this counts characters and bytes alike.
-pub const MAX_USER_ID_LEN: usize = 64;
-
-/// The prefix of every bot user's id (`bot.<plugin>`), reserved for them. Compared without regard to
-/// letter case, so `Bot.x` cannot pass for `bot.x` in a client that shows ids.
-pub const BOT_ID_PREFIX: &str = "bot.";
-
-/// What creating a user needs.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    /// The id, chosen by the admin: 1..=64 ASCII letters, digits, `_`, `-` or `.` so it can be mentioned
-    /// as `@id` and used in URLs unescaped.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// A JSON object, or `null` for `{}`.
-    pub metadata: serde_json::Value,
-}
-
-/// Whether `id` is an acceptable user id (see [`NewUser::id`]).
-pub fn valid_user_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_USER_ID_LEN
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-/// Whether `id` is in the bot namespace ([`BOT_ID_PREFIX`], any letter case).
-pub fn is_bot_id(id: &str) -> bool {
-    id.get(..BOT_ID_PREFIX.len())
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(BOT_ID_PREFIX))
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::{json_value, metadata_text};
+use crate::store::limits::{BOT_ID_PREFIX, MAX_USER_ID_LEN, is_bot_id, valid_user_id};
+use crate::store::records::NewUser;
 
 /// Creates an ordinary user. [`StoreError::Conflict`] if the id is taken, [`StoreError::Invalid`] if it is
 /// malformed or in the bot namespace.
@@ -239,7 +206,7 @@ impl RawAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
+    use crate::store::sqlite::Db;
 
     fn new_user(id: &str) -> NewUser {
         NewUser {

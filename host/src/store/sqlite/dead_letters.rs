@@ -6,26 +6,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::events::{RawEvent, StoredEvent};
+use super::events::RawEvent;
 use crate::model::Millis;
-
-/// A delivery that used up its attempts, kept for an admin to inspect and replay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// The dead letter's own id (what the admin API names).
-    pub id: i64,
-    /// The event that was not delivered.
-    pub event: StoredEvent,
-    /// The plugin it was not delivered to.
-    pub plugin: String,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Why the last attempt failed.
-    pub last_error: String,
-    /// When it was dead-lettered.
-    pub created_at: Millis,
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::records::DeadLetter;
 
 /// Gives up on a delivery: moves it to `dead_letters` (releasing its queue) and returns the dead letter id.
 pub fn dead_letter(
@@ -166,8 +150,10 @@ fn dead_letters_where(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::outbox::{backlog, delivery_failed, delivery_succeeded, start_delivery};
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::outbox::{
+        backlog, delivery_failed, delivery_succeeded, start_delivery,
+    };
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     #[test]
     fn dead_letters_can_be_listed_and_replayed() -> Result<()> {

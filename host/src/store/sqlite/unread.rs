@@ -20,7 +20,7 @@
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::error::Result;
+use crate::store::error::Result;
 
 /// Counts a new message (seq above every participant's `last_read_seq`) as unread for everyone in the
 /// conversation but its sender.

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use super::error::{Result, StoreError};
 use super::migrations;
+use crate::store::error::{Result, StoreError};
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`. Only another
 /// process (a backup, the `sqlite3` shell) can hold it, since this process serialises its own writes;
@@ -115,21 +115,6 @@ impl Db {
     /// never fails half-way with `SQLITE_BUSY`.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.write_then(f, |_| ())
-    }
-
-    /// Like [`Db::write`] for closures with their own error type (e.g. the chat layer's, which can say
-    /// "forbidden"); store errors convert into it.
-    pub fn write_with<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E> {
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
     }
 
     /// Like [`Db::write`], then calls `after_commit` with the result *while still holding the write lock*.

@@ -6,52 +6,14 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::ids::{metadata_text, new_id};
 use super::message_rows::{RawMessage, message_select};
-use super::{Outcome, conversations, unread};
+use super::{conversations, unread};
 use crate::model::{Message, Millis, Origin};
-
-/// Messages per page when the caller gives no limit: a screenful and a bit.
-pub const DEFAULT_PAGE_LIMIT: u32 = 50;
-
-/// Most messages per page, so one request cannot make the server build a huge response.
-pub const MAX_PAGE_LIMIT: u32 = 200;
-
-/// Longest `client_id` accepted, in characters: enough for a UUID or ULID with a prefix.
-pub const MAX_CLIENT_ID_LEN: usize = 128;
-
-/// What sending a message needs (after before-hooks have had their say).
-#[derive(Debug, Clone, Default)]
-pub struct NewMessage {
-    /// The conversation to post in; the caller has checked the sender participates.
-    pub conversation_id: String,
-    /// The sending user (or plugin bot user).
-    pub sender_id: String,
-    /// The text.
-    pub body: String,
-    /// A JSON object, or `null` for `{}`.
-    pub metadata: serde_json::Value,
-    /// Who produced it.
-    pub origin: Origin,
-    /// Mentioned user ids (e.g. [`crate::model::mentions_in`]); ids that are not users are dropped.
-    pub mentions: Vec<String>,
-    /// The sender's idempotency key: a second send with the same key returns the first message.
-    pub client_id: Option<String>,
-}
-
-/// Which page of a conversation's messages to read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MessagePage {
-    /// Only messages with a smaller seq.
-    pub before: Option<i64>,
-    /// Only messages with a larger seq.
-    pub after: Option<i64>,
-    /// Page size; `None` means [`DEFAULT_PAGE_LIMIT`], capped at [`MAX_PAGE_LIMIT`].
-    pub limit: Option<u32>,
-    /// Return oldest first instead of the default newest first.
-    pub oldest_first: bool,
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::{metadata_text, new_id};
+use crate::store::limits::{DEFAULT_PAGE_LIMIT, MAX_CLIENT_ID_LEN, MAX_PAGE_LIMIT};
+use crate::store::records::Outcome;
+use crate::store::records::{MessagePage, NewMessage};
 
 /// Stores a message with the next seq, or returns the sender's earlier message with the same `client_id`
 /// (`changed == false`; the caller must then not append an event or fire hooks again).
@@ -88,7 +50,7 @@ pub fn send_message(
         .query_row([&new.conversation_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?;
-    let id = new_id(tx, "m_")?;
+    let id = new_id("m_")?;
     let (plugin, depth) = match &new.origin {
         Origin::User => (None, None),
         Origin::Plugin { name, depth } => (Some(name.as_str()), Some(*depth)),
@@ -252,7 +214,7 @@ fn store_mentions(tx: &Transaction<'_>, message_id: &str, mentions: &[String]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     fn new(conversation_id: &str, sender: &str, body: &str, client_id: Option<&str>) -> NewMessage {
         NewMessage {

@@ -8,25 +8,13 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::ids::count_u32;
 use super::users::RawUser;
-use super::{Outcome, messages, unread};
+use super::{messages, unread};
 use crate::model::{MessageStatus, Millis, Receipt};
-
-/// What [`mark_read`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadOutcome {
-    /// The newest message the user has now read (unchanged if nothing new was read).
-    pub last_read_message_id: Option<String>,
-    /// Its seq (0 before any read).
-    pub last_read_seq: i64,
-    /// Messages newly marked read by this call, oldest first; empty means nothing changed and no event
-    /// is due.
-    pub newly_read: Vec<String>,
-    /// The user's unread count afterwards.
-    pub unread_count: u32,
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::count_u32;
+use crate::store::records::Outcome;
+use crate::store::records::ReadOutcome;
 
 /// Records that `message_id` reached one of `user_id`'s devices. The first delivery time is kept;
 /// a repeat returns `changed == false`.
@@ -192,8 +180,8 @@ pub fn status_from_counts(others: i64, readers: i64, deliverers: i64) -> Message
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::participants::{add_participants, participant};
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::participants::{add_participants, participant};
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     #[test]
     fn reading_up_to_a_message_reads_everything_before_it() -> Result<()> {

@@ -2,13 +2,15 @@
 
 use tempfile::TempDir;
 
-use super::conversations::{NewConversation, create_conversation};
+use super::Db;
+use super::conversations::create_conversation;
 use super::events::append_event;
-use super::messages::{NewMessage, send_message};
+use super::messages::send_message;
 use super::outbox::{fan_out, next_deliveries, pending_events};
-use super::users::{NewUser, create_user};
-use super::{Db, Result};
+use super::users::create_user;
 use crate::model::{Conversation, Message, Millis};
+use crate::store::Result;
+use crate::store::records::{NewConversation, NewMessage, NewUser};
 
 /// A database in its own temp dir (deleted on drop).
 pub(crate) struct TestDb {

@@ -10,7 +10,8 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::kv::{KvError, now_ms};
+use super::kv::now_ms;
+use crate::store::kv::{KvError, KvQuota};
 
 /// The usage table, and filling it from the rows a store created before it existed.
 pub(super) const USAGE_SCHEMA: &str = "
@@ -22,32 +23,6 @@ CREATE TABLE plugin_kv_usage (
 INSERT INTO plugin_kv_usage (plugin, keys, bytes)
     SELECT plugin, count(*), sum(length(CAST(key AS BLOB)) + length(value)) FROM plugin_kv GROUP BY plugin;
 ";
-
-/// How much one plugin may keep in its KV store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KvQuota {
-    /// Most keys.
-    pub max_keys: u64,
-    /// Most bytes of keys plus values.
-    pub max_bytes: u64,
-}
-
-impl KvQuota {
-    /// No limit (tools and tests that seed state).
-    pub const UNLIMITED: KvQuota = KvQuota {
-        max_keys: u64::MAX,
-        max_bytes: u64::MAX,
-    };
-}
-
-/// What one plugin keeps in its KV store now (expired rows included until purged).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct KvUsage {
-    /// Keys held.
-    pub keys: u64,
-    /// Bytes of keys plus values.
-    pub bytes: u64,
-}
 
 /// What a write does to a row's expiry.
 #[derive(Debug, Clone, Copy)]
@@ -200,7 +175,7 @@ pub(super) fn purge_expired_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::kv::KvStore;
+    use crate::store::kv::{KvStore, KvUsage};
     use rusqlite::Connection;
 
     fn store() -> (tempfile::TempDir, KvStore) {
@@ -282,7 +257,7 @@ mod tests {
         let path = dir.path().join("kv.sqlite3");
         {
             let conn = Connection::open(&path).expect("open");
-            conn.execute_batch(crate::store::kv::SCHEMA)
+            conn.execute_batch(crate::store::sqlite::kv::SCHEMA)
                 .expect("old schema");
             conn.execute(
                 "INSERT INTO plugin_kv (plugin, key, value) VALUES ('a', 'ké', x'0102'), ('a', 'k', x'')",

@@ -1,23 +1,10 @@
 //! Users' push device tokens (`POST /v1/me/devices`), handed to the push gateway with each notification.
 
 use rusqlite::{Connection, Transaction, params};
-use serde::{Deserialize, Serialize};
 
-use super::error::Result;
 use crate::model::Millis;
-
-/// One registered device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Device {
-    /// The owner.
-    pub user_id: String,
-    /// `ios`, `android`, `web`, ... as the app says.
-    pub platform: String,
-    /// The push service's token for the device.
-    pub token: String,
-    /// When it was registered (or registered again).
-    pub created_at: Millis,
-}
+use crate::store::error::Result;
+use crate::store::records::Device;
 
 /// Registers (or re-registers) a device token for `user_id`.
 pub fn add_device(

@@ -2,14 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::error::{Result, StoreError};
+use super::messages;
 use super::users::RawUser;
-use super::{Outcome, messages};
 use crate::model::{Millis, Reaction};
-
-/// Longest emoji or short code accepted, in characters: a ZWJ family sequence is 7, a `:short_code:`
-/// rarely over 40; anything longer is not an emoji.
-pub const MAX_EMOJI_LEN: usize = 64;
+use crate::store::error::{Result, StoreError};
+use crate::store::limits::MAX_EMOJI_LEN;
+use crate::store::records::Outcome;
 
 /// Adds `user_id`'s `emoji` reaction to `message_id`; an existing identical reaction is returned with
 /// `changed == false`. [`StoreError::Conflict`] on a deleted message.
@@ -114,7 +112,7 @@ fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::TestDb;
+    use crate::store::sqlite::testutil::TestDb;
 
     #[test]
     fn reactions_are_unique_per_message_user_emoji() -> Result<()> {

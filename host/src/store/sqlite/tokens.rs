@@ -10,35 +10,15 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use super::error::{Result, StoreError};
-use super::ids::{new_id, random_hex};
 use super::users::{RawUser, get_account};
-use crate::model::{Millis, TokenInfo, User};
-
-/// Prefix of every user token, so secret scanners and humans can recognise one.
-pub const TOKEN_PREFIX: &str = "cht_";
+use crate::model::{Millis, TokenInfo};
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::{new_id, random_hex};
+use crate::store::limits::{MAX_TOKENS_PER_USER, TOKEN_PREFIX};
+use crate::store::records::{Issued, TokenOwner};
 
 /// Random bytes in a token: 256 bits, beyond guessing.
-const TOKEN_BYTES: u32 = 32;
-
-/// How precisely `last_used_at` is kept: a token's use is written at most once per this interval, so
-/// authenticating stays a read (a write per request would queue every request behind the one writer)
-/// while admins still see which tokens are in use, to the minute.
-pub const LAST_USED_RESOLUTION_MS: Millis = 60_000;
-
-/// Most tokens one user may hold at once (expired ones do not count; they are dropped when the next is
-/// issued). A person has a few devices; a hundred leaves room for scripts and bots of their own while
-/// keeping a user's token list something an admin can read, and an issuing loop from filling the table.
-pub const MAX_TOKENS_PER_USER: usize = 100;
-
-/// A token just issued: the secret (shown once) and what admins see of it.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    /// The bearer token.
-    pub token: String,
-    /// Its id, times and expiry.
-    pub info: TokenInfo,
-}
+const TOKEN_BYTES: usize = 32;
 
 /// Issues a new token for `user_id`, expiring at `expires_at` if given; returns it, the only time the token
 /// exists in clear. Earlier tokens stay valid (a user may have several devices).
@@ -66,8 +46,8 @@ pub fn issue_token(
             "user {user_id:?} already holds {MAX_TOKENS_PER_USER} tokens: revoke one first"
         )));
     }
-    let token = format!("{TOKEN_PREFIX}{}", random_hex(tx, TOKEN_BYTES)?);
-    let id = new_id(tx, "t_")?;
+    let token = format!("{TOKEN_PREFIX}{}", random_hex(TOKEN_BYTES)?);
+    let id = new_id("t_")?;
     tx.prepare_cached(
         "INSERT INTO tokens (id, hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -81,36 +61,6 @@ pub fn issue_token(
         expired: false,
     };
     Ok(Issued { token, info })
-}
-
-/// Who a presented token belongs to and what stands in its way, for the caller to decide.
-#[derive(Debug, Clone)]
-pub struct TokenOwner {
-    /// The token's id.
-    pub token_id: String,
-    /// Its user.
-    pub user: User,
-    /// The user is a bot (never true for a token issued by this version; kept so a stray row is refused).
-    pub bot: bool,
-    /// The user is deactivated.
-    pub deactivated: bool,
-    /// When the token stops working, if it expires.
-    pub expires_at: Option<Millis>,
-    /// When its use was last written.
-    pub last_used_at: Option<Millis>,
-}
-
-impl TokenOwner {
-    /// Whether the token has expired at `now`.
-    pub fn expired(&self, now: Millis) -> bool {
-        self.expires_at.is_some_and(|at| at <= now)
-    }
-
-    /// Whether a use at `now` should be written ([`LAST_USED_RESOLUTION_MS`]).
-    pub fn use_is_news(&self, now: Millis) -> bool {
-        self.last_used_at
-            .is_none_or(|at| now.saturating_sub(at) >= LAST_USED_RESOLUTION_MS)
-    }
 }
 
 /// The owner of a bearer token, or `None` for a token the server does not know (never issued, revoked,
@@ -205,8 +155,9 @@ fn token_hash(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Db;
-    use crate::store::users::{NewUser, create_bot_user, create_user};
+    use crate::store::NewUser;
+    use crate::store::sqlite::Db;
+    use crate::store::sqlite::users::{create_bot_user, create_user};
 
     fn db_with_alice() -> Result<(tempfile::TempDir, Db)> {
         let dir = tempfile::tempdir()?;
@@ -265,7 +216,9 @@ mod tests {
             ]
         );
         let noted = db.read(|c| token_owner(c, &brief.token))?;
-        assert!(noted.is_some_and(|o| !o.use_is_news(30 + LAST_USED_RESOLUTION_MS - 1)));
+        assert!(noted.is_some_and(|o| {
+            !o.use_is_news(30 + crate::store::limits::LAST_USED_RESOLUTION_MS - 1)
+        }));
         // Issuing drops expired tokens; revoking takes the id and the right user.
         db.write(|tx| issue_token(tx, "alice", None, 200))?;
         assert!(db.read(|c| token_owner(c, &brief.token))?.is_none());

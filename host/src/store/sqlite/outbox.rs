@@ -27,36 +27,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::error::{Result, StoreError};
-use super::events::{EVENT_SELECT, RawEvent, StoredEvent};
-use super::ids::json_text;
+use super::events::{EVENT_SELECT, RawEvent};
 use crate::model::Millis;
-
-/// Where a delivery is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    /// Waiting for its first attempt or a retry at `next_attempt_at`.
-    Pending,
-    /// A hook call is running (or was, when the process died).
-    InFlight,
-}
-
-/// One event owed to one plugin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// The event to deliver.
-    pub event: StoredEvent,
-    /// The plugin's name.
-    pub plugin: String,
-    /// Attempts started so far (0 before the first).
-    pub attempt: u32,
-    /// Not to be tried before this time.
-    pub next_attempt_at: Millis,
-    /// Why the last attempt failed, if it did.
-    pub last_error: Option<String>,
-    /// Pending or in flight.
-    pub state: DeliveryState,
-}
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::json_text;
+use crate::store::records::StoredEvent;
+use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow};
 
 /// Events not yet fanned out to plugins, oldest first.
 pub fn pending_events(conn: &Connection, limit: u32) -> Result<Vec<StoredEvent>> {
@@ -127,22 +103,6 @@ pub fn next_deliveries(
     rows.into_iter().map(into_delivery).collect()
 }
 
-/// One delivery as the dispatcher's in-memory queues hold it: where it sits and when it is due, without
-/// the event itself (read when the delivery starts), so the whole backlog fits in memory cheaply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedDelivery {
-    /// The event's id: its place in the queue.
-    pub event_id: i64,
-    /// The plugin's name.
-    pub plugin: String,
-    /// The event's conversation, `""` for events outside any: with `plugin`, the ordering queue.
-    pub conversation: String,
-    /// Not to be tried before this time.
-    pub next_attempt_at: Millis,
-    /// A call is running (or was, when the process died).
-    pub in_flight: bool,
-}
-
 /// Every undelivered delivery (pending or in flight), without event payloads: what the dispatcher loads
 /// into memory at start-up and reloads now and then to see deliveries written by others (a replayed dead
 /// letter). One scan of the table, cheaper per row than any query per delivery.
@@ -194,17 +154,6 @@ pub fn fan_out_event(
     tx.prepare_cached("DELETE FROM outbox WHERE event_id = ?1")?
         .execute([event.id])?;
     Ok(queued)
-}
-
-/// What [`start_head`] returns for a delivery it started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartedRow {
-    /// The attempt number to pass to the hook (1 for the first).
-    pub attempt: u32,
-    /// When it was due.
-    pub next_attempt_at: Millis,
-    /// Why the previous attempt failed, if one did.
-    pub last_error: Option<String>,
 }
 
 /// Like [`start_delivery`], but only if the delivery is still pending, due at `now` and the head of its
@@ -387,7 +336,7 @@ fn into_delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{TestDb, ids};
+    use crate::store::sqlite::testutil::{TestDb, ids};
 
     #[test]
     fn outbox_and_deliveries_survive_a_restart() -> Result<()> {

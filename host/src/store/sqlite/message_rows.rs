@@ -3,11 +3,11 @@
 
 use rusqlite::Row;
 
-use super::error::Result;
-use super::ids::json_value;
 use super::receipts::status_from_counts;
 use super::users::RawUser;
 use crate::model::{Message, Millis, Origin};
+use crate::store::error::Result;
+use crate::store::ids::json_value;
 
 /// Every column a [`Message`] needs, including mentions and the receipt counts behind its status
 /// ([`status_from_counts`]): participants who were present when the message was sent (other than the

@@ -1,0 +1,285 @@
+//! The storage seam: what the chat layer, the dispatcher, the powers and the API may ask of a database.
+//!
+//! [`Read`] is every query, [`Tx`] every change; a backend implements both on its own transaction type,
+//! and [`Db`](super::Db) hands a closure `&dyn Read` (one consistent snapshot) or `&dyn Tx` (one
+//! transaction, committed when the closure returns `Ok`). The traits are object-safe on purpose: one
+//! `&dyn Tx` keeps `chat/` and `dispatch/` free of generics and of any backend's types, at the price of one
+//! indirect call per statement, which is nothing beside the statement itself.
+//!
+//! Each method is one statement or one short group of them on the backend, so on a networked database it is
+//! one round trip. The methods keep the names of the SQLite query functions they delegate to
+//! (`store/sqlite/*.rs`), where each is documented in full with the SQL and its invariants.
+//!
+//! A closure given to [`Db::write`](super::Db::write) may run more than once (a backend may retry a
+//! transaction that lost a race), so it must not have effects outside the transaction.
+
+use super::Result;
+use super::records::{
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
+    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, StartedRow, StoredEvent, Timer,
+    TokenOwner,
+};
+use crate::model::{
+    Conversation, Message, Millis, Participant, Reaction, Receipt, TokenInfo, User, UserAccount,
+    UserConversation,
+};
+
+/// Every query, on one consistent snapshot of the database.
+pub trait Read {
+    /// Answers a trivial query: the database is reachable (`/healthz`).
+    fn ping(&self) -> Result<()>;
+
+    // Users and tokens.
+
+    /// The user `id` ([`StoreError::NotFound`](super::StoreError::NotFound) if absent).
+    fn get_user(&self, id: &str) -> Result<User>;
+    /// The user `id`, if there is one.
+    fn find_user(&self, id: &str) -> Result<Option<User>>;
+    /// The account (user plus bot and deactivation state) of `id`.
+    fn get_account(&self, id: &str) -> Result<UserAccount>;
+    /// The account of `id`, if there is one.
+    fn find_account(&self, id: &str) -> Result<Option<UserAccount>>;
+    /// Accounts in id order after `after`, at most `limit`.
+    fn list_accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserAccount>>;
+    /// Ordinary users holding an id in the bot namespace (made before it was reserved).
+    fn squatted_bot_ids(&self) -> Result<Vec<String>>;
+    /// The ids of `ids` that are not users, in the order given.
+    fn missing_users(&self, ids: &[String]) -> Result<Vec<String>>;
+    /// Who a presented bearer token belongs to, if the server knows it.
+    fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>>;
+    /// The tokens of `user_id`, with their expiry as of `now`.
+    fn list_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>>;
+
+    // Conversations and members.
+
+    /// The conversation `id` with its participants and admins.
+    fn get_conversation(&self, id: &str) -> Result<Conversation>;
+    /// The conversations of `user_id`, most recently active first, at most `limit`.
+    fn list_for_user(&self, user_id: &str, limit: u32) -> Result<Vec<UserConversation>>;
+    /// The member `user_id` of `conversation_id`, if a member.
+    fn participant(&self, conversation_id: &str, user_id: &str) -> Result<Option<Participant>>;
+    /// Whether `user_id` is a member of `conversation_id`.
+    fn is_participant(&self, conversation_id: &str, user_id: &str) -> Result<bool>;
+    /// Every member of `conversation_id` with their read state.
+    fn participants(&self, conversation_id: &str) -> Result<Vec<Participant>>;
+
+    // Messages, receipts.
+
+    /// The message `id`.
+    fn get_message(&self, id: &str) -> Result<Message>;
+    /// The message `sender_id` sent with `client_id`, if any (idempotent send).
+    fn find_by_client_id(&self, sender_id: &str, client_id: &str) -> Result<Option<Message>>;
+    /// A page of `conversation_id`'s messages.
+    fn list_messages(&self, conversation_id: &str, page: &MessagePage) -> Result<Vec<Message>>;
+    /// Messages of `conversation_id` that `user_id` has not read.
+    fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32>;
+    /// `user_id`'s receipt of `message_id`, if any.
+    fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>>;
+
+    // The event log.
+
+    /// Events whose audience includes `user_id`, after `since_id`, oldest first, at most `limit`.
+    fn events_since(&self, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// The stored event `id`.
+    fn get_event(&self, id: i64) -> Result<StoredEvent>;
+    /// The newest event id (0 for an empty log).
+    fn latest_event_id(&self) -> Result<i64>;
+
+    // After-hook deliveries.
+
+    /// Events not yet fanned out to plugins, oldest first, at most `limit`.
+    fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// Every delivery, without payloads: the dispatcher's picture of its queues.
+    fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>>;
+    /// The deliveries of one queue (`plugin`, `conversation`), in event order.
+    fn delivery_queue(&self, plugin: &str, conversation: &str) -> Result<Vec<QueuedDelivery>>;
+    /// Due queue heads of `plugins` at `now`, at most `limit` (tests and tools; scans every delivery).
+    fn next_deliveries(&self, now: Millis, plugins: &[String], limit: u32)
+    -> Result<Vec<Delivery>>;
+    /// Events waiting in the outbox to be fanned out.
+    fn outbox_depth(&self) -> Result<u64>;
+    /// Deliveries waiting per plugin.
+    fn backlog(&self) -> Result<Vec<(String, u64)>>;
+    /// Dead letters kept.
+    fn dead_letter_count(&self) -> Result<u64>;
+    /// Dead letters after `after_id`, oldest first, at most `limit`.
+    fn dead_letters(&self, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>>;
+
+    // Push devices and plugin timers.
+
+    /// The push devices of `user_ids`.
+    fn devices_of(&self, user_ids: &[String]) -> Result<Vec<Device>>;
+    /// Timers due at `now`, earliest first, at most `limit`.
+    fn due_timers(&self, now: Millis, limit: u32) -> Result<Vec<Timer>>;
+    /// When the next timer is due, if any is set.
+    fn next_timer_due(&self) -> Result<Option<Millis>>;
+    /// The timers of `plugin`, by name.
+    fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>>;
+}
+
+/// Every change, inside one transaction; queries see the transaction's own writes.
+pub trait Tx: Read {
+    // Users and tokens.
+
+    /// Creates an ordinary user (ids in the bot namespace are refused).
+    fn create_user(&self, user: &NewUser, now: Millis) -> Result<User>;
+    /// Creates (or returns) the bot user of a plugin.
+    fn create_bot_user(&self, user: &NewUser, now: Millis) -> Result<User>;
+    /// Deactivates `id` at `now`, or reactivates it with `None`.
+    fn set_deactivated(&self, id: &str, now: Option<Millis>) -> Result<UserAccount>;
+    /// Issues a new bearer token for `user_id`.
+    fn issue_token(&self, user_id: &str, expires_at: Option<Millis>, now: Millis)
+    -> Result<Issued>;
+    /// Records that token `token_id` was used at `now`.
+    fn note_use(&self, token_id: &str, now: Millis) -> Result<()>;
+    /// Revokes one token of `user_id`; whether it existed.
+    fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<bool>;
+    /// Revokes every token of `user_id`; how many.
+    fn revoke_tokens(&self, user_id: &str) -> Result<usize>;
+
+    // Conversations and members.
+
+    /// Creates a conversation (or finds the distinct one with the same members).
+    fn create_conversation(
+        &self,
+        new: &NewConversation,
+        now: Millis,
+    ) -> Result<Outcome<Conversation>>;
+    /// Applies `patch` to conversation `id`.
+    fn update_conversation(
+        &self,
+        id: &str,
+        patch: &ConversationPatch,
+        now: Millis,
+    ) -> Result<Conversation>;
+    /// Deletes conversation `id` and everything in it; the conversation as it was.
+    fn delete_conversation(&self, id: &str) -> Result<Conversation>;
+    /// Adds `user_ids` to conversation `id`; the ids that were not members yet.
+    fn add_participants(&self, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>>;
+    /// Removes `user_id` from conversation `id`; whether it was a member.
+    fn remove_participant(&self, id: &str, user_id: &str, now: Millis) -> Result<bool>;
+
+    // Messages, receipts, reactions.
+
+    /// Stores a message with the conversation's next `seq` (or returns the earlier one with the same
+    /// `client_id`).
+    fn send_message(&self, new: &NewMessage, now: Millis) -> Result<Outcome<Message>>;
+    /// Replaces the body, metadata and mentions of message `id`.
+    fn edit_message(
+        &self,
+        id: &str,
+        body: &str,
+        metadata: Option<&serde_json::Value>,
+        mentions: &[String],
+        now: Millis,
+    ) -> Result<Message>;
+    /// Soft-deletes message `id`.
+    fn delete_message(&self, id: &str, now: Millis) -> Result<Outcome<Message>>;
+    /// Records that `user_id` received `message_id`.
+    fn mark_delivered(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        now: Millis,
+    ) -> Result<Outcome<Receipt>>;
+    /// Records that `user_id` read `conversation_id` up to `up_to` (the newest message if `None`).
+    fn mark_read(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        up_to: Option<&str>,
+        now: Millis,
+    ) -> Result<ReadOutcome>;
+    /// Adds `user_id`'s `emoji` to `message_id`.
+    fn add_reaction(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        emoji: &str,
+        now: Millis,
+    ) -> Result<Outcome<Reaction>>;
+    /// Removes `user_id`'s `emoji` from `message_id`; the reaction if it was there.
+    fn remove_reaction(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        emoji: &str,
+    ) -> Result<Option<Reaction>>;
+
+    // The event log and deliveries.
+
+    /// Appends an event to the log, visible to `audience`, and queues it for the after-hooks; its id.
+    fn append_event(
+        &self,
+        kind: &str,
+        conversation_id: Option<&str>,
+        audience: &[String],
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> Result<i64>;
+    /// Creates one delivery per plugin of `plugins` for outbox event `event_id`; how many.
+    fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize>;
+    /// Like [`Tx::fan_out`] for an event already read; the deliveries created.
+    fn fan_out_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>>;
+    /// Starts the delivery of `event_id` to `plugin` if it heads its queue and is due at `now`.
+    fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
+    /// Starts the delivery of `event_id` to `plugin` regardless of its queue; the attempt number.
+    fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32>;
+    /// Removes a delivery that succeeded; whether it was there.
+    fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool>;
+    /// Records a failed attempt, to retry at `next_attempt_at`.
+    fn delivery_failed(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> Result<()>;
+    /// Puts a delivery back without counting an attempt (the plugin's circuit is open).
+    fn postpone_delivery(&self, event_id: i64, plugin: &str, next_attempt_at: Millis)
+    -> Result<()>;
+    /// Makes every in-flight delivery pending again (start-up after a crash); how many.
+    fn recover_in_flight(&self) -> Result<usize>;
+    /// Moves a delivery that gave up to the dead letters; the dead letter's id.
+    fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64>;
+    /// Dead-letters an event for a plugin that never queued it (its backlog was full).
+    fn dead_letter_unqueued(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<i64>;
+    /// Dead-letters every waiting delivery of `plugin`; how many.
+    fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize>;
+    /// Queues dead letter `id` for delivery again; the dead letter.
+    fn replay_dead_letter(&self, id: i64, now: Millis) -> Result<DeadLetter>;
+
+    // Push devices and plugin timers.
+
+    /// Registers a push device of `user_id`.
+    fn add_device(&self, user_id: &str, platform: &str, token: &str, now: Millis)
+    -> Result<Device>;
+    /// Removes a push device of `user_id`; whether it was there.
+    fn remove_device(&self, user_id: &str, token: &str) -> Result<bool>;
+    /// Sets (or replaces) `plugin`'s timer `name`.
+    #[allow(clippy::too_many_arguments)]
+    fn set_timer(
+        &self,
+        plugin: &str,
+        name: &str,
+        due_at: Millis,
+        interval_ms: Option<u64>,
+        payload: &str,
+        now: Millis,
+    ) -> Result<()>;
+    /// Cancels `plugin`'s timer `name`; whether it was set.
+    fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool>;
+    /// After a firing: reschedules `timer` to `next` (or removes it), unless it was set again meanwhile.
+    fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool>;
+}

@@ -1,0 +1,50 @@
+//! The SQLite backend: the embedded default, one file in the data folder.
+//!
+//! ## Overview
+//! [`Db`] owns the file (WAL mode, migrated on open) and runs closures in transactions. The query
+//! functions of the files below take a `&Transaction` (writes) or `&Connection` (reads) plus typed
+//! inputs; [`seam`] implements the store's [`Read`](super::Read) and [`Tx`](super::Tx) traits on
+//! rusqlite's own `Connection` and `Transaction` by calling them, so the layers above compose one
+//! operation from several calls and commit them together with the operation's event, without naming
+//! rusqlite.
+//!
+//! ## Layout
+//! - [`db`]: opening, durability, the writer lock and read pool.
+//! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
+//! - [`users`]: users, bot users and whether each is active; [`tokens`]: their hashed bearer tokens.
+//! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).
+//! - [`participants`]: membership, admins and each member's read state.
+//! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
+//! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
+//! - [`unread`]: the unread counter of each participant row, kept up to date by sends, deletes and reads.
+//! - [`reactions`]: emoji reactions.
+//! - [`events`]: the event log that WebSocket clients resume from.
+//! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
+//! - [`dead_letters`]: deliveries that gave up, to list and replay.
+//! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
+//! - [`kv`] and [`kv_quota`]: the plugins' key-value store, in its own file.
+
+pub mod conversations;
+pub mod db;
+pub mod dead_letters;
+pub mod devices;
+pub mod events;
+pub mod kv;
+pub mod kv_quota;
+mod message_rows;
+pub mod messages;
+pub mod migrations;
+pub mod outbox;
+pub mod participants;
+pub mod reactions;
+pub mod receipts;
+mod seam;
+pub mod timers;
+pub mod tokens;
+pub(crate) mod unread;
+pub mod users;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use db::Db;

@@ -1,0 +1,433 @@
+//! [`Read`] and [`Tx`] on rusqlite's own types: a `Connection` (a read snapshot or the writer) answers every
+//! query, a `Transaction` every query and change. Each method calls the query function of the same name in
+//! this backend's modules, so the SQLite path keeps its cached statements and its numbers.
+
+use rusqlite::{Connection, Transaction};
+
+use super::{
+    conversations, dead_letters, devices, events, messages, outbox, participants, reactions,
+    receipts, timers, tokens, users,
+};
+use crate::model::{
+    Conversation, Message, Millis, Participant, Reaction, Receipt, TokenInfo, User, UserAccount,
+    UserConversation,
+};
+use crate::store::records::{
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
+    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, StartedRow, StoredEvent, Timer,
+    TokenOwner,
+};
+use crate::store::{Read, Result, Tx};
+
+/// `Read` for a type that dereferences to a `Connection` (both the connection and a transaction on it).
+macro_rules! impl_read {
+    ($ty:ty) => {
+        impl Read for $ty {
+            fn ping(&self) -> Result<()> {
+                self.query_row("SELECT 1", [], |_| Ok(()))?;
+                Ok(())
+            }
+
+            fn get_user(&self, id: &str) -> Result<User> {
+                users::get_user(self, id)
+            }
+
+            fn find_user(&self, id: &str) -> Result<Option<User>> {
+                users::find_user(self, id)
+            }
+
+            fn get_account(&self, id: &str) -> Result<UserAccount> {
+                users::get_account(self, id)
+            }
+
+            fn find_account(&self, id: &str) -> Result<Option<UserAccount>> {
+                users::find_account(self, id)
+            }
+
+            fn list_accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserAccount>> {
+                users::list_accounts(self, after, limit)
+            }
+
+            fn squatted_bot_ids(&self) -> Result<Vec<String>> {
+                users::squatted_bot_ids(self)
+            }
+
+            fn missing_users(&self, ids: &[String]) -> Result<Vec<String>> {
+                users::missing_users(self, ids)
+            }
+
+            fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
+                tokens::token_owner(self, token)
+            }
+
+            fn list_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>> {
+                tokens::list_tokens(self, user_id, now)
+            }
+
+            fn get_conversation(&self, id: &str) -> Result<Conversation> {
+                conversations::get_conversation(self, id)
+            }
+
+            fn list_for_user(&self, user_id: &str, limit: u32) -> Result<Vec<UserConversation>> {
+                conversations::list_for_user(self, user_id, limit)
+            }
+
+            fn participant(
+                &self,
+                conversation_id: &str,
+                user_id: &str,
+            ) -> Result<Option<Participant>> {
+                participants::participant(self, conversation_id, user_id)
+            }
+
+            fn is_participant(&self, conversation_id: &str, user_id: &str) -> Result<bool> {
+                participants::is_participant(self, conversation_id, user_id)
+            }
+
+            fn participants(&self, conversation_id: &str) -> Result<Vec<Participant>> {
+                participants::participants(self, conversation_id)
+            }
+
+            fn get_message(&self, id: &str) -> Result<Message> {
+                messages::get_message(self, id)
+            }
+
+            fn find_by_client_id(
+                &self,
+                sender_id: &str,
+                client_id: &str,
+            ) -> Result<Option<Message>> {
+                messages::find_by_client_id(self, sender_id, client_id)
+            }
+
+            fn list_messages(
+                &self,
+                conversation_id: &str,
+                page: &MessagePage,
+            ) -> Result<Vec<Message>> {
+                messages::list_messages(self, conversation_id, page)
+            }
+
+            fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32> {
+                receipts::unread_count(self, conversation_id, user_id)
+            }
+
+            fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
+                receipts::receipt(self, message_id, user_id)
+            }
+
+            fn events_since(
+                &self,
+                user_id: &str,
+                since_id: i64,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>> {
+                events::events_since(self, user_id, since_id, limit)
+            }
+
+            fn get_event(&self, id: i64) -> Result<StoredEvent> {
+                events::get_event(self, id)
+            }
+
+            fn latest_event_id(&self) -> Result<i64> {
+                events::latest_event_id(self)
+            }
+
+            fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
+                outbox::pending_events(self, limit)
+            }
+
+            fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
+                outbox::queued_deliveries(self)
+            }
+
+            fn delivery_queue(
+                &self,
+                plugin: &str,
+                conversation: &str,
+            ) -> Result<Vec<QueuedDelivery>> {
+                outbox::queue(self, plugin, conversation)
+            }
+
+            fn next_deliveries(
+                &self,
+                now: Millis,
+                plugins: &[String],
+                limit: u32,
+            ) -> Result<Vec<Delivery>> {
+                outbox::next_deliveries(self, now, plugins, limit)
+            }
+
+            fn outbox_depth(&self) -> Result<u64> {
+                outbox::outbox_depth(self)
+            }
+
+            fn backlog(&self) -> Result<Vec<(String, u64)>> {
+                outbox::backlog(self)
+            }
+
+            fn dead_letter_count(&self) -> Result<u64> {
+                dead_letters::count(self)
+            }
+
+            fn dead_letters(&self, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>> {
+                dead_letters::dead_letters(self, after_id, limit)
+            }
+
+            fn devices_of(&self, user_ids: &[String]) -> Result<Vec<Device>> {
+                devices::devices_of(self, user_ids)
+            }
+
+            fn due_timers(&self, now: Millis, limit: u32) -> Result<Vec<Timer>> {
+                timers::due_timers(self, now, limit)
+            }
+
+            fn next_timer_due(&self) -> Result<Option<Millis>> {
+                timers::next_due(self)
+            }
+
+            fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>> {
+                timers::timers_of(self, plugin)
+            }
+        }
+    };
+}
+
+impl_read!(Connection);
+impl_read!(Transaction<'_>);
+
+impl Tx for Transaction<'_> {
+    fn create_user(&self, user: &NewUser, now: Millis) -> Result<User> {
+        users::create_user(self, user, now)
+    }
+
+    fn create_bot_user(&self, user: &NewUser, now: Millis) -> Result<User> {
+        users::create_bot_user(self, user, now)
+    }
+
+    fn set_deactivated(&self, id: &str, now: Option<Millis>) -> Result<UserAccount> {
+        users::set_deactivated(self, id, now)
+    }
+
+    fn issue_token(
+        &self,
+        user_id: &str,
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<Issued> {
+        tokens::issue_token(self, user_id, expires_at, now)
+    }
+
+    fn note_use(&self, token_id: &str, now: Millis) -> Result<()> {
+        tokens::note_use(self, token_id, now)
+    }
+
+    fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<bool> {
+        tokens::revoke_token(self, user_id, token_id)
+    }
+
+    fn revoke_tokens(&self, user_id: &str) -> Result<usize> {
+        tokens::revoke_tokens(self, user_id)
+    }
+
+    fn create_conversation(
+        &self,
+        new: &NewConversation,
+        now: Millis,
+    ) -> Result<Outcome<Conversation>> {
+        conversations::create_conversation(self, new, now)
+    }
+
+    fn update_conversation(
+        &self,
+        id: &str,
+        patch: &ConversationPatch,
+        now: Millis,
+    ) -> Result<Conversation> {
+        conversations::update_conversation(self, id, patch, now)
+    }
+
+    fn delete_conversation(&self, id: &str) -> Result<Conversation> {
+        conversations::delete_conversation(self, id)
+    }
+
+    fn add_participants(&self, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>> {
+        participants::add_participants(self, id, user_ids, now)
+    }
+
+    fn remove_participant(&self, id: &str, user_id: &str, now: Millis) -> Result<bool> {
+        participants::remove_participant(self, id, user_id, now)
+    }
+
+    fn send_message(&self, new: &NewMessage, now: Millis) -> Result<Outcome<Message>> {
+        messages::send_message(self, new, now)
+    }
+
+    fn edit_message(
+        &self,
+        id: &str,
+        body: &str,
+        metadata: Option<&serde_json::Value>,
+        mentions: &[String],
+        now: Millis,
+    ) -> Result<Message> {
+        messages::edit_message(self, id, body, metadata, mentions, now)
+    }
+
+    fn delete_message(&self, id: &str, now: Millis) -> Result<Outcome<Message>> {
+        messages::delete_message(self, id, now)
+    }
+
+    fn mark_delivered(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        now: Millis,
+    ) -> Result<Outcome<Receipt>> {
+        receipts::mark_delivered(self, message_id, user_id, now)
+    }
+
+    fn mark_read(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        up_to: Option<&str>,
+        now: Millis,
+    ) -> Result<ReadOutcome> {
+        receipts::mark_read(self, conversation_id, user_id, up_to, now)
+    }
+
+    fn add_reaction(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        emoji: &str,
+        now: Millis,
+    ) -> Result<Outcome<Reaction>> {
+        reactions::add_reaction(self, message_id, user_id, emoji, now)
+    }
+
+    fn remove_reaction(
+        &self,
+        message_id: &str,
+        user_id: &str,
+        emoji: &str,
+    ) -> Result<Option<Reaction>> {
+        reactions::remove_reaction(self, message_id, user_id, emoji)
+    }
+
+    fn append_event(
+        &self,
+        kind: &str,
+        conversation_id: Option<&str>,
+        audience: &[String],
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> Result<i64> {
+        events::append_event(self, kind, conversation_id, audience, payload, now)
+    }
+
+    fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize> {
+        outbox::fan_out(self, event_id, plugins, now)
+    }
+
+    fn fan_out_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>> {
+        outbox::fan_out_event(self, event, plugins, now)
+    }
+
+    fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>> {
+        outbox::start_head(self, event_id, plugin, now)
+    }
+
+    fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
+        outbox::start_delivery(self, event_id, plugin)
+    }
+
+    fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool> {
+        outbox::delivery_succeeded(self, event_id, plugin)
+    }
+
+    fn delivery_failed(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> Result<()> {
+        outbox::delivery_failed(self, event_id, plugin, error, next_attempt_at)
+    }
+
+    fn postpone_delivery(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        next_attempt_at: Millis,
+    ) -> Result<()> {
+        outbox::postpone_delivery(self, event_id, plugin, next_attempt_at)
+    }
+
+    fn recover_in_flight(&self) -> Result<usize> {
+        outbox::recover_in_flight(self)
+    }
+
+    fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64> {
+        dead_letters::dead_letter(self, event_id, plugin, error, now)
+    }
+
+    fn dead_letter_unqueued(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<i64> {
+        dead_letters::dead_letter_unqueued(self, event_id, plugin, reason, now)
+    }
+
+    fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize> {
+        dead_letters::dead_letter_waiting(self, plugin, reason, now)
+    }
+
+    fn replay_dead_letter(&self, id: i64, now: Millis) -> Result<DeadLetter> {
+        dead_letters::replay_dead_letter(self, id, now)
+    }
+
+    fn add_device(
+        &self,
+        user_id: &str,
+        platform: &str,
+        token: &str,
+        now: Millis,
+    ) -> Result<Device> {
+        devices::add_device(self, user_id, platform, token, now)
+    }
+
+    fn remove_device(&self, user_id: &str, token: &str) -> Result<bool> {
+        devices::remove_device(self, user_id, token)
+    }
+
+    fn set_timer(
+        &self,
+        plugin: &str,
+        name: &str,
+        due_at: Millis,
+        interval_ms: Option<u64>,
+        payload: &str,
+        now: Millis,
+    ) -> Result<()> {
+        timers::set_timer(self, plugin, name, due_at, interval_ms, payload, now)
+    }
+
+    fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool> {
+        timers::cancel_timer(self, plugin, name)
+    }
+
+    fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
+        timers::finish_firing(self, timer, next, attempts)
+    }
+}
