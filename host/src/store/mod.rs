@@ -47,6 +47,7 @@ pub mod messages;
 pub mod migrations;
 pub mod outbox;
 pub mod participants;
+pub mod postgres;
 pub mod reactions;
 pub mod receipts;
 pub mod timers;
