@@ -105,3 +105,68 @@ fn was(from: i64, to: i64) -> String {
         format!(" (migrated from {from})")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &MigrateArgs) -> anyhow::Result<String> {
+        let mut out = Vec::new();
+        migrate(args, &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    #[test]
+    fn migrates_the_data_folders_sqlite_file_once() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let args = MigrateArgs {
+            database: None,
+            data_dir: Some(dir.path().to_path_buf()),
+        };
+        let latest = migrations::latest_version();
+        let file = dir.path().join(CHAT_DB_FILE);
+        let shown = file.display();
+        assert_eq!(
+            run(&args)?,
+            format!("SQLite {shown}: schema version {latest} (migrated from 0)\n")
+        );
+        assert_eq!(
+            run(&args)?,
+            format!("SQLite {shown}: schema version {latest} (already up to date)\n")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn migrates_a_postgres_database_named_by_url() -> anyhow::Result<()> {
+        let Some(pg) = chathooks_testservers::Postgres::shared() else {
+            return Ok(());
+        };
+        let url = pg.url_for_new_database()?;
+        let args = MigrateArgs {
+            database: Some(url.clone()),
+            data_dir: None,
+        };
+        let latest = postgres::migrations::latest_version();
+        assert_eq!(
+            run(&args)?,
+            format!("PostgreSQL {url}: schema version {latest} (migrated from 0)\n")
+        );
+        assert!(run(&args)?.ends_with("(already up to date)\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_other_kinds_of_url_without_showing_their_password() {
+        let args = MigrateArgs {
+            database: Some("mysql://alice:s3cret@db/chat".to_owned()),
+            data_dir: None,
+        };
+        let err = run(&args)
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(err.contains("unknown kind of database"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

@@ -126,7 +126,7 @@ impl PgPool {
     fn pool_error(&self, err: PoolError) -> PgError {
         let setting = self.setting.redacted().to_owned();
         match err {
-            PoolError::Backend(source) => PgError::Unreachable { setting, source },
+            PoolError::Backend(error) => PgError::Unreachable { setting, error },
             PoolError::Timeout(_) => PgError::PoolTimeout {
                 setting,
                 waited: self.options.wait,

@@ -19,15 +19,16 @@ pub enum PgError {
     /// No connection could be made: the server is down or elsewhere, or it refused the user, password or
     /// database.
     #[error(
-        "cannot connect to PostgreSQL at {setting}: {source}; check that the server is running and \
+        "cannot connect to PostgreSQL at {setting} ({}); check that the server is running and \
          reachable there, and that the user, password and database name are right (the database must \
-         exist: `CREATE DATABASE ...`)"
+         exist: `CREATE DATABASE ...`)",
+        describe(.error)
     )]
     Unreachable {
         /// The setting, redacted.
         setting: String,
-        /// What the driver said.
-        source: tokio_postgres::Error,
+        /// What the driver said (described in the message, so not also a `source`).
+        error: tokio_postgres::Error,
     },
     /// No connection became free, or none could be opened, within the pool's wait.
     #[error(
@@ -77,8 +78,30 @@ pub enum PgError {
         supported: i64,
     },
     /// A statement failed.
-    #[error("postgres: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres: {}", describe(.0))]
+    Postgres(tokio_postgres::Error),
+}
+
+/// Not `#[from]`: that would also make the driver's error the `source`, and a report of the chain
+/// (`{:#}`) would then say everything twice, since [`describe`] already includes it.
+impl From<tokio_postgres::Error> for PgError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Postgres(error)
+    }
+}
+
+/// The driver's error with its causes. tokio-postgres's own message is only the kind of failure
+/// (`db error`, `error connecting to server`); what the server or the operating system said is in its
+/// `source` chain, which a plain `{}` would drop.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// The result of a PostgreSQL setup step.

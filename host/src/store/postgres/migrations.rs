@@ -75,6 +75,10 @@ pub async fn migrate(pool: &PgPool) -> Result<Migrated> {
         .isolation_level(IsolationLevel::ReadCommitted)
         .start()
         .await?;
+    // Keeps PostgreSQL's NOTICEs ("relation ... already exists, skipping"), which tokio-postgres logs at
+    // INFO, out of every start's log.
+    tx.batch_execute("SET LOCAL client_min_messages TO warning")
+        .await?;
     let schema: Option<String> = tx.query_one("SELECT current_schema()", &[]).await?.get(0);
     let key = advisory_key(schema.as_deref().unwrap_or(""), "migrate");
     let locked: bool = tx

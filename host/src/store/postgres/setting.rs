@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::SslMode;
 
-use super::error::{PgError, Result};
+use super::error::{PgError, Result, describe};
 
 /// What replaces a password in [`PgSetting::redacted`].
 pub const REDACTED: &str = "***";
@@ -50,7 +50,7 @@ impl PgSetting {
             reason,
         };
         let mut config: tokio_postgres::Config =
-            text.trim().parse().map_err(|e| bad(format!("{e}")))?;
+            text.trim().parse().map_err(|e| bad(describe(&e)))?;
         if config.get_hosts().is_empty() {
             return Err(bad(
                 "it names no host: add `host=...` (a server name, or the folder of its \
