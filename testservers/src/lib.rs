@@ -7,7 +7,8 @@
 //!
 //! - [`Postgres::start`]: `initdb -N` into a temp folder (as the `postgres` user through `runuser` when
 //!   the tests run as root, since `initdb` refuses root), then `pg_ctl -w start` listening **only on a
-//!   Unix socket** in that folder: parallel test binaries never compete for a port. About 0.6–1 s here.
+//!   Unix socket** in that folder: parallel test binaries never compete for a port. 0.6–1 s on an idle
+//!   2-core machine, several seconds while builds share it (`initdb` is most of it).
 //!   [`Postgres::shared`] starts one per test binary; each test takes a database of its own with
 //!   [`Postgres::url_for_new_database`] (about 0.1 s).
 //! - [`Nats::start`]: `nats-server -a 127.0.0.1 -p <free port>` as a child process, killed on drop;

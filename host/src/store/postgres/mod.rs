@@ -21,8 +21,8 @@
 //! - [`setting`]: parsing `postgres://` URLs and key-value strings, and their redacted form.
 //! - [`connect`]: the bounded pool and the start-up checks (reachable, not CockroachDB).
 //! - [`migrations`]: the schema (`schema/*.sql`), versioned in `schema_version`, applied under an advisory
-//!   lock; [`locks`]: advisory lock keys.
-//! - [`error`]: [`PgError`].
+//!   lock whose key [`locks`] derives.
+//! - [`error`]: [`PgError`], what setting up the backend can fail with.
 
 pub mod connect;
 pub mod error;
