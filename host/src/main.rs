@@ -16,6 +16,9 @@ struct Cli {
 enum Command {
     /// Run the chat server: REST + WebSocket API, plugins from the plugins folder, data in the data folder.
     Serve(chathooks::config::ServeArgs),
+    /// Create or upgrade the database schema and print its version: PostgreSQL with
+    /// `--database postgres://...`, else the SQLite file (`<data-dir>/chat.db` by default).
+    Migrate(chathooks::cli::MigrateArgs),
     /// Check that a plugin loads: print its WIT version and the hooks it implements, or why it cannot load.
     Check {
         /// The plugin component (`.wasm`).
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let result = match &cli.command {
         Command::Serve(args) => chathooks::cli::serve(args).map(|()| true),
+        Command::Migrate(args) => chathooks::cli::migrate(args, &mut out),
         Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
         Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
         Command::New {

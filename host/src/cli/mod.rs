@@ -1,11 +1,14 @@
-//! The `chathooks` command line: `new`, `check` and `test` for plugin authors (and `serve` for operators).
+//! The `chathooks` command line: `new`, `check` and `test` for plugin authors (and `serve` and `migrate`
+//! for operators).
 
 mod check;
+mod migrate;
 mod new;
 mod serve;
 mod test;
 
 pub use check::check;
+pub use migrate::{MigrateArgs, migrate};
 pub use new::{Lang, NewPlugin, new};
 pub use serve::serve;
 pub use test::test;

@@ -35,6 +35,7 @@ pub mod ids;
 pub mod kv;
 pub mod limits;
 pub mod records;
+pub mod postgres;
 pub mod seam;
 pub mod sqlite;
 

@@ -1,0 +1,108 @@
+//! The errors of the PostgreSQL backend's setup: the connection setting, reaching the server, the schema.
+//!
+//! Every variant that concerns a server carries the setting in its [redacted](super::PgSetting::redacted)
+//! form only, so no message or log line built from these errors can show a password.
+
+use std::time::Duration;
+
+/// Why connecting to, checking or migrating a PostgreSQL database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The setting is neither a `postgres://` URL nor a key-value string we can use.
+    #[error("invalid PostgreSQL setting {setting}: {reason}")]
+    BadSetting {
+        /// The setting, redacted.
+        setting: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No connection could be made: the server is down or elsewhere, or it refused the user, password or
+    /// database.
+    #[error(
+        "cannot connect to PostgreSQL at {setting} ({}); check that the server is running and \
+         reachable there, and that the user, password and database name are right (the database must \
+         exist: `CREATE DATABASE ...`)",
+        describe(.error)
+    )]
+    Unreachable {
+        /// The setting, redacted.
+        setting: String,
+        /// What the driver said (described in the message, so not also a `source`).
+        error: tokio_postgres::Error,
+    },
+    /// No connection became free, or none could be opened, within the pool's wait.
+    #[error(
+        "no PostgreSQL connection to {setting} within {waited:?}: all {size} of the pool are busy or \
+         the server does not answer"
+    )]
+    PoolTimeout {
+        /// The setting, redacted.
+        setting: String,
+        /// How long we waited.
+        waited: Duration,
+        /// The pool's size.
+        size: usize,
+    },
+    /// The pool itself failed (it was closed, or could not be built); not a problem of the server.
+    #[error("the connection pool for {setting} failed: {reason}")]
+    Pool {
+        /// The setting, redacted.
+        setting: String,
+        /// deadpool's message.
+        reason: String,
+    },
+    /// The server answers like PostgreSQL but is a look-alike whose semantics this backend relies on
+    /// differently (CockroachDB accepts `pg_advisory_lock` and returns at once without locking, so two
+    /// nodes would migrate, and later sequence, at the same time).
+    #[error(
+        "{setting} is {product}, not PostgreSQL ({version}); chathooks refuses it because it accepts \
+         advisory locks without locking; use PostgreSQL"
+    )]
+    NotPostgres {
+        /// The setting, redacted.
+        setting: String,
+        /// The product recognised, e.g. `CockroachDB`.
+        product: &'static str,
+        /// `SELECT version()`.
+        version: String,
+    },
+    /// The database was migrated by a newer chathooks whose schema this build does not know.
+    #[error(
+        "PostgreSQL schema version {found} is newer than this build supports ({supported}); run a \
+         chathooks at least as new as the one that migrated it"
+    )]
+    SchemaTooNew {
+        /// The newest version in `schema_version`.
+        found: i64,
+        /// The newest version this build can migrate to.
+        supported: i64,
+    },
+    /// A statement failed.
+    #[error("postgres: {}", describe(.0))]
+    Postgres(tokio_postgres::Error),
+}
+
+/// Not `#[from]`: that would also make the driver's error the `source`, and a report of the chain
+/// (`{:#}`) would then say everything twice, since [`describe`] already includes it.
+impl From<tokio_postgres::Error> for PgError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Postgres(error)
+    }
+}
+
+/// The driver's error with its causes. tokio-postgres's own message is only the kind of failure
+/// (`db error`, `error connecting to server`); what the server or the operating system said is in its
+/// `source` chain, which a plain `{}` would drop.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
+/// The result of a PostgreSQL setup step.
+pub type Result<T, E = PgError> = std::result::Result<T, E>;
