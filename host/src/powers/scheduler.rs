@@ -113,7 +113,8 @@ impl Scheduler {
 
 /// Fires every timer due by `clock` that can fire now; returns how long to sleep before the next round.
 pub fn fire_due(db: &Db, registry: &Registry, clock: &dyn Clock) -> crate::store::Result<Duration> {
-    loop {
+    // The time of the last look, which found nothing (more) to fire.
+    let now = loop {
         let now = clock.now_ms();
         let due = db.read(|c| timers::due_timers(c, now, TIMER_BATCH))?;
         let firable: Vec<_> = due
@@ -125,16 +126,16 @@ pub fn fire_due(db: &Db, registry: &Registry, clock: &dyn Clock) -> crate::store
             })
             .collect();
         if firable.is_empty() {
-            break;
+            break now;
         }
         for timer in &firable {
             fire(db, registry, clock, timer)?;
         }
-    }
-    let now = clock.now_ms();
+    };
     let next = db.read(timers::next_due)?;
     Ok(match next {
-        // Due but not firable (its plugin is not running): wait for a reload.
+        // Due at the last look but not firable (its plugin is not running): wait for a reload. One that
+        // came due since that look gets a short sleep, not the poll.
         Some(at) if at > now => {
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(TIMER_POLL)
         }
