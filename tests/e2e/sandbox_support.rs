@@ -38,9 +38,9 @@ where
 }
 
 /// [`eventually`] for a wait on a server running on `clock`: each look that finds nothing moves the clock
-/// on by `step`. The server's sleeper (a retry's backoff, a cool-down, a timer) may not have started when
-/// the test first moves the clock; such a step is followed by another, so no real time is spent on the
-/// wait itself.
+/// on by `step`, so the wait costs a few polls of real time, not `step`. The server's sleeper (a retry's
+/// backoff, a timer) may not have started waiting when the test first moves the clock; the next step
+/// then wakes it.
 pub async fn eventually_advancing<T, F, Fut>(
     clock: &ManualClock,
     step: Duration,

@@ -12,7 +12,7 @@
 //! Due times and the loop's sleeps are on the [`Clock`] its [`SchedulerHandle`] carries (the server's
 //! configured clock), the same one [`crate::powers::ServerServices`] computes due times from when a
 //! plugin sets a timer: a test on a manual clock moves it past a reminder's delay and the timer fires at
-//! once, and not a moment of fake time before.
+//! once, and not a moment of fake time before. On such a clock [`TIMER_POLL`] is fake time too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +43,7 @@ pub const TIMER_FIRST_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct SchedulerHandle {
     notify: Arc<Notify>,
+    /// What due times are computed from and the loop sleeps on.
     clock: Arc<dyn Clock>,
 }
 
