@@ -184,7 +184,8 @@ pub struct Config {
     /// A PEM file of certificate authorities outbound HTTPS trusts besides the built-in roots; read at
     /// start, where a missing or unusable file stops the server with its name.
     pub http_ca: Option<PathBuf>,
-    /// Where the plugins' power rate limits read the time: the system clock; tests put a
+    /// Where everything time-dependent reads the time and waits (the powers' rate limits, circuit
+    /// breakers, the dispatcher's retries, plugin timers, push retries): the system clock; tests put a
     /// [`ManualClock`](crate::clock::ManualClock) here to run them on fake time.
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
     /// After-hook deliveries one plugin may have before further ones become dead letters.

@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::chat::Chat;
+use crate::clock::Clock;
 use crate::config::{AdminKey, Config};
 use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
 use crate::live::Hub;
@@ -162,6 +163,7 @@ pub async fn start_locked(
         url: config.push_gateway_url.clone(),
         secret: config.push_gateway_secret.clone().unwrap_or_default(),
     };
+    let clock = config.clock.clone();
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
@@ -187,7 +189,7 @@ pub async fn start_locked(
     };
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
     let chat = Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch);
-    let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway);
+    let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway, clock);
     Ok(Running {
         state: AppState::new(chat, admin_key, body_limit),
         dispatcher,
@@ -201,13 +203,14 @@ pub async fn start_locked(
 }
 
 /// Installs the services behind plugin powers (bot posts, custom events, HTTP, push, timers) in the
-/// plugins' runtime and starts the timer loop.
+/// plugins' runtime and starts the timer loop; push retries and timers run on `clock`.
 fn start_powers(
     chat: &Chat,
     db: &Arc<Db>,
     registry: &Arc<Registry>,
     http: HttpClient,
     gateway: PushGateway,
+    clock: Arc<dyn Clock>,
 ) -> (JoinHandle<()>, oneshot::Sender<()>) {
     let runtime = tokio::runtime::Handle::current();
     let pusher = Pusher::new(
@@ -216,8 +219,9 @@ fn start_powers(
         http.clone(),
         runtime,
         gateway,
+        clock.clone(),
     );
-    let scheduler = SchedulerHandle::default();
+    let scheduler = SchedulerHandle::new(clock);
     let services = ServerServices::new(chat.clone(), http, pusher, scheduler.clone());
     registry.runtime().services().install(Arc::new(services));
     let (stop, stopped) = oneshot::channel::<()>();

@@ -7,6 +7,7 @@ use chathooks_tests::{example, fixture, temp_dir};
 use serde_json::{Value, json};
 
 use crate::powers_support::{PluginFile, plugins_folder, server_on};
+use crate::sandbox_support::settled;
 use crate::server_support::{ADMIN_KEY, PATIENCE, str_field};
 
 const BOT_GRANTS: &str = "[grants]\nchat_post = true\nchat_join = true\n";
@@ -127,8 +128,8 @@ async fn two_bots_ping_pong_until_the_depth_limit() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    // Give a runaway loop time to show itself.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Once every event so far is delivered, a runaway loop would have posted again.
+    settled(&server).await;
     let again = server.get_ok(&path, &alice).await;
     let count = again.as_array().map_or(0, Vec::len);
     assert_eq!(messages.len(), 7, "{again}");

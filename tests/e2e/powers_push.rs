@@ -1,11 +1,17 @@
 //! Push through `push-notify`: the recipient's live connection gets `notification.new`, and the
 //! configured gateway gets the notification with the recipient's device tokens and a valid signature.
+//! The server runs on a manual clock, so the gateway's retry comes when the test moves it.
 
+use std::sync::Arc;
+
+use chathooks::clock::ManualClock;
 use chathooks::powers::hmac::signature;
+use chathooks::powers::push::FIRST_PUSH_BACKOFF;
 use chathooks_tests::{example, temp_dir};
 use serde_json::json;
 
 use crate::powers_support::{PluginFile, Recorder, plugins_folder, server_on};
+use crate::sandbox_support::eventually_advancing;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_reaches_a_live_client_and_the_gateway_signed() {
@@ -22,9 +28,12 @@ async fn push_reaches_a_live_client_and_the_gateway_signed() {
         }],
     );
     let url = gateway.url("/push");
+    let clock = ManualClock::new();
+    let server_clock = clock.clone();
     let server = server_on(dir.path(), move |config| {
         config.push_gateway_url = Some(url);
         config.push_gateway_secret = Some("gateway-secret".to_owned());
+        config.clock = Arc::new(server_clock);
     })
     .await;
     let alice = server.user("alice").await;
@@ -61,7 +70,12 @@ async fn push_reaches_a_live_client_and_the_gateway_signed() {
 
     let first = gateway.wait_for(1).await;
     gateway.answer(200);
-    let all = gateway.wait_for(2).await;
+    // The retry waits for its backoff on the server's clock.
+    let all = eventually_advancing(&clock, FIRST_PUSH_BACKOFF, "the gateway retry", || {
+        let got = gateway.received();
+        async move { (got.len() >= 2).then_some(got) }
+    })
+    .await;
     let delivery = &all[1];
     assert_eq!(first[0].body, delivery.body, "a retry sends the same body");
     assert_eq!(delivery.uri, "/push");
@@ -81,12 +95,15 @@ async fn push_reaches_a_live_client_and_the_gateway_signed() {
         body["devices"],
         json!([{"user_id": "bob", "platform": "ios", "token": "apns-token-1", "created_at": device["created_at"]}])
     );
-    // The sender gets no notification of their own message.
-    assert!(
-        alice_ws
-            .next_within(std::time::Duration::from_millis(300))
-            .await
-            .is_none_or(|e| e["kind"] != "notification.new")
-    );
+    // The sender gets no notification of their own message: none reaches her before her next message,
+    // which is published after the notification went out.
+    server.send(&alice, &conv, "marker").await;
+    loop {
+        let event = alice_ws.next_event().await;
+        assert_ne!(event["kind"], "notification.new", "{event}");
+        if event["kind"] == "message.new" && event["payload"]["message"]["body"] == "marker" {
+            break;
+        }
+    }
     server.stop().await;
 }

@@ -274,10 +274,13 @@ async fn a_slow_piecewise_copy_is_never_loaded_half_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_watching_the_admin_reload_rescans() {
     let server = TestServer::with_config(&[], |config| config.watch = false).await;
+    let watching = TestServer::start().await;
     let counter = fixture_bytes("only_sent");
     install(&server, "x.wasm", &counter);
-    // Not watched: the file sits there (a wait this long would see it loaded if watching were on).
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    install(&watching, "x.wasm", &counter);
+    // Not watched: the file sits there, for as long as a watching server takes to load the same file.
+    serving(&watching, "x", &hash_of(&counter)).await;
+    watching.stop().await;
     assert!(plugins(&server).await.is_empty());
 
     let reload = || async {

@@ -2,10 +2,14 @@
 //! infinite loop, a memory bomb, deep recursion, a panic, a huge answer, a log flood in lines and one in
 //! bytes, a KV flood). For each: the server keeps answering, the recorder next to it receives every event,
 //! and the offender's failure is visible in `GET /v1/admin/plugins`. Then the circuit breaker: a plugin that keeps failing
-//! is disabled (before-hooks skipped, deliveries waiting), and comes back after its cool-down.
+//! is disabled (before-hooks skipped, deliveries waiting), and comes back after its cool-down, on a manual
+//! clock that the test moves past it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chathooks::clock::ManualClock;
 use serde_json::Value;
 
 use crate::sandbox_support::{
@@ -137,18 +141,27 @@ async fn each_misbehaviour_fails_only_the_offender() {
     }
 }
 
+/// The breaker's cool-down in the circuit breaker test.
+const COOLDOWN: Duration = Duration::from_secs(3);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_circuit_breaker_disables_a_failing_plugin_then_tries_it_again() {
     let plugins = [
         chathooks_tests::fixture("recorder"),
         chathooks_tests::fixture("hostile"),
     ];
+    let clock = ManualClock::new();
+    let server_clock = clock.clone();
     let server = TestServer::with_config(&plugins, |config| {
         write_manifest(
             &config.plugins_dir,
             "hostile",
-            "[limits]\nbreaker_failures = 2\nbreaker_cooldown_ms = 3000\nbefore_hook_ms = 1000\n",
+            &format!(
+                "[limits]\nbreaker_failures = 2\nbreaker_cooldown_ms = {}\nbefore_hook_ms = 1000\n",
+                COOLDOWN.as_millis()
+            ),
         );
+        config.clock = Arc::new(server_clock);
     })
     .await;
     let alice = server.user("alice").await;
@@ -163,27 +176,29 @@ async fn the_circuit_breaker_disables_a_failing_plugin_then_tries_it_again() {
     assert!(disabled["disabled_for_ms"].as_u64().is_some(), "{disabled}");
     let calls = disabled["calls"].clone();
 
-    // While disabled, its before-hook is skipped (fail open) and its deliveries wait: nothing is
-    // dead-lettered, nothing is called.
+    // While disabled (the clock stands still, so it stays disabled), its before-hook is skipped (fail
+    // open) and its deliveries wait: nothing is dead-lettered, nothing is called.
     let skipped = server.send(&alice, &healthy_conv, "while-disabled").await;
     assert_eq!(skipped["body"], "while-disabled");
     let waiting = plugin(&server, "hostile").await.unwrap_or_default();
-    if waiting["state"] == "disabled" {
-        assert_eq!(
-            waiting["calls"], calls,
-            "no calls while disabled: {waiting}"
-        );
-        assert!(
-            waiting["pending_deliveries"].as_u64() >= Some(1),
-            "{waiting}"
-        );
-    }
+    assert_eq!(waiting["state"], "disabled", "{waiting}");
+    assert_eq!(
+        waiting["calls"], calls,
+        "no calls while disabled: {waiting}"
+    );
+    assert!(
+        waiting["pending_deliveries"].as_u64() >= Some(1),
+        "{waiting}"
+    );
     assert!(dead_letters(&server).await.is_empty());
 
-    // After the cool-down a trial call is let through; a message it handles shows it is back.
+    // After the cool-down a trial call is let through; a message it handles shows it is back. Each try
+    // first moves the clock past a cool-down: a trial spent by the dispatcher on the trapping event's
+    // retry only disables it for another one.
     let mut sent = vec![str_field(&trap, "id"), str_field(&skipped, "id")];
     let deadline = tokio::time::Instant::now() + DEADLINE;
     for n in 0.. {
+        clock.advance(COOLDOWN);
         let body = format!("ping-{n}");
         let message = server.send(&alice, &healthy_conv, &body).await;
         sent.push(str_field(&message, "id"));

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chathooks::clock::ManualClock;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -34,6 +35,49 @@ where
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// [`eventually`] for a wait on a server running on `clock`: each look that finds nothing moves the clock
+/// on by `step`, so the wait costs a few polls of real time, not `step`. The server's sleeper (a retry's
+/// backoff, a timer) may not have started waiting when the test first moves the clock; the next step
+/// then wakes it.
+pub async fn eventually_advancing<T, F, Fut>(
+    clock: &ManualClock,
+    step: Duration,
+    what: &str,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually(what, || {
+        let look = check();
+        async move {
+            let found = look.await;
+            if found.is_none() {
+                clock.advance(step);
+            }
+            found
+        }
+    })
+    .await
+}
+
+/// Waits until the server has nothing left to do for its plugins: every event fanned out and every
+/// after-hook delivery done, seen in one snapshot of the store. An after-hook's own posts are committed
+/// before its delivery is done, so once this returns, nothing the events so far set off is still to come.
+/// A delivery waiting for its retry is not done; timers are not looked at.
+pub async fn settled(server: &TestServer) {
+    eventually("every event delivered", || async {
+        let db = server.running.state.db();
+        let (pending, outbox) = must(
+            db.read(|c| Ok((c.backlog()?, c.outbox_depth()?))),
+            "read the backlog and the outbox",
+        );
+        (pending.is_empty() && outbox == 0).then_some(())
+    })
+    .await;
 }
 
 /// The server's plugins folder.

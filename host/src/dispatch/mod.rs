@@ -16,7 +16,10 @@
 //!    failing plugin only holds back its own queue for that conversation; other conversations, other
 //!    plugins and HTTP requests never wait for it.
 //! 4. Sleep until woken ([`DispatchHandle::wake`], after every commit that wrote events), until a call
-//!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`]. Rounds are at
+//!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`], on
+//!    [`DispatchConfig::clock`] like the due times: a test that moves a manual clock past a backoff (or
+//!    past a circuit breaker's cool-down, which the poll notices) wakes the loop at once, and on such a
+//!    clock the poll is fake time too (every in-process change wakes the loop anyway). Rounds are at
 //!    least [`ROUND_GAP`] apart: whatever arrives meanwhile makes one round. Now and then
 //!    ([`RELOAD_COST_FACTOR`]) a wake reloads the memory from the store, to pick up deliveries others
 //!    wrote (a replayed dead letter).
@@ -136,7 +139,8 @@ pub struct DispatchConfig {
     pub max_backlog_per_plugin: usize,
     /// How long deliveries wait for a plugin that is not loaded before they become dead letters.
     pub unloaded_grace: Duration,
-    /// Where due times, backoff and the unloaded grace read the time (a manual clock in tests).
+    /// Where due times, backoff and the unloaded grace read the time, and what the loop's sleeps wait on
+    /// (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -304,7 +308,7 @@ impl Loop {
                 () = &mut shutdown => break,
                 () = self.notify.notified() => self.reload.woken(),
                 Some(done) = done_rx.recv() => self.finished(done),
-                () = tokio::time::sleep(sleep) => {
+                () = self.config.clock.sleep(sleep) => {
                     if !sleep.is_zero() {
                         self.reload.woken();
                     }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::*;
 use crate::chat::testkit::{Kit, copy_plugin, event_id_of, eventually, fast_config, fixture};
 use crate::chat::{Chat, CreateConversation, SendMessage};
+use crate::clock::ManualClock;
 use crate::live::Hub;
 use crate::model::User;
 
@@ -370,11 +371,14 @@ async fn a_backlog_is_delivered_in_order_per_conversation_by_the_running_loop() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     let kit = Kit::new(&[fixture("recorder"), fixture("hostile")]);
-    // Retries 4 s apart: conversation one is still retrying (8 s in all) when conversation two has
-    // flowed, even on a loaded machine.
+    // Retries 4 s apart on a clock only the test moves: conversation one is still retrying when
+    // conversation two has flowed, however slow the machine.
+    let backoff = Duration::from_secs(4);
+    let time = ManualClock::new();
     let config = DispatchConfig {
-        first_backoff: Duration::from_secs(4),
-        max_backoff: Duration::from_secs(4),
+        first_backoff: backoff,
+        max_backoff: backoff,
+        clock: Arc::new(time.clone()),
         ..fast_config()
     };
     let (handle, stop, task) = start(&kit, config);
@@ -401,8 +405,14 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     let letters = kit.db.read(|c| c.dead_letters(0, 10)).unwrap();
     assert!(letters.is_empty(), "still retrying");
 
+    // Each look that finds it still retrying moves the clock on by a backoff: the loop, asleep on that
+    // clock, wakes and makes the next attempt (a step taken while an attempt runs costs one more step).
     eventually("hostile gave up and moved on", || {
-        queued(&kit, "hostile", &one) == 0
+        let done = queued(&kit, "hostile", &one) == 0;
+        if !done {
+            time.advance(backoff);
+        }
+        done
     })
     .await;
     let letters = kit.db.read(|c| c.dead_letters(0, 10)).unwrap();

@@ -6,6 +6,10 @@
 //! or reject according to the plugin's fail mode, and after-hook deliveries wait in the outbox (the
 //! dispatcher asks [`Breaker::dispatch_capacity`] before starting any). A new version of the plugin
 //! starts with a closed breaker.
+//!
+//! The breaker never reads a clock itself: every method takes `now`, which its caller
+//! ([`super::registry::LoadedPlugin`]) reads from the runtime's [`crate::clock::Clock`], so a test moves a
+//! manual clock past the cool-down instead of waiting it out.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};

@@ -13,7 +13,8 @@
 //! timeouts, latency histogram) and reported to the plugin's [`Breaker`]. Statistics belong to the name
 //! and carry over to new versions; a new version starts with a closed breaker. A plugin the breaker has
 //! disabled is refused without running ([`CallError::Disabled`]); the dispatcher starts no deliveries
-//! for it ([`LoadedPlugin::dispatch_capacity`]), so they wait in the outbox.
+//! for it ([`LoadedPlugin::dispatch_capacity`]), so they wait in the outbox. The breaker's cool-down runs
+//! on the runtime's [`Clock`] (a manual one in tests); call latencies are measured in real time.
 //!
 //! ## Manifests
 //! See [`super::manifest`].
@@ -32,6 +33,7 @@ use super::plugin::Plugin;
 use super::powers::RateLimitedCounts;
 use super::runtime::Runtime;
 use super::stats::PluginStats;
+use crate::clock::Clock;
 
 pub use super::manifest::{FailMode, PluginSettings};
 pub use super::status::{LimitsView, PluginState, PluginStatus};
@@ -73,6 +75,8 @@ pub struct LoadedPlugin {
     /// Its manifest settings.
     pub settings: PluginSettings,
     pub(crate) shared: Arc<Shared>,
+    /// What the circuit breaker's cool-down reads the time from (the runtime's clock).
+    clock: Arc<dyn Clock>,
 }
 
 impl LoadedPlugin {
@@ -86,7 +90,7 @@ impl LoadedPlugin {
     pub fn call(&self, call: &HookCall) -> Result<HookOutput, CallError> {
         let hook = call.hook();
         let started = Instant::now();
-        let admission = self.shared.breaker.admit(started);
+        let admission = self.shared.breaker.admit(self.clock.now());
         if let Admission::Refused { failures, retry_in } = admission {
             return Err(CallError::Disabled {
                 plugin: self.name().to_owned(),
@@ -115,7 +119,7 @@ impl LoadedPlugin {
         let transition =
             self.shared
                 .breaker
-                .record(admission, ok, &self.settings.limits, Instant::now());
+                .record(admission, ok, &self.settings.limits, self.clock.now());
         self.log_transition(transition);
         result
     }
@@ -124,7 +128,7 @@ impl LoadedPlugin {
     /// ([`CallError::Disabled`]: the timer should wait). The outcome counts toward the breaker like a
     /// hook call's; it is not in the per-hook statistics (a timer is not a hook).
     pub fn call_timer(&self, name: &str, payload: &str) -> Result<Result<(), String>, CallError> {
-        let admission = self.shared.breaker.admit(Instant::now());
+        let admission = self.shared.breaker.admit(self.clock.now());
         if let Admission::Refused { failures, retry_in } = admission {
             return Err(CallError::Disabled {
                 plugin: self.name().to_owned(),
@@ -141,7 +145,7 @@ impl LoadedPlugin {
         let transition =
             self.shared
                 .breaker
-                .record(admission, ok, &self.settings.limits, Instant::now());
+                .record(admission, ok, &self.settings.limits, self.clock.now());
         self.log_transition(transition);
         result
     }
@@ -153,7 +157,7 @@ impl LoadedPlugin {
             Admission::Call,
             false,
             &self.settings.limits,
-            Instant::now(),
+            self.clock.now(),
         );
         self.log_transition(transition);
     }
@@ -190,7 +194,7 @@ impl LoadedPlugin {
     pub fn dispatch_capacity(&self, normal: usize) -> usize {
         self.shared
             .breaker
-            .dispatch_capacity(normal, Instant::now())
+            .dispatch_capacity(normal, self.clock.now())
     }
 
     /// The plugin's call statistics (every version).
@@ -294,6 +298,7 @@ impl Registry {
             plugin,
             settings,
             shared: entry.shared.clone(),
+            clock: self.runtime.clock().clone(),
         };
         let old = entry.running.replace(next);
         if let Some(old) = &old {
@@ -381,7 +386,7 @@ impl Registry {
     /// Every plugin with its state, statistics and limits, by name. `pending_deliveries` is left 0 (the
     /// registry does not read the outbox).
     pub fn plugins_status(&self) -> Vec<PluginStatus> {
-        let now = Instant::now();
+        let now = self.runtime.clock().now();
         let kv = self.runtime.kv();
         self.read()
             .iter()

@@ -54,7 +54,7 @@ pub struct Runtime {
     logs: Arc<dyn LogSink>,
     /// Who carries out plugin powers (chat, events, HTTP, push, timers); none until installed.
     services: ServicesSlot,
-    /// What the powers' rate limits read the time from.
+    /// What the powers' rate limits and the circuit breakers read the time from.
     clock: Arc<dyn Clock>,
 }
 
@@ -86,11 +86,17 @@ impl Runtime {
         })
     }
 
-    /// This runtime with the powers' rate limits of plugins it loads from now on reading `clock` (tests
-    /// pass a [`crate::clock::ManualClock`]; the default is the system's).
+    /// This runtime with the powers' rate limits of plugins it loads from now on, and the circuit
+    /// breakers of a registry over it, reading `clock` (tests pass a [`crate::clock::ManualClock`]; the
+    /// default is the system's).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The clock of [`Runtime::with_clock`].
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The KV store plugins of this runtime use.

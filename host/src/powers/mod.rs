@@ -182,7 +182,8 @@ impl HostServices for ServerServices {
     }
 
     fn set_timer(&self, timer: TimerSpec) -> Result<(), PowerError> {
-        let now = now_ms();
+        // On the timer loop's clock, which decides when it is due.
+        let now = self.scheduler.clock().now_ms();
         let delay = i64::try_from(timer.delay_ms).unwrap_or(i64::MAX);
         self.chat
             .db()

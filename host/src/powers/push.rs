@@ -8,7 +8,8 @@
 //! `X-Chathooks-Signature: sha256=<hex HMAC-SHA256 of the body under push_gateway_secret>` and
 //! `X-Chathooks-Delivery: <notification id>`. A 2xx answer is success; anything else (or no answer) is
 //! retried [`PUSH_ATTEMPTS`] times in all. Deliveries are in memory: a notification whose gateway
-//! delivery is still retrying when the server stops is not sent again after the restart.
+//! delivery is still retrying when the server stops is not sent again after the restart. The backoff
+//! between attempts waits on the server's [`Clock`], so a test moves a manual clock instead of waiting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use tokio::runtime::Handle;
 use super::hmac::signature;
 use super::http::HttpClient;
 use super::tls::failure_text;
+use crate::clock::Clock;
 use crate::live::{Hub, LiveEvent};
 use crate::plugins::powers::{PowerError, PushNotification};
 use crate::store::{Db, ids};
@@ -54,16 +56,20 @@ pub struct Pusher {
     http: HttpClient,
     runtime: Handle,
     gateway: PushGateway,
+    /// What the backoff between gateway attempts waits on.
+    clock: Arc<dyn Clock>,
 }
 
 impl Pusher {
-    /// A pusher publishing to `hub` and posting to `gateway` with `http` on `runtime`.
+    /// A pusher publishing to `hub` and posting to `gateway` with `http` on `runtime`, its retries'
+    /// backoff on `clock`.
     pub fn new(
         db: Arc<Db>,
         hub: Hub,
         http: HttpClient,
         runtime: Handle,
         gateway: PushGateway,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Pusher {
             db,
@@ -71,6 +77,7 @@ impl Pusher {
             http,
             runtime,
             gateway,
+            clock,
         }
     }
 
@@ -123,15 +130,23 @@ impl Pusher {
             let body = json!({ "notification": notification, "devices": devices }).to_string();
             let client = self.http.client().clone();
             let secret = self.gateway.secret.clone();
+            let clock = self.clock.clone();
             self.runtime
-                .spawn(deliver(client, url, secret, id, body.into_bytes()));
+                .spawn(deliver(client, url, secret, id, body.into_bytes(), clock));
         }
         Ok(())
     }
 }
 
-/// Posts one notification to the gateway, retrying with backoff.
-async fn deliver(client: reqwest::Client, url: String, secret: String, id: String, body: Vec<u8>) {
+/// Posts one notification to the gateway, retrying with backoff on `clock`.
+async fn deliver(
+    client: reqwest::Client,
+    url: String,
+    secret: String,
+    id: String,
+    body: Vec<u8>,
+    clock: Arc<dyn Clock>,
+) {
     let signed = signature(&secret, &body);
     let mut delay = FIRST_PUSH_BACKOFF;
     for attempt in 1..=PUSH_ATTEMPTS {
@@ -158,7 +173,7 @@ async fn deliver(client: reqwest::Client, url: String, secret: String, id: Strin
             return;
         }
         tracing::info!(notification = %id, attempt, retry_in = ?delay, "push gateway failed: {error}");
-        tokio::time::sleep(delay).await;
+        clock.sleep(delay).await;
         delay = delay.saturating_mul(2);
     }
 }

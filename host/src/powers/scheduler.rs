@@ -8,6 +8,11 @@
 //! the times missed while the server was down). The loop sleeps until the next timer is due, at most
 //! [`TIMER_POLL`], and is woken early when a plugin sets a timer. Because timers are rows, they survive
 //! restarts: one that came due while the server was down fires right after the next start.
+//!
+//! Due times and the loop's sleeps are on the [`Clock`] its [`SchedulerHandle`] carries (the server's
+//! configured clock), the same one [`crate::powers::ServerServices`] computes due times from when a
+//! plugin sets a timer: a test on a manual clock moves it past a reminder's delay and the timer fires at
+//! once, and not a moment of fake time before. On such a clock [`TIMER_POLL`] is fake time too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,10 +21,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::clock::{Clock, SystemClock};
 use crate::model::Millis;
 use crate::plugins::CallError;
 use crate::plugins::registry::Registry;
-use crate::store::{Db, ids::now_ms};
+use crate::store::Db;
 
 /// Longest the loop sleeps without being woken: it picks up timers of a plugin loaded meanwhile.
 pub const TIMER_POLL: Duration = Duration::from_secs(1);
@@ -33,13 +39,34 @@ pub const TIMER_ATTEMPTS: u32 = 5;
 /// Delay after a one-shot timer's first failure; doubled after each further one.
 pub const TIMER_FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Wakes the timer loop (after a plugin set a timer). Cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// Wakes the timer loop (after a plugin set a timer), and is where its time comes from. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct SchedulerHandle {
     notify: Arc<Notify>,
+    /// What due times are computed from and the loop sleeps on.
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for SchedulerHandle {
+    fn default() -> Self {
+        SchedulerHandle::new(Arc::new(SystemClock))
+    }
 }
 
 impl SchedulerHandle {
+    /// A handle for a loop whose due times and sleeps are on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        SchedulerHandle {
+            notify: Arc::default(),
+            clock,
+        }
+    }
+
+    /// The clock timers are due by: a new timer's due time is its delay from this clock's now.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// There may be a timer due sooner than the loop thinks.
     pub fn wake(&self) {
         self.notify.notify_one();
@@ -62,8 +89,9 @@ impl Scheduler {
         tokio::spawn(async move {
             tokio::pin!(shutdown);
             loop {
-                let (db2, reg2) = (db.clone(), registry.clone());
-                let sleep = match tokio::task::spawn_blocking(move || fire_due(&db2, &reg2)).await {
+                let (db2, reg2, clock) = (db.clone(), registry.clone(), handle.clock.clone());
+                let fired = tokio::task::spawn_blocking(move || fire_due(&db2, &reg2, &*clock));
+                let sleep = match fired.await {
                     Ok(Ok(sleep)) => sleep,
                     Ok(Err(e)) => {
                         tracing::error!("timer loop: {e}");
@@ -77,17 +105,18 @@ impl Scheduler {
                 tokio::select! {
                     () = &mut shutdown => return,
                     () = handle.notify.notified() => {}
-                    () = tokio::time::sleep(sleep) => {}
+                    () = handle.clock.sleep(sleep) => {}
                 }
             }
         })
     }
 }
 
-/// Fires every due timer that can fire now; returns how long to sleep before the next round.
-pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> {
-    loop {
-        let now = now_ms();
+/// Fires every timer due by `clock` that can fire now; returns how long to sleep before the next round.
+pub fn fire_due(db: &Db, registry: &Registry, clock: &dyn Clock) -> crate::store::Result<Duration> {
+    // The time of the last look, which found nothing (more) to fire.
+    let now = loop {
+        let now = clock.now_ms();
         let due = db.read(|c| c.due_timers(now, TIMER_BATCH))?;
         let firable: Vec<_> = due
             .into_iter()
@@ -98,16 +127,16 @@ pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> 
             })
             .collect();
         if firable.is_empty() {
-            break;
+            break now;
         }
         for timer in &firable {
-            fire(db, registry, timer)?;
+            fire(db, registry, clock, timer)?;
         }
-    }
-    let now = now_ms();
+    };
     let next = db.read(|c| c.next_timer_due())?;
     Ok(match next {
-        // Due but not firable (its plugin is not running): wait for a reload.
+        // Due at the last look but not firable (its plugin is not running): wait for a reload. One that
+        // came due since that look gets a short sleep, not the poll.
         Some(at) if at > now => {
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).min(TIMER_POLL)
         }
@@ -115,12 +144,17 @@ pub fn fire_due(db: &Db, registry: &Registry) -> crate::store::Result<Duration> 
     })
 }
 
-fn fire(db: &Db, registry: &Registry, timer: &crate::store::Timer) -> crate::store::Result<()> {
+fn fire(
+    db: &Db,
+    registry: &Registry,
+    clock: &dyn Clock,
+    timer: &crate::store::Timer,
+) -> crate::store::Result<()> {
     let Some(loaded) = registry.get(&timer.plugin) else {
         return Ok(());
     };
     let result = loaded.call_timer(&timer.name, &timer.payload);
-    let now = now_ms();
+    let now = clock.now_ms();
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(reason)) => Some(reason),

@@ -34,8 +34,8 @@ pub mod error;
 pub mod ids;
 pub mod kv;
 pub mod limits;
-pub mod records;
 pub mod postgres;
+pub mod records;
 pub mod seam;
 pub mod sqlite;
 
