@@ -256,9 +256,18 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("creating the data folder {}", data.display()))?;
-    let db_path = config.chat_db_path();
-    let db = Db::open_with(&db_path, config.durability)
-        .with_context(|| format!("opening the database {}", db_path.display()))?;
+    let db = match &config.database {
+        Some(setting) if crate::store::postgres::PgSetting::is_postgres(setting) => {
+            anyhow::bail!("serving from PostgreSQL is not available in this build yet")
+        }
+        Some(path) => Db::open_with(path, config.durability)
+            .with_context(|| format!("opening the database {path}"))?,
+        None => {
+            let db_path = config.chat_db_path();
+            Db::open_with(&db_path, config.durability)
+                .with_context(|| format!("opening the database {}", db_path.display()))?
+        }
+    };
     let kv_path = config.kv_db_path();
     let kv = KvStore::open(&kv_path)
         .with_context(|| format!("opening the plugins' KV store {}", kv_path.display()))?;

@@ -10,13 +10,17 @@
 //! it in `<data dir>/admin.key` (mode 0600, readable by the server's user only) and prints it once;
 //! later starts read it from there. See [`AdminKey::load_or_create`].
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::store::Durability;
+use crate::store::postgres::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PoolOptions};
+
+mod admin_key;
+
+pub use admin_key::{ADMIN_KEY_PREFIX, AdminKey};
 
 /// Where the server listens by default: loopback only, so a first start never exposes it to a network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -97,6 +101,17 @@ pub struct ServeArgs {
     /// Folder for the database, compile cache and admin key [default: ./data].
     #[arg(long, env = "CHATHOOKS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The chat database: a PostgreSQL URL (`postgres://user:password@host:5432/db`) or key-value
+    /// string (`host=/run/postgresql dbname=chathooks`), or a SQLite file [default: <data-dir>/chat.db].
+    #[arg(long, env = "CHATHOOKS_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Most PostgreSQL connections this server opens [default: 16].
+    #[arg(long, env = "CHATHOOKS_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+    /// Longest wait for a free PostgreSQL connection, in milliseconds, before a request gets 503
+    /// [default: 5000].
+    #[arg(long, env = "CHATHOOKS_DB_POOL_WAIT_MS")]
+    pub db_pool_wait_ms: Option<u64>,
     /// Folder of plugins (`<name>.wasm`, optional `<name>.toml`) [default: ./plugins].
     #[arg(long, env = "CHATHOOKS_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
@@ -139,6 +154,12 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// See [`ServeArgs::data_dir`].
     pub data_dir: Option<PathBuf>,
+    /// See [`ServeArgs::database`].
+    pub database: Option<String>,
+    /// See [`ServeArgs::db_pool_size`].
+    pub db_pool_size: Option<usize>,
+    /// See [`ServeArgs::db_pool_wait_ms`].
+    pub db_pool_wait_ms: Option<u64>,
     /// See [`ServeArgs::plugins_dir`].
     pub plugins_dir: Option<PathBuf>,
     /// See [`ServeArgs::body_limit`].
@@ -166,6 +187,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database, compile cache and admin key live here.
     pub data_dir: PathBuf,
+    /// The chat database's setting when it is not the SQLite file `<data dir>/chat.db`: a PostgreSQL
+    /// URL or key-value string, or another SQLite file.
+    pub database: Option<String>,
+    /// How many PostgreSQL connections, and how long a request waits for one.
+    pub db_pool: PoolOptions,
     /// Plugins are loaded from here.
     pub plugins_dir: PathBuf,
     /// Largest request body in bytes.
@@ -197,6 +223,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database: None,
+            db_pool: PoolOptions::default(),
             plugins_dir: PathBuf::from(DEFAULT_PLUGINS_DIR),
             body_limit: DEFAULT_BODY_LIMIT,
             admin_key: None,
@@ -235,6 +263,21 @@ impl Config {
                 .clone()
                 .or(file.data_dir)
                 .unwrap_or(defaults.data_dir),
+            database: args
+                .database
+                .clone()
+                .or(file.database)
+                .filter(|d| !d.trim().is_empty()),
+            db_pool: PoolOptions {
+                size: args
+                    .db_pool_size
+                    .or(file.db_pool_size)
+                    .unwrap_or(DEFAULT_POOL_SIZE),
+                wait: args
+                    .db_pool_wait_ms
+                    .or(file.db_pool_wait_ms)
+                    .map_or(DEFAULT_POOL_WAIT, std::time::Duration::from_millis),
+            },
             plugins_dir: args
                 .plugins_dir
                 .clone()
@@ -272,6 +315,12 @@ impl Config {
         }
         if let Some(key) = &self.admin_key {
             check_admin_key(key)?;
+        }
+        if self.db_pool.size == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "db_pool_size",
+                message: "must be at least 1".into(),
+            });
         }
         if self.max_plugin_backlog == 0 {
             return Err(ConfigError::Invalid {
@@ -332,7 +381,7 @@ fn parse_durability(text: &str) -> Result<Durability, ConfigError> {
     }
 }
 
-fn check_admin_key(key: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_admin_key(key: &str) -> Result<(), ConfigError> {
     if key.len() < MIN_ADMIN_KEY_LEN || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConfigError::Invalid {
             setting: "admin_key",
@@ -342,93 +391,6 @@ fn check_admin_key(key: &str) -> Result<(), ConfigError> {
         });
     }
     Ok(())
-}
-
-/// Prefix of generated admin keys, so they are recognisable (and distinct from user tokens, `cht_`).
-pub const ADMIN_KEY_PREFIX: &str = "chadm_";
-
-/// The admin key in force and where it came from.
-#[derive(Clone)]
-pub struct AdminKey {
-    /// The key itself.
-    key: String,
-    /// True when this start generated it (the caller prints it, once).
-    pub generated: bool,
-}
-
-impl std::fmt::Debug for AdminKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminKey")
-            .field("key", &"<redacted>")
-            .field("generated", &self.generated)
-            .finish()
-    }
-}
-
-impl AdminKey {
-    /// A key given directly (tests, embedding).
-    pub fn new(key: impl Into<String>) -> AdminKey {
-        AdminKey {
-            key: key.into(),
-            generated: false,
-        }
-    }
-
-    /// The configured key; else the one in `<data dir>/admin.key`; else a new random key, written there
-    /// with mode 0600 (created exclusively, so two servers starting at once cannot both write one).
-    pub fn load_or_create(config: &Config) -> Result<AdminKey, ConfigError> {
-        if let Some(key) = &config.admin_key {
-            return Ok(AdminKey::new(key.clone()));
-        }
-        let path = config.data_dir.join(ADMIN_KEY_FILE);
-        let file_error = |source| ConfigError::AdminKeyFile {
-            path: path.clone(),
-            source,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let key = text.trim().to_owned();
-                check_admin_key(&key)?;
-                return Ok(AdminKey::new(key));
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(file_error(err)),
-        }
-        std::fs::create_dir_all(&config.data_dir).map_err(file_error)?;
-        let key = format!(
-            "{ADMIN_KEY_PREFIX}{}",
-            crate::store::ids::random_hex(32).map_err(|e| file_error(std::io::Error::other(e)))?
-        );
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).map_err(file_error)?;
-        file.write_all(format!("{key}\n").as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(file_error)?;
-        Ok(AdminKey {
-            key,
-            generated: true,
-        })
-    }
-
-    /// Whether `candidate` is the key. Compares SHA-256 digests in constant time, so the time taken
-    /// reveals nothing about how much of a guess was right.
-    pub fn matches(&self, candidate: &str) -> bool {
-        use sha2::{Digest, Sha256};
-        let a = Sha256::digest(self.key.as_bytes());
-        let b = Sha256::digest(candidate.as_bytes());
-        a.iter()
-            .zip(b.iter())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-    }
-
-    /// The key, to print once after generating it.
-    pub fn reveal(&self) -> &str {
-        &self.key
-    }
 }
 
 #[cfg(test)]
@@ -521,6 +483,40 @@ mod tests {
         };
         let err = Config::merge(&args, FileConfig::default());
         assert!(err.is_err_and(|e| e.to_string().starts_with("durability")));
+    }
+
+    #[test]
+    fn the_database_and_its_pool_come_from_the_flag_or_the_file()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let defaults = Config::merge(&ServeArgs::default(), FileConfig::default())?;
+        assert_eq!(
+            defaults.database, None,
+            "SQLite in the data folder by default"
+        );
+        assert_eq!(defaults.db_pool, PoolOptions::default());
+        let file: FileConfig = toml::from_str(
+            "database = \"postgres://chat@db/chat\"\ndb_pool_size = 4\ndb_pool_wait_ms = 250\n",
+        )?;
+        let config = Config::merge(&ServeArgs::default(), file.clone())?;
+        assert_eq!(config.database.as_deref(), Some("postgres://chat@db/chat"));
+        assert_eq!(config.db_pool.size, 4);
+        assert_eq!(config.db_pool.wait, std::time::Duration::from_millis(250));
+        let args = ServeArgs {
+            database: Some("host=/run/postgresql dbname=other".into()),
+            ..ServeArgs::default()
+        };
+        let config = Config::merge(&args, file)?;
+        assert_eq!(
+            config.database.as_deref(),
+            Some("host=/run/postgresql dbname=other")
+        );
+        let zero = ServeArgs {
+            db_pool_size: Some(0),
+            ..ServeArgs::default()
+        };
+        let err = Config::merge(&zero, FileConfig::default());
+        assert!(err.is_err_and(|e| e.to_string().starts_with("db_pool_size")));
+        Ok(())
     }
 
     #[test]
