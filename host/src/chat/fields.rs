@@ -147,6 +147,11 @@ impl Text {
         {
             return fail("may hold only ASCII letters, digits, '_', '-' and '.'".into());
         }
+        if value.contains('\0') {
+            // Chat text has no use for it, and PostgreSQL cannot store it in a text column: refusing it
+            // here keeps both backends alike.
+            return fail("must not contain the NUL character (U+0000)".into());
+        }
         if self.not_blank && is_blank(value) {
             return fail("must not be blank".into());
         }
@@ -163,7 +168,7 @@ impl Text {
     }
 
     /// The JSON Schema pattern saying what [`Text::chars`], [`Text::not_blank`] and
-    /// [`Text::reserved_prefix`] say, if any of them says something.
+    /// [`Text::reserved_prefix`] say, and that no text holds the NUL character.
     pub fn pattern(&self) -> Option<String> {
         let reserved = self.reserved_prefix.map(|prefix| {
             let spelled: String = prefix
@@ -180,15 +185,16 @@ impl Text {
                 .collect();
             format!("(?!{spelled})")
         });
-        match (self.chars, self.not_blank) {
-            (Chars::Id, _) => Some(format!("^{}[A-Za-z0-9_.-]*$", reserved.unwrap_or_default())),
-            (Chars::Any, true) => Some(format!(
-                "{}{}",
-                reserved.map(|r| format!("^{r}")).unwrap_or_default(),
-                not_blank_pattern()
-            )),
-            (Chars::Any, false) => reserved.map(|r| format!("^{r}")),
-        }
+        let reserved = reserved.unwrap_or_default();
+        Some(match (self.chars, self.not_blank) {
+            (Chars::Id, _) => format!("^{reserved}[A-Za-z0-9_.-]*$"),
+            // Anything but NUL, with at least one character that is neither NUL nor whitespace.
+            (Chars::Any, true) => {
+                let some = not_blank_pattern().replacen("[^", "[^\\u0000", 1);
+                format!("^{reserved}[^\\u0000]*{some}[^\\u0000]*$")
+            }
+            (Chars::Any, false) => format!("^{reserved}[^\\u0000]*$"),
+        })
     }
 }
 
@@ -385,7 +391,21 @@ mod tests {
             USER_ID.pattern().as_deref(),
             Some("^(?![Bb][Oo][Tt]\\.)[A-Za-z0-9_.-]*$")
         );
-        assert_eq!(TITLE.pattern(), None);
+        assert_eq!(TITLE.pattern().as_deref(), Some("^[^\\u0000]*$"));
+        assert_eq!(
+            err(BODY, "a\0b"),
+            "body: must not contain the NUL character (U+0000)"
+        );
+        assert_eq!(
+            err(EMOJI, "\0"),
+            "emoji: must not contain the NUL character (U+0000)"
+        );
+        assert!(BODY.check("").is_ok() && EMOJI.check("\u{1F600}").is_ok());
+        let not_blank = EMOJI.pattern().unwrap_or_default();
+        assert!(
+            not_blank.starts_with("^[^\\u0000]*[^\\u0000\\u0009-"),
+            "{not_blank}"
+        );
     }
 
     const USER_ID_RESERVED: &str =
