@@ -21,6 +21,32 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The admin key every test server uses.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
+/// `CHATHOOKS_E2E_DATABASE=postgres` puts every in-process test server on a fresh PostgreSQL database (of
+/// the throwaway cluster `chathooks-testservers` starts once per test run) instead of SQLite in its data
+/// folder, so the same tests check the PostgreSQL backend end to end.
+pub const E2E_DATABASE_ENV: &str = "CHATHOOKS_E2E_DATABASE";
+
+/// The database setting for a server whose data folder is `data_dir`, under [`E2E_DATABASE_ENV`]: `None`
+/// for SQLite; else a new PostgreSQL database, or the one a server on the same folder had before (a
+/// restart finds its data, as it does in the folder's `chat.db`).
+pub fn e2e_database(data_dir: &Path) -> Option<String> {
+    if std::env::var(E2E_DATABASE_ENV).ok()?.as_str() != "postgres" {
+        return None;
+    }
+    let remembered = data_dir.with_extension("database");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Some(url);
+    }
+    let pg = chathooks_testservers::Postgres::shared()
+        .unwrap_or_else(|| panic!("{E2E_DATABASE_ENV}=postgres needs PostgreSQL installed"));
+    let url = must(pg.url_for_new_database(), "a fresh PostgreSQL database");
+    if let Some(parent) = remembered.parent() {
+        must(std::fs::create_dir_all(parent), "create the test folder");
+    }
+    must(std::fs::write(&remembered, &url), "remember the database");
+    Some(url)
+}
+
 /// How long a test waits for something that should happen promptly (an event, a hook call).
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -36,6 +62,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The server's state (chat service, database), to look behind the API in tests.
     pub running: Running,
+    /// The PostgreSQL database it runs on, if not SQLite ([`e2e_database`]).
+    database: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -70,6 +98,9 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
+        if config.database.is_none() {
+            config.database = e2e_database(&config.data_dir);
+        }
         let running = must(
             server::start(&config, AdminKey::new(ADMIN_KEY)).await,
             "start server",
@@ -82,6 +113,7 @@ impl TestServer {
             let _ = stopped.await;
         }));
         TestServer {
+            database: config.database.clone(),
             base: format!("http://{addr}"),
             addr,
             _dir: dir,
@@ -89,6 +121,31 @@ impl TestServer {
             running,
             stop: Some(stop),
             task: Some(task),
+        }
+    }
+
+    /// Runs `sql` on the server's database behind the API, to make a state the API cannot (an old row, a
+    /// time in the past), on whichever backend the server runs.
+    pub async fn exec_sql(&self, sql: &str) {
+        match &self.database {
+            Some(url) => {
+                let setting = must(chathooks::store::postgres::PgSetting::parse(url), "setting");
+                let (client, connection) = must(
+                    setting.config().connect(tokio_postgres::NoTls).await,
+                    "connect to PostgreSQL",
+                );
+                tokio::spawn(connection);
+                must(client.batch_execute(sql).await, sql);
+            }
+            None => {
+                let db = self.running.state.db().clone();
+                let sql = sql.to_owned();
+                let done = tokio::task::spawn_blocking(move || {
+                    let sqlite = db.as_sqlite().expect("a server on SQLite");
+                    sqlite.write(|tx| Ok(tx.execute_batch(&sql)?))
+                });
+                must(must(done.await, "join"), "run SQL on SQLite");
+            }
         }
     }
 

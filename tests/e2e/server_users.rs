@@ -145,16 +145,11 @@ async fn a_plugin_never_posts_as_an_ordinary_user_holding_its_bot_id() {
     );
     let server = server_on(dir.path(), |_| {}).await;
     // A database from before the fix: an admin created `bot.command_bot` as an ordinary user.
-    must(
-        server.running.state.db().as_sqlite().expect("a SQLite server").write(|tx| {
-            tx.execute(
-                "INSERT INTO users (id, name, metadata, created_at) VALUES ('bot.command_bot', 'Mallory', '{}', 0)",
-                [],
-            )?;
-            Ok(())
-        }),
-        "insert a squatted user",
-    );
+    server
+        .exec_sql(
+            "INSERT INTO users (id, name, metadata, created_at) VALUES ('bot.command_bot', 'Mallory', '{}', 0)",
+        )
+        .await;
     let alice = server.user("alice").await;
     let conv = server.conversation(&alice, &[]).await;
     server.send(&alice, &conv, "/roll 1d6").await;
@@ -339,22 +334,11 @@ async fn tokens_are_listed_without_secrets_expire_and_are_revoked() {
     }
 
     // Past its expiry (moved into the past in the database rather than waited for): 401 saying so.
-    must(
-        server
-            .running
-            .state
-            .db()
-            .as_sqlite()
-            .expect("a SQLite server")
-            .write(|tx| {
-                tx.execute(
-                    "UPDATE tokens SET expires_at = 1000 WHERE id = ?1",
-                    [&expiring_id],
-                )?;
-                Ok(())
-            }),
-        "expire the token",
-    );
+    server
+        .exec_sql(&format!(
+            "UPDATE tokens SET expires_at = 1000 WHERE id = '{expiring_id}'"
+        ))
+        .await;
     let (status, message) = refused(&server, Method::GET, "/v1/me", &expiring, None).await;
     assert_eq!(status, 401);
     assert!(message.contains("expired at 1000"), "{message}");
