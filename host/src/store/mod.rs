@@ -38,6 +38,8 @@ pub mod postgres;
 pub mod records;
 pub mod seam;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

@@ -1,14 +1,14 @@
-//! Helpers for the store's unit tests: a fresh database file in a temp dir, users, conversations, sends.
+//! Helpers for the SQLite backend's own unit tests and for tests elsewhere that need a SQLite database
+//! handle (`events/tests.rs`): a fresh database file in a temp dir, users, conversations, sends. The
+//! store's behaviour on every backend is tested in `store/tests/`, with a fixture of its own.
 
 use tempfile::TempDir;
 
 use super::Db;
 use super::conversations::create_conversation;
-use super::events::append_event;
 use super::messages::send_message;
-use super::outbox::{fan_out, next_deliveries, pending_events};
 use super::users::create_user;
-use crate::model::{Conversation, Message, Millis};
+use crate::model::{Conversation, Message};
 use crate::store::Result;
 use crate::store::records::{NewConversation, NewMessage, NewUser};
 
@@ -16,8 +16,8 @@ use crate::store::records::{NewConversation, NewMessage, NewUser};
 pub(crate) struct TestDb {
     /// The database.
     pub db: Db,
-    /// Kept so the directory lives as long as the test; also lets tests reopen the file.
-    pub dir: TempDir,
+    /// Kept so the directory lives as long as the test.
+    _dir: TempDir,
 }
 
 /// `&["a", "b"]` as owned ids.
@@ -41,15 +41,7 @@ impl TestDb {
             }
             Ok(())
         })?;
-        Ok(Self { db, dir })
-    }
-
-    /// Reopens the same file (the old handle is dropped first), as a restarted server would.
-    pub(crate) fn reopen(self) -> Result<Self> {
-        let Self { db, dir } = self;
-        drop(db);
-        let db = Db::open(dir.path().join("chat.db"))?;
-        Ok(Self { db, dir })
+        Ok(Self { db, _dir: dir })
     }
 
     /// A non-distinct conversation of `members`, the first one admin.
@@ -71,26 +63,5 @@ impl TestDb {
             ..Default::default()
         };
         Ok(self.db.write(|tx| send_message(tx, &new, 2))?.value)
-    }
-
-    /// Appends a `message.new` event for user `a` in `conversation`.
-    pub(crate) fn event(&self, conversation: Option<&str>) -> Result<i64> {
-        let payload = serde_json::json!({});
-        self.db
-            .write(|tx| append_event(tx, "message.new", conversation, &ids(&["a"]), &payload, 1))
-    }
-
-    /// Fans every outbox event out to `plugins`, as the dispatcher would.
-    pub(crate) fn fan_out_all(&self, plugins: &[String]) -> Result<()> {
-        for e in self.db.read(|c| pending_events(c, 100))? {
-            self.db.write(|tx| fan_out(tx, e.id, plugins, 0))?;
-        }
-        Ok(())
-    }
-
-    /// The (event, plugin) pairs [`next_deliveries`] offers at `now`.
-    pub(crate) fn due(&self, now: Millis, plugins: &[String]) -> Result<Vec<(i64, String)>> {
-        let due = self.db.read(|c| next_deliveries(c, now, plugins, 100))?;
-        Ok(due.into_iter().map(|d| (d.event.id, d.plugin)).collect())
     }
 }

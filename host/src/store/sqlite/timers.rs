@@ -105,33 +105,3 @@ pub fn timers_of(conn: &Connection, plugin: &str) -> Result<Vec<Timer>> {
     let rows = stmt.query_map(params![plugin], timer_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sqlite::Db;
-
-    #[test]
-    fn set_fire_and_reset_race() -> Result<()> {
-        let dir = tempfile::tempdir()?;
-        let db = Db::open(dir.path().join("t.db"))?;
-        db.write(|tx| set_timer(tx, "p", "a", 100, None, "x", 1))?;
-        db.write(|tx| set_timer(tx, "p", "b", 50, Some(1000), "y", 1))?;
-        let due = db.read(|c| due_timers(c, 100, 10))?;
-        assert_eq!(
-            due.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-            ["b", "a"]
-        );
-        assert_eq!(db.read(next_due)?, Some(50));
-        // `a` is set again while it fires: finishing the old firing leaves the new setting alone.
-        db.write(|tx| set_timer(tx, "p", "a", 500, None, "z", 2))?;
-        assert!(!db.write(|tx| finish_firing(tx, &due[1], None, 0))?);
-        assert!(db.write(|tx| finish_firing(tx, &due[0], Some(1050), 0))?);
-        let left = db.read(|c| timers_of(c, "p"))?;
-        assert_eq!(left[0].payload, "z");
-        assert_eq!(left[1].due_at, 1050);
-        assert!(db.write(|tx| cancel_timer(tx, "p", "a"))?);
-        assert!(!db.write(|tx| cancel_timer(tx, "p", "a"))?);
-        Ok(())
-    }
-}

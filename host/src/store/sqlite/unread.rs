@@ -84,6 +84,3 @@ pub(crate) fn unread_count(conn: &Connection, conversation_id: &str, user_id: &s
         None => 0,
     })
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,138 @@
+//! After-hook deliveries: the outbox and the deliveries survive a restart, keep their order per plugin
+//! and conversation, and only the due head of a queue starts.
+
+use super::{TestDb, TestResult, ids};
+use crate::store::StartedRow;
+
+backend_tests!(TestDb:
+    outbox_and_deliveries_survive_a_restart,
+    deliveries_are_ordered_per_plugin_and_conversation,
+    start_head_starts_only_the_due_head_of_its_queue,
+);
+
+fn outbox_and_deliveries_survive_a_restart(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let e1 = t.event(Some("c1"))?;
+    let e2 = t.event(Some("c1"))?;
+    let t = t.reopen()?;
+    let pending: Vec<i64> =
+        t.db.read(|r| r.pending_events(100))?
+            .iter()
+            .map(|e| e.id)
+            .collect();
+    assert_eq!(pending, vec![e1, e2]);
+    t.db.write(|tx| tx.fan_out(e1, &ids(&["p"]), 0))?;
+    assert_eq!(t.db.write(|tx| tx.start_delivery(e1, "p"))?, 1);
+    // Crash mid-call: the in-flight delivery and the un-fanned event are still there.
+    let t = t.reopen()?;
+    assert_eq!(t.db.read(|r| r.pending_events(100))?.len(), 1);
+    assert!(t.due(100, &ids(&["p"]))?.is_empty());
+    assert_eq!(t.db.write(|tx| tx.recover_in_flight())?, 1);
+    assert_eq!(t.due(100, &ids(&["p"]))?, vec![(e1, "p".to_owned())]);
+    assert_eq!(t.db.write(|tx| tx.start_delivery(e1, "p"))?, 2);
+    Ok(())
+}
+
+fn deliveries_are_ordered_per_plugin_and_conversation(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let plugins = ids(&["p", "q"]);
+    let a1 = t.event(Some("c1"))?;
+    let a2 = t.event(Some("c1"))?;
+    let b1 = t.event(Some("c2"))?;
+    let n1 = t.event(None)?;
+    t.fan_out_all(&plugins)?;
+    assert!(t.db.read(|r| r.pending_events(100))?.is_empty());
+    let heads = t.due(0, &plugins)?;
+    let p = |e: i64, name: &str| (e, name.to_owned());
+    assert_eq!(
+        heads,
+        vec![
+            p(a1, "p"),
+            p(a1, "q"),
+            p(b1, "p"),
+            p(b1, "q"),
+            p(n1, "p"),
+            p(n1, "q")
+        ]
+    );
+
+    // p fails a1 and retries later: a2 waits for p, not for q.
+    t.db.write(|tx| {
+        tx.start_delivery(a1, "p")?;
+        tx.delivery_failed(a1, "p", "boom", 50)
+    })?;
+    t.db.write(|tx| {
+        tx.start_delivery(a1, "q")?;
+        tx.delivery_succeeded(a1, "q")
+    })?;
+    assert!(
+        t.due(10, &ids(&["p"]))?
+            .iter()
+            .all(|(e, _)| *e != a1 && *e != a2)
+    );
+    assert!(t.due(10, &ids(&["q"]))?.contains(&p(a2, "q")));
+    // The earliest pending delivery is due at once (a2 and the others), though a1 waits for 50.
+    let next_due =
+        t.db.read(|r| r.queued_deliveries())?
+            .iter()
+            .filter(|q| !q.in_flight)
+            .map(|q| q.next_attempt_at)
+            .min();
+    assert_eq!(next_due, Some(0));
+    let retry = t.db.read(|r| r.next_deliveries(50, &ids(&["p"]), 100))?;
+    assert_eq!(
+        (
+            retry[0].event.id,
+            retry[0].attempt,
+            retry[0].last_error.as_deref()
+        ),
+        (a1, 1, Some("boom"))
+    );
+    Ok(())
+}
+
+fn start_head_starts_only_the_due_head_of_its_queue(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let (e1, e2, e3) = (
+        t.event(Some("c1"))?,
+        t.event(Some("c1"))?,
+        t.event(Some("c2"))?,
+    );
+    t.fan_out_all(&ids(&["p"]))?;
+    let queued = t.db.read(|r| r.queued_deliveries())?;
+    assert_eq!(queued.len(), 3);
+    assert!(queued.iter().all(|q| !q.in_flight && q.plugin == "p"));
+    let c1: Vec<i64> =
+        t.db.read(|r| r.delivery_queue("p", "c1"))?
+            .iter()
+            .map(|q| q.event_id)
+            .collect();
+    assert_eq!(c1, [e1, e2]);
+
+    // Not the head, not due, already in flight: refused.
+    assert_eq!(t.db.write(|tx| tx.start_head(e2, "p", 10))?, None);
+    t.db.write(|tx| {
+        tx.start_delivery(e3, "p")?;
+        tx.delivery_failed(e3, "p", "boom", 50)
+    })?;
+    assert_eq!(t.db.write(|tx| tx.start_head(e3, "p", 49))?, None);
+    let started = t.db.write(|tx| tx.start_head(e1, "p", 10))?;
+    assert_eq!(started.map(|s| s.attempt), Some(1));
+    assert_eq!(t.db.write(|tx| tx.start_head(e1, "p", 10))?, None);
+    let retry = t.db.write(|tx| tx.start_head(e3, "p", 50))?;
+    assert_eq!(
+        retry,
+        Some(StartedRow {
+            attempt: 2,
+            next_attempt_at: 50,
+            last_error: Some("boom".into())
+        })
+    );
+
+    // e1 is dead-lettered and replayed while e2 waits: e2 is no longer the head.
+    let letter = t.db.write(|tx| tx.dead_letter(e1, "p", "x", 10))?;
+    t.db.write(|tx| tx.replay_dead_letter(letter, 20))?;
+    assert_eq!(t.db.write(|tx| tx.start_head(e2, "p", 30))?, None);
+    assert!(t.db.write(|tx| tx.start_head(e1, "p", 30))?.is_some());
+    Ok(())
+}
