@@ -62,9 +62,9 @@ impl From<tokio_postgres::Error> for StoreError {
                     .unwrap_or("a unique constraint");
                 Self::Conflict(format!("the row already exists ({what})"))
             }
-            Some(code) if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE => Self::Invalid(
-                "text must not contain the NUL character (U+0000)".to_owned(),
-            ),
+            Some(code) if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE => {
+                Self::Invalid("text must not contain the NUL character (U+0000)".to_owned())
+            }
             _ => Self::Postgres(PgError::from(error)),
         }
     }

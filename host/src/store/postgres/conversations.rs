@@ -220,7 +220,9 @@ pub async fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conve
 /// Bumps `updated_at` (never backwards), for changes to title, metadata or membership.
 pub(super) async fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
     let stmt = tx
-        .prepare_cached("UPDATE conversations SET updated_at = greatest(updated_at, $2) WHERE id = $1")
+        .prepare_cached(
+            "UPDATE conversations SET updated_at = greatest(updated_at, $2) WHERE id = $1",
+        )
         .await?;
     tx.execute(&stmt, &[&id, &now]).await?;
     Ok(())

@@ -83,7 +83,10 @@ pub async fn events_since(
         ))
         .await?;
     let rows = tx
-        .query(&stmt, &[&user_id, &since_id, &big(limit.min(MAX_EVENTS_PAGE))])
+        .query(
+            &stmt,
+            &[&user_id, &since_id, &big(limit.min(MAX_EVENTS_PAGE))],
+        )
         .await?;
     rows.iter().map(|r| event_at(r, 0)).collect()
 }

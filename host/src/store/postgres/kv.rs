@@ -214,7 +214,11 @@ impl PgKv {
                 )
                 .await?;
             let rows = client.query(&stmt, &[&now_ms()]).await?;
-            Ok::<_, KvError>(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+            Ok::<_, KvError>(
+                rows.iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?,
+            )
         })?;
         let mut total = 0;
         for plugin in &plugins {
@@ -304,7 +308,11 @@ fn row_bytes(key: &str, value: &[u8]) -> i64 {
 }
 
 /// The size of the row under `key` (live or expired), if there is one.
-async fn stored_size(tx: &Transaction<'_>, plugin: &str, key: &str) -> Result<Option<i64>, KvError> {
+async fn stored_size(
+    tx: &Transaction<'_>,
+    plugin: &str,
+    key: &str,
+) -> Result<Option<i64>, KvError> {
     let stmt = tx
         .prepare_cached(
             "SELECT octet_length(key)::bigint + octet_length(value) FROM plugin_kv

@@ -9,10 +9,10 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
+use super::conversations;
 use super::participants::{message_deleted, message_sent};
 use super::receipts::status_from_counts;
 use super::values::{big, no_nul, small, user_at};
-use super::conversations;
 use crate::model::{Message, Millis, Origin};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{json_value, metadata_text, new_id};
@@ -166,7 +166,9 @@ pub async fn find_by_client_id(
 
 /// The message with `id`, or [`StoreError::NotFound`].
 pub async fn get_message(tx: &Transaction<'_>, id: &str) -> Result<Message> {
-    let stmt = tx.prepare_cached(message_select!("WHERE m.id = $1")).await?;
+    let stmt = tx
+        .prepare_cached(message_select!("WHERE m.id = $1"))
+        .await?;
     let row = tx.query_opt(&stmt, &[&id]).await?;
     message_row(&row.ok_or_else(|| StoreError::not_found("message", id))?)
 }
@@ -224,7 +226,9 @@ pub async fn edit_message(
     no_nul("body", body)?;
     let metadata = metadata_text(metadata.unwrap_or(&before.metadata))?;
     let update = tx
-        .prepare_cached("UPDATE messages SET body = $2, metadata = $3, edited_at = $4 WHERE id = $1")
+        .prepare_cached(
+            "UPDATE messages SET body = $2, metadata = $3, edited_at = $4 WHERE id = $1",
+        )
         .await?;
     tx.execute(&update, &[&id, &body, &metadata, &now]).await?;
     clear_mentions(tx, id).await?;
@@ -234,7 +238,11 @@ pub async fn edit_message(
 
 /// Soft-deletes a message (body, metadata and mentions emptied, the row kept so seqs stay gapless);
 /// deleting twice returns `changed == false`.
-pub async fn delete_message(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<Outcome<Message>> {
+pub async fn delete_message(
+    tx: &Transaction<'_>,
+    id: &str,
+    now: Millis,
+) -> Result<Outcome<Message>> {
     let before = get_message(tx, id).await?;
     if before.deleted {
         return Ok(Outcome {

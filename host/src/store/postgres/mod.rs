@@ -62,11 +62,17 @@ pub mod users;
 mod values;
 
 #[cfg(test)]
+mod db_tests;
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod kv_tests;
+#[cfg(test)]
 mod tests;
 
 pub use connect::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PgPool, PoolOptions};
 pub use db::PgDb;
-pub use kv::PgKv;
 pub use error::{PgError, Result};
+pub use kv::PgKv;
 pub use migrations::{Migrated, migrate};
 pub use setting::PgSetting;

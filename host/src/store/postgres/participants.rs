@@ -187,7 +187,11 @@ pub(super) async fn messages_read(
 }
 
 /// `user_id`'s unread count in `conversation_id` (0 for a non-participant).
-pub async fn unread_count(tx: &Transaction<'_>, conversation_id: &str, user_id: &str) -> Result<u32> {
+pub async fn unread_count(
+    tx: &Transaction<'_>,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<u32> {
     let stmt = tx
         .prepare_cached(
             "SELECT unread_count FROM participants WHERE conversation_id = $1 AND user_id = $2",

@@ -83,7 +83,10 @@ async fn find(
              WHERE r.message_id = $1 AND r.user_id = $2 AND r.emoji = $3",
         )
         .await?;
-    let Some(row) = tx.query_opt(&stmt, &[&message_id, &user_id, &emoji]).await? else {
+    let Some(row) = tx
+        .query_opt(&stmt, &[&message_id, &user_id, &emoji])
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some(Reaction {

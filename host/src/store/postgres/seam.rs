@@ -148,7 +148,11 @@ impl Read for PgConn<'_, '_> {
     }
 
     fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32> {
-        self.run(participants::unread_count(self.tx, conversation_id, user_id))
+        self.run(participants::unread_count(
+            self.tx,
+            conversation_id,
+            user_id,
+        ))
     }
 
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
@@ -348,7 +352,9 @@ impl Tx for PgConn<'_, '_> {
         user_id: &str,
         emoji: &str,
     ) -> Result<Option<Reaction>> {
-        self.run(reactions::remove_reaction(self.tx, message_id, user_id, emoji))
+        self.run(reactions::remove_reaction(
+            self.tx, message_id, user_id, emoji,
+        ))
     }
 
     fn append_event(

@@ -31,11 +31,8 @@ pub async fn set_timer(
                  attempts = 0, rev = plugin_timers.rev + 1, created_at = $6",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[&plugin, &name, &due_at, &interval, &payload, &now],
-    )
-    .await?;
+    tx.execute(&stmt, &[&plugin, &name, &due_at, &interval, &payload, &now])
+        .await?;
     Ok(())
 }
 

@@ -101,7 +101,11 @@ pub async fn note_use(tx: &Transaction<'_>, token_id: &str, now: Millis) -> Resu
 
 /// The tokens of `user_id`, newest first (in order of issue within a millisecond), as they stand at
 /// `now` ([`StoreError::NotFound`] for an unknown user).
-pub async fn list_tokens(tx: &Transaction<'_>, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>> {
+pub async fn list_tokens(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    now: Millis,
+) -> Result<Vec<TokenInfo>> {
     get_account(tx, user_id).await?;
     let stmt = tx
         .prepare_cached(
