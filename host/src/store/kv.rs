@@ -87,8 +87,9 @@ pub struct KvUsage {
 pub enum KvStore {
     /// A SQLite file beside the chat database (`kv.db`), or memory for tools and tests.
     Sqlite(SqliteKv),
-    /// Tables of the chat database on PostgreSQL.
-    Postgres(PgKv),
+    /// Tables of the chat database on PostgreSQL (boxed: its pool handle is several times the size of the
+    /// SQLite variant).
+    Postgres(Box<PgKv>),
 }
 
 impl KvStore {
@@ -97,7 +98,7 @@ impl KvStore {
     pub fn beside(db: &Db, sqlite_path: &Path) -> Result<Self, KvError> {
         match db {
             Db::Sqlite(_) => Self::open(sqlite_path),
-            Db::Postgres(pg) => Ok(Self::Postgres(pg.kv())),
+            Db::Postgres(pg) => Ok(Self::Postgres(Box::new(pg.kv()))),
         }
     }
 

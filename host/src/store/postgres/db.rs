@@ -166,7 +166,6 @@ impl PgDb {
                 let conn = PgConn::new(&tx, rt);
                 let result = f(&conn);
                 let lost_race = conn.lost_race();
-                drop(conn);
                 match result {
                     Ok(value) => match rt.block_on(tx.commit()) {
                         Ok(()) => Ok(value),

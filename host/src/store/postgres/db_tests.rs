@@ -421,3 +421,49 @@ fn synchronous_commit(db: &Db) -> anyhow::Result<String> {
         Ok(row.try_get(0)?)
     })
 }
+
+/// How long one send (`send_message` plus its event, one transaction) takes on each backend, measured
+/// through the seam. Not run by default; `cargo test -p chathooks --lib send_timing -- --ignored
+/// --nocapture` prints it.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn send_timing() -> TestResult {
+    const SENDS: usize = 500;
+    let Some(pg) = fresh_db()? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let sqlite = Db::open(dir.path().join("chat.db"))?;
+    for (name, db) in [("sqlite", &sqlite), ("postgres", &pg)] {
+        db.write(|tx| {
+            tx.create_user(&user("alice"), 1)?;
+            tx.create_user(&user("bob"), 1).map(|_| ())
+        })?;
+        let new = NewConversation {
+            participant_ids: ids(["alice", "bob"]),
+            ..Default::default()
+        };
+        let conv = db.write(|tx| tx.create_conversation(&new, 1))?.value;
+        let mut took = Vec::with_capacity(SENDS);
+        for i in 0..SENDS {
+            let client_id = format!("k{i}");
+            let started = std::time::Instant::now();
+            send(
+                db,
+                &conv.id,
+                &conv.participant_ids,
+                "hello @bob",
+                Some(&client_id),
+            )?;
+            took.push(started.elapsed());
+        }
+        took.sort();
+        let mean = took.iter().sum::<std::time::Duration>() / u32::try_from(SENDS)?;
+        eprintln!(
+            "{name}: one send transaction: mean {mean:?}, p50 {:?}, p99 {:?} ({SENDS} sends)",
+            took[SENDS / 2],
+            took[SENDS * 99 / 100]
+        );
+    }
+    Ok(())
+}

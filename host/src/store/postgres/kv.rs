@@ -69,7 +69,7 @@ impl PgKv {
     pub fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.block_on(async {
             let client = self.pool.get().await?;
-            Ok(get_live(&client, plugin, key).await?)
+            get_live(&client, plugin, key).await
         })
     }
 

@@ -68,6 +68,8 @@ mod fault_tests;
 #[cfg(test)]
 mod kv_tests;
 #[cfg(test)]
+mod parity_tests;
+#[cfg(test)]
 mod tests;
 
 pub use connect::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PgPool, PoolOptions};

@@ -105,7 +105,7 @@ pub async fn next_deliveries(
              WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.plugin = ANY($2::text[])
                AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = d.plugin
                                  AND o.conversation_id = d.conversation_id AND o.event_id < d.event_id)
-             ORDER BY d.event_id LIMIT $3"
+             ORDER BY d.event_id, d.plugin LIMIT $3"
         ))
         .await?;
     let rows = tx.query(&stmt, &[&now, &plugins, &big(limit)]).await?;
@@ -147,7 +147,10 @@ fn queued_delivery(r: &Row) -> Result<QueuedDelivery> {
 
 /// Every undelivered delivery (pending or in flight), without event payloads.
 pub async fn queued_deliveries(tx: &Transaction<'_>) -> Result<Vec<QueuedDelivery>> {
-    let stmt = tx.prepare_cached(queued_columns!()).await?;
+    // SQLite returns them in primary-key order (a WITHOUT ROWID table); PostgreSQL must be told.
+    let stmt = tx
+        .prepare_cached(concat!(queued_columns!(), " ORDER BY event_id, plugin"))
+        .await?;
     let rows = tx.query(&stmt, &[]).await?;
     rows.iter().map(queued_delivery).collect()
 }
