@@ -467,3 +467,37 @@ fn send_timing() -> TestResult {
     }
     Ok(())
 }
+
+/// The server's way in: store calls on `spawn_blocking` threads of the server's runtime, and the database
+/// dropped in async code when the server's state goes (which must not block or panic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_from_spawn_blocking_and_drops_in_async_code() -> TestResult {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(());
+    };
+    let url = pg.url_for_new_database()?;
+    let db =
+        tokio::task::spawn_blocking(move || Db::connect(&url, Durability::Process, test_pool()))
+            .await??;
+    let db = std::sync::Arc::new(db);
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let db = std::sync::Arc::clone(&db);
+            tokio::task::spawn_blocking(move || {
+                db.write(|tx| tx.create_user(&user(&format!("u{i}")), 1))?;
+                db.read(|r| r.list_accounts(None, 100))
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await??;
+    }
+    let all = tokio::task::spawn_blocking({
+        let db = std::sync::Arc::clone(&db);
+        move || db.read(|r| r.list_accounts(None, 100))
+    })
+    .await??;
+    assert_eq!(all.len(), 8);
+    drop(db);
+    Ok(())
+}
