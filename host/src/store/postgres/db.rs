@@ -50,7 +50,8 @@
 //! commit returns before PostgreSQL flushes its WAL, which survives the chathooks process being killed
 //! (PostgreSQL holds the data) but may lose the last ~0.6 s of commits if PostgreSQL itself crashes.
 //! [`Durability::Power`] sets it `on`: each commit waits for the WAL flush. Set in the connection's
-//! startup options, so it costs no statement.
+//! startup options, so it costs no statement (a pooler in front of PostgreSQL must pass `options`
+//! through; PgBouncer needs `ignore_startup_parameters = options` or a `-c` in its own settings).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

@@ -7,7 +7,8 @@
 //! same `Outcome.changed`. [`Db::connect`](super::Db::connect) picks it for a `postgres://` setting:
 //!
 //! ```ignore
-//! let db = Db::connect("postgres://chathooks:pw@db/chathooks", Durability::Process, PoolOptions::default())?;
+//! let setting = "postgres://chathooks:pw@db/chathooks";
+//! let db = Db::connect(setting, Durability::Process, PoolOptions::default())?;
 //! let kv = KvStore::beside(&db, &data_dir.join("kv.db"))?; // the same database's plugin_kv tables
 //! ```
 //!
@@ -16,8 +17,12 @@
 //! order on one node, for retries and for durability.
 //!
 //! ## What differs from SQLite
-//! - A NUL character in a text field the store keeps is refused ([`StoreError::Invalid`](super::StoreError::Invalid)
-//!   naming the field) where SQLite stores it; inside JSON it round-trips on both ([`values`]).
+//! - A NUL character in a text field the store keeps is refused
+//!   ([`StoreError::Invalid`](super::StoreError::Invalid) naming the field) where SQLite stores it, and
+//!   in an id looked up it is `Invalid` where SQLite finds nothing; inside JSON it round-trips on both
+//!   ([`values`]).
+//! - A unique violation that reaches a statement (none can under the writer mutex) is
+//!   [`StoreError::Conflict`](super::StoreError::Conflict), where SQLite's would be a server fault.
 //! - Ids of the event log and of dead letters can skip numbers after a rolled-back write ([`events`]).
 //! - A failed statement aborts its transaction: a closure that catches a store error and carries on
 //!   would see every later statement fail. No caller does that with a database error today (the

@@ -26,6 +26,20 @@ fn user(id: &str) -> NewUser {
     }
 }
 
+fn page(
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+    oldest_first: bool,
+) -> MessagePage {
+    MessagePage {
+        before,
+        after,
+        limit,
+        oldest_first,
+    }
+}
+
 fn message(conversation: &str, sender: &str, body: &str, client_id: Option<&str>) -> NewMessage {
     NewMessage {
         conversation_id: conversation.to_owned(),
@@ -245,26 +259,10 @@ fn script(db: &Db) -> anyhow::Result<Vec<String>> {
         &db.read(|r| r.find_by_client_id("alice", "k1")),
     );
     for page in [
-        MessagePage {
-            limit: Some(2),
-            ..Default::default()
-        },
-        MessagePage {
-            before: Some(4),
-            limit: Some(2),
-            ..Default::default()
-        },
-        MessagePage {
-            after: Some(1),
-            limit: Some(2),
-            oldest_first: true,
-            ..Default::default()
-        },
-        MessagePage {
-            after: Some(1),
-            before: Some(5),
-            ..Default::default()
-        },
+        page(None, None, Some(2), false),
+        page(Some(4), None, Some(2), false),
+        page(None, Some(1), Some(2), true),
+        page(Some(5), Some(1), None, false),
     ] {
         note("list_messages", &db.read(|r| r.list_messages(&c, &page)));
     }
@@ -283,16 +281,7 @@ fn script(db: &Db) -> anyhow::Result<Vec<String>> {
     );
     note("receipt", &db.read(|r| r.receipt(&m1, "bob")));
     note("unread_count", &db.read(|r| r.unread_count(&c, "bob")));
-    let third = db.read(|r| {
-        r.list_messages(
-            &c,
-            &MessagePage {
-                after: Some(2),
-                limit: Some(1),
-                ..Default::default()
-            },
-        )
-    })?;
+    let third = db.read(|r| r.list_messages(&c, &page(None, Some(2), Some(1), false)))?;
     let up_to = third.first().map(|m| m.id.clone()).unwrap_or_default();
     note(
         "mark_read up to",

@@ -101,7 +101,8 @@ pub async fn add_participants(
     }
     let stmt = tx
         .prepare_cached(
-            "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
+            "INSERT INTO participants
+                 (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
              SELECT c.id, a, false, $3, c.last_seq, c.last_seq
              FROM conversations c, unnest($2::text[]) AS a WHERE c.id = $1",
         )
