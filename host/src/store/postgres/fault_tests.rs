@@ -96,3 +96,78 @@ fn statement_errors_are_not_unavailability() -> TestResult {
     assert!(!StoreError::Conflict("x".to_owned()).is_unavailable());
     Ok(())
 }
+
+/// A write that PostgreSQL picks as a deadlock's victim (`40P01`) runs again, whole, on a fresh
+/// transaction. The other side is a session of its own that locks the same two rows in the opposite
+/// order, with a long `deadlock_timeout`, so that our side is the one whose check finds the cycle.
+#[test]
+fn a_write_chosen_as_a_deadlock_victim_runs_again() -> TestResult {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(());
+    };
+    let db = Db::connect(
+        &pg.url_for_new_database()?,
+        Durability::Process,
+        test_pool(),
+    )?;
+    let bob = NewUser {
+        id: "bob".to_owned(),
+        ..alice()
+    };
+    db.write(|tx| {
+        tx.create_user(&alice(), 1)?;
+        tx.create_user(&bob, 1).map(|_| ())
+    })?;
+    let Some(pg_db) = db.as_postgres() else {
+        anyhow::bail!("not PostgreSQL");
+    };
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let mut runs = 0;
+    std::thread::scope(|s| -> TestResult {
+        let other = s.spawn(move || {
+            pg_db.handle().block_on(async {
+                let mut client = pg_db.pool().get().await?;
+                let tx = client.transaction().await?;
+                tx.batch_execute(
+                    "SET LOCAL deadlock_timeout = '20s';
+                     UPDATE users SET name = 'B' WHERE id = 'bob'",
+                )
+                .await?;
+                locked_tx.send(())?;
+                // Once the write below holds alice and waits for bob, close the cycle.
+                let waiting = "SELECT count(*) FROM pg_stat_activity
+                               WHERE datname = current_database() AND wait_event_type = 'Lock'";
+                let watcher = pg_db.pool().get().await?;
+                while watcher
+                    .query_one(waiting, &[])
+                    .await?
+                    .try_get::<_, i64>(0)?
+                    == 0
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                tx.execute("UPDATE users SET name = 'A' WHERE id = 'alice'", &[])
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        });
+        locked_rx.recv()?;
+        let written = db.write(|tx| {
+            runs += 1;
+            tx.set_deactivated("alice", Some(5))?;
+            tx.set_deactivated("bob", Some(5))
+        });
+        assert!(written.is_ok(), "{written:?}");
+        other
+            .join()
+            .map_err(|_| anyhow::anyhow!("the other session panicked"))?
+    })?;
+    assert_eq!(runs, 2, "the deadlock victim runs once more");
+    let alice = db.read(|r| r.get_account("alice"))?;
+    assert_eq!(
+        (alice.user.name.as_str(), alice.deactivated_at),
+        ("A", Some(5))
+    );
+    Ok(())
+}
