@@ -4,9 +4,14 @@
 //! Every key is namespaced by the plugin's name, filled in by the host from the plugin's identity, never by
 //! the plugin. Each plugin has a quota of keys and bytes ([`KvQuota`]), checked in the same transaction as
 //! the write, so a quota holds exactly however many callers write at once.
+//!
+//! On SQLite the store is a file of its own beside the chat database (`kv.db`); on PostgreSQL it is two
+//! tables of the chat database, reached through the chat database's pool ([`KvStore::beside`]).
 
 use std::path::Path;
 
+use super::Db;
+use super::postgres::{PgError, PgKv};
 use super::sqlite::kv::SqliteKv;
 
 /// Why a KV operation failed.
@@ -29,6 +34,26 @@ pub enum KvError {
     /// SQLite failed.
     #[error("kv storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or cannot be reached now ([`KvError::is_unavailable`]).
+    #[error("kv storage: {0}")]
+    Postgres(#[from] PgError),
+}
+
+impl From<tokio_postgres::Error> for KvError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Postgres(PgError::from(error))
+    }
+}
+
+impl KvError {
+    /// Whether the database cannot be reached now, so the same call may succeed later (see
+    /// [`StoreError::is_unavailable`](super::StoreError::is_unavailable)). Never true for SQLite.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Postgres(error) => error.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// How much one plugin may keep in its KV store.
@@ -62,9 +87,21 @@ pub struct KvUsage {
 pub enum KvStore {
     /// A SQLite file beside the chat database (`kv.db`), or memory for tools and tests.
     Sqlite(SqliteKv),
+    /// Tables of the chat database on PostgreSQL (boxed: its pool handle is several times the size of the
+    /// SQLite variant).
+    Postgres(Box<PgKv>),
 }
 
 impl KvStore {
+    /// The KV store that goes with `db`: the tables of the same database on PostgreSQL (sharing its pool),
+    /// or the SQLite file at `sqlite_path` when `db` is SQLite.
+    pub fn beside(db: &Db, sqlite_path: &Path) -> Result<Self, KvError> {
+        match db {
+            Db::Sqlite(_) => Self::open(sqlite_path),
+            Db::Postgres(pg) => Ok(Self::Postgres(Box::new(pg.kv()))),
+        }
+    }
+
     /// Opens (creating if needed) the KV store in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Self, KvError> {
         Ok(Self::Sqlite(SqliteKv::open(path)?))
@@ -80,6 +117,7 @@ impl KvStore {
     pub fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             Self::Sqlite(kv) => kv.get(plugin, key),
+            Self::Postgres(kv) => kv.get(plugin, key),
         }
     }
 
@@ -106,6 +144,7 @@ impl KvStore {
     ) -> Result<(), KvError> {
         match self {
             Self::Sqlite(kv) => kv.set_within(plugin, quota, key, value, ttl_ms),
+            Self::Postgres(kv) => kv.set_within(plugin, quota, key, value, ttl_ms),
         }
     }
 
@@ -113,6 +152,7 @@ impl KvStore {
     pub fn usage(&self, plugin: &str) -> Result<KvUsage, KvError> {
         match self {
             Self::Sqlite(kv) => kv.usage(plugin),
+            Self::Postgres(kv) => kv.usage(plugin),
         }
     }
 
@@ -120,6 +160,7 @@ impl KvStore {
     pub fn delete(&self, plugin: &str, key: &str) -> Result<bool, KvError> {
         match self {
             Self::Sqlite(kv) => kv.delete(plugin, key),
+            Self::Postgres(kv) => kv.delete(plugin, key),
         }
     }
 
@@ -127,6 +168,7 @@ impl KvStore {
     pub fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, KvError> {
         match self {
             Self::Sqlite(kv) => kv.list_keys(plugin, prefix),
+            Self::Postgres(kv) => kv.list_keys(plugin, prefix),
         }
     }
 
@@ -134,6 +176,7 @@ impl KvStore {
     pub fn dump(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, KvError> {
         match self {
             Self::Sqlite(kv) => kv.dump(plugin),
+            Self::Postgres(kv) => kv.dump(plugin),
         }
     }
 
@@ -160,6 +203,7 @@ impl KvStore {
     ) -> Result<bool, KvError> {
         match self {
             Self::Sqlite(kv) => kv.compare_and_swap_within(plugin, quota, key, expected, new),
+            Self::Postgres(kv) => kv.compare_and_swap_within(plugin, quota, key, expected, new),
         }
     }
 
@@ -179,6 +223,7 @@ impl KvStore {
     ) -> Result<i64, KvError> {
         match self {
             Self::Sqlite(kv) => kv.increment_within(plugin, quota, key, delta),
+            Self::Postgres(kv) => kv.increment_within(plugin, quota, key, delta),
         }
     }
 
@@ -187,6 +232,7 @@ impl KvStore {
     pub fn purge_expired(&self) -> Result<usize, KvError> {
         match self {
             Self::Sqlite(kv) => kv.purge_expired(),
+            Self::Postgres(kv) => kv.purge_expired(),
         }
     }
 }

@@ -25,6 +25,7 @@
 //! - [`seam`]: the [`Read`] and [`Tx`] traits; [`records`]: what they take and return; [`limits`]: the
 //!   limits and id rules every backend enforces alike; [`error`]: [`StoreError`].
 //! - [`sqlite`]: the embedded SQLite backend (the default).
+//! - [`postgres`]: the PostgreSQL backend (single node for now; cluster mode in SCALE-OUT.md).
 //! - [`kv`]: the plugins' key-value store.
 //! - [`data_lock`]: one server per data folder (an OS file lock holding the server's pid).
 //! - [`ids`]: id, token and clock helpers.
@@ -44,6 +45,7 @@ mod tests;
 use std::path::Path;
 
 pub use error::{Result, StoreError};
+pub use postgres::PoolOptions;
 pub use records::*;
 pub use seam::{Read, Tx};
 pub use sqlite::db::Durability;
@@ -53,9 +55,26 @@ pub use sqlite::db::Durability;
 pub enum Db {
     /// An embedded SQLite file.
     Sqlite(sqlite::Db),
+    /// A PostgreSQL database. Blocks like SQLite: call it from blocking threads, never from async code
+    /// (see [`postgres::db`]).
+    Postgres(postgres::PgDb),
 }
 
 impl Db {
+    /// Opens the database `setting` names: a PostgreSQL URL or key-value string
+    /// ([`PgSetting::is_postgres`](postgres::PgSetting::is_postgres)) is connected to (with a pool sized
+    /// by `pool`) and migrated; anything else is the path of a SQLite file, opened as [`Db::open_with`]
+    /// does (`pool` does not apply). Call it from a thread that is not running async code.
+    pub fn connect(setting: &str, durability: Durability, pool: PoolOptions) -> Result<Self> {
+        if postgres::PgSetting::is_postgres(setting) {
+            Ok(Self::Postgres(postgres::PgDb::connect(
+                setting, durability, pool,
+            )?))
+        } else {
+            Self::open_with(setting, durability)
+        }
+    }
+
     /// Opens (creating if needed, with its parent directories) and migrates the SQLite database at
     /// `path`, with [`Durability::Process`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -88,6 +107,7 @@ impl Db {
         let mut f = f;
         match self {
             Self::Sqlite(db) => db.write_then(|tx| f(tx), after_commit),
+            Self::Postgres(db) => db.write_then(f, after_commit),
         }
     }
 
@@ -95,6 +115,7 @@ impl Db {
     pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
         match self {
             Self::Sqlite(db) => db.read(|c| f(c)),
+            Self::Postgres(db) => db.read(f),
         }
     }
 
@@ -103,13 +124,24 @@ impl Db {
     pub fn as_sqlite(&self) -> Option<&sqlite::Db> {
         match self {
             Self::Sqlite(db) => Some(db),
+            Self::Postgres(_) => None,
         }
     }
 
-    /// Where the data is, for messages and logs (the file of a SQLite database).
+    /// The PostgreSQL database underneath, if this is one.
+    pub fn as_postgres(&self) -> Option<&postgres::PgDb> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(db) => Some(db),
+        }
+    }
+
+    /// Where the data is, for messages and logs: the file of a SQLite database, the setting of a
+    /// PostgreSQL one with its password replaced by `***`.
     pub fn location(&self) -> String {
         match self {
             Self::Sqlite(db) => db.path().display().to_string(),
+            Self::Postgres(db) => db.location().to_owned(),
         }
     }
 }

@@ -123,6 +123,11 @@ impl PgPool {
         &self.setting
     }
 
+    /// How the pool was sized.
+    pub fn options(&self) -> PoolOptions {
+        self.options
+    }
+
     fn pool_error(&self, err: PoolError) -> PgError {
         let setting = self.setting.redacted().to_owned();
         match err {

@@ -90,6 +90,60 @@ impl From<tokio_postgres::Error> for PgError {
     }
 }
 
+impl PgError {
+    /// Whether the database cannot be reached now, so that the same call may succeed later: no connection
+    /// could be made ([`PgError::Unreachable`]), none became free in time ([`PgError::PoolTimeout`]), or
+    /// a statement lost its connection ([`connection_lost`]). False for errors a retry would repeat (a bad
+    /// setting, a schema too new, a statement PostgreSQL refused).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::PoolTimeout { .. } => true,
+            Self::Postgres(error) => connection_lost(error),
+            Self::BadSetting { .. }
+            | Self::Pool { .. }
+            | Self::NotPostgres { .. }
+            | Self::SchemaTooNew { .. } => false,
+        }
+    }
+}
+
+/// Whether `error` means the connection went away under the statement: the driver found it closed, the
+/// socket failed (an I/O error in its causes), the server said so (SQLSTATE class `08`, connection
+/// exception) or is shutting down or starting (`57P01` admin shutdown, `57P02` crash shutdown, `57P03`
+/// cannot connect now, as a restart cuts every session).
+pub fn connection_lost(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(code) = error.code() {
+        return code.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(code);
+    }
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        if next.is::<std::io::Error>() {
+            return true;
+        }
+        cause = next.source();
+    }
+    false
+}
+
+/// Whether `error` is one a transaction may simply be run again after: a serialization failure
+/// (`40001`) or a deadlock PostgreSQL broke by aborting this side (`40P01`).
+pub fn must_retry(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    error.code().is_some_and(|code| {
+        *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
 /// The driver's error with its causes. tokio-postgres's own message is only the kind of failure
 /// (`db error`, `error connecting to server`); what the server or the operating system said is in its
 /// `source` chain, which a plain `{}` would drop.

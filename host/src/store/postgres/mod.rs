@@ -1,39 +1,85 @@
-//! PostgreSQL storage for cluster mode: the setting, the connection pool and the schema.
+//! PostgreSQL storage: the chat database and the plugins' KV store behind the same seam as SQLite.
 //!
 //! ## Overview
-//! In cluster mode (SCALE-OUT.md) N stateless nodes keep their state in one PostgreSQL database. This
-//! module holds what every later part of that backend stands on:
+//! [`PgDb`] implements the store's [`Read`](super::Read) and [`Tx`](super::Tx) seam on PostgreSQL for a
+//! single node, with SQLite's behaviour in every case the SQLite backend handles: the same records, the
+//! same errors (with the same messages, since the chat layer derives a field from the first word), the
+//! same `Outcome.changed`. [`Db::connect`](super::Db::connect) picks it for a `postgres://` setting:
 //!
 //! ```ignore
-//! let setting = PgSetting::parse("postgres://chathooks:pw@db:5432/chathooks")?;
-//! let pool = PgPool::connect(setting, PoolOptions::default()).await?; // reachable? really PostgreSQL?
-//! let migrated = migrations::migrate(&pool).await?;                   // safe with N nodes at once
+//! let setting = "postgres://chathooks:pw@db/chathooks";
+//! let db = Db::connect(setting, Durability::Process, PoolOptions::default())?;
+//! let kv = KvStore::beside(&db, &data_dir.join("kv.db"))?; // the same database's plugin_kv tables
 //! ```
 //!
-//! The store operations themselves (the `Read`/`Tx` seam implemented over a `tokio_postgres::Transaction`,
-//! plugin KV, timers, the sequencer) come after the storage seam is cut; until then nothing serves from
-//! PostgreSQL, and `chathooks migrate --database postgres://...` is the way in.
+//! The query functions are async (tokio-postgres); the seam is synchronous and [`db`] bridges the two
+//! with a runtime of its own: see there for why, for the writer mutex that keeps event ids in commit
+//! order on one node, for retries and for durability.
 //!
-//! The API is async, as tokio-postgres is. The synchronous store seam will call it from the blocking
-//! threads store calls already run on, through `Handle::block_on` (SCALE-OUT.md 2.2).
+//! ## What differs from SQLite
+//! - A NUL character in a text field the store keeps is refused
+//!   ([`StoreError::Invalid`](super::StoreError::Invalid) naming the field) where SQLite stores it, and
+//!   in an id looked up it is `Invalid` where SQLite finds nothing; inside JSON it round-trips on both
+//!   ([`values`]).
+//! - A unique violation that reaches a statement (none can under the writer mutex) is
+//!   [`StoreError::Conflict`](super::StoreError::Conflict), where SQLite's would be a server fault.
+//! - Ids of the event log and of dead letters can skip numbers after a rolled-back write ([`events`]).
+//! - A failed statement aborts its transaction: a closure that catches a store error and carries on
+//!   would see every later statement fail. No caller does that with a database error today (the
+//!   errors callers catch, such as `Conflict` from `create_bot_user`, come from checks, not failed
+//!   statements).
+//! - [`StoreError::is_unavailable`](super::StoreError::is_unavailable) can be true.
 //!
 //! ## Layout
 //! - [`setting`]: parsing `postgres://` URLs and key-value strings, and their redacted form.
 //! - [`connect`]: the bounded pool and the start-up checks (reachable, not CockroachDB).
 //! - [`migrations`]: the schema (`schema/*.sql`), versioned in `schema_version`, applied under an advisory
 //!   lock whose key [`locks`] derives.
-//! - [`error`]: [`PgError`], what setting up the backend can fail with.
+//! - [`db`]: [`PgDb`], its runtime, transactions, writer mutex and retries; [`seam`]: the traits on its
+//!   transactions.
+//! - Query modules, one per area as in `store/sqlite/`: [`users`], [`tokens`], [`conversations`],
+//!   [`participants`] (with the unread counters), [`messages`], [`receipts`], [`reactions`], [`events`],
+//!   [`outbox`], [`dead_letters`], [`devices`], [`timers`]; [`values`]: what they share (NUL rules,
+//!   conversions).
+//! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
+//! - [`error`]: [`PgError`], what setting up or reaching the backend can fail with.
 
 pub mod connect;
+pub mod conversations;
+pub mod db;
+pub mod dead_letters;
+pub mod devices;
 pub mod error;
+pub mod events;
+pub mod kv;
 pub mod locks;
+pub mod messages;
 pub mod migrations;
+pub mod outbox;
+pub mod participants;
+pub mod reactions;
+pub mod receipts;
+mod seam;
 pub mod setting;
+pub mod timers;
+pub mod tokens;
+pub mod users;
+mod values;
 
+#[cfg(test)]
+mod db_tests;
+#[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod kv_tests;
+#[cfg(test)]
+mod parity_tests;
 #[cfg(test)]
 mod tests;
 
 pub use connect::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PgPool, PoolOptions};
+pub use db::PgDb;
 pub use error::{PgError, Result};
+pub use kv::PgKv;
 pub use migrations::{Migrated, migrate};
 pub use setting::PgSetting;

@@ -107,6 +107,20 @@ impl PgSetting {
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
+
+    /// The same setting with the server parameter `name` set to `value` in every session it opens
+    /// (`-c name=value` appended to the startup `options`, after any the setting gave, so it wins). The
+    /// server applies it when the connection starts: no statement, no round trip. `value` must not contain
+    /// spaces or backslashes (the options are split on spaces).
+    pub fn with_server_parameter(mut self, name: &str, value: &str) -> Self {
+        let option = format!("-c {name}={value}");
+        let options = match self.config.get_options() {
+            Some(given) if !given.trim().is_empty() => format!("{given} {option}"),
+            _ => option,
+        };
+        self.config.options(&options);
+        self
+    }
 }
 
 impl fmt::Display for PgSetting {

@@ -93,43 +93,50 @@ async fn migrations_create_the_schema_and_a_second_run_changes_nothing() -> Test
         .get(0);
     assert_eq!(applied, latest_version());
 
-    // Translated types: identity ids, JSONB, BYTEA, BOOLEAN flags.
+    // Translated types: identity ids, JSON as text, BYTEA, BOOLEAN flags, byte-order collation.
     let id: i64 = client
         .query_one(
             "INSERT INTO events (kind, audience, payload, created_at)
-             VALUES ('x', '[\"a\"]', '{\"n\": 1}', 0) RETURNING id",
+             VALUES ('x', '[\"a\"]', '{\"n\": \"\\u0000\"}', 0) RETURNING id",
             &[],
         )
         .await?
         .get(0);
     assert_eq!(id, 1);
-    let payload: serde_json::Value = client
+    let payload: String = client
         .query_one("SELECT payload FROM events WHERE id = $1", &[&id])
         .await?
         .get(0);
-    assert_eq!(payload, serde_json::json!({"n": 1}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&payload)?,
+        serde_json::json!({"n": "\u{0}"})
+    );
     client
         .execute(
-            "INSERT INTO plugin_kv (plugin, key, value) VALUES ('p', 'k', $1)",
+            "INSERT INTO plugin_kv (plugin, key, value) VALUES ('p', '\\x00ff', $1)",
             &[&&b"\x00\xff"[..]],
         )
         .await?;
     let types = names(
         &pool,
-        "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns
+        "SELECT table_name || '.' || column_name || ' ' || data_type || coalesce(' ' || collation_name, '')
+         FROM information_schema.columns
          WHERE table_schema = current_schema()
-           AND (table_name, column_name) IN (('events', 'payload'), ('plugin_kv', 'value'),
-                                             ('messages', 'deleted'), ('messages', 'created_at'))
+           AND (table_name, column_name) IN (('events', 'payload'), ('plugin_kv', 'key'),
+                                             ('plugin_kv', 'value'), ('messages', 'deleted'),
+                                             ('messages', 'created_at'), ('users', 'id'))
          ORDER BY 1",
     )
     .await?;
     assert_eq!(
         types,
         [
-            "events.payload jsonb",
+            "events.payload text C",
             "messages.created_at bigint",
             "messages.deleted boolean",
+            "plugin_kv.key bytea",
             "plugin_kv.value bytea",
+            "users.id text C",
         ]
     );
     Ok(())

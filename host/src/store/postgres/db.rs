@@ -1,0 +1,289 @@
+//! [`PgDb`]: the chat database on PostgreSQL, single node, behind the same synchronous seam as SQLite.
+//!
+//! ## A runtime of its own
+//! tokio-postgres is async, the seam is not: every store call in the server already runs on a
+//! `spawn_blocking` thread (SQLite blocks), and tests and tools call it from plain threads. So [`PgDb`]
+//! owns a small multi-threaded tokio runtime ([`RUNTIME_THREADS`] workers) on which the pool opens its
+//! connections and their I/O tasks run, and each store call drives its query with `Handle::block_on` on
+//! the calling thread. Owning it, rather than borrowing the server's, means a `PgDb` works from any
+//! thread (a `#[test]` has no runtime), its connections do not die with whichever runtime happened to
+//! create them (a `#[tokio::test]`'s ends with the test), and connection I/O does not queue behind
+//! request handling. The cost: each statement crosses threads twice (caller → connection task →
+//! caller), a few microseconds beside a round trip to the server.
+//!
+//! **Never call a `PgDb` (or [`Db`](crate::store::Db) on PostgreSQL) from async code**: `block_on` panics
+//! inside an async context ("Cannot start a runtime from within a runtime"). Go through
+//! `spawn_blocking`, as the chat layer does for every store call.
+//!
+//! ## Writes: one at a time, in commit order
+//! [`PgDb::write_then`] runs its closure in a READ COMMITTED transaction while holding an in-process
+//! writer mutex, through the commit and `after_commit`, exactly like SQLite's writer lock. That is what
+//! keeps event id order = commit order on this node: PostgreSQL hands identity values out at insert, not
+//! at commit, so two overlapping writers could commit ids 8 then 7, a live subscriber would see 8 first,
+//! and a client resuming "after 8" would never get 7; the WebSocket resume and the dispatcher rely on that
+//! order (SCALE-OUT.md 2.3, 2.4). It also makes live publishing in `after_commit` happen in id order. The
+//! cost is SQLite's: one writer at a time per node, so throughput is bounded by one transaction's round
+//! trips. Cluster mode replaces the mutex by conversation row locks and the sequencer (SCALE-OUT.md 2.3,
+//! 2.4), which is also why `send_message` takes the conversation's row lock first already.
+//!
+//! The mutex is taken before a connection is checked out, so writers waiting for it do not hold pool
+//! connections that readers need.
+//!
+//! ## Retries
+//! A closure whose statement failed with a serialization failure (`40001`) or a deadlock (`40P01`) runs
+//! again on a fresh transaction, up to [`MAX_WRITE_ATTEMPTS`] times in all. Under the writer mutex neither
+//! can happen between this node's writers; they guard against other sessions (an admin's `psql`, the KV
+//! store's transactions on the same database). The chat layer wraps store errors in its own, so the
+//! write loop asks the connection whether a statement lost such a race ([`PgConn`]), not the error.
+//!
+//! A pooled connection the server closed (a restart) fails on `BEGIN`, before the closure ran: the call
+//! then takes another connection, up to the pool's size, so the first call after a restart does not fail
+//! for a connection the pool had not yet noticed was dead. A connection lost after the closure started
+//! is reported ([`StoreError::is_unavailable`]), never retried: a lost `COMMIT` may have committed.
+//!
+//! ## Reads
+//! [`PgDb::read`] runs its closure in a `REPEATABLE READ READ ONLY` transaction: every query sees one
+//! snapshot, as a SQLite read transaction does, and the server refuses writes.
+//!
+//! ## Durability
+//! [`Durability::Process`] sets `synchronous_commit = off` on every connection (SCALE-OUT.md 2.2): a
+//! commit returns before PostgreSQL flushes its WAL, which survives the chathooks process being killed
+//! (PostgreSQL holds the data) but may lose the last ~0.6 s of commits if PostgreSQL itself crashes.
+//! [`Durability::Power`] sets it `on`: each commit waits for the WAL flush. Set in the connection's
+//! startup options, so it costs no statement (a pooler in front of PostgreSQL must pass `options`
+//! through; PgBouncer needs `ignore_startup_parameters = options` or a `-c` in its own settings).
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use deadpool_postgres::{Object, Transaction};
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio_postgres::IsolationLevel;
+
+use super::connect::{PgPool, PoolOptions};
+use super::error::{PgError, connection_lost, must_retry};
+use super::kv::PgKv;
+use super::migrations::migrate;
+use super::seam::PgConn;
+use super::setting::PgSetting;
+use crate::store::error::{Result, StoreError};
+use crate::store::sqlite::db::Durability;
+use crate::store::{Read, Tx};
+
+/// Worker threads of the backend's runtime. They only move bytes between sockets and the callers
+/// blocked in `block_on` (parsing and building protocol messages, microseconds per statement); the
+/// waiting happens on the callers' threads. Two keep that off the critical path without taking a
+/// machine's cores from request handling.
+pub const RUNTIME_THREADS: usize = 2;
+
+/// Most times a write's closure runs when PostgreSQL fails it with a serialization failure or a deadlock.
+/// A transaction that loses five races in a row is contending with something a retry will not outwait.
+pub const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+/// The chat database on PostgreSQL; see the module docs.
+pub struct PgDb {
+    /// The connections, on [`PgDb::runtime`].
+    pool: PgPool,
+    /// Serialises this node's writes; see the module docs.
+    writer: Mutex<()>,
+    /// Runs the connections' I/O; shared with the KV store built from this database.
+    runtime: Arc<PgRuntime>,
+    /// What commits survive.
+    durability: Durability,
+}
+
+impl std::fmt::Debug for PgDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDb")
+            .field("pool", &self.pool)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgDb {
+    /// Connects to the database `setting` names (a `postgres://` URL or a key-value string), checks it
+    /// is PostgreSQL and migrates it. Call it from a thread that is not running async code.
+    pub fn connect(setting: &str, durability: Durability, options: PoolOptions) -> Result<Self> {
+        let runtime = Arc::new(PgRuntime::new()?);
+        let setting = PgSetting::parse(setting)?
+            .with_server_parameter("synchronous_commit", synchronous_commit(durability));
+        let pool = runtime.handle().block_on(async {
+            let pool = PgPool::connect(setting, options).await?;
+            migrate(&pool).await?;
+            Ok::<_, PgError>(pool)
+        });
+        let pool = pool.map_err(|err| match err {
+            PgError::SchemaTooNew { found, supported } => {
+                StoreError::SchemaTooNew { found, supported }
+            }
+            other => StoreError::Postgres(other),
+        })?;
+        Ok(Self {
+            pool,
+            writer: Mutex::new(()),
+            runtime,
+            durability,
+        })
+    }
+
+    /// The setting, redacted: for messages and logs.
+    pub fn location(&self) -> &str {
+        self.pool.setting().redacted()
+    }
+
+    /// The pool, for tools and tests that run their own SQL (on [`PgDb::handle`]).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The backend's runtime, to drive [`PgDb::pool`]'s futures with `block_on`.
+    pub fn handle(&self) -> &Handle {
+        self.runtime.handle()
+    }
+
+    /// The plugins' KV store in this same database (tables `plugin_kv` and `plugin_kv_usage`), sharing
+    /// the pool and runtime.
+    pub fn kv(&self) -> PgKv {
+        PgKv::new(self.pool.clone(), Arc::clone(&self.runtime))
+    }
+
+    /// Runs `f` in one READ COMMITTED transaction and commits if it returns `Ok`; see the module docs for
+    /// the writer mutex and the retries (so `f` may run more than once).
+    pub fn write<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.write_then(f, |_| ())
+    }
+
+    /// Like [`PgDb::write`], then calls `after_commit` with the result while still holding the writer
+    /// mutex, so that the next write cannot commit before it returns (live events in id order).
+    pub fn write_then<T>(
+        &self,
+        mut f: impl FnMut(&dyn Tx) -> Result<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> Result<T> {
+        let _writer = lock(&self.writer);
+        let mut attempt = 1;
+        loop {
+            let outcome = self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
+                let conn = PgConn::new(&tx, rt);
+                let result = f(&conn);
+                let lost_race = conn.lost_race();
+                match result {
+                    Ok(value) => match rt.block_on(tx.commit()) {
+                        Ok(()) => Ok(value),
+                        Err(error) => Err((must_retry(&error), StoreError::from(error))),
+                    },
+                    Err(error) => {
+                        // A failed statement already aborted the transaction; say so to the server
+                        // now rather than when the connection is next used. A connection lost
+                        // meanwhile is noticed by the pool.
+                        let _ = rt.block_on(tx.rollback());
+                        Err((lost_race, error))
+                    }
+                }
+            })?;
+            match outcome {
+                Ok(value) => {
+                    after_commit(&value);
+                    return Ok(value);
+                }
+                Err((true, error)) if attempt < MAX_WRITE_ATTEMPTS => {
+                    tracing::debug!(attempt, %error, "PostgreSQL transaction lost a race; running it again");
+                    attempt += 1;
+                }
+                Err((_, error)) => return Err(error),
+            }
+        }
+    }
+
+    /// Runs `f` on one `REPEATABLE READ READ ONLY` snapshot. Writes committed before the call are visible.
+    pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
+        self.in_transaction(IsolationLevel::RepeatableRead, true, |tx, rt| {
+            let value = f(&PgConn::new(&tx, rt))?;
+            // Ending a read-only transaction cannot lose anything, but a failure to end it is news.
+            rt.block_on(tx.commit())?;
+            Ok(value)
+        })?
+    }
+
+    /// Checks out a connection, begins a transaction on it and hands it to `body`. A pooled connection
+    /// that turns out closed at `BEGIN` (the server restarted) is thrown away and another taken, up to
+    /// the pool's size: nothing ran on it yet.
+    fn in_transaction<R>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        body: impl FnOnce(Transaction<'_>, &Handle) -> R,
+    ) -> Result<R> {
+        let rt = self.runtime.handle();
+        let mut stale = 0;
+        loop {
+            let mut client: Object = rt.block_on(self.pool.get())?;
+            let begin = client
+                .build_transaction()
+                .isolation_level(isolation)
+                .read_only(read_only)
+                .start();
+            let error = match rt.block_on(begin) {
+                Ok(tx) => return Ok(body(tx, rt)),
+                Err(error) => error,
+            };
+            if !connection_lost(&error) || stale >= self.pool.options().size {
+                return Err(error.into());
+            }
+            stale += 1;
+            tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
+            drop(Object::take(client));
+        }
+    }
+}
+
+/// `synchronous_commit` for `durability`; see the module docs.
+fn synchronous_commit(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Process => "off",
+        Durability::Power => "on",
+    }
+}
+
+/// The backend's tokio runtime, shared by the chat database and its KV store. Shut down without
+/// waiting when the last of them is dropped: dropping a runtime the usual way blocks, which panics when
+/// the drop happens in async code (a server's state dropped at the end of `main`).
+pub(super) struct PgRuntime {
+    /// Where connections and their tasks run.
+    handle: Handle,
+    /// The runtime itself; `None` only while being dropped.
+    runtime: Option<Runtime>,
+}
+
+impl PgRuntime {
+    fn new() -> Result<Self> {
+        let runtime = Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("chathooks-pg")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The runtime's handle, to `block_on` with.
+    pub(super) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for PgRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Locks `m`, recovering from poisoning: a panic inside a closure dropped its transaction, which rolls
+/// back, so nothing guarded is left half-done.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,128 @@
+//! The event log on PostgreSQL: one row per chat change, its audience rows and its outbox row, written in
+//! the change's own transaction by one statement, as
+//! [`store::sqlite::events`](crate::store::sqlite::events) writes them with several.
+//!
+//! Ids come from an identity column. They only grow, but PostgreSQL hands them out at insert, not at
+//! commit, so they follow commit order only because single-node writes are serialised
+//! ([`PgDb`](super::PgDb), SCALE-OUT.md 2.3; cluster mode adds the sequencer of 2.4). Unlike SQLite's
+//! AUTOINCREMENT, an id taken by a transaction that rolls back is skipped, not reused: the log can have
+//! holes, which no reader minds (each user's stream is a filtered subset of the ids anyway).
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+
+use super::values::{big, no_nul};
+use crate::model::Millis;
+use crate::store::error::{Result, StoreError};
+use crate::store::ids::{json_text, json_value};
+use crate::store::limits::MAX_EVENTS_PAGE;
+use crate::store::records::StoredEvent;
+
+/// Appends an event, its audience rows and its outbox row in one statement; returns the event id.
+pub async fn append_event(
+    tx: &Transaction<'_>,
+    kind: &str,
+    conversation_id: Option<&str>,
+    audience: &[String],
+    payload: &serde_json::Value,
+    now: Millis,
+) -> Result<i64> {
+    no_nul("kind", kind)?;
+    let mut members: Vec<&String> = audience.iter().collect();
+    members.sort();
+    members.dedup();
+    let stmt = tx
+        .prepare_cached(
+            "WITH e AS (INSERT INTO events (kind, conversation_id, audience, payload, created_at)
+                        VALUES ($1, $2, $3, $4, $5) RETURNING id),
+                  a AS (INSERT INTO event_audience (user_id, event_id)
+                        SELECT u, e.id FROM e, unnest($6::text[]) AS u),
+                  o AS (INSERT INTO outbox (event_id) SELECT id FROM e)
+             SELECT id FROM e",
+        )
+        .await?;
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &kind,
+                &conversation_id,
+                &json_text(&serde_json::json!(members))?,
+                &json_text(payload)?,
+                &now,
+                &members,
+            ],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The columns of a [`StoredEvent`], for `e` = `events`, as a literal for `concat!` (statements stay
+/// constants); [`event_at`] reads them.
+macro_rules! event_columns {
+    () => {
+        "e.id, e.kind, e.conversation_id, e.audience, e.payload, e.created_at"
+    };
+}
+pub(super) use event_columns;
+
+/// Events visible to `user_id` with an id greater than `since_id`, oldest first, at most `limit` (capped
+/// at [`MAX_EVENTS_PAGE`]).
+pub async fn events_since(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    since_id: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let stmt = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e JOIN event_audience a ON a.event_id = e.id
+             WHERE a.user_id = $1 AND a.event_id > $2 ORDER BY a.event_id LIMIT $3"
+        ))
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[&user_id, &since_id, &big(limit.min(MAX_EVENTS_PAGE))],
+        )
+        .await?;
+    rows.iter().map(|r| event_at(r, 0)).collect()
+}
+
+/// The event with `id`, or [`StoreError::NotFound`].
+pub async fn get_event(tx: &Transaction<'_>, id: i64) -> Result<StoredEvent> {
+    let stmt = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e WHERE e.id = $1"
+        ))
+        .await?;
+    let row = tx.query_opt(&stmt, &[&id]).await?;
+    event_at(
+        &row.ok_or_else(|| StoreError::not_found("event", id.to_string()))?,
+        0,
+    )
+}
+
+/// The newest event id (0 when the log is empty).
+pub async fn latest_event_id(tx: &Transaction<'_>) -> Result<i64> {
+    let stmt = tx
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")
+        .await?;
+    Ok(tx.query_one(&stmt, &[]).await?.try_get(0)?)
+}
+
+/// A [`StoredEvent`] from the `event_columns!()` of `row`, starting at column `at`.
+pub(super) fn event_at(row: &Row, at: usize) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: row.try_get(at)?,
+        kind: row.try_get(at + 1)?,
+        conversation_id: row.try_get(at + 2)?,
+        audience: serde_json::from_str(row.try_get(at + 3)?)?,
+        payload: json_value(row.try_get(at + 4)?)?,
+        created_at: row.try_get(at + 5)?,
+    })
+}

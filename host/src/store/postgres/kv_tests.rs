@@ -1,0 +1,192 @@
+//! The plugins' KV store on PostgreSQL against a real server: SQLite's semantics (TTL, quotas, purge,
+//! byte order, a NUL in a key), and quotas and compare-and-swap that stay exact with 8 threads writing
+//! at once. Skips when PostgreSQL is not installed, unless `CHATHOOKS_REQUIRE_POSTGRES=1`.
+
+use std::time::Duration;
+
+use chathooks_testservers::Postgres;
+
+use super::db_tests::test_pool;
+use crate::store::kv::{KvError, KvQuota, KvStore, KvUsage};
+use crate::store::{Db, Durability};
+
+type TestResult = anyhow::Result<()>;
+
+const THREADS: usize = 8;
+
+/// A fresh database and its KV store; `None` (the test skips) without PostgreSQL.
+fn fresh_kv() -> anyhow::Result<Option<(Db, KvStore)>> {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(None);
+    };
+    let options = crate::store::PoolOptions {
+        size: THREADS + 2,
+        ..test_pool()
+    };
+    let db = Db::connect(&pg.url_for_new_database()?, Durability::Process, options)?;
+    let kv = KvStore::beside(&db, std::path::Path::new("unused"))?;
+    assert!(matches!(kv, KvStore::Postgres(_)));
+    Ok(Some((db, kv)))
+}
+
+#[test]
+fn kv_answers_as_on_sqlite() -> TestResult {
+    let Some((_db, kv)) = fresh_kv()? else {
+        return Ok(());
+    };
+    // Namespaces, byte order, a NUL in a key.
+    for key in ["b", "a\0z", "Zed", "a"] {
+        kv.set("p", key, key.as_bytes(), None)?;
+    }
+    assert_eq!(kv.get("q", "a")?, None);
+    assert_eq!(kv.list_keys("p", "")?, ["Zed", "a", "a\0z", "b"]);
+    assert_eq!(kv.list_keys("p", "a")?, ["a", "a\0z"]);
+    assert_eq!(kv.dump("p")?[1], ("a".to_owned(), b"a".to_vec()));
+    assert!(kv.delete("p", "a\0z")?);
+    assert!(!kv.delete("p", "a\0z")?);
+
+    // Increment and compare-and-swap.
+    assert_eq!(kv.increment("p", "n", 2)?, 2);
+    assert_eq!(kv.increment("p", "n", -5)?, -3);
+    assert!(!kv.compare_and_swap("p", "n", Some(b"0"), Some(b"1"))?);
+    assert!(kv.compare_and_swap("p", "n", Some(b"-3"), None)?);
+    assert!(kv.compare_and_swap("p", "n", None, Some(b"x"))?);
+    assert!(matches!(
+        kv.increment("p", "n", 1),
+        Err(KvError::NotANumber)
+    ));
+
+    // Quotas count keys and bytes; an overwrite needs no new key.
+    let quota = KvQuota {
+        max_keys: 2,
+        max_bytes: 20,
+    };
+    kv.set_within("a", quota, "k1", b"12345", None)?;
+    kv.set_within("a", quota, "k2", b"1", None)?;
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
+    let over = kv.set_within("a", quota, "k3", b"1", None).err();
+    assert!(
+        matches!(
+            over,
+            Some(KvError::QuotaExceeded {
+                what: "keys",
+                limit: 2
+            })
+        ),
+        "{over:?}"
+    );
+    kv.set_within("a", quota, "k1", b"1234567890123", None)?;
+    let over = kv
+        .set_within("a", quota, "k1", b"12345678901234567", None)
+        .err();
+    assert!(
+        matches!(
+            over,
+            Some(KvError::QuotaExceeded {
+                what: "bytes",
+                limit: 20
+            })
+        ),
+        "{over:?}"
+    );
+    assert!(kv.delete("a", "k2")?);
+    assert_eq!(kv.increment_within("a", quota, "n", 7)?, 7);
+    assert!(kv.compare_and_swap_within("a", quota, "n", Some(b"7"), None)?);
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 1, bytes: 15 });
+
+    // TTL: expired rows are invisible, count until purged, and are given back at the quota.
+    let one = KvQuota {
+        max_keys: 1,
+        max_bytes: 1000,
+    };
+    kv.set_within("t", one, "old", b"v", Some(1))?;
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(kv.get("t", "old")?, None);
+    assert!(kv.list_keys("t", "")?.is_empty());
+    kv.set_within("t", one, "new", b"v", None)?;
+    assert_eq!(kv.usage("t")?, KvUsage { keys: 1, bytes: 4 });
+    kv.set("u", "k", b"v", Some(1))?;
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(kv.purge_expired()?, 1);
+    assert_eq!(kv.usage("u")?, KvUsage::default());
+    Ok(())
+}
+
+#[test]
+fn quotas_hold_exactly_with_eight_writers() -> TestResult {
+    let Some((_db, kv)) = fresh_kv()? else {
+        return Ok(());
+    };
+    let quota = KvQuota {
+        max_keys: 50,
+        max_bytes: u64::MAX,
+    };
+    let stored = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let kv = &kv;
+                s.spawn(move || {
+                    let mut stored = 0;
+                    for i in 0..20 {
+                        match kv.set_within("p", quota, &format!("{t}-{i}"), b"v", None) {
+                            Ok(()) => stored += 1,
+                            Err(KvError::QuotaExceeded { what: "keys", .. }) => {}
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                    stored
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(0))
+            .sum::<u64>()
+    });
+    assert_eq!(stored, 50);
+    assert_eq!(kv.usage("p")?.keys, 50);
+    assert_eq!(kv.list_keys("p", "")?.len(), 50);
+    Ok(())
+}
+
+#[test]
+fn compare_and_swap_and_increment_are_exact_with_eight_writers() -> TestResult {
+    const ROUNDS: i64 = 25;
+    let Some((_db, kv)) = fresh_kv()? else {
+        return Ok(());
+    };
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let kv = &kv;
+            s.spawn(move || {
+                for _ in 0..ROUNDS {
+                    // Read, then swap only if nobody wrote in between; retry otherwise.
+                    loop {
+                        let current = kv.get("p", "cas").ok().flatten();
+                        let n: i64 = current
+                            .as_deref()
+                            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                            .unwrap_or(0);
+                        let next = (n + 1).to_string();
+                        match kv.compare_and_swap(
+                            "p",
+                            "cas",
+                            current.as_deref(),
+                            Some(next.as_bytes()),
+                        ) {
+                            Ok(true) => break,
+                            Ok(false) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    assert!(kv.increment("p", "incr", 1).is_ok());
+                }
+            });
+        }
+    });
+    let total = (THREADS as i64 * ROUNDS).to_string();
+    assert_eq!(kv.get("p", "cas")?, Some(total.clone().into_bytes()));
+    assert_eq!(kv.get("p", "incr")?, Some(total.into_bytes()));
+    assert_eq!(kv.usage("p")?.keys, 2);
+    Ok(())
+}

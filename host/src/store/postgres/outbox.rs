@@ -1,0 +1,304 @@
+//! Durable after-hook delivery on PostgreSQL: the outbox and per-plugin deliveries, with the head-of-queue
+//! rule of [`store::sqlite::outbox`](crate::store::sqlite::outbox), whose docs say how the dispatcher
+//! uses each function and what they guarantee. The statements are the same; fanning an event out to many
+//! plugins is one statement (`unnest`) instead of one per plugin.
+//!
+//! The head-of-queue check in [`start_head`] is one `UPDATE ... WHERE NOT EXISTS (earlier delivery)`.
+//! Under READ COMMITTED it holds because single-node writes are serialised ([`PgDb`](super::PgDb)); in
+//! cluster mode the same statement gains `FOR UPDATE SKIP LOCKED` and a lease (SCALE-OUT.md 2.6).
+
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+
+use super::events::{event_at, event_columns};
+use super::values::{big, count, small};
+use crate::model::Millis;
+use crate::store::error::{Result, StoreError};
+use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow, StoredEvent};
+
+/// Events not yet fanned out to plugins, oldest first.
+pub async fn pending_events(tx: &Transaction<'_>, limit: u32) -> Result<Vec<StoredEvent>> {
+    let stmt = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e JOIN outbox o ON o.event_id = e.id ORDER BY o.event_id LIMIT $1"
+        ))
+        .await?;
+    let rows = tx.query(&stmt, &[&big(limit)]).await?;
+    rows.iter().map(|r| event_at(r, 0)).collect()
+}
+
+/// The statement creating one pending delivery per plugin of `$2` for event `$1` in queue `$3`, due at
+/// `$4`, keeping deliveries that exist.
+const INSERT_DELIVERIES: &str =
+    "INSERT INTO deliveries (event_id, plugin, conversation_id, next_attempt_at, state)
+     SELECT $1, p, $3, $4, 'pending' FROM unnest($2::text[]) AS p ON CONFLICT DO NOTHING";
+
+/// The statement removing event `$1` from the outbox.
+const DELETE_FROM_OUTBOX: &str = "DELETE FROM outbox WHERE event_id = $1";
+
+/// Creates a pending delivery of `event_id` to each of `plugins`, due at `now`, and removes the event from
+/// the outbox. Safe to repeat. Returns how many were created.
+pub async fn fan_out(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugins: &[String],
+    now: Millis,
+) -> Result<usize> {
+    let lookup = tx
+        .prepare_cached("SELECT conversation_id FROM events WHERE id = $1")
+        .await?;
+    let conversation: Option<String> = tx
+        .query_opt(&lookup, &[&event_id])
+        .await?
+        .ok_or_else(|| StoreError::not_found("event", event_id.to_string()))?
+        .try_get(0)?;
+    let insert = tx.prepare_cached(INSERT_DELIVERIES).await?;
+    let queue = conversation.unwrap_or_default();
+    let created = tx
+        .execute(&insert, &[&event_id, &plugins, &queue, &now])
+        .await?;
+    let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
+    tx.execute(&delete, &[&event_id]).await?;
+    Ok(usize::try_from(created).unwrap_or(usize::MAX))
+}
+
+/// Like [`fan_out`] for an event already read; returns the deliveries it queued (existing ones included).
+pub async fn fan_out_event(
+    tx: &Transaction<'_>,
+    event: &StoredEvent,
+    plugins: &[String],
+    now: Millis,
+) -> Result<Vec<QueuedDelivery>> {
+    let conversation = event.conversation_id.clone().unwrap_or_default();
+    let insert = tx.prepare_cached(INSERT_DELIVERIES).await?;
+    tx.execute(&insert, &[&event.id, &plugins, &conversation, &now])
+        .await?;
+    let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
+    tx.execute(&delete, &[&event.id]).await?;
+    Ok(plugins
+        .iter()
+        .map(|plugin| QueuedDelivery {
+            event_id: event.id,
+            plugin: plugin.clone(),
+            conversation: conversation.clone(),
+            next_attempt_at: now,
+            in_flight: false,
+        })
+        .collect())
+}
+
+/// Up to `limit` pending deliveries to any of `plugins` that are due at `now` and head their (plugin,
+/// conversation) queue, in event order (tests and tools: it looks at every pending delivery).
+pub async fn next_deliveries(
+    tx: &Transaction<'_>,
+    now: Millis,
+    plugins: &[String],
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    let stmt = tx
+        .prepare_cached(concat!(
+            "SELECT d.plugin, d.attempt, d.next_attempt_at, d.last_error, d.state, ",
+            event_columns!(),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.plugin = ANY($2::text[])
+               AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = d.plugin
+                                 AND o.conversation_id = d.conversation_id AND o.event_id < d.event_id)
+             ORDER BY d.event_id, d.plugin LIMIT $3"
+        ))
+        .await?;
+    let rows = tx.query(&stmt, &[&now, &plugins, &big(limit)]).await?;
+    rows.iter()
+        .map(|r| {
+            let state: &str = r.try_get(4)?;
+            Ok(Delivery {
+                plugin: r.try_get(0)?,
+                attempt: small(r.try_get(1)?),
+                next_attempt_at: r.try_get(2)?,
+                last_error: r.try_get(3)?,
+                state: if state == "in_flight" {
+                    DeliveryState::InFlight
+                } else {
+                    DeliveryState::Pending
+                },
+                event: event_at(r, 5)?,
+            })
+        })
+        .collect()
+}
+
+/// The columns [`queued_delivery`] reads, as a literal for `concat!`.
+macro_rules! queued_columns {
+    () => {
+        "SELECT event_id, plugin, conversation_id, next_attempt_at, state FROM deliveries"
+    };
+}
+
+fn queued_delivery(r: &Row) -> Result<QueuedDelivery> {
+    Ok(QueuedDelivery {
+        event_id: r.try_get(0)?,
+        plugin: r.try_get(1)?,
+        conversation: r.try_get(2)?,
+        next_attempt_at: r.try_get(3)?,
+        in_flight: r.try_get::<_, &str>(4)? == "in_flight",
+    })
+}
+
+/// Every undelivered delivery (pending or in flight), without event payloads.
+pub async fn queued_deliveries(tx: &Transaction<'_>) -> Result<Vec<QueuedDelivery>> {
+    // SQLite returns them in primary-key order (a WITHOUT ROWID table); PostgreSQL must be told.
+    let stmt = tx
+        .prepare_cached(concat!(queued_columns!(), " ORDER BY event_id, plugin"))
+        .await?;
+    let rows = tx.query(&stmt, &[]).await?;
+    rows.iter().map(queued_delivery).collect()
+}
+
+/// The deliveries of one (plugin, conversation) queue, oldest first.
+pub async fn queue(
+    tx: &Transaction<'_>,
+    plugin: &str,
+    conversation: &str,
+) -> Result<Vec<QueuedDelivery>> {
+    let stmt = tx
+        .prepare_cached(concat!(
+            queued_columns!(),
+            " WHERE plugin = $1 AND conversation_id = $2 ORDER BY event_id"
+        ))
+        .await?;
+    let rows = tx.query(&stmt, &[&plugin, &conversation]).await?;
+    rows.iter().map(queued_delivery).collect()
+}
+
+/// Starts the delivery of `event_id` to `plugin` if it is pending, due at `now` and heads its queue;
+/// `None` otherwise. Returns the attempt number to pass to the hook.
+pub async fn start_head(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    now: Millis,
+) -> Result<Option<StartedRow>> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
+             WHERE event_id = $1 AND plugin = $2 AND state = 'pending' AND next_attempt_at <= $3
+               AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = $2
+                                 AND o.conversation_id = deliveries.conversation_id AND o.event_id < $1)
+             RETURNING attempt, next_attempt_at, last_error",
+        )
+        .await?;
+    let Some(r) = tx.query_opt(&stmt, &[&event_id, &plugin, &now]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(StartedRow {
+        attempt: small(r.try_get(0)?),
+        next_attempt_at: r.try_get(1)?,
+        last_error: r.try_get(2)?,
+    }))
+}
+
+/// Marks a delivery in flight and returns its attempt number (1 for the first).
+pub async fn start_delivery(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Result<u32> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
+             WHERE event_id = $1 AND plugin = $2 RETURNING attempt",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&stmt, &[&event_id, &plugin])
+        .await?
+        .ok_or_else(|| StoreError::not_found("delivery", format!("{event_id}/{plugin}")))?;
+    Ok(small(row.try_get(0)?))
+}
+
+/// The hook handled the event: the delivery's row is deleted. False if there was none.
+pub async fn delivery_succeeded(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Result<bool> {
+    let stmt = tx
+        .prepare_cached("DELETE FROM deliveries WHERE event_id = $1 AND plugin = $2")
+        .await?;
+    Ok(tx.execute(&stmt, &[&event_id, &plugin]).await? > 0)
+}
+
+/// The attempt failed: keep the delivery pending, due again at `next_attempt_at`.
+pub async fn delivery_failed(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    error: &str,
+    next_attempt_at: Millis,
+) -> Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', last_error = $3, next_attempt_at = $4
+             WHERE event_id = $1 AND plugin = $2",
+        )
+        .await?;
+    let error = super::values::without_nul(error);
+    let n = tx
+        .execute(&stmt, &[&event_id, &plugin, &error, &next_attempt_at])
+        .await?;
+    if n == 0 {
+        return Err(StoreError::not_found(
+            "delivery",
+            format!("{event_id}/{plugin}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The call did not happen after all (circuit breaker): pending again at `next_attempt_at`, the attempt
+/// given back.
+pub async fn postpone_delivery(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    next_attempt_at: Millis,
+) -> Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', attempt = greatest(attempt - 1, 0),
+                                   next_attempt_at = $3
+             WHERE event_id = $1 AND plugin = $2",
+        )
+        .await?;
+    let n = tx
+        .execute(&stmt, &[&event_id, &plugin, &next_attempt_at])
+        .await?;
+    if n == 0 {
+        return Err(StoreError::not_found(
+            "delivery",
+            format!("{event_id}/{plugin}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes deliveries left in flight by a crash pending and due at once; how many.
+pub async fn recover_in_flight(tx: &Transaction<'_>) -> Result<usize> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'in_flight'",
+        )
+        .await?;
+    let n = tx.execute(&stmt, &[]).await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Events committed but not yet fanned out to plugins.
+pub async fn outbox_depth(tx: &Transaction<'_>) -> Result<u64> {
+    let stmt = tx.prepare_cached("SELECT count(*) FROM outbox").await?;
+    Ok(count(tx.query_one(&stmt, &[]).await?.try_get(0)?))
+}
+
+/// Undelivered deliveries per plugin, by plugin.
+pub async fn backlog(tx: &Transaction<'_>) -> Result<Vec<(String, u64)>> {
+    let stmt = tx
+        .prepare_cached("SELECT plugin, count(*) FROM deliveries GROUP BY plugin ORDER BY plugin")
+        .await?;
+    let rows = tx.query(&stmt, &[]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, count(r.try_get(1)?))))
+        .collect()
+}
