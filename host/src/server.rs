@@ -256,21 +256,10 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("creating the data folder {}", data.display()))?;
-    let db = match &config.database {
-        Some(setting) if crate::store::postgres::PgSetting::is_postgres(setting) => {
-            anyhow::bail!("serving from PostgreSQL is not available in this build yet")
-        }
-        Some(path) => Db::open_with(path, config.durability)
-            .with_context(|| format!("opening the database {path}"))?,
-        None => {
-            let db_path = config.chat_db_path();
-            Db::open_with(&db_path, config.durability)
-                .with_context(|| format!("opening the database {}", db_path.display()))?
-        }
-    };
+    let db = open_database(config)?;
     let kv_path = config.kv_db_path();
-    let kv = KvStore::open(&kv_path)
-        .with_context(|| format!("opening the plugins' KV store {}", kv_path.display()))?;
+    let kv = KvStore::beside(&db, &kv_path)
+        .with_context(|| format!("opening the plugins' KV store beside {}", db.location()))?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(config.cache_dir()),
         kv: Arc::new(kv),
@@ -286,6 +275,22 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
         .with_context(|| format!("reading the plugins folder {}", plugins.display()))?;
     tracing::info!(folder = %plugins.display(), "plugins loaded: {}", loaded.join(", "));
     Ok((Arc::new(db), Arc::new(registry)))
+}
+
+/// The chat database the configuration names: PostgreSQL (connected and migrated, the pool sized by
+/// `db_pool`), another SQLite file, or `<data dir>/chat.db`. An unreachable PostgreSQL is an error naming
+/// the setting without its password.
+fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let setting = match &config.database {
+        Some(setting) => setting.clone(),
+        None => config.chat_db_path().display().to_string(),
+    };
+    Db::connect(&setting, config.durability, config.db_pool).with_context(|| {
+        format!(
+            "opening the database {}",
+            crate::store::postgres::setting::redact(&setting)
+        )
+    })
 }
 
 /// The whole HTTP API over `state`.

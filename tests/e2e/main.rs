@@ -13,6 +13,7 @@
 //!   SIGTERM.
 //! - `server_hooks`: before-hooks reject and modify through the API; after-hooks get what happened.
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
+//! - `server_postgres`: the server on PostgreSQL while PostgreSQL is unreachable, stopped and back.
 //! - `server_users`: user administration: the reserved bot namespace, listing, deactivating and
 //!   reactivating users, tokens with an expiry, listed and revoked.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
@@ -54,6 +55,7 @@ mod server_api;
 mod server_durability;
 mod server_errors;
 mod server_hooks;
+mod server_postgres;
 mod server_support;
 mod server_users;
 mod server_ws;

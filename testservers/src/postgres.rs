@@ -209,6 +209,17 @@ impl Postgres {
         self.pg_ctl("restart", &["-m", "fast"])
     }
 
+    /// Stops the server and keeps its data (`pg_ctl stop -m fast`), for tests of what clients do while the
+    /// database is down; [`Postgres::resume`] starts it again with every database as it was.
+    pub fn pause(&mut self) -> Result<()> {
+        self.pg_ctl("stop", &["-m", "fast"])
+    }
+
+    /// Starts a server [`Postgres::pause`]d before, on the same socket.
+    pub fn resume(&mut self) -> Result<()> {
+        self.pg_ctl("start", &[])
+    }
+
     /// The end of the server's log, for a failing test's message.
     pub fn log(&self) -> String {
         tail(&self.root.join("postgres.log"), LOG_TAIL_BYTES)

@@ -142,6 +142,14 @@ impl From<ChatError> for ApiError {
                 format!("{plugin}: {reason}"),
             ),
             ChatError::Conflict(message) => Self::new(StatusCode::CONFLICT, code, message),
+            ChatError::Unavailable(reason) => {
+                tracing::warn!("database unavailable: {reason}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code,
+                    "the database cannot be reached right now; nothing was changed, try again shortly",
+                )
+            }
             ChatError::Internal(err) => Self::internal(format!("{err:#}")),
         }
     }

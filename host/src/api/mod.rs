@@ -112,7 +112,7 @@ pub struct Health {
 /// Liveness and readiness: answers 200 when the database answers a query.
 #[utoipa::path(get, path = "/healthz", tag = "meta",
     responses((status = 200, description = "The server and its database work", body = Health),
-              (status = 500, description = "The database does not answer", body = error::ErrorBody)))]
+              (status = 503, description = "The database cannot be reached (`unavailable`)", body = error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let db = state.db().clone();
     tokio::task::spawn_blocking(move || db.read(|c| c.ping())).await??;

@@ -38,6 +38,10 @@ pub enum ChatError {
     /// elsewhere, a user id that is taken). HTTP 409.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database cannot be reached now (PostgreSQL down or restarting, every pooled connection busy
+    /// past the wait). HTTP 503: the client may retry; nothing was changed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A server fault (database, I/O, a bug). HTTP 500; details are logged, not shown.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -68,6 +72,7 @@ impl ChatError {
             Self::Invalid { .. } => "invalid",
             Self::Rejected { .. } => "rejected_by_plugin",
             Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -75,6 +80,9 @@ impl ChatError {
 
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return Self::Unavailable(e.to_string());
+        }
         match e {
             StoreError::NotFound { what, id } => Self::NotFound { what, id },
             StoreError::Conflict(message) => Self::Conflict(message),

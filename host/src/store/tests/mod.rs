@@ -34,6 +34,8 @@
 //! [`participants`]; [`messages`], [`receipts`], [`unread`] and [`reactions`]; [`events`], [`outbox`] and
 //! [`dead_letters`]; [`timers`]; [`kv`] (values, expiry and quotas).
 
+use std::path::Path;
+
 use tempfile::TempDir;
 
 use super::kv::KvStore;
@@ -67,8 +69,6 @@ macro_rules! backend_tests {
         mod postgres {
             $(
                 #[test]
-                // POSTGRES: delete this line when `Db::Postgres` and `KvStore::Postgres` land.
-                #[ignore = "store::Db has no PostgreSQL variant yet (store/tests/mod.rs, section PostgreSQL)"]
                 fn $name() -> super::TestResult {
                     match super::$fixture::postgres()? {
                         Some(fixture) => super::$name(fixture),
@@ -264,14 +264,7 @@ impl TestKv {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// PostgreSQL: the one place to change when `Db::Postgres` and `KvStore::Postgres` land.
-//
-// 1. In `connect_postgres` and `connect_postgres_kv` below, replace the `bail!` with the call written in the
-//    comment above it.
-// 2. In `backend_tests!` above, delete the `#[ignore]` line marked POSTGRES.
-//
-// Nothing else: every test already runs through the seam, and `new_postgres_database` already takes a
-// fresh database on the shared throwaway cluster.
+// PostgreSQL: each test takes a fresh database on the test binary's shared throwaway cluster.
 // ---------------------------------------------------------------------------------------------------------
 
 /// A fresh database on the test binary's throwaway PostgreSQL cluster, as a URL. `None`, after printing
@@ -286,12 +279,18 @@ fn new_postgres_database() -> anyhow::Result<Option<String>> {
 
 /// Opens the chat database at the PostgreSQL `url` as a starting server does (connects and migrates).
 fn connect_postgres(url: &str) -> anyhow::Result<Db> {
-    // POSTGRES: Ok(Db::connect(url, ...)?)   (the setting parsed from `url`, a small pool)
-    anyhow::bail!("store::Db has no PostgreSQL variant yet, so {url} cannot be opened")
+    let pool = crate::store::postgres::PoolOptions {
+        size: 4,
+        ..Default::default()
+    };
+    Ok(Db::connect(url, crate::store::Durability::default(), pool)?)
 }
 
 /// Opens the plugins' KV store in the PostgreSQL database at `url`.
 fn connect_postgres_kv(url: &str) -> anyhow::Result<KvStore> {
-    // POSTGRES: Ok(KvStore::connect(url, ...)?)   (whatever `KvStore::Postgres` is opened with)
-    anyhow::bail!("store::kv::KvStore has no PostgreSQL variant yet, so {url} cannot be opened")
+    let db = connect_postgres(url)?;
+    Ok(KvStore::beside(
+        &db,
+        Path::new("unused: the database is PostgreSQL"),
+    )?)
 }
