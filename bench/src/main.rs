@@ -70,7 +70,7 @@ struct Cli {
 enum Child {
     /// The chat server, exactly as `chathooks serve`.
     #[command(hide = true)]
-    Serve(chathooks::config::ServeArgs),
+    Serve(Box<chathooks::config::ServeArgs>),
     /// The webhook server of section 1.
     #[command(hide = true)]
     WebhookServer,

@@ -15,7 +15,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the chat server: REST + WebSocket API, plugins from the plugins folder, data in the data folder.
-    Serve(chathooks::config::ServeArgs),
+    Serve(Box<chathooks::config::ServeArgs>),
     /// Create or upgrade the database schema and print its version: PostgreSQL with
     /// `--database postgres://...`, else the SQLite file (`<data-dir>/chat.db` by default).
     Migrate(chathooks::cli::MigrateArgs),
