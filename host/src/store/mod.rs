@@ -48,7 +48,18 @@ pub use error::{Result, StoreError};
 pub use postgres::PoolOptions;
 pub use records::*;
 pub use seam::{Read, Tx};
-pub use sqlite::db::Durability;
+
+/// What a committed write must survive, on either backend: SQLite's `synchronous` and PostgreSQL's
+/// `synchronous_commit` follow it (see `sqlite/db.rs` and `postgres/db.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives the chathooks process being killed; may lose the newest commits on power loss (SQLite
+    /// `synchronous=NORMAL`) or when PostgreSQL itself crashes (`synchronous_commit=off`).
+    #[default]
+    Process,
+    /// Survives power loss too: every commit waits for its flush to disk.
+    Power,
+}
 
 /// The chat database, on one of the backends.
 #[derive(Debug)]

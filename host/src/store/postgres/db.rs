@@ -65,8 +65,8 @@ use super::kv::PgKv;
 use super::migrations::migrate;
 use super::seam::PgConn;
 use super::setting::PgSetting;
+use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
-use crate::store::sqlite::db::Durability;
 use crate::store::{Read, Tx};
 
 /// Worker threads of the backend's runtime. They only move bytes between sockets and the callers

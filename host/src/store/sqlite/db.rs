@@ -24,6 +24,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::migrations;
+use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`. Only another
@@ -41,22 +42,11 @@ pub const READ_POOL_SIZE: usize = 4;
 /// the hot ones the least recently used would be evicted and parsed again on every request.
 pub const STATEMENT_CACHE_CAPACITY: usize = 128;
 
-/// What a committed write must survive; see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous=NORMAL`: survives the process being killed, may lose the newest commits on power loss.
-    #[default]
-    Process,
-    /// `synchronous=FULL`: fsync on every commit; survives power loss.
-    Power,
-}
-
-impl Durability {
-    fn pragma(self) -> &'static str {
-        match self {
-            Self::Process => "NORMAL",
-            Self::Power => "FULL",
-        }
+/// The `synchronous` setting that gives `durability` (see the module docs).
+fn synchronous(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Process => "NORMAL",
+        Durability::Power => "FULL",
     }
 }
 
@@ -176,7 +166,7 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "synchronous", durability.pragma())?;
+    conn.pragma_update(None, "synchronous", synchronous(durability))?;
     Ok(())
 }
 
