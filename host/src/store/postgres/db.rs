@@ -11,9 +11,10 @@
 //! request handling. The cost: each statement crosses threads twice (caller → connection task →
 //! caller), a few microseconds beside a round trip to the server.
 //!
-//! **Never call a `PgDb` (or [`Db`](crate::store::Db) on PostgreSQL) from async code**: `block_on` panics
-//! inside an async context ("Cannot start a runtime from within a runtime"). Go through
-//! `spawn_blocking`, as the chat layer does for every store call.
+//! Async code should go through `spawn_blocking`, as the chat layer does for every store call. A call
+//! made from async code anyway (a test's helper, a tool) is run under `tokio::task::block_in_place`, which
+//! moves the worker's other tasks to another thread while this one blocks; that works on a
+//! multi-threaded runtime and panics on a current-thread one, where blocking the thread would stall it.
 //!
 //! ## Writes: one at a time, in commit order
 //! [`PgDb::write_then`] runs its closure in a READ COMMITTED transaction while holding an in-process
@@ -107,10 +108,12 @@ impl PgDb {
         let runtime = Arc::new(PgRuntime::new()?);
         let setting = PgSetting::parse(setting)?
             .with_server_parameter("synchronous_commit", synchronous_commit(durability));
-        let pool = runtime.handle().block_on(async {
-            let pool = PgPool::connect(setting, options).await?;
-            migrate(&pool).await?;
-            Ok::<_, PgError>(pool)
+        let pool = tokio::task::block_in_place(|| {
+            runtime.handle().block_on(async {
+                let pool = PgPool::connect(setting, options).await?;
+                migrate(&pool).await?;
+                Ok::<_, PgError>(pool)
+            })
         });
         let pool = pool.map_err(|err| match err {
             PgError::SchemaTooNew { found, supported } => {
@@ -209,6 +212,19 @@ impl PgDb {
     /// that turns out closed at `BEGIN` (the server restarted) is thrown away and another taken, up to
     /// the pool's size: nothing ran on it yet.
     fn in_transaction<R>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        body: impl FnOnce(Transaction<'_>, &Handle) -> R,
+    ) -> Result<R> {
+        // From async code (a test's helper, a tool) the whole transaction moves off the async worker:
+        // `block_in_place` hands the worker's other tasks to another thread; on the blocking threads the
+        // server uses it does nothing.
+        tokio::task::block_in_place(|| self.in_transaction_here(isolation, read_only, body))
+    }
+
+    /// [`PgDb::in_transaction`] on the calling thread, which must not be running async code.
+    fn in_transaction_here<R>(
         &self,
         isolation: IsolationLevel,
         read_only: bool,

@@ -228,8 +228,9 @@ impl PgKv {
     }
 
     /// Runs `future` on this thread, its connection's I/O on the backend's runtime.
+    /// Called from async code, it moves off the async worker first, as [`PgDb`](super::PgDb)'s calls do.
     fn block_on<T>(&self, future: impl Future<Output = Result<T, KvError>>) -> Result<T, KvError> {
-        self.runtime.handle().block_on(future)
+        tokio::task::block_in_place(|| self.runtime.handle().block_on(future))
     }
 
     /// Runs `op` in one READ COMMITTED transaction that first locks `plugin`'s usage row (see the module
