@@ -285,12 +285,14 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
         Some(setting) => setting.clone(),
         None => config.chat_db_path().display().to_string(),
     };
-    Db::connect(&setting, config.durability, config.db_pool).with_context(|| {
+    let db = Db::connect(&setting, config.durability, config.db_pool).with_context(|| {
         format!(
             "opening the database {}",
             crate::store::postgres::setting::redact(&setting)
         )
-    })
+    })?;
+    db.claim()?;
+    Ok(db)
 }
 
 /// The whole HTTP API over `state`.

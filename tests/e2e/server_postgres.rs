@@ -90,3 +90,28 @@ async fn while_postgresql_is_down_requests_get_503_and_the_server_recovers_witho
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_database_is_refused_until_the_first_stops() {
+    let Some(pg) = Postgres::shared() else {
+        return;
+    };
+    let url = must(pg.url_for_new_database(), "a database");
+    let first = TestServer::with_config(&[], |config| config.database = Some(url.clone())).await;
+    let dir = chathooks_tests::temp_dir();
+    let second = Config {
+        data_dir: dir.path().join("data"),
+        plugins_dir: dir.path().join("plugins"),
+        database: Some(url.clone()),
+        ..Config::default()
+    };
+    let Err(err) = server::start(&second, AdminKey::new(ADMIN_KEY)).await else {
+        panic!("two servers serve one database");
+    };
+    let text = format!("{err:#}");
+    assert!(text.contains("already serving"), "{text}");
+    first.stop().await;
+    // The first server's session ended with it, and its lock with the session.
+    let third = TestServer::with_config(&[], |config| config.database = Some(url)).await;
+    third.stop().await;
+}

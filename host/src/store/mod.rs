@@ -147,6 +147,16 @@ impl Db {
         }
     }
 
+    /// Makes this process the database's only server while it runs: on PostgreSQL a lock in the database
+    /// ([`postgres::owner`]) refuses a second server; a SQLite file is already guarded by its data
+    /// folder's lock.
+    pub fn claim(&self) -> Result<()> {
+        match self {
+            Self::Sqlite(_) => Ok(()),
+            Self::Postgres(db) => db.claim(),
+        }
+    }
+
     /// Where the data is, for messages and logs: the file of a SQLite database, the setting of a
     /// PostgreSQL one with its password replaced by `***`.
     pub fn location(&self) -> String {

@@ -64,6 +64,7 @@ use super::connect::{PgPool, PoolOptions};
 use super::error::{PgError, connection_lost, must_retry};
 use super::kv::PgKv;
 use super::migrations::migrate;
+use super::owner::ServerLock;
 use super::seam::PgConn;
 use super::setting::PgSetting;
 use crate::store::Durability;
@@ -90,6 +91,8 @@ pub struct PgDb {
     runtime: Arc<PgRuntime>,
     /// What commits survive.
     durability: Durability,
+    /// The lock that makes this the database's only server, once [`PgDb::claim`]ed.
+    server_lock: Mutex<Option<ServerLock>>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -126,7 +129,19 @@ impl PgDb {
             writer: Mutex::new(()),
             runtime,
             durability,
+            server_lock: Mutex::new(None),
         })
+    }
+
+    /// Makes this the only server of the database until it is dropped ([`super::owner`]): fails with
+    /// [`PgError::InUse`] when another server holds the database. Tools (`chathooks migrate`) and tests
+    /// that open the database beside a server do not claim it.
+    pub fn claim(&self) -> Result<()> {
+        let held = tokio::task::block_in_place(|| {
+            self.runtime.handle().block_on(ServerLock::take(&self.pool))
+        })?;
+        *lock(&self.server_lock) = Some(held);
+        Ok(())
     }
 
     /// The setting, redacted: for messages and logs.

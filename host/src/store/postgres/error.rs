@@ -77,6 +77,17 @@ pub enum PgError {
         /// The newest version this build can migrate to.
         supported: i64,
     },
+    /// Another chathooks server already serves this database, and servers do not share one yet (see
+    /// [`super::owner`]).
+    #[error(
+        "another chathooks server is already serving {setting} (it holds the database's server lock); \
+         until cluster mode, one server serves one PostgreSQL database: stop the other server or give \
+         this one another database"
+    )]
+    InUse {
+        /// The setting, redacted.
+        setting: String,
+    },
     /// A statement failed.
     #[error("postgres: {}", describe(.0))]
     Postgres(tokio_postgres::Error),
@@ -102,7 +113,8 @@ impl PgError {
             Self::BadSetting { .. }
             | Self::Pool { .. }
             | Self::NotPostgres { .. }
-            | Self::SchemaTooNew { .. } => false,
+            | Self::SchemaTooNew { .. }
+            | Self::InUse { .. } => false,
         }
     }
 }

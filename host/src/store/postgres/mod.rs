@@ -56,6 +56,7 @@ pub mod locks;
 pub mod messages;
 pub mod migrations;
 pub mod outbox;
+pub mod owner;
 pub mod participants;
 pub mod reactions;
 pub mod receipts;
