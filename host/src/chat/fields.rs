@@ -8,10 +8,10 @@
 use super::ChatError;
 use super::messages::{MAX_BODY_CHARS, MAX_METADATA_BYTES};
 use crate::events::to_wit;
-use crate::store::limits::MAX_EMOJI_LEN;
-use crate::store::limits::{BOT_ID_PREFIX, MAX_USER_ID_LEN};
-use crate::store::limits::{MAX_CLIENT_ID_LEN, MAX_PAGE_LIMIT};
-use crate::store::limits::{MAX_PARTICIPANTS, MAX_TITLE_LEN};
+use crate::store::limits::{
+    BOT_ID_PREFIX, MAX_CLIENT_ID_LEN, MAX_EMOJI_LEN, MAX_PAGE_LIMIT, MAX_PARTICIPANTS,
+    MAX_TITLE_LEN, MAX_USER_ID_LEN,
+};
 
 /// Longest display name of a user, in characters. Names are shown beside every message and embedded in
 /// every event about the user's messages; 128 fits any real name with room to spare.
