@@ -188,7 +188,8 @@ pub async fn start_locked(
         None
     };
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
-    let chat = Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch);
+    let chat =
+        Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch).with_clock(clock.clone());
     let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway, clock);
     Ok(Running {
         state: AppState::new(chat, admin_key, body_limit),

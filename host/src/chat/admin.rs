@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use crate::model::Millis;
-use crate::store::ids::now_ms;
 
 use super::{Chat, ChatError};
 
@@ -61,7 +60,9 @@ impl Chat {
     /// Returns the dead letter as it was.
     pub async fn replay_dead_letter(&self, id: i64) -> Result<DeadLetterInfo, ChatError> {
         self.blocking(move |chat| {
-            let letter = chat.db.write(|tx| tx.replay_dead_letter(id, now_ms()))?;
+            let letter = chat
+                .db
+                .write(|tx| tx.replay_dead_letter(id, chat.now_ms()))?;
             chat.dispatch.wake();
             Ok(letter.into())
         })

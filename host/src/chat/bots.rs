@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::events::ChatEvent;
 use crate::model::{Conversation, Message, User, UserAccount};
-use crate::store::{StoreError, ids::now_ms};
+use crate::store::StoreError;
 
 use super::{Chat, ChatError};
 
@@ -31,8 +31,9 @@ impl Chat {
             name: plugin.to_owned(),
             metadata: json!({ "bot": true, "plugin": plugin }),
         };
+        let now = self.now_ms();
         let account = self.db().write(|tx| {
-            match tx.create_bot_user(&new, now_ms()) {
+            match tx.create_bot_user(&new, now) {
                 // Conflict: created meanwhile by another call of the same plugin (or held by a user).
                 Ok(_) | Err(StoreError::Conflict(_)) => tx.get_account(id),
                 Err(other) => Err(other),

@@ -24,14 +24,9 @@ impl Chat {
         fields::DEVICE_TOKEN.check(&input.token)?;
         let user = actor.id.clone();
         self.blocking(move |chat| {
-            Ok(chat.db().write(|tx| {
-                tx.add_device(
-                    &user,
-                    &input.platform,
-                    &input.token,
-                    crate::store::ids::now_ms(),
-                )
-            })?)
+            Ok(chat
+                .db()
+                .write(|tx| tx.add_device(&user, &input.platform, &input.token, chat.now_ms()))?)
         })
         .await
     }

@@ -46,17 +46,21 @@ pub use inputs::{
     UpdateConversation, UsersPage,
 };
 
+use crate::clock::{Clock, SystemClock};
 use crate::dispatch::DispatchHandle;
 use crate::events::{self, ChatEvent, Visibility};
 use crate::live::{Hub, LiveEvent};
 use crate::model::{Conversation, Message, Millis, User};
 use crate::plugins::registry::Registry;
-use crate::store::{self, Db, StoreError, ids::now_ms};
+use crate::store::{self, Db, StoreError};
 
 /// The chat service: what the API calls. Cheap to clone (every field is shared).
 #[derive(Debug, Clone)]
 pub struct Chat {
     db: Arc<Db>,
+    /// What the operations stamp their rows and events with, and tokens' expiry is judged by: the
+    /// system clock, or the server's injected one (tests on fake time).
+    clock: Arc<dyn Clock>,
     registry: Arc<Registry>,
     hub: Hub,
     dispatch: DispatchHandle,
@@ -89,10 +93,22 @@ impl Chat {
     pub fn new(db: Arc<Db>, registry: Arc<Registry>, hub: Hub, dispatch: DispatchHandle) -> Self {
         Chat {
             db,
+            clock: Arc::new(SystemClock),
             registry,
             hub,
             dispatch,
         }
+    }
+
+    /// The same service on `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by the service's clock, in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> Millis {
+        self.clock.now_ms()
     }
 
     /// The database.
@@ -150,7 +166,7 @@ impl Chat {
         // `Db::write_then` speaks `StoreError`; a chat error (forbidden, rejected, ...) is parked here
         // while a placeholder store error rolls the transaction back.
         let mut failure: Option<ChatError> = None;
-        let now = now_ms();
+        let now = self.now_ms();
         let result = self.db.write_then(
             |tx| {
                 let mut recorder = Recorder {

@@ -9,7 +9,6 @@
 use crate::events::{self, ChatEvent};
 use crate::model::{TypingEvent, TypingState, User};
 use crate::plugins::Hook;
-use crate::store::ids::now_ms;
 
 use super::{Chat, ChatError, member_conversation};
 
@@ -24,7 +23,7 @@ impl Chat {
         let (actor, id) = (actor.clone(), conversation_id.to_owned());
         self.blocking(move |chat| {
             let conversation = chat.read(|c| member_conversation(c, &id, &actor.id))?;
-            let now = now_ms();
+            let now = chat.now_ms();
             let event = ChatEvent::typing(
                 TypingEvent {
                     conversation_id: id.clone(),

@@ -13,7 +13,6 @@
 //!   losing nothing).
 
 use crate::model::{Millis, TokenInfo, User, UserAccount};
-use crate::store::ids::now_ms;
 
 use super::fields;
 use super::inputs::{CreatedUser, IssueToken, IssuedToken, NewUser};
@@ -119,7 +118,7 @@ impl Chat {
     pub async fn authenticate(&self, token: &str) -> Result<Result<User, TokenRefusal>, ChatError> {
         let token = token.to_owned();
         self.blocking(move |chat| {
-            let now = now_ms();
+            let now = chat.now_ms();
             let Some(owner) = chat.db.read(|c| c.token_owner(&token))? else {
                 return Ok(Err(TokenRefusal::Unknown));
             };
@@ -183,7 +182,7 @@ impl Chat {
         self.blocking(move |chat| {
             let account = chat
                 .db
-                .write(|tx| tx.set_deactivated(&id, Some(now_ms())))?;
+                .write(|tx| tx.set_deactivated(&id, Some(chat.now_ms())))?;
             chat.hub.disconnect_user(&id);
             Ok(account)
         })
@@ -214,7 +213,7 @@ impl Chat {
     /// The tokens of user `user_id`, newest first (never the secrets).
     pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenInfo>, ChatError> {
         let id = user_id.to_owned();
-        self.blocking(move |chat| Ok(chat.db.read(|c| c.list_tokens(&id, now_ms()))?))
+        self.blocking(move |chat| Ok(chat.db.read(|c| c.list_tokens(&id, chat.now_ms()))?))
             .await
     }
 

@@ -382,7 +382,9 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
         ..fast_config()
     };
     let (handle, stop, task) = start(&kit, config);
-    let chat = Chat::new(kit.db.clone(), kit.registry.clone(), Hub::new(), handle);
+    // The chat layer on the same clock: a replayed dead letter is due by the dispatcher's time.
+    let chat = Chat::new(kit.db.clone(), kit.registry.clone(), Hub::new(), handle)
+        .with_clock(Arc::new(time.clone()));
     let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
     let one = chat.create_conversation(&a, create(&[])).await.unwrap().id;
     let two = chat.create_conversation(&a, create(&[])).await.unwrap().id;
