@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::chat::fields::{self, List, Metadata, Range, Text};
+use crate::chat::fields::{self, Chars, List, Metadata, Range, Text};
 
 /// A rule for one property of a request body's schema.
 #[derive(Debug, Clone, Copy)]
@@ -227,6 +227,13 @@ fn apply_text(schema: &mut Map<String, Value>, text: &Text) {
     schema.insert("maxLength".into(), text.max_chars.into());
     if let Some(pattern) = text.pattern() {
         schema.insert("pattern".into(), pattern.into());
+    }
+    if text.chars == Chars::Any {
+        // With "type", so the rule does not also refuse `null` where a field may be null.
+        schema.insert(
+            "not".into(),
+            json!({ "type": "string", "pattern": fields::NUL_PATTERN }),
+        );
     }
 }
 
