@@ -5,14 +5,16 @@
 //! in `BENCHMARKS.md` is a copy of it):
 //! 1. hook dispatch per event, side by side with a native function, a bare wasmtime call, a webhook and
 //!    (with `--with-extism`) Extism, then the example plugins in each language that is built;
-//! 2. end to end: messages/s and latency of `POST .../messages` with and without five plugins;
+//! 2. end to end: messages/s and latency of `POST .../messages` with and without five plugins, on SQLite
+//!    and (with `--backends sqlite,postgres`) on PostgreSQL;
 //! 3. fan-out to 1,000 WebSocket members;
 //! 4. hot reload;
 //! 5. cold start with 20 plugins, compile cache cold and warm, and resident memory.
 //!
 //! ## Layout
 //! - `hooks/`: section 1 (`bare.rs`: the bare wasmtime call, `webhook.rs`, `extism.rs`, `wit.rs`).
-//! - `e2e.rs`, `fanout.rs`, `reload.rs`, `coldstart.rs`: sections 2 to 5.
+//! - `e2e/`, `fanout.rs`, `reload.rs`, `coldstart.rs`: sections 2 to 5; `backend.rs`: the chat database
+//!   of section 2's servers (SQLite, or a throwaway PostgreSQL cluster).
 //! - `server.rs`: the server under test in a child process, and an API client; `proc.rs`: child processes.
 //! - `guests.rs`: building and finding plugins; `logic.rs` and `payload.rs`: the work and the event every
 //!   dispatch variant shares (also compiled into `bench/guest` and `bench/extism`).
@@ -21,6 +23,7 @@
 //! Child processes are this binary again, with a hidden subcommand: `serve` (the server, as `chathooks
 //! serve`), `webhook-server`, `load` (the load generator) and `fanout` (the WebSocket clients).
 
+mod backend;
 mod coldstart;
 mod e2e;
 mod fanout;
@@ -60,6 +63,11 @@ struct Cli {
     /// Concurrent clients of the end-to-end section, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     clients: Vec<usize>,
+    /// Chat database backends of the end-to-end section, each running the same load: `sqlite` (the
+    /// server's default) and `postgres` (single node, a throwaway cluster the benchmark starts; needs
+    /// PostgreSQL's server programs installed).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
+    backends: Vec<backend::Backend>,
     /// Also write the report to this file [default: <target>/chathooks-bench/latest.md].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -139,10 +147,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let e2e = e2e::Options {
         clients: cli.clients.clone(),
         messages: if quick { 1_000 } else { 6_000 },
+        backends: cli.backends.clone(),
     };
-    attempt(2, "2. End to end", &mut || {
-        Ok(vec![e2e::run(&guests, &e2e)?])
-    });
+    attempt(2, "2. End to end", &mut || e2e::run(&guests, &e2e));
     let repeats = if quick { 10 } else { 50 };
     attempt(3, "3. Fan-out", &mut || {
         Ok(vec![fanout::run(1_000, repeats)?])
@@ -158,11 +165,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         "## Results\n\n{}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s. 1-minute load average \
          {} at the start and {} at the end (above the core count means other work competed for the CPU).\n\n",
         report::machine_header(),
-        if cli.with_extism {
-            " -- --with-extism"
-        } else {
-            ""
-        },
+        command_line_options(),
         started.elapsed().as_secs_f64(),
         load_before,
         report::load_average(),
@@ -182,4 +185,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     std::fs::write(&path, &out)?;
     eprintln!("report written to {}", path.display());
     Ok(())
+}
+
+/// ` -- <the options of this run>` for the report's header, or nothing when it ran without any.
+fn command_line_options() -> String {
+    let options: Vec<String> = std::env::args().skip(1).collect();
+    if options.is_empty() {
+        String::new()
+    } else {
+        format!(" -- {}", options.join(" "))
+    }
 }

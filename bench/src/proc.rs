@@ -143,3 +143,57 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse().ok())
 }
+
+/// Clock ticks per second of the times in `/proc/<pid>/stat` (`USER_HZ`): 100 on every Linux
+/// architecture the benchmark runs on, whatever the kernel's own tick rate.
+const TICKS_PER_SECOND: u64 = 100;
+
+/// The CPU times of one process from `/proc/<pid>/stat`, in clock ticks.
+struct StatTimes {
+    /// Its parent's process id.
+    ppid: u32,
+    /// User + system time of the process itself.
+    own: u64,
+    /// User + system time of its children that have ended and been waited for.
+    reaped_children: u64,
+}
+
+/// `/proc/<pid>/stat`'s parent and CPU times, if the process exists.
+fn stat_times(pid: u32) -> Option<StatTimes> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces); see proc(5).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    Some(StatTimes {
+        ppid: u32::try_from(field(1)?).ok()?,
+        own: field(11)? + field(12)?,
+        reaped_children: field(13)? + field(14)?,
+    })
+}
+
+fn ticks(ticks: u64) -> Duration {
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
+}
+
+/// CPU time (user + system) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    stat_times(pid).map(|t| ticks(t.own))
+}
+
+/// CPU time used so far by process `pid` and its children, the live ones and those that ended (a
+/// PostgreSQL server: the postmaster, its background processes and one backend per connection). A child
+/// that ends between two readings moves from the live sum to the parent's reaped time, so differences
+/// between readings stay right. Grandchildren that are still running are not counted.
+pub fn tree_cpu_time(pid: u32) -> Option<Duration> {
+    let parent = stat_times(pid)?;
+    let children: u64 = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(stat_times)
+        .filter(|t| t.ppid == pid)
+        .map(|t| t.own + t.reaped_children)
+        .sum();
+    Some(ticks(parent.own + parent.reaped_children + children))
+}

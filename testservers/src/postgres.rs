@@ -220,6 +220,22 @@ impl Postgres {
         self.pg_ctl("start", &[])
     }
 
+    /// The process id of the running server (the postmaster, first line of `data/postmaster.pid`), e.g.
+    /// to measure the CPU time it and its backends use.
+    pub fn server_pid(&self) -> Result<u32> {
+        let path = self.data_dir().join("postmaster.pid");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| io_error("reading postmaster.pid", source))?;
+        text.lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .ok_or_else(|| Error::Failed {
+                server: SERVER,
+                step: "reading postmaster.pid".to_owned(),
+                detail: format!("{} starts with no process id", path.display()),
+            })
+    }
+
     /// The end of the server's log, for a failing test's message.
     pub fn log(&self) -> String {
         tail(&self.root.join("postgres.log"), LOG_TAIL_BYTES)

@@ -24,6 +24,11 @@ async fn postgres_starts_keeps_databases_apart_restarts_and_cleans_up() -> TestR
     };
     eprintln!("throwaway PostgreSQL started in {:?}", started.elapsed());
     let root = pg.socket_dir().to_path_buf();
+    let pid = pg.server_pid()?;
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .status()?;
+    assert!(alive.success(), "the server runs as process {pid}");
     let (a, b) = (pg.create_database()?, pg.create_database()?);
     assert_ne!(a, b);
 

@@ -1,0 +1,255 @@
+//! Section 2, end to end: messages per second and latency of `POST /v1/conversations/{id}/messages` over
+//! real HTTP, with N concurrent clients (each its own keep-alive connection and conversation) in a load
+//! generator process of its own (`chathooks-bench load`), against a server with no plugins and with five
+//! plugins subscribed to every hook, once per chat database backend asked for (`--backends`: SQLite by
+//! default, PostgreSQL single node in a throwaway cluster).
+//!
+//! ## Layout
+//! - this file: the runs, each on a fresh server;
+//! - `load.rs`: the load generator process;
+//! - `table.rs`: the report, one table per backend and PostgreSQL compared with SQLite.
+
+mod load;
+mod table;
+
+pub use load::{LoadArgs, load};
+
+use crate::backend::{Availability, Backend, Cluster, Store};
+use crate::guests::{RustGuests, install};
+use crate::proc;
+use crate::report::Section;
+use crate::server::{Api, Dirs, Server, users};
+use crate::stats::{Samples, fmt_ms};
+use anyhow::Context;
+use load::{LoadResult, Target, WARMUP_PER_CLIENT};
+use std::time::{Duration, Instant};
+
+/// How section 2 runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Concurrent clients, one measurement each.
+    pub clients: Vec<usize>,
+    /// Messages per run, split evenly between the clients.
+    pub messages: usize,
+    /// The chat database backends to run on, each the same runs.
+    pub backends: Vec<Backend>,
+}
+
+/// Plugins in the "with plugins" configuration.
+const PLUGINS: usize = 5;
+
+/// How far the after-hooks got once the load stopped.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    /// Every delivery done.
+    done: bool,
+    /// After-hook deliveries the run created.
+    expected: u64,
+    /// Those still outstanding when the wait ended.
+    outstanding: u64,
+    /// From the last answer to the end of the wait.
+    waited: Duration,
+}
+
+/// One measured configuration.
+struct Run {
+    backend: Backend,
+    plugins: usize,
+    clients: usize,
+    rps: f64,
+    latency: Samples,
+    errors: u64,
+    cpu_per_msg_us: Option<f64>,
+    /// CPU of the database server per message, when it is a process of its own (PostgreSQL).
+    db_cpu_per_msg_us: Option<f64>,
+    drain: Option<Drain>,
+    /// Messages per second counting until the last after-hook delivery finished (an upper bound when
+    /// the wait ended first).
+    sustained: f64,
+}
+
+/// How long to wait for the after-hooks to catch up after the load.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Section 2: a table per backend.
+pub fn run(guests: &RustGuests, options: &Options) -> anyhow::Result<Vec<Section>> {
+    eprintln!("[2] end to end: POST messages over HTTP, load generator in its own process");
+    let backends: Vec<Backend> = Backend::ALL
+        .into_iter()
+        .filter(|b| options.backends.contains(b))
+        .collect();
+    let postgres = backends.contains(&Backend::Postgres).then(Cluster::start);
+    let mut stores = Vec::new();
+    if backends.contains(&Backend::Sqlite) {
+        stores.push(Store::Sqlite);
+    }
+    if let Some(Availability::Ready(cluster)) = &postgres {
+        stores.push(Store::Postgres(cluster));
+    }
+    let mut runs = Vec::new();
+    // For each client count, every backend with and without plugins one after the other, so that a
+    // change in the machine's load during the section affects both sides of each comparison alike.
+    for &clients in &options.clients {
+        for &store in &stores {
+            for plugins in [0, PLUGINS] {
+                runs.push(run_once(guests, options, store, plugins, clients)?);
+            }
+        }
+    }
+    let mut sections = Vec::new();
+    for backend in backends {
+        sections.push(match (backend, &postgres) {
+            (Backend::Sqlite, _) => table::sqlite(&runs, options),
+            (Backend::Postgres, Some(Availability::Ready(cluster))) => {
+                table::postgres(&runs, options, cluster)
+            }
+            (Backend::Postgres, Some(Availability::Skipped(why))) => table::postgres_skipped(why),
+            (Backend::Postgres, None) => continue,
+        });
+    }
+    Ok(sections)
+}
+
+/// One configuration on a fresh server: new database, new conversations (the cost of a send grows with
+/// the unread messages of its conversation, see BENCHMARKS.md), no backlog from an earlier run.
+fn run_once(
+    guests: &RustGuests,
+    options: &Options,
+    store: Store<'_>,
+    plugins: usize,
+    clients: usize,
+) -> anyhow::Result<Run> {
+    let dir = tempfile::tempdir()?;
+    let dirs = Dirs::under(dir.path())?;
+    for i in 1..=plugins {
+        install(
+            &guests.bench_hooks,
+            &dirs.plugins,
+            &format!("bench_hooks_{i}"),
+        )?;
+    }
+    let database = store.new_database()?;
+    let server = Server::start_on(&dirs, database.as_deref())?;
+    let api = Api::new(&server.base)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let targets = rt.block_on(setup(&api, clients))?;
+    let targets_file = dir.path().join("targets.json");
+    std::fs::write(&targets_file, serde_json::to_string(&targets)?)?;
+    // Let the after-conversation-created deliveries of the set-up finish first.
+    let calls_before = rt.block_on(settle(&api))?;
+    let cpu_before = server.cpu_time();
+    let db_cpu_before = store.cpu_time();
+    let per_client = (options.messages / clients).max(WARMUP_PER_CLIENT * 5);
+    let child = proc::Child::spawn_self(
+        &[
+            "load",
+            "--base",
+            &server.base,
+            "--targets",
+            &targets_file.display().to_string(),
+            "--clients",
+            &clients.to_string(),
+            "--messages",
+            &per_client.to_string(),
+        ],
+        &[],
+    )?;
+    let lines = child.finish(Duration::from_secs(900))?;
+    let load_done = Instant::now();
+    let line = lines.last().context("the load generator printed nothing")?;
+    let result: LoadResult = serde_json::from_str(line)?;
+    let used = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let cpu = used(cpu_before, server.cpu_time());
+    let db_cpu = used(db_cpu_before, store.cpu_time());
+    // Every message makes each plugin run twice: before-message-sent inline, then after-message-sent
+    // from the outbox. Wait (a while) for the dispatcher to catch up.
+    let drain = if plugins > 0 {
+        let deliveries = result.sent * plugins as u64;
+        let target = calls_before + 2 * deliveries;
+        let calls = rt.block_on(wait_for_calls(&api, target, DRAIN_PATIENCE))?;
+        Some(Drain {
+            done: calls >= target,
+            expected: deliveries,
+            outstanding: target.saturating_sub(calls),
+            waited: load_done.elapsed(),
+        })
+    } else {
+        None
+    };
+    let latency = Samples::from_micros(result.micros);
+    let rps = result.sent as f64 / result.seconds;
+    let until_done = result.seconds + drain.map_or(0.0, |d| d.waited.as_secs_f64());
+    eprintln!(
+        "  {}, {plugins} plugins, {clients} clients: {rps:.0} msg/s, p50 {} ms, p99 {} ms, {} errors{}",
+        store.backend().name(),
+        fmt_ms(latency.p50()),
+        fmt_ms(latency.p99()),
+        result.errors,
+        drain.map_or_else(String::new, |d| format!(
+            "; after-hooks {} {:.1} s after the last answer",
+            if d.done { "done" } else { "still behind" },
+            d.waited.as_secs_f64()
+        ))
+    );
+    let per_message = |c: Duration| c.as_secs_f64() * 1e6 / result.sent.max(1) as f64;
+    Ok(Run {
+        backend: store.backend(),
+        plugins,
+        clients,
+        rps,
+        sustained: result.sent as f64 / until_done,
+        cpu_per_msg_us: cpu.map(per_message),
+        db_cpu_per_msg_us: db_cpu.map(per_message),
+        latency,
+        errors: result.errors,
+        drain,
+    })
+}
+
+/// bob, carol, one user per client, and a new conversation of each client with bob and carol.
+async fn setup(api: &Api, clients: usize) -> anyhow::Result<Vec<Target>> {
+    api.user("bob").await?;
+    api.user("carol").await?;
+    let tokens = users(api, "client", clients).await?;
+    let others = vec!["bob".to_owned(), "carol".to_owned()];
+    let mut targets = Vec::new();
+    for token in tokens {
+        let conversation = api.conversation(&token, &others).await?;
+        targets.push(Target {
+            token,
+            conversation,
+        });
+    }
+    Ok(targets)
+}
+
+/// Waits until the plugins' call count stops changing; the count.
+async fn settle(api: &Api) -> anyhow::Result<u64> {
+    let mut last = api.plugin_calls().await?;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = api.plugin_calls().await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
+/// Waits until the plugins have been called `target` times in all, or `patience` ran out; the count.
+async fn wait_for_calls(api: &Api, target: u64, patience: Duration) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let calls = api.plugin_calls().await?;
+        if calls >= target || Instant::now() > deadline {
+            return Ok(calls);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

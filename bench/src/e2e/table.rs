@@ -1,0 +1,220 @@
+//! The report of section 2: one table per backend (the SQLite one as it always was, so that the default
+//! report does not change), each with plugins compared to none, and PostgreSQL compared to SQLite.
+
+use super::{Options, PLUGINS, Run};
+use crate::backend::{Backend, Cluster};
+use crate::hooks::target;
+use crate::report::Section;
+use crate::server::DURABILITY;
+use crate::stats::fmt_ms;
+
+/// The columns every backend's table has.
+const COLUMNS: [&str; 9] = [
+    "plugins",
+    "clients",
+    "messages/s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU per message",
+    "after-hooks caught up",
+    "messages/s incl. after-hooks",
+    "errors",
+];
+
+/// The column PostgreSQL's table adds: the database's own processes, which the server's CPU leaves out.
+const DB_CPU_COLUMN: &str = "PostgreSQL CPU per message";
+
+/// The title of PostgreSQL's table.
+const POSTGRES_TITLE: &str =
+    "2. End to end on PostgreSQL (single node): POST /v1/conversations/{id}/messages";
+
+/// What the load is, the same for every backend.
+fn load_text(options: &Options) -> String {
+    format!(
+        "Closed loop: each client posts a message (with a blocked word) to its own new 3-person conversation, \
+         the next as soon as the answer arrives; {} messages per run in all, split between the clients (the \
+         same count with and without plugins, because a send's cost grows with its conversation's unread \
+         messages). messages/s = messages / time from the first request to the last answer.",
+        options.messages
+    )
+}
+
+/// The SQLite table: the server's default backend.
+pub fn sqlite(runs: &[Run], options: &Options) -> Section {
+    let mut s = Section::new(
+        "2. End to end: POST /v1/conversations/{id}/messages",
+        &COLUMNS,
+    );
+    s.intro.push(format!(
+        "{} Server: `chathooks serve`, durability `{DURABILITY}` (WAL, no fsync per commit). The 5 plugins \
+         are copies of the bench guest subscribed to every hook: per message, 5 before-hook calls inline \
+         and 5 after-hook deliveries from the outbox. The load generator shares the cores with the server.",
+        load_text(options)
+    ));
+    let runs = of(runs, Backend::Sqlite);
+    for r in &runs {
+        s.row(row(r, false));
+    }
+    plugin_notes(&mut s, &runs, options);
+    s
+}
+
+/// The PostgreSQL table, with PostgreSQL's throughput compared to SQLite's when both ran.
+pub fn postgres(runs: &[Run], options: &Options, cluster: &Cluster) -> Section {
+    let mut columns = COLUMNS.to_vec();
+    columns.insert(6, DB_CPU_COLUMN);
+    let mut s = Section::new(POSTGRES_TITLE, &columns);
+    s.intro.push(format!(
+        "{} The same load, clients and plugins as SQLite's table, on servers started with `--database \
+         postgres://...`: a fresh database per run (the plugins' KV store in it too) in a throwaway \
+         PostgreSQL {} cluster the benchmark starts once (chathooks-testservers), on a Unix socket on the \
+         same machine, the server's default pool of 16 connections. Durability `{DURABILITY}` as for \
+         SQLite: `synchronous_commit = off`, a commit does not wait for its WAL flush. The cluster also \
+         runs with `fsync=off` and `full_page_writes=off`, which flatters PostgreSQL's commit cost: on a \
+         real server the WAL writer and checkpoints pay for every flush. Server CPU is the chathooks \
+         process alone; PostgreSQL CPU is the postmaster and every process it started (a backend per \
+         connection, WAL writer, checkpointer, autovacuum). Runs of both backends alternate for each \
+         client count. The load generator, the server and PostgreSQL share the cores.",
+        load_text(options),
+        cluster.version(),
+    ));
+    let pg_runs = of(runs, Backend::Postgres);
+    for r in &pg_runs {
+        s.row(row(r, true));
+    }
+    plugin_notes(&mut s, &pg_runs, options);
+    comparison_notes(&mut s, runs, options);
+    s
+}
+
+/// PostgreSQL's table when its runs could not happen: one row saying why.
+pub fn postgres_skipped(why: &str) -> Section {
+    let mut columns = COLUMNS.to_vec();
+    columns.insert(6, DB_CPU_COLUMN);
+    let mut s = Section::new(POSTGRES_TITLE, &columns);
+    let mut cells = vec![why.to_owned()];
+    cells.resize(columns.len(), "—".to_owned());
+    s.row(cells);
+    s
+}
+
+/// The runs of `backend`, in the order they ran.
+fn of(runs: &[Run], backend: Backend) -> Vec<&Run> {
+    runs.iter().filter(|r| r.backend == backend).collect()
+}
+
+/// A run's row; with the database's CPU column when `db_cpu`.
+fn row(r: &Run, db_cpu: bool) -> Vec<String> {
+    let cpu = |us: Option<f64>| us.map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs"));
+    let mut cells = vec![
+        if r.plugins == 0 {
+            "none".to_owned()
+        } else {
+            format!("{} (every hook)", r.plugins)
+        },
+        r.clients.to_string(),
+        format!("{:.0}", r.rps),
+        fmt_ms(r.latency.p50()),
+        fmt_ms(r.latency.p99()),
+        cpu(r.cpu_per_msg_us),
+    ];
+    if db_cpu {
+        cells.push(cpu(r.db_cpu_per_msg_us));
+    }
+    cells.extend([
+        r.drain.map_or_else(
+            || "—".to_owned(),
+            |d| {
+                if d.done {
+                    format!("{:.1} s after the last answer", d.waited.as_secs_f64())
+                } else {
+                    format!(
+                        "no: {} of {} deliveries still queued {:.0} s after the last answer",
+                        d.outstanding,
+                        d.expected,
+                        d.waited.as_secs_f64()
+                    )
+                }
+            },
+        ),
+        match r.drain {
+            Some(d) if !d.done => format!("< {:.0}", r.sustained),
+            _ => format!("{:.0}", r.sustained),
+        },
+        r.errors.to_string(),
+    ]);
+    cells
+}
+
+/// With plugins against without, per client count, and the target.
+fn plugin_notes(s: &mut Section, runs: &[&Run], options: &Options) {
+    for &clients in &options.clients {
+        let find = |p: usize| runs.iter().find(|r| r.plugins == p && r.clients == clients);
+        if let (Some(none), Some(with)) = (find(0), find(PLUGINS)) {
+            let ratio = with.rps / none.rps;
+            let sustained = with.sustained / none.sustained;
+            let behind = with.drain.is_some_and(|d| !d.done);
+            s.note(format!(
+                "{clients} client(s): with {PLUGINS} plugins, {:.0}% of the request throughput without them \
+                 ({:.0} vs {:.0} msg/s); counting until the after-hooks are done, {}{:.0}% ({}{:.0} vs {:.0} msg/s)",
+                ratio * 100.0,
+                with.rps,
+                none.rps,
+                if behind { "under " } else { "" },
+                sustained * 100.0,
+                if behind { "< " } else { "" },
+                with.sustained,
+                none.sustained,
+            ));
+            s.note(target(
+                &format!(
+                    "plugins cost under 10% of end-to-end throughput ({clients} client(s), after-hooks \
+                     included; shown: with/without)"
+                ),
+                sustained,
+                |r| r >= 0.9,
+            ));
+        }
+    }
+}
+
+/// PostgreSQL's throughput against SQLite's, per client count, when both ran.
+fn comparison_notes(s: &mut Section, runs: &[Run], options: &Options) {
+    for &clients in &options.clients {
+        let find = |backend: Backend, plugins: usize| {
+            runs.iter()
+                .find(|r| r.backend == backend && r.plugins == plugins && r.clients == clients)
+        };
+        let pair = |plugins: usize| {
+            Some((
+                find(Backend::Postgres, plugins)?,
+                find(Backend::Sqlite, plugins)?,
+            ))
+        };
+        let (Some((pg_none, sq_none)), Some((pg_with, sq_with))) = (pair(0), pair(PLUGINS)) else {
+            continue;
+        };
+        let behind = [pg_with, sq_with]
+            .iter()
+            .any(|r| r.drain.is_some_and(|d| !d.done));
+        s.note(format!(
+            "{clients} client(s): PostgreSQL at {:.0}% of SQLite's throughput without plugins ({:.0} vs {:.0} \
+             msg/s), {:.0}% with {PLUGINS} plugins ({:.0} vs {:.0} msg/s), {:.0}% counting until the \
+             after-hooks are done ({:.0} vs {:.0} msg/s{})",
+            pg_none.rps / sq_none.rps * 100.0,
+            pg_none.rps,
+            sq_none.rps,
+            pg_with.rps / sq_with.rps * 100.0,
+            pg_with.rps,
+            sq_with.rps,
+            pg_with.sustained / sq_with.sustained * 100.0,
+            pg_with.sustained,
+            sq_with.sustained,
+            if behind {
+                "; after-hooks still behind when the wait ended, so these are upper bounds"
+            } else {
+                ""
+            },
+        ));
+    }
+}
