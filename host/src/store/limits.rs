@@ -1,6 +1,8 @@
 //! The store's limits and id rules, the same for every backend: each a named constant saying why that
 //! number (the API's field rules in `chat/fields.rs` and the OpenAPI document state them too).
 
+use super::error::{Result, StoreError};
+use super::records::NewConversation;
 use crate::model::Millis;
 
 /// Most participants one conversation may have. Every event of a conversation is written once per
@@ -62,3 +64,43 @@ pub fn is_bot_id(id: &str) -> bool {
 /// Longest emoji or short code accepted, in characters: a ZWJ family sequence is 7, a `:short_code:`
 /// rarely over 40; anything longer is not an emoji.
 pub const MAX_EMOJI_LEN: usize = 64;
+
+/// The members a new conversation gets: its participants, then admins not among them, each once;
+/// [`StoreError::Invalid`] when there are none or more than [`MAX_PARTICIPANTS`], or the title is too long.
+/// The same rule on every backend.
+pub fn conversation_members(new: &NewConversation) -> Result<Vec<String>> {
+    let mut members: Vec<String> = Vec::new();
+    for id in new.participant_ids.iter().chain(&new.admin_ids) {
+        if !members.contains(id) {
+            members.push(id.clone());
+        }
+    }
+    if members.is_empty() {
+        return Err(StoreError::Invalid(
+            "participant_ids must not be empty".into(),
+        ));
+    }
+    check_participant_count(members.len())?;
+    check_title(new.title.as_deref())?;
+    Ok(members)
+}
+
+/// [`StoreError::Invalid`] past [`MAX_PARTICIPANTS`].
+pub fn check_participant_count(n: usize) -> Result<()> {
+    if n > MAX_PARTICIPANTS {
+        return Err(StoreError::Invalid(format!(
+            "a conversation has at most {MAX_PARTICIPANTS} participants"
+        )));
+    }
+    Ok(())
+}
+
+/// [`StoreError::Invalid`] for a title over [`MAX_TITLE_LEN`] characters.
+pub fn check_title(title: Option<&str>) -> Result<()> {
+    if title.is_some_and(|t| t.chars().count() > MAX_TITLE_LEN) {
+        return Err(StoreError::Invalid(format!(
+            "title is longer than {MAX_TITLE_LEN} characters"
+        )));
+    }
+    Ok(())
+}

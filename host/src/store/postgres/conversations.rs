@@ -3,6 +3,7 @@
 //! server as one array parameter (`unnest`, `= ANY`), so a conversation of 1,000 members is created in one
 //! statement, not 1,000 round trips.
 
+use crate::store::limits::{check_title, conversation_members};
 use deadpool_postgres::Transaction;
 
 use super::users::missing_users;
@@ -11,7 +12,6 @@ use super::{messages, participants::participant};
 use crate::model::{Conversation, Millis, UserConversation};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{count_u32, json_value, metadata_text, new_id};
-use crate::store::limits::{MAX_PARTICIPANTS, MAX_TITLE_LEN};
 use crate::store::records::{ConversationPatch, NewConversation, Outcome};
 
 /// Creates a conversation, or, when `distinct_by_participants` is set and a distinct conversation with
@@ -21,19 +21,8 @@ pub async fn create_conversation(
     new: &NewConversation,
     now: Millis,
 ) -> Result<Outcome<Conversation>> {
-    let mut members: Vec<String> = Vec::new();
-    for id in new.participant_ids.iter().chain(&new.admin_ids) {
-        if !members.contains(id) {
-            members.push(id.clone());
-        }
-    }
-    if members.is_empty() {
-        return Err(StoreError::Invalid(
-            "participant_ids must not be empty".into(),
-        ));
-    }
-    check_size(members.len())?;
-    check_title(new.title.as_deref())?;
+    let members = conversation_members(new)?;
+    no_nul_opt("title", new.title.as_deref())?;
     if let Some(id) = missing_users(tx, &members).await?.into_iter().next() {
         return Err(StoreError::not_found("user", id));
     }
@@ -192,6 +181,7 @@ pub async fn update_conversation(
     get_conversation(tx, id).await?;
     if let Some(title) = &patch.title {
         check_title(title.as_deref())?;
+        no_nul_opt("title", title.as_deref())?;
         let stmt = tx
             .prepare_cached("UPDATE conversations SET title = $2 WHERE id = $1")
             .await?;
@@ -226,23 +216,4 @@ pub(super) async fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result
         .await?;
     tx.execute(&stmt, &[&id, &now]).await?;
     Ok(())
-}
-
-/// [`StoreError::Invalid`] past [`MAX_PARTICIPANTS`].
-pub(super) fn check_size(n: usize) -> Result<()> {
-    if n > MAX_PARTICIPANTS {
-        return Err(StoreError::Invalid(format!(
-            "a conversation has at most {MAX_PARTICIPANTS} participants"
-        )));
-    }
-    Ok(())
-}
-
-fn check_title(title: Option<&str>) -> Result<()> {
-    if title.is_some_and(|t| t.chars().count() > MAX_TITLE_LEN) {
-        return Err(StoreError::Invalid(format!(
-            "title is longer than {MAX_TITLE_LEN} characters"
-        )));
-    }
-    no_nul_opt("title", title)
 }

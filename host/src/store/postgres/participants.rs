@@ -7,12 +7,13 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::conversations::{check_size, get_conversation, touch};
+use super::conversations::{get_conversation, touch};
 use super::users::missing_users;
 use super::values::user_at;
 use crate::model::{Millis, Participant};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
+use crate::store::limits::check_participant_count;
 
 /// Participant columns: the last read message from `last_read_seq`, the unread count as kept. Ends in a
 /// `WHERE` on the conversation so each query appends its filter and stays a constant.
@@ -95,7 +96,7 @@ pub async fn add_participants(
             added.push(user.clone());
         }
     }
-    check_size(conversation.participant_ids.len() + added.len())?;
+    check_participant_count(conversation.participant_ids.len() + added.len())?;
     if added.is_empty() {
         return Ok(added);
     }

@@ -6,6 +6,7 @@
 //! found by its exact current participant set, so adding someone to a direct chat makes it a different
 //! set, as users expect.
 
+use crate::store::limits::{check_title, conversation_members};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::users::missing_users;
@@ -13,7 +14,6 @@ use super::{messages, participants::participant};
 use crate::model::{Conversation, Millis, UserConversation};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{count_u32, json_text, json_value, metadata_text, new_id};
-use crate::store::limits::{MAX_PARTICIPANTS, MAX_TITLE_LEN};
 use crate::store::records::Outcome;
 use crate::store::records::{ConversationPatch, NewConversation};
 
@@ -25,19 +25,7 @@ pub fn create_conversation(
     new: &NewConversation,
     now: Millis,
 ) -> Result<Outcome<Conversation>> {
-    let mut members: Vec<String> = Vec::new();
-    for id in new.participant_ids.iter().chain(&new.admin_ids) {
-        if !members.contains(id) {
-            members.push(id.clone());
-        }
-    }
-    if members.is_empty() {
-        return Err(StoreError::Invalid(
-            "participant_ids must not be empty".into(),
-        ));
-    }
-    check_size(members.len())?;
-    check_title(new.title.as_deref())?;
+    let members = conversation_members(new)?;
     if let Some(id) = missing_users(tx, &members)?.into_iter().next() {
         return Err(StoreError::not_found("user", id));
     }
@@ -213,24 +201,5 @@ pub fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversatio
 pub(crate) fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
     tx.prepare_cached("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
         .execute(params![id, now])?;
-    Ok(())
-}
-
-/// [`StoreError::Invalid`] past [`MAX_PARTICIPANTS`].
-pub(crate) fn check_size(n: usize) -> Result<()> {
-    if n > MAX_PARTICIPANTS {
-        return Err(StoreError::Invalid(format!(
-            "a conversation has at most {MAX_PARTICIPANTS} participants"
-        )));
-    }
-    Ok(())
-}
-
-fn check_title(title: Option<&str>) -> Result<()> {
-    if title.is_some_and(|t| t.chars().count() > MAX_TITLE_LEN) {
-        return Err(StoreError::Invalid(format!(
-            "title is longer than {MAX_TITLE_LEN} characters"
-        )));
-    }
     Ok(())
 }

@@ -5,11 +5,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::conversations::{check_size, get_conversation, touch};
+use super::conversations::{get_conversation, touch};
 use super::users::{RawUser, missing_users};
 use crate::model::{Millis, Participant};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
+use crate::store::limits::check_participant_count;
 
 /// Participant columns: the last read message from `last_read_seq`, the unread count as the store keeps
 /// it ([`unread`](super::unread)). Ends in a `WHERE` on the conversation so each query appends its filter
@@ -96,7 +97,7 @@ pub fn add_participants(
             added.push(user.clone());
         }
     }
-    check_size(conversation.participant_ids.len() + added.len())?;
+    check_participant_count(conversation.participant_ids.len() + added.len())?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
          SELECT id, ?2, 0, ?3, last_seq, last_seq FROM conversations WHERE id = ?1",
