@@ -217,6 +217,7 @@ impl Dispatcher {
             in_flight: HashMap::new(),
             reload: Reload {
                 due: true,
+                wanted: false,
                 last: None,
             },
         };
@@ -244,11 +245,14 @@ struct Loop {
 }
 
 /// When the loop reloads its memory from the store: at start, after a failed round, and on a wake once
-/// [`RELOAD_COST_FACTOR`] times the last reload's duration has passed.
+/// [`RELOAD_COST_FACTOR`] times the last reload's duration has passed. A wake that comes sooner is kept,
+/// not dropped: the loop wakes again when the reload is allowed ([`Reload::deferred`]).
 #[derive(Debug)]
 struct Reload {
     /// Reload at the next round.
     due: bool,
+    /// A wake came too soon after the last reload: reload once it is allowed.
+    wanted: bool,
     /// When the last one ran and how long it took.
     last: Option<(Instant, Duration)>,
 }
@@ -256,13 +260,27 @@ struct Reload {
 impl Reload {
     /// Something outside the loop may have changed the deliveries (a wake or the poll timer).
     fn woken(&mut self) {
-        let Some((at, took)) = self.last else {
-            self.due = true;
-            return;
-        };
-        if at.elapsed() >= took.saturating_mul(RELOAD_COST_FACTOR) {
+        self.wanted = true;
+        self.settle();
+    }
+
+    /// Turns a wanted reload into a due one once the last reload is long enough ago.
+    fn settle(&mut self) {
+        if self.wanted && self.deferred().is_none() {
+            self.wanted = false;
             self.due = true;
         }
+    }
+
+    /// How long a wanted reload still has to wait (real time: the cost is the machine's).
+    fn deferred(&self) -> Option<Duration> {
+        let (at, took) = self.last?;
+        if !self.wanted {
+            return None;
+        }
+        took.saturating_mul(RELOAD_COST_FACTOR)
+            .checked_sub(at.elapsed())
+            .filter(|wait| !wait.is_zero())
     }
 }
 
@@ -304,9 +322,13 @@ impl Loop {
                     self.config.poll_interval
                 }
             };
+            let deferred = self.reload.deferred();
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.notify.notified() => self.reload.woken(),
+                () = tokio::time::sleep(deferred.unwrap_or_default()), if deferred.is_some() => {
+                    self.reload.settle();
+                }
                 Some(done) = done_rx.recv() => self.finished(done),
                 () = self.config.clock.sleep(sleep) => {
                     if !sleep.is_zero() {
@@ -355,6 +377,10 @@ impl Loop {
             Room::default()
         };
         let reload = std::mem::take(&mut self.reload.due);
+        if reload {
+            // A wake that waited for this reload is answered by it.
+            self.reload.wanted = false;
+        }
         let mut memory = std::mem::take(&mut self.memory);
         let mut finished = std::mem::take(&mut self.finished);
         let stats = self.stats.clone();
