@@ -19,8 +19,10 @@ use crate::store::Durability;
 use crate::store::postgres::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PoolOptions};
 
 mod admin_key;
+pub mod cluster;
 
 pub use admin_key::{ADMIN_KEY_PREFIX, AdminKey};
+pub use cluster::{ClusterArgs, ClusterFile, ClusterSettings};
 
 /// Where the server listens by default: loopback only, so a first start never exposes it to a network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -143,6 +145,9 @@ pub struct ServeArgs {
     /// [default: 100000].
     #[arg(long, env = "CHATHOOKS_MAX_PLUGIN_BACKLOG")]
     pub max_plugin_backlog: Option<usize>,
+    /// Cluster mode: `--nats`, `--node-id`, `--cluster-name`.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// The optional TOML config file. Every key is optional; unknown keys are an error, so a typo is reported
@@ -178,6 +183,12 @@ pub struct FileConfig {
     pub http_ca: Option<PathBuf>,
     /// See [`ServeArgs::max_plugin_backlog`].
     pub max_plugin_backlog: Option<usize>,
+    /// See [`ClusterArgs::nats`].
+    pub nats: Option<Vec<String>>,
+    /// See [`ClusterArgs::node_id`].
+    pub node_id: Option<String>,
+    /// See [`ClusterArgs::cluster_name`].
+    pub cluster_name: Option<String>,
 }
 
 /// The resolved configuration of a server.
@@ -216,6 +227,8 @@ pub struct Config {
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
     /// After-hook deliveries one plugin may have before further ones become dead letters.
     pub max_plugin_backlog: usize,
+    /// This node's cluster settings; `None` for a server on its own.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Default for Config {
@@ -235,6 +248,7 @@ impl Default for Config {
             http_ca: None,
             clock: std::sync::Arc::new(crate::clock::SystemClock),
             max_plugin_backlog: crate::dispatch::MAX_BACKLOG_PER_PLUGIN,
+            cluster: None,
         }
     }
 }
@@ -255,6 +269,11 @@ impl Config {
         let durability = match args.durability.clone().or(file.durability) {
             None => defaults.durability,
             Some(text) => parse_durability(&text)?,
+        };
+        let cluster_file = ClusterFile {
+            nats: file.nats.clone(),
+            node_id: file.node_id.clone(),
+            cluster_name: file.cluster_name.clone(),
         };
         let config = Config {
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
@@ -301,6 +320,15 @@ impl Config {
                 .max_plugin_backlog
                 .or(file.max_plugin_backlog)
                 .unwrap_or(defaults.max_plugin_backlog),
+            cluster: None,
+        };
+        let on_postgres = config
+            .database
+            .as_deref()
+            .is_some_and(crate::store::postgres::PgSetting::is_postgres);
+        let config = Config {
+            cluster: ClusterSettings::resolve(&args.cluster, cluster_file, on_postgres)?,
+            ..config
         };
         config.validate()?;
         Ok(config)
