@@ -28,6 +28,7 @@ pub mod cases;
 pub mod chat;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dispatch;
 pub mod events;
