@@ -292,7 +292,10 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
             crate::store::postgres::setting::redact(&setting)
         )
     })?;
-    db.claim()?;
+    // A node of a cluster shares the database with the other nodes; a server on its own takes it.
+    if config.cluster.is_none() {
+        db.claim()?;
+    }
     Ok(db)
 }
 
