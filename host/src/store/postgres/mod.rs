@@ -43,7 +43,10 @@
 //!   conversions).
 //! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
 //! - [`error`]: [`PgError`], what setting up or reaching the backend can fail with.
+//! - Cluster mode only, not on the seam: [`catalog`], the plugins every node runs; [`nodes`], the nodes'
+//!   heartbeats.
 
+pub mod catalog;
 pub mod connect;
 pub mod conversations;
 pub mod db;
@@ -55,6 +58,7 @@ pub mod kv;
 pub mod locks;
 pub mod messages;
 pub mod migrations;
+pub mod nodes;
 pub mod outbox;
 pub mod owner;
 pub mod participants;
@@ -67,6 +71,8 @@ pub mod tokens;
 pub mod users;
 mod values;
 
+#[cfg(test)]
+mod catalog_tests;
 #[cfg(test)]
 mod db_tests;
 #[cfg(test)]
