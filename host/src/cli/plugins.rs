@@ -219,3 +219,122 @@ async fn poke(nats: &[String], cluster: &str, out: &mut impl Write) -> anyhow::R
     writeln!(out, "nodes told through NATS")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::chat::testkit::fixture;
+    use crate::plugins::cache::content_hash;
+
+    fn run(command: &PluginsCommand) -> anyhow::Result<String> {
+        let mut out = Vec::new();
+        plugins(command, &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    fn catalog_args(database: &str) -> CatalogArgs {
+        CatalogArgs {
+            database: database.to_owned(),
+            cluster_name: Some("blue".to_owned()),
+            nats: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pushes_a_compiled_plugin_with_its_manifest_lists_and_removes_it() -> anyhow::Result<()> {
+        let Some(pg) = chathooks_testservers::Postgres::shared() else {
+            return Ok(());
+        };
+        let url = pg.url_for_new_database()?;
+        let dir = tempfile::tempdir()?;
+        let wasm = dir.path().join("echo.wasm");
+        std::fs::copy(fixture("only_sent").wasm, &wasm)?;
+        std::fs::write(dir.path().join("echo.toml"), "priority = 2\n")?;
+        let hash = content_hash(&std::fs::read(&wasm)?);
+        let push = PluginsCommand::Push {
+            path: dir.path().to_path_buf(),
+            catalog: catalog_args(&url),
+        };
+        let out = run(&push)?;
+        assert!(
+            out.starts_with(&format!("echo: added in cluster blue (sha256 {hash}")),
+            "{out}"
+        );
+        assert!(run(&push)?.starts_with("echo: unchanged"));
+
+        let list = PluginsCommand::List {
+            catalog: catalog_args(&url),
+        };
+        let out = run(&list)?;
+        assert!(
+            out.starts_with(&format!("echo  {hash}  generation ")),
+            "{out}"
+        );
+        assert!(out.trim_end().ends_with("+manifest"), "{out}");
+
+        let remove = PluginsCommand::Remove {
+            name: "echo".to_owned(),
+            catalog: catalog_args(&url),
+        };
+        assert!(run(&remove)?.starts_with("removed echo from cluster blue"));
+        assert!(run(&list)?.contains("catalog is empty"));
+        let mut out = Vec::new();
+        assert!(
+            !plugins(&remove, &mut out)?,
+            "a second removal reports failure"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_a_component_and_pushes_nothing() -> anyhow::Result<()> {
+        let Some(pg) = chathooks_testservers::Postgres::shared() else {
+            return Ok(());
+        };
+        let url = pg.url_for_new_database()?;
+        let dir = tempfile::tempdir()?;
+        std::fs::copy(fixture("only_sent").wasm, dir.path().join("good.wasm"))?;
+        std::fs::write(dir.path().join("garbage.wasm"), b"this is not wasm")?;
+        let err = run(&PluginsCommand::Push {
+            path: dir.path().to_path_buf(),
+            catalog: catalog_args(&url),
+        })
+        .map(|out| format!("pushed: {out}"))
+        .unwrap_or_else(|e| format!("{e:#}"));
+        assert!(err.starts_with("nothing was pushed: "), "{err}");
+        assert!(
+            err.contains("garbage.wasm is not a plugin this server can load"),
+            "{err}"
+        );
+        let listed = run(&PluginsCommand::List {
+            catalog: catalog_args(&url),
+        })?;
+        assert!(listed.contains("catalog is empty"), "{listed}");
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_a_bad_manifest_and_a_file_that_is_not_wasm_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("echo.wasm");
+        std::fs::copy(fixture("only_sent").wasm, &wasm).unwrap();
+        std::fs::write(dir.path().join("echo.toml"), "priority = \"high\"\n").unwrap();
+        // No database answers at this address: the refusal comes first.
+        let unreachable = catalog_args("postgres://nobody@127.0.0.1:1/none");
+        let err = |path: &Path| {
+            run(&PluginsCommand::Push {
+                path: path.to_path_buf(),
+                catalog: unreachable.clone(),
+            })
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default()
+        };
+        let bad_manifest = err(&wasm);
+        assert!(bad_manifest.contains("invalid manifest"), "{bad_manifest}");
+        let not_wasm = err(&dir.path().join("echo.toml"));
+        assert!(not_wasm.contains("is not a .wasm file"), "{not_wasm}");
+    }
+}
