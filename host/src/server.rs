@@ -211,8 +211,20 @@ pub async fn start_locked(
     let (member, node) = match &cluster {
         Some(settings) => {
             let node = NodeState::new(settings);
-            let member =
-                start_member(&cluster_config, &db, &registry, &node, chat.dispatch()).await?;
+            // The lead's wiring passes the node's NATS client made at start-up instead
+            // (`link.nats.client.clone()`).
+            let nats = async_nats::connect(settings.nats.join(","))
+                .await
+                .with_context(|| format!("connecting to NATS at {}", settings.nats.join(",")))?;
+            let member = start_member(
+                &cluster_config,
+                &db,
+                &registry,
+                &node,
+                chat.dispatch(),
+                nats,
+            )
+            .await?;
             (Some(member), Some(node))
         }
         None => (None, None),
@@ -243,14 +255,8 @@ async fn start_member(
     registry: &Arc<Registry>,
     node: &Arc<NodeState>,
     dispatch: &DispatchHandle,
+    nats: async_nats::Client,
 ) -> anyhow::Result<Member> {
-    let Some(settings) = &config.cluster else {
-        anyhow::bail!("not a cluster node");
-    };
-    // TODO(lead): use the node's NATS client made at start-up (`link.nats.client.clone()`).
-    let nats = async_nats::connect(settings.nats.join(","))
-        .await
-        .with_context(|| format!("connecting to NATS at {}", settings.nats.join(",")))?;
     let wake = dispatch.clone();
     let publish_dir = config
         .plugins_dir

@@ -9,9 +9,10 @@
 //! change). A lost poke costs at most one poll interval.
 //!
 //! ## One look ([`Mirror::sync`])
-//! The catalog is listed without blobs. A plugin whose SHA-256 or manifest differs from the folder's is
-//! fetched, its hash checked, and written atomically (a hidden temporary file renamed into place, the
-//! manifest before the component), then loaded; a file whose plugin left the catalog is deleted and the
+//! The catalog is listed without blobs (manifests included: they are small). A plugin whose SHA-256
+//! differs from the folder's is fetched, its hash checked, and written atomically (a hidden temporary
+//! file renamed into place, the manifest before the component), then loaded; one whose manifest alone
+//! changed gets the new manifest without fetching the bytes; a file whose plugin left the catalog is deleted and the
 //! plugin unloaded. Files nobody asked for (a hand-copied `x.wasm`) are deleted too: the folder belongs to
 //! the mirror.
 //!
@@ -123,7 +124,15 @@ impl Mirror {
         }
         let mut load = Vec::new();
         for entry in wanted.values() {
-            if self.local(&entry.name).await.as_ref() == Some(&Local::of(entry)) {
+            let local = self.local(&entry.name).await;
+            if local.as_ref() == Some(&Local::of(entry)) {
+                continue;
+            }
+            if local.is_some_and(|l| l.sha256 == entry.sha256) {
+                // Only the manifest changed: the bytes are here already.
+                self.write_manifest(&entry.name, entry.manifest.as_deref())?;
+                self.known.insert(entry.name.clone(), Local::of(entry));
+                load.push(self.wasm_path(&entry.name));
                 continue;
             }
             let Some(blob) = self.pg()?.fetch_plugin(&self.cluster, &entry.name).await? else {
@@ -207,12 +216,17 @@ impl Mirror {
     /// Writes the manifest (or removes it), then the component, each through a hidden temporary file
     /// renamed into place.
     fn write(&self, name: &str, wasm: &[u8], manifest: Option<&str>) -> Result<(), SyncError> {
+        self.write_manifest(name, manifest)?;
+        write_atomically(&self.wasm_path(name), wasm)
+    }
+
+    /// Writes `<name>.toml` (atomically), or removes it for `None`.
+    fn write_manifest(&self, name: &str, manifest: Option<&str>) -> Result<(), SyncError> {
         let toml = self.toml_path(name);
         match manifest {
-            Some(text) => write_atomically(&toml, text.as_bytes())?,
-            None => remove_if_present(&toml)?,
+            Some(text) => write_atomically(&toml, text.as_bytes()),
+            None => remove_if_present(&toml),
         }
-        write_atomically(&self.wasm_path(name), wasm)
     }
 
     fn delete(&mut self, name: &str) -> Result<(), SyncError> {

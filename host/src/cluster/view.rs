@@ -22,7 +22,7 @@ pub struct ClusterView {
     pub node_id: String,
     /// The live node holding the sequencer role, if one says so in its heartbeat.
     pub sequencer: Option<String>,
-    /// Every node that wrote a heartbeat in the last day, by id.
+    /// Every node with a heartbeat row, by id (a node starting drops rows silent for more than a day).
     pub nodes: Vec<NodeView>,
     /// Every plugin of the catalog, by name, with how many live nodes run the catalog's version.
     pub plugins: Vec<CatalogPluginView>,
