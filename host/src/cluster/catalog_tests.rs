@@ -11,6 +11,7 @@ use chathooks_testservers::{Nats, Postgres};
 use tempfile::TempDir;
 
 use super::catalog::{self, Mirror};
+use super::member;
 use super::nodes::{Heartbeat, NodeState};
 use super::publisher::Publisher;
 use crate::chat::testkit::fixture;
@@ -286,5 +287,55 @@ async fn the_heartbeat_reports_the_nodes_plugins_and_role() -> TestResult {
         (row.plugins[0].name.as_str(), &row.plugins[0].sha256),
         ("counter", &hash)
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_publishes_its_folder_at_start_and_a_replaced_file_once_it_settles() -> TestResult
+{
+    let Some(db) = database()? else {
+        return Ok(());
+    };
+    let Some(nats) = Nats::start_or_skip() else {
+        return Ok(());
+    };
+    let client = async_nats::connect(nats.url()).await?;
+    let (publisher, other) = (Node::new(), Node::new());
+    let folder = tempfile::tempdir()?;
+    std::fs::copy(fixture("only_sent").wasm, folder.path().join("x.wasm"))?;
+    let settings = |id: &str| ClusterSettings {
+        nats: vec![nats.url()],
+        node_id: id.to_owned(),
+        name: "blue".to_owned(),
+    };
+    let deps = |node: &Node, id: &str, publish: Option<&std::path::Path>| member::MemberDeps {
+        db: db.clone(),
+        registry: node.registry.clone(),
+        node: NodeState::new(&settings(id)),
+        nats: client.clone(),
+        mirror_dir: node.mirror_dir.clone(),
+        publish_dir: publish.map(std::path::Path::to_path_buf),
+        watch: true,
+        // Only pushes and pokes can make the nodes look again within the test.
+        poll: Duration::from_secs(3600),
+        on_change: Arc::new(|| {}),
+    };
+    let p = member::start(deps(&publisher, "p", Some(folder.path()))).await?;
+    let o = member::start(deps(&other, "o", None)).await?;
+    let v1 = content_hash(&wasm("only_sent"));
+    assert_eq!(publisher.running("x"), Some(v1.clone()), "loaded at start");
+    assert_eq!(other.running("x"), Some(v1));
+
+    // Replaced the clean way (a hidden file renamed into place): pushed, poked, loaded everywhere.
+    let part = folder.path().join(".x.wasm.part");
+    std::fs::copy(fixture("recorder").wasm, &part)?;
+    std::fs::rename(&part, folder.path().join("x.wasm"))?;
+    let v2 = content_hash(&wasm("recorder"));
+    eventually("both nodes run the replaced file", || {
+        publisher.running("x").as_ref() == Some(&v2) && other.running("x").as_ref() == Some(&v2)
+    })
+    .await;
+    p.stop().await;
+    o.stop().await;
     Ok(())
 }

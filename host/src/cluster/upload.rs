@@ -42,7 +42,7 @@ pub enum UploadError {
         message: String,
     },
     /// The file is not a component this server can load.
-    #[error("{} is not a plugin this server can load: {message}; nothing was pushed", path.display())]
+    #[error("{} is not a plugin this server can load: {message}", path.display())]
     NotAPlugin {
         /// The file.
         path: PathBuf,
