@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::chat::Chat;
 use crate::clock::Clock;
+use crate::cluster::node::{ClusterNode, Link};
 use crate::config::{AdminKey, Config};
 use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
 use crate::live::Hub;
@@ -106,6 +107,8 @@ pub struct Running {
     /// The plugin timer loop and its stop signal.
     timers: JoinHandle<()>,
     stop_timers: oneshot::Sender<()>,
+    /// A cluster node's feed and sequencer role (`None` for a server on its own).
+    cluster: Option<ClusterNode>,
     /// This server's lock on its data folder, released when everything above has stopped.
     _lock: DataLock,
 }
@@ -118,6 +121,9 @@ impl Running {
             watcher.stop().await;
         }
         self.summary.abort();
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
+        }
         let _ = self.stop_timers.send(());
         let _ = self.timers.await;
         let _ = self.stop_dispatcher.send(());
@@ -164,6 +170,11 @@ pub async fn start_locked(
         secret: config.push_gateway_secret.clone().unwrap_or_default(),
     };
     let clock = config.clock.clone();
+    // Before the database: a cluster node that cannot reach NATS should not start at all.
+    let link = match &config.cluster {
+        Some(settings) => Some(Link::connect(settings).await?),
+        None => None,
+    };
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
@@ -188,8 +199,18 @@ pub async fn start_locked(
         None
     };
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
-    let chat =
-        Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch).with_clock(clock.clone());
+    let hub = link.as_ref().map_or_else(Hub::new, Link::hub);
+    let mut chat = Chat::new(db.clone(), registry.clone(), hub, dispatch).with_clock(clock.clone());
+    let cluster = match &link {
+        Some(link) => {
+            chat = chat.with_stored_signal(link.stored_signal());
+            let node = link
+                .start(db.clone(), chat.hub().clone(), chat.dispatch().clone())
+                .await?;
+            Some(node)
+        }
+        None => None,
+    };
     let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway, clock);
     Ok(Running {
         state: AppState::new(chat, admin_key, body_limit),
@@ -199,6 +220,7 @@ pub async fn start_locked(
         summary,
         timers,
         stop_timers,
+        cluster,
         _lock: lock,
     })
 }
@@ -293,8 +315,12 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
         )
     })?;
     // A node of a cluster shares the database with the other nodes; a server on its own takes it.
-    if config.cluster.is_none() {
-        db.claim()?;
+    match (&config.cluster, db.as_postgres()) {
+        (Some(_), Some(pg)) => pg.join_cluster()?,
+        (Some(_), None) => {
+            anyhow::bail!("a cluster node's database must be PostgreSQL (--database)")
+        }
+        (None, _) => db.claim()?,
     }
     Ok(db)
 }

@@ -41,6 +41,7 @@
 //!   [`participants`] (with the unread counters), [`messages`], [`receipts`], [`reactions`], [`events`],
 //!   [`outbox`], [`dead_letters`], [`devices`], [`timers`]; [`values`]: what they share (NUL rules,
 //!   conversions).
+//! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
 //! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
 //! - [`error`]: [`PgError`], what setting up or reaching the backend can fail with.
 
@@ -61,6 +62,7 @@ pub mod participants;
 pub mod reactions;
 pub mod receipts;
 mod seam;
+pub mod sequencer;
 pub mod setting;
 pub mod timers;
 pub mod tokens;
