@@ -78,6 +78,8 @@ mod kv_tests;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]
+mod sequencer_tests;
+#[cfg(test)]
 mod tests;
 
 pub use connect::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PgPool, PoolOptions};
