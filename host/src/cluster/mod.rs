@@ -19,3 +19,6 @@ pub mod subjects;
 pub mod wire;
 
 pub use crate::config::ClusterSettings;
+
+#[cfg(test)]
+mod tests;

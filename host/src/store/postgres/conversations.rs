@@ -6,8 +6,8 @@
 use crate::store::limits::{check_title, conversation_members};
 use deadpool_postgres::Transaction;
 
-use super::users::missing_users;
 use super::locks::advisory_key;
+use super::users::missing_users;
 use super::values::{big, no_nul_opt};
 use super::{messages, participants::participant};
 use crate::model::{Conversation, Millis, UserConversation};

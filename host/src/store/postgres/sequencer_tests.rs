@@ -12,9 +12,7 @@ use super::PgDb;
 use super::error::PgError;
 use super::sequencer::SequencerSession;
 use crate::model::Origin;
-use crate::store::{
-    Db, Durability, NewConversation, NewMessage, NewUser, StoreError, StoredEvent,
-};
+use crate::store::{Db, Durability, NewConversation, NewMessage, NewUser, StoreError, StoredEvent};
 
 type TestResult = anyhow::Result<()>;
 
@@ -70,7 +68,13 @@ fn send(db: &Db, conversation: &str) -> anyhow::Result<()> {
         };
         let sent = tx.send_message(&new, 1)?;
         let payload = json!({"seq": sent.value.seq});
-        tx.append_event("message.new", Some(conversation), &["alice".into()], &payload, 1)
+        tx.append_event(
+            "message.new",
+            Some(conversation),
+            &["alice".into()],
+            &payload,
+            1,
+        )
     })?;
     Ok(())
 }
@@ -95,7 +99,8 @@ fn open_session(db: &Db, node: &str) -> anyhow::Result<SequencerSession> {
 }
 
 #[test]
-fn drafts_of_concurrent_writers_become_gapless_ids_in_commit_order_per_conversation() -> TestResult {
+fn drafts_of_concurrent_writers_become_gapless_ids_in_commit_order_per_conversation() -> TestResult
+{
     const WRITERS: usize = 6;
     const SENDS: usize = 20;
     let Some((db, _)) = fresh()? else {
@@ -127,7 +132,9 @@ fn drafts_of_concurrent_writers_become_gapless_ids_in_commit_order_per_conversat
             Ok(all)
         });
         for writer in writers {
-            writer.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+            writer
+                .join()
+                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
         }
         writing.store(false, Ordering::Release);
         sequencer
@@ -143,7 +150,12 @@ fn drafts_of_concurrent_writers_become_gapless_ids_in_commit_order_per_conversat
         let conversation = event.conversation_id.clone().unwrap_or_default();
         let seq = event.payload["seq"].as_i64().unwrap_or(-1);
         let before = last_seq.insert(conversation, seq).unwrap_or(0);
-        assert_eq!(seq, before + 1, "event {} out of its conversation's order", event.id);
+        assert_eq!(
+            seq,
+            before + 1,
+            "event {} out of its conversation's order",
+            event.id
+        );
     }
     // Readers see them like events a server on its own wrote: audience rows, outbox rows.
     let visible = db.read(|r| r.events_since("alice", 0, 1000))?;
@@ -162,7 +174,10 @@ fn one_session_holds_the_role_and_a_holder_that_stopped_beating_is_ended() -> Te
     let first = open_session(&db, "n1")?;
     let second = open_session(&db, "n2")?;
     assert!(handle.block_on(first.try_lead())?);
-    assert!(handle.block_on(first.try_lead())?, "holding it already counts");
+    assert!(
+        handle.block_on(first.try_lead())?,
+        "holding it already counts"
+    );
     assert!(!handle.block_on(second.try_lead())?);
     handle.block_on(first.heartbeat())?;
     assert_eq!(
@@ -181,7 +196,10 @@ fn one_session_holds_the_role_and_a_holder_that_stopped_beating_is_ended() -> Te
         "UPDATE sequencers SET heartbeat_at = heartbeat_at - 60000",
         &[],
     ))?;
-    assert_eq!(handle.block_on(second.challenge(10_000))?, Some("n1".to_owned()));
+    assert_eq!(
+        handle.block_on(second.challenge(10_000))?,
+        Some("n1".to_owned())
+    );
     let mut taken = false;
     for _ in 0..100 {
         if handle.block_on(second.try_lead())? {
@@ -190,8 +208,14 @@ fn one_session_holds_the_role_and_a_holder_that_stopped_beating_is_ended() -> Te
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(taken, "the role is free once the hung holder's session ended");
-    assert!(handle.block_on(first.try_lead()).is_err(), "the hung holder's session is gone");
+    assert!(
+        taken,
+        "the role is free once the hung holder's session ended"
+    );
+    assert!(
+        handle.block_on(first.try_lead()).is_err(),
+        "the hung holder's session is gone"
+    );
     Ok(())
 }
 
@@ -211,9 +235,17 @@ fn a_server_on_its_own_sequences_what_a_cluster_left_and_continues_its_ids() -> 
 
     let alone = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?;
     alone.claim()?;
-    assert_eq!(alone.read(|r| r.latest_event_id())?, 2, "the draft became event 2");
+    assert_eq!(
+        alone.read(|r| r.latest_event_id())?,
+        2,
+        "the draft became event 2"
+    );
     send(&alone, &conversations[0])?;
-    assert_eq!(alone.read(|r| r.latest_event_id())?, 3, "ids go on after it");
+    assert_eq!(
+        alone.read(|r| r.latest_event_id())?,
+        3,
+        "ids go on after it"
+    );
     Ok(())
 }
 
