@@ -275,3 +275,62 @@ fn a_server_on_its_own_and_cluster_nodes_refuse_each_other() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn the_same_send_through_several_nodes_at_once_makes_one_message() -> TestResult {
+    const NODES: usize = 3;
+    let Some((db, url)) = fresh()? else {
+        return Ok(());
+    };
+    let conversations = seed(&db, 1)?;
+    let nodes = (0..NODES)
+        .map(|_| -> anyhow::Result<Db> {
+            let node = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?;
+            pg(&node)?.join_cluster()?;
+            Ok(node)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for round in 0..10 {
+        let client_id = format!("retry-{round}");
+        let barrier = std::sync::Barrier::new(NODES);
+        let outcomes = std::thread::scope(|s| {
+            let handles: Vec<_> = nodes
+                .iter()
+                .map(|node| {
+                    let (barrier, client_id) = (&barrier, &client_id);
+                    let conversation = &conversations[0];
+                    s.spawn(move || {
+                        barrier.wait();
+                        node.write(|tx| {
+                            let new = NewMessage {
+                                conversation_id: conversation.clone(),
+                                sender_id: "alice".into(),
+                                body: "once".into(),
+                                mentions: Vec::new(),
+                                client_id: Some(client_id.clone()),
+                                metadata: json!({}),
+                                origin: Origin::User,
+                            };
+                            let sent = tx.send_message(&new, 1)?;
+                            Ok((sent.value.id, sent.changed))
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| anyhow::anyhow!("a node panicked")))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
+        let outcomes = outcomes
+            .into_iter()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let created = outcomes.iter().filter(|(_, changed)| *changed).count();
+        assert_eq!(created, 1, "one node creates it: {outcomes:?}");
+        assert!(
+            outcomes.iter().all(|(id, _)| *id == outcomes[0].0),
+            "every node answers with the same message: {outcomes:?}"
+        );
+    }
+    Ok(())
+}
