@@ -29,7 +29,7 @@ mod hub;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
-pub use hub::{Hub, LIVE_CHANNEL_CAPACITY, USER_CHANNEL_CAPACITY, UserEvents};
+pub use hub::{Hub, LIVE_CHANNEL_CAPACITY, Relay, USER_CHANNEL_CAPACITY, UserEvents};
 
 use crate::model::Millis;
 use crate::store::StoredEvent;

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::chat::Chat;
 use crate::clock::Clock;
 use crate::cluster::member::{self, Member, MemberDeps};
+use crate::cluster::node::{ClusterNode, Link};
 use crate::cluster::nodes::NodeState;
 use crate::config::{AdminKey, Config};
 use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
@@ -117,6 +118,8 @@ pub struct Running {
     /// The plugin timer loop and its stop signal.
     timers: JoinHandle<()>,
     stop_timers: oneshot::Sender<()>,
+    /// A cluster node's feed and sequencer role (`None` for a server on its own).
+    cluster: Option<ClusterNode>,
     /// A cluster node's plugin catalog mirror, publisher and heartbeat (`None` on its own).
     member: Option<Member>,
     /// This server's lock on its data folder, released when everything above has stopped.
@@ -133,6 +136,9 @@ impl Running {
         self.summary.abort();
         if let Some(member) = self.member {
             member.stop().await;
+        }
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
         }
         let _ = self.stop_timers.send(());
         let _ = self.timers.await;
@@ -180,7 +186,12 @@ pub async fn start_locked(
         secret: config.push_gateway_secret.clone().unwrap_or_default(),
     };
     let clock = config.clock.clone();
-    let (cluster, cluster_config) = (config.cluster.clone(), config.clone());
+    // Before the database: a cluster node that cannot reach NATS should not start at all.
+    let link = match &config.cluster {
+        Some(settings) => Some(Link::connect(settings).await?),
+        None => None,
+    };
+    let cluster_config = config.clone();
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
@@ -191,7 +202,7 @@ pub async fn start_locked(
             let _ = stopped.await;
         });
     // A cluster node loads the catalog's plugins (below); its plugins folder, if any, feeds the catalog.
-    let watcher = if watch && cluster.is_none() {
+    let watcher = if watch && link.is_none() {
         match start_watcher(&registry, plugins_dir, &dispatch).await {
             Ok(watcher) => Some(watcher),
             Err(err) => {
@@ -206,16 +217,14 @@ pub async fn start_locked(
         None
     };
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
-    let chat =
-        Chat::new(db.clone(), registry.clone(), Hub::new(), dispatch).with_clock(clock.clone());
-    let (member, node) = match &cluster {
-        Some(settings) => {
-            let node = NodeState::new(settings);
-            // The lead's wiring passes the node's NATS client made at start-up instead
-            // (`link.nats.client.clone()`).
-            let nats = async_nats::connect(settings.nats.join(","))
-                .await
-                .with_context(|| format!("connecting to NATS at {}", settings.nats.join(",")))?;
+    let hub = link.as_ref().map_or_else(Hub::new, Link::hub);
+    let mut chat = Chat::new(db.clone(), registry.clone(), hub, dispatch).with_clock(clock.clone());
+    // The catalog's plugins load before this node may become the sequencer, whose registry decides who an
+    // event fans out to.
+    let (member, node) = match &link {
+        Some(link) => {
+            let node = NodeState::sharing(&link.settings, link.holding.clone());
+            let nats = link.nats.client.clone();
             let member = start_member(
                 &cluster_config,
                 &db,
@@ -228,6 +237,16 @@ pub async fn start_locked(
             (Some(member), Some(node))
         }
         None => (None, None),
+    };
+    let cluster = match &link {
+        Some(link) => {
+            chat = chat.with_stored_signal(link.stored_signal());
+            let node = link
+                .start(db.clone(), chat.hub().clone(), chat.dispatch().clone())
+                .await?;
+            Some(node)
+        }
+        None => None,
     };
     let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway, clock);
     let mut state = AppState::new(chat, admin_key, body_limit);
@@ -242,6 +261,7 @@ pub async fn start_locked(
         summary,
         timers,
         stop_timers,
+        cluster,
         member,
         _lock: lock,
     })
@@ -375,8 +395,12 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
         )
     })?;
     // A node of a cluster shares the database with the other nodes; a server on its own takes it.
-    if config.cluster.is_none() {
-        db.claim()?;
+    match (&config.cluster, db.as_postgres()) {
+        (Some(_), Some(pg)) => pg.join_cluster()?,
+        (Some(_), None) => {
+            anyhow::bail!("a cluster node's database must be PostgreSQL (--database)")
+        }
+        (None, _) => db.claim()?,
     }
     Ok(db)
 }

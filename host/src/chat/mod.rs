@@ -64,6 +64,19 @@ pub struct Chat {
     registry: Arc<Registry>,
     hub: Hub,
     dispatch: DispatchHandle,
+    /// Called after a commit that stored events, instead of waking the local dispatcher: a cluster node's
+    /// events reach the outbox only once its sequencer took them, so it pokes the sequencer.
+    stored: Option<StoredSignal>,
+}
+
+/// What [`Chat::with_stored_signal`] calls.
+#[derive(Clone)]
+pub struct StoredSignal(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for StoredSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredSignal")
+    }
 }
 
 /// Events appended during one transaction, published once it commits.
@@ -97,7 +110,15 @@ impl Chat {
             registry,
             hub,
             dispatch,
+            stored: None,
         }
+    }
+
+    /// The same service calling `signal` after each commit that stored events, instead of waking the
+    /// dispatcher (a cluster node: see [`crate::cluster`]).
+    pub fn with_stored_signal(mut self, signal: StoredSignal) -> Self {
+        self.stored = Some(signal);
+        self
     }
 
     /// The same service on `clock` instead of the system clock.
@@ -187,7 +208,10 @@ impl Chat {
                     self.hub.publish_shared(event.clone());
                 }
                 if recorder.stored {
-                    self.dispatch.wake();
+                    match &self.stored {
+                        Some(signal) => (signal.0)(),
+                        None => self.dispatch.wake(),
+                    }
                 }
             },
         );

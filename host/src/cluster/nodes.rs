@@ -36,15 +36,22 @@ pub struct NodeState {
     pub node_id: String,
     /// When this node started, in milliseconds since the epoch (its own clock).
     pub started_at_ms: i64,
-    /// Set by the sequencer while this node holds the role; reported by the heartbeat.
-    pub is_sequencer: AtomicBool,
+    /// Set by the sequencer while this node holds the role; reported by the heartbeat. Shared with the
+    /// sequencer's own flag ([`NodeState::sharing`]).
+    pub is_sequencer: Arc<AtomicBool>,
     /// Where this node serves HTTP, once its listener is bound ([`NodeState::set_http_addr`]).
     http_addr: RwLock<String>,
 }
 
 impl NodeState {
-    /// The state of a node with `settings`, started now.
+    /// The state of a node with `settings`, started now, with a sequencer flag of its own.
     pub fn new(settings: &ClusterSettings) -> Arc<NodeState> {
+        NodeState::sharing(settings, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// The state of a node with `settings`, started now, whose sequencer flag is `is_sequencer` (the
+    /// flag the sequencer sets while it holds the role).
+    pub fn sharing(settings: &ClusterSettings, is_sequencer: Arc<AtomicBool>) -> Arc<NodeState> {
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -52,7 +59,7 @@ impl NodeState {
             cluster: settings.name.clone(),
             node_id: settings.node_id.clone(),
             started_at_ms,
-            is_sequencer: AtomicBool::new(false),
+            is_sequencer,
             http_addr: RwLock::new(String::new()),
         })
     }

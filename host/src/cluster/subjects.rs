@@ -18,6 +18,11 @@ pub fn live(cluster: &str) -> String {
     format!("{cluster}.live")
 }
 
+/// Users whose connections every node closes (deactivated, tokens revoked).
+pub fn disconnect(cluster: &str) -> String {
+    format!("{cluster}.disconnect")
+}
+
 /// A poke to the sequencer: something was committed that it has not sequenced yet.
 pub fn sequence(cluster: &str) -> String {
     format!("{cluster}.seq")
@@ -46,6 +51,7 @@ mod tests {
             super::events("blue"),
             super::head("blue"),
             super::live("blue"),
+            super::disconnect("blue"),
             super::sequence("blue"),
             super::deliveries("blue"),
             super::timers("blue"),

@@ -241,6 +241,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_node_needs_the_shared_admin_key() -> Result<(), ConfigError> {
+        use crate::config::{Config, FileConfig, ServeArgs};
+        let args = ServeArgs {
+            database: Some("postgres://chat@db/chat".into()),
+            cluster: args(&["nats://127.0.0.1:4222"]),
+            ..ServeArgs::default()
+        };
+        let err = Config::merge(&args, FileConfig::default());
+        assert!(err.is_err_and(|e| e.to_string().starts_with("admin_key")));
+        let args = ServeArgs {
+            admin_key: Some("a-shared-admin-key-0123".into()),
+            ..args
+        };
+        let config = Config::merge(&args, FileConfig::default())?;
+        assert!(config.cluster.is_some());
+        Ok(())
+    }
+
+    #[test]
     fn the_node_id_defaults_to_the_host_name() -> Result<(), ConfigError> {
         let settings =
             ClusterSettings::resolve(&args(&["127.0.0.1:4222"]), ClusterFile::default(), true)?;

@@ -344,6 +344,16 @@ impl Config {
         if let Some(key) = &self.admin_key {
             check_admin_key(key)?;
         }
+        if self.cluster.is_some() && self.admin_key.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "admin_key",
+                message:
+                    "the nodes of a cluster share one admin key (a key generated per node would \
+                          work on that node only): give every node the same --admin-key or \
+                          CHATHOOKS_ADMIN_KEY"
+                        .into(),
+            });
+        }
         if self.db_pool.size == 0 {
             return Err(ConfigError::Invalid {
                 setting: "db_pool_size",

@@ -1,5 +1,9 @@
 //! The [`Hub`]: a bounded broadcast channel per connected user, fed by audience, plus one channel of
 //! every event for in-process observers (tests).
+//!
+//! On a node of a cluster the hub has a [`Relay`]: what this node publishes goes to every node through it
+//! instead of straight to local connections, and comes back (to this node too) through
+//! [`Hub::route_shared`], so every node routes the same events in the same order.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -25,8 +29,19 @@ pub struct Hub {
     shared: Arc<Shared>,
 }
 
+/// Where a cluster node's hub sends what is published on it, for every node (this one included) to route.
+pub trait Relay: Send + Sync {
+    /// A live-only event (id 0: typing, custom plugin events, push notifications), for every node's
+    /// connections in its audience.
+    fn live(&self, ev: Arc<LiveEvent>);
+    /// Closes `user_id`'s connections on every node (a deactivated user, revoked tokens).
+    fn disconnect_user(&self, user_id: &str);
+}
+
 /// What every clone of a hub and every [`UserEvents`] share.
 struct Shared {
+    /// A cluster node's way to every node; `None` on a server on its own.
+    relay: Option<Arc<dyn Relay>>,
     /// Every event, for [`Hub::subscribe`]; sending to it with no receiver costs nothing.
     all: broadcast::Sender<Arc<LiveEvent>>,
     /// The channel of each user with at least one [`UserEvents`] alive. Publishing sends under this
@@ -39,6 +54,7 @@ impl std::fmt::Debug for Shared {
     // so that printing never waits for (or deadlocks with) a publish.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
+            .field("relayed", &self.relay.is_some())
             .field("observers", &self.all.receiver_count())
             .field(
                 "connected_users",
@@ -64,9 +80,21 @@ impl Default for Hub {
 impl Hub {
     /// A hub with no subscribers yet.
     pub fn new() -> Self {
+        Self::with_relay(None)
+    }
+
+    /// A cluster node's hub: [`Hub::publish`] and [`Hub::disconnect_user`] go through `relay` to every
+    /// node, stored events are not published at all (every node routes them from the sequencer's feed),
+    /// and what comes back is routed with [`Hub::route_shared`] and [`Hub::disconnect_local`].
+    pub fn relayed(relay: Arc<dyn Relay>) -> Self {
+        Self::with_relay(Some(relay))
+    }
+
+    fn with_relay(relay: Option<Arc<dyn Relay>>) -> Self {
         let (all, _) = broadcast::channel(LIVE_CHANNEL_CAPACITY);
         Hub {
             shared: Arc::new(Shared {
+                relay,
                 all,
                 users: Mutex::new(HashMap::new()),
             }),
@@ -106,8 +134,19 @@ impl Hub {
     }
 
     /// Like [`Hub::publish`] for an event that is already shared. Serializes the event at most once,
-    /// and only if someone in its audience is connected.
+    /// and only if someone in its audience is connected. On a cluster node ([`Hub::relayed`]) a live-only
+    /// event (id 0) goes to the relay, and a stored one is left to the sequencer's feed.
     pub fn publish_shared(&self, ev: Arc<LiveEvent>) {
+        match &self.shared.relay {
+            Some(relay) if ev.id == 0 => relay.live(ev),
+            Some(_) => {}
+            None => self.route_shared(ev),
+        }
+    }
+
+    /// Hands `ev` to this node's connections in its audience (and every [`Hub::subscribe`] receiver),
+    /// whatever the relay: what a cluster node's feed calls for each event it receives.
+    pub fn route_shared(&self, ev: Arc<LiveEvent>) {
         // An error only means nobody observes every event, the normal case.
         let _ = self.shared.all.send(ev.clone());
         let users = self.shared.users();
@@ -143,6 +182,15 @@ impl Hub {
     /// `Closed`, and closes (for a deactivated user or a revoked token). Connections opened afterwards get
     /// a new channel.
     pub fn disconnect_user(&self, user_id: &str) {
+        match &self.shared.relay {
+            Some(relay) => relay.disconnect_user(user_id),
+            None => self.disconnect_local(user_id),
+        }
+    }
+
+    /// Ends `user_id`'s channel on this node only (what [`Hub::disconnect_user`] does on a server on its
+    /// own; a cluster node's feed calls it for every node's disconnects).
+    pub fn disconnect_local(&self, user_id: &str) {
         self.shared.users().remove(user_id);
     }
 

@@ -6,6 +6,7 @@
 use crate::store::limits::{check_title, conversation_members};
 use deadpool_postgres::Transaction;
 
+use super::locks::advisory_key;
 use super::users::missing_users;
 use super::values::{big, no_nul_opt};
 use super::{messages, participants::participant};
@@ -25,6 +26,17 @@ pub async fn create_conversation(
     no_nul_opt("title", new.title.as_deref())?;
     if let Some(id) = missing_users(tx, &members).await?.into_iter().next() {
         return Err(StoreError::not_found("user", id));
+    }
+    if new.distinct_by_participants {
+        // Two nodes creating the same distinct conversation at once take turns on a lock named by the
+        // participant set, so the second finds the first's (the set is sorted: any order, one key).
+        let mut set: Vec<&str> = members.iter().map(String::as_str).collect();
+        set.sort_unstable();
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await?;
+        tx.execute(&lock, &[&advisory_key("distinct", &set.join("\n"))])
+            .await?;
     }
     if new.distinct_by_participants
         && let Some(id) = find_distinct(tx, &members).await?

@@ -54,6 +54,7 @@
 //! startup options, so it costs no statement (a pooler in front of PostgreSQL must pass `options`
 //! through; PgBouncer needs `ignore_startup_parameters = options` or a `-c` in its own settings).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use deadpool_postgres::{Object, Transaction};
@@ -64,8 +65,9 @@ use super::connect::{PgPool, PoolOptions};
 use super::error::{PgError, connection_lost, must_retry};
 use super::kv::PgKv;
 use super::migrations::migrate;
-use super::owner::ServerLock;
+use super::owner::{LockMode, ServerLock};
 use super::seam::PgConn;
+use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
@@ -91,8 +93,11 @@ pub struct PgDb {
     runtime: Arc<PgRuntime>,
     /// What commits survive.
     durability: Durability,
-    /// The lock that makes this the database's only server, once [`PgDb::claim`]ed.
+    /// The lock that makes this the database's only server, once [`PgDb::claim`]ed (or one of a
+    /// cluster's nodes, once [`PgDb::join_cluster`]ed).
     server_lock: Mutex<Option<ServerLock>>,
+    /// A node of a cluster: no writer mutex, and events are appended as drafts for the sequencer.
+    clustered: AtomicBool,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -130,18 +135,55 @@ impl PgDb {
             runtime,
             durability,
             server_lock: Mutex::new(None),
+            clustered: AtomicBool::new(false),
         })
     }
 
     /// Makes this the only server of the database until it is dropped ([`super::owner`]): fails with
     /// [`PgError::InUse`] when another server holds the database. Tools (`chathooks migrate`) and tests
     /// that open the database beside a server do not claim it.
+    ///
+    /// Event drafts a cluster left unsequenced (every node stopped before its sequencer took them) become
+    /// events first, and the event id generator is moved past the ids the sequencer gave, so the log
+    /// continues where the cluster left it.
     pub fn claim(&self) -> Result<()> {
         let held = tokio::task::block_in_place(|| {
-            self.runtime.handle().block_on(ServerLock::take(&self.pool))
+            self.runtime.handle().block_on(async {
+                let held = ServerLock::take(&self.pool, LockMode::Exclusive).await?;
+                let mut session = SequencerSession::open(&self.pool, "", "").await?;
+                while !session.sequence(1000).await?.is_empty() {}
+                let client = self.pool.get().await?;
+                client
+                    .execute(
+                        "SELECT setval(pg_get_serial_sequence('events', 'id'),
+                                       coalesce((SELECT max(id) FROM events), 0) + 1, false)",
+                        &[],
+                    )
+                    .await?;
+                Ok::<_, StoreError>(held)
+            })
         })?;
         *lock(&self.server_lock) = Some(held);
         Ok(())
+    }
+
+    /// Makes this one node of a cluster on the database: takes the server lock in shared mode (refused
+    /// with [`PgError::InUse`] while a server on its own serves the database), drops the writer mutex,
+    /// and appends events as drafts for the sequencer (SCALE-OUT.md 2.3, 2.4).
+    pub fn join_cluster(&self) -> Result<()> {
+        let held = tokio::task::block_in_place(|| {
+            self.runtime
+                .handle()
+                .block_on(ServerLock::take(&self.pool, LockMode::Shared))
+        })?;
+        *lock(&self.server_lock) = Some(held);
+        self.clustered.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether this is a node of a cluster ([`PgDb::join_cluster`]).
+    pub fn is_clustered(&self) -> bool {
+        self.clustered.load(Ordering::Acquire)
     }
 
     /// The setting, redacted: for messages and logs.
@@ -178,11 +220,12 @@ impl PgDb {
         mut f: impl FnMut(&dyn Tx) -> Result<T>,
         after_commit: impl FnOnce(&T),
     ) -> Result<T> {
-        let _writer = lock(&self.writer);
+        let clustered = self.is_clustered();
+        let _writer = (!clustered).then(|| lock(&self.writer));
         let mut attempt = 1;
         loop {
             let outcome = self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
-                let conn = PgConn::new(&tx, rt);
+                let conn = PgConn::new(&tx, rt).clustered(clustered);
                 let result = f(&conn);
                 let lost_race = conn.lost_race();
                 match result {
@@ -220,6 +263,21 @@ impl PgDb {
             // Ending a read-only transaction cannot lose anything, but a failure to end it is news.
             rt.block_on(tx.commit())?;
             Ok(value)
+        })?
+    }
+
+    /// Every event with an id in `after + 1 ..= through`, oldest first, at most `limit`, whatever its
+    /// audience: a cluster node's live feed filling a gap ([`super::events::events_between`]).
+    pub fn events_between(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::store::StoredEvent>> {
+        self.in_transaction(IsolationLevel::ReadCommitted, true, |tx, rt| {
+            let events = rt.block_on(super::events::events_between(&tx, after, through, limit))?;
+            rt.block_on(tx.commit())?;
+            Ok(events)
         })?
     }
 

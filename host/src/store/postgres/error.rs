@@ -77,12 +77,13 @@ pub enum PgError {
         /// The newest version this build can migrate to.
         supported: i64,
     },
-    /// Another chathooks server already serves this database, and servers do not share one yet (see
+    /// Another chathooks server already serves this database in a way this one cannot share (see
     /// [`super::owner`]).
     #[error(
         "another chathooks server is already serving {setting} (it holds the database's server lock); \
-         until cluster mode, one server serves one PostgreSQL database: stop the other server or give \
-         this one another database"
+         a server on its own (without --nats) needs the database for itself, and the nodes of a cluster \
+         share it only with each other: stop the other server, start every server as a node of one \
+         cluster (--nats), or give this one another database"
     )]
     InUse {
         /// The setting, redacted.

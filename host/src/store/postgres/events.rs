@@ -7,6 +7,9 @@
 //! ([`PgDb`](super::PgDb), SCALE-OUT.md 2.3; cluster mode adds the sequencer of 2.4). Unlike SQLite's
 //! AUTOINCREMENT, an id taken by a transaction that rolls back is skipped, not reused: the log can have
 //! holes, which no reader minds (each user's stream is a filtered subset of the ids anyway).
+//!
+//! On a node of a cluster, writers append drafts instead ([`append_draft`]) and the sequencer gives them
+//! their ids ([`super::sequencer`]).
 
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
@@ -55,6 +58,70 @@ pub async fn append_event(
         )
         .await?;
     Ok(row.try_get(0)?)
+}
+
+/// Cluster mode's [`append_event`]: locks the conversation's row (held to commit, so the drafts of one
+/// conversation are numbered in commit order), then appends an event draft for the sequencer
+/// ([`super::sequencer`]) to turn into an event; returns the draft's number, which no reader sees.
+pub async fn append_draft(
+    tx: &Transaction<'_>,
+    kind: &str,
+    conversation_id: Option<&str>,
+    audience: &[String],
+    payload: &serde_json::Value,
+    now: Millis,
+) -> Result<i64> {
+    no_nul("kind", kind)?;
+    let mut members: Vec<&String> = audience.iter().collect();
+    members.sort();
+    members.dedup();
+    if let Some(id) = conversation_id {
+        // A deleted conversation has no row left to lock: its deleting transaction holds the lock instead.
+        let lock = tx
+            .prepare_cached("SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
+            .await?;
+        tx.query_opt(&lock, &[&id]).await?;
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO event_drafts (kind, conversation_id, audience, payload, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING draft",
+        )
+        .await?;
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &kind,
+                &conversation_id,
+                &json_text(&serde_json::json!(members))?,
+                &json_text(payload)?,
+                &now,
+            ],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Every event with an id in `after + 1 ..= through`, oldest first, at most `limit` (capped at
+/// [`MAX_EVENTS_PAGE`]), whatever its audience: a cluster node's live feed filling a gap.
+pub async fn events_between(
+    tx: &Transaction<'_>,
+    after: i64,
+    through: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let stmt = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3"
+        ))
+        .await?;
+    let rows = tx
+        .query(&stmt, &[&after, &through, &big(limit.min(MAX_EVENTS_PAGE))])
+        .await?;
+    rows.iter().map(|r| event_at(r, 0)).collect()
 }
 
 /// The columns of a [`StoredEvent`], for `e` = `events`, as a literal for `concat!` (statements stay

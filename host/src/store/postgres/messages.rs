@@ -86,6 +86,12 @@ pub async fn send_message(
             )));
         }
         no_nul("client_id", client_id)?;
+        // The conversation's row lock first (SCALE-OUT.md 2.3): a duplicate sent at the same moment
+        // through another node waits here for the first to commit, then finds it below.
+        let lock = tx
+            .prepare_cached("SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
+            .await?;
+        tx.query_opt(&lock, &[&new.conversation_id]).await?;
         if let Some(existing) = find_by_client_id(tx, &new.sender_id, client_id).await? {
             if existing.conversation_id != new.conversation_id {
                 return Err(StoreError::Conflict(format!(

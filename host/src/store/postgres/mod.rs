@@ -41,6 +41,7 @@
 //!   [`participants`] (with the unread counters), [`messages`], [`receipts`], [`reactions`], [`events`],
 //!   [`outbox`], [`dead_letters`], [`devices`], [`timers`]; [`values`]: what they share (NUL rules,
 //!   conversions).
+//! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
 //! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
 //! - [`error`]: [`PgError`], what setting up or reaching the backend can fail with.
 //! - Cluster mode only, not on the seam: [`catalog`], the plugins every node runs; [`nodes`], the nodes'
@@ -65,6 +66,7 @@ pub mod participants;
 pub mod reactions;
 pub mod receipts;
 mod seam;
+pub mod sequencer;
 pub mod setting;
 pub mod timers;
 pub mod tokens;
@@ -81,6 +83,8 @@ mod fault_tests;
 mod kv_tests;
 #[cfg(test)]
 mod parity_tests;
+#[cfg(test)]
+mod sequencer_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,11 +1,13 @@
-//! One server per PostgreSQL database, until cluster mode: the lock that says so.
+//! One server per PostgreSQL database, or only the nodes of a cluster: the lock that says so.
 //!
 //! A single-node server keeps things only one process may do at a time: its writer mutex orders event ids
 //! ([`super::db`]), its dispatcher delivers every after-hook event and fires every timer. A second server
 //! on the same database would interleave ids out of commit order and call every hook twice, with nothing
 //! visibly wrong. So a server takes a session-level advisory lock on a connection of its own when it
 //! starts, and a second one is refused with [`PgError::InUse`] — the same promise the SQLite data folder's
-//! `serve.lock` makes (`store/data_lock.rs`).
+//! `serve.lock` makes (`store/data_lock.rs`). The nodes of a cluster share the database, so they take the
+//! same lock in shared mode ([`LockMode::Shared`]): any number of nodes, but no server on its own beside
+//! them.
 //!
 //! PostgreSQL drops the lock with the session: a killed server never leaves it behind. A PostgreSQL
 //! restart cuts the session too; the [`ServerLock`] then takes the lock again on a new connection as soon
@@ -23,6 +25,16 @@ use super::locks::advisory_key;
 /// How often a lost lock is tried again while the database is away.
 const RETAKE_EVERY: Duration = Duration::from_secs(1);
 
+/// How a server holds the lock: a server on its own alone, nodes of a cluster together (PostgreSQL's
+/// shared advisory locks), so that neither kind can start beside the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// A server on its own: no other server of either kind.
+    Exclusive,
+    /// A node of a cluster: other nodes, but no server on its own.
+    Shared,
+}
+
 /// The held lock; dropping it (with the server) releases it.
 #[derive(Debug)]
 pub struct ServerLock {
@@ -39,8 +51,8 @@ impl Drop for ServerLock {
 impl ServerLock {
     /// Takes the server lock of `pool`'s database, or fails with [`PgError::InUse`]; must run on the
     /// backend's runtime, where the keeper task then lives.
-    pub async fn take(pool: &PgPool) -> Result<ServerLock> {
-        let (client, key) = lock_session(pool).await?;
+    pub async fn take(pool: &PgPool, mode: LockMode) -> Result<ServerLock> {
+        let (client, key) = lock_session(pool, mode).await?;
         let Some(client) = client else {
             return Err(PgError::InUse {
                 setting: pool.setting().redacted().to_owned(),
@@ -54,7 +66,7 @@ impl ServerLock {
                     tokio::time::sleep(RETAKE_EVERY).await;
                 }
                 tracing::warn!("the PostgreSQL server lock's connection was lost; taking it again");
-                client = retake(&pool, key).await;
+                client = retake(&pool, key, mode).await;
             }
         });
         Ok(ServerLock { keeper })
@@ -62,7 +74,7 @@ impl ServerLock {
 }
 
 /// A new session that tries the lock: the session holding it, or `None` when another server has it.
-async fn lock_session(pool: &PgPool) -> Result<(Option<Client>, i64)> {
+async fn lock_session(pool: &PgPool, mode: LockMode) -> Result<(Option<Client>, i64)> {
     let (client, connection) = pool
         .setting()
         .config()
@@ -78,18 +90,19 @@ async fn lock_session(pool: &PgPool) -> Result<(Option<Client>, i64)> {
         .await?
         .get(0);
     let key = advisory_key(schema.as_deref().unwrap_or(""), "serve");
-    let taken: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-        .await?
-        .get(0);
+    let try_lock = match mode {
+        LockMode::Exclusive => "SELECT pg_try_advisory_lock($1)",
+        LockMode::Shared => "SELECT pg_try_advisory_lock_shared($1)",
+    };
+    let taken: bool = client.query_one(try_lock, &[&key]).await?.get(0);
     Ok((taken.then_some(client), key))
 }
 
 /// Takes the lock again after its session was lost, waiting for the database to come back.
-async fn retake(pool: &PgPool, key: i64) -> Client {
+async fn retake(pool: &PgPool, key: i64, mode: LockMode) -> Client {
     let mut warned = false;
     loop {
-        match lock_session(pool).await {
+        match lock_session(pool, mode).await {
             Ok((Some(client), _)) => {
                 tracing::info!("the PostgreSQL server lock is held again");
                 return client;

@@ -39,6 +39,8 @@ pub(super) struct PgConn<'c, 't> {
     /// A statement failed with a serialization failure or a deadlock: the transaction is doomed, and the
     /// whole closure should run again on a fresh one.
     lost_race: Cell<bool>,
+    /// On a node of a cluster: events are appended as drafts for the sequencer.
+    clustered: bool,
 }
 
 impl<'c, 't> PgConn<'c, 't> {
@@ -47,7 +49,14 @@ impl<'c, 't> PgConn<'c, 't> {
             tx,
             rt,
             lost_race: Cell::new(false),
+            clustered: false,
         }
+    }
+
+    /// The same connection on a node of a cluster (`clustered`): [`Tx::append_event`] appends a draft.
+    pub(super) fn clustered(mut self, clustered: bool) -> Self {
+        self.clustered = clustered;
+        self
     }
 
     /// Whether a statement failed in a way that running the transaction again may fix.
@@ -365,6 +374,16 @@ impl Tx for PgConn<'_, '_> {
         payload: &serde_json::Value,
         now: Millis,
     ) -> Result<i64> {
+        if self.clustered {
+            return self.run(events::append_draft(
+                self.tx,
+                kind,
+                conversation_id,
+                audience,
+                payload,
+                now,
+            ));
+        }
         self.run(events::append_event(
             self.tx,
             kind,

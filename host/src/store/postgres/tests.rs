@@ -18,6 +18,7 @@ const TABLES: &[&str] = &[
     "deliveries",
     "devices",
     "event_audience",
+    "event_drafts",
     "events",
     "mentions",
     "messages",
@@ -31,6 +32,7 @@ const TABLES: &[&str] = &[
     "reactions",
     "receipts",
     "schema_version",
+    "sequencers",
     "tokens",
     "users",
 ];
