@@ -164,3 +164,29 @@ pub fn str_field(value: &Value, field: &str) -> String {
         None => panic!("no string {field:?} in {value}"),
     }
 }
+
+/// Sends `body` with `client_id` to `conv` as `token` through `node` until it is acknowledged (a 2xx),
+/// retrying the same `client_id` (so never twice) while the node or the database is away; the stored
+/// message. Panics after [`crate::wait::PATIENCE`].
+pub async fn send_acked(node: &Node, token: &str, conv: &str, body: &str, client_id: &str) -> Value {
+    crate::wait::eventually(&format!("{} acknowledges {body:?}", node.id), || async {
+        match try_send(node, token, conv, body, Some(client_id)).await {
+            Ok((status, message)) if status.is_success() => Some(message),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Three users `u1..u3`, each created on a different node (`uK` on `nK`), in one conversation made by
+/// `u1` on n1: the conversation's id and the users' `(id, token)`.
+pub async fn three_users_one_conversation(nodes: &[Node]) -> (String, Vec<(String, String)>) {
+    let mut users = Vec::new();
+    for (i, node) in nodes.iter().enumerate().take(3) {
+        let id = format!("u{}", i + 1);
+        let token = user(node, &id).await;
+        users.push((id, token));
+    }
+    let conv = conversation(&nodes[0], &users[0].1, &["u2", "u3"]).await;
+    (conv, users)
+}
