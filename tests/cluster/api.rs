@@ -190,3 +190,23 @@ pub async fn three_users_one_conversation(nodes: &[Node]) -> (String, Vec<(Strin
     let conv = conversation(&nodes[0], &users[0].1, &["u2", "u3"]).await;
     (conv, users)
 }
+
+/// Users `u1..u3` (`uK` created on `nK`) in `n` conversations of all three, made in turn on n1, n2, n3;
+/// the conversation ids and the users' tokens.
+pub async fn spread_conversations(nodes: &[Node], n: usize) -> (Vec<String>, Vec<String>) {
+    let mut tokens = Vec::new();
+    for (i, node) in nodes.iter().take(3).enumerate() {
+        tokens.push(user(node, &format!("u{}", i + 1)).await);
+    }
+    let mut convs = Vec::new();
+    for c in 0..n {
+        let k = c % 3;
+        let others: Vec<String> = (1..=3)
+            .filter(|u| *u != k + 1)
+            .map(|u| format!("u{u}"))
+            .collect();
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        convs.push(conversation(&nodes[k], &tokens[k], &others).await);
+    }
+    (convs, tokens)
+}

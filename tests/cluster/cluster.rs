@@ -31,7 +31,7 @@ pub struct Plugin {
     /// The built component (`chathooks_tests::fixture("recorder")`).
     pub wasm: PathBuf,
     /// Its manifest (`<name>.toml` beside it), if it needs grants or limits.
-    pub manifest: Option<&'static str>,
+    pub manifest: Option<String>,
 }
 
 impl Plugin {
@@ -43,6 +43,14 @@ impl Plugin {
         }
     }
 
+    /// A fixture plugin with a manifest (grants, limits).
+    pub fn fixture_with(name: &str, manifest: &str) -> Plugin {
+        Plugin {
+            manifest: Some(manifest.to_owned()),
+            ..Plugin::fixture(name)
+        }
+    }
+
     /// The plugin's name: its file name without `.wasm`.
     pub fn name(&self) -> String {
         self.wasm
@@ -51,6 +59,11 @@ impl Plugin {
             .unwrap_or_default()
     }
 }
+
+/// `[limits]` that let a plugin log every call of a case: the default rate (100 lines/s, burst 1,000 per
+/// node) would drop lines the cases count.
+pub const LOG_FREELY: &str = "[limits]\nlog_lines_per_second = 100000\nlog_burst = 100000\n\
+log_bytes_per_second = 100000000\nlog_burst_bytes = 100000000\n";
 
 /// What a case needs from its cluster.
 pub struct ClusterOptions {
@@ -139,7 +152,7 @@ impl Cluster {
                 std::fs::copy(&plugin.wasm, plugins_dir.join(format!("{name}.wasm"))),
                 "copy a plugin",
             );
-            if let Some(manifest) = plugin.manifest {
+            if let Some(manifest) = &plugin.manifest {
                 must(
                     std::fs::write(plugins_dir.join(format!("{name}.toml")), manifest),
                     "write a manifest",

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures_util::future::join_all;
 
 use crate::api;
-use crate::cluster::{Cluster, ClusterOptions, Plugin};
+use crate::cluster::{Cluster, ClusterOptions, LOG_FREELY, Plugin};
 use crate::records::{HookCall, Recorded, recorder_calls, recorder_kv};
 use crate::wait::{eventually, must};
 use crate::ws::Collector;
@@ -26,26 +26,7 @@ const SLOW_ROUNDS: u64 = 150_000_000;
 
 /// A cluster of three nodes running the recorder; `None` when the servers are missing.
 async fn recorder_cluster() -> Option<Cluster> {
-    Cluster::start(ClusterOptions::three().with_plugins(vec![Plugin::fixture("recorder")])).await
-}
-
-/// Users `u1..u3` (on n1..n3) in `n` conversations, each made on a different node; their ids.
-async fn conversations(cluster: &Cluster, n: usize) -> (Vec<String>, Vec<String>) {
-    let mut tokens = Vec::new();
-    for (i, node) in cluster.nodes.iter().enumerate() {
-        tokens.push(api::user(node, &format!("u{}", i + 1)).await);
-    }
-    let mut convs = Vec::new();
-    for c in 0..n {
-        let k = c % 3;
-        let others: Vec<String> = (1..=3)
-            .filter(|u| *u != k + 1)
-            .map(|u| format!("u{u}"))
-            .collect();
-        let others: Vec<&str> = others.iter().map(String::as_str).collect();
-        convs.push(api::conversation(&cluster.nodes[k], &tokens[k], &others).await);
-    }
-    (convs, tokens)
+    Cluster::start(ClusterOptions::three().with_plugins(vec![Plugin::fixture_with("recorder", LOG_FREELY)])).await
 }
 
 /// Sends `count` messages, three streams at once (`uK` through `nK`), message `i` into conversation
@@ -109,7 +90,7 @@ async fn case3_each_event_is_hooked_once_in_conversation_order_on_several_nodes(
     let Some(cluster) = recorder_cluster().await else {
         return;
     };
-    let (convs, tokens) = conversations(&cluster, CONVERSATIONS).await;
+    let (convs, tokens) = api::spread_conversations(&cluster.nodes, CONVERSATIONS).await;
     let sent = send_spread(&cluster, &convs, &tokens, SENDS, |i| format!("m{i}")).await;
     let records = records_for(&cluster, &sent).await;
 
@@ -144,7 +125,7 @@ async fn case4_a_node_killed_mid_delivery_loses_no_event_and_keeps_the_order() {
     let Some(mut cluster) = recorder_cluster().await else {
         return;
     };
-    let (convs, tokens) = conversations(&cluster, 4).await;
+    let (convs, tokens) = api::spread_conversations(&cluster.nodes, 4).await;
     let sent = send_spread(&cluster, &convs, &tokens, 40, |i| {
         format!("slow:{SLOW_ROUNDS} #{i}")
     })
