@@ -57,7 +57,12 @@ pub async fn get_ok(node: &Node, path: &str, token: &str) -> Value {
         call(node, reqwest::Method::GET, path, Some(token), None).await,
         &format!("GET {path} on {}", node.id),
     );
-    assert_eq!(status, StatusCode::OK, "GET {path} on {}: {answer}", node.id);
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "GET {path} on {}: {answer}",
+        node.id
+    );
     answer
 }
 
@@ -105,7 +110,14 @@ pub async fn try_send(
     if let Some(id) = client_id {
         message["client_id"] = json!(id);
     }
-    call(node, reqwest::Method::POST, &path, Some(token), Some(message)).await
+    call(
+        node,
+        reqwest::Method::POST,
+        &path,
+        Some(token),
+        Some(message),
+    )
+    .await
 }
 
 /// The messages of `conv` as `token` sees them on `node` (newest first, up to `limit`).
@@ -168,7 +180,13 @@ pub fn str_field(value: &Value, field: &str) -> String {
 /// Sends `body` with `client_id` to `conv` as `token` through `node` until it is acknowledged (a 2xx),
 /// retrying the same `client_id` (so never twice) while the node or the database is away; the stored
 /// message. Panics after [`crate::wait::PATIENCE`].
-pub async fn send_acked(node: &Node, token: &str, conv: &str, body: &str, client_id: &str) -> Value {
+pub async fn send_acked(
+    node: &Node,
+    token: &str,
+    conv: &str,
+    body: &str,
+    client_id: &str,
+) -> Value {
     crate::wait::eventually(&format!("{} acknowledges {body:?}", node.id), || async {
         match try_send(node, token, conv, body, Some(client_id)).await {
             Ok((status, message)) if status.is_success() => Some(message),

@@ -84,13 +84,27 @@ async fn takeover(failure: Failure, within: Duration) {
     }
     for &k in &survivors {
         let client = &clients[k - 1];
+        assert!(!client.closed(), "{} lost its connection", client.label);
         client.wait_messages(60).await;
         assert_got_each_once(client, &sent);
         assert_gapless(client);
     }
-    // The holder's user comes back on a survivor with what it had: it gets the rest, nothing twice.
+    // The holder's user comes back with what it had: on the crashed node restarted with the same id and
+    // data folder, or on a survivor when the holder hangs. It gets the rest, nothing twice.
+    let comeback = match failure {
+        Failure::Crash => {
+            cluster.node_mut(h).restart();
+            let node = cluster.node(h);
+            eventually(&format!("{holder} serves again"), || async {
+                (api::healthz(node).await == Some(200)).then_some(())
+            })
+            .await;
+            h
+        }
+        Failure::Hang => survivors[0],
+    };
     let (id, token) = &users[h - 1];
-    let back = Collector::connect(cluster.node(survivors[0]), id, token, Some(holder_last)).await;
+    let back = Collector::connect(cluster.node(comeback), id, token, Some(holder_last)).await;
     back.wait_messages(sent.len() - 30).await;
     let mut all = clients[h - 1].message_ids();
     all.truncate(30);

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use crate::api;
 use crate::cluster::{Cluster, ClusterOptions, LOG_FREELY, Plugin};
 use crate::records::{HookCall, Recorded, recorder_calls, recorder_kv};
-use crate::wait::{eventually, must};
+use crate::wait::{PATIENCE, eventually, eventually_explained, must};
 use crate::ws::Collector;
 
 /// Sends in case 3. SCALE-OUT.md asks for 1,000; that takes about ten seconds here (three debug-build
@@ -26,7 +26,10 @@ const SLOW_ROUNDS: u64 = 150_000_000;
 
 /// A cluster of three nodes running the recorder; `None` when the servers are missing.
 async fn recorder_cluster() -> Option<Cluster> {
-    Cluster::start(ClusterOptions::three().with_plugins(vec![Plugin::fixture_with("recorder", LOG_FREELY)])).await
+    Cluster::start(
+        ClusterOptions::three().with_plugins(vec![Plugin::fixture_with("recorder", LOG_FREELY)]),
+    )
+    .await
 }
 
 /// Sends `count` messages, three streams at once (`uK` through `nK`), message `i` into conversation
@@ -54,7 +57,9 @@ async fn send_spread(
 /// Waits until the recorder has a record for each of `sent` (message ids); the records by message id.
 async fn records_for(cluster: &Cluster, sent: &[String]) -> HashMap<String, Recorded> {
     let want: HashSet<&String> = sent.iter().collect();
-    eventually(&format!("the recorder saw {} messages", sent.len()), || async {
+    let what = format!("the recorder saw {} messages", sent.len());
+    let explain = || cluster.tails(15);
+    eventually_explained(&what, PATIENCE, explain, || async {
         let records: HashMap<String, Recorded> = recorder_kv(cluster)
             .into_iter()
             .filter(|r| want.contains(&r.message_id))

@@ -36,7 +36,11 @@ pub fn assert_got_each_once(client: &Collector, sent: &[String]) {
         client.label
     );
     let want: HashSet<&String> = sent.iter().collect();
-    assert_eq!(unique, want, "{}: not exactly the sent messages", client.label);
+    assert_eq!(
+        unique, want,
+        "{}: not exactly the sent messages",
+        client.label
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

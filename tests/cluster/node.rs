@@ -32,13 +32,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts `chathooks serve <args>` as node `id` and waits until it listens.
-    pub fn start(id: &str, args: Vec<OsString>) -> Node {
-        let mut node = Node::spawn(id, args);
-        node.wait_listening();
-        node
-    }
-
     /// Starts the process without waiting for it to listen; [`Node::wait_listening`] does that, so that
     /// several nodes start at once.
     pub fn spawn(id: &str, args: Vec<OsString>) -> Node {
@@ -69,14 +62,12 @@ impl Node {
                 self.base = base;
                 return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "node {} exited with {status} before listening:\n{}",
-                        self.id,
-                        self.tail(40)
-                    );
-                }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "node {} exited with {status} before listening:\n{}",
+                    self.id,
+                    self.tail(40)
+                );
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -202,7 +193,9 @@ impl Node {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.pid().unwrap_or_else(|| panic!("node {} is not running", self.id));
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("node {} is not running", self.id));
         let status = must(
             Command::new("kill")
                 .args([signal, &pid.to_string()])

@@ -109,7 +109,11 @@ async fn case11_kv_increments_from_every_node_add_up_and_the_quota_refuses_alike
             answers.insert(value.unwrap_or(0));
         }
     }
-    assert_eq!(answers, (1..=INCREMENTS).collect(), "the totals the increments saw");
+    assert_eq!(
+        answers,
+        (1..=INCREMENTS).collect(),
+        "the totals the increments saw"
+    );
     let nodes = nodes_logging(&cluster, "kv-probe: incr counter = ");
     assert!(nodes.len() >= 2, "all increments ran on {nodes:?}");
 

@@ -45,7 +45,11 @@ pub fn recorder_calls(cluster: &Cluster) -> Vec<HookCall> {
             let Ok(event_id) = digits.parse() else {
                 continue;
             };
-            let at = line.split_whitespace().next().unwrap_or_default().to_owned();
+            let at = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             calls.push(HookCall {
                 node: node.id.clone(),
                 at,

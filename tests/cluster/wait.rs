@@ -11,7 +11,21 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(25);
 
 /// Calls `check` until it answers `Some`, and returns that; panics naming `what` after `within`.
-pub async fn eventually_within<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+pub async fn eventually_within<T, F, Fut>(what: &str, within: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_explained(what, within, String::new, check).await
+}
+
+/// [`eventually_within`], adding `explain()` (e.g. the nodes' last log lines) to the panic message.
+pub async fn eventually_explained<T, F, Fut>(
+    what: &str,
+    within: Duration,
+    explain: impl Fn() -> String,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -21,10 +35,12 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting until {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "timed out after {within:?} waiting until {what}\n{}",
+                explain()
+            );
+        }
         tokio::time::sleep(POLL).await;
     }
 }

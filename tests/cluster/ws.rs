@@ -48,10 +48,11 @@ impl Collector {
         let reader = tokio::spawn(async move {
             let (_write, mut read) = stream.split();
             while let Some(Ok(frame)) = read.next().await {
-                if let WsMessage::Text(text) = frame {
-                    if let Ok(value) = serde_json::from_str::<Value>(text.as_str()) {
-                        lock(&sink).frames.push(value);
-                    }
+                let WsMessage::Text(text) = frame else {
+                    continue;
+                };
+                if let Ok(value) = serde_json::from_str::<Value>(text.as_str()) {
+                    lock(&sink).frames.push(value);
                 }
             }
             lock(&sink).closed = true;
