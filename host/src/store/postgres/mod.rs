@@ -56,6 +56,7 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod kv;
+pub mod leases;
 pub mod locks;
 pub mod messages;
 pub mod migrations;
