@@ -104,7 +104,7 @@ pub struct PgDb {
     server_lock: Mutex<Option<ServerLock>>,
     /// A node of a cluster: no writer mutex, events are appended as drafts for the sequencer, and
     /// deliveries are leased ([`super::leases`]).
-    cluster: OnceLock<LeaseHolder>,
+    cluster: OnceLock<Box<LeaseHolder>>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -187,11 +187,11 @@ impl PgDb {
         *lock(&self.server_lock) = Some(held);
         let lease_ms =
             crate::model::Millis::try_from(DELIVERY_LEASE.as_millis()).unwrap_or(i64::MAX);
-        let _ = self.cluster.set(LeaseHolder {
+        let _ = self.cluster.set(Box::new(LeaseHolder {
             node_id: node_id.to_owned(),
             fan_out_key: advisory_key(cluster, "fan-out"),
             lease_ms,
-        });
+        }));
         Ok(())
     }
 
@@ -234,7 +234,7 @@ impl PgDb {
         mut f: impl FnMut(&dyn Tx) -> Result<T>,
         after_commit: impl FnOnce(&T),
     ) -> Result<T> {
-        let cluster = self.cluster.get();
+        let cluster = self.cluster.get().map(|holder| &**holder);
         let _writer = cluster.is_none().then(|| lock(&self.writer));
         let mut attempt = 1;
         loop {
@@ -273,7 +273,8 @@ impl PgDb {
     /// Runs `f` on one `REPEATABLE READ READ ONLY` snapshot. Writes committed before the call are visible.
     pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
         self.in_transaction(IsolationLevel::RepeatableRead, true, |tx, rt| {
-            let value = f(&PgConn::new(&tx, rt).in_cluster(self.cluster.get()))?;
+            let value =
+                f(&PgConn::new(&tx, rt).in_cluster(self.cluster.get().map(|holder| &**holder)))?;
             // Ending a read-only transaction cannot lose anything, but a failure to end it is news.
             rt.block_on(tx.commit())?;
             Ok(value)
