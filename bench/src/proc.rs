@@ -121,6 +121,16 @@ impl Child {
         Ok(out)
     }
 
+    /// Kills the process now (SIGKILL: what a crash looks like to everything it was connected to) and
+    /// waits for it.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("killing a child process")?;
+        self.child
+            .wait()
+            .context("waiting for a killed child process")?;
+        Ok(())
+    }
+
     /// Resident memory of the process in KiB (`VmRSS`), if readable.
     pub fn rss_kib(&self) -> Option<u64> {
         rss_kib(self.pid())

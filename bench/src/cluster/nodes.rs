@@ -1,0 +1,230 @@
+//! The servers of one cluster-section run: one PostgreSQL single-node server, or N `chathooks serve` nodes
+//! of one cluster, all on a fresh database of the section's throwaway PostgreSQL and (cluster) its
+//! nats-server. Each node has its own data folder, log and plugins folder (the same plugin files in each:
+//! every node loads its own copy, SCALE-OUT.md 2.8's "each node watching its own folder").
+
+use super::Infra;
+use crate::guests::{RustGuests, install};
+use crate::server::{Api, Dirs, Server};
+use anyhow::{Context, bail};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The log line of the node that holds the sequencer role (`host/src/cluster/sequencer.rs`).
+const SEQUENCER_LINE: &str = "this node is the cluster's sequencer";
+
+/// How the servers of a run are set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// `chathooks serve --database postgres://...` without `--nats`: one server that takes the database
+    /// for itself (single-node writer mutex, events published by the writer).
+    Alone,
+    /// `nodes` servers with `--nats`: drafts sequenced by the node holding the role, events reaching
+    /// every node's clients through NATS.
+    Cluster {
+        /// How many nodes.
+        nodes: usize,
+    },
+}
+
+impl Topology {
+    /// How many servers run.
+    pub fn count(self) -> usize {
+        match self {
+            Topology::Alone => 1,
+            Topology::Cluster { nodes } => nodes,
+        }
+    }
+
+    /// Its name in the report.
+    pub fn name(self) -> String {
+        match self {
+            Topology::Alone => "PostgreSQL single node (no NATS)".to_owned(),
+            Topology::Cluster { nodes: 1 } => "cluster, 1 node".to_owned(),
+            Topology::Cluster { nodes } => format!("cluster, {nodes} nodes"),
+        }
+    }
+}
+
+/// One server of a run.
+pub struct Node {
+    /// `n1`, `n2`, ...: its `--node-id` in a cluster, its name in the report either way.
+    pub id: String,
+    /// Its folders.
+    dirs: Dirs,
+    /// Its `serve` flags beyond the folders and the database.
+    extra: Vec<String>,
+    /// The running process; `None` once killed.
+    server: Option<Server>,
+    /// `http://127.0.0.1:<port>` of its last start.
+    pub base: String,
+}
+
+impl Node {
+    fn start(dirs: &Dirs, database: &str, extra: &[String]) -> anyhow::Result<Server> {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        Server::start_with(dirs, Some(database), &extra)
+    }
+
+    /// Whether its process is running.
+    pub fn alive(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Whether its log says it holds the sequencer role (its log restarts with each start).
+    fn logged_sequencer(&self) -> bool {
+        std::fs::read_to_string(&self.dirs.log).is_ok_and(|log| log.contains(SEQUENCER_LINE))
+    }
+}
+
+/// The servers of one run, stopped (killed) and their folders deleted on drop.
+pub struct Nodes {
+    /// The servers, `n1` first.
+    pub nodes: Vec<Node>,
+    /// The chat database they share.
+    database: String,
+    /// Holds every node's folders; deleted on drop, after the nodes (fields drop in order).
+    root: tempfile::TempDir,
+}
+
+impl Nodes {
+    /// Starts `topology`'s servers on a fresh database, one after the other, each with `plugins` copies of
+    /// the bench guest in its plugins folder.
+    pub fn start(
+        infra: &Infra,
+        guests: &RustGuests,
+        topology: Topology,
+        plugins: usize,
+    ) -> anyhow::Result<Nodes> {
+        let root = tempfile::tempdir()?;
+        let database = infra.pg.new_database()?;
+        let cluster_name = infra.next_cluster_name();
+        let mut nodes = Vec::new();
+        for i in 1..=topology.count() {
+            let id = format!("n{i}");
+            let dirs = Dirs::under(&root.path().join(&id))?;
+            for p in 1..=plugins {
+                install(
+                    &guests.bench_hooks,
+                    &dirs.plugins,
+                    &format!("bench_hooks_{p}"),
+                )?;
+            }
+            let extra: Vec<String> = match topology {
+                Topology::Alone => Vec::new(),
+                Topology::Cluster { .. } => [
+                    "--nats",
+                    &infra.nats.url(),
+                    "--node-id",
+                    &id,
+                    "--cluster-name",
+                    &cluster_name,
+                ]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            };
+            let server = Node::start(&dirs, &database, &extra)
+                .with_context(|| format!("starting node {id} ({})", topology.name()))?;
+            nodes.push(Node {
+                id,
+                base: server.base.clone(),
+                dirs,
+                extra,
+                server: Some(server),
+            });
+        }
+        Ok(Nodes {
+            nodes,
+            database,
+            root,
+        })
+    }
+
+    /// The folder every node's folders are in.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Every node's base URL, `n1` first.
+    pub fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    /// An API client for every node, `n1` first.
+    pub fn apis(&self) -> anyhow::Result<Vec<Api>> {
+        self.nodes.iter().map(|n| Api::new(&n.base)).collect()
+    }
+
+    /// CPU time used so far by the running nodes, summed; `None` when one cannot be read.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.server.as_ref())
+            .map(Server::cpu_time)
+            .sum()
+    }
+
+    /// Resident memory of the running nodes, summed, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.server.as_ref())
+            .map(|s| s.child.rss_kib())
+            .sum()
+    }
+
+    /// The running node whose log says it holds the sequencer role, waiting up to `patience` for one.
+    pub fn sequencer(&self, patience: Duration) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(i) = self.sequencer_now() {
+                return Ok(i);
+            }
+            if Instant::now() > deadline {
+                bail!("no running node logged {SEQUENCER_LINE:?} within {patience:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The running node whose log says it holds the sequencer role, if one does yet.
+    pub fn sequencer_now(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.alive() && n.logged_sequencer())
+    }
+
+    /// SIGKILLs node `i`.
+    pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        if let Some(mut server) = node.server.take() {
+            server.child.kill()?;
+        }
+        Ok(())
+    }
+
+    /// Starts node `i` again after [`Nodes::kill`], with the same flags, folders and node id (its log
+    /// starts afresh); waits until it listens.
+    pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        let database = self.database.clone();
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        if node.server.is_none() {
+            let server = Node::start(&node.dirs, &database, &node.extra)
+                .with_context(|| format!("restarting node {}", node.id))?;
+            node.base = server.base.clone();
+            node.server = Some(server);
+        }
+        Ok(())
+    }
+}
+
+/// Calls so far of every plugin on every node in `apis`, summed (before-hooks run on the node that took
+/// the request, after-hook deliveries on whichever node's dispatcher took them).
+pub async fn plugin_calls(apis: &[Api]) -> anyhow::Result<u64> {
+    let mut calls = 0;
+    for api in apis {
+        calls += api.plugin_calls().await?;
+    }
+    Ok(calls)
+}
