@@ -19,6 +19,9 @@ enum Command {
     /// Create or upgrade the database schema and print its version: PostgreSQL with
     /// `--database postgres://...`, else the SQLite file (`<data-dir>/chat.db` by default).
     Migrate(chathooks::cli::MigrateArgs),
+    /// Manage a cluster's plugin catalog: push, remove, list (`--database postgres://...`).
+    #[command(subcommand)]
+    Plugins(chathooks::cli::PluginsCommand),
     /// Check that a plugin loads: print its WIT version and the hooks it implements, or why it cannot load.
     Check {
         /// The plugin component (`.wasm`).
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Serve(args) => chathooks::cli::serve(args).map(|()| true),
         Command::Migrate(args) => chathooks::cli::migrate(args, &mut out),
+        Command::Plugins(command) => chathooks::cli::plugins(command, &mut out),
         Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
         Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
         Command::New {

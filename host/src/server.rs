@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 
 use crate::chat::Chat;
 use crate::clock::Clock;
+use crate::cluster::member::{self, Member, MemberDeps};
 use crate::cluster::node::{ClusterNode, Link};
+use crate::cluster::nodes::NodeState;
 use crate::config::{AdminKey, Config};
 use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
 use crate::live::Hub;
@@ -50,6 +52,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// HTTP and WebSocket counters for `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// Who this node is in its cluster; `None` for a server on its own.
+    pub cluster: Option<Arc<NodeState>>,
     /// Flips to `true` when the server starts shutting down, so long-lived WebSocket connections close
     /// instead of holding the shutdown up.
     closing: Arc<watch::Sender<bool>>,
@@ -73,8 +77,15 @@ impl AppState {
             admin_key: Arc::new(admin_key),
             body_limit,
             metrics: Arc::default(),
+            cluster: None,
             closing: Arc::new(closing),
         }
+    }
+
+    /// The same state on a node of a cluster: `GET /v1/admin/cluster` answers.
+    pub fn with_cluster(mut self, node: Arc<NodeState>) -> Self {
+        self.cluster = Some(node);
+        self
     }
 
     /// The chat database.
@@ -109,6 +120,8 @@ pub struct Running {
     stop_timers: oneshot::Sender<()>,
     /// A cluster node's feed and sequencer role (`None` for a server on its own).
     cluster: Option<ClusterNode>,
+    /// A cluster node's plugin catalog mirror, publisher and heartbeat (`None` on its own).
+    member: Option<Member>,
     /// This server's lock on its data folder, released when everything above has stopped.
     _lock: DataLock,
 }
@@ -121,6 +134,9 @@ impl Running {
             watcher.stop().await;
         }
         self.summary.abort();
+        if let Some(member) = self.member {
+            member.stop().await;
+        }
         if let Some(cluster) = self.cluster {
             cluster.stop().await;
         }
@@ -175,6 +191,7 @@ pub async fn start_locked(
         Some(settings) => Some(Link::connect(settings).await?),
         None => None,
     };
+    let cluster_config = config.clone();
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
@@ -184,7 +201,8 @@ pub async fn start_locked(
         Dispatcher::spawn_with(db.clone(), registry.clone(), dispatch_config, async move {
             let _ = stopped.await;
         });
-    let watcher = if watch {
+    // A cluster node loads the catalog's plugins (below); its plugins folder, if any, feeds the catalog.
+    let watcher = if watch && link.is_none() {
         match start_watcher(&registry, plugins_dir, &dispatch).await {
             Ok(watcher) => Some(watcher),
             Err(err) => {
@@ -201,6 +219,25 @@ pub async fn start_locked(
     let summary = tokio::spawn(crate::plugins::summary::log_periodically(registry.clone()));
     let hub = link.as_ref().map_or_else(Hub::new, Link::hub);
     let mut chat = Chat::new(db.clone(), registry.clone(), hub, dispatch).with_clock(clock.clone());
+    // The catalog's plugins load before this node may become the sequencer, whose registry decides who an
+    // event fans out to.
+    let (member, node) = match &link {
+        Some(link) => {
+            let node = NodeState::sharing(&link.settings, link.holding.clone());
+            let nats = link.nats.client.clone();
+            let member = start_member(
+                &cluster_config,
+                &db,
+                &registry,
+                &node,
+                chat.dispatch(),
+                nats,
+            )
+            .await?;
+            (Some(member), Some(node))
+        }
+        None => (None, None),
+    };
     let cluster = match &link {
         Some(link) => {
             chat = chat.with_stored_signal(link.stored_signal());
@@ -212,8 +249,12 @@ pub async fn start_locked(
         None => None,
     };
     let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway, clock);
+    let mut state = AppState::new(chat, admin_key, body_limit);
+    if let Some(node) = node {
+        state = state.with_cluster(node);
+    }
     Ok(Running {
-        state: AppState::new(chat, admin_key, body_limit),
+        state,
         dispatcher,
         stop_dispatcher,
         watcher,
@@ -221,8 +262,47 @@ pub async fn start_locked(
         timers,
         stop_timers,
         cluster,
+        member,
         _lock: lock,
     })
+}
+
+/// Starts a cluster node's catalog mirror (into [`plugins_folder`]), the publisher of its plugins folder
+/// when that folder exists, and its heartbeat.
+async fn start_member(
+    config: &Config,
+    db: &Arc<Db>,
+    registry: &Arc<Registry>,
+    node: &Arc<NodeState>,
+    dispatch: &DispatchHandle,
+    nats: async_nats::Client,
+) -> anyhow::Result<Member> {
+    let wake = dispatch.clone();
+    let publish_dir = config
+        .plugins_dir
+        .is_dir()
+        .then(|| config.plugins_dir.clone());
+    member::start(MemberDeps {
+        db: db.clone(),
+        registry: registry.clone(),
+        node: node.clone(),
+        nats,
+        mirror_dir: plugins_folder(config),
+        publish_dir,
+        watch: config.watch,
+        poll: crate::cluster::catalog::POLL_EVERY,
+        on_change: Arc::new(move || wake.wake()),
+    })
+    .await
+}
+
+/// The folder the registry loads from: the plugins folder, or on a node of a cluster the folder the
+/// catalog is mirrored into (`<data dir>/cluster-plugins`).
+pub fn plugins_folder(config: &Config) -> std::path::PathBuf {
+    match &config.cluster {
+        Some(_) => config.data_dir.join(crate::cluster::catalog::MIRROR_DIR),
+        None => config.plugins_dir.clone(),
+    }
 }
 
 /// Installs the services behind plugin powers (bot posts, custom events, HTTP, push, timers) in the
@@ -290,7 +370,7 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
     })?
     .with_clock(config.clock.clone());
     let registry = Registry::new(runtime);
-    let plugins = &config.plugins_dir;
+    let plugins = &plugins_folder(config);
     std::fs::create_dir_all(plugins)
         .with_context(|| format!("creating the plugins folder {}", plugins.display()))?;
     let loaded = registry

@@ -13,6 +13,8 @@
 //!   SIGTERM.
 //! - `server_hooks`: before-hooks reject and modify through the API; after-hooks get what happened.
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
+//! - `cluster_catalog`: a cluster node publishes its plugins folder, runs the catalog, reports it in
+//!   `GET /v1/admin/cluster`, and takes a `chathooks plugins push` at once.
 //! - `server_postgres`: the server on PostgreSQL while PostgreSQL is unreachable, stopped and back.
 //! - `server_users`: user administration: the reserved bot namespace, listing, deactivating and
 //!   reactivating users, tokens with an expiry, listed and revoked.
@@ -32,6 +34,7 @@
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 
 mod cli;
+mod cluster_catalog;
 mod languages;
 mod languages_server;
 mod new;

@@ -236,6 +236,13 @@ fn table() -> Vec<Row> {
             None,
             [401, 401, 401, 404, 401, 401],
         ),
+        // A server on its own is not a cluster node: 404 `not_a_cluster` (tests/cluster covers a node).
+        row(
+            M::GET,
+            "/v1/admin/cluster",
+            None,
+            [401, 401, 401, 404, 401, 401],
+        ),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! | 401 | `unauthorized` | no bearer token, or one the server does not know |
 //! | 403 | `forbidden` | a participant who may not do this (not an admin, not the sender) |
 //! | 404 | `not_found` | unknown ids, and anything a non-participant asks about a conversation |
+//! | 404 | `not_a_cluster` | a cluster-only admin route on a server that runs on its own |
 //! | 405 | `method_not_allowed` | a known path with another method |
 //! | 409 | `conflict` | the request contradicts current state |
 //! | 413 | `payload_too_large` | the body is over the configured limit |

@@ -4,7 +4,8 @@
 //! - [`auth`]: bearer extractors ([`auth::Admin`], [`auth::CurrentUser`]).
 //! - [`error`]: [`ApiError`] and the `{"error": {"code", "message"}}` shape.
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
-//! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key).
+//! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key);
+//!   [`admin_cluster`]: the cluster's nodes and plugin rollout (admin key, cluster nodes only).
 //! - [`me`]: the calling user; [`devices`]: the caller's push device tokens.
 //! - [`conversations`]: conversations and participants.
 //! - [`messages`]: sending, paging, editing, deleting messages; typing.
@@ -19,6 +20,7 @@
 //! annotations, so they cannot disagree.
 
 pub mod admin;
+pub mod admin_cluster;
 pub mod admin_users;
 pub mod auth;
 pub mod contract;
@@ -52,6 +54,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .merge(admin_users::routes())
         .merge(admin::routes())
+        .merge(admin_cluster::routes())
         .merge(me::routes())
         .merge(devices::routes())
         .merge(conversations::routes())

@@ -1,15 +1,17 @@
 //! The `chathooks` command line: `new`, `check` and `test` for plugin authors (and `serve` and `migrate`
-//! for operators).
+//! for operators; `plugins` for a cluster's plugin catalog).
 
 mod check;
 mod migrate;
 mod new;
+mod plugins;
 mod serve;
 mod test;
 
 pub use check::check;
 pub use migrate::{MigrateArgs, migrate};
 pub use new::{Lang, NewPlugin, new};
+pub use plugins::{CatalogArgs, PluginsCommand, plugins};
 pub use serve::serve;
 pub use test::test;
 

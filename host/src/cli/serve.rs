@@ -35,6 +35,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    if let Some(node) = &running.state.cluster {
+        node.set_http_addr(addr);
+    }
     // Installed before the announcement: a SIGTERM right after it is a graceful shutdown.
     let shutdown = shutdown_signal();
     println!("chathooks listening on http://{addr}");

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
 
 use super::feed::Feed;
 use super::nats::{self, Nats, NatsRelay, Poke};
@@ -54,6 +56,16 @@ impl Link {
         StoredSignal(Arc::new(move || poke.poke()))
     }
 
+    /// What a dispatcher that fanned events out calls: a poke that wakes every node's dispatcher, so the
+    /// deliveries are started by whichever node has room first.
+    pub fn deliveries_poke(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let poke = Poke::spawn(
+            self.nats.client.clone(),
+            subjects::deliveries(&self.settings.name),
+        );
+        Arc::new(move || poke.poke())
+    }
+
     /// Starts the feed into `hub` and the competition for the sequencer role.
     pub async fn start(
         &self,
@@ -74,17 +86,33 @@ impl Link {
             nats: self.nats.clone(),
             cluster: self.settings.name.clone(),
             node_id: self.settings.node_id.clone(),
-            dispatch,
+            dispatch: dispatch.clone(),
             holding: self.holding.clone(),
         })
         .await
         .context("subscribing to the sequencer's pokes on NATS")?;
+        let mut pokes = self
+            .nats
+            .client
+            .subscribe(subjects::deliveries(&self.settings.name))
+            .await
+            .context("subscribing to the dispatchers' pokes on NATS")?;
+        let wake = dispatch.clone();
+        let deliveries = tokio::spawn(async move {
+            while pokes.next().await.is_some() {
+                wake.wake();
+            }
+        });
         tracing::info!(
             cluster = self.settings.name,
             node = self.settings.node_id,
             "joined the cluster"
         );
-        Ok(ClusterNode { feed, sequencer })
+        Ok(ClusterNode {
+            feed,
+            sequencer,
+            deliveries,
+        })
     }
 }
 
@@ -93,11 +121,14 @@ impl Link {
 pub struct ClusterNode {
     feed: Feed,
     sequencer: Sequencer,
+    /// Wakes this node's dispatcher on every dispatcher's poke.
+    deliveries: JoinHandle<()>,
 }
 
 impl ClusterNode {
     /// Gives up the sequencer role and stops the feed.
     pub async fn stop(self) {
+        self.deliveries.abort();
         self.sequencer.stop().await;
         self.feed.stop().await;
     }

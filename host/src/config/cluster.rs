@@ -134,7 +134,7 @@ fn check_nats_url(url: &str) -> Result<(), ConfigError> {
 }
 
 /// Node ids and cluster names become NATS subject tokens and log fields: letters, digits, `-` and `_`.
-fn check_name(setting: &'static str, name: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_name(setting: &'static str, name: &str) -> Result<(), ConfigError> {
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name

@@ -26,6 +26,10 @@
 //! a half-copied file that is written on after a pause is retried, not reported. A truncated component
 //! fails validation in any case.
 //!
+//! ## What it brings in line
+//! Usually the registry (hot reload). A publisher node of a cluster watches its folder with the same
+//! rules but pushes settled files to the cluster's catalog instead ([`WatchTarget`]).
+//!
 //! ## Events lost by the OS
 //! When the watcher reports an error or an overflow (the kernel's event queue was full), the whole folder
 //! is rescanned after a quiet window.
@@ -80,6 +84,40 @@ pub struct Watcher {
     task: Option<JoinHandle<()>>,
 }
 
+/// What a watcher brings in line with its folder, once a plugin's files have settled: the registry (it
+/// loads them), or a cluster's catalog (a publisher node pushes them). Methods are called on a blocking
+/// thread, one at a time.
+pub trait WatchTarget: Send + Sync + 'static {
+    /// Takes the plugin at `wasm` (with its manifest beside it). `still_same`, asked after reading and
+    /// checking, says whether its files are still those that settled: if not, nothing must be done
+    /// ([`Attempt::Changed`]). A failure is returned, not recorded ([`Attempt::Failed`]).
+    fn try_take(&self, wasm: &Path, still_same: &dyn Fn() -> bool) -> Attempt;
+    /// Records that the plugin at `wasm` failed with `error` and its files stayed unchanged since.
+    fn record_failure(&self, wasm: &Path, error: String);
+    /// The plugin's `.wasm` is gone from the folder.
+    fn removed(&self, name: &str);
+    /// Takes the whole folder again (after events the OS lost).
+    fn rescan(&self) -> std::io::Result<()>;
+}
+
+impl WatchTarget for Registry {
+    fn try_take(&self, wasm: &Path, still_same: &dyn Fn() -> bool) -> Attempt {
+        self.try_load_file(wasm, still_same)
+    }
+
+    fn record_failure(&self, wasm: &Path, error: String) {
+        self.record_load_error(wasm, error);
+    }
+
+    fn removed(&self, name: &str) {
+        self.unload(name);
+    }
+
+    fn rescan(&self) -> std::io::Result<()> {
+        Registry::rescan(self).map(drop)
+    }
+}
+
 /// Called after every change the watcher made to the registry (the server wakes the dispatcher, so
 /// deliveries waiting for a plugin that came back start at once).
 pub type OnChange = Arc<dyn Fn() + Send + Sync>;
@@ -88,6 +126,16 @@ impl Watcher {
     /// Starts watching `dir` for `registry`. Must run inside a tokio runtime.
     pub fn spawn(
         registry: Arc<Registry>,
+        dir: PathBuf,
+        config: WatchConfig,
+        on_change: OnChange,
+    ) -> anyhow::Result<Watcher> {
+        Watcher::spawn_for(registry, dir, config, on_change)
+    }
+
+    /// Starts watching `dir` for `target` (see [`WatchTarget`]). Must run inside a tokio runtime.
+    pub fn spawn_for(
+        target: Arc<dyn WatchTarget>,
         dir: PathBuf,
         config: WatchConfig,
         on_change: OnChange,
@@ -102,7 +150,7 @@ impl Watcher {
             .with_context(|| format!("watching the plugins folder {}", dir.display()))?;
         let (stop, stopped) = oneshot::channel();
         let task = Task {
-            registry,
+            target,
             dir,
             config,
             on_change,
@@ -205,7 +253,7 @@ fn is_complete(kind: &EventKind) -> bool {
 }
 
 struct Task {
-    registry: Arc<Registry>,
+    target: Arc<dyn WatchTarget>,
     dir: PathBuf,
     config: WatchConfig,
     on_change: OnChange,
@@ -276,9 +324,9 @@ impl Task {
         if self.rescan_at.is_some_and(|at| at <= now) {
             self.rescan_at = None;
             self.pending.clear();
-            let registry = self.registry.clone();
-            match tokio::task::spawn_blocking(move || registry.rescan()).await {
-                Ok(Ok(_)) => (self.on_change)(),
+            let target = self.target.clone();
+            match tokio::task::spawn_blocking(move || target.rescan()).await {
+                Ok(Ok(())) => (self.on_change)(),
                 Ok(Err(e)) => tracing::error!("rescanning the plugins folder failed: {e}"),
                 Err(e) => tracing::error!("rescanning the plugins folder panicked: {e}"),
             }
@@ -306,10 +354,9 @@ impl Task {
             let Some(pending) = self.pending.remove(&name) else {
                 continue;
             };
-            let (registry, dir, task_name) =
-                (self.registry.clone(), self.dir.clone(), name.clone());
+            let (target, dir, task_name) = (self.target.clone(), self.dir.clone(), name.clone());
             let outcome = tokio::task::spawn_blocking(move || {
-                reload(&registry, &dir, &task_name, seen, pending.failure)
+                reload(target.as_ref(), &dir, &task_name, seen, pending.failure)
             })
             .await
             .unwrap_or_else(|e| {
@@ -351,22 +398,22 @@ enum Outcome {
 /// Loads or unloads `name` whose files had `seen` stamps across a quiet window; records `failure` instead
 /// when the same files already failed to load and have stayed unchanged since.
 fn reload(
-    registry: &Registry,
+    target: &dyn WatchTarget,
     dir: &Path,
     name: &str,
     seen: Stamps,
     failure: Option<String>,
 ) -> Outcome {
     if seen.0.is_none() {
-        registry.unload(name);
+        target.removed(name);
         return Outcome::Settled;
     }
     let wasm = dir.join(format!("{name}.wasm"));
     if let Some(error) = failure {
-        registry.record_load_error(&wasm, error);
+        target.record_failure(&wasm, error);
         return Outcome::Settled;
     }
-    match registry.try_load_file(&wasm, || stamps(dir, name) == seen) {
+    match target.try_take(&wasm, &|| stamps(dir, name) == seen) {
         Attempt::Changed => Outcome::Changed,
         Attempt::Done(_) => Outcome::Settled,
         Attempt::Failed(error) => Outcome::Failed(error),

@@ -28,7 +28,12 @@ use super::error::{PgError, Result};
 use super::locks::advisory_key;
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/v1.sql"),
+    include_str!("schema/v2.sql"),
+    include_str!("schema/v3.sql"),
+    include_str!("schema/v4.sql"),
+];
 
 /// The table of applied versions, one row each: when, and by which chathooks release.
 const SCHEMA_VERSION_TABLE: &str = "

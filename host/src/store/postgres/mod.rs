@@ -44,7 +44,10 @@
 //! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
 //! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
 //! - [`error`]: [`PgError`], what setting up or reaching the backend can fail with.
+//! - Cluster mode only, not on the seam: [`catalog`], the plugins every node runs; [`nodes`], the nodes'
+//!   heartbeats.
 
+pub mod catalog;
 pub mod connect;
 pub mod conversations;
 pub mod db;
@@ -56,6 +59,7 @@ pub mod kv;
 pub mod locks;
 pub mod messages;
 pub mod migrations;
+pub mod nodes;
 pub mod outbox;
 pub mod owner;
 pub mod participants;
@@ -69,6 +73,8 @@ pub mod tokens;
 pub mod users;
 mod values;
 
+#[cfg(test)]
+mod catalog_tests;
 #[cfg(test)]
 mod db_tests;
 #[cfg(test)]
