@@ -207,3 +207,18 @@ pub fn tree_cpu_time(pid: u32) -> Option<Duration> {
         .sum();
     Some(ticks(parent.own + parent.reaped_children + children))
 }
+
+/// The process whose command line has every one of `words` among its arguments (the first found), e.g. the
+/// nats-server started with `-p <port>`, whose handle does not expose its id.
+pub fn find_by_args(words: &[&str]) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+                words.iter().all(|w| args.contains(&w.as_bytes()))
+            })
+        })
+}

@@ -50,11 +50,18 @@ pub struct Infra {
     pg: backend::Cluster,
     /// The throwaway nats-server (a fresh cluster name per run, so runs never hear each other).
     nats: Nats,
+    /// The nats-server's process id, for its CPU time (found by its port on its command line).
+    nats_pid: Option<u32>,
     /// Runs started so far, for the cluster names.
     runs: Cell<u32>,
 }
 
 impl Infra {
+    /// CPU time the nats-server has used so far.
+    fn nats_cpu_time(&self) -> Option<std::time::Duration> {
+        crate::proc::cpu_time(self.nats_pid?)
+    }
+
     /// A cluster name no earlier run of this section used.
     fn next_cluster_name(&self) -> String {
         let n = self.runs.get() + 1;
@@ -79,8 +86,10 @@ pub fn run(guests: &RustGuests, options: &Options) -> anyhow::Result<Vec<Section
         Ok(nats) => nats,
         Err(err) => return skipped(format!("skipped: nats-server did not start: {err}")),
     };
+    let port = nats.port().to_string();
     let infra = Infra {
         pg,
+        nats_pid: crate::proc::find_by_args(&["-p", &port]),
         nats,
         runs: Cell::new(0),
     };

@@ -5,7 +5,7 @@
 
 use super::Infra;
 use crate::guests::{RustGuests, install};
-use crate::server::{Api, Dirs, Server};
+use crate::server::{ADMIN_KEY, Api, Dirs, Server};
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -217,6 +217,35 @@ impl Nodes {
         }
         Ok(())
     }
+}
+
+/// Waits until every node in `apis` runs `plugins` plugins (state `active`): a cluster node loads them
+/// from the catalog its publishers filled, a moment after it listens (every 3 s, or when poked).
+pub async fn wait_for_plugins(
+    apis: &[Api],
+    plugins: usize,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + patience;
+    for (i, api) in apis.iter().enumerate() {
+        loop {
+            let list = api.get("/v1/admin/plugins", ADMIN_KEY).await?;
+            let active = list
+                .as_array()
+                .map_or(0, |ps| ps.iter().filter(|p| p["state"] == "active").count());
+            if active >= plugins {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node n{} runs {active} of {plugins} plugins after {patience:?}: {list}",
+                    i + 1
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Calls so far of every plugin on every node in `apis`, summed (before-hooks run on the node that took

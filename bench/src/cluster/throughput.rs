@@ -4,7 +4,7 @@
 //! message of the nodes (summed) and of PostgreSQL, and how long after the load the after-hooks were done
 //! on all nodes together.
 
-use super::nodes::{Nodes, Topology, plugin_calls};
+use super::nodes::{Nodes, Topology, plugin_calls, wait_for_plugins};
 use super::{Infra, Options, machine_note};
 use crate::e2e::{LoadResult, Target, WARMUP_PER_CLIENT};
 use crate::guests::RustGuests;
@@ -57,6 +57,8 @@ struct Run {
     cpu_per_msg_us: Option<f64>,
     /// CPU of PostgreSQL's processes per message (µs).
     db_cpu_per_msg_us: Option<f64>,
+    /// CPU of the nats-server per message (µs).
+    nats_cpu_per_msg_us: Option<f64>,
     drain: Option<Drain>,
     /// Messages per second counting until the after-hooks were done (an upper bound when not done).
     sustained: f64,
@@ -95,12 +97,14 @@ fn run_once(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    rt.block_on(wait_for_plugins(&apis, plugins, Duration::from_secs(60)))?;
     let targets = rt.block_on(setup(&apis[0], &bases, clients))?;
     let targets_file = nodes.root().join("targets.json");
     std::fs::write(&targets_file, serde_json::to_string(&targets)?)?;
     let calls_before = rt.block_on(settle(&apis))?;
     let cpu_before = nodes.cpu_time();
     let db_cpu_before = infra.pg.cpu_time();
+    let nats_cpu_before = infra.nats_cpu_time();
     let per_client = (options.messages / clients).max(WARMUP_PER_CLIENT * 5);
     let child = proc::Child::spawn_self(
         &[
@@ -124,6 +128,7 @@ fn run_once(
         |before: Option<Duration>, after: Option<Duration>| Some(after?.saturating_sub(before?));
     let cpu = used(cpu_before, nodes.cpu_time());
     let db_cpu = used(db_cpu_before, infra.pg.cpu_time());
+    let nats_cpu = used(nats_cpu_before, infra.nats_cpu_time());
     let drain = if plugins > 0 {
         let expected = 2 * result.sent * plugins as u64;
         let calls = rt.block_on(wait_for_calls(
@@ -165,6 +170,7 @@ fn run_once(
         errors: result.errors,
         cpu_per_msg_us: cpu.map(per_message),
         db_cpu_per_msg_us: db_cpu.map(per_message),
+        nats_cpu_per_msg_us: nats_cpu.map(per_message),
         drain,
         sustained: result.sent as f64 / until_done,
     })
@@ -230,6 +236,7 @@ fn table(infra: &Infra, options: &Options, runs: &[Run]) -> Section {
             "p99 ms",
             "nodes' CPU per message",
             "PostgreSQL CPU per message",
+            "NATS CPU per message",
             "after-hooks done",
             "messages/s incl. after-hooks",
             "errors",
@@ -243,7 +250,8 @@ fn table(infra: &Infra, options: &Options, runs: &[Run]) -> Section {
          before-hook calls on the node that took it and 5 after-hook deliveries on whichever node's \
          dispatcher takes them; \"after-hooks done\" is when the plugin calls counted over all nodes \
          reached 2 per message and plugin. Nodes' CPU is every node process summed; PostgreSQL's is the \
-         postmaster and its children. {}",
+         postmaster and its children; NATS's the nats-server process (idle for the single node, which \
+         does not use it). {}",
         options.messages,
         machine_note(infra)
     ));
@@ -262,6 +270,7 @@ fn table(infra: &Infra, options: &Options, runs: &[Run]) -> Section {
             fmt_ms(r.latency.p99()),
             cpu(r.cpu_per_msg_us),
             cpu(r.db_cpu_per_msg_us),
+            cpu(r.nats_cpu_per_msg_us),
             r.drain.map_or_else(|| "—".to_owned(), drain_cell),
             match r.drain {
                 Some(d) if !d.done() => format!("< {:.0}", r.sustained),
