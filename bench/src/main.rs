@@ -83,7 +83,7 @@ struct Cli {
     /// Members of section 6's fan-out conversation.
     #[arg(long, default_value_t = 1000)]
     cluster_members: usize,
-    /// Times section 6 kills the sequencer node [default: 3, 1 with --quick].
+    /// Times section 6 kills the sequencer node [default: 5, 1 with --quick].
     #[arg(long)]
     failovers: Option<usize>,
     /// Also write the report to this file [default: <target>/chathooks-bench/latest.md].
@@ -187,7 +187,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 .unwrap_or(if quick { 600 } else { 2_000 }),
             members: cli.cluster_members,
             fanout_repeats: repeats,
-            failovers: cli.failovers.unwrap_or(if quick { 1 } else { 3 }),
+            failovers: cli.failovers.unwrap_or(if quick { 1 } else { 5 }),
         };
         match cluster::run(&guests, &options) {
             Ok(mut s) => sections.append(&mut s),

@@ -177,6 +177,10 @@ async fn one_round(
         seen.push(frame);
     }
 
+    // The survivors try for the role once a second, all at the same moment of the second when they
+    // started together: a kill at a fixed time after the set-up would always land at the same point of
+    // their cycle. A pseudo-random pause spreads the kills over it.
+    tokio::time::sleep(pause_before_kill()).await;
     let killed = nodes.nodes[seq].id.clone();
     let killed_at = Instant::now();
     nodes.kill(seq)?;
@@ -253,6 +257,14 @@ async fn one_round(
         live_again: live_again.map(|at| at - killed_at),
         ..check(round, &observed)
     })
+}
+
+/// A pause of 0 to 1 s, different each round (the clock's nanoseconds).
+fn pause_before_kill() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_millis(u64::from(nanos / 1_000_000))
 }
 
 /// What alice sent and bob saw in a round.
@@ -351,7 +363,8 @@ fn table(infra: &Infra, rounds: &[Round]) -> Section {
     s.intro.push(format!(
         "3 nodes, no plugins. bob is connected over WebSocket to a node that is not the sequencer; alice \
          posts to their conversation through the third node, once before the kill (received, so nothing is \
-         in flight), then every {} ms from the instant the sequencer node (the one whose log says `this node \
+         in flight), a pause of 0-1 s (so that the kills land at different points of the survivors' \
+         once-a-second try for the role), then every {} ms from the instant the sequencer node (the one whose log says `this node \
          is the cluster's sequencer`) is SIGKILLed until {} s after bob receives again. \"role taken\": \
          when a surviving node's log said so (polled every {} ms); \"live again\": the first message bob \
          received after the kill; \"longest wait\": the most any message sent after the kill took from its \
