@@ -248,7 +248,9 @@ pub async fn start_locked(
         }
         None => None,
     };
-    let (timers, stop_timers) = start_powers(&chat, &db, &registry, http, push_gateway, clock);
+    let node_id = link.as_ref().map(|l| l.settings.node_id.as_str());
+    let (timers, stop_timers) =
+        start_powers(&chat, &db, &registry, http, push_gateway, clock, node_id);
     let mut state = AppState::new(chat, admin_key, body_limit);
     if let Some(node) = node {
         state = state.with_cluster(node);
@@ -306,7 +308,8 @@ pub fn plugins_folder(config: &Config) -> std::path::PathBuf {
 }
 
 /// Installs the services behind plugin powers (bot posts, custom events, HTTP, push, timers) in the
-/// plugins' runtime and starts the timer loop; push retries and timers run on `clock`.
+/// plugins' runtime and starts the timer loop; push retries and timers run on `clock`. On cluster node
+/// `node`, the loop leases the timers it fires.
 fn start_powers(
     chat: &Chat,
     db: &Arc<Db>,
@@ -314,6 +317,7 @@ fn start_powers(
     http: HttpClient,
     gateway: PushGateway,
     clock: Arc<dyn Clock>,
+    node: Option<&str>,
 ) -> (JoinHandle<()>, oneshot::Sender<()>) {
     let runtime = tokio::runtime::Handle::current();
     let pusher = Pusher::new(
@@ -324,7 +328,10 @@ fn start_powers(
         gateway,
         clock.clone(),
     );
-    let scheduler = SchedulerHandle::new(clock);
+    let scheduler = match node {
+        Some(node) => SchedulerHandle::new(clock).for_node(node),
+        None => SchedulerHandle::new(clock),
+    };
     let services = ServerServices::new(chat.clone(), http, pusher, scheduler.clone());
     registry.runtime().services().install(Arc::new(services));
     let (stop, stopped) = oneshot::channel::<()>();

@@ -71,6 +71,19 @@ async fn a_publisher_node_runs_its_folder_from_the_catalog_and_takes_a_push_at_o
         (Some("catalog-e2e"), Some("n1"))
     );
     assert_eq!(view["nodes"][0]["alive"], true);
+    // The only node becomes the sequencer, and says so in its metrics too.
+    eventually("the node holds the sequencer role", || async {
+        let response = server
+            .http
+            .request(Method::GET, format!("{}/metrics", server.base))
+            .send()
+            .await
+            .ok()?;
+        let text = response.text().await.ok()?;
+        text.contains("chathooks_cluster_sequencer{node=\"n1\"} 1")
+            .then_some(())
+    })
+    .await;
 
     // A new version pushed by the CLI, with NATS: the node loads it at once.
     let dir = chathooks_tests::temp_dir();

@@ -20,6 +20,7 @@
 //! | `chathooks_deliveries_dead_lettered_total` | counter | `plugin`, `reason` (`attempts`, `backlog`, `unloaded`) |
 //! | `chathooks_websocket_connections` | gauge | open WebSocket connections |
 //! | `chathooks_websocket_connections_total` | counter | WebSocket connections accepted |
+//! | `chathooks_cluster_sequencer` | gauge | `node`: 1 while this cluster node is the sequencer (cluster nodes only) |
 //!
 //! Every label value comes from a set the server or its operator fixes (route templates, the standard
 //! methods, status codes the handlers choose, plugin names from the plugins folder), never from what a
@@ -164,6 +165,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         &statuses,
         &queues,
         state.chat.dispatch().stats(),
+        state.cluster.as_deref(),
     );
     Ok(([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response())
 }
@@ -174,6 +176,7 @@ fn render(
     statuses: &[PluginStatus],
     queues: &Queues,
     dispatch: &DispatchStats,
+    cluster: Option<&crate::cluster::nodes::NodeState>,
 ) -> String {
     let mut e = Exposition::default();
     e.family(
@@ -248,6 +251,19 @@ fn render(
         &[],
         metrics.ws_total.load(Ordering::Relaxed),
     );
+    if let Some(node) = cluster {
+        e.family(
+            "chathooks_cluster_sequencer",
+            "1 while this node of a cluster holds the sequencer role, else 0.",
+            Kind::Gauge,
+        );
+        let holding = u64::from(node.is_sequencer.load(Ordering::Acquire));
+        e.sample(
+            "chathooks_cluster_sequencer",
+            &[("node", node.node_id.as_str())],
+            holding,
+        );
+    }
     e.finish()
 }
 

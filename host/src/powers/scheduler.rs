@@ -9,6 +9,11 @@
 //! [`TIMER_POLL`], and is woken early when a plugin sets a timer. Because timers are rows, they survive
 //! restarts: one that came due while the server was down fires right after the next start.
 //!
+//! On a node of a cluster every node runs this loop on the same timers, so a node fires a due timer only
+//! after leasing it in the database ([`SchedulerHandle::for_node`], SCALE-OUT.md 2.7): two nodes never
+//! fire one timer at once, and a timer whose node died mid-firing is fired again by another once its
+//! [`TIMER_LEASE`] ran out (at least once, as after a crash of a server on its own).
+//!
 //! Due times and the loop's sleeps are on the [`Clock`] its [`SchedulerHandle`] carries (the server's
 //! configured clock), the same one [`crate::powers::ServerServices`] computes due times from when a
 //! plugin sets a timer: a test on a manual clock moves it past a reminder's delay and the timer fires at
@@ -39,12 +44,19 @@ pub const TIMER_ATTEMPTS: u32 = 5;
 /// Delay after a one-shot timer's first failure; doubled after each further one.
 pub const TIMER_FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How long a cluster node's lease on a timer it fires lasts: longer than any `on-timer` call may run
+/// (the after-hook budget's wall-clock cap, 10 s by default), so a live node's lease never runs out
+/// mid-call; a dead node's timers wait this long before another node fires them.
+pub const TIMER_LEASE: Duration = Duration::from_secs(30);
+
 /// Wakes the timer loop (after a plugin set a timer), and is where its time comes from. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SchedulerHandle {
     notify: Arc<Notify>,
     /// What due times are computed from and the loop sleeps on.
     clock: Arc<dyn Clock>,
+    /// A cluster node's id: timers are leased before they fire.
+    node: Option<String>,
 }
 
 impl Default for SchedulerHandle {
@@ -59,7 +71,14 @@ impl SchedulerHandle {
         SchedulerHandle {
             notify: Arc::default(),
             clock,
+            node: None,
         }
+    }
+
+    /// The same handle for node `node` of a cluster: the loop leases each timer before firing it.
+    pub fn for_node(mut self, node: &str) -> Self {
+        self.node = Some(node.to_owned());
+        self
     }
 
     /// The clock timers are due by: a new timer's due time is its delay from this clock's now.
@@ -90,7 +109,10 @@ impl Scheduler {
             tokio::pin!(shutdown);
             loop {
                 let (db2, reg2, clock) = (db.clone(), registry.clone(), handle.clock.clone());
-                let fired = tokio::task::spawn_blocking(move || fire_due(&db2, &reg2, &*clock));
+                let node = handle.node.clone();
+                let fired = tokio::task::spawn_blocking(move || {
+                    fire_due_as(&db2, &reg2, &*clock, node.as_deref())
+                });
                 let sleep = match fired.await {
                     Ok(Ok(sleep)) => sleep,
                     Ok(Err(e)) => {
@@ -114,10 +136,32 @@ impl Scheduler {
 
 /// Fires every timer due by `clock` that can fire now; returns how long to sleep before the next round.
 pub fn fire_due(db: &Db, registry: &Registry, clock: &dyn Clock) -> crate::store::Result<Duration> {
+    fire_due_as(db, registry, clock, None)
+}
+
+/// [`fire_due`] on cluster node `node` (leasing each timer first), or on a server on its own (`None`).
+pub fn fire_due_as(
+    db: &Db,
+    registry: &Registry,
+    clock: &dyn Clock,
+    node: Option<&str>,
+) -> crate::store::Result<Duration> {
     // The time of the last look, which found nothing (more) to fire.
     let now = loop {
         let now = clock.now_ms();
-        let due = db.read(|c| c.due_timers(now, TIMER_BATCH))?;
+        let due = match (node, db.as_postgres()) {
+            (Some(node), Some(pg)) => {
+                let plugins: Vec<String> = registry
+                    .running()
+                    .iter()
+                    .filter(|p| p.plugin.has_timer())
+                    .map(|p| p.name().to_owned())
+                    .collect();
+                let lease = Millis::try_from(TIMER_LEASE.as_millis()).unwrap_or(Millis::MAX);
+                pg.lease_timers(node, &plugins, now, now.saturating_add(lease), TIMER_BATCH)?
+            }
+            _ => db.read(|c| c.due_timers(now, TIMER_BATCH))?,
+        };
         let firable: Vec<_> = due
             .into_iter()
             .filter(|t| {

@@ -281,6 +281,30 @@ impl PgDb {
         })?
     }
 
+    /// Cluster mode: leases `plugins`' timers due at `now` for `node` until `lease_until`
+    /// ([`super::timers::lease_timers`]), in a transaction of its own.
+    pub fn lease_timers(
+        &self,
+        node: &str,
+        plugins: &[String],
+        now: crate::model::Millis,
+        lease_until: crate::model::Millis,
+        limit: u32,
+    ) -> Result<Vec<crate::store::Timer>> {
+        self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
+            let leased = rt.block_on(super::timers::lease_timers(
+                &tx,
+                node,
+                plugins,
+                now,
+                lease_until,
+                limit,
+            ))?;
+            rt.block_on(tx.commit())?;
+            Ok(leased)
+        })?
+    }
+
     /// Checks out a connection, begins a transaction on it and hands it to `body`. A pooled connection
     /// that turns out closed at `BEGIN` (the server restarted) is thrown away and another taken, up to
     /// the pool's size: nothing ran on it yet.

@@ -87,6 +87,8 @@ mod parity_tests;
 mod sequencer_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timer_lease_tests;
 
 pub use connect::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PgPool, PoolOptions};
 pub use db::PgDb;

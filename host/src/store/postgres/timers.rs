@@ -28,7 +28,8 @@ pub async fn set_timer(
             "INSERT INTO plugin_timers (plugin, name, due_at, interval_ms, payload, attempts, rev, created_at)
              VALUES ($1, $2, $3, $4, $5, 0, 1, $6)
              ON CONFLICT (plugin, name) DO UPDATE SET due_at = $3, interval_ms = $4, payload = $5,
-                 attempts = 0, rev = plugin_timers.rev + 1, created_at = $6",
+                 attempts = 0, rev = plugin_timers.rev + 1, created_at = $6,
+                 lease_owner = NULL, lease_until = NULL",
         )
         .await?;
     tx.execute(&stmt, &[&plugin, &name, &due_at, &interval, &payload, &now])
@@ -81,6 +82,37 @@ pub async fn due_timers(tx: &Transaction<'_>, now: Millis, limit: u32) -> Result
     rows.iter().map(timer_row).collect()
 }
 
+/// Cluster mode: leases up to `limit` timers of `plugins` due at `now` that no node holds a live lease
+/// on, earliest first, for `node` until `lease_until` (`FOR UPDATE SKIP LOCKED`: a timer another node is
+/// leasing at this moment is skipped, not waited for).
+pub async fn lease_timers(
+    tx: &Transaction<'_>,
+    node: &str,
+    plugins: &[String],
+    now: Millis,
+    lease_until: Millis,
+    limit: u32,
+) -> Result<Vec<Timer>> {
+    let stmt = tx
+        .prepare_cached(
+            "WITH due AS (SELECT plugin, name FROM plugin_timers
+                          WHERE due_at <= $1 AND plugin = ANY($2)
+                            AND (lease_until IS NULL OR lease_until < $1)
+                          ORDER BY due_at, plugin, name LIMIT $3
+                          FOR UPDATE SKIP LOCKED)
+             UPDATE plugin_timers t SET lease_owner = $4, lease_until = $5
+             FROM due WHERE t.plugin = due.plugin AND t.name = due.name
+             RETURNING t.plugin, t.name, t.due_at, t.interval_ms, t.payload, t.attempts, t.rev",
+        )
+        .await?;
+    let rows = tx
+        .query(&stmt, &[&now, &plugins, &big(limit), &node, &lease_until])
+        .await?;
+    let mut timers = rows.iter().map(timer_row).collect::<Result<Vec<_>>>()?;
+    timers.sort_by(|a, b| (a.due_at, &a.plugin, &a.name).cmp(&(b.due_at, &b.plugin, &b.name)));
+    Ok(timers)
+}
+
 /// When the next timer is due, if any.
 pub async fn next_due(tx: &Transaction<'_>) -> Result<Option<Millis>> {
     let stmt = tx
@@ -110,7 +142,8 @@ pub async fn finish_firing(
         Some(at) => {
             let stmt = tx
                 .prepare_cached(
-                    "UPDATE plugin_timers SET due_at = $4, attempts = $5
+                    "UPDATE plugin_timers SET due_at = $4, attempts = $5,
+                         lease_owner = NULL, lease_until = NULL
                      WHERE plugin = $1 AND name = $2 AND rev = $3",
                 )
                 .await?;
