@@ -219,6 +219,57 @@ impl Nodes {
     }
 }
 
+impl Drop for Nodes {
+    /// Before the logs go with the folders: each node's warnings and errors on stderr (the first few),
+    /// so that a run that looked fine in its figures but not in its logs says so.
+    fn drop(&mut self) {
+        for node in &self.nodes {
+            let Ok(log) = std::fs::read_to_string(&node.dirs.log) else {
+                continue;
+            };
+            let flagged: Vec<String> = log
+                .lines()
+                .map(strip_ansi)
+                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .collect();
+            if flagged.is_empty() {
+                continue;
+            }
+            eprintln!(
+                "    node {} logged {} warning(s)/error(s){}:",
+                node.id,
+                flagged.len(),
+                if node.alive() {
+                    ""
+                } else {
+                    " (since its last start)"
+                }
+            );
+            for line in flagged.iter().take(3) {
+                eprintln!("      {line}");
+            }
+        }
+    }
+}
+
+/// `line` without its terminal colour codes (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Waits until every node in `apis` runs `plugins` plugins (state `active`): a cluster node loads them
 /// from the catalog its publishers filled, a moment after it listens (every 3 s, or when poked).
 pub async fn wait_for_plugins(
