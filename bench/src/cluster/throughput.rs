@@ -39,6 +39,19 @@ struct Drain {
     waited: Duration,
 }
 
+/// Plugin calls of the run on each node, `n1` first (before-hooks where the request landed, after-hooks
+/// where a dispatcher took the delivery).
+type PerNode = Vec<u64>;
+
+/// Plugin calls so far on each node, `n1` first.
+async fn per_node_calls(apis: &[Api]) -> anyhow::Result<PerNode> {
+    let mut calls = Vec::new();
+    for api in apis {
+        calls.push(api.plugin_calls().await?);
+    }
+    Ok(calls)
+}
+
 impl Drain {
     fn done(&self) -> bool {
         self.counted >= self.expected
@@ -60,6 +73,8 @@ struct Run {
     /// CPU of the nats-server per message (µs).
     nats_cpu_per_msg_us: Option<f64>,
     drain: Option<Drain>,
+    /// The run's plugin calls on each node (with plugins and several nodes).
+    per_node: PerNode,
     /// Messages per second counting until the after-hooks were done (an upper bound when not done).
     sustained: f64,
 }
@@ -102,6 +117,7 @@ fn run_once(
     let targets_file = nodes.root().join("targets.json");
     std::fs::write(&targets_file, serde_json::to_string(&targets)?)?;
     let calls_before = rt.block_on(settle(&apis))?;
+    let per_node_before = rt.block_on(per_node_calls(&apis))?;
     let cpu_before = nodes.cpu_time();
     let db_cpu_before = infra.pg.cpu_time();
     let nats_cpu_before = infra.nats_cpu_time();
@@ -144,6 +160,12 @@ fn run_once(
     } else {
         None
     };
+    let per_node: PerNode = rt
+        .block_on(per_node_calls(&apis))?
+        .into_iter()
+        .zip(per_node_before)
+        .map(|(after, before)| after.saturating_sub(before))
+        .collect();
     let latency = Samples::from_micros(result.micros);
     let rps = result.sent as f64 / result.seconds;
     let until_done = result.seconds + drain.map_or(0.0, |d| d.waited.as_secs_f64());
@@ -172,6 +194,7 @@ fn run_once(
         db_cpu_per_msg_us: db_cpu.map(per_message),
         nats_cpu_per_msg_us: nats_cpu.map(per_message),
         drain,
+        per_node,
         sustained: result.sent as f64 / until_done,
     })
 }
@@ -290,6 +313,24 @@ fn table(infra: &Infra, options: &Options, runs: &[Run]) -> Section {
                 d.counted,
                 d.expected,
                 d.counted - d.expected
+            ));
+        }
+    }
+    for r in runs {
+        if r.plugins > 0 && r.per_node.len() > 1 {
+            let calls: Vec<String> = r
+                .per_node
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("n{} {c}", i + 1))
+                .collect();
+            s.note(format!(
+                "{}, {} client(s), {} plugins: plugin calls by node (before-hooks where the request \
+                 landed, after-hooks where a dispatcher took them): {}",
+                r.topology.name(),
+                r.clients,
+                r.plugins,
+                calls.join(", ")
             ));
         }
     }
