@@ -181,6 +181,12 @@ async fn one_round(
     // started together: a kill at a fixed time after the set-up would always land at the same point of
     // their cycle. A pseudo-random pause spreads the kills over it.
     tokio::time::sleep(pause_before_kill()).await;
+    let claims = nodes.claims();
+    if claims.len() != 1 {
+        eprintln!(
+            "    round {round}: before the kill, the logs of {claims:?} say they hold the role"
+        );
+    }
     let killed = nodes.nodes[seq].id.clone();
     let killed_at = Instant::now();
     nodes.kill(seq)?;

@@ -195,6 +195,16 @@ impl Nodes {
             .position(|n| n.alive() && n.logged_sequencer())
     }
 
+    /// The running nodes whose current log says they hold the sequencer role (one, unless the role moved
+    /// without a kill).
+    pub fn claims(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.alive() && n.logged_sequencer())
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
     /// SIGKILLs node `i`.
     pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
         let node = self.nodes.get_mut(i).context("no such node")?;
@@ -210,6 +220,16 @@ impl Nodes {
         let database = self.database.clone();
         let node = self.nodes.get_mut(i).context("no such node")?;
         if node.server.is_none() {
+            // Keep the log of the killed process beside the new one (`server.log.1`, ...).
+            let mut n = 1;
+            let kept = loop {
+                let kept = node.dirs.log.with_extension(format!("log.{n}"));
+                if !kept.exists() {
+                    break kept;
+                }
+                n += 1;
+            };
+            let _ = std::fs::rename(&node.dirs.log, kept);
             let server = Node::start(&node.dirs, &database, &node.extra)
                 .with_context(|| format!("restarting node {}", node.id))?;
             node.base = server.base.clone();
@@ -221,12 +241,34 @@ impl Nodes {
 
 impl Drop for Nodes {
     /// Before the logs go with the folders: each node's warnings and errors on stderr (the first few),
-    /// so that a run that looked fine in its figures but not in its logs says so.
+    /// so that a run that looked fine in its figures but not in its logs says so; with
+    /// `CHATHOOKS_BENCH_KEEP_LOGS=<dir>`, every log (a killed process's too) copied to `<dir>/<run>/`.
     fn drop(&mut self) {
+        if let Ok(keep) = std::env::var("CHATHOOKS_BENCH_KEEP_LOGS") {
+            let run = self.root.path().file_name().unwrap_or_default();
+            let to = Path::new(&keep).join(run);
+            let _ = std::fs::create_dir_all(&to);
+            for node in &self.nodes {
+                let from = node.dirs.log.parent().map(Path::to_path_buf);
+                if let Some(Ok(entries)) = from.map(std::fs::read_dir) {
+                    for e in entries.flatten() {
+                        let name = format!("{}-{}", node.id, e.file_name().to_string_lossy());
+                        if name.contains("server.log") {
+                            let _ = std::fs::copy(e.path(), to.join(name));
+                        }
+                    }
+                }
+            }
+        }
         for node in &self.nodes {
-            let Ok(log) = std::fs::read_to_string(&node.dirs.log) else {
-                continue;
-            };
+            let log = std::fs::read_dir(node.dirs.log.parent().unwrap_or(Path::new(".")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("server.log"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect::<Vec<_>>()
+                .join("\n");
             let flagged: Vec<String> = log
                 .lines()
                 .map(strip_ansi)
