@@ -22,7 +22,7 @@ use crate::cluster::member::{self, Member, MemberDeps};
 use crate::cluster::node::{ClusterNode, Link};
 use crate::cluster::nodes::NodeState;
 use crate::config::{AdminKey, Config};
-use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher};
+use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher, FanOutSignal};
 use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
@@ -175,7 +175,7 @@ pub async fn start_locked(
     // First, so a bad CA file stops the start before anything else is opened.
     let http = HttpClient::new(tokio::runtime::Handle::current(), config.http_ca.as_deref())?;
     let body_limit = config.body_limit;
-    let dispatch_config = DispatchConfig {
+    let mut dispatch_config = DispatchConfig {
         max_backlog_per_plugin: config.max_plugin_backlog,
         clock: config.clock.clone(),
         ..DispatchConfig::default()
@@ -191,6 +191,9 @@ pub async fn start_locked(
         Some(settings) => Some(Link::connect(settings).await?),
         None => None,
     };
+    if let Some(link) = &link {
+        dispatch_config.fanned_out = Some(FanOutSignal(link.deliveries_poke()));
+    }
     let cluster_config = config.clone();
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
@@ -403,7 +406,7 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
     })?;
     // A node of a cluster shares the database with the other nodes; a server on its own takes it.
     match (&config.cluster, db.as_postgres()) {
-        (Some(_), Some(pg)) => pg.join_cluster()?,
+        (Some(cluster), Some(pg)) => pg.join_cluster(&cluster.name, &cluster.node_id)?,
         (Some(_), None) => {
             anyhow::bail!("a cluster node's database must be PostgreSQL (--database)")
         }

@@ -53,7 +53,7 @@ async fn setup() -> anyhow::Result<Option<Setup>> {
         })?;
         db.as_postgres()
             .ok_or_else(|| anyhow::anyhow!("PostgreSQL"))?
-            .join_cluster()?;
+            .join_cluster("t", "n1")?;
         Ok((db, conversation))
     })
     .await??;

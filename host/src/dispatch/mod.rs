@@ -142,6 +142,19 @@ pub struct DispatchConfig {
     /// Where due times, backoff and the unloaded grace read the time, and what the loop's sleeps wait on
     /// (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
+    /// Called after a round that fanned events out: a cluster node pokes every node's dispatcher, so
+    /// whichever has room starts the new deliveries (`None` on a server on its own).
+    pub fanned_out: Option<FanOutSignal>,
+}
+
+/// What [`DispatchConfig::fanned_out`] calls.
+#[derive(Clone)]
+pub struct FanOutSignal(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for FanOutSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FanOutSignal")
+    }
 }
 
 impl Default for DispatchConfig {
@@ -155,6 +168,7 @@ impl Default for DispatchConfig {
             max_backlog_per_plugin: MAX_BACKLOG_PER_PLUGIN,
             unloaded_grace: UNLOADED_GRACE,
             clock: Arc::new(SystemClock),
+            fanned_out: None,
         }
     }
 }
@@ -418,6 +432,11 @@ impl Loop {
             self.reload.last = Some((Instant::now(), took));
         }
         let result = result?;
+        if result.fanned_out
+            && let Some(signal) = &self.config.fanned_out
+        {
+            (signal.0)();
+        }
         for s in result.started {
             *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
             let (db, config) = (self.db.clone(), self.config.clone());

@@ -8,7 +8,7 @@
 //! are applied in the same transaction: an unloaded plugin's expired deliveries and the fan-out beyond a
 //! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
 use crate::model::Millis;
@@ -99,6 +99,8 @@ pub(super) struct RoundResult {
     pub started: Vec<Started>,
     /// There is more to do at once (a full fan-out batch, a queue reloaded, an outcome to record).
     pub more: bool,
+    /// Deliveries were fanned out (other nodes of a cluster may start them).
+    pub fanned_out: bool,
 }
 
 /// Runs one round. `finished` is emptied once its outcomes are committed (kept if the round fails, to be
@@ -152,7 +154,9 @@ pub(super) fn round(
     // far as each has room. Memory follows along (a failed commit makes the caller reload it).
     let mut backlogs = Backlogs::new(config.max_backlog_per_plugin);
     let mut given_up: Vec<GivenUp> = Vec::new();
+    let mut fanned_out = false;
     let (starts, stale) = db.write(|tx| {
+        fanned_out = false;
         for f in finished.iter() {
             record(tx, f, now)?;
             let again = match f.outcome {
@@ -171,7 +175,23 @@ pub(super) fn round(
                 reason,
             });
         }
-        for (event, plugins) in &targets {
+        // On a node of a cluster another node may be fanning out, or have fanned some of these out since
+        // they were read: fan out only under the cluster's lock, and only what is still in the outbox.
+        let fan_out: Vec<&(StoredEvent, Vec<String>)> =
+            if targets.is_empty() || !tx.may_fan_out()? {
+                Vec::new()
+            } else {
+                let still: HashSet<i64> = tx
+                    .pending_events(FAN_OUT_BATCH)?
+                    .iter()
+                    .map(|e| e.id)
+                    .collect();
+                targets
+                    .iter()
+                    .filter(|(e, _)| still.contains(&e.id))
+                    .collect()
+            };
+        for (event, plugins) in fan_out {
             let split = backlogs.split(queues, plugins);
             for plugin in split.full {
                 let disabled = running
@@ -187,6 +207,7 @@ pub(super) fn round(
             }
             for row in tx.fan_out_event(event, &split.queue, now)? {
                 queues.insert(row, now);
+                fanned_out = true;
             }
         }
         let mut starts: Vec<(Head, StartedRow, LoadedPlugin)> = Vec::new();
@@ -211,6 +232,7 @@ pub(super) fn round(
     })?;
     report(deps, &mut memory.warnings, finished, &given_up, now);
     finished.clear();
+    result.fanned_out = fanned_out;
     let queues = &mut memory.queues;
     // From here on nothing may return early: the starts are committed and must reach the caller.
     // The store disagrees with memory about these queues (a replayed dead letter went first): re-read.

@@ -219,6 +219,11 @@ pub trait Tx: Read {
     ) -> Result<i64>;
     /// Creates one delivery per plugin of `plugins` for outbox event `event_id`; how many.
     fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize>;
+    /// Whether this transaction may fan events out: always on a server on its own; on a node of a
+    /// cluster, only while no other node's transaction does (PostgreSQL's `leases`).
+    fn may_fan_out(&self) -> Result<bool> {
+        Ok(true)
+    }
     /// Like [`Tx::fan_out`] for an event already read; the deliveries created.
     fn fan_out_event(
         &self,

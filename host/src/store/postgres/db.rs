@@ -54,8 +54,7 @@
 //! startup options, so it costs no statement (a pooler in front of PostgreSQL must pass `options`
 //! through; PgBouncer needs `ignore_startup_parameters = options` or a `-c` in its own settings).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use deadpool_postgres::{Object, Transaction};
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -64,6 +63,8 @@ use tokio_postgres::IsolationLevel;
 use super::connect::{PgPool, PoolOptions};
 use super::error::{PgError, connection_lost, must_retry};
 use super::kv::PgKv;
+use super::leases::LeaseHolder;
+use super::locks::advisory_key;
 use super::migrations::migrate;
 use super::owner::{LockMode, ServerLock};
 use super::seam::PgConn;
@@ -78,6 +79,11 @@ use crate::store::{Read, Tx};
 /// waiting happens on the callers' threads. Two keep that off the critical path without taking a
 /// machine's cores from request handling.
 pub const RUNTIME_THREADS: usize = 2;
+
+/// How long a cluster node's lease on a delivery it started lasts: longer than any after-hook call may
+/// run (its wall-clock cap, ten times the after-hook budget: 10 s by default), so a live node never loses
+/// a lease mid-call; a dead node's deliveries are started elsewhere this long after it started them.
+pub const DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Most times a write's closure runs when PostgreSQL fails it with a serialization failure or a deadlock.
 /// A transaction that loses five races in a row is contending with something a retry will not outwait.
@@ -96,8 +102,9 @@ pub struct PgDb {
     /// The lock that makes this the database's only server, once [`PgDb::claim`]ed (or one of a
     /// cluster's nodes, once [`PgDb::join_cluster`]ed).
     server_lock: Mutex<Option<ServerLock>>,
-    /// A node of a cluster: no writer mutex, and events are appended as drafts for the sequencer.
-    clustered: AtomicBool,
+    /// A node of a cluster: no writer mutex, events are appended as drafts for the sequencer, and
+    /// deliveries are leased ([`super::leases`]).
+    cluster: OnceLock<Box<LeaseHolder>>,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -135,7 +142,7 @@ impl PgDb {
             runtime,
             durability,
             server_lock: Mutex::new(None),
-            clustered: AtomicBool::new(false),
+            cluster: OnceLock::new(),
         })
     }
 
@@ -167,23 +174,30 @@ impl PgDb {
         Ok(())
     }
 
-    /// Makes this one node of a cluster on the database: takes the server lock in shared mode (refused
-    /// with [`PgError::InUse`] while a server on its own serves the database), drops the writer mutex,
-    /// and appends events as drafts for the sequencer (SCALE-OUT.md 2.3, 2.4).
-    pub fn join_cluster(&self) -> Result<()> {
+    /// Makes this node `node_id` of cluster `cluster` on the database: takes the server lock in shared
+    /// mode (refused with [`PgError::InUse`] while a server on its own serves the database), drops the
+    /// writer mutex, appends events as drafts for the sequencer and leases deliveries (SCALE-OUT.md 2.3,
+    /// 2.4, 2.6).
+    pub fn join_cluster(&self, cluster: &str, node_id: &str) -> Result<()> {
         let held = tokio::task::block_in_place(|| {
             self.runtime
                 .handle()
                 .block_on(ServerLock::take(&self.pool, LockMode::Shared))
         })?;
         *lock(&self.server_lock) = Some(held);
-        self.clustered.store(true, Ordering::Release);
+        let lease_ms =
+            crate::model::Millis::try_from(DELIVERY_LEASE.as_millis()).unwrap_or(i64::MAX);
+        let _ = self.cluster.set(Box::new(LeaseHolder {
+            node_id: node_id.to_owned(),
+            fan_out_key: advisory_key(cluster, "fan-out"),
+            lease_ms,
+        }));
         Ok(())
     }
 
     /// Whether this is a node of a cluster ([`PgDb::join_cluster`]).
     pub fn is_clustered(&self) -> bool {
-        self.clustered.load(Ordering::Acquire)
+        self.cluster.get().is_some()
     }
 
     /// The setting, redacted: for messages and logs.
@@ -220,12 +234,12 @@ impl PgDb {
         mut f: impl FnMut(&dyn Tx) -> Result<T>,
         after_commit: impl FnOnce(&T),
     ) -> Result<T> {
-        let clustered = self.is_clustered();
-        let _writer = (!clustered).then(|| lock(&self.writer));
+        let cluster = self.cluster.get().map(|holder| &**holder);
+        let _writer = cluster.is_none().then(|| lock(&self.writer));
         let mut attempt = 1;
         loop {
             let outcome = self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
-                let conn = PgConn::new(&tx, rt).clustered(clustered);
+                let conn = PgConn::new(&tx, rt).in_cluster(cluster);
                 let result = f(&conn);
                 let lost_race = conn.lost_race();
                 match result {
@@ -259,7 +273,8 @@ impl PgDb {
     /// Runs `f` on one `REPEATABLE READ READ ONLY` snapshot. Writes committed before the call are visible.
     pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
         self.in_transaction(IsolationLevel::RepeatableRead, true, |tx, rt| {
-            let value = f(&PgConn::new(&tx, rt))?;
+            let value =
+                f(&PgConn::new(&tx, rt).in_cluster(self.cluster.get().map(|holder| &**holder)))?;
             // Ending a read-only transaction cannot lose anything, but a failure to end it is news.
             rt.block_on(tx.commit())?;
             Ok(value)

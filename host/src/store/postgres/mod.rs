@@ -42,6 +42,7 @@
 //!   [`outbox`], [`dead_letters`], [`devices`], [`timers`]; [`values`]: what they share (NUL rules,
 //!   conversions).
 //! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
+//! - [`leases`]: a cluster node's after-hook deliveries (one fan-out at a time, leased starts).
 //! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
 //! - [`error`]: [`PgError`], what setting up or reaching the backend can fail with.
 //! - Cluster mode only, not on the seam: [`catalog`], the plugins every node runs; [`nodes`], the nodes'
@@ -56,6 +57,7 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod kv;
+pub mod leases;
 pub mod locks;
 pub mod messages;
 pub mod migrations;
@@ -81,6 +83,8 @@ mod db_tests;
 mod fault_tests;
 #[cfg(test)]
 mod kv_tests;
+#[cfg(test)]
+mod leases_tests;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
 
 use super::error::{PgError, must_retry};
+use super::leases::{self, LeaseHolder};
 use super::{
     conversations, dead_letters, devices, events, messages, outbox, participants, reactions,
     receipts, timers, tokens, users,
@@ -39,8 +40,9 @@ pub(super) struct PgConn<'c, 't> {
     /// A statement failed with a serialization failure or a deadlock: the transaction is doomed, and the
     /// whole closure should run again on a fresh one.
     lost_race: Cell<bool>,
-    /// On a node of a cluster: events are appended as drafts for the sequencer.
-    clustered: bool,
+    /// On a node of a cluster: events are appended as drafts for the sequencer and deliveries are
+    /// leased ([`leases`]).
+    cluster: Option<&'c LeaseHolder>,
 }
 
 impl<'c, 't> PgConn<'c, 't> {
@@ -49,13 +51,14 @@ impl<'c, 't> PgConn<'c, 't> {
             tx,
             rt,
             lost_race: Cell::new(false),
-            clustered: false,
+            cluster: None,
         }
     }
 
-    /// The same connection on a node of a cluster (`clustered`): [`Tx::append_event`] appends a draft.
-    pub(super) fn clustered(mut self, clustered: bool) -> Self {
-        self.clustered = clustered;
+    /// The same connection on a node of a cluster (`Some`): [`Tx::append_event`] appends a draft and
+    /// deliveries are leased by `holder`.
+    pub(super) fn in_cluster(mut self, holder: Option<&'c LeaseHolder>) -> Self {
+        self.cluster = holder;
         self
     }
 
@@ -185,6 +188,9 @@ impl Read for PgConn<'_, '_> {
     }
 
     fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
+        if self.cluster.is_some() {
+            return self.run(leases::queued_deliveries(self.tx));
+        }
         self.run(outbox::queued_deliveries(self.tx))
     }
 
@@ -374,7 +380,7 @@ impl Tx for PgConn<'_, '_> {
         payload: &serde_json::Value,
         now: Millis,
     ) -> Result<i64> {
-        if self.clustered {
+        if self.cluster.is_some() {
             return self.run(events::append_draft(
                 self.tx,
                 kind,
@@ -404,10 +410,23 @@ impl Tx for PgConn<'_, '_> {
         plugins: &[String],
         now: Millis,
     ) -> Result<Vec<QueuedDelivery>> {
+        if self.cluster.is_some() {
+            return self.run(leases::fan_out_event(self.tx, event, plugins, now));
+        }
         self.run(outbox::fan_out_event(self.tx, event, plugins, now))
     }
 
+    fn may_fan_out(&self) -> Result<bool> {
+        match self.cluster {
+            Some(holder) => self.run(leases::claim_fan_out(self.tx, holder)),
+            None => Ok(true),
+        }
+    }
+
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>> {
+        if let Some(holder) = self.cluster {
+            return self.run(leases::start_head(self.tx, holder, event_id, plugin, now));
+        }
         self.run(outbox::start_head(self.tx, event_id, plugin, now))
     }
 
@@ -416,6 +435,11 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool> {
+        if let Some(holder) = self.cluster {
+            return self.run(leases::delivery_succeeded(
+                self.tx, holder, event_id, plugin,
+            ));
+        }
         self.run(outbox::delivery_succeeded(self.tx, event_id, plugin))
     }
 
@@ -426,6 +450,16 @@ impl Tx for PgConn<'_, '_> {
         error: &str,
         next_attempt_at: Millis,
     ) -> Result<()> {
+        if let Some(holder) = self.cluster {
+            return self.run(leases::delivery_returned(
+                self.tx,
+                holder,
+                event_id,
+                plugin,
+                Some(error),
+                next_attempt_at,
+            ));
+        }
         self.run(outbox::delivery_failed(
             self.tx,
             event_id,
@@ -441,6 +475,16 @@ impl Tx for PgConn<'_, '_> {
         plugin: &str,
         next_attempt_at: Millis,
     ) -> Result<()> {
+        if let Some(holder) = self.cluster {
+            return self.run(leases::delivery_returned(
+                self.tx,
+                holder,
+                event_id,
+                plugin,
+                None,
+                next_attempt_at,
+            ));
+        }
         self.run(outbox::postpone_delivery(
             self.tx,
             event_id,
@@ -450,6 +494,9 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn recover_in_flight(&self) -> Result<usize> {
+        if let Some(holder) = self.cluster {
+            return self.run(leases::recover_own(self.tx, holder));
+        }
         self.run(outbox::recover_in_flight(self.tx))
     }
 

@@ -107,7 +107,7 @@ fn drafts_of_concurrent_writers_become_gapless_ids_in_commit_order_per_conversat
         return Ok(());
     };
     let conversations = seed(&db, 3)?;
-    pg(&db)?.join_cluster()?;
+    pg(&db)?.join_cluster("t", "n1")?;
     let mut session = open_session(&db, "n1")?;
     let writing = AtomicBool::new(true);
     let sequenced = std::thread::scope(|s| -> anyhow::Result<Vec<StoredEvent>> {
@@ -225,7 +225,7 @@ fn a_server_on_its_own_sequences_what_a_cluster_left_and_continues_its_ids() -> 
         return Ok(());
     };
     let conversations = seed(&db, 1)?;
-    pg(&db)?.join_cluster()?;
+    pg(&db)?.join_cluster("t", "n1")?;
     let mut session = open_session(&db, "n1")?;
     send(&db, &conversations[0])?;
     assert_eq!(drain(&db, &mut session)?.len(), 1);
@@ -257,7 +257,7 @@ fn a_server_on_its_own_and_cluster_nodes_refuse_each_other() -> TestResult {
     let open = || Db::connect(&url, Durability::Process, super::db_tests::test_pool());
     first.claim()?;
     let node = open()?;
-    let refused = pg(&node)?.join_cluster();
+    let refused = pg(&node)?.join_cluster("t", "n1");
     assert!(
         matches!(refused, Err(StoreError::Postgres(PgError::InUse { .. }))),
         "{refused:?}"
@@ -265,8 +265,8 @@ fn a_server_on_its_own_and_cluster_nodes_refuse_each_other() -> TestResult {
     drop(first);
 
     let (one, two) = (open()?, open()?);
-    pg(&one)?.join_cluster()?;
-    pg(&two)?.join_cluster()?;
+    pg(&one)?.join_cluster("t", "n1")?;
+    pg(&two)?.join_cluster("t", "n1")?;
     let alone = open()?;
     let refused = alone.claim();
     assert!(
@@ -286,7 +286,7 @@ fn the_same_send_through_several_nodes_at_once_makes_one_message() -> TestResult
     let nodes = (0..NODES)
         .map(|_| -> anyhow::Result<Db> {
             let node = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?;
-            pg(&node)?.join_cluster()?;
+            pg(&node)?.join_cluster("t", "n1")?;
             Ok(node)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -1,0 +1,131 @@
+//! Cluster mode's delivery leases against a real server, with two nodes on one database: one fans out at
+//! a time and nothing twice, a started head is the lessee's alone until its lease runs out, then another
+//! node starts it with the next attempt, a node that lost its lease cannot record, and a restarting node
+//! takes back only its own leases.
+
+use chathooks_testservers::Postgres;
+use serde_json::json;
+
+use crate::store::{Db, Durability};
+
+type TestResult = anyhow::Result<()>;
+
+/// Two nodes of cluster "t" on a fresh database holding events 1 and 2 of conversation "c" in the outbox
+/// (written by a server on its own first, as a sequencer would leave them); `None` without PostgreSQL.
+fn two_nodes() -> anyhow::Result<Option<(Db, Db)>> {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(None);
+    };
+    let url = pg.url_for_new_database()?;
+    let open = || Db::connect(&url, Durability::Process, super::db_tests::test_pool());
+    let first = open()?;
+    for _ in 0..2 {
+        first.write(|tx| tx.append_event("message.new", Some("c"), &[], &json!({}), 1))?;
+    }
+    drop(first);
+    let (one, two) = (open()?, open()?);
+    for (db, node) in [(&one, "n1"), (&two, "n2")] {
+        db.as_postgres()
+            .ok_or_else(|| anyhow::anyhow!("PostgreSQL"))?
+            .join_cluster("t", node)?;
+    }
+    Ok(Some((one, two)))
+}
+
+fn plugins() -> Vec<String> {
+    vec!["p".to_owned()]
+}
+
+#[test]
+fn one_node_fans_out_at_a_time_and_an_event_only_once() -> TestResult {
+    let Some((one, two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = one.read(|r| r.pending_events(10))?;
+    assert_eq!(events.len(), 2);
+    // n1's round holds the fan-out lock while n2's round tries.
+    let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    let (mine, theirs) = std::thread::scope(|s| {
+        let n2 = s.spawn(|| {
+            held.wait();
+            let claimed = two.write(|tx| tx.may_fan_out());
+            release.wait();
+            claimed
+        });
+        let n1 = one.write(|tx| {
+            let claimed = tx.may_fan_out()?;
+            held.wait();
+            release.wait();
+            let mut created = 0;
+            for event in &events {
+                created += tx.fan_out_event(event, &plugins(), 1)?.len();
+            }
+            Ok((claimed, created))
+        });
+        (n1, n2.join())
+    });
+    assert_eq!(mine?, (true, 2));
+    assert!(!theirs.map_err(|_| anyhow::anyhow!("n2 panicked"))??);
+    // n2 read the outbox before n1 committed: under the lock now, it fans nothing out twice.
+    let again = two.write(|tx| {
+        assert!(tx.may_fan_out()?);
+        events
+            .iter()
+            .map(|e| tx.fan_out_event(e, &plugins(), 1).map(|rows| rows.len()))
+            .sum::<crate::store::Result<usize>>()
+    })?;
+    assert_eq!(again, 0);
+    assert_eq!(one.read(|r| r.queued_deliveries())?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn a_lease_is_the_lessees_until_it_runs_out_then_another_node_starts_it_again() -> TestResult {
+    let Some((one, two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = one.read(|r| r.pending_events(10))?;
+    one.write(|tx| {
+        for event in &events {
+            tx.fan_out_event(event, &plugins(), 1)?;
+        }
+        Ok(())
+    })?;
+    let (head, next) = (events[0].id, events[1].id);
+    let started = one.write(|tx| tx.start_head(head, "p", 100))?;
+    assert_eq!(started.map(|r| r.attempt), Some(1));
+    // Taken, and its queue is held behind it: n2 starts neither.
+    assert!(two.write(|tx| tx.start_head(head, "p", 200))?.is_none());
+    assert!(two.write(|tx| tx.start_head(next, "p", 200))?.is_none());
+    assert!(
+        !two.write(|tx| tx.delivery_succeeded(head, "p"))?,
+        "not n2's to record"
+    );
+
+    // n1 dies: past its lease, n2 starts the delivery again, as attempt 2.
+    let lease = super::db::DELIVERY_LEASE.as_millis();
+    let after = 100 + i64::try_from(lease)? + 1;
+    let again = two.write(|tx| tx.start_head(head, "p", after))?;
+    assert_eq!(again.map(|r| r.attempt), Some(2));
+    // n1 comes back late with its outcome: refused, and n2's lease stands.
+    assert!(!one.write(|tx| tx.delivery_succeeded(head, "p"))?);
+    let failed = one.write(|tx| tx.delivery_failed(head, "p", "late", after));
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(two.write(|tx| tx.delivery_succeeded(head, "p"))?);
+    assert_eq!(
+        two.write(|tx| tx.start_head(next, "p", after))?
+            .map(|r| r.attempt),
+        Some(1),
+        "the next event of the queue goes on"
+    );
+
+    // n2 restarts: it takes back its own lease, n1 has none to take.
+    assert_eq!(one.write(|tx| tx.recover_in_flight())?, 0);
+    assert_eq!(two.write(|tx| tx.recover_in_flight())?, 1);
+    assert_eq!(
+        one.write(|tx| tx.start_head(next, "p", after))?
+            .map(|r| r.attempt),
+        Some(2)
+    );
+    Ok(())
+}
