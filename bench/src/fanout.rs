@@ -39,6 +39,10 @@ pub struct Audience {
     pub tokens: Vec<String>,
     /// The conversation.
     pub conversation: String,
+    /// The servers member `i` connects to, `bases[i % bases.len()]` (the nodes of a cluster); empty: the
+    /// `--base` the sender posts to.
+    #[serde(default)]
+    pub bases: Vec<String>,
 }
 
 /// The arguments of the `fanout` subcommand.
@@ -72,24 +76,10 @@ pub fn run(members: usize, repeats: usize) -> anyhow::Result<Section> {
         Ok::<_, anyhow::Error>(Audience {
             tokens,
             conversation,
+            bases: Vec::new(),
         })
     })?;
-    let file = dir.path().join("audience.json");
-    std::fs::write(&file, serde_json::to_string(&audience)?)?;
-    let child = proc::Child::spawn_self(
-        &[
-            "fanout",
-            "--base",
-            &server.base,
-            "--audience",
-            &file.display().to_string(),
-            "--repeats",
-            &repeats.to_string(),
-        ],
-        &[],
-    )?;
-    let lines = child.finish(Duration::from_secs(300))?;
-    let result: FanoutResult = serde_json::from_str(lines.last().context("no output")?)?;
+    let result = measure(&server.base, &audience, dir.path(), repeats)?;
     let rss = server.child.rss_kib();
     let last = Samples::from_micros(result.last);
     let first = Samples::from_micros(result.first);
@@ -133,6 +123,37 @@ pub fn run(members: usize, repeats: usize) -> anyhow::Result<Section> {
     Ok(s)
 }
 
+/// Runs the fan-out clients (`chathooks-bench fanout`, a process of its own) for `audience`, the sender
+/// posting to `base`; `dir` holds the audience file.
+pub fn measure(
+    base: &str,
+    audience: &Audience,
+    dir: &std::path::Path,
+    repeats: usize,
+) -> anyhow::Result<FanoutResult> {
+    let file = dir.join("audience.json");
+    std::fs::write(&file, serde_json::to_string(audience)?)?;
+    let child = proc::Child::spawn_self(
+        &[
+            "fanout",
+            "--base",
+            base,
+            "--audience",
+            &file.display().to_string(),
+            "--repeats",
+            &repeats.to_string(),
+        ],
+        &[],
+    )?;
+    let lines = child.finish(Duration::from_secs(300))?;
+    serde_json::from_str(
+        lines
+            .last()
+            .context("the fan-out clients printed nothing")?,
+    )
+    .context("reading the fan-out clients' result")
+}
+
 /// `chathooks-bench fanout`: connect every member, then time `repeats` messages.
 pub fn clients(args: &FanoutArgs) -> anyhow::Result<()> {
     let audience: Audience = serde_json::from_str(&std::fs::read_to_string(&args.audience)?)?;
@@ -152,8 +173,15 @@ async fn time_fanout(
     let ws_base = base.replacen("http://", "ws://", 1);
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Instant)>();
     // Connect 50 at a time; each connection reports (repeat, arrival) for every marked message.
+    let bases: Vec<String> = audience
+        .bases
+        .iter()
+        .map(|b| b.replacen("http://", "ws://", 1))
+        .collect();
     let connects: Vec<anyhow::Result<()>> = futures_util::stream::iter(audience.tokens.iter())
-        .map(|token| {
+        .enumerate()
+        .map(|(i, token)| {
+            let ws_base = bases.get(i % bases.len().max(1)).unwrap_or(&ws_base);
             let url = format!("{ws_base}/v1/ws?token={token}");
             let tx = tx.clone();
             async move {

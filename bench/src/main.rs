@@ -9,11 +9,13 @@
 //!    and (with `--backends sqlite,postgres`) on PostgreSQL;
 //! 3. fan-out to 1,000 WebSocket members;
 //! 4. hot reload;
-//! 5. cold start with 20 plugins, compile cache cold and warm, and resident memory.
+//! 5. cold start with 20 plugins, compile cache cold and warm, and resident memory;
+//! 6. only when asked (`--cluster` or `--only 6`): cluster mode, several nodes on one PostgreSQL with NATS
+//!    (throughput on 1 and 3 nodes, fan-out across nodes, the sequencer killed).
 //!
 //! ## Layout
 //! - `hooks/`: section 1 (`bare.rs`: the bare wasmtime call, `webhook.rs`, `extism.rs`, `wit.rs`).
-//! - `e2e/`, `fanout.rs`, `reload.rs`, `coldstart.rs`: sections 2 to 5; `backend.rs`: the chat database
+//! - `e2e/`, `fanout.rs`, `reload.rs`, `coldstart.rs`, `cluster/`: sections 2 to 6; `backend.rs`: the chat database
 //!   of section 2's servers (SQLite, or a throwaway PostgreSQL cluster).
 //! - `server.rs`: the server under test in a child process, and an API client; `proc.rs`: child processes.
 //! - `guests.rs`: building and finding plugins; `logic.rs` and `payload.rs`: the work and the event every
@@ -24,6 +26,7 @@
 //! serve`), `webhook-server`, `load` (the load generator) and `fanout` (the WebSocket clients).
 
 mod backend;
+mod cluster;
 mod coldstart;
 mod e2e;
 mod fanout;
@@ -54,7 +57,7 @@ struct Cli {
     /// Folder of the Python/JavaScript/C components from `scripts/build-plugins.sh` [default: ./plugins].
     #[arg(long)]
     lang_dir: Option<PathBuf>,
-    /// Run only these sections (e.g. `--only 1,3`).
+    /// Run only these sections (e.g. `--only 1,3`; `--only 6` for the cluster section alone).
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// A fast, rough run (short measurements, fewer repeats) to check that everything works.
@@ -68,6 +71,21 @@ struct Cli {
     /// PostgreSQL's server programs installed).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
     backends: Vec<backend::Backend>,
+    /// Also run section 6, cluster mode (needs PostgreSQL's server programs and nats-server; a few minutes).
+    #[arg(long)]
+    cluster: bool,
+    /// Concurrent clients of section 6's throughput runs, spread evenly over the nodes, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "12")]
+    cluster_clients: Vec<usize>,
+    /// Messages per throughput run of section 6 [default: 2000, 600 with --quick].
+    #[arg(long)]
+    cluster_messages: Option<usize>,
+    /// Members of section 6's fan-out conversation.
+    #[arg(long, default_value_t = 1000)]
+    cluster_members: usize,
+    /// Times section 6 kills the sequencer node [default: 5, 1 with --quick].
+    #[arg(long)]
+    failovers: Option<usize>,
     /// Also write the report to this file [default: <target>/chathooks-bench/latest.md].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -160,6 +178,27 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     attempt(5, "5. Cold start", &mut || {
         Ok(vec![coldstart::run(&guests, if quick { 1 } else { 3 })?])
     });
+    // Section 6 only when asked: it needs PostgreSQL and nats-server, and takes minutes.
+    if cli.cluster || cli.only.contains(&6) {
+        let options = cluster::Options {
+            clients: cli.cluster_clients.clone(),
+            messages: cli
+                .cluster_messages
+                .unwrap_or(if quick { 600 } else { 2_000 }),
+            members: cli.cluster_members,
+            fanout_repeats: repeats,
+            failovers: cli.failovers.unwrap_or(if quick { 1 } else { 5 }),
+        };
+        match cluster::run(&guests, &options) {
+            Ok(mut s) => sections.append(&mut s),
+            Err(e) => {
+                eprintln!("  section 6 failed: {e:#}");
+                let mut s = Section::new("6. Cluster (PostgreSQL + NATS)", &[]);
+                s.note(format!("failed: {e:#}"));
+                sections.push(s);
+            }
+        }
+    }
 
     let mut out = format!(
         "## Results\n\n{}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s. 1-minute load average \

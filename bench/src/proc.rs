@@ -121,6 +121,16 @@ impl Child {
         Ok(out)
     }
 
+    /// Kills the process now (SIGKILL: what a crash looks like to everything it was connected to) and
+    /// waits for it.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("killing a child process")?;
+        self.child
+            .wait()
+            .context("waiting for a killed child process")?;
+        Ok(())
+    }
+
     /// Resident memory of the process in KiB (`VmRSS`), if readable.
     pub fn rss_kib(&self) -> Option<u64> {
         rss_kib(self.pid())
@@ -196,4 +206,19 @@ pub fn tree_cpu_time(pid: u32) -> Option<Duration> {
         .map(|t| t.own + t.reaped_children)
         .sum();
     Some(ticks(parent.own + parent.reaped_children + children))
+}
+
+/// The process whose command line has every one of `words` among its arguments (the first found), e.g. the
+/// nats-server started with `-p <port>`, whose handle does not expose its id.
+pub fn find_by_args(words: &[&str]) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+                words.iter().all(|w| args.contains(&w.as_bytes()))
+            })
+        })
 }

@@ -57,6 +57,11 @@ impl Server {
     /// [`Server::start`] with the chat database (and the plugins' KV store) at `database` when given: a
     /// `postgres://` URL.
     pub fn start_on(dirs: &Dirs, database: Option<&str>) -> anyhow::Result<Self> {
+        Self::start_with(dirs, database, &[])
+    }
+
+    /// [`Server::start_on`] with more `serve` flags (a cluster node's `--nats`, `--node-id`, ...).
+    pub fn start_with(dirs: &Dirs, database: Option<&str>, extra: &[&str]) -> anyhow::Result<Self> {
         let data = dirs.data.display().to_string();
         let plugins = dirs.plugins.display().to_string();
         let mut args = vec![
@@ -73,6 +78,7 @@ impl Server {
         if let Some(database) = database {
             args.extend(["--database", database]);
         }
+        args.extend_from_slice(extra);
         let mut child = proc::Child::spawn_self_logged(
             &args,
             &[("CHATHOOKS_ADMIN_KEY", ADMIN_KEY), ("RUST_BACKTRACE", "0")],

@@ -13,6 +13,10 @@ pub struct Target {
     pub token: String,
     /// Its conversation.
     pub conversation: String,
+    /// The server it posts to, `http://host:port`, when not the load generator's `--base` (the nodes of
+    /// a cluster each get a share of the clients).
+    #[serde(default)]
+    pub base: Option<String>,
 }
 
 /// What the load generator prints.
@@ -44,6 +48,7 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for (c, target) in targets.into_iter().take(args.clients).enumerate() {
+            let base = target.base.as_deref().unwrap_or(&base);
             let url = format!("{base}/v1/conversations/{}/messages", target.conversation);
             tasks.push(tokio::spawn(async move {
                 let http = reqwest::Client::builder().tcp_nodelay(true).build()?;

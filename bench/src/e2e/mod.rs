@@ -12,7 +12,7 @@
 mod load;
 mod table;
 
-pub use load::{LoadArgs, load};
+pub use load::{LoadArgs, LoadResult, Target, WARMUP_PER_CLIENT, load};
 
 use crate::backend::{Availability, Backend, Cluster, Store};
 use crate::guests::{RustGuests, install};
@@ -21,7 +21,6 @@ use crate::report::Section;
 use crate::server::{Api, Dirs, Server, users};
 use crate::stats::{Samples, fmt_ms};
 use anyhow::Context;
-use load::{LoadResult, Target, WARMUP_PER_CLIENT};
 use std::time::{Duration, Instant};
 
 /// How section 2 runs.
@@ -223,6 +222,7 @@ async fn setup(api: &Api, clients: usize) -> anyhow::Result<Vec<Target>> {
         targets.push(Target {
             token,
             conversation,
+            base: None,
         });
     }
     Ok(targets)
