@@ -19,9 +19,11 @@ const INCREMENTS: usize = 300;
 /// The flood fixture's manifest: it may set timers.
 const FLOOD: &str = "[grants]\nscheduler = true\n";
 
-/// kv-probe's manifest: every line logged, and a quota of 3 keys.
+/// kv-probe's manifest: every line logged, a quota of 3 keys, and no circuit breaker to speak of (a refused
+/// `set` fails its hook call, and a node that ran a few would otherwise disable the plugin for 30 s).
 const KV_PROBE: &str = "[limits]\nlog_lines_per_second = 100000\nlog_burst = 100000\n\
-log_bytes_per_second = 100000000\nlog_burst_bytes = 100000000\nkv_max_keys = 3\n";
+log_bytes_per_second = 100000000\nlog_burst_bytes = 100000000\nkv_max_keys = 3\n\
+breaker_failures = 1000\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case6_timers_set_by_a_plugin_fire_once_each_across_the_cluster() {
@@ -118,10 +120,11 @@ async fn case11_kv_increments_from_every_node_add_up_and_the_quota_refuses_alike
     assert!(nodes.len() >= 2, "all increments ran on {nodes:?}");
 
     // The quota (3 keys: `counter` and two more) refuses a fourth key on whichever node runs the hook,
-    // with the same error.
+    // with the same error. Each `set` in a conversation of its own: a refused one fails its call and is
+    // retried with backoff, and must not hold another key's first attempt up behind it.
     for (k, key) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
         let node = &cluster.nodes[k % 3];
-        api::send(node, &tokens[k % 3], &convs[k % 3], &format!("set {key} 1")).await;
+        api::send(node, &tokens[k % 3], &convs[k], &format!("set {key} 1")).await;
     }
     let refusals = eventually("four keys refused", || async {
         let mut refused: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
