@@ -31,9 +31,7 @@ pub async fn append_event(
     now: Millis,
 ) -> Result<i64> {
     no_nul("kind", kind)?;
-    let mut members: Vec<&String> = audience.iter().collect();
-    members.sort();
-    members.dedup();
+    let members = audience_set(audience);
     let stmt = tx
         .prepare_cached(
             "WITH e AS (INSERT INTO events (kind, conversation_id, audience, payload, created_at)
@@ -60,6 +58,14 @@ pub async fn append_event(
     Ok(row.try_get(0)?)
 }
 
+/// `audience` sorted, each user once: how an event's audience is stored.
+fn audience_set(audience: &[String]) -> Vec<&String> {
+    let mut members: Vec<&String> = audience.iter().collect();
+    members.sort();
+    members.dedup();
+    members
+}
+
 /// Cluster mode's [`append_event`]: locks the conversation's row (held to commit, so the drafts of one
 /// conversation are numbered in commit order), then appends an event draft for the sequencer
 /// ([`super::sequencer`]) to turn into an event; returns the draft's number, which no reader sees.
@@ -72,9 +78,7 @@ pub async fn append_draft(
     now: Millis,
 ) -> Result<i64> {
     no_nul("kind", kind)?;
-    let mut members: Vec<&String> = audience.iter().collect();
-    members.sort();
-    members.dedup();
+    let members = audience_set(audience);
     if let Some(id) = conversation_id {
         // A deleted conversation has no row left to lock: its deleting transaction holds the lock instead.
         let lock = tx

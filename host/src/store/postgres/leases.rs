@@ -59,25 +59,8 @@ pub async fn fan_out_event(
     if tx.query_opt(&take, &[&event.id]).await?.is_none() {
         return Ok(Vec::new());
     }
-    let conversation = event.conversation_id.clone().unwrap_or_default();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO deliveries (event_id, plugin, conversation_id, next_attempt_at, state)
-             SELECT $1, p, $3, $4, 'pending' FROM unnest($2::text[]) AS p ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    tx.execute(&insert, &[&event.id, &plugins, &conversation, &now])
-        .await?;
-    Ok(plugins
-        .iter()
-        .map(|plugin| QueuedDelivery {
-            event_id: event.id,
-            plugin: plugin.clone(),
-            conversation: conversation.clone(),
-            next_attempt_at: now,
-            in_flight: false,
-        })
-        .collect())
+    // Ours now: the single-node fan-out does the rest (its own outbox delete finds nothing left).
+    super::outbox::fan_out_event(tx, event, plugins, now).await
 }
 
 /// Every undelivered delivery, as [`super::outbox::queued_deliveries`], except that one whose lease ran

@@ -8,6 +8,31 @@
 //! migrations ([`super::migrations`]), the cluster name for cluster-wide roles (the sequencer, later).
 
 use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, NoTls};
+
+use super::connect::PgPool;
+use super::error::{PgError, Result};
+
+/// A session of its own on `pool`'s database (not a pooled connection: a session-level lock lives as long
+/// as its session), and the schema it works in, the usual namespace of its locks. The connection's task is
+/// spawned on the current runtime, which must stay up as long as the session is used.
+pub async fn lock_session(pool: &PgPool) -> Result<(Client, String)> {
+    let (client, connection) = pool
+        .setting()
+        .config()
+        .connect(NoTls)
+        .await
+        .map_err(|error| PgError::Unreachable {
+            setting: pool.setting().redacted().to_owned(),
+            error,
+        })?;
+    tokio::spawn(connection);
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()", &[])
+        .await?
+        .get(0);
+    Ok((client, schema.unwrap_or_default()))
+}
 
 /// The advisory lock key for `purpose` (e.g. `"migrate"`) within `namespace`.
 pub fn advisory_key(namespace: &str, purpose: &str) -> i64 {

@@ -20,7 +20,7 @@ use tokio_postgres::Client;
 
 use super::connect::PgPool;
 use super::error::{PgError, Result};
-use super::locks::advisory_key;
+use super::locks::{self, advisory_key};
 
 /// How often a lost lock is tried again while the database is away.
 const RETAKE_EVERY: Duration = Duration::from_secs(1);
@@ -75,21 +75,8 @@ impl ServerLock {
 
 /// A new session that tries the lock: the session holding it, or `None` when another server has it.
 async fn lock_session(pool: &PgPool, mode: LockMode) -> Result<(Option<Client>, i64)> {
-    let (client, connection) = pool
-        .setting()
-        .config()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|error| PgError::Unreachable {
-            setting: pool.setting().redacted().to_owned(),
-            error,
-        })?;
-    tokio::spawn(connection);
-    let schema: Option<String> = client
-        .query_one("SELECT current_schema()", &[])
-        .await?
-        .get(0);
-    let key = advisory_key(schema.as_deref().unwrap_or(""), "serve");
+    let (client, schema) = locks::lock_session(pool).await?;
+    let key = advisory_key(&schema, "serve");
     let try_lock = match mode {
         LockMode::Exclusive => "SELECT pg_try_advisory_lock($1)",
         LockMode::Shared => "SELECT pg_try_advisory_lock_shared($1)",

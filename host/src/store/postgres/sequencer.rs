@@ -24,12 +24,11 @@
 //! different conversations may be sequenced in another order than they committed; nothing orders
 //! events across conversations.
 
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use super::connect::PgPool;
-use super::error::PgError;
 use super::events::{event_at, event_columns};
-use super::locks::advisory_key;
+use super::locks::{advisory_key, lock_session};
 use crate::store::error::Result;
 use crate::store::records::StoredEvent;
 
@@ -83,21 +82,8 @@ impl SequencerSession {
     /// Opens a session on `pool`'s database (not a pooled connection: the lock lives as long as the
     /// session). Run it on a runtime that stays up: the connection's task is spawned on the current one.
     pub async fn open(pool: &PgPool, cluster: &str, node_id: &str) -> Result<Self> {
-        let (client, connection) =
-            pool.setting()
-                .config()
-                .connect(NoTls)
-                .await
-                .map_err(|error| PgError::Unreachable {
-                    setting: pool.setting().redacted().to_owned(),
-                    error,
-                })?;
-        tokio::spawn(connection);
-        let schema: Option<String> = client
-            .query_one("SELECT current_schema()", &[])
-            .await?
-            .get(0);
-        let namespace = format!("{}/{cluster}", schema.unwrap_or_default());
+        let (client, schema) = lock_session(pool).await?;
+        let namespace = format!("{schema}/{cluster}");
         let batch = client.prepare(BATCH).await?;
         Ok(Self {
             client,
