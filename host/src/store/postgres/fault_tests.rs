@@ -163,7 +163,12 @@ fn a_write_chosen_as_a_deadlock_victim_runs_again() -> TestResult {
             .join()
             .map_err(|_| anyhow::anyhow!("the other session panicked"))?
     })?;
-    assert_eq!(runs, 2, "the deadlock victim runs once more");
+    // Once more, usually; on a loaded CI machine it once ran a third time (the retry failed retryably too,
+    // cause not pinned down), which is still the behaviour under test: a write that loses runs again.
+    assert!(
+        (2..=super::db::MAX_WRITE_ATTEMPTS).contains(&runs),
+        "the deadlock victim runs again: {runs} runs"
+    );
     let alice = db.read(|r| r.get_account("alice"))?;
     assert_eq!(
         (alice.user.name.as_str(), alice.deactivated_at),
