@@ -24,6 +24,15 @@
 //!    ([`RELOAD_COST_FACTOR`]) a wake reloads the memory from the store, to pick up deliveries others
 //!    wrote (a replayed dead letter).
 //!
+//! ## On a node of a cluster
+//! Every node runs this loop on the same PostgreSQL tables; the store makes it safe
+//! ([`store::postgres::leases`](crate::store::postgres::leases)): a round fans out only while it holds
+//! the cluster's fan-out lock ([`Tx::may_fan_out`](crate::store::Tx::may_fan_out)), and only events still
+//! in the outbox; a start is a lease, which another node takes over once it runs out (the next attempt);
+//! only the lessee records an outcome, and `recover_in_flight` takes back only this node's leases. The
+//! memory is this node's view: pokes from other nodes' fan-outs ([`DispatchConfig::fanned_out`]) and the
+//! poll reload it, and each start is still checked in SQL.
+//!
 //! ## Bounded backlogs
 //! A plugin that cannot take its deliveries (disabled by its circuit breaker, failing, too slow, or no
 //! longer loaded) must not make the deliveries table grow without bound. Two limits apply, each turning
