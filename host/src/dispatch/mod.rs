@@ -26,7 +26,7 @@
 //!
 //! ## On a node of a cluster
 //! Every node runs this loop on the same PostgreSQL tables; the store makes it safe
-//! ([`store::postgres::leases`](crate::store::postgres::leases)): a round fans out only while it holds
+//! ([`crate::store::postgres::leases`]): a round fans out only while it holds
 //! the cluster's fan-out lock ([`Tx::may_fan_out`](crate::store::Tx::may_fan_out)), and only events still
 //! in the outbox; a start is a lease, which another node takes over once it runs out (the next attempt);
 //! only the lessee records an outcome, and `recover_in_flight` takes back only this node's leases. The
