@@ -169,11 +169,15 @@ pub(super) fn round(
             let reason = unloaded_reason(plugin, config.unloaded_grace);
             let count = tx.dead_letter_waiting(plugin, &reason, now)?;
             queues.drop_waiting(plugin, now);
-            given_up.push(GivenUp::Unloaded {
-                plugin: plugin.clone(),
-                count,
-                reason,
-            });
+            // None on a cluster node while another node runs the plugin (the next reload brings its
+            // deliveries back into memory).
+            if count > 0 {
+                given_up.push(GivenUp::Unloaded {
+                    plugin: plugin.clone(),
+                    count,
+                    reason,
+                });
+            }
         }
         // On a node of a cluster another node may be fanning out, or have fanned some of these out since
         // they were read: fan out only under the cluster's lock, and only what is still in the outbox.

@@ -191,6 +191,7 @@ impl PgDb {
             node_id: node_id.to_owned(),
             fan_out_key: advisory_key(cluster, "fan-out"),
             lease_ms,
+            cluster: cluster.to_owned(),
         }));
         Ok(())
     }

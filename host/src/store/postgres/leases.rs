@@ -11,6 +11,9 @@
 //!   head whose lease ran out while in flight (its node died), with the next attempt number.
 //! - **Only the owner records.** Outcomes apply only to rows this node leased, so a node that lost its
 //!   lease (it hung past it) cannot undo the new owner's start.
+//! - **Unloaded plugins.** A node dead-letters the deliveries waiting for a plugin it does not run only
+//!   when no live node of the cluster reports running it ([`dead_letter_waiting`]): during a rollout, or
+//!   when one node failed to load a version, the nodes that have it go on delivering.
 //! - **Own recovery.** At start a node makes only its own leftover leases pending ([`recover_own`]).
 //!
 //! Times are the dispatcher's clock (`now`); nodes' clocks must agree to well within the lease (NTP),
@@ -32,7 +35,13 @@ pub struct LeaseHolder {
     pub fan_out_key: i64,
     /// How long a started delivery stays leased: longer than any hook call may run.
     pub lease_ms: Millis,
+    /// The cluster's name (the `nodes` rows of its heartbeats).
+    pub cluster: String,
 }
+
+/// A node whose heartbeat is younger than this still counts as running the plugins it reported: the
+/// admin view's "alive" (`cluster::nodes::ALIVE_WITHIN`).
+pub const LIVE_NODE_MS: Millis = 5_000;
 
 /// Takes the cluster's fan-out lock for the rest of the transaction, if no other node holds it.
 pub async fn claim_fan_out(tx: &Transaction<'_>, holder: &LeaseHolder) -> Result<bool> {
@@ -197,4 +206,31 @@ pub async fn recover_own(tx: &Transaction<'_>, holder: &LeaseHolder) -> Result<u
         .await?;
     let n = tx.execute(&stmt, &[&holder.node_id]).await?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// [`super::dead_letters::dead_letter_waiting`] on a node of a cluster: nothing moves while a live node
+/// (heartbeat within [`LIVE_NODE_MS`], by the database's clock) reports running `plugin`.
+pub async fn dead_letter_waiting(
+    tx: &Transaction<'_>,
+    holder: &LeaseHolder,
+    plugin: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<usize> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM nodes n, json_array_elements(n.plugins::json) AS p
+                            WHERE n.cluster = $1 AND p->>'name' = $2
+                              AND n.heartbeat_at
+                                  > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $3)",
+        )
+        .await?;
+    let running: bool = tx
+        .query_one(&stmt, &[&holder.cluster, &plugin, &LIVE_NODE_MS])
+        .await?
+        .try_get(0)?;
+    if running {
+        return Ok(0);
+    }
+    super::dead_letters::dead_letter_waiting(tx, plugin, reason, now).await
 }

@@ -129,3 +129,47 @@ fn a_lease_is_the_lessees_until_it_runs_out_then_another_node_starts_it_again() 
     );
     Ok(())
 }
+
+#[test]
+fn a_plugin_another_live_node_runs_keeps_its_waiting_deliveries() -> TestResult {
+    let Some((one, _two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = one.read(|r| r.pending_events(10))?;
+    one.write(|tx| {
+        for event in &events {
+            tx.fan_out_event(event, &plugins(), 1)?;
+        }
+        Ok(())
+    })?;
+    let pg = one
+        .as_postgres()
+        .ok_or_else(|| anyhow::anyhow!("PostgreSQL"))?;
+    let beat = |age_ms: i64| -> anyhow::Result<()> {
+        let client = pg.handle().block_on(pg.pool().get())?;
+        pg.handle().block_on(client.execute(
+            "INSERT INTO nodes (cluster, node_id, started_at, heartbeat_at, http_addr, version,
+                                plugins, backend_pid)
+             VALUES ('t', 'n2', 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1,
+                     '127.0.0.1:1', 'test', '[{\"name\": \"p\", \"sha256\": \"ab\"}]', 0)
+             ON CONFLICT (cluster, node_id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at",
+            &[&age_ms],
+        ))?;
+        Ok(())
+    };
+    // n1 lacks the plugin past the grace, but n2 runs it and is alive: nothing is given up.
+    beat(0)?;
+    assert_eq!(
+        one.write(|tx| tx.dead_letter_waiting("p", "unloaded", 5))?,
+        0
+    );
+    assert_eq!(one.read(|r| r.queued_deliveries())?.len(), 2);
+    // n2 went silent: now they are dead letters, as on a server on its own.
+    beat(60_000)?;
+    assert_eq!(
+        one.write(|tx| tx.dead_letter_waiting("p", "unloaded", 5))?,
+        2
+    );
+    assert_eq!(one.read(|r| r.dead_letter_count())?, 2);
+    Ok(())
+}

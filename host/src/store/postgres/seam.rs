@@ -519,6 +519,11 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize> {
+        if let Some(holder) = self.cluster {
+            return self.run(leases::dead_letter_waiting(
+                self.tx, holder, plugin, reason, now,
+            ));
+        }
         self.run(dead_letters::dead_letter_waiting(
             self.tx, plugin, reason, now,
         ))
