@@ -38,4 +38,5 @@ pub mod model;
 pub mod plugins;
 pub mod powers;
 pub mod server;
+pub mod stoppable;
 pub mod store;

@@ -13,13 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::nats::Nats;
 use super::subjects;
 use super::wire::{Disconnect, Head, WireEvent};
 use crate::live::{Hub, LiveEvent};
+use crate::stoppable::Stoppable;
 use crate::store::{Db, StoreError};
 
 /// Events read from the database per query while filling a gap.
@@ -30,10 +29,7 @@ const RETRY_FILL: Duration = Duration::from_secs(1);
 
 /// The running feed; stops when [`Feed::stop`] is awaited or it is dropped.
 #[derive(Debug)]
-pub struct Feed {
-    task: JoinHandle<()>,
-    stop: Option<oneshot::Sender<()>>,
-}
+pub struct Feed(Stoppable);
 
 impl Feed {
     /// Subscribes to `cluster`'s subjects and routes what arrives to `hub`, starting after the newest
@@ -50,8 +46,7 @@ impl Feed {
         };
         let mut state = Router { db, hub, last };
         let mut reconnects = nats.reconnects.clone();
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
+        let task = Stoppable::spawn(move |mut stopped| async move {
             let (mut events, mut heads) = (events, heads);
             let (mut live, mut disconnects) = (live, disconnects);
             let mut retry = tokio::time::interval(RETRY_FILL);
@@ -98,24 +93,12 @@ impl Feed {
                 }
             }
         });
-        Ok(Feed {
-            task,
-            stop: Some(stop),
-        })
+        Ok(Feed(task))
     }
 
     /// Stops the feed and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

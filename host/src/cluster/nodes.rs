@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::stoppable::Stoppable;
 use anyhow::Context;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::config::ClusterSettings;
 use crate::plugins::registry::Registry;
@@ -108,10 +107,7 @@ impl NodeState {
 
 /// The running heartbeat task. Stop it with [`Heartbeat::stop`]; dropping it stops it too.
 #[derive(Debug)]
-pub struct Heartbeat {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
+pub struct Heartbeat(Stoppable);
 
 impl Heartbeat {
     /// Writes `node`'s heartbeat into `db` (which must be PostgreSQL) every `every`, starting now.
@@ -123,8 +119,7 @@ impl Heartbeat {
     ) -> anyhow::Result<Heartbeat> {
         db.as_postgres()
             .context("a cluster node's database must be PostgreSQL")?;
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let task = Stoppable::spawn(move |mut stopped| async move {
             let Some(pg) = db.as_postgres() else {
                 return;
             };
@@ -158,27 +153,11 @@ impl Heartbeat {
                 }
             }
         });
-        Ok(Heartbeat {
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(Heartbeat(task))
     }
 
     /// Stops the heartbeat (the row stays; it ages into "not alive").
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.0.stop().await;
     }
 }

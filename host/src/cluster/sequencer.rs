@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 use super::nats::Nats;
 use super::subjects;
 use super::wire::{Head, WireEvent};
 use crate::dispatch::DispatchHandle;
+use crate::stoppable::Stoppable;
 use crate::store::postgres::PgPool;
 use crate::store::postgres::sequencer::SequencerSession;
 use crate::store::{Result, StoredEvent};
@@ -56,10 +56,7 @@ pub struct SequencerDeps {
 
 /// The running role loop; stops when [`Sequencer::stop`] is awaited or it is dropped.
 #[derive(Debug)]
-pub struct Sequencer {
-    task: JoinHandle<()>,
-    stop: Option<oneshot::Sender<()>>,
-}
+pub struct Sequencer(Stoppable);
 
 impl Sequencer {
     /// Starts competing for the role.
@@ -70,8 +67,7 @@ impl Sequencer {
             .client
             .subscribe(subjects::sequence(&deps.cluster))
             .await?;
-        let (stop, mut stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
+        let task = Stoppable::spawn(move |mut stopped| async move {
             let waker = poked.clone();
             let listener = tokio::spawn(async move {
                 while pokes.next().await.is_some() {
@@ -85,24 +81,12 @@ impl Sequencer {
             listener.abort();
             deps.holding.store(false, Ordering::Release);
         });
-        Ok(Sequencer {
-            task,
-            stop: Some(stop),
-        })
+        Ok(Sequencer(task))
     }
 
     /// Gives the role up (its session ends) and waits for the loop to stop.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Sequencer {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

@@ -43,11 +43,11 @@ use anyhow::Context;
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Event, EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::registry::Registry;
 use super::reload::{Attempt, is_plugin_file};
+use crate::stoppable::Stoppable;
 
 /// Quiet time before a file that is still open for writing (or was removed) is looked at, and again
 /// before it is loaded. Copy tools write chunks microseconds to milliseconds apart; a quarter of a second
@@ -79,10 +79,7 @@ impl Default for WatchConfig {
 
 /// A running watcher. Stop it with [`Watcher::stop`]; dropping it stops it too, less politely.
 #[derive(Debug)]
-pub struct Watcher {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
+pub struct Watcher(Stoppable);
 
 /// What a watcher brings in line with its folder, once a plugin's files have settled: the registry (it
 /// loads them), or a cluster's catalog (a publisher node pushes them). Methods are called on a blocking
@@ -148,7 +145,6 @@ impl Watcher {
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("watching the plugins folder {}", dir.display()))?;
-        let (stop, stopped) = oneshot::channel();
         let task = Task {
             target,
             dir,
@@ -157,33 +153,16 @@ impl Watcher {
             pending: BTreeMap::new(),
             rescan_at: None,
         };
-        let task = tokio::spawn(async move {
+        Ok(Watcher(Stoppable::spawn(move |stopped| async move {
             // The OS watcher lives as long as the task.
             let _watcher = watcher;
             task.run(events, stopped).await;
-        });
-        Ok(Watcher {
-            stop: Some(stop),
-            task: Some(task),
-        })
+        })))
     }
 
     /// Stops watching; waits for a load in progress to finish.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.0.stop().await;
     }
 }
 

@@ -36,6 +36,18 @@ fn plugins() -> Vec<String> {
     vec!["p".to_owned()]
 }
 
+/// Fans every event in the outbox out to [`plugins`] through `db`; the events.
+fn fan_out_all(db: &Db) -> anyhow::Result<Vec<crate::store::StoredEvent>> {
+    let events = db.read(|r| r.pending_events(10))?;
+    db.write(|tx| {
+        for event in &events {
+            tx.fan_out_event(event, &plugins(), 1)?;
+        }
+        Ok(())
+    })?;
+    Ok(events)
+}
+
 #[test]
 fn one_node_fans_out_at_a_time_and_an_event_only_once() -> TestResult {
     let Some((one, two)) = two_nodes()? else {
@@ -84,13 +96,7 @@ fn a_lease_is_the_lessees_until_it_runs_out_then_another_node_starts_it_again() 
     let Some((one, two)) = two_nodes()? else {
         return Ok(());
     };
-    let events = one.read(|r| r.pending_events(10))?;
-    one.write(|tx| {
-        for event in &events {
-            tx.fan_out_event(event, &plugins(), 1)?;
-        }
-        Ok(())
-    })?;
+    let events = fan_out_all(&one)?;
     let (head, next) = (events[0].id, events[1].id);
     let started = one.write(|tx| tx.start_head(head, "p", 100))?;
     assert_eq!(started.map(|r| r.attempt), Some(1));
@@ -135,13 +141,7 @@ fn a_plugin_another_live_node_runs_keeps_its_waiting_deliveries() -> TestResult 
     let Some((one, _two)) = two_nodes()? else {
         return Ok(());
     };
-    let events = one.read(|r| r.pending_events(10))?;
-    one.write(|tx| {
-        for event in &events {
-            tx.fan_out_event(event, &plugins(), 1)?;
-        }
-        Ok(())
-    })?;
+    fan_out_all(&one)?;
     let pg = one
         .as_postgres()
         .ok_or_else(|| anyhow::anyhow!("PostgreSQL"))?;
