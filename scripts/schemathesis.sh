@@ -95,6 +95,14 @@ values = ["alice", "bob"]
 [[operations]]
 include-name = ["POST /v1/conversations", "POST /v1/conversations/{id}/participants"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "413", "422", "429", "5xx"]
+
+# Marking a conversation read takes the id of a message in it; the stateful phase links a new
+# conversation's id to this route with a message id taken from elsewhere, and the 404 naming that
+# message (not the conversation) reads to its "created resource not found" check as the conversation
+# gone missing. Every other check still runs on this route.
+[[operations]]
+include-name = ["POST /v1/conversations/{id}/read"]
+checks.ensure_resource_availability.enabled = false
 EOF
 
 echo "schemathesis $SCHEMATHESIS_VERSION against $base" >&2
