@@ -31,151 +31,276 @@ use crate::live::LiveEvent;
 use crate::model::{
     Conversation, Message, Millis, Origin, Reaction, Receipt, TypingEvent, TypingState, User,
 };
-use crate::plugins::Hook;
+use crate::plugins::bindings::types as wit;
+use crate::plugins::{Hook, HookCall};
 use crate::store;
 use crate::store::StoredEvent;
 
 mod hook_calls;
 pub mod to_wit;
 
-pub use hook_calls::{hook_for_kind, hook_participants, stored_hook_call};
+pub use hook_calls::stored_hook_call;
 
 /// Messages produced by plugin chains this deep fire no after-hooks: a bot answering a bot answering a
 /// user is depth 2; past [`MAX_HOOK_DEPTH`] the chain stops, so two bots cannot ping-pong forever.
 /// Three allows a bot to answer another bot's answer, which is as far as real integrations go.
 pub const MAX_HOOK_DEPTH: u32 = 3;
 
-/// A change in the chat, as written to the event log, published live and delivered to after-hooks.
+/// Generates [`ChatEvent`] and what is derived from each entry of the table below: the WebSocket name
+/// ([`ChatEvent::kind`]), the after-hook ([`ChatEvent::hook`], [`hook_for_kind`]), the visibility, the
+/// conversation and loop-guard depth it carries, and the hook call it becomes ([`ChatEvent::hook_call`]).
 ///
-/// The serde tag is the WebSocket event name ([`ChatEvent::kind`]); the fields are the payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "payload")]
-pub enum ChatEvent {
+/// An entry is `Variant "kind" Visibility => HookVariant { fields } call { args }`: the fields are the
+/// stored payload (what WebSocket clients receive); each hook argument after `context` is a field of the
+/// same name turned into its WIT type ([`to_wit::ToWit`]), or `arg = expression` over the fields.
+macro_rules! chat_events {
+    ( $(
+        $(#[$doc:meta])*
+        $variant:ident $kind:literal $visibility:ident => $hook:ident {
+            $( $(#[$fdoc:meta])* $field:ident : $fty:ty ),* $(,)?
+        } call { $( $arg:ident $( = $src:expr )? ),* $(,)? }
+    )* ) => {
+        /// A change in the chat, as written to the event log, published live and delivered to after-hooks.
+        ///
+        /// The serde tag is the WebSocket event name ([`ChatEvent::kind`]); the fields are the payload.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", content = "payload")]
+        pub enum ChatEvent {
+            $(
+                $(#[$doc])*
+                #[serde(rename = $kind)]
+                $variant { $( $(#[$fdoc])* $field: $fty, )* },
+            )*
+        }
+
+        /// Every stored event kind with the after-hook it is delivered to.
+        const KINDS: &[(&str, Hook)] = &[ $( ($kind, Hook::$hook), )* ];
+
+        impl ChatEvent {
+            /// The WebSocket event name (and the stored `kind`).
+            pub fn kind(&self) -> &'static str {
+                match self { $( Self::$variant { .. } => $kind, )* }
+            }
+
+            /// The after-hook this event is delivered to.
+            pub fn hook(&self) -> Hook {
+                match self { $( Self::$variant { .. } => Hook::$hook, )* }
+            }
+
+            /// Where the event goes besides the hooks.
+            pub fn visibility(&self) -> Visibility {
+                match self { $( Self::$variant { .. } => Visibility::$visibility, )* }
+            }
+
+            /// The conversation snapshot the event carries, if it is about a conversation (presence and
+            /// blocking are about users).
+            pub fn conversation(&self) -> Option<&Conversation> {
+                match self {
+                    $( Self::$variant { $( $field, )* } => None $( .or_else(|| EventField::conversation($field)) )*, )*
+                }
+            }
+
+            /// How many plugin steps led to the event's message (0 for users and for events without a
+            /// message): the loop guard's depth.
+            pub fn plugin_depth(&self) -> u32 {
+                match self {
+                    $( Self::$variant { $( $field, )* } => None $( .or_else(|| EventField::depth($field)) )*, )*
+                }
+                .unwrap_or(0)
+            }
+
+            /// The hook call for this event, with the [`wit::EventContext`] of one delivery attempt.
+            #[allow(unused_variables)]
+            pub fn hook_call(&self, context: wit::EventContext) -> HookCall {
+                match self {
+                    $( Self::$variant { $( $field, )* } => HookCall::$hook {
+                        context,
+                        $( $arg: to_wit::ToWit::to_wit(hook_arg!($arg $(, $src)?)), )*
+                    }, )*
+                }
+            }
+        }
+    };
+}
+
+/// One argument of a hook call in [`chat_events`]: the field of the same name, or the expression given.
+macro_rules! hook_arg {
+    ($arg:ident) => {
+        $arg
+    };
+    ($arg:ident, $src:expr) => {
+        $src
+    };
+}
+
+/// What [`ChatEvent`] reads off its fields, whatever their type: the conversation an event is about
+/// and the loop-guard depth of its message. Every field type implements it (the compiler says so when a
+/// new one does not); only [`Conversation`] and [`Message`] answer.
+trait EventField {
+    /// The conversation, if this field is one.
+    fn conversation(&self) -> Option<&Conversation> {
+        None
+    }
+    /// The loop-guard depth, if this field is a message.
+    fn depth(&self) -> Option<u32> {
+        None
+    }
+}
+
+impl EventField for Conversation {
+    fn conversation(&self) -> Option<&Conversation> {
+        Some(self)
+    }
+}
+
+impl EventField for Message {
+    fn depth(&self) -> Option<u32> {
+        Some(match &self.origin {
+            Origin::User => 0,
+            Origin::Plugin { depth, .. } => *depth,
+        })
+    }
+}
+
+impl EventField for User {}
+impl EventField for Vec<User> {}
+impl EventField for Receipt {}
+impl EventField for Reaction {}
+impl EventField for TypingEvent {}
+
+chat_events! {
     /// `message.new` → `after-message-sent`.
-    #[serde(rename = "message.new")]
-    MessageSent {
+    MessageSent "message.new" Replayable => AfterMessageSent {
         /// The message as stored (after before-hooks).
         message: Message,
         /// The conversation right after the message was stored.
         conversation: Conversation,
-    },
+    } call { message, conversation }
+
     /// `message.mentioned` (hook only) → `after-user-mentioned`.
-    #[serde(rename = "message.mentioned")]
-    UsersMentioned {
+    UsersMentioned "message.mentioned" HooksOnly => AfterUserMentioned {
         /// The message with the mentions.
         message: Message,
         /// The conversation right after the message was stored.
         conversation: Conversation,
         /// The participants the message mentions with `@user_id`, each once.
         mentioned_users: Vec<User>,
-    },
+    } call { message, conversation, mentioned_users }
+
     /// `message.updated` → `after-message-updated`.
-    #[serde(rename = "message.updated")]
-    MessageUpdated {
+    MessageUpdated "message.updated" Replayable => AfterMessageUpdated {
         /// The message as it is now.
         message: Message,
         /// The conversation it belongs to.
         conversation: Conversation,
-    },
+    } call { message, conversation }
+
     /// `message.deleted` → `after-message-deleted`.
-    #[serde(rename = "message.deleted")]
-    MessageDeleted {
+    MessageDeleted "message.deleted" Replayable => AfterMessageDeleted {
         /// The message as it is now (deleted, empty body).
         message: Message,
         /// The conversation it belongs to.
         conversation: Conversation,
-    },
+    } call { message, conversation }
+
     /// `typing.start` (state `begin`; live only) → `typing-started`.
-    #[serde(rename = "typing.start")]
-    TypingStarted {
+    TypingStarted "typing.start" LiveOnly => TypingStarted {
         /// Who, where and when.
         typing: TypingEvent,
         /// The conversation being typed in.
         conversation: Conversation,
-    },
+    } call { conversation, events = std::slice::from_ref(typing) }
+
     /// `typing.stop` (state `pause` or `finished`; live only) → `typing-started` (the hook covers every
     /// typing change; the state tells them apart).
-    #[serde(rename = "typing.stop")]
-    TypingStopped {
+    TypingStopped "typing.stop" LiveOnly => TypingStarted {
         /// Who, where and when.
         typing: TypingEvent,
         /// The conversation being typed in.
         conversation: Conversation,
-    },
+    } call { conversation, events = std::slice::from_ref(typing) }
+
     /// `message.delivered` → `after-message-delivered`.
-    #[serde(rename = "message.delivered")]
-    MessageDelivered {
+    MessageDelivered "message.delivered" Replayable => AfterMessageDelivered {
         /// The delivered message (its status updated).
         message: Message,
         /// The conversation it belongs to.
         conversation: Conversation,
         /// The user's receipt, with `delivered_at`.
         receipt: Receipt,
-    },
+    } call { message, conversation, receipt }
+
     /// `message.read` → `after-message-read`; one event per message newly read.
-    #[serde(rename = "message.read")]
-    MessageRead {
+    MessageRead "message.read" Replayable => AfterMessageRead {
         /// The read message (its status updated).
         message: Message,
         /// The conversation it belongs to.
         conversation: Conversation,
         /// The user's receipt, with `read_at`.
         receipt: Receipt,
-    },
+    } call { message, conversation, receipt }
+
     /// `reaction.new` → `after-reaction-added`.
-    #[serde(rename = "reaction.new")]
-    ReactionAdded {
+    ReactionAdded "reaction.new" Replayable => AfterReactionAdded {
         /// The message reacted to.
         message: Message,
         /// The conversation it belongs to.
         conversation: Conversation,
         /// The new reaction.
         reaction: Reaction,
-    },
+    } call { message, conversation, reaction }
+
     /// `reaction.deleted` → `after-reaction-removed`.
-    #[serde(rename = "reaction.deleted")]
-    ReactionRemoved {
+    ReactionRemoved "reaction.deleted" Replayable => AfterReactionRemoved {
         /// The message the reaction was on.
         message: Message,
         /// The conversation it belongs to.
         conversation: Conversation,
         /// The removed reaction.
         reaction: Reaction,
-    },
+    } call { message, conversation, reaction }
+
     /// `conversation.created` → `after-conversation-created`.
-    #[serde(rename = "conversation.created")]
-    ConversationCreated {
+    ConversationCreated "conversation.created" Replayable => AfterConversationCreated {
         /// The new conversation.
         conversation: Conversation,
-    },
+    } call { conversation }
+
     /// `conversation.updated` → `after-conversation-updated`.
-    #[serde(rename = "conversation.updated")]
-    ConversationUpdated {
+    ConversationUpdated "conversation.updated" Replayable => AfterConversationUpdated {
         /// The conversation as it is now.
         conversation: Conversation,
-    },
+    } call { conversation }
+
     /// `conversation.deleted` → `after-conversation-deleted`.
-    #[serde(rename = "conversation.deleted")]
-    ConversationDeleted {
+    ConversationDeleted "conversation.deleted" Replayable => AfterConversationDeleted {
         /// The conversation as it was just before deletion.
         conversation: Conversation,
-    },
+    } call { conversation }
+
     /// `member.added` → `after-users-added-to-conversation`.
-    #[serde(rename = "member.added")]
-    MembersAdded {
+    MembersAdded "member.added" Replayable => AfterUsersAddedToConversation {
         /// The conversation with the new members.
         conversation: Conversation,
         /// The users who joined.
         users: Vec<User>,
-    },
+    } call { conversation, new_users = users }
+
     /// `member.removed` → `after-users-removed-from-conversation`.
-    #[serde(rename = "member.removed")]
-    MembersRemoved {
+    MembersRemoved "member.removed" Replayable => AfterUsersRemovedFromConversation {
         /// The conversation without them.
         conversation: Conversation,
         /// The users who left or were removed (they are in the audience, so they learn of it).
         users: Vec<User>,
-    },
+    } call { conversation, old_users = users }
+}
+
+/// The after-hook a stored event kind is delivered to, if the kind is known.
+pub fn hook_for_kind(kind: &str) -> Option<Hook> {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, hook)| *hook)
 }
 
 /// Where an event goes besides the after-hooks.
@@ -202,62 +327,9 @@ pub enum EventError {
         /// What serde found.
         source: serde_json::Error,
     },
-    /// Reading the participants failed.
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
 }
 
 impl ChatEvent {
-    /// The WebSocket event name (and the stored `kind`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::MessageSent { .. } => "message.new",
-            Self::UsersMentioned { .. } => "message.mentioned",
-            Self::MessageUpdated { .. } => "message.updated",
-            Self::MessageDeleted { .. } => "message.deleted",
-            Self::TypingStarted { .. } => "typing.start",
-            Self::TypingStopped { .. } => "typing.stop",
-            Self::MessageDelivered { .. } => "message.delivered",
-            Self::MessageRead { .. } => "message.read",
-            Self::ReactionAdded { .. } => "reaction.new",
-            Self::ReactionRemoved { .. } => "reaction.deleted",
-            Self::ConversationCreated { .. } => "conversation.created",
-            Self::ConversationUpdated { .. } => "conversation.updated",
-            Self::ConversationDeleted { .. } => "conversation.deleted",
-            Self::MembersAdded { .. } => "member.added",
-            Self::MembersRemoved { .. } => "member.removed",
-        }
-    }
-
-    /// The after-hook this event is delivered to.
-    pub fn hook(&self) -> Hook {
-        match self {
-            Self::MessageSent { .. } => Hook::AfterMessageSent,
-            Self::UsersMentioned { .. } => Hook::AfterUserMentioned,
-            Self::MessageUpdated { .. } => Hook::AfterMessageUpdated,
-            Self::MessageDeleted { .. } => Hook::AfterMessageDeleted,
-            Self::TypingStarted { .. } | Self::TypingStopped { .. } => Hook::TypingStarted,
-            Self::MessageDelivered { .. } => Hook::AfterMessageDelivered,
-            Self::MessageRead { .. } => Hook::AfterMessageRead,
-            Self::ReactionAdded { .. } => Hook::AfterReactionAdded,
-            Self::ReactionRemoved { .. } => Hook::AfterReactionRemoved,
-            Self::ConversationCreated { .. } => Hook::AfterConversationCreated,
-            Self::ConversationUpdated { .. } => Hook::AfterConversationUpdated,
-            Self::ConversationDeleted { .. } => Hook::AfterConversationDeleted,
-            Self::MembersAdded { .. } => Hook::AfterUsersAddedToConversation,
-            Self::MembersRemoved { .. } => Hook::AfterUsersRemovedFromConversation,
-        }
-    }
-
-    /// Where the event goes besides the hooks.
-    pub fn visibility(&self) -> Visibility {
-        match self {
-            Self::TypingStarted { .. } | Self::TypingStopped { .. } => Visibility::LiveOnly,
-            Self::UsersMentioned { .. } => Visibility::HooksOnly,
-            _ => Visibility::Replayable,
-        }
-    }
-
     /// The typing event for a typing change: `typing.start` for `begin`, `typing.stop` otherwise.
     pub fn typing(typing: TypingEvent, conversation: Conversation) -> Self {
         match typing.state {
@@ -272,50 +344,17 @@ impl ChatEvent {
         }
     }
 
-    /// The conversation snapshot every event carries.
-    pub fn conversation(&self) -> &Conversation {
-        match self {
-            Self::MessageSent { conversation, .. }
-            | Self::UsersMentioned { conversation, .. }
-            | Self::MessageUpdated { conversation, .. }
-            | Self::MessageDeleted { conversation, .. }
-            | Self::TypingStarted { conversation, .. }
-            | Self::TypingStopped { conversation, .. }
-            | Self::MessageDelivered { conversation, .. }
-            | Self::MessageRead { conversation, .. }
-            | Self::ReactionAdded { conversation, .. }
-            | Self::ReactionRemoved { conversation, .. }
-            | Self::ConversationCreated { conversation }
-            | Self::ConversationUpdated { conversation }
-            | Self::ConversationDeleted { conversation }
-            | Self::MembersAdded { conversation, .. }
-            | Self::MembersRemoved { conversation, .. } => conversation,
-        }
-    }
-
     /// The users who may see the event: the conversation's participants (as of the event), plus removed
     /// members for `member.removed`.
     pub fn audience(&self) -> Vec<String> {
-        let mut audience = self.conversation().participant_ids.clone();
+        let mut audience = self
+            .conversation()
+            .map(|c| c.participant_ids.clone())
+            .unwrap_or_default();
         if let Self::MembersRemoved { users, .. } = self {
             audience.extend(users.iter().map(|u| u.id.clone()));
         }
         audience
-    }
-
-    /// How many plugin steps led to the event's message (0 for users and for events without a message).
-    pub fn plugin_depth(&self) -> u32 {
-        let message = match self {
-            Self::MessageSent { message, .. }
-            | Self::UsersMentioned { message, .. }
-            | Self::MessageUpdated { message, .. }
-            | Self::MessageDeleted { message, .. } => message,
-            _ => return 0,
-        };
-        match &message.origin {
-            Origin::User => 0,
-            Origin::Plugin { depth, .. } => *depth,
-        }
     }
 
     /// The payload as stored and sent to WebSocket clients: the variant's fields.
@@ -351,10 +390,10 @@ pub fn append_event(tx: &dyn Tx, event: &ChatEvent, now: Millis) -> store::Resul
         Visibility::LiveOnly | Visibility::HooksOnly => &[],
     };
     let payload = event.payload();
-    let conversation_id = event.conversation().id.as_str();
+    let conversation_id = event.conversation().map(|c| c.id.as_str());
     let id = tx.append_event(
         event.kind(),
-        Some(conversation_id),
+        conversation_id,
         stored_audience,
         &payload,
         now,
@@ -366,7 +405,7 @@ pub fn append_event(tx: &dyn Tx, event: &ChatEvent, now: Millis) -> store::Resul
             0
         },
         kind: event.kind().to_owned(),
-        conversation_id: Some(conversation_id.to_owned()),
+        conversation_id: conversation_id.map(str::to_owned),
         audience,
         payload,
         created_at: now,
@@ -378,7 +417,7 @@ pub fn live_only(event: &ChatEvent, now: Millis) -> LiveEvent {
     LiveEvent {
         id: 0,
         kind: event.kind().to_owned(),
-        conversation_id: Some(event.conversation().id.clone()),
+        conversation_id: event.conversation().map(|c| c.id.clone()),
         audience: event.audience(),
         payload: event.payload(),
         created_at: now,

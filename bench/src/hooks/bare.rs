@@ -5,9 +5,7 @@
 use super::wit;
 use crate::{logic, payload};
 use anyhow::Context;
-use chathooks::plugins::bindings::types::{
-    Conversation, Decision, Draft, EventContext, Message, Participant,
-};
+use chathooks::plugins::bindings::types::{Conversation, Decision, Draft, EventContext, Message};
 use chathooks::plugins::bindings::{WIT_VERSION, kv, log};
 use chathooks::store::kv::KvStore;
 use std::path::Path;
@@ -86,23 +84,9 @@ impl HasData for HostData {
     type Data<'a> = &'a mut Host;
 }
 
-type BeforeFn = TypedFunc<
-    (
-        &'static Draft,
-        &'static Conversation,
-        &'static [Participant],
-    ),
-    (Decision,),
->;
-type AfterFn = TypedFunc<
-    (
-        EventContext,
-        &'static Message,
-        &'static Conversation,
-        &'static [Participant],
-    ),
-    (Result<(), String>,),
->;
+type BeforeFn = TypedFunc<(&'static Draft, &'static Conversation), (Decision,)>;
+type AfterFn =
+    TypedFunc<(EventContext, &'static Message, &'static Conversation), (Result<(), String>,)>;
 
 /// A loaded component with its two hooks bound, and the event's arguments.
 pub struct Bare {
@@ -111,7 +95,6 @@ pub struct Bare {
     after: AfterFn,
     draft: &'static Draft,
     conversation: &'static Conversation,
-    participants: &'static [Participant],
     context: EventContext,
     message: &'static Message,
 }
@@ -161,15 +144,14 @@ impl Bare {
         let before: BeforeFn = instance.get_typed_func(&mut store, before_index)?;
         let after: AfterFn = instance.get_typed_func(&mut store, after_index)?;
         // The arguments live for the whole run: leaked once so the typed functions can borrow them.
-        let (draft, conversation, participants) = wit::before_parts(&payload::sample_before());
-        let (context, message, _, _) = wit::after_parts(&payload::sample_after(0));
+        let (draft, conversation) = wit::before_parts(&payload::sample_before());
+        let (context, message, _) = wit::after_parts(&payload::sample_after(0));
         Ok(Bare {
             store,
             before,
             after,
             draft: Box::leak(Box::new(draft)),
             conversation: Box::leak(Box::new(conversation)),
-            participants: Box::leak(participants.into_boxed_slice()),
             context,
             message: Box::leak(Box::new(message)),
         })
@@ -183,10 +165,9 @@ impl Bare {
 
     /// The before-hook alone.
     pub fn before_only(&mut self) -> anyhow::Result<()> {
-        let (decision,) = self.before.call(
-            &mut self.store,
-            (self.draft, self.conversation, self.participants),
-        )?;
+        let (decision,) = self
+            .before
+            .call(&mut self.store, (self.draft, self.conversation))?;
         if !matches!(decision, Decision::Modify(_)) {
             anyhow::bail!("the before-hook did not mask the message: {decision:?}");
         }
@@ -199,10 +180,9 @@ impl Bare {
             event_id,
             ..self.context
         };
-        let (done,) = self.after.call(
-            &mut self.store,
-            (context, self.message, self.conversation, self.participants),
-        )?;
+        let (done,) = self
+            .after
+            .call(&mut self.store, (context, self.message, self.conversation))?;
         done.map_err(anyhow::Error::msg)
     }
 

@@ -4,7 +4,7 @@
 use crate::payload;
 use chathooks::plugins::HookCall;
 use chathooks::plugins::bindings::types::{
-    Conversation, Draft, EventContext, Message, Origin, Participant, User,
+    Conversation, Draft, EventContext, Message, Origin, User,
 };
 
 fn user(u: &payload::User) -> User {
@@ -19,8 +19,7 @@ fn conversation(c: &payload::Conversation) -> Conversation {
     Conversation {
         id: c.id.clone(),
         title: c.title.clone(),
-        admin_ids: c.admin_ids.clone(),
-        participant_ids: c.participant_ids.clone(),
+        owner_id: c.admin_ids.first().cloned(),
         participant_count: c.participant_count,
         distinct_by_participants: c.distinct_by_participants,
         metadata: c.metadata.clone(),
@@ -30,37 +29,22 @@ fn conversation(c: &payload::Conversation) -> Conversation {
     }
 }
 
-fn participants(ps: &[payload::Participant]) -> Vec<Participant> {
-    ps.iter()
-        .map(|p| Participant {
-            user: user(&p.user),
-            is_admin: p.is_admin,
-            unread_count: p.unread_count,
-            last_read_message_id: p.last_read_message_id.clone(),
-        })
-        .collect()
-}
-
-/// The draft, conversation and participants of `before-message-sent`.
-pub fn before_parts(b: &payload::BeforeMessageSent) -> (Draft, Conversation, Vec<Participant>) {
+/// The draft and conversation of `before-message-sent` (0.3.0 hooks take no participant list; the
+/// JSON payload of the other variants still carries it, as webhooks of the reference systems do).
+pub fn before_parts(b: &payload::BeforeMessageSent) -> (Draft, Conversation) {
     let draft = Draft {
         conversation_id: b.draft.conversation_id.clone(),
         sender: user(&b.draft.sender),
         body: b.draft.body.clone(),
         metadata: b.draft.metadata.clone(),
         origin: Origin::User,
+        parent_id: None,
     };
-    (
-        draft,
-        conversation(&b.conversation),
-        participants(&b.participants),
-    )
+    (draft, conversation(&b.conversation))
 }
 
-/// The context, message, conversation and participants of `after-message-sent`.
-pub fn after_parts(
-    a: &payload::AfterMessageSent,
-) -> (EventContext, Message, Conversation, Vec<Participant>) {
+/// The context, message and conversation of `after-message-sent`.
+pub fn after_parts(a: &payload::AfterMessageSent) -> (EventContext, Message, Conversation) {
     let m = &a.message;
     let message = Message {
         id: m.id.clone(),
@@ -73,38 +57,34 @@ pub fn after_parts(
         edited_at: m.edited_at,
         deleted: m.deleted,
         origin: Origin::User,
+        parent_id: None,
+        reply_count: 0,
+        last_reply_at: None,
     };
     let context = EventContext {
         event_id: a.event_id,
         attempt: a.attempt,
         at: a.at,
     };
-    (
-        context,
-        message,
-        conversation(&a.conversation),
-        participants(&a.participants),
-    )
+    (context, message, conversation(&a.conversation))
 }
 
 /// `before-message-sent` as a [`HookCall`].
 pub fn before_call(b: &payload::BeforeMessageSent) -> HookCall {
-    let (draft, conversation, participants) = before_parts(b);
+    let (draft, conversation) = before_parts(b);
     HookCall::BeforeMessageSent {
         draft,
         conversation,
-        participants,
     }
 }
 
 /// `after-message-sent` as a [`HookCall`].
 pub fn after_call(a: &payload::AfterMessageSent) -> HookCall {
-    let (context, message, conversation, participants) = after_parts(a);
+    let (context, message, conversation) = after_parts(a);
     HookCall::AfterMessageSent {
         context,
         message,
         conversation,
-        participants,
     }
 }
 

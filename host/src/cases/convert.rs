@@ -1,11 +1,11 @@
 //! JSON → WIT values for case files and the harness: snake_case field names, generous defaults, and
 //! errors that name the exact field path that was wrong.
 
-use crate::plugins::HookCall;
 use crate::plugins::bindings::types::{
-    Conversation, Decision, Draft, EventContext, Message, Origin, Participant, PluginOrigin,
-    Reaction, Receipt, TypingEvent, TypingState, User,
+    Ban, Conversation, Decision, Draft, EventContext, HeldMessage, Message, Origin, Participant,
+    PluginOrigin, Presence, Reaction, Receipt, Role, TypingEvent, TypingState, User,
 };
+use crate::plugins::{Hook, HookCall};
 use serde_json::{Map, Value, json};
 
 /// A case-file value that does not fit the WIT type it stands for.
@@ -160,7 +160,8 @@ fn sender(o: &Obj<'_>) -> Result<User> {
     }))
 }
 
-/// A conversation; `participant_count` defaults to the length of `participant_ids`.
+/// A conversation; `participant_count` defaults to the length of `participant_ids` (which case files
+/// written for 0.2.0 give; 0.3.0 conversations do not carry it).
 pub fn conversation(v: &Value, path: &str) -> Result<Conversation> {
     let o = obj(v, path)?;
     let participant_ids = o.strings("participant_ids")?;
@@ -168,9 +169,8 @@ pub fn conversation(v: &Value, path: &str) -> Result<Conversation> {
     Ok(Conversation {
         id: o.string("id")?,
         title: o.opt_string("title")?,
-        admin_ids: o.strings("admin_ids")?,
+        owner_id: o.opt_string("owner_id")?,
         participant_count: o.u32("participant_count", count)?,
-        participant_ids,
         distinct_by_participants: o.bool("distinct_by_participants")?,
         metadata: o.json_text("metadata")?,
         last_message_id: o.opt_string("last_message_id")?,
@@ -179,12 +179,18 @@ pub fn conversation(v: &Value, path: &str) -> Result<Conversation> {
     })
 }
 
-/// A participant: `{"user": {...}, "is_admin"?, "unread_count"?, "last_read_message_id"?}`.
+/// A participant: `{"user": {...}, "role"?, "unread_count"?, "last_read_message_id"?}`; `role` defaults to
+/// `admin` when a 0.2.0 case file says `"is_admin": true`, else `member`.
 pub fn participant(v: &Value, path: &str) -> Result<Participant> {
     let o = obj(v, path)?;
+    let legacy_admin = if o.bool("is_admin")? {
+        Role::Admin
+    } else {
+        Role::Member
+    };
     Ok(Participant {
         user: o.required("user", user)?,
-        is_admin: o.bool("is_admin")?,
+        role: o.optional("role", role)?.unwrap_or(legacy_admin),
         unread_count: o.u32("unread_count", 0)?,
         last_read_message_id: o.opt_string("last_read_message_id")?,
     })
@@ -224,6 +230,9 @@ pub fn message(v: &Value, path: &str) -> Result<Message> {
         edited_at: o.opt_u64("edited_at")?,
         deleted: o.bool("deleted")?,
         origin: o.optional("origin", origin)?.unwrap_or(Origin::User),
+        parent_id: o.opt_string("parent_id")?,
+        reply_count: o.u32("reply_count", 0)?,
+        last_reply_at: o.opt_u64("last_reply_at")?,
     })
 }
 
@@ -236,6 +245,7 @@ pub fn draft(v: &Value, path: &str) -> Result<Draft> {
         body: o.string("body")?,
         metadata: o.json_text("metadata")?,
         origin: o.optional("origin", origin)?.unwrap_or(Origin::User),
+        parent_id: o.opt_string("parent_id")?,
     })
 }
 
@@ -299,122 +309,171 @@ pub fn context(v: Option<&Value>, path: &str, default_id: u64) -> Result<EventCo
     })
 }
 
-/// Build the call of hook `hook` (its WIT name) from `input` (the WIT parameter names in snake_case).
-pub fn hook_call(hook: &str, input: &Value, context: EventContext) -> Result<HookCall> {
-    let o = obj(input, "input")?;
-    let conversation = || o.required("conversation", conversation);
-    let participants = || o.list("participants", participant);
-    let message = || o.required("message", message);
-    Ok(match hook {
-        "before-message-sent" => HookCall::BeforeMessageSent {
-            draft: o.required("draft", draft)?,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "before-message-updated" => HookCall::BeforeMessageUpdated {
-            current: o.required("current", self::message)?,
-            draft: o.required("draft", draft)?,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "after-message-sent" => HookCall::AfterMessageSent {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "after-message-updated" => HookCall::AfterMessageUpdated {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "after-message-deleted" => HookCall::AfterMessageDeleted {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "typing-started" => HookCall::TypingStarted {
-            context,
-            conversation: conversation()?,
-            participants: participants()?,
-            events: o.list("events", typing_event)?,
-        },
-        "after-conversation-created" => HookCall::AfterConversationCreated {
-            context,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "after-conversation-updated" => HookCall::AfterConversationUpdated {
-            context,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "after-conversation-deleted" => HookCall::AfterConversationDeleted {
-            context,
-            conversation: conversation()?,
-            participants: participants()?,
-        },
-        "after-users-added-to-conversation" => HookCall::AfterUsersAddedToConversation {
-            context,
-            conversation: conversation()?,
-            participants: participants()?,
-            new_users: o.list("new_users", user)?,
-        },
-        "after-users-removed-from-conversation" => HookCall::AfterUsersRemovedFromConversation {
-            context,
-            conversation: conversation()?,
-            participants: participants()?,
-            old_users: o.list("old_users", user)?,
-        },
-        "after-message-delivered" => HookCall::AfterMessageDelivered {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            receipt: o.required("receipt", receipt)?,
-        },
-        "after-message-read" => HookCall::AfterMessageRead {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            receipt: o.required("receipt", receipt)?,
-        },
-        "after-reaction-added" => HookCall::AfterReactionAdded {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            reaction: o.required("reaction", reaction)?,
-        },
-        "after-reaction-removed" => HookCall::AfterReactionRemoved {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            reaction: o.required("reaction", reaction)?,
-        },
-        "after-user-mentioned" => HookCall::AfterUserMentioned {
-            context,
-            message: message()?,
-            conversation: conversation()?,
-            mentioned_users: o.list("mentioned_users", user)?,
-        },
-        other => {
-            return err(
-                "hook",
-                format!(
-                    "unknown hook {other:?}; hooks are the WIT interface names, such as \"after-message-sent\""
-                ),
-            );
-        }
+/// `"admin"`, `"moderator"` or `"member"`.
+pub fn role(v: &Value, path: &str) -> Result<Role> {
+    match v.as_str() {
+        Some("admin") => Ok(Role::Admin),
+        Some("moderator") => Ok(Role::Moderator),
+        Some("member") => Ok(Role::Member),
+        _ => err(
+            path,
+            format!("expected \"admin\", \"moderator\" or \"member\", found {v}"),
+        ),
+    }
+}
+
+/// A presence: `{"user_id", "online"?, "last_seen_at"?}`.
+pub fn presence(v: &Value, path: &str) -> Result<Presence> {
+    let o = obj(v, path)?;
+    Ok(Presence {
+        user_id: o.string("user_id")?,
+        online: o.bool("online")?,
+        last_seen_at: o.opt_u64("last_seen_at")?,
     })
 }
 
-/// A decision as case files write it: `"allow"`, `{"modify": {"body"?, "metadata"?}}`, `{"reject": "..."}`.
+/// A ban: `{"conversation_id", "user": {...}, "banned_by", "reason"?, "at"?}`.
+pub fn ban(v: &Value, path: &str) -> Result<Ban> {
+    let o = obj(v, path)?;
+    Ok(Ban {
+        conversation_id: o.string("conversation_id")?,
+        user: o.required("user", user)?,
+        banned_by: o.string("banned_by")?,
+        reason: o.opt_string("reason")?,
+        at: o.u64("at", 0)?,
+    })
+}
+
+/// A held message: `{"id", "draft": {...}, "reason", "held_by", "held_at"?}`.
+pub fn held_message(v: &Value, path: &str) -> Result<HeldMessage> {
+    let o = obj(v, path)?;
+    Ok(HeldMessage {
+        id: o.string("id")?,
+        draft: o.required("draft", draft)?,
+        reason: o.string("reason")?,
+        held_by: o.string("held_by")?,
+        held_at: o.u64("held_at", 0)?,
+    })
+}
+
+/// A WIT value a hook argument can be read as from a case file (see [`HookCall::from_case`]). Records
+/// are required; lists default to empty, options to `none`, strings to empty.
+pub trait FromCase: Sized {
+    /// The value at `path`, given as `value` (`None` when the key is absent or null).
+    fn from_case(value: Option<&Value>, path: &str) -> Result<Self>;
+}
+
+/// Implements [`FromCase`] for required records with their reader function above.
+macro_rules! required_records {
+    ($( $ty:ty => $read:path, )*) => {
+        $( impl FromCase for $ty {
+            fn from_case(value: Option<&Value>, path: &str) -> Result<Self> {
+                match value {
+                    Some(v) => $read(v, path),
+                    None => err(path, "is required"),
+                }
+            }
+        } )*
+    };
+}
+
+required_records! {
+    User => user,
+    Conversation => conversation,
+    Participant => participant,
+    Message => message,
+    Draft => draft,
+    Receipt => receipt,
+    Reaction => reaction,
+    TypingEvent => typing_event,
+    Role => role,
+    Presence => presence,
+    Ban => ban,
+    HeldMessage => held_message,
+}
+
+impl<T: FromCase> FromCase for Vec<T> {
+    fn from_case(value: Option<&Value>, path: &str) -> Result<Self> {
+        match value {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| T::from_case(Some(v), &format!("{path}[{i}]")))
+                .collect(),
+            Some(other) => err(path, format!("expected a list, found {other}")),
+        }
+    }
+}
+
+impl<T: FromCase> FromCase for Option<T> {
+    fn from_case(value: Option<&Value>, path: &str) -> Result<Self> {
+        value.map(|v| T::from_case(Some(v), path)).transpose()
+    }
+}
+
+impl FromCase for String {
+    fn from_case(value: Option<&Value>, path: &str) -> Result<Self> {
+        match value {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => err(path, format!("expected a string, found {other}")),
+        }
+    }
+}
+
+/// A case's `input` object, read one hook argument at a time.
+pub struct CaseInput<'a>(Obj<'a>);
+
+impl<'a> CaseInput<'a> {
+    /// `input` as an object (an error naming `input` otherwise).
+    pub fn new(input: &'a Value) -> Result<Self> {
+        obj(input, "input").map(CaseInput)
+    }
+
+    /// The argument `key` (a WIT parameter name in snake_case).
+    pub fn arg<T: FromCase>(&self, key: &str) -> Result<T> {
+        T::from_case(self.0.get(key), &self.0.at(key))
+    }
+}
+
+/// Build the call of hook `hook` (its WIT name) from `input` (the WIT parameter names in snake_case).
+pub fn hook_call(hook: &str, input: &Value, context: EventContext) -> Result<HookCall> {
+    let Some(hook) = Hook::from_name(hook) else {
+        return err(
+            "hook",
+            format!(
+                "unknown hook {hook:?}; hooks are the WIT interface names, such as \"after-message-sent\""
+            ),
+        );
+    };
+    HookCall::from_case(hook, &CaseInput::new(input)?, context)
+}
+
+/// The participants a case gives its conversation (`input.participants`, with the conversation's id from
+/// `input.conversation.id`), for `chat.participants` and for components built against 0.2.0 or older,
+/// whose hooks still take them.
+pub fn case_participants(input: &Value) -> Result<Option<(String, Vec<Participant>)>> {
+    let o = CaseInput::new(input)?;
+    let participants: Vec<Participant> = o.arg("participants")?;
+    let id =
+        o.0.get("conversation")
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_str);
+    Ok(match id {
+        Some(id) if !participants.is_empty() => Some((id.to_owned(), participants)),
+        _ => None,
+    })
+}
+
+/// A decision as case files write it: `"allow"`, `{"modify": {"body"?, "metadata"?}}`, `{"reject": "..."}`,
+/// `{"hold": "..."}`.
 /// Metadata is shown as parsed JSON when it parses.
 pub fn decision_to_json(decision: &Decision) -> Value {
     match decision {
         Decision::Allow => json!("allow"),
         Decision::Reject(reason) => json!({ "reject": reason }),
+        Decision::Hold(reason) => json!({ "hold": reason }),
         Decision::Modify(m) => {
             let mut fields = Map::new();
             if let Some(body) = &m.body {

@@ -252,6 +252,12 @@ impl CaseRunner<'_> {
             .map_err(|e| e.to_string())?;
         let call =
             convert::hook_call(&event.hook, &event.input, context).map_err(|e| e.to_string())?;
+        if let (Some(services), Some((conversation_id, participants))) = (
+            self.services,
+            convert::case_participants(&event.input).map_err(|e| e.to_string())?,
+        ) {
+            services.set_participants(&conversation_id, participants);
+        }
         let result = plugin.call(&call);
         let expect = event.expect.as_ref();
         check_call(result, expect)

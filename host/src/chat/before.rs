@@ -2,7 +2,8 @@
 //! each seeing the draft as the previous one left it.
 //!
 //! - `allow` keeps the draft; `modify` replaces its body and/or metadata; the first `reject` stops the
-//!   chain and the message with [`ChatError::Rejected`].
+//!   chain and the message with [`ChatError::Rejected`]; the first `hold` stops the chain and the draft
+//!   goes to the moderation queue ([`Chained::Hold`]) instead of the conversation.
 //! - A plugin that traps, runs out of time or returns an unusable modification (metadata that is not a
 //!   JSON object, a body over the limit) is skipped and counted as a failure (fail open), unless its
 //!   manifest says `fail = "closed"`, in which case the message is rejected in its name.
@@ -40,7 +41,7 @@ pub fn run_chain(
     origin: &Origin,
     mut content: DraftContent,
     make_call: impl Fn(Draft) -> HookCall,
-) -> Result<DraftContent, ChatError> {
+) -> Result<Chained, ChatError> {
     for plugin in chain {
         let draft = to_wit::draft(
             conversation_id,
@@ -52,6 +53,13 @@ pub fn run_chain(
         match decide(plugin, &make_call(draft), &content) {
             Ok(Step::Keep) => {}
             Ok(Step::Replace(next)) => content = next,
+            Ok(Step::Hold(reason)) => {
+                return Ok(Chained::Hold {
+                    content,
+                    plugin: plugin.name().to_owned(),
+                    reason,
+                });
+            }
             Ok(Step::Reject(reason)) => {
                 return Err(ChatError::Rejected {
                     plugin: plugin.name().to_owned(),
@@ -75,7 +83,23 @@ pub fn run_chain(
             }
         }
     }
-    Ok(content)
+    Ok(Chained::Send(content))
+}
+
+/// Where a draft goes once the chain is done with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chained {
+    /// Store it, as every plugin left it.
+    Send(DraftContent),
+    /// Hold it for review: a plugin answered `hold`.
+    Hold {
+        /// The draft as the plugins before the holder left it.
+        content: DraftContent,
+        /// The plugin that held it.
+        plugin: String,
+        /// Its reason, for the moderators.
+        reason: String,
+    },
 }
 
 /// What one plugin's decision does to the draft.
@@ -83,6 +107,7 @@ enum Step {
     Keep,
     Replace(DraftContent),
     Reject(String),
+    Hold(String),
 }
 
 /// Why a plugin's decision cannot be used.
@@ -116,6 +141,7 @@ fn decide(plugin: &LoadedPlugin, call: &HookCall, current: &DraftContent) -> Res
     let modification = match decision {
         Decision::Allow => return Ok(Step::Keep),
         Decision::Reject(reason) => return Ok(Step::Reject(reason)),
+        Decision::Hold(reason) => return Ok(Step::Hold(reason)),
         Decision::Modify(m) => m,
     };
     let mut next = current.clone();

@@ -86,6 +86,17 @@ impl Chat {
         })
     }
 
+    /// Everyone in a conversation now, in the order they joined (`chat.participants`).
+    pub fn participants_blocking(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<crate::model::Participant>, ChatError> {
+        self.read(|c| {
+            c.get_conversation(conversation_id)?;
+            Ok(c.participants(conversation_id)?)
+        })
+    }
+
     /// The users a live event about `conversation_id` goes to: its participants.
     pub fn audience_blocking(&self, conversation_id: &str) -> Result<Vec<String>, ChatError> {
         Ok(self.conversation_blocking(conversation_id)?.participant_ids)

@@ -1,14 +1,10 @@
 //! Messages: send (with before-hooks, mentions and idempotency), list, edit (with before-hooks), delete.
 
-use crate::store::Read;
-
-use crate::events::{ChatEvent, hook_participants, to_wit};
-use crate::model::{Conversation, Message, Origin, User, mentions_in};
-use crate::plugins::bindings::types as wit;
-use crate::plugins::registry::LoadedPlugin;
+use crate::events::{ChatEvent, to_wit};
+use crate::model::{Message, Origin, User, mentions_in};
 use crate::plugins::{Hook, HookCall};
 
-use super::before::{DraftContent, run_chain};
+use super::before::{Chained, DraftContent, run_chain};
 use super::fields;
 use super::inputs::{EditMessage, MessagePage, SendMessage};
 use super::{Chat, ChatError, member_conversation, member_message};
@@ -94,14 +90,13 @@ impl Chat {
             fields::CLIENT_ID.check(client_id)?;
         }
         let chain = self.registry.ordered(Hook::BeforeMessageSent);
-        let (conversation, participants, earlier) = self.read(|c| {
+        let (conversation, earlier) = self.read(|c| {
             let conversation = member_conversation(c, conversation_id, &actor.id)?;
             let earlier = match &input.client_id {
                 Some(key) => c.find_by_client_id(&actor.id, key)?,
                 None => None,
             };
-            let participants = chain_participants(c, &chain, &conversation)?;
-            Ok((conversation, participants, earlier))
+            Ok((conversation, earlier))
         })?;
         if let Some(earlier) = earlier.filter(|m| m.conversation_id == conversation_id) {
             return Ok(earlier);
@@ -111,7 +106,7 @@ impl Chat {
             metadata: input.metadata,
         };
         let content = if chain.is_empty() {
-            content
+            Chained::Send(content)
         } else {
             let wit_conversation = to_wit::conversation(&conversation);
             run_chain(
@@ -124,9 +119,15 @@ impl Chat {
                 |draft| HookCall::BeforeMessageSent {
                     draft,
                     conversation: wit_conversation.clone(),
-                    participants: participants.clone(),
                 },
             )?
+        };
+        let content = match content {
+            Chained::Send(content) => content,
+            // TODO(moderation): store the held draft once the store has the queue.
+            Chained::Hold { plugin, reason, .. } => {
+                return Err(ChatError::Rejected { plugin, reason });
+            }
         };
         self.commit(|tx, rec| {
             member_conversation(tx, conversation_id, &actor.id)?;
@@ -231,11 +232,10 @@ impl Chat {
             fields::METADATA.check(metadata)?;
         }
         let chain = self.registry.ordered(Hook::BeforeMessageUpdated);
-        let (current, conversation, participants) = self.read(|c| {
+        let (current, conversation) = self.read(|c| {
             let (message, conversation) = member_message(c, message_id, &actor.id)?;
             check_editable(&message, actor)?;
-            let participants = chain_participants(c, &chain, &conversation)?;
-            Ok((message, conversation, participants))
+            Ok((message, conversation))
         })?;
         let content = DraftContent {
             body: input.body.unwrap_or_else(|| current.body.clone()),
@@ -249,7 +249,7 @@ impl Chat {
             )));
         }
         let content = if chain.is_empty() {
-            content
+            Chained::Send(content)
         } else {
             let (wit_current, wit_conversation) = (
                 to_wit::message(&current),
@@ -266,9 +266,15 @@ impl Chat {
                     current: wit_current.clone(),
                     draft,
                     conversation: wit_conversation.clone(),
-                    participants: participants.clone(),
                 },
             )?
+        };
+        // An edit is not queued for review: `hold` refuses it as `reject` does.
+        let content = match content {
+            Chained::Send(content) => content,
+            Chained::Hold { plugin, reason, .. } => {
+                return Err(ChatError::Rejected { plugin, reason });
+            }
         };
         self.commit(|tx, rec| {
             let (message, _) = member_message(tx, message_id, &actor.id)?;
@@ -323,19 +329,6 @@ impl Chat {
         })
         .await
     }
-}
-
-/// The before-hook's `participants` argument, or nothing when no plugin is in `chain`: building it reads
-/// every participant's row, on every send.
-fn chain_participants(
-    conn: &dyn Read,
-    chain: &[LoadedPlugin],
-    conversation: &Conversation,
-) -> Result<Vec<wit::Participant>, ChatError> {
-    if chain.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(hook_participants(conn, conversation)?)
 }
 
 /// Only the sender edits, and never a deleted message.

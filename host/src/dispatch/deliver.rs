@@ -93,19 +93,17 @@ pub(super) fn failed(
     DeliveryOutcome::Retry { at, error }
 }
 
-/// Runs one started delivery: builds the hook call from the stored event and calls the plugin. Returns
-/// the outcome for the next round to record (and warn about). Blocking.
-pub(super) fn run_delivery(db: &Db, config: &DispatchConfig, started: &Started) -> DeliveryOutcome {
+/// Runs one started delivery: builds the hook call from the stored event (its payload holds every
+/// argument, so no store read) and calls the plugin. Returns the outcome for the next round to record
+/// (and warn about). Blocking.
+pub(super) fn run_delivery(config: &DispatchConfig, started: &Started) -> DeliveryOutcome {
     let Started {
         delivery,
         attempt,
         plugin,
         ..
     } = started;
-    let call = match db.read(|c| Ok(events::stored_hook_call(c, &delivery.event, *attempt))) {
-        Ok(call) => call.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let call = events::stored_hook_call(&delivery.event, *attempt).map_err(|e| e.to_string());
     let result: Result<(), String> = match call {
         Err(e) => Err(e),
         Ok(call) => match plugin.call(&call) {
@@ -178,7 +176,7 @@ impl Drainer {
                 return Ok(outcomes);
             }
             for s in &done.started {
-                let outcome = run_delivery(db, config, s);
+                let outcome = run_delivery(config, s);
                 outcomes.push(outcome.clone());
                 finished.push(s.finished(outcome));
             }

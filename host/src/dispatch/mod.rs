@@ -448,12 +448,12 @@ impl Loop {
         }
         for s in result.started {
             *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
-            let (db, config) = (self.db.clone(), self.config.clone());
+            let config = self.config.clone();
             let done_tx = done_tx.clone();
             // Straight onto a blocking thread, which reports back itself: no async task in between.
             tokio::task::spawn_blocking(move || {
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    deliver::run_delivery(&db, &config, &s)
+                    deliver::run_delivery(&config, &s)
                 }));
                 // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
                 let outcome = ran.unwrap_or_else(|_| {

@@ -34,8 +34,8 @@ pub fn conversation(c: &Conversation) -> wit::Conversation {
     wit::Conversation {
         id: c.id.clone(),
         title: c.title.clone(),
-        admin_ids: c.admin_ids.clone(),
-        participant_ids: c.participant_ids.clone(),
+        // TODO(roles): the owner once the store keeps one.
+        owner_id: c.admin_ids.first().cloned(),
         participant_count: c.participant_count,
         distinct_by_participants: c.distinct_by_participants,
         metadata: json(&c.metadata),
@@ -49,7 +49,11 @@ pub fn conversation(c: &Conversation) -> wit::Conversation {
 pub fn participant(p: &Participant) -> wit::Participant {
     wit::Participant {
         user: user(&p.user),
-        is_admin: p.is_admin,
+        role: if p.is_admin {
+            wit::Role::Admin
+        } else {
+            wit::Role::Member
+        },
         unread_count: p.unread_count,
         last_read_message_id: p.last_read_message_id.clone(),
     }
@@ -79,6 +83,9 @@ pub fn message(m: &Message) -> wit::Message {
         edited_at: m.edited_at.map(timestamp),
         deleted: m.deleted,
         origin: origin(&m.origin),
+        parent_id: None,
+        reply_count: 0,
+        last_reply_at: None,
     }
 }
 
@@ -129,5 +136,65 @@ pub fn draft(
         body: body.to_owned(),
         metadata: json(metadata),
         origin: self::origin(origin),
+        parent_id: None,
+    }
+}
+
+/// A model record (or list of them) as the WIT value a hook receives: what the event table
+/// (`crate::events`) calls on each field an event hands to its hook.
+pub trait ToWit {
+    /// The WIT type.
+    type Wit;
+    /// The WIT value.
+    fn to_wit(&self) -> Self::Wit;
+}
+
+/// Implements [`ToWit`] with one of the functions above.
+macro_rules! to_wit_with {
+    ($( $model:ty => $wit:ty, $f:path; )*) => {
+        $( impl ToWit for $model {
+            type Wit = $wit;
+            fn to_wit(&self) -> $wit {
+                $f(self)
+            }
+        } )*
+    };
+}
+
+to_wit_with! {
+    User => wit::User, user;
+    Conversation => wit::Conversation, conversation;
+    Participant => wit::Participant, participant;
+    Message => wit::Message, message;
+    Receipt => wit::Receipt, receipt;
+    Reaction => wit::Reaction, reaction;
+    TypingEvent => wit::TypingEvent, typing_event;
+}
+
+impl<T: ToWit> ToWit for [T] {
+    type Wit = Vec<T::Wit>;
+    fn to_wit(&self) -> Self::Wit {
+        self.iter().map(T::to_wit).collect()
+    }
+}
+
+impl<T: ToWit> ToWit for Vec<T> {
+    type Wit = Vec<T::Wit>;
+    fn to_wit(&self) -> Self::Wit {
+        self.as_slice().to_wit()
+    }
+}
+
+impl<T: ToWit> ToWit for Option<T> {
+    type Wit = Option<T::Wit>;
+    fn to_wit(&self) -> Self::Wit {
+        self.as_ref().map(T::to_wit)
+    }
+}
+
+impl ToWit for String {
+    type Wit = String;
+    fn to_wit(&self) -> String {
+        self.clone()
     }
 }

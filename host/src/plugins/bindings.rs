@@ -1,6 +1,6 @@
 //! The host side of the WIT package `chathooks:plugin`, generated once for the whole server: the current
-//! version (0.2.0, in `wit/`) and every earlier one it still serves (0.1.0, frozen in
-//! `wit/versions/0.1.0/`).
+//! version (0.3.0, in `wit/`) and every earlier one it still serves (0.2.0 and 0.1.0, frozen in
+//! `wit/versions/`).
 //!
 //! The world `all-hooks` names every hook the server can call; a plugin exports a subset, so the rest of the
 //! host never uses the world's all-or-nothing loader. Each hook interface is looked up on its own through
@@ -8,17 +8,25 @@
 //! time (see [`super::host`]).
 //!
 //! ## Versions
-//! The records of `types` did not change between versions, so the 0.1.0 bindings reuse the 0.2.0 ones
-//! (`with:`): a hook call carries the same Rust values whichever version the component exports, and only
-//! the lookup of the export differs. Interfaces whose functions changed (the powers' error variants gained
-//! `rate-limited`) and those merely renamed by the version (`log`, `kv`, `config`: the linker registers
-//! each under its versioned name) are generated per version; the 0.1.0 host side delegates to the 0.2.0 one
-//! (`super::host::v0_1`).
+//! Each version has its own bindings, because each renames every interface (the linker registers an
+//! import under its versioned name) and 0.3.0 changed the records of `types`. The records of 0.1.0 and
+//! 0.2.0 are the same, so the 0.1.0 bindings reuse the 0.2.0 ones (`with:`). Hook calls are built once,
+//! in the current types, and translated for a component of an older version when it is called
+//! ([`super::hooks::downgrade`]); its imports delegate to the current implementation
+//! ([`super::host::v0_2`], [`super::host::v0_1`]).
 
-/// `chathooks:plugin@0.2.0`, the current version.
-pub mod v0_2 {
+/// `chathooks:plugin@0.3.0`, the current version.
+pub mod v0_3 {
     wasmtime::component::bindgen!({
         path: "../wit",
+        world: "all-hooks",
+    });
+}
+
+/// `chathooks:plugin@0.2.0`, frozen.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/versions/0.2.0",
         world: "all-hooks",
     });
 }
@@ -34,16 +42,16 @@ pub mod v0_1 {
     });
 }
 
-pub use self::v0_2::chathooks::plugin::{
+pub use self::v0_3::chathooks::plugin::{
     chat, config, events, http, kv, log, push, scheduler, types,
 };
-pub use self::v0_2::exports::chathooks::plugin as hooks;
+pub use self::v0_3::exports::chathooks::plugin as hooks;
 
 /// The WIT package version this server's SDK, examples and templates are built against: the newest.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// Every version of the package this server loads components of, newest first.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &[WIT_VERSION, "0.1.0"];
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &[WIT_VERSION, "0.2.0", "0.1.0"];
 
 /// The WIT package name, without version.
 pub const WIT_PACKAGE: &str = "chathooks:plugin";
@@ -53,22 +61,25 @@ pub const WIT_PACKAGE: &str = "chathooks:plugin";
 pub enum WitVersion {
     /// `0.1.0`: before rate limits had their own error case.
     V0_1,
-    /// `0.2.0`: the current version.
+    /// `0.2.0`: before threads, roles, the moderation queue and participants on demand.
     V0_2,
+    /// `0.3.0`: the current version.
+    V0_3,
 }
 
 impl WitVersion {
-    /// The version as WIT writes it, e.g. `0.2.0`.
+    /// The version as WIT writes it, e.g. `0.3.0`.
     pub fn as_str(self) -> &'static str {
         match self {
             WitVersion::V0_1 => "0.1.0",
             WitVersion::V0_2 => "0.2.0",
+            WitVersion::V0_3 => "0.3.0",
         }
     }
 
     /// The version written `text`, if the server implements it.
     pub fn parse(text: &str) -> Option<WitVersion> {
-        [WitVersion::V0_2, WitVersion::V0_1]
+        [WitVersion::V0_3, WitVersion::V0_2, WitVersion::V0_1]
             .into_iter()
             .find(|v| v.as_str() == text)
     }

@@ -140,8 +140,8 @@ pub(crate) fn check_component(
             continue;
         }
         match Hook::from_name(parsed.interface) {
-            Some(hook) => hooks.insert(hook),
-            None => return Err(LoadError::UnknownExport(name.to_string())),
+            Some(hook) if super::hooks::exists_in(hook, this) => hooks.insert(hook),
+            _ => return Err(LoadError::UnknownExport(name.to_string())),
         }
     }
     match version {

@@ -74,6 +74,17 @@ pub(crate) struct PluginState {
     pub(crate) powers: PowerCtxs,
 }
 
+impl PluginState {
+    /// The participants of `conversation_id` for a hook call to a component built against 0.2.0 or older
+    /// (see `hooks::frozen`): read through the plugin's services, empty when there are none to read.
+    pub(crate) fn old_hook_participants(
+        &mut self,
+        conversation_id: &str,
+    ) -> Vec<super::bindings::types::Participant> {
+        self.powers.chat.participants_now(conversation_id)
+    }
+}
+
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -386,9 +397,8 @@ fn output_bytes(output: &HookOutput) -> usize {
     use super::bindings::types::Decision;
     match output {
         HookOutput::Decision(Decision::Allow) | HookOutput::Done(Ok(())) => 0,
-        HookOutput::Decision(Decision::Reject(reason)) | HookOutput::Done(Err(reason)) => {
-            reason.len()
-        }
+        HookOutput::Decision(Decision::Reject(reason) | Decision::Hold(reason))
+        | HookOutput::Done(Err(reason)) => reason.len(),
         HookOutput::Decision(Decision::Modify(m)) => {
             m.body.as_ref().map_or(0, String::len) + m.metadata.as_ref().map_or(0, String::len)
         }

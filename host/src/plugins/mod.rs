@@ -27,6 +27,7 @@ pub mod bindings;
 pub mod breaker;
 pub mod budget;
 pub mod cache;
+pub(crate) mod downgrade;
 mod engine;
 pub mod error;
 pub mod failure_log;

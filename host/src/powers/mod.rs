@@ -30,7 +30,9 @@ use crate::chat::{Chat, ChatError, SendMessage};
 use crate::events::to_wit;
 use crate::live::LiveEvent;
 use crate::model::{Origin, User};
-use crate::plugins::bindings::types::{Conversation as WitConversation, Message as WitMessage};
+use crate::plugins::bindings::types::{
+    Conversation as WitConversation, Message as WitMessage, Participant as WitParticipant,
+};
 use crate::plugins::host::chat::bot_id;
 use crate::plugins::powers::{
     BotPost, CustomEvent, EventTarget, HostServices, HttpFailure, InboundResponse, OutboundRequest,
@@ -149,6 +151,18 @@ impl HostServices for ServerServices {
             .recent_messages_blocking(conversation_id, limit)
             .map_err(chat_error)?;
         Ok(messages.iter().map(to_wit::message).collect())
+    }
+
+    fn participants(
+        &self,
+        _plugin: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<WitParticipant>, PowerError> {
+        let participants = self
+            .chat
+            .participants_blocking(conversation_id)
+            .map_err(chat_error)?;
+        Ok(participants.iter().map(to_wit::participant).collect())
     }
 
     fn send_event(&self, event: CustomEvent) -> Result<(), PowerError> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::events::MAX_HOOK_DEPTH;
 use crate::plugins::bindings::chat::{Error, Host};
-use crate::plugins::bindings::types::{Conversation, Message};
+use crate::plugins::bindings::types::{Conversation, Message, Participant};
 use crate::plugins::powers::{
     BotPost, PluginPowers, Power, PowerError, PowerLimiter, RateLimited, ServicesSlot,
 };
@@ -52,6 +52,15 @@ impl ChatCtx {
     /// Sets the depth of the message the next call is about.
     pub(crate) fn set_depth(&mut self, depth: u32) {
         self.depth = depth;
+    }
+
+    /// The participants of `conversation_id` as the services see them now, or none if they cannot say
+    /// (the conversation is gone): the `participants` of a hook call to an old component.
+    pub(crate) fn participants_now(&self, conversation_id: &str) -> Vec<Participant> {
+        self.services
+            .get()
+            .participants(&self.plugin, conversation_id)
+            .unwrap_or_default()
     }
 
     fn require(&self, granted: bool, grant: &str) -> Result<(), Error> {
@@ -158,6 +167,13 @@ impl Host for ChatCtx {
                 &conversation_id,
                 limit.clamp(1, MAX_RECENT_MESSAGES),
             )
+            .map_err(guest_error)
+    }
+
+    fn participants(&mut self, conversation_id: String) -> Result<Vec<Participant>, Error> {
+        self.services
+            .get()
+            .participants(&self.plugin, &conversation_id)
             .map_err(guest_error)
     }
 }

@@ -1,6 +1,6 @@
 //! The host interfaces plugins import, one file per WIT interface, each implemented on a narrow context
-//! that holds only what that interface needs. Components built against the frozen 0.1.0 version of the
-//! package get the same contexts through [`v0_1`], which translates that version's types.
+//! that holds only what that interface needs. Components built against the frozen 0.2.0 and 0.1.0 versions
+//! of the package get the same contexts through [`v0_2`] and [`v0_1`], which translate their types.
 
 pub mod chat;
 pub mod config;
@@ -12,6 +12,7 @@ pub mod push;
 pub mod scheduler;
 pub mod stdio;
 pub mod v0_1;
+pub mod v0_2;
 
 use super::instance::PluginState;
 use wasmtime::component::{HasData, Linker};
@@ -56,10 +57,11 @@ selector!(/// Selects the `scheduler` context.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     add_current(linker)?;
+    add_v0_2(linker)?;
     add_v0_1(linker)
 }
 
-/// `chathooks:plugin@0.2.0`'s imports.
+/// `chathooks:plugin@0.3.0`'s imports.
 fn add_current(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     super::bindings::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
     super::bindings::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
@@ -73,6 +75,22 @@ fn add_current(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     super::bindings::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
     super::bindings::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
     super::bindings::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
+        &mut s.powers.scheduler
+    })?;
+    Ok(())
+}
+
+/// `chathooks:plugin@0.2.0`'s imports, on the same contexts (see [`v0_2`]).
+fn add_v0_2(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    use super::bindings::v0_2::chathooks::plugin as old;
+    old::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
+    old::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
+    old::config::add_to_linker::<PluginState, ConfigData>(linker, |s| &mut s.powers.config)?;
+    old::chat::add_to_linker::<PluginState, ChatData>(linker, |s| &mut s.powers.chat)?;
+    old::events::add_to_linker::<PluginState, EventsData>(linker, |s| &mut s.powers.events)?;
+    old::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
+    old::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
+    old::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
         &mut s.powers.scheduler
     })?;
     Ok(())

@@ -1,6 +1,6 @@
 //! The host interfaces of `chathooks:plugin@0.1.0`, for components built against that frozen version
-//! (`wit/versions/0.1.0/`): each delegates to the current (0.2.0) implementation on the same context and
-//! translates the values whose types are the version's own.
+//! (`wit/versions/0.1.0/`): each delegates to the 0.2.0 implementation ([`super::v0_2`], which delegates
+//! to the current one) on the same context and translates the values whose types are the version's own.
 //!
 //! Version 0.2.0 only added the error case `rate-limited(u64)` to `chat`, `events`, `http`, `push` and
 //! `scheduler`. A 0.1.0 component has no such case, so a refused call gets the nearest one it knows, with
@@ -11,7 +11,9 @@
 //! one decision (how an old contract is served by the new one) and disappear together when 0.1.0 does.
 
 use crate::plugins::bindings::v0_1::chathooks::plugin as old;
-use crate::plugins::bindings::{chat, config, events, http, kv, log, push, scheduler, types};
+use crate::plugins::bindings::v0_2::chathooks::plugin::{
+    chat, config, events, http, kv, log, push, scheduler, types,
+};
 use crate::plugins::powers::Power;
 
 use super::chat::ChatCtx;

@@ -22,7 +22,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
-use super::bindings::types::{Conversation, Message};
+use super::bindings::types::{Conversation, Message, Participant};
 
 mod rate_limit;
 mod recording;
@@ -347,6 +347,13 @@ pub trait HostServices: Send + Sync {
         conversation_id: &str,
         limit: u32,
     ) -> Result<Vec<Message>, PowerError>;
+    /// The participants of a conversation as they are now (`chat.participants`, and the arguments of a
+    /// hook call to a component built against 0.2.0 or older).
+    fn participants(
+        &self,
+        plugin: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<Participant>, PowerError>;
     /// Publishes a custom live event.
     fn send_event(&self, event: CustomEvent) -> Result<(), PowerError>;
     /// Makes an HTTP request.
@@ -378,6 +385,9 @@ impl HostServices for NoServices {
         Err(unavailable())
     }
     fn recent_messages(&self, _: &str, _: &str, _: u32) -> Result<Vec<Message>, PowerError> {
+        Err(unavailable())
+    }
+    fn participants(&self, _: &str, _: &str) -> Result<Vec<Participant>, PowerError> {
         Err(unavailable())
     }
     fn send_event(&self, _: CustomEvent) -> Result<(), PowerError> {

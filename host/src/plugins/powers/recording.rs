@@ -44,6 +44,8 @@ pub struct RecordingServices {
     calls: Mutex<Vec<Recorded>>,
     http_response: Mutex<Option<InboundResponse>>,
     timers: Mutex<BTreeMap<(String, String), TimerSpec>>,
+    /// What `chat.participants` answers, per conversation (a case's `participants`).
+    participants: Mutex<BTreeMap<String, Vec<Participant>>>,
 }
 
 impl RecordingServices {
@@ -60,9 +62,22 @@ impl RecordingServices {
             .unwrap_or_else(PoisonError::into_inner) = response;
     }
 
-    /// Forgets the recorded calls and timers (between cases).
+    /// Sets what `chat.participants` answers for `conversation_id` (and what a component built against
+    /// 0.2.0 or older gets as its `participants` argument).
+    pub fn set_participants(&self, conversation_id: &str, participants: Vec<Participant>) {
+        self.participants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(conversation_id.to_owned(), participants);
+    }
+
+    /// Forgets the recorded calls, timers and participants (between cases).
     pub fn reset(&self) {
         self.take();
+        self.participants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.timers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -91,8 +106,7 @@ fn recorded_conversation(id: &str) -> Conversation {
     Conversation {
         id: id.to_owned(),
         title: None,
-        admin_ids: Vec::new(),
-        participant_ids: Vec::new(),
+        owner_id: None,
         participant_count: 0,
         distinct_by_participants: false,
         metadata: "{}".into(),
@@ -124,6 +138,9 @@ impl HostServices for RecordingServices {
                 name: post.plugin.clone(),
                 depth: post.depth,
             }),
+            parent_id: None,
+            reply_count: 0,
+            last_reply_at: None,
         };
         self.record(Recorded::Post(post));
         Ok(message)
@@ -143,6 +160,16 @@ impl HostServices for RecordingServices {
 
     fn recent_messages(&self, _: &str, _: &str, _: u32) -> Result<Vec<Message>, PowerError> {
         Ok(Vec::new())
+    }
+
+    fn participants(&self, _: &str, conversation_id: &str) -> Result<Vec<Participant>, PowerError> {
+        Ok(self
+            .participants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(conversation_id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn send_event(&self, event: CustomEvent) -> Result<(), PowerError> {

@@ -1,18 +1,21 @@
 //! The hooks the server can call: their names, their arguments, and how a call reaches a component.
 //!
 //! Everything hook-specific is written once, in the table below, so adding a hook to the WIT means adding
-//! one line here. The table generates the version-independent [`Hook`] and [`HookCall`], and for each
-//! version of the package the server implements, the lookup and the calls of that version's exports
-//! (and of `on-timer`, beside the table); [`HookIndices`] and [`HookExports`] pick the version a component was built
-//! against.
+//! one entry here (and one in the event table, `crate::events::table`, for the event that fires it). The
+//! table generates the version-independent [`Hook`] and [`HookCall`] (in the current version's types), the
+//! lookup and the calls of the current version's exports, and reading a call's arguments from a case file
+//! ([`HookCall::from_case`]). Components built against older versions are called through [`frozen`],
+//! whose tables never change. [`HookIndices`] and [`HookExports`] pick the version a component was built
+//! against; `on-timer`, the one export that is not a chat hook, sits beside them.
 
 use super::bindings::WitVersion;
 use super::bindings::types::{
-    Conversation, Decision, Draft, EventContext, Message, Participant, Reaction, Receipt,
-    TypingEvent, User,
+    Ban, Conversation, Decision, Draft, EventContext, HeldMessage, Message, Participant, Presence,
+    Reaction, Receipt, Role, TypingEvent, User,
 };
 use super::bindings::v0_1::exports::chathooks::plugin as v0_1_exports;
 use super::bindings::v0_2::exports::chathooks::plugin as v0_2_exports;
+use super::bindings::v0_3::exports::chathooks::plugin as v0_3_exports;
 use super::inspect::TIMER_EXPORT;
 use super::instance::PluginState;
 use wasmtime::Store;
@@ -78,6 +81,73 @@ fn mismatch(hook: &'static str, err: wasmtime::Error) -> wasmtime::Error {
     })
 }
 
+/// How a [`HookCall`] argument is passed to the generated bindings: records and lists by reference, enums
+/// by value, options of references.
+trait CallArg {
+    /// The type the binding takes.
+    type Arg<'a>
+    where
+        Self: 'a;
+    /// The argument.
+    fn arg(&self) -> Self::Arg<'_>;
+}
+
+/// Implements [`CallArg`] by reference for records.
+macro_rules! by_reference {
+    ($( $ty:ty ),* $(,)?) => {
+        $( impl CallArg for $ty {
+            type Arg<'a> = &'a $ty;
+            fn arg(&self) -> &$ty {
+                self
+            }
+        } )*
+    };
+}
+
+by_reference!(
+    Message,
+    Conversation,
+    Draft,
+    Receipt,
+    Reaction,
+    Participant,
+    User,
+    Presence,
+    Ban,
+    HeldMessage
+);
+
+impl<T> CallArg for Vec<T> {
+    type Arg<'a>
+        = &'a [T]
+    where
+        T: 'a;
+    fn arg(&self) -> &[T] {
+        self
+    }
+}
+
+impl CallArg for Role {
+    type Arg<'a> = Role;
+    fn arg(&self) -> Role {
+        *self
+    }
+}
+
+impl CallArg for Option<User> {
+    type Arg<'a> = Option<&'a User>;
+    fn arg(&self) -> Option<&User> {
+        self.as_ref()
+    }
+}
+
+impl CallArg for Option<String> {
+    type Arg<'a> = Option<&'a str>;
+    fn arg(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
 /// Generates what every version shares: [`Hook`] and [`HookCall`].
 macro_rules! hook_kinds {
     (
@@ -139,14 +209,33 @@ macro_rules! hook_kinds {
                     $( HookCall::$avariant { .. } => Hook::$avariant, )*
                 }
             }
+
+            /// The call of `hook` with its arguments read from a case file's `input` object (keys: the WIT
+            /// parameter names in snake_case; see [`crate::cases::convert`] for each type's defaults).
+            /// After-hooks get `context`.
+            pub fn from_case(
+                hook: Hook,
+                input: &crate::cases::convert::CaseInput<'_>,
+                context: EventContext,
+            ) -> Result<HookCall, crate::cases::convert::InputError> {
+                #[allow(unused_imports)]
+                use crate::cases::convert::FromCase;
+                Ok(match hook {
+                    $( Hook::$bvariant => HookCall::$bvariant { $( $bfield: input.arg(stringify!($bfield))?, )* }, )*
+                    $( Hook::$avariant => {
+                        let _ = &context;
+                        HookCall::$avariant { context, $( $afield: input.arg(stringify!($afield))?, )* }
+                    } )*
+                })
+            }
         }
     };
 }
 
 /// Generates, for the exports of one version of the package (`$exports`, a module of generated
 /// bindings), the module `$version` with its `Indices` (where each exported hook lives, found once per
-/// plugin version) and its `Exports` (the bound functions of one instance). The argument and result types
-/// are the same in every version (the bindings share `types`), so [`HookCall`] serves them all.
+/// plugin version) and its `Exports` (the bound functions of one instance). Used for the current version,
+/// whose types [`HookCall`] carries; older versions are called through [`frozen`].
 macro_rules! hook_exports {
     (
         $version:ident $exports:path;
@@ -195,13 +284,13 @@ macro_rules! hook_exports {
                     match call {
                         $(
                             HookCall::$bvariant { $( $bfield, )* } => match &self.$bmod {
-                                Some(g) => g.$bcall(store, $( $bfield, )*).map(|d| Some(HookOutput::Decision(d))),
+                                Some(g) => g.$bcall(store, $( CallArg::arg($bfield), )*).map(|d| Some(HookOutput::Decision(d))),
                                 None => Ok(None),
                             },
                         )*
                         $(
                             HookCall::$avariant { context, $( $afield, )* } => match &self.$amod {
-                                Some(g) => g.$acall(store, *context, $( $afield, )*).map(|r| Some(HookOutput::Done(r))),
+                                Some(g) => g.$acall(store, *context, $( CallArg::arg($afield), )*).map(|r| Some(HookOutput::Done(r))),
                                 None => Ok(None),
                             },
                         )*
@@ -213,6 +302,11 @@ macro_rules! hook_exports {
 }
 
 /// Hands the table of hooks (below) to `$macro`, after the tokens `$prefix`.
+///
+/// One entry per hook of the current version, in WIT order: the [`Hook`] variant, the export's module and
+/// call names in the bindings, the WIT name, and the parameters after `context` (an after-hook's first
+/// parameter, implied). The compiler holds the rest of the host to it: a new entry is a new [`Hook`] and
+/// [`HookCall`] variant, so every `match` on them that must handle it fails to build until it does.
 macro_rules! with_hook_table {
     ($macro:ident ! { $( $prefix:tt )* }) => {
         $macro! {
@@ -220,29 +314,29 @@ macro_rules! with_hook_table {
 
             before {
                 BeforeMessageSent before_message_sent call_before_message_sent "before-message-sent"
-                    { draft: Draft, conversation: Conversation, participants: Vec<Participant> }
+                    { draft: Draft, conversation: Conversation }
                 BeforeMessageUpdated before_message_updated call_before_message_updated "before-message-updated"
-                    { current: Message, draft: Draft, conversation: Conversation, participants: Vec<Participant> }
+                    { current: Message, draft: Draft, conversation: Conversation }
             }
             after {
                 AfterMessageSent after_message_sent call_after_message_sent "after-message-sent"
-                    { message: Message, conversation: Conversation, participants: Vec<Participant> }
+                    { message: Message, conversation: Conversation }
                 AfterMessageUpdated after_message_updated call_after_message_updated "after-message-updated"
-                    { message: Message, conversation: Conversation, participants: Vec<Participant> }
+                    { message: Message, conversation: Conversation }
                 AfterMessageDeleted after_message_deleted call_after_message_deleted "after-message-deleted"
-                    { message: Message, conversation: Conversation, participants: Vec<Participant> }
+                    { message: Message, conversation: Conversation }
                 TypingStarted typing_started call_typing_started "typing-started"
-                    { conversation: Conversation, participants: Vec<Participant>, events: Vec<TypingEvent> }
+                    { conversation: Conversation, events: Vec<TypingEvent> }
                 AfterConversationCreated after_conversation_created call_after_conversation_created "after-conversation-created"
-                    { conversation: Conversation, participants: Vec<Participant> }
+                    { conversation: Conversation }
                 AfterConversationUpdated after_conversation_updated call_after_conversation_updated "after-conversation-updated"
-                    { conversation: Conversation, participants: Vec<Participant> }
+                    { conversation: Conversation }
                 AfterConversationDeleted after_conversation_deleted call_after_conversation_deleted "after-conversation-deleted"
-                    { conversation: Conversation, participants: Vec<Participant> }
+                    { conversation: Conversation }
                 AfterUsersAddedToConversation after_users_added_to_conversation call_after_users_added_to_conversation "after-users-added-to-conversation"
-                    { conversation: Conversation, participants: Vec<Participant>, new_users: Vec<User> }
+                    { conversation: Conversation, new_users: Vec<User> }
                 AfterUsersRemovedFromConversation after_users_removed_from_conversation call_after_users_removed_from_conversation "after-users-removed-from-conversation"
-                    { conversation: Conversation, participants: Vec<Participant>, old_users: Vec<User> }
+                    { conversation: Conversation, old_users: Vec<User> }
                 AfterMessageDelivered after_message_delivered call_after_message_delivered "after-message-delivered"
                     { message: Message, conversation: Conversation, receipt: Receipt }
                 AfterMessageRead after_message_read call_after_message_read "after-message-read"
@@ -253,6 +347,30 @@ macro_rules! with_hook_table {
                     { message: Message, conversation: Conversation, reaction: Reaction }
                 AfterUserMentioned after_user_mentioned call_after_user_mentioned "after-user-mentioned"
                     { message: Message, conversation: Conversation, mentioned_users: Vec<User> }
+                AfterUserPresenceChanged after_user_presence_changed call_after_user_presence_changed "after-user-presence-changed"
+                    { user: User, presence: Presence }
+                AfterUserBlocked after_user_blocked call_after_user_blocked "after-user-blocked"
+                    { blocker: User, blocked: User }
+                AfterUserUnblocked after_user_unblocked call_after_user_unblocked "after-user-unblocked"
+                    { blocker: User, blocked: User }
+                AfterParticipantRoleChanged after_participant_role_changed call_after_participant_role_changed "after-participant-role-changed"
+                    { conversation: Conversation, participant: Participant, old_role: Role, changed_by: User }
+                AfterMemberBanned after_member_banned call_after_member_banned "after-member-banned"
+                    { conversation: Conversation, ban: Ban }
+                AfterMemberUnbanned after_member_unbanned call_after_member_unbanned "after-member-unbanned"
+                    { conversation: Conversation, ban: Ban, unbanned_by: User }
+                AfterOwnerTransferred after_owner_transferred call_after_owner_transferred "after-owner-transferred"
+                    { conversation: Conversation, old_owner: Option<User>, new_owner: User }
+                AfterMessageHeld after_message_held call_after_message_held "after-message-held"
+                    { held: HeldMessage, conversation: Conversation }
+                AfterMessageApproved after_message_approved call_after_message_approved "after-message-approved"
+                    { message: Message, conversation: Conversation, moderator: User }
+                AfterMessageRejected after_message_rejected call_after_message_rejected "after-message-rejected"
+                    { held: HeldMessage, conversation: Conversation, moderator: User, reason: Option<String> }
+                AfterMessageDeliveredToAll after_message_delivered_to_all call_after_message_delivered_to_all "after-message-delivered-to-all"
+                    { message: Message, conversation: Conversation }
+                AfterMessageReadByAll after_message_read_by_all call_after_message_read_by_all "after-message-read-by-all"
+                    { message: Message, conversation: Conversation }
             }
         }
     };
@@ -260,19 +378,21 @@ macro_rules! with_hook_table {
 
 with_hook_table!(hook_kinds! {});
 with_hook_table!(
-    hook_exports! { exports_v0_2 crate::plugins::bindings::v0_2::exports::chathooks::plugin; }
+    hook_exports! { exports_v0_3 crate::plugins::bindings::v0_3::exports::chathooks::plugin; }
 );
-with_hook_table!(
-    hook_exports! { exports_v0_1 crate::plugins::bindings::v0_1::exports::chathooks::plugin; }
-);
+
+mod frozen;
+pub(crate) use frozen::exists_in;
 
 /// Per plugin version: where its hooks live, in the version of the package it exports.
 #[derive(Clone)]
 pub(crate) enum HookIndices {
+    /// A component built against 0.3.0.
+    V0_3(exports_v0_3::Indices),
     /// A component built against 0.2.0.
-    V0_2(exports_v0_2::Indices),
+    V0_2(frozen::v0_2::Indices),
     /// A component built against 0.1.0.
-    V0_1(exports_v0_1::Indices),
+    V0_1(frozen::v0_1::Indices),
 }
 
 impl HookIndices {
@@ -283,8 +403,9 @@ impl HookIndices {
         hooks: HookSet,
     ) -> wasmtime::Result<Self> {
         Ok(match version {
-            WitVersion::V0_2 => HookIndices::V0_2(exports_v0_2::Indices::new(pre, hooks)?),
-            WitVersion::V0_1 => HookIndices::V0_1(exports_v0_1::Indices::new(pre, hooks)?),
+            WitVersion::V0_3 => HookIndices::V0_3(exports_v0_3::Indices::new(pre, hooks)?),
+            WitVersion::V0_2 => HookIndices::V0_2(frozen::v0_2::Indices::new(pre, hooks)?),
+            WitVersion::V0_1 => HookIndices::V0_1(frozen::v0_1::Indices::new(pre, hooks)?),
         })
     }
 
@@ -295,6 +416,7 @@ impl HookIndices {
         instance: &Instance,
     ) -> wasmtime::Result<HookExports> {
         Ok(match self {
+            HookIndices::V0_3(i) => HookExports::V0_3(i.load(store, instance)?),
             HookIndices::V0_2(i) => HookExports::V0_2(i.load(store, instance)?),
             HookIndices::V0_1(i) => HookExports::V0_1(i.load(store, instance)?),
         })
@@ -303,10 +425,12 @@ impl HookIndices {
 
 /// Per instance: the bound hook functions of the version its component exports.
 pub(crate) enum HookExports {
+    /// 0.3.0 exports.
+    V0_3(exports_v0_3::Exports),
     /// 0.2.0 exports.
-    V0_2(exports_v0_2::Exports),
+    V0_2(frozen::v0_2::Exports),
     /// 0.1.0 exports.
-    V0_1(exports_v0_1::Exports),
+    V0_1(frozen::v0_1::Exports),
 }
 
 impl HookExports {
@@ -317,6 +441,7 @@ impl HookExports {
         call: &HookCall,
     ) -> wasmtime::Result<Option<HookOutput>> {
         match self {
+            HookExports::V0_3(e) => e.call(store, call),
             HookExports::V0_2(e) => e.call(store, call),
             HookExports::V0_1(e) => e.call(store, call),
         }
@@ -327,6 +452,8 @@ impl HookExports {
 /// is not a chat hook, so it is not in the table).
 #[derive(Clone)]
 pub(crate) enum TimerIndices {
+    /// A component built against 0.3.0.
+    V0_3(v0_3_exports::on_timer::GuestIndices),
     /// A component built against 0.2.0.
     V0_2(v0_2_exports::on_timer::GuestIndices),
     /// A component built against 0.1.0.
@@ -340,6 +467,7 @@ impl TimerIndices {
         version: WitVersion,
     ) -> wasmtime::Result<Self> {
         Ok(match version {
+            WitVersion::V0_3 => TimerIndices::V0_3(v0_3_exports::on_timer::GuestIndices::new(pre)?),
             WitVersion::V0_2 => TimerIndices::V0_2(v0_2_exports::on_timer::GuestIndices::new(pre)?),
             WitVersion::V0_1 => TimerIndices::V0_1(v0_1_exports::on_timer::GuestIndices::new(pre)?),
         })
@@ -352,6 +480,7 @@ impl TimerIndices {
         instance: &Instance,
     ) -> wasmtime::Result<TimerGuest> {
         let bound = match self {
+            TimerIndices::V0_3(i) => i.load(store, instance).map(TimerGuest::V0_3),
             TimerIndices::V0_2(i) => i.load(store, instance).map(TimerGuest::V0_2),
             TimerIndices::V0_1(i) => i.load(store, instance).map(TimerGuest::V0_1),
         };
@@ -362,6 +491,8 @@ impl TimerIndices {
 /// Per instance: the bound `on-timer` function.
 #[derive(Clone)]
 pub(crate) enum TimerGuest {
+    /// 0.3.0.
+    V0_3(v0_3_exports::on_timer::Guest),
     /// 0.2.0.
     V0_2(v0_2_exports::on_timer::Guest),
     /// 0.1.0.
@@ -377,6 +508,7 @@ impl TimerGuest {
         payload: &str,
     ) -> wasmtime::Result<Result<(), String>> {
         match self {
+            TimerGuest::V0_3(g) => g.call_on_timer(store, name, payload),
             TimerGuest::V0_2(g) => g.call_on_timer(store, name, payload),
             TimerGuest::V0_1(g) => g.call_on_timer(store, name, payload),
         }
