@@ -293,6 +293,23 @@ chat_events! {
         /// The users who left or were removed (they are in the audience, so they learn of it).
         users: Vec<User>,
     } call { conversation, old_users = users }
+
+    /// `message.delivered_to_all` → `after-message-delivered-to-all`: the receipt that completed it was the
+    /// last one missing among the participants present when the message was sent. Once per message.
+    MessageDeliveredToAll "message.delivered_to_all" Replayable => AfterMessageDeliveredToAll {
+        /// The message, delivered to every other participant.
+        message: Message,
+        /// The conversation it belongs to.
+        conversation: Conversation,
+    } call { message, conversation }
+
+    /// `message.read_by_all` → `after-message-read-by-all`: like `message.delivered_to_all`, for reading.
+    MessageReadByAll "message.read_by_all" Replayable => AfterMessageReadByAll {
+        /// The message, read by every other participant (its status `all_read`).
+        message: Message,
+        /// The conversation it belongs to.
+        conversation: Conversation,
+    } call { message, conversation }
 }
 
 /// The after-hook a stored event kind is delivered to, if the kind is known.

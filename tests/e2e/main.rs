@@ -54,6 +54,7 @@ mod sandbox_budget;
 mod sandbox_metrics;
 mod sandbox_support;
 mod sandbox_warmup;
+mod server_all_read;
 mod server_api;
 mod server_durability;
 mod server_errors;

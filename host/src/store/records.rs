@@ -187,6 +187,30 @@ pub struct ReadOutcome {
     pub unread_count: u32,
 }
 
+/// How far one message has got with the participants who were present when it was sent (other than its
+/// sender, and still members): what "delivered to all" and "read by all" are decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReceiptCounts {
+    /// Those participants.
+    pub others: u32,
+    /// How many of them have it delivered (reading counts as delivering).
+    pub delivered: u32,
+    /// How many of them have read it.
+    pub read: u32,
+}
+
+impl ReceiptCounts {
+    /// Every other participant has it (false when there is no other participant).
+    pub fn delivered_to_all(&self) -> bool {
+        self.others > 0 && self.delivered >= self.others
+    }
+
+    /// Every other participant has read it (false when there is no other participant).
+    pub fn read_by_all(&self) -> bool {
+        self.others > 0 && self.read >= self.others
+    }
+}
+
 /// A stored timer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timer {

@@ -16,8 +16,8 @@
 use super::Result;
 use super::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
-    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, StartedRow, StoredEvent, Timer,
-    TokenOwner,
+    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, ReceiptCounts, StartedRow,
+    StoredEvent, Timer, TokenOwner,
 };
 use crate::model::{
     Conversation, Message, Millis, Participant, Reaction, Receipt, TokenInfo, User, UserAccount,
@@ -75,6 +75,8 @@ pub trait Read {
     fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32>;
     /// `user_id`'s receipt of `message_id`, if any.
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>>;
+    /// How far `message_id` has got with the participants who were there when it was sent.
+    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts>;
 
     // The event log.
 

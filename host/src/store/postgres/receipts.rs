@@ -9,7 +9,7 @@ use super::participants::{messages_read, unread_count};
 use super::values::user_at;
 use crate::model::{Millis, Receipt};
 use crate::store::error::{Result, StoreError};
-use crate::store::records::{Outcome, ReadOutcome};
+use crate::store::records::{Outcome, ReadOutcome, ReceiptCounts};
 
 pub use crate::store::sqlite::receipts::status_from_counts;
 
@@ -146,4 +146,34 @@ pub async fn receipt(
         read_at: r.try_get(2)?,
         user: user_at(&r, 3)?,
     }))
+}
+
+/// How far `message_id` has got with the other participants; see the SQLite backend's `receipt_counts`.
+pub async fn receipt_counts(tx: &Transaction<'_>, message_id: &str) -> Result<ReceiptCounts> {
+    let stmt = tx
+        .prepare_cached("SELECT
+        (SELECT count(*) FROM participants p
+           WHERE p.conversation_id = m.conversation_id AND p.user_id != m.sender_id AND p.joined_seq < m.seq),
+        (SELECT count(*) FROM receipts r JOIN participants p
+             ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
+           WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
+             AND r.delivered_at IS NOT NULL),
+        (SELECT count(*) FROM receipts r JOIN participants p
+             ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
+           WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
+             AND r.read_at IS NOT NULL)
+     FROM messages m WHERE m.id = $1")
+        .await?;
+    let row = tx
+        .query_opt(&stmt, &[&message_id])
+        .await?
+        .ok_or_else(|| StoreError::not_found("message", message_id))?;
+    let count = |i: usize| -> Result<u32> {
+        Ok(u32::try_from(row.try_get::<_, i64>(i)?).unwrap_or(u32::MAX))
+    };
+    Ok(ReceiptCounts {
+        others: count(0)?,
+        delivered: count(1)?,
+        read: count(2)?,
+    })
 }

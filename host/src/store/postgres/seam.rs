@@ -26,8 +26,8 @@ use crate::model::{
 use crate::store::error::StoreError;
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
-    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, StartedRow, StoredEvent, Timer,
-    TokenOwner,
+    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, ReceiptCounts, StartedRow,
+    StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -169,6 +169,10 @@ impl Read for PgConn<'_, '_> {
 
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
         self.run(receipts::receipt(self.tx, message_id, user_id))
+    }
+
+    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
+        self.run(receipts::receipt_counts(self.tx, message_id))
     }
 
     fn events_since(&self, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {

@@ -14,7 +14,7 @@ use crate::model::{MessageStatus, Millis, Receipt};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
 use crate::store::records::Outcome;
-use crate::store::records::ReadOutcome;
+use crate::store::records::{ReadOutcome, ReceiptCounts};
 
 /// Records that `message_id` reached one of `user_id`'s devices. The first delivery time is kept;
 /// a repeat returns `changed == false`.
@@ -123,6 +123,33 @@ pub fn receipt(conn: &Connection, message_id: &str, user_id: &str) -> Result<Opt
         &[message_id, user_id],
     )?;
     Ok(found.pop())
+}
+
+/// How far `message_id` has got with the other participants ([`ReceiptCounts`]); the same counts
+/// `message_select!` derives a message's status from.
+pub fn receipt_counts(conn: &Connection, message_id: &str) -> Result<ReceiptCounts> {
+    let counts: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT
+        (SELECT count(*) FROM participants p
+           WHERE p.conversation_id = m.conversation_id AND p.user_id != m.sender_id AND p.joined_seq < m.seq),
+        (SELECT count(*) FROM receipts r JOIN participants p
+             ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
+           WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
+             AND r.delivered_at IS NOT NULL),
+        (SELECT count(*) FROM receipts r JOIN participants p
+             ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
+           WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
+             AND r.read_at IS NOT NULL)
+     FROM messages m WHERE m.id = ?1")?
+        .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (others, delivered, read) =
+        counts.ok_or_else(|| StoreError::not_found("message", message_id))?;
+    Ok(ReceiptCounts {
+        others: count_u32(others),
+        delivered: count_u32(delivered),
+        read: count_u32(read),
+    })
 }
 
 /// Every receipt for `message_id`, by user id.

@@ -14,8 +14,8 @@ use crate::model::{
 };
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
-    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, StartedRow, StoredEvent, Timer,
-    TokenOwner,
+    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, ReceiptCounts, StartedRow,
+    StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -114,6 +114,10 @@ macro_rules! impl_read {
 
             fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
                 receipts::receipt(self, message_id, user_id)
+            }
+
+            fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
+                receipts::receipt_counts(self, message_id)
             }
 
             fn events_since(

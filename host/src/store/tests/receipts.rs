@@ -8,7 +8,39 @@ use crate::store::{Result, StoreError};
 backend_tests!(TestDb:
     reading_up_to_a_message_reads_everything_before_it,
     status_summarises_other_participants_receipts,
+    receipt_counts_cover_the_members_present_at_sending,
 );
+
+fn receipt_counts_cover_the_members_present_at_sending(t: TestDb) -> TestResult {
+    t.users(&["a", "b", "c", "d"])?;
+    let conv = t.conversation(&["a", "b", "c"])?;
+    let m = t.send(&conv.id, "a", "hi")?;
+    // d joins after the message: not one of those it waits for.
+    t.db.write(|tx| tx.add_participants(&conv.id, &["d".to_owned()], 5))?;
+    let counts = |t: &TestDb| t.db.read(|r| r.receipt_counts(&m.id));
+    let none = counts(&t)?;
+    assert_eq!((none.others, none.delivered, none.read), (2, 0, 0));
+    assert!(!none.delivered_to_all() && !none.read_by_all());
+    t.db.write(|tx| tx.mark_delivered(&m.id, "b", 6))?;
+    t.db.write(|tx| tx.mark_delivered(&m.id, "a", 6))?;
+    let one = counts(&t)?;
+    assert_eq!(
+        (one.delivered, one.read),
+        (1, 0),
+        "the sender does not count"
+    );
+    t.db.write(|tx| tx.mark_read(&conv.id, "c", None, 7))?;
+    let both = counts(&t)?;
+    assert_eq!((both.delivered, both.read), (2, 1), "reading delivers");
+    assert!(both.delivered_to_all() && !both.read_by_all());
+    t.db.write(|tx| tx.mark_read(&conv.id, "b", None, 8))?;
+    assert!(counts(&t)?.read_by_all());
+    assert!(matches!(
+        t.db.read(|r| r.receipt_counts("nope")),
+        Err(StoreError::NotFound { .. })
+    ));
+    Ok(())
+}
 
 fn reading_up_to_a_message_reads_everything_before_it(t: TestDb) -> TestResult {
     t.users(&["a", "b"])?;
