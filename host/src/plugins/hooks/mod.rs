@@ -416,7 +416,7 @@ impl HookIndices {
         instance: &Instance,
     ) -> wasmtime::Result<HookExports> {
         Ok(match self {
-            HookIndices::V0_3(i) => HookExports::V0_3(i.load(store, instance)?),
+            HookIndices::V0_3(i) => HookExports::V0_3(Box::new(i.load(store, instance)?)),
             HookIndices::V0_2(i) => HookExports::V0_2(i.load(store, instance)?),
             HookIndices::V0_1(i) => HookExports::V0_1(i.load(store, instance)?),
         })
@@ -425,8 +425,8 @@ impl HookIndices {
 
 /// Per instance: the bound hook functions of the version its component exports.
 pub(crate) enum HookExports {
-    /// 0.3.0 exports.
-    V0_3(exports_v0_3::Exports),
+    /// 0.3.0 exports (boxed: one slot per hook of the current table, many more than the old versions').
+    V0_3(Box<exports_v0_3::Exports>),
     /// 0.2.0 exports.
     V0_2(frozen::v0_2::Exports),
     /// 0.1.0 exports.
