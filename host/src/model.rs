@@ -96,6 +96,17 @@ pub struct Participant {
     pub last_read_message_id: Option<String>,
 }
 
+/// Whether a user is connected (`GET /v1/users/{id}/presence`, `user.presence.changed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Presence {
+    /// The user.
+    pub user_id: String,
+    /// True while the user has at least one live WebSocket connection (to any node of a cluster).
+    pub online: bool,
+    /// When the user last connected or disconnected; `null` if never.
+    pub last_seen_at: Option<Millis>,
+}
+
 /// A conversation as one user lists it: the conversation plus that user's unread state and the newest
 /// message. This is Skygear's `UserConversation`, shaped for `GET /v1/conversations`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

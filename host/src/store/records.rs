@@ -211,6 +211,15 @@ impl ReceiptCounts {
     }
 }
 
+/// What [`Tx::set_presence`](super::Tx::set_presence) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// The user's presence now.
+    pub presence: crate::model::Presence,
+    /// Whether the user's overall state flipped (the first connection anywhere, or the last one gone).
+    pub changed: bool,
+}
+
 /// A stored timer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timer {

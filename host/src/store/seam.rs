@@ -16,12 +16,12 @@
 use super::Result;
 use super::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
-    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, ReceiptCounts, StartedRow,
-    StoredEvent, Timer, TokenOwner,
+    NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
+    StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::model::{
-    Conversation, Message, Millis, Participant, Reaction, Receipt, TokenInfo, User, UserAccount,
-    UserConversation,
+    Conversation, Message, Millis, Participant, Presence, Reaction, Receipt, TokenInfo, User,
+    UserAccount, UserConversation,
 };
 
 /// Every query, on one consistent snapshot of the database.
@@ -117,6 +117,13 @@ pub trait Read {
     fn next_timer_due(&self) -> Result<Option<Millis>>;
     /// The timers of `plugin`, by name.
     fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>>;
+
+    // Presence.
+
+    /// The presence of each of `user_ids` that is a user, in the order given.
+    fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>>;
+    /// The users who share a conversation with `user_id`, by id (who hears of its presence).
+    fn contacts_of(&self, user_id: &str) -> Result<Vec<String>>;
 }
 
 /// Every change, inside one transaction; queries see the transaction's own writes.
@@ -289,4 +296,18 @@ pub trait Tx: Read {
     fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool>;
     /// After a firing: reschedules `timer` to `next` (or removes it), unless it was set again meanwhile.
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool>;
+
+    // Presence.
+
+    /// Records that `user_id` is (or no longer is) connected to `node`; whether the user's overall state
+    /// flipped.
+    fn set_presence(
+        &self,
+        user_id: &str,
+        node: &str,
+        online: bool,
+        now: Millis,
+    ) -> Result<PresenceChange>;
+    /// Drops every presence row of `node`; the users that went offline.
+    fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>>;
 }

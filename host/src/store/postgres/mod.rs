@@ -65,6 +65,7 @@ pub mod nodes;
 pub mod outbox;
 pub mod owner;
 pub mod participants;
+pub mod presence;
 pub mod reactions;
 pub mod receipts;
 mod seam;

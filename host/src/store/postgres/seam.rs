@@ -16,18 +16,18 @@ use tokio::runtime::Handle;
 use super::error::{PgError, must_retry};
 use super::leases::{self, LeaseHolder};
 use super::{
-    conversations, dead_letters, devices, events, messages, outbox, participants, reactions,
-    receipts, timers, tokens, users,
+    conversations, dead_letters, devices, events, messages, outbox, participants, presence,
+    reactions, receipts, timers, tokens, users,
 };
 use crate::model::{
-    Conversation, Message, Millis, Participant, Reaction, Receipt, TokenInfo, User, UserAccount,
-    UserConversation,
+    Conversation, Message, Millis, Participant, Presence, Reaction, Receipt, TokenInfo, User,
+    UserAccount, UserConversation,
 };
 use crate::store::error::StoreError;
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
-    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, ReceiptCounts, StartedRow,
-    StoredEvent, Timer, TokenOwner,
+    NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
+    StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -241,6 +241,14 @@ impl Read for PgConn<'_, '_> {
 
     fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>> {
         self.run(timers::timers_of(self.tx, plugin))
+    }
+
+    fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>> {
+        self.run(presence::presence_of(self.tx, user_ids))
+    }
+
+    fn contacts_of(&self, user_id: &str) -> Result<Vec<String>> {
+        self.run(presence::contacts_of(self.tx, user_id))
     }
 }
 
@@ -577,5 +585,19 @@ impl Tx for PgConn<'_, '_> {
 
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
         self.run(timers::finish_firing(self.tx, timer, next, attempts))
+    }
+
+    fn set_presence(
+        &self,
+        user_id: &str,
+        node: &str,
+        online: bool,
+        now: Millis,
+    ) -> Result<PresenceChange> {
+        self.run(presence::set_presence(self.tx, user_id, node, online, now))
+    }
+
+    fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>> {
+        self.run(presence::clear_node_presence(self.tx, node, now))
     }
 }

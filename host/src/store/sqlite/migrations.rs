@@ -12,7 +12,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::store::error::{Result, StoreError};
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1_CHAT, V2_POWERS, V3_UNREAD_COUNTS, V4_USER_ADMIN];
+const MIGRATIONS: &[&str] = &[
+    V1_CHAT,
+    V2_POWERS,
+    V3_UNREAD_COUNTS,
+    V4_USER_ADMIN,
+    V5_PRESENCE,
+];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
 const V1_CHAT: &str = r#"
@@ -219,6 +225,19 @@ SELECT printf('t_%011x%s', max(created_at, 0), lower(hex(randomblob(4)))), hash,
 DROP TABLE tokens;
 ALTER TABLE tokens_v4 RENAME TO tokens;
 CREATE INDEX tokens_user ON tokens(user_id, created_at);
+"#;
+
+/// Version 5: presence (see [`presence`](super::presence)). One row per user and node holding at least
+/// one of the user's WebSocket connections; `last_seen_at` on users.
+const V5_PRESENCE: &str = r#"
+CREATE TABLE presence (
+    user_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    node     TEXT NOT NULL,
+    since    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, node)
+) STRICT;
+CREATE INDEX presence_node ON presence(node);
+ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
 "#;
 
 /// The schema version this build migrates to.

@@ -36,6 +36,7 @@ pub mod messages;
 pub mod migrations;
 pub mod outbox;
 pub mod participants;
+pub mod presence;
 pub mod reactions;
 pub mod receipts;
 mod seam;

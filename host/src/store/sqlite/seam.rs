@@ -5,17 +5,17 @@
 use rusqlite::{Connection, Transaction};
 
 use super::{
-    conversations, dead_letters, devices, events, messages, outbox, participants, reactions,
-    receipts, timers, tokens, users,
+    conversations, dead_letters, devices, events, messages, outbox, participants, presence,
+    reactions, receipts, timers, tokens, users,
 };
 use crate::model::{
-    Conversation, Message, Millis, Participant, Reaction, Receipt, TokenInfo, User, UserAccount,
-    UserConversation,
+    Conversation, Message, Millis, Participant, Presence, Reaction, Receipt, TokenInfo, User,
+    UserAccount, UserConversation,
 };
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
-    NewMessage, NewUser, Outcome, QueuedDelivery, ReadOutcome, ReceiptCounts, StartedRow,
-    StoredEvent, Timer, TokenOwner,
+    NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
+    StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -192,6 +192,14 @@ macro_rules! impl_read {
 
             fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>> {
                 timers::timers_of(self, plugin)
+            }
+
+            fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>> {
+                presence::presence_of(self, user_ids)
+            }
+
+            fn contacts_of(&self, user_id: &str) -> Result<Vec<String>> {
+                presence::contacts_of(self, user_id)
             }
         }
     };
@@ -433,5 +441,19 @@ impl Tx for Transaction<'_> {
 
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
         timers::finish_firing(self, timer, next, attempts)
+    }
+
+    fn set_presence(
+        &self,
+        user_id: &str,
+        node: &str,
+        online: bool,
+        now: Millis,
+    ) -> Result<PresenceChange> {
+        presence::set_presence(self, user_id, node, online, now)
+    }
+
+    fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>> {
+        presence::clear_node_presence(self, node, now)
     }
 }

@@ -87,6 +87,7 @@ mod kv;
 mod messages;
 mod outbox;
 mod participants;
+mod presence;
 mod reactions;
 mod receipts;
 mod timers;
