@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::LiveEvent;
 use crate::model::{
-    Conversation, Message, Millis, Origin, Reaction, Receipt, TypingEvent, TypingState, User,
+    Conversation, Message, Millis, Origin, Presence, Reaction, Receipt, TypingEvent, TypingState,
+    User,
 };
 use crate::plugins::bindings::types as wit;
 use crate::plugins::{Hook, HookCall};
@@ -167,6 +168,7 @@ impl EventField for Vec<User> {}
 impl EventField for Receipt {}
 impl EventField for Reaction {}
 impl EventField for TypingEvent {}
+impl EventField for Presence {}
 
 chat_events! {
     /// `message.new` → `after-message-sent`.
@@ -310,6 +312,16 @@ chat_events! {
         /// The conversation it belongs to.
         conversation: Conversation,
     } call { message, conversation }
+
+    /// `user.presence.changed` → `after-user-presence-changed`: a user came online (their first
+    /// connection on any node) or went offline (their last one closed and stayed closed for
+    /// [`crate::presence::GRACE`]). For the user and everyone who shares a conversation with them.
+    UserPresenceChanged "user.presence.changed" Replayable => AfterUserPresenceChanged {
+        /// The user.
+        user: User,
+        /// Online or not, and when last seen.
+        presence: Presence,
+    } call { user, presence }
 }
 
 /// The after-hook a stored event kind is delivered to, if the kind is known.
@@ -362,14 +374,19 @@ impl ChatEvent {
     }
 
     /// The users who may see the event: the conversation's participants (as of the event), plus removed
-    /// members for `member.removed`.
+    /// members for `member.removed`; the user themself for a presence change (the operation adds their
+    /// contacts, see [`append_event_for`]).
     pub fn audience(&self) -> Vec<String> {
         let mut audience = self
             .conversation()
             .map(|c| c.participant_ids.clone())
             .unwrap_or_default();
-        if let Self::MembersRemoved { users, .. } = self {
-            audience.extend(users.iter().map(|u| u.id.clone()));
+        match self {
+            Self::MembersRemoved { users, .. } => {
+                audience.extend(users.iter().map(|u| u.id.clone()));
+            }
+            Self::UserPresenceChanged { user, .. } => audience.push(user.id.clone()),
+            _ => {}
         }
         audience
     }
@@ -401,7 +418,23 @@ impl ChatEvent {
 /// audience, so they reach the after-hooks but never `events_since`; the returned live event keeps the
 /// real audience (and id 0 for live-only events, which clients must not resume from).
 pub fn append_event(tx: &dyn Tx, event: &ChatEvent, now: Millis) -> store::Result<LiveEvent> {
-    let audience = event.audience();
+    append_event_for(tx, event, &[], now)
+}
+
+/// Like [`append_event`], with `also` added to the event's audience.
+pub fn append_event_for(
+    tx: &dyn Tx,
+    event: &ChatEvent,
+    also: &[String],
+    now: Millis,
+) -> store::Result<LiveEvent> {
+    let mut audience = event.audience();
+    audience.extend(
+        also.iter()
+            .filter(|id| !audience.contains(id))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let stored_audience: &[String] = match event.visibility() {
         Visibility::Replayable => &audience,
         Visibility::LiveOnly | Visibility::HooksOnly => &[],

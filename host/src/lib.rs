@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod plugins;
 pub mod powers;
+pub mod presence;
 pub mod server;
 pub mod stoppable;
 pub mod store;

@@ -32,6 +32,7 @@ use crate::powers::ServerServices;
 use crate::powers::http::HttpClient;
 use crate::powers::push::{PushGateway, Pusher};
 use crate::powers::scheduler::{Scheduler, SchedulerHandle};
+use crate::presence::Presence;
 use crate::store::Db;
 use crate::store::data_lock::DataLock;
 use crate::store::kv::KvStore;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who this node is in its cluster; `None` for a server on its own.
     pub cluster: Option<Arc<NodeState>>,
+    /// This node's presence: every WebSocket connection is reported to it.
+    pub presence: Presence,
     /// Flips to `true` when the server starts shutting down, so long-lived WebSocket connections close
     /// instead of holding the shutdown up.
     closing: Arc<watch::Sender<bool>>,
@@ -69,10 +72,14 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over a chat service with the given admin key and body limit.
-    pub fn new(chat: Chat, admin_key: AdminKey, body_limit: usize) -> Self {
+    /// State over a chat service with the given admin key and body limit, on the cluster node `node_id`
+    /// (`None`: a server on its own). Starts the node's presence task.
+    pub fn new(chat: Chat, admin_key: AdminKey, body_limit: usize, node_id: Option<&str>) -> Self {
         let (closing, _) = watch::channel(false);
+        let node = node_id.unwrap_or(crate::store::sqlite::presence::LOCAL_NODE);
+        let presence = Presence::start(chat.clone(), node.to_owned(), chat.clock().clone());
         AppState {
+            presence,
             chat,
             admin_key: Arc::new(admin_key),
             body_limit,
@@ -254,7 +261,7 @@ pub async fn start_locked(
     let node_id = link.as_ref().map(|l| l.settings.node_id.as_str());
     let (timers, stop_timers) =
         start_powers(&chat, &db, &registry, http, push_gateway, clock, node_id);
-    let mut state = AppState::new(chat, admin_key, body_limit);
+    let mut state = AppState::new(chat, admin_key, body_limit, node_id);
     if let Some(node) = node {
         state = state.with_cluster(node);
     }

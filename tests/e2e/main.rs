@@ -60,6 +60,7 @@ mod server_durability;
 mod server_errors;
 mod server_hooks;
 mod server_postgres;
+mod server_presence;
 mod server_support;
 mod server_users;
 mod server_ws;

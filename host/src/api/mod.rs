@@ -6,7 +6,8 @@
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
 //! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key);
 //!   [`admin_cluster`]: the cluster's nodes and plugin rollout (admin key, cluster nodes only).
-//! - [`me`]: the calling user; [`devices`]: the caller's push device tokens.
+//! - [`me`]: the calling user; [`devices`]: the caller's push device tokens; [`presence`]: who is
+//!   online.
 //! - [`conversations`]: conversations and participants.
 //! - [`messages`]: sending, paging, editing, deleting messages; typing.
 //! - [`receipts`]: delivered and read receipts.
@@ -31,6 +32,7 @@ pub mod extract;
 pub mod me;
 pub mod messages;
 pub mod openapi;
+pub mod presence;
 pub mod reactions;
 pub mod receipts;
 pub mod ws;
@@ -56,6 +58,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(admin_cluster::routes())
         .merge(me::routes())
+        .merge(presence::routes())
         .merge(devices::routes())
         .merge(conversations::routes())
         .merge(messages::routes())

@@ -161,11 +161,13 @@ pub async fn ws(
         pong_timeout: PONG_TIMEOUT,
     };
     let metrics = state.metrics.clone();
+    let presence = state.presence.clone();
     let upgrade = upgrade
         .read_buffer_size(READ_BUFFER_SIZE)
         .write_buffer_size(WRITE_BUFFER_SIZE);
     Ok(upgrade.on_upgrade(move |socket| async move {
         let _counted = metrics.websocket_opened();
+        let _online = presence.connected(&session.user.id);
         let (sink, stream) = socket.split();
         run_socket(sink, stream, session).await;
     }))

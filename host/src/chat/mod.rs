@@ -30,6 +30,7 @@ pub mod fields;
 pub mod inputs;
 pub mod messages;
 pub mod participants;
+pub mod presence;
 pub mod reactions;
 pub mod receipts;
 pub mod typing;
@@ -91,7 +92,18 @@ pub struct Recorder {
 impl Recorder {
     /// Appends `event` to the log in `tx` and keeps its live form for publishing after the commit.
     pub fn record(&mut self, tx: &dyn Tx, event: &ChatEvent) -> store::Result<()> {
-        let live = events::append_event(tx, event, self.now)?;
+        self.record_for(tx, event, &[])
+    }
+
+    /// Like [`Recorder::record`], with `also` in the audience besides the event's own (the contacts a
+    /// presence change goes to, which only the operation can read).
+    pub fn record_for(
+        &mut self,
+        tx: &dyn Tx,
+        event: &ChatEvent,
+        also: &[String],
+    ) -> store::Result<()> {
+        let live = events::append_event_for(tx, event, also, self.now)?;
         self.stored = true;
         if event.visibility() != Visibility::HooksOnly {
             self.live.push(Arc::new(live));
@@ -125,6 +137,11 @@ impl Chat {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The service's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The time now, by the service's clock, in milliseconds since the Unix epoch.

@@ -2,7 +2,7 @@
 //! unsigned and metadata becomes JSON text.
 
 use crate::model::{
-    Conversation, Message, Millis, Origin, Participant, Reaction, Receipt, TypingEvent,
+    Conversation, Message, Millis, Origin, Participant, Presence, Reaction, Receipt, TypingEvent,
     TypingState, User,
 };
 use crate::plugins::bindings::types as wit;
@@ -140,6 +140,15 @@ pub fn draft(
     }
 }
 
+/// A presence.
+pub fn presence(p: &Presence) -> wit::Presence {
+    wit::Presence {
+        user_id: p.user_id.clone(),
+        online: p.online,
+        last_seen_at: p.last_seen_at.map(timestamp),
+    }
+}
+
 /// A model record (or list of them) as the WIT value a hook receives: what the event table
 /// (`crate::events`) calls on each field an event hands to its hook.
 pub trait ToWit {
@@ -169,6 +178,7 @@ to_wit_with! {
     Receipt => wit::Receipt, receipt;
     Reaction => wit::Reaction, reaction;
     TypingEvent => wit::TypingEvent, typing_event;
+    Presence => wit::Presence, presence;
 }
 
 impl<T: ToWit> ToWit for [T] {

@@ -14,7 +14,10 @@ fn the_first_connection_anywhere_and_the_last_one_flip_a_user(t: TestDb) -> Test
     assert!(up.changed && up.presence.online);
     assert_eq!(up.presence.last_seen_at, Some(10));
     let again = t.db.write(|tx| tx.set_presence("a", "n2", true, 11))?;
-    assert!(!again.changed && again.presence.online, "already online on n1");
+    assert!(
+        !again.changed && again.presence.online,
+        "already online on n1"
+    );
     let half = t.db.write(|tx| tx.set_presence("a", "n1", false, 12))?;
     assert!(!half.changed && half.presence.online, "still on n2");
     let down = t.db.write(|tx| tx.set_presence("a", "n2", false, 13))?;
