@@ -1,5 +1,5 @@
-//! Presence: a user is online while they hold at least one WebSocket connection, and goes offline
-//! [`GRACE`] after their last one closes (a reconnect within it changes nothing, so a flaky network or a
+//! Presence: a user is online while they hold at least one WebSocket connection, and goes offline a
+//! grace period ([`GRACE`] unless configured, `presence_grace_ms`) after their last one closes (a reconnect within it changes nothing, so a flaky network or a
 //! page reload does not flicker).
 //!
 //! ## Shape
@@ -25,8 +25,9 @@ use tokio::sync::mpsc;
 use crate::chat::Chat;
 use crate::clock::Clock;
 
-/// How long a user stays online after their last connection closed: long enough for a reload or a
-/// network hiccup to reconnect (a few seconds), short enough that contacts see them leave promptly.
+/// How long a user stays online after their last connection closed, by default: long enough for a
+/// reload or a network hiccup to reconnect (a few seconds), short enough that contacts see them leave
+/// promptly.
 pub const GRACE: Duration = Duration::from_secs(5);
 
 /// What the presence task hears.
@@ -76,14 +77,15 @@ impl Drop for Connection {
 
 impl Presence {
     /// Starts the presence task of node `node` ([`crate::store::sqlite::presence::LOCAL_NODE`] for a
-    /// server on its own) on `chat`, timing grace periods on `clock`. It first drops the rows a previous
-    /// run of the node left. It ends when every handle is dropped.
-    pub fn start(chat: Chat, node: String, clock: Arc<dyn Clock>) -> Presence {
+    /// server on its own) on `chat`, timing grace periods of `grace` on `clock`. It first drops the rows
+    /// a previous run of the node left. It ends when every handle is dropped.
+    pub fn start(chat: Chat, node: String, clock: Arc<dyn Clock>, grace: Duration) -> Presence {
         let (tx, rx) = mpsc::unbounded_channel();
         let presence = Presence {
             changes: tx.clone(),
         };
-        tokio::spawn(run(chat, node, clock, tx.downgrade(), rx));
+        let timing = Grace { clock, grace };
+        tokio::spawn(run(chat, node, timing, tx.downgrade(), rx));
         presence
     }
 
@@ -97,10 +99,16 @@ impl Presence {
     }
 }
 
+/// How grace periods are timed.
+struct Grace {
+    clock: Arc<dyn Clock>,
+    grace: Duration,
+}
+
 async fn run(
     chat: Chat,
     node: String,
-    clock: Arc<dyn Clock>,
+    timing: Grace,
     myself: mpsc::WeakUnboundedSender<Change>,
     mut changes: mpsc::UnboundedReceiver<Change>,
 ) {
@@ -131,8 +139,11 @@ async fn run(
                 count.open = count.open.saturating_sub(1);
                 if count.open == 0 {
                     count.generation += 1;
-                    let (generation, sleep, myself) =
-                        (count.generation, clock.sleep(GRACE), myself.clone());
+                    let (generation, sleep, myself) = (
+                        count.generation,
+                        timing.clock.sleep(timing.grace),
+                        myself.clone(),
+                    );
                     tokio::spawn(async move {
                         sleep.await;
                         if let Some(changes) = myself.upgrade() {

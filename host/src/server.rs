@@ -72,12 +72,24 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over a chat service with the given admin key and body limit, on the cluster node `node_id`
-    /// (`None`: a server on its own). Starts the node's presence task.
-    pub fn new(chat: Chat, admin_key: AdminKey, body_limit: usize, node_id: Option<&str>) -> Self {
+    /// State over a chat service with the given admin key and body limit. Starts the presence task of
+    /// the cluster node `presence.0` (`None`: a server on its own), with grace period `presence.1`.
+    pub fn new(
+        chat: Chat,
+        admin_key: AdminKey,
+        body_limit: usize,
+        presence: (Option<&str>, Duration),
+    ) -> Self {
         let (closing, _) = watch::channel(false);
-        let node = node_id.unwrap_or(crate::store::sqlite::presence::LOCAL_NODE);
-        let presence = Presence::start(chat.clone(), node.to_owned(), chat.clock().clone());
+        let node = presence
+            .0
+            .unwrap_or(crate::store::sqlite::presence::LOCAL_NODE);
+        let presence = Presence::start(
+            chat.clone(),
+            node.to_owned(),
+            chat.clock().clone(),
+            presence.1,
+        );
         AppState {
             presence,
             chat,
@@ -261,7 +273,12 @@ pub async fn start_locked(
     let node_id = link.as_ref().map(|l| l.settings.node_id.as_str());
     let (timers, stop_timers) =
         start_powers(&chat, &db, &registry, http, push_gateway, clock, node_id);
-    let mut state = AppState::new(chat, admin_key, body_limit, node_id);
+    let mut state = AppState::new(
+        chat,
+        admin_key,
+        body_limit,
+        (node_id, cluster_config.presence_grace),
+    );
     if let Some(node) = node {
         state = state.with_cluster(node);
     }

@@ -26,6 +26,10 @@ use crate::wait::{eventually, must};
 /// The admin key of every test node.
 pub const ADMIN_KEY: &str = "cluster-test-admin-key-0123456789";
 
+/// Every node's presence grace period (`--presence-grace-ms`): short, so a case sees a user go offline
+/// within a poll or two.
+pub const PRESENCE_GRACE_MS: u64 = 200;
+
 /// A plugin to install before the nodes start.
 pub struct Plugin {
     /// The built component (`chathooks_tests::fixture("recorder")`).
@@ -201,6 +205,7 @@ impl Cluster {
         flag("--cluster-name", self.name.clone().into());
         flag("--plugins-dir", self.plugins_dir.clone().into());
         flag("--admin-key", ADMIN_KEY.into());
+        flag("--presence-grace-ms", PRESENCE_GRACE_MS.to_string().into());
         args
     }
 

@@ -20,6 +20,8 @@
 //! - [`rollout`]: 8 plugin rollout.
 //! - [`postgres`]: 10 PostgreSQL restart.
 //!
+//! Beyond the table: [`presence`]: presence and the all-read event across nodes.
+//!
 //! Without PostgreSQL or `nats-server` installed every case skips with a message;
 //! `CHATHOOKS_REQUIRE_POSTGRES=1` / `CHATHOOKS_REQUIRE_NATS=1` (CI) make that a failure.
 
@@ -35,5 +37,6 @@ mod hooks;
 mod live;
 mod postgres;
 mod powers;
+mod presence;
 mod rollout;
 mod smoke;

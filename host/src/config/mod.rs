@@ -145,6 +145,10 @@ pub struct ServeArgs {
     /// [default: 100000].
     #[arg(long, env = "CHATHOOKS_MAX_PLUGIN_BACKLOG")]
     pub max_plugin_backlog: Option<usize>,
+    /// Milliseconds a user stays online after their last WebSocket closed, so a reload or a network
+    /// hiccup does not show them leaving [default: 5000].
+    #[arg(long, env = "CHATHOOKS_PRESENCE_GRACE_MS")]
+    pub presence_grace_ms: Option<u64>,
     /// Cluster mode: `--nats`, `--node-id`, `--cluster-name`.
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -183,6 +187,8 @@ pub struct FileConfig {
     pub http_ca: Option<PathBuf>,
     /// See [`ServeArgs::max_plugin_backlog`].
     pub max_plugin_backlog: Option<usize>,
+    /// See [`ServeArgs::presence_grace_ms`].
+    pub presence_grace_ms: Option<u64>,
     /// See [`ClusterArgs::nats`].
     pub nats: Option<Vec<String>>,
     /// See [`ClusterArgs::node_id`].
@@ -227,6 +233,8 @@ pub struct Config {
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
     /// After-hook deliveries one plugin may have before further ones become dead letters.
     pub max_plugin_backlog: usize,
+    /// How long a user stays online after their last connection closed.
+    pub presence_grace: std::time::Duration,
     /// This node's cluster settings; `None` for a server on its own.
     pub cluster: Option<ClusterSettings>,
 }
@@ -248,6 +256,7 @@ impl Default for Config {
             http_ca: None,
             clock: std::sync::Arc::new(crate::clock::SystemClock),
             max_plugin_backlog: crate::dispatch::MAX_BACKLOG_PER_PLUGIN,
+            presence_grace: crate::presence::GRACE,
             cluster: None,
         }
     }
@@ -320,6 +329,10 @@ impl Config {
                 .max_plugin_backlog
                 .or(file.max_plugin_backlog)
                 .unwrap_or(defaults.max_plugin_backlog),
+            presence_grace: args
+                .presence_grace_ms
+                .or(file.presence_grace_ms)
+                .map_or(defaults.presence_grace, std::time::Duration::from_millis),
             cluster: None,
         };
         let on_postgres = config
