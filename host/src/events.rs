@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::LiveEvent;
 use crate::model::{
-    Conversation, Message, Millis, Origin, Presence, Reaction, Receipt, TypingEvent, TypingState,
-    User,
+    Conversation, HeldMessage, Message, Millis, Origin, Presence, Reaction, Receipt, TypingEvent,
+    TypingState, User,
 };
 use crate::plugins::bindings::types as wit;
 use crate::plugins::{Hook, HookCall};
@@ -169,6 +169,8 @@ impl EventField for Receipt {}
 impl EventField for Reaction {}
 impl EventField for TypingEvent {}
 impl EventField for Presence {}
+impl EventField for HeldMessage {}
+impl EventField for Option<Message> {}
 
 chat_events! {
     /// `message.new` → `after-message-sent`.
@@ -177,6 +179,10 @@ chat_events! {
         message: Message,
         /// The conversation right after the message was stored.
         conversation: Conversation,
+        /// For a reply: its parent with the reply count and last reply time this reply gave it, so
+        /// clients update the thread's summary without a fetch. Hooks get `message.parent-id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<Message>,
     } call { message, conversation }
 
     /// `message.mentioned` (hook only) → `after-user-mentioned`.
@@ -313,6 +319,37 @@ chat_events! {
         conversation: Conversation,
     } call { message, conversation }
 
+    /// `message.held` → `after-message-held`: a before-hook held a message for review. For its sender and
+    /// the conversation's moderators and admins only.
+    MessageHeld "message.held" Replayable => AfterMessageHeld {
+        /// The held message.
+        held: HeldMessage,
+        /// The conversation it was sent to.
+        conversation: Conversation,
+    } call { held, conversation }
+
+    /// `message.approved` → `after-message-approved`: a moderator approved a held message, which was
+    /// just sent (its `message.new` precedes this). For its sender and the moderators and admins.
+    MessageApproved "message.approved" Replayable => AfterMessageApproved {
+        /// The message as published.
+        message: Message,
+        /// The conversation.
+        conversation: Conversation,
+        /// Who approved it.
+        moderator: User,
+    } call { message, conversation, moderator }
+
+    /// `message.rejected` → `after-message-rejected`: a moderator rejected a held message. For its sender
+    /// (who learns why) and the moderators and admins.
+    MessageRejected "message.rejected" Replayable => AfterMessageRejected {
+        /// The held message, now rejected (its `decision_reason` is the moderator's reason).
+        held: HeldMessage,
+        /// The conversation.
+        conversation: Conversation,
+        /// Who rejected it.
+        moderator: User,
+    } call { held, conversation, moderator, reason = &held.decision_reason }
+
     /// `user.presence.changed` → `after-user-presence-changed`: a user came online (their first
     /// connection on any node) or went offline (their last one closed and stayed closed for
     /// [`crate::presence::GRACE`]). For the user and everyone who shares a conversation with them.
@@ -322,6 +359,17 @@ chat_events! {
         /// Online or not, and when last seen.
         presence: Presence,
     } call { user, presence }
+}
+
+/// `sender` and the conversation's moderators and admins: who sees the moderation queue's events.
+fn moderators_and(conversation: &Conversation, sender: &str) -> Vec<String> {
+    let mut audience = vec![sender.to_owned()];
+    for id in conversation.moderator_ids() {
+        if !audience.iter().any(|a| a == id) {
+            audience.push(id.to_owned());
+        }
+    }
+    audience
 }
 
 /// The after-hook a stored event kind is delivered to, if the kind is known.
@@ -375,7 +423,8 @@ impl ChatEvent {
 
     /// The users who may see the event: the conversation's participants (as of the event), plus removed
     /// members for `member.removed`; the user themself for a presence change (the operation adds their
-    /// contacts, see [`append_event_for`]).
+    /// contacts, see [`append_event_for`]); only the sender and the moderators and admins for the
+    /// moderation queue's events.
     pub fn audience(&self) -> Vec<String> {
         let mut audience = self
             .conversation()
@@ -386,6 +435,15 @@ impl ChatEvent {
                 audience.extend(users.iter().map(|u| u.id.clone()));
             }
             Self::UserPresenceChanged { user, .. } => audience.push(user.id.clone()),
+            Self::MessageHeld { held, conversation }
+            | Self::MessageRejected {
+                held, conversation, ..
+            } => return moderators_and(conversation, &held.sender.id),
+            Self::MessageApproved {
+                message,
+                conversation,
+                ..
+            } => return moderators_and(conversation, &message.sender.id),
             _ => {}
         }
         audience

@@ -83,6 +83,13 @@ pub struct Conversation {
     pub updated_at: Millis,
 }
 
+impl Conversation {
+    /// Who may moderate it (ban members, review held messages): its admins.
+    pub fn moderator_ids(&self) -> impl Iterator<Item = &str> {
+        self.admin_ids.iter().map(String::as_str)
+    }
+}
+
 /// One user's membership of one conversation, as that user sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Participant {
@@ -184,6 +191,85 @@ pub struct Message {
     /// The sender's idempotency key, if the send carried one, so a client can match its optimistic copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The message this one replies to, if it is a reply in a thread (threads are one level deep).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// How many replies this message has.
+    #[serde(default)]
+    pub reply_count: u32,
+    /// When its newest reply was sent, if it has one.
+    #[serde(default)]
+    pub last_reply_at: Option<Millis>,
+}
+
+/// Where a held message is in the moderation queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Waiting for a moderator.
+    Pending,
+    /// Published as a normal message (same id).
+    Approved,
+    /// Refused; the sender was told why.
+    Rejected,
+}
+
+impl HoldState {
+    /// The state as stored and shown (`pending`, `approved`, `rejected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Pending => "pending",
+            HoldState::Approved => "approved",
+            HoldState::Rejected => "rejected",
+        }
+    }
+
+    /// The state stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<HoldState> {
+        [HoldState::Pending, HoldState::Approved, HoldState::Rejected]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A message a before-hook held for review: not in the conversation, visible to its sender and the
+/// conversation's moderators and admins, until one of them approves it (it is then sent, keeping this id)
+/// or rejects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeldMessage {
+    /// The id the message has once approved.
+    pub id: String,
+    /// The conversation it was sent to.
+    pub conversation_id: String,
+    /// Who sent it.
+    pub sender: User,
+    /// The text, as the before-hooks before the holder left it.
+    pub body: String,
+    /// Application-specific data (a JSON object).
+    pub metadata: serde_json::Value,
+    /// Ids of users it mentions.
+    pub mentions: Vec<String>,
+    /// Whether a user or a plugin sent it.
+    pub origin: Origin,
+    /// The sender's idempotency key, if any: sending again with it answers this held message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The message it replies to, if it is a reply.
+    pub parent_id: Option<String>,
+    /// Why it was held: the before-hook's reason.
+    pub reason: String,
+    /// The plugin that held it.
+    pub held_by: String,
+    /// Pending, approved or rejected.
+    pub state: HoldState,
+    /// The moderator who decided, once decided.
+    pub decided_by: Option<String>,
+    /// When it was decided.
+    pub decided_at: Option<Millis>,
+    /// The moderator's reason for a rejection, if they gave one.
+    pub decision_reason: Option<String>,
+    /// When it was held.
+    pub created_at: Millis,
 }
 
 /// One user's delivery and read state for one message.

@@ -48,6 +48,8 @@ const BODY_RULES: &[(&str, Rule)] = &[
     ("SendMessage", Rule::Text(fields::BODY)),
     ("SendMessage", Rule::Text(fields::CLIENT_ID)),
     ("SendMessage", Rule::Metadata(fields::METADATA)),
+    ("SendMessage", Rule::Text(fields::PARENT_ID)),
+    ("RejectHeld", Rule::Text(fields::REASON)),
     ("EditMessage", Rule::Text(fields::BODY)),
     ("EditMessage", Rule::Metadata(fields::METADATA)),
     ("AddReaction", Rule::Text(fields::EMOJI)),

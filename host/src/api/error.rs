@@ -143,6 +143,9 @@ impl From<ChatError> for ApiError {
                 format!("{plugin}: {reason}"),
             ),
             ChatError::Conflict(message) => Self::new(StatusCode::CONFLICT, code, message),
+            // The send route answers 202 with the held message itself; any other route that meets a
+            // hold reports it as this error.
+            ChatError::Held { .. } => Self::new(StatusCode::ACCEPTED, code, err.to_string()),
             ChatError::Unavailable(reason) => {
                 tracing::warn!("database unavailable: {reason}");
                 Self::new(

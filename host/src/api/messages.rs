@@ -1,19 +1,22 @@
 //! Messages and typing (bearer user token): send, page, edit, delete, typing.
 //!
 //! Sending and editing run the before-hooks: a rejection answers 422 `rejected_by_plugin` with the
-//! plugin's reason and stores nothing; a modification is what gets stored and broadcast.
+//! plugin's reason and stores nothing; a modification is what gets stored and broadcast; a hold answers
+//! 202 with the held message, which waits for a moderator (see [`super::held`]).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::chat::messages::Sent;
 use crate::chat::{EditMessage, MessagePage, SendMessage, Typing};
-use crate::model::Message;
+use crate::model::{HeldMessage, Message};
 use crate::server::AppState;
 
 /// The routes of this module.
@@ -25,25 +28,31 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Sends a message. A repeated `client_id` returns the message it first created instead of a new one.
-/// `@user_id` in the body mentions that user.
+/// `@user_id` in the body mentions that user. With `parent_id` it is a reply in that message's thread
+/// (a top-level message of the conversation). A plugin may hold it for review: the answer is then 202
+/// with the held message (`state: pending`, the plugin's `reason`), which only its sender and the
+/// conversation's moderators see until one of them approves or rejects it.
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "messages",
     security(("user_token" = [])),
     params(("id" = String, Path, description = "The conversation id")),
     request_body = SendMessage,
     responses((status = 201, description = "Stored (as the before-hooks left it)", body = Message),
+              (status = 202, description = "Held for review by a plugin (`held_for_review`): not in the conversation until a moderator approves it", body = HeldMessage),
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
               (status = 404, description = "No such conversation, or the caller is not in it", body = ErrorBody),
               (status = 409, description = "The client_id was used for another message", body = ErrorBody),
-              (status = 422, description = "A field is of the wrong type or unacceptable, or a plugin rejected the message (`rejected_by_plugin`)", body = ErrorBody)))]
+              (status = 422, description = "A field is of the wrong type or unacceptable (a `parent_id` that is not a top-level message of the conversation), or a plugin rejected the message (`rejected_by_plugin`)", body = ErrorBody)))]
 pub async fn send_message(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<SendMessage>,
-) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let message = state.chat.send_message(&user, &id, input).await?;
-    Ok((StatusCode::CREATED, Json(message)))
+) -> Result<Response, ApiError> {
+    Ok(match state.chat.submit_message(&user, &id, input).await? {
+        Sent::Published(message) => (StatusCode::CREATED, Json(message)).into_response(),
+        Sent::Held(held) => (StatusCode::ACCEPTED, Json(held)).into_response(),
+    })
 }
 
 /// A page of messages by `seq`, newest first (with only `after`: the page right after it, oldest first).

@@ -9,7 +9,8 @@
 //! - [`me`]: the calling user; [`devices`]: the caller's push device tokens; [`presence`]: who is
 //!   online.
 //! - [`conversations`]: conversations and participants.
-//! - [`messages`]: sending, paging, editing, deleting messages; typing.
+//! - [`messages`]: sending, paging, editing, deleting messages; typing; [`threads`]: replies and
+//!   threads; [`held`]: the moderation queue.
 //! - [`receipts`]: delivered and read receipts.
 //! - [`reactions`]: emoji reactions.
 //! - [`ws`]: the WebSocket of live events.
@@ -29,12 +30,14 @@ pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod extract;
+pub mod held;
 pub mod me;
 pub mod messages;
 pub mod openapi;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+pub mod threads;
 pub mod ws;
 
 pub use error::ApiError;
@@ -62,6 +65,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(devices::routes())
         .merge(conversations::routes())
         .merge(messages::routes())
+        .merge(threads::routes())
+        .merge(held::routes())
         .merge(receipts::routes())
         .merge(reactions::routes())
         .merge(ws::routes())

@@ -26,9 +26,10 @@ pub const USER_TOKEN: &str = "user_token";
     tags(
         (name = "meta", description = "Health and this document"),
         (name = "admin", description = "Users, tokens, plugins and dead letters (admin key)"),
-        (name = "users", description = "The calling user"),
+        (name = "users", description = "The calling user, and users' presence"),
         (name = "conversations", description = "Conversations and their participants"),
-        (name = "messages", description = "Messages, typing, receipts and reactions"),
+        (name = "messages", description = "Messages, threads, typing, receipts and reactions"),
+        (name = "moderation", description = "Messages plugins held for review, and moderators' decisions"),
         (name = "live", description = "The WebSocket of live events"),
     )
 )]

@@ -77,6 +77,7 @@ impl Chat {
         self.read(|c| {
             c.get_conversation(conversation_id)?;
             let page = crate::store::MessagePage {
+                thread: None,
                 before: None,
                 after: None,
                 limit: Some(limit),
@@ -84,6 +85,11 @@ impl Chat {
             };
             Ok(c.list_messages(conversation_id, &page)?)
         })
+    }
+
+    /// The conversation message `message_id` belongs to (a bot's reply goes there).
+    pub fn conversation_of_message_blocking(&self, message_id: &str) -> Result<String, ChatError> {
+        self.read(|c| Ok(c.get_message(message_id)?.conversation_id))
     }
 
     /// Everyone in a conversation now, in the order they joined (`chat.participants`).

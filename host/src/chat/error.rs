@@ -34,6 +34,14 @@ pub enum ChatError {
         /// Its reason, shown to the sender.
         reason: String,
     },
+    /// A before-hook held the message for review: it is in the moderation queue, not the conversation.
+    /// An outcome, not a failure, for callers that can only report a sent message (a plugin's bot post);
+    /// `POST /v1/conversations/{id}/messages` answers 202 with the held message instead.
+    #[error("held for review by plugin {}: {}", held.held_by, held.reason)]
+    Held {
+        /// The held message.
+        held: Box<crate::model::HeldMessage>,
+    },
     /// The operation contradicts the current state (editing a deleted message, reusing a `client_id`
     /// elsewhere, a user id that is taken). HTTP 409.
     #[error("conflict: {0}")]
@@ -71,6 +79,7 @@ impl ChatError {
             Self::Forbidden(_) => "forbidden",
             Self::Invalid { .. } => "invalid",
             Self::Rejected { .. } => "rejected_by_plugin",
+            Self::Held { .. } => "held_for_review",
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

@@ -24,6 +24,9 @@ pub const MAX_DEVICE_TOKEN_CHARS: usize = 4096;
 /// Longest platform name (`ios`, `android`, `web`, ...).
 pub const MAX_PLATFORM_CHARS: usize = 32;
 
+/// Longest moderator's reason, in characters: one or two sentences shown to a sender.
+pub const MAX_REASON_CHARS: usize = 1000;
+
 /// Most dead letters one page lists: a screenful for an admin, a bounded query for the server.
 pub const MAX_DEAD_LETTERS_PAGE: u32 = 500;
 
@@ -319,6 +322,10 @@ pub const TITLE: Text = Text::new("title", 0, MAX_TITLE_LEN);
 pub const BODY: Text = Text::new("body", 0, MAX_BODY_CHARS);
 /// `SendMessage.client_id`.
 pub const CLIENT_ID: Text = Text::new("client_id", 1, MAX_CLIENT_ID_LEN);
+/// `SendMessage.parent_id`: a message id.
+pub const PARENT_ID: Text = Text::new("parent_id", 1, MAX_CLIENT_ID_LEN);
+/// A moderator's reason (`RejectHeld.reason`): a sentence for the sender, not an essay.
+pub const REASON: Text = Text::new("reason", 0, MAX_REASON_CHARS);
 /// `AddReaction.emoji`.
 pub const EMOJI: Text = Text::new("emoji", 1, MAX_EMOJI_LEN).not_blank();
 /// `AddDevice.platform`.

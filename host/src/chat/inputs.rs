@@ -61,6 +61,9 @@ pub struct SendMessage {
     /// The sender's idempotency key: sending again with the same key returns the first message.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Reply in the thread of this message (a top-level message of the same conversation).
+    #[serde(default)]
+    pub parent_id: Option<String>,
 }
 
 /// `PATCH /v1/messages/{id}`: absent fields stay as they are; at least one is required.

@@ -1,13 +1,14 @@
 //! Messages: send (with before-hooks, mentions and idempotency), list, edit (with before-hooks), delete.
 
 use crate::events::{ChatEvent, to_wit};
-use crate::model::{Message, Origin, User, mentions_in};
+use crate::model::{HeldMessage, Message, Origin, User, mentions_in};
 use crate::plugins::{Hook, HookCall};
+use crate::store::{NewHeld, NewMessage, Read, StoreError, Tx};
 
 use super::before::{Chained, DraftContent, run_chain};
 use super::fields;
 use super::inputs::{EditMessage, MessagePage, SendMessage};
-use super::{Chat, ChatError, member_conversation, member_message};
+use super::{Chat, ChatError, Recorder, member_conversation, member_message};
 
 /// Longest message body, in characters (what JSON Schema's `maxLength` counts, so the OpenAPI document can
 /// say it). Chat messages are short; 32 Ki characters hold a long pasted log excerpt, and every character
@@ -76,8 +77,8 @@ impl Chat {
             .await
     }
 
-    /// [`Chat::send_message_as`] on the calling thread (blocking): what a plugin's bot posts through, from
-    /// the plugin call's own blocking thread.
+    /// [`Chat::submit_blocking`] for callers that can only report a sent message: a held one is
+    /// [`ChatError::Held`]. What a plugin's bot posts through, from the plugin call's own blocking thread.
     pub fn send_blocking(
         &self,
         actor: &User,
@@ -85,30 +86,76 @@ impl Chat {
         input: SendMessage,
         origin: Origin,
     ) -> Result<Message, ChatError> {
+        match self.submit_blocking(actor, conversation_id, input, origin)? {
+            Sent::Published(message) => Ok(message),
+            Sent::Held(held) => Err(ChatError::Held {
+                held: Box::new(held),
+            }),
+        }
+    }
+
+    /// Sends a message as `actor`, or holds it for review when a before-hook answers `hold`
+    /// (`POST /v1/conversations/{id}/messages`, which answers 201 or 202).
+    pub async fn submit_message(
+        &self,
+        actor: &User,
+        conversation_id: &str,
+        input: SendMessage,
+    ) -> Result<Sent, ChatError> {
+        let (actor, conversation_id) = (actor.clone(), conversation_id.to_owned());
+        self.blocking(move |chat| {
+            chat.submit_blocking(&actor, &conversation_id, input, Origin::User)
+        })
+        .await
+    }
+
+    /// Sends or holds a message (blocking).
+    ///
+    /// Authorize (participant) → validate (a reply's parent is a top-level message of the conversation)
+    /// → idempotency (`client_id` already used: the stored or held message is returned, no hooks run) →
+    /// `before-message-sent` chain → one transaction storing the message with `message.new` (and
+    /// `message.mentioned` when it mentions participants), or holding it with `message.held`.
+    pub fn submit_blocking(
+        &self,
+        actor: &User,
+        conversation_id: &str,
+        input: SendMessage,
+        origin: Origin,
+    ) -> Result<Sent, ChatError> {
         check_content(&input.body, &input.metadata)?;
         if let Some(client_id) = &input.client_id {
             fields::CLIENT_ID.check(client_id)?;
         }
+        if let Some(parent_id) = &input.parent_id {
+            fields::PARENT_ID.check(parent_id)?;
+        }
         let chain = self.registry.ordered(Hook::BeforeMessageSent);
         let (conversation, earlier) = self.read(|c| {
             let conversation = member_conversation(c, conversation_id, &actor.id)?;
+            if let Some(parent) = &input.parent_id {
+                check_parent(c, conversation_id, parent)?;
+            }
             let earlier = match &input.client_id {
-                Some(key) => c.find_by_client_id(&actor.id, key)?,
+                Some(key) => match c.find_by_client_id(&actor.id, key)? {
+                    Some(message) => Some(Sent::Published(message)),
+                    None => c.find_held_by_client_id(&actor.id, key)?.map(Sent::Held),
+                },
                 None => None,
             };
             Ok((conversation, earlier))
         })?;
-        if let Some(earlier) = earlier.filter(|m| m.conversation_id == conversation_id) {
+        if let Some(earlier) = earlier.filter(|e| e.conversation_id() == conversation_id) {
             return Ok(earlier);
         }
         let content = DraftContent {
             body: input.body,
             metadata: input.metadata,
         };
-        let content = if chain.is_empty() {
+        let chained = if chain.is_empty() {
             Chained::Send(content)
         } else {
             let wit_conversation = to_wit::conversation(&conversation);
+            let parent_id = input.parent_id.clone();
             run_chain(
                 &chain,
                 Hook::BeforeMessageSent,
@@ -116,22 +163,41 @@ impl Chat {
                 actor,
                 &origin,
                 content,
-                |draft| HookCall::BeforeMessageSent {
-                    draft,
-                    conversation: wit_conversation.clone(),
+                |mut draft| {
+                    draft.parent_id = parent_id.clone();
+                    HookCall::BeforeMessageSent {
+                        draft,
+                        conversation: wit_conversation.clone(),
+                    }
                 },
             )?
         };
-        let content = match content {
-            Chained::Send(content) => content,
-            // TODO(moderation): store the held draft once the store has the queue.
-            Chained::Hold { plugin, reason, .. } => {
-                return Err(ChatError::Rejected { plugin, reason });
-            }
+        let (content, hold) = match chained {
+            Chained::Send(content) => (content, None),
+            Chained::Hold {
+                content,
+                plugin,
+                reason,
+            } => (content, Some((plugin, reason))),
         };
+        if let Some((held_by, reason)) = hold {
+            let held = NewHeld {
+                conversation_id: conversation_id.to_owned(),
+                sender_id: actor.id.clone(),
+                mentions: mentions_in(&content.body),
+                body: content.body,
+                metadata: content.metadata,
+                origin,
+                client_id: input.client_id,
+                parent_id: input.parent_id,
+                reason,
+                held_by,
+            };
+            return self.hold_blocking(&held).map(Sent::Held);
+        }
         self.commit(|tx, rec| {
             member_conversation(tx, conversation_id, &actor.id)?;
-            let new = crate::store::NewMessage {
+            let new = NewMessage {
                 conversation_id: conversation_id.to_owned(),
                 sender_id: actor.id.clone(),
                 mentions: mentions_in(&content.body),
@@ -139,37 +205,14 @@ impl Chat {
                 metadata: content.metadata.clone(),
                 origin: origin.clone(),
                 client_id: input.client_id.clone(),
+                parent_id: input.parent_id.clone(),
+                id: None,
             };
             let sent = tx.send_message(&new, rec.now)?;
-            if !sent.changed {
-                return Ok(sent.value);
+            if sent.changed {
+                publish_message(tx, rec, &sent.value)?;
             }
-            let message = sent.value;
-            let conversation = tx.get_conversation(conversation_id)?;
-            let mentioned = message
-                .mentions
-                .iter()
-                .filter(|id| conversation.participant_ids.contains(id))
-                .map(|id| tx.get_user(id))
-                .collect::<Result<Vec<_>, _>>()?;
-            rec.record(
-                tx,
-                &ChatEvent::MessageSent {
-                    message: message.clone(),
-                    conversation: conversation.clone(),
-                },
-            )?;
-            if !mentioned.is_empty() {
-                rec.record(
-                    tx,
-                    &ChatEvent::UsersMentioned {
-                        message: message.clone(),
-                        conversation,
-                        mentioned_users: mentioned,
-                    },
-                )?;
-            }
-            Ok(message)
+            Ok(Sent::Published(sent.value))
         })
     }
 
@@ -189,6 +232,7 @@ impl Chat {
             chat.read(|c| {
                 member_conversation(c, &id, &user)?;
                 let page = crate::store::MessagePage {
+                    thread: None,
                     before: page.before,
                     after: page.after,
                     limit: page.limit,
@@ -329,6 +373,101 @@ impl Chat {
         })
         .await
     }
+}
+
+/// What sending a message did: sent it, or held it for review.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
+    /// Stored in the conversation and announced.
+    Published(Message),
+    /// Held for review by a before-hook ([`crate::chat::held`]).
+    Held(HeldMessage),
+}
+
+impl Sent {
+    /// The conversation it went to.
+    pub fn conversation_id(&self) -> &str {
+        match self {
+            Sent::Published(m) => &m.conversation_id,
+            Sent::Held(h) => &h.conversation_id,
+        }
+    }
+}
+
+/// Appends the events of a message just stored in `tx`: `message.new` (with the updated parent when it
+/// is a reply) and, when it mentions participants, `message.mentioned`.
+pub(super) fn publish_message(
+    tx: &dyn Tx,
+    rec: &mut Recorder,
+    message: &Message,
+) -> Result<(), ChatError> {
+    let conversation = tx.get_conversation(&message.conversation_id)?;
+    let mentioned = message
+        .mentions
+        .iter()
+        .filter(|id| conversation.participant_ids.contains(id))
+        .map(|id| tx.get_user(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let parent = match &message.parent_id {
+        Some(id) => Some(tx.get_message(id)?),
+        None => None,
+    };
+    rec.record(
+        tx,
+        &ChatEvent::MessageSent {
+            message: message.clone(),
+            conversation: conversation.clone(),
+            parent,
+        },
+    )?;
+    if !mentioned.is_empty() {
+        rec.record(
+            tx,
+            &ChatEvent::UsersMentioned {
+                message: message.clone(),
+                conversation,
+                mentioned_users: mentioned,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// [`ChatError::Invalid`] (`parent_id`) unless `parent_id` is a top-level message of `conversation_id`
+/// that is not deleted: threads are one level deep, as in Stream and CometChat.
+fn check_parent(conn: &dyn Read, conversation_id: &str, parent_id: &str) -> Result<(), ChatError> {
+    let parent = match conn.get_message(parent_id) {
+        Ok(parent) => parent,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ChatError::invalid(
+                "parent_id",
+                format!("no message {parent_id:?} in this conversation"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if parent.conversation_id != conversation_id {
+        return Err(ChatError::invalid(
+            "parent_id",
+            format!("no message {parent_id:?} in this conversation"),
+        ));
+    }
+    if parent.parent_id.is_some() {
+        return Err(ChatError::invalid(
+            "parent_id",
+            format!(
+                "message {parent_id:?} is itself a reply; reply to its parent {:?} instead",
+                parent.parent_id.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    if parent.deleted {
+        return Err(ChatError::invalid(
+            "parent_id",
+            format!("message {parent_id:?} is deleted"),
+        ));
+    }
+    Ok(())
 }
 
 /// Only the sender edits, and never a deleted message.

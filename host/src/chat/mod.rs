@@ -27,12 +27,14 @@ pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod fields;
+pub mod held;
 pub mod inputs;
 pub mod messages;
 pub mod participants;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+pub mod threads;
 pub mod typing;
 pub mod users;
 

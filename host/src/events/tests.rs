@@ -5,6 +5,7 @@ use crate::store::Read;
 use serde_json::json;
 
 use super::*;
+use crate::model::{HeldMessage, HoldState};
 use crate::plugins::bindings::types as wit;
 use crate::store::sqlite::testutil::{TestDb, ids};
 
@@ -48,6 +49,9 @@ fn message() -> Message {
         },
         mentions: ids(&["b"]),
         status: Default::default(),
+        parent_id: None,
+        reply_count: 0,
+        last_reply_at: None,
         client_id: None,
     }
 }
@@ -77,6 +81,7 @@ fn every_event() -> Vec<ChatEvent> {
         ChatEvent::MessageSent {
             message: m.clone(),
             conversation: c.clone(),
+            parent: None,
         },
         ChatEvent::UsersMentioned {
             message: m.clone(),
@@ -127,10 +132,61 @@ fn every_event() -> Vec<ChatEvent> {
             users: vec![user("b")],
         },
         ChatEvent::MembersRemoved {
-            conversation: c,
+            conversation: c.clone(),
             users: vec![user("z")],
         },
+        ChatEvent::MessageDeliveredToAll {
+            message: message(),
+            conversation: c.clone(),
+        },
+        ChatEvent::MessageReadByAll {
+            message: message(),
+            conversation: c.clone(),
+        },
+        ChatEvent::MessageHeld {
+            held: held(),
+            conversation: c.clone(),
+        },
+        ChatEvent::MessageApproved {
+            message: message(),
+            conversation: c.clone(),
+            moderator: user("a"),
+        },
+        ChatEvent::MessageRejected {
+            held: held(),
+            conversation: c,
+            moderator: user("a"),
+        },
+        ChatEvent::UserPresenceChanged {
+            user: user("b"),
+            presence: Presence {
+                user_id: "b".into(),
+                online: true,
+                last_seen_at: Some(7),
+            },
+        },
     ]
+}
+
+fn held() -> HeldMessage {
+    HeldMessage {
+        id: "m9".into(),
+        conversation_id: "c1".into(),
+        sender: user("b"),
+        body: "hmm".into(),
+        metadata: json!({}),
+        mentions: vec![],
+        origin: Origin::User,
+        client_id: None,
+        parent_id: None,
+        reason: "looks like spam".into(),
+        held_by: "mod".into(),
+        state: HoldState::Rejected,
+        decided_by: Some("a".into()),
+        decided_at: Some(8),
+        decision_reason: Some("spam".into()),
+        created_at: 7,
+    }
 }
 
 #[test]
@@ -140,9 +196,22 @@ fn every_event_round_trips_and_names_its_hook() {
     let after_hooks = Hook::ALL
         .iter()
         .filter(|h| h.kind() == crate::plugins::HookKind::After);
+    let missing: Vec<Hook> = after_hooks
+        .filter(|h| !hooks.contains(h))
+        .copied()
+        .collect();
+    // Roles, bans and blocking come with their operations (issue 13, in progress): until they land,
+    // these are the after-hooks no event fires.
     assert_eq!(
-        hooks.len(),
-        after_hooks.count(),
+        missing,
+        [
+            Hook::AfterUserBlocked,
+            Hook::AfterUserUnblocked,
+            Hook::AfterParticipantRoleChanged,
+            Hook::AfterMemberBanned,
+            Hook::AfterMemberUnbanned,
+            Hook::AfterOwnerTransferred,
+        ],
         "every after-hook has an event"
     );
     for event in events {
@@ -154,8 +223,9 @@ fn every_event_round_trips_and_names_its_hook() {
             payload: event.payload(),
             created_at: 7,
         };
-        assert!(
+        assert_eq!(
             stored.payload.get("conversation").is_some(),
+            event.conversation().is_some(),
             "{}",
             event.kind()
         );

@@ -2,8 +2,8 @@
 //! unsigned and metadata becomes JSON text.
 
 use crate::model::{
-    Conversation, Message, Millis, Origin, Participant, Presence, Reaction, Receipt, TypingEvent,
-    TypingState, User,
+    Conversation, HeldMessage, Message, Millis, Origin, Participant, Presence, Reaction, Receipt,
+    TypingEvent, TypingState, User,
 };
 use crate::plugins::bindings::types as wit;
 
@@ -83,9 +83,9 @@ pub fn message(m: &Message) -> wit::Message {
         edited_at: m.edited_at.map(timestamp),
         deleted: m.deleted,
         origin: origin(&m.origin),
-        parent_id: None,
-        reply_count: 0,
-        last_reply_at: None,
+        parent_id: m.parent_id.clone(),
+        reply_count: m.reply_count,
+        last_reply_at: m.last_reply_at.map(timestamp),
     }
 }
 
@@ -149,6 +149,25 @@ pub fn presence(p: &Presence) -> wit::Presence {
     }
 }
 
+/// A held message: its draft as it would be stored, why and by whom it was held.
+pub fn held_message(h: &HeldMessage) -> wit::HeldMessage {
+    let mut held_draft = draft(
+        &h.conversation_id,
+        &h.sender,
+        &h.body,
+        &h.metadata,
+        &h.origin,
+    );
+    held_draft.parent_id = h.parent_id.clone();
+    wit::HeldMessage {
+        id: h.id.clone(),
+        draft: held_draft,
+        reason: h.reason.clone(),
+        held_by: h.held_by.clone(),
+        held_at: timestamp(h.created_at),
+    }
+}
+
 /// A model record (or list of them) as the WIT value a hook receives: what the event table
 /// (`crate::events`) calls on each field an event hands to its hook.
 pub trait ToWit {
@@ -179,6 +198,7 @@ to_wit_with! {
     Reaction => wit::Reaction, reaction;
     TypingEvent => wit::TypingEvent, typing_event;
     Presence => wit::Presence, presence;
+    HeldMessage => wit::HeldMessage, held_message;
 }
 
 impl<T: ToWit> ToWit for [T] {

@@ -95,6 +95,10 @@ fn chat_error(e: ChatError) -> PowerError {
         ChatError::Rejected { plugin, reason } => {
             PowerError::Rejected(format!("rejected by {plugin}: {reason}"))
         }
+        ChatError::Held { held } => PowerError::Rejected(format!(
+            "held for review by {} ({}); it is published if a moderator approves it",
+            held.held_by, held.reason
+        )),
         other => PowerError::Failed(other.to_string()),
     }
 }
@@ -102,15 +106,24 @@ fn chat_error(e: ChatError) -> PowerError {
 impl HostServices for ServerServices {
     fn post_message(&self, post: BotPost) -> Result<WitMessage, PowerError> {
         let bot = self.bot(&post.plugin)?;
+        // A reply names its parent only; it goes to the parent's conversation.
+        let conversation_id = match &post.parent_id {
+            Some(parent) => self
+                .chat
+                .conversation_of_message_blocking(parent)
+                .map_err(chat_error)?,
+            None => post.conversation_id.clone(),
+        };
         let message = self
             .chat
             .send_blocking(
                 &bot,
-                &post.conversation_id,
+                &conversation_id,
                 SendMessage {
                     body: post.body,
                     metadata: post.metadata,
                     client_id: None,
+                    parent_id: post.parent_id,
                 },
                 Origin::Plugin {
                     name: post.plugin,

@@ -58,11 +58,43 @@ pub struct NewMessage {
     pub mentions: Vec<String>,
     /// The sender's idempotency key: a second send with the same key returns the first message.
     pub client_id: Option<String>,
+    /// The message it replies to (the caller has checked it is a top-level message of the same
+    /// conversation): its reply count and last reply time are updated in the same transaction.
+    pub parent_id: Option<String>,
+    /// The id to store it under (a held message keeps its id when approved); `None` makes a new one.
+    pub id: Option<String>,
 }
 
-/// Which page of a conversation's messages to read.
-#[derive(Debug, Clone, Copy, Default)]
+/// A message to hold for review (`Tx::hold_message`).
+#[derive(Debug, Clone, Default)]
+pub struct NewHeld {
+    /// The conversation; the caller has checked the sender participates.
+    pub conversation_id: String,
+    /// The sender.
+    pub sender_id: String,
+    /// The text.
+    pub body: String,
+    /// A JSON object.
+    pub metadata: serde_json::Value,
+    /// Mentioned user ids.
+    pub mentions: Vec<String>,
+    /// Who produced it.
+    pub origin: Origin,
+    /// The sender's idempotency key.
+    pub client_id: Option<String>,
+    /// The message it replies to.
+    pub parent_id: Option<String>,
+    /// The before-hook's reason.
+    pub reason: String,
+    /// The plugin that held it.
+    pub held_by: String,
+}
+
+/// Which page of a conversation's messages to read: its top-level messages, or one thread's replies.
+#[derive(Debug, Clone, Default)]
 pub struct MessagePage {
+    /// Only the replies to this message (a thread), instead of the conversation's top-level messages.
+    pub thread: Option<String>,
     /// Only messages with a smaller seq.
     pub before: Option<i64>,
     /// Only messages with a larger seq.

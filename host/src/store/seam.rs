@@ -15,13 +15,13 @@
 
 use super::Result;
 use super::records::{
-    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation, NewHeld,
     NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
     StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::model::{
-    Conversation, Message, Millis, Participant, Presence, Reaction, Receipt, TokenInfo, User,
-    UserAccount, UserConversation,
+    Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence, Reaction,
+    Receipt, TokenInfo, User, UserAccount, UserConversation,
 };
 
 /// Every query, on one consistent snapshot of the database.
@@ -73,6 +73,8 @@ pub trait Read {
     fn list_messages(&self, conversation_id: &str, page: &MessagePage) -> Result<Vec<Message>>;
     /// Messages of `conversation_id` that `user_id` has not read.
     fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32>;
+    /// The messages of `conversation_id` with replies, most recently replied to first, at most `limit`.
+    fn threads(&self, conversation_id: &str, limit: u32) -> Result<Vec<Message>>;
     /// `user_id`'s receipt of `message_id`, if any.
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>>;
     /// How far `message_id` has got with the participants who were there when it was sent.
@@ -117,6 +119,26 @@ pub trait Read {
     fn next_timer_due(&self) -> Result<Option<Millis>>;
     /// The timers of `plugin`, by name.
     fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>>;
+
+    // The moderation queue.
+
+    /// The held message `id`.
+    fn get_held(&self, id: &str) -> Result<HeldMessage>;
+    /// The sender's held message with this `client_id`, if any.
+    fn find_held_by_client_id(
+        &self,
+        sender_id: &str,
+        client_id: &str,
+    ) -> Result<Option<HeldMessage>>;
+    /// The held messages of `conversation_id`, oldest first, at most `limit`: `sender`'s only if given,
+    /// in `state` only if given.
+    fn held_messages(
+        &self,
+        conversation_id: &str,
+        sender: Option<&str>,
+        state: Option<HoldState>,
+        limit: u32,
+    ) -> Result<Vec<HeldMessage>>;
 
     // Presence.
 
@@ -296,6 +318,20 @@ pub trait Tx: Read {
     fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool>;
     /// After a firing: reschedules `timer` to `next` (or removes it), unless it was set again meanwhile.
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool>;
+
+    // The moderation queue.
+
+    /// Holds a message for review (or returns the sender's earlier one with the same `client_id`).
+    fn hold_message(&self, new: &NewHeld, now: Millis) -> Result<Outcome<HeldMessage>>;
+    /// Records a moderator's decision (`Approved` or `Rejected`) on a pending held message.
+    fn decide_held(
+        &self,
+        id: &str,
+        state: HoldState,
+        decided_by: &str,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> Result<HeldMessage>;
 
     // Presence.
 

@@ -63,6 +63,40 @@ impl ChatCtx {
             .unwrap_or_default()
     }
 
+    /// `post-message` and `post-reply`: checks, then the services' post.
+    fn post(
+        &mut self,
+        conversation_id: String,
+        parent_id: Option<String>,
+        body: String,
+        metadata: Option<String>,
+    ) -> Result<Message, Error> {
+        self.require(self.powers.grants.chat_post, "chat_post")?;
+        let depth = self.depth.saturating_add(1);
+        if depth > MAX_HOOK_DEPTH {
+            return Err(Error::TooDeep(depth));
+        }
+        let metadata = match metadata {
+            None => serde_json::json!({}),
+            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v @ serde_json::Value::Object(_)) => v,
+                _ => return Err(Error::Rejected("metadata must be a JSON object".into())),
+            },
+        };
+        rate_limit(&self.limiter)?;
+        let started = self.wait.start();
+        let posted = self.services.get().post_message(BotPost {
+            plugin: self.plugin.to_string(),
+            conversation_id,
+            body,
+            metadata,
+            depth,
+            parent_id,
+        });
+        self.wait.record(started);
+        posted.map_err(guest_error)
+    }
+
     fn require(&self, granted: bool, grant: &str) -> Result<(), Error> {
         if granted {
             Ok(())
@@ -109,29 +143,17 @@ impl Host for ChatCtx {
         body: String,
         metadata: Option<String>,
     ) -> Result<Message, Error> {
-        self.require(self.powers.grants.chat_post, "chat_post")?;
-        let depth = self.depth.saturating_add(1);
-        if depth > MAX_HOOK_DEPTH {
-            return Err(Error::TooDeep(depth));
-        }
-        let metadata = match metadata {
-            None => serde_json::json!({}),
-            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(v @ serde_json::Value::Object(_)) => v,
-                _ => return Err(Error::Rejected("metadata must be a JSON object".into())),
-            },
-        };
-        rate_limit(&self.limiter)?;
-        let started = self.wait.start();
-        let posted = self.services.get().post_message(BotPost {
-            plugin: self.plugin.to_string(),
-            conversation_id,
-            body,
-            metadata,
-            depth,
-        });
-        self.wait.record(started);
-        posted.map_err(guest_error)
+        self.post(conversation_id, None, body, metadata)
+    }
+
+    fn post_reply(
+        &mut self,
+        parent_id: String,
+        body: String,
+        metadata: Option<String>,
+    ) -> Result<Message, Error> {
+        // The services find the conversation from the parent; an unknown parent is `not-found`.
+        self.post(String::new(), Some(parent_id), body, metadata)
     }
 
     fn join_conversation(&mut self, conversation_id: String) -> Result<(), Error> {

@@ -224,6 +224,9 @@ pub struct BotPost {
     pub metadata: serde_json::Value,
     /// The loop guard's depth of the new message.
     pub depth: u32,
+    /// The message it replies to (`chat.post-reply`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
 }
 
 /// Who a custom event goes to.

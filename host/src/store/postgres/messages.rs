@@ -38,7 +38,8 @@ macro_rules! message_select {
         (SELECT count(*) FROM receipts r JOIN participants p
              ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
            WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
-             AND r.delivered_at IS NOT NULL)
+             AND r.delivered_at IS NOT NULL),
+        m.parent_id, m.reply_count, m.last_reply_at
      FROM messages m JOIN users u ON u.id = m.sender_id ",
             $rest
         )
@@ -68,6 +69,9 @@ fn message_row(r: &Row) -> Result<Message> {
         sender: user_at(r, 11)?,
         mentions: r.try_get(14)?,
         status: status_from_counts(r.try_get(15)?, r.try_get(16)?, r.try_get(17)?),
+        parent_id: r.try_get(18)?,
+        reply_count: u32::try_from(r.try_get::<_, i32>(19)?).unwrap_or(0),
+        last_reply_at: r.try_get(20)?,
     })
 }
 
@@ -106,7 +110,10 @@ pub async fn send_message(
     }
     no_nul("body", &new.body)?;
     let metadata = metadata_text(&new.metadata)?;
-    let id = new_id("m_")?;
+    let id = match &new.id {
+        Some(id) => id.clone(),
+        None => new_id("m_")?,
+    };
     let bump = tx
         .prepare_cached(
             "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = $2 WHERE id = $1
@@ -125,8 +132,8 @@ pub async fn send_message(
     let insert = tx
         .prepare_cached(
             "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, metadata,
-                                   origin_plugin, origin_depth, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                   origin_plugin, origin_depth, created_at, parent_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await?;
     tx.execute(
@@ -142,9 +149,20 @@ pub async fn send_message(
             &plugin,
             &depth,
             &now,
+            &new.parent_id,
         ],
     )
     .await?;
+    if let Some(parent) = &new.parent_id {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE messages SET reply_count = reply_count + 1,
+                                     last_reply_at = greatest(coalesce(last_reply_at, 0), $2)
+                 WHERE id = $1",
+            )
+            .await?;
+        tx.execute(&stmt, &[parent, &now]).await?;
+    }
     message_sent(tx, &new.conversation_id, &new.sender_id).await?;
     store_mentions(tx, &id, &new.mentions).await?;
     Ok(Outcome {
@@ -192,27 +210,55 @@ pub async fn list_messages(
         .unwrap_or(DEFAULT_PAGE_LIMIT)
         .clamp(1, MAX_PAGE_LIMIT);
     let ascending = page.after.is_some() && page.before.is_none();
-    let stmt = tx
-        .prepare_cached(if ascending {
-            message_select!(
-                "WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ASC LIMIT $4"
-            )
-        } else {
-            message_select!(
-                "WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq DESC LIMIT $4"
-            )
-        })
-        .await?;
+    let sql = match (&page.thread, ascending) {
+        (None, true) => message_select!(
+            "WHERE m.conversation_id = $1 AND m.parent_id IS NULL AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ASC LIMIT $4"
+        ),
+        (None, false) => message_select!(
+            "WHERE m.conversation_id = $1 AND m.parent_id IS NULL AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq DESC LIMIT $4"
+        ),
+        (Some(_), true) => message_select!(
+            "WHERE m.parent_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ASC LIMIT $4"
+        ),
+        (Some(_), false) => message_select!(
+            "WHERE m.parent_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq DESC LIMIT $4"
+        ),
+    };
+    let stmt = tx.prepare_cached(sql).await?;
     let after = page.after.unwrap_or(0);
     let before = page.before.unwrap_or(i64::MAX);
+    let scope = page.thread.as_deref().unwrap_or(conversation_id);
     let rows = tx
-        .query(&stmt, &[&conversation_id, &after, &before, &big(limit)])
+        .query(&stmt, &[&scope, &after, &before, &big(limit)])
         .await?;
     let mut messages = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
     if ascending != page.oldest_first {
         messages.reverse();
     }
     Ok(messages)
+}
+
+/// The messages of `conversation_id` that have replies, most recently replied to first; see the SQLite
+/// backend's `threads`.
+pub async fn threads(
+    tx: &Transaction<'_>,
+    conversation_id: &str,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    conversations::get_conversation(tx, conversation_id).await?;
+    let stmt = tx
+        .prepare_cached(message_select!(
+            "WHERE m.conversation_id = $1 AND m.reply_count > 0
+             ORDER BY m.last_reply_at DESC, m.seq DESC LIMIT $2"
+        ))
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[&conversation_id, &big(limit.clamp(1, MAX_PAGE_LIMIT))],
+        )
+        .await?;
+    rows.iter().map(message_row).collect()
 }
 
 /// Replaces a message's body (and metadata, if given) and mentions, and sets `edited_at`.

@@ -56,6 +56,7 @@ pub mod dead_letters;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod held;
 pub mod kv;
 pub mod leases;
 pub mod locks;

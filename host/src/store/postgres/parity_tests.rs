@@ -33,6 +33,7 @@ fn page(
     oldest_first: bool,
 ) -> MessagePage {
     MessagePage {
+        thread: None,
         before,
         after,
         limit,

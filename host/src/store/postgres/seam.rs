@@ -16,16 +16,16 @@ use tokio::runtime::Handle;
 use super::error::{PgError, must_retry};
 use super::leases::{self, LeaseHolder};
 use super::{
-    conversations, dead_letters, devices, events, messages, outbox, participants, presence,
+    conversations, dead_letters, devices, events, held, messages, outbox, participants, presence,
     reactions, receipts, timers, tokens, users,
 };
 use crate::model::{
-    Conversation, Message, Millis, Participant, Presence, Reaction, Receipt, TokenInfo, User,
-    UserAccount, UserConversation,
+    Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence, Reaction,
+    Receipt, TokenInfo, User, UserAccount, UserConversation,
 };
 use crate::store::error::StoreError;
 use crate::store::records::{
-    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation, NewHeld,
     NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
     StartedRow, StoredEvent, Timer, TokenOwner,
 };
@@ -169,6 +169,38 @@ impl Read for PgConn<'_, '_> {
 
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
         self.run(receipts::receipt(self.tx, message_id, user_id))
+    }
+
+    fn threads(&self, conversation_id: &str, limit: u32) -> Result<Vec<Message>> {
+        self.run(messages::threads(self.tx, conversation_id, limit))
+    }
+
+    fn get_held(&self, id: &str) -> Result<HeldMessage> {
+        self.run(held::get_held(self.tx, id))
+    }
+
+    fn find_held_by_client_id(
+        &self,
+        sender_id: &str,
+        client_id: &str,
+    ) -> Result<Option<HeldMessage>> {
+        self.run(held::find_held_by_client_id(self.tx, sender_id, client_id))
+    }
+
+    fn held_messages(
+        &self,
+        conversation_id: &str,
+        sender: Option<&str>,
+        state: Option<HoldState>,
+        limit: u32,
+    ) -> Result<Vec<HeldMessage>> {
+        self.run(held::held_messages(
+            self.tx,
+            conversation_id,
+            sender,
+            state,
+            limit,
+        ))
     }
 
     fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
@@ -585,6 +617,23 @@ impl Tx for PgConn<'_, '_> {
 
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
         self.run(timers::finish_firing(self.tx, timer, next, attempts))
+    }
+
+    fn hold_message(&self, new: &NewHeld, now: Millis) -> Result<Outcome<HeldMessage>> {
+        self.run(held::hold_message(self.tx, new, now))
+    }
+
+    fn decide_held(
+        &self,
+        id: &str,
+        state: HoldState,
+        decided_by: &str,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> Result<HeldMessage> {
+        self.run(held::decide_held(
+            self.tx, id, state, decided_by, reason, now,
+        ))
     }
 
     fn set_presence(

@@ -65,6 +65,7 @@ fn send(db: &Db, conversation: &str) -> anyhow::Result<()> {
             client_id: None,
             metadata: json!({}),
             origin: Origin::User,
+            ..NewMessage::default()
         };
         let sent = tx.send_message(&new, 1)?;
         let payload = json!({"seq": sent.value.seq});
@@ -310,6 +311,7 @@ fn the_same_send_through_several_nodes_at_once_makes_one_message() -> TestResult
                                 client_id: Some(client_id.clone()),
                                 metadata: json!({}),
                                 origin: Origin::User,
+                                ..NewMessage::default()
                             };
                             let sent = tx.send_message(&new, 1)?;
                             Ok((sent.value.id, sent.changed))

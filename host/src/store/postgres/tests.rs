@@ -20,6 +20,7 @@ const TABLES: &[&str] = &[
     "event_audience",
     "event_drafts",
     "events",
+    "held_messages",
     "mentions",
     "messages",
     "nodes",
@@ -29,6 +30,7 @@ const TABLES: &[&str] = &[
     "plugin_kv",
     "plugin_kv_usage",
     "plugin_timers",
+    "presence",
     "reactions",
     "receipts",
     "schema_version",
@@ -41,9 +43,14 @@ const TABLES: &[&str] = &[
 const INDEXES: &[&str] = &[
     "deliveries_due",
     "deliveries_order",
+    "held_messages_client_id",
+    "held_messages_queue",
     "mentions_user",
+    "messages_thread",
+    "messages_threads",
     "participants_user",
     "plugin_timers_due",
+    "presence_node",
     "tokens_user",
 ];
 

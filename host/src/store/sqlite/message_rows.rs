@@ -29,7 +29,8 @@ macro_rules! message_select {
         (SELECT count(*) FROM receipts r JOIN participants p
              ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id
            WHERE r.message_id = m.id AND r.user_id != m.sender_id AND p.joined_seq < m.seq
-             AND r.delivered_at IS NOT NULL)
+             AND r.delivered_at IS NOT NULL),
+        m.parent_id, m.reply_count, m.last_reply_at
      FROM messages m JOIN users u ON u.id = m.sender_id",
             " ",
             $($rest),*
@@ -54,6 +55,7 @@ pub(crate) struct RawMessage {
     sender: RawUser,
     mentions: String,
     counts: (i64, i64, i64),
+    thread: (Option<String>, u32, Option<Millis>),
 }
 
 impl RawMessage {
@@ -74,6 +76,7 @@ impl RawMessage {
             sender: RawUser::from_row(r, 11)?,
             mentions: r.get(14)?,
             counts: (r.get(15)?, r.get(16)?, r.get(17)?),
+            thread: (r.get(18)?, r.get(19)?, r.get(20)?),
         })
     }
 
@@ -101,6 +104,9 @@ impl RawMessage {
             mentions: serde_json::from_str(&self.mentions)?,
             status: status_from_counts(others, readers, deliverers),
             client_id: self.client_id,
+            parent_id: self.thread.0,
+            reply_count: self.thread.1,
+            last_reply_at: self.thread.2,
         })
     }
 }

@@ -50,15 +50,18 @@ pub fn send_message(
         .query_row([&new.conversation_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?;
-    let id = new_id("m_")?;
+    let id = match &new.id {
+        Some(id) => id.clone(),
+        None => new_id("m_")?,
+    };
     let (plugin, depth) = match &new.origin {
         Origin::User => (None, None),
         Origin::Plugin { name, depth } => (Some(name.as_str()), Some(*depth)),
     };
     tx.prepare_cached(
         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, metadata,
-                               origin_plugin, origin_depth, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               origin_plugin, origin_depth, created_at, parent_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         id,
@@ -70,8 +73,17 @@ pub fn send_message(
         metadata,
         plugin,
         depth,
-        now
+        now,
+        new.parent_id
     ])?;
+    if let Some(parent) = &new.parent_id {
+        tx.prepare_cached(
+            "UPDATE messages SET reply_count = reply_count + 1,
+                                 last_reply_at = max(coalesce(last_reply_at, 0), ?2)
+             WHERE id = ?1",
+        )?
+        .execute(params![parent, now])?;
+    }
     tx.prepare_cached("UPDATE conversations SET last_message_id = ?2 WHERE id = ?1")?
         .execute([&new.conversation_id, &id])?;
     unread::message_sent(tx, &new.conversation_id, &new.sender_id)?;
@@ -123,15 +135,26 @@ pub fn list_messages(
         .unwrap_or(DEFAULT_PAGE_LIMIT)
         .clamp(1, MAX_PAGE_LIMIT);
     let ascending = page.after.is_some() && page.before.is_none();
-    let mut stmt = conn.prepare_cached(if ascending {
-        message_select!("WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4")
-    } else {
-        message_select!("WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4")
-    })?;
+    let sql = match (&page.thread, ascending) {
+        (None, true) => message_select!(
+            "WHERE m.conversation_id = ?1 AND m.parent_id IS NULL AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4"
+        ),
+        (None, false) => message_select!(
+            "WHERE m.conversation_id = ?1 AND m.parent_id IS NULL AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4"
+        ),
+        (Some(_), true) => message_select!(
+            "WHERE m.parent_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4"
+        ),
+        (Some(_), false) => message_select!(
+            "WHERE m.parent_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq DESC LIMIT ?4"
+        ),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let scope = page.thread.as_deref().unwrap_or(conversation_id);
     let rows = stmt
         .query_map(
             params![
-                conversation_id,
+                scope,
                 page.after.unwrap_or(0),
                 page.before.unwrap_or(i64::MAX),
                 limit
@@ -147,6 +170,23 @@ pub fn list_messages(
         messages.reverse();
     }
     Ok(messages)
+}
+
+/// The messages of `conversation_id` that have replies, the most recently replied to first, at most
+/// `limit` (capped at [`MAX_PAGE_LIMIT`]).
+pub fn threads(conn: &Connection, conversation_id: &str, limit: u32) -> Result<Vec<Message>> {
+    conversations::get_conversation(conn, conversation_id)?;
+    let rows = conn
+        .prepare_cached(message_select!(
+            "WHERE m.conversation_id = ?1 AND m.reply_count > 0
+             ORDER BY m.last_reply_at DESC, m.seq DESC LIMIT ?2"
+        ))?
+        .query_map(
+            params![conversation_id, limit.clamp(1, MAX_PAGE_LIMIT)],
+            RawMessage::from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(RawMessage::into_message).collect()
 }
 
 /// Replaces a message's body (and metadata, if given) and mentions, and sets `edited_at`.

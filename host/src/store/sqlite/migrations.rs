@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     V3_UNREAD_COUNTS,
     V4_USER_ADMIN,
     V5_PRESENCE,
+    V6_THREADS_AND_HELD,
 ];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
@@ -238,6 +239,39 @@ CREATE TABLE presence (
 ) STRICT;
 CREATE INDEX presence_node ON presence(node);
 ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
+"#;
+
+/// Version 6: threads (a message's `parent_id`, and on the parent its reply count and newest reply) and
+/// the moderation queue ([`held`](super::held)).
+const V6_THREADS_AND_HELD: &str = r#"
+ALTER TABLE messages ADD COLUMN parent_id TEXT REFERENCES messages(id) ON DELETE CASCADE;
+ALTER TABLE messages ADD COLUMN reply_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN last_reply_at INTEGER;
+CREATE INDEX messages_thread ON messages(parent_id, seq) WHERE parent_id IS NOT NULL;
+CREATE INDEX messages_threads ON messages(conversation_id, last_reply_at) WHERE reply_count > 0;
+
+CREATE TABLE held_messages (
+    id               TEXT PRIMARY KEY,
+    conversation_id  TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    sender_id        TEXT NOT NULL REFERENCES users(id),
+    client_id        TEXT,
+    body             TEXT NOT NULL,
+    metadata         TEXT NOT NULL DEFAULT '{}',
+    mentions         TEXT NOT NULL DEFAULT '[]',
+    origin_plugin    TEXT,
+    origin_depth     INTEGER,
+    parent_id        TEXT,
+    reason           TEXT NOT NULL,
+    held_by          TEXT NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'rejected')),
+    decided_by       TEXT,
+    decided_at       INTEGER,
+    decision_reason  TEXT,
+    created_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX held_messages_queue ON held_messages(conversation_id, state, created_at);
+CREATE UNIQUE INDEX held_messages_client_id ON held_messages(sender_id, client_id)
+    WHERE client_id IS NOT NULL;
 "#;
 
 /// The schema version this build migrates to.

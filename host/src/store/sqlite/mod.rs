@@ -29,6 +29,7 @@ pub mod db;
 pub mod dead_letters;
 pub mod devices;
 pub mod events;
+pub mod held;
 pub mod kv;
 pub mod kv_quota;
 mod message_rows;

@@ -5,15 +5,15 @@
 use rusqlite::{Connection, Transaction};
 
 use super::{
-    conversations, dead_letters, devices, events, messages, outbox, participants, presence,
+    conversations, dead_letters, devices, events, held, messages, outbox, participants, presence,
     reactions, receipts, timers, tokens, users,
 };
 use crate::model::{
-    Conversation, Message, Millis, Participant, Presence, Reaction, Receipt, TokenInfo, User,
-    UserAccount, UserConversation,
+    Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence, Reaction,
+    Receipt, TokenInfo, User, UserAccount, UserConversation,
 };
 use crate::store::records::{
-    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation,
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation, NewHeld,
     NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
     StartedRow, StoredEvent, Timer, TokenOwner,
 };
@@ -114,6 +114,32 @@ macro_rules! impl_read {
 
             fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
                 receipts::receipt(self, message_id, user_id)
+            }
+
+            fn threads(&self, conversation_id: &str, limit: u32) -> Result<Vec<Message>> {
+                messages::threads(self, conversation_id, limit)
+            }
+
+            fn get_held(&self, id: &str) -> Result<HeldMessage> {
+                held::get_held(self, id)
+            }
+
+            fn find_held_by_client_id(
+                &self,
+                sender_id: &str,
+                client_id: &str,
+            ) -> Result<Option<HeldMessage>> {
+                held::find_held_by_client_id(self, sender_id, client_id)
+            }
+
+            fn held_messages(
+                &self,
+                conversation_id: &str,
+                sender: Option<&str>,
+                state: Option<HoldState>,
+                limit: u32,
+            ) -> Result<Vec<HeldMessage>> {
+                held::held_messages(self, conversation_id, sender, state, limit)
             }
 
             fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
@@ -441,6 +467,21 @@ impl Tx for Transaction<'_> {
 
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
         timers::finish_firing(self, timer, next, attempts)
+    }
+
+    fn hold_message(&self, new: &NewHeld, now: Millis) -> Result<Outcome<HeldMessage>> {
+        held::hold_message(self, new, now)
+    }
+
+    fn decide_held(
+        &self,
+        id: &str,
+        state: HoldState,
+        decided_by: &str,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> Result<HeldMessage> {
+        held::decide_held(self, id, state, decided_by, reason, now)
     }
 
     fn set_presence(

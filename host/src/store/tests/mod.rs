@@ -83,6 +83,7 @@ macro_rules! backend_tests {
 mod conversations;
 mod dead_letters;
 mod events;
+mod held;
 mod kv;
 mod messages;
 mod outbox;
@@ -90,6 +91,7 @@ mod participants;
 mod presence;
 mod reactions;
 mod receipts;
+mod threads;
 mod timers;
 mod tokens;
 mod unread;
