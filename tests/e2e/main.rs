@@ -62,5 +62,6 @@ mod server_hooks;
 mod server_postgres;
 mod server_presence;
 mod server_support;
+mod server_threads;
 mod server_users;
 mod server_ws;
