@@ -54,7 +54,11 @@ async fn a_reply_lives_in_its_thread_and_updates_its_parent() {
         .as_array()
         .map(|ms| ms.iter().filter_map(|m| m["body"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(bodies, ["sure", "noon?"], "newest first, like a conversation's page");
+    assert_eq!(
+        bodies,
+        ["sure", "noon?"],
+        "newest first, like a conversation's page"
+    );
     let threads = server
         .get_ok(&format!("/v1/conversations/{conv}/threads"), &alice)
         .await;
