@@ -45,7 +45,21 @@ fn every_case_file_passes() {
             root.join("tests/fixtures/kv-probe/cases.json"),
         ),
     ];
-    for (plugin, cases) in suites {
+    // The recorder's case files: every hook's arguments as a plugin receives them, the 0.3.0 ones included.
+    let recorder = [
+        "messages",
+        "conversations",
+        "receipts-reactions-mentions",
+        "defaults-and-retries",
+        "added-in-0.3.0",
+    ]
+    .map(|name| {
+        (
+            fixture("recorder"),
+            root.join(format!("tests/fixtures/recorder/cases/{name}.json")),
+        )
+    });
+    for (plugin, cases) in suites.into_iter().chain(recorder) {
         let output = chathooks(&[Path::new("test"), &plugin, &cases]);
         let text = stdout(&output);
         assert!(
