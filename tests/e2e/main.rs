@@ -30,7 +30,8 @@
 //!   to live clients and a signing gateway. `powers_timers`: a timer fires after a restart.
 //!   `powers_cli`: the power examples' case files, `check` with grants, bad manifests.
 //!   `powers_limits`: the powers' per-plugin rate limits on fake time. `powers_versions`: a plugin built
-//!   against the frozen WIT 0.1.0 keeps loading and working.
+//!   against the frozen WIT 0.1.0 keeps loading and working. `versions_v0_2`: one built against 0.2.0
+//!   still gets the participants list and the participant and admin ids.
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 
 mod cli;
@@ -65,3 +66,4 @@ mod server_support;
 mod server_threads;
 mod server_users;
 mod server_ws;
+mod versions_v0_2;
