@@ -100,7 +100,7 @@ fn check_lists_the_hooks_and_refuses_garbage() {
     let output = chathooks(&[Path::new("check"), &fixture("only_sent")]);
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
-    assert!(text.contains("chathooks:plugin@0.2.0"), "{text}");
+    assert!(text.contains("chathooks:plugin@0.3.0"), "{text}");
     assert!(text.contains("after-message-sent"), "{text}");
     assert!(!text.contains("before-message-sent"), "{text}");
 
