@@ -46,3 +46,40 @@ fn docs(contract: &Contract, hook: &Hook) -> Vec<String> {
     ));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn one_documented_default_per_hook() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+        let contract = Contract::load(&dir).unwrap_or_else(|why| panic!("{why}"));
+        let code = expand(&contract).to_string();
+        assert_eq!(code.matches("fn ").count(), contract.hooks.len(), "{code}");
+        assert!(
+            code.contains(
+                "fn after_owner_transferred (context : :: chathooks_sdk :: types :: EventContext , \
+                 conversation : :: chathooks_sdk :: types :: Conversation , old_owner : :: std :: option \
+                 :: Option < :: chathooks_sdk :: types :: User > , new_owner : :: chathooks_sdk :: types \
+                 :: User) -> :: std :: result :: Result < () , :: std :: string :: String >"
+            ),
+            "{code}"
+        );
+        assert!(
+            code.contains("# [doc = \" Decide what happens to a message about to be sent.\"]"),
+            "{code}"
+        );
+        assert!(
+            code.contains("exports `chathooks:plugin/on-timer@0.3.0`"),
+            "{code}"
+        );
+        assert_eq!(
+            code.matches(":: chathooks_sdk :: types :: Decision :: Allow")
+                .count(),
+            2
+        );
+    }
+}

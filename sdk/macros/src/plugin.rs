@@ -155,3 +155,92 @@ fn module_path(contract: &Contract) -> (proc_macro2::Ident, proc_macro2::Ident) 
     let (namespace, package) = &contract.module_path;
     (format_ident!("{}", namespace), format_ident!("{}", package))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use syn::parse_quote;
+
+    use super::*;
+
+    fn contract() -> Contract {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+        Contract::load(&dir).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn error(block: ItemImpl) -> String {
+        match expand(&block, &contract(), "/wit") {
+            Ok(tokens) => panic!("expected an error, got {tokens}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn exports_exactly_the_implemented_hooks() {
+        let block: ItemImpl = parse_quote! {
+            impl Plugin for Mod {
+                fn before_message_sent(d: Draft, c: Conversation) -> Decision { Decision::Allow }
+                fn after_message_held(x: EventContext, h: HeldMessage, c: Conversation) -> Result<(), String> { Ok(()) }
+            }
+        };
+        let contract = contract();
+        let hooks = implemented_hooks(&block, &contract).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            world_source(&contract, &hooks),
+            "package chathooks-guest:plugin;\nworld plugin {\n    include chathooks:plugin/imports@0.3.0;\n    \
+             export chathooks:plugin/before-message-sent@0.3.0;\n    \
+             export chathooks:plugin/after-message-held@0.3.0;\n}"
+        );
+        let code = expand(&block, &contract, "/wit")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string();
+        assert!(
+            code.contains("exports :: chathooks :: plugin :: after_message_held :: Guest"),
+            "{code}"
+        );
+        assert!(
+            code.contains("\"chathooks:plugin/types@0.3.0\" : :: chathooks_sdk :: types"),
+            "{code}"
+        );
+        assert!(!code.contains("after_message_sent"), "{code}");
+    }
+
+    #[test]
+    fn an_unknown_function_lists_every_hook() {
+        let message = error(parse_quote! {
+            impl Plugin for P {
+                fn after_lunch() -> Result<(), String> { Ok(()) }
+            }
+        });
+        assert!(
+            message.starts_with("`after_lunch` is not a hook of chathooks:plugin/*@0.3.0"),
+            "{message}"
+        );
+        for hook in [
+            "before_message_sent",
+            "after_message_read_by_all",
+            "on_timer",
+        ] {
+            assert!(message.contains(hook), "{hook} missing: {message}");
+        }
+    }
+
+    #[test]
+    fn misplaced_attributes_are_explained() {
+        let not_a_trait = error(parse_quote! { impl P { fn on_timer() {} } });
+        assert!(
+            not_a_trait.contains("goes on an `impl Plugin for YourType"),
+            "{not_a_trait}"
+        );
+        let other_trait = error(parse_quote! { impl Clone for P {} });
+        assert!(
+            other_trait.contains("goes on an `impl Plugin for YourType"),
+            "{other_trait}"
+        );
+        let generic = error(parse_quote! { impl<T> Plugin for P<T> {} });
+        assert!(generic.contains("cannot be generic"), "{generic}");
+        let empty = error(parse_quote! { impl Plugin for P {} });
+        assert!(empty.contains("at least one hook"), "{empty}");
+    }
+}
