@@ -12,6 +12,7 @@
 //! - `server_durability`: the `serve` binary killed with SIGKILL mid-stream and restarted; admin key;
 //!   SIGTERM.
 //! - `server_hooks`: before-hooks reject and modify through the API; after-hooks get what happened.
+//!   `server_hooks_v0_3`: the hooks and fields added in WIT 0.3.0 reach an SDK plugin (the recorder).
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
 //! - `cluster_catalog`: a cluster node publishes its plugins folder, runs the catalog, reports it in
 //!   `GET /v1/admin/cluster`, and takes a `chathooks plugins push` at once.
@@ -60,6 +61,7 @@ mod server_api;
 mod server_durability;
 mod server_errors;
 mod server_hooks;
+mod server_hooks_v0_3;
 mod server_postgres;
 mod server_presence;
 mod server_support;

@@ -13,7 +13,8 @@
 //!
 //! # fn demo(conversation_id: &str) -> Result<(), String> {
 //! chat::join(conversation_id)?;                  // needs `chat_join`; does nothing if already in it
-//! chat::post(conversation_id, "Hello from a bot")?; // needs `chat_post`
+//! let hello = chat::post(conversation_id, "Hello from a bot")?; // needs `chat_post`
+//! chat::post_reply(&hello.id, "and welcome")?;                  // in its thread
 //! let admins = chat::participants(conversation_id)? // needs no grant
 //!     .into_iter()
 //!     .filter(|p| p.is_admin())
@@ -46,6 +47,12 @@ pub fn post_with_metadata(
     metadata: &serde_json::Value,
 ) -> Result<Message, ChatError> {
     raw::post_message(conversation_id, body, Some(&metadata.to_string()))
+}
+
+/// Posts `body` as the bot in the thread of `parent_id`, a top-level message of a conversation the bot is
+/// in (grant `chat_post`). Returns the reply as stored, with its `parent_id`.
+pub fn post_reply(parent_id: &str, body: &str) -> Result<Message, ChatError> {
+    raw::post_reply(parent_id, body, None)
 }
 
 /// Adds the bot to `conversation_id` (grant `chat_join`); nothing happens if it is already there.
