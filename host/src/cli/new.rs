@@ -277,6 +277,11 @@ mod tests {
         let err = parse_hooks(&["after-lunch".into()])
             .err()
             .map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("after-lunch") && e.contains("typing-started")));
+        assert!(err.is_some_and(|e| {
+            e.contains("after-lunch")
+                && Hook::ALL
+                    .iter()
+                    .all(|h| e.contains(&format!(" {}", h.name())))
+        }));
     }
 }
