@@ -61,6 +61,8 @@ pub struct Hook {
     pub params: Vec<Param>,
     /// The function's doc comment, as lines (parameter names in backticks written in snake case).
     pub docs: Vec<String>,
+    /// The version that added the hook, when its interface's docs say (`Since 0.3.0.`).
+    pub since: Option<String>,
 }
 
 /// One hook parameter.
@@ -211,6 +213,7 @@ impl Reader<'_> {
             kind,
             params,
             docs,
+            since: since(interface.docs.contents.as_deref().unwrap_or_default()),
         })
     }
 
@@ -317,6 +320,17 @@ fn docs(function: &Function, params: &[Param]) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// The version in a `Since 0.3.0.` note of an interface's docs.
+fn since(docs: &str) -> Option<String> {
+    let rest = &docs[docs.find("Since ")? + "Since ".len()..];
+    let version: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let version = version.trim_end_matches('.');
+    (!version.is_empty()).then(|| version.to_owned())
 }
 
 /// `after-message-sent` → `after_message_sent`.

@@ -44,6 +44,9 @@ fn docs(contract: &Contract, hook: &Hook) -> Vec<String> {
         " Implementing it exports `{}`; the default, never called by the server, {default}.",
         contract.qualified(&hook.wit_name)
     ));
+    if let Some(version) = &hook.since {
+        lines.push(format!(" Since WIT {version}."));
+    }
     lines
 }
 

@@ -165,6 +165,14 @@ fn imports_include_types_and_every_host_interface() {
 }
 
 #[test]
+fn hooks_added_later_say_since_when() {
+    let contract = contract();
+    let since = |name: &str| contract.hook(name).and_then(|h| h.since.clone());
+    assert_eq!(since("after_message_held").as_deref(), Some("0.3.0"));
+    assert_eq!(since("after_message_sent"), None);
+}
+
+#[test]
 fn names_convert_like_wit_bindgen() {
     assert_eq!(camel("held-message"), "HeldMessage");
     assert_eq!(camel("role"), "Role");
