@@ -77,8 +77,6 @@ pub trait Read {
     fn threads(&self, conversation_id: &str, limit: u32) -> Result<Vec<Message>>;
     /// `user_id`'s receipt of `message_id`, if any.
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>>;
-    /// How far `message_id` has got with the participants who were there when it was sent.
-    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts>;
 
     // The event log.
 
@@ -221,6 +219,10 @@ pub trait Tx: Read {
         up_to: Option<&str>,
         now: Millis,
     ) -> Result<ReadOutcome>;
+    /// How far `message_id` has got with the participants who were there when it was sent, counted
+    /// after taking the message's row lock (PostgreSQL), so that of two transactions storing the last
+    /// two receipts at once the second counts the first's: exactly one sees the message complete.
+    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts>;
     /// Adds `user_id`'s `emoji` to `message_id`.
     fn add_reaction(
         &self,

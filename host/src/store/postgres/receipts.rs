@@ -149,7 +149,14 @@ pub async fn receipt(
 }
 
 /// How far `message_id` has got with the other participants; see the SQLite backend's `receipt_counts`.
+/// Takes the message's row lock first, then counts in a new statement: under READ COMMITTED that
+/// statement sees every receipt committed by a transaction that held the lock before, so of two nodes
+/// storing a message's last two receipts at once, the second to get the lock sees it complete.
 pub async fn receipt_counts(tx: &Transaction<'_>, message_id: &str) -> Result<ReceiptCounts> {
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM messages WHERE id = $1 FOR NO KEY UPDATE")
+        .await?;
+    tx.query_opt(&lock, &[&message_id]).await?;
     let stmt = tx
         .prepare_cached("SELECT
         (SELECT count(*) FROM participants p

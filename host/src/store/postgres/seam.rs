@@ -203,9 +203,6 @@ impl Read for PgConn<'_, '_> {
         ))
     }
 
-    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
-        self.run(receipts::receipt_counts(self.tx, message_id))
-    }
 
     fn events_since(&self, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {
         self.run(events::events_since(self.tx, user_id, since_id, limit))
@@ -634,6 +631,10 @@ impl Tx for PgConn<'_, '_> {
         self.run(held::decide_held(
             self.tx, id, state, decided_by, reason, now,
         ))
+    }
+
+    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
+        self.run(receipts::receipt_counts(self.tx, message_id))
     }
 
     fn set_presence(

@@ -142,9 +142,6 @@ macro_rules! impl_read {
                 held::held_messages(self, conversation_id, sender, state, limit)
             }
 
-            fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
-                receipts::receipt_counts(self, message_id)
-            }
 
             fn events_since(
                 &self,
@@ -482,6 +479,10 @@ impl Tx for Transaction<'_> {
         now: Millis,
     ) -> Result<HeldMessage> {
         held::decide_held(self, id, state, decided_by, reason, now)
+    }
+
+    fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
+        receipts::receipt_counts(self, message_id)
     }
 
     fn set_presence(

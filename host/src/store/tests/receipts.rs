@@ -17,7 +17,7 @@ fn receipt_counts_cover_the_members_present_at_sending(t: TestDb) -> TestResult 
     let m = t.send(&conv.id, "a", "hi")?;
     // d joins after the message: not one of those it waits for.
     t.db.write(|tx| tx.add_participants(&conv.id, &["d".to_owned()], 5))?;
-    let counts = |t: &TestDb| t.db.read(|r| r.receipt_counts(&m.id));
+    let counts = |t: &TestDb| t.db.write(|tx| tx.receipt_counts(&m.id));
     let none = counts(&t)?;
     assert_eq!((none.others, none.delivered, none.read), (2, 0, 0));
     assert!(!none.delivered_to_all() && !none.read_by_all());
@@ -36,7 +36,7 @@ fn receipt_counts_cover_the_members_present_at_sending(t: TestDb) -> TestResult 
     t.db.write(|tx| tx.mark_read(&conv.id, "b", None, 8))?;
     assert!(counts(&t)?.read_by_all());
     assert!(matches!(
-        t.db.read(|r| r.receipt_counts("nope")),
+        t.db.write(|tx| tx.receipt_counts("nope")),
         Err(StoreError::NotFound { .. })
     ));
     Ok(())
