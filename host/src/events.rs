@@ -503,10 +503,10 @@ impl ChatEvent {
             Self::MembersRemoved { users, .. } => {
                 audience.extend(users.iter().map(|u| u.id.clone()));
             }
-            Self::MemberBanned { ban, .. } | Self::MemberUnbanned { ban, .. } => {
-                if !audience.contains(&ban.user.id) {
-                    audience.push(ban.user.id.clone());
-                }
+            Self::MemberBanned { ban, .. } | Self::MemberUnbanned { ban, .. }
+                if !audience.contains(&ban.user.id) =>
+            {
+                audience.push(ban.user.id.clone());
             }
             Self::UserBlocked { blocker, .. } | Self::UserUnblocked { blocker, .. } => {
                 audience.push(blocker.id.clone());

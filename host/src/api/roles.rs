@@ -39,7 +39,9 @@ pub async fn set_role(
     ApiPath((id, user_id)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<SetRole>,
 ) -> Result<Json<Participant>, ApiError> {
-    Ok(Json(state.chat.set_role(&user, &id, &user_id, input).await?))
+    Ok(Json(
+        state.chat.set_role(&user, &id, &user_id, input).await?,
+    ))
 }
 
 /// Transfers ownership to another participant, who becomes an admin (the owner only; any admin when

@@ -95,7 +95,11 @@ impl Chat {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<Ban, ChatError> {
-        let (actor, id, user_id) = (actor.clone(), conversation_id.to_owned(), user_id.to_owned());
+        let (actor, id, user_id) = (
+            actor.clone(),
+            conversation_id.to_owned(),
+            user_id.to_owned(),
+        );
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let conversation = moderated_conversation(tx, &id, &actor.id, "lift bans")?;
@@ -152,7 +156,11 @@ fn moderated_conversation(
 
 /// [`ChatError::Forbidden`] (or invalid, for oneself) unless `actor` may ban `user_id` (see the rules
 /// in the module docs).
-fn check_bannable(conversation: &Conversation, actor: &str, user_id: &str) -> Result<(), ChatError> {
+fn check_bannable(
+    conversation: &Conversation,
+    actor: &str,
+    user_id: &str,
+) -> Result<(), ChatError> {
     if user_id == actor {
         return Err(ChatError::invalid(
             "user_id",
@@ -176,7 +184,11 @@ fn check_bannable(conversation: &Conversation, actor: &str, user_id: &str) -> Re
 
 /// [`ChatError::Banned`] naming those of `user_ids` banned from conversation `id`: what adding
 /// participants and a bot joining check, inside their transaction.
-pub(crate) fn refuse_banned(conn: &dyn Read, id: &str, user_ids: &[String]) -> Result<(), ChatError> {
+pub(crate) fn refuse_banned(
+    conn: &dyn Read,
+    id: &str,
+    user_ids: &[String],
+) -> Result<(), ChatError> {
     let banned = conn.banned_among(id, user_ids)?;
     if banned.is_empty() {
         return Ok(());

@@ -19,7 +19,11 @@ use super::{Chat, ChatError, fields};
 
 impl Chat {
     /// `actor` blocks `user_id` with `user.blocked`. Returns the block and whether it is new.
-    pub async fn block_user(&self, actor: &User, user_id: &str) -> Result<(Block, bool), ChatError> {
+    pub async fn block_user(
+        &self,
+        actor: &User,
+        user_id: &str,
+    ) -> Result<(Block, bool), ChatError> {
         fields::MEMBER_ID.check(user_id)?;
         if user_id == actor.id {
             return Err(ChatError::invalid("user_id", "you cannot block yourself"));

@@ -198,7 +198,10 @@ mod tests {
             conversation_id: "c_1".into(),
             user_ids: vec!["bob".into(), "carol".into()],
         };
-        assert!(two.to_string().starts_with("users \"bob\", \"carol\" are banned"));
+        assert!(
+            two.to_string()
+                .starts_with("users \"bob\", \"carol\" are banned")
+        );
         assert_eq!(two.code(), "banned");
     }
 }

@@ -63,9 +63,7 @@ impl Chat {
         self.blocking(move |chat| {
             chat.read(|c| {
                 let conversation = member_conversation(c, &id, &user)?;
-                let only =
-                    (!conversation.may_moderate(&user))
-                        .then_some(user.as_str());
+                let only = (!conversation.may_moderate(&user)).then_some(user.as_str());
                 Ok(c.held_messages(&id, only, state, MAX_HELD_PAGE)?)
             })
         })

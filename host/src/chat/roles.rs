@@ -45,7 +45,11 @@ impl Chat {
         input: SetRole,
     ) -> Result<Participant, ChatError> {
         fields::MEMBER_ID.check(user_id)?;
-        let (actor, id, user_id) = (actor.clone(), conversation_id.to_owned(), user_id.to_owned());
+        let (actor, id, user_id) = (
+            actor.clone(),
+            conversation_id.to_owned(),
+            user_id.to_owned(),
+        );
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let conversation = member_conversation(tx, &id, &actor.id)?;

@@ -332,7 +332,10 @@ fn bans_reach_the_banned_user_and_blocks_only_the_blocker() {
     assert_eq!(blocked.audience(), ids(&["a"]));
     assert_eq!(unblocked.audience(), ids(&["a"]));
     assert_eq!(blocked.conversation(), None);
-    let kinds: Vec<&str> = roles_bans_and_blocks().iter().map(ChatEvent::kind).collect();
+    let kinds: Vec<&str> = roles_bans_and_blocks()
+        .iter()
+        .map(ChatEvent::kind)
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -352,7 +355,12 @@ fn bans_reach_the_banned_user_and_blocks_only_the_blocker() {
         panic!("member.banned calls after-member-banned");
     };
     assert_eq!(
-        (ban.user.id.as_str(), ban.banned_by.as_str(), ban.reason.as_deref(), ban.at),
+        (
+            ban.user.id.as_str(),
+            ban.banned_by.as_str(),
+            ban.reason.as_deref(),
+            ban.at
+        ),
         ("z", "a", Some("spam"), 9)
     );
     let HookCall::AfterParticipantRoleChanged {
@@ -402,7 +410,11 @@ fn wit_values_are_mechanical() {
     assert!(matches!(m.origin, wit::Origin::Plugin(ref p) if p.name == "bot" && p.depth == 2));
     let c = to_wit::conversation(&conversation());
     assert_eq!(
-        (c.metadata.as_str(), c.participant_count, c.owner_id.as_deref()),
+        (
+            c.metadata.as_str(),
+            c.participant_count,
+            c.owner_id.as_deref()
+        ),
         (r#"{"x":1}"#, 2, Some("a"))
     );
 }

@@ -109,7 +109,9 @@ pub fn check_title(title: Option<&str>) -> Result<()> {
 /// so anything else is a hand-edited row, reported with what was found.
 pub fn stored_role(user_id: &str, text: &str) -> Result<crate::model::Role> {
     crate::model::Role::parse(text).ok_or_else(|| {
-        StoreError::Invalid(format!("participant {user_id:?} has the unknown role {text:?}"))
+        StoreError::Invalid(format!(
+            "participant {user_id:?} has the unknown role {text:?}"
+        ))
     })
 }
 

@@ -16,8 +16,8 @@
 use super::Result;
 use super::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
-    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery, ReadOutcome,
-    ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
+    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
@@ -371,8 +371,12 @@ pub trait Tx: Read {
         now: Millis,
     ) -> Result<RoleChange>;
     /// Makes member `new_owner` the owner of `conversation_id` (and an admin).
-    fn transfer_owner(&self, conversation_id: &str, new_owner: &str, now: Millis)
-    -> Result<OwnerChange>;
+    fn transfer_owner(
+        &self,
+        conversation_id: &str,
+        new_owner: &str,
+        now: Millis,
+    ) -> Result<OwnerChange>;
     /// Records a ban (the caller removes the member in the same transaction); an existing ban stays.
     fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>>;
     /// Lifts a ban; the ban, if there was one.

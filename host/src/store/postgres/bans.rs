@@ -38,7 +38,9 @@ pub async fn ban(
     user_id: &str,
 ) -> Result<Option<Ban>> {
     let stmt = tx
-        .prepare_cached(ban_select!("WHERE b.conversation_id = $1 AND b.user_id = $2"))
+        .prepare_cached(ban_select!(
+            "WHERE b.conversation_id = $1 AND b.user_id = $2"
+        ))
         .await?;
     tx.query_opt(&stmt, &[&conversation_id, &user_id])
         .await?

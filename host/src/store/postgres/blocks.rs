@@ -31,7 +31,9 @@ fn block_row(r: &Row) -> Result<Block> {
 /// `blocker`'s block of `blocked`, if any.
 pub async fn block(tx: &Transaction<'_>, blocker: &str, blocked: &str) -> Result<Option<Block>> {
     let stmt = tx
-        .prepare_cached(block_select!("WHERE b.blocker_id = $1 AND b.blocked_id = $2"))
+        .prepare_cached(block_select!(
+            "WHERE b.blocker_id = $1 AND b.blocked_id = $2"
+        ))
         .await?;
     tx.query_opt(&stmt, &[&blocker, &blocked])
         .await?

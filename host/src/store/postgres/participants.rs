@@ -131,7 +131,9 @@ pub async fn remove_participant(
     let removed = tx.execute(&stmt, &[&id, &user_id]).await?;
     if removed > 0 {
         let orphan = tx
-            .prepare_cached("UPDATE conversations SET owner_id = NULL WHERE id = $1 AND owner_id = $2")
+            .prepare_cached(
+                "UPDATE conversations SET owner_id = NULL WHERE id = $1 AND owner_id = $2",
+            )
             .await?;
         tx.execute(&orphan, &[&id, &user_id]).await?;
         touch(tx, id, now).await?;

@@ -32,8 +32,11 @@ pub async fn set_role(
             "UPDATE participants SET role = $3, is_admin = $4 WHERE conversation_id = $1 AND user_id = $2",
         )
         .await?;
-    tx.execute(&stmt, &[&id, &user_id, &role.as_str(), &(role == Role::Admin)])
-        .await?;
+    tx.execute(
+        &stmt,
+        &[&id, &user_id, &role.as_str(), &(role == Role::Admin)],
+    )
+    .await?;
     touch(tx, id, now).await?;
     let after = participant(tx, id, user_id)
         .await?

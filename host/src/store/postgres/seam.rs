@@ -26,8 +26,8 @@ use crate::model::{
 use crate::store::error::StoreError;
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
-    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery, ReadOutcome,
-    ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
+    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -677,7 +677,13 @@ impl Tx for PgConn<'_, '_> {
         role: Role,
         now: Millis,
     ) -> Result<RoleChange> {
-        self.run(roles::set_role(self.tx, conversation_id, user_id, role, now))
+        self.run(roles::set_role(
+            self.tx,
+            conversation_id,
+            user_id,
+            role,
+            now,
+        ))
     }
 
     fn transfer_owner(
@@ -686,7 +692,12 @@ impl Tx for PgConn<'_, '_> {
         new_owner: &str,
         now: Millis,
     ) -> Result<OwnerChange> {
-        self.run(roles::transfer_owner(self.tx, conversation_id, new_owner, now))
+        self.run(roles::transfer_owner(
+            self.tx,
+            conversation_id,
+            new_owner,
+            now,
+        ))
     }
 
     fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {

@@ -13,7 +13,8 @@ use crate::store::error::{Result, StoreError};
 use crate::store::records::{NewBan, Outcome};
 
 /// Ban columns with the banned user: `b.*` then `u.id, u.name, u.metadata`.
-const BAN_SELECT: &str = "SELECT b.conversation_id, b.banned_by, b.reason, b.created_at, u.id, u.name, u.metadata
+const BAN_SELECT: &str =
+    "SELECT b.conversation_id, b.banned_by, b.reason, b.created_at, u.id, u.name, u.metadata
      FROM bans b JOIN users u ON u.id = b.user_id";
 
 type RawBan = (String, String, Option<String>, Millis, RawUser);
@@ -103,7 +104,11 @@ pub fn add_ban(tx: &Transaction<'_>, new: &NewBan, now: Millis) -> Result<Outcom
 }
 
 /// Lifts `user_id`'s ban from `conversation_id`; the ban, if there was one. The user is not added back.
-pub fn remove_ban(tx: &Transaction<'_>, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+pub fn remove_ban(
+    tx: &Transaction<'_>,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<Option<Ban>> {
     let Some(existing) = ban(tx, conversation_id, user_id)? else {
         return Ok(None);
     };

@@ -104,7 +104,10 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
                 ))
             })
         .optional()?;
-    let Some(((id, title, metadata, distinct), (last_message_id, created_at, updated_at, owner_id))) = row
+    let Some((
+        (id, title, metadata, distinct),
+        (last_message_id, created_at, updated_at, owner_id),
+    )) = row
     else {
         return Err(StoreError::not_found("conversation", id));
     };
@@ -115,7 +118,9 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
     let mut admin_ids = Vec::new();
     let mut moderator_ids = Vec::new();
     let members = stmt
-        .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .query_map([&id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (user, role) in members {
         match stored_role(&user, &role)? {

@@ -433,7 +433,8 @@ mod tests {
     }
 
     #[test]
-    fn version_7_gives_admins_their_role_and_conversations_their_oldest_admin_as_owner() -> Result<()> {
+    fn version_7_gives_admins_their_role_and_conversations_their_oldest_admin_as_owner()
+    -> Result<()> {
         let dir = tempfile::tempdir()?;
         let mut conn = Connection::open(dir.path().join("m.db"))?;
         for sql in &MIGRATIONS[..6] {
@@ -452,18 +453,34 @@ mod tests {
             "SELECT conversation_id, user_id, role FROM participants ORDER BY conversation_id, user_id",
         )?;
         let roles = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let expected = [("c1", "a", "admin"), ("c1", "b", "member"), ("c1", "c", "admin"), ("c2", "b", "member")]
-            .map(|(c, u, r)| (c.to_owned(), u.to_owned(), r.to_owned()));
+        let expected = [
+            ("c1", "a", "admin"),
+            ("c1", "b", "member"),
+            ("c1", "c", "admin"),
+            ("c2", "b", "member"),
+        ]
+        .map(|(c, u, r)| (c.to_owned(), u.to_owned(), r.to_owned()));
         assert_eq!(roles, expected);
         let mut stmt = conn.prepare("SELECT id, owner_id FROM conversations ORDER BY id")?;
         let owners = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         assert_eq!(
             owners,
-            [("c1".to_owned(), Some("a".to_owned())), ("c2".to_owned(), None)]
+            [
+                ("c1".to_owned(), Some("a".to_owned())),
+                ("c2".to_owned(), None)
+            ]
         );
         Ok(())
     }

@@ -130,8 +130,10 @@ pub fn remove_participant(
         .prepare_cached("DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?
         .execute([id, user_id])?;
     if removed > 0 {
-        tx.prepare_cached("UPDATE conversations SET owner_id = NULL WHERE id = ?1 AND owner_id = ?2")?
-            .execute([id, user_id])?;
+        tx.prepare_cached(
+            "UPDATE conversations SET owner_id = NULL WHERE id = ?1 AND owner_id = ?2",
+        )?
+        .execute([id, user_id])?;
         touch(tx, id, now)?;
     }
     Ok(removed > 0)

@@ -14,8 +14,8 @@ use crate::model::{
 };
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
-    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery, ReadOutcome,
-    ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
+    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 

@@ -10,17 +10,30 @@ backend_tests!(TestDb: roles_change_and_is_admin_follows, ownership_moves_and_pr
 fn roles_change_and_is_admin_follows(t: TestDb) -> TestResult {
     t.users(&["a", "b", "c"])?;
     let conv = t.conversation(&["a", "b", "c"])?;
-    assert_eq!(conv.owner_id.as_deref(), Some("a"), "the first admin owns it");
+    assert_eq!(
+        conv.owner_id.as_deref(),
+        Some("a"),
+        "the first admin owns it"
+    );
     let a = t.db.read(|r| r.participant(&conv.id, "a"))?;
     assert_eq!(a.map(|p| (p.role, p.is_admin)), Some((Role::Admin, true)));
 
-    let change = t.db.write(|tx| tx.set_role(&conv.id, "b", Role::Moderator, 10))?;
+    let change =
+        t.db.write(|tx| tx.set_role(&conv.id, "b", Role::Moderator, 10))?;
     assert_eq!(
-        (change.old_role, change.participant.role, change.participant.is_admin),
+        (
+            change.old_role,
+            change.participant.role,
+            change.participant.is_admin
+        ),
         (Role::Member, Role::Moderator, false)
     );
-    let change = t.db.write(|tx| tx.set_role(&conv.id, "c", Role::Admin, 11))?;
-    assert_eq!((change.old_role, change.participant.is_admin), (Role::Member, true));
+    let change =
+        t.db.write(|tx| tx.set_role(&conv.id, "c", Role::Admin, 11))?;
+    assert_eq!(
+        (change.old_role, change.participant.is_admin),
+        (Role::Member, true)
+    );
     let conversation = t.db.read(|r| r.get_conversation(&conv.id))?;
     assert_eq!(
         (
@@ -35,19 +48,38 @@ fn roles_change_and_is_admin_follows(t: TestDb) -> TestResult {
             .into_iter()
             .map(|p| (p.user.id, p.role))
             .collect();
-    let expected = [("a", Role::Admin), ("b", Role::Moderator), ("c", Role::Admin)]
-        .map(|(id, role)| (id.to_owned(), role));
+    let expected = [
+        ("a", Role::Admin),
+        ("b", Role::Moderator),
+        ("c", Role::Admin),
+    ]
+    .map(|(id, role)| (id.to_owned(), role));
     assert_eq!(roles, expected);
 
     // The same role again changes nothing, not even the time.
-    let same = t.db.write(|tx| tx.set_role(&conv.id, "b", Role::Moderator, 20))?;
+    let same =
+        t.db.write(|tx| tx.set_role(&conv.id, "b", Role::Moderator, 20))?;
     assert_eq!(same.old_role, Role::Moderator);
     assert_eq!(t.db.read(|r| r.get_conversation(&conv.id))?.updated_at, 11);
 
-    let outsider = t.db.write(|tx| tx.set_role(&conv.id, "zed", Role::Admin, 12));
-    assert!(matches!(outsider, Err(StoreError::NotFound { what: "participant", .. })));
-    let missing = t.db.write(|tx| tx.set_role("c_missing", "a", Role::Admin, 12));
-    assert!(matches!(missing, Err(StoreError::NotFound { what: "conversation", .. })));
+    let outsider =
+        t.db.write(|tx| tx.set_role(&conv.id, "zed", Role::Admin, 12));
+    assert!(matches!(
+        outsider,
+        Err(StoreError::NotFound {
+            what: "participant",
+            ..
+        })
+    ));
+    let missing =
+        t.db.write(|tx| tx.set_role("c_missing", "a", Role::Admin, 12));
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound {
+            what: "conversation",
+            ..
+        })
+    ));
     Ok(())
 }
 
@@ -60,13 +92,17 @@ fn ownership_moves_and_promotes(t: TestDb) -> TestResult {
         owner_id: Some("b".into()),
         ..Default::default()
     };
-    let conv = t.db.write(|tx| tx.create_conversation(&owned_by_b, 1))?.value;
+    let conv =
+        t.db.write(|tx| tx.create_conversation(&owned_by_b, 1))?
+            .value;
     assert_eq!(conv.owner_id.as_deref(), Some("b"));
     let not_admin = NewConversation {
         owner_id: Some("c".into()),
         ..owned_by_b.clone()
     };
-    let other = t.db.write(|tx| tx.create_conversation(&not_admin, 1))?.value;
+    let other =
+        t.db.write(|tx| tx.create_conversation(&not_admin, 1))?
+            .value;
     assert_eq!(other.owner_id.as_deref(), Some("a"));
 
     let change = t.db.write(|tx| tx.transfer_owner(&conv.id, "c", 5))?;
@@ -77,13 +113,27 @@ fn ownership_moves_and_promotes(t: TestDb) -> TestResult {
     assert_eq!(promoted, Some(("c".to_owned(), Role::Member)));
     // To an admin: no promotion.
     let change = t.db.write(|tx| tx.transfer_owner(&conv.id, "a", 6))?;
-    assert_eq!((change.old_owner.as_deref(), change.promoted), (Some("c"), None));
+    assert_eq!(
+        (change.old_owner.as_deref(), change.promoted),
+        (Some("c"), None)
+    );
     let outsider = t.db.write(|tx| tx.transfer_owner(&conv.id, "zed", 7));
-    assert!(matches!(outsider, Err(StoreError::NotFound { what: "participant", .. })));
+    assert!(matches!(
+        outsider,
+        Err(StoreError::NotFound {
+            what: "participant",
+            ..
+        })
+    ));
 
     // The owner leaves: no owner; another member leaving changes nothing.
     assert!(t.db.write(|tx| tx.remove_participant(&conv.id, "b", 8))?);
-    assert_eq!(t.db.read(|r| r.get_conversation(&conv.id))?.owner_id.as_deref(), Some("a"));
+    assert_eq!(
+        t.db.read(|r| r.get_conversation(&conv.id))?
+            .owner_id
+            .as_deref(),
+        Some("a")
+    );
     assert!(t.db.write(|tx| tx.remove_participant(&conv.id, "a", 9))?);
     assert_eq!(t.db.read(|r| r.get_conversation(&conv.id))?.owner_id, None);
     Ok(())
