@@ -13,6 +13,8 @@ type TestResult = anyhow::Result<()>;
 
 /// Every table of the schema at its latest version, `schema_version` included.
 const TABLES: &[&str] = &[
+    "bans",
+    "blocks",
     "conversations",
     "dead_letters",
     "deliveries",
