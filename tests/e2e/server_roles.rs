@@ -108,7 +108,7 @@ async fn roles_change_live_and_protect_the_owner() {
             Some(json!({"user_id": "dave"})),
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(message(&answer).contains("not a participant"), "{answer}");
     let moved = server
         .post_ok(&owner, &alice, json!({"user_id": "carol"}))
@@ -383,11 +383,7 @@ async fn a_block_stops_one_to_one_messages_only() {
     let (status, _) = server
         .call(Method::PUT, "/v1/me/blocks/bob", Some(&bob), None)
         .await;
-    assert_eq!(
-        status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "no one blocks themselves"
-    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "no one blocks themselves");
     let (status, _) = server
         .call(Method::PUT, "/v1/me/blocks/zed", Some(&bob), None)
         .await;

@@ -31,9 +31,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 200, description = "Already banned: the existing ban", body = Ban),
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
-              (status = 403, description = "The caller is not a moderator or admin, or may not ban this user (the owner; an admin, unless the caller is one)", body = ErrorBody),
+              (status = 403, description = "The caller is not a moderator or admin, or may not ban this user (the owner, themselves; an admin, unless the caller is one)", body = ErrorBody),
               (status = 404, description = "No such conversation or user, or the caller is not in it", body = ErrorBody),
-              (status = 422, description = "A field is missing or unacceptable, or the caller named themselves", body = ErrorBody)))]
+              (status = 422, description = "A field is missing or unacceptable", body = ErrorBody)))]
 pub async fn ban_user(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,

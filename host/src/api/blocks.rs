@@ -38,8 +38,8 @@ pub async fn list_blocks(
     responses((status = 201, description = "Blocked", body = Block),
               (status = 200, description = "Already blocked: the existing block", body = Block),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
-              (status = 404, description = "No such user", body = ErrorBody),
-              (status = 422, description = "The caller named themselves, or the id is not a user id", body = ErrorBody)))]
+              (status = 403, description = "The caller named themselves", body = ErrorBody),
+              (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn block_user(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,

@@ -55,7 +55,8 @@ pub async fn set_role(
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
               (status = 403, description = "The caller is not the owner (nor an admin of a conversation without one)", body = ErrorBody),
               (status = 404, description = "No such conversation, or the caller is not in it", body = ErrorBody),
-              (status = 422, description = "`user_id` is missing or not a participant", body = ErrorBody)))]
+              (status = 409, description = "`user_id` is not a participant: add them first", body = ErrorBody),
+              (status = 422, description = "`user_id` is missing or not a user id", body = ErrorBody)))]
 pub async fn transfer_owner(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,

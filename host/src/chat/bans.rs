@@ -154,17 +154,15 @@ fn moderated_conversation(
     Ok(conversation)
 }
 
-/// [`ChatError::Forbidden`] (or invalid, for oneself) unless `actor` may ban `user_id` (see the rules
-/// in the module docs).
+/// [`ChatError::Forbidden`] unless `actor` may ban `user_id` (see the rules in the module docs).
 fn check_bannable(
     conversation: &Conversation,
     actor: &str,
     user_id: &str,
 ) -> Result<(), ChatError> {
     if user_id == actor {
-        return Err(ChatError::invalid(
-            "user_id",
-            "you cannot ban yourself; to leave, remove yourself from the participants",
+        return Err(ChatError::Forbidden(
+            "you cannot ban yourself; to leave, remove yourself from the participants".into(),
         ));
     }
     if conversation.is_owner(user_id) {

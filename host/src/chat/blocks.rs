@@ -15,18 +15,18 @@ use crate::events::ChatEvent;
 use crate::model::{Block, Conversation, User};
 use crate::store::Read;
 
-use super::{Chat, ChatError, fields};
+use super::{Chat, ChatError};
 
 impl Chat {
-    /// `actor` blocks `user_id` with `user.blocked`. Returns the block and whether it is new.
+    /// `actor` blocks `user_id` with `user.blocked` ([`ChatError::NotFound`] for an unknown user,
+    /// [`ChatError::Forbidden`] for themselves). Returns the block and whether it is new.
     pub async fn block_user(
         &self,
         actor: &User,
         user_id: &str,
     ) -> Result<(Block, bool), ChatError> {
-        fields::MEMBER_ID.check(user_id)?;
         if user_id == actor.id {
-            return Err(ChatError::invalid("user_id", "you cannot block yourself"));
+            return Err(ChatError::Forbidden("you cannot block yourself".into()));
         }
         let (actor, user_id) = (actor.clone(), user_id.to_owned());
         self.blocking(move |chat| {

@@ -44,7 +44,6 @@ impl Chat {
         user_id: &str,
         input: SetRole,
     ) -> Result<Participant, ChatError> {
-        fields::MEMBER_ID.check(user_id)?;
         let (actor, id, user_id) = (
             actor.clone(),
             conversation_id.to_owned(),
@@ -71,7 +70,8 @@ impl Chat {
 
     /// Makes participant `user_id` the owner with `conversation.owner_transferred` (preceded by
     /// `member.role_changed` when they were not an admin). Only the owner may, or any admin when the
-    /// conversation has no owner. Returns the conversation as it now is.
+    /// conversation has no owner; [`ChatError::Conflict`] when `user_id` is not a participant. Returns
+    /// the conversation as it now is.
     pub async fn transfer_owner(
         &self,
         actor: &User,
@@ -93,13 +93,10 @@ impl Chat {
                     None => require_admin(&conversation, &actor.id, "transfer ownership")?,
                 }
                 if conversation.role_of(&input.user_id).is_none() {
-                    return Err(ChatError::invalid(
-                        "user_id",
-                        format!(
-                            "{:?} is not a participant of the conversation: add them first",
-                            input.user_id
-                        ),
-                    ));
+                    return Err(ChatError::Conflict(format!(
+                        "{:?} is not a participant of the conversation: add them first",
+                        input.user_id
+                    )));
                 }
                 if conversation.is_owner(&input.user_id) {
                     return Ok(conversation);
