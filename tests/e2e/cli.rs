@@ -45,7 +45,21 @@ fn every_case_file_passes() {
             root.join("tests/fixtures/kv-probe/cases.json"),
         ),
     ];
-    for (plugin, cases) in suites {
+    // The recorder's case files: every hook's arguments as a plugin receives them, the 0.3.0 ones included.
+    let recorder = [
+        "messages",
+        "conversations",
+        "receipts-reactions-mentions",
+        "defaults-and-retries",
+        "added-in-0.3.0",
+    ]
+    .map(|name| {
+        (
+            fixture("recorder"),
+            root.join(format!("tests/fixtures/recorder/cases/{name}.json")),
+        )
+    });
+    for (plugin, cases) in suites.into_iter().chain(recorder) {
         let output = chathooks(&[Path::new("test"), &plugin, &cases]);
         let text = stdout(&output);
         assert!(
@@ -86,7 +100,7 @@ fn check_lists_the_hooks_and_refuses_garbage() {
     let output = chathooks(&[Path::new("check"), &fixture("only_sent")]);
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
-    assert!(text.contains("chathooks:plugin@0.2.0"), "{text}");
+    assert!(text.contains("chathooks:plugin@0.3.0"), "{text}");
     assert!(text.contains("after-message-sent"), "{text}");
     assert!(!text.contains("before-message-sent"), "{text}");
 

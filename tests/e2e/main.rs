@@ -12,6 +12,7 @@
 //! - `server_durability`: the `serve` binary killed with SIGKILL mid-stream and restarted; admin key;
 //!   SIGTERM.
 //! - `server_hooks`: before-hooks reject and modify through the API; after-hooks get what happened.
+//!   `server_hooks_v0_3`: the hooks and fields added in WIT 0.3.0 reach an SDK plugin (the recorder).
 //! - `server_ws`: the WebSocket: who sees which events, `?since=` after a reconnect, ping, shutdown.
 //! - `cluster_catalog`: a cluster node publishes its plugins folder, runs the catalog, reports it in
 //!   `GET /v1/admin/cluster`, and takes a `chathooks plugins push` at once.
@@ -31,7 +32,8 @@
 //!   to live clients and a signing gateway. `powers_timers`: a timer fires after a restart.
 //!   `powers_cli`: the power examples' case files, `check` with grants, bad manifests.
 //!   `powers_limits`: the powers' per-plugin rate limits on fake time. `powers_versions`: a plugin built
-//!   against the frozen WIT 0.1.0 keeps loading and working.
+//!   against the frozen WIT 0.1.0 keeps loading and working. `versions_v0_2`: one built against 0.2.0
+//!   still gets the participants list and the participant and admin ids.
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 
 mod cli;
@@ -60,6 +62,7 @@ mod server_api;
 mod server_durability;
 mod server_errors;
 mod server_hooks;
+mod server_hooks_v0_3;
 mod server_postgres;
 mod server_presence;
 mod server_roles;
@@ -67,3 +70,4 @@ mod server_support;
 mod server_threads;
 mod server_users;
 mod server_ws;
+mod versions_v0_2;

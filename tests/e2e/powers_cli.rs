@@ -51,7 +51,7 @@ fn check_shows_imports_and_grants_from_the_manifest() {
     let bare = stdout(&chathooks(&[Path::new("check"), &wasm]));
     assert!(bare.contains("on-timer (timer)"), "{bare}");
     assert!(
-        bare.contains("chathooks:plugin/scheduler@0.2.0  (not granted: its calls will be denied)"),
+        bare.contains("chathooks:plugin/scheduler@0.3.0  (not granted: its calls will be denied)"),
         "{bare}"
     );
     assert!(bare.contains("manifest: none"), "{bare}");
@@ -62,11 +62,11 @@ fn check_shows_imports_and_grants_from_the_manifest() {
     .expect("copy manifest");
     let granted = stdout(&chathooks(&[Path::new("check"), &wasm]));
     assert!(
-        granted.contains("chathooks:plugin/scheduler@0.2.0  (granted: scheduler)"),
+        granted.contains("chathooks:plugin/scheduler@0.3.0  (granted: scheduler)"),
         "{granted}"
     );
     assert!(
-        granted.contains("chathooks:plugin/chat@0.2.0  (granted: chat_post, chat_join)"),
+        granted.contains("chathooks:plugin/chat@0.3.0  (granted: chat_post, chat_join)"),
         "{granted}"
     );
     assert!(granted.contains("  scheduler\n"), "{granted}");

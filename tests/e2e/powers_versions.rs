@@ -1,5 +1,5 @@
 //! The WIT is versioned (DESIGN decision 12): `v0-1-bot`, built with `wit-bindgen` against the frozen
-//! `wit/versions/0.1.0/`, keeps loading and working on a server whose current version is 0.2.0: its
+//! `wit/versions/0.1.0/`, keeps loading and working on a server whose current version is 0.3.0: its
 //! before-hook filters, its after-hook keeps KV and posts as its bot, and past the rate limit of posts it
 //! gets 0.1.0's nearest error, `failed("rate limited: ... retry in N ms")`. `chathooks check` names its
 //! version.
@@ -106,7 +106,7 @@ fn check_names_the_version_a_plugin_was_built_against() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
     assert!(
-        text.contains("wit:     chathooks:plugin@0.1.0 (an earlier version, still loaded; the newest is 0.2.0)"),
+        text.contains("wit:     chathooks:plugin@0.1.0 (an earlier version, still loaded; the newest is 0.3.0)"),
         "{text}"
     );
     assert!(text.contains("chathooks:plugin/chat@0.1.0"), "{text}");

@@ -16,7 +16,7 @@ use crate::server_support::{TestServer, WsClient};
 /// starts timing its grace period).
 async fn presence_change(ws: &mut WsClient, clock: &ManualClock, user: &str) -> Value {
     for _ in 0..50 {
-        if let Some(event) = ws.next_within(Duration::from_millis(100)).await {
+        if let Some(event) = ws.next_frame_within(Duration::from_millis(100)).await {
             if event["kind"] == "user.presence.changed" && event["payload"]["user"]["id"] == user {
                 return event;
             }
@@ -62,7 +62,7 @@ async fn contacts_see_a_user_come_and_go_after_the_grace_period() {
     assert_eq!(event["payload"]["presence"]["online"], false);
     assert!(event["payload"]["presence"]["last_seen_at"].is_i64());
     // No flicker: nothing more about Alice (a reconnect within the grace period sent no offline/online).
-    while let Some(event) = b.next_within(Duration::from_millis(200)).await {
+    while let Some(event) = b.next_frame_within(Duration::from_millis(200)).await {
         assert_ne!(event["payload"]["user"]["id"], "alice", "{event}");
     }
     let many = server
@@ -89,7 +89,9 @@ async fn contacts_see_a_user_come_and_go_after_the_grace_period() {
     // Carol shares no conversation with Alice: she hears of herself and Dave's message, not of Alice.
     server.send(&dave, &outsiders, "marker").await;
     loop {
-        let event = c.next_event().await;
+        let Some(event) = c.next_frame_within(Duration::from_secs(10)).await else {
+            panic!("carol got no message.new");
+        };
         assert_ne!(event["payload"]["user"]["id"], "alice", "{event}");
         if event["kind"] == "message.new" {
             break;

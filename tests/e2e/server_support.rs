@@ -283,13 +283,18 @@ impl TestServer {
     }
 }
 
+/// The kind of the presence events every WebSocket connection of a user with contacts causes, which
+/// [`WsClient::next_event`] skips.
+pub const PRESENCE: &str = "user.presence.changed";
+
 /// A WebSocket client of `GET /v1/ws`.
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl WsClient {
-    /// The next event (a JSON text frame), skipping pings; panics after [`PATIENCE`].
+    /// The next event (a JSON text frame), skipping pings and presence changes (every connection makes
+    /// some: see [`PRESENCE`]); panics after [`PATIENCE`].
     pub async fn next_event(&mut self) -> Value {
         match self.next_within(PATIENCE).await {
             Some(event) => event,
@@ -297,8 +302,21 @@ impl WsClient {
         }
     }
 
-    /// The next event within `wait`, or `None` when none comes (or the socket closes).
+    /// The next event within `wait` but presence changes, or `None` when none comes (or the socket
+    /// closes).
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next_frame_within(left).await?;
+            if event["kind"] != PRESENCE {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The next event of any kind within `wait`, presence changes included.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next())
@@ -312,10 +330,13 @@ impl WsClient {
         }
     }
 
-    /// Events until one of `kind` arrives; returns it.
+    /// Events until one of `kind` arrives (presence changes included); returns it.
     pub async fn next_of_kind(&mut self, kind: &str) -> Value {
         loop {
-            let event = self.next_event().await;
+            let event = match self.next_frame_within(PATIENCE).await {
+                Some(event) => event,
+                None => panic!("no {kind} within {PATIENCE:?}"),
+            };
             if event["kind"] == kind {
                 return event;
             }

@@ -22,16 +22,11 @@ fn decide(body: &str) -> Decision {
 
 #[chathooks_sdk::plugin]
 impl Plugin for BenchHooks {
-    fn before_message_sent(draft: Draft, _: Conversation, _: Vec<Participant>) -> Decision {
+    fn before_message_sent(draft: Draft, _: Conversation) -> Decision {
         decide(&draft.body)
     }
 
-    fn before_message_updated(
-        _: Message,
-        draft: Draft,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Decision {
+    fn before_message_updated(_: Message, draft: Draft, _: Conversation) -> Decision {
         decide(&draft.body)
     }
 
@@ -39,68 +34,39 @@ impl Plugin for BenchHooks {
         _: EventContext,
         message: Message,
         _: Conversation,
-        _: Vec<Participant>,
     ) -> Result<(), String> {
         kv::increment(&logic::counter_key(&message.conversation_id), 1)
             .map(|_| ())
             .map_err(|e| kv::describe(&e))
     }
 
-    fn after_message_updated(
-        _: EventContext,
-        _: Message,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Result<(), String> {
+    fn after_message_updated(_: EventContext, _: Message, _: Conversation) -> Result<(), String> {
         Ok(())
     }
 
-    fn after_message_deleted(
-        _: EventContext,
-        _: Message,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Result<(), String> {
+    fn after_message_deleted(_: EventContext, _: Message, _: Conversation) -> Result<(), String> {
         Ok(())
     }
 
-    fn typing_started(
-        _: EventContext,
-        _: Conversation,
-        _: Vec<Participant>,
-        _: Vec<TypingEvent>,
-    ) -> Result<(), String> {
+    fn typing_started(_: EventContext, _: Conversation, _: Vec<TypingEvent>) -> Result<(), String> {
         Ok(())
     }
 
-    fn after_conversation_created(
-        _: EventContext,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Result<(), String> {
+    fn after_conversation_created(_: EventContext, _: Conversation) -> Result<(), String> {
         Ok(())
     }
 
-    fn after_conversation_updated(
-        _: EventContext,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Result<(), String> {
+    fn after_conversation_updated(_: EventContext, _: Conversation) -> Result<(), String> {
         Ok(())
     }
 
-    fn after_conversation_deleted(
-        _: EventContext,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Result<(), String> {
+    fn after_conversation_deleted(_: EventContext, _: Conversation) -> Result<(), String> {
         Ok(())
     }
 
     fn after_users_added_to_conversation(
         _: EventContext,
         _: Conversation,
-        _: Vec<Participant>,
         _: Vec<User>,
     ) -> Result<(), String> {
         Ok(())
@@ -109,7 +75,6 @@ impl Plugin for BenchHooks {
     fn after_users_removed_from_conversation(
         _: EventContext,
         _: Conversation,
-        _: Vec<Participant>,
         _: Vec<User>,
     ) -> Result<(), String> {
         Ok(())

@@ -9,10 +9,11 @@
 //! `wit/deps/chathooks-plugin/`, so they build outside this repository; Rust starters depend on the SDK.
 //!
 //! Layout: this file has the command (names, hooks, writing the files); `render` turns the templates into
-//! a starter's files; `cases` writes its case file.
+//! a starter's files; `signature` writes a hook's function in each language; `cases` writes its case file.
 
 mod cases;
 mod render;
+mod signature;
 
 use crate::plugins::Hook;
 use anyhow::{Context, bail};
@@ -276,6 +277,11 @@ mod tests {
         let err = parse_hooks(&["after-lunch".into()])
             .err()
             .map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("after-lunch") && e.contains("typing-started")));
+        assert!(err.is_some_and(|e| {
+            e.contains("after-lunch")
+                && Hook::ALL
+                    .iter()
+                    .all(|h| e.contains(&format!(" {}", h.name())))
+        }));
     }
 }

@@ -186,11 +186,9 @@ static bool handle(const chathooks_plugin_types_event_context_t *context,
 bool exports_chathooks_plugin_after_message_sent_after_message_sent(
     exports_chathooks_plugin_after_message_sent_event_context_t *context,
     exports_chathooks_plugin_after_message_sent_message_t *message,
-    exports_chathooks_plugin_after_message_sent_conversation_t *conversation,
-    exports_chathooks_plugin_after_message_sent_list_participant_t *participants, plugin_string_t *err) {
+    exports_chathooks_plugin_after_message_sent_conversation_t *conversation, plugin_string_t *err) {
   bool ok = handle(context, message, err);
   chathooks_plugin_types_message_free(message);
   chathooks_plugin_types_conversation_free(conversation);
-  exports_chathooks_plugin_after_message_sent_list_participant_free(participants);
   return ok;
 }

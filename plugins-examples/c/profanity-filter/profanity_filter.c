@@ -106,23 +106,19 @@ static void decide(const plugin_string_t *body, chathooks_plugin_types_decision_
 void exports_chathooks_plugin_before_message_sent_before_message_sent(
     exports_chathooks_plugin_before_message_sent_draft_t *draft,
     exports_chathooks_plugin_before_message_sent_conversation_t *conversation,
-    exports_chathooks_plugin_before_message_sent_list_participant_t *participants,
     exports_chathooks_plugin_before_message_sent_decision_t *ret) {
   decide(&draft->body, ret);
   chathooks_plugin_types_draft_free(draft);
   chathooks_plugin_types_conversation_free(conversation);
-  exports_chathooks_plugin_before_message_sent_list_participant_free(participants);
 }
 
 void exports_chathooks_plugin_before_message_updated_before_message_updated(
     exports_chathooks_plugin_before_message_updated_message_t *current,
     exports_chathooks_plugin_before_message_updated_draft_t *draft,
     exports_chathooks_plugin_before_message_updated_conversation_t *conversation,
-    exports_chathooks_plugin_before_message_updated_list_participant_t *participants,
     exports_chathooks_plugin_before_message_updated_decision_t *ret) {
   decide(&draft->body, ret);
   chathooks_plugin_types_message_free(current);
   chathooks_plugin_types_draft_free(draft);
   chathooks_plugin_types_conversation_free(conversation);
-  exports_chathooks_plugin_before_message_updated_list_participant_free(participants);
 }

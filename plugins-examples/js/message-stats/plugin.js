@@ -14,8 +14,8 @@
 // ../README.md has the commands. Test it with the Rust twin's case file:
 // `chathooks test plugins/js_message_stats.wasm plugins-examples/rust/message-stats/cases.json`.
 
-import * as kv from "chathooks:plugin/kv@0.2.0";
-import { log } from "chathooks:plugin/log@0.2.0";
+import * as kv from "chathooks:plugin/kv@0.3.0";
+import { log } from "chathooks:plugin/log@0.3.0";
 
 // How long a `seen:<event-id>` claim is kept: far longer than the server keeps retrying an event.
 const SEEN_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -54,7 +54,7 @@ function count(message) {
 // One exported object per hook interface, named after it in camelCase. Returning means `ok`; throwing a
 // string means `err(string)`: the server retries the event later.
 export const afterMessageSent = {
-  afterMessageSent(context, message, _conversation, _participants) {
+  afterMessageSent(context, message, _conversation) {
     const seen = `seen:${context.eventId}`;
     let claimed;
     try {

@@ -54,13 +54,13 @@ function decide(body) {
 
 // One exported object per hook interface, named after it in camelCase.
 export const beforeMessageSent = {
-  beforeMessageSent(draft, _conversation, _participants) {
+  beforeMessageSent(draft, _conversation) {
     return decide(draft.body);
   },
 };
 
 export const beforeMessageUpdated = {
-  beforeMessageUpdated(_current, draft, _conversation, _participants) {
+  beforeMessageUpdated(_current, draft, _conversation) {
     return decide(draft.body);
   },
 };

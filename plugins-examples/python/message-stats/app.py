@@ -15,12 +15,12 @@ Build: `scripts/build-plugins.sh python` at the repository root gives `plugins/p
 `chathooks test plugins/python_message_stats.wasm plugins-examples/rust/message-stats/cases.json`.
 """
 
-from typing import List, Tuple
+from typing import Tuple
 
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import kv, log
-from wit_world.imports.types import Conversation, EventContext, Message, Participant
+from wit_world.imports.types import Conversation, EventContext, Message
 
 # How long a `seen:<event-id>` claim is kept: far longer than the server keeps retrying an event.
 SEEN_TTL_MS = 7 * 24 * 3600 * 1000
@@ -58,7 +58,6 @@ class AfterMessageSent(exports.AfterMessageSent):
         context: EventContext,
         message: Message,
         conversation: Conversation,
-        participants: List[Participant],
     ) -> None:
         seen = f"seen:{context.event_id}"
         try:

@@ -25,7 +25,6 @@ from wit_world.imports.types import (
     Draft,
     Message,
     Modification,
-    Participant,
 )
 
 # Blocked words, lower case. A word is a run of letters and digits, so "heck's" contains "heck".
@@ -66,7 +65,7 @@ def decide(body: str) -> Decision:
 
 class BeforeMessageSent(exports.BeforeMessageSent):
     def before_message_sent(
-        self, draft: Draft, conversation: Conversation, participants: List[Participant]
+        self, draft: Draft, conversation: Conversation
     ) -> Decision:
         return decide(draft.body)
 
@@ -77,6 +76,5 @@ class BeforeMessageUpdated(exports.BeforeMessageUpdated):
         current: Message,
         draft: Draft,
         conversation: Conversation,
-        participants: List[Participant],
     ) -> Decision:
         return decide(draft.body)

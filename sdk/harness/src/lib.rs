@@ -32,7 +32,9 @@
 //! [`Harness::load_with_powers`].
 //!
 //! JSON inputs use the WIT parameter names in snake_case with the defaults of the case-file format (see
-//! the README): a message needs little more than an id and a body. For whole scenarios, write a case file
+//! the README): a message needs little more than an id and a body. A `"participants"` list beside a
+//! `"conversation"` is what the plugin's `chat.participants` calls get for that conversation (hooks do
+//! not take the list since WIT 0.3.0). For whole scenarios, write a case file
 //! and call [`Harness::run_cases`] (the same runner as `chathooks test`).
 //!
 //! ## Layout
@@ -129,6 +131,12 @@ impl Harness {
             map.remove("context");
         }
         let call = convert::hook_call(hook, &input, context)?;
+        // `participants` (with `conversation.id`) is what `chat.participants` answers for the conversation,
+        // and what a component built against WIT 0.2.0 or older gets as its argument, as in case files.
+        if let Some((conversation_id, participants)) = convert::case_participants(&input)? {
+            self.services
+                .set_participants(&conversation_id, participants);
+        }
         let output = self.plugin.call(&call)?;
         if let HookOutput::Done(Err(reason)) = &output {
             anyhow::bail!("{hook} returned an error: {reason}");

@@ -67,7 +67,7 @@ fn push_notify_records_a_notification_per_other_participant() {
         json!({
             "context": { "event_id": 9 },
             "message": { "id": "m1", "conversation_id": "c1", "sender": { "id": "alice", "name": "Alice" }, "body": "lunch?" },
-            "conversation": { "id": "c1", "title": "Team", "participant_ids": ["alice", "bob", "carol"] },
+            "conversation": { "id": "c1", "title": "Team", "participant_count": 3 },
             "participants": participants(&["alice", "bob", "carol"]),
         }),
     )

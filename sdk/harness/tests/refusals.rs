@@ -30,12 +30,14 @@ fn load_error(bytes: &[u8]) -> String {
 #[test]
 fn an_unknown_wit_version_is_named_with_the_supported_ones() {
     let err = load_error(&component_exporting(
-        "chathooks:plugin/after-message-sent@0.3.0",
+        "chathooks:plugin/after-message-sent@0.4.0",
         "after-message-sent",
     ));
-    assert!(err.contains("is from chathooks:plugin@0.3.0"), "{err}");
+    assert!(err.contains("is from chathooks:plugin@0.4.0"), "{err}");
     assert!(
-        err.contains("implements chathooks:plugin@0.2.0 and chathooks:plugin@0.1.0"),
+        err.contains(
+            "implements chathooks:plugin@0.3.0 and chathooks:plugin@0.2.0 and chathooks:plugin@0.1.0"
+        ),
         "{err}"
     );
 }
@@ -49,7 +51,7 @@ fn hooks_of_two_wit_versions_in_one_component_are_refused() {
         (instance $old (export "after-message-sent" (func $f)))
         (instance $new (export "after-message-read" (func $f)))
         (export "chathooks:plugin/after-message-sent@0.1.0" (instance $old))
-        (export "chathooks:plugin/after-message-read@0.2.0" (instance $new)))"#;
+        (export "chathooks:plugin/after-message-read@0.3.0" (instance $new)))"#;
     let err = load_error(&wat::parse_str(text).expect("valid component text"));
     assert!(
         err.contains("different versions of chathooks:plugin"),
@@ -69,11 +71,11 @@ fn an_unknown_export_is_named() {
 #[test]
 fn an_unknown_hook_of_our_package_is_named() {
     let err = load_error(&component_exporting(
-        "chathooks:plugin/after-lunch@0.2.0",
+        "chathooks:plugin/after-lunch@0.3.0",
         "after-lunch",
     ));
     assert!(
-        err.contains("unknown export `chathooks:plugin/after-lunch@0.2.0`"),
+        err.contains("unknown export `chathooks:plugin/after-lunch@0.3.0`"),
         "{err}"
     );
 }
@@ -82,7 +84,7 @@ fn an_unknown_hook_of_our_package_is_named() {
 fn a_hook_with_the_wrong_signature_is_refused() {
     // The right interface name, but its function takes no arguments.
     let err = load_error(&component_exporting(
-        "chathooks:plugin/after-message-sent@0.2.0",
+        "chathooks:plugin/after-message-sent@0.3.0",
         "after-message-sent",
     ));
     assert!(

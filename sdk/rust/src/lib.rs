@@ -6,7 +6,9 @@
 //! conversation: a message is about to be sent (a *before-hook*, which may allow, change or reject it), or a
 //! message was sent, edited, read, reacted to, a conversation was created, users joined, ... (*after-hooks*,
 //! delivered at least once, in order per conversation). The contract is the WIT package
-//! `chathooks:plugin@0.2.0` in the repository's `wit/` folder; this crate is its Rust face:
+//! `chathooks:plugin@0.3.0` in the repository's `wit/` folder; this crate is its Rust face, generated from
+//! those files (the hooks, their parameters, their docs and the package version are read from the WIT when
+//! the crate is built):
 //!
 //! - [`Plugin`]: one associated function per hook, each with a default body, so you implement only the hooks
 //!   you need.
@@ -14,11 +16,15 @@
 //!   It exports exactly the hooks the block defines: the server reads a component's exports to decide which
 //!   hooks to call, so an unimplemented hook costs nothing.
 //! - [`types`]: the records hooks receive ([`Message`](types::Message), [`Conversation`](types::Conversation),
-//!   [`Participant`](types::Participant), ...) and return ([`Decision`](types::Decision)), with helpers to
-//!   parse their JSON metadata ([`Message::metadata_as`](types::Message::metadata_as)) and to build decisions
-//!   ([`Decision::modify_body`](types::Decision::modify_body), [`Decision::reject`](types::Decision::reject)).
+//!   [`Participant`](types::Participant), [`Role`](types::Role), ...) and return
+//!   ([`Decision`](types::Decision)), with helpers to parse their JSON metadata
+//!   ([`Message::metadata_as`](types::Message::metadata_as)) and to build decisions
+//!   ([`Decision::modify_body`](types::Decision::modify_body), [`Decision::reject`](types::Decision::reject),
+//!   [`Decision::hold`](types::Decision::hold)).
 //! - [`kv`]: the plugin's private key-value store, with JSON helpers; [`log`] and the [`info!`] family of
 //!   macros: the server's log; [`config`]: the values of the plugin's manifest.
+//! - [`chat::participants`]: who is in a conversation, with their roles (no grant needed; hooks no longer
+//!   receive the list).
 //! - The powers a manifest may grant: [`chat`] (post as the plugin's bot), [`events`] (custom live events),
 //!   [`http`] (outbound requests to granted hosts), [`push`] (push notifications), [`scheduler`] (timers
 //!   that call [`Plugin::on_timer`]); and [`hmac`] to sign what you send.
@@ -26,8 +32,8 @@
 //!
 //! # Example
 //!
-//! A plugin that counts messages per conversation, once per event even when an event is retried, and refuses
-//! empty messages:
+//! A plugin that counts messages per conversation, once per event even when an event is retried, refuses
+//! empty messages and holds links from members for a moderator:
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -38,14 +44,20 @@
 //!
 //! #[chathooks_sdk::plugin]
 //! impl Plugin for Counter {
-//!     fn before_message_sent(
-//!         draft: Draft,
-//!         _conversation: Conversation,
-//!         _participants: Vec<Participant>,
-//!     ) -> Decision {
+//!     fn before_message_sent(draft: Draft, conversation: Conversation) -> Decision {
 //!         let no_metadata = draft.metadata_value().is_ok_and(|m| m.as_object().is_some_and(|o| o.is_empty()));
 //!         if draft.body.trim().is_empty() && no_metadata {
 //!             return Decision::reject("empty message");
+//!         }
+//!         if draft.body.contains("http") {
+//!             // Hooks get no participant list: ask for it when it is needed.
+//!             let Ok(participants) = chat::participants(&conversation.id) else {
+//!                 return Decision::allow();
+//!             };
+//!             let sender = participants.iter().find(|p| p.id() == draft.sender.id);
+//!             if sender.is_some_and(|p| p.role == Role::Member) {
+//!                 return Decision::hold("links from members are reviewed");
+//!             }
 //!         }
 //!         Decision::allow()
 //!     }
@@ -54,7 +66,6 @@
 //!         ctx: EventContext,
 //!         message: Message,
 //!         conversation: Conversation,
-//!         _participants: Vec<Participant>,
 //!     ) -> Result<(), String> {
 //!         // A retried event keeps its id: count it only the first time.
 //!         let seen = format!("seen:{}", ctx.event_id);
@@ -69,8 +80,8 @@
 //! }
 //! ```
 //!
-//! The component built from this exports `chathooks:plugin/before-message-sent@0.2.0` and
-//! `chathooks:plugin/after-message-sent@0.2.0`, nothing else. A function name in the block that is not a
+//! The component built from this exports `chathooks:plugin/before-message-sent@0.3.0` and
+//! `chathooks:plugin/after-message-sent@0.3.0`, nothing else. A function name in the block that is not a
 //! hook is a compile error listing the valid names.
 //!
 //! # Building
@@ -109,13 +120,18 @@
 //!
 //! # Layout
 //!
-//! - `plugin.rs`: the [`Plugin`] trait.
+//! - `plugin.rs`: the [`Plugin`] trait (its functions are written by `chathooks_sdk_macros::hook_methods!`
+//!   from the WIT).
 //! - `records.rs`: helpers on the generated [`types`].
 //! - `kv.rs`, `log.rs`, `config.rs`, `chat.rs`, `events.rs`, `http.rs`, `push.rs`, `scheduler.rs`: the host
 //!   interfaces, wrapped; `hmac.rs`: HMAC-SHA256.
 //! - The `#[plugin]` attribute lives in the `chathooks-sdk-macros` crate (`sdk/macros`).
 
 #![deny(missing_docs)]
+
+// The code the macros write names `::chathooks_sdk`, which must resolve inside this crate too
+// (`hook_methods!` in `plugin.rs`).
+extern crate self as chathooks_sdk;
 
 mod plugin;
 mod records;
@@ -158,15 +174,10 @@ pub use wit_bindgen;
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod __bindings {
+    // The package's `imports` world, whatever its version: `../../wit` holds one version of
+    // `chathooks:plugin` (older ones live in `wit/versions/`, which is not read).
     wit_bindgen::generate!({
-        inline: "
-            package chathooks-sdk:bindings;
-            world sdk {
-                include chathooks:plugin/imports@0.2.0;
-                import chathooks:plugin/types@0.2.0;
-            }
-        ",
-        world: "chathooks-sdk:bindings/sdk",
+        world: "chathooks:plugin/imports",
         path: "../../wit",
         generate_unused_types: true,
         generate_all,
@@ -177,8 +188,9 @@ pub mod __bindings {
 /// `use chathooks_sdk::prelude::*;`: the trait, the attribute, the records and the `kv` and `log` modules.
 pub mod prelude {
     pub use crate::types::{
-        Conversation, Decision, Draft, EventContext, Message, Modification, Origin, Participant,
-        PluginOrigin, Reaction, Receipt, TypingEvent, TypingState, User,
+        Ban, Conversation, Decision, Draft, EventContext, HeldMessage, Message, Modification,
+        Origin, Participant, PluginOrigin, Presence, Reaction, Receipt, Role, TypingEvent,
+        TypingState, User,
     };
     pub use crate::{
         KvError, KvJsonError, Plugin, chat, config, events, http, kv, log, plugin, push, scheduler,

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::types::{
-    Conversation, Decision, Draft, Message, Modification, Origin, Participant, User,
+    Conversation, Decision, Draft, Message, Modification, Origin, Participant, Role, User,
 };
 
 /// Adds `metadata_as` and `metadata_value` to records with a `metadata: json` field.
@@ -41,6 +41,13 @@ impl Decision {
         Decision::Reject(reason.into())
     }
 
+    /// Hold the message for a moderator's review; the moderators see `reason`. Only its sender and the
+    /// conversation's moderators and admins see it until it is approved or rejected. From
+    /// `before_message_updated` it refuses the edit, as [`Decision::reject`] does.
+    pub fn hold(reason: impl Into<String>) -> Self {
+        Decision::Hold(reason.into())
+    }
+
     /// Store the draft with a new body (metadata unchanged).
     pub fn modify_body(body: impl Into<String>) -> Self {
         Decision::Modify(Modification {
@@ -63,6 +70,16 @@ impl Participant {
     /// The participating user's id (shorthand for `participant.user.id`).
     pub fn id(&self) -> &str {
         &self.user.id
+    }
+
+    /// Whether the participant is an admin of the conversation (`role == Role::Admin`).
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether the participant may ban members and review held messages: a moderator or an admin.
+    pub fn can_moderate(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Moderator)
     }
 }
 

@@ -18,7 +18,7 @@ pub(super) fn cases(hooks: &[Hook]) -> anyhow::Result<String> {
                 fields.push(format!(
                     "\"{}\": {}",
                     snake(p.name),
-                    inline(&sample(p.name, body)?)
+                    inline(&sample(p.ty, body)?)
                 ));
             }
             Ok(format!(
@@ -99,27 +99,34 @@ fn inline(value: &Value) -> String {
     }
 }
 
-/// Sample input for the parameter `name` of a hook (case-file JSON); `body` is the message's text.
-fn sample(name: &str, body: &str) -> anyhow::Result<Value> {
+/// Sample input for a hook parameter of WIT type `ty` (case-file JSON); `body` is the message's text.
+fn sample(ty: &str, body: &str) -> anyhow::Result<Value> {
     let alice = json!({ "id": "alice", "name": "Alice" });
     let bob = json!({ "id": "bob", "name": "Bob" });
-    Ok(match name {
-        "draft" => json!({ "conversation_id": "c1", "sender": alice, "body": body }),
-        "current" | "message" => {
+    let at = 1_700_000_000_000u64;
+    let draft = json!({ "conversation_id": "c1", "sender": alice, "body": body });
+    Ok(match ty {
+        "draft" => draft,
+        "message" => {
             json!({ "id": "m1", "conversation_id": "c1", "sender": alice, "body": body, "seq": 1 })
         }
-        "conversation" => {
-            json!({ "id": "c1", "participant_ids": ["alice", "bob"], "admin_ids": ["alice"] })
-        }
-        "participants" => json!([{ "user": alice, "is_admin": true }, { "user": bob }]),
-        "events" => json!([{ "user": alice, "state": "begin", "at": 1_700_000_000_000u64 }]),
-        "new-users" | "old-users" | "mentioned-users" => json!([bob]),
-        "receipt" => json!({
-            "message_id": "m1", "user": bob, "delivered_at": 1_700_000_000_000u64, "read_at": 1_700_000_000_000u64,
+        "conversation" => json!({ "id": "c1", "owner_id": "alice", "participant_count": 2 }),
+        "list<typing-event>" => json!([{ "user": alice, "state": "begin", "at": at }]),
+        "user" => bob,
+        "option<user>" => alice,
+        "list<user>" => json!([bob]),
+        "receipt" => json!({ "message_id": "m1", "user": bob, "delivered_at": at, "read_at": at }),
+        "reaction" => json!({ "message_id": "m1", "user": bob, "emoji": "👍", "created_at": at }),
+        "participant" => json!({ "user": bob, "role": "moderator" }),
+        "role" => json!("member"),
+        "presence" => json!({ "user_id": "bob", "online": true, "last_seen_at": at }),
+        "ban" => json!({
+            "conversation_id": "c1", "user": bob, "banned_by": "alice", "reason": "spam", "at": at,
         }),
-        "reaction" => {
-            json!({ "message_id": "m1", "user": bob, "emoji": "👍", "created_at": 1_700_000_000_000u64 })
-        }
-        other => bail!("no sample input for the hook parameter `{other}`"),
+        "held-message" => json!({
+            "id": "m2", "draft": draft, "reason": "held for review", "held_by": "filter", "held_at": at,
+        }),
+        "string" | "option<string>" => json!(body),
+        other => bail!("no sample input for a hook parameter of type `{other}`"),
     })
 }

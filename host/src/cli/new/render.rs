@@ -1,6 +1,7 @@
 //! Turning the templates into a starter's files: the source with one function per hook (signatures read
 //! from `wit/hooks.wit`), the build script, the README, and for Python, JavaScript and C the WIT folder.
 
+use super::signature::signature;
 use super::{Lang, cases::cases};
 use crate::plugins::bindings::WIT_VERSION;
 use crate::plugins::{Hook, HookKind};
@@ -14,7 +15,7 @@ pub(super) const WIT_BINDGEN_VERSION: &str = "0.63.0";
 pub(super) const WASM_TOOLS_VERSION: &str = "1.263.0";
 
 /// The server's WIT package, copied into starters that need it to build.
-const WIT_FILES: &[(&str, &str)] = &[
+pub(super) const WIT_FILES: &[(&str, &str)] = &[
     ("types.wit", include_str!("../../../../wit/types.wit")),
     ("hooks.wit", include_str!("../../../../wit/hooks.wit")),
     ("host.wit", include_str!("../../../../wit/host.wit")),
@@ -42,7 +43,7 @@ impl File {
     }
 }
 
-/// One parameter of a hook, as the WIT names it (`participants: list<participant>`).
+/// One parameter of a hook, as the WIT names it (`new-users: list<user>`).
 pub(super) struct Param {
     pub(super) name: &'static str,
     pub(super) ty: &'static str,
@@ -155,16 +156,16 @@ pub(super) fn render(name: &str, lang: Lang, hooks: &[Hook]) -> anyhow::Result<V
         } else {
             t.after_hook
         };
-        let (function, param_list) = signature(lang, hook, &params);
+        let signature = signature(lang, hook, &params);
         code.push_str(&fill(
             snippet,
             &vars(&[
                 ("hook", hook.name()),
-                ("fn", &function),
-                ("params", &param_list),
+                ("fn", &signature.function),
+                ("params", &signature.params),
                 ("class", &camel(hook.name())),
                 ("object", &lower_camel(hook.name())),
-                ("free", &c_frees(hook, &params)),
+                ("free", &signature.frees),
             ]),
         )?);
     }
@@ -287,81 +288,6 @@ pub(super) fn render(name: &str, lang: Lang, hooks: &[Hook]) -> anyhow::Result<V
     Ok(files)
 }
 
-/// A hook's function name and parameter list in `lang`. The parameters a snippet uses are `draft`
-/// (before-hooks) and `context` (after-hooks); where the language warns about unused ones, the others are
-/// marked unused.
-fn signature(lang: Lang, hook: Hook, params: &[Param]) -> (String, String) {
-    let used = |p: &Param| matches!(p.name, "draft" | "context");
-    let iface = snake(hook.name());
-    match lang {
-        Lang::Rust => {
-            let list: Vec<String> = params
-                .iter()
-                .map(|p| {
-                    let unused = if used(p) { "" } else { "_" };
-                    let ty = match p.ty.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
-                        Some(item) => format!("Vec<{}>", camel(item)),
-                        None => camel(p.ty),
-                    };
-                    format!("{unused}{}: {ty}", snake(p.name))
-                })
-                .collect();
-            (iface, list.join(",\n        "))
-        }
-        Lang::Python => {
-            let list: Vec<String> = params.iter().map(|p| snake(p.name)).collect();
-            (iface, list.join(", "))
-        }
-        Lang::Js => {
-            let list: Vec<String> = params
-                .iter()
-                .map(|p| format!("{}{}", if used(p) { "" } else { "_" }, lower_camel(p.name)))
-                .collect();
-            (lower_camel(hook.name()), list.join(", "))
-        }
-        Lang::C => {
-            let list: Vec<String> = params
-                .iter()
-                .map(|p| {
-                    format!(
-                        "exports_chathooks_plugin_{iface}_{}_t *{}",
-                        c_type(p.ty),
-                        snake(p.name)
-                    )
-                })
-                .collect();
-            (
-                format!("exports_chathooks_plugin_{iface}_{iface}"),
-                list.join(",\n    "),
-            )
-        }
-    }
-}
-
-/// The C name part of a WIT type: `list<participant>` → `list_participant`.
-fn c_type(ty: &str) -> String {
-    match ty.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
-        Some(item) => format!("list_{}", snake(item)),
-        None => snake(ty),
-    }
-}
-
-/// The C statements that free a hook's arguments (an event context owns nothing).
-fn c_frees(hook: Hook, params: &[Param]) -> String {
-    let iface = snake(hook.name());
-    params
-        .iter()
-        .filter(|p| p.ty != "event-context")
-        .map(|p| {
-            format!(
-                "  exports_chathooks_plugin_{iface}_{}_free({});\n",
-                c_type(p.ty),
-                snake(p.name)
-            )
-        })
-        .collect()
-}
-
 /// `template` with every `{{key}}` replaced by its value. A placeholder left over is a bug in the
 /// templates, reported rather than written out.
 fn fill(template: &str, vars: &[(String, String)]) -> anyhow::Result<String> {
@@ -382,7 +308,7 @@ pub(super) fn snake(name: &str) -> String {
 }
 
 /// `after-message-sent` → `AfterMessageSent`.
-fn camel(name: &str) -> String {
+pub(super) fn camel(name: &str) -> String {
     name.split('-')
         .map(|word| {
             let mut chars = word.chars();
@@ -395,7 +321,7 @@ fn camel(name: &str) -> String {
 }
 
 /// `after-message-sent` → `afterMessageSent`.
-fn lower_camel(name: &str) -> String {
+pub(super) fn lower_camel(name: &str) -> String {
     let upper = camel(name);
     let mut chars = upper.chars();
     chars
@@ -412,12 +338,17 @@ mod tests {
     /// Every hook of every language renders with no placeholder left and a parseable case file.
     #[test]
     fn every_hook_renders_in_every_language() {
+        let unsupported: Vec<&str> = Hook::ALL
+            .iter()
+            .filter(|h| !supported(**h))
+            .map(|h| h.name())
+            .collect();
+        assert!(
+            unsupported.is_empty(),
+            "`chathooks new` cannot write {unsupported:?}: give them snippets"
+        );
         for lang in Lang::ALL {
-            let hooks: Vec<Hook> = Hook::ALL
-                .iter()
-                .copied()
-                .filter(|h| supported(*h))
-                .collect();
+            let hooks: Vec<Hook> = Hook::ALL.to_vec();
             let files = render("demo", lang, &hooks);
             let files = match files {
                 Ok(files) => files,

@@ -74,7 +74,6 @@ impl Plugin for CommandBot {
         ctx: EventContext,
         message: Message,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         if message.sender.id == chat::bot_id() {
             return Ok(());

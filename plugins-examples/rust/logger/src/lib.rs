@@ -44,19 +44,45 @@ fn message_line(hook: &str, ctx: &EventContext, message: &Message) -> String {
     )
 }
 
-/// The line shared by the conversation after-hooks.
-fn conversation_line(
-    hook: &str,
-    ctx: &EventContext,
-    conversation: &Conversation,
-    participants: &[Participant],
-) -> String {
+/// The line shared by the conversation after-hooks: hooks get the participant count, not the participants
+/// (a hook that needs them asks `chat::participants`).
+fn conversation_line(hook: &str, ctx: &EventContext, conversation: &Conversation) -> String {
     format!(
-        "{hook} {} conversation={} participants={}",
+        "{hook} {} conversation={} participants={} owner={}",
         delivery(ctx),
         conversation.id,
-        ids(participants.iter().map(Participant::id))
+        conversation.participant_count,
+        conversation.owner_id.as_deref().unwrap_or("-")
     )
+}
+
+/// The line of the two block hooks: who blocked whom.
+fn block_line(hook: &str, ctx: &EventContext, blocker: &User, blocked: &User) -> String {
+    format!(
+        "{hook} {} blocker={} blocked={}",
+        delivery(ctx),
+        blocker.id,
+        blocked.id
+    )
+}
+
+/// The line of the two ban hooks: which user, in which conversation, by whom.
+fn ban_line(hook: &str, ctx: &EventContext, ban: &Ban, by: &str) -> String {
+    format!(
+        "{hook} {} conversation={} user={} by={by}",
+        delivery(ctx),
+        ban.conversation_id,
+        ban.user.id
+    )
+}
+
+/// A role as the WIT writes it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Moderator => "moderator",
+        Role::Member => "member",
+    }
 }
 
 /// The line shared by the receipt and reaction after-hooks: which user did something to which message.
@@ -72,7 +98,7 @@ fn user_on_message(hook: &str, ctx: &EventContext, message: &Message, user: &Use
 
 #[chathooks_sdk::plugin]
 impl Plugin for Logger {
-    fn before_message_sent(draft: Draft, _: Conversation, _: Vec<Participant>) -> Decision {
+    fn before_message_sent(draft: Draft, _: Conversation) -> Decision {
         log::info(&format!(
             "before-message-sent conversation={} sender={}",
             draft.conversation_id, draft.sender.id
@@ -80,12 +106,7 @@ impl Plugin for Logger {
         Decision::Allow
     }
 
-    fn before_message_updated(
-        current: Message,
-        draft: Draft,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Decision {
+    fn before_message_updated(current: Message, draft: Draft, _: Conversation) -> Decision {
         log::info(&format!(
             "before-message-updated conversation={} message={} sender={}",
             draft.conversation_id, current.id, draft.sender.id
@@ -97,7 +118,6 @@ impl Plugin for Logger {
         ctx: EventContext,
         message: Message,
         _: Conversation,
-        _: Vec<Participant>,
     ) -> Result<(), String> {
         log::info(&message_line("after-message-sent", &ctx, &message));
         Ok(())
@@ -107,7 +127,6 @@ impl Plugin for Logger {
         ctx: EventContext,
         message: Message,
         _: Conversation,
-        _: Vec<Participant>,
     ) -> Result<(), String> {
         log::info(&message_line("after-message-updated", &ctx, &message));
         Ok(())
@@ -117,7 +136,6 @@ impl Plugin for Logger {
         ctx: EventContext,
         message: Message,
         _: Conversation,
-        _: Vec<Participant>,
     ) -> Result<(), String> {
         log::info(&message_line("after-message-deleted", &ctx, &message));
         Ok(())
@@ -126,7 +144,6 @@ impl Plugin for Logger {
     fn typing_started(
         ctx: EventContext,
         conversation: Conversation,
-        _: Vec<Participant>,
         events: Vec<TypingEvent>,
     ) -> Result<(), String> {
         let changes: Vec<String> = events
@@ -152,52 +169,42 @@ impl Plugin for Logger {
     fn after_conversation_created(
         ctx: EventContext,
         conversation: Conversation,
-        participants: Vec<Participant>,
     ) -> Result<(), String> {
-        let line = conversation_line(
+        log::info(&conversation_line(
             "after-conversation-created",
             &ctx,
             &conversation,
-            &participants,
-        );
-        log::info(&line);
+        ));
         Ok(())
     }
 
     fn after_conversation_updated(
         ctx: EventContext,
         conversation: Conversation,
-        participants: Vec<Participant>,
     ) -> Result<(), String> {
-        let line = conversation_line(
+        log::info(&conversation_line(
             "after-conversation-updated",
             &ctx,
             &conversation,
-            &participants,
-        );
-        log::info(&line);
+        ));
         Ok(())
     }
 
     fn after_conversation_deleted(
         ctx: EventContext,
         conversation: Conversation,
-        participants: Vec<Participant>,
     ) -> Result<(), String> {
-        let line = conversation_line(
+        log::info(&conversation_line(
             "after-conversation-deleted",
             &ctx,
             &conversation,
-            &participants,
-        );
-        log::info(&line);
+        ));
         Ok(())
     }
 
     fn after_users_added_to_conversation(
         ctx: EventContext,
         conversation: Conversation,
-        _: Vec<Participant>,
         new_users: Vec<User>,
     ) -> Result<(), String> {
         log::info(&format!(
@@ -212,7 +219,6 @@ impl Plugin for Logger {
     fn after_users_removed_from_conversation(
         ctx: EventContext,
         conversation: Conversation,
-        _: Vec<Participant>,
         old_users: Vec<User>,
     ) -> Result<(), String> {
         log::info(&format!(
@@ -289,6 +295,156 @@ impl Plugin for Logger {
             message.id,
             ids(mentioned_users.iter().map(|u| u.id.as_str()))
         ));
+        Ok(())
+    }
+
+    fn after_user_presence_changed(
+        ctx: EventContext,
+        user: User,
+        presence: Presence,
+    ) -> Result<(), String> {
+        let state = if presence.online { "online" } else { "offline" };
+        log::info(&format!(
+            "after-user-presence-changed {} user={} {state}",
+            delivery(&ctx),
+            user.id
+        ));
+        Ok(())
+    }
+
+    fn after_user_blocked(ctx: EventContext, blocker: User, blocked: User) -> Result<(), String> {
+        log::info(&block_line("after-user-blocked", &ctx, &blocker, &blocked));
+        Ok(())
+    }
+
+    fn after_user_unblocked(ctx: EventContext, blocker: User, blocked: User) -> Result<(), String> {
+        log::info(&block_line(
+            "after-user-unblocked",
+            &ctx,
+            &blocker,
+            &blocked,
+        ));
+        Ok(())
+    }
+
+    fn after_participant_role_changed(
+        ctx: EventContext,
+        conversation: Conversation,
+        participant: Participant,
+        old_role: Role,
+        changed_by: User,
+    ) -> Result<(), String> {
+        log::info(&format!(
+            "after-participant-role-changed {} conversation={} user={} role={}->{} by={}",
+            delivery(&ctx),
+            conversation.id,
+            participant.id(),
+            role_name(old_role),
+            role_name(participant.role),
+            changed_by.id
+        ));
+        Ok(())
+    }
+
+    fn after_member_banned(ctx: EventContext, _: Conversation, ban: Ban) -> Result<(), String> {
+        log::info(&ban_line("after-member-banned", &ctx, &ban, &ban.banned_by));
+        Ok(())
+    }
+
+    fn after_member_unbanned(
+        ctx: EventContext,
+        _: Conversation,
+        ban: Ban,
+        unbanned_by: User,
+    ) -> Result<(), String> {
+        log::info(&ban_line(
+            "after-member-unbanned",
+            &ctx,
+            &ban,
+            &unbanned_by.id,
+        ));
+        Ok(())
+    }
+
+    fn after_owner_transferred(
+        ctx: EventContext,
+        conversation: Conversation,
+        old_owner: Option<User>,
+        new_owner: User,
+    ) -> Result<(), String> {
+        log::info(&format!(
+            "after-owner-transferred {} conversation={} from={} to={}",
+            delivery(&ctx),
+            conversation.id,
+            old_owner.as_ref().map_or("-", |u| u.id.as_str()),
+            new_owner.id
+        ));
+        Ok(())
+    }
+
+    fn after_message_held(
+        ctx: EventContext,
+        held: HeldMessage,
+        conversation: Conversation,
+    ) -> Result<(), String> {
+        log::info(&format!(
+            "after-message-held {} conversation={} message={} sender={} by={}",
+            delivery(&ctx),
+            conversation.id,
+            held.id,
+            held.draft.sender.id,
+            held.held_by
+        ));
+        Ok(())
+    }
+
+    fn after_message_approved(
+        ctx: EventContext,
+        message: Message,
+        _: Conversation,
+        moderator: User,
+    ) -> Result<(), String> {
+        let line = user_on_message("after-message-approved", &ctx, &message, &moderator);
+        log::info(&line);
+        Ok(())
+    }
+
+    fn after_message_rejected(
+        ctx: EventContext,
+        held: HeldMessage,
+        conversation: Conversation,
+        moderator: User,
+        _: Option<String>,
+    ) -> Result<(), String> {
+        log::info(&format!(
+            "after-message-rejected {} conversation={} message={} user={}",
+            delivery(&ctx),
+            conversation.id,
+            held.id,
+            moderator.id
+        ));
+        Ok(())
+    }
+
+    fn after_message_delivered_to_all(
+        ctx: EventContext,
+        message: Message,
+        _: Conversation,
+    ) -> Result<(), String> {
+        log::info(&message_line(
+            "after-message-delivered-to-all",
+            &ctx,
+            &message,
+        ));
+        Ok(())
+    }
+
+    fn after_message_read_by_all(
+        ctx: EventContext,
+        message: Message,
+        _: Conversation,
+    ) -> Result<(), String> {
+        log::info(&message_line("after-message-read-by-all", &ctx, &message));
         Ok(())
     }
 }

@@ -45,7 +45,6 @@ impl Plugin for MessageStats {
         ctx: EventContext,
         message: Message,
         _: Conversation,
-        _: Vec<Participant>,
     ) -> Result<(), String> {
         let seen = format!("seen:{}", ctx.event_id);
         if !kv::compare_and_swap(&seen, None, Some(CLAIMED))? {

@@ -92,16 +92,11 @@ fn decide(body: &str) -> Decision {
 
 #[chathooks_sdk::plugin]
 impl Plugin for ProfanityFilter {
-    fn before_message_sent(draft: Draft, _: Conversation, _: Vec<Participant>) -> Decision {
+    fn before_message_sent(draft: Draft, _: Conversation) -> Decision {
         decide(&draft.body)
     }
 
-    fn before_message_updated(
-        _current: Message,
-        draft: Draft,
-        _: Conversation,
-        _: Vec<Participant>,
-    ) -> Decision {
+    fn before_message_updated(_current: Message, draft: Draft, _: Conversation) -> Decision {
         decide(&draft.body)
     }
 }

@@ -6,7 +6,8 @@
 //! - `title`: the conversation's title, or the sender's name when the conversation has none (direct chats);
 //! - `body`: `"<sender name>: <message body>"` (long bodies are cut at 120 characters with `…`), or
 //!   `"<sender name> sent you a file"` when the body is empty (an attachment in the metadata);
-//! - `badge`: the recipient's unread count in this conversation, as the server reported it with the event.
+//! - `badge`: the recipient's unread count in this conversation, as `chat::participants` reports it
+//!   (hooks receive no participant list since WIT 0.3.0; that call needs no grant).
 //!
 //! Each notification is sent with the `push` power (the server shows it to the recipient's live
 //! connections as `notification.new` and posts it to its push gateway for the recipient's devices), with
@@ -90,8 +91,9 @@ impl Plugin for PushNotify {
         ctx: EventContext,
         message: Message,
         conversation: Conversation,
-        participants: Vec<Participant>,
     ) -> Result<(), String> {
+        // Hooks get no participant list: ask for it (no grant needed).
+        let participants = chat::participants(&conversation.id).map_err(String::from)?;
         let (title, body) = title_and_body(&message, &conversation);
         let data = chathooks_sdk::serde_json::json!({
             "conversation_id": conversation.id,

@@ -67,7 +67,6 @@ impl Plugin for Reminder {
         _ctx: EventContext,
         message: Message,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         if message.sender.id == chat::bot_id() {
             return Ok(());

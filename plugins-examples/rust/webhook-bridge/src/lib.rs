@@ -99,7 +99,6 @@ impl Plugin for WebhookBridge {
         ctx: EventContext,
         message: Message,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         forward(
             &ctx,
@@ -112,7 +111,6 @@ impl Plugin for WebhookBridge {
         ctx: EventContext,
         message: Message,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         let data = shape::action(&message, &conversation, "edited");
         forward(&ctx, "message_edited", json!({ "message": data }))
@@ -122,7 +120,6 @@ impl Plugin for WebhookBridge {
         ctx: EventContext,
         message: Message,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         let data = shape::action(&message, &conversation, "deleted");
         forward(&ctx, "message_deleted", json!({ "message": data }))
@@ -191,7 +188,6 @@ impl Plugin for WebhookBridge {
     fn after_users_added_to_conversation(
         ctx: EventContext,
         conversation: Conversation,
-        _participants: Vec<Participant>,
         new_users: Vec<User>,
     ) -> Result<(), String> {
         let data = json!({ "group": shape::group(&conversation), "members": shape::users_by_uid(&new_users) });
@@ -201,7 +197,6 @@ impl Plugin for WebhookBridge {
     fn after_users_removed_from_conversation(
         ctx: EventContext,
         conversation: Conversation,
-        _participants: Vec<Participant>,
         old_users: Vec<User>,
     ) -> Result<(), String> {
         let data = json!({ "group": shape::group(&conversation), "members": shape::users_by_uid(&old_users) });
@@ -211,7 +206,6 @@ impl Plugin for WebhookBridge {
     fn after_conversation_created(
         ctx: EventContext,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         forward(
             &ctx,
@@ -223,7 +217,6 @@ impl Plugin for WebhookBridge {
     fn after_conversation_updated(
         ctx: EventContext,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         forward(
             &ctx,
@@ -235,7 +228,6 @@ impl Plugin for WebhookBridge {
     fn after_conversation_deleted(
         ctx: EventContext,
         conversation: Conversation,
-        _participants: Vec<Participant>,
     ) -> Result<(), String> {
         forward(
             &ctx,

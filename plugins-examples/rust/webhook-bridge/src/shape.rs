@@ -35,7 +35,7 @@ pub fn group(c: &Conversation) -> Value {
         "membersCount": c.participant_count,
         "conversationId": format!("group_{}", c.id),
         "createdAt": seconds(c.created_at),
-        "owner": c.admin_ids.first().cloned().unwrap_or_default(),
+        "owner": c.owner_id.clone().unwrap_or_default(),
     })
 }
 

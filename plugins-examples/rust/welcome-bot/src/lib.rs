@@ -71,7 +71,6 @@ impl Plugin for WelcomeBot {
     fn after_users_added_to_conversation(
         ctx: EventContext,
         conversation: Conversation,
-        _participants: Vec<Participant>,
         new_users: Vec<User>,
     ) -> Result<(), String> {
         let people: Vec<&User> = new_users.iter().filter(|u| !is_bot(u)).collect();
