@@ -2,10 +2,7 @@
 //! in the conversation; the owner and the last admin are protected; a ban removes the member (live
 //! `member.removed` then `member.banned`), refuses adding them again with the ban named, and an unban
 //! allows it; a block stops one-to-one messages only, and each user lists only their own blocks.
-//!
-//! The hooks these operations fire (`after-participant-role-changed`, `after-member-banned`, ...) are not
-//! asserted here: the recorder fixture does not implement them yet (it is being moved to WIT 0.3.0 on its
-//! own branch); `host/src/events/tests.rs` checks each event's hook call.
+//! Each operation's after-hook gets what happened (the recorder fixture).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -404,20 +401,12 @@ async fn a_block_stops_one_to_one_messages_only() {
     assert!(message(&answer).contains("\"bob\" blocked you"), "{answer}");
     let in_group = server.send(&alice, &group, "hi all").await;
     server.send(&bob, &direct, "I can still write").await;
-    // alice was not told of the block: nothing but presence came before her group message.
-    loop {
-        let event = a.next_event().await;
-        match event["kind"].as_str() {
-            Some("user.presence.changed") => continue,
-            kind => {
-                assert_eq!(
-                    (kind, &event["payload"]["message"]["id"]),
-                    (Some("message.new"), &in_group["id"])
-                );
-                break;
-            }
-        }
-    }
+    // alice was not told of the block: her next event (presence aside) is her group message.
+    let first = a.next_event().await;
+    assert_eq!(
+        (first["kind"].as_str(), &first["payload"]["message"]["id"]),
+        (Some("message.new"), &in_group["id"])
+    );
 
     // Each user lists only their own blocks.
     let listed = server.get_ok("/v1/me/blocks", &bob).await;
@@ -440,5 +429,109 @@ async fn a_block_stops_one_to_one_messages_only() {
     server.send(&alice, &direct, "hello again").await;
     a.close().await;
     b.close().await;
+    server.stop().await;
+}
+
+/// The recorder's record of `hook` for the event `event` (waits for its delivery).
+async fn hook_record(server: &TestServer, hook: &str, event: &Value) -> Value {
+    server
+        .wait_kv("recorder", &format!("{hook}:{}", event["id"]))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operation_reaches_its_after_hook() {
+    let server = TestServer::with_plugins(&[chathooks_tests::fixture("recorder")]).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.user("carol").await;
+    let conv = server.conversation(&alice, &["bob", "carol"]).await;
+    let mut a = server.ws(&alice, None).await;
+
+    set_role(&server, &alice, &conv, "bob", "moderator").await;
+    let event = next_in(&mut a, "member.role_changed", &conv).await;
+    let record = hook_record(&server, "after-participant-role-changed", &event).await;
+    assert_eq!(
+        (
+            &record["participant"]["user"],
+            &record["participant"]["role"],
+            &record["old_role"],
+            &record["changed_by"],
+            &record["conversation"]["owner_id"]
+        ),
+        (
+            &json!("bob"),
+            &json!("moderator"),
+            &json!("member"),
+            &json!("alice"),
+            &json!("alice")
+        )
+    );
+
+    let bans = format!("/v1/conversations/{conv}/bans");
+    server
+        .post_ok(&bans, &bob, json!({"user_id": "carol", "reason": "spam"}))
+        .await;
+    let removed = next_in(&mut a, "member.removed", &conv).await;
+    let record = hook_record(&server, "after-users-removed-from-conversation", &removed).await;
+    assert_eq!(record["old_users"], json!(["carol"]));
+    let event = next_in(&mut a, "member.banned", &conv).await;
+    let record = hook_record(&server, "after-member-banned", &event).await;
+    assert_eq!(
+        (
+            &record["ban"]["user"],
+            &record["ban"]["banned_by"],
+            &record["ban"]["reason"]
+        ),
+        (&json!("carol"), &json!("bob"), &json!("spam"))
+    );
+    assert_eq!(record["conversation"]["participant_count"], 2);
+    let (status, _) = server
+        .call(Method::DELETE, &format!("{bans}/carol"), Some(&bob), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let event = next_in(&mut a, "member.unbanned", &conv).await;
+    let record = hook_record(&server, "after-member-unbanned", &event).await;
+    assert_eq!(
+        (&record["ban"]["user"], &record["unbanned_by"]),
+        (&json!("carol"), &json!("bob"))
+    );
+
+    let owner = format!("/v1/conversations/{conv}/owner");
+    server
+        .post_ok(&owner, &alice, json!({"user_id": "bob"}))
+        .await;
+    let event = next_in(&mut a, "conversation.owner_transferred", &conv).await;
+    let record = hook_record(&server, "after-owner-transferred", &event).await;
+    assert_eq!(
+        (
+            &record["old_owner"],
+            &record["new_owner"],
+            &record["conversation"]["owner_id"]
+        ),
+        (&json!("alice"), &json!("bob"), &json!("bob"))
+    );
+
+    let (status, _) = server
+        .call(Method::PUT, "/v1/me/blocks/bob", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let event = a.next_of_kind("user.blocked").await;
+    let record = hook_record(&server, "after-user-blocked", &event).await;
+    assert_eq!(
+        (&record["blocker"], &record["blocked"]),
+        (&json!("alice"), &json!("bob"))
+    );
+    let (status, _) = server
+        .call(Method::DELETE, "/v1/me/blocks/bob", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let event = a.next_of_kind("user.unblocked").await;
+    let record = hook_record(&server, "after-user-unblocked", &event).await;
+    assert_eq!(
+        (&record["blocker"], &record["blocked"]),
+        (&json!("alice"), &json!("bob"))
+    );
+    a.close().await;
     server.stop().await;
 }
