@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::LiveEvent;
 use crate::model::{
-    Conversation, HeldMessage, Message, Millis, Origin, Presence, Reaction, Receipt, TypingEvent,
-    TypingState, User,
+    Ban, Conversation, HeldMessage, Message, Millis, Origin, Participant, Presence, Reaction,
+    Receipt, Role, TypingEvent, TypingState, User,
 };
 use crate::plugins::bindings::types as wit;
 use crate::plugins::{Hook, HookCall};
@@ -171,6 +171,10 @@ impl EventField for TypingEvent {}
 impl EventField for Presence {}
 impl EventField for HeldMessage {}
 impl EventField for Option<Message> {}
+impl EventField for Participant {}
+impl EventField for Role {}
+impl EventField for Ban {}
+impl EventField for Option<User> {}
 
 chat_events! {
     /// `message.new` → `after-message-sent`.
@@ -359,12 +363,76 @@ chat_events! {
         /// Online or not, and when last seen.
         presence: Presence,
     } call { user, presence }
+
+    // Roles, bans and blocks (`chat/roles.rs`, `chat/bans.rs`, `chat/blocks.rs`).
+
+    /// `member.role_changed` → `after-participant-role-changed`: an admin changed a participant's role
+    /// (or ownership moved to a participant who was not an admin yet).
+    ParticipantRoleChanged "member.role_changed" Replayable => AfterParticipantRoleChanged {
+        /// The conversation with the new role in its `admin_ids` / `moderator_ids`.
+        conversation: Conversation,
+        /// The participant with their new role.
+        participant: Participant,
+        /// The role they had before.
+        old_role: Role,
+        /// The admin who changed it.
+        changed_by: User,
+    } call { conversation, participant, old_role, changed_by }
+
+    /// `member.banned` → `after-member-banned`: a moderator or admin banned a user. When the user was a
+    /// member, `member.removed` precedes it in the same transaction (so member lists update as for any
+    /// removal). For the participants and the banned user.
+    MemberBanned "member.banned" Replayable => AfterMemberBanned {
+        /// The conversation, without the banned user.
+        conversation: Conversation,
+        /// Who, by whom, why and when.
+        ban: Ban,
+    } call { conversation, ban }
+
+    /// `member.unbanned` → `after-member-unbanned`: a moderator or admin lifted a ban (the user is not
+    /// added back). For the participants and the unbanned user.
+    MemberUnbanned "member.unbanned" Replayable => AfterMemberUnbanned {
+        /// The conversation.
+        conversation: Conversation,
+        /// The ban that was lifted.
+        ban: Ban,
+        /// Who lifted it.
+        unbanned_by: User,
+    } call { conversation, ban, unbanned_by }
+
+    /// `conversation.owner_transferred` → `after-owner-transferred`: ownership moved to another
+    /// participant (now an admin; `member.role_changed` precedes this when they were not one).
+    OwnerTransferred "conversation.owner_transferred" Replayable => AfterOwnerTransferred {
+        /// The conversation with its new `owner_id`.
+        conversation: Conversation,
+        /// The previous owner, if there was one.
+        old_owner: Option<User>,
+        /// The new owner.
+        new_owner: User,
+    } call { conversation, old_owner, new_owner }
+
+    /// `user.blocked` → `after-user-blocked`: a user blocked another. For the blocker only (the blocked
+    /// user is not told).
+    UserBlocked "user.blocked" Replayable => AfterUserBlocked {
+        /// The user who blocked.
+        blocker: User,
+        /// The user they blocked.
+        blocked: User,
+    } call { blocker, blocked }
+
+    /// `user.unblocked` → `after-user-unblocked`: a user lifted their block. For the blocker only.
+    UserUnblocked "user.unblocked" Replayable => AfterUserUnblocked {
+        /// The user who unblocked.
+        blocker: User,
+        /// The user they unblocked.
+        blocked: User,
+    } call { blocker, blocked }
 }
 
 /// `sender` and the conversation's moderators and admins: who sees the moderation queue's events.
 fn moderators_and(conversation: &Conversation, sender: &str) -> Vec<String> {
     let mut audience = vec![sender.to_owned()];
-    for id in conversation.moderator_ids() {
+    for id in conversation.moderators() {
         if !audience.iter().any(|a| a == id) {
             audience.push(id.to_owned());
         }
@@ -422,9 +490,10 @@ impl ChatEvent {
     }
 
     /// The users who may see the event: the conversation's participants (as of the event), plus removed
-    /// members for `member.removed`; the user themself for a presence change (the operation adds their
-    /// contacts, see [`append_event_for`]); only the sender and the moderators and admins for the
-    /// moderation queue's events.
+    /// members for `member.removed` and the banned (or unbanned) user for `member.banned` and
+    /// `member.unbanned`; the user themself for a presence change (the operation adds their contacts, see
+    /// [`append_event_for`]); the blocker alone for `user.blocked` and `user.unblocked`; only the sender
+    /// and the moderators and admins for the moderation queue's events.
     pub fn audience(&self) -> Vec<String> {
         let mut audience = self
             .conversation()
@@ -433,6 +502,14 @@ impl ChatEvent {
         match self {
             Self::MembersRemoved { users, .. } => {
                 audience.extend(users.iter().map(|u| u.id.clone()));
+            }
+            Self::MemberBanned { ban, .. } | Self::MemberUnbanned { ban, .. }
+                if !audience.contains(&ban.user.id) =>
+            {
+                audience.push(ban.user.id.clone());
+            }
+            Self::UserBlocked { blocker, .. } | Self::UserUnblocked { blocker, .. } => {
+                audience.push(blocker.id.clone());
             }
             Self::UserPresenceChanged { user, .. } => audience.push(user.id.clone()),
             Self::MessageHeld { held, conversation }

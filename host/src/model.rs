@@ -65,8 +65,18 @@ pub struct Conversation {
     pub id: String,
     /// Title, if one was set; direct chats often have none.
     pub title: Option<String>,
-    /// Users who may update or delete the conversation and remove others from it.
+    /// Users who may update or delete the conversation, change roles and remove others from it (role
+    /// `admin`).
     pub admin_ids: Vec<String>,
+    /// Users who may ban members and review held messages without administering the conversation (role
+    /// `moderator`; admins may do all of that too and are not listed here).
+    #[serde(default)]
+    pub moderator_ids: Vec<String>,
+    /// The user who owns the conversation: its creator, or whoever ownership was transferred to. The owner
+    /// is always an admin and cannot be demoted, removed or banned by other admins. `null` for a
+    /// conversation whose owner left (any admin may then transfer ownership).
+    #[serde(default)]
+    pub owner_id: Option<String>,
     /// Every current participant, admins included, in the order they joined (ties by id).
     pub participant_ids: Vec<String>,
     /// `participant_ids.len()`, kept as a field because the WIT record and the Skygear model carry it.
@@ -84,10 +94,108 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// Who may moderate it (ban members, review held messages): its admins.
-    pub fn moderator_ids(&self) -> impl Iterator<Item = &str> {
-        self.admin_ids.iter().map(String::as_str)
+    /// Who may moderate it (ban members, review held messages): its admins, then its moderators.
+    pub fn moderators(&self) -> impl Iterator<Item = &str> {
+        self.admin_ids
+            .iter()
+            .chain(&self.moderator_ids)
+            .map(String::as_str)
     }
+
+    /// The role of `user_id`, if they participate.
+    pub fn role_of(&self, user_id: &str) -> Option<Role> {
+        if self.admin_ids.iter().any(|a| a == user_id) {
+            Some(Role::Admin)
+        } else if self.moderator_ids.iter().any(|m| m == user_id) {
+            Some(Role::Moderator)
+        } else if self.participant_ids.iter().any(|p| p == user_id) {
+            Some(Role::Member)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `user_id` may moderate it (an admin or a moderator).
+    pub fn may_moderate(&self, user_id: &str) -> bool {
+        self.moderators().any(|m| m == user_id)
+    }
+
+    /// Whether `user_id` owns it.
+    pub fn is_owner(&self, user_id: &str) -> bool {
+        self.owner_id.as_deref() == Some(user_id)
+    }
+
+    /// The other participant of a one-to-one conversation (distinct, two participants) for `user_id`,
+    /// if it is one and `user_id` is in it: where blocking applies.
+    pub fn one_to_one_peer(&self, user_id: &str) -> Option<&str> {
+        if !self.distinct_by_participants || self.participant_ids.len() != 2 {
+            return None;
+        }
+        if !self.participant_ids.iter().any(|p| p == user_id) {
+            return None;
+        }
+        self.participant_ids
+            .iter()
+            .map(String::as_str)
+            .find(|p| *p != user_id)
+    }
+}
+
+/// What a participant may do in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages the conversation, its members and their roles.
+    Admin,
+    /// Bans members and approves or rejects held messages.
+    Moderator,
+    /// Takes part.
+    #[default]
+    Member,
+}
+
+impl Role {
+    /// The role as stored and shown (`admin`, `moderator`, `member`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Moderator => "moderator",
+            Role::Member => "member",
+        }
+    }
+
+    /// The role stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Admin, Role::Moderator, Role::Member]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+/// A ban: `user` may not be added to (or join) the conversation until a moderator or admin lifts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Ban {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The banned user.
+    pub user: User,
+    /// The moderator or admin who banned them.
+    pub banned_by: String,
+    /// Why, if they said.
+    pub reason: Option<String>,
+    /// When.
+    pub created_at: Millis,
+}
+
+/// A block: `blocked` may no longer message `blocker_id` in their one-to-one conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Block {
+    /// The user who blocked.
+    pub blocker_id: String,
+    /// The user they blocked.
+    pub blocked: User,
+    /// When.
+    pub created_at: Millis,
 }
 
 /// One user's membership of one conversation, as that user sees it.
@@ -95,8 +203,12 @@ impl Conversation {
 pub struct Participant {
     /// The participating user.
     pub user: User,
-    /// Whether this user may administer the conversation.
+    /// Whether this user may administer the conversation: true exactly when `role` is `admin` (kept for
+    /// clients that predate roles).
     pub is_admin: bool,
+    /// What this user may do in the conversation.
+    #[serde(default)]
+    pub role: Role,
     /// Messages from others, not deleted, newer than what this user has read.
     pub unread_count: u32,
     /// The newest message this user has read, if any; reading is a high-water mark.

@@ -17,6 +17,7 @@
 //! - `cluster_catalog`: a cluster node publishes its plugins folder, runs the catalog, reports it in
 //!   `GET /v1/admin/cluster`, and takes a `chathooks plugins push` at once.
 //! - `server_postgres`: the server on PostgreSQL while PostgreSQL is unreachable, stopped and back.
+//! - `server_roles`: roles and ownership, bans, blocking, over HTTP and WebSocket.
 //! - `server_users`: user administration: the reserved bot namespace, listing, deactivating and
 //!   reactivating users, tokens with an expiry, listed and revoked.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
@@ -64,6 +65,7 @@ mod server_hooks;
 mod server_hooks_v0_3;
 mod server_postgres;
 mod server_presence;
+mod server_roles;
 mod server_support;
 mod server_threads;
 mod server_users;

@@ -102,6 +102,52 @@ fn table() -> Vec<Row> {
             [404, 403, 200, 401, 401, 401],
         ),
         row(
+            M::PUT,
+            "/v1/conversations/{conv}/participants/bob/role",
+            Some(json!({"role": "moderator"})),
+            [404, 403, 200, 401, 401, 401],
+        ),
+        row(
+            M::POST,
+            "/v1/conversations/{conv}/owner",
+            Some(json!({"user_id": "bob"})),
+            [404, 403, 200, 401, 401, 401],
+        ),
+        // Moderators and admins only (bob is a plain member here).
+        row(
+            M::POST,
+            "/v1/conversations/{conv}/bans",
+            Some(json!({"user_id": "dave"})),
+            [404, 403, 201, 401, 401, 401],
+        ),
+        row(
+            M::GET,
+            "/v1/conversations/{conv}/bans",
+            None,
+            [404, 403, 200, 401, 401, 401],
+        ),
+        // No one is banned in this case: the admin finds no ban to lift.
+        row(
+            M::DELETE,
+            "/v1/conversations/{conv}/bans/dave",
+            None,
+            [404, 403, 404, 401, 401, 401],
+        ),
+        // Blocks are every user's own: each caller blocks dave, then lifts it.
+        row(
+            M::PUT,
+            "/v1/me/blocks/dave",
+            None,
+            [201, 201, 201, 401, 401, 401],
+        ),
+        row(M::GET, "/v1/me/blocks", None, USER_ONLY),
+        row(
+            M::DELETE,
+            "/v1/me/blocks/dave",
+            None,
+            [204, 204, 204, 401, 401, 401],
+        ),
+        row(
             M::POST,
             "/v1/conversations/{conv}/messages",
             Some(json!({"body": "hi"})),
@@ -360,6 +406,8 @@ async fn every_route_is_in_the_openapi_document() {
             .replace("{bob_msg}", "{id}")
             .replace("{msg}", "{id}")
             .replace("/participants/bob", "/participants/{user_id}")
+            .replace("/bans/dave", "/bans/{user_id}")
+            .replace("/blocks/dave", "/blocks/{user_id}")
             .replace("/participants/alice", "/participants/{user_id}")
             .replace("/%F0%9F%91%8D", "/{emoji}")
             .replace("/bob/", "/{id}/")

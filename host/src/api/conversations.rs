@@ -119,6 +119,7 @@ pub async fn delete_conversation(
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
               (status = 403, description = "The caller may not add participants", body = ErrorBody),
+              (status = 409, description = "A user named is banned from the conversation (`banned`, naming them): unban first", body = ErrorBody),
               (status = 404, description = "No such conversation or user, or the caller is not in it", body = ErrorBody),
               (status = 422, description = "A field is missing, of the wrong type or unacceptable", body = ErrorBody)))]
 pub async fn add_participants(
@@ -134,14 +135,15 @@ pub async fn add_participants(
     Ok(Json(conversation))
 }
 
-/// Removes a participant: admins may remove anyone, everyone may remove themselves.
+/// Removes a participant: admins may remove anyone but the owner, everyone may remove themselves (an
+/// owner who leaves leaves the conversation without one).
 #[utoipa::path(delete, path = "/v1/conversations/{id}/participants/{user_id}", tag = "conversations",
     security(("user_token" = [])),
     params(("id" = String, Path, description = "The conversation id"),
            ("user_id" = String, Path, description = "The participant to remove")),
     responses((status = 200, description = "The conversation without them", body = Conversation),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
-              (status = 403, description = "The caller is not an admin and not removing themselves", body = ErrorBody),
+              (status = 403, description = "The caller is not an admin and not removing themselves, or is removing the owner", body = ErrorBody),
               (status = 404, description = "No such conversation or participant, or the caller is not in it", body = ErrorBody)))]
 pub async fn remove_participant(
     CurrentUser(user): CurrentUser,

@@ -6,10 +6,12 @@
 //! | 400 | `malformed_json`, `empty_body`, `bad_request` | the body is not JSON, is missing, or a path or query parameter does not parse |
 //! | 401 | `unauthorized` | no bearer token, or one the server does not know |
 //! | 403 | `forbidden` | a participant who may not do this (not an admin, not the sender) |
+//! | 403 | `blocked` | a message to the other participant of a one-to-one conversation who blocked the sender |
 //! | 404 | `not_found` | unknown ids, and anything a non-participant asks about a conversation |
 //! | 404 | `not_a_cluster` | a cluster-only admin route on a server that runs on its own |
 //! | 405 | `method_not_allowed` | a known path with another method |
 //! | 409 | `conflict` | the request contradicts current state |
+//! | 409 | `banned` | adding (or joining as) a user banned from the conversation; the message names them |
 //! | 413 | `payload_too_large` | the body is over the configured limit |
 //! | 422 | `invalid` | well-formed JSON with a wrong type, a missing or unknown field, or an unacceptable value; the message names the field |
 //! | 422 | `rejected_by_plugin` | a before-hook rejected the message; the message is the plugin's reason |
@@ -143,6 +145,8 @@ impl From<ChatError> for ApiError {
                 format!("{plugin}: {reason}"),
             ),
             ChatError::Conflict(message) => Self::new(StatusCode::CONFLICT, code, message),
+            ChatError::Banned { .. } => Self::new(StatusCode::CONFLICT, code, err.to_string()),
+            ChatError::Blocked { .. } => Self::new(StatusCode::FORBIDDEN, code, err.to_string()),
             // The send route answers 202 with the held message itself; any other route that meets a
             // hold reports it as this error.
             ChatError::Held { .. } => Self::new(StatusCode::ACCEPTED, code, err.to_string()),

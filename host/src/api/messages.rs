@@ -40,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 202, description = "Held for review by a plugin (`held_for_review`): not in the conversation until a moderator approves it", body = HeldMessage),
               (status = 400, description = "Malformed or empty body", body = ErrorBody),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
+              (status = 403, description = "The other participant of this one-to-one conversation blocked the caller (`blocked`)", body = ErrorBody),
               (status = 404, description = "No such conversation, or the caller is not in it", body = ErrorBody),
               (status = 409, description = "The client_id was used for another message", body = ErrorBody),
               (status = 422, description = "A field is of the wrong type or unacceptable (a `parent_id` that is not a top-level message of the conversation), or a plugin rejected the message (`rejected_by_plugin`)", body = ErrorBody)))]

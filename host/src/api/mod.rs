@@ -6,9 +6,10 @@
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
 //! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key);
 //!   [`admin_cluster`]: the cluster's nodes and plugin rollout (admin key, cluster nodes only).
-//! - [`me`]: the calling user; [`devices`]: the caller's push device tokens; [`presence`]: who is
-//!   online.
-//! - [`conversations`]: conversations and participants.
+//! - [`me`]: the calling user; [`devices`]: the caller's push device tokens; [`blocks`]: the users the
+//!   caller blocked; [`presence`]: who is online.
+//! - [`conversations`]: conversations and participants; [`roles`]: participants' roles and ownership;
+//!   [`bans`]: users kept out of a conversation.
 //! - [`messages`]: sending, paging, editing, deleting messages; typing; [`threads`]: replies and
 //!   threads; [`held`]: the moderation queue.
 //! - [`receipts`]: delivered and read receipts.
@@ -25,6 +26,8 @@ pub mod admin;
 pub mod admin_cluster;
 pub mod admin_users;
 pub mod auth;
+pub mod bans;
+pub mod blocks;
 pub mod contract;
 pub mod conversations;
 pub mod devices;
@@ -37,6 +40,7 @@ pub mod openapi;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+pub mod roles;
 pub mod threads;
 pub mod ws;
 
@@ -63,7 +67,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(me::routes())
         .merge(presence::routes())
         .merge(devices::routes())
+        .merge(blocks::routes())
         .merge(conversations::routes())
+        .merge(roles::routes())
+        .merge(bans::routes())
         .merge(messages::routes())
         .merge(threads::routes())
         .merge(held::routes())

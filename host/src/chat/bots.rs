@@ -43,10 +43,12 @@ impl Chat {
     }
 
     /// Adds `bot` to a conversation, with `member.added` if it was not a participant. A plugin's grant
-    /// (`chat_join`) is its authorization: no conversation admin is involved.
+    /// (`chat_join`) is its authorization: no conversation admin is involved, but a banned bot stays out
+    /// ([`ChatError::Banned`]).
     pub fn join_bot_blocking(&self, bot: &User, conversation_id: &str) -> Result<(), ChatError> {
         self.commit(|tx, rec| {
             tx.get_conversation(conversation_id)?;
+            super::bans::refuse_banned(tx, conversation_id, std::slice::from_ref(&bot.id))?;
             let added =
                 tx.add_participants(conversation_id, std::slice::from_ref(&bot.id), rec.now)?;
             if !added.is_empty() {

@@ -13,6 +13,7 @@ pub const MAX_LISTED_CONVERSATIONS: u32 = 500;
 
 impl Chat {
     /// Creates a conversation with `actor` in it, and `actor` as its only admin when `admin_ids` is empty.
+    /// `actor` owns it when they are an admin; otherwise the first of `admin_ids` does.
     /// With `distinct_by_participants`, an existing distinct conversation with the same participant set
     /// is returned instead (no event).
     pub async fn create_conversation(
@@ -45,6 +46,7 @@ impl Chat {
                 title: input.title,
                 participant_ids,
                 admin_ids,
+                owner_id: Some(actor.clone()),
                 distinct_by_participants: input.distinct_by_participants,
                 metadata: input.metadata,
             };

@@ -42,6 +42,28 @@ pub enum ChatError {
         /// The held message.
         held: Box<crate::model::HeldMessage>,
     },
+    /// Users named to join a conversation are banned from it (adding participants, a bot joining). HTTP
+    /// 409, code `banned`: a moderator or admin must unban them first.
+    #[error(
+        "{} banned from conversation {conversation_id:?}: unban first (DELETE /v1/conversations/{conversation_id}/bans/{{user_id}})",
+        banned_list(user_ids)
+    )]
+    Banned {
+        /// The conversation.
+        conversation_id: String,
+        /// The banned users among those named, in the order given.
+        user_ids: Vec<String>,
+    },
+    /// The other participant of a one-to-one conversation blocked the sender. HTTP 403, code `blocked`.
+    #[error(
+        "{blocker:?} blocked you: you cannot message them in this one-to-one conversation          {conversation_id:?} until they unblock you"
+    )]
+    Blocked {
+        /// The one-to-one conversation.
+        conversation_id: String,
+        /// Who blocked the sender.
+        blocker: String,
+    },
     /// The operation contradicts the current state (editing a deleted message, reusing a `client_id`
     /// elsewhere, a user id that is taken). HTTP 409.
     #[error("conflict: {0}")]
@@ -81,9 +103,20 @@ impl ChatError {
             Self::Rejected { .. } => "rejected_by_plugin",
             Self::Held { .. } => "held_for_review",
             Self::Conflict(_) => "conflict",
+            Self::Banned { .. } => "banned",
+            Self::Blocked { .. } => "blocked",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
+    }
+}
+
+/// `user "x" is` or `users "x", "y" are`, for [`ChatError::Banned`].
+fn banned_list(user_ids: &[String]) -> String {
+    let quoted: Vec<String> = user_ids.iter().map(|u| format!("{u:?}")).collect();
+    match quoted.as_slice() {
+        [one] => format!("user {one} is"),
+        many => format!("users {} are", many.join(", ")),
     }
 }
 
@@ -148,5 +181,27 @@ mod tests {
         assert!(matches!(e, ChatError::NotFound { what: "user", .. }));
         let e: ChatError = StoreError::Conflict("x".into()).into();
         assert_eq!(e.code(), "conflict");
+    }
+
+    #[test]
+    fn a_ban_names_the_banned_users_and_what_to_do() {
+        let one = ChatError::Banned {
+            conversation_id: "c_1".into(),
+            user_ids: vec!["bob".into()],
+        };
+        assert_eq!(
+            one.to_string(),
+            "user \"bob\" is banned from conversation \"c_1\": unban first \
+             (DELETE /v1/conversations/c_1/bans/{user_id})"
+        );
+        let two = ChatError::Banned {
+            conversation_id: "c_1".into(),
+            user_ids: vec!["bob".into(), "carol".into()],
+        };
+        assert!(
+            two.to_string()
+                .starts_with("users \"bob\", \"carol\" are banned")
+        );
+        assert_eq!(two.code(), "banned");
     }
 }

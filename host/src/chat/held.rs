@@ -63,9 +63,7 @@ impl Chat {
         self.blocking(move |chat| {
             chat.read(|c| {
                 let conversation = member_conversation(c, &id, &user)?;
-                let only =
-                    (!may_moderate(&conversation.moderator_ids().collect::<Vec<_>>(), &user))
-                        .then_some(user.as_str());
+                let only = (!conversation.may_moderate(&user)).then_some(user.as_str());
                 Ok(c.held_messages(&id, only, state, MAX_HELD_PAGE)?)
             })
         })
@@ -147,18 +145,13 @@ impl Chat {
     }
 }
 
-/// Whether `user` is among `moderators`.
-fn may_moderate(moderators: &[&str], user: &str) -> bool {
-    moderators.contains(&user)
-}
-
 /// The pending held message `id`, if `user` may decide on it: 404 unless they are in its conversation,
 /// 403 unless they moderate it, 409 once it is decided.
 fn moderated(tx: &dyn crate::store::Tx, id: &str, user: &str) -> Result<HeldMessage, ChatError> {
     let held = tx.get_held(id)?;
     let conversation = member_conversation(tx, &held.conversation_id, user)
         .map_err(|_| ChatError::not_found("held message", id))?;
-    if !may_moderate(&conversation.moderator_ids().collect::<Vec<_>>(), user) {
+    if !conversation.may_moderate(user) {
         return Err(ChatError::Forbidden(
             "only the conversation's moderators and admins review held messages".into(),
         ));

@@ -6,6 +6,7 @@ use crate::plugins::{Hook, HookCall};
 use crate::store::{NewHeld, NewMessage, Read, StoreError, Tx};
 
 use super::before::{Chained, DraftContent, run_chain};
+use super::blocks::refuse_blocked;
 use super::fields;
 use super::inputs::{EditMessage, MessagePage, SendMessage};
 use super::{Chat, ChatError, Recorder, member_conversation, member_message};
@@ -132,6 +133,7 @@ impl Chat {
         let chain = self.registry.ordered(Hook::BeforeMessageSent);
         let (conversation, earlier) = self.read(|c| {
             let conversation = member_conversation(c, conversation_id, &actor.id)?;
+            refuse_blocked(c, &conversation, &actor.id)?;
             if let Some(parent) = &input.parent_id {
                 check_parent(c, conversation_id, parent)?;
             }
@@ -196,7 +198,8 @@ impl Chat {
             return self.hold_blocking(&held).map(Sent::Held);
         }
         self.commit(|tx, rec| {
-            member_conversation(tx, conversation_id, &actor.id)?;
+            let conversation = member_conversation(tx, conversation_id, &actor.id)?;
+            refuse_blocked(tx, &conversation, &actor.id)?;
             let new = NewMessage {
                 conversation_id: conversation_id.to_owned(),
                 sender_id: actor.id.clone(),

@@ -14,14 +14,17 @@
 //! thread.
 //!
 //! ## Layout
-//! One file per group: [`conversations`], [`participants`], [`messages`] (send, list, edit, delete),
+//! One file per group: [`conversations`], [`participants`], [`roles`] (roles and ownership), [`bans`],
+//! [`blocks`], [`messages`] (send, list, edit, delete),
 //! [`typing`], [`receipts`], [`reactions`], [`devices`] (push device tokens), [`bots`] (what plugins do as
 //! their bot users), [`users`] (user administration, tokens, authentication), [`admin`] (dead letters);
 //! [`before`] runs the before-hook chain; [`inputs`] and [`error`] hold the types, [`fields`] the rule of
 //! every input field (which the OpenAPI document states too).
 
 pub mod admin;
+pub mod bans;
 pub mod before;
+pub mod blocks;
 pub mod bots;
 pub mod conversations;
 pub mod devices;
@@ -34,6 +37,7 @@ pub mod participants;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+pub mod roles;
 pub mod threads;
 pub mod typing;
 pub mod users;

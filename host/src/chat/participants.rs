@@ -1,13 +1,15 @@
-//! Membership: adding users (admins) and removing them (admins, or anyone removing themselves).
+//! Membership: adding users (admins; never a banned user, see [`bans`](super::bans)) and removing them
+//! (admins, or anyone removing themselves; the owner only by leaving).
 
 use crate::events::ChatEvent;
 use crate::model::{Conversation, User};
 
+use super::bans::refuse_banned;
 use super::{Chat, ChatError, fields, member_conversation, require_admin, require_users};
 
 impl Chat {
-    /// Adds users to a conversation (admins only) with `member.added` for those who were not members.
-    /// Returns the conversation as it is now.
+    /// Adds users to a conversation (admins only) with `member.added` for those who were not members;
+    /// [`ChatError::Banned`] naming the banned among them, if any. Returns the conversation as it is now.
     pub async fn add_participants(
         &self,
         actor: &User,
@@ -21,6 +23,7 @@ impl Chat {
                 let conversation = member_conversation(tx, &id, &actor)?;
                 require_admin(&conversation, &actor, "add participants")?;
                 require_users(tx, &fields::USER_IDS, &user_ids)?;
+                refuse_banned(tx, &id, &user_ids)?;
                 let added = tx.add_participants(&id, &user_ids, rec.now)?;
                 let conversation = tx.get_conversation(&id)?;
                 if !added.is_empty() {
@@ -43,7 +46,8 @@ impl Chat {
     }
 
     /// Removes `user_id` from a conversation with `member.removed` (which the removed user receives too).
-    /// Admins may remove anyone; anyone may remove themselves. Returns the conversation as it is now.
+    /// Admins may remove anyone but the owner; anyone may remove themselves (an owner who leaves leaves
+    /// the conversation without one). Returns the conversation as it is now.
     pub async fn remove_participant(
         &self,
         actor: &User,
@@ -56,6 +60,11 @@ impl Chat {
                 let conversation = member_conversation(tx, &id, &actor)?;
                 if user_id != actor {
                     require_admin(&conversation, &actor, "remove other participants")?;
+                    if conversation.is_owner(&user_id) {
+                        return Err(ChatError::Forbidden(format!(
+                            "{user_id:?} owns the conversation: only they can leave it"
+                        )));
+                    }
                 }
                 if !tx.remove_participant(&id, &user_id, rec.now)? {
                     return Err(ChatError::not_found("participant", user_id.as_str()));

@@ -22,6 +22,8 @@ fn conversation() -> Conversation {
         id: "c1".into(),
         title: None,
         admin_ids: ids(&["a"]),
+        moderator_ids: vec![],
+        owner_id: Some("a".into()),
         participant_ids: ids(&["a", "b"]),
         participant_count: 2,
         distinct_by_participants: false,
@@ -166,6 +168,57 @@ fn every_event() -> Vec<ChatEvent> {
             },
         },
     ]
+    .into_iter()
+    .chain(roles_bans_and_blocks())
+    .collect()
+}
+
+/// One event of each kind of roles, bans and blocking, in the order of the table.
+fn roles_bans_and_blocks() -> Vec<ChatEvent> {
+    let c = conversation();
+    let ban = Ban {
+        conversation_id: "c1".into(),
+        user: user("z"),
+        banned_by: "a".into(),
+        reason: Some("spam".into()),
+        created_at: 9,
+    };
+    vec![
+        ChatEvent::ParticipantRoleChanged {
+            conversation: c.clone(),
+            participant: Participant {
+                user: user("b"),
+                is_admin: false,
+                role: Role::Moderator,
+                unread_count: 0,
+                last_read_message_id: None,
+            },
+            old_role: Role::Member,
+            changed_by: user("a"),
+        },
+        ChatEvent::MemberBanned {
+            conversation: c.clone(),
+            ban: ban.clone(),
+        },
+        ChatEvent::MemberUnbanned {
+            conversation: c.clone(),
+            ban,
+            unbanned_by: user("a"),
+        },
+        ChatEvent::OwnerTransferred {
+            conversation: c,
+            old_owner: Some(user("a")),
+            new_owner: user("b"),
+        },
+        ChatEvent::UserBlocked {
+            blocker: user("a"),
+            blocked: user("b"),
+        },
+        ChatEvent::UserUnblocked {
+            blocker: user("a"),
+            blocked: user("b"),
+        },
+    ]
 }
 
 fn held() -> HeldMessage {
@@ -200,20 +253,7 @@ fn every_event_round_trips_and_names_its_hook() {
         .filter(|h| !hooks.contains(h))
         .copied()
         .collect();
-    // Roles, bans and blocking come with their operations (issue 13, in progress): until they land,
-    // these are the after-hooks no event fires.
-    assert_eq!(
-        missing,
-        [
-            Hook::AfterUserBlocked,
-            Hook::AfterUserUnblocked,
-            Hook::AfterParticipantRoleChanged,
-            Hook::AfterMemberBanned,
-            Hook::AfterMemberUnbanned,
-            Hook::AfterOwnerTransferred,
-        ],
-        "every after-hook has an event"
-    );
+    assert_eq!(missing, [], "every after-hook has an event");
     for event in events {
         let stored = StoredEvent {
             id: 9,
@@ -282,6 +322,64 @@ fn audience_visibility_and_depth() {
 }
 
 #[test]
+fn bans_reach_the_banned_user_and_blocks_only_the_blocker() {
+    let [role, banned, unbanned, owner, blocked, unblocked] =
+        <[ChatEvent; 6]>::try_from(roles_bans_and_blocks()).unwrap();
+    assert_eq!(role.audience(), ids(&["a", "b"]));
+    assert_eq!(banned.audience(), ids(&["a", "b", "z"]));
+    assert_eq!(unbanned.audience(), ids(&["a", "b", "z"]));
+    assert_eq!(owner.audience(), ids(&["a", "b"]));
+    assert_eq!(blocked.audience(), ids(&["a"]));
+    assert_eq!(unblocked.audience(), ids(&["a"]));
+    assert_eq!(blocked.conversation(), None);
+    let kinds: Vec<&str> = roles_bans_and_blocks()
+        .iter()
+        .map(ChatEvent::kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "member.role_changed",
+            "member.banned",
+            "member.unbanned",
+            "conversation.owner_transferred",
+            "user.blocked",
+            "user.unblocked"
+        ]
+    );
+    let HookCall::AfterMemberBanned { ban, .. } = banned.hook_call(wit::EventContext {
+        event_id: 1,
+        attempt: 1,
+        at: 9,
+    }) else {
+        panic!("member.banned calls after-member-banned");
+    };
+    assert_eq!(
+        (
+            ban.user.id.as_str(),
+            ban.banned_by.as_str(),
+            ban.reason.as_deref(),
+            ban.at
+        ),
+        ("z", "a", Some("spam"), 9)
+    );
+    let HookCall::AfterParticipantRoleChanged {
+        participant,
+        old_role,
+        ..
+    } = role.hook_call(wit::EventContext {
+        event_id: 1,
+        attempt: 1,
+        at: 9,
+    })
+    else {
+        panic!("member.role_changed calls after-participant-role-changed");
+    };
+    assert!(matches!(participant.role, wit::Role::Moderator));
+    assert!(matches!(old_role, wit::Role::Member));
+}
+
+#[test]
 fn hidden_events_are_stored_without_audience() {
     let t = TestDb::with_users(&["a", "b"]).unwrap();
     let events = every_event();
@@ -312,7 +410,11 @@ fn wit_values_are_mechanical() {
     assert!(matches!(m.origin, wit::Origin::Plugin(ref p) if p.name == "bot" && p.depth == 2));
     let c = to_wit::conversation(&conversation());
     assert_eq!(
-        (c.metadata.as_str(), c.participant_count),
-        (r#"{"x":1}"#, 2)
+        (
+            c.metadata.as_str(),
+            c.participant_count,
+            c.owner_id.as_deref()
+        ),
+        (r#"{"x":1}"#, 2, Some("a"))
     );
 }

@@ -2,8 +2,8 @@
 //! unsigned and metadata becomes JSON text.
 
 use crate::model::{
-    Conversation, HeldMessage, Message, Millis, Origin, Participant, Presence, Reaction, Receipt,
-    TypingEvent, TypingState, User,
+    Ban, Conversation, HeldMessage, Message, Millis, Origin, Participant, Presence, Reaction,
+    Receipt, Role, TypingEvent, TypingState, User,
 };
 use crate::plugins::bindings::types as wit;
 
@@ -34,8 +34,7 @@ pub fn conversation(c: &Conversation) -> wit::Conversation {
     wit::Conversation {
         id: c.id.clone(),
         title: c.title.clone(),
-        // TODO(roles): the owner once the store keeps one.
-        owner_id: c.admin_ids.first().cloned(),
+        owner_id: c.owner_id.clone(),
         participant_count: c.participant_count,
         distinct_by_participants: c.distinct_by_participants,
         metadata: json(&c.metadata),
@@ -49,13 +48,29 @@ pub fn conversation(c: &Conversation) -> wit::Conversation {
 pub fn participant(p: &Participant) -> wit::Participant {
     wit::Participant {
         user: user(&p.user),
-        role: if p.is_admin {
-            wit::Role::Admin
-        } else {
-            wit::Role::Member
-        },
+        role: role(p.role),
         unread_count: p.unread_count,
         last_read_message_id: p.last_read_message_id.clone(),
+    }
+}
+
+/// A participant's role.
+pub fn role(r: Role) -> wit::Role {
+    match r {
+        Role::Admin => wit::Role::Admin,
+        Role::Moderator => wit::Role::Moderator,
+        Role::Member => wit::Role::Member,
+    }
+}
+
+/// A ban.
+pub fn ban(b: &Ban) -> wit::Ban {
+    wit::Ban {
+        conversation_id: b.conversation_id.clone(),
+        user: user(&b.user),
+        banned_by: b.banned_by.clone(),
+        reason: b.reason.clone(),
+        at: timestamp(b.created_at),
     }
 }
 
@@ -199,6 +214,14 @@ to_wit_with! {
     TypingEvent => wit::TypingEvent, typing_event;
     Presence => wit::Presence, presence;
     HeldMessage => wit::HeldMessage, held_message;
+    Ban => wit::Ban, ban;
+}
+
+impl ToWit for Role {
+    type Wit = wit::Role;
+    fn to_wit(&self) -> wit::Role {
+        role(*self)
+    }
 }
 
 impl<T: ToWit> ToWit for [T] {

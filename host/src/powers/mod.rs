@@ -89,6 +89,9 @@ fn chat_error(e: ChatError) -> PowerError {
             "{what} {id} (the bot must be a participant: join it first)"
         )),
         ChatError::Forbidden(m) => PowerError::Denied(m),
+        e @ (ChatError::Banned { .. } | ChatError::Blocked { .. }) => {
+            PowerError::Denied(e.to_string())
+        }
         ChatError::Invalid { field, message } => {
             PowerError::Rejected(format!("{field}: {message}"))
         }

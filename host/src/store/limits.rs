@@ -104,3 +104,22 @@ pub fn check_title(title: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
+
+/// The role stored in a participant row as `text`. Both schemas only let the three roles in (a `CHECK`),
+/// so anything else is a hand-edited row, reported with what was found.
+pub fn stored_role(user_id: &str, text: &str) -> Result<crate::model::Role> {
+    crate::model::Role::parse(text).ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "participant {user_id:?} has the unknown role {text:?}"
+        ))
+    })
+}
+
+/// Who owns a new conversation: the `owner_id` asked for if it is among the admins (the creator, as the
+/// chat layer asks), else the first admin, else nobody. The owner is always an admin.
+pub fn new_owner(new: &NewConversation) -> Option<&str> {
+    match &new.owner_id {
+        Some(owner) if new.admin_ids.contains(owner) => Some(owner.as_str()),
+        _ => new.admin_ids.first().map(String::as_str),
+    }
+}

@@ -26,6 +26,8 @@ pub struct NewConversation {
     pub participant_ids: Vec<String>,
     /// The members who administer the conversation.
     pub admin_ids: Vec<String>,
+    /// Who owns it (its creator): kept when among `admin_ids`, else the first admin owns it.
+    pub owner_id: Option<String>,
     /// Return the existing distinct conversation with the same participant set instead of a new one.
     pub distinct_by_participants: bool,
     /// A JSON object, or `null` for `{}`.
@@ -320,4 +322,37 @@ pub struct NewUser {
     pub name: String,
     /// A JSON object, or `null` for `{}`.
     pub metadata: serde_json::Value,
+}
+
+/// What [`Tx::set_role`](super::Tx::set_role) changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleChange {
+    /// The participant with their new role.
+    pub participant: crate::model::Participant,
+    /// The role they had before (equal to the new one when nothing changed).
+    pub old_role: crate::model::Role,
+}
+
+/// What [`Tx::transfer_owner`](super::Tx::transfer_owner) changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerChange {
+    /// The conversation with its new owner.
+    pub conversation: crate::model::Conversation,
+    /// Who owned it before, if anyone.
+    pub old_owner: Option<String>,
+    /// The new owner's promotion to admin, when they were not one yet.
+    pub promoted: Option<RoleChange>,
+}
+
+/// What banning a user needs.
+#[derive(Debug, Clone, Default)]
+pub struct NewBan {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The user to keep out.
+    pub user_id: String,
+    /// The moderator or admin banning them.
+    pub banned_by: String,
+    /// Why, if they said.
+    pub reason: Option<String>,
 }

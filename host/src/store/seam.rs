@@ -15,13 +15,13 @@
 
 use super::Result;
 use super::records::{
-    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation, NewHeld,
-    NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
-    StartedRow, StoredEvent, Timer, TokenOwner,
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
+    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::model::{
-    Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence, Reaction,
-    Receipt, TokenInfo, User, UserAccount, UserConversation,
+    Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
+    Reaction, Receipt, Role, TokenInfo, User, UserAccount, UserConversation,
 };
 
 /// Every query, on one consistent snapshot of the database.
@@ -144,6 +144,19 @@ pub trait Read {
     fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>>;
     /// The users who share a conversation with `user_id`, by id (who hears of its presence).
     fn contacts_of(&self, user_id: &str) -> Result<Vec<String>>;
+
+    // Bans and blocks (`store/sqlite/bans.rs`, `store/sqlite/blocks.rs`).
+
+    /// `user_id`'s ban from `conversation_id`, if banned.
+    fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>>;
+    /// The bans of `conversation_id`, oldest first.
+    fn bans(&self, conversation_id: &str) -> Result<Vec<Ban>>;
+    /// The users of `user_ids` banned from `conversation_id`, in the order given, each once.
+    fn banned_among(&self, conversation_id: &str, user_ids: &[String]) -> Result<Vec<String>>;
+    /// `blocker`'s block of `blocked`, if any.
+    fn block(&self, blocker: &str, blocked: &str) -> Result<Option<Block>>;
+    /// The users `blocker` blocked, oldest block first.
+    fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>>;
 }
 
 /// Every change, inside one transaction; queries see the transaction's own writes.
@@ -348,4 +361,30 @@ pub trait Tx: Read {
     ) -> Result<PresenceChange>;
     /// Drops every presence row of `node`; the users that went offline.
     fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>>;
+
+    // Roles, ownership, bans and blocks (`store/sqlite/roles.rs`, `bans.rs`, `blocks.rs`).
+
+    /// Gives member `user_id` of `conversation_id` `role`; the participant now and their old role.
+    fn set_role(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        role: Role,
+        now: Millis,
+    ) -> Result<RoleChange>;
+    /// Makes member `new_owner` the owner of `conversation_id` (and an admin).
+    fn transfer_owner(
+        &self,
+        conversation_id: &str,
+        new_owner: &str,
+        now: Millis,
+    ) -> Result<OwnerChange>;
+    /// Records a ban (the caller removes the member in the same transaction); an existing ban stays.
+    fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>>;
+    /// Lifts a ban; the ban, if there was one.
+    fn remove_ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>>;
+    /// Records that `blocker` blocks `blocked`; an existing block stays.
+    fn block_user(&self, blocker: &str, blocked: &str, now: Millis) -> Result<Outcome<Block>>;
+    /// Lifts `blocker`'s block of `blocked`; the block, if there was one.
+    fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>>;
 }

@@ -1,9 +1,11 @@
 //! Chat operations against real SQLite files and real compiled plugins.
 //! - `hooks`: each operation's hook and payload, before-hook chains, failing before-hooks.
 //! - `rules`: who may do what, validation, idempotency, receipts, live events.
+//! - `moderation`: roles, bans and blocks: what each writes, what a refusal leaves, a banned bot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod hooks;
+mod moderation;
 mod rules;
 
 use super::testkit::Kit;

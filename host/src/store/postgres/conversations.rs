@@ -3,14 +3,14 @@
 //! server as one array parameter (`unnest`, `= ANY`), so a conversation of 1,000 members is created in one
 //! statement, not 1,000 round trips.
 
-use crate::store::limits::{check_title, conversation_members};
+use crate::store::limits::{check_title, conversation_members, new_owner, stored_role};
 use deadpool_postgres::Transaction;
 
 use super::locks::advisory_key;
 use super::users::missing_users;
 use super::values::{big, no_nul_opt};
 use super::{messages, participants::participant};
-use crate::model::{Conversation, Millis, UserConversation};
+use crate::model::{Conversation, Millis, Role, UserConversation};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{count_u32, json_value, metadata_text, new_id};
 use crate::store::records::{ConversationPatch, NewConversation, Outcome};
@@ -49,8 +49,9 @@ pub async fn create_conversation(
     let id = new_id("c_")?;
     let conversation = tx
         .prepare_cached(
-            "INSERT INTO conversations (id, title, metadata, distinct_by_participants, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
+            "INSERT INTO conversations
+                 (id, title, metadata, distinct_by_participants, owner_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
         .await?;
     let metadata = metadata_text(&new.metadata)?;
@@ -61,14 +62,17 @@ pub async fn create_conversation(
             &new.title,
             &metadata,
             &new.distinct_by_participants,
+            &new_owner(new),
             &now,
         ],
     )
     .await?;
     let participants = tx
         .prepare_cached(
-            "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at)
-             SELECT $1, m, m = ANY($3::text[]), $4 FROM unnest($2::text[]) AS m",
+            "INSERT INTO participants (conversation_id, user_id, is_admin, role, joined_at)
+             SELECT $1, m, m = ANY($3::text[]),
+                    CASE WHEN m = ANY($3::text[]) THEN 'admin' ELSE 'member' END, $4
+             FROM unnest($2::text[]) AS m",
         )
         .await?;
     tx.execute(&participants, &[&id, &members, &new.admin_ids, &now])
@@ -106,7 +110,8 @@ pub async fn find_distinct(tx: &Transaction<'_>, user_ids: &[String]) -> Result<
 pub async fn get_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversation> {
     let stmt = tx
         .prepare_cached(
-            "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at
+            "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at,
+                    owner_id
              FROM conversations WHERE id = $1",
         )
         .await?;
@@ -115,16 +120,19 @@ pub async fn get_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversa
     };
     let members = tx
         .prepare_cached(
-            "SELECT user_id, is_admin FROM participants WHERE conversation_id = $1
+            "SELECT user_id, role FROM participants WHERE conversation_id = $1
              ORDER BY joined_at, user_id",
         )
         .await?;
     let mut participant_ids = Vec::new();
     let mut admin_ids = Vec::new();
+    let mut moderator_ids = Vec::new();
     for member in tx.query(&members, &[&id]).await? {
         let user: String = member.try_get(0)?;
-        if member.try_get(1)? {
-            admin_ids.push(user.clone());
+        match stored_role(&user, member.try_get(1)?)? {
+            Role::Admin => admin_ids.push(user.clone()),
+            Role::Moderator => moderator_ids.push(user.clone()),
+            Role::Member => {}
         }
         participant_ids.push(user);
     }
@@ -133,6 +141,8 @@ pub async fn get_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversa
         id: row.try_get(0)?,
         title: row.try_get(1)?,
         admin_ids,
+        moderator_ids,
+        owner_id: row.try_get(7)?,
         participant_ids,
         distinct_by_participants: row.try_get(3)?,
         metadata: json_value(row.try_get(2)?)?,

@@ -39,8 +39,8 @@
 //!   transactions.
 //! - Query modules, one per area as in `store/sqlite/`: [`users`], [`tokens`], [`conversations`],
 //!   [`participants`] (with the unread counters), [`messages`], [`receipts`], [`reactions`], [`events`],
-//!   [`outbox`], [`dead_letters`], [`devices`], [`timers`]; [`values`]: what they share (NUL rules,
-//!   conversions).
+//!   [`outbox`], [`dead_letters`], [`devices`], [`timers`], [`roles`], [`bans`], [`blocks`]; [`values`]:
+//!   what they share (NUL rules, conversions).
 //! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
 //! - [`leases`]: a cluster node's after-hook deliveries (one fan-out at a time, leased starts).
 //! - [`kv`]: [`PgKv`], the plugins' KV store in the same database.
@@ -48,6 +48,8 @@
 //! - Cluster mode only, not on the seam: [`catalog`], the plugins every node runs; [`nodes`], the nodes'
 //!   heartbeats.
 
+pub mod bans;
+pub mod blocks;
 pub mod catalog;
 pub mod connect;
 pub mod conversations;
@@ -69,6 +71,7 @@ pub mod participants;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+pub mod roles;
 mod seam;
 pub mod sequencer;
 pub mod setting;

@@ -10,17 +10,17 @@ use tokio_postgres::Row;
 use super::conversations::{get_conversation, touch};
 use super::users::missing_users;
 use super::values::user_at;
-use crate::model::{Millis, Participant};
+use crate::model::{Millis, Participant, Role};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
-use crate::store::limits::check_participant_count;
+use crate::store::limits::{check_participant_count, stored_role};
 
 /// Participant columns: the last read message from `last_read_seq`, the unread count as kept. Ends in a
 /// `WHERE` on the conversation so each query appends its filter and stays a constant.
 macro_rules! participant_select {
     ($filter:literal) => {
         concat!(
-            "SELECT p.is_admin, u.id, u.name, u.metadata,
+            "SELECT p.role, u.id, u.name, u.metadata,
                 (SELECT m.id FROM messages m
                  WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
                 p.unread_count
@@ -31,9 +31,12 @@ macro_rules! participant_select {
 }
 
 fn participant_row(r: &Row) -> Result<Participant> {
+    let user = user_at(r, 1)?;
+    let role = stored_role(&user.id, r.try_get(0)?)?;
     Ok(Participant {
-        is_admin: r.try_get(0)?,
-        user: user_at(r, 1)?,
+        is_admin: role == Role::Admin,
+        role,
+        user,
         last_read_message_id: r.try_get(4)?,
         unread_count: count_u32(r.try_get(5)?),
     })
@@ -113,7 +116,8 @@ pub async fn add_participants(
     Ok(added)
 }
 
-/// Removes `user_id` from the conversation; false if they were not a member.
+/// Removes `user_id` from the conversation; false if they were not a member. An owner who leaves leaves
+/// the conversation without one.
 pub async fn remove_participant(
     tx: &Transaction<'_>,
     id: &str,
@@ -126,6 +130,12 @@ pub async fn remove_participant(
         .await?;
     let removed = tx.execute(&stmt, &[&id, &user_id]).await?;
     if removed > 0 {
+        let orphan = tx
+            .prepare_cached(
+                "UPDATE conversations SET owner_id = NULL WHERE id = $1 AND owner_id = $2",
+            )
+            .await?;
+        tx.execute(&orphan, &[&id, &user_id]).await?;
         touch(tx, id, now).await?;
     }
     Ok(removed > 0)

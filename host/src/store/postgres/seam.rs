@@ -16,18 +16,18 @@ use tokio::runtime::Handle;
 use super::error::{PgError, must_retry};
 use super::leases::{self, LeaseHolder};
 use super::{
-    conversations, dead_letters, devices, events, held, messages, outbox, participants, presence,
-    reactions, receipts, timers, tokens, users,
+    bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
+    participants, presence, reactions, receipts, roles, timers, tokens, users,
 };
 use crate::model::{
-    Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence, Reaction,
-    Receipt, TokenInfo, User, UserAccount, UserConversation,
+    Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
+    Reaction, Receipt, Role, TokenInfo, User, UserAccount, UserConversation,
 };
 use crate::store::error::StoreError;
 use crate::store::records::{
-    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation, NewHeld,
-    NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
-    StartedRow, StoredEvent, Timer, TokenOwner,
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
+    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -278,6 +278,26 @@ impl Read for PgConn<'_, '_> {
 
     fn contacts_of(&self, user_id: &str) -> Result<Vec<String>> {
         self.run(presence::contacts_of(self.tx, user_id))
+    }
+
+    fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+        self.run(bans::ban(self.tx, conversation_id, user_id))
+    }
+
+    fn bans(&self, conversation_id: &str) -> Result<Vec<Ban>> {
+        self.run(bans::bans(self.tx, conversation_id))
+    }
+
+    fn banned_among(&self, conversation_id: &str, user_ids: &[String]) -> Result<Vec<String>> {
+        self.run(bans::banned_among(self.tx, conversation_id, user_ids))
+    }
+
+    fn block(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
+        self.run(blocks::block(self.tx, blocker, blocked))
+    }
+
+    fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>> {
+        self.run(blocks::blocks_of(self.tx, blocker))
     }
 }
 
@@ -649,5 +669,51 @@ impl Tx for PgConn<'_, '_> {
 
     fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>> {
         self.run(presence::clear_node_presence(self.tx, node, now))
+    }
+
+    fn set_role(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        role: Role,
+        now: Millis,
+    ) -> Result<RoleChange> {
+        self.run(roles::set_role(
+            self.tx,
+            conversation_id,
+            user_id,
+            role,
+            now,
+        ))
+    }
+
+    fn transfer_owner(
+        &self,
+        conversation_id: &str,
+        new_owner: &str,
+        now: Millis,
+    ) -> Result<OwnerChange> {
+        self.run(roles::transfer_owner(
+            self.tx,
+            conversation_id,
+            new_owner,
+            now,
+        ))
+    }
+
+    fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
+        self.run(bans::add_ban(self.tx, new, now))
+    }
+
+    fn remove_ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+        self.run(bans::remove_ban(self.tx, conversation_id, user_id))
+    }
+
+    fn block_user(&self, blocker: &str, blocked: &str, now: Millis) -> Result<Outcome<Block>> {
+        self.run(blocks::block_user(self.tx, blocker, blocked, now))
+    }
+
+    fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
+        self.run(blocks::unblock_user(self.tx, blocker, blocked))
     }
 }

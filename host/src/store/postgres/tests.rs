@@ -13,6 +13,8 @@ type TestResult = anyhow::Result<()>;
 
 /// Every table of the schema at its latest version, `schema_version` included.
 const TABLES: &[&str] = &[
+    "bans",
+    "blocks",
     "conversations",
     "dead_letters",
     "deliveries",
@@ -295,5 +297,68 @@ async fn a_caller_waits_for_a_free_connection_only_as_long_as_the_pool_says() ->
     );
     drop(held);
     drop(pool.get().await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn version_8_gives_admins_their_role_and_conversations_their_oldest_admin_as_owner()
+-> TestResult {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(());
+    };
+    let pool = pool(&pg.url_for_new_database()?).await?;
+    // A database at version 7, as the previous release left it.
+    let client = pool.get().await?;
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (
+                 version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, applied_by TEXT NOT NULL)",
+        )
+        .await?;
+    let before_roles = [
+        include_str!("schema/v1.sql"),
+        include_str!("schema/v2.sql"),
+        include_str!("schema/v3.sql"),
+        include_str!("schema/v4.sql"),
+        include_str!("schema/v5.sql"),
+        include_str!("schema/v6.sql"),
+        include_str!("schema/v7.sql"),
+    ];
+    for (version, sql) in (1_i64..).zip(before_roles) {
+        client.batch_execute(sql).await?;
+        client
+            .execute(
+                "INSERT INTO schema_version VALUES ($1, 0, 'test')",
+                &[&version],
+            )
+            .await?;
+    }
+    // c1: a created it (admin since 0), c made admin later; c2: no admin at all.
+    client
+        .batch_execute(
+            "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 0), ('b', 'B', 0), ('c', 'C', 0);
+             INSERT INTO conversations (id, created_at, updated_at) VALUES ('c1', 0, 0), ('c2', 0, 0);
+             INSERT INTO participants (conversation_id, user_id, is_admin, joined_at)
+             VALUES ('c1', 'c', true, 5), ('c1', 'a', true, 0), ('c1', 'b', false, 1),
+                    ('c2', 'b', false, 0);",
+        )
+        .await?;
+    drop(client);
+    assert_eq!(migrate(&pool).await?.from, 7);
+    let roles = names(
+        &pool,
+        "SELECT conversation_id || ' ' || user_id || ' ' || role FROM participants ORDER BY 1",
+    )
+    .await?;
+    assert_eq!(
+        roles,
+        ["c1 a admin", "c1 b member", "c1 c admin", "c2 b member"]
+    );
+    let owners = names(
+        &pool,
+        "SELECT id || ' ' || coalesce(owner_id, '-') FROM conversations ORDER BY 1",
+    )
+    .await?;
+    assert_eq!(owners, ["c1 a", "c2 -"]);
     Ok(())
 }

@@ -6,12 +6,12 @@
 //! found by its exact current participant set, so adding someone to a direct chat makes it a different
 //! set, as users expect.
 
-use crate::store::limits::{check_title, conversation_members};
+use crate::store::limits::{check_title, conversation_members, new_owner, stored_role};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::users::missing_users;
 use super::{messages, participants::participant};
-use crate::model::{Conversation, Millis, UserConversation};
+use crate::model::{Conversation, Millis, Role, UserConversation};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{count_u32, json_text, json_value, metadata_text, new_id};
 use crate::store::records::Outcome;
@@ -38,16 +38,20 @@ pub fn create_conversation(
         });
     }
     let id = new_id("c_")?;
+    let owner = new_owner(new);
     tx.prepare_cached(
-        "INSERT INTO conversations (id, title, metadata, distinct_by_participants, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO conversations (id, title, metadata, distinct_by_participants, owner_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
     )?
-    .execute(params![id, new.title, metadata_text(&new.metadata)?, new.distinct_by_participants, now])?;
+    .execute(params![id, new.title, metadata_text(&new.metadata)?, new.distinct_by_participants, owner, now])?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO participants (conversation_id, user_id, is_admin, role, joined_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for user in &members {
-        insert.execute(params![id, user, new.admin_ids.contains(user), now])?;
+        let admin = new.admin_ids.contains(user);
+        let role = if admin { Role::Admin } else { Role::Member };
+        insert.execute(params![id, user, admin, role.as_str(), now])?;
     }
     Ok(Outcome {
         value: get_conversation(tx, &id)?,
@@ -83,35 +87,46 @@ pub fn find_distinct(conn: &Connection, user_ids: &[String]) -> Result<Option<St
 pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
     let row = conn
         .prepare_cached(
-            "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at
+            "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at,
+                    owner_id
              FROM conversations WHERE id = ?1",
         )?
         .query_row([id], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    (r.get::<_, String>(0)?,
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, bool>(3)?),
+                    (r.get::<_, Option<String>>(4)?,
                     r.get::<_, Millis>(5)?,
                     r.get::<_, Millis>(6)?,
+                    r.get::<_, Option<String>>(7)?),
                 ))
             })
         .optional()?;
-    let Some((id, title, metadata, distinct, last_message_id, created_at, updated_at)) = row else {
+    let Some((
+        (id, title, metadata, distinct),
+        (last_message_id, created_at, updated_at, owner_id),
+    )) = row
+    else {
         return Err(StoreError::not_found("conversation", id));
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT user_id, is_admin FROM participants WHERE conversation_id = ?1 ORDER BY joined_at, user_id",
+        "SELECT user_id, role FROM participants WHERE conversation_id = ?1 ORDER BY joined_at, user_id",
     )?;
     let mut participant_ids = Vec::new();
     let mut admin_ids = Vec::new();
-    for member in stmt.query_map([&id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
-    })? {
-        let (user, is_admin) = member?;
-        if is_admin {
-            admin_ids.push(user.clone());
+    let mut moderator_ids = Vec::new();
+    let members = stmt
+        .query_map([&id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (user, role) in members {
+        match stored_role(&user, &role)? {
+            Role::Admin => admin_ids.push(user.clone()),
+            Role::Moderator => moderator_ids.push(user.clone()),
+            Role::Member => {}
         }
         participant_ids.push(user);
     }
@@ -120,6 +135,8 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
         id,
         title,
         admin_ids,
+        moderator_ids,
+        owner_id,
         participant_ids,
         distinct_by_participants: distinct,
         metadata: json_value(&metadata)?,
@@ -189,7 +206,7 @@ pub fn update_conversation(
     get_conversation(tx, id)
 }
 
-/// Deletes the conversation with its participants, messages, receipts and reactions; returns it as it was,
+/// Deletes the conversation with its participants, bans, messages, receipts and reactions; returns it as it was,
 /// for the `conversation.deleted` event. Its events stay in the log.
 pub fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversation> {
     let before = get_conversation(tx, id)?;

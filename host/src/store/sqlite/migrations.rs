@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     V4_USER_ADMIN,
     V5_PRESENCE,
     V6_THREADS_AND_HELD,
+    V7_ROLES_BANS_BLOCKS,
 ];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
@@ -274,6 +275,42 @@ CREATE UNIQUE INDEX held_messages_client_id ON held_messages(sender_id, client_i
     WHERE client_id IS NOT NULL;
 "#;
 
+/// Version 7: roles, owners, bans and blocks (see [`roles`](super::roles), [`bans`](super::bans) and
+/// [`blocks`](super::blocks)).
+///
+/// Each participant gets a `role` (`admin`, `moderator`, `member`); `role` is the truth and `is_admin`
+/// stays, written with it (`role = 'admin'`), for queries that predate roles. Existing admins become
+/// `admin`. Each conversation gets an `owner_id` (its creator from now on); an existing conversation's
+/// owner is its oldest admin (the creator, unless admins were named at creation). A ban keeps a user out of
+/// one conversation; a block is between two users, whatever the conversation.
+const V7_ROLES_BANS_BLOCKS: &str = r#"
+ALTER TABLE participants ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+    CHECK (role IN ('admin', 'moderator', 'member'));
+UPDATE participants SET role = 'admin' WHERE is_admin = 1;
+ALTER TABLE conversations ADD COLUMN owner_id TEXT REFERENCES users(id);
+UPDATE conversations SET owner_id = (
+    SELECT p.user_id FROM participants p
+    WHERE p.conversation_id = conversations.id AND p.is_admin = 1
+    ORDER BY p.joined_at, p.user_id LIMIT 1
+);
+
+CREATE TABLE bans (
+    conversation_id  TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    user_id          TEXT NOT NULL REFERENCES users(id),
+    banned_by        TEXT NOT NULL,
+    reason           TEXT,
+    created_at       INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE blocks (
+    blocker_id  TEXT NOT NULL REFERENCES users(id),
+    blocked_id  TEXT NOT NULL REFERENCES users(id),
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (blocker_id, blocked_id)
+) STRICT, WITHOUT ROWID;
+"#;
+
 /// The schema version this build migrates to.
 pub fn latest_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
@@ -392,6 +429,59 @@ mod tests {
         let owner = owner.ok_or_else(|| StoreError::not_found("token", "alice"))?;
         assert_eq!(owner.user.id, "alice");
         assert!(owner.token_id.starts_with("t_00000000008") && owner.token_id.len() == 21);
+        Ok(())
+    }
+
+    #[test]
+    fn version_7_gives_admins_their_role_and_conversations_their_oldest_admin_as_owner()
+    -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut conn = Connection::open(dir.path().join("m.db"))?;
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql)?;
+        }
+        conn.pragma_update(None, "user_version", 6)?;
+        // c1: a created it (admin since 0), c made admin later; c2: no admin at all.
+        conn.execute_batch(
+            "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 0), ('b', 'B', 0), ('c', 'C', 0);
+             INSERT INTO conversations (id, created_at, updated_at) VALUES ('c1', 0, 0), ('c2', 0, 0);
+             INSERT INTO participants (conversation_id, user_id, is_admin, joined_at)
+             VALUES ('c1', 'c', 1, 5), ('c1', 'a', 1, 0), ('c1', 'b', 0, 1), ('c2', 'b', 0, 0);",
+        )?;
+        assert_eq!(migrate(&mut conn)?, 6);
+        let mut stmt = conn.prepare(
+            "SELECT conversation_id, user_id, role FROM participants ORDER BY conversation_id, user_id",
+        )?;
+        let roles = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let expected = [
+            ("c1", "a", "admin"),
+            ("c1", "b", "member"),
+            ("c1", "c", "admin"),
+            ("c2", "b", "member"),
+        ]
+        .map(|(c, u, r)| (c.to_owned(), u.to_owned(), r.to_owned()));
+        assert_eq!(roles, expected);
+        let mut stmt = conn.prepare("SELECT id, owner_id FROM conversations ORDER BY id")?;
+        let owners = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        assert_eq!(
+            owners,
+            [
+                ("c1".to_owned(), Some("a".to_owned())),
+                ("c2".to_owned(), None)
+            ]
+        );
         Ok(())
     }
 

@@ -13,7 +13,8 @@
 //! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
 //! - [`users`]: users, bot users and whether each is active; [`tokens`]: their hashed bearer tokens.
 //! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).
-//! - [`participants`]: membership, admins and each member's read state.
+//! - [`participants`]: membership, roles and each member's read state; [`roles`]: role changes and
+//!   ownership; [`bans`]: users kept out of a conversation; [`blocks`]: users blocking users.
 //! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
 //! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
 //! - [`unread`]: the unread counter of each participant row, kept up to date by sends, deletes and reads.
@@ -24,6 +25,8 @@
 //! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
 //! - [`kv`] and [`kv_quota`]: the plugins' key-value store, in its own file.
 
+pub mod bans;
+pub mod blocks;
 pub mod conversations;
 pub mod db;
 pub mod dead_letters;
@@ -40,6 +43,7 @@ pub mod participants;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+pub mod roles;
 mod seam;
 pub mod timers;
 pub mod tokens;

@@ -1,16 +1,18 @@
-//! Membership: who is in a conversation, who administers it, and each member's read state.
+//! Membership: who is in a conversation, their role, and each member's read state.
 //!
 //! Participant and admin lists live in one row per member (not in JSON arrays as in Skygear), so
-//! "my conversations" and "is U a member" are index lookups.
+//! "my conversations" and "is U a member" are index lookups. A member's `role` is the truth about what
+//! they may do; `is_admin` is written with it (`role = 'admin'`) for queries that predate roles. Role
+//! changes and ownership are in [`roles`](super::roles).
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::conversations::{get_conversation, touch};
 use super::users::{RawUser, missing_users};
-use crate::model::{Millis, Participant};
+use crate::model::{Millis, Participant, Role};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
-use crate::store::limits::check_participant_count;
+use crate::store::limits::{check_participant_count, stored_role};
 
 /// Participant columns: the last read message from `last_read_seq`, the unread count as the store keeps
 /// it ([`unread`](super::unread)). Ends in a `WHERE` on the conversation so each query appends its filter
@@ -18,7 +20,7 @@ use crate::store::limits::check_participant_count;
 macro_rules! participant_select {
     ($($filter:literal),*) => {
         concat!(
-            "SELECT p.is_admin, u.id, u.name, u.metadata,
+            "SELECT p.role, u.id, u.name, u.metadata,
                 (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
                 p.unread_count
              FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?1",
@@ -27,16 +29,19 @@ macro_rules! participant_select {
     };
 }
 
-fn participant_row(r: &Row<'_>) -> rusqlite::Result<(bool, RawUser, Option<String>, i64)> {
+fn participant_row(r: &Row<'_>) -> rusqlite::Result<(String, RawUser, Option<String>, i64)> {
     Ok((r.get(0)?, RawUser::from_row(r, 1)?, r.get(4)?, r.get(5)?))
 }
 
 fn into_participant(
-    (is_admin, user, last_read_message_id, unread): (bool, RawUser, Option<String>, i64),
+    (role, user, last_read_message_id, unread): (String, RawUser, Option<String>, i64),
 ) -> Result<Participant> {
+    let user = user.into_user()?;
+    let role = stored_role(&user.id, &role)?;
     Ok(Participant {
-        user: user.into_user()?,
-        is_admin,
+        user,
+        is_admin: role == Role::Admin,
+        role,
         unread_count: count_u32(unread),
         last_read_message_id,
     })
@@ -65,7 +70,7 @@ pub fn is_participant(conn: &Connection, conversation_id: &str, user_id: &str) -
 /// Whether `user_id` is an admin of `conversation_id`.
 pub fn is_admin(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
-        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 AND is_admin = 1",
+        "SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 AND role = 'admin'",
     )?;
     Ok(stmt.exists([conversation_id, user_id])?)
 }
@@ -112,7 +117,8 @@ pub fn add_participants(
 }
 
 /// Removes `user_id` from the conversation; false if they were not a member. Their receipts stay (they
-/// are history), but no longer count towards message status.
+/// are history), but no longer count towards message status. An owner who leaves leaves the conversation
+/// without one (`owner_id` null) until an admin transfers it.
 pub fn remove_participant(
     tx: &Transaction<'_>,
     id: &str,
@@ -124,6 +130,10 @@ pub fn remove_participant(
         .prepare_cached("DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?
         .execute([id, user_id])?;
     if removed > 0 {
+        tx.prepare_cached(
+            "UPDATE conversations SET owner_id = NULL WHERE id = ?1 AND owner_id = ?2",
+        )?
+        .execute([id, user_id])?;
         touch(tx, id, now)?;
     }
     Ok(removed > 0)
@@ -139,9 +149,9 @@ pub fn set_admin(
 ) -> Result<()> {
     let changed = tx
         .prepare_cached(
-            "UPDATE participants SET is_admin = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
+            "UPDATE participants SET is_admin = ?3, role = ?4 WHERE conversation_id = ?1 AND user_id = ?2",
         )?
-        .execute(params![id, user_id, admin])?;
+        .execute(params![id, user_id, admin, if admin { "admin" } else { "member" }])?;
     if changed == 0 {
         return Err(StoreError::not_found("participant", user_id));
     }

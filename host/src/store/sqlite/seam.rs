@@ -5,17 +5,17 @@
 use rusqlite::{Connection, Transaction};
 
 use super::{
-    conversations, dead_letters, devices, events, held, messages, outbox, participants, presence,
-    reactions, receipts, timers, tokens, users,
+    bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
+    participants, presence, reactions, receipts, roles, timers, tokens, users,
 };
 use crate::model::{
-    Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence, Reaction,
-    Receipt, TokenInfo, User, UserAccount, UserConversation,
+    Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
+    Reaction, Receipt, Role, TokenInfo, User, UserAccount, UserConversation,
 };
 use crate::store::records::{
-    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewConversation, NewHeld,
-    NewMessage, NewUser, Outcome, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
-    StartedRow, StoredEvent, Timer, TokenOwner,
+    ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
+    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -223,6 +223,30 @@ macro_rules! impl_read {
 
             fn contacts_of(&self, user_id: &str) -> Result<Vec<String>> {
                 presence::contacts_of(self, user_id)
+            }
+
+            fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+                bans::ban(self, conversation_id, user_id)
+            }
+
+            fn bans(&self, conversation_id: &str) -> Result<Vec<Ban>> {
+                bans::bans(self, conversation_id)
+            }
+
+            fn banned_among(
+                &self,
+                conversation_id: &str,
+                user_ids: &[String],
+            ) -> Result<Vec<String>> {
+                bans::banned_among(self, conversation_id, user_ids)
+            }
+
+            fn block(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
+                blocks::block(self, blocker, blocked)
+            }
+
+            fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>> {
+                blocks::blocks_of(self, blocker)
             }
         }
     };
@@ -497,5 +521,40 @@ impl Tx for Transaction<'_> {
 
     fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>> {
         presence::clear_node_presence(self, node, now)
+    }
+
+    fn set_role(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+        role: Role,
+        now: Millis,
+    ) -> Result<RoleChange> {
+        roles::set_role(self, conversation_id, user_id, role, now)
+    }
+
+    fn transfer_owner(
+        &self,
+        conversation_id: &str,
+        new_owner: &str,
+        now: Millis,
+    ) -> Result<OwnerChange> {
+        roles::transfer_owner(self, conversation_id, new_owner, now)
+    }
+
+    fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
+        bans::add_ban(self, new, now)
+    }
+
+    fn remove_ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+        bans::remove_ban(self, conversation_id, user_id)
+    }
+
+    fn block_user(&self, blocker: &str, blocked: &str, now: Millis) -> Result<Outcome<Block>> {
+        blocks::block_user(self, blocker, blocked, now)
+    }
+
+    fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
+        blocks::unblock_user(self, blocker, blocked)
     }
 }

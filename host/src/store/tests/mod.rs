@@ -31,8 +31,9 @@
 //!
 //! ## Layout
 //! One file per area, as in `store/sqlite/`: [`users`] and [`tokens`]; [`conversations`] and
-//! [`participants`]; [`messages`], [`receipts`], [`unread`] and [`reactions`]; [`events`], [`outbox`] and
-//! [`dead_letters`]; [`timers`]; [`kv`] (values, expiry and quotas).
+//! [`participants`]; [`roles`], [`bans`] and [`blocks`]; [`messages`], [`receipts`], [`unread`] and
+//! [`reactions`]; [`events`], [`outbox`] and [`dead_letters`]; [`timers`]; [`kv`] (values, expiry and
+//! quotas).
 
 use std::path::Path;
 
@@ -80,6 +81,8 @@ macro_rules! backend_tests {
     };
 }
 
+mod bans;
+mod blocks;
 mod conversations;
 mod dead_letters;
 mod events;
@@ -91,6 +94,7 @@ mod participants;
 mod presence;
 mod reactions;
 mod receipts;
+mod roles;
 mod threads;
 mod timers;
 mod tokens;
