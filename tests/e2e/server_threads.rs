@@ -1,6 +1,6 @@
 //! Threads over real HTTP and WebSocket: a reply names its parent, arrives live with the parent's new
 //! reply count, stays out of the conversation's list and is listed in its thread; replying to a reply or
-//! to another conversation's message is refused with the field named.
+//! to another conversation's message is refused (409) with the field named.
 
 use reqwest::Method;
 use serde_json::json;
@@ -80,7 +80,7 @@ async fn a_reply_lives_in_its_thread_and_updates_its_parent() {
         let (status, answer) = server
             .call(Method::POST, &path, Some(&alice), Some(body))
             .await;
-        assert_eq!(status.as_u16(), 422, "{answer}");
+        assert_eq!(status.as_u16(), 409, "{answer}");
         assert!(
             answer["error"]["message"]
                 .as_str()

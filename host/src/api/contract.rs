@@ -67,6 +67,12 @@ const QUERY_RULES: &[(&str, &str, Range)] = &[
         "get",
         fields::MESSAGES_LIMIT,
     ),
+    ("/v1/messages/{id}/replies", "get", fields::MESSAGES_LIMIT),
+    (
+        "/v1/conversations/{id}/threads",
+        "get",
+        fields::THREADS_LIMIT,
+    ),
     ("/v1/admin/dead-letters", "get", fields::DEAD_LETTERS_LIMIT),
     ("/v1/admin/users", "get", fields::USERS_LIMIT),
 ];

@@ -23,14 +23,28 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reject_held))
 }
 
+/// Which held messages to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldFilter {
+    /// Waiting for a moderator.
+    Pending,
+    /// Approved (and sent).
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Every state.
+    All,
+}
+
 /// `GET /v1/conversations/{id}/held` query parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HeldQuery {
-    /// Only held messages in this state (default `pending`); `all` for every state.
+    /// Only held messages in this state (default `pending`).
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Option<HeldFilter>,
 }
 
 /// Held messages of a conversation.
@@ -55,15 +69,11 @@ pub async fn list_held(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<HeldQuery>,
 ) -> Result<Json<HeldList>, ApiError> {
-    let wanted = match query.state.as_deref() {
-        None => Some(HoldState::Pending),
-        Some("all") => None,
-        Some(text) => Some(HoldState::parse(text).ok_or_else(|| {
-            ApiError::invalid(
-                "state",
-                format!("{text:?} is not pending, approved, rejected or all"),
-            )
-        })?),
+    let wanted = match query.state {
+        None | Some(HeldFilter::Pending) => Some(HoldState::Pending),
+        Some(HeldFilter::Approved) => Some(HoldState::Approved),
+        Some(HeldFilter::Rejected) => Some(HoldState::Rejected),
+        Some(HeldFilter::All) => None,
     };
     let held = state.chat.held_messages(&user, &id, wanted).await?;
     Ok(Json(HeldList { held }))

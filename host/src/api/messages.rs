@@ -42,8 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
               (status = 403, description = "The other participant of this one-to-one conversation blocked the caller (`blocked`)", body = ErrorBody),
               (status = 404, description = "No such conversation, or the caller is not in it", body = ErrorBody),
-              (status = 409, description = "The client_id was used for another message", body = ErrorBody),
-              (status = 422, description = "A field is of the wrong type or unacceptable (a `parent_id` that is not a top-level message of the conversation), or a plugin rejected the message (`rejected_by_plugin`)", body = ErrorBody)))]
+              (status = 409, description = "The client_id was used for another message, or `parent_id` is not a top-level message of the conversation", body = ErrorBody),
+              (status = 422, description = "A field is of the wrong type or unacceptable, or a plugin rejected the message (`rejected_by_plugin`)", body = ErrorBody)))]
 pub async fn send_message(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,

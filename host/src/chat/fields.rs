@@ -323,7 +323,7 @@ pub const BODY: Text = Text::new("body", 0, MAX_BODY_CHARS);
 /// `SendMessage.client_id`.
 pub const CLIENT_ID: Text = Text::new("client_id", 1, MAX_CLIENT_ID_LEN);
 /// `SendMessage.parent_id`: a message id.
-pub const PARENT_ID: Text = Text::new("parent_id", 1, MAX_CLIENT_ID_LEN);
+pub const PARENT_ID: Text = Text::new("parent_id", 1, MAX_CLIENT_ID_LEN).id_chars();
 /// A moderator's reason (`RejectHeld.reason`): a sentence for the sender, not an essay.
 pub const REASON: Text = Text::new("reason", 0, MAX_REASON_CHARS);
 /// `AddReaction.emoji`.
@@ -342,6 +342,12 @@ pub const MESSAGES_LIMIT: Range = Range {
     field: "limit",
     min: 1,
     max: MAX_PAGE_LIMIT as u64,
+};
+/// `limit` of `GET /v1/conversations/{id}/threads`.
+pub const THREADS_LIMIT: Range = Range {
+    field: "limit",
+    min: 1,
+    max: crate::chat::threads::MAX_THREADS_PAGE as u64,
 };
 /// `limit` of `GET /v1/admin/dead-letters`.
 pub const DEAD_LETTERS_LIMIT: Range = Range {

@@ -436,39 +436,25 @@ pub(super) fn publish_message(
     Ok(())
 }
 
-/// [`ChatError::Invalid`] (`parent_id`) unless `parent_id` is a top-level message of `conversation_id`
-/// that is not deleted: threads are one level deep, as in Stream and CometChat.
+/// [`ChatError::Conflict`] (naming `parent_id`) unless `parent_id` is a top-level message of
+/// `conversation_id` that is not deleted: threads are one level deep, as in Stream and CometChat. A
+/// conflict with the conversation's state (409), not malformed input.
 fn check_parent(conn: &dyn Read, conversation_id: &str, parent_id: &str) -> Result<(), ChatError> {
+    let refuse = |why: String| Err(ChatError::Conflict(format!("parent_id: {why}")));
     let parent = match conn.get_message(parent_id) {
-        Ok(parent) => parent,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ChatError::invalid(
-                "parent_id",
-                format!("no message {parent_id:?} in this conversation"),
-            ));
+        Ok(parent) if parent.conversation_id == conversation_id => parent,
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            return refuse(format!("no message {parent_id:?} in this conversation"));
         }
         Err(e) => return Err(e.into()),
     };
-    if parent.conversation_id != conversation_id {
-        return Err(ChatError::invalid(
-            "parent_id",
-            format!("no message {parent_id:?} in this conversation"),
-        ));
-    }
-    if parent.parent_id.is_some() {
-        return Err(ChatError::invalid(
-            "parent_id",
-            format!(
-                "message {parent_id:?} is itself a reply; reply to its parent {:?} instead",
-                parent.parent_id.as_deref().unwrap_or_default()
-            ),
+    if let Some(grandparent) = &parent.parent_id {
+        return refuse(format!(
+            "message {parent_id:?} is itself a reply; reply to its parent {grandparent:?} instead"
         ));
     }
     if parent.deleted {
-        return Err(ChatError::invalid(
-            "parent_id",
-            format!("message {parent_id:?} is deleted"),
-        ));
+        return refuse(format!("message {parent_id:?} is deleted"));
     }
     Ok(())
 }

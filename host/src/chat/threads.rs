@@ -49,8 +49,11 @@ impl Chat {
         conversation_id: &str,
         limit: Option<u32>,
     ) -> Result<Vec<Message>, ChatError> {
+        if let Some(limit) = limit {
+            fields::THREADS_LIMIT.check(limit.into())?;
+        }
         let (user, id) = (actor.id.clone(), conversation_id.to_owned());
-        let limit = limit.unwrap_or(MAX_THREADS_PAGE).clamp(1, MAX_THREADS_PAGE);
+        let limit = limit.unwrap_or(MAX_THREADS_PAGE);
         self.blocking(move |chat| {
             chat.read(|c| {
                 member_conversation(c, &id, &user)?;

@@ -203,7 +203,6 @@ impl Read for PgConn<'_, '_> {
         ))
     }
 
-
     fn events_since(&self, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {
         self.run(events::events_since(self.tx, user_id, since_id, limit))
     }

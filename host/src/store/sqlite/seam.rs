@@ -142,7 +142,6 @@ macro_rules! impl_read {
                 held::held_messages(self, conversation_id, sender, state, limit)
             }
 
-
             fn events_since(
                 &self,
                 user_id: &str,
