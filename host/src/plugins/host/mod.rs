@@ -53,62 +53,35 @@ selector!(/// Selects the `push` context.
 selector!(/// Selects the `scheduler` context.
     SchedulerData => scheduler::SchedulerCtx);
 
-/// Add every host interface (ours, in every version the server implements, and WASI's) to `linker`.
+/// Adds the imports of one version of the package (`$version`, a module of generated bindings) to
+/// `$linker`, each on its context: the same contexts serve every version.
+macro_rules! add_imports {
+    ($linker:expr, $version:path) => {{
+        use $version as version;
+        version::log::add_to_linker::<PluginState, LogData>($linker, |s| &mut s.log)?;
+        version::kv::add_to_linker::<PluginState, KvData>($linker, |s| &mut s.kv)?;
+        version::config::add_to_linker::<PluginState, ConfigData>($linker, |s| {
+            &mut s.powers.config
+        })?;
+        version::chat::add_to_linker::<PluginState, ChatData>($linker, |s| &mut s.powers.chat)?;
+        version::events::add_to_linker::<PluginState, EventsData>($linker, |s| {
+            &mut s.powers.events
+        })?;
+        version::http::add_to_linker::<PluginState, HttpData>($linker, |s| &mut s.powers.http)?;
+        version::push::add_to_linker::<PluginState, PushData>($linker, |s| &mut s.powers.push)?;
+        version::scheduler::add_to_linker::<PluginState, SchedulerData>($linker, |s| {
+            &mut s.powers.scheduler
+        })?;
+    }};
+}
+
+/// Add every host interface (ours, in every version the server implements: 0.3.0 directly, 0.2.0 and
+/// 0.1.0 through [`v0_2`] and [`v0_1`]; and WASI's) to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
-    add_current(linker)?;
-    add_v0_2(linker)?;
-    add_v0_1(linker)
-}
-
-/// `chathooks:plugin@0.3.0`'s imports.
-fn add_current(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    super::bindings::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
-    super::bindings::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
-    super::bindings::config::add_to_linker::<PluginState, ConfigData>(linker, |s| {
-        &mut s.powers.config
-    })?;
-    super::bindings::chat::add_to_linker::<PluginState, ChatData>(linker, |s| &mut s.powers.chat)?;
-    super::bindings::events::add_to_linker::<PluginState, EventsData>(linker, |s| {
-        &mut s.powers.events
-    })?;
-    super::bindings::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
-    super::bindings::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
-    super::bindings::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
-        &mut s.powers.scheduler
-    })?;
-    Ok(())
-}
-
-/// `chathooks:plugin@0.2.0`'s imports, on the same contexts (see [`v0_2`]).
-fn add_v0_2(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    use super::bindings::v0_2::chathooks::plugin as old;
-    old::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
-    old::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
-    old::config::add_to_linker::<PluginState, ConfigData>(linker, |s| &mut s.powers.config)?;
-    old::chat::add_to_linker::<PluginState, ChatData>(linker, |s| &mut s.powers.chat)?;
-    old::events::add_to_linker::<PluginState, EventsData>(linker, |s| &mut s.powers.events)?;
-    old::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
-    old::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
-    old::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
-        &mut s.powers.scheduler
-    })?;
-    Ok(())
-}
-
-/// `chathooks:plugin@0.1.0`'s imports, on the same contexts (see [`v0_1`]).
-fn add_v0_1(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    use super::bindings::v0_1::chathooks::plugin as old;
-    old::log::add_to_linker::<PluginState, LogData>(linker, |s| &mut s.log)?;
-    old::kv::add_to_linker::<PluginState, KvData>(linker, |s| &mut s.kv)?;
-    old::config::add_to_linker::<PluginState, ConfigData>(linker, |s| &mut s.powers.config)?;
-    old::chat::add_to_linker::<PluginState, ChatData>(linker, |s| &mut s.powers.chat)?;
-    old::events::add_to_linker::<PluginState, EventsData>(linker, |s| &mut s.powers.events)?;
-    old::http::add_to_linker::<PluginState, HttpData>(linker, |s| &mut s.powers.http)?;
-    old::push::add_to_linker::<PluginState, PushData>(linker, |s| &mut s.powers.push)?;
-    old::scheduler::add_to_linker::<PluginState, SchedulerData>(linker, |s| {
-        &mut s.powers.scheduler
-    })?;
+    add_imports!(linker, super::bindings::v0_3::chathooks::plugin);
+    add_imports!(linker, super::bindings::v0_2::chathooks::plugin);
+    add_imports!(linker, super::bindings::v0_1::chathooks::plugin);
     Ok(())
 }
 
