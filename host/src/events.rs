@@ -29,17 +29,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::LiveEvent;
 use crate::model::{
-    Ban, Conversation, HeldMessage, Message, Millis, Origin, Participant, Presence, Reaction,
-    Receipt, Role, TypingEvent, TypingState, User,
+    Ban, Conversation, HeldMessage, Message, Millis, Participant, Presence, Reaction, Receipt,
+    Role, TypingEvent, TypingState, User,
 };
 use crate::plugins::bindings::types as wit;
 use crate::plugins::{Hook, HookCall};
 use crate::store;
 use crate::store::StoredEvent;
 
+mod fields;
 mod hook_calls;
 pub mod to_wit;
 
+use fields::EventField;
 pub use hook_calls::stored_hook_call;
 
 /// Messages produced by plugin chains this deep fire no after-hooks: a bot answering a bot answering a
@@ -133,48 +135,6 @@ macro_rules! hook_arg {
         $src
     };
 }
-
-/// What [`ChatEvent`] reads off its fields, whatever their type: the conversation an event is about
-/// and the loop-guard depth of its message. Every field type implements it (the compiler says so when a
-/// new one does not); only [`Conversation`] and [`Message`] answer.
-trait EventField {
-    /// The conversation, if this field is one.
-    fn conversation(&self) -> Option<&Conversation> {
-        None
-    }
-    /// The loop-guard depth, if this field is a message.
-    fn depth(&self) -> Option<u32> {
-        None
-    }
-}
-
-impl EventField for Conversation {
-    fn conversation(&self) -> Option<&Conversation> {
-        Some(self)
-    }
-}
-
-impl EventField for Message {
-    fn depth(&self) -> Option<u32> {
-        Some(match &self.origin {
-            Origin::User => 0,
-            Origin::Plugin { depth, .. } => *depth,
-        })
-    }
-}
-
-impl EventField for User {}
-impl EventField for Vec<User> {}
-impl EventField for Receipt {}
-impl EventField for Reaction {}
-impl EventField for TypingEvent {}
-impl EventField for Presence {}
-impl EventField for HeldMessage {}
-impl EventField for Option<Message> {}
-impl EventField for Participant {}
-impl EventField for Role {}
-impl EventField for Ban {}
-impl EventField for Option<User> {}
 
 chat_events! {
     /// `message.new` → `after-message-sent`.

@@ -5,7 +5,7 @@ use crate::store::Read;
 use serde_json::json;
 
 use super::*;
-use crate::model::{HeldMessage, HoldState};
+use crate::model::{HeldMessage, HoldState, Origin};
 use crate::plugins::bindings::types as wit;
 use crate::store::sqlite::testutil::{TestDb, ids};
 

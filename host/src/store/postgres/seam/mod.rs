@@ -1,0 +1,301 @@
+//! [`Read`] and [`Tx`] on a PostgreSQL transaction: each method runs the async query function of the same
+//! name in this backend's modules to completion with `Handle::block_on`, on the calling thread, while the
+//! connection's I/O task runs on the backend's own runtime ([`PgDb`](super::PgDb) says why).
+//!
+//! [`PgConn`] also notices when a statement lost a race that PostgreSQL resolved by failing it
+//! (serialization failure, deadlock): the chat layer turns store errors into its own before they reach
+//! [`PgDb::write_then`](super::PgDb::write_then), so the write loop asks the connection, not the error,
+//! whether to run the closure again.
+
+use std::cell::Cell;
+use std::future::Future;
+
+use deadpool_postgres::Transaction;
+use tokio::runtime::Handle;
+
+use super::error::{PgError, must_retry};
+use super::leases::{self, LeaseHolder};
+use super::{
+    bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
+    participants, presence, receipts, timers, tokens, users,
+};
+use crate::model::{
+    Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
+    Receipt, TokenInfo, User, UserAccount, UserConversation,
+};
+use crate::store::error::StoreError;
+use crate::store::records::{
+    DeadLetter, Delivery, Device, MessagePage, QueuedDelivery, StoredEvent, Timer, TokenOwner,
+};
+use crate::store::{Read, Result};
+
+/// One open transaction, as the seam's closures see it.
+pub(super) struct PgConn<'c, 't> {
+    /// The transaction every statement runs in.
+    tx: &'c Transaction<'t>,
+    /// The backend's runtime, which drives the connection.
+    rt: &'c Handle,
+    /// A statement failed with a serialization failure or a deadlock: the transaction is doomed, and the
+    /// whole closure should run again on a fresh one.
+    lost_race: Cell<bool>,
+    /// On a node of a cluster: events are appended as drafts for the sequencer and deliveries are
+    /// leased ([`leases`]).
+    cluster: Option<&'c LeaseHolder>,
+}
+
+impl<'c, 't> PgConn<'c, 't> {
+    pub(super) fn new(tx: &'c Transaction<'t>, rt: &'c Handle) -> Self {
+        Self {
+            tx,
+            rt,
+            lost_race: Cell::new(false),
+            cluster: None,
+        }
+    }
+
+    /// The same connection on a node of a cluster (`Some`): [`Tx::append_event`] appends a draft and
+    /// deliveries are leased by `holder`.
+    pub(super) fn in_cluster(mut self, holder: Option<&'c LeaseHolder>) -> Self {
+        self.cluster = holder;
+        self
+    }
+
+    /// Whether a statement failed in a way that running the transaction again may fix.
+    pub(super) fn lost_race(&self) -> bool {
+        self.lost_race.get()
+    }
+
+    /// Runs one query function to completion on this thread.
+    fn run<T>(&self, query: impl Future<Output = Result<T>>) -> Result<T> {
+        let result = self.rt.block_on(query);
+        if let Err(StoreError::Postgres(PgError::Postgres(error))) = &result
+            && must_retry(error)
+        {
+            self.lost_race.set(true);
+        }
+        result
+    }
+}
+
+impl Read for PgConn<'_, '_> {
+    fn ping(&self) -> Result<()> {
+        self.run(async {
+            self.tx.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+    }
+
+    fn get_user(&self, id: &str) -> Result<User> {
+        self.run(users::get_user(self.tx, id))
+    }
+
+    fn find_user(&self, id: &str) -> Result<Option<User>> {
+        self.run(users::find_user(self.tx, id))
+    }
+
+    fn get_account(&self, id: &str) -> Result<UserAccount> {
+        self.run(users::get_account(self.tx, id))
+    }
+
+    fn find_account(&self, id: &str) -> Result<Option<UserAccount>> {
+        self.run(users::find_account(self.tx, id))
+    }
+
+    fn list_accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserAccount>> {
+        self.run(users::list_accounts(self.tx, after, limit))
+    }
+
+    fn squatted_bot_ids(&self) -> Result<Vec<String>> {
+        self.run(users::squatted_bot_ids(self.tx))
+    }
+
+    fn missing_users(&self, ids: &[String]) -> Result<Vec<String>> {
+        self.run(users::missing_users(self.tx, ids))
+    }
+
+    fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
+        self.run(tokens::token_owner(self.tx, token))
+    }
+
+    fn list_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>> {
+        self.run(tokens::list_tokens(self.tx, user_id, now))
+    }
+
+    fn get_conversation(&self, id: &str) -> Result<Conversation> {
+        self.run(conversations::get_conversation(self.tx, id))
+    }
+
+    fn list_for_user(&self, user_id: &str, limit: u32) -> Result<Vec<UserConversation>> {
+        self.run(conversations::list_for_user(self.tx, user_id, limit))
+    }
+
+    fn participant(&self, conversation_id: &str, user_id: &str) -> Result<Option<Participant>> {
+        self.run(participants::participant(self.tx, conversation_id, user_id))
+    }
+
+    fn is_participant(&self, conversation_id: &str, user_id: &str) -> Result<bool> {
+        self.run(participants::is_participant(
+            self.tx,
+            conversation_id,
+            user_id,
+        ))
+    }
+
+    fn participants(&self, conversation_id: &str) -> Result<Vec<Participant>> {
+        self.run(participants::participants(self.tx, conversation_id))
+    }
+
+    fn get_message(&self, id: &str) -> Result<Message> {
+        self.run(messages::get_message(self.tx, id))
+    }
+
+    fn find_by_client_id(&self, sender_id: &str, client_id: &str) -> Result<Option<Message>> {
+        self.run(messages::find_by_client_id(self.tx, sender_id, client_id))
+    }
+
+    fn list_messages(&self, conversation_id: &str, page: &MessagePage) -> Result<Vec<Message>> {
+        self.run(messages::list_messages(self.tx, conversation_id, page))
+    }
+
+    fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32> {
+        self.run(participants::unread_count(
+            self.tx,
+            conversation_id,
+            user_id,
+        ))
+    }
+
+    fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
+        self.run(receipts::receipt(self.tx, message_id, user_id))
+    }
+
+    fn threads(&self, conversation_id: &str, limit: u32) -> Result<Vec<Message>> {
+        self.run(messages::threads(self.tx, conversation_id, limit))
+    }
+
+    fn get_held(&self, id: &str) -> Result<HeldMessage> {
+        self.run(held::get_held(self.tx, id))
+    }
+
+    fn find_held_by_client_id(
+        &self,
+        sender_id: &str,
+        client_id: &str,
+    ) -> Result<Option<HeldMessage>> {
+        self.run(held::find_held_by_client_id(self.tx, sender_id, client_id))
+    }
+
+    fn held_messages(
+        &self,
+        conversation_id: &str,
+        sender: Option<&str>,
+        state: Option<HoldState>,
+        limit: u32,
+    ) -> Result<Vec<HeldMessage>> {
+        self.run(held::held_messages(
+            self.tx,
+            conversation_id,
+            sender,
+            state,
+            limit,
+        ))
+    }
+
+    fn events_since(&self, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.run(events::events_since(self.tx, user_id, since_id, limit))
+    }
+
+    fn get_event(&self, id: i64) -> Result<StoredEvent> {
+        self.run(events::get_event(self.tx, id))
+    }
+
+    fn latest_event_id(&self) -> Result<i64> {
+        self.run(events::latest_event_id(self.tx))
+    }
+
+    fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.run(outbox::pending_events(self.tx, limit))
+    }
+
+    fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
+        if self.cluster.is_some() {
+            return self.run(leases::queued_deliveries(self.tx));
+        }
+        self.run(outbox::queued_deliveries(self.tx))
+    }
+
+    fn delivery_queue(&self, plugin: &str, conversation: &str) -> Result<Vec<QueuedDelivery>> {
+        self.run(outbox::queue(self.tx, plugin, conversation))
+    }
+
+    fn next_deliveries(
+        &self,
+        now: Millis,
+        plugins: &[String],
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        self.run(outbox::next_deliveries(self.tx, now, plugins, limit))
+    }
+
+    fn outbox_depth(&self) -> Result<u64> {
+        self.run(outbox::outbox_depth(self.tx))
+    }
+
+    fn backlog(&self) -> Result<Vec<(String, u64)>> {
+        self.run(outbox::backlog(self.tx))
+    }
+
+    fn dead_letter_count(&self) -> Result<u64> {
+        self.run(dead_letters::dead_letter_count(self.tx))
+    }
+
+    fn dead_letters(&self, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>> {
+        self.run(dead_letters::dead_letters(self.tx, after_id, limit))
+    }
+
+    fn devices_of(&self, user_ids: &[String]) -> Result<Vec<Device>> {
+        self.run(devices::devices_of(self.tx, user_ids))
+    }
+
+    fn due_timers(&self, now: Millis, limit: u32) -> Result<Vec<Timer>> {
+        self.run(timers::due_timers(self.tx, now, limit))
+    }
+
+    fn next_timer_due(&self) -> Result<Option<Millis>> {
+        self.run(timers::next_due(self.tx))
+    }
+
+    fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>> {
+        self.run(timers::timers_of(self.tx, plugin))
+    }
+
+    fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>> {
+        self.run(presence::presence_of(self.tx, user_ids))
+    }
+
+    fn contacts_of(&self, user_id: &str) -> Result<Vec<String>> {
+        self.run(presence::contacts_of(self.tx, user_id))
+    }
+
+    fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+        self.run(bans::ban(self.tx, conversation_id, user_id))
+    }
+
+    fn bans(&self, conversation_id: &str) -> Result<Vec<Ban>> {
+        self.run(bans::bans(self.tx, conversation_id))
+    }
+
+    fn banned_among(&self, conversation_id: &str, user_ids: &[String]) -> Result<Vec<String>> {
+        self.run(bans::banned_among(self.tx, conversation_id, user_ids))
+    }
+
+    fn block(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
+        self.run(blocks::block(self.tx, blocker, blocked))
+    }
+
+    fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>> {
+        self.run(blocks::blocks_of(self.tx, blocker))
+    }
+}
+
+mod tx;
