@@ -3,6 +3,7 @@
 //! deliveries run again elsewhere once their leases expire, with attempt 2); one idempotent send through three nodes is one
 //! message, one event and one hook call.
 
+use chathooks::store::postgres::db::DELIVERY_LEASE;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::future::join_all;
@@ -54,12 +55,17 @@ async fn send_spread(
     join_all(streams).await.into_iter().flatten().collect()
 }
 
-/// Waits until the recorder has a record for each of `sent` (message ids); the records by message id.
-async fn records_for(cluster: &Cluster, sent: &[String]) -> HashMap<String, Recorded> {
+/// Waits (at most `within`) until the recorder has a record for each of `sent` (message ids); the records
+/// by message id.
+async fn records_for(
+    cluster: &Cluster,
+    sent: &[String],
+    within: std::time::Duration,
+) -> HashMap<String, Recorded> {
     let want: HashSet<&String> = sent.iter().collect();
     let what = format!("the recorder saw {} messages", sent.len());
     let explain = || cluster.tails(15);
-    eventually_explained(&what, PATIENCE, explain, || async {
+    eventually_explained(&what, within, explain, || async {
         let records: HashMap<String, Recorded> = recorder_kv(cluster)
             .into_iter()
             .filter(|r| want.contains(&r.message_id))
@@ -97,7 +103,7 @@ async fn case3_each_event_is_hooked_once_in_conversation_order_on_several_nodes(
     };
     let (convs, tokens) = api::spread_conversations(&cluster.nodes, CONVERSATIONS).await;
     let sent = send_spread(&cluster, &convs, &tokens, SENDS, |i| format!("m{i}")).await;
-    let records = records_for(&cluster, &sent).await;
+    let records = records_for(&cluster, &sent, PATIENCE).await;
 
     let attempts: Vec<&Recorded> = records.values().filter(|r| r.attempt != 1).collect();
     assert!(attempts.is_empty(), "retried: {attempts:?}");
@@ -144,7 +150,9 @@ async fn case4_a_node_killed_mid_delivery_loses_no_event_and_keeps_the_order() {
     let victim: usize = must(first.node.trim_start_matches('n').parse(), "a node id");
     cluster.node_mut(victim).kill();
 
-    let records = records_for(&cluster, &sent).await;
+    // The killed node's leases run out first (the server's DELIVERY_LEASE), then their deliveries
+    // are taken over and the rest of the slow calls run.
+    let records = records_for(&cluster, &sent, PATIENCE + DELIVERY_LEASE).await;
     let calls = recorder_calls(&cluster);
     let mut count: HashMap<i64, usize> = HashMap::new();
     for call in &calls {
@@ -201,7 +209,12 @@ async fn case7_one_client_id_sent_to_three_nodes_at_once_is_one_message_event_an
     for client in &clients {
         client.wait_messages(2).await;
     }
-    let records = records_for(&cluster, &[id.clone(), api::str_field(&marker, "id")]).await;
+    let records = records_for(
+        &cluster,
+        &[id.clone(), api::str_field(&marker, "id")],
+        PATIENCE,
+    )
+    .await;
     let listed = api::messages(cluster.node(2), token, conv, 10).await;
     let bodies: Vec<&str> = listed.iter().filter_map(|m| m["body"].as_str()).collect();
     assert_eq!(bodies, ["marker", "once"], "one message stored");
