@@ -158,6 +158,34 @@ async fn the_hooks_of_wit_0_3_0_reach_a_plugin_with_their_arguments() {
         "a rejected message is never sent"
     );
 
+    // A sender banned after the hold cannot be approved: the moderator is told to reject instead.
+    let third = hold(&server, &bob, &messages, "hold:one more").await;
+    server
+        .post_ok(
+            &format!("/v1/conversations/{conv}/bans"),
+            &alice,
+            json!({"user_id": "bob"}),
+        )
+        .await;
+    let (status, refused) = server
+        .call(
+            Method::POST,
+            &format!("/v1/held/{third}/approve"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status.as_u16(), 409, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no longer in the conversation")),
+        "{refused}"
+    );
+    server
+        .post_ok(&format!("/v1/held/{third}/reject"), &alice, json!({}))
+        .await;
+
     ws.close().await;
     server.stop().await;
 }

@@ -17,6 +17,7 @@ use crate::events::ChatEvent;
 use crate::model::{HeldMessage, HoldState, Message, User};
 use crate::store::{NewHeld, NewMessage};
 
+use super::blocks::refuse_blocked;
 use super::messages::publish_message;
 use super::{Chat, ChatError, member_conversation};
 
@@ -77,6 +78,7 @@ impl Chat {
         self.blocking(move |chat| {
             chat.commit(|tx, rec| {
                 let held = moderated(tx, &id, &actor.id)?;
+                still_may_send(tx, &held)?;
                 let held =
                     tx.decide_held(&held.id, HoldState::Approved, &actor.id, None, rec.now)?;
                 let new = NewMessage {
@@ -143,6 +145,23 @@ impl Chat {
         })
         .await
     }
+}
+
+/// [`ChatError::Conflict`] unless the sender of `held` may still send it: still in the conversation (not
+/// gone or banned since) and not blocked by the other member of a one-to-one conversation since. The
+/// moderator then rejects it instead.
+fn still_may_send(tx: &dyn crate::store::Tx, held: &HeldMessage) -> Result<(), ChatError> {
+    let sender = held.sender.id.as_str();
+    let conversation = member_conversation(tx, &held.conversation_id, sender).map_err(|_| {
+        ChatError::Conflict(format!(
+            "the sender {sender:?} is no longer in the conversation; reject the held message instead"
+        ))
+    })?;
+    refuse_blocked(tx, &conversation, sender).map_err(|_| {
+        ChatError::Conflict(format!(
+            "the other member blocked {sender:?} since the message was held; reject it instead"
+        ))
+    })
 }
 
 /// The pending held message `id`, if `user` may decide on it: 404 unless they are in its conversation,
