@@ -75,7 +75,7 @@ impl Chat {
                         .receipt(read, &actor)?
                         .ok_or_else(|| ChatError::not_found("receipt", read.as_str()))?;
                     // This read set `delivered_at` too when the message had not been delivered.
-                    let newly_delivered = receipt.delivered_at == receipt.read_at;
+                    let newly_delivered = outcome.newly_delivered.contains(read);
                     let message = tx.get_message(read)?;
                     rec.record(
                         tx,

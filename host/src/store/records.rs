@@ -217,6 +217,9 @@ pub struct ReadOutcome {
     /// Messages newly marked read by this call, oldest first; empty means nothing changed and no event
     /// is due.
     pub newly_read: Vec<String>,
+    /// Those of `newly_read` this call also marked delivered (reading implies delivery; they had no
+    /// delivery receipt before).
+    pub newly_delivered: Vec<String>,
     /// The user's unread count afterwards.
     pub unread_count: u32,
 }

@@ -80,6 +80,7 @@ pub async fn mark_read(
         }
     };
     let mut newly_read = Vec::new();
+    let mut newly_delivered = Vec::new();
     if target > previous {
         let unread = tx
             .prepare_cached(
@@ -94,6 +95,23 @@ pub async fn mark_read(
             .map(|r| r.try_get(0))
             .collect::<Result<Vec<String>, _>>()?;
         if !newly_read.is_empty() {
+            let delivered = tx
+                .prepare_cached(
+                    "SELECT message_id FROM receipts
+                     WHERE user_id = $2 AND message_id = ANY($1) AND delivered_at IS NOT NULL",
+                )
+                .await?;
+            let already: std::collections::HashSet<String> = tx
+                .query(&delivered, &[&newly_read, &user_id])
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            newly_delivered = newly_read
+                .iter()
+                .filter(|id| !already.contains(*id))
+                .cloned()
+                .collect();
             let upsert = tx
                 .prepare_cached(
                     "INSERT INTO receipts (message_id, user_id, delivered_at, read_at)
@@ -120,6 +138,7 @@ pub async fn mark_read(
         last_read_message_id,
         last_read_seq,
         newly_read,
+        newly_delivered,
         unread_count: unread_count(tx, conversation_id, user_id).await?,
     })
 }

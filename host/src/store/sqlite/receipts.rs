@@ -72,6 +72,7 @@ pub fn mark_read(
             .ok_or_else(|| StoreError::not_found("conversation", conversation_id))?,
     };
     let mut newly_read = Vec::new();
+    let mut newly_delivered = Vec::new();
     if target > previous {
         let mut stmt = tx.prepare_cached(
             "SELECT id FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4
@@ -82,6 +83,13 @@ pub fn mark_read(
                 r.get::<_, String>(0)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut delivered =
+            tx.prepare_cached("SELECT 1 FROM receipts WHERE message_id = ?1 AND user_id = ?2 AND delivered_at IS NOT NULL")?;
+        for id in &newly_read {
+            if !delivered.exists(params![id, user_id])? {
+                newly_delivered.push(id.clone());
+            }
+        }
         let mut upsert = tx.prepare_cached(
             "INSERT INTO receipts (message_id, user_id, delivered_at, read_at) VALUES (?1, ?2, ?3, ?3)
              ON CONFLICT (message_id, user_id) DO UPDATE
@@ -101,6 +109,7 @@ pub fn mark_read(
         last_read_message_id,
         last_read_seq,
         newly_read,
+        newly_delivered,
         unread_count: unread_count(tx, conversation_id, user_id)?,
     })
 }

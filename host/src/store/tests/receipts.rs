@@ -29,11 +29,20 @@ fn receipt_counts_cover_the_members_present_at_sending(t: TestDb) -> TestResult 
         (1, 0),
         "the sender does not count"
     );
-    t.db.write(|tx| tx.mark_read(&conv.id, "c", None, 7))?;
+    let read = t.db.write(|tx| tx.mark_read(&conv.id, "c", None, 7))?;
+    assert_eq!(
+        read.newly_delivered,
+        std::slice::from_ref(&m.id),
+        "c's read delivered it too"
+    );
     let both = counts(&t)?;
     assert_eq!((both.delivered, both.read), (2, 1), "reading delivers");
     assert!(both.delivered_to_all() && !both.read_by_all());
-    t.db.write(|tx| tx.mark_read(&conv.id, "b", None, 8))?;
+    let read = t.db.write(|tx| tx.mark_read(&conv.id, "b", None, 8))?;
+    assert!(
+        read.newly_delivered.is_empty(),
+        "b had it delivered already"
+    );
     assert!(counts(&t)?.read_by_all());
     assert!(matches!(
         t.db.write(|tx| tx.receipt_counts("nope")),
