@@ -314,10 +314,13 @@ chat_events! {
         moderator: User,
     } call { held, conversation, moderator, reason = &held.decision_reason }
 
-    /// `user.presence.changed` → `after-user-presence-changed`: a user came online (their first
-    /// connection on any node) or went offline (their last one closed and stayed closed for
-    /// [`crate::presence::GRACE`]). For the user and everyone who shares a conversation with them.
-    UserPresenceChanged "user.presence.changed" Replayable => AfterUserPresenceChanged {
+    /// `user.presence.changed` (live only) → `after-user-presence-changed`: a user came online (their
+    /// first connection on any node) or went offline (their last one closed and stayed closed for
+    /// [`crate::presence::GRACE`]). For the user and everyone who shares a conversation with them. Live
+    /// only, like typing: stored (with an empty audience) only for the hook, when a plugin implements it;
+    /// a reconnecting client reads presence over the REST API instead of replaying every flip of every
+    /// contact.
+    UserPresenceChanged "user.presence.changed" LiveOnly => AfterUserPresenceChanged {
         /// The user.
         user: User,
         /// Online or not, and when last seen.
@@ -559,11 +562,23 @@ pub fn append_event_for(
 
 /// The live-only form of `event` (id 0), for typing changes that are not stored.
 pub fn live_only(event: &ChatEvent, now: Millis) -> LiveEvent {
+    live_only_for(event, &[], now)
+}
+
+/// Like [`live_only`], with `also` added to the event's audience (a presence change's contacts).
+pub fn live_only_for(event: &ChatEvent, also: &[String], now: Millis) -> LiveEvent {
+    let mut audience = event.audience();
+    audience.extend(
+        also.iter()
+            .filter(|id| !audience.contains(id))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     LiveEvent {
         id: 0,
         kind: event.kind().to_owned(),
         conversation_id: event.conversation().map(|c| c.id.clone()),
-        audience: event.audience(),
+        audience,
         payload: event.payload(),
         created_at: now,
     }

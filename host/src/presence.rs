@@ -9,9 +9,9 @@
 //! first connection of a user and its last one (once the grace period ran out) touch the store: a row per
 //! (user, node) in `presence` ([`crate::store::Tx::set_presence`]). The chat layer
 //! ([`Chat::record_presence_blocking`]) turns a flip of the user's overall state (their first connection
-//! on any node, or their last one anywhere) into a `user.presence.changed` event for the user and
-//! everyone who shares a conversation with them, stored like other events, so on a cluster it reaches
-//! every node's sockets in order and the `after-user-presence-changed` hook runs once.
+//! on any node, or their last one anywhere) into a live `user.presence.changed` event for the user and
+//! everyone who shares a conversation with them (relayed to every node of a cluster, as typing is), and
+//! one durable `after-user-presence-changed` call when a plugin implements it.
 //!
 //! A node starting drops the rows its previous run left (its sockets are gone). The rows of a node that
 //! died and does not come back stay until it does: its users look online meanwhile.

@@ -1,51 +1,85 @@
 //! Presence as the chat sees it: recording a node's change of a user's presence (with the
 //! `user.presence.changed` event when the user's overall state flips) and reading users' presence. The
 //! connection counting is in [`crate::presence`].
+//!
+//! The event is live only, like typing: with 1,000 contacts a stored event would write 1,000 audience
+//! rows per connect and disconnect, to be replayed to clients who only need the current state (one
+//! `GET /v1/presence` after a reconnect). It is stored, with an empty audience, only when a plugin
+//! implements `after-user-presence-changed`, so the hook is delivered durably like every after-hook.
 
-use crate::events::ChatEvent;
+use crate::events::{self, ChatEvent};
+use crate::live::LiveEvent;
 use crate::model::{Presence, User};
+use crate::plugins::Hook;
+use crate::store::{PresenceChange, Tx};
 
-use super::{Chat, ChatError};
+use super::{Chat, ChatError, Recorder};
+
+/// The event of one presence flip, for the user and their contacts. Live only, as typing is: recorded
+/// in `tx` (stored for the hook, published after the commit) when a plugin implements
+/// `after-user-presence-changed` (`hooked`), else returned to publish after the commit without storing.
+fn announce(
+    tx: &dyn Tx,
+    rec: &mut Recorder,
+    change: PresenceChange,
+    hooked: bool,
+) -> Result<Option<LiveEvent>, ChatError> {
+    let user = tx.get_user(&change.presence.user_id)?;
+    let contacts = tx.contacts_of(&user.id)?;
+    let event = ChatEvent::UserPresenceChanged {
+        user,
+        presence: change.presence,
+    };
+    if hooked {
+        rec.record_for(tx, &event, &contacts)?;
+        Ok(None)
+    } else {
+        Ok(Some(events::live_only_for(&event, &contacts, rec.now)))
+    }
+}
 
 impl Chat {
     /// Records that `user_id` is (or is no longer) connected to `node`; when that flips the user online
-    /// or offline everywhere, appends `user.presence.changed` for the user and their contacts. Blocking.
+    /// or offline everywhere, announces `user.presence.changed` to the user and their contacts. Blocking.
     pub fn record_presence_blocking(
         &self,
         user_id: &str,
         node: &str,
         online: bool,
     ) -> Result<(), ChatError> {
-        self.commit(|tx, rec| {
+        let hooked = self.registry.any_implements(Hook::AfterUserPresenceChanged);
+        let live = self.commit(|tx, rec| {
             let change = tx.set_presence(user_id, node, online, rec.now)?;
+            let mut live = Vec::new();
             if change.changed {
-                let user = tx.get_user(user_id)?;
-                let contacts = tx.contacts_of(user_id)?;
-                let event = ChatEvent::UserPresenceChanged {
-                    user,
-                    presence: change.presence,
-                };
-                rec.record_for(tx, &event, &contacts)?;
+                live.extend(announce(tx, rec, change, hooked)?);
             }
-            Ok(())
-        })
+            Ok(live)
+        })?;
+        self.publish_presence(live);
+        Ok(())
     }
 
-    /// Drops the presence rows of `node` (it is starting: its connections are gone), with an event for
-    /// each user that left offline. Blocking.
+    /// Drops the presence rows of `node` (it is starting: its connections are gone), announcing each
+    /// user that left offline. Blocking.
     pub fn clear_node_presence_blocking(&self, node: &str) -> Result<(), ChatError> {
-        self.commit(|tx, rec| {
+        let hooked = self.registry.any_implements(Hook::AfterUserPresenceChanged);
+        let live = self.commit(|tx, rec| {
+            let mut live = Vec::new();
             for change in tx.clear_node_presence(node, rec.now)? {
-                let user = tx.get_user(&change.presence.user_id)?;
-                let contacts = tx.contacts_of(&user.id)?;
-                let event = ChatEvent::UserPresenceChanged {
-                    user,
-                    presence: change.presence,
-                };
-                rec.record_for(tx, &event, &contacts)?;
+                live.extend(announce(tx, rec, change, hooked)?);
             }
-            Ok(())
-        })
+            Ok(live)
+        })?;
+        self.publish_presence(live);
+        Ok(())
+    }
+
+    /// Publishes presence changes that were not stored (no plugin implements the hook).
+    fn publish_presence(&self, live: Vec<LiveEvent>) {
+        for event in live {
+            self.hub.publish(event);
+        }
     }
 
     /// The presence of `user_ids` (ids that are not users are left out), for any signed-in user, as Stream
