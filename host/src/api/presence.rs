@@ -17,6 +17,10 @@ use crate::server::AppState;
 /// Most users one `GET /v1/presence` asks about: a screen's worth of contacts, and a bounded query.
 pub const MAX_PRESENCE_IDS: usize = 100;
 
+/// The longest `user_ids` the document allows: 100 ids of the longest kind (64 characters) and their
+/// commas. Shorter ids fit more of them; past [`MAX_PRESENCE_IDS`] the rest are not looked up.
+pub const MAX_PRESENCE_QUERY_CHARS: usize = MAX_PRESENCE_IDS * 65 - 1;
+
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,7 +51,12 @@ pub async fn user_presence(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PresenceQuery {
-    /// Comma-separated user ids, at most 100.
+    /// Comma-separated user ids; the first 100 are looked up.
+    #[param(
+        min_length = 1,
+        max_length = 6499,
+        pattern = r"^[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*$"
+    )]
     pub user_ids: String,
 }
 
@@ -63,28 +72,36 @@ pub struct PresenceList {
     params(PresenceQuery),
     responses((status = 200, description = "The presence of each user asked about", body = PresenceList),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
-              (status = 422, description = "`user_ids` is missing, empty or lists more than 100 ids", body = ErrorBody)))]
+              (status = 422, description = "`user_ids` is missing, empty or not comma-separated user ids", body = ErrorBody)))]
 pub async fn presence_of(
     CurrentUser(user): CurrentUser,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PresenceQuery>,
 ) -> Result<Json<PresenceList>, ApiError> {
+    if query.user_ids.chars().count() > MAX_PRESENCE_QUERY_CHARS {
+        return Err(ApiError::invalid(
+            "user_ids",
+            format!("is longer than {MAX_PRESENCE_QUERY_CHARS} characters"),
+        ));
+    }
+    let is_id = |id: &str| {
+        !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    if !query.user_ids.split(',').all(is_id) {
+        return Err(ApiError::invalid(
+            "user_ids",
+            "expected user ids (letters, digits, `_`, `.`, `-`) separated by commas, e.g. `alice,bob`",
+        ));
+    }
     let ids: Vec<String> = query
         .user_ids
         .split(',')
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .take(MAX_PRESENCE_IDS)
         .map(str::to_owned)
         .collect();
-    if ids.is_empty() || ids.len() > MAX_PRESENCE_IDS {
-        return Err(ApiError::invalid(
-            "user_ids",
-            format!(
-                "must list 1 to {MAX_PRESENCE_IDS} comma-separated user ids (got {})",
-                ids.len()
-            ),
-        ));
-    }
     let presence = state.chat.presence_of(&user, ids).await?;
     Ok(Json(PresenceList { presence }))
 }
