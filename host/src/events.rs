@@ -526,13 +526,7 @@ pub fn append_event_for(
     also: &[String],
     now: Millis,
 ) -> store::Result<LiveEvent> {
-    let mut audience = event.audience();
-    audience.extend(
-        also.iter()
-            .filter(|id| !audience.contains(id))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
+    let audience = audience_with(event, also);
     let stored_audience: &[String] = match event.visibility() {
         Visibility::Replayable => &audience,
         Visibility::LiveOnly | Visibility::HooksOnly => &[],
@@ -560,6 +554,17 @@ pub fn append_event_for(
     })
 }
 
+/// The event's audience with `also` added, each user once.
+fn audience_with(event: &ChatEvent, also: &[String]) -> Vec<String> {
+    let mut audience = event.audience();
+    for id in also {
+        if !audience.contains(id) {
+            audience.push(id.clone());
+        }
+    }
+    audience
+}
+
 /// The live-only form of `event` (id 0), for typing changes that are not stored.
 pub fn live_only(event: &ChatEvent, now: Millis) -> LiveEvent {
     live_only_for(event, &[], now)
@@ -567,13 +572,7 @@ pub fn live_only(event: &ChatEvent, now: Millis) -> LiveEvent {
 
 /// Like [`live_only`], with `also` added to the event's audience (a presence change's contacts).
 pub fn live_only_for(event: &ChatEvent, also: &[String], now: Millis) -> LiveEvent {
-    let mut audience = event.audience();
-    audience.extend(
-        also.iter()
-            .filter(|id| !audience.contains(id))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
+    let audience = audience_with(event, also);
     LiveEvent {
         id: 0,
         kind: event.kind().to_owned(),

@@ -25,6 +25,10 @@ use tokio::sync::mpsc;
 use crate::chat::Chat;
 use crate::clock::Clock;
 
+/// The node name a server on its own records its connections under (a cluster node uses its node id),
+/// on either backend.
+pub const LOCAL_NODE: &str = "";
+
 /// How long a user stays online after their last connection closed, by default: long enough for a
 /// reload or a network hiccup to reconnect (a few seconds), short enough that contacts see them leave
 /// promptly.
@@ -76,7 +80,7 @@ impl Drop for Connection {
 }
 
 impl Presence {
-    /// Starts the presence task of node `node` ([`crate::store::sqlite::presence::LOCAL_NODE`] for a
+    /// Starts the presence task of node `node` ([`LOCAL_NODE`] for a
     /// server on its own) on `chat`, timing grace periods of `grace` on `clock`. It first drops the rows
     /// a previous run of the node left. It ends when every handle is dropped.
     pub fn start(chat: Chat, node: String, clock: Arc<dyn Clock>, grace: Duration) -> Presence {

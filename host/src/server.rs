@@ -81,9 +81,7 @@ impl AppState {
         presence: (Option<&str>, Duration),
     ) -> Self {
         let (closing, _) = watch::channel(false);
-        let node = presence
-            .0
-            .unwrap_or(crate::store::sqlite::presence::LOCAL_NODE);
+        let node = presence.0.unwrap_or(crate::presence::LOCAL_NODE);
         let presence = Presence::start(
             chat.clone(),
             node.to_owned(),

@@ -1,7 +1,7 @@
 //! Presence: which users have a live connection, per node, and when each was last seen.
 //!
 //! One row per (user, node) holding at least one WebSocket: a server on its own writes node
-//! [`LOCAL_NODE`], a cluster node its node id, so a user connected to two nodes stays online until both
+//! [`crate::presence::LOCAL_NODE`], a cluster node its node id, so a user connected to two nodes stays online until both
 //! let go. A user is online while any row exists. `users.last_seen_at` is stamped whenever a user comes
 //! online or goes offline (an online user's "last seen" is now). Rows of a node are dropped when it starts
 //! (the connections of its previous run are gone).
@@ -14,9 +14,6 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use crate::model::{Millis, Presence};
 use crate::store::error::Result;
 use crate::store::records::PresenceChange;
-
-/// The node name a server on its own records its connections under.
-pub const LOCAL_NODE: &str = "";
 
 /// Records that `user_id` is (or is no longer) connected to `node`; whether that flipped the user's
 /// overall state.
