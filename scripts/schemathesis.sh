@@ -91,6 +91,7 @@ values = ["alice", "bob"]
 "body.participant_ids[*]" = { dictionary = "users" }
 "body.admin_ids[*]" = { dictionary = "users" }
 "body.user_ids[*]" = { dictionary = "users" }
+"body.user_id" = { dictionary = "users" }
 
 [[operations]]
 include-name = ["POST /v1/conversations", "POST /v1/conversations/{id}/participants"]
