@@ -13,10 +13,13 @@
 //! everyone who shares a conversation with them (relayed to every node of a cluster, as typing is), and
 //! one durable `after-user-presence-changed` call when a plugin implements it.
 //!
-//! A node starting drops the rows its previous run left (its sockets are gone). The rows of a node that
-//! died and does not come back stay until it does: its users look online meanwhile.
+//! A node starting drops the rows its previous run left (its sockets are gone). On a node of a cluster
+//! the task also sweeps, every [`SWEEP_EVERY`]: it drops the rows of nodes that died and have not come
+//! back (their heartbeat older than [`ALIVE_WITHIN`], so their users go offline within seconds rather
+//! than when the node restarts, if ever), and puts back its own rows if another node swept them while
+//! the database could not hear this node's heartbeat.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::chat::Chat;
 use crate::clock::Clock;
+pub use crate::cluster::nodes::ALIVE_WITHIN;
 
 /// The node name a server on its own records its connections under (a cluster node uses its node id),
 /// on either backend.
@@ -34,6 +38,9 @@ pub const LOCAL_NODE: &str = "";
 /// promptly.
 pub const GRACE: Duration = Duration::from_secs(5);
 
+/// How often a node of a cluster sweeps the presence rows of dead nodes and checks its own.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(2500);
+
 /// What the presence task hears.
 #[derive(Debug)]
 enum Change {
@@ -43,6 +50,8 @@ enum Change {
     Disconnected(String),
     /// The grace period that began with disconnect number `generation` of the user ran out.
     Expired { user_id: String, generation: u64 },
+    /// Time to sweep dead nodes' rows and check this node's own (a node of a cluster).
+    Sweep,
 }
 
 /// One user's connections on this node.
@@ -82,12 +91,16 @@ impl Drop for Connection {
 impl Presence {
     /// Starts the presence task of node `node` ([`LOCAL_NODE`] for a
     /// server on its own) on `chat`, timing grace periods of `grace` on `clock`. It first drops the rows
-    /// a previous run of the node left. It ends when every handle is dropped.
+    /// a previous run of the node left; a node of a cluster then sweeps every [`SWEEP_EVERY`] of `clock`.
+    /// It ends when every handle is dropped.
     pub fn start(chat: Chat, node: String, clock: Arc<dyn Clock>, grace: Duration) -> Presence {
         let (tx, rx) = mpsc::unbounded_channel();
         let presence = Presence {
             changes: tx.clone(),
         };
+        if node != LOCAL_NODE {
+            tokio::spawn(sweep_ticks(clock.clone(), tx.downgrade()));
+        }
         let timing = Grace { clock, grace };
         tokio::spawn(run(chat, node, timing, tx.downgrade(), rx));
         presence
@@ -100,6 +113,38 @@ impl Presence {
             user_id: user_id.to_owned(),
             changes: self.changes.clone(),
         }
+    }
+}
+
+/// Asks for a sweep every [`SWEEP_EVERY`] until the task is gone.
+async fn sweep_ticks(clock: Arc<dyn Clock>, task: mpsc::WeakUnboundedSender<Change>) {
+    loop {
+        clock.sleep(SWEEP_EVERY).await;
+        let Some(changes) = task.upgrade() else {
+            return;
+        };
+        if changes.send(Change::Sweep).is_err() {
+            return;
+        }
+    }
+}
+
+/// Drops the rows of dead nodes other than `node`, then makes `node`'s rows those of `connected`.
+async fn sweep(chat: &Chat, node: &str, connected: BTreeSet<String>) {
+    let (chat, node) = (chat.clone(), node.to_owned());
+    let swept = tokio::task::spawn_blocking(move || {
+        let cleared = chat.clear_silent_nodes_blocking(&node, ALIVE_WITHIN)?;
+        chat.reconcile_node_presence_blocking(&node, &connected)?;
+        Ok::<_, crate::chat::ChatError>(cleared)
+    })
+    .await;
+    match swept {
+        Ok(Ok(cleared)) if cleared.is_empty() => {}
+        Ok(Ok(cleared)) => {
+            tracing::info!(nodes = ?cleared, "cleared the presence of nodes that stopped heartbeating")
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "presence sweep failed; retrying at the next"),
+        Err(error) => tracing::warn!(%error, "presence sweep failed"),
     }
 }
 
@@ -170,6 +215,15 @@ async fn run(
                 }
                 counts.remove(&user_id);
                 (user_id, false)
+            }
+            Change::Sweep => {
+                let connected = counts
+                    .iter()
+                    .filter(|(_, count)| count.recorded)
+                    .map(|(user, _)| user.clone())
+                    .collect();
+                sweep(&chat, &node, connected).await;
+                continue;
             }
         };
         let (chat, node, user) = (chat.clone(), node.clone(), user_id.clone());

@@ -72,6 +72,7 @@ pub struct PresenceList {
     params(PresenceQuery),
     responses((status = 200, description = "The presence of each user asked about", body = PresenceList),
               (status = 401, description = "Missing or unknown token", body = ErrorBody),
+              (status = 414, description = "The query string is longer than the server reads (64 KiB); ask for fewer ids"),
               (status = 422, description = "`user_ids` is missing, empty or not comma-separated user ids", body = ErrorBody)))]
 pub async fn presence_of(
     CurrentUser(user): CurrentUser,

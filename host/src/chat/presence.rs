@@ -7,6 +7,9 @@
 //! `GET /v1/presence` after a reconnect). It is stored, with an empty audience, only when a plugin
 //! implements `after-user-presence-changed`, so the hook is delivered durably like every after-hook.
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use crate::events::{self, ChatEvent};
 use crate::live::LiveEvent;
 use crate::model::{Presence, User};
@@ -72,6 +75,50 @@ impl Chat {
             Ok(live)
         })?;
         self.publish_presence(live);
+        Ok(())
+    }
+
+    /// Drops the presence rows of the nodes other than `me` that died with users connected (their
+    /// heartbeat is more than `alive_within` old, [`crate::store::Read::silent_presence_nodes`]),
+    /// announcing each user that left offline; the nodes cleared. Blocking.
+    pub fn clear_silent_nodes_blocking(
+        &self,
+        me: &str,
+        alive_within: Duration,
+    ) -> Result<Vec<String>, ChatError> {
+        let alive_ms = i64::try_from(alive_within.as_millis()).unwrap_or(i64::MAX);
+        let mut nodes = self.db.read(|c| c.silent_presence_nodes(alive_ms))?;
+        nodes.retain(|node| node != me);
+        for node in &nodes {
+            self.clear_node_presence_blocking(node)?;
+        }
+        Ok(nodes)
+    }
+
+    /// Makes `node`'s presence rows those of `connected` (the users it holds connections of, or held
+    /// within the grace period), recording each difference as [`Chat::record_presence_blocking`] does: a
+    /// node whose rows another node swept while the database could not hear its heartbeat puts its
+    /// users back online. One count when nothing differs. Blocking.
+    pub fn reconcile_node_presence_blocking(
+        &self,
+        node: &str,
+        connected: &BTreeSet<String>,
+    ) -> Result<(), ChatError> {
+        let count = self.db.read(|c| c.node_presence_count(node))?;
+        if usize::try_from(count).is_ok_and(|count| count == connected.len()) {
+            return Ok(());
+        }
+        let stored: BTreeSet<String> = self
+            .db
+            .read(|c| c.node_presence_users(node))?
+            .into_iter()
+            .collect();
+        for user in connected.difference(&stored) {
+            self.record_presence_blocking(user, node, true)?;
+        }
+        for user in stored.difference(connected) {
+            self.record_presence_blocking(user, node, false)?;
+        }
         Ok(())
     }
 

@@ -144,6 +144,14 @@ pub trait Read {
     fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>>;
     /// The users who share a conversation with `user_id`, by id (who hears of its presence).
     fn contacts_of(&self, user_id: &str) -> Result<Vec<String>>;
+    /// The cluster nodes (not [`crate::presence::LOCAL_NODE`]) holding presence rows whose last heartbeat
+    /// is more than `alive_within_ms` old by the database's clock, or that have none: nodes that died
+    /// with users connected. None on a backend without heartbeats (SQLite: never a cluster).
+    fn silent_presence_nodes(&self, alive_within_ms: i64) -> Result<Vec<String>>;
+    /// How many users `node` holds presence rows for.
+    fn node_presence_count(&self, node: &str) -> Result<u64>;
+    /// The users `node` holds presence rows for, by id.
+    fn node_presence_users(&self, node: &str) -> Result<Vec<String>>;
 
     // Bans and blocks (`store/sqlite/bans.rs`, `store/sqlite/blocks.rs`).
 

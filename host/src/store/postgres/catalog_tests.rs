@@ -1,10 +1,11 @@
-//! The plugin catalog and node heartbeats against a real PostgreSQL (a fresh database per test; skipped
+//! The plugin catalog, node heartbeats and the presence rows they vouch for against a real PostgreSQL (a fresh database per test; skipped
 //! when PostgreSQL is not installed, unless `CHATHOOKS_REQUIRE_POSTGRES=1`).
 
 use chathooks_testservers::Postgres;
 
 use super::catalog::{self, Put};
 use super::nodes::{self, Heartbeat, NodePlugin};
+use super::presence;
 use super::{PgPool, PgSetting, PoolOptions, migrate};
 use crate::plugins::cache::content_hash;
 
@@ -143,5 +144,49 @@ async fn heartbeats_upsert_one_row_per_node_with_its_age_on_the_database_clock()
         .await?;
     assert_eq!(nodes::prune(&pool, "blue").await?, 1);
     assert_eq!(nodes::list(&pool, "blue").await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_silent_presence_nodes_are_those_without_a_fresh_heartbeat() -> TestResult {
+    let Some(pool) = fresh_pool().await? else {
+        return Ok(());
+    };
+    let beat = |node: &str| Heartbeat {
+        node_id: node.to_owned(),
+        started_at: 1_000,
+        http_addr: String::new(),
+        version: "1.2.3".to_owned(),
+        plugins: Vec::new(),
+        is_sequencer: false,
+    };
+    nodes::upsert(&pool, "blue", &beat("live")).await?;
+    nodes::upsert(&pool, "blue", &beat("stale")).await?;
+    let mut client = pool.get().await?;
+    client
+        .batch_execute(
+            "UPDATE nodes SET heartbeat_at = heartbeat_at - 60000 WHERE node_id = 'stale';
+             INSERT INTO users (id, name, created_at) VALUES ('a', 'a', 0), ('b', 'b', 0);
+             INSERT INTO presence (user_id, node, since) VALUES
+               ('a', 'live', 0), ('a', 'stale', 0), ('b', 'stale', 0), ('b', 'unknown', 0),
+               ('b', '', 0);",
+        )
+        .await?;
+    let tx = client.transaction().await?;
+    // A node with no heartbeat row at all (pruned, or never written) is silent too; a server on its
+    // own (the empty node) never is.
+    assert_eq!(
+        presence::silent_presence_nodes(&tx, 5_000).await?,
+        ["stale", "unknown"]
+    );
+    assert_eq!(
+        presence::silent_presence_nodes(&tx, 120_000).await?,
+        ["unknown"]
+    );
+    assert_eq!(presence::node_presence_count(&tx, "stale").await?, 2);
+    assert_eq!(
+        presence::node_presence_users(&tx, "stale").await?,
+        ["a", "b"]
+    );
     Ok(())
 }

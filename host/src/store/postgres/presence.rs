@@ -4,6 +4,8 @@
 
 use deadpool_postgres::Transaction;
 
+use super::catalog::NOW_MS;
+
 use crate::model::{Millis, Presence};
 use crate::store::error::Result;
 use crate::store::records::PresenceChange;
@@ -121,6 +123,48 @@ pub async fn contacts_of(tx: &Transaction<'_>, user_id: &str) -> Result<Vec<Stri
         )
         .await?;
     tx.query(&stmt, &[&user_id])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
+/// The nodes other than [`crate::presence::LOCAL_NODE`] holding presence rows whose heartbeat (table
+/// `nodes`, any cluster) is more than `alive_within_ms` old by the database's clock, or missing: nodes
+/// that died with users connected, whose rows no restart will clear.
+pub async fn silent_presence_nodes(
+    tx: &Transaction<'_>,
+    alive_within_ms: i64,
+) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT DISTINCT p.node FROM presence p
+         WHERE p.node <> $1 AND NOT EXISTS (
+             SELECT 1 FROM nodes n WHERE n.node_id = p.node AND {NOW_MS} - n.heartbeat_at <= $2)
+         ORDER BY p.node"
+    );
+    let stmt = tx.prepare_cached(&sql).await?;
+    tx.query(&stmt, &[&crate::presence::LOCAL_NODE, &alive_within_ms])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
+/// How many users `node` holds presence rows for.
+pub async fn node_presence_count(tx: &Transaction<'_>, node: &str) -> Result<u64> {
+    let stmt = tx
+        .prepare_cached("SELECT COUNT(*) FROM presence WHERE node = $1")
+        .await?;
+    let count: i64 = tx.query_one(&stmt, &[&node]).await?.try_get(0)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The users `node` holds presence rows for, by id.
+pub async fn node_presence_users(tx: &Transaction<'_>, node: &str) -> Result<Vec<String>> {
+    let stmt = tx
+        .prepare_cached("SELECT user_id FROM presence WHERE node = $1 ORDER BY user_id")
+        .await?;
+    tx.query(&stmt, &[&node])
         .await?
         .iter()
         .map(|r| Ok(r.try_get(0)?))

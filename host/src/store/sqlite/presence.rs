@@ -113,3 +113,20 @@ pub fn contacts_of(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
+
+/// How many users `node` holds presence rows for.
+pub fn node_presence_count(conn: &Connection, node: &str) -> Result<u64> {
+    let count: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM presence WHERE node = ?1")?
+        .query_row([node], |r| r.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The users `node` holds presence rows for, by id.
+pub fn node_presence_users(conn: &Connection, node: &str) -> Result<Vec<String>> {
+    let rows = conn
+        .prepare_cached("SELECT user_id FROM presence WHERE node = ?1 ORDER BY user_id")?
+        .query_map([node], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -224,6 +224,19 @@ macro_rules! impl_read {
                 presence::contacts_of(self, user_id)
             }
 
+            fn silent_presence_nodes(&self, _alive_within_ms: i64) -> Result<Vec<String>> {
+                // No heartbeats here: a SQLite server is never a node of a cluster.
+                Ok(Vec::new())
+            }
+
+            fn node_presence_count(&self, node: &str) -> Result<u64> {
+                presence::node_presence_count(self, node)
+            }
+
+            fn node_presence_users(&self, node: &str) -> Result<Vec<String>> {
+                presence::node_presence_users(self, node)
+            }
+
             fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
                 bans::ban(self, conversation_id, user_id)
             }

@@ -5,6 +5,7 @@ use super::{TestDb, TestResult, ids};
 backend_tests!(TestDb:
     the_first_connection_anywhere_and_the_last_one_flip_a_user,
     a_restarting_node_lets_go_of_its_users,
+    a_nodes_rows_are_counted_and_listed,
     contacts_are_the_users_sharing_a_conversation,
 );
 
@@ -43,6 +44,20 @@ fn a_restarting_node_lets_go_of_its_users(t: TestDb) -> TestResult {
         now.iter().map(|p| p.online).collect::<Vec<_>>(),
         [false, true]
     );
+    Ok(())
+}
+
+fn a_nodes_rows_are_counted_and_listed(t: TestDb) -> TestResult {
+    t.users(&["a", "b", "c"])?;
+    t.db.write(|tx| tx.set_presence("b", "n1", true, 1))?;
+    t.db.write(|tx| tx.set_presence("a", "n1", true, 1))?;
+    t.db.write(|tx| tx.set_presence("c", "n2", true, 1))?;
+    assert_eq!(t.db.read(|r| r.node_presence_count("n1"))?, 2);
+    assert_eq!(
+        t.db.read(|r| r.node_presence_users("n1"))?,
+        ids(&["a", "b"])
+    );
+    assert_eq!(t.db.read(|r| r.node_presence_count("n3"))?, 0);
     Ok(())
 }
 

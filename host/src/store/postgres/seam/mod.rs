@@ -277,6 +277,18 @@ impl Read for PgConn<'_, '_> {
         self.run(presence::contacts_of(self.tx, user_id))
     }
 
+    fn silent_presence_nodes(&self, alive_within_ms: i64) -> Result<Vec<String>> {
+        self.run(presence::silent_presence_nodes(self.tx, alive_within_ms))
+    }
+
+    fn node_presence_count(&self, node: &str) -> Result<u64> {
+        self.run(presence::node_presence_count(self.tx, node))
+    }
+
+    fn node_presence_users(&self, node: &str) -> Result<Vec<String>> {
+        self.run(presence::node_presence_users(self.tx, node))
+    }
+
     fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
         self.run(bans::ban(self.tx, conversation_id, user_id))
     }
