@@ -59,6 +59,8 @@ struct Run {
     latency: Samples,
     errors: u64,
     cpu_per_msg_us: Option<f64>,
+    /// The server's CPU per message until the after-hooks caught up (what a message costs in all).
+    cpu_all_per_msg_us: Option<f64>,
     /// CPU of the database server per message, when it is a process of its own (PostgreSQL).
     db_cpu_per_msg_us: Option<f64>,
     drain: Option<Drain>,
@@ -180,6 +182,7 @@ fn run_once(
     } else {
         None
     };
+    let cpu_all = used(cpu_before, server.cpu_time());
     let latency = Samples::from_micros(result.micros);
     let rps = result.sent as f64 / result.seconds;
     let until_done = result.seconds + drain.map_or(0.0, |d| d.waited.as_secs_f64());
@@ -203,6 +206,7 @@ fn run_once(
         rps,
         sustained: result.sent as f64 / until_done,
         cpu_per_msg_us: cpu.map(per_message),
+        cpu_all_per_msg_us: cpu_all.map(per_message),
         db_cpu_per_msg_us: db_cpu.map(per_message),
         latency,
         errors: result.errors,

@@ -9,7 +9,7 @@ use crate::server::DURABILITY;
 use crate::stats::fmt_ms;
 
 /// The columns every backend's table has.
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 10] = [
     "plugins",
     "clients",
     "messages/s",
@@ -18,6 +18,7 @@ const COLUMNS: [&str; 9] = [
     "server CPU per message",
     "after-hooks caught up",
     "messages/s incl. after-hooks",
+    "server CPU per message incl. after-hooks",
     "errors",
 ];
 
@@ -141,6 +142,7 @@ fn row(r: &Run, db_cpu: bool) -> Vec<String> {
             Some(d) if !d.done => format!("< {:.0}", r.sustained),
             _ => format!("{:.0}", r.sustained),
         },
+        cpu(r.cpu_all_per_msg_us),
         r.errors.to_string(),
     ]);
     cells
@@ -150,6 +152,18 @@ fn row(r: &Run, db_cpu: bool) -> Vec<String> {
 fn plugin_notes(s: &mut Section, runs: &[&Run], options: &Options) {
     for &clients in &options.clients {
         let find = |p: usize| runs.iter().find(|r| r.plugins == p && r.clients == clients);
+        if let Some(none) = find(0).filter(|_| clients == 1 || clients == 16) {
+            let want = if clients == 1 { 3_500.0 } else { 6_000.0 };
+            let p99_ms = none.latency.p99() / 1_000.0;
+            s.note(target(
+                &format!(
+                    "without plugins, at least {want:.0} messages/s with {clients} client(s), p99 under \
+                     10 ms (shown: messages/s / {want:.0}; p99 {p99_ms:.1} ms)"
+                ),
+                none.rps / want,
+                |r| r >= 1.0 && p99_ms < 10.0,
+            ));
+        }
         if let (Some(none), Some(with)) = (find(0), find(PLUGINS)) {
             let ratio = with.rps / none.rps;
             let sustained = with.sustained / none.sustained;
@@ -168,11 +182,11 @@ fn plugin_notes(s: &mut Section, runs: &[&Run], options: &Options) {
             ));
             s.note(target(
                 &format!(
-                    "plugins cost under 10% of end-to-end throughput ({clients} client(s), after-hooks \
-                     included; shown: with/without)"
+                    "plugins cost at most 20% end to end ({clients} client(s), after-hooks included; \
+                     shown: with/without; stretch 90%)"
                 ),
                 sustained,
-                |r| r >= 0.9,
+                |r| r >= 0.8,
             ));
         }
     }

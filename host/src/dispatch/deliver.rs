@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::events;
 use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
-use crate::plugins::{CallError, HookOutput};
-use crate::store::Delivery;
+use crate::plugins::{CallError, HookCall, HookOutput};
+use crate::store::{Delivery, StoredEvent};
 use crate::store::{self, Db};
 
 use super::DispatchConfig;
@@ -22,6 +22,9 @@ use super::stats::DispatchStats;
 pub(super) struct Started {
     /// What to deliver, to whom.
     pub delivery: Delivery,
+    /// The hook call built from the event (or why it could not be), shared by every plugin the round
+    /// started the same event and attempt number for: the payload is decoded once, not once per plugin.
+    pub call: Arc<Result<HookCall, String>>,
     /// The attempt number `start_head` gave it.
     pub attempt: u32,
     /// The plugin version it was started for: it runs there even if a reload swaps the plugin meanwhile
@@ -93,20 +96,24 @@ pub(super) fn failed(
     DeliveryOutcome::Retry { at, error }
 }
 
-/// Runs one started delivery: builds the hook call from the stored event (its payload holds every
-/// argument, so no store read) and calls the plugin. Returns the outcome for the next round to record
-/// (and warn about). Blocking.
+/// The hook call of `event` at attempt number `attempt`, built from its payload (which holds every
+/// argument, so no store read), or why it cannot be.
+pub(super) fn hook_call(event: &StoredEvent, attempt: u32) -> Arc<Result<HookCall, String>> {
+    Arc::new(events::stored_hook_call(event, attempt).map_err(|e| e.to_string()))
+}
+
+/// Runs one started delivery: calls the plugin with the hook call the round built. Returns the outcome
+/// for the next round to record (and warn about). Blocking.
 pub(super) fn run_delivery(config: &DispatchConfig, started: &Started) -> DeliveryOutcome {
     let Started {
-        delivery,
+        call,
         attempt,
         plugin,
         ..
     } = started;
-    let call = events::stored_hook_call(&delivery.event, *attempt).map_err(|e| e.to_string());
-    let result: Result<(), String> = match call {
-        Err(e) => Err(e),
-        Ok(call) => match plugin.call(&call) {
+    let result: Result<(), String> = match call.as_ref() {
+        Err(e) => Err(e.clone()),
+        Ok(call) => match plugin.call(call) {
             Ok(HookOutput::Done(Ok(()))) | Ok(HookOutput::Decision(_)) => Ok(()),
             // A new version that dropped the hook has nothing to do with the event.
             Err(CallError::NotExported { .. }) => Ok(()),

@@ -10,8 +10,8 @@
 //!    event's hook (one delivery row each), then start the ready queue heads, at most
 //!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin. Heads come from memory; each start is
 //!    checked in SQL, so stale memory never breaks order.
-//! 3. Each started delivery runs on its own blocking thread: the hook is called within the plugin's
-//!    budget and the outcome (done, retry after [`deliver::backoff`], dead letter after
+//! 3. The started deliveries run on blocking threads ([`runner`]: a fast plugin's in a row on one, a
+//!    slow plugin's each on its own): the hook is called within the plugin's budget and the outcome (done, retry after [`deliver::backoff`], dead letter after
 //!    [`DispatchConfig::max_attempts`]) goes back to the loop for the next round to record. A slow or
 //!    failing plugin only holds back its own queue for that conversation; other conversations, other
 //!    plugins and HTTP requests never wait for it.
@@ -59,6 +59,7 @@ mod backlog;
 pub mod deliver;
 mod queues;
 mod round;
+mod runner;
 pub mod stats;
 #[cfg(test)]
 pub(crate) mod test_log;
@@ -80,6 +81,7 @@ pub use deliver::{DeliveryOutcome, Drainer, backoff, drain};
 pub use stats::{DeadLetterCause, DispatchStats};
 
 use round::{Finished, Memory, Room};
+use runner::Runner;
 
 /// Attempts before a delivery becomes a dead letter. With [`FIRST_BACKOFF`] doubling, five attempts span
 /// about 15 seconds: enough to ride out a plugin's transient failure (a remote endpoint restarting),
@@ -317,6 +319,7 @@ impl Loop {
             Err(e) => tracing::error!("recovering in-flight deliveries panicked: {e}"),
         }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
+        let runner = Runner::new(self.config.clone(), done_tx);
         tokio::pin!(shutdown);
         let mut last_round: Option<Instant> = None;
         loop {
@@ -336,7 +339,7 @@ impl Loop {
                 }
             }
             last_round = Some(Instant::now());
-            let sleep = match self.round(&done_tx, true).await {
+            let sleep = match self.round(&runner, true).await {
                 Ok(true) => Duration::ZERO,
                 Ok(false) => self.sleep_for(),
                 Err(e) => {
@@ -371,7 +374,7 @@ impl Loop {
             }
         }
         if !self.finished.is_empty()
-            && let Err(e) = self.round(&done_tx, false).await
+            && let Err(e) = self.round(&runner, false).await
         {
             tracing::error!("recording the last outcomes failed (they are delivered again): {e}");
         }
@@ -380,11 +383,7 @@ impl Loop {
 
     /// One round on a blocking thread (see [`round::round`]); spawns the calls it started unless `start`
     /// is false (shutdown). Returns whether there is more to do at once.
-    async fn round(
-        &mut self,
-        done_tx: &mpsc::UnboundedSender<Finished>,
-        start: bool,
-    ) -> store::Result<bool> {
+    async fn round(&mut self, runner: &Runner, start: bool) -> store::Result<bool> {
         let (db, registry, config) = (self.db.clone(), self.registry.clone(), self.config.clone());
         let room = if start {
             let default = config.max_in_flight_per_plugin;
@@ -446,24 +445,11 @@ impl Loop {
         {
             (signal.0)();
         }
-        for s in result.started {
+        for s in &result.started {
             *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
-            let config = self.config.clone();
-            let done_tx = done_tx.clone();
-            // Straight onto a blocking thread, which reports back itself: no async task in between.
-            tokio::task::spawn_blocking(move || {
-                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    deliver::run_delivery(&config, &s)
-                }));
-                // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
-                let outcome = ran.unwrap_or_else(|_| {
-                    tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");
-                    let error = "the call panicked".to_owned();
-                    deliver::failed(&config, s.attempt, error, config.clock.now_ms())
-                });
-                let _ = done_tx.send(s.finished(outcome));
-            });
         }
+        // Straight onto blocking threads, which report back themselves: no async task in between.
+        runner.run(result.started);
         Ok(result.more || !self.finished.is_empty())
     }
 

@@ -9,14 +9,16 @@
 //! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
 use crate::model::Millis;
+use crate::plugins::HookCall;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::store::{self, Db, Delivery, DeliveryState, StartedRow, StoreError, StoredEvent, Tx};
 
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
-use super::deliver::{DeliveryOutcome, Started, failed};
+use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
 use super::queues::{Head, Queues};
 use super::stats::{DeadLetterCause, DispatchStats};
 use super::warnings::{WarningKind, Warnings};
@@ -256,18 +258,29 @@ pub(super) fn round(
         }
     }
 
-    // The events to deliver (read after the commit, holding no lock).
+    // The events to deliver (read after the commit, holding no lock), each once however many plugins
+    // it goes to, and their hook calls built once per attempt number.
     let loaded: Vec<Result<StoredEvent, String>> = db
         .read(|c| {
+            let mut read: HashMap<i64, Result<StoredEvent, String>> = HashMap::new();
             Ok(starts
                 .iter()
-                .map(|(head, _, _)| c.get_event(head.event_id).map_err(|e| e.to_string()))
+                .map(|(head, _, _)| {
+                    read.entry(head.event_id)
+                        .or_insert_with(|| c.get_event(head.event_id).map_err(|e| e.to_string()))
+                        .clone()
+                })
                 .collect())
         })
         .unwrap_or_else(|e| starts.iter().map(|_| Err(e.to_string())).collect());
+    let mut calls: HashMap<(i64, u32), Arc<Result<HookCall, String>>> = HashMap::new();
     for ((head, row, plugin), event) in starts.into_iter().zip(loaded) {
         match event {
             Ok(event) => result.started.push(Started {
+                call: calls
+                    .entry((event.id, row.attempt))
+                    .or_insert_with(|| hook_call(&event, row.attempt))
+                    .clone(),
                 delivery: Delivery {
                     event,
                     plugin: head.plugin.clone(),

@@ -1,0 +1,128 @@
+//! Running the deliveries a round started, on blocking threads, and reporting each outcome to the loop.
+//!
+//! Under load the calls are not what costs: a profile of the server with five plugins on every hook
+//! (BENCHMARKS.md, section 2) spent a fifth of its time in the kernel switching threads, because each
+//! delivery was a `spawn_blocking` of its own (wake a pool thread, run a 7 µs call, report, park). So the
+//! deliveries a round starts for one plugin run in a row on one blocking thread: one hop per plugin per
+//! round instead of one per delivery.
+//!
+//! In a row, a slow call would hold back the deliveries behind it (other conversations of the same
+//! plugin, never other plugins or requests). Two rules bound that:
+//! - only a plugin whose last [`FAST_STREAK`] calls each took under [`SLOW_CALL`] has its deliveries run
+//!   in a row; a plugin that was slow lately gets a thread per delivery, as before, so a plugin waiting
+//!   on HTTP still makes its calls side by side;
+//! - a call that turns out slow inside a row hands the rest of the row to threads of their own as soon as
+//!   it returns, so a plugin that turns slow delays its other deliveries of that round by one call, once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::DispatchConfig;
+use super::deliver::{self, Started};
+use super::round::Finished;
+
+/// A call that takes longer than this is slow: more than a hundred times a typical after-hook (7-30 µs
+/// in BENCHMARKS.md), about what an outbound request or a large KV scan costs. Measured in real time, as
+/// it is the machine's cost, not the chat's clock.
+pub const SLOW_CALL: Duration = Duration::from_millis(2);
+
+/// Fast calls in a row after which a plugin's deliveries run in a row again: a plugin that is slow now
+/// and then (an HTTP call every few events) keeps a thread per delivery.
+pub const FAST_STREAK: u32 = 16;
+
+/// Runs started deliveries and sends each outcome to the loop. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(super) struct Runner {
+    config: Arc<DispatchConfig>,
+    done: mpsc::UnboundedSender<Finished>,
+    /// Per plugin, how many of its latest calls in a row were fast.
+    streaks: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Runner {
+    /// A runner reporting to `done`.
+    pub fn new(config: Arc<DispatchConfig>, done: mpsc::UnboundedSender<Finished>) -> Self {
+        Runner {
+            config,
+            done,
+            streaks: Arc::default(),
+        }
+    }
+
+    /// Runs `started` (in the round's order): in a row per plugin whose calls are fast lately, else each
+    /// on a thread of its own. Returns at once.
+    pub fn run(&self, started: Vec<Started>) {
+        let mut rows: Vec<(String, Vec<Started>)> = Vec::new();
+        for s in started {
+            match rows.iter_mut().find(|(plugin, _)| *plugin == s.delivery.plugin) {
+                Some((_, row)) => row.push(s),
+                None => rows.push((s.delivery.plugin.clone(), vec![s])),
+            }
+        }
+        for (plugin, row) in rows {
+            if row.len() > 1 && self.is_fast(&plugin) {
+                let runner = self.clone();
+                tokio::task::spawn_blocking(move || runner.run_row(row));
+            } else {
+                for s in row {
+                    self.spawn_one(s);
+                }
+            }
+        }
+    }
+
+    /// Whether `plugin`'s latest calls were all fast.
+    fn is_fast(&self, plugin: &str) -> bool {
+        self.streaks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(plugin)
+            .is_some_and(|streak| *streak >= FAST_STREAK)
+    }
+
+    /// Runs `s` on a blocking thread of its own.
+    fn spawn_one(&self, s: Started) {
+        let runner = self.clone();
+        tokio::task::spawn_blocking(move || {
+            runner.call(&s);
+        });
+    }
+
+    /// Runs `row` in order on this thread until a call is slow; the rest then get threads of their own.
+    fn run_row(&self, row: Vec<Started>) {
+        let mut row = row.into_iter();
+        while let Some(s) = row.next() {
+            if !self.call(&s) {
+                for rest in row {
+                    self.spawn_one(rest);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Runs one delivery, reports its outcome and notes its speed; whether it was fast. Blocking.
+    fn call(&self, s: &Started) -> bool {
+        let began = Instant::now();
+        let config = &self.config;
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver::run_delivery(config, s)));
+        // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
+        let outcome = ran.unwrap_or_else(|_| {
+            tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");
+            let error = "the call panicked".to_owned();
+            deliver::failed(config, s.attempt, error, config.clock.now_ms())
+        });
+        let fast = began.elapsed() < SLOW_CALL;
+        {
+            let mut streaks = self.streaks.lock().unwrap_or_else(PoisonError::into_inner);
+            let streak = streaks.entry(s.delivery.plugin.clone()).or_default();
+            *streak = if fast { streak.saturating_add(1) } else { 0 };
+        }
+        let _ = self.done.send(s.finished(outcome));
+        fast
+    }
+}
