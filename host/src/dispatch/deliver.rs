@@ -10,8 +10,8 @@ use crate::events;
 use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookCall, HookOutput};
-use crate::store::{Delivery, StoredEvent};
 use crate::store::{self, Db};
+use crate::store::{Delivery, StoredEvent};
 
 use super::DispatchConfig;
 use super::round::{Deps, Finished, Memory, Room, round};

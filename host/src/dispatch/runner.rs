@@ -3,16 +3,16 @@
 //! Under load the calls are not what costs: a profile of the server with five plugins on every hook
 //! (BENCHMARKS.md, section 2) spent a fifth of its time in the kernel switching threads, because each
 //! delivery was a `spawn_blocking` of its own (wake a pool thread, run a 7 µs call, report, park). So the
-//! deliveries a round starts for one plugin run in a row on one blocking thread: one hop per plugin per
-//! round instead of one per delivery.
+//! deliveries a round starts run in a few rows, one blocking thread each (as many rows as the machine
+//! has cores, so the calls still use every core): a few hops per round instead of one per delivery.
 //!
-//! In a row, a slow call would hold back the deliveries behind it (other conversations of the same
-//! plugin, never other plugins or requests). Two rules bound that:
-//! - only a plugin whose last [`FAST_STREAK`] calls each took under [`SLOW_CALL`] has its deliveries run
-//!   in a row; a plugin that was slow lately gets a thread per delivery, as before, so a plugin waiting
-//!   on HTTP still makes its calls side by side;
+//! In a row, a slow call would hold back the deliveries behind it (after-hooks only: requests never wait
+//! for a delivery). Two rules bound that:
+//! - only the deliveries of plugins whose last [`FAST_STREAK`] calls each took under [`SLOW_CALL`] run
+//!   in rows; a plugin that was slow lately gets a thread per delivery, as before, so a plugin waiting on
+//!   HTTP still makes its calls side by side and never delays another;
 //! - a call that turns out slow inside a row hands the rest of the row to threads of their own as soon as
-//!   it returns, so a plugin that turns slow delays its other deliveries of that round by one call, once.
+//!   it returns, so a plugin that turns slow delays the deliveries behind it by one call, once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +40,9 @@ pub(super) struct Runner {
     done: mpsc::UnboundedSender<Finished>,
     /// Per plugin, how many of its latest calls in a row were fast.
     streaks: Arc<Mutex<HashMap<String, u32>>>,
+    /// Rows a round's fast deliveries are dealt over: one per core, so they use every core and no more
+    /// threads than that.
+    rows: usize,
 }
 
 impl Runner {
@@ -49,38 +52,33 @@ impl Runner {
             config,
             done,
             streaks: Arc::default(),
+            rows: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
 
-    /// Runs `started` (in the round's order): in a row per plugin whose calls are fast lately, else each
-    /// on a thread of its own. Returns at once.
+    /// Runs `started`: the deliveries of plugins whose calls are fast lately in rows (in the round's
+    /// order, dealt out over one thread per core), the others each on a thread of its own. Returns at once.
     pub fn run(&self, started: Vec<Started>) {
-        let mut rows: Vec<(String, Vec<Started>)> = Vec::new();
-        for s in started {
-            match rows.iter_mut().find(|(plugin, _)| *plugin == s.delivery.plugin) {
-                Some((_, row)) => row.push(s),
-                None => rows.push((s.delivery.plugin.clone(), vec![s])),
-            }
+        let (fast, slow): (Vec<Started>, Vec<Started>) = {
+            let streaks = self.streaks.lock().unwrap_or_else(PoisonError::into_inner);
+            started.into_iter().partition(|s| {
+                streaks
+                    .get(&s.delivery.plugin)
+                    .is_some_and(|streak| *streak >= FAST_STREAK)
+            })
+        };
+        for s in slow {
+            self.spawn_one(s);
         }
-        for (plugin, row) in rows {
-            if row.len() > 1 && self.is_fast(&plugin) {
-                let runner = self.clone();
-                tokio::task::spawn_blocking(move || runner.run_row(row));
-            } else {
-                for s in row {
-                    self.spawn_one(s);
-                }
-            }
+        let count = self.rows.min(fast.len());
+        let mut dealt: Vec<Vec<Started>> = (0..count).map(|_| Vec::new()).collect();
+        for (i, s) in fast.into_iter().enumerate() {
+            dealt[i % count].push(s);
         }
-    }
-
-    /// Whether `plugin`'s latest calls were all fast.
-    fn is_fast(&self, plugin: &str) -> bool {
-        self.streaks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(plugin)
-            .is_some_and(|streak| *streak >= FAST_STREAK)
+        for row in dealt {
+            let runner = self.clone();
+            tokio::task::spawn_blocking(move || runner.run_row(row));
+        }
     }
 
     /// Runs `s` on a blocking thread of its own.
@@ -108,8 +106,9 @@ impl Runner {
     fn call(&self, s: &Started) -> bool {
         let began = Instant::now();
         let config = &self.config;
-        let ran =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver::run_delivery(config, s)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deliver::run_delivery(config, s)
+        }));
         // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
         let outcome = ran.unwrap_or_else(|_| {
             tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");

@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::kv_quota::{Expiry, USAGE_SCHEMA, purge_expired_rows, put, remove};
+use super::kv_quota::{Expiry, Row, USAGE_SCHEMA, purge_expired_rows, put, put_over, remove};
 use crate::store::kv::{KvError, KvQuota, KvUsage};
 use std::path::Path;
 use std::sync::Mutex;
@@ -216,7 +216,9 @@ impl SqliteKv {
     ) -> Result<i64, KvError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let current = match get_live(&tx, plugin, key)? {
+            // One read for the live value and the stored row's size (the quota's), not two.
+            let (live, stored) = get_with_size(&tx, plugin, key)?;
+            let current = match live {
                 None => 0,
                 Some(bytes) => std::str::from_utf8(&bytes)
                     .ok()
@@ -224,11 +226,14 @@ impl SqliteKv {
                     .ok_or(KvError::NotANumber)?,
             };
             let next = current.checked_add(delta).ok_or(KvError::Overflow)?;
-            put(
+            put_over(
                 &tx,
-                plugin,
+                Row {
+                    plugin,
+                    key,
+                    stored,
+                },
                 quota,
-                key,
                 next.to_string().as_bytes(),
                 Expiry::Keep,
             )?;
@@ -247,6 +252,27 @@ impl SqliteKv {
             Ok(n)
         })
     }
+}
+
+/// The live value of `key` and the size of its stored row (live or expired), each if there is one.
+fn get_with_size(
+    c: &Connection,
+    plugin: &str,
+    key: &str,
+) -> Result<(Option<Vec<u8>>, Option<i64>), KvError> {
+    let mut stmt = c.prepare_cached(concat!(
+        "SELECT CASE WHEN ",
+        live!(),
+        " THEN value END, length(CAST(key AS BLOB)) + length(value)
+         FROM plugin_kv WHERE plugin = :plugin AND key = :key"
+    ))?;
+    let found = stmt
+        .query_row(
+            rusqlite::named_params! { ":plugin": plugin, ":key": key, ":now": now_ms() },
+            |r| Ok((r.get(0)?, Some(r.get(1)?))),
+        )
+        .optional()?;
+    Ok(found.unwrap_or((None, None)))
 }
 
 fn get_live(c: &Connection, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {

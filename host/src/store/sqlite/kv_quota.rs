@@ -107,11 +107,49 @@ pub(super) fn put(
     value: &[u8],
     expiry: Expiry,
 ) -> Result<(), KvError> {
-    let old = stored_size(tx, plugin, key)?;
+    let stored = stored_size(tx, plugin, key)?;
+    put_over(
+        tx,
+        Row {
+            plugin,
+            key,
+            stored,
+        },
+        quota,
+        value,
+        expiry,
+    )
+}
+
+/// A row about to be written, as the caller read it in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Row<'a> {
+    /// Whose it is.
+    pub plugin: &'a str,
+    /// Its key.
+    pub key: &'a str,
+    /// The size of the row stored under `key` now (live or expired), if there is one.
+    pub stored: Option<i64>,
+}
+
+/// [`put`] over `row`, whose stored size the caller has read already.
+pub(super) fn put_over(
+    tx: &Transaction<'_>,
+    row: Row<'_>,
+    quota: KvQuota,
+    value: &[u8],
+    expiry: Expiry,
+) -> Result<(), KvError> {
+    let Row {
+        plugin,
+        key,
+        stored: old,
+    } = row;
     let keys = i64::from(old.is_none());
     let bytes = row_bytes(key, value) - old.unwrap_or(0);
     if let Err(err) = check_quota(tx, plugin, quota, keys, bytes) {
-        // Expired rows still count; give them back and look again before refusing.
+        // Expired rows still count; give them back and look again before refusing (the row under `key`
+        // may have been one of them: read its size again).
         if purge_expired_rows(tx, Some(plugin))? == 0 {
             return Err(err);
         }
