@@ -38,6 +38,13 @@ pub const LOCAL_NODE: &str = "";
 /// promptly.
 pub const GRACE: Duration = Duration::from_secs(5);
 
+/// The largest conversation through which members hear of each other's presence. Beyond it a
+/// conversation is a channel rather than a circle of contacts, and announcing every member's connect to
+/// every other member is quadratic: 1,000 members connecting in the morning would make a million frames.
+/// Members of larger conversations read each other's presence with `GET /v1/presence` (as Slack clients
+/// ask for the users they show).
+pub const MAX_PRESENCE_CONVERSATION: i64 = 100;
+
 /// How often a node of a cluster sweeps the presence rows of dead nodes and checks its own.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(2500);
 

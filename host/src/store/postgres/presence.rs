@@ -119,14 +119,19 @@ pub async fn contacts_of(tx: &Transaction<'_>, user_id: &str) -> Result<Vec<Stri
         .prepare_cached(
             "SELECT DISTINCT other.user_id FROM participants mine
              JOIN participants other ON other.conversation_id = mine.conversation_id
-             WHERE mine.user_id = $1 AND other.user_id != $1 ORDER BY other.user_id",
+             WHERE mine.user_id = $1 AND other.user_id != $1
+               AND (SELECT count(*) FROM participants n WHERE n.conversation_id = mine.conversation_id) <= $2
+             ORDER BY other.user_id",
         )
         .await?;
-    tx.query(&stmt, &[&user_id])
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get(0)?))
-        .collect()
+    tx.query(
+        &stmt,
+        &[&user_id, &crate::presence::MAX_PRESENCE_CONVERSATION],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(r.try_get(0)?))
+    .collect()
 }
 
 /// The nodes other than [`crate::presence::LOCAL_NODE`] holding presence rows whose heartbeat (table

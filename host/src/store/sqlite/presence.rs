@@ -100,16 +100,22 @@ pub fn presence_of(conn: &Connection, user_ids: &[String]) -> Result<Vec<Presenc
     Ok(out)
 }
 
-/// The users who share at least one conversation with `user_id` (not the user), by id: who hears of
-/// the user's presence.
+/// The users who share at least one conversation of at most
+/// [`MAX_PRESENCE_CONVERSATION`](crate::presence::MAX_PRESENCE_CONVERSATION) members with `user_id` (not
+/// the user), by id: who hears of the user's presence.
 pub fn contacts_of(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
     let rows = conn
         .prepare_cached(
             "SELECT DISTINCT other.user_id FROM participants mine
              JOIN participants other ON other.conversation_id = mine.conversation_id
-             WHERE mine.user_id = ?1 AND other.user_id != ?1 ORDER BY other.user_id",
+             WHERE mine.user_id = ?1 AND other.user_id != ?1
+               AND (SELECT count(*) FROM participants n WHERE n.conversation_id = mine.conversation_id) <= ?2
+             ORDER BY other.user_id",
         )?
-        .query_map([user_id], |r| r.get(0))?
+        .query_map(
+            rusqlite::params![user_id, crate::presence::MAX_PRESENCE_CONVERSATION],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }

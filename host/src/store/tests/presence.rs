@@ -68,5 +68,24 @@ fn contacts_are_the_users_sharing_a_conversation(t: TestDb) -> TestResult {
     t.conversation(&["c", "d"])?;
     assert_eq!(t.db.read(|r| r.contacts_of("a"))?, ids(&["b", "c"]));
     assert_eq!(t.db.read(|r| r.contacts_of("d"))?, ids(&["c"]));
+
+    // A conversation past the limit is a channel: its members are not each other's contacts.
+    let crowd: Vec<String> = (0..crate::presence::MAX_PRESENCE_CONVERSATION)
+        .map(|i| format!("m{i}"))
+        .collect();
+    let crowd: Vec<&str> = crowd.iter().map(String::as_str).collect();
+    t.users(&crowd)?;
+    let mut members = crowd.clone();
+    members.push("d");
+    t.conversation(&members)?;
+    assert_eq!(t.db.read(|r| r.contacts_of("d"))?, ids(&["c"]));
+    let mut at_limit = crowd[1..].to_vec();
+    at_limit.push("d");
+    t.conversation(&at_limit)?;
+    assert_eq!(
+        t.db.read(|r| r.contacts_of("d"))?.len(),
+        100,
+        "c and 99 members"
+    );
     Ok(())
 }
