@@ -491,13 +491,17 @@ impl ChatEvent {
 
     /// The payload as stored and sent to WebSocket clients: the variant's fields.
     pub fn payload(&self) -> serde_json::Value {
-        match serde_json::to_value(self) {
+        let mut payload = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(mut tagged)) => {
                 tagged.remove("payload").unwrap_or(serde_json::Value::Null)
             }
             // Serializing records of strings, numbers and JSON values cannot fail.
             _ => serde_json::Value::Null,
+        };
+        if let Some(conversation) = payload.get_mut("conversation") {
+            omit_large_participant_lists(conversation);
         }
+        payload
     }
 
     /// Decodes a stored event.
@@ -557,6 +561,31 @@ pub fn append_event_for(
         payload,
         created_at: now,
     })
+}
+
+/// The most participant ids an event's copy of a conversation lists: past it the list is left out
+/// (`participant_ids_omitted`). A frame to each of 1,000 members carried the 1,000 ids (12 KB), so a
+/// message cost a million ids copied into sockets and stored once more in the event log; clients and
+/// plugins that need the members ask for them (`GET /v1/conversations/{id}`, `chat.participants`).
+pub const MAX_EVENT_PARTICIPANT_IDS: u64 = 100;
+
+/// Leaves the participant ids out of `conversation` (a serialized [`Conversation`]) when it has more
+/// than [`MAX_EVENT_PARTICIPANT_IDS`].
+fn omit_large_participant_lists(conversation: &mut serde_json::Value) {
+    let large = conversation
+        .get("participant_count")
+        .and_then(serde_json::Value::as_u64)
+        .is_some_and(|count| count > MAX_EVENT_PARTICIPANT_IDS);
+    if let (true, Some(fields)) = (large, conversation.as_object_mut()) {
+        fields.insert(
+            "participant_ids".to_owned(),
+            serde_json::Value::Array(Vec::new()),
+        );
+        fields.insert(
+            "participant_ids_omitted".to_owned(),
+            serde_json::Value::Bool(true),
+        );
+    }
 }
 
 /// The event's audience with `also` added, each user once.

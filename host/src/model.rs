@@ -79,8 +79,15 @@ pub struct Conversation {
     pub owner_id: Option<String>,
     /// Every current participant, admins included, in the order they joined (ties by id).
     pub participant_ids: Vec<String>,
-    /// `participant_ids.len()`, kept as a field because the WIT record and the Skygear model carry it.
+    /// The number of participants, kept as a field because the WIT record and the Skygear model carry it
+    /// (and because events of large conversations leave `participant_ids` out).
     pub participant_count: u32,
+    /// Set only in an event's copy of a conversation of more than 100 participants, whose
+    /// `participant_ids` is then empty (as Stream's events carry a channel's member count, not its
+    /// members): copying the list into every frame to every member was most of a large fan-out's cost.
+    /// `GET /v1/conversations/{id}` has the list. Absent (false) everywhere else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub participant_ids_omitted: bool,
     /// When true, creating a conversation with the same participant set returns this one.
     pub distinct_by_participants: bool,
     /// Application-specific data (a JSON object).

@@ -478,3 +478,44 @@ async fn a_message_to_many_connected_members_reaches_each_once_and_nobody_else()
     assert_eq!(first["conversation_id"], json!(own), "{first}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_a_large_conversation_leave_its_participant_ids_out() {
+    let server = TestServer::start().await;
+    let mut tokens = Vec::new();
+    for n in 0..101 {
+        tokens.push(server.user(&format!("m{n:03}")).await);
+    }
+    let ids: Vec<String> = (1..101).map(|n| format!("m{n:03}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // 100 participants: the list is in every event. 101: it is left out, the count stays.
+    let small = server.conversation(&tokens[0], &ids[..99]).await;
+    let large = server.conversation(&tokens[0], &ids).await;
+    let mut ws = server.ws(&tokens[1], None).await;
+    server.send(&tokens[0], &small, "small").await;
+    server.send(&tokens[0], &large, "large").await;
+    let mut seen = events_until(&mut ws, "large").await;
+    let mut replayed = events_until(&mut server.ws(&tokens[1], Some(0)).await, "large").await;
+    for events in [&mut seen, &mut replayed] {
+        events.retain(|e| e["kind"] == "message.new");
+        let [small_event, large_event] = events.as_slice() else {
+            panic!("two messages: {events:?}");
+        };
+        let in_small = &small_event["payload"]["conversation"];
+        assert_eq!(
+            in_small["participant_ids"].as_array().map(Vec::len),
+            Some(100)
+        );
+        assert_eq!(in_small.get("participant_ids_omitted"), None, "{in_small}");
+        let in_large = &large_event["payload"]["conversation"];
+        assert_eq!(in_large["participant_ids"], json!([]), "{in_large}");
+        assert_eq!(in_large["participant_ids_omitted"], true);
+        assert_eq!(in_large["participant_count"], 101);
+    }
+    // The REST answer still lists everyone.
+    let full = server
+        .get_ok(&format!("/v1/conversations/{large}"), &tokens[5])
+        .await;
+    assert_eq!(full["participant_ids"].as_array().map(Vec::len), Some(101));
+    server.stop().await;
+}

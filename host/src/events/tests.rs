@@ -26,6 +26,7 @@ fn conversation() -> Conversation {
         owner_id: Some("a".into()),
         participant_ids: ids(&["a", "b"]),
         participant_count: 2,
+        participant_ids_omitted: false,
         distinct_by_participants: false,
         metadata: json!({"x": 1}),
         last_message_id: Some("m1".into()),

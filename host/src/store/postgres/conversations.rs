@@ -138,6 +138,7 @@ pub async fn get_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversa
     }
     Ok(Conversation {
         participant_count: count_u32(i64::try_from(participant_ids.len()).unwrap_or(i64::MAX)),
+        participant_ids_omitted: false,
         id: row.try_get(0)?,
         title: row.try_get(1)?,
         admin_ids,

@@ -132,6 +132,7 @@ pub fn get_conversation(conn: &Connection, id: &str) -> Result<Conversation> {
     }
     Ok(Conversation {
         participant_count: count_u32(i64::try_from(participant_ids.len()).unwrap_or(i64::MAX)),
+        participant_ids_omitted: false,
         id,
         title,
         admin_ids,
