@@ -131,6 +131,22 @@ impl Api {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// The compiler each plugin runs on (`GET /v1/admin/plugins`), by name.
+    pub async fn compilers(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let plugins = self.get("/v1/admin/plugins", ADMIN_KEY).await?;
+        Ok(plugins
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| {
+                        let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
+                        (text("name"), text("compiler"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// `GET path` with `token`, expecting 200; the JSON answer.
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
         let response = self

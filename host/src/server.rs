@@ -27,7 +27,7 @@ use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::plugins::registry::Registry;
 use crate::plugins::watcher::{WatchConfig, Watcher};
-use crate::plugins::{Runtime, RuntimeConfig, TracingSink};
+use crate::plugins::{Promoter, Runtime, RuntimeConfig, TracingSink};
 use crate::powers::ServerServices;
 use crate::powers::http::HttpClient;
 use crate::powers::push::{PushGateway, Pusher};
@@ -130,6 +130,8 @@ pub struct Running {
     stop_dispatcher: oneshot::Sender<()>,
     /// The plugins folder watcher (`None` with `--no-watch`).
     watcher: Option<Watcher>,
+    /// Moves plugins to optimized code (`None` unless compilation is tiered).
+    promoter: Option<Promoter>,
     /// The periodic plugin statistics log line.
     summary: JoinHandle<()>,
     /// The plugin timer loop and its stop signal.
@@ -147,6 +149,9 @@ impl Running {
     /// Stops the dispatcher (it finishes calls in flight, up to [`DISPATCHER_STOP_TIMEOUT`]) after the
     /// HTTP server has stopped: the last step of a graceful shutdown.
     pub async fn finish(self) {
+        if let Some(promoter) = &self.promoter {
+            promoter.stop();
+        }
         if let Some(watcher) = self.watcher {
             watcher.stop().await;
         }
@@ -216,6 +221,11 @@ pub async fn start_locked(
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
     let (db, registry) = tokio::task::spawn_blocking(move || open(&config)).await??;
+    let promoter = if registry.runtime().is_tiered() {
+        Some(Promoter::start(&registry)?)
+    } else {
+        None
+    };
     let (stop_dispatcher, stopped) = oneshot::channel::<()>();
     let (dispatch, dispatcher) =
         Dispatcher::spawn_with(db.clone(), registry.clone(), dispatch_config, async move {
@@ -285,6 +295,7 @@ pub async fn start_locked(
         dispatcher,
         stop_dispatcher,
         watcher,
+        promoter,
         summary,
         timers,
         stop_timers,
@@ -396,6 +407,7 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
     let kv = KvStore::beside(&db, &kv_path)
         .with_context(|| format!("opening the plugins' KV store beside {}", db.location()))?;
     let runtime = Runtime::new(RuntimeConfig {
+        compilers: config.compilers,
         cache_dir: Some(config.cache_dir()),
         kv: Arc::new(kv),
         logs: Arc::new(TracingSink),

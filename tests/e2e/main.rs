@@ -25,7 +25,8 @@
 //!   fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`. `sandbox_budget`: budgets count
 //!   CPU time, not the machine's load. `sandbox_warmup`: interpreted filters warmed before they serve.
 //! - `reload`: hot reload: load, replace, delete, manifests, bad files, slow copies, `--no-watch`.
-//!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing.
+//!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing. `reload_tiers`: tiered
+//!   compilation (Winch, then Cranelift) swaps without a failed request or a lost delivery.
 //! - `sandbox_support`: plugin files, the admin plugin list and polling, for the above.
 //! - `powers_bots`: bot replies over WebSocket, two bots stopped by the loop guard, custom events to
 //!   participants only. `powers_http`: outbound HTTP to granted and ungranted hosts. `powers_push`: push
@@ -50,6 +51,7 @@ mod powers_support;
 mod powers_timers;
 mod powers_versions;
 mod reload;
+mod reload_tiers;
 mod reload_traffic;
 mod runtime;
 mod sandbox;

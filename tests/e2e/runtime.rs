@@ -23,6 +23,7 @@ fn setup() -> Setup {
     let kv = Arc::new(KvStore::open(&dir.path().join("chathooks.sqlite3")).expect("open kv"));
     let logs = Arc::new(CaptureSink::default());
     let runtime = Runtime::new(RuntimeConfig {
+        compilers: chathooks::plugins::Compilers::Cranelift,
         cache_dir: Some(dir.path().join("cache")),
         kv,
         logs: logs.clone(),

@@ -43,6 +43,7 @@ fn before_sent(body: &str) -> HookCall {
 fn rounds_for_work() -> Option<u64> {
     let runtime = must(
         Runtime::new(RuntimeConfig {
+            compilers: chathooks::plugins::Compilers::Cranelift,
             cache_dir: None,
             kv: std::sync::Arc::new(must(KvStore::open_in_memory(), "kv")),
             logs: std::sync::Arc::new(CaptureSink::default()),

@@ -60,9 +60,15 @@ impl LogSink for NullSink {
     fn log(&self, _plugin: &str, _level: LogLevel, _message: &str) {}
 }
 
-/// A runtime with an in-memory KV store and no compile cache.
+/// A runtime with an in-memory KV store and no compile cache, compiling with Cranelift.
 fn runtime() -> anyhow::Result<Runtime> {
+    runtime_on(chathooks::plugins::Compilers::Cranelift)
+}
+
+/// [`runtime`] with `compilers`.
+fn runtime_on(compilers: chathooks::plugins::Compilers) -> anyhow::Result<Runtime> {
     Runtime::new(RuntimeConfig {
+        compilers,
         cache_dir: None,
         kv: Arc::new(KvStore::open_in_memory()?),
         logs: Arc::new(NullSink),
@@ -207,7 +213,10 @@ fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section
     let mut bare = bare::Bare::load(&guests.bench_hooks)?;
     let rt = runtime()?;
     let bench = load(&rt, &guests.bench_hooks)?;
-    let (mut warm_calls, mut fresh_calls) = (Calls::new(), Calls::new());
+    let winch_rt = runtime_on(chathooks::plugins::Compilers::Winch)?;
+    let winch = load(&winch_rt, &guests.bench_hooks)?;
+    let (mut warm_calls, mut fresh_calls, mut winch_calls) =
+        (Calls::new(), Calls::new(), Calls::new());
     let mut webhook = webhook::Webhook::start();
     let mut extism = if options.with_extism {
         Some(extism::Extism::start())
@@ -224,6 +233,9 @@ fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section
         Variant::per_event("runtime, fresh instance", |id| {
             runtime_event(&mut fresh_calls, &bench, &bench, true, id)
         }),
+        Variant::per_event("runtime, Winch", |id| {
+            runtime_event(&mut winch_calls, &winch, &winch, false, id)
+        }),
     ];
     if let Ok(hook) = &mut webhook {
         variants.push(Variant::per_event("webhook", |id| hook.event(id)));
@@ -239,7 +251,8 @@ fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section
                 .unwrap_or_else(|| Err(anyhow::anyhow!("not run"))),
         )
     };
-    let (native, bare_outcome, runtime_warm, runtime_fresh) = (next(), next(), next(), next());
+    let (native, bare_outcome, runtime_warm, runtime_fresh, runtime_winch) =
+        (next(), next(), next(), next(), next());
     let webhook_outcome = match &webhook {
         Ok(_) => next(),
         Err(e) => Outcome::Skipped(format!("the webhook server did not start: {e:#}")),
@@ -278,6 +291,10 @@ fn mechanisms(guests: &RustGuests, options: &Options) -> anyhow::Result<(Section
         (
             "chathooks runtime, fresh instance per call".into(),
             runtime_fresh,
+        ),
+        (
+            "chathooks runtime on Winch's code (a new version's first seconds, tiered)".into(),
+            runtime_winch,
         ),
         (
             "HTTP webhook (axum on loopback, keep-alive, JSON)".into(),

@@ -110,6 +110,7 @@ impl Kit {
         let kv = Arc::new(KvStore::open(&dir.path().join("kv.db")).unwrap());
         let logs = Arc::new(Lines::default());
         let runtime = Runtime::new(RuntimeConfig {
+            compilers: crate::plugins::Compilers::Cranelift,
             cache_dir: Some(dir.path().join("cache")),
             kv: kv.clone(),
             logs: logs.clone(),

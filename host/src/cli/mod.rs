@@ -28,6 +28,7 @@ pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>, Arc<R
     let logs = Arc::new(CaptureSink::default());
     let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
     let runtime = Runtime::new(RuntimeConfig {
+        compilers: crate::plugins::Compilers::Cranelift,
         cache_dir: None,
         kv,
         logs: logs.clone(),

@@ -37,6 +37,7 @@ impl Node {
     fn new() -> Node {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(RuntimeConfig {
+            compilers: crate::plugins::Compilers::Cranelift,
             cache_dir: Some(dir.path().join("cache")),
             kv: Arc::new(KvStore::open_in_memory().unwrap()),
             logs: Arc::new(CaptureSink::default()),

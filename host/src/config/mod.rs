@@ -10,6 +10,7 @@
 //! it in `<data dir>/admin.key` (mode 0600, readable by the server's user only) and prints it once;
 //! later starts read it from there. See [`AdminKey::load_or_create`].
 
+use crate::plugins::Compilers;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -127,6 +128,10 @@ pub struct ServeArgs {
     /// [default: process].
     #[arg(long, env = "CHATHOOKS_DURABILITY")]
     pub durability: Option<String>,
+    /// How plugins are compiled: `tiered` (Winch's quick code serves at once, Cranelift's optimized
+    /// code replaces it when ready), `cranelift` (wait for optimized code) or `winch` [default: tiered].
+    #[arg(long, env = "CHATHOOKS_COMPILER")]
+    pub compiler: Option<String>,
     /// Do not watch the plugins folder: plugins load at start and on `POST /v1/admin/plugins/reload`
     /// only.
     #[arg(long, env = "CHATHOOKS_NO_WATCH")]
@@ -177,6 +182,8 @@ pub struct FileConfig {
     pub admin_key: Option<String>,
     /// See [`ServeArgs::durability`].
     pub durability: Option<String>,
+    /// See [`ServeArgs::compiler`].
+    pub compiler: Option<String>,
     /// Watch the plugins folder and reload changed plugins (default true; see [`ServeArgs::no_watch`]).
     pub watch: Option<bool>,
     /// See [`ServeArgs::push_gateway_url`].
@@ -217,6 +224,8 @@ pub struct Config {
     pub admin_key: Option<String>,
     /// What a committed write survives.
     pub durability: Durability,
+    /// Which compilers compile plugins.
+    pub compilers: Compilers,
     /// Watch the plugins folder and hot-reload plugins whose files change.
     pub watch: bool,
     /// Where push notifications are posted besides live connections (`http://...` or `https://...`), if
@@ -250,6 +259,7 @@ impl Default for Config {
             body_limit: DEFAULT_BODY_LIMIT,
             admin_key: None,
             durability: Durability::Process,
+            compilers: Compilers::default(),
             watch: true,
             push_gateway_url: None,
             push_gateway_secret: None,
@@ -278,6 +288,13 @@ impl Config {
         let durability = match args.durability.clone().or(file.durability) {
             None => defaults.durability,
             Some(text) => parse_durability(&text)?,
+        };
+        let compilers = match args.compiler.clone().or(file.compiler) {
+            None => defaults.compilers,
+            Some(text) => Compilers::parse(&text).ok_or_else(|| ConfigError::Invalid {
+                setting: "compiler",
+                message: format!("{text:?} is not \"tiered\", \"cranelift\" or \"winch\""),
+            })?,
         };
         let cluster_file = ClusterFile {
             nats: file.nats.clone(),
@@ -317,6 +334,7 @@ impl Config {
                 .unwrap_or(defaults.body_limit),
             admin_key: args.admin_key.clone().or(file.admin_key),
             durability,
+            compilers,
             watch: !args.no_watch && file.watch.unwrap_or(defaults.watch),
             push_gateway_url: args.push_gateway_url.clone().or(file.push_gateway_url),
             push_gateway_secret: args

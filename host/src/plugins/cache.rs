@@ -74,6 +74,29 @@ impl CompileCache {
         deserialize_bytes(engine, &compiled)
     }
 
+    /// Compiles `bytes` (whose hash is `content_hash`) with `engine` into the cache, unless it holds the
+    /// entry already. `engine` must compile as the cache's engine does (the same compatibility hash): the
+    /// tiered compilation thread compiles on an engine of its own that reserves no instance pool.
+    pub(crate) fn precompile(
+        &self,
+        engine: &Engine,
+        content_hash: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<()> {
+        let path = self.entry_path(content_hash);
+        if path.exists() {
+            return Ok(());
+        }
+        let compiled = engine.precompile_component(bytes)?;
+        self.store(&path, &compiled)?;
+        Ok(())
+    }
+
+    /// Whether `engine` compiles code this cache's entries can hold.
+    pub(crate) fn compiles_for(&self, engine: &Engine) -> bool {
+        CompileCache::new(self.dir.clone(), engine).engine_key == self.engine_key
+    }
+
     /// Where the entry for `content_hash` lives.
     pub fn entry_path(&self, content_hash: &str) -> PathBuf {
         self.dir

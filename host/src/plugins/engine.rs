@@ -1,8 +1,32 @@
-//! The one wasmtime [`Engine`] of a runtime and the ticker thread that drives its epoch.
+//! The wasmtime [`Engine`]s of a runtime (one per compiler it uses) and the ticker threads that drive
+//! their epochs.
 
 use super::limits::{EPOCH_TICK, MAX_MEMORY_BYTES};
 use anyhow::Context;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use serde::{Deserialize, Serialize};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
+
+/// Which of wasmtime's compilers turns a plugin into machine code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Compiler {
+    /// Cranelift, the optimizing compiler: the fastest code, compiled in tens of milliseconds for a Rust
+    /// plugin and seconds for an interpreter (Python, JavaScript).
+    Cranelift,
+    /// Winch, the baseline compiler: one pass over the code, several times faster to compile, slower to
+    /// run (BENCHMARKS.md, sections 1d and 4).
+    Winch,
+}
+
+impl Compiler {
+    /// The name used in settings, logs and the admin API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Cranelift => "cranelift",
+            Compiler::Winch => "winch",
+        }
+    }
+}
 
 /// Concurrent component instances across all plugins. Each plugin keeps a few warm instances; 1,000 covers
 /// hundreds of plugins under load while reserving only address space.
@@ -22,8 +46,28 @@ const TABLE_ELEMENTS: usize = super::limits::TABLE_ELEMENTS_LIMIT;
 /// Instance metadata size per core instance; interpreters have large numbers of globals and functions.
 const MAX_CORE_INSTANCE_SIZE: usize = 8 << 20;
 
-/// Build the engine every plugin of a runtime shares, and start its epoch ticker.
-pub(crate) fn new_engine() -> anyhow::Result<Engine> {
+/// Where an engine's instances get their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Instances {
+    /// From the pooling allocator, sized by the totals above: the fastest instantiation, for the engine
+    /// plugins run on for good. The pool reserves address space for every slot up front (some 17 TB of
+    /// the 128 TB a process has), so a process holds few such engines at once.
+    Pooled,
+    /// From fresh mappings per instance: slower to instantiate, nothing reserved. For the baseline engine
+    /// of tiered compilation, which serves a version for seconds. The plugin's memory cap holds either
+    /// way (it is the store's limiter, [`super::instance`]).
+    OnDemand,
+}
+
+/// Build the engine of `compiler` every plugin of a runtime compiled by it shares, and start its epoch
+/// ticker. The two compilers' engines are configured alike otherwise; code compiled by one only runs on
+/// its own engine.
+/// `parallel` compiles each function on rayon's threads (every core) rather than the caller's alone.
+pub(crate) fn new_engine(
+    compiler: Compiler,
+    instances: Instances,
+    parallel: bool,
+) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(TOTAL_COMPONENT_INSTANCES)
         .total_core_instances(TOTAL_CORE_INSTANCES)
@@ -40,10 +84,18 @@ pub(crate) fn new_engine() -> anyhow::Result<Engine> {
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .parallel_compilation(parallel)
+        .strategy(match compiler {
+            Compiler::Cranelift => Strategy::Cranelift,
+            Compiler::Winch => Strategy::Winch,
+        })
+        .allocation_strategy(match instances {
+            Instances::Pooled => InstanceAllocationStrategy::Pooling(pool),
+            Instances::OnDemand => InstanceAllocationStrategy::OnDemand,
+        });
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
-        .context("creating the wasmtime engine")?;
+        .with_context(|| format!("creating the wasmtime engine ({})", compiler.name()))?;
     start_ticker(&engine)?;
     Ok(engine)
 }

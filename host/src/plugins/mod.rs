@@ -28,7 +28,7 @@ pub mod breaker;
 pub mod budget;
 pub mod cache;
 pub(crate) mod downgrade;
-mod engine;
+pub mod engine;
 pub mod error;
 pub mod failure_log;
 pub mod hooks;
@@ -46,12 +46,18 @@ pub mod runtime;
 pub mod stats;
 pub mod status;
 pub mod summary;
+pub mod tiers;
 pub mod warmup;
 pub mod watcher;
 
+pub use engine::Compiler;
 pub use error::{CallError, LoadError};
 pub use hooks::{Hook, HookCall, HookKind, HookOutput, HookSet};
 pub use limits::PluginLimits;
 pub use logs::{CaptureSink, LogLevel, LogLine, LogSink, TracingSink};
 pub use plugin::Plugin;
 pub use runtime::{PluginInfo, Runtime, RuntimeConfig};
+pub use tiers::{Compilers, Promoter};
+
+#[cfg(test)]
+mod tiers_tests;

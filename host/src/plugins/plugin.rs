@@ -1,5 +1,6 @@
 //! A loaded plugin version: its compiled component, the hooks it exports, and a pool of warm instances.
 
+use super::engine::Compiler;
 use super::error::CallError;
 use super::hooks::{Hook, HookCall, HookOutput, HookSet};
 use super::instance::{InstanceRecipe, WarmInstance};
@@ -17,6 +18,8 @@ pub struct Plugin {
 
 struct PluginInner {
     engine: Engine,
+    /// Which compiler made the code `engine` runs.
+    compiler: Compiler,
     recipe: InstanceRecipe,
     hash: String,
     hooks: HookSet,
@@ -37,6 +40,7 @@ impl std::fmt::Debug for Plugin {
 impl Plugin {
     pub(crate) fn new(
         engine: Engine,
+        compiler: Compiler,
         recipe: InstanceRecipe,
         hash: String,
         hooks: HookSet,
@@ -45,6 +49,7 @@ impl Plugin {
         Plugin {
             inner: Arc::new(PluginInner {
                 engine,
+                compiler,
                 recipe,
                 hash,
                 hooks,
@@ -56,6 +61,12 @@ impl Plugin {
     /// The plugin's name: its file name without `.wasm`.
     pub fn name(&self) -> &str {
         &self.inner.recipe.name
+    }
+
+    /// Which compiler made the code this version runs (with tiered compilation, Winch until Cranelift's
+    /// code is ready).
+    pub fn compiler(&self) -> Compiler {
+        self.inner.compiler
     }
 
     /// SHA-256 of the `.wasm` bytes (hex): identifies this version.
@@ -150,6 +161,7 @@ impl Plugin {
             })?;
         Ok(Plugin::new(
             inner.engine.clone(),
+            inner.compiler,
             recipe,
             inner.hash.clone(),
             inner.hooks,

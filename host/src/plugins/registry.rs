@@ -33,6 +33,7 @@ use super::plugin::Plugin;
 use super::powers::RateLimitedCounts;
 use super::runtime::Runtime;
 use super::stats::PluginStats;
+use super::tiers::Promotions;
 use crate::clock::Clock;
 
 pub use super::manifest::{FailMode, PluginSettings};
@@ -77,6 +78,11 @@ pub struct LoadedPlugin {
     pub(crate) shared: Arc<Shared>,
     /// What the circuit breaker's cool-down reads the time from (the runtime's clock).
     clock: Arc<dyn Clock>,
+    /// When this version started serving (the first of its compilers, with tiered compilation).
+    serving_since: Instant,
+    /// With tiered compilation: how long after it started serving the version's optimized code took
+    /// over (`None` while on the baseline code, or when it started on optimized code).
+    pub optimized_after: Option<std::time::Duration>,
 }
 
 impl LoadedPlugin {
@@ -267,6 +273,8 @@ pub struct Registry {
     pub(crate) reloading: Mutex<()>,
     /// The plugins folder, once [`Registry::load_dir`] has read one: what rescans read.
     pub(crate) folder: RwLock<Option<PathBuf>>,
+    /// Versions running on the baseline compiler, waiting for the [`super::tiers::Promoter`].
+    pub(crate) promotions: Arc<Promotions>,
 }
 
 impl Registry {
@@ -277,6 +285,7 @@ impl Registry {
             entries: RwLock::new(BTreeMap::new()),
             reloading: Mutex::new(()),
             folder: RwLock::new(None),
+            promotions: Arc::default(),
         }
     }
 
@@ -285,20 +294,50 @@ impl Registry {
         &self.runtime
     }
 
+    /// What waits for the optimizing compiler (tiered compilation).
+    pub(crate) fn promotions(&self) -> &Arc<Promotions> {
+        &self.promotions
+    }
+
     /// Adds or replaces a loaded plugin under its name (statistics carry over to the new version; the
     /// circuit breaker starts closed). Returns the version it replaced.
     pub fn insert(&self, plugin: Plugin, settings: PluginSettings) -> Option<LoadedPlugin> {
+        self.replace(plugin, settings, true)
+    }
+
+    /// Replaces the running version with the same version compiled anew (tiered compilation): as
+    /// [`Registry::insert`], but the circuit breaker keeps its state.
+    pub(crate) fn swap_version(&self, plugin: Plugin, settings: PluginSettings) {
+        self.replace(plugin, settings, false);
+    }
+
+    fn replace(
+        &self,
+        plugin: Plugin,
+        settings: PluginSettings,
+        new_version: bool,
+    ) -> Option<LoadedPlugin> {
         let mut entries = self.write();
         let entry = entries
             .entry(plugin.name().to_owned())
             .or_insert_with(Entry::empty);
         entry.load_error = None;
-        entry.shared.breaker.reset();
+        if new_version {
+            entry.shared.breaker.reset();
+        }
+        // The same version compiled anew keeps its start, so the swap's timing shows.
+        let serving_since = entry
+            .running
+            .as_ref()
+            .filter(|_| !new_version)
+            .map_or_else(Instant::now, |old| old.serving_since);
         let next = LoadedPlugin {
+            optimized_after: (!new_version).then(|| serving_since.elapsed()),
             plugin,
             settings,
             shared: entry.shared.clone(),
             clock: self.runtime.clock().clone(),
+            serving_since,
         };
         let old = entry.running.replace(next);
         if let Some(old) = &old {
@@ -411,6 +450,8 @@ impl Registry {
                     state,
                     serving: running.is_some(),
                     hash: running.map(|p| p.plugin.hash().to_owned()),
+                    compiler: running.map(|p| p.plugin.compiler()),
+                    optimized_after_ms: running.and_then(|p| p.optimized_after).map(duration_ms),
                     hooks: running
                         .map(|p| {
                             p.plugin

@@ -11,11 +11,12 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
 use super::cache::content_hash;
+use super::engine::Compiler;
 use super::hooks::Hook;
 use super::manifest::PluginSettings;
 use super::plugin::Plugin;
@@ -66,8 +67,9 @@ pub enum Attempt {
 enum Prepared {
     /// Same bytes and manifest as the running version.
     Same,
-    /// A new version (its settings boxed: they are most of the enum's size).
-    New(Plugin, Box<PluginSettings>),
+    /// A new version (its settings boxed: they are most of the enum's size), with its bytes (for the
+    /// optimizing compiler, when it starts on the baseline one).
+    New(Plugin, Box<PluginSettings>, Arc<[u8]>),
 }
 
 impl Registry {
@@ -170,7 +172,7 @@ impl Registry {
         report
     }
 
-    fn lock_reloads(&self) -> MutexGuard<'_, ()> {
+    pub(crate) fn lock_reloads(&self) -> MutexGuard<'_, ()> {
         self.reloading
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -202,7 +204,7 @@ impl Registry {
                 settings.powers.clone(),
             )
             .map_err(|e| e.to_string())?;
-        Ok(Prepared::New(plugin, Box::new(settings)))
+        Ok(Prepared::New(plugin, Box::new(settings), bytes.into()))
     }
 
     fn apply(&self, name: &str, path: &Path, prepared: Result<Prepared, String>) -> ReloadReport {
@@ -222,17 +224,22 @@ impl Registry {
                 });
                 report(Change::Unchanged, hash.as_deref(), None)
             }
-            Ok(Prepared::New(plugin, settings)) => {
+            Ok(Prepared::New(plugin, settings, bytes)) => {
                 let settings = *settings;
                 let hash = plugin.hash().to_owned();
                 let hooks: Vec<&str> = plugin.hooks().iter().map(Hook::name).collect();
+                let compiler = plugin.compiler();
+                if self.runtime.is_tiered() && compiler != Compiler::Cranelift {
+                    self.promotions.queue(name, bytes);
+                }
+                let compiler = compiler.name();
                 match self.insert(plugin, settings) {
                     None => {
-                        tracing::info!(plugin = %name, %hash, ?hooks, "plugin loaded");
+                        tracing::info!(plugin = %name, %hash, ?hooks, compiler, "plugin loaded");
                         report(Change::Loaded, Some(&hash), None)
                     }
                     Some(old) => {
-                        tracing::info!(plugin = %name, %hash, old_hash = %old.plugin.hash(), ?hooks, "plugin replaced");
+                        tracing::info!(plugin = %name, %hash, old_hash = %old.plugin.hash(), ?hooks, compiler, "plugin replaced");
                         report(Change::Replaced, Some(&hash), None)
                     }
                 }
@@ -269,18 +276,17 @@ impl Registry {
 
     /// Removes compile-cache entries no running plugin uses (beyond a few recent ones).
     fn prune_cache(&self) {
-        let Some(cache) = self.runtime.cache() else {
-            return;
-        };
         let live: HashSet<String> = self
             .read()
             .values()
             .filter_map(|e| e.running.as_ref().map(|p| p.plugin.hash().to_owned()))
             .collect();
-        match cache.retain(&live) {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!("removed {n} stale compile-cache entries"),
-            Err(e) => tracing::warn!("cannot prune the compile cache: {e}"),
+        for cache in self.runtime.caches() {
+            match cache.retain(&live) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("removed {n} stale compile-cache entries"),
+                Err(e) => tracing::warn!("cannot prune the compile cache: {e}"),
+            }
         }
     }
 }
@@ -318,6 +324,7 @@ mod tests {
 
     fn registry(dir: &Path) -> Registry {
         let runtime = Runtime::new(RuntimeConfig {
+            compilers: crate::plugins::Compilers::Cranelift,
             cache_dir: Some(dir.join("cache")),
             kv: Arc::new(KvStore::open_in_memory().unwrap()),
             logs: Arc::new(CaptureSink::default()),

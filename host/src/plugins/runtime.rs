@@ -1,23 +1,22 @@
-//! The runtime: one engine, one linker, the compile cache and the KV store, shared by every plugin.
+//! The runtime: the engines (one per compiler, see [`super::tiers`]), their linkers and compile caches,
+//! and the KV store, shared by every plugin.
 
 use super::cache::{CompileCache, content_hash};
-use super::engine::new_engine;
 use super::error::LoadError;
 use super::hooks::{HookIndices, HookSet, HookTypeMismatch, TimerIndices};
 use super::host::log::LogLimiter;
 use super::inspect::{Exports, check_component, check_header};
-use super::instance::{InstanceRecipe, PluginState};
+use super::instance::InstanceRecipe;
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
 use super::logs::LogSink;
 use super::plugin::Plugin;
 use super::powers::{PluginPowers, PowerLimiter, ServicesSlot};
+use super::tiers::{Compilers, Tier};
 use crate::clock::{Clock, SystemClock};
 use crate::store::kv::KvStore;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
 
 /// How to build a [`Runtime`].
 pub struct RuntimeConfig {
@@ -27,6 +26,8 @@ pub struct RuntimeConfig {
     pub kv: Arc<KvStore>,
     /// Where plugin log lines go.
     pub logs: Arc<dyn LogSink>,
+    /// Which compilers compile plugins.
+    pub compilers: Compilers,
 }
 
 /// What `chathooks check` reports about a component.
@@ -47,9 +48,11 @@ pub struct PluginInfo {
 /// Loads plugins and runs their hooks with one shared engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
-    engine: Engine,
-    linker: Arc<Linker<PluginState>>,
-    cache: Option<CompileCache>,
+    /// The compiler plugins run on for good (Cranelift, unless only Winch is configured).
+    optimized: Tier,
+    /// With tiered compilation, Winch: what a new plugin version runs on until its optimized code is
+    /// ready ([`super::tiers`]).
+    baseline: Option<Tier>,
     kv: Arc<KvStore>,
     logs: Arc<dyn LogSink>,
     /// Who carries out plugin powers (chat, events, HTTP, push, timers); none until installed.
@@ -61,24 +64,19 @@ pub struct Runtime {
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("cache", &self.cache)
+            .field("cache", &self.optimized.cache)
+            .field("tiered", &self.baseline.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Runtime {
-    /// Build the engine (pooling allocator, epoch interruption and its ticker) and the linker.
+    /// Build the engines (pooling allocator, epoch interruption and its ticker) and their linkers.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
-        let engine = new_engine()?;
-        let mut linker = Linker::new(&engine);
-        super::host::add_to_linker(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("adding host interfaces to the linker")?;
-        let cache = config.cache_dir.map(|dir| CompileCache::new(dir, &engine));
+        let (optimized, baseline) = Tier::for_compilers(config.compilers, config.cache_dir)?;
         Ok(Runtime {
-            engine,
-            linker: Arc::new(linker),
-            cache,
+            optimized,
+            baseline,
             kv: config.kv,
             logs: config.logs,
             services: ServicesSlot::default(),
@@ -109,9 +107,43 @@ impl Runtime {
         &self.services
     }
 
-    /// The compile cache, if this runtime has one.
+    /// The compile cache of the compiler plugins run on for good, if this runtime has one.
     pub fn cache(&self) -> Option<&CompileCache> {
-        self.cache.as_ref()
+        self.optimized.cache.as_ref()
+    }
+
+    /// The compile caches of every compiler this runtime uses.
+    pub(crate) fn caches(&self) -> impl Iterator<Item = &CompileCache> {
+        std::iter::once(&self.optimized)
+            .chain(self.baseline.as_ref())
+            .filter_map(|tier| tier.cache.as_ref())
+    }
+
+    /// With tiered compilation and a compile cache: an engine that compiles as the optimized tier does but
+    /// reserves no instance pool, and the cache to compile into, for the background thread (which then
+    /// holds no engine a server is done with while it compiles).
+    pub(crate) fn background_compiler(&self) -> anyhow::Result<Option<(Engine, CompileCache)>> {
+        let (Some(_), Some(cache)) = (&self.baseline, &self.optimized.cache) else {
+            return Ok(None);
+        };
+        let engine = super::engine::new_engine(
+            self.optimized.compiler,
+            super::engine::Instances::OnDemand,
+            false,
+        )?;
+        if !cache.compiles_for(&engine) {
+            tracing::warn!(
+                "the background compiler's code would not match the cache; compiling in place"
+            );
+            return Ok(None);
+        }
+        Ok(Some((engine, cache.clone())))
+    }
+
+    /// Whether new plugin versions start on the baseline compiler and move to the optimizing one
+    /// ([`Runtime::load_optimized`]) once compiled in the background.
+    pub fn is_tiered(&self) -> bool {
+        self.baseline.is_some()
     }
 
     /// Load the plugin at `path`, named after its file stem. Blocking: compiling can take seconds.
@@ -137,7 +169,10 @@ impl Runtime {
         self.load_with(name, bytes, limits, PluginPowers::default())
     }
 
-    /// [`Runtime::load`] with the config values and grants of the plugin's manifest.
+    /// [`Runtime::load`] with the config values and grants of the plugin's manifest. With tiered
+    /// compilation, a version whose optimized code is not in the compile cache is compiled by the
+    /// baseline compiler (milliseconds), falling back to the optimizing one if the baseline compiler
+    /// cannot compile it; see [`Plugin::compiler`].
     pub fn load_with(
         &self,
         name: &str,
@@ -145,17 +180,64 @@ impl Runtime {
         limits: PluginLimits,
         powers: PluginPowers,
     ) -> Result<Plugin, LoadError> {
+        check_header(bytes)?;
+        let hash = content_hash(bytes);
+        let tier = match &self.baseline {
+            Some(baseline) if !self.optimized.has_compiled(&hash) => {
+                match self.build(baseline, name, bytes, &hash, &limits, &powers) {
+                    Ok(plugin) => return Ok(plugin),
+                    Err(LoadError::Invalid(err)) => {
+                        tracing::warn!(
+                            plugin = name,
+                            "the baseline compiler cannot compile this plugin, \
+                            compiling it with the optimizing one now: {err:#}"
+                        );
+                        &self.optimized
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            _ => &self.optimized,
+        };
+        self.build(tier, name, bytes, &hash, &limits, &powers)
+    }
+
+    /// [`Runtime::load_with`] on the optimizing compiler, whatever the cache holds: what a plugin that
+    /// started on the baseline compiler moves to. Blocking: compiling can take seconds.
+    pub fn load_optimized(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: PluginLimits,
+        powers: PluginPowers,
+    ) -> Result<Plugin, LoadError> {
+        check_header(bytes)?;
+        let hash = content_hash(bytes);
+        self.build(&self.optimized, name, bytes, &hash, &limits, &powers)
+    }
+
+    /// Compiles (or loads from `tier`'s cache) and instantiates a plugin on `tier`.
+    fn build(
+        &self,
+        tier: &Tier,
+        name: &str,
+        bytes: &[u8],
+        hash: &str,
+        limits: &PluginLimits,
+        powers: &PluginPowers,
+    ) -> Result<Plugin, LoadError> {
         let limits = PluginLimits {
             memory_bytes: limits.memory_bytes.min(MAX_MEMORY_BYTES),
-            ..limits
+            ..limits.clone()
         };
-        let (component, hash, exports) = self.compile(bytes)?;
+        let component = tier.compile(hash, bytes)?;
+        let exports = check_component(&tier.engine, &component)?;
         let Exports {
             version,
             hooks,
             timer,
         } = exports;
-        let pre = self
+        let pre = tier
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Invalid(e.into()))?;
@@ -177,13 +259,13 @@ impl Runtime {
             kv: self.kv.clone(),
             sink: log_limiter.clone(),
             log_limiter,
-            powers: Arc::new(powers),
+            powers: Arc::new(powers.clone()),
             services: self.services.clone(),
             power_limiter,
             on_timer,
         };
         // Warmed before the registry swaps it in (see `warmup.rs`).
-        let first = recipe.first_instances(&self.engine, hooks).map_err(|err| {
+        let first = recipe.first_instances(&tier.engine, hooks).map_err(|err| {
             match err.downcast_ref::<HookTypeMismatch>() {
                 Some(m) => LoadError::HookMismatch {
                     hook: m.hook,
@@ -192,12 +274,22 @@ impl Runtime {
                 None => LoadError::Instantiate(err.into()),
             }
         })?;
-        Ok(Plugin::new(self.engine.clone(), recipe, hash, hooks, first))
+        Ok(Plugin::new(
+            tier.engine.clone(),
+            tier.compiler,
+            recipe,
+            hash.to_owned(),
+            hooks,
+            first,
+        ))
     }
 
     /// Check a component without starting it: what `chathooks check` prints.
     pub fn inspect(&self, bytes: &[u8]) -> Result<PluginInfo, LoadError> {
-        let (component, hash, exports) = self.compile(bytes)?;
+        check_header(bytes)?;
+        let hash = content_hash(bytes);
+        let component = self.optimized.compile(&hash, bytes)?;
+        let exports = check_component(&self.optimized.engine, &component)?;
         let Exports {
             version,
             hooks,
@@ -205,7 +297,7 @@ impl Runtime {
         } = exports;
         let imports = component
             .component_type()
-            .imports(&self.engine)
+            .imports(&self.optimized.engine)
             .map(|(n, _)| n.to_string())
             .collect();
         Ok(PluginInfo {
@@ -215,18 +307,6 @@ impl Runtime {
             timer,
             version,
         })
-    }
-
-    fn compile(&self, bytes: &[u8]) -> Result<(Component, String, Exports), LoadError> {
-        check_header(bytes)?;
-        let hash = content_hash(bytes);
-        let component = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &hash, bytes),
-            None => Component::new(&self.engine, bytes),
-        }
-        .map_err(|e| LoadError::Invalid(e.into()))?;
-        let hooks = check_component(&self.engine, &component)?;
-        Ok((component, hash, hooks))
     }
 }
 

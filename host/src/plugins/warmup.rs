@@ -143,6 +143,7 @@ mod tests {
     fn the_warm_up_leaves_no_kv_write_and_no_log_line_and_the_instances_serve() {
         let logs = Arc::new(CaptureSink::default());
         let runtime = Runtime::new(RuntimeConfig {
+            compilers: crate::plugins::Compilers::Cranelift,
             cache_dir: None,
             kv: Arc::new(KvStore::open_in_memory().unwrap()),
             logs: logs.clone(),

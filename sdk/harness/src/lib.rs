@@ -90,6 +90,7 @@ impl Harness {
         let logs = Arc::new(CaptureSink::default());
         let kv = Arc::new(KvStore::open_in_memory().context("opening an in-memory KV store")?);
         let runtime = Runtime::new(RuntimeConfig {
+            compilers: chathooks::plugins::Compilers::Cranelift,
             cache_dir: None,
             kv,
             logs: logs.clone(),
