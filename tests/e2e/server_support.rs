@@ -66,6 +66,19 @@ pub struct TestServer {
     database: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    _release: ReleaseOnDrop,
+}
+
+/// Makes a server a test did not stop (it failed before [`TestServer::stop`]) let go of its plugins: the
+/// services hold the chat service, which holds the registry that holds them, and the registry's engine
+/// reserves some 17 TB of address space, so each such server kept would make later tests of the process
+/// fail to start theirs.
+struct ReleaseOnDrop(chathooks::plugins::powers::ServicesSlot);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl TestServer {
@@ -112,7 +125,9 @@ impl TestServer {
         let task = tokio::spawn(server::serve(listener, state, async move {
             let _ = stopped.await;
         }));
+        let release = ReleaseOnDrop(running.state.chat.registry().runtime().services().clone());
         TestServer {
+            _release: release,
             database: config.database.clone(),
             base: format!("http://{addr}"),
             addr,

@@ -9,6 +9,15 @@ use super::powers::PluginPowers;
 use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
 
+/// A plugin version's rate limiters, shared by its compilations ([`Plugin::limiters`]).
+#[derive(Clone)]
+pub(crate) struct Limiters {
+    /// Its powers' rate limits.
+    pub power: Arc<super::powers::PowerLimiter>,
+    /// Its log lines' rate limit (also the sink its log lines go through).
+    pub log: Arc<super::host::log::LogLimiter>,
+}
+
 /// A loaded plugin. Cheap to clone; clones share the instance pool. A new version of the same plugin is a
 /// new `Plugin`, so calls already running on the old one finish there.
 #[derive(Clone)]
@@ -190,6 +199,15 @@ impl Plugin {
     /// Power calls refused by this version's rate limits so far, per power.
     pub fn rate_limited(&self) -> super::powers::RateLimitedCounts {
         self.inner.recipe.power_limiter.refused()
+    }
+
+    /// This version's rate limiters (powers and log lines): what the same version compiled anew keeps
+    /// using, so a tier swap neither refills a burst nor loses a count.
+    pub(crate) fn limiters(&self) -> Limiters {
+        Limiters {
+            power: self.inner.recipe.power_limiter.clone(),
+            log: self.inner.recipe.log_limiter.clone(),
+        }
     }
 
     /// Log lines dropped by this version's rate limit so far.

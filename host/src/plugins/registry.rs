@@ -340,7 +340,8 @@ impl Registry {
             serving_since,
         };
         let old = entry.running.replace(next);
-        if let Some(old) = &old {
+        // The same version compiled anew shares its rate limiters: their counts go on, not retire.
+        if let Some(old) = old.as_ref().filter(|_| new_version) {
             entry
                 .shared
                 .retired_log_drops

@@ -9,7 +9,7 @@ use super::inspect::{Exports, check_component, check_header};
 use super::instance::InstanceRecipe;
 use super::limits::{MAX_MEMORY_BYTES, PluginLimits};
 use super::logs::LogSink;
-use super::plugin::Plugin;
+use super::plugin::{Limiters, Plugin};
 use super::powers::{PluginPowers, PowerLimiter, ServicesSlot};
 use super::tiers::{Compilers, Tier};
 use crate::clock::{Clock, SystemClock};
@@ -202,21 +202,31 @@ impl Runtime {
         self.build(tier, name, bytes, &hash, &limits, &powers)
     }
 
-    /// [`Runtime::load_with`] on the optimizing compiler, whatever the cache holds: what a plugin that
-    /// started on the baseline compiler moves to. Blocking: compiling can take seconds.
-    pub fn load_optimized(
+    /// `running` (a version on the baseline compiler, of `bytes`) compiled by the optimizing compiler
+    /// (from the cache if there): the same version, with the same rate limiters, so its budgets and
+    /// counts go on across the swap. Blocking: compiling can take seconds.
+    pub(crate) fn load_optimized(
         &self,
-        name: &str,
+        running: &Plugin,
         bytes: &[u8],
-        limits: PluginLimits,
-        powers: PluginPowers,
+        powers: &PluginPowers,
     ) -> Result<Plugin, LoadError> {
         check_header(bytes)?;
         let hash = content_hash(bytes);
-        self.build(&self.optimized, name, bytes, &hash, &limits, &powers)
+        let limits = running.limits().clone();
+        let limiters = running.limiters();
+        self.build_with(
+            &self.optimized,
+            running.name(),
+            bytes,
+            &hash,
+            &limits,
+            powers,
+            Some(limiters),
+        )
     }
 
-    /// Compiles (or loads from `tier`'s cache) and instantiates a plugin on `tier`.
+    /// Compiles (or loads from `tier`'s cache) and instantiates a new plugin version on `tier`.
     fn build(
         &self,
         tier: &Tier,
@@ -225,6 +235,21 @@ impl Runtime {
         hash: &str,
         limits: &PluginLimits,
         powers: &PluginPowers,
+    ) -> Result<Plugin, LoadError> {
+        self.build_with(tier, name, bytes, hash, limits, powers, None)
+    }
+
+    /// [`Runtime::build`], with the rate limiters of an earlier compilation of the same version if given.
+    #[allow(clippy::too_many_arguments)]
+    fn build_with(
+        &self,
+        tier: &Tier,
+        name: &str,
+        bytes: &[u8],
+        hash: &str,
+        limits: &PluginLimits,
+        powers: &PluginPowers,
+        limiters: Option<Limiters>,
     ) -> Result<Plugin, LoadError> {
         let limits = PluginLimits {
             memory_bytes: limits.memory_bytes.min(MAX_MEMORY_BYTES),
@@ -249,8 +274,13 @@ impl Runtime {
             None
         };
         let name: Arc<str> = Arc::from(name);
-        let power_limiter = Arc::new(PowerLimiter::new(limits.power_rates, self.clock.clone()));
-        let log_limiter = Arc::new(LogLimiter::new(name.clone(), self.logs.clone(), &limits));
+        let (power_limiter, log_limiter) = match limiters {
+            Some(Limiters { power, log }) => (power, log),
+            None => (
+                Arc::new(PowerLimiter::new(limits.power_rates, self.clock.clone())),
+                Arc::new(LogLimiter::new(name.clone(), self.logs.clone(), &limits)),
+            ),
+        };
         let recipe = InstanceRecipe {
             name,
             limits,

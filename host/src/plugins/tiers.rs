@@ -228,12 +228,9 @@ impl Registry {
         };
         // Compiled outside the reload lock: a reload of a newer version is never held up by it.
         let settings = running.settings.clone();
-        let optimized = self.runtime.load_optimized(
-            name,
-            bytes,
-            settings.limits.clone(),
-            settings.powers.clone(),
-        );
+        let optimized = self
+            .runtime
+            .load_optimized(&running.plugin, bytes, &settings.powers);
         let _lock = self.lock_reloads();
         match optimized {
             Err(error) => {

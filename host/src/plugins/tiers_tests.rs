@@ -67,6 +67,11 @@ fn a_new_version_starts_on_winch_moves_to_cranelift_and_a_restart_starts_there()
         1,
         "statistics carried over"
     );
+    // The same rate limiters: a swap neither refills a burst nor loses a refusal's count.
+    assert!(Arc::ptr_eq(
+        &first.plugin.limiters().power,
+        &now.plugin.limiters().power
+    ));
     assert!(matches!(
         now.call(&call("after-message-sent", "hi", 2)),
         Ok(HookOutput::Done(Ok(())))
