@@ -35,11 +35,13 @@ use crate::model::{
 use crate::plugins::bindings::types as wit;
 use crate::plugins::{Hook, HookCall};
 use crate::store;
-use crate::store::StoredEvent;
 
 mod fields;
 mod hook_calls;
+mod payload;
 pub mod to_wit;
+
+pub use payload::MAX_EVENT_PARTICIPANT_IDS;
 
 use fields::EventField;
 pub use hook_calls::stored_hook_call;
@@ -488,36 +490,6 @@ impl ChatEvent {
         }
         audience
     }
-
-    /// The payload as stored and sent to WebSocket clients: the variant's fields.
-    pub fn payload(&self) -> serde_json::Value {
-        let mut payload = match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(mut tagged)) => {
-                tagged.remove("payload").unwrap_or(serde_json::Value::Null)
-            }
-            // Serializing records of strings, numbers and JSON values cannot fail.
-            _ => serde_json::Value::Null,
-        };
-        if let Some(conversation) = payload.get_mut("conversation") {
-            omit_large_participant_lists(conversation);
-        }
-        payload
-    }
-
-    /// Decodes a stored event.
-    pub fn from_stored(event: &StoredEvent) -> Result<Self, EventError> {
-        use serde::de::value::MapDeserializer;
-        // Read in place as `{"kind": ..., "payload": ...}`: the payload is borrowed, not copied into a
-        // new tree first (a copy of every message's JSON per decode showed in the dispatcher's profile).
-        let kind = serde_json::Value::String(event.kind.clone());
-        let entries = [("kind", &kind), ("payload", &event.payload)];
-        let fields = MapDeserializer::<_, serde_json::Error>::new(entries.into_iter());
-        ChatEvent::deserialize(fields).map_err(|source| EventError::Payload {
-            id: event.id,
-            kind: event.kind.clone(),
-            source,
-        })
-    }
 }
 
 /// Appends `event` to the log (and the outbox) inside the caller's transaction and returns it as a
@@ -561,31 +533,6 @@ pub fn append_event_for(
         payload,
         created_at: now,
     })
-}
-
-/// The most participant ids an event's copy of a conversation lists: past it the list is left out
-/// (`participant_ids_omitted`). A frame to each of 1,000 members carried the 1,000 ids (12 KB), so a
-/// message cost a million ids copied into sockets and stored once more in the event log; clients and
-/// plugins that need the members ask for them (`GET /v1/conversations/{id}`, `chat.participants`).
-pub const MAX_EVENT_PARTICIPANT_IDS: u64 = 100;
-
-/// Leaves the participant ids out of `conversation` (a serialized [`Conversation`]) when it has more
-/// than [`MAX_EVENT_PARTICIPANT_IDS`].
-fn omit_large_participant_lists(conversation: &mut serde_json::Value) {
-    let large = conversation
-        .get("participant_count")
-        .and_then(serde_json::Value::as_u64)
-        .is_some_and(|count| count > MAX_EVENT_PARTICIPANT_IDS);
-    if let (true, Some(fields)) = (large, conversation.as_object_mut()) {
-        fields.insert(
-            "participant_ids".to_owned(),
-            serde_json::Value::Array(Vec::new()),
-        );
-        fields.insert(
-            "participant_ids_omitted".to_owned(),
-            serde_json::Value::Bool(true),
-        );
-    }
 }
 
 /// The event's audience with `also` added, each user once.

@@ -1,7 +1,7 @@
 //! The event mapping: stored form round trips, kinds and hooks agree, visibility, participants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::store::Read;
+use crate::store::{Read, StoredEvent};
 use serde_json::json;
 
 use super::*;
