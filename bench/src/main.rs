@@ -173,7 +173,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Ok(vec![fanout::run(1_000, repeats)?])
     });
     attempt(4, "4. Hot reload", &mut || {
-        Ok(vec![reload::run(&guests, if quick { 2 } else { 6 })?])
+        Ok(vec![reload::run(
+            &guests,
+            if quick { 2 } else { 6 },
+            cli.lang_dir.as_deref(),
+        )?])
     });
     attempt(5, "5. Cold start", &mut || {
         Ok(vec![coldstart::run(&guests, if quick { 1 } else { 3 })?])

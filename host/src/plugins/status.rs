@@ -87,8 +87,8 @@ pub struct PluginStatus {
     /// Which compiler made the running version's code: `winch` for the moments after a new version
     /// lands (with tiered compilation), `cranelift` once its optimized code serves.
     pub compiler: Option<crate::plugins::Compiler>,
-    /// With tiered compilation: milliseconds from the running version's first call on Winch's code to
-    /// Cranelift's code taking over; `null` while on Winch's code or when it started on Cranelift's.
+    /// With tiered compilation: milliseconds from the running version starting to serve on Winch's code
+    /// to Cranelift's code taking over; `null` while on Winch's code or when it started on Cranelift's.
     pub optimized_after_ms: Option<u64>,
     /// The hooks the running version exports, by WIT name.
     pub hooks: Vec<String>,

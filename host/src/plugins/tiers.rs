@@ -9,8 +9,8 @@
 //!   Cranelift's code for it is not in the cache: a restart, or a version seen before, loads the optimized
 //!   code directly.
 //! - Each load that ends on Winch queues the plugin for the [`Promoter`]: one thread, at a low priority and
-//!   compiling on that thread alone (Cranelift's parallel compilation is off in tiered mode), so the cores
-//!   keep serving requests. It compiles the version with Cranelift (storing it in the cache), then swaps it
+//!   compiling on that thread alone (its engine, `Runtime::background_compiler`, has parallel
+//!   compilation off), so the cores keep serving requests. It compiles the version with Cranelift (storing it in the cache), then swaps it
 //!   in if the same version is still running ([`Registry::promote`]), under the reload lock.
 //! - Calls running on the Winch version finish there; later calls and deliveries take the Cranelift one.
 //!   The swap keeps the plugin's statistics and circuit breaker: it is the same version, faster.
@@ -90,7 +90,10 @@ impl Tier {
             Compilers::Tiered => {
                 let winch_dir = cache_dir.as_ref().map(|dir| dir.join("winch"));
                 (
-                    Tier::new(Compiler::Cranelift, Instances::Pooled, false, cache_dir)?,
+                    // Parallel: what compiles here in the foreground (a component Winch cannot
+                    // compile) is waited for. The background thread compiles on an engine of its own,
+                    // on one thread (`Runtime::background_compiler`).
+                    Tier::new(Compiler::Cranelift, Instances::Pooled, true, cache_dir)?,
                     Some(Tier::new(
                         Compiler::Winch,
                         Instances::OnDemand,
