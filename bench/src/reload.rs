@@ -175,13 +175,7 @@ fn swaps(guests: &RustGuests, repeats: usize, flags: &[&str]) -> anyhow::Result<
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (token, conversation) = rt.block_on(async {
-        let token = api.user("alice").await?;
-        api.user("bob").await?;
-        let conversation = api.conversation(&token, &["bob".to_owned()]).await?;
-        Ok::<_, anyhow::Error>((token, conversation))
-    })?;
-    let path = format!("/v1/conversations/{conversation}/messages");
+    let (token, path) = rt.block_on(sender(&api))?;
     // Every version of the first half is new to the server (a distinct copy: compiled on arrival); the
     // second half brings back the first two (their compiled form is in the compile cache). Even swaps
     // install the masking bench guest, odd ones the allowing logger.
@@ -301,13 +295,7 @@ pub fn interpreted(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (token, conversation) = rt.block_on(async {
-        let token = api.user("alice").await?;
-        api.user("bob").await?;
-        let conversation = api.conversation(&token, &["bob".to_owned()]).await?;
-        Ok::<_, anyhow::Error>((token, conversation))
-    })?;
-    let path = format!("/v1/conversations/{conversation}/messages");
+    let (token, path) = rt.block_on(sender(&api))?;
     let bytes = distinct_copy(&std::fs::read(filter)?, "reload-interpreted");
     let staged = dirs.plugins.join(".filter.wasm.part");
     std::fs::write(&staged, &bytes)?;
@@ -329,4 +317,12 @@ pub fn interpreted(
     };
     drop(server);
     Ok((served, optimized))
+}
+
+/// A user `alice` in a conversation with `bob`: her token and the conversation's messages path.
+async fn sender(api: &Api) -> anyhow::Result<(String, String)> {
+    let token = api.user("alice").await?;
+    api.user("bob").await?;
+    let conversation = api.conversation(&token, &["bob".to_owned()]).await?;
+    Ok((token, format!("/v1/conversations/{conversation}/messages")))
 }

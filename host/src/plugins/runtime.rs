@@ -184,7 +184,7 @@ impl Runtime {
         let hash = content_hash(bytes);
         let tier = match &self.baseline {
             Some(baseline) if !self.optimized.has_compiled(&hash) => {
-                match self.build(baseline, name, bytes, &hash, &limits, &powers) {
+                match self.build(baseline, name, bytes, &hash, &limits, &powers, None) {
                     Ok(plugin) => return Ok(plugin),
                     Err(LoadError::Invalid(err)) => {
                         tracing::warn!(
@@ -199,7 +199,7 @@ impl Runtime {
             }
             _ => &self.optimized,
         };
-        self.build(tier, name, bytes, &hash, &limits, &powers)
+        self.build(tier, name, bytes, &hash, &limits, &powers, None)
     }
 
     /// `running` (a version on the baseline compiler, of `bytes`) compiled by the optimizing compiler
@@ -215,7 +215,7 @@ impl Runtime {
         let hash = content_hash(bytes);
         let limits = running.limits().clone();
         let limiters = running.limiters();
-        self.build_with(
+        self.build(
             &self.optimized,
             running.name(),
             bytes,
@@ -226,22 +226,10 @@ impl Runtime {
         )
     }
 
-    /// Compiles (or loads from `tier`'s cache) and instantiates a new plugin version on `tier`.
-    fn build(
-        &self,
-        tier: &Tier,
-        name: &str,
-        bytes: &[u8],
-        hash: &str,
-        limits: &PluginLimits,
-        powers: &PluginPowers,
-    ) -> Result<Plugin, LoadError> {
-        self.build_with(tier, name, bytes, hash, limits, powers, None)
-    }
-
-    /// [`Runtime::build`], with the rate limiters of an earlier compilation of the same version if given.
+    /// Compiles (or loads from `tier`'s cache) and instantiates a plugin on `tier`: a new version, or with
+    /// `limiters` the same version compiled anew, keeping the rate limiters of its earlier compilation.
     #[allow(clippy::too_many_arguments)]
-    fn build_with(
+    fn build(
         &self,
         tier: &Tier,
         name: &str,
