@@ -497,15 +497,18 @@ impl ChatEvent {
 /// audience, so they reach the after-hooks but never `events_since`; the returned live event keeps the
 /// real audience (and id 0 for live-only events, which clients must not resume from).
 pub fn append_event(tx: &dyn Tx, event: &ChatEvent, now: Millis) -> store::Result<LiveEvent> {
-    append_event_for(tx, event, &[], now)
+    append_event_for(tx, event, &[], now, true)
 }
 
-/// Like [`append_event`], with `also` added to the event's audience.
+/// Like [`append_event`], with `also` added to the event's audience, and queued for the after-hooks only
+/// if `queued` (the caller knows whether a running plugin exports the event's hook: see
+/// [`crate::chat::Recorder`]).
 pub fn append_event_for(
     tx: &dyn Tx,
     event: &ChatEvent,
     also: &[String],
     now: Millis,
+    queued: bool,
 ) -> store::Result<LiveEvent> {
     let audience = audience_with(event, also);
     let stored_audience: &[String] = match event.visibility() {
@@ -514,13 +517,23 @@ pub fn append_event_for(
     };
     let payload = event.payload();
     let conversation_id = event.conversation().map(|c| c.id.as_str());
-    let id = tx.append_event(
-        event.kind(),
-        conversation_id,
-        stored_audience,
-        &payload,
-        now,
-    )?;
+    let id = if queued {
+        tx.append_event(
+            event.kind(),
+            conversation_id,
+            stored_audience,
+            &payload,
+            now,
+        )?
+    } else {
+        tx.append_event_unqueued(
+            event.kind(),
+            conversation_id,
+            stored_audience,
+            &payload,
+            now,
+        )?
+    };
     Ok(LiveEvent {
         id: if event.visibility() == Visibility::Replayable {
             id

@@ -87,12 +87,21 @@ impl std::fmt::Debug for StoredSignal {
 }
 
 /// Events appended during one transaction, published once it commits.
+///
+/// An event goes into the outbox only if a running plugin exports its hook when it is recorded: with no
+/// plugin listening, a change costs the dispatcher nothing (no outbox row, no round, no wake-up). A
+/// plugin loaded later gets the changes from its load on, as one loaded after a fan-out always did.
 #[derive(Debug)]
 pub struct Recorder {
     /// The operation's clock reading: every row and event of the transaction gets the same time.
     pub now: Millis,
+    /// Who listens: whether an event is queued for the after-hooks.
+    registry: Arc<Registry>,
     live: Vec<Arc<LiveEvent>>,
+    /// An event was stored (a cluster node's sequencer has work).
     stored: bool,
+    /// An event was queued for the after-hooks (the dispatcher has work).
+    queued: bool,
 }
 
 impl Recorder {
@@ -109,8 +118,11 @@ impl Recorder {
         event: &ChatEvent,
         also: &[String],
     ) -> store::Result<()> {
-        let live = events::append_event_for(tx, event, also, self.now)?;
+        let queued = events::hook_for_kind(event.kind())
+            .is_some_and(|hook| self.registry.any_implements(hook));
+        let live = events::append_event_for(tx, event, also, self.now, queued)?;
         self.stored = true;
+        self.queued |= queued;
         if event.visibility() != Visibility::HooksOnly {
             self.live.push(Arc::new(live));
         }
@@ -215,8 +227,10 @@ impl Chat {
             |tx| {
                 let mut recorder = Recorder {
                     now,
+                    registry: self.registry.clone(),
                     live: Vec::new(),
                     stored: false,
+                    queued: false,
                 };
                 match f(tx, &mut recorder) {
                     Ok(value) => Ok((value, recorder)),
@@ -230,11 +244,10 @@ impl Chat {
                 for event in &recorder.live {
                     self.hub.publish_shared(event.clone());
                 }
-                if recorder.stored {
-                    match &self.stored {
-                        Some(signal) => (signal.0)(),
-                        None => self.dispatch.wake(),
-                    }
+                match &self.stored {
+                    Some(signal) if recorder.stored => (signal.0)(),
+                    None if recorder.queued => self.dispatch.wake(),
+                    _ => {}
                 }
             },
         );

@@ -271,6 +271,17 @@ pub trait Tx: Read {
         payload: &serde_json::Value,
         now: Millis,
     ) -> Result<i64>;
+    /// Like [`Tx::append_event`], without queueing the event for the after-hooks: what a change is
+    /// recorded with while no running plugin exports its hook. On a node of a cluster the sequencer
+    /// queues every event it sequences, so this is [`Tx::append_event`] there.
+    fn append_event_unqueued(
+        &self,
+        kind: &str,
+        conversation_id: Option<&str>,
+        audience: &[String],
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> Result<i64>;
     /// Creates one delivery per plugin of `plugins` for outbox event `event_id`; how many.
     fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize>;
     /// Whether this transaction may fan events out: always on a server on its own; on a node of a

@@ -4,8 +4,9 @@
 use serde_json::json;
 
 use super::{create, event_kinds, send};
-use crate::chat::testkit::{Kit, example, fixture};
+use crate::chat::testkit::{Kit, copy_plugin, example, fixture};
 use crate::chat::*;
+use crate::dispatch::DeliveryOutcome;
 use crate::model::TypingState;
 
 #[tokio::test]
@@ -298,4 +299,44 @@ async fn failing_before_hooks_fail_open_unless_closed() {
         .await
         .unwrap();
     assert_eq!(fine.body, "ok:fine");
+}
+
+/// An event is queued for the after-hooks only while a running plugin exports its hook: with none, a
+/// change leaves the outbox empty (the dispatcher has nothing to do) and is still in the log clients
+/// replay; a plugin loaded later gets the changes from then on.
+#[tokio::test]
+async fn only_events_a_running_plugin_listens_for_are_queued_for_after_hooks() {
+    let kit = Kit::new(&[]);
+    let [a, _b] = <[_; 2]>::try_from(kit.users(&["a", "b"]).await).unwrap();
+    let chat = &kit.chat;
+    let conv = chat.create_conversation(&a, create(&["b"])).await.unwrap();
+    chat.send_message(&a, &conv.id, send("nobody listens"))
+        .await
+        .unwrap();
+    let depth = || kit.db.read(|c| c.outbox_depth()).unwrap();
+    assert_eq!(depth(), 0, "no plugin: nothing queued");
+    assert_eq!(
+        event_kinds(&kit).len(),
+        2,
+        "the log still has conversation.created and message.new"
+    );
+
+    copy_plugin(&fixture("only_sent"), &kit.plugins_dir());
+    let loaded = kit.registry.load_dir(&kit.plugins_dir()).unwrap();
+    assert_eq!(loaded, ["only_sent"]);
+    let m = chat
+        .send_message(&a, &conv.id, send("only-sent listens"))
+        .await
+        .unwrap();
+    chat.add_reaction(&a, &m.id, "👍").await.unwrap();
+    assert_eq!(depth(), 1, "message.new queued, reaction.new not");
+    let outcomes = kit.drain();
+    assert!(
+        matches!(outcomes.as_slice(), [DeliveryOutcome::Delivered]),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        kit.kv.get("only_sent", "sent").unwrap(),
+        Some(b"1".to_vec())
+    );
 }

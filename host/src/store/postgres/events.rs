@@ -21,7 +21,8 @@ use crate::store::ids::{json_text, json_value};
 use crate::store::limits::MAX_EVENTS_PAGE;
 use crate::store::records::StoredEvent;
 
-/// Appends an event, its audience rows and its outbox row in one statement; returns the event id.
+/// Appends an event, its audience rows and (when `queued`, for the after-hooks) its outbox row in one
+/// statement; returns the event id.
 pub async fn append_event(
     tx: &Transaction<'_>,
     kind: &str,
@@ -29,6 +30,7 @@ pub async fn append_event(
     audience: &[String],
     payload: &serde_json::Value,
     now: Millis,
+    queued: bool,
 ) -> Result<i64> {
     no_nul("kind", kind)?;
     let members = audience_set(audience);
@@ -38,7 +40,7 @@ pub async fn append_event(
                         VALUES ($1, $2, $3, $4, $5) RETURNING id),
                   a AS (INSERT INTO event_audience (user_id, event_id)
                         SELECT u, e.id FROM e, unnest($6::text[]) AS u),
-                  o AS (INSERT INTO outbox (event_id) SELECT id FROM e)
+                  o AS (INSERT INTO outbox (event_id) SELECT id FROM e WHERE $7)
              SELECT id FROM e",
         )
         .await?;
@@ -52,6 +54,7 @@ pub async fn append_event(
                 &json_text(payload)?,
                 &now,
                 &members,
+                &queued,
             ],
         )
         .await?;

@@ -6,7 +6,7 @@
 //!
 //! Each event names its audience (the user ids allowed to see it); [`events_since`] only returns events
 //! whose audience contains the user, so a non-participant never sees a conversation's events. Appending
-//! an event also enqueues it in the [`outbox`](super::outbox) for after-hooks.
+//! an event also enqueues it in the [`outbox`](super::outbox) for after-hooks, when a plugin listens.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -16,8 +16,18 @@ use crate::store::ids::{json_text, json_value};
 use crate::store::limits::MAX_EVENTS_PAGE;
 use crate::store::records::StoredEvent;
 
-/// Appends an event and its outbox row inside the caller's transaction; returns the event id. Call it in
-/// the same transaction as the change it describes, so the two commit (or vanish) together.
+/// Whether an appended event goes into the outbox for the after-hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Queued: some running plugin exports the event's hook.
+    ForAfterHooks,
+    /// Only logged: no plugin listens, so the dispatcher has nothing to fan out.
+    No,
+}
+
+/// Appends an event (and, as `queue` says, its outbox row) inside the caller's transaction; returns the
+/// event id. Call it in the same transaction as the change it describes, so the two commit (or vanish)
+/// together.
 pub fn append_event(
     tx: &Transaction<'_>,
     kind: &str,
@@ -25,6 +35,7 @@ pub fn append_event(
     audience: &[String],
     payload: &serde_json::Value,
     now: Millis,
+    queue: Queue,
 ) -> Result<i64> {
     let mut members: Vec<&String> = audience.iter().collect();
     members.sort();
@@ -49,8 +60,10 @@ pub fn append_event(
     for user in members {
         insert.execute(params![user, id])?;
     }
-    tx.prepare_cached("INSERT INTO outbox (event_id) VALUES (?1)")?
-        .execute([id])?;
+    if queue == Queue::ForAfterHooks {
+        tx.prepare_cached("INSERT INTO outbox (event_id) VALUES (?1)")?
+            .execute([id])?;
+    }
     Ok(id)
 }
 

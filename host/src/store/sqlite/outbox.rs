@@ -336,7 +336,7 @@ fn into_delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::events::append_event;
+    use crate::store::sqlite::events::{Queue, append_event};
     use crate::store::sqlite::testutil::{TestDb, ids};
 
     /// `next_due_at` is SQLite's own, not on the seam (the dispatcher keeps its queues in memory, from
@@ -355,6 +355,7 @@ mod tests {
                     &ids(&["a"]),
                     &payload,
                     1,
+                    Queue::ForAfterHooks,
                 )
             };
             Ok((event("c1")?, event("c2")?))

@@ -395,7 +395,20 @@ impl Tx for Transaction<'_> {
         payload: &serde_json::Value,
         now: Millis,
     ) -> Result<i64> {
-        events::append_event(self, kind, conversation_id, audience, payload, now)
+        let queue = events::Queue::ForAfterHooks;
+        events::append_event(self, kind, conversation_id, audience, payload, now, queue)
+    }
+
+    fn append_event_unqueued(
+        &self,
+        kind: &str,
+        conversation_id: Option<&str>,
+        audience: &[String],
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> Result<i64> {
+        let queue = events::Queue::No;
+        events::append_event(self, kind, conversation_id, audience, payload, now, queue)
     }
 
     fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize> {

@@ -8,7 +8,31 @@ backend_tests!(TestDb:
     outbox_and_deliveries_survive_a_restart,
     deliveries_are_ordered_per_plugin_and_conversation,
     start_head_starts_only_the_due_head_of_its_queue,
+    an_unqueued_event_is_logged_but_not_in_the_outbox,
 );
+
+fn an_unqueued_event_is_logged_but_not_in_the_outbox(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let payload = serde_json::json!({});
+    let quiet = t.db.write(|tx| {
+        tx.append_event_unqueued("message.new", Some("c1"), &ids(&["a"]), &payload, 1)
+    })?;
+    let queued = t.event(Some("c1"))?;
+    let pending: Vec<i64> =
+        t.db.read(|r| r.pending_events(100))?
+            .iter()
+            .map(|e| e.id)
+            .collect();
+    assert_eq!(pending, vec![queued]);
+    assert_eq!(t.db.read(|r| r.outbox_depth())?, 1);
+    let logged: Vec<i64> =
+        t.db.read(|r| r.events_since("a", 0, 100))?
+            .iter()
+            .map(|e| e.id)
+            .collect();
+    assert_eq!(logged, vec![quiet, queued]);
+    Ok(())
+}
 
 fn outbox_and_deliveries_survive_a_restart(t: TestDb) -> TestResult {
     t.users(&["a"])?;

@@ -175,6 +175,29 @@ impl Tx for PgConn<'_, '_> {
             audience,
             payload,
             now,
+            true,
+        ))
+    }
+
+    fn append_event_unqueued(
+        &self,
+        kind: &str,
+        conversation_id: Option<&str>,
+        audience: &[String],
+        payload: &serde_json::Value,
+        now: Millis,
+    ) -> Result<i64> {
+        if self.cluster.is_some() {
+            return self.append_event(kind, conversation_id, audience, payload, now);
+        }
+        self.run(events::append_event(
+            self.tx,
+            kind,
+            conversation_id,
+            audience,
+            payload,
+            now,
+            false,
         ))
     }
 
