@@ -150,6 +150,7 @@ impl From<ChatError> for ApiError {
             // The send route answers 202 with the held message itself; any other route that meets a
             // hold reports it as this error.
             ChatError::Held { .. } => Self::new(StatusCode::ACCEPTED, code, err.to_string()),
+            ChatError::Unauthenticated { refusal } => Self::unauthorized(refusal.to_string()),
             ChatError::Unavailable(reason) => {
                 tracing::warn!("database unavailable: {reason}");
                 Self::new(

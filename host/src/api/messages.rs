@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::CurrentUser;
+use super::auth::{BearerToken, CurrentUser};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::chat::messages::Sent;
 use crate::chat::{EditMessage, MessagePage, SendMessage, Typing};
-use crate::model::{HeldMessage, Message};
+use crate::model::{HeldMessage, Message, Origin};
 use crate::server::AppState;
 
 /// The routes of this module.
@@ -45,12 +45,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
               (status = 409, description = "The client_id was used for another message, or `parent_id` is not a top-level message of the conversation", body = ErrorBody),
               (status = 422, description = "A field is of the wrong type or unacceptable, or a plugin rejected the message (`rejected_by_plugin`)", body = ErrorBody)))]
 pub async fn send_message(
-    CurrentUser(user): CurrentUser,
+    BearerToken(token): BearerToken,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<SendMessage>,
 ) -> Result<Response, ApiError> {
-    Ok(match state.chat.submit_message(&user, &id, input).await? {
+    let sent = state
+        .chat
+        .as_user(token, move |chat, user| {
+            chat.submit_blocking(user, &id, input, Origin::User)
+        })
+        .await?;
+    Ok(match sent {
         Sent::Published(message) => (StatusCode::CREATED, Json(message)).into_response(),
         Sent::Held(held) => (StatusCode::ACCEPTED, Json(held)).into_response(),
     })

@@ -56,7 +56,7 @@ pub enum ChatError {
     },
     /// The other participant of a one-to-one conversation blocked the sender. HTTP 403, code `blocked`.
     #[error(
-        "{blocker:?} blocked you: you cannot message them in this one-to-one conversation          {conversation_id:?} until they unblock you"
+        "{blocker:?} blocked you: you cannot message them in this one-to-one conversation {conversation_id:?} until they unblock you"
     )]
     Blocked {
         /// The one-to-one conversation.
@@ -68,6 +68,14 @@ pub enum ChatError {
     /// elsewhere, a user id that is taken). HTTP 409.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The bearer token the operation was asked with is refused (see [`Chat::as_user`]). HTTP 401.
+    ///
+    /// [`Chat::as_user`]: super::Chat::as_user
+    #[error("{refusal}")]
+    Unauthenticated {
+        /// Why.
+        refusal: super::users::TokenRefusal,
+    },
     /// The database cannot be reached now (PostgreSQL down or restarting, every pooled connection busy
     /// past the wait). HTTP 503: the client may retry; nothing was changed.
     #[error("unavailable: {0}")]
@@ -105,6 +113,7 @@ impl ChatError {
             Self::Conflict(_) => "conflict",
             Self::Banned { .. } => "banned",
             Self::Blocked { .. } => "blocked",
+            Self::Unauthenticated { .. } => "unauthorized",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

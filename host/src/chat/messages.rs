@@ -95,22 +95,8 @@ impl Chat {
         }
     }
 
-    /// Sends a message as `actor`, or holds it for review when a before-hook answers `hold`
-    /// (`POST /v1/conversations/{id}/messages`, which answers 201 or 202).
-    pub async fn submit_message(
-        &self,
-        actor: &User,
-        conversation_id: &str,
-        input: SendMessage,
-    ) -> Result<Sent, ChatError> {
-        let (actor, conversation_id) = (actor.clone(), conversation_id.to_owned());
-        self.blocking(move |chat| {
-            chat.submit_blocking(&actor, &conversation_id, input, Origin::User)
-        })
-        .await
-    }
-
-    /// Sends or holds a message (blocking).
+    /// Sends or holds a message (blocking): `POST /v1/conversations/{id}/messages`, which answers 201 or
+    /// 202 and calls it through [`Chat::as_user`].
     ///
     /// Authorize (participant) → validate (a reply's parent is a top-level message of the conversation)
     /// → idempotency (`client_id` already used: the stored or held message is returned, no hooks run) →

@@ -15,6 +15,10 @@
 //! order. Reads use a small pool of separate read-only connections, which in WAL mode see a consistent
 //! snapshot and never wait for the writer.
 //!
+//! ## Checkpoints
+//! A thread of its own copies the WAL back into the database file ([`super::checkpoint`]), so no commit
+//! pays for it.
+//!
 //! All calls block; async code calls them from `spawn_blocking` (every closure here is short).
 
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::migrations;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
@@ -61,6 +66,8 @@ pub struct Db {
     writer: Mutex<Connection>,
     /// Idle read-only connections.
     readers: Mutex<Vec<Connection>>,
+    /// Moves the WAL into the database file off the request path (see [`super::checkpoint`]).
+    checkpointer: Checkpointer,
 }
 
 impl Db {
@@ -86,12 +93,15 @@ impl Db {
             )));
         }
         configure(&writer, durability)?;
+        writer.pragma_update(None, "wal_autocheckpoint", FALLBACK_AUTOCHECKPOINT_PAGES)?;
         migrations::migrate(&mut writer)?;
+        let checkpointer = Checkpointer::start(&path)?;
         Ok(Self {
             path,
             durability,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpointer,
         })
     }
 
@@ -123,6 +133,8 @@ impl Db {
         let value = f(&tx)?;
         tx.commit()?;
         after_commit(&value);
+        drop(conn);
+        self.checkpointer.committed();
         Ok(value)
     }
 
@@ -216,6 +228,41 @@ mod tests {
         let n: i64 =
             db.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))?;
         assert_eq!(n, 1);
+        Ok(())
+    }
+
+    /// No commit copies the WAL into the database file; the checkpoint thread does, after a batch of
+    /// commits, and the file then holds what they wrote.
+    #[test]
+    fn the_checkpoint_thread_moves_commits_into_the_database_file() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("chat.db");
+        let db = Db::open(&path)?;
+        let file_len = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let before = file_len();
+        for i in 0..super::super::checkpoint::CHECKPOINT_EVERY_COMMITS {
+            db.write(|tx| {
+                tx.execute(
+                    "INSERT INTO users (id, name, created_at) VALUES (?1, ?2, 1)",
+                    rusqlite::params![format!("u{i}"), "x".repeat(2000)],
+                )?;
+                Ok(())
+            })?;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db.checkpointer.checkpoints() == 0 || file_len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint: database file still {} bytes",
+                file_len()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Every commit is there after a restart.
+        drop(db);
+        let conn = Connection::open(&path)?;
+        let n: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+        assert_eq!(n, super::super::checkpoint::CHECKPOINT_EVERY_COMMITS as i64);
         Ok(())
     }
 

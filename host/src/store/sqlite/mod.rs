@@ -27,6 +27,7 @@
 
 pub mod bans;
 pub mod blocks;
+pub mod checkpoint;
 pub mod conversations;
 pub mod db;
 pub mod dead_letters;
