@@ -1,7 +1,7 @@
 //! Messages: send (with before-hooks, mentions and idempotency), list, edit (with before-hooks), delete.
 
 use crate::events::{ChatEvent, to_wit};
-use crate::model::{HeldMessage, Message, Origin, User, mentions_in};
+use crate::model::{Conversation, HeldMessage, Message, Origin, User, mentions_in};
 use crate::plugins::{Hook, HookCall};
 use crate::store::{NewHeld, NewMessage, Read, StoreError, Tx};
 
@@ -117,49 +117,52 @@ impl Chat {
             fields::PARENT_ID.check(parent_id)?;
         }
         let chain = self.registry.ordered(Hook::BeforeMessageSent);
-        let (conversation, earlier) = self.read(|c| {
-            let conversation = member_conversation(c, conversation_id, &actor.id)?;
-            refuse_blocked(c, &conversation, &actor.id)?;
-            if let Some(parent) = &input.parent_id {
-                check_parent(c, conversation_id, parent)?;
-            }
-            let earlier = match &input.client_id {
-                Some(key) => match c.find_by_client_id(&actor.id, key)? {
-                    Some(message) => Some(Sent::Published(message)),
-                    None => c.find_held_by_client_id(&actor.id, key)?.map(Sent::Held),
-                },
-                None => None,
+        if chain.is_empty() {
+            // No before-hook to run outside the write lock: check and store in one transaction.
+            let content = DraftContent {
+                body: input.body.clone(),
+                metadata: input.metadata.clone(),
             };
-            Ok((conversation, earlier))
+            return self.commit(|tx, rec| {
+                let conversation = admit(tx, conversation_id, &actor.id, &input)?;
+                if let Some(earlier) = earlier(tx, conversation_id, &actor.id, &input)? {
+                    return Ok(earlier);
+                }
+                let new = new_message(conversation_id, actor, &content, &origin, &input);
+                store_sent(tx, rec, conversation, &new)
+            });
+        }
+        let (conversation, earlier) = self.read(|c| {
+            let conversation = admit(c, conversation_id, &actor.id, &input)?;
+            Ok((
+                conversation,
+                earlier(c, conversation_id, &actor.id, &input)?,
+            ))
         })?;
-        if let Some(earlier) = earlier.filter(|e| e.conversation_id() == conversation_id) {
+        if let Some(earlier) = earlier {
             return Ok(earlier);
         }
         let content = DraftContent {
-            body: input.body,
-            metadata: input.metadata,
+            body: input.body.clone(),
+            metadata: input.metadata.clone(),
         };
-        let chained = if chain.is_empty() {
-            Chained::Send(content)
-        } else {
-            let wit_conversation = to_wit::conversation(&conversation);
-            let parent_id = input.parent_id.clone();
-            run_chain(
-                &chain,
-                Hook::BeforeMessageSent,
-                conversation_id,
-                actor,
-                &origin,
-                content,
-                |mut draft| {
-                    draft.parent_id = parent_id.clone();
-                    HookCall::BeforeMessageSent {
-                        draft,
-                        conversation: wit_conversation.clone(),
-                    }
-                },
-            )?
-        };
+        let wit_conversation = to_wit::conversation(&conversation);
+        let parent_id = input.parent_id.clone();
+        let chained = run_chain(
+            &chain,
+            Hook::BeforeMessageSent,
+            conversation_id,
+            actor,
+            &origin,
+            content,
+            |mut draft| {
+                draft.parent_id = parent_id.clone();
+                HookCall::BeforeMessageSent {
+                    draft,
+                    conversation: wit_conversation.clone(),
+                }
+            },
+        )?;
         let (content, hold) = match chained {
             Chained::Send(content) => (content, None),
             Chained::Hold {
@@ -176,8 +179,8 @@ impl Chat {
                 body: content.body,
                 metadata: content.metadata,
                 origin,
-                client_id: input.client_id,
-                parent_id: input.parent_id,
+                client_id: input.client_id.clone(),
+                parent_id: input.parent_id.clone(),
                 reason,
                 held_by,
             };
@@ -186,22 +189,8 @@ impl Chat {
         self.commit(|tx, rec| {
             let conversation = member_conversation(tx, conversation_id, &actor.id)?;
             refuse_blocked(tx, &conversation, &actor.id)?;
-            let new = NewMessage {
-                conversation_id: conversation_id.to_owned(),
-                sender_id: actor.id.clone(),
-                mentions: mentions_in(&content.body),
-                body: content.body.clone(),
-                metadata: content.metadata.clone(),
-                origin: origin.clone(),
-                client_id: input.client_id.clone(),
-                parent_id: input.parent_id.clone(),
-                id: None,
-            };
-            let sent = tx.send_message(&new, rec.now)?;
-            if sent.changed {
-                publish_message(tx, rec, &sent.value)?;
-            }
-            Ok(Sent::Published(sent.value))
+            let new = new_message(conversation_id, actor, &content, &origin, &input);
+            store_sent(tx, rec, conversation, &new)
         })
     }
 
@@ -383,6 +372,77 @@ impl Sent {
     }
 }
 
+/// The conversation `actor_id` may send `input` to: a participant, not blocked by the other side of a
+/// one-to-one conversation, replying (if at all) to a top-level message of it.
+fn admit(
+    conn: &dyn Read,
+    conversation_id: &str,
+    actor_id: &str,
+    input: &SendMessage,
+) -> Result<Conversation, ChatError> {
+    let conversation = member_conversation(conn, conversation_id, actor_id)?;
+    refuse_blocked(conn, &conversation, actor_id)?;
+    if let Some(parent) = &input.parent_id {
+        check_parent(conn, conversation_id, parent)?;
+    }
+    Ok(conversation)
+}
+
+/// The message (or held message) `input`'s `client_id` already made in this conversation: a retry gets
+/// it back, and no hook runs again. One made in another conversation is left to the store's conflict.
+fn earlier(
+    conn: &dyn Read,
+    conversation_id: &str,
+    actor_id: &str,
+    input: &SendMessage,
+) -> Result<Option<Sent>, ChatError> {
+    let Some(key) = &input.client_id else {
+        return Ok(None);
+    };
+    let earlier = match conn.find_by_client_id(actor_id, key)? {
+        Some(message) => Some(Sent::Published(message)),
+        None => conn.find_held_by_client_id(actor_id, key)?.map(Sent::Held),
+    };
+    Ok(earlier.filter(|e| e.conversation_id() == conversation_id))
+}
+
+/// The message to store: `content` (as the before-hooks left it) with the rest of `input`.
+fn new_message(
+    conversation_id: &str,
+    actor: &User,
+    content: &DraftContent,
+    origin: &Origin,
+    input: &SendMessage,
+) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation_id.to_owned(),
+        sender_id: actor.id.clone(),
+        mentions: mentions_in(&content.body),
+        body: content.body.clone(),
+        metadata: content.metadata.clone(),
+        origin: origin.clone(),
+        client_id: input.client_id.clone(),
+        parent_id: input.parent_id.clone(),
+        id: None,
+    }
+}
+
+/// Stores `new` in `conversation` (read in this transaction) with its events.
+fn store_sent(
+    tx: &dyn Tx,
+    rec: &mut Recorder,
+    mut conversation: Conversation,
+    new: &NewMessage,
+) -> Result<Sent, ChatError> {
+    let sent = tx.send_message(new, rec.now)?;
+    if sent.changed {
+        // The store's send sets the conversation's last message; nothing else of it changes.
+        conversation.last_message_id = Some(sent.value.id.clone());
+        record_message(tx, rec, &sent.value, conversation)?;
+    }
+    Ok(Sent::Published(sent.value))
+}
+
 /// Appends the events of a message just stored in `tx`: `message.new` (with the updated parent when it
 /// is a reply) and, when it mentions participants, `message.mentioned`.
 pub(super) fn publish_message(
@@ -391,6 +451,16 @@ pub(super) fn publish_message(
     message: &Message,
 ) -> Result<(), ChatError> {
     let conversation = tx.get_conversation(&message.conversation_id)?;
+    record_message(tx, rec, message, conversation)
+}
+
+/// [`publish_message`] with the conversation as it is after the message was stored.
+fn record_message(
+    tx: &dyn Tx,
+    rec: &mut Recorder,
+    message: &Message,
+    conversation: Conversation,
+) -> Result<(), ChatError> {
     let mentioned = message
         .mentions
         .iter()

@@ -37,9 +37,11 @@ use crate::store::error::{Result, StoreError};
 /// five seconds rides out a checkpoint or a short admin query without hanging a request forever.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Read connections kept open for reuse. Reads are short, so a few cover the request concurrency of a
-/// single node; extra readers are opened on demand and closed after use.
-pub const READ_POOL_SIZE: usize = 4;
+/// Read connections kept open for reuse: as many as requests that read at once under load (16 clients
+/// sending kept more than 4 busy, and opening a connection, which reads the schema, cost more than the
+/// reads). Extra readers are opened on demand and closed after use; an idle one costs a file handle and
+/// its page cache.
+pub const READ_POOL_SIZE: usize = 16;
 
 /// Prepared statements each connection keeps (rusqlite's default is 16). The store's queries use
 /// `prepare_cached` so SQLite parses each once per connection instead of on every call (parsing was 19% of

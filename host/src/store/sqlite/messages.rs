@@ -43,17 +43,18 @@ pub fn send_message(
         }
     }
     let metadata = metadata_text(&new.metadata)?;
-    let seq: i64 = tx
-        .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-        )?
-        .query_row([&new.conversation_id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?;
     let id = match &new.id {
         Some(id) => id.clone(),
         None => new_id("m_")?,
     };
+    let seq: i64 = tx
+        .prepare_cached(
+            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?2 WHERE id = ?1
+             RETURNING last_seq",
+        )?
+        .query_row([&new.conversation_id, &id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?;
     let (plugin, depth) = match &new.origin {
         Origin::User => (None, None),
         Origin::Plugin { name, depth } => (Some(name.as_str()), Some(*depth)),
@@ -84,8 +85,6 @@ pub fn send_message(
         )?
         .execute(params![parent, now])?;
     }
-    tx.prepare_cached("UPDATE conversations SET last_message_id = ?2 WHERE id = ?1")?
-        .execute([&new.conversation_id, &id])?;
     unread::message_sent(tx, &new.conversation_id, &new.sender_id)?;
     store_mentions(tx, &id, &new.mentions)?;
     Ok(Outcome {
