@@ -183,20 +183,17 @@ pub(super) fn round(
         }
         // On a node of a cluster another node may be fanning out, or have fanned some of these out since
         // they were read: fan out only under the cluster's lock, and only what is still in the outbox.
-        let fan_out: Vec<&(StoredEvent, Vec<String>)> =
-            if targets.is_empty() || !tx.may_fan_out()? {
-                Vec::new()
-            } else {
-                let still: HashSet<i64> = tx
-                    .pending_events(FAN_OUT_BATCH)?
-                    .iter()
-                    .map(|e| e.id)
-                    .collect();
-                targets
-                    .iter()
-                    .filter(|(e, _)| still.contains(&e.id))
-                    .collect()
-            };
+        let fan_out: Vec<&(StoredEvent, Vec<String>)> = if targets.is_empty()
+            || !tx.may_fan_out()?
+        {
+            Vec::new()
+        } else {
+            let still: HashSet<i64> = tx.pending_event_ids(FAN_OUT_BATCH)?.into_iter().collect();
+            targets
+                .iter()
+                .filter(|(e, _)| still.contains(&e.id))
+                .collect()
+        };
         for (event, plugins) in fan_out {
             let split = backlogs.split(queues, plugins);
             for plugin in split.full {
@@ -262,7 +259,11 @@ pub(super) fn round(
     // it goes to, and their hook calls built once per attempt number.
     let loaded: Vec<Result<StoredEvent, String>> = db
         .read(|c| {
-            let mut read: HashMap<i64, Result<StoredEvent, String>> = HashMap::new();
+            // Those fanned out in this round were read at its start.
+            let mut read: HashMap<i64, Result<StoredEvent, String>> = targets
+                .into_iter()
+                .map(|(event, _)| (event.id, Ok(event)))
+                .collect();
             Ok(starts
                 .iter()
                 .map(|(head, _, _)| {
@@ -371,12 +372,15 @@ fn report(
 /// The plugins an event is owed to: those exporting its hook (none for an unknown kind, or for a message
 /// from a plugin chain deeper than [`MAX_HOOK_DEPTH`]).
 fn subscribers(registry: &Registry, event: &StoredEvent) -> Vec<String> {
-    let too_deep =
-        ChatEvent::from_stored(event).is_ok_and(|decoded| decoded.plugin_depth() >= MAX_HOOK_DEPTH);
-    match events::hook_for_kind(&event.kind) {
-        Some(hook) if !too_deep => registry.subscribers(hook),
-        _ => Vec::new(),
-    }
+    let Some(hook) = events::hook_for_kind(&event.kind) else {
+        return Vec::new();
+    };
+    let plugins = registry.subscribers(hook);
+    // Decoding the event for its depth costs more than asking who listens: only when someone does.
+    let too_deep = !plugins.is_empty()
+        && ChatEvent::from_stored(event)
+            .is_ok_and(|decoded| decoded.plugin_depth() >= MAX_HOOK_DEPTH);
+    if too_deep { Vec::new() } else { plugins }
 }
 
 /// Commits one outcome. A delivery that is gone already (nothing else removes one while its call runs,

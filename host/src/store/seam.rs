@@ -91,6 +91,8 @@ pub trait Read {
 
     /// Events not yet fanned out to plugins, oldest first, at most `limit`.
     fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// The ids of [`Read::pending_events`], without reading the events.
+    fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>>;
     /// Every delivery, without payloads: the dispatcher's picture of its queues.
     fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>>;
     /// The deliveries of one queue (`plugin`, `conversation`), in event order.

@@ -29,6 +29,17 @@ pub async fn pending_events(tx: &Transaction<'_>, limit: u32) -> Result<Vec<Stor
     rows.iter().map(|r| event_at(r, 0)).collect()
 }
 
+/// The ids of [`pending_events`], oldest first.
+pub async fn pending_event_ids(tx: &Transaction<'_>, limit: u32) -> Result<Vec<i64>> {
+    let stmt = tx
+        .prepare_cached("SELECT event_id FROM outbox ORDER BY event_id LIMIT $1")
+        .await?;
+    let rows = tx.query(&stmt, &[&big(limit)]).await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect::<Result<Vec<i64>>>()
+}
+
 /// The statement creating one pending delivery per plugin of `$2` for event `$1` in queue `$3`, due at
 /// `$4`, keeping deliveries that exist.
 const INSERT_DELIVERIES: &str =

@@ -21,8 +21,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::store::error::Result;
-
 /// Commits between two checkpoints under load: about 500 pages of WAL at ten pages a commit, half of
 /// SQLite's default threshold, so the thread keeps the WAL below the size SQLite itself would allow.
 pub const CHECKPOINT_EVERY_COMMITS: u64 = 50;
@@ -58,8 +56,9 @@ struct State {
 }
 
 impl Checkpointer {
-    /// Starts the thread, with a connection of its own to `path`.
-    pub fn start(path: &Path) -> Result<Self> {
+    /// Starts the thread, with a connection of its own to `path`. If the thread cannot start (the process
+    /// is out of threads), the writer's fallback checkpoint alone bounds the WAL; that is logged.
+    pub fn start(path: &Path) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         let shared = Arc::new(Shared::default());
         let thread = std::thread::Builder::new()
@@ -67,11 +66,16 @@ impl Checkpointer {
             .spawn({
                 let shared = shared.clone();
                 move || run(&conn, &shared)
-            })?;
-        Ok(Checkpointer {
-            shared,
-            thread: Some(thread),
-        })
+            })
+            .inspect_err(|e| {
+                tracing::warn!(
+                    "cannot start the checkpoint thread of {}: {e}; commits checkpoint every \
+                     {FALLBACK_AUTOCHECKPOINT_PAGES} pages instead",
+                    path.display()
+                )
+            })
+            .ok();
+        Ok(Checkpointer { shared, thread })
     }
 
     /// Notes a commit; wakes the thread every [`CHECKPOINT_EVERY_COMMITS`].

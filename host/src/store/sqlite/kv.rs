@@ -7,6 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::kv_quota::{Expiry, Row, USAGE_SCHEMA, purge_expired_rows, put, put_over, remove};
 use crate::store::kv::{KvError, KvQuota, KvUsage};
 use std::path::Path;
@@ -20,6 +21,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug)]
 pub struct SqliteKv {
     conn: Mutex<Connection>,
+    /// Moves the WAL into the file off the plugins' calls (see [`super::checkpoint`]); none in memory.
+    checkpointer: Option<Checkpointer>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -69,11 +72,14 @@ impl SqliteKv {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", FALLBACK_AUTOCHECKPOINT_PAGES)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut conn = conn;
         create_schema(&mut conn)?;
+        let checkpointer = Checkpointer::start(path)?;
         Ok(SqliteKv {
             conn: Mutex::new(conn),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -84,12 +90,25 @@ impl SqliteKv {
         create_schema(&mut conn)?;
         Ok(SqliteKv {
             conn: Mutex::new(conn),
+            checkpointer: None,
         })
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, KvError>) -> Result<R, KvError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
+    }
+
+    /// [`SqliteKv::with`] for a write: the checkpoint thread counts it.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, KvError>,
+    ) -> Result<R, KvError> {
+        let result = self.with(f);
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
+        result
     }
 
     /// The live value of `key`.
@@ -109,7 +128,7 @@ impl SqliteKv {
     ) -> Result<(), KvError> {
         let now = now_ms();
         let expires = ttl_ms.map(|ttl| now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)));
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             put(&tx, plugin, quota, key, value, Expiry::Set(expires))?;
             tx.commit()?;
@@ -138,7 +157,7 @@ impl SqliteKv {
 
     /// Remove `key`; whether a live value was there.
     pub fn delete(&self, plugin: &str, key: &str) -> Result<bool, KvError> {
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existed = get_live(&tx, plugin, key)?.is_some();
             remove(&tx, plugin, key)?;
@@ -189,7 +208,7 @@ impl SqliteKv {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, KvError> {
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let current = get_live(&tx, plugin, key)?;
             if current.as_deref() != expected {
@@ -214,7 +233,7 @@ impl SqliteKv {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // One read for the live value and the stored row's size (the quota's), not two.
             let (live, stored) = get_with_size(&tx, plugin, key)?;
@@ -245,7 +264,7 @@ impl SqliteKv {
     /// Remove expired rows of every plugin; the number removed. Expired rows are already invisible, this
     /// only gives the space (and the quota) back.
     pub fn purge_expired(&self) -> Result<usize, KvError> {
-        self.with(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let n = purge_expired_rows(&tx, None)?;
             tx.commit()?;

@@ -45,6 +45,15 @@ pub fn pending_events(conn: &Connection, limit: u32) -> Result<Vec<StoredEvent>>
     rows.into_iter().map(RawEvent::into_event).collect()
 }
 
+/// The ids of [`pending_events`], oldest first.
+pub fn pending_event_ids(conn: &Connection, limit: u32) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT event_id FROM outbox ORDER BY event_id LIMIT ?1")?;
+    let ids = stmt
+        .query_map([limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
 /// Creates a pending delivery of `event_id` to each of `plugins`, due at `now`, and removes the event
 /// from the outbox. Safe to repeat (existing deliveries are kept). Returns how many were created.
 pub fn fan_out(

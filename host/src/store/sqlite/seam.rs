@@ -163,6 +163,10 @@ macro_rules! impl_read {
                 outbox::pending_events(self, limit)
             }
 
+            fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {
+                outbox::pending_event_ids(self, limit)
+            }
+
             fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
                 outbox::queued_deliveries(self)
             }

@@ -217,6 +217,10 @@ impl Read for PgConn<'_, '_> {
         self.run(outbox::pending_events(self.tx, limit))
     }
 
+    fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {
+        self.run(outbox::pending_event_ids(self.tx, limit))
+    }
+
     fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
         if self.cluster.is_some() {
             return self.run(leases::queued_deliveries(self.tx));
