@@ -23,16 +23,13 @@ pub struct SettingView {
     /// For `enum`: the allowed values.
     pub values: Vec<String>,
     /// The manifest's default, if any.
-    #[schema(value_type = Option<Object>)]
     pub default: Option<Value>,
     /// The admin's value, if one is set (`null` for a secret, whose value is never shown).
-    #[schema(value_type = Option<Object>)]
     pub value: Option<Value>,
     /// Whether an admin has set a value (for a secret: whether it is set at all).
     pub overridden: bool,
     /// The value the plugin reads: the admin's, else the default (`null` for a secret, and when there is
     /// neither).
-    #[schema(value_type = Option<Object>)]
     pub effective: Option<Value>,
 }
 

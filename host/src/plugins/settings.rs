@@ -93,7 +93,6 @@ pub struct SettingSpec {
     #[serde(rename = "type")]
     pub kind: SettingType,
     /// The value when no admin has set one (never for a secret).
-    #[schema(value_type = Option<Object>)]
     pub default: Option<Value>,
     /// Whether the plugin refuses to load without a value.
     pub required: bool,
