@@ -85,7 +85,7 @@ impl Registry {
         let folder = self.folder().ok_or(InstallError::NoFolder)?;
         let _lock = self.lock_reloads();
         let (settings, overrides) = self.upload_parts(&upload)?;
-        let hash = content_hash(&wasm);
+        let hash = content_hash(wasm);
         let wasm_path = folder.join(format!("{name}.wasm"));
         let toml_path = folder.join(format!("{name}.toml"));
         let prepared = self

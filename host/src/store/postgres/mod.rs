@@ -95,6 +95,8 @@ mod leases_tests;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]
+mod plugin_overrides_tests;
+#[cfg(test)]
 mod sequencer_tests;
 #[cfg(test)]
 mod tests;
