@@ -172,8 +172,14 @@ impl SettingSpec {
 
     /// `value` as an error message may show it: a secret's is never shown.
     fn describe_value(&self, value: &Value) -> String {
-        if self.kind == SettingType::Secret && value.is_string() {
-            return "a string that is too long".to_owned();
+        if self.kind == SettingType::Secret {
+            return match value {
+                Value::String(_) => "a string that is too long".to_owned(),
+                _ => format!(
+                    "a JSON {} (not shown: the setting is a secret)",
+                    json_kind(value)
+                ),
+            };
         }
         let text = value.to_string();
         match text.char_indices().nth(60) {
@@ -199,6 +205,18 @@ impl SettingSpec {
             .map(|d| format!(": {d}"))
             .unwrap_or_default();
         format!("{} ({kind}{value}){about}", self.name)
+    }
+}
+
+/// The JSON type of `value`: `number`, `object`, ...
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 

@@ -123,6 +123,11 @@ fn values_are_checked_against_their_type() {
     let long = "x".repeat(MAX_STRING_BYTES + 1);
     let secret = check("token", json!(long)).unwrap_err();
     assert!(!secret.to_string().contains("xxx"), "{secret}");
+    let pin = check("token", json!(987654)).unwrap_err().to_string();
+    assert!(
+        !pin.contains("987654") && pin.contains("a JSON number"),
+        "{pin}"
+    );
     assert!(matches!(
         find(&settings.settings, "nope"),
         Err(SettingError::Unknown { key, declared })
