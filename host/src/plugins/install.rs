@@ -176,3 +176,105 @@ pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::chat::testkit::fixture;
+    use crate::plugins::overrides::OverrideSource;
+    use crate::plugins::registry::PluginState;
+    use crate::plugins::reload::Change;
+    use crate::plugins::{CaptureSink, Runtime, RuntimeConfig};
+    use crate::store::kv::KvStore;
+
+    /// Overrides a test sets by hand.
+    #[derive(Debug, Default)]
+    struct Manual(Mutex<Overrides>);
+
+    impl OverrideSource for Manual {
+        fn overrides(&self, _: &str) -> Result<Overrides, String> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+    }
+
+    fn registry(dir: &Path, source: Arc<Manual>) -> Registry {
+        let runtime = Runtime::new(RuntimeConfig {
+            compilers: crate::plugins::Compilers::Cranelift,
+            cache_dir: Some(dir.join("cache")),
+            kv: Arc::new(KvStore::open_in_memory().unwrap()),
+            logs: Arc::new(CaptureSink::default()),
+        })
+        .unwrap();
+        Registry::new(runtime).with_overrides(source)
+    }
+
+    const NEEDS_TOKEN: &str =
+        "version = \"1\"\n[settings.token]\ntype = \"secret\"\nrequired = true\n";
+
+    #[test]
+    fn an_upload_is_checked_before_anything_is_written_and_overrides_apply_at_each_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        let source = Arc::new(Manual::default());
+        let registry = registry(dir.path(), source.clone());
+        registry.load_dir(&plugins).unwrap();
+        let wasm = std::fs::read(fixture("only_sent").wasm).unwrap();
+        let none = Map::new();
+        let upload = |manifest, settings| Upload {
+            name: "x",
+            wasm: &wasm,
+            manifest,
+            settings,
+        };
+
+        // A required setting without a value: refused, nothing kept or written.
+        let refused = registry.install(upload(Some(NEEDS_TOKEN), &none), || panic!("kept"));
+        assert!(
+            matches!(&refused, Err(InstallError::Refused { reason }) if reason.contains("`token`")),
+            "{refused:?}"
+        );
+        assert!(std::fs::read_dir(&plugins).unwrap().next().is_none());
+
+        // With the value: kept, written, loaded with it.
+        let token = serde_json::json!({"token": "t0ken"});
+        let token = token.as_object().unwrap();
+        let mut kept = false;
+        let report = registry
+            .install(upload(Some(NEEDS_TOKEN), token), || {
+                kept = true;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((report.change, kept), (Change::Loaded, true));
+        assert_eq!(std::fs::read(plugins.join("x.wasm")).unwrap(), wasm);
+        let running = registry.get("x").unwrap();
+        assert_eq!(running.settings.powers.config["token"], "t0ken");
+
+        // Overrides are read at each load: once stored, a rescan keeps the value; disabled, it is off.
+        source.0.lock().unwrap().settings = token.clone();
+        assert_eq!(registry.rescan().unwrap()[0].change, Change::Unchanged);
+        source.0.lock().unwrap().disabled = true;
+        assert_eq!(registry.rescan().unwrap()[0].change, Change::Disabled);
+        assert!(registry.get("x").is_none());
+        assert_eq!(registry.plugins_status()[0].state, PluginState::Off);
+        assert_eq!(registry.rescan().unwrap()[0].change, Change::Unchanged);
+        source.0.lock().unwrap().disabled = false;
+        assert_eq!(registry.rescan().unwrap()[0].change, Change::Loaded);
+        // A stored value the manifest's type refuses fails the load like a bad file.
+        source.0.lock().unwrap().settings = serde_json::json!({"token": 5})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let failed = registry.load_file(&plugins.join("x.wasm"));
+        assert_eq!(failed.change, Change::Failed);
+        assert!(
+            registry.get("x").is_some(),
+            "the running version keeps serving"
+        );
+    }
+}
