@@ -300,7 +300,14 @@ async fn uploads_are_checked_like_a_load_and_a_bad_one_leaves_the_old_version_se
         Some(only_sent.clone())
     );
 
-    // Another component under the same name replaces it, keeping the stored secret.
+    // Another component under the same name replaces it, keeping the stored secret. Its body is over
+    // the server's usual 64 KiB body limit: the upload route takes up to 64 MiB.
+    assert!(
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(fixture("recorder")).expect("read"))
+            .len()
+            > 64 << 10
+    );
     let recorder = std::fs::read(fixture("recorder")).expect("read fixture");
     let (status, answer) = admin(
         &server,

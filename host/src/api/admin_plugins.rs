@@ -2,8 +2,10 @@
 //! The operations are [`crate::plugin_admin`]'s; this module parses and renders.
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -12,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, parse_json};
 use crate::plugin_admin::{AdminError, PluginControls};
 use crate::plugins::settings::SettingError;
 use crate::server::AppState;
@@ -68,8 +70,20 @@ pub async fn upload_plugin(
     _: Admin,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiJson(body): ApiJson<UploadPlugin>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PluginControls>, ApiError> {
+    // Read here rather than by `ApiJson`, whose 413 names the server's usual body limit.
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(MAX_UPLOAD_BYTES)
+        } else {
+            ApiError::bad_request(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    })?;
+    let body: UploadPlugin = parse_json(&body)?;
     let wasm = decode_base64(&body.wasm)
         .map_err(|message| ApiError::invalid("wasm", format!("not base64: {message}")))?;
     let controls = state
