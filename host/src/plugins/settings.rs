@@ -27,8 +27,9 @@
 //! with its key and line ([`parse`]); values (defaults and overrides) are checked against the declared
 //! type ([`SettingSpec::check`]).
 //!
-//! The word: a plugin's *settings* here are these declared values. The older [`super::manifest::
-//! PluginSettings`] is everything a manifest says (priority, limits, grants, config, and these).
+//! The word: a plugin's *settings* here are these declared values. The older
+//! [`PluginSettings`](super::manifest::PluginSettings) is everything a manifest says (priority, limits,
+//! grants, config, and these).
 
 use std::collections::BTreeMap;
 
