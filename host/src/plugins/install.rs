@@ -1,7 +1,7 @@
 //! Installing a plugin from bytes (an admin's upload): checked exactly as a file of the plugins folder is
 //! loaded, and only then written into the folder and swapped in.
 //!
-//! [`Registry::install`] runs the load path every file takes ([`Registry::prepare_parts`], then the same
+//! [`Registry::install`] runs the load path every file takes (`Registry::prepare_parts`, then the same
 //! swap and reporting) on the uploaded bytes and manifest, under the registry's reload lock, *before*
 //! anything is written: a bad upload (not a component, a manifest mistake, a required setting without a
 //! value) is refused with the loader's reason, and the files and the running version stay as they were.

@@ -24,7 +24,7 @@
 //! is the admin's override (stored in the database) if there is one, else the manifest's default; a
 //! setting with neither is left out, unless it is `required`, which refuses the load
 //! ([`SettingError::Missing`]). Declarations are checked when the manifest is read, each mistake named
-//! with its key and line ([`parse`]); values (defaults and overrides) are checked against the declared
+//! with its key and line (`parse`); values (defaults and overrides) are checked against the declared
 //! type ([`SettingSpec::check`]).
 //!
 //! The word: a plugin's *settings* here are these declared values. The older
