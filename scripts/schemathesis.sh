@@ -99,6 +99,14 @@ values = ["alice", "bob"]
 include-name = ["POST /v1/conversations", "POST /v1/conversations/{id}/participants"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "413", "422", "429", "5xx"]
 
+# Whether an uploaded component loads (its bytes are a component of our WIT, its manifest is valid, its
+# required settings have values) and whether a setting is one the plugin's manifest declares, with its
+# type, are the plugin's, not the document's: a body the document allows can be refused with 422 naming
+# the reason (tests/e2e/admin_plugins.rs checks those answers).
+[[operations]]
+include-name = ["PUT /v1/admin/plugins/{name}", "PATCH /v1/admin/plugins/{name}/settings"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "413", "422", "429", "5xx"]
+
 # Marking a conversation read takes the id of a message in it; the stateful phase links a new
 # conversation's id to this route with a message id taken from elsewhere, and the 404 naming that
 # message (not the conversation) reads to its "created resource not found" check as the conversation

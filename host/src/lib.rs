@@ -35,6 +35,7 @@ pub mod events;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod plugin_admin;
 pub mod plugins;
 pub mod powers;
 pub mod presence;

@@ -25,6 +25,8 @@ use crate::config::{AdminKey, Config};
 use crate::dispatch::{DispatchConfig, DispatchHandle, Dispatcher, FanOutSignal};
 use crate::live::Hub;
 use crate::metrics::Metrics;
+use crate::plugin_admin::overrides::DbOverrides;
+use crate::plugin_admin::{Home, PluginAdmin};
 use crate::plugins::registry::Registry;
 use crate::plugins::watcher::{WatchConfig, Watcher};
 use crate::plugins::{Promoter, Runtime, RuntimeConfig, TracingSink};
@@ -57,6 +59,8 @@ pub struct AppState {
     pub cluster: Option<Arc<NodeState>>,
     /// This node's presence: every WebSocket connection is reported to it.
     pub presence: Presence,
+    /// Uploading, enabling, disabling and setting plugins (the admin API).
+    pub plugin_admin: Arc<PluginAdmin>,
     /// Flips to `true` when the server starts shutting down, so long-lived WebSocket connections close
     /// instead of holding the shutdown up.
     closing: Arc<watch::Sender<bool>>,
@@ -88,8 +92,15 @@ impl AppState {
             chat.clock().clone(),
             presence.1,
         );
+        let plugin_admin = Arc::new(PluginAdmin::new(
+            chat.db().clone(),
+            chat.registry().clone(),
+            chat.clock().clone(),
+            Home::Folder,
+        ));
         AppState {
             presence,
+            plugin_admin,
             chat,
             admin_key: Arc::new(admin_key),
             body_limit,
@@ -102,6 +113,17 @@ impl AppState {
     /// The same state on a node of a cluster: `GET /v1/admin/cluster` answers.
     pub fn with_cluster(mut self, node: Arc<NodeState>) -> Self {
         self.cluster = Some(node);
+        self
+    }
+
+    /// The same state with the plugin operations on plugins from `home` (a cluster's catalog).
+    pub fn with_plugin_home(mut self, home: Home) -> Self {
+        self.plugin_admin = Arc::new(PluginAdmin::new(
+            self.chat.db().clone(),
+            self.chat.registry().clone(),
+            self.chat.clock().clone(),
+            home,
+        ));
         self
     }
 
@@ -279,6 +301,10 @@ pub async fn start_locked(
         None => None,
     };
     let node_id = link.as_ref().map(|l| l.settings.node_id.as_str());
+    let plugin_home = link.as_ref().map(|l| Home::Cluster {
+        cluster: l.settings.name.clone(),
+        nats: l.nats.client.clone(),
+    });
     let (timers, stop_timers) =
         start_powers(&chat, &db, &registry, http, push_gateway, clock, node_id);
     let mut state = AppState::new(
@@ -289,6 +315,9 @@ pub async fn start_locked(
     );
     if let Some(node) = node {
         state = state.with_cluster(node);
+    }
+    if let Some(home) = plugin_home {
+        state = state.with_plugin_home(home);
     }
     Ok(Running {
         state,
@@ -402,7 +431,7 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("creating the data folder {}", data.display()))?;
-    let db = open_database(config)?;
+    let db = Arc::new(open_database(config)?);
     let kv_path = config.kv_db_path();
     let kv = KvStore::beside(&db, &kv_path)
         .with_context(|| format!("opening the plugins' KV store beside {}", db.location()))?;
@@ -413,7 +442,8 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
         logs: Arc::new(TracingSink),
     })?
     .with_clock(config.clock.clone());
-    let registry = Registry::new(runtime);
+    // Admins' overrides (disabled, settings) apply at every load, the first included.
+    let registry = Registry::new(runtime).with_overrides(Arc::new(DbOverrides::new(db.clone())));
     let plugins = &plugins_folder(config);
     std::fs::create_dir_all(plugins)
         .with_context(|| format!("creating the plugins folder {}", plugins.display()))?;
@@ -421,7 +451,7 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
         .load_dir(plugins)
         .with_context(|| format!("reading the plugins folder {}", plugins.display()))?;
     tracing::info!(folder = %plugins.display(), "plugins loaded: {}", loaded.join(", "));
-    Ok((Arc::new(db), Arc::new(registry)))
+    Ok((db, Arc::new(registry)))
 }
 
 /// The chat database the configuration names: PostgreSQL (connected and migrated, the pool sized by

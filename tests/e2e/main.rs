@@ -20,6 +20,11 @@
 //! - `server_roles`: roles and ownership, bans, blocking, over HTTP and WebSocket.
 //! - `server_users`: user administration: the reserved bot namespace, listing, deactivating and
 //!   reactivating users, tokens with an expiry, listed and revoked.
+//! - `admin_plugins`: operating plugins over the admin API: settings checked and applied, disabling and
+//!   enabling kept across a restart, uploads checked like a load (a bad one leaves the old version).
+//!   `admin_plugins_cluster`: the same on a cluster node, through the catalog (PostgreSQL and NATS).
+//! - `manifest_v2`: manifest v2: typed settings read through `config`, version and description in the
+//!   admin list and `chathooks check`, a required setting without a value refusing the load.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
 //! - `sandbox`: hostile plugins (loops, memory bomb, recursion, panic, huge answers, log and KV floods)
 //!   fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`. `sandbox_budget`: budgets count
@@ -37,10 +42,13 @@
 //!   still gets the participants list and the participant and admin ids.
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 
+mod admin_plugins;
+mod admin_plugins_cluster;
 mod cli;
 mod cluster_catalog;
 mod languages;
 mod languages_server;
+mod manifest_v2;
 mod new;
 mod powers_bots;
 mod powers_cli;

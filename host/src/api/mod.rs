@@ -5,6 +5,7 @@
 //! - [`error`]: [`ApiError`] and the `{"error": {"code", "message"}}` shape.
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
 //! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key);
+//!   [`admin_plugins`]: uploading plugins, enabling, disabling and their settings (admin key);
 //!   [`admin_cluster`]: the cluster's nodes and plugin rollout (admin key, cluster nodes only).
 //! - [`me`]: the calling user; [`devices`]: the caller's push device tokens; [`blocks`]: the users the
 //!   caller blocked; [`presence`]: who is online.
@@ -24,6 +25,7 @@
 
 pub mod admin;
 pub mod admin_cluster;
+pub mod admin_plugins;
 pub mod admin_users;
 pub mod auth;
 pub mod bans;
@@ -63,6 +65,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .merge(admin_users::routes())
         .merge(admin::routes())
+        .merge(admin_plugins::routes())
         .merge(admin_cluster::routes())
         .merge(me::routes())
         .merge(presence::routes())

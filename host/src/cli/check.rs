@@ -85,6 +85,10 @@ pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
     if !keys.is_empty() {
         writeln!(out, "config:   {}", keys.join(", "))?;
     }
+    // Manifest v2 (version, description, typed settings): see `PluginSettings::describe_v2`.
+    for line in settings.describe_v2() {
+        writeln!(out, "{line}")?;
+    }
     Ok(true)
 }
 

@@ -16,6 +16,10 @@
 //! plugin unloaded. Files nobody asked for (a hand-copied `x.wasm`) are deleted too: the folder belongs to
 //! the mirror.
 //!
+//! A plugin whose admin overrides (`plugin_overrides`: disabled, settings) changed since the last look is
+//! loaded again too, so a change made on any node through the admin API reaches every node: the registry
+//! reads the overrides at every load.
+//!
 //! ## Publishers
 //! A node whose plugins folder exists pushes it to the catalog at start and watches it
 //! ([`super::publisher`]).
@@ -59,6 +63,9 @@ pub enum SyncError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The admins' overrides of plugins cannot be read.
+    #[error("cannot read the admins' plugin overrides: {0}")]
+    Overrides(String),
     /// The database is not PostgreSQL.
     #[error("a cluster's catalog is in PostgreSQL; this node's database is not")]
     NotPostgres,
@@ -89,6 +96,9 @@ pub struct Mirror {
     dir: PathBuf,
     /// What the folder holds, as last written or read (so unchanged files are not hashed every look).
     known: HashMap<String, Local>,
+    /// The revision of each plugin's admin overrides (disabled, settings) as of the last look: a plugin
+    /// whose row changed since is loaded again, so the registry applies the new overrides.
+    overrides_seen: HashMap<String, i64>,
 }
 
 impl Mirror {
@@ -100,6 +110,7 @@ impl Mirror {
             cluster: cluster.to_owned(),
             dir: dir.to_path_buf(),
             known: HashMap::new(),
+            overrides_seen: HashMap::new(),
         }
     }
 
@@ -156,6 +167,12 @@ impl Mirror {
             );
             load.push(self.wasm_path(&blob.name));
         }
+        for name in self.overrides_changed().await? {
+            let path = self.wasm_path(&name);
+            if wanted.contains_key(&name) && !load.contains(&path) {
+                load.push(path);
+            }
+        }
         let mut gone = Vec::new();
         for name in self.folder_names()? {
             if !wanted.contains_key(&name) {
@@ -182,6 +199,24 @@ impl Mirror {
             Vec::new()
         });
         Ok(report)
+    }
+
+    /// The plugins whose admin overrides changed since the last look (every plugin with overrides, at the
+    /// first look: loading an unchanged plugin again costs a hash of its file and nothing else).
+    async fn overrides_changed(&mut self) -> Result<Vec<String>, SyncError> {
+        let db = self.db.clone();
+        let rows = tokio::task::spawn_blocking(move || db.read(|r| r.all_plugin_overrides()))
+            .await
+            .map_err(|e| SyncError::Overrides(format!("the task reading them failed: {e}")))?
+            .map_err(|e| SyncError::Overrides(e.to_string()))?;
+        let mut changed = Vec::new();
+        for row in rows {
+            if self.overrides_seen.get(&row.name) != Some(&row.revision) {
+                self.overrides_seen.insert(row.name.clone(), row.revision);
+                changed.push(row.name);
+            }
+        }
+        Ok(changed)
     }
 
     fn wasm_path(&self, name: &str) -> PathBuf {
@@ -259,27 +294,17 @@ impl Local {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SyncError> {
-    let error = |source| SyncError::Write {
+    crate::plugins::install::write_atomically(path, bytes).map_err(|source| SyncError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.part"));
-    std::fs::write(&temp, bytes).map_err(error)?;
-    std::fs::rename(&temp, path).map_err(error)
+    })
 }
 
 fn remove_if_present(path: &Path) -> Result<(), SyncError> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SyncError::Write {
-            path: path.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
+    crate::plugins::install::remove_if_present(path).map_err(|source| SyncError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The running catalog loop. Stop it with [`CatalogSync::stop`]; dropping it stops it too.

@@ -2,6 +2,8 @@
 //! is an error, so a typo is reported (as the plugin's load error) instead of silently ignored.
 //!
 //! ```toml
+//! version = "1.2.0"          # manifest v2: the plugin's own version (a manifest without it is v1)
+//! description = "What the plugin does, for admins"
 //! priority = 10              # before-hooks run by priority, lowest first (default 0), then by name
 //! fail = "closed"            # a failing or disabled before-hook rejects the message (default "open")
 //!
@@ -32,6 +34,10 @@
 //! [config]                   # any values; the plugin reads them through the `config` interface as JSON
 //! greeting = "Welcome, {name}!"
 //!
+//! [settings.greeting]        # typed values an admin may override: see `settings.rs`
+//! type = "string"
+//! default = "Welcome!"
+//!
 //! [grants]                   # powers beyond log, kv and config; each defaults to not granted
 //! chat_post = true           # post messages as the plugin's bot user
 //! chat_join = true           # add the bot to conversations
@@ -43,6 +49,9 @@
 //! ```
 //!
 //! A mistake is reported with the key and its line, e.g. `line 3: grants.http_hosts: ...`.
+//!
+//! Every v1 manifest (no `version`) means what it always did; `version`, `description` and `[settings]`
+//! are optional additions that change nothing about the other keys.
 
 use std::path::Path;
 use std::time::Duration;
@@ -51,6 +60,9 @@ use serde::{Deserialize, Serialize};
 
 use super::limits::{MAX_LOG_LINE_BYTES, MAX_MEMORY_BYTES, PluginLimits};
 use super::powers::{ManifestGrants, PluginPowers, Power, PowerRates, Rate};
+use super::settings::{
+    MAX_DESCRIPTION_LEN, MAX_VERSION_LEN, SettingError, SettingSpec, SettingsTable,
+};
 
 /// What a before-hook that fails (traps, times out) or is disabled by the circuit breaker means for the
 /// message.
@@ -73,14 +85,27 @@ pub struct PluginSettings {
     pub fail: FailMode,
     /// Memory, time, output, log, KV and circuit-breaker limits.
     pub limits: PluginLimits,
-    /// Config values and grants.
+    /// Config values and grants. `config` holds `[config]` and every setting's effective value: its
+    /// default as read from the manifest, the admin's override once [`PluginSettings::resolved`].
     pub powers: PluginPowers,
+    /// `version` (manifest v2): the plugin's own version; `None` in a v1 manifest.
+    pub version: Option<String>,
+    /// `description` (manifest v2): what the plugin does.
+    pub description: Option<String>,
+    /// `[settings]` (manifest v2): the typed settings an admin may override, by name.
+    pub settings: Vec<SettingSpec>,
 }
 
 /// The manifest file as written (see the module docs).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Manifest {
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    settings: SettingsTable,
     #[serde(default)]
     priority: i32,
     #[serde(default)]
@@ -234,6 +259,32 @@ impl PluginSettings {
     /// Parses a manifest's text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        let version = m
+            .version
+            .map(|v| check_version(&v).map(|()| v))
+            .transpose()
+            .map_err(|e| super::powers::with_line(text, &e))?;
+        if let Some(description) = &m.description
+            && description.chars().count() > MAX_DESCRIPTION_LEN
+        {
+            let e = format!("description is longer than {MAX_DESCRIPTION_LEN} characters");
+            return Err(super::powers::with_line(text, &e));
+        }
+        let settings = super::settings::parse(text, m.settings)?;
+        if let Some(clash) = settings.iter().find(|s| m.config.contains_key(&s.name)) {
+            let e = format!(
+                "settings.{name}: `{name}` is also in [config]; a value is either fixed ([config]) or a \
+                 setting an admin may change, not both",
+                name = clash.name
+            );
+            return Err(super::powers::with_line(text, &e));
+        }
+        let mut config = super::powers::config_json(m.config);
+        for setting in &settings {
+            if let Some(default) = &setting.default {
+                config.insert(setting.name.clone(), default.clone());
+            }
+        }
         Ok(Self {
             priority: m.priority,
             fail: m.fail,
@@ -242,10 +293,62 @@ impl PluginSettings {
                 .apply(PluginLimits::default())
                 .map_err(|e| super::powers::with_line(text, &e))?,
             powers: PluginPowers {
-                config: super::powers::config_json(m.config),
+                config,
                 grants: m.grants.into_grants(),
             },
+            version,
+            description: m.description,
+            settings,
         })
+    }
+
+    /// What manifest v2 adds, as `chathooks check` prints it: `version:`, `description:` and one line per
+    /// setting (name, type, default or requirement, description). Nothing for a v1 manifest.
+    pub fn describe_v2(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(version) = &self.version {
+            lines.push(format!("version:  {version}"));
+        }
+        if let Some(description) = &self.description {
+            lines.push(format!("description: {description}"));
+        }
+        if !self.settings.is_empty() {
+            lines.push(
+                "settings: (an admin may override each; the plugin reads them through config)"
+                    .to_owned(),
+            );
+            lines.extend(self.settings.iter().map(|s| format!("  {}", s.summary())));
+        }
+        lines
+    }
+
+    /// These settings with the admin's `overrides` of the declared settings applied to the config the
+    /// plugin reads (see [`super::settings::effective`]); refuses a required setting with no value and
+    /// an override of the wrong type. `plugin` names the plugin in the error.
+    pub fn resolved(
+        &self,
+        plugin: &str,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, SettingError> {
+        let config =
+            super::settings::effective(plugin, &self.settings, &self.powers.config, overrides)?;
+        let mut resolved = self.clone();
+        resolved.powers.config = config;
+        Ok(resolved)
+    }
+}
+
+/// A manifest `version`: 1-64 characters, none of them blank or a control character.
+fn check_version(version: &str) -> Result<(), String> {
+    let len = version.chars().count();
+    let ok = (1..=MAX_VERSION_LEN).contains(&len)
+        && !version.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "version must be 1-{MAX_VERSION_LEN} characters without spaces, such as \"1.2.0\""
+        ))
     }
 }
 
@@ -293,6 +396,9 @@ mod tests {
                 power_rates: rates,
             },
             powers: PluginPowers::default(),
+            version: None,
+            description: None,
+            settings: Vec::new(),
         };
         assert_eq!(settings, Ok(expected));
         assert_eq!(PluginSettings::parse(""), Ok(PluginSettings::default()));

@@ -5,9 +5,12 @@
 //! - [`runtime`]: [`Runtime`], the entry point: one engine, one linker, the cache and the KV store.
 //! - [`plugin`]: [`Plugin`], one loaded version with its pool of warm instances; `call` runs a hook.
 //! - [`registry`]: the loaded plugins by name, their manifest settings, statistics and before-hook order.
-//! - [`reload`]: loading, replacing and unloading plugins (a file, a folder rescan, a removal).
+//! - [`reload`]: loading, replacing and unloading plugins (a file, a folder rescan, a removal);
+//!   [`install`]: an uploaded plugin, checked as a load would, then written into the folder.
 //! - [`watcher`]: hot reload: watches the plugins folder, debounces, loads settled files.
-//! - [`manifest`]: `<name>.toml`: priority, fail mode, limits, config values and grants.
+//! - [`manifest`]: `<name>.toml`: priority, fail mode, limits, config values and grants; [`settings`]: its
+//!   typed settings (manifest v2), checked, and their effective values.
+//! - [`overrides`]: what an admin set over a plugin's files (disabled, setting values), read at each load.
 //! - [`powers`]: grants, and the [`powers::HostServices`] that carry out the power interfaces.
 //! - [`breaker`]: the circuit breaker that disables a plugin after repeated failures.
 //! - [`failure_log`]: warnings about a plugin's failures, rate-limited per plugin.
@@ -34,15 +37,18 @@ pub mod failure_log;
 pub mod hooks;
 pub mod host;
 mod inspect;
+pub mod install;
 mod instance;
 pub mod limits;
 pub mod logs;
 pub mod manifest;
+pub mod overrides;
 pub mod plugin;
 pub mod powers;
 pub mod registry;
 pub mod reload;
 pub mod runtime;
+pub mod settings;
 pub mod stats;
 pub mod status;
 pub mod summary;

@@ -29,6 +29,7 @@ use super::breaker::{Admission, Breaker, Transition};
 use super::error::CallError;
 use super::failure_log::{FailureLog, Warn};
 use super::hooks::{Hook, HookCall, HookKind, HookOutput};
+use super::overrides::{OverrideSource, Overrides};
 use super::plugin::Plugin;
 use super::powers::RateLimitedCounts;
 use super::runtime::Runtime;
@@ -57,6 +58,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Adds what a version no longer running dropped and refused to the name's totals.
+    fn retire(&self, old: &LoadedPlugin) {
+        self.retired_log_drops
+            .fetch_add(old.plugin.log_lines_dropped(), Ordering::Relaxed);
+        self.retired_log_byte_drops
+            .fetch_add(old.plugin.log_bytes_dropped(), Ordering::Relaxed);
+        let mut retired = self
+            .retired_rate_limited
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *retired = retired.plus(&old.plugin.rate_limited());
+    }
+
     /// Power calls refused by every version, `running` included.
     fn rate_limited(&self, running: Option<&LoadedPlugin>) -> RateLimitedCounts {
         let retired = *self
@@ -251,6 +265,8 @@ impl LoadedPlugin {
 pub(crate) struct Entry {
     pub(crate) running: Option<LoadedPlugin>,
     pub(crate) load_error: Option<String>,
+    /// An admin disabled it: not running, though its file is there ([`super::overrides`]).
+    pub(crate) disabled: bool,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -259,6 +275,7 @@ impl Entry {
         Entry {
             running: None,
             load_error: None,
+            disabled: false,
             shared: Arc::default(),
         }
     }
@@ -275,6 +292,8 @@ pub struct Registry {
     pub(crate) folder: RwLock<Option<PathBuf>>,
     /// Versions running on the baseline compiler, waiting for the [`super::tiers::Promoter`].
     pub(crate) promotions: Arc<Promotions>,
+    /// Where admins' overrides (disabled, setting values) are read at each load; none: no overrides.
+    pub(crate) overrides: Option<Arc<dyn OverrideSource>>,
 }
 
 impl Registry {
@@ -286,6 +305,23 @@ impl Registry {
             reloading: Mutex::new(()),
             folder: RwLock::new(None),
             promotions: Arc::default(),
+            overrides: None,
+        }
+    }
+
+    /// This registry reading admins' overrides from `source` at every load.
+    pub fn with_overrides(mut self, source: Arc<dyn OverrideSource>) -> Self {
+        self.overrides = Some(source);
+        self
+    }
+
+    /// The overrides of `name` (none without a source).
+    pub(crate) fn overrides_of(&self, name: &str) -> Result<Overrides, String> {
+        match &self.overrides {
+            Some(source) => source
+                .overrides(name)
+                .map_err(|e| format!("cannot read the admin's settings of plugin `{name}`: {e}")),
+            None => Ok(Overrides::default()),
         }
     }
 
@@ -322,6 +358,7 @@ impl Registry {
             .entry(plugin.name().to_owned())
             .or_insert_with(Entry::empty);
         entry.load_error = None;
+        entry.disabled = false;
         if new_version {
             entry.shared.breaker.reset();
         }
@@ -342,20 +379,21 @@ impl Registry {
         let old = entry.running.replace(next);
         // The same version compiled anew shares its rate limiters: their counts go on, not retire.
         if let Some(old) = old.as_ref().filter(|_| new_version) {
-            entry
-                .shared
-                .retired_log_drops
-                .fetch_add(old.plugin.log_lines_dropped(), Ordering::Relaxed);
-            entry
-                .shared
-                .retired_log_byte_drops
-                .fetch_add(old.plugin.log_bytes_dropped(), Ordering::Relaxed);
-            let mut retired = entry
-                .shared
-                .retired_rate_limited
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            *retired = retired.plus(&old.plugin.rate_limited());
+            entry.shared.retire(old);
+        }
+        old
+    }
+
+    /// Stops running `name` because an admin disabled it, keeping its entry (statistics, and `off` in
+    /// the admin list). Returns the version that was running.
+    pub(crate) fn disable(&self, name: &str) -> Option<LoadedPlugin> {
+        let mut entries = self.write();
+        let entry = entries.entry(name.to_owned()).or_insert_with(Entry::empty);
+        entry.disabled = true;
+        entry.load_error = None;
+        let old = entry.running.take();
+        if let Some(old) = &old {
+            entry.shared.retire(old);
         }
         old
     }
@@ -437,7 +475,9 @@ impl Registry {
                 let breaker = e.shared.breaker.view(now);
                 let totals = e.shared.stats.totals();
                 let ms = |q: f64| totals.latency.quantile(q).map(|s| s * 1000.0);
-                let state = if e.load_error.is_some() {
+                let state = if e.disabled {
+                    PluginState::Off
+                } else if e.load_error.is_some() {
                     PluginState::LoadError
                 } else if breaker.disabled_for.is_some() {
                     PluginState::Disabled
@@ -449,6 +489,9 @@ impl Registry {
                 PluginStatus {
                     name: name.clone(),
                     state,
+                    enabled: !e.disabled,
+                    version: running.and_then(|p| p.settings.version.clone()),
+                    description: running.and_then(|p| p.settings.description.clone()),
                     serving: running.is_some(),
                     hash: running.map(|p| p.plugin.hash().to_owned()),
                     compiler: running.map(|p| p.plugin.compiler()),

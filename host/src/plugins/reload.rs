@@ -35,6 +35,8 @@ pub enum Change {
     Unchanged,
     /// Its file is gone: unloaded.
     Unloaded,
+    /// An admin disabled it: not running, though its file is there (and stays).
+    Disabled,
     /// The file failed to load; the running version, if any, keeps serving.
     Failed,
 }
@@ -64,9 +66,11 @@ pub enum Attempt {
 }
 
 /// A file read and checked, ready to swap in.
-enum Prepared {
+pub(super) enum Prepared {
     /// Same bytes and manifest as the running version.
     Same,
+    /// An admin disabled it: not to be loaded.
+    Disabled,
     /// A new version (its settings boxed: they are most of the enum's size), with its bytes (for the
     /// optimizing compiler, when it starts on the baseline one).
     New(Plugin, Box<PluginSettings>, Arc<[u8]>),
@@ -183,11 +187,33 @@ impl Registry {
         self.apply(name, path, prepared)
     }
 
-    /// Reads the manifest and the file; compiles and instantiates it unless it is the running version.
+    /// Reads the admin's overrides, the manifest and the file, then [`Registry::prepare_parts`].
     fn prepare(&self, name: &str, path: &Path) -> Result<Prepared, String> {
+        let overrides = self.overrides_of(name)?;
+        if overrides.disabled {
+            return Ok(Prepared::Disabled);
+        }
         let settings = PluginSettings::for_wasm(path)?;
         let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read plugin file {}: {e}", path.display()))?;
+        self.prepare_parts(name, settings, bytes, &overrides)
+    }
+
+    /// Applies the admin's setting `overrides` to the manifest's `settings`, then compiles and
+    /// instantiates `bytes` unless they and the settings are the running version's. A required setting
+    /// without a value, or an override the manifest's type refuses, fails like a bad file. What every
+    /// load goes through: a file in the folder ([`Registry::prepare`]) and an upload
+    /// ([`Registry::install`]).
+    pub(super) fn prepare_parts(
+        &self,
+        name: &str,
+        settings: PluginSettings,
+        bytes: Vec<u8>,
+        overrides: &super::overrides::Overrides,
+    ) -> Result<Prepared, String> {
+        let settings = settings
+            .resolved(name, &overrides.settings)
+            .map_err(|e| e.to_string())?;
         let hash = content_hash(&bytes);
         if let Some(running) = self.get(name)
             && running.plugin.hash() == hash
@@ -207,7 +233,12 @@ impl Registry {
         Ok(Prepared::New(plugin, Box::new(settings), bytes.into()))
     }
 
-    fn apply(&self, name: &str, path: &Path, prepared: Result<Prepared, String>) -> ReloadReport {
+    pub(super) fn apply(
+        &self,
+        name: &str,
+        path: &Path,
+        prepared: Result<Prepared, String>,
+    ) -> ReloadReport {
         let report = |change, hash: Option<&str>, error: Option<String>| ReloadReport {
             name: name.to_owned(),
             change,
@@ -223,6 +254,19 @@ impl Registry {
                     e.running.as_ref().map(|p| p.plugin.hash().to_owned())
                 });
                 report(Change::Unchanged, hash.as_deref(), None)
+            }
+            Ok(Prepared::Disabled) => {
+                let was = self.read().get(name).map(|e| e.disabled);
+                match self.disable(name) {
+                    Some(old) => {
+                        tracing::info!(plugin = %name, hash = %old.plugin.hash(), "plugin disabled by an admin: unloaded, its file stays");
+                    }
+                    None if was != Some(true) => {
+                        tracing::info!(plugin = %name, "plugin disabled by an admin: not loaded");
+                    }
+                    None => return report(Change::Unchanged, None, None),
+                }
+                report(Change::Disabled, None, None)
             }
             Ok(Prepared::New(plugin, settings, bytes)) => {
                 let settings = *settings;
@@ -248,6 +292,7 @@ impl Registry {
                 let mut entries = self.write();
                 let entry = entries.entry(name.to_owned()).or_insert_with(Entry::empty);
                 entry.load_error = Some(reason.clone());
+                entry.disabled = false;
                 let serving = entry.running.as_ref().map(|p| p.plugin.hash().to_owned());
                 match &serving {
                     Some(hash) => {
@@ -275,7 +320,7 @@ impl Registry {
     }
 
     /// Removes compile-cache entries no running plugin uses (beyond a few recent ones).
-    fn prune_cache(&self) {
+    pub(super) fn prune_cache(&self) {
         let live: HashSet<String> = self
             .read()
             .values()

@@ -22,6 +22,9 @@ pub enum PluginState {
     /// Its newest file failed to load; `load_error` says why. `serving` says whether an earlier version
     /// still runs.
     LoadError,
+    /// An admin disabled it (`enabled: false`): not loaded, its hooks not called and no events owed to it,
+    /// until an admin enables it again. Survives restarts.
+    Off,
 }
 
 /// A plugin's limits, in the units of its manifest.
@@ -80,6 +83,12 @@ pub struct PluginStatus {
     pub name: String,
     /// See [`PluginState`].
     pub state: PluginState,
+    /// `false` once an admin has disabled the plugin (`state` `off`).
+    pub enabled: bool,
+    /// The running version's manifest `version` (manifest v2), if it has one.
+    pub version: Option<String>,
+    /// The running version's manifest `description`, if it has one.
+    pub description: Option<String>,
     /// Whether a version is running (true also in `load-error` when an earlier version keeps serving).
     pub serving: bool,
     /// SHA-256 of the running version's bytes, if one is running.

@@ -359,3 +359,20 @@ pub struct NewBan {
     /// Why, if they said.
     pub reason: Option<String>,
 }
+
+/// An admin's overrides of one plugin (table `plugin_overrides`): whether it is disabled, and values of
+/// its manifest's settings. Rows are never deleted, so a plugin removed and deployed again keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginOverridesRow {
+    /// The plugin's name.
+    pub name: String,
+    /// Disabled by an admin.
+    pub disabled: bool,
+    /// Setting values by name (a JSON object), checked against the manifest when they were set.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Grows by one with every change of the row (1 when it is created), so a node can tell that a row
+    /// changed since it last looked.
+    pub revision: i64,
+    /// When it last changed.
+    pub updated_at: Millis,
+}

@@ -16,8 +16,9 @@
 use super::Result;
 use super::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
-    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
-    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange,
+    QueuedDelivery, ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
+    TokenOwner,
 };
 use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
@@ -167,6 +168,14 @@ pub trait Read {
     fn block(&self, blocker: &str, blocked: &str) -> Result<Option<Block>>;
     /// The users `blocker` blocked, oldest block first.
     fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>>;
+
+    // Admins' overrides of plugins (`store/sqlite/plugin_overrides.rs`); on PostgreSQL, of this
+    // node's cluster (or of the server on its own).
+
+    /// The overrides of plugin `name`, if an admin ever set any.
+    fn plugin_overrides(&self, name: &str) -> Result<Option<PluginOverridesRow>>;
+    /// Every plugin's overrides, by name.
+    fn all_plugin_overrides(&self) -> Result<Vec<PluginOverridesRow>>;
 }
 
 /// Every change, inside one transaction; queries see the transaction's own writes.
@@ -408,4 +417,13 @@ pub trait Tx: Read {
     fn block_user(&self, blocker: &str, blocked: &str, now: Millis) -> Result<Outcome<Block>>;
     /// Lifts `blocker`'s block of `blocked`; the block, if there was one.
     fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>>;
+
+    /// Sets plugin `name`'s overrides (the row is created, or replaced whole with its revision + 1).
+    fn put_plugin_overrides(
+        &self,
+        name: &str,
+        disabled: bool,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        now: Millis,
+    ) -> Result<PluginOverridesRow>;
 }

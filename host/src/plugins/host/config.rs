@@ -1,4 +1,6 @@
-//! `chathooks:plugin/config`: the `[config]` table of the plugin's manifest, read-only. Always granted.
+//! `chathooks:plugin/config`: the `[config]` table of the plugin's manifest and the effective value of each
+//! of its typed settings (the admin's, else the default: `plugins/settings.rs`), read-only. Always granted.
+//! The values are resolved when the plugin version is loaded, so an admin's change reloads the plugin.
 
 use std::sync::Arc;
 

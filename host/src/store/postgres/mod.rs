@@ -39,7 +39,8 @@
 //!   transactions.
 //! - Query modules, one per area as in `store/sqlite/`: [`users`], [`tokens`], [`conversations`],
 //!   [`participants`] (with the unread counters), [`messages`], [`receipts`], [`reactions`], [`events`],
-//!   [`outbox`], [`dead_letters`], [`devices`], [`timers`], [`roles`], [`bans`], [`blocks`]; [`values`]:
+//!   [`outbox`], [`dead_letters`], [`devices`], [`timers`], [`roles`], [`bans`], [`blocks`],
+//!   [`plugin_overrides`] (per cluster, '' on a server on its own); [`values`]:
 //!   what they share (NUL rules, conversions).
 //! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
 //! - [`leases`]: a cluster node's after-hook deliveries (one fan-out at a time, leased starts).
@@ -68,6 +69,7 @@ pub mod nodes;
 pub mod outbox;
 pub mod owner;
 pub mod participants;
+pub mod plugin_overrides;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
@@ -92,6 +94,8 @@ mod kv_tests;
 mod leases_tests;
 #[cfg(test)]
 mod parity_tests;
+#[cfg(test)]
+mod plugin_overrides_tests;
 #[cfg(test)]
 mod sequencer_tests;
 #[cfg(test)]

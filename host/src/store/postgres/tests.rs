@@ -31,6 +31,7 @@ const TABLES: &[&str] = &[
     "plugin_catalog",
     "plugin_kv",
     "plugin_kv_usage",
+    "plugin_overrides",
     "plugin_timers",
     "presence",
     "reactions",

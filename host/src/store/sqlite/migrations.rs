@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     V5_PRESENCE,
     V6_THREADS_AND_HELD,
     V7_ROLES_BANS_BLOCKS,
+    V8_PLUGIN_OVERRIDES,
 ];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
@@ -308,6 +309,20 @@ CREATE TABLE blocks (
     blocked_id  TEXT NOT NULL REFERENCES users(id),
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (blocker_id, blocked_id)
+) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 8: admins' overrides of plugins, set through the admin API and read at every load of the
+/// plugin: `disabled` (1: not loaded, its file stays) and `settings`, a JSON object of values of the
+/// manifest's typed settings. `revision` grows by one with each change of a row. Rows outlive the plugin's
+/// file, so a plugin removed and deployed again keeps its settings.
+const V8_PLUGIN_OVERRIDES: &str = r#"
+CREATE TABLE plugin_overrides (
+    name        TEXT PRIMARY KEY,
+    disabled    INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    settings    TEXT NOT NULL DEFAULT '{}',
+    revision    INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#;
 

@@ -22,6 +22,7 @@
 //! - [`events`]: the event log that WebSocket clients resume from.
 //! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.
 //! - [`dead_letters`]: deliveries that gave up, to list and replay.
+//! - [`plugin_overrides`]: admins' overrides of plugins (disabled, setting values).
 //! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
 //! - [`kv`] and [`kv_quota`]: the plugins' key-value store, in its own file.
 
@@ -41,6 +42,7 @@ pub mod messages;
 pub mod migrations;
 pub mod outbox;
 pub mod participants;
+pub mod plugin_overrides;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;

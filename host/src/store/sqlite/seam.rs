@@ -6,7 +6,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
-    participants, presence, reactions, receipts, roles, timers, tokens, users,
+    participants, plugin_overrides, presence, reactions, receipts, roles, timers, tokens, users,
 };
 use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
@@ -14,8 +14,9 @@ use crate::model::{
 };
 use crate::store::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
-    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery,
-    ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer, TokenOwner,
+    NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange,
+    QueuedDelivery, ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
+    TokenOwner,
 };
 use crate::store::{Read, Result, Tx};
 
@@ -263,6 +264,14 @@ macro_rules! impl_read {
 
             fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>> {
                 blocks::blocks_of(self, blocker)
+            }
+
+            fn plugin_overrides(&self, name: &str) -> Result<Option<PluginOverridesRow>> {
+                plugin_overrides::plugin_overrides(self, name)
+            }
+
+            fn all_plugin_overrides(&self) -> Result<Vec<PluginOverridesRow>> {
+                plugin_overrides::all_plugin_overrides(self)
             }
         }
     };
@@ -585,5 +594,15 @@ impl Tx for Transaction<'_> {
 
     fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
         blocks::unblock_user(self, blocker, blocked)
+    }
+
+    fn put_plugin_overrides(
+        &self,
+        name: &str,
+        disabled: bool,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        now: Millis,
+    ) -> Result<PluginOverridesRow> {
+        plugin_overrides::put_plugin_overrides(self, name, disabled, settings, now)
     }
 }

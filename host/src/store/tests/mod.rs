@@ -91,6 +91,7 @@ mod kv;
 mod messages;
 mod outbox;
 mod participants;
+mod plugin_overrides;
 mod presence;
 mod reactions;
 mod receipts;

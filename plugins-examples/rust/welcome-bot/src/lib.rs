@@ -1,7 +1,7 @@
 //! # welcome-bot
 //!
 //! Posts a welcome message, as its bot user, when users are added to a conversation. The text comes from
-//! the manifest's `[config]`: `greeting`, with `{name}` replaced by the new user's name and
+//! the manifest's setting (or `[config]` value) `greeting`, with `{name}` replaced by the new user's name and
 //! `{conversation}` by the conversation's title (default: `Welcome, {name}! 👋`). One message welcomes
 //! everyone added at once. Bots (users whose metadata says `"bot": true`, the welcome bot itself
 //! included, which joins the conversation first) are not welcomed.
@@ -14,8 +14,11 @@
 //! Manifest (`welcome_bot.toml` beside `welcome_bot.wasm`):
 //!
 //! ```toml
-//! [config]
-//! greeting = "Welcome to {conversation}, {name}!"
+//! version = "0.1.0"
+//!
+//! [settings.greeting]   # an admin may change it over the API
+//! type = "string"
+//! default = "Welcome to {conversation}, {name}!"
 //!
 //! [grants]
 //! chat_post = true   # post as bot.welcome_bot

@@ -17,7 +17,7 @@ use super::error::{PgError, must_retry};
 use super::leases::{self, LeaseHolder};
 use super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
-    participants, presence, receipts, timers, tokens, users,
+    participants, plugin_overrides, presence, receipts, timers, tokens, users,
 };
 use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
@@ -25,7 +25,8 @@ use crate::model::{
 };
 use crate::store::error::StoreError;
 use crate::store::records::{
-    DeadLetter, Delivery, Device, MessagePage, QueuedDelivery, StoredEvent, Timer, TokenOwner,
+    DeadLetter, Delivery, Device, MessagePage, PluginOverridesRow, QueuedDelivery, StoredEvent,
+    Timer, TokenOwner,
 };
 use crate::store::{Read, Result};
 
@@ -58,6 +59,12 @@ impl<'c, 't> PgConn<'c, 't> {
     pub(super) fn in_cluster(mut self, holder: Option<&'c LeaseHolder>) -> Self {
         self.cluster = holder;
         self
+    }
+
+    /// Whose plugin overrides this connection reads and writes: the cluster's name on a node of a
+    /// cluster, '' on a server on its own (`schema/v9.sql`).
+    fn overrides_scope(&self) -> &str {
+        self.cluster.map_or("", |holder| holder.cluster.as_str())
     }
 
     /// Whether a statement failed in a way that running the transaction again may fix.
@@ -311,6 +318,16 @@ impl Read for PgConn<'_, '_> {
 
     fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>> {
         self.run(blocks::blocks_of(self.tx, blocker))
+    }
+
+    fn plugin_overrides(&self, name: &str) -> Result<Option<PluginOverridesRow>> {
+        let scope = self.overrides_scope();
+        self.run(plugin_overrides::plugin_overrides(self.tx, scope, name))
+    }
+
+    fn all_plugin_overrides(&self) -> Result<Vec<PluginOverridesRow>> {
+        let scope = self.overrides_scope();
+        self.run(plugin_overrides::all_plugin_overrides(self.tx, scope))
     }
 }
 

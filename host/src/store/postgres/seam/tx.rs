@@ -4,7 +4,7 @@
 use super::super::leases;
 use super::super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
-    participants, presence, reactions, receipts, roles, timers, tokens, users,
+    participants, plugin_overrides, presence, reactions, receipts, roles, timers, tokens, users,
 };
 use super::PgConn;
 use crate::model::{
@@ -13,8 +13,8 @@ use crate::model::{
 };
 use crate::store::records::{
     ConversationPatch, DeadLetter, Device, Issued, NewBan, NewConversation, NewHeld, NewMessage,
-    NewUser, Outcome, OwnerChange, PresenceChange, QueuedDelivery, ReadOutcome, ReceiptCounts,
-    RoleChange, StartedRow, StoredEvent, Timer,
+    NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange, QueuedDelivery, ReadOutcome,
+    ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
 };
 use crate::store::{Result, Tx};
 
@@ -455,5 +455,18 @@ impl Tx for PgConn<'_, '_> {
 
     fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
         self.run(blocks::unblock_user(self.tx, blocker, blocked))
+    }
+
+    fn put_plugin_overrides(
+        &self,
+        name: &str,
+        disabled: bool,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        now: Millis,
+    ) -> Result<PluginOverridesRow> {
+        let scope = self.overrides_scope();
+        self.run(plugin_overrides::put_plugin_overrides(
+            self.tx, scope, name, disabled, settings, now,
+        ))
     }
 }
