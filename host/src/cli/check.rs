@@ -40,9 +40,12 @@ pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
         settings.limits.clone(),
         settings.powers.clone(),
     );
-    if let Err(err) = loaded {
-        writeln!(out, "error: {} cannot be loaded: {err}", path.display())?;
-        return Ok(false);
+    match loaded {
+        Ok(plugin) => super::prune_tool_cache(&runtime, &plugin),
+        Err(err) => {
+            writeln!(out, "error: {} cannot be loaded: {err}", path.display())?;
+            return Ok(false);
+        }
     }
     writeln!(out, "plugin:  {name}")?;
     let version = info.version.as_str();

@@ -29,6 +29,7 @@ pub fn test(plugin_path: &Path, cases_path: &Path, out: &mut dyn Write) -> anyho
             settings.powers,
         )
         .with_context(|| format!("cannot load {}", plugin_path.display()))?;
+    super::prune_tool_cache(&runtime, &plugin);
     let take_logs = || logs.take();
     let runner = CaseRunner {
         plugin: &plugin,
