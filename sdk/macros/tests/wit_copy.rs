@@ -35,7 +35,10 @@ fn the_crates_wit_is_the_repositorys() {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let repository = wit_files(&crate_dir.join("../../wit"));
     let copy = wit_files(&crate_dir.join("wit"));
-    assert!(!repository.is_empty(), "no .wit files in the repository's wit/");
+    assert!(
+        !repository.is_empty(),
+        "no .wit files in the repository's wit/"
+    );
     let names = |files: &BTreeMap<String, Vec<u8>>| files.keys().cloned().collect::<Vec<_>>();
     assert_eq!(
         names(&copy),
