@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Build every example plugin, in every language, into one folder of components ready for the server.
 #
-#     scripts/build-plugins.sh [--require-all] [--out DIR] [LANGUAGE...]
+#     scripts/build-plugins.sh [--require-all] [--changed-only] [--out DIR] [LANGUAGE...]
 #
 # LANGUAGE is any of rust, python, js, c (default: all four). Components land in DIR (default ./plugins):
 # the Rust examples under their crate names (profanity_filter.wasm, ...), the others prefixed with their
 # language (python_profanity_filter.wasm, js_message_stats.wasm, c_profanity_filter.wasm, ...), so that all
 # of them can be loaded side by side. A Rust example's manifest (welcome_bot.toml, ...) is copied beside it
 # unless the output folder already has one.
+#
+# --changed-only (scripts/run.sh uses it) builds a Python, JavaScript or C example only when its output is
+# missing or older than one of its sources, the WIT in wit/ or this script: their builds take seconds and
+# their output differs from one build to the next, which would make the server compile it again. (Rust's
+# builds are cargo's, incremental anyway; an unchanged component is not copied again.)
 #
 # A language whose toolchain is missing is skipped with a message saying what to install, unless
 # --require-all is given (or CHATHOOKS_REQUIRE_ALL_LANGS=1 is set, as CI does): then it is an error, and so
@@ -18,8 +23,8 @@
 #   rust    rustup target wasm32-wasip2
 #   python  componentize-py (PyPI)
 #   js      node >= 20 and npm; jco with its QuickJS backend, pinned by plugins-examples/js/package-lock.json
-#           (installed here with `npm install` when node_modules is missing: `npm ci` refuses that lock file
-#           because a few of jco's optional per-platform packages were never published)
+#           (installed here with `npm ci` when node_modules is missing or older than the lock file: `npm ci`
+#           installs exactly the lock file and never rewrites it)
 #   c       clang-19 + lld-19 + wasi-libc (Debian: clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc),
 #           wit-bindgen-cli and wasm-tools (crates.io)
 # Tools installed by `cargo install --root ~/.cache/chathooks/tools` are found without being on PATH
@@ -40,12 +45,14 @@ TOOLS="${CHATHOOKS_TOOLS:-$HOME/.cache/chathooks/tools}/bin"
 export PATH="$TOOLS:$PATH"
 
 require_all=${CHATHOOKS_REQUIRE_ALL_LANGS:-0}
+changed_only=0
 [[ $require_all == 1 || $require_all == true ]] && require_all=1 || require_all=0
 out="$ROOT/plugins"
 langs=()
 while (($#)); do
   case $1 in
     --require-all) require_all=1 ;;
+    --changed-only) changed_only=1 ;;
     --out) out=$2; shift ;;
     --out=*) out=${1#--out=} ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -97,6 +104,16 @@ with_wit() {
   cp "$ROOT"/wit/*.wit "$1/wit/deps/chathooks-plugin/"
 }
 
+# up_to_date OUT DIR [FILE...]: true in --changed-only mode when OUT exists and nothing in DIR (its wit/deps
+# copy and node_modules aside), the repository's wit/*.wit, this script or FILE is newer than it.
+up_to_date() {
+  local out=$1 dir=$2
+  shift 2
+  ((changed_only)) && [[ -f $out ]] || return 1
+  [[ -z "$(find "$dir" \( -path "$dir/wit/deps" -o -name node_modules \) -prune -o -type f -newer "$out" -print -quit)" ]] &&
+    [[ -z "$(find "$ROOT"/wit/*.wit "${BASH_SOURCE[0]}" "$@" -newer "$out" -print -quit)" ]]
+}
+
 # plugins LANG: the example plugin folders of one language (one per folder with a wit/world.wit).
 plugins() {
   local dir
@@ -131,7 +148,7 @@ build_rust() {
   local target
   target="$(cd "$ROOT" && cargo metadata --no-deps --format-version 1 | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')/guest"
   echo "== rust: plugins-examples (cargo build --target wasm32-wasip2 --release)"
-  step rust examples env -u CARGO_TARGET_DIR -u RUSTFLAGS cargo build --quiet --release \
+  step rust examples env -u CARGO_TARGET_DIR -u RUSTFLAGS cargo build --quiet --release --locked \
     --target wasm32-wasip2 --manifest-path "$EXAMPLES/Cargo.toml" --target-dir "$target" || return
   local wasm
   for wasm in "$target"/wasm32-wasip2/release/*.wasm; do
@@ -139,7 +156,8 @@ build_rust() {
     local crate
     crate="$(basename "$wasm" .wasm)"
     [[ -d $EXAMPLES/rust/${crate//_/-} ]] || continue
-    cp "$wasm" "$out/" && built+=("$out/$crate.wasm")
+    # Copied only when it changed: the server reloads a plugin whose file is written.
+    if cmp -s "$wasm" "$out/$crate.wasm" || cp "$wasm" "$out/"; then built+=("$out/$crate.wasm"); fi
     # Its manifest (grants and config) too, if it has one: without its grants a power plugin fails. A
     # manifest already in the output folder is kept: it may hold the user's own config.
     local manifest="$EXAMPLES/rust/${crate//_/-}/$crate.toml"
@@ -156,6 +174,7 @@ build_python() {
   local name
   for name in $(plugins python); do
     local dir="$EXAMPLES/python/$name" wasm="$out/python_${name//-/_}.wasm"
+    if up_to_date "$wasm" "$dir"; then built+=("$wasm"); continue; fi
     echo "== python: $name (componentize-py)"
     with_wit "$dir"
     step python "$name" componentize-py -q -d "$dir/wit" -w "$name" componentize -p "$dir" app -o "$wasm" &&
@@ -169,16 +188,17 @@ build_js() {
     missing js "needs node (>= 20) and npm"
     return
   fi
-  if [[ ! -x $kit/node_modules/.bin/jco ]]; then
-    echo "== js: npm install (the versions pinned by package-lock.json, into plugins-examples/js/node_modules)"
-    if ! (cd "$kit" && npm install --no-audit --no-fund --loglevel=error); then
-      missing js "npm install in plugins-examples/js failed"
+  if [[ ! -x $kit/node_modules/.bin/jco || $kit/package-lock.json -nt $kit/node_modules/.package-lock.json ]]; then
+    echo "== js: npm ci (the versions pinned by package-lock.json, into plugins-examples/js/node_modules)"
+    if ! (cd "$kit" && npm ci --no-audit --no-fund --loglevel=error); then
+      missing js "npm ci in plugins-examples/js failed"
       return
     fi
   fi
   local name
   for name in $(plugins js); do
     local dir="$kit/$name" wasm="$out/js_${name//-/_}.wasm"
+    if up_to_date "$wasm" "$dir" "$kit/package-lock.json"; then built+=("$wasm"); continue; fi
     echo "== js: $name (jco componentize --backend qjs)"
     with_wit "$dir"
     # QuickJS rather than StarlingMonkey: ~5x cheaper per event, 1/8 the size, 6x faster to compile (see
@@ -207,6 +227,7 @@ build_c() {
   local name
   for name in $(plugins c); do
     local dir="$EXAMPLES/c/$name" gen="$work/c/$name" wasm="$out/c_${name//-/_}.wasm"
+    if up_to_date "$wasm" "$dir"; then built+=("$wasm"); continue; fi
     echo "== c: $name (wit-bindgen c, $CLANG, wasm-tools component new)"
     with_wit "$dir"
     mkdir -p "$gen"

@@ -35,19 +35,7 @@ enum Command {
         cases: PathBuf,
     },
     /// Write a starter plugin that builds (`./build.sh`) and passes its case file (`cases.json`).
-    New {
-        /// The plugin's name: lower-case words joined by dashes, such as `my-filter`.
-        name: String,
-        /// The language: rust, python, js or c.
-        #[arg(long)]
-        lang: chathooks::cli::Lang,
-        /// The hooks it implements, comma-separated WIT names [default: before-message-sent,after-message-sent].
-        #[arg(long, value_delimiter = ',')]
-        hooks: Vec<String>,
-        /// The folder to create [default: ./<name>].
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
+    New(chathooks::cli::NewPlugin),
 }
 
 fn main() -> ExitCode {
@@ -65,20 +53,7 @@ fn main() -> ExitCode {
         Command::Plugins(command) => chathooks::cli::plugins(command, &mut out),
         Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
         Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
-        Command::New {
-            name,
-            lang,
-            hooks,
-            dir,
-        } => chathooks::cli::new(
-            &chathooks::cli::NewPlugin {
-                name: name.clone(),
-                lang: *lang,
-                hooks: hooks.clone(),
-                dir: dir.clone(),
-            },
-            &mut out,
-        ),
+        Command::New(request) => chathooks::cli::new(request, &mut out),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -6,13 +6,17 @@
 //! slots, one snippet per kind of hook (before/after) and the helpers they share, a build script. The
 //! hooks' parameters are read from the WIT (`wit/hooks.wit`, compiled in too), so the generated signatures
 //! always match the contract. Python, JavaScript and C starters carry a copy of the WIT package in
-//! `wit/deps/chathooks-plugin/`, so they build outside this repository; Rust starters depend on the SDK.
+//! `wit/deps/chathooks-plugin/`, so they build outside this repository; Rust starters depend on the SDK by
+//! version, and `--sdk-path` points that at a local copy (`sdk`). No starter names a path of the machine
+//! `chathooks` was built on.
 //!
 //! Layout: this file has the command (names, hooks, writing the files); `render` turns the templates into
-//! a starter's files; `signature` writes a hook's function in each language; `cases` writes its case file.
+//! a starter's files; `signature` writes a hook's function in each language; `cases` writes its case file;
+//! `sdk` is how a Rust starter finds the SDK.
 
 mod cases;
 mod render;
+mod sdk;
 mod signature;
 
 use crate::plugins::Hook;
@@ -116,18 +120,26 @@ impl FromStr for Lang {
     }
 }
 
-/// What `chathooks new` was asked for.
-#[derive(Debug, Clone)]
+/// What `chathooks new` was asked for (its flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct NewPlugin {
-    /// The plugin's name: lower-case words joined by dashes. It names the folder, the WIT world, the crate
-    /// or package, and the component (`my-filter` → `my_filter.wasm`).
+    /// The plugin's name: lower-case words joined by dashes, such as `my-filter`. It names the folder, the
+    /// WIT world, the crate or package, and the component (`my-filter` → `my_filter.wasm`).
     pub name: String,
-    /// The language to write it in.
+    /// The language: rust, python, js or c.
+    #[arg(long)]
     pub lang: Lang,
-    /// The hooks it implements (WIT names); empty means [`DEFAULT_HOOKS`].
+    /// The hooks it implements, comma-separated WIT names [default: before-message-sent,after-message-sent].
+    #[arg(long, value_delimiter = ',')]
     pub hooks: Vec<String>,
-    /// The folder to create; `None` means `./<name>`.
+    /// The folder to create [default: ./<name>].
+    #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Rust only: build against this local copy of the SDK (a chathooks checkout, or its `sdk/rust`)
+    /// instead of the crates.io release, through `[patch.crates-io]` in the starter's
+    /// `.cargo/config.toml`. Ignored for other languages.
+    #[arg(long, env = "CHATHOOKS_SDK_PATH", value_name = "DIR")]
+    pub sdk_path: Option<PathBuf>,
 }
 
 /// Write the starter plugin and say what to do next. Fails, writing nothing, on a bad name, an unknown
@@ -145,7 +157,11 @@ pub fn new(request: &NewPlugin, out: &mut dyn Write) -> anyhow::Result<bool> {
     {
         bail!("{} exists and is not empty", dir.display());
     }
-    let files = render(&request.name, request.lang, &hooks)?;
+    let sdk = match (&request.sdk_path, request.lang) {
+        (Some(dir), Lang::Rust) => Some(sdk::resolve(dir)?),
+        _ => None,
+    };
+    let files = render(&request.name, request.lang, &hooks, sdk.as_deref())?;
     for file in &files {
         let path = dir.join(&file.path);
         if let Some(parent) = path.parent() {
@@ -168,6 +184,14 @@ pub fn new(request: &NewPlugin, out: &mut dyn Write) -> anyhow::Result<bool> {
     )?;
     for file in &files {
         writeln!(out, "  {}", file.path)?;
+    }
+    if request.lang == Lang::Rust && sdk.is_none() {
+        writeln!(
+            out,
+            "note: the starter depends on chathooks-sdk {} from crates.io; until it is published there, \
+             make it again with --sdk-path <chathooks checkout> (or see its README.md, \"The SDK\")",
+            sdk::requirement()
+        )?;
     }
     writeln!(out, "next:")?;
     writeln!(out, "  cd {}", dir.display())?;

@@ -1,4 +1,5 @@
-//! The hooks of `chathooks:plugin`, read from the repository's `wit/` folder with `wit-parser`.
+//! The hooks of `chathooks:plugin`, read from this crate's `wit/` folder (a copy of the repository's) with
+//! `wit-parser`.
 //!
 //! Nothing about a hook is written down in this crate: its Rust name, parameters, kind and docs all come
 //! from the exports of the world [`HOOKS_WORLD`], and the package's name and version from its `package`
@@ -89,7 +90,7 @@ pub enum RustType {
 }
 
 impl Contract {
-    /// Reads the package in `dir` (the repository's `wit/`; `wit/versions/` is not read).
+    /// Reads the package in `dir` (this crate's `wit/`, a copy of the repository's; never `wit/versions/`).
     pub fn load(dir: &Path) -> Result<Self, String> {
         let mut resolve = Resolve::default();
         let (package_id, _) = resolve.push_dir(dir).map_err(|error| {

@@ -4,12 +4,15 @@
 //!
 //! # Overview
 //!
-//! Both macros read the WIT package `chathooks:plugin` from the repository's `wit/` folder with
-//! `wit-parser`, and derive every hook from the exports of its world `all-hooks`: the Rust name (the
+//! Both macros read the WIT package `chathooks:plugin` from this crate's `wit/` folder with `wit-parser`, and derive every hook from the exports of its world `all-hooks`: the Rust name (the
 //! interface name in snake case), the parameters (records under `::chathooks_sdk::types`, `list` as `Vec`,
 //! `option` as `Option`), the kind (a before-hook returns `decision`, the others `result<_, string>`) and
 //! the docs. The package version comes from the same files. Adding a hook to the WIT is all it takes for
 //! the SDK to offer it.
+//!
+//! The crate carries the WIT it reads: `wit/` is a copy of the repository's top-level `wit/` (the one
+//! source of truth), made by `scripts/sync-sdk-wit.sh` and checked by `tests/wit_copy.rs` and CI, so the
+//! SDK builds wherever it is (from crates.io, a vendored folder, a checkout) with nothing around it.
 //!
 //! - `hook_methods!()` expands, inside `pub trait Plugin { ... }`, to one function per hook with a default
 //!   body (`Decision::Allow`, or `Ok(())`) and the WIT function's doc comment.
@@ -26,6 +29,8 @@
 //! - `rust_type.rs`: hook signatures as Rust tokens.
 //! - `methods.rs`: `hook_methods!`.
 //! - `plugin.rs`: `#[plugin]`.
+//! - `imports_bindings!` (here): the bindings of the `imports` world that `chathooks-sdk` generates once.
+//! - `wit/`: the WIT package (a copy of the repository's `wit/`).
 
 mod contract;
 mod methods;
@@ -90,17 +95,44 @@ pub fn hook_methods(input: TokenStream) -> TokenStream {
     }
 }
 
+/// `wit_bindgen::generate!` for the world `chathooks:plugin/imports` from this crate's `wit/`: the types and
+/// host interfaces every plugin uses, generated once inside `chathooks-sdk` (its `__bindings` module). Not
+/// part of the API: invoked once, by `chathooks-sdk`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn imports_bindings(input: TokenStream) -> TokenStream {
+    let input = TokenStream2::from(input);
+    if !input.is_empty() {
+        return syn::Error::new_spanned(input, "`imports_bindings!` takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    match wit_dir() {
+        Ok(dir) => quote! {
+            ::wit_bindgen::generate!({
+                world: "chathooks:plugin/imports",
+                path: #dir,
+                generate_unused_types: true,
+                generate_all,
+                additional_derives: [PartialEq, Eq],
+            });
+        }
+        .into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
 /// Reads the WIT package, turning a failure into a compile error at the macro call.
 fn load(dir: &str) -> syn::Result<Contract> {
     Contract::load(std::path::Path::new(dir)).map_err(|why| syn::Error::new(Span::call_site(), why))
 }
 
-/// The absolute path of the repository's `wit/` directory, which holds `chathooks:plugin`.
+/// The absolute path of this crate's `wit/` directory, which holds `chathooks:plugin`.
 ///
 /// `wit_bindgen::generate!` resolves relative paths against the crate being compiled (the plugin), so the
-/// macro hands it an absolute one, found from this crate's own location (`sdk/macros` → `../../wit`).
+/// macros hand it an absolute one, found from this crate's own location (wherever cargo unpacked it).
 fn wit_dir() -> syn::Result<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
     let dir = dir.canonicalize().map_err(|error| {
         syn::Error::new(
             Span::call_site(),

@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn one_documented_default_per_hook() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
         let contract = Contract::load(&dir).unwrap_or_else(|why| panic!("{why}"));
         let code = expand(&contract).to_string();
         assert_eq!(code.matches("fn ").count(), contract.hooks.len(), "{code}");

@@ -165,7 +165,7 @@ mod tests {
     use super::*;
 
     fn contract() -> Contract {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
         Contract::load(&dir).unwrap_or_else(|why| panic!("{why}"))
     }
 

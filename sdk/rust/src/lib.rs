@@ -6,8 +6,8 @@
 //! conversation: a message is about to be sent (a *before-hook*, which may allow, change or reject it), or a
 //! message was sent, edited, read, reacted to, a conversation was created, users joined, ... (*after-hooks*,
 //! delivered at least once, in order per conversation). The contract is the WIT package
-//! `chathooks:plugin@0.3.0` in the repository's `wit/` folder; this crate is its Rust face, generated from
-//! those files (the hooks, their parameters, their docs and the package version are read from the WIT when
+//! `chathooks:plugin@0.3.0` in the repository's `wit/` folder (carried by this SDK: the crate builds on its
+//! own); this crate is its Rust face, generated from those files (the hooks, their parameters, their docs and the package version are read from the WIT when
 //! the crate is built):
 //!
 //! - [`Plugin`]: one associated function per hook, each with a default body, so you implement only the hooks
@@ -97,7 +97,7 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! chathooks-sdk = { path = "../../sdk/rust" }
+//! chathooks-sdk = "0.1"
 //!
 //! # Small, fast components: 2.5 MB → about 60 KB.
 //! [profile.release]
@@ -107,6 +107,16 @@
 //! panic = "abort"
 //! codegen-units = 1
 //! ```
+//!
+//! Until `chathooks-sdk` is on crates.io, point that dependency at a local copy of the SDK with a
+//! `[patch.crates-io]` table in the plugin's `.cargo/config.toml` (which `chathooks new --sdk-path` writes):
+//!
+//! ```toml
+//! [patch.crates-io]
+//! chathooks-sdk = { path = "/path/to/chathooks/sdk/rust" }
+//! ```
+//!
+//! `chathooks new counter --lang rust` writes such a crate, with a build script and a case file.
 //!
 //! Build it with `rustup target add wasm32-wasip2` once, then
 //! `cargo build --target wasm32-wasip2 --release`; the component is
@@ -125,7 +135,8 @@
 //! - `records.rs`: helpers on the generated [`types`].
 //! - `kv.rs`, `log.rs`, `config.rs`, `chat.rs`, `events.rs`, `http.rs`, `push.rs`, `scheduler.rs`: the host
 //!   interfaces, wrapped; `hmac.rs`: HMAC-SHA256.
-//! - The `#[plugin]` attribute lives in the `chathooks-sdk-macros` crate (`sdk/macros`).
+//! - The `#[plugin]` attribute lives in the `chathooks-sdk-macros` crate (`sdk/macros`), with the WIT files
+//!   both crates are generated from (`sdk/macros/wit/`, a copy of the repository's `wit/`).
 
 #![deny(missing_docs)]
 
@@ -174,15 +185,9 @@ pub use wit_bindgen;
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod __bindings {
-    // The package's `imports` world, whatever its version: `../../wit` holds one version of
-    // `chathooks:plugin` (older ones live in `wit/versions/`, which is not read).
-    wit_bindgen::generate!({
-        world: "chathooks:plugin/imports",
-        path: "../../wit",
-        generate_unused_types: true,
-        generate_all,
-        additional_derives: [PartialEq, Eq],
-    });
+    // The package's `imports` world, whatever its version, from the WIT the macros crate carries (a copy
+    // of the repository's `wit/`; older versions live in `wit/versions/` there and are not read).
+    chathooks_sdk_macros::imports_bindings!();
 }
 
 /// `use chathooks_sdk::prelude::*;`: the trait, the attribute, the records and the `kv` and `log` modules.

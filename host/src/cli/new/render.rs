@@ -1,12 +1,13 @@
 //! Turning the templates into a starter's files: the source with one function per hook (signatures read
 //! from `wit/hooks.wit`), the build script, the README, and for Python, JavaScript and C the WIT folder.
 
+use super::sdk;
 use super::signature::signature;
 use super::{Lang, cases::cases};
 use crate::plugins::bindings::WIT_VERSION;
 use crate::plugins::{Hook, HookKind};
 use anyhow::{Context, bail};
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Toolchain versions the starters name: the pins of `scripts/build-plugins.sh` (a test checks).
 pub(super) const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -22,9 +23,6 @@ pub(super) const WIT_FILES: &[(&str, &str)] = &[
     ("powers.wit", include_str!("../../../../wit/powers.wit")),
     ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
 ];
-
-/// Where the Rust SDK was when this binary was built; Rust starters depend on it by path.
-const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/rust");
 
 /// One file of a starter, relative to its folder.
 pub(super) struct File {
@@ -124,8 +122,14 @@ fn templates(lang: Lang) -> Templates {
     }
 }
 
-/// Every file of the starter `name` in `lang` implementing `hooks`.
-pub(super) fn render(name: &str, lang: Lang, hooks: &[Hook]) -> anyhow::Result<Vec<File>> {
+/// Every file of the starter `name` in `lang` implementing `hooks`; a Rust starter given `sdk` (the
+/// absolute folder of a local `chathooks-sdk`) builds against it (see [`sdk`]).
+pub(super) fn render(
+    name: &str,
+    lang: Lang,
+    hooks: &[Hook],
+    sdk: Option<&Path>,
+) -> anyhow::Result<Vec<File>> {
     let t = templates(lang);
     let snake_name = snake(name);
     let vars = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -207,9 +211,7 @@ pub(super) fn render(name: &str, lang: Lang, hooks: &[Hook]) -> anyhow::Result<V
     };
     let hook_list: Vec<&str> = hooks.iter().map(|h| h.name()).collect();
     let notes = match lang {
-        Lang::Rust => {
-            "\nThe SDK's documentation (`cargo doc --open`) lists every hook of the `Plugin` trait.\n"
-        }
+        Lang::Rust => include_str!("../templates/rust/README-sdk.md"),
         _ => {
             "\n`wit/world.wit` lists the hooks the plugin exports; `wit/deps/chathooks-plugin/` is the server's\n\
               WIT package (`hooks.wit` has every hook with its parameters).\n"
@@ -255,13 +257,14 @@ pub(super) fn render(name: &str, lang: Lang, hooks: &[Hook]) -> anyhow::Result<V
     ];
     match lang {
         Lang::Rust => {
-            let sdk = std::fs::canonicalize(SDK_PATH).unwrap_or_else(|_| PathBuf::from(SDK_PATH));
             let cargo = include_str!("../templates/rust/Cargo.toml.tmpl");
-            let sdk = sdk.to_string_lossy().into_owned();
             files.push(File::new(
                 "Cargo.toml",
-                fill(cargo, &vars(&[("sdk_path", &sdk)]))?,
+                fill(cargo, &vars(&[("sdk_version", &sdk::requirement())]))?,
             ));
+            if let Some(sdk) = sdk {
+                files.push(File::new(".cargo/config.toml", sdk::cargo_config(sdk)));
+            }
         }
         Lang::Python | Lang::Js | Lang::C => {
             let exports: String = hooks
@@ -349,7 +352,7 @@ mod tests {
         );
         for lang in Lang::ALL {
             let hooks: Vec<Hook> = Hook::ALL.to_vec();
-            let files = render("demo", lang, &hooks);
+            let files = render("demo", lang, &hooks, None);
             let files = match files {
                 Ok(files) => files,
                 Err(err) => panic!("{}: {err:#}", lang.name()),

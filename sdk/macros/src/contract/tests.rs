@@ -1,11 +1,11 @@
-//! The derivation against the repository's real `wit/` folder.
+//! The derivation against the real WIT package (this crate's copy of the repository's `wit/`).
 
 use std::path::Path;
 
 use super::{Contract, Kind, RustType, camel, rust_ident};
 
 fn contract() -> Contract {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
     match Contract::load(&dir) {
         Ok(contract) => contract,
         Err(why) => panic!("{why}"),
