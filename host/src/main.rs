@@ -26,6 +26,8 @@ enum Command {
     Check {
         /// The plugin component (`.wasm`).
         plugin: PathBuf,
+        #[command(flatten)]
+        tools: chathooks::cli::ToolArgs,
     },
     /// Run a case file against a plugin: pass/fail per case and an `N passed, M failed` summary.
     Test {
@@ -33,6 +35,8 @@ enum Command {
         plugin: PathBuf,
         /// The case file (JSON); see the README for its format.
         cases: PathBuf,
+        #[command(flatten)]
+        tools: chathooks::cli::ToolArgs,
     },
     /// Write a starter plugin that builds (`./build.sh`) and passes its case file (`cases.json`).
     New {
@@ -63,8 +67,12 @@ fn main() -> ExitCode {
         Command::Serve(args) => chathooks::cli::serve(args).map(|()| true),
         Command::Migrate(args) => chathooks::cli::migrate(args, &mut out),
         Command::Plugins(command) => chathooks::cli::plugins(command, &mut out),
-        Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
-        Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
+        Command::Check { plugin, tools } => chathooks::cli::check(plugin, tools, &mut out),
+        Command::Test {
+            plugin,
+            cases,
+            tools,
+        } => chathooks::cli::test(plugin, cases, tools, &mut out),
         Command::New {
             name,
             lang,
