@@ -38,6 +38,12 @@ enum Command {
         #[command(flatten)]
         tools: chathooks::cli::ToolArgs,
     },
+    /// Call one hook of a plugin with an event from a JSON file (or `-` for stdin) and print its answer
+    /// and what it did: KV writes, log lines, power calls.
+    Call(chathooks::cli::CallArgs),
+    /// Watch a plugin's sources: rebuild with its build script, run its case file, and on success drop
+    /// the new component into a plugins folder (`--plugins-dir`) or a server it starts (`--serve`).
+    Dev(chathooks::cli::DevArgs),
     /// Write a starter plugin that builds (`./build.sh`) and passes its case file (`cases.json`).
     New {
         /// The plugin's name: lower-case words joined by dashes, such as `my-filter`.
@@ -73,6 +79,8 @@ fn main() -> ExitCode {
             cases,
             tools,
         } => chathooks::cli::test(plugin, cases, tools, &mut out),
+        Command::Call(args) => chathooks::cli::call(args, &mut out),
+        Command::Dev(args) => chathooks::cli::dev(args, &mut out),
         Command::New {
             name,
             lang,

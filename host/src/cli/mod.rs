@@ -1,14 +1,18 @@
 //! The `chathooks` command line: `new`, `check`, `test`, `call` and `dev` for plugin authors (and `serve`
 //! and `migrate` for operators; `plugins` for a cluster's plugin catalog).
 
+mod call;
 mod check;
+mod dev;
 mod migrate;
 mod new;
 mod plugins;
 mod serve;
 mod test;
 
+pub use call::{CallArgs, call};
 pub use check::check;
+pub use dev::{DevArgs, dev};
 pub use migrate::{MigrateArgs, migrate};
 pub use new::{Lang, NewPlugin, new};
 pub use plugins::{CatalogArgs, PluginsCommand, plugins};

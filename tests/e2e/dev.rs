@@ -1,0 +1,1 @@
+//! `chathooks dev`: placeholder
