@@ -216,7 +216,9 @@ struct Server(Child);
 impl Server {
     fn start(folder: &Path, plugins: &Path) -> anyhow::Result<Server> {
         let exe = std::env::current_exe().context("finding the chathooks binary")?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        stop_with_parent(&mut command);
+        let child = command
             .arg("serve")
             .arg("--plugins-dir")
             .arg(plugins)
@@ -227,6 +229,24 @@ impl Server {
         Ok(Server(child))
     }
 }
+
+/// On Linux, the server gets SIGTERM when `dev` dies, however it dies (a `kill` skips `Drop`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn stop_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only makes one system call
+    // (prctl), which is async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_command: &mut Command) {}
 
 impl Drop for Server {
     fn drop(&mut self) {
