@@ -130,3 +130,47 @@ fn a_malformed_case_file_names_the_problem() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("expcet"), "{err}");
 }
+
+/// `check` and `test` keep compiled plugins in the user's cache folder (`CHATHOOKS_CACHE_DIR` here) and
+/// load them from there the next time: an entry swapped for another plugin's code is what the next
+/// `check` reports, so it was not compiled again.
+#[test]
+fn a_second_check_loads_the_compiled_plugin_from_the_cache() {
+    let cache = temp_dir();
+    let check = |plugin: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_chathooks"))
+            .arg("check")
+            .arg(plugin)
+            .env("CHATHOOKS_CACHE_DIR", cache.path())
+            .output()
+            .expect("run chathooks");
+        assert!(output.status.success(), "{}", stdout(&output));
+        stdout(&output)
+    };
+    let entries = || {
+        let mut names: Vec<_> = std::fs::read_dir(cache.path())
+            .expect("the cache folder exists")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect();
+        names.sort();
+        names
+    };
+    check(&fixture("only_sent"));
+    let first = entries();
+    assert_eq!(first.len(), 1, "one entry per plugin checked: {first:?}");
+    let logger = example("logger");
+    assert!(check(&logger).contains("before-message-sent"));
+    let second: Vec<_> = entries()
+        .into_iter()
+        .filter(|e| !first.contains(e))
+        .collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+
+    std::fs::copy(&first[0], &second[0]).expect("swap the entry");
+    let text = check(&logger);
+    assert!(
+        !text.contains("before-message-sent") && text.contains("after-message-sent"),
+        "the logger's entry now holds only_sent's code, and check reads it:\n{text}"
+    );
+}

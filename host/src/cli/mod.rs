@@ -150,16 +150,10 @@ impl Tool {
     }
 }
 
-/// A runtime for `plugins push`'s checks: in-memory KV, logs captured, no compile cache, and plugin
-/// powers recorded instead of carried out.
+/// A runtime for `plugins push`'s checks: in-memory KV, logs captured, the user's compile cache, and
+/// plugin powers recorded instead of carried out. Cranelift: what a server runs.
 pub(crate) fn tool_runtime() -> anyhow::Result<(Runtime, Arc<CaptureSink>, Arc<RecordingServices>)>
 {
-    let tool = Tool::new(
-        &ToolArgs {
-            no_cache: true,
-            ..ToolArgs::default()
-        },
-        Compilers::Cranelift,
-    )?;
+    let tool = Tool::new(&ToolArgs::default(), Compilers::Cranelift)?;
     Ok((tool.runtime, tool.logs, tool.services))
 }

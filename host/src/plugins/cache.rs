@@ -156,7 +156,17 @@ impl CompileCache {
     fn store(&self, path: &Path, compiled: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         // Write then rename, so a crash never leaves a half-written entry under the real name.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per writer, so two compiles of one version at once (two threads, two tools) never share
+        // a temporary file.
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let tmp = path.with_extension(format!(
+            "tmp{}-{:?}-{nanos}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::write(&tmp, compiled)?;
         std::fs::rename(&tmp, path)
     }
