@@ -26,6 +26,8 @@ enum Command {
     Check {
         /// The plugin component (`.wasm`).
         plugin: PathBuf,
+        #[command(flatten)]
+        tools: chathooks::cli::ToolArgs,
     },
     /// Run a case file against a plugin: pass/fail per case and an `N passed, M failed` summary.
     Test {
@@ -33,7 +35,15 @@ enum Command {
         plugin: PathBuf,
         /// The case file (JSON); see the README for its format.
         cases: PathBuf,
+        #[command(flatten)]
+        tools: chathooks::cli::ToolArgs,
     },
+    /// Call one hook of a plugin with an event from a JSON file (or `-` for stdin) and print its answer
+    /// and what it did: KV writes, log lines, power calls.
+    Call(chathooks::cli::CallArgs),
+    /// Watch a plugin's sources: rebuild with its build script, run its case file, and on success drop
+    /// the new component into a plugins folder (`--plugins-dir`) or a server it starts (`--serve`).
+    Dev(chathooks::cli::DevArgs),
     /// Write a starter plugin that builds (`./build.sh`) and passes its case file (`cases.json`).
     New(chathooks::cli::NewPlugin),
 }
@@ -51,8 +61,14 @@ fn main() -> ExitCode {
         Command::Serve(args) => chathooks::cli::serve(args).map(|()| true),
         Command::Migrate(args) => chathooks::cli::migrate(args, &mut out),
         Command::Plugins(command) => chathooks::cli::plugins(command, &mut out),
-        Command::Check { plugin } => chathooks::cli::check(plugin, &mut out),
-        Command::Test { plugin, cases } => chathooks::cli::test(plugin, cases, &mut out),
+        Command::Check { plugin, tools } => chathooks::cli::check(plugin, tools, &mut out),
+        Command::Test {
+            plugin,
+            cases,
+            tools,
+        } => chathooks::cli::test(plugin, cases, tools, &mut out),
+        Command::Call(args) => chathooks::cli::call(args, &mut out),
+        Command::Dev(args) => chathooks::cli::dev(args, &mut out),
         Command::New(request) => chathooks::cli::new(request, &mut out),
     };
     match result {

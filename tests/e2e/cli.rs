@@ -161,7 +161,10 @@ fn a_second_check_loads_the_compiled_plugin_from_the_cache() {
     assert_eq!(first.len(), 1, "one entry per plugin checked: {first:?}");
     let logger = example("logger");
     assert!(check(&logger).contains("before-message-sent"));
-    let second: Vec<_> = entries().into_iter().filter(|e| !first.contains(e)).collect();
+    let second: Vec<_> = entries()
+        .into_iter()
+        .filter(|e| !first.contains(e))
+        .collect();
     assert_eq!(second.len(), 1, "{second:?}");
 
     std::fs::copy(&first[0], &second[0]).expect("swap the entry");

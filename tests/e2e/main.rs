@@ -2,7 +2,9 @@
 //!
 //! One test binary (so plugins are built and compiled once per run), one module per area:
 //! - `runtime`: loading, refusing bad files, limits, traps, KV isolation, the compile cache.
-//! - `cli`: `chathooks check` and `chathooks test` on every case file in the repository.
+//! - `cli`: `chathooks check` and `chathooks test` on every case file in the repository. `call`:
+//!   `chathooks call` and the author tools' compile cache. `dev`: `chathooks dev` rebuilds a starter,
+//!   runs its cases and drops the component into a plugins folder.
 //! - `languages`: the Python, JavaScript and C example plugins pass their Rust twins' case files.
 //! - `languages_server`: a Rust, Python, JavaScript and C plugin pair loaded at once in one server, each
 //!   acting on the same message.
@@ -44,8 +46,10 @@
 
 mod admin_plugins;
 mod admin_plugins_cluster;
+mod call;
 mod cli;
 mod cluster_catalog;
+mod dev;
 mod languages;
 mod languages_server;
 mod manifest_v2;

@@ -1,6 +1,7 @@
 //! `chathooks check <plugin.wasm>`: can this server load the plugin, which hooks does it implement, which
 //! host interfaces does it import, and what does its manifest (`<name>.toml` beside it) grant?
 
+use super::{Tool, ToolArgs};
 use crate::plugins::bindings::{WIT_PACKAGE, WIT_VERSION};
 use crate::plugins::manifest::PluginSettings;
 use crate::plugins::powers::Grants;
@@ -8,9 +9,9 @@ use crate::plugins::runtime::plugin_name;
 use std::io::Write;
 use std::path::Path;
 
-/// Print what the plugin is, or why it cannot be loaded. Returns whether it can.
-pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
-    let (runtime, _, _) = super::tool_runtime()?;
+/// Print what the plugin is, or why it cannot be loaded. Returns whether it can. Compiles once, with the
+/// compiler and compile cache of `tools`.
+pub fn check(path: &Path, tools: &ToolArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
@@ -25,28 +26,23 @@ pub fn check(path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
             return Ok(false);
         }
     };
-    let info = match runtime.inspect(&bytes) {
+    // Loading instantiates once, which type-checks every hook and runs the plugin's start code; the
+    // inspection after it finds the compiled code in the cache.
+    let name = plugin_name(path);
+    let (tool, _plugin) = match Tool::load(tools, &name, &bytes, &settings)? {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            writeln!(out, "error: {} cannot be loaded: {err}", path.display())?;
+            return Ok(false);
+        }
+    };
+    let info = match tool.runtime.inspect(&bytes) {
         Ok(info) => info,
         Err(err) => {
             writeln!(out, "error: {} cannot be loaded: {err}", path.display())?;
             return Ok(false);
         }
     };
-    // Loading also instantiates once, which type-checks every hook and runs the plugin's start code.
-    let name = plugin_name(path);
-    let loaded = runtime.load_with(
-        &name,
-        &bytes,
-        settings.limits.clone(),
-        settings.powers.clone(),
-    );
-    match loaded {
-        Ok(plugin) => super::prune_tool_cache(&runtime, &plugin),
-        Err(err) => {
-            writeln!(out, "error: {} cannot be loaded: {err}", path.display())?;
-            return Ok(false);
-        }
-    }
     writeln!(out, "plugin:  {name}")?;
     let version = info.version.as_str();
     let older = if version == WIT_VERSION {

@@ -4,6 +4,7 @@
 //! grants; a case may set its own `config` and `grants`. Its powers act on nothing real: bot posts,
 //! custom events, HTTP requests, push notifications and timers are recorded for the case to check.
 
+use super::{Tool, ToolArgs};
 use crate::cases::{self, CaseRunner};
 use crate::plugins::manifest::PluginSettings;
 use crate::plugins::runtime::plugin_name;
@@ -11,31 +12,34 @@ use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
 
-/// Run every case; print `PASS`/`FAIL` per case and a summary line. Returns whether all passed.
-pub fn test(plugin_path: &Path, cases_path: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
+/// Run every case; print `PASS`/`FAIL` per case and a summary line. Returns whether all passed. Compiles
+/// once, with the compiler and compile cache of `tools`.
+pub fn test(
+    plugin_path: &Path,
+    cases_path: &Path,
+    tools: &ToolArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
     let text = std::fs::read_to_string(cases_path)
         .with_context(|| format!("cannot read case file {}", cases_path.display()))?;
     let file = cases::parse(&text)
         .with_context(|| format!("{} is not a valid case file", cases_path.display()))?;
     let settings = PluginSettings::for_wasm(plugin_path).map_err(anyhow::Error::msg)?;
-    let (runtime, logs, services) = super::tool_runtime()?;
     let bytes = std::fs::read(plugin_path)
         .with_context(|| format!("cannot read {}", plugin_path.display()))?;
-    let plugin = runtime
-        .load_with(
-            &plugin_name(plugin_path),
-            &bytes,
-            settings.limits,
-            settings.powers,
-        )
+    let (tool, plugin) = Tool::load(tools, &plugin_name(plugin_path), &bytes, &settings)?
         .with_context(|| format!("cannot load {}", plugin_path.display()))?;
-    super::prune_tool_cache(&runtime, &plugin);
+    let Tool {
+        runtime,
+        logs,
+        services,
+    } = &tool;
     let take_logs = || logs.take();
     let runner = CaseRunner {
         plugin: &plugin,
         kv: runtime.kv(),
         take_logs: &take_logs,
-        services: Some(&services),
+        services: Some(services),
     };
     let results = runner.run(&file);
     let mut failed = 0;

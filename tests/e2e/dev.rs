@@ -1,0 +1,141 @@
+//! `chathooks dev` as an author runs it: a C starter in a temp folder, watched; an edit lands a new
+//! component in the plugins folder, a failing case or a broken build leaves the deployed one alone.
+//!
+//! It waits on the command's own output lines (no fixed sleeps), with a generous ceiling for a slow build.
+
+use super::languages::{skip, tools_path};
+use chathooks_tests::temp_dir;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+/// Longest wait for one round (a C build takes about half a second).
+const ROUND: Duration = Duration::from_secs(60);
+
+struct Dev {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Dev {
+    fn start(folder: &Path, plugins: &Path, cache: &Path) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chathooks"))
+            .arg("dev")
+            .arg(folder)
+            .arg("--plugins-dir")
+            .arg(plugins)
+            .args(["--debounce-ms", "50"])
+            .env("PATH", tools_path())
+            .env("CHATHOOKS_CACHE_DIR", cache)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chathooks dev");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Dev {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line starting with `prefix`; panics with everything seen if none comes.
+    fn wait_for(&mut self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(ROUND) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line starting {prefix:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).expect("read source");
+    assert!(text.contains(from), "{from:?} not in {}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).expect("write source");
+}
+
+#[test]
+fn dev_deploys_good_builds_and_keeps_the_last_good_one() {
+    if skip("c") {
+        return;
+    }
+    let tmp = temp_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_chathooks"))
+        .args(["new", "demo", "--lang", "c"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("chathooks new");
+    assert!(output.status.success());
+    let folder = tmp.path().join("demo");
+    let source = folder.join("demo.c");
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins folder");
+    let deployed = plugins.join("demo.wasm");
+    let read = || std::fs::read(&deployed).expect("the deployed component");
+
+    let mut dev = Dev::start(&folder, &plugins, &tmp.path().join("cache"));
+    dev.wait_for("deployed");
+    let first = read();
+    dev.wait_for("watching");
+
+    // An edit that keeps the cases passing: a new component lands.
+    edit(&source, "\" so far\"", "\" so far!\"");
+    dev.wait_for("changed: ");
+    dev.wait_for("deployed");
+    let second = read();
+    assert_ne!(first, second, "the edited component was deployed");
+
+    // An edit that fails a case: the serving component stays.
+    edit(&source, "\"no spam, please\"", "\"go away\"");
+    dev.wait_for("FAIL before-message-sent rejects spam");
+    dev.wait_for("tests failed");
+    assert_eq!(read(), second, "a failing build was not deployed");
+
+    // A build that fails: the same.
+    edit(&source, "\"go away\"", "\"no spam, please\"  syntax error");
+    dev.wait_for("build failed");
+    assert_eq!(read(), second);
+
+    // Fixed again: it deploys (the same bytes as the second build).
+    edit(
+        &source,
+        "\"no spam, please\"  syntax error",
+        "\"no spam, please\"",
+    );
+    dev.wait_for("deployed");
+    assert_eq!(read(), second);
+    let leftovers: Vec<_> = std::fs::read_dir(&plugins)
+        .expect("list plugins")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("demo.wasm")]);
+}
