@@ -31,6 +31,9 @@ pub struct DevArgs {
     /// and stop it on exit.
     #[arg(long)]
     pub serve: bool,
+    /// With `--serve`: the address the server listens on [default: `chathooks serve`'s, 127.0.0.1:8787].
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<String>,
     /// The build command, run by `sh -c` in the folder [default: ./build.sh].
     #[arg(long, value_name = "COMMAND")]
     pub build: Option<String>,
@@ -77,7 +80,7 @@ pub fn dev(args: &DevArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
             .with_context(|| format!("creating the plugins folder {}", dir.display()))?;
     }
     let _server = match (&plugins_dir, args.serve) {
-        (Some(dir), true) => Some(Server::start(&folder, dir)?),
+        (Some(dir), true) => Some(Server::start(&folder, dir, args.listen.as_deref())?),
         _ => None,
     };
     let mut last = round(args, &folder, plugins_dir.as_deref(), out)?;
@@ -214,18 +217,20 @@ fn copy_atomic(file: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
 struct Server(Child);
 
 impl Server {
-    fn start(folder: &Path, plugins: &Path) -> anyhow::Result<Server> {
+    fn start(folder: &Path, plugins: &Path, listen: Option<&str>) -> anyhow::Result<Server> {
         let exe = std::env::current_exe().context("finding the chathooks binary")?;
         let mut command = Command::new(exe);
         stop_with_parent(&mut command);
-        let child = command
+        command
             .arg("serve")
             .arg("--plugins-dir")
             .arg(plugins)
             .arg("--data-dir")
-            .arg(folder.join(".chathooks").join("data"))
-            .spawn()
-            .context("starting chathooks serve")?;
+            .arg(folder.join(".chathooks").join("data"));
+        if let Some(listen) = listen {
+            command.args(["--listen", listen]);
+        }
+        let child = command.spawn().context("starting chathooks serve")?;
         Ok(Server(child))
     }
 }
