@@ -22,12 +22,18 @@ struct Dev {
 
 impl Dev {
     fn start(folder: &Path, plugins: &Path, cache: &Path) -> Dev {
+        let plugins = plugins.to_string_lossy();
+        Dev::start_with(folder, cache, &["--plugins-dir", &plugins], &[])
+    }
+
+    /// `chathooks dev <folder>` with `args` and `env` besides the usual.
+    fn start_with(folder: &Path, cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Dev {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chathooks"))
             .arg("dev")
             .arg(folder)
-            .arg("--plugins-dir")
-            .arg(plugins)
+            .args(args)
             .args(["--debounce-ms", "50"])
+            .envs(env.iter().copied())
             .env("PATH", tools_path())
             .env("CHATHOOKS_CACHE_DIR", cache)
             .stdout(Stdio::piped())
@@ -138,4 +144,71 @@ fn dev_deploys_good_builds_and_keeps_the_last_good_one() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("demo.wasm")]);
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1:`port` with the admin key; the whole answer, or `None` when nothing
+/// listens.
+fn admin_get(port: u16, path: &str, key: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// `--serve --listen`: `dev` starts a server of its own on the plugin folder's `.chathooks/plugins`,
+/// listening where it is told; the deployed plugin runs there, and the server stops when `dev` is killed.
+#[test]
+fn dev_serve_runs_the_plugin_on_a_server_of_its_own_that_stops_with_it() {
+    if skip("c") {
+        return;
+    }
+    let tmp = temp_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_chathooks"))
+        .args(["new", "demo", "--lang", "c"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("chathooks new");
+    assert!(output.status.success());
+    let folder = tmp.path().join("demo");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let key = "dev-serve-admin-key-0123456789";
+    let mut dev = Dev::start_with(
+        &folder,
+        &tmp.path().join("cache"),
+        &["--serve", "--listen", &listen],
+        &[("CHATHOOKS_ADMIN_KEY", key)],
+    );
+    dev.wait_for("deployed");
+    assert!(folder.join(".chathooks/plugins/demo.wasm").is_file());
+    let deadline = std::time::Instant::now() + ROUND;
+    loop {
+        let plugins = admin_get(port, "/v1/admin/plugins", key).unwrap_or_default();
+        if plugins.contains("\"demo\"") && plugins.contains("\"state\":\"active\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server on {listen} never ran demo; last answer:\n{plugins}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    drop(dev);
+    let deadline = std::time::Instant::now() + ROUND;
+    while admin_get(port, "/healthz", key).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server on {listen} outlived dev"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
