@@ -88,19 +88,24 @@ fn edit(file: &Path, from: &str, to: &str) {
     std::fs::write(file, text.replacen(from, to, 1)).expect("write source");
 }
 
+/// A C starter `demo` made by `chathooks new` in `dir`; its folder.
+fn c_starter(dir: &Path) -> std::path::PathBuf {
+    let output = Command::new(env!("CARGO_BIN_EXE_chathooks"))
+        .args(["new", "demo", "--lang", "c"])
+        .current_dir(dir)
+        .output()
+        .expect("chathooks new");
+    assert!(output.status.success(), "{output:?}");
+    dir.join("demo")
+}
+
 #[test]
 fn dev_deploys_good_builds_and_keeps_the_last_good_one() {
     if skip("c") {
         return;
     }
     let tmp = temp_dir();
-    let output = Command::new(env!("CARGO_BIN_EXE_chathooks"))
-        .args(["new", "demo", "--lang", "c"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("chathooks new");
-    assert!(output.status.success());
-    let folder = tmp.path().join("demo");
+    let folder = c_starter(tmp.path());
     let source = folder.join("demo.c");
     let plugins = tmp.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins folder");
@@ -168,13 +173,7 @@ fn dev_serve_runs_the_plugin_on_a_server_of_its_own_that_stops_with_it() {
         return;
     }
     let tmp = temp_dir();
-    let output = Command::new(env!("CARGO_BIN_EXE_chathooks"))
-        .args(["new", "demo", "--lang", "c"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("chathooks new");
-    assert!(output.status.success());
-    let folder = tmp.path().join("demo");
+    let folder = c_starter(tmp.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
