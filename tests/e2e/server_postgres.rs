@@ -111,7 +111,19 @@ async fn a_second_server_on_the_same_database_is_refused_until_the_first_stops()
     let text = format!("{err:#}");
     assert!(text.contains("already serving"), "{text}");
     first.stop().await;
-    // The first server's session ended with it, and its lock with the session.
-    let third = TestServer::with_config(&[], |config| config.database = Some(url)).await;
-    third.stop().await;
+    // The first server's session ends with it, and its lock with the session: PostgreSQL ends a session
+    // once it sees its connection closed, a moment after the server let go of it.
+    let third_dir = chathooks_tests::temp_dir();
+    let third = Config {
+        data_dir: third_dir.path().join("data"),
+        plugins_dir: third_dir.path().join("plugins"),
+        database: Some(url),
+        ..Config::default()
+    };
+    let running = eventually(
+        "a server takes the database once the first stopped",
+        || async { server::start(&third, AdminKey::new(ADMIN_KEY)).await.ok() },
+    )
+    .await;
+    running.finish().await;
 }
