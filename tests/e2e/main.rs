@@ -43,6 +43,7 @@
 //!   against the frozen WIT 0.1.0 keeps loading and working. `versions_v0_2`: one built against 0.2.0
 //!   still gets the participants list and the participant and admin ids.
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
+//! - `web_support`: a real headless Chromium over WebDriver, for the web pages' tests.
 
 mod admin_plugins;
 mod admin_plugins_cluster;
@@ -85,3 +86,6 @@ mod server_threads;
 mod server_users;
 mod server_ws;
 mod versions_v0_2;
+// Used by the web pages' tests, which land next.
+#[allow(dead_code)]
+mod web_support;

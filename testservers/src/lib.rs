@@ -1,4 +1,4 @@
-//! Throwaway PostgreSQL and NATS servers for tests.
+//! Throwaway PostgreSQL, NATS and WebDriver (chromedriver) servers for tests.
 //!
 //! ## Overview
 //! Cluster mode keeps its state in PostgreSQL and fans live events out over NATS (`SCALE-OUT.md`), so its
@@ -13,6 +13,8 @@
 //!   [`Postgres::url_for_new_database`] (about 0.1 s).
 //! - [`Nats::start`]: `nats-server -a 127.0.0.1 -p <free port>` as a child process, killed on drop;
 //!   [`Nats::restart`] brings it back on the same port, for fault tests.
+//! - [`Chromedriver::shared`]: one `chromedriver` per test binary on a free loopback port, for the web
+//!   pages' tests in a real headless Chromium.
 //!
 //! ```no_run
 //! let Some(pg) = chathooks_testservers::Postgres::shared() else { return };
@@ -34,13 +36,15 @@
 //! the test process holds open; see [`postgres`].
 //!
 //! ## Layout
-//! - [`postgres`]: [`Postgres`]; [`nats`]: [`Nats`].
+//! - [`postgres`]: [`Postgres`]; [`nats`]: [`Nats`]; [`chromedriver`]: [`Chromedriver`].
 //! - `process`: finding binaries, running commands, free ports, random names.
 
+pub mod chromedriver;
 pub mod nats;
 pub mod postgres;
 mod process;
 
+pub use chromedriver::Chromedriver;
 pub use nats::Nats;
 pub use postgres::Postgres;
 
@@ -50,13 +54,16 @@ pub const REQUIRE_POSTGRES_ENV: &str = "CHATHOOKS_REQUIRE_POSTGRES";
 /// Makes a missing `nats-server` fail the tests instead of skipping them (`1` or `true`).
 pub const REQUIRE_NATS_ENV: &str = "CHATHOOKS_REQUIRE_NATS";
 
+/// Makes a missing Chromium or `chromedriver` fail the tests instead of skipping them (`1` or `true`).
+pub const REQUIRE_BROWSER_ENV: &str = "CHATHOOKS_REQUIRE_BROWSER";
+
 /// Why a test server could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server's binaries are not on this machine: tests that need it skip (see the crate docs).
     #[error("{server} is not installed here: {detail}")]
     NotInstalled {
-        /// `PostgreSQL` or `nats-server`.
+        /// `PostgreSQL`, `nats-server` or `chromedriver`.
         server: &'static str,
         /// Where we looked and how to install it.
         detail: String,
@@ -64,7 +71,7 @@ pub enum Error {
     /// A step failed although the server is installed.
     #[error("{server}: {step} failed: {detail}")]
     Failed {
-        /// `PostgreSQL` or `nats-server`.
+        /// `PostgreSQL`, `nats-server` or `chromedriver`.
         server: &'static str,
         /// What we were doing (`initdb`, `pg_ctl start`, `CREATE DATABASE`, ...).
         step: String,
@@ -74,7 +81,7 @@ pub enum Error {
     /// The operating system refused something (a temp folder, spawning a process).
     #[error("{server}: {step}: {source}")]
     Io {
-        /// `PostgreSQL` or `nats-server`.
+        /// `PostgreSQL`, `nats-server` or `chromedriver`.
         server: &'static str,
         /// What we were doing.
         step: String,
