@@ -237,25 +237,32 @@ impl SqliteKv {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             // One read for the live value and the stored row's size (the quota's), not two.
             let (live, stored) = get_with_size(&tx, plugin, key)?;
-            let current = match live {
+            let current = match &live {
                 None => 0,
-                Some(bytes) => std::str::from_utf8(&bytes)
+                Some(bytes) => std::str::from_utf8(bytes)
                     .ok()
                     .and_then(|s| s.trim().parse::<i64>().ok())
                     .ok_or(KvError::NotANumber)?,
             };
             let next = current.checked_add(delta).ok_or(KvError::Overflow)?;
-            put_over(
-                &tx,
-                Row {
+            let text = next.to_string();
+            if live.as_ref().is_some_and(|old| old.len() == text.len()) {
+                // The usual increment (41 to 42): a live row keeps its size, so neither quota counts
+                // (keys, bytes) changes; one UPDATE, no quota check, no usage row to keep in step.
+                tx.prepare_cached(
+                    "UPDATE plugin_kv SET value = :value WHERE plugin = :plugin AND key = :key",
+                )?
+                .execute(rusqlite::named_params! {
+                    ":value": text.as_bytes(), ":plugin": plugin, ":key": key,
+                })?;
+            } else {
+                let row = Row {
                     plugin,
                     key,
                     stored,
-                },
-                quota,
-                next.to_string().as_bytes(),
-                Expiry::Keep,
-            )?;
+                };
+                put_over(&tx, row, quota, text.as_bytes(), Expiry::Keep)?;
+            }
             tx.commit()?;
             Ok(next)
         })

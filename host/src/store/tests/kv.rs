@@ -12,6 +12,7 @@ backend_tests!(TestKv:
     increment_and_cas,
     values_survive_reopen,
     quota_counts_keys_and_bytes_in_step_with_writes,
+    increments_keep_the_quota_in_step_as_their_digits_change,
     expired_rows_are_given_back_when_the_quota_is_reached,
 );
 
@@ -94,6 +95,39 @@ fn quota_counts_keys_and_bytes_in_step_with_writes(t: TestKv) -> TestResult {
     assert!(kv.compare_and_swap_within("a", quota, "n", Some(b"7"), None)?);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 1, bytes: 15 });
     assert_eq!(kv.usage("b")?, KvUsage::default());
+    Ok(())
+}
+
+fn increments_keep_the_quota_in_step_as_their_digits_change(t: TestKv) -> TestResult {
+    let kv = &t.kv;
+    // Full with `n` at one digit: key `n` and its digit (2 bytes) beside `p` and 7 bytes (8).
+    let quota = KvQuota {
+        max_keys: 2,
+        max_bytes: 10,
+    };
+    kv.set_within("a", quota, "p", b"1234567", None)?;
+    assert_eq!(kv.increment_within("a", quota, "n", 8)?, 8);
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
+    // A step that keeps the width needs no room, even in a full quota ...
+    assert_eq!(kv.increment_within("a", quota, "n", 1)?, 9);
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
+    // ... one to two digits does.
+    assert!(matches!(
+        kv.increment_within("a", quota, "n", 1),
+        Err(KvError::QuotaExceeded {
+            what: "bytes",
+            limit: 10
+        })
+    ));
+    assert_eq!(kv.get("a", "n")?, Some(b"9".to_vec()));
+    kv.set_within("a", quota, "p", b"123456", None)?;
+    assert_eq!(kv.increment_within("a", quota, "n", 1)?, 10);
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
+    // Back down to one digit gives the byte back; a negative number is one byte wider.
+    assert_eq!(kv.increment_within("a", quota, "n", -5)?, 5);
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 9 });
+    assert_eq!(kv.increment_within("a", quota, "n", -7)?, -2);
+    assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
     Ok(())
 }
 
