@@ -6,9 +6,10 @@
 //! first purges that plugin's expired rows and checks again. A write that does not grow the usage (an
 //! overwrite with a smaller value, a delete) is always allowed, even over a quota that was lowered.
 //!
-//! The row-level writes of [`super::kv`] live here, since each must keep the usage row in step.
+//! The row-level writes of [`super::kv`] live here, since each must keep the usage row in step. Each takes
+//! a connection inside a write transaction ([`super::kv::WriteTx`]).
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::kv::now_ms;
 use crate::store::kv::{KvError, KvQuota};
@@ -39,7 +40,7 @@ fn row_bytes(key: &str, value: &[u8]) -> i64 {
 }
 
 /// The size of the row under `key` (live or expired), if there is one.
-fn stored_size(tx: &Transaction<'_>, plugin: &str, key: &str) -> Result<Option<i64>, KvError> {
+fn stored_size(tx: &Connection, plugin: &str, key: &str) -> Result<Option<i64>, KvError> {
     let mut stmt = tx.prepare_cached(
         "SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_kv WHERE plugin = ?1 AND key = ?2",
     )?;
@@ -49,7 +50,7 @@ fn stored_size(tx: &Transaction<'_>, plugin: &str, key: &str) -> Result<Option<i
 }
 
 /// Adds to `plugin`'s usage row.
-fn add_usage(tx: &Transaction<'_>, plugin: &str, keys: i64, bytes: i64) -> Result<(), KvError> {
+fn add_usage(tx: &Connection, plugin: &str, keys: i64, bytes: i64) -> Result<(), KvError> {
     if keys == 0 && bytes == 0 {
         return Ok(());
     }
@@ -63,7 +64,7 @@ fn add_usage(tx: &Transaction<'_>, plugin: &str, keys: i64, bytes: i64) -> Resul
 
 /// Whether adding `keys` and `bytes` keeps `plugin` within `quota` (growth only: shrinking always is).
 fn check_quota(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     plugin: &str,
     quota: KvQuota,
     keys: i64,
@@ -100,7 +101,7 @@ fn check_quota(
 
 /// Writes `key` = `value` within `quota`, keeping the usage row in step.
 pub(super) fn put(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     plugin: &str,
     quota: KvQuota,
     key: &str,
@@ -134,7 +135,7 @@ pub(super) struct Row<'a> {
 
 /// [`put`] over `row`, whose stored size the caller has read already.
 pub(super) fn put_over(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     row: Row<'_>,
     quota: KvQuota,
     value: &[u8],
@@ -171,7 +172,7 @@ pub(super) fn put_over(
 }
 
 /// Deletes the row under `key` (live or expired), keeping the usage row in step; whether there was one.
-pub(super) fn remove(tx: &Transaction<'_>, plugin: &str, key: &str) -> Result<bool, KvError> {
+pub(super) fn remove(tx: &Connection, plugin: &str, key: &str) -> Result<bool, KvError> {
     let Some(size) = stored_size(tx, plugin, key)? else {
         return Ok(false);
     };
@@ -182,10 +183,7 @@ pub(super) fn remove(tx: &Transaction<'_>, plugin: &str, key: &str) -> Result<bo
 }
 
 /// Deletes expired rows (of `plugin`, or of everyone), keeping the usage rows in step; how many.
-pub(super) fn purge_expired_rows(
-    tx: &Transaction<'_>,
-    plugin: Option<&str>,
-) -> Result<usize, KvError> {
+pub(super) fn purge_expired_rows(tx: &Connection, plugin: Option<&str>) -> Result<usize, KvError> {
     let now = now_ms();
     let freed: Vec<(String, i64, i64)> = {
         let mut stmt = tx.prepare_cached(
