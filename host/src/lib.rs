@@ -13,6 +13,7 @@
 //! - [`powers`]: what the server does for plugins' powers: bot posts, custom events, outbound HTTP, push
 //!   notifications (live and to a gateway), timers.
 //! - [`store`]: SQLite; the only code that speaks SQL.
+//! - [`web`]: the server's own web pages (operator console, chat client), embedded from `host/web/`.
 //! - [`model`]: the chat records (users, conversations, messages, ...) as the server stores and serves them.
 //! - [`events`]: the domain events (one per hook and WebSocket event) and their mapping to WIT types.
 //! - [`chat`]: the chat operations: authorize, validate, before-hooks, one transaction with its events.
@@ -42,3 +43,4 @@ pub mod presence;
 pub mod server;
 pub mod stoppable;
 pub mod store;
+pub mod web;

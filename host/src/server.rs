@@ -61,6 +61,8 @@ pub struct AppState {
     pub presence: Presence,
     /// Uploading, enabling, disabling and setting plugins (the admin API).
     pub plugin_admin: Arc<PluginAdmin>,
+    /// Where the web pages come from (the binary's copy unless `--web-dir`).
+    pub web: crate::web::Source,
     /// Flips to `true` when the server starts shutting down, so long-lived WebSocket connections close
     /// instead of holding the shutdown up.
     closing: Arc<watch::Sender<bool>>,
@@ -106,6 +108,7 @@ impl AppState {
             body_limit,
             metrics: Arc::default(),
             cluster: None,
+            web: crate::web::Source::default(),
             closing: Arc::new(closing),
         }
     }
@@ -219,6 +222,7 @@ pub async fn start_locked(
     // First, so a bad CA file stops the start before anything else is opened.
     let http = HttpClient::new(tokio::runtime::Handle::current(), config.http_ca.as_deref())?;
     let body_limit = config.body_limit;
+    let web_dir = config.web_dir.clone();
     let mut dispatch_config = DispatchConfig {
         max_backlog_per_plugin: config.max_plugin_backlog,
         clock: config.clock.clone(),
@@ -318,6 +322,9 @@ pub async fn start_locked(
     }
     if let Some(home) = plugin_home {
         state = state.with_plugin_home(home);
+    }
+    if let Some(dir) = web_dir {
+        state.web = crate::web::Source::Folder(dir);
     }
     Ok(Running {
         state,
@@ -479,9 +486,10 @@ fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// The whole HTTP API over `state`.
+/// The whole HTTP API over `state`, and the web pages.
 pub fn router(state: AppState) -> Router {
-    crate::api::router(state)
+    let web = crate::web::router(state.web.clone());
+    crate::api::router(state).merge(web)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then shuts down gracefully: stops accepting,

@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes; larger ones get 413 [default: 65536].
     #[arg(long, env = "CHATHOOKS_BODY_LIMIT")]
     pub body_limit: Option<usize>,
+    /// Serve the web pages (`/`, `/console`, `/chat`, `/ui/...`) from this folder, read on every request,
+    /// instead of the copy built into the binary: for working on the pages (`--web-dir host/web`).
+    #[arg(long, env = "CHATHOOKS_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// The admin bearer key; when unset, one is generated on first start and kept in the data folder.
     #[arg(long, env = "CHATHOOKS_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
@@ -178,6 +182,8 @@ pub struct FileConfig {
     pub plugins_dir: Option<PathBuf>,
     /// See [`ServeArgs::body_limit`].
     pub body_limit: Option<usize>,
+    /// See [`ServeArgs::web_dir`].
+    pub web_dir: Option<PathBuf>,
     /// See [`ServeArgs::admin_key`].
     pub admin_key: Option<String>,
     /// See [`ServeArgs::durability`].
@@ -220,6 +226,8 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     /// Largest request body in bytes.
     pub body_limit: usize,
+    /// The folder the web pages are served from; `None`: the copy built into the binary.
+    pub web_dir: Option<PathBuf>,
     /// The configured admin key, if any; `None` means "use or create `<data dir>/admin.key`".
     pub admin_key: Option<String>,
     /// What a committed write survives.
@@ -257,6 +265,7 @@ impl Default for Config {
             db_pool: PoolOptions::default(),
             plugins_dir: PathBuf::from(DEFAULT_PLUGINS_DIR),
             body_limit: DEFAULT_BODY_LIMIT,
+            web_dir: None,
             admin_key: None,
             durability: Durability::Process,
             compilers: Compilers::default(),
@@ -332,6 +341,7 @@ impl Config {
                 .body_limit
                 .or(file.body_limit)
                 .unwrap_or(defaults.body_limit),
+            web_dir: args.web_dir.clone().or(file.web_dir),
             admin_key: args.admin_key.clone().or(file.admin_key),
             durability,
             compilers,
