@@ -29,7 +29,7 @@ use crate::plugin_admin::overrides::DbOverrides;
 use crate::plugin_admin::{Home, PluginAdmin};
 use crate::plugins::registry::Registry;
 use crate::plugins::watcher::{WatchConfig, Watcher};
-use crate::plugins::{Promoter, Runtime, RuntimeConfig, TracingSink};
+use crate::plugins::{Promoter, Runtime, RuntimeConfig, TailSink};
 use crate::powers::ServerServices;
 use crate::powers::http::HttpClient;
 use crate::powers::push::{PushGateway, Pusher};
@@ -63,6 +63,10 @@ pub struct AppState {
     pub plugin_admin: Arc<PluginAdmin>,
     /// Where the web pages come from (the binary's copy unless `--web-dir`).
     pub web: crate::web::Source,
+    /// Plugin log lines as they are written, for `GET /v1/admin/tail`.
+    pub log_tail: Arc<TailSink>,
+    /// Samples of plugin calls and the outbox over the last minutes, for `GET /v1/admin/history`.
+    pub history: Arc<crate::metrics::history::History>,
     /// Flips to `true` when the server starts shutting down, so long-lived WebSocket connections close
     /// instead of holding the shutdown up.
     closing: Arc<watch::Sender<bool>>,
@@ -100,6 +104,11 @@ impl AppState {
             chat.clock().clone(),
             Home::Folder,
         ));
+        let history = crate::metrics::history::History::start(
+            chat.clone(),
+            crate::metrics::history::SAMPLE_INTERVAL,
+            closing.subscribe(),
+        );
         AppState {
             presence,
             plugin_admin,
@@ -109,6 +118,8 @@ impl AppState {
             metrics: Arc::default(),
             cluster: None,
             web: crate::web::Source::default(),
+            log_tail: Arc::default(),
+            history,
             closing: Arc::new(closing),
         }
     }
@@ -246,7 +257,7 @@ pub async fn start_locked(
     let config = config.clone();
     // Plugins load before the dispatcher starts, so events left in the outbox by an earlier run fan out
     // to every plugin that is there.
-    let (db, registry) = tokio::task::spawn_blocking(move || open(&config)).await??;
+    let (db, registry, log_tail) = tokio::task::spawn_blocking(move || open(&config)).await??;
     let promoter = if registry.runtime().is_tiered() {
         Some(Promoter::start(&registry)?)
     } else {
@@ -326,6 +337,7 @@ pub async fn start_locked(
     if let Some(dir) = web_dir {
         state.web = crate::web::Source::Folder(dir);
     }
+    state.log_tail = log_tail;
     Ok(Running {
         state,
         dispatcher,
@@ -434,7 +446,7 @@ async fn start_watcher(
 }
 
 /// The blocking part of [`start`]: files and plugins.
-fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
+fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>, Arc<TailSink>)> {
     let data = &config.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("creating the data folder {}", data.display()))?;
@@ -442,11 +454,12 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
     let kv_path = config.kv_db_path();
     let kv = KvStore::beside(&db, &kv_path)
         .with_context(|| format!("opening the plugins' KV store beside {}", db.location()))?;
+    let log_tail = Arc::new(TailSink::default());
     let runtime = Runtime::new(RuntimeConfig {
         compilers: config.compilers,
         cache_dir: Some(config.cache_dir()),
         kv: Arc::new(kv),
-        logs: Arc::new(TracingSink),
+        logs: log_tail.clone(),
     })?
     .with_clock(config.clock.clone());
     // Admins' overrides (disabled, settings) apply at every load, the first included.
@@ -458,7 +471,7 @@ fn open(config: &Config) -> anyhow::Result<(Arc<Db>, Arc<Registry>)> {
         .load_dir(plugins)
         .with_context(|| format!("reading the plugins folder {}", plugins.display()))?;
     tracing::info!(folder = %plugins.display(), "plugins loaded: {}", loaded.join(", "));
-    Ok((db, Arc::new(registry)))
+    Ok((db, Arc::new(registry), log_tail))
 }
 
 /// The chat database the configuration names: PostgreSQL (connected and migrated, the pool sized by

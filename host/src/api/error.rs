@@ -14,7 +14,7 @@
 //! | 409 | `banned` | adding (or joining as) a user banned from the conversation; the message names them |
 //! | 413 | `payload_too_large` | the body is over the configured limit |
 //! | 422 | `invalid` | well-formed JSON with a wrong type, a missing or unknown field, or an unacceptable value; the message names the field |
-//! | 422 | `rejected_by_plugin` | a before-hook rejected the message; the message is the plugin's reason |
+//! | 422 | `rejected_by_plugin` | a before-hook rejected the message: `message` is `<plugin>: <reason>`, and `plugin` names the plugin |
 //! | 500 | `internal` | a server fault; details go to the log only |
 
 use axum::http::{StatusCode, header};
@@ -35,6 +35,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable; names the field or id at fault.
     pub message: String,
+    /// The plugin that rejected the request (`rejected_by_plugin`), so clients can name it.
+    pub plugin: Option<String>,
 }
 
 /// The JSON body of every error response.
@@ -51,6 +53,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable explanation naming the field, id or plugin at fault.
     pub message: String,
+    /// With `rejected_by_plugin`: the plugin that rejected it (the message starts with its name too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
 }
 
 impl ApiError {
@@ -60,6 +65,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            plugin: None,
         }
     }
 
@@ -119,6 +125,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                plugin: self.plugin,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -139,11 +146,14 @@ impl From<ChatError> for ApiError {
             ChatError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, code, err.to_string()),
             ChatError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, code, message),
             ChatError::Invalid { field, message } => Self::invalid(&field, message),
-            ChatError::Rejected { plugin, reason } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                code,
-                format!("{plugin}: {reason}"),
-            ),
+            ChatError::Rejected { plugin, reason } => ApiError {
+                plugin: Some(plugin.clone()),
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    format!("{plugin}: {reason}"),
+                )
+            },
             ChatError::Conflict(message) => Self::new(StatusCode::CONFLICT, code, message),
             ChatError::Banned { .. } => Self::new(StatusCode::CONFLICT, code, err.to_string()),
             ChatError::Blocked { .. } => Self::new(StatusCode::FORBIDDEN, code, err.to_string()),

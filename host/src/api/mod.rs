@@ -6,7 +6,8 @@
 //! - [`extract`]: JSON body, path and query extractors that fail with [`ApiError`]s.
 //! - [`admin_users`]: users and their tokens (admin key); [`admin`]: plugins, dead letters (admin key);
 //!   [`admin_plugins`]: uploading plugins, enabling, disabling and their settings (admin key);
-//!   [`admin_cluster`]: the cluster's nodes and plugin rollout (admin key, cluster nodes only).
+//!   [`admin_cluster`]: the cluster's nodes and plugin rollout (admin key, cluster nodes only);
+//!   [`admin_tail`]: a live tail of events and plugin logs, and the last minutes' samples (admin key).
 //! - [`me`]: the calling user; [`devices`]: the caller's push device tokens; [`blocks`]: the users the
 //!   caller blocked; [`presence`]: who is online.
 //! - [`conversations`]: conversations and participants; [`roles`]: participants' roles and ownership;
@@ -26,6 +27,7 @@
 pub mod admin;
 pub mod admin_cluster;
 pub mod admin_plugins;
+pub mod admin_tail;
 pub mod admin_users;
 pub mod auth;
 pub mod bans;
@@ -67,6 +69,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(admin_plugins::routes())
         .merge(admin_cluster::routes())
+        .merge(admin_tail::routes())
         .merge(me::routes())
         .merge(presence::routes())
         .merge(devices::routes())

@@ -32,6 +32,7 @@
 //! templates, plugin names and counts. Keep the server on a private address (the default) or put it
 //! behind a proxy that restricts `/metrics` if plugin names are sensitive.
 
+pub mod history;
 pub mod text;
 
 use std::collections::BTreeMap;

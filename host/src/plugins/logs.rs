@@ -65,6 +65,61 @@ impl LogSink for TracingSink {
     }
 }
 
+/// Plugin log lines a live tail may buffer before it is told it fell behind: a few seconds of a busy
+/// server's lines, while a tail's reader (a browser on a slow link) catches up.
+pub const TAIL_CAPACITY: usize = 1024;
+
+/// A plugin log line with when it was written, for live tails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TailedLine {
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    /// The line.
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+/// The server's sink: every line goes to the tracing log ([`TracingSink`]) and, while someone tails the
+/// logs (`GET /v1/admin/tail`), to them too.
+#[derive(Debug)]
+pub struct TailSink {
+    lines: tokio::sync::broadcast::Sender<std::sync::Arc<TailedLine>>,
+}
+
+impl Default for TailSink {
+    fn default() -> Self {
+        TailSink {
+            lines: tokio::sync::broadcast::channel(TAIL_CAPACITY).0,
+        }
+    }
+}
+
+impl TailSink {
+    /// The lines logged from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<TailedLine>> {
+        self.lines.subscribe()
+    }
+}
+
+impl LogSink for TailSink {
+    fn log(&self, plugin: &str, level: LogLevel, message: &str) {
+        TracingSink.log(plugin, level, message);
+        if self.lines.receiver_count() == 0 {
+            return;
+        }
+        let line = TailedLine {
+            at: crate::store::ids::now_ms(),
+            line: LogLine {
+                plugin: plugin.to_owned(),
+                level,
+                message: message.to_owned(),
+            },
+        };
+        // An error only means the last tail went away meanwhile.
+        let _ = self.lines.send(std::sync::Arc::new(line));
+    }
+}
+
 /// A sink that keeps lines in memory, for the harness and `chathooks test`.
 #[derive(Debug, Default)]
 pub struct CaptureSink {

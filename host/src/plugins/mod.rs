@@ -60,7 +60,7 @@ pub use engine::Compiler;
 pub use error::{CallError, LoadError};
 pub use hooks::{Hook, HookCall, HookKind, HookOutput, HookSet};
 pub use limits::PluginLimits;
-pub use logs::{CaptureSink, LogLevel, LogLine, LogSink, TracingSink};
+pub use logs::{CaptureSink, LogLevel, LogLine, LogSink, TailSink, TailedLine, TracingSink};
 pub use plugin::Plugin;
 pub use runtime::{PluginInfo, Runtime, RuntimeConfig};
 pub use tiers::{Compilers, Promoter};

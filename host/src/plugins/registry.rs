@@ -461,6 +461,15 @@ impl Registry {
         plugins
     }
 
+    /// Every plugin's call counters and latency histogram since it was first loaded, by name (for the
+    /// admin history's samples).
+    pub fn call_totals(&self) -> Vec<(String, super::stats::StatsTotals)> {
+        self.read()
+            .iter()
+            .map(|(name, e)| (name.clone(), e.shared.stats.totals()))
+            .collect()
+    }
+
     /// Every plugin with its state, statistics and limits, by name. `pending_deliveries` is left 0 (the
     /// registry does not read the outbox).
     pub fn plugins_status(&self) -> Vec<PluginStatus> {

@@ -108,6 +108,19 @@ impl HistogramSnapshot {
         self.sum_seconds += other.sum_seconds;
     }
 
+    /// The observations made after `earlier` (a snapshot of the same histogram taken before).
+    pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: self
+                .buckets
+                .iter()
+                .zip(earlier.buckets.iter().chain(std::iter::repeat(&0)))
+                .map(|(now, before)| now.saturating_sub(*before))
+                .collect(),
+            sum_seconds: (self.sum_seconds - earlier.sum_seconds).max(0.0),
+        }
+    }
+
     /// Observations counted.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
