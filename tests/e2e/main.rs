@@ -43,7 +43,9 @@
 //!   against the frozen WIT 0.1.0 keeps loading and working. `versions_v0_2`: one built against 0.2.0
 //!   still gets the participants list and the participant and admin ids.
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
-//! - `web_support`: a real headless Chromium over WebDriver, for the web pages' tests.
+//! - `web_assets`: the pages and files the server serves, their headers, the console's tail and history.
+//!   `web_chat`: the chat client in two Chromium sessions through a plugin. `web_console`: the operator
+//!   console in Chromium. `web_support`: a real headless Chromium over WebDriver, for these.
 
 mod admin_plugins;
 mod admin_plugins_cluster;
@@ -86,6 +88,7 @@ mod server_threads;
 mod server_users;
 mod server_ws;
 mod versions_v0_2;
-// Used by the web pages' tests, which land next.
-#[allow(dead_code)]
+mod web_assets;
+mod web_chat;
+mod web_console;
 mod web_support;

@@ -240,20 +240,6 @@ impl Browser {
         .await;
     }
 
-    /// The visible text of the first element matching `css` (waiting for it).
-    pub async fn text(&self, css: &str) -> String {
-        let id = self.element(css).await;
-        let value = self
-            .must_command(
-                Method::GET,
-                &format!("/element/{id}/text"),
-                None,
-                "read text",
-            )
-            .await;
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
     /// The attribute `name` of the first element matching `css` (waiting for it); `None` when unset.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let id = self.element(css).await;
@@ -277,14 +263,6 @@ impl Browser {
             Ok(found.as_str().map(str::to_owned))
         })
         .await
-    }
-
-    /// Waits until no element matches `css`.
-    pub async fn wait_gone(&self, css: &str) {
-        self.eventually(&format!("no element matching `{css}`"), || async {
-            Ok(self.element_now(css).await?.is_none().then_some(()))
-        })
-        .await;
     }
 
     /// How many elements match `css` now.

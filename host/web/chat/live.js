@@ -74,9 +74,20 @@ export class Live {
     this.onEvent(event);
   }
 
-  /** Drops the connection the way a network does; it comes back with `since` (used by the tests too). */
-  drop() {
-    if (this.socket) this.socket.close();
+  /** Goes offline until `resume()`: what a lost network looks like to the page. */
+  pause() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) socket.close();
+    this.onState('offline');
+  }
+
+  /** Comes back after `pause()`, resuming after the last event seen (`?since=`). */
+  resume() {
+    this.stopped = false;
+    this.connect();
   }
 
   /** Closes for good (sign-out). */

@@ -115,7 +115,7 @@ async function loadUsers() {
   }
   dom['users-error'].textContent = '';
   const rows = users.map((account) => {
-    const u = account.user;
+    const u = account; // a UserAccount: the user's fields with `bot` and `active` beside them
     return el('tr', { dataset: { userId: u.id } },
       el('td', { text: u.id }),
       el('td', { text: u.name }),

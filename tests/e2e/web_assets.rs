@@ -1,0 +1,204 @@
+//! The web pages as HTTP sees them: every page and file with its content type and security headers,
+//! revalidation by ETag, nothing outside the pages' folder reachable, the API's JSON 404 unchanged; the
+//! console's live tail (a chat event and a plugin's log line as NDJSON lines) and its history.
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use serde_json::Value;
+
+use crate::sandbox_support::eventually;
+use crate::server_support::{ADMIN_KEY, PATIENCE, TestServer, must};
+
+async fn get(server: &TestServer, path: &str) -> reqwest::Response {
+    must(
+        server
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await,
+        path,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
+    let server = TestServer::start().await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console", "text/html"),
+        ("/console/", "text/html"),
+        ("/chat", "text/html"),
+        ("/ui/chat/chat.js", "text/javascript"),
+        ("/ui/console/console.js", "text/javascript"),
+        ("/ui/common/base.css", "text/css"),
+        ("/ui/common/icon.svg", "image/svg+xml"),
+    ] {
+        let answer = get(&server, path).await;
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        let headers = answer.headers().clone();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            header(CONTENT_TYPE.as_str()).starts_with(kind),
+            "{path}: {headers:?}"
+        );
+        let policy = header(CONTENT_SECURITY_POLICY.as_str());
+        assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("cache-control"), "no-cache", "{path}");
+        // Revalidation: the same ETag gets a 304 without a body.
+        let etag = header(ETAG.as_str());
+        assert!(etag.starts_with('"'), "{path}: {etag}");
+        let again = must(
+            server
+                .http
+                .get(format!("{}{path}", server.base))
+                .header(IF_NONE_MATCH, &etag)
+                .send()
+                .await,
+            path,
+        );
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert!(must(again.bytes().await, path).is_empty());
+    }
+    let page = must(get(&server, "/chat").await.text().await, "the chat page");
+    assert!(page.contains("/ui/chat/chat.js"), "{page}");
+
+    // Nothing outside the pages' folder, however the path is spelled; unknown files are JSON 404s.
+    for path in [
+        "/ui/../Cargo.toml",
+        "/ui/%2e%2e/Cargo.toml",
+        "/ui/chat/%2e%2e/%2e%2e/src/lib.rs",
+        "/ui/..%2fCargo.toml",
+        "/ui/%2fetc%2fpasswd",
+        "/ui/chat//chat.js",
+        "/ui/nothing.js",
+    ] {
+        let answer = get(&server, path).await;
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = must(answer.json().await, path);
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+    // The API's own answers are unchanged.
+    let (status, body) = server
+        .call(reqwest::Method::GET, "/v1/no-such-route", None, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_streams_events_and_plugin_log_lines_to_the_admin_only() {
+    let server = TestServer::with_plugins(&[chathooks_tests::example("message_stats")]).await;
+    let (status, _) = server
+        .call(reqwest::Method::GET, "/v1/admin/tail", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let answer = must(
+        server
+            .http
+            .get(format!("{}/v1/admin/tail", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await,
+        "tail",
+    );
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        answer.headers()[CONTENT_TYPE].to_str().ok(),
+        Some("application/x-ndjson")
+    );
+    let mut answer = answer;
+    let mut buffered = Vec::new();
+    let mut lines: Vec<Value> = Vec::new();
+    let mut next_line = async || -> Value {
+        loop {
+            if let Some(end) = buffered.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffered.drain(..=end).collect();
+                return must(serde_json::from_slice(&line), "an NDJSON line");
+            }
+            let chunk = tokio::time::timeout(PATIENCE, answer.chunk()).await;
+            let chunk = must(must(chunk, "a tail line in time"), "a tail chunk");
+            buffered.extend_from_slice(&chunk.expect("the tail went on"));
+        }
+    };
+    let hello = next_line().await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["node"], Value::Null);
+
+    let alice = server.user("alice").await;
+    let conv = server.conversation(&alice, &[]).await;
+    server.send(&alice, &conv, "hello tail").await;
+    while !(lines
+        .iter()
+        .any(|l| l["type"] == "event" && l["event"]["payload"]["message"]["body"] == "hello tail")
+        && lines
+            .iter()
+            .any(|l| l["type"] == "log" && l["plugin"] == "message_stats"))
+    {
+        lines.push(next_line().await);
+    }
+    let log = lines
+        .iter()
+        .find(|l| l["type"] == "log")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(log["level"], "info", "{log}");
+    assert!(log["at"].as_i64().is_some_and(|at| at > 0), "{log}");
+    assert!(
+        log["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("counted message")),
+        "{log}"
+    );
+
+    drop(answer);
+
+    // The history: samples whose latency is that of the calls between them (the call's counters land a
+    // moment after its log line).
+    let history = eventually("a sample with the counter's call", || async {
+        server.running.state.history.sample().await.ok()?;
+        let history = server.get_ok("/v1/admin/history", ADMIN_KEY).await;
+        let newest = history["samples"].as_array()?.last()?.clone();
+        (newest["plugins"][0]["calls"] == 1).then_some(history)
+    })
+    .await;
+    assert_eq!(history["interval_ms"], 5000);
+    let samples = history["samples"].as_array().cloned().unwrap_or_default();
+    let newest = samples.last().cloned().unwrap_or_default();
+    let stats = &newest["plugins"][0];
+    assert_eq!(stats["name"], "message_stats", "{history}");
+    assert_eq!(stats["calls"], 1, "{history}");
+    assert!(stats["p99_ms"].as_f64().is_some(), "{history}");
+    assert!(
+        newest["events"].as_i64().is_some_and(|n| n >= 2),
+        "{history}"
+    );
+    server
+        .running
+        .state
+        .history
+        .sample()
+        .await
+        .expect("a sample");
+    let quiet = server.get_ok("/v1/admin/history", ADMIN_KEY).await;
+    let quiet = quiet["samples"].as_array().cloned().unwrap_or_default();
+    let latest = &quiet[quiet.len() - 1]["plugins"][0];
+    assert_eq!(latest["calls"], 1);
+    assert_eq!(latest["p99_ms"], Value::Null, "no calls since: {latest}");
+    server.stop().await;
+}
