@@ -45,7 +45,8 @@
 //!   `powers_support`: plugins folders with manifests, restartable servers, a recording HTTP server.
 //! - `web_assets`: the pages and files the server serves, their headers, the console's tail and history.
 //!   `web_chat`: the chat client in two Chromium sessions through a plugin. `web_console`: the operator
-//!   console in Chromium. `web_support`: a real headless Chromium over WebDriver, for these.
+//!   console in Chromium. `web_cluster`: both on two nodes of a cluster (PostgreSQL and NATS).
+//!   `web_support`: a real headless Chromium over WebDriver, for these.
 
 mod admin_plugins;
 mod admin_plugins_cluster;
@@ -90,5 +91,6 @@ mod server_ws;
 mod versions_v0_2;
 mod web_assets;
 mod web_chat;
+mod web_cluster;
 mod web_console;
 mod web_support;
