@@ -83,15 +83,13 @@ async fn an_operator_watches_and_switches_plugins_in_the_console() {
     assert_eq!(state_of(&server, "profanity_filter").await, json!("active"));
 
     // The charts, once the history has a few samples with calls between them.
-    for text in ["one heck", "two", "three"] {
-        server.send(&alice, &conv, text).await;
-        server
-            .running
-            .state
-            .history
-            .sample()
-            .await
-            .expect("a sample");
+    for round in 1..=8 {
+        for n in 0..round % 4 + 1 {
+            let text = format!("round {round}, heck {n}");
+            server.send(&alice, &conv, &text).await;
+        }
+        let history = &server.running.state.history;
+        history.sample().await.expect("a sample");
     }
     // A fresh load (the key stays for the tab) draws them from the samples at once.
     browser.goto(&format!("{}/console", server.base)).await;

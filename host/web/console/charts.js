@@ -23,23 +23,31 @@ export function lineChart(title, series, unit) {
   const figure = document.createElement('figure');
   figure.className = 'chart card';
   const caption = document.createElement('figcaption');
-  const latest = series
-    .map((s) => {
-      const last = [...s.points].reverse().find(([, y]) => y !== null);
-      return last ? `${s.name} ${format(last[1])}${unit}` : null;
-    })
-    .filter(Boolean);
   caption.append(title);
+  // The legend: each series in its line's colour with its newest value (also the chart's text).
   const values = document.createElement('span');
   values.className = 'chart-values muted';
-  values.textContent = latest.length ? latest.join(' · ') : 'no data yet';
+  const latest = [];
+  series.forEach((s, i) => {
+    const last = [...s.points].reverse().find(([, y]) => y !== null);
+    if (!last) return;
+    const entry = document.createElement('span');
+    entry.className = 'chart-legend';
+    const swatch = document.createElement('span');
+    swatch.className = 'chart-swatch';
+    swatch.style.backgroundColor = PALETTE[i % PALETTE.length];
+    entry.append(swatch, `${s.name} ${format(last[1])}${unit}`);
+    values.append(entry);
+    latest.push(`${s.name} ${format(last[1])}${unit}`);
+  });
+  if (!latest.length) values.textContent = 'no data yet';
   caption.append(values);
   const all = series.flatMap((s) => s.points);
   const xs = all.map(([x]) => x);
   const ys = all.map(([, y]) => y).filter((y) => y !== null);
   const chart = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, preserveAspectRatio: 'none', role: 'img', class: 'chart-svg' });
   const label = svg('title');
-  label.textContent = `${title}: ${values.textContent}`;
+  label.textContent = `${title}: ${latest.length ? latest.join(', ') : 'no data yet'}`;
   chart.append(label);
   chart.append(svg('line', { x1: 0, y1: HEIGHT - PAD, x2: WIDTH, y2: HEIGHT - PAD, class: 'chart-axis' }));
   if (xs.length > 1 && ys.length) {
@@ -62,7 +70,7 @@ export function lineChart(title, series, unit) {
         chart.append(svg('path', { d: path, class: 'chart-line', stroke: PALETTE[i % PALETTE.length] }));
       }
     });
-    values.textContent += ` (top of the chart: ${format(yMax / 1.1)}${unit})`;
+    values.append(document.createTextNode(`top: ${format(yMax / 1.1)}${unit}`));
   }
   figure.append(chart, caption);
   figure.dataset.chart = title;
