@@ -101,6 +101,43 @@ async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_dir_serves_the_pages_from_a_folder_as_they_change() {
+    let pages = chathooks_tests::temp_dir();
+    let chat = pages.path().join("chat");
+    must(std::fs::create_dir_all(&chat), "a chat folder");
+    must(
+        std::fs::write(chat.join("index.html"), "<p>first</p>"),
+        "a page",
+    );
+    let dir = pages.path().to_path_buf();
+    let server = TestServer::with_config(&[], move |config| config.web_dir = Some(dir)).await;
+    let body = |answer: reqwest::Response| async { must(answer.text().await, "a page") };
+    assert_eq!(body(get(&server, "/chat").await).await, "<p>first</p>");
+    // Read on every request: an edit shows at once, with a new ETag.
+    must(
+        std::fs::write(chat.join("index.html"), "<p>second</p>"),
+        "an edit",
+    );
+    let answer = get(&server, "/chat").await;
+    assert!(answer.headers().contains_key(CONTENT_SECURITY_POLICY));
+    assert_eq!(body(answer).await, "<p>second</p>");
+    // Only that folder: the embedded files are not mixed in, and nothing above it is reachable.
+    for path in [
+        "/console",
+        "/ui/common/api.js",
+        "/ui/../index.html",
+        "/ui/chat/%2e%2e/%2e%2e/x",
+    ] {
+        assert_eq!(
+            get(&server, path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tail_streams_events_and_plugin_log_lines_to_the_admin_only() {
     let server = TestServer::with_plugins(&[chathooks_tests::example("message_stats")]).await;
     let (status, _) = server

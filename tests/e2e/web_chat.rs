@@ -153,6 +153,9 @@ async fn two_people_chat_through_a_plugin_in_two_browsers() {
     alice_window.screenshot("chat-desktop").await;
     bob_window.set_size(390, 844).await;
     bob_window.screenshot("chat-phone").await;
+    // At phone width the page fits: nothing scrolls sideways.
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(bob_window.eval(fits, json!([])).await, json!(true));
 
     for (who, window) in [("alice", &alice_window), ("bob", &bob_window)] {
         // The one failed request expected: the rejected message's 422.
