@@ -68,13 +68,8 @@ async fn two_people_chat_through_a_plugin_in_two_browsers() {
         .wait_text(".message.mine .message-body", "what the **** is this")
         .await;
     assert_eq!(
-        alice_window
-            .eval(
-                "return document.querySelector('#composer-input').value",
-                json!([])
-            )
-            .await,
-        json!(""),
+        alice_window.value("#composer-input").await,
+        "",
         "a sent message clears the draft"
     );
 
@@ -88,15 +83,7 @@ async fn two_people_chat_through_a_plugin_in_two_browsers() {
             "Rejected by plugin profanity_filter: message contains only blocked words",
         )
         .await;
-    assert_eq!(
-        alice_window
-            .eval(
-                "return document.querySelector('#composer-input').value",
-                json!([])
-            )
-            .await,
-        json!("darn!")
-    );
+    assert_eq!(alice_window.value("#composer-input").await, "darn!");
     alice_window.clear("#composer-input").await;
 
     // Bob reads it (his window is open on it): Alice sees ✓✓; Bob reacts and Alice sees the count.
@@ -154,8 +141,7 @@ async fn two_people_chat_through_a_plugin_in_two_browsers() {
     bob_window.set_size(390, 844).await;
     bob_window.screenshot("chat-phone").await;
     // At phone width the page fits: nothing scrolls sideways.
-    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
-    assert_eq!(bob_window.eval(fits, json!([])).await, json!(true));
+    assert!(bob_window.fits_width().await);
 
     for (who, window) in [("alice", &alice_window), ("bob", &bob_window)] {
         // The one failed request expected: the rejected message's 422.

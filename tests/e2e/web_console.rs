@@ -103,8 +103,7 @@ async fn an_operator_watches_and_switches_plugins_in_the_console() {
     browser.set_size(390, 844).await;
     browser.screenshot("console-phone").await;
     // At phone width only the tables scroll sideways, inside their frames; the page fits.
-    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
-    assert_eq!(browser.eval(fits, json!([])).await, json!(true));
+    assert!(browser.fits_width().await);
     browser.set_size(1280, 900).await;
 
     // A new user, and a token with a link that opens the chat as them.

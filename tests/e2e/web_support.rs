@@ -276,6 +276,23 @@ impl Browser {
         n.as_u64().unwrap_or(0) as usize
     }
 
+    /// The value of the form field matching `css` (a draft in a text box, say).
+    pub async fn value(&self, css: &str) -> String {
+        let value = self
+            .eval(
+                "return document.querySelector(arguments[0])?.value ?? null",
+                json!([css]),
+            )
+            .await;
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Whether the page fits the window's width: nothing makes the whole page scroll sideways.
+    pub async fn fits_width(&self) -> bool {
+        let script = "return document.documentElement.scrollWidth <= window.innerWidth";
+        self.eval(script, json!([])).await == json!(true)
+    }
+
     /// Runs `script` (a function body; `arguments` are `args`) in the page; what it returns.
     pub async fn eval(&self, script: &str, args: Value) -> Value {
         match self.eval_result(script, args).await {
