@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::server_support::{ADMIN_KEY, TestServer, str_field};
+use crate::server_support::{ADMIN_KEY, TestServer, must, str_field};
 
 /// Who calls, in the order of [`Row::expect`].
 const ROLES: [&str; 6] = [
@@ -347,6 +347,14 @@ fn table() -> Vec<Row> {
             None,
             [401, 401, 401, 404, 401, 401],
         ),
+        row(
+            M::GET,
+            "/v1/admin/history",
+            None,
+            [401, 401, 401, 200, 401, 401],
+        ),
+        // A stream that does not end: its status is checked without reading the body.
+        row(M::GET, TAIL, None, [401, 401, 401, 200, 401, 401]),
         // A server on its own is not a cluster node: 404 `not_a_cluster` (tests/cluster covers a node).
         row(
             M::GET,
@@ -356,6 +364,9 @@ fn table() -> Vec<Row> {
         ),
     ]
 }
+
+/// The console's live tail: an endless stream.
+const TAIL: &str = "/v1/admin/tail";
 
 /// A fresh conversation of alice (admin) and bob, one message from each, and a 👍 from each on alice's.
 struct Case {
@@ -399,9 +410,19 @@ async fn authorization_table() {
                 "wrong token" => Some("cht_0000000000000000000000000000"),
                 _ => None,
             };
-            let (status, body) = server
-                .call(row.method.clone(), &path, token, row.body.clone())
-                .await;
+            let (status, body) = if row.path == TAIL && expected == 200 {
+                let mut request = server.http.get(format!("{}{TAIL}", server.base));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                // The headers only: dropping the answer ends the stream.
+                let answer = must(request.send().await, TAIL);
+                (answer.status(), serde_json::Value::Null)
+            } else {
+                server
+                    .call(row.method.clone(), &path, token, row.body.clone())
+                    .await
+            };
             if status.as_u16() != expected {
                 failures.push(format!(
                     "{} {} as {role}: expected {expected}, got {status} {body}",
