@@ -146,3 +146,40 @@ impl LogSink for CaptureSink {
             .push(line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_gets_each_line_with_its_time_as_the_tail_writes_it() {
+        let sink = TailSink::default();
+        // Nobody tails: the line only goes to tracing (and nothing is queued for later tails).
+        sink.log("early", LogLevel::Info, "before anyone listened");
+        let mut tail = sink.subscribe();
+        sink.log("counter", LogLevel::Warn, "counted 3");
+        let line = tail.try_recv().expect("the line logged while tailing");
+        assert!(line.at > 0);
+        let json = serde_json::to_value(&*line).expect("serializable");
+        assert_eq!(json["plugin"], "counter");
+        assert_eq!(json["level"], "warn");
+        assert_eq!(json["message"], "counted 3");
+        assert_eq!(json.as_object().map(|o| o.len()), Some(4), "{json}");
+        assert!(tail.try_recv().is_err(), "the early line was not kept");
+    }
+
+    #[test]
+    fn a_slow_tail_is_told_how_many_lines_it_missed() {
+        let sink = TailSink::default();
+        let mut tail = sink.subscribe();
+        for n in 0..TAIL_CAPACITY + 5 {
+            sink.log("chatty", LogLevel::Debug, &n.to_string());
+        }
+        assert_eq!(
+            tail.try_recv().err(),
+            Some(tokio::sync::broadcast::error::TryRecvError::Lagged(5))
+        );
+        let next = tail.try_recv().expect("the oldest line still buffered");
+        assert_eq!(next.line.message, "5");
+    }
+}
