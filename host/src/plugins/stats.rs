@@ -292,4 +292,35 @@ mod tests {
         assert_eq!(s.quantile(1.0), Some(10.0));
         assert!((s.sum_seconds - 60.04).abs() < 0.01);
     }
+
+    #[test]
+    fn since_counts_only_the_later_observations() {
+        let h = Histogram::default();
+        for _ in 0..100 {
+            h.observe(Duration::from_micros(3));
+        }
+        let before = h.snapshot();
+        assert_eq!(h.snapshot().since(&before).count(), 0);
+        assert_eq!(h.snapshot().since(&before).quantile(0.5), None);
+        // A slow interval after many fast calls reads as slow, not as the all-time median.
+        h.observe(Duration::from_millis(40));
+        h.observe(Duration::from_millis(40));
+        let later = h.snapshot().since(&before);
+        assert_eq!(later.count(), 2);
+        let p50 = later.quantile(0.5).unwrap_or_default();
+        assert!((0.025..=0.05).contains(&p50), "{p50}");
+        assert!(
+            (later.sum_seconds - 0.08).abs() < 0.001,
+            "{}",
+            later.sum_seconds
+        );
+        // An earlier snapshot with fewer buckets (or a reset) never underflows.
+        let short = HistogramSnapshot {
+            buckets: vec![500],
+            sum_seconds: 1000.0,
+        };
+        let odd = h.snapshot().since(&short);
+        assert_eq!(odd.buckets.len(), LATENCY_BUCKETS.len() + 1);
+        assert_eq!(odd.sum_seconds, 0.0);
+    }
 }
