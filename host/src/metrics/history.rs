@@ -170,3 +170,87 @@ impl History {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::chat::testkit::{Kit, example};
+    use crate::chat::{CreateConversation, SendMessage};
+
+    /// Long enough that the task's only sample in a test is its first, at once: the test takes the
+    /// others itself, so nothing waits on real time.
+    const NEVER: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn samples_count_events_outbox_and_each_intervals_calls() {
+        let kit = Kit::new(&[example("message_stats")]);
+        let (closing, closed) = watch::channel(false);
+        let history = History::start(kit.chat.clone(), NEVER, closed);
+        let first = history.view().await.unwrap();
+        assert_eq!(first.interval_ms, 3_600_000);
+        // Taken at start-up, or by the view if that came first (both may have).
+        assert!((1..=2).contains(&first.samples.len()), "{first:?}");
+        let plugin = &first.samples[0].plugins[0];
+        assert_eq!((plugin.name.as_str(), plugin.calls), ("message_stats", 0));
+        assert_eq!((plugin.p50_ms, plugin.p99_ms), (None, None));
+
+        // A message waits in the outbox (the kit has no dispatcher) until drained.
+        let users = kit.users(&["alice"]).await;
+        let conversation = kit
+            .chat
+            .create_conversation(&users[0], CreateConversation::default())
+            .await
+            .unwrap();
+        let message = SendMessage {
+            body: "hello".into(),
+            ..Default::default()
+        };
+        kit.chat
+            .send_message(&users[0], &conversation.id, message)
+            .await
+            .unwrap();
+        history.sample().await.unwrap();
+        let waiting = history.view().await.unwrap().samples.pop().unwrap();
+        assert!(waiting.outbox_depth > 0, "{waiting:?}");
+        assert!(waiting.events >= 2, "{waiting:?}");
+
+        kit.drain();
+        history.sample().await.unwrap();
+        history.sample().await.unwrap();
+        let samples = history.view().await.unwrap().samples;
+        let [.., busy, quiet] = samples.as_slice() else {
+            panic!("{samples:?}")
+        };
+        assert_eq!(busy.outbox_depth, 0, "{busy:?}");
+        let (busy, quiet) = (&busy.plugins[0], &quiet.plugins[0]);
+        assert!(busy.calls >= 1 && busy.failures == 0, "{busy:?}");
+        assert!(busy.p50_ms.is_some() && busy.p99_ms.is_some(), "{busy:?}");
+        // Totals carry on; latencies are only those of the interval's calls.
+        assert_eq!(quiet.calls, busy.calls);
+        assert_eq!((quiet.p50_ms, quiet.p99_ms), (None, None));
+
+        closing.send_replace(true);
+        for _ in 0..1000 {
+            if Arc::strong_count(&history) == 1 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the sampler did not stop at shutdown");
+    }
+
+    #[tokio::test]
+    async fn only_the_last_samples_are_kept() {
+        let kit = Kit::new(&[]);
+        let (_closing, closed) = watch::channel(false);
+        let history = History::start(kit.chat.clone(), NEVER, closed);
+        for _ in 0..SAMPLES_KEPT + 20 {
+            history.sample().await.unwrap();
+        }
+        let samples = history.view().await.unwrap().samples;
+        assert_eq!(samples.len(), SAMPLES_KEPT);
+        assert!(samples.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+}
