@@ -1,6 +1,7 @@
 //! The web pages as HTTP sees them: every page and file with its content type and security headers,
 //! revalidation by ETag, nothing outside the pages' folder reachable, the API's JSON 404 unchanged; the
-//! console's live tail (a chat event and a plugin's log line as NDJSON lines) and its history.
+//! console's live tail (a chat event and a plugin's log line as NDJSON lines; it ends when the server
+//! stops, without holding the stop up) and its history; a plugin's rejection names the plugin.
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
@@ -28,6 +29,7 @@ async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
         ("/console", "text/html"),
         ("/console/", "text/html"),
         ("/chat", "text/html"),
+        ("/chat/", "text/html"),
         ("/ui/chat/chat.js", "text/javascript"),
         ("/ui/console/console.js", "text/javascript"),
         ("/ui/common/base.css", "text/css"),
@@ -72,6 +74,42 @@ async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
         );
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(must(again.bytes().await, path).is_empty());
+    }
+    // HEAD: the same headers, no body.
+    let head = must(
+        server
+            .http
+            .head(format!("{}/console", server.base))
+            .send()
+            .await,
+        "HEAD /console",
+    );
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(
+        head.headers()[CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/html"))
+    );
+    assert!(head.headers().contains_key(CONTENT_SECURITY_POLICY));
+    assert!(head.headers().contains_key(ETAG));
+    assert!(must(head.bytes().await, "HEAD body").is_empty());
+    // A list of tags, weak or not, revalidates when one matches; another tag gets the file.
+    let etag = get(&server, "/").await.headers()[ETAG].clone();
+    let etag = etag.to_str().unwrap_or_default();
+    for (tags, status) in [
+        (format!("\"other\", W/{etag}"), StatusCode::NOT_MODIFIED),
+        ("\"other\"".to_owned(), StatusCode::OK),
+    ] {
+        let answer = must(
+            server
+                .http
+                .get(format!("{}/", server.base))
+                .header(IF_NONE_MATCH, &tags)
+                .send()
+                .await,
+            "a conditional GET",
+        );
+        assert_eq!(answer.status(), status, "{tags}");
     }
     let page = must(get(&server, "/chat").await.text().await, "the chat page");
     assert!(page.contains("/ui/chat/chat.js"), "{page}");
@@ -243,5 +281,68 @@ async fn the_tail_streams_events_and_plugin_log_lines_to_the_admin_only() {
     let latest = &quiet[quiet.len() - 1]["plugins"][0];
     assert_eq!(latest["calls"], 1);
     assert_eq!(latest["p99_ms"], Value::Null, "no calls since: {latest}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_tail_ends_when_the_server_stops_and_does_not_hold_it_up() {
+    let server = TestServer::start().await;
+    let mut tail = must(
+        server
+            .http
+            .get(format!("{}/v1/admin/tail", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await,
+        "tail",
+    );
+    assert_eq!(tail.status(), StatusCode::OK);
+    let hello = must(
+        must(
+            tokio::time::timeout(PATIENCE, tail.chunk()).await,
+            "hello in time",
+        ),
+        "the hello chunk",
+    );
+    assert!(
+        hello.is_some_and(|line| line.starts_with(b"{") && line.ends_with(b"\n")),
+        "one NDJSON line"
+    );
+    // `stop` fails the test unless the server stops cleanly within PATIENCE, the tail still open.
+    server.stop().await;
+    let mut rest = Vec::new();
+    loop {
+        let chunk = tokio::time::timeout(PATIENCE, tail.chunk()).await;
+        match must(must(chunk, "the tail's end in time"), "a clean end") {
+            Some(bytes) => rest.extend_from_slice(&bytes),
+            None => break,
+        }
+    }
+    // Whatever came after the hello is whole lines (a ping, say), and nothing is cut off.
+    assert!(rest.is_empty() || rest.ends_with(b"\n"), "{rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_names_the_plugin_in_the_error() {
+    let server = TestServer::with_plugins(&[chathooks_tests::example("profanity_filter")]).await;
+    let alice = server.user("alice").await;
+    let conv = server.conversation(&alice, &[]).await;
+    let (status, answer) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/conversations/{conv}/messages"),
+            Some(&alice),
+            Some(serde_json::json!({"body": "damn!"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["code"], "rejected_by_plugin", "{answer}");
+    assert_eq!(answer["error"]["plugin"], "profanity_filter", "{answer}");
+    // Other errors have no `plugin` field at all (not `null`).
+    let (status, missing) = server
+        .call(reqwest::Method::GET, "/v1/no-such-route", None, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing["error"].get("plugin").is_none(), "{missing}");
     server.stop().await;
 }
