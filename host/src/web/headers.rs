@@ -15,7 +15,7 @@ use super::assets::Asset;
 /// also be `data:` URLs (charts and icons drawn by the pages).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
-    manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// `asset` with its content type, ETag and the security headers; a bodiless 304 when `request`'s
 /// `If-None-Match` already names its ETag.
