@@ -59,7 +59,7 @@ use crate::events::{self, ChatEvent, Visibility};
 use crate::live::{Hub, LiveEvent};
 use crate::model::{Conversation, Message, Millis, User};
 use crate::plugins::registry::Registry;
-use crate::store::{self, Db, StoreError};
+use crate::store::{self, AfterCommit, Db, StoreError};
 
 /// The chat service: what the API calls. Cheap to clone (every field is shared).
 #[derive(Debug, Clone)]
@@ -240,21 +240,42 @@ impl Chat {
                     }
                 }
             },
-            |(_, recorder)| {
-                for event in &recorder.live {
-                    self.hub.publish_shared(event.clone());
-                }
-                match &self.stored {
-                    Some(signal) if recorder.stored => (signal.0)(),
-                    None if recorder.queued => self.dispatch.wake(),
-                    _ => {}
-                }
-            },
+            |(_, recorder)| self.after_commit(recorder),
         );
         match result {
             Ok((value, _)) => Ok(value),
             Err(e) => Err(failure.take().unwrap_or_else(|| e.into())),
         }
+    }
+
+    /// What a committed transaction that recorded into `recorder` leaves to do: publish its live events,
+    /// then wake whoever takes its stored events (the dispatcher, or a cluster node's sequencer). `None`
+    /// when there is nothing to do.
+    fn after_commit(&self, recorder: &Recorder) -> Option<AfterCommit> {
+        let wake: Option<Box<dyn FnOnce() + Send>> = match &self.stored {
+            Some(signal) if recorder.stored => {
+                let signal = signal.clone();
+                Some(Box::new(move || (signal.0)()))
+            }
+            None if recorder.queued => {
+                let dispatch = self.dispatch.clone();
+                Some(Box::new(move || dispatch.wake()))
+            }
+            _ => None,
+        };
+        if recorder.live.is_empty() && wake.is_none() {
+            return None;
+        }
+        let hub = self.hub.clone();
+        let live = recorder.live.clone();
+        Some(Box::new(move || {
+            for event in live {
+                hub.publish_shared(event);
+            }
+            if let Some(wake) = wake {
+                wake();
+            }
+        }))
     }
 
     /// Runs `f` on a read snapshot, with chat errors.

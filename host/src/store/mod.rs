@@ -61,6 +61,10 @@ pub enum Durability {
     Power,
 }
 
+/// What a committed write leaves to do: publishing its events to live subscribers and waking the
+/// dispatcher ([`Db::write_then`]).
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
 /// The chat database, on one of the backends.
 #[derive(Debug)]
 pub enum Db {
@@ -101,19 +105,21 @@ impl Db {
     /// back. `f` may be called again if the backend retries a transaction that lost a race, so it must
     /// not have effects outside the transaction.
     pub fn write<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
-        self.write_then(f, |_| ())
+        self.write_then(f, |_| None)
     }
 
-    /// Like [`Db::write`], then calls `after_commit` with the result before the next write can commit.
+    /// Like [`Db::write`], then runs the [`AfterCommit`] that `after_commit` makes of the result (if any)
+    /// once the transaction committed, before the next write can commit.
     ///
     /// Use it to publish the transaction's events to live subscribers: because the next write cannot
-    /// commit until `after_commit` returns, subscribers see events in event-id order, and a client that
-    /// resumes from the last id it saw never skips one. `after_commit` must be quick and must not touch
-    /// the database (a non-blocking channel send is right).
+    /// commit until it returns, subscribers see events in event-id order, and a client that resumes from
+    /// the last id it saw never skips one. It must be quick and must not touch the database (a
+    /// non-blocking channel send is right). SQLite may run it on the thread of another write committed in
+    /// the same group (see [`sqlite::writer`]), hence `Send` and owned.
     pub fn write_then<T>(
         &self,
         f: impl FnMut(&dyn Tx) -> Result<T>,
-        after_commit: impl FnOnce(&T),
+        after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
     ) -> Result<T> {
         let mut f = f;
         match self {

@@ -72,7 +72,7 @@ use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
-use crate::store::{Read, Tx};
+use crate::store::{AfterCommit, Read, Tx};
 
 /// Worker threads of the backend's runtime. They only move bytes between sockets and the callers
 /// blocked in `block_on` (parsing and building protocol messages, microseconds per statement); the
@@ -225,15 +225,15 @@ impl PgDb {
     /// Runs `f` in one READ COMMITTED transaction and commits if it returns `Ok`; see the module docs for
     /// the writer mutex and the retries (so `f` may run more than once).
     pub fn write<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
-        self.write_then(f, |_| ())
+        self.write_then(f, |_| None)
     }
 
-    /// Like [`PgDb::write`], then calls `after_commit` with the result while still holding the writer
-    /// mutex, so that the next write cannot commit before it returns (live events in id order).
+    /// Like [`PgDb::write`], then runs what `after_commit` makes of the result while still holding the
+    /// writer mutex, so that the next write cannot commit before it returns (live events in id order).
     pub fn write_then<T>(
         &self,
         mut f: impl FnMut(&dyn Tx) -> Result<T>,
-        after_commit: impl FnOnce(&T),
+        after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
     ) -> Result<T> {
         let cluster = self.cluster.get().map(|holder| &**holder);
         let _writer = cluster.is_none().then(|| lock(&self.writer));
@@ -259,7 +259,9 @@ impl PgDb {
             })?;
             match outcome {
                 Ok(value) => {
-                    after_commit(&value);
+                    if let Some(then) = after_commit(&value) {
+                        then();
+                    }
                     return Ok(value);
                 }
                 Err((true, error)) if attempt < MAX_WRITE_ATTEMPTS => {

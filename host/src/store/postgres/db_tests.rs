@@ -3,7 +3,7 @@
 //! mutex under concurrent writers. Plain `#[test]`s: the store blocks, and must not be called from async
 //! code. Each test skips when PostgreSQL is not installed, unless `CHATHOOKS_REQUIRE_POSTGRES=1`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chathooks_testservers::Postgres;
 use serde_json::json;
@@ -319,7 +319,7 @@ fn the_writer_mutex_keeps_event_ids_in_commit_order() -> TestResult {
     db.write(|tx| tx.create_user(&user("alice"), 1).map(|_| ()))?;
     let audience = ids(["alice"]);
     // What live subscribers would see, in the order after_commit ran.
-    let published = Mutex::new(Vec::new());
+    let published = Arc::new(Mutex::new(Vec::new()));
     let done = std::sync::atomic::AtomicBool::new(false);
     let violations = std::thread::scope(|s| {
         for writer in 0..WRITERS {
@@ -332,10 +332,10 @@ fn the_writer_mutex_keeps_event_ids_in_commit_order() -> TestResult {
                             tx.append_event("x", Some(&conversation), audience, &json!({}), 1)
                         },
                         |id| {
-                            published
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(*id)
+                            let (published, id) = (Arc::clone(published), *id);
+                            Some(Box::new(move || {
+                                published.lock().unwrap_or_else(|p| p.into_inner()).push(id)
+                            }))
                         },
                     );
                     assert!(written.is_ok(), "{written:?}");
@@ -372,7 +372,7 @@ fn the_writer_mutex_keeps_event_ids_in_commit_order() -> TestResult {
         violations, 0,
         "a reader saw an older id appear after a newer one"
     );
-    let published = published.into_inner().unwrap_or_else(|p| p.into_inner());
+    let published = std::mem::take(&mut *published.lock().unwrap_or_else(|p| p.into_inner()));
     assert_eq!(published.len(), WRITERS * WRITES);
     assert!(
         published.windows(2).all(|w| w[0] < w[1]),

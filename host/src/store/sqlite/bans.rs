@@ -4,10 +4,11 @@
 //! both in one transaction) and the row outlives their membership, so adding them again can be refused.
 //! Deleting the conversation deletes its bans (`ON DELETE CASCADE`).
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::conversations::get_conversation;
 use super::users::{RawUser, missing_users};
+use super::writer::Writing;
 use crate::model::{Ban, Millis};
 use crate::store::error::{Result, StoreError};
 use crate::store::records::{NewBan, Outcome};
@@ -78,7 +79,7 @@ pub fn banned_among(
 
 /// Records a ban (it does not remove the member: the caller does, in the same transaction). A user
 /// already banned keeps their first ban (`changed == false`).
-pub fn add_ban(tx: &Transaction<'_>, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
+pub fn add_ban(tx: &Writing<'_>, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
     get_conversation(tx, &new.conversation_id)?;
     if let Some(missing) = missing_users(tx, std::slice::from_ref(&new.user_id))?.first() {
         return Err(StoreError::not_found("user", missing.as_str()));
@@ -104,11 +105,7 @@ pub fn add_ban(tx: &Transaction<'_>, new: &NewBan, now: Millis) -> Result<Outcom
 }
 
 /// Lifts `user_id`'s ban from `conversation_id`; the ban, if there was one. The user is not added back.
-pub fn remove_ban(
-    tx: &Transaction<'_>,
-    conversation_id: &str,
-    user_id: &str,
-) -> Result<Option<Ban>> {
+pub fn remove_ban(tx: &Writing<'_>, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
     let Some(existing) = ban(tx, conversation_id, user_id)? else {
         return Ok(None);
     };

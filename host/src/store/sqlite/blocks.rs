@@ -1,9 +1,10 @@
 //! Blocks: one user blocking another. A row per (blocker, blocked); what a block prevents (a one-to-one
 //! message to the blocker) is the chat layer's rule (`chat/blocks.rs`).
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::users::{RawUser, missing_users};
+use super::writer::Writing;
 use crate::model::{Block, Millis};
 use crate::store::error::{Result, StoreError};
 use crate::store::records::Outcome;
@@ -47,7 +48,7 @@ pub fn blocks_of(conn: &Connection, blocker: &str) -> Result<Vec<Block>> {
 /// Records that `blocker` blocks `blocked` ([`StoreError::NotFound`] for an unknown user); blocking
 /// again keeps the first block (`changed == false`).
 pub fn block_user(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     blocker: &str,
     blocked: &str,
     now: Millis,
@@ -71,7 +72,7 @@ pub fn block_user(
 }
 
 /// Lifts `blocker`'s block of `blocked`; the block, if there was one.
-pub fn unblock_user(tx: &Transaction<'_>, blocker: &str, blocked: &str) -> Result<Option<Block>> {
+pub fn unblock_user(tx: &Writing<'_>, blocker: &str, blocked: &str) -> Result<Option<Block>> {
     let Some(existing) = block(tx, blocker, blocked)? else {
         return Ok(None);
     };

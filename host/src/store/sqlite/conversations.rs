@@ -7,9 +7,10 @@
 //! set, as users expect.
 
 use crate::store::limits::{check_title, conversation_members, new_owner, stored_role};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::users::missing_users;
+use super::writer::Writing;
 use super::{messages, participants::participant};
 use crate::model::{Conversation, Millis, Role, UserConversation};
 use crate::store::error::{Result, StoreError};
@@ -21,7 +22,7 @@ use crate::store::records::{ConversationPatch, NewConversation};
 /// exactly this participant set exists, returns that one with `changed == false` (the new title, admins
 /// and metadata are then ignored).
 pub fn create_conversation(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     new: &NewConversation,
     now: Millis,
 ) -> Result<Outcome<Conversation>> {
@@ -184,7 +185,7 @@ pub fn list_for_user(
 
 /// Applies `patch` and bumps `updated_at`; returns the updated conversation.
 pub fn update_conversation(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     patch: &ConversationPatch,
     now: Millis,
@@ -209,14 +210,14 @@ pub fn update_conversation(
 
 /// Deletes the conversation with its participants, bans, messages, receipts and reactions; returns it as it was,
 /// for the `conversation.deleted` event. Its events stay in the log.
-pub fn delete_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversation> {
+pub fn delete_conversation(tx: &Writing<'_>, id: &str) -> Result<Conversation> {
     let before = get_conversation(tx, id)?;
     tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
     Ok(before)
 }
 
 /// Bumps `updated_at` (never backwards), for changes to title, metadata or membership.
-pub(crate) fn touch(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<()> {
+pub(crate) fn touch(tx: &Writing<'_>, id: &str, now: Millis) -> Result<()> {
     tx.prepare_cached("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
         .execute(params![id, now])?;
     Ok(())

@@ -10,9 +10,9 @@
 //! loss too, at the cost of one fsync (about a millisecond on SSDs, far more on network disks) per write.
 //!
 //! ## Connections
-//! One writer connection behind a `Mutex`: SQLite allows one writer at a time anyway, and taking the lock
-//! in-process instead of spinning on `SQLITE_BUSY` makes writes queue fairly and keeps event ids in commit
-//! order. Reads use a small pool of separate read-only connections, which in WAL mode see a consistent
+//! One writer connection behind a lock ([`Writer`]): SQLite allows one writer at a time anyway, and taking
+//! the lock in-process instead of spinning on `SQLITE_BUSY` makes writes queue fairly and keeps event ids in
+//! commit order; writes that queue at the same time commit together (group commit). Reads use a small pool of separate read-only connections, which in WAL mode see a consistent
 //! snapshot and never wait for the writer.
 //!
 //! ## Checkpoints
@@ -23,12 +23,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::migrations;
+use super::writer::{Writer, Writing};
+use crate::store::AfterCommit;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 
@@ -64,8 +67,8 @@ pub struct Db {
     path: PathBuf,
     /// Applied to every connection.
     durability: Durability,
-    /// The only connection that writes; see the module docs for why a `Mutex`.
-    writer: Mutex<Connection>,
+    /// The only connection that writes; see the module docs for why one.
+    writer: Writer,
     /// Idle read-only connections.
     readers: Mutex<Vec<Connection>>,
     /// Moves the WAL into the database file off the request path (see [`super::checkpoint`]).
@@ -101,7 +104,7 @@ impl Db {
         Ok(Self {
             path,
             durability,
-            writer: Mutex::new(writer),
+            writer: Writer::new(writer),
             readers: Mutex::new(Vec::new()),
             checkpointer,
         })
@@ -113,31 +116,29 @@ impl Db {
     }
 
     /// Runs `f` in an IMMEDIATE transaction and commits if it returns `Ok`; an `Err` (or a panic) rolls
-    /// everything back. IMMEDIATE takes the write lock up front, so a transaction that reads then writes
-    /// never fails half-way with `SQLITE_BUSY`.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.write_then(f, |_| ())
+    /// back everything it did. IMMEDIATE takes the write lock up front, so a transaction that reads then
+    /// writes never fails half-way with `SQLITE_BUSY`. Writes made at the same time may share the
+    /// transaction and its commit ([`Writer`]); each still succeeds or fails on its own.
+    pub fn write<T>(&self, f: impl FnOnce(&Writing<'_>) -> Result<T>) -> Result<T> {
+        self.write_then(f, |_| None)
     }
 
-    /// Like [`Db::write`], then calls `after_commit` with the result *while still holding the write lock*.
+    /// Like [`Db::write`], then runs what `after_commit` makes of the result *before the next write can
+    /// commit*, in commit order.
     ///
-    /// Use it to publish the transaction's events to live subscribers: because the next write cannot
-    /// commit until `after_commit` returns, subscribers see events in event-id order, and a client that
-    /// resumes from the last id it saw never skips one. `after_commit` must be quick and must not touch
-    /// the database (a non-blocking channel send is right).
+    /// Use it to publish the transaction's events to live subscribers: subscribers then see events in
+    /// event-id order, and a client that resumes from the last id it saw never skips one. What it returns
+    /// must be quick and must not touch the database (a non-blocking channel send is right).
     pub fn write_then<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-        after_commit: impl FnOnce(&T),
+        f: impl FnOnce(&Writing<'_>) -> Result<T>,
+        after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
     ) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        after_commit(&value);
-        drop(conn);
-        self.checkpointer.committed();
-        Ok(value)
+        let (committed, result) = self.writer.write(f, after_commit);
+        if committed {
+            self.checkpointer.committed();
+        }
+        result
     }
 
     /// Runs `f` on a read-only connection inside a read transaction, so every query in `f` sees the same

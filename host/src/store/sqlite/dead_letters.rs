@@ -4,16 +4,17 @@
 //! Replaying puts it back as a pending delivery; it then goes first in its queue again (its event id is
 //! the oldest), so a plugin sees it before newer events of that conversation that are still queued.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::events::RawEvent;
+use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::records::DeadLetter;
 
 /// Gives up on a delivery: moves it to `dead_letters` (releasing its queue) and returns the dead letter id.
 pub fn dead_letter(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     event_id: i64,
     plugin: &str,
     error: &str,
@@ -39,7 +40,7 @@ pub fn dead_letter(
 /// Records that `event_id` was not queued for `plugin` at all (its backlog was full): a dead letter with no
 /// attempt, replayable like any other. Returns its id.
 pub fn dead_letter_unqueued(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     event_id: i64,
     plugin: &str,
     reason: &str,
@@ -56,7 +57,7 @@ pub fn dead_letter_unqueued(
 /// Gives up on every pending (not in flight) delivery to `plugin`, oldest event first, with `reason`:
 /// they become dead letters, keeping their attempt counts. Returns how many.
 pub fn dead_letter_waiting(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     plugin: &str,
     reason: &str,
     now: Millis,
@@ -90,7 +91,7 @@ pub fn dead_letters(conn: &Connection, after_id: i64, limit: u32) -> Result<Vec<
 
 /// Takes dead letter `id` for replay: deletes it and queues a pending delivery of its event to its plugin,
 /// due at `now`, continuing its attempt count. Returns the dead letter as it was.
-pub fn replay_dead_letter(tx: &Transaction<'_>, id: i64, now: Millis) -> Result<DeadLetter> {
+pub fn replay_dead_letter(tx: &Writing<'_>, id: i64, now: Millis) -> Result<DeadLetter> {
     let letter = dead_letters_where(tx, "d.id = ?1", params![id])?
         .pop()
         .ok_or_else(|| StoreError::not_found("dead letter", id.to_string()))?;

@@ -1,14 +1,15 @@
 //! Users' push device tokens (`POST /v1/me/devices`), handed to the push gateway with each notification.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 
+use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::Result;
 use crate::store::records::Device;
 
 /// Registers (or re-registers) a device token for `user_id`.
 pub fn add_device(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     user_id: &str,
     platform: &str,
     token: &str,
@@ -28,7 +29,7 @@ pub fn add_device(
 }
 
 /// Removes a device token; whether it was there.
-pub fn remove_device(tx: &Transaction<'_>, user_id: &str, token: &str) -> Result<bool> {
+pub fn remove_device(tx: &Writing<'_>, user_id: &str, token: &str) -> Result<bool> {
     let n = tx.execute(
         "DELETE FROM devices WHERE user_id = ?1 AND token = ?2",
         params![user_id, token],

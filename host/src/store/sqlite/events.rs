@@ -8,8 +8,9 @@
 //! whose audience contains the user, so a non-participant never sees a conversation's events. Appending
 //! an event also enqueues it in the [`outbox`](super::outbox) for after-hooks, when a plugin listens.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{json_text, json_value};
@@ -29,7 +30,7 @@ pub enum Queue {
 /// event id. Call it in the same transaction as the change it describes, so the two commit (or vanish)
 /// together.
 pub fn append_event(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     kind: &str,
     conversation_id: Option<&str>,
     audience: &[String],

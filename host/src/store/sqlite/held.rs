@@ -4,9 +4,10 @@
 //! records the decision. Rows stay after the decision, as the record of what was decided, and go with
 //! their conversation.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::users::RawUser;
+use super::writer::Writing;
 use crate::model::{HeldMessage, HoldState, Millis, Origin};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{json_value, new_id};
@@ -96,11 +97,7 @@ fn into_held((raw, sender): (RawHeld, RawUser)) -> Result<HeldMessage> {
 
 /// Holds a message for review, or returns the sender's earlier held message with the same `client_id`
 /// (`changed == false`).
-pub fn hold_message(
-    tx: &Transaction<'_>,
-    new: &NewHeld,
-    now: Millis,
-) -> Result<Outcome<HeldMessage>> {
+pub fn hold_message(tx: &Writing<'_>, new: &NewHeld, now: Millis) -> Result<Outcome<HeldMessage>> {
     if let Some(client_id) = &new.client_id
         && let Some(earlier) = find_held_by_client_id(tx, &new.sender_id, client_id)?
     {
@@ -144,7 +141,7 @@ pub fn hold_message(
 /// Records a moderator's decision on a pending held message; [`StoreError::Conflict`] if it is no longer
 /// pending.
 pub fn decide_held(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     state: HoldState,
     decided_by: &str,

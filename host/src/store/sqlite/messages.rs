@@ -4,9 +4,10 @@
 //! serialised (one writer, IMMEDIATE transactions) and a failed transaction rolls the bump back, so seqs
 //! are 1, 2, 3, ... with no gaps and no duplicates. Deletes are soft for the same reason.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::message_rows::{RawMessage, message_select};
+use super::writer::Writing;
 use super::{conversations, unread};
 use crate::model::{Message, Millis, Origin};
 use crate::store::error::{Result, StoreError};
@@ -19,11 +20,7 @@ use crate::store::records::{MessagePage, NewMessage};
 /// (`changed == false`; the caller must then not append an event or fire hooks again).
 ///
 /// [`StoreError::Conflict`] if that `client_id` was already used by the sender in another conversation.
-pub fn send_message(
-    tx: &Transaction<'_>,
-    new: &NewMessage,
-    now: Millis,
-) -> Result<Outcome<Message>> {
+pub fn send_message(tx: &Writing<'_>, new: &NewMessage, now: Millis) -> Result<Outcome<Message>> {
     if let Some(client_id) = &new.client_id {
         if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_LEN {
             return Err(StoreError::Invalid(format!(
@@ -191,7 +188,7 @@ pub fn threads(conn: &Connection, conversation_id: &str, limit: u32) -> Result<V
 /// Replaces a message's body (and metadata, if given) and mentions, and sets `edited_at`.
 /// [`StoreError::Conflict`] for a deleted message. Who may edit is the caller's decision.
 pub fn edit_message(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     body: &str,
     metadata: Option<&serde_json::Value>,
@@ -219,7 +216,7 @@ pub fn edit_message(
 /// Soft-deletes a message: empties its body, metadata (which may hold attachments) and mentions and sets
 /// `deleted`, keeping the row so seqs stay gapless; it no longer counts as unread. Deleting twice returns
 /// `changed == false`.
-pub fn delete_message(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<Outcome<Message>> {
+pub fn delete_message(tx: &Writing<'_>, id: &str, now: Millis) -> Result<Outcome<Message>> {
     let before = get_message(tx, id)?;
     if before.deleted {
         return Ok(Outcome {
@@ -240,7 +237,7 @@ pub fn delete_message(tx: &Transaction<'_>, id: &str, now: Millis) -> Result<Out
     })
 }
 
-fn store_mentions(tx: &Transaction<'_>, message_id: &str, mentions: &[String]) -> Result<()> {
+fn store_mentions(tx: &Writing<'_>, message_id: &str, mentions: &[String]) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO mentions (message_id, user_id) SELECT ?1, id FROM users WHERE id = ?2",
     )?;

@@ -1,15 +1,15 @@
 //! The SQLite backend: the embedded default, one file in the data folder.
 //!
 //! ## Overview
-//! [`Db`] owns the file (WAL mode, migrated on open) and runs closures in transactions. The query
-//! functions of the files below take a `&Transaction` (writes) or `&Connection` (reads) plus typed
-//! inputs; [`seam`] implements the store's [`Read`](super::Read) and [`Tx`](super::Tx) traits on
-//! rusqlite's own `Connection` and `Transaction` by calling them, so the layers above compose one
-//! operation from several calls and commit them together with the operation's event, without naming
-//! rusqlite.
+//! [`Db`] owns the file (WAL mode, migrated on open) and runs closures in transactions, several
+//! concurrent ones committed together (group commit, see [`db`]). The query functions of the files below
+//! take a `&Writing` (the writer, in a transaction) or `&Connection` (reads) plus typed inputs; [`seam`]
+//! implements the store's [`Read`](super::Read) and [`Tx`](super::Tx) traits on a `Connection` and a
+//! `Writing` by calling them, so the layers above compose one operation from several calls and commit
+//! them together with the operation's event, without naming rusqlite.
 //!
 //! ## Layout
-//! - [`db`]: opening, durability, the writer lock and read pool.
+//! - [`db`]: opening, durability and the read pool; [`writer`]: the writer connection and group commit.
 //! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
 //! - [`users`]: users, bot users and whether each is active; [`tokens`]: their hashed bearer tokens.
 //! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).
@@ -52,6 +52,7 @@ pub mod timers;
 pub mod tokens;
 pub(crate) mod unread;
 pub mod users;
+pub mod writer;
 
 #[cfg(test)]
 pub(crate) mod testutil;

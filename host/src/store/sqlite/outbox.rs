@@ -25,9 +25,10 @@
 //! plugins proceed; events without a conversation form one more queue. The rows returned by one
 //! [`next_deliveries`] call, or started by [`start_head`], are therefore safe to run concurrently.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::events::{EVENT_SELECT, RawEvent};
+use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::json_text;
@@ -56,12 +57,7 @@ pub fn pending_event_ids(conn: &Connection, limit: u32) -> Result<Vec<i64>> {
 
 /// Creates a pending delivery of `event_id` to each of `plugins`, due at `now`, and removes the event
 /// from the outbox. Safe to repeat (existing deliveries are kept). Returns how many were created.
-pub fn fan_out(
-    tx: &Transaction<'_>,
-    event_id: i64,
-    plugins: &[String],
-    now: Millis,
-) -> Result<usize> {
+pub fn fan_out(tx: &Writing<'_>, event_id: i64, plugins: &[String], now: Millis) -> Result<usize> {
     let conversation: Option<Option<String>> = tx
         .prepare_cached("SELECT conversation_id FROM events WHERE id = ?1")?
         .query_row([event_id], |r| r.get(0))
@@ -139,7 +135,7 @@ pub fn queue(conn: &Connection, plugin: &str, conversation: &str) -> Result<Vec<
 /// Like [`fan_out`] for an event already read (from [`pending_events`]): no lookup of its conversation.
 /// Returns the deliveries it queued (existing ones included), for the dispatcher's memory.
 pub fn fan_out_event(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     event: &StoredEvent,
     plugins: &[String],
     now: Millis,
@@ -170,7 +166,7 @@ pub fn fan_out_event(
 /// one `deliveries_order` probe, keeps order and at-most-one start even when that memory is out of date
 /// (a dead letter replayed ahead of the queue meanwhile).
 pub fn start_head(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     event_id: i64,
     plugin: &str,
     now: Millis,
@@ -204,7 +200,7 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<Millis>> {
 
 /// Marks a delivery in flight and returns its attempt number (1 for the first). Committing this before
 /// calling the hook keeps attempt numbers right across crashes.
-pub fn start_delivery(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Result<u32> {
+pub fn start_delivery(tx: &Writing<'_>, event_id: i64, plugin: &str) -> Result<u32> {
     tx.query_row(
         "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
          WHERE event_id = ?1 AND plugin = ?2 RETURNING attempt",
@@ -216,7 +212,7 @@ pub fn start_delivery(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Resu
 }
 
 /// The hook handled the event: the delivery is finished (its row is deleted). False if there was none.
-pub fn delivery_succeeded(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Result<bool> {
+pub fn delivery_succeeded(tx: &Writing<'_>, event_id: i64, plugin: &str) -> Result<bool> {
     Ok(tx
         .prepare_cached("DELETE FROM deliveries WHERE event_id = ?1 AND plugin = ?2")?
         .execute(params![event_id, plugin])?
@@ -225,7 +221,7 @@ pub fn delivery_succeeded(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> 
 
 /// The attempt failed: keep the delivery pending, due again at `next_attempt_at`.
 pub fn delivery_failed(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     event_id: i64,
     plugin: &str,
     error: &str,
@@ -249,7 +245,7 @@ pub fn delivery_failed(
 /// The call did not happen after all (the plugin's circuit breaker refused it): the delivery is pending
 /// again, due at `next_attempt_at`, and the attempt `start_delivery` counted is given back.
 pub fn postpone_delivery(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     event_id: i64,
     plugin: &str,
     next_attempt_at: Millis,
@@ -271,7 +267,7 @@ pub fn postpone_delivery(
 
 /// Makes deliveries left in flight by a crash pending and due at once; returns how many. Call once at
 /// start-up, before the dispatcher runs.
-pub fn recover_in_flight(tx: &Transaction<'_>) -> Result<usize> {
+pub fn recover_in_flight(tx: &Writing<'_>) -> Result<usize> {
     Ok(tx.execute(
         "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'in_flight'",
         [],

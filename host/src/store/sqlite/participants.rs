@@ -5,10 +5,11 @@
 //! they may do; `is_admin` is written with it (`role = 'admin'`) for queries that predate roles. Role
 //! changes and ownership are in [`roles`](super::roles).
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::conversations::{get_conversation, touch};
 use super::users::{RawUser, missing_users};
+use super::writer::Writing;
 use crate::model::{Millis, Participant, Role};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
@@ -87,7 +88,7 @@ pub fn participants(conn: &Connection, conversation_id: &str) -> Result<Vec<Part
 /// Adds `user_ids` (not admins) to the conversation; returns those who were not members already. New
 /// members start with the existing messages counted as read: history, not unread (unread count 0).
 pub fn add_participants(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     user_ids: &[String],
     now: Millis,
@@ -119,12 +120,7 @@ pub fn add_participants(
 /// Removes `user_id` from the conversation; false if they were not a member. Their receipts stay (they
 /// are history), but no longer count towards message status. An owner who leaves leaves the conversation
 /// without one (`owner_id` null) until an admin transfers it.
-pub fn remove_participant(
-    tx: &Transaction<'_>,
-    id: &str,
-    user_id: &str,
-    now: Millis,
-) -> Result<bool> {
+pub fn remove_participant(tx: &Writing<'_>, id: &str, user_id: &str, now: Millis) -> Result<bool> {
     get_conversation(tx, id)?;
     let removed = tx
         .prepare_cached("DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?
@@ -141,7 +137,7 @@ pub fn remove_participant(
 
 /// Makes a member an admin or not; [`StoreError::NotFound`] if they are not a member.
 pub fn set_admin(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     user_id: &str,
     admin: bool,

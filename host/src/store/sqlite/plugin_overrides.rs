@@ -2,8 +2,9 @@
 //! values over the manifest's defaults. One row per plugin name, written whole by
 //! [`put_plugin_overrides`] (the caller reads, changes and writes it in one transaction), never deleted.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::Result;
 use crate::store::records::PluginOverridesRow;
@@ -47,7 +48,7 @@ pub fn all_plugin_overrides(conn: &Connection) -> Result<Vec<PluginOverridesRow>
 /// Sets plugin `name`'s overrides to `disabled` and `settings` (creating the row, revision 1, or
 /// replacing it, revision + 1); the row afterwards.
 pub fn put_plugin_overrides(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     name: &str,
     disabled: bool,
     settings: &serde_json::Map<String, serde_json::Value>,

@@ -9,8 +9,9 @@
 //! The connection counting itself is in memory, on the node holding the sockets (`crate::presence`); the
 //! table only changes when a node's first connection of a user opens or its last one closes for good.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use super::writer::Writing;
 use crate::model::{Millis, Presence};
 use crate::store::error::Result;
 use crate::store::records::PresenceChange;
@@ -18,7 +19,7 @@ use crate::store::records::PresenceChange;
 /// Records that `user_id` is (or is no longer) connected to `node`; whether that flipped the user's
 /// overall state.
 pub fn set_presence(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     user_id: &str,
     node: &str,
     online: bool,
@@ -52,7 +53,7 @@ pub fn set_presence(
 
 /// Drops every row of `node` (it restarted, or is gone); the users that left offline.
 pub fn clear_node_presence(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     node: &str,
     now: Millis,
 ) -> Result<Vec<PresenceChange>> {

@@ -1,9 +1,10 @@
 //! Emoji reactions, unique per (message, user, emoji): reacting twice with the same emoji is a no-op.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::messages;
 use super::users::RawUser;
+use super::writer::Writing;
 use crate::model::{Millis, Reaction};
 use crate::store::error::{Result, StoreError};
 use crate::store::limits::MAX_EMOJI_LEN;
@@ -12,7 +13,7 @@ use crate::store::records::Outcome;
 /// Adds `user_id`'s `emoji` reaction to `message_id`; an existing identical reaction is returned with
 /// `changed == false`. [`StoreError::Conflict`] on a deleted message.
 pub fn add_reaction(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     message_id: &str,
     user_id: &str,
     emoji: &str,
@@ -44,7 +45,7 @@ pub fn add_reaction(
 
 /// Removes a reaction and returns it (for the `reaction.deleted` event), or `None` if there was none.
 pub fn remove_reaction(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     message_id: &str,
     user_id: &str,
     emoji: &str,

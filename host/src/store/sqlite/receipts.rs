@@ -6,9 +6,10 @@
 //! are a column kept up to date by every write that changes them ([`unread`](super::unread)), because
 //! counting them was O(unread messages) on every send.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::users::RawUser;
+use super::writer::Writing;
 use super::{messages, unread};
 use crate::model::{MessageStatus, Millis, Receipt};
 use crate::store::error::{Result, StoreError};
@@ -19,7 +20,7 @@ use crate::store::records::{ReadOutcome, ReceiptCounts};
 /// Records that `message_id` reached one of `user_id`'s devices. The first delivery time is kept;
 /// a repeat returns `changed == false`.
 pub fn mark_delivered(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     message_id: &str,
     user_id: &str,
     now: Millis,
@@ -46,7 +47,7 @@ pub fn mark_delivered(
 ///
 /// [`StoreError::NotFound`] if the user is not a participant or the message is not in the conversation.
 pub fn mark_read(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     conversation_id: &str,
     user_id: &str,
     up_to: Option<&str>,

@@ -4,10 +4,11 @@
 //! never disagree. The owner (`conversations.owner_id`) is always an admin: transferring ownership
 //! promotes the new owner. Who may do either is the chat layer's business (`chat/roles.rs`).
 
-use rusqlite::{Transaction, params};
+use rusqlite::params;
 
 use super::conversations::{get_conversation, touch};
 use super::participants::participant;
+use super::writer::Writing;
 use crate::model::{Millis, Role};
 use crate::store::error::{Result, StoreError};
 use crate::store::records::{OwnerChange, RoleChange};
@@ -16,7 +17,7 @@ use crate::store::records::{OwnerChange, RoleChange};
 /// [`StoreError::NotFound`] (participant) if they are not a member. Setting the role they have changes
 /// nothing (not even `updated_at`).
 pub fn set_role(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     user_id: &str,
     role: Role,
@@ -47,7 +48,7 @@ pub fn set_role(
 /// Makes `new_owner` the owner of conversation `id`, promoting them to admin if they were not one.
 /// [`StoreError::NotFound`] (participant) if they are not a member. The old owner stays an admin.
 pub fn transfer_owner(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     id: &str,
     new_owner: &str,
     now: Millis,

@@ -3,15 +3,16 @@
 //! `rev` grows on every set, so the scheduler can finish a firing ("delete this one-shot timer", "move
 //! this interval timer on") without undoing a timer the plugin set again while it was being called.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 
+use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::Result;
 use crate::store::records::Timer;
 
 /// Stores a timer, replacing one of the same plugin and name.
 pub fn set_timer(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     plugin: &str,
     name: &str,
     due_at: Millis,
@@ -31,7 +32,7 @@ pub fn set_timer(
 }
 
 /// Removes a timer; whether it existed.
-pub fn cancel_timer(tx: &Transaction<'_>, plugin: &str, name: &str) -> Result<bool> {
+pub fn cancel_timer(tx: &Writing<'_>, plugin: &str, name: &str) -> Result<bool> {
     let n = tx.execute(
         "DELETE FROM plugin_timers WHERE plugin = ?1 AND name = ?2",
         params![plugin, name],
@@ -79,7 +80,7 @@ pub fn next_due(conn: &Connection) -> Result<Option<Millis>> {
 /// After a firing of `timer`: delete it (`next` is `None`) or move it to `next` with `attempts`, unless it
 /// was set again meanwhile (its `rev` changed). Returns whether the row was touched.
 pub fn finish_firing(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     timer: &Timer,
     next: Option<Millis>,
     attempts: u32,

@@ -7,10 +7,11 @@
 //!
 //! Bot users never get a token: they act through their plugin.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use super::users::{RawUser, get_account};
+use super::writer::Writing;
 use crate::model::{Millis, TokenInfo};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{new_id, random_hex};
@@ -26,7 +27,7 @@ const TOKEN_BYTES: usize = 32;
 /// [`StoreError::NotFound`] for an unknown user, [`StoreError::Invalid`] for a bot user,
 /// [`StoreError::Conflict`] when the user already holds [`MAX_TOKENS_PER_USER`] unexpired tokens.
 pub fn issue_token(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     user_id: &str,
     expires_at: Option<Millis>,
     now: Millis,
@@ -100,7 +101,7 @@ pub fn token_owner(conn: &Connection, token: &str) -> Result<Option<TokenOwner>>
 }
 
 /// Records that token `token_id` was used at `now`.
-pub fn note_use(tx: &Transaction<'_>, token_id: &str, now: Millis) -> Result<()> {
+pub fn note_use(tx: &Writing<'_>, token_id: &str, now: Millis) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
     )?
@@ -135,7 +136,7 @@ fn token_info(r: &Row<'_>, now: Millis) -> rusqlite::Result<TokenInfo> {
 }
 
 /// Revokes token `token_id` of `user_id`; false if the user has no such token.
-pub fn revoke_token(tx: &Transaction<'_>, user_id: &str, token_id: &str) -> Result<bool> {
+pub fn revoke_token(tx: &Writing<'_>, user_id: &str, token_id: &str) -> Result<bool> {
     let deleted = tx
         .prepare_cached("DELETE FROM tokens WHERE user_id = ?1 AND id = ?2")?
         .execute([user_id, token_id])?;
@@ -143,7 +144,7 @@ pub fn revoke_token(tx: &Transaction<'_>, user_id: &str, token_id: &str) -> Resu
 }
 
 /// Revokes every token of `user_id`; returns how many there were.
-pub fn revoke_tokens(tx: &Transaction<'_>, user_id: &str) -> Result<usize> {
+pub fn revoke_tokens(tx: &Writing<'_>, user_id: &str) -> Result<usize> {
     Ok(tx.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id])?)
 }
 

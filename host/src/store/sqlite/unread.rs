@@ -18,17 +18,14 @@
 //!
 //! Migration 3 fills the column from the formula for existing databases.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 
+use super::writer::Writing;
 use crate::store::error::Result;
 
 /// Counts a new message (seq above every participant's `last_read_seq`) as unread for everyone in the
 /// conversation but its sender.
-pub(crate) fn message_sent(
-    tx: &Transaction<'_>,
-    conversation_id: &str,
-    sender_id: &str,
-) -> Result<()> {
+pub(crate) fn message_sent(tx: &Writing<'_>, conversation_id: &str, sender_id: &str) -> Result<()> {
     tx.prepare_cached(
         "UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = ?1 AND user_id != ?2",
     )?
@@ -40,7 +37,7 @@ pub(crate) fn message_sent(
 /// other than its sender who had not read it yet. Members who joined after it was sent have a
 /// `last_read_seq` at or above its seq, so it was never counted for them.
 pub(crate) fn message_deleted(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     conversation_id: &str,
     sender_id: &str,
     seq: i64,
@@ -57,7 +54,7 @@ pub(crate) fn message_deleted(
 /// the messages from others, not deleted, in between. Costs the messages newly read, which the caller
 /// writes receipts for anyway.
 pub(crate) fn messages_read(
-    tx: &Transaction<'_>,
+    tx: &Writing<'_>,
     conversation_id: &str,
     user_id: &str,
     previous: i64,

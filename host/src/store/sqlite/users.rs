@@ -5,8 +5,9 @@
 //! cannot take one, so nobody can post under a plugin's name, and a bot row can never be an ordinary
 //! user's row.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::writer::Writing;
 use crate::model::{Millis, User, UserAccount};
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{json_value, metadata_text};
@@ -15,7 +16,7 @@ use crate::store::records::NewUser;
 
 /// Creates an ordinary user. [`StoreError::Conflict`] if the id is taken, [`StoreError::Invalid`] if it is
 /// malformed or in the bot namespace.
-pub fn create_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<User> {
+pub fn create_user(tx: &Writing<'_>, user: &NewUser, now: Millis) -> Result<User> {
     if is_bot_id(&user.id) {
         return Err(StoreError::Invalid(format!(
             "user id {:?} starts with {BOT_ID_PREFIX:?}, which is reserved for plugins' bot users",
@@ -27,7 +28,7 @@ pub fn create_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<
 
 /// Creates a plugin's bot user; its id must be in the bot namespace. [`StoreError::Conflict`] if the id is
 /// taken.
-pub fn create_bot_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Result<User> {
+pub fn create_bot_user(tx: &Writing<'_>, user: &NewUser, now: Millis) -> Result<User> {
     if !user.id.starts_with(BOT_ID_PREFIX) {
         return Err(StoreError::Invalid(format!(
             "bot user id {:?} must start with {BOT_ID_PREFIX:?}",
@@ -37,7 +38,7 @@ pub fn create_bot_user(tx: &Transaction<'_>, user: &NewUser, now: Millis) -> Res
     insert(tx, user, true, now)
 }
 
-fn insert(tx: &Transaction<'_>, user: &NewUser, bot: bool, now: Millis) -> Result<User> {
+fn insert(tx: &Writing<'_>, user: &NewUser, bot: bool, now: Millis) -> Result<User> {
     if !valid_user_id(&user.id) {
         return Err(StoreError::Invalid(format!(
             "user id {:?} must be 1-{MAX_USER_ID_LEN} ASCII letters, digits, '_', '-' or '.'",
@@ -108,7 +109,7 @@ pub fn list_accounts(
 
 /// Deactivates user `id` as of `now` (`Some`) or reactivates them (`None`); a user already in that state
 /// keeps their original deactivation time. Returns the account afterwards.
-pub fn set_deactivated(tx: &Transaction<'_>, id: &str, now: Option<Millis>) -> Result<UserAccount> {
+pub fn set_deactivated(tx: &Writing<'_>, id: &str, now: Option<Millis>) -> Result<UserAccount> {
     get_account(tx, id)?;
     tx.prepare_cached(
         "UPDATE users SET deactivated_at = CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(deactivated_at, ?2) END

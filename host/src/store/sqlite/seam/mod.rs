@@ -1,9 +1,11 @@
-//! [`Read`] and [`Tx`] on rusqlite's own types: a `Connection` (a read snapshot or the writer) answers every
-//! query, a `Transaction` every query and change. Each method calls the query function of the same name in
-//! this backend's modules, so the SQLite path keeps its cached statements and its numbers. `Tx` is in
-//! [`tx`].
+//! [`Read`] and [`Tx`] on the SQLite connections: a `Connection` (a read snapshot or the writer) answers
+//! every query, the writer in a transaction ([`Writing`]) every query and change. Each method calls the
+//! query function of the same name in this backend's modules, so the SQLite path keeps its cached
+//! statements and its numbers. `Tx` is in [`tx`].
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
+
+use super::writer::Writing;
 
 use super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
@@ -277,6 +279,6 @@ macro_rules! impl_read {
 }
 
 impl_read!(Connection);
-impl_read!(Transaction<'_>);
+impl_read!(Writing<'_>);
 
 mod tx;

@@ -1,7 +1,7 @@
-//! [`Tx`] on a rusqlite `Transaction`: every change, each calling the function of the same name in this
-//! backend's modules.
+//! [`Tx`] on the writer in a transaction ([`Writing`]): every change, each calling the function of the
+//! same name in this backend's modules.
 
-use rusqlite::Transaction;
+use super::super::writer::Writing;
 
 use super::super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
@@ -18,7 +18,7 @@ use crate::store::records::{
 };
 use crate::store::{Result, Tx};
 
-impl Tx for Transaction<'_> {
+impl Tx for Writing<'_> {
     fn create_user(&self, user: &NewUser, now: Millis) -> Result<User> {
         users::create_user(self, user, now)
     }
