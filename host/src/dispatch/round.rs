@@ -157,7 +157,7 @@ pub(super) fn round(
     let mut backlogs = Backlogs::new(config.max_backlog_per_plugin);
     let mut given_up: Vec<GivenUp> = Vec::new();
     let mut fanned_out = false;
-    let (starts, stale) = db.write(|tx| {
+    let (starts, stale) = db.write_promptly(|tx| {
         fanned_out = false;
         for f in finished.iter() {
             record(tx, f, now)?;

@@ -108,6 +108,17 @@ impl Db {
         self.write_then(f, |_| None)
     }
 
+    /// Like [`Db::write`], but on SQLite commits as soon as `f` returned instead of waiting for writes
+    /// queued behind it to join its transaction (group commit, [`sqlite::writer`]): for a loop whose next
+    /// step waits on the write, such as the dispatcher's rounds. The same as `write` on PostgreSQL.
+    pub fn write_promptly<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
+        let mut f = f;
+        match self {
+            Self::Sqlite(db) => db.write_promptly(|tx| f(tx)),
+            Self::Postgres(db) => db.write(f),
+        }
+    }
+
     /// Like [`Db::write`], then runs the [`AfterCommit`] that `after_commit` makes of the result (if any)
     /// once the transaction committed, before the next write can commit.
     ///

@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::migrations;
-use super::writer::{Writer, Writing};
+use super::writer::{Wait, Writer, Writing};
 use crate::store::AfterCommit;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
@@ -123,6 +123,12 @@ impl Db {
         self.write_then(f, |_| None)
     }
 
+    /// Like [`Db::write`], but commits as soon as `f` returned instead of waiting for the writes queued
+    /// behind it to join ([`Wait::Never`]): for a loop whose next step waits on the write.
+    pub fn write_promptly<T>(&self, f: impl FnOnce(&Writing<'_>) -> Result<T>) -> Result<T> {
+        self.run(f, |_| None, Wait::Never)
+    }
+
     /// Like [`Db::write`], then runs what `after_commit` makes of the result *before the next write can
     /// commit*, in commit order.
     ///
@@ -134,7 +140,16 @@ impl Db {
         f: impl FnOnce(&Writing<'_>) -> Result<T>,
         after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
     ) -> Result<T> {
-        let (committed, result) = self.writer.write(f, after_commit);
+        self.run(f, after_commit, Wait::ForQueued)
+    }
+
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&Writing<'_>) -> Result<T>,
+        after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
+        wait: Wait,
+    ) -> Result<T> {
+        let (committed, result) = self.writer.write(f, after_commit, wait);
         if committed {
             self.checkpointer.committed();
         }

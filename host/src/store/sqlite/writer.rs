@@ -39,6 +39,17 @@ use crate::store::error::{Result, StoreError};
 /// others keep arriving (each joining write adds its own run time to the group's).
 pub const MAX_GROUP_MEMBERS: usize = 32;
 
+/// Whether a write may wait for the writes queued behind it to join its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Let them join, and return once the last of them committed for all: requests, whose answers can
+    /// wait a few hundred microseconds for a commit that serves many.
+    ForQueued,
+    /// Commit at once: a loop whose next step waits on this write (the dispatcher's rounds), which would
+    /// otherwise wait for the requests queued behind it.
+    Never,
+}
+
 /// The writer connection inside a write transaction: what the store's write functions take. It dereferences
 /// to the connection; the transaction and its savepoint are [`Writer`]'s business.
 pub struct Writing<'c> {
@@ -131,10 +142,14 @@ impl Writer {
     /// (with whatever other writes joined it) and the `AfterCommit` made from its value by `after_commit`
     /// runs before the next transaction can commit. Returns whether a commit happened on this call, for
     /// the checkpointer's count, with `f`'s value.
+    ///
+    /// A [`Wait::Never`] write commits as soon as it ran, with whatever writes ran before it in the group,
+    /// rather than waiting for the writes queued behind it to join.
     pub fn write<T>(
         &self,
         f: impl FnOnce(&Writing<'_>) -> Result<T>,
         after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
+        wait: Wait,
     ) -> (bool, Result<T>) {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = lock(&self.state);
@@ -170,7 +185,10 @@ impl Writer {
             group.after_commit.push(then);
         }
 
-        if self.waiting.load(Ordering::SeqCst) > 0 && group.waiting_members < MAX_GROUP_MEMBERS {
+        if wait == Wait::ForQueued
+            && self.waiting.load(Ordering::SeqCst) > 0
+            && group.waiting_members < MAX_GROUP_MEMBERS
+        {
             // Someone is queued for the lock: they join this transaction, and the last one commits.
             let outcome = match &ran {
                 Ok(Ok(_)) => {
@@ -309,6 +327,7 @@ mod tests {
         queued: usize,
         inside: &AtomicBool,
         log: &Arc<Mutex<Vec<i64>>>,
+        wait: Wait,
     ) -> (bool, Result<()>) {
         writer.write(
             |w| {
@@ -325,6 +344,7 @@ mod tests {
                 Ok(())
             },
             |()| publish(log, n),
+            wait,
         )
     }
 
@@ -342,7 +362,8 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let inside = AtomicBool::new(false);
         let commits = thread::scope(|s| {
-            let holder = s.spawn(|| hold_until_queued(&writer, 0, 3, &inside, &log));
+            let holder =
+                s.spawn(|| hold_until_queued(&writer, 0, 3, &inside, &log, Wait::ForQueued));
             // The holder takes the lock first, then the others queue behind it.
             wait_for(&inside);
             let queued: Vec<_> = (1..=3)
@@ -350,7 +371,7 @@ mod tests {
                     let (writer, log, dir) = (&writer, &log, &dir);
                     s.spawn(move || {
                         let (committed, result) =
-                            writer.write(|w| insert(w, n), |()| publish(log, n));
+                            writer.write(|w| insert(w, n), |()| publish(log, n), Wait::ForQueued);
                         result.expect("a queued write");
                         // Its row is committed when it returns: a new connection sees it.
                         let other = Connection::open(dir.path().join("w.db")).expect("reader");
@@ -377,15 +398,46 @@ mod tests {
     }
 
     #[test]
+    fn a_prompt_write_commits_without_waiting_for_the_writes_queued_behind_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = writer(&dir);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let inside = AtomicBool::new(false);
+        thread::scope(|s| {
+            let holder = s.spawn(|| hold_until_queued(&writer, 0, 1, &inside, &log, Wait::Never));
+            wait_for(&inside);
+            let queued =
+                s.spawn(|| writer.write(|w| insert(w, 1), |()| publish(&log, 1), Wait::ForQueued));
+            let (committed, result) = holder.join().expect("holder");
+            assert!(
+                committed && result.is_ok(),
+                "the prompt write committed itself"
+            );
+            let (committed, result) = queued.join().expect("queued");
+            assert!(
+                committed && result.is_ok(),
+                "the queued write committed on its own"
+            );
+        });
+        assert_eq!(rows(&writer), [0, 1]);
+        assert_eq!(*lock(&log), [0, 1]);
+    }
+
+    #[test]
     fn a_failed_or_panicking_write_in_a_group_undoes_only_its_own_changes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let writer = writer(&dir);
         let log = Arc::new(Mutex::new(Vec::new()));
         let inside = AtomicBool::new(false);
         thread::scope(|s| {
-            let holder = s.spawn(|| hold_until_queued(&writer, 0, 3, &inside, &log));
+            let holder =
+                s.spawn(|| hold_until_queued(&writer, 0, 3, &inside, &log, Wait::ForQueued));
             wait_for(&inside);
-            let ok = s.spawn(|| writer.write(|w| insert(w, 1), |()| publish(&log, 1)).1);
+            let ok = s.spawn(|| {
+                writer
+                    .write(|w| insert(w, 1), |()| publish(&log, 1), Wait::ForQueued)
+                    .1
+            });
             let failed = s.spawn(|| {
                 writer
                     .write(
@@ -394,6 +446,7 @@ mod tests {
                             Err::<(), _>(StoreError::Invalid("refused".into()))
                         },
                         |()| publish(&log, 2),
+                        Wait::ForQueued,
                     )
                     .1
             });
@@ -404,6 +457,7 @@ mod tests {
                         panic!("a bug in a write");
                     },
                     |()| publish(&log, 3),
+                    Wait::ForQueued,
                 )
             });
             assert!(holder.join().expect("holder").1.is_ok());
@@ -422,7 +476,7 @@ mod tests {
         assert_eq!(published, [0, 1]);
         // The writer is usable afterwards, with nothing left open.
         writer
-            .write(|w| insert(w, 4), |()| None)
+            .write(|w| insert(w, 4), |()| None, Wait::ForQueued)
             .1
             .expect("a later write");
         assert!(lock(&writer.state).conn.is_autocommit());
@@ -436,7 +490,8 @@ mod tests {
         let inside = AtomicBool::new(false);
         let results = thread::scope(|s| {
             // The holder's own row is fine; a member's child row breaks a foreign key checked at COMMIT.
-            let holder = s.spawn(|| hold_until_queued(&writer, 0, 1, &inside, &log).1);
+            let holder =
+                s.spawn(|| hold_until_queued(&writer, 0, 1, &inside, &log, Wait::ForQueued).1);
             wait_for(&inside);
             let breaker = s.spawn(|| {
                 writer
@@ -446,6 +501,7 @@ mod tests {
                             Ok(())
                         },
                         |()| publish(&log, 1),
+                        Wait::ForQueued,
                     )
                     .1
             });
@@ -464,7 +520,7 @@ mod tests {
         assert!(rows(&writer).is_empty());
         assert!(lock(&log).is_empty());
         writer
-            .write(|w| insert(w, 2), |()| None)
+            .write(|w| insert(w, 2), |()| None, Wait::ForQueued)
             .1
             .expect("a later write");
         assert_eq!(rows(&writer), [2]);
