@@ -13,6 +13,7 @@ backend_tests!(TestKv:
     values_survive_reopen,
     quota_counts_keys_and_bytes_in_step_with_writes,
     increments_keep_the_quota_in_step_as_their_digits_change,
+    increments_read_numbers_as_written_and_refuse_overflow,
     expired_rows_are_given_back_when_the_quota_is_reached,
 );
 
@@ -51,6 +52,54 @@ fn increment_and_cas(t: TestKv) -> TestResult {
         Err(KvError::NotANumber)
     ));
     assert_eq!(kv.list_keys("a", "n")?, vec!["n".to_string()]);
+    Ok(())
+}
+
+/// Whatever path an increment takes (in place, or through the quota), a value written by hand with spaces,
+/// a sign or leading zeros counts as its number and is stored back in canonical form; a sum beyond `i64`
+/// is refused and changes nothing; an expired value counts as absent.
+fn increments_read_numbers_as_written_and_refuse_overflow(t: TestKv) -> TestResult {
+    let kv = &t.kv;
+    for (written, delta, sum) in [
+        (" 41", 1, "42"),
+        ("041", 1, "42"),
+        ("+5", 1, "6"),
+        ("12", 1, "13"),
+        ("-1", 1, "0"),
+        ("9", -10, "-1"),
+        ("-10", 1, "-9"),
+    ] {
+        kv.set("a", "n", written.as_bytes(), None)?;
+        assert_eq!(
+            kv.increment("a", "n", delta)?.to_string(),
+            sum,
+            "{written:?}"
+        );
+        assert_eq!(
+            kv.get("a", "n")?.as_deref(),
+            Some(sum.as_bytes()),
+            "{written:?}"
+        );
+    }
+    for (written, delta) in [(i64::MAX, 1), (i64::MIN, -1)] {
+        let text = written.to_string();
+        kv.set("a", "n", text.as_bytes(), None)?;
+        assert!(matches!(
+            kv.increment("a", "n", delta),
+            Err(KvError::Overflow)
+        ));
+        assert_eq!(kv.get("a", "n")?.as_deref(), Some(text.as_bytes()));
+    }
+    for not_a_number in ["", "1.5", "4x", "12 34"] {
+        kv.set("a", "n", not_a_number.as_bytes(), None)?;
+        assert!(
+            matches!(kv.increment("a", "n", 1), Err(KvError::NotANumber)),
+            "{not_a_number:?}"
+        );
+    }
+    kv.set("a", "n", b"5", Some(1))?;
+    std::thread::sleep(PAST_A_1MS_TTL);
+    assert_eq!(kv.increment("a", "n", 1)?, 1);
     Ok(())
 }
 
