@@ -11,11 +11,18 @@
 //! ## How
 //! A write takes the writer lock, begins the group's transaction if none is open, and runs in a savepoint
 //! of its own: a write that fails (or panics) rolls back to its savepoint, undoing only its own changes, and
-//! fails alone. Then, if another write is already waiting for the lock (and the group is not full), it
-//! leaves the transaction open, releases the lock and waits for the group's outcome; the next write joins
-//! the same transaction. The write that finds nobody waiting commits for everyone, runs every member's
-//! `after_commit` in the order they ran, then wakes the members. A single writer with nobody waiting commits
-//! at once, as before: grouping only ever happens to writes that would have waited anyway.
+//! fails alone. Then, if another write is already queued for the lock (and the group is not full), a
+//! write that may wait ([`Wait::ForQueued`]) leaves the transaction open, releases the lock and waits for
+//! the group's outcome; the next write joins the same transaction. The write that finds nobody waiting
+//! (or may not wait) commits for everyone, runs every member's `after_commit` in the order they ran, then
+//! wakes the members. A single writer with nobody waiting commits at once, as before: grouping only ever
+//! happens to writes that would have waited anyway.
+//!
+//! A write waiting for the others of its group must not hold a lock their `f` may take (no store caller
+//! does: the chat operations, admin changes and plugin powers that write hold none). A loop whose next step
+//! waits on its write (the dispatcher's rounds, `Db::write_promptly`) commits as soon as it ran
+//! ([`Wait::Never`]), with any writes that joined before it: a round queued behind sends commits theirs
+//! with its own, and never waits for the requests queued behind it.
 //!
 //! ## What it keeps
 //! - A write returns only after its changes are committed (or with the error that prevented it): a failed
@@ -68,7 +75,8 @@ impl Deref for Writing<'_> {
 #[derive(Debug)]
 pub struct Writer {
     state: Mutex<State>,
-    /// Writes blocked on `state`'s lock: a write that sees one leaves the transaction open for it.
+    /// Writes blocked on `state`'s lock: a [`Wait::ForQueued`] write that sees one leaves the transaction
+    /// open for it (a dispatcher round queued behind a send then commits both).
     waiting: AtomicUsize,
 }
 
