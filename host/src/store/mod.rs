@@ -103,7 +103,9 @@ impl Db {
 
     /// Runs `f` in one transaction and commits if it returns `Ok`; an `Err` (or a panic) rolls everything
     /// back. `f` may be called again if the backend retries a transaction that lost a race, so it must
-    /// not have effects outside the transaction.
+    /// not have effects outside the transaction. On SQLite, writes queued behind it may join its
+    /// transaction and it returns once they all committed (group commit, [`sqlite::writer`]): the caller
+    /// must hold no lock that another write's `f` takes.
     pub fn write<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
         self.write_then(f, |_| None)
     }

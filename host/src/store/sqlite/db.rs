@@ -12,8 +12,9 @@
 //! ## Connections
 //! One writer connection behind a lock ([`Writer`]): SQLite allows one writer at a time anyway, and taking
 //! the lock in-process instead of spinning on `SQLITE_BUSY` makes writes queue fairly and keeps event ids in
-//! commit order; writes that queue at the same time commit together (group commit). Reads use a small pool of separate read-only connections, which in WAL mode see a consistent
-//! snapshot and never wait for the writer.
+//! commit order; writes that queue at the same time commit together (group commit). Reads use a small
+//! pool of separate read-only connections, which in WAL mode see a consistent snapshot and never wait for
+//! the writer.
 //!
 //! ## Checkpoints
 //! A thread of its own copies the WAL back into the database file ([`super::checkpoint`]), so no commit
@@ -23,7 +24,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
