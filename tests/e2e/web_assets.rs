@@ -21,6 +21,19 @@ async fn get(server: &TestServer, path: &str) -> reqwest::Response {
     )
 }
 
+/// `GET /v1/admin/tail` with the admin key: the open stream.
+async fn open_tail(server: &TestServer) -> reqwest::Response {
+    must(
+        server
+            .http
+            .get(format!("{}/v1/admin/tail", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await,
+        "tail",
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
     let server = TestServer::start().await;
@@ -184,15 +197,7 @@ async fn the_tail_streams_events_and_plugin_log_lines_to_the_admin_only() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let answer = must(
-        server
-            .http
-            .get(format!("{}/v1/admin/tail", server.base))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await,
-        "tail",
-    );
+    let answer = open_tail(&server).await;
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(
         answer.headers()[CONTENT_TYPE].to_str().ok(),
@@ -288,15 +293,7 @@ async fn the_tail_streams_events_and_plugin_log_lines_to_the_admin_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_tail_ends_when_the_server_stops_and_does_not_hold_it_up() {
     let server = TestServer::start().await;
-    let mut tail = must(
-        server
-            .http
-            .get(format!("{}/v1/admin/tail", server.base))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await,
-        "tail",
-    );
+    let mut tail = open_tail(&server).await;
     assert_eq!(tail.status(), StatusCode::OK);
     let hello = must(
         must(
