@@ -126,6 +126,17 @@ mod tests {
             other => panic!("expected InUse, got {other:?}"),
         }
         drop(first);
-        assert!(DataLock::acquire(&folder).is_ok());
+        // A child process forked by another test at this moment (a PostgreSQL server being started)
+        // shares the lock file's descriptor until it execs, and with it the lock: wait that out.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let again = loop {
+            match DataLock::acquire(&folder) {
+                Err(DataLockError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other,
+            }
+        };
+        assert!(again.is_ok(), "{again:?}");
     }
 }
