@@ -21,6 +21,19 @@ async fn get(server: &TestServer, path: &str) -> reqwest::Response {
     )
 }
 
+/// `GET path` with `If-None-Match: tags`.
+async fn get_if_none_match(server: &TestServer, path: &str, tags: &str) -> reqwest::Response {
+    must(
+        server
+            .http
+            .get(format!("{}{path}", server.base))
+            .header(IF_NONE_MATCH, tags)
+            .send()
+            .await,
+        path,
+    )
+}
+
 /// `GET /v1/admin/tail` with the admin key: the open stream.
 async fn open_tail(server: &TestServer) -> reqwest::Response {
     must(
@@ -77,15 +90,7 @@ async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
         // Revalidation: the same ETag gets a 304 without a body.
         let etag = header(ETAG.as_str());
         assert!(etag.starts_with('"'), "{path}: {etag}");
-        let again = must(
-            server
-                .http
-                .get(format!("{}{path}", server.base))
-                .header(IF_NONE_MATCH, &etag)
-                .send()
-                .await,
-            path,
-        );
+        let again = get_if_none_match(&server, path, &etag).await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(must(again.bytes().await, path).is_empty());
     }
@@ -114,15 +119,7 @@ async fn pages_and_files_come_with_their_type_and_a_strict_policy() {
         (format!("\"other\", W/{etag}"), StatusCode::NOT_MODIFIED),
         ("\"other\"".to_owned(), StatusCode::OK),
     ] {
-        let answer = must(
-            server
-                .http
-                .get(format!("{}/", server.base))
-                .header(IF_NONE_MATCH, &tags)
-                .send()
-                .await,
-            "a conditional GET",
-        );
+        let answer = get_if_none_match(&server, "/", &tags).await;
         assert_eq!(answer.status(), status, "{tags}");
     }
     let page = must(get(&server, "/chat").await.text().await, "the chat page");
