@@ -10,8 +10,8 @@ use crate::events;
 use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookCall, HookOutput};
+use crate::store::StoredEvent;
 use crate::store::{self, Db};
-use crate::store::{Delivery, StoredEvent};
 
 use super::DispatchConfig;
 use super::round::{Deps, Finished, Memory, Room, round};
@@ -20,8 +20,8 @@ use super::stats::DispatchStats;
 /// A delivery that was started (marked in flight) and must now be run.
 #[derive(Debug, Clone)]
 pub(super) struct Started {
-    /// What to deliver, to whom.
-    pub delivery: Delivery,
+    /// The event delivered.
+    pub event_id: i64,
     /// The hook call built from the event (or why it could not be), shared by every plugin the round
     /// started the same event and attempt number for: the payload is decoded once, not once per plugin.
     pub call: Arc<Result<HookCall, String>>,
@@ -32,17 +32,22 @@ pub(super) struct Started {
     pub plugin: LoadedPlugin,
     /// Its queue's conversation (`""` for none), to tell the queue when it ends.
     pub conversation: String,
+    /// Whether it continues the run of the delivery started just before it (the next event of the same
+    /// queue): the two are called in order on one thread, and it is not called if that one failed.
+    pub follows: bool,
 }
 
 impl Started {
-    /// The call ended with `outcome`: what the next round records.
-    pub(super) fn finished(&self, outcome: DeliveryOutcome) -> Finished {
+    /// The call ended with `outcome` (`ends_run`: the last report of its run): what the next round
+    /// records.
+    pub(super) fn finished(&self, outcome: DeliveryOutcome, ends_run: bool) -> Finished {
         Finished {
-            plugin: self.delivery.plugin.clone(),
+            plugin: self.plugin.name().to_owned(),
             conversation: self.conversation.clone(),
-            event_id: self.delivery.event.id,
+            event_id: self.event_id,
             attempt: self.attempt,
             outcome,
+            ends_run,
         }
     }
 }
@@ -185,7 +190,7 @@ impl Drainer {
             for s in &done.started {
                 let outcome = run_delivery(config, s);
                 outcomes.push(outcome.clone());
-                finished.push(s.finished(outcome));
+                finished.push(s.finished(outcome, true));
             }
         }
     }

@@ -8,10 +8,13 @@
 //! 2. Each [`round`](round::round), on a blocking thread and in one write transaction where it can:
 //!    record the outcomes of the calls that ended, fan new events out to the plugins that export the
 //!    event's hook (one delivery row each), then start the ready queue heads, at most
-//!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin. Heads come from memory; each start is
-//!    checked in SQL, so stale memory never breaks order.
-//! 3. The started deliveries run on blocking threads ([`runner`]: a fast plugin's in a row on one, a
-//!    slow plugin's each on its own): the hook is called within the plugin's budget and the outcome (done, retry after [`deliver::backoff`], dead letter after
+//!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin, each with the due events right behind it
+//!    in its queue as one run (up to [`round::MAX_RUN`] for a plugin whose calls are fast lately). Heads
+//!    come from memory; each start is checked in SQL, so stale memory never breaks order.
+//! 3. The started runs go to blocking threads ([`runner`]: a fast plugin's in a row on one, a slow
+//!    plugin's each on its own; a run's calls in order, the rest of a run not called once one fails):
+//!    the hook is called within the plugin's budget and the outcome (done, retry after
+//!    [`deliver::backoff`], dead letter after
 //!    [`DispatchConfig::max_attempts`]) goes back to the loop for the next round to record. A slow or
 //!    failing plugin only holds back its own queue for that conversation; other conversations, other
 //!    plugins and HTTP requests never wait for it.
@@ -57,6 +60,7 @@
 
 mod backlog;
 pub mod deliver;
+mod first_calls;
 mod queues;
 mod round;
 mod runner;
@@ -104,11 +108,13 @@ pub const MAX_IN_FLIGHT_PER_PLUGIN: usize = 4;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Shortest time between two rounds. Under load, calls end and events arrive every few microseconds;
-/// gathering them for a millisecond makes one write transaction of dozens of outcomes, starts and
-/// fan-outs instead of one each, which leaves the write lock to requests. An idle dispatcher reacts
-/// at once (the gap only counts from the previous round), and the loop stops waiting as soon as every
-/// running call has reported, so a single busy conversation is not slowed to one delivery per gap.
-pub const ROUND_GAP: Duration = Duration::from_millis(1);
+/// gathering them for a few milliseconds makes one write transaction of dozens of outcomes, starts and
+/// fan-outs instead of one each, and one wake of the loop instead of one per report, which leaves the
+/// cores to requests: with five plugins and one client, 1 ms between rounds gave 58% of the no-plugin
+/// rate, 3 ms 61%, 5 ms 63% (BENCHMARKS.md, problem 12). An idle dispatcher reacts at once (the gap only
+/// counts from the previous round), and a busy queue does not wait a gap per event: a round starts up
+/// to [`round::MAX_RUN`] of its events.
+pub const ROUND_GAP: Duration = Duration::from_millis(3);
 
 /// A full reload of the dispatcher's memory (one scan of the deliveries table, needed only to see
 /// deliveries written by others, such as a replayed dead letter) runs at most once per this many times
@@ -263,7 +269,7 @@ struct Loop {
     memory: Memory,
     /// Calls ended whose outcomes the next round records.
     finished: Vec<Finished>,
-    /// Calls running per plugin.
+    /// Runs of calls running per plugin (see [`round::MAX_RUN`]).
     in_flight: HashMap<String, usize>,
     /// When to reload [`Loop::memory`]'s queues from the store.
     reload: Reload,
@@ -323,20 +329,13 @@ impl Loop {
         tokio::pin!(shutdown);
         let mut last_round: Option<Instant> = None;
         loop {
-            // Rounds at most every ROUND_GAP: what arrives meanwhile shares one round's transaction.
-            // No need to wait once every running call has reported (a lone busy queue goes on at once).
+            // Rounds at most every ROUND_GAP: what arrives meanwhile (events, the reports of calls)
+            // shares one round, and the loop is not woken by each report in between.
             if let Some(wait) = last_round.and_then(|at| ROUND_GAP.checked_sub(at.elapsed())) {
-                let gap = tokio::time::sleep(wait);
-                tokio::pin!(gap);
-                while self.in_flight.values().any(|n| *n > 0) {
-                    tokio::select! {
-                        () = &mut gap => break,
-                        Some(done) = done_rx.recv() => self.finished(done),
-                    }
-                }
-                while let Ok(done) = done_rx.try_recv() {
-                    self.finished(done);
-                }
+                tokio::time::sleep(wait).await;
+            }
+            while let Ok(done) = done_rx.try_recv() {
+                self.finished(done);
             }
             last_round = Some(Instant::now());
             let sleep = match self.round(&runner, true).await {
@@ -394,6 +393,7 @@ impl Loop {
                     .map(|(name, n)| (name.clone(), default.saturating_sub(*n)))
                     .collect(),
                 default,
+                fast: runner.fast_plugins(),
             }
         } else {
             Room::default()
@@ -445,8 +445,12 @@ impl Loop {
         {
             (signal.0)();
         }
-        for s in &result.started {
-            *self.in_flight.entry(s.delivery.plugin.clone()).or_default() += 1;
+        // A run takes one call slot of its plugin, however many events it holds.
+        for s in result.started.iter().filter(|s| !s.follows) {
+            *self
+                .in_flight
+                .entry(s.plugin.name().to_owned())
+                .or_default() += 1;
         }
         // Straight onto blocking threads, which report back themselves: no async task in between.
         runner.run(result.started);
@@ -454,7 +458,9 @@ impl Loop {
     }
 
     fn finished(&mut self, done: Finished) {
-        if let Some(n) = self.in_flight.get_mut(&done.plugin) {
+        if done.ends_run
+            && let Some(n) = self.in_flight.get_mut(&done.plugin)
+        {
             *n = n.saturating_sub(1);
         }
         self.finished.push(done);

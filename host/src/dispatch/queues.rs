@@ -174,6 +174,25 @@ impl Queues {
             .collect()
     }
 
+    /// The events queued right behind ready `head` in its queue that are due at `now`, oldest first, at
+    /// most `limit`: what may be started with it as one run (see [`super::runner`]).
+    pub fn behind(&self, head: &Head, limit: usize, now: Millis) -> Vec<i64> {
+        let Some(queue) = self
+            .plugins
+            .get(&head.plugin)
+            .and_then(|p| p.queues.get(&head.conversation))
+        else {
+            return Vec::new();
+        };
+        queue
+            .waiting
+            .range(head.event_id + 1..)
+            .take(limit)
+            .take_while(|(_, due)| **due <= now)
+            .map(|(event_id, _)| *event_id)
+            .collect()
+    }
+
     /// Whether `plugin` has a head ready to start.
     pub fn has_ready(&self, plugin: &str) -> bool {
         self.plugins

@@ -9,16 +9,15 @@
 //! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
 use crate::model::Millis;
-use crate::plugins::HookCall;
 use crate::plugins::registry::{LoadedPlugin, Registry};
-use crate::store::{self, Db, Delivery, DeliveryState, StartedRow, StoreError, StoredEvent, Tx};
+use crate::store::{self, Db, StartedRow, StoreError, StoredEvent, Tx};
 
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
+use super::first_calls::{Call, FirstCalls};
 use super::queues::{Head, Queues};
 use super::stats::{DeadLetterCause, DispatchStats};
 use super::warnings::{WarningKind, Warnings};
@@ -42,6 +41,8 @@ pub(super) struct Finished {
     pub attempt: u32,
     /// How the call ended.
     pub outcome: DeliveryOutcome,
+    /// The last report of its run ([`Started::follows`]): the run's call slot is free again.
+    pub ends_run: bool,
 }
 
 /// What the dispatcher remembers between rounds.
@@ -53,6 +54,8 @@ pub(super) struct Memory {
     pub unloaded: Unloaded,
     /// The per-plugin rate limit of warnings.
     pub warnings: Warnings,
+    /// The first attempt's hook calls of the events fanned out, until each delivery started.
+    pub first_calls: FirstCalls,
 }
 
 /// What a round works with.
@@ -85,13 +88,23 @@ enum GivenUp {
     },
 }
 
+/// Most events of one queue a round starts as one run (called in order on one thread, reported one by
+/// one): a queue with a backlog (one busy conversation) then moves by dozens of events per round instead
+/// of one, since a queue starts nothing while a call of its own runs. Large enough that one
+/// conversation's after-hooks keep up with its sends; small enough (32 calls of a fast plugin are well
+/// under a millisecond) that a run does not hold its thread long.
+pub(super) const MAX_RUN: usize = 32;
+
 /// What a round may start.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Room {
-    /// Calls each plugin may start now; plugins not named get `default`.
+    /// Runs each plugin may start now; plugins not named get `default`.
     pub per_plugin: HashMap<String, usize>,
     /// For plugins not in `per_plugin`.
     pub default: usize,
+    /// Plugins whose calls are fast lately ([`super::runner`]): their queues start runs of up to
+    /// [`MAX_RUN`] events; other plugins' one event at a time.
+    pub fast: HashSet<String>,
 }
 
 /// What a round did.
@@ -128,6 +141,7 @@ pub(super) fn round(
     if reload {
         // Before this round's writes: outcomes and fan-outs below apply to the reloaded memory as well.
         *queues = Queues::load(db.read(|c| c.queued_deliveries())?, now);
+        memory.first_calls.clear();
         tracing::trace!("dispatcher memory reloaded: {} deliveries", queues.len());
     }
     let events = db.read(|c| c.pending_events(FAN_OUT_BATCH))?;
@@ -157,8 +171,11 @@ pub(super) fn round(
     let mut backlogs = Backlogs::new(config.max_backlog_per_plugin);
     let mut given_up: Vec<GivenUp> = Vec::new();
     let mut fanned_out = false;
+    // Per event of `targets` fanned out (by index), how many deliveries it queued.
+    let mut queued: Vec<(usize, usize)> = Vec::new();
     let (starts, stale) = db.write_promptly(|tx| {
         fanned_out = false;
+        queued.clear();
         for f in finished.iter() {
             record(tx, f, now)?;
             let again = match f.outcome {
@@ -183,7 +200,7 @@ pub(super) fn round(
         }
         // On a node of a cluster another node may be fanning out, or have fanned some of these out since
         // they were read: fan out only under the cluster's lock, and only what is still in the outbox.
-        let fan_out: Vec<&(StoredEvent, Vec<String>)> = if targets.is_empty()
+        let fan_out: Vec<(usize, &(StoredEvent, Vec<String>))> = if targets.is_empty()
             || !tx.may_fan_out()?
         {
             Vec::new()
@@ -191,10 +208,11 @@ pub(super) fn round(
             let still: HashSet<i64> = tx.pending_event_ids(FAN_OUT_BATCH)?.into_iter().collect();
             targets
                 .iter()
-                .filter(|(e, _)| still.contains(&e.id))
+                .enumerate()
+                .filter(|(_, (e, _))| still.contains(&e.id))
                 .collect()
         };
-        for (event, plugins) in fan_out {
+        for (index, (event, plugins)) in fan_out {
             let split = backlogs.split(queues, plugins);
             for plugin in split.full {
                 let disabled = running
@@ -208,31 +226,53 @@ pub(super) fn round(
                     reason,
                 });
             }
-            for row in tx.fan_out_event(event, &split.queue, now)? {
+            let rows = tx.fan_out_event(event, &split.queue, now)?;
+            queued.push((index, rows.len()));
+            for row in rows {
                 queues.insert(row, now);
                 fanned_out = true;
             }
         }
-        let mut starts: Vec<(Head, StartedRow, LoadedPlugin)> = Vec::new();
+        // Each as (head, row, plugin, whether it follows the one before in a run).
+        let mut starts: Vec<(Head, StartedRow, LoadedPlugin, bool)> = Vec::new();
         let mut stale: Vec<Head> = Vec::new();
         for plugin in &running {
             let name = plugin.name();
             if !queues.has_ready(name) {
                 continue;
             }
+            let run = if room.fast.contains(name) { MAX_RUN } else { 1 };
             let room = room.per_plugin.get(name).copied().unwrap_or(room.default);
             for head in queues.ready(name, plugin.dispatch_capacity(room)) {
-                match tx.start_head(head.event_id, &head.plugin, now)? {
-                    Some(row) => {
-                        queues.start(&head, now);
-                        starts.push((head, row, plugin.clone()));
-                    }
-                    None => stale.push(head),
+                let Some(row) = tx.start_head(head.event_id, &head.plugin, now)? else {
+                    stale.push(head);
+                    continue;
+                };
+                let behind = queues.behind(&head, run - 1, now);
+                queues.start(&head, now);
+                let mut previous = head.event_id;
+                starts.push((head.clone(), row, plugin.clone(), false));
+                for event_id in behind {
+                    let Some(row) = tx.start_next(event_id, name, previous, now)? else {
+                        break;
+                    };
+                    let next = Head {
+                        event_id,
+                        ..head.clone()
+                    };
+                    queues.start(&next, now);
+                    starts.push((next, row, plugin.clone(), true));
+                    previous = event_id;
                 }
             }
         }
         Ok((starts, stale))
     })?;
+    for (index, deliveries) in queued {
+        if let Some((event, _)) = targets.get(index) {
+            memory.first_calls.keep(event, deliveries);
+        }
+    }
     report(deps, &mut memory.warnings, finished, &given_up, now);
     finished.clear();
     result.fanned_out = fanned_out;
@@ -255,44 +295,70 @@ pub(super) fn round(
         }
     }
 
-    // The events to deliver (read after the commit, holding no lock), each once however many plugins
-    // it goes to, and their hook calls built once per attempt number.
-    let loaded: Vec<Result<StoredEvent, String>> = db
-        .read(|c| {
-            // Those fanned out in this round were read at its start.
-            let mut read: HashMap<i64, Result<StoredEvent, String>> = targets
-                .into_iter()
-                .map(|(event, _)| (event.id, Ok(event)))
-                .collect();
-            Ok(starts
+    // The hook calls to make: a first attempt's as the fan-out built it; any other's built from its
+    // event, read now (after the commit, holding no lock), once per event and attempt number however
+    // many plugins it goes to.
+    let first_calls = &mut memory.first_calls;
+    let kept: Vec<Option<Call>> = starts
+        .iter()
+        .map(|(head, row, _, _)| {
+            (row.attempt == 1)
+                .then(|| first_calls.take(head.event_id))
+                .flatten()
+        })
+        .collect();
+    let missing: HashSet<i64> = starts
+        .iter()
+        .zip(&kept)
+        .filter(|(_, call)| call.is_none())
+        .map(|((head, _, _, _), _)| head.event_id)
+        .collect();
+    let read: HashMap<i64, Result<StoredEvent, String>> = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        db.read(|c| {
+            Ok(missing
                 .iter()
-                .map(|(head, _, _)| {
-                    read.entry(head.event_id)
-                        .or_insert_with(|| c.get_event(head.event_id).map_err(|e| e.to_string()))
-                        .clone()
-                })
+                .map(|id| (*id, c.get_event(*id).map_err(|e| e.to_string())))
                 .collect())
         })
-        .unwrap_or_else(|e| starts.iter().map(|_| Err(e.to_string())).collect());
-    let mut calls: HashMap<(i64, u32), Arc<Result<HookCall, String>>> = HashMap::new();
-    for ((head, row, plugin), event) in starts.into_iter().zip(loaded) {
-        match event {
-            Ok(event) => result.started.push(Started {
-                call: calls
-                    .entry((event.id, row.attempt))
-                    .or_insert_with(|| hook_call(&event, row.attempt))
-                    .clone(),
-                delivery: Delivery {
-                    event,
-                    plugin: head.plugin.clone(),
-                    attempt: row.attempt,
-                    next_attempt_at: row.next_attempt_at,
-                    last_error: row.last_error,
-                    state: DeliveryState::InFlight,
-                },
+        .unwrap_or_else(|e| missing.iter().map(|id| (*id, Err(e.to_string()))).collect())
+    };
+    let mut built: HashMap<(i64, u32), Call> = HashMap::new();
+    // Whether the run being built lost a delivery: the rest of it must wait, not run out of order.
+    let mut broken = false;
+    for ((head, row, plugin, follows), call) in starts.into_iter().zip(kept) {
+        if !follows {
+            broken = false;
+        } else if broken {
+            // Its attempt is given back; it is due again at once, behind the one that failed.
+            finished.push(Finished {
+                outcome: DeliveryOutcome::Postponed { at: now },
+                plugin: head.plugin,
+                conversation: head.conversation,
+                event_id: head.event_id,
+                attempt: row.attempt,
+                ends_run: true,
+            });
+            continue;
+        }
+        let call = match (call, read.get(&head.event_id)) {
+            (Some(call), _) => Ok(call),
+            (None, Some(Ok(event))) => Ok(built
+                .entry((event.id, row.attempt))
+                .or_insert_with(|| hook_call(event, row.attempt))
+                .clone()),
+            (None, Some(Err(error))) => Err(error.clone()),
+            (None, None) => Err(format!("event {} was not read", head.event_id)),
+        };
+        match call {
+            Ok(call) => result.started.push(Started {
+                call,
+                event_id: head.event_id,
                 attempt: row.attempt,
                 plugin,
                 conversation: head.conversation,
+                follows,
             }),
             // Cannot happen while events are never deleted and the disk works; if it does, it counts
             // as a failed attempt.
@@ -303,7 +369,9 @@ pub(super) fn round(
                     conversation: head.conversation,
                     event_id: head.event_id,
                     attempt: row.attempt,
+                    ends_run: true,
                 });
+                broken = true;
                 result.more = true;
             }
         }

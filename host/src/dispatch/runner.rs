@@ -6,22 +6,28 @@
 //! deliveries a round starts run in a few rows, one blocking thread each (as many rows as the machine
 //! has cores, so the calls still use every core): a few hops per round instead of one per delivery.
 //!
+//! A round may start several events of one queue together, as a run ([`super::round::MAX_RUN`]), so a
+//! busy conversation's queue moves by dozens of events per round, not one. A run's calls are made in
+//! order on one thread; once one does not succeed, the rest of the run is not called but postponed
+//! (attempt given back, due again at once, behind the failed one), so the queue's order holds.
+//!
 //! In a row, a slow call would hold back the deliveries behind it (after-hooks only: requests never wait
 //! for a delivery). Two rules bound that:
 //! - only the deliveries of plugins whose last [`FAST_STREAK`] calls each took under [`SLOW_CALL`] run
 //!   in rows; a plugin that was slow lately gets a thread per delivery, as before, so a plugin waiting on
 //!   HTTP still makes its calls side by side and never delays another;
-//! - a call that turns out slow inside a row hands the rest of the row to threads of their own as soon as
-//!   it returns, so a plugin that turns slow delays the deliveries behind it by one call, once.
+//! - a call that turns out slow inside a row hands the runs of the row not yet begun to threads of their
+//!   own as soon as it returns, so a plugin that turns slow delays the other runs by one call, once (its
+//!   own run goes on in order).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::DispatchConfig;
-use super::deliver::{self, Started};
+use super::deliver::{self, DeliveryOutcome, Started};
 use super::round::Finished;
 
 /// A call that takes longer than this is slow: more than a hundred times a typical after-hook (7-30 µs
@@ -56,24 +62,44 @@ impl Runner {
         }
     }
 
-    /// Runs `started`: the deliveries of plugins whose calls are fast lately in rows (in the round's
-    /// order, dealt out over one thread per core), the others each on a thread of its own. Returns at once.
+    /// The plugins whose latest [`FAST_STREAK`] calls were each fast: a round starts runs of their queues.
+    pub fn fast_plugins(&self) -> HashSet<String> {
+        let streaks = self.streaks.lock().unwrap_or_else(PoisonError::into_inner);
+        streaks
+            .iter()
+            .filter(|(_, streak)| **streak >= FAST_STREAK)
+            .map(|(plugin, _)| plugin.clone())
+            .collect()
+    }
+
+    /// Runs `started`, whose runs ([`Started::follows`]) are consecutive: the runs of plugins whose calls
+    /// are fast lately in rows (in the round's order, dealt out over one thread per core), the others each
+    /// on a thread of its own. Returns at once.
     pub fn run(&self, started: Vec<Started>) {
-        let (fast, slow): (Vec<Started>, Vec<Started>) = {
+        let mut runs: Vec<Vec<Started>> = Vec::new();
+        for s in started {
+            match runs.last_mut() {
+                Some(run) if s.follows => run.push(s),
+                _ => runs.push(vec![s]),
+            }
+        }
+        let (fast, slow): (Vec<Vec<Started>>, Vec<Vec<Started>>) = {
             let streaks = self.streaks.lock().unwrap_or_else(PoisonError::into_inner);
-            started.into_iter().partition(|s| {
-                streaks
-                    .get(&s.delivery.plugin)
-                    .is_some_and(|streak| *streak >= FAST_STREAK)
+            runs.into_iter().partition(|run| {
+                run.first().is_some_and(|s| {
+                    streaks
+                        .get(s.plugin.name())
+                        .is_some_and(|streak| *streak >= FAST_STREAK)
+                })
             })
         };
-        for s in slow {
-            self.spawn_one(s);
+        for run in slow {
+            self.spawn_run(run);
         }
         let count = self.rows.min(fast.len());
-        let mut dealt: Vec<Vec<Started>> = (0..count).map(|_| Vec::new()).collect();
-        for (i, s) in fast.into_iter().enumerate() {
-            dealt[i % count].push(s);
+        let mut dealt: Vec<Vec<Vec<Started>>> = (0..count).map(|_| Vec::new()).collect();
+        for (i, run) in fast.into_iter().enumerate() {
+            dealt[i % count].push(run);
         }
         for row in dealt {
             let runner = self.clone();
@@ -81,29 +107,50 @@ impl Runner {
         }
     }
 
-    /// Runs `s` on a blocking thread of its own.
-    fn spawn_one(&self, s: Started) {
+    /// Runs `run` on a blocking thread of its own.
+    fn spawn_run(&self, run: Vec<Started>) {
         let runner = self.clone();
-        tokio::task::spawn_blocking(move || {
-            runner.call(&s);
-        });
+        tokio::task::spawn_blocking(move || runner.run_in_order(&run, &mut || {}));
     }
 
-    /// Runs `row` in order on this thread until a call is slow; the rest then get threads of their own.
-    fn run_row(&self, row: Vec<Started>) {
+    /// Runs the runs of `row` in order on this thread until a call is slow; the runs not yet begun then
+    /// get threads of their own (the run of the slow call goes on here, as its order requires).
+    fn run_row(&self, row: Vec<Vec<Started>>) {
         let mut row = row.into_iter();
-        while let Some(s) = row.next() {
-            if !self.call(&s) {
-                for rest in row {
-                    self.spawn_one(rest);
+        while let Some(run) = row.next() {
+            self.run_in_order(&run, &mut || {
+                for rest in row.by_ref() {
+                    self.spawn_run(rest);
                 }
-                return;
+            });
+        }
+    }
+
+    /// Calls the deliveries of one run in order and reports each; once one does not succeed, the rest are
+    /// not called but postponed (their attempts given back, due again at once), so the queue's order
+    /// holds. `on_slow` runs after a slow call. Blocking.
+    fn run_in_order(&self, run: &[Started], on_slow: &mut dyn FnMut()) {
+        let mut failed = false;
+        for (i, s) in run.iter().enumerate() {
+            let ends_run = i + 1 == run.len();
+            if failed {
+                let at = self.config.clock.now_ms();
+                let _ = self
+                    .done
+                    .send(s.finished(DeliveryOutcome::Postponed { at }, ends_run));
+                continue;
+            }
+            let (outcome, fast) = self.call(s);
+            failed = outcome != DeliveryOutcome::Delivered;
+            let _ = self.done.send(s.finished(outcome, ends_run));
+            if !fast {
+                on_slow();
             }
         }
     }
 
-    /// Runs one delivery, reports its outcome and notes its speed; whether it was fast. Blocking.
-    fn call(&self, s: &Started) -> bool {
+    /// Runs one delivery and notes its speed; its outcome and whether it was fast. Blocking.
+    fn call(&self, s: &Started) -> (DeliveryOutcome, bool) {
         let began = Instant::now();
         let config = &self.config;
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -111,17 +158,16 @@ impl Runner {
         }));
         // A panic counts as a failed attempt, so the delivery is retried, not stuck in flight.
         let outcome = ran.unwrap_or_else(|_| {
-            tracing::error!(plugin = s.delivery.plugin, "a delivery panicked");
+            tracing::error!(plugin = s.plugin.name(), "a delivery panicked");
             let error = "the call panicked".to_owned();
             deliver::failed(config, s.attempt, error, config.clock.now_ms())
         });
         let fast = began.elapsed() < SLOW_CALL;
         {
             let mut streaks = self.streaks.lock().unwrap_or_else(PoisonError::into_inner);
-            let streak = streaks.entry(s.delivery.plugin.clone()).or_default();
+            let streak = streaks.entry(s.plugin.name().to_owned()).or_default();
             *streak = if fast { streak.saturating_add(1) } else { 0 };
         }
-        let _ = self.done.send(s.finished(outcome));
-        fast
+        (outcome, fast)
     }
 }

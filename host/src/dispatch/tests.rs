@@ -444,3 +444,48 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
     let _ = stop.send(());
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stops_at_a_failed_call_and_the_rest_wait_for_its_retry_with_their_attempts_given_back()
+ {
+    let kit = Kit::new(&[fixture("recorder")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    // A backlog in one conversation, with a call that fails once far enough in that the queue starts
+    // runs by then: its first runner::FAST_STREAK calls are made one per round, the rest as runs.
+    let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
+    let failing = usize::try_from(runner::FAST_STREAK).unwrap() + 14;
+    let mut ids = Vec::new();
+    for i in 0..failing + 10 {
+        let body = if i == failing {
+            "fail-once".to_owned()
+        } else {
+            format!("m{i}")
+        };
+        ids.push(send(&kit.chat, &a, &conv.id, &body).await);
+    }
+    let (_, stop, task) = start(&kit, fast_config());
+    eventually("the conversation was delivered", || {
+        kit.db.read(|c| c.backlog()).unwrap().is_empty()
+            && kit.db.read(|c| c.outbox_depth()).unwrap() == 0
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap();
+
+    let calls: Vec<i64> = recorder_calls(&kit)
+        .into_iter()
+        .filter(|id| ids.contains(id))
+        .collect();
+    assert_eq!(
+        calls, ids,
+        "each once, in order: none behind the failure ran before its retry"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let record = kit.record(&format!("after-message-sent:{id}")).unwrap();
+        let expected = if i == failing { 2 } else { 1 };
+        assert_eq!(
+            record["context"]["attempt"], expected,
+            "message {i} (event {id}): a call not made is not an attempt"
+        );
+    }
+}

@@ -309,6 +309,18 @@ pub trait Tx: Read {
     ) -> Result<Vec<QueuedDelivery>>;
     /// Starts the delivery of `event_id` to `plugin` if it heads its queue and is due at `now`.
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
+    /// Starts the delivery of `event_id` to `plugin` right behind `previous`, which this transaction
+    /// started (by [`Tx::start_head`] or this) in the same queue: only if it is pending, due at `now`, and
+    /// no delivery of the queue lies between the two. `None` otherwise, and always on a node of a cluster
+    /// (each start there is a lease of its own). How the dispatcher starts several events of a queue as
+    /// one run, called in order on one thread.
+    fn start_next(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        previous: i64,
+        now: Millis,
+    ) -> Result<Option<StartedRow>>;
     /// Starts the delivery of `event_id` to `plugin` regardless of its queue; the attempt number.
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32>;
     /// Removes a delivery that succeeded; whether it was there.

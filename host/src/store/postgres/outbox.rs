@@ -209,6 +209,40 @@ pub async fn start_head(
     }))
 }
 
+/// Like [`start_head`] for the delivery right behind `previous` in its queue, which the caller started in
+/// this transaction: only if it is pending, due at `now`, and no delivery of the queue lies between the
+/// two. `None` otherwise.
+pub async fn start_next(
+    tx: &Transaction<'_>,
+    event_id: i64,
+    plugin: &str,
+    previous: i64,
+    now: Millis,
+) -> Result<Option<StartedRow>> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
+             WHERE event_id = $1 AND plugin = $2 AND state = 'pending' AND next_attempt_at <= $3
+               AND $4 < $1
+               AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = $2
+                                 AND o.conversation_id = deliveries.conversation_id
+                                 AND o.event_id > $4 AND o.event_id < $1)
+             RETURNING attempt, next_attempt_at, last_error",
+        )
+        .await?;
+    let Some(r) = tx
+        .query_opt(&stmt, &[&event_id, &plugin, &now, &previous])
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(StartedRow {
+        attempt: small(r.try_get(0)?),
+        next_attempt_at: r.try_get(1)?,
+        last_error: r.try_get(2)?,
+    }))
+}
+
 /// Marks a delivery in flight and returns its attempt number (1 for the first).
 pub async fn start_delivery(tx: &Transaction<'_>, event_id: i64, plugin: &str) -> Result<u32> {
     let stmt = tx

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     V6_THREADS_AND_HELD,
     V7_ROLES_BANS_BLOCKS,
     V8_PLUGIN_OVERRIDES,
+    V9_NO_DUE_INDEX,
 ];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
@@ -324,6 +325,14 @@ CREATE TABLE plugin_overrides (
     revision    INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 9: `deliveries` loses its index on `(state, next_attempt_at)`. The dispatcher finds due
+/// deliveries in its own memory since long, so the index only served start-up and tools (which scan the
+/// table, a few thousand rows at most), while every delivery's insert, start and delete paid for it: one
+/// B-tree of three on each, and two entries moved on each start (BENCHMARKS.md, problem 12).
+const V9_NO_DUE_INDEX: &str = r#"
+DROP INDEX deliveries_due;
 "#;
 
 /// The schema version this build migrates to.

@@ -189,6 +189,36 @@ pub fn start_head(
         .optional()?)
 }
 
+/// Like [`start_head`] for the delivery right behind `previous` in its queue, which the caller started in
+/// this transaction: only if it is pending, due at `now`, and no delivery of the queue lies between the
+/// two (one `deliveries_order` probe). `None` otherwise.
+pub fn start_next(
+    tx: &Writing<'_>,
+    event_id: i64,
+    plugin: &str,
+    previous: i64,
+    now: Millis,
+) -> Result<Option<StartedRow>> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
+         WHERE event_id = ?1 AND plugin = ?2 AND state = 'pending' AND next_attempt_at <= ?3
+           AND ?4 < ?1
+           AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = ?2
+                             AND o.conversation_id = deliveries.conversation_id
+                             AND o.event_id > ?4 AND o.event_id < ?1)
+         RETURNING attempt, next_attempt_at, last_error",
+    )?;
+    Ok(stmt
+        .query_row(params![event_id, plugin, now, previous], |r| {
+            Ok(StartedRow {
+                attempt: r.get(0)?,
+                next_attempt_at: r.get(1)?,
+                last_error: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
 /// The earliest time a pending delivery becomes due, if any: how long the dispatcher may sleep.
 pub fn next_due_at(conn: &Connection) -> Result<Option<Millis>> {
     Ok(conn.query_row(

@@ -231,6 +231,19 @@ impl Tx for PgConn<'_, '_> {
         self.run(outbox::start_head(self.tx, event_id, plugin, now))
     }
 
+    fn start_next(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        previous: i64,
+        now: Millis,
+    ) -> Result<Option<StartedRow>> {
+        if self.cluster.is_some() {
+            return Ok(None);
+        }
+        self.run(outbox::start_next(self.tx, event_id, plugin, previous, now))
+    }
+
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
         self.run(outbox::start_delivery(self.tx, event_id, plugin))
     }

@@ -179,6 +179,16 @@ impl Tx for Writing<'_> {
         outbox::start_head(self, event_id, plugin, now)
     }
 
+    fn start_next(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        previous: i64,
+        now: Millis,
+    ) -> Result<Option<StartedRow>> {
+        outbox::start_next(self, event_id, plugin, previous, now)
+    }
+
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
         outbox::start_delivery(self, event_id, plugin)
     }
