@@ -259,7 +259,7 @@ impl Chat {
             }
             None if recorder.queued => {
                 let dispatch = self.dispatch.clone();
-                Some(Box::new(move || dispatch.wake()))
+                Some(Box::new(move || dispatch.new_events()))
             }
             _ => None,
         };

@@ -134,7 +134,7 @@ async fn contend(
             head = newest.id;
             let full = batch.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
             publish(deps, batch).await;
-            deps.dispatch.wake();
+            deps.dispatch.new_events();
             if full {
                 continue;
             }

@@ -18,14 +18,16 @@
 //!    [`DispatchConfig::max_attempts`]) goes back to the loop for the next round to record. A slow or
 //!    failing plugin only holds back its own queue for that conversation; other conversations, other
 //!    plugins and HTTP requests never wait for it.
-//! 4. Sleep until woken ([`DispatchHandle::wake`], after every commit that wrote events), until a call
+//! 4. Sleep until woken ([`DispatchHandle::new_events`] after every commit that wrote events,
+//!    [`DispatchHandle::wake`] after other changes), until a call
 //!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`], on
 //!    [`DispatchConfig::clock`] like the due times: a test that moves a manual clock past a backoff (or
 //!    past a circuit breaker's cool-down, which the poll notices) wakes the loop at once, and on such a
 //!    clock the poll is fake time too (every in-process change wakes the loop anyway). Rounds are at
-//!    least [`ROUND_GAP`] apart: whatever arrives meanwhile makes one round. Now and then
-//!    ([`RELOAD_COST_FACTOR`]) a wake reloads the memory from the store, to pick up deliveries others
-//!    wrote (a replayed dead letter).
+//!    least [`ROUND_GAP`] apart: whatever arrives meanwhile makes one round. After a `wake` or a poll,
+//!    as often as [`RELOAD_COST_FACTOR`] allows, the loop reloads its memory from the store, to pick up
+//!    deliveries others wrote (a replayed dead letter, another node's fan-out); new events need no
+//!    reload, the next round reads them from the outbox.
 //!
 //! ## On a node of a cluster
 //! Every node runs this loop on the same PostgreSQL tables; the store makes it safe
@@ -72,6 +74,7 @@ pub mod warnings;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
@@ -195,6 +198,8 @@ impl Default for DispatchConfig {
 #[derive(Debug, Clone, Default)]
 pub struct DispatchHandle {
     notify: Arc<Notify>,
+    /// Set by [`DispatchHandle::wake`]: the deliveries may have changed behind the loop.
+    changed: Arc<AtomicBool>,
     stats: Arc<DispatchStats>,
 }
 
@@ -204,8 +209,18 @@ impl DispatchHandle {
         Self::default()
     }
 
-    /// Tells the dispatcher there may be new work (new events, a replayed dead letter, a new plugin).
+    /// Tells the dispatcher there may be new work that its memory does not show (a replayed dead letter,
+    /// a new plugin, another node's fan-out): it reloads its memory from the store as soon as that is
+    /// allowed ([`RELOAD_COST_FACTOR`]).
     pub fn wake(&self) {
+        self.changed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Tells the dispatcher that new events are in the outbox: its next round fans them out, no reload
+    /// needed. What every commit of a chat change calls; under load a reload at each would run as often
+    /// as [`RELOAD_COST_FACTOR`] allows, and forget the hook calls kept for the deliveries not started yet.
+    pub fn new_events(&self) {
         self.notify.notify_one();
     }
 
@@ -242,6 +257,7 @@ impl Dispatcher {
             registry,
             config: Arc::new(config),
             notify: handle.notify.clone(),
+            changed: handle.changed.clone(),
             stats: handle.stats.clone(),
             memory: Memory::default(),
             finished: Vec::new(),
@@ -262,6 +278,8 @@ struct Loop {
     registry: Arc<Registry>,
     config: Arc<DispatchConfig>,
     notify: Arc<Notify>,
+    /// Whether a wake asked for a reload ([`DispatchHandle::wake`]).
+    changed: Arc<AtomicBool>,
     /// What the loop counts, shared with its handle.
     stats: Arc<DispatchStats>,
     /// The deliveries table as far as this loop knows it (see [`queues`]), and what it remembers about
@@ -350,7 +368,11 @@ impl Loop {
             let deferred = self.reload.deferred();
             tokio::select! {
                 () = &mut shutdown => break,
-                () = self.notify.notified() => self.reload.woken(),
+                () = self.notify.notified() => {
+                    if self.changed.swap(false, Ordering::AcqRel) {
+                        self.reload.woken();
+                    }
+                }
                 () = tokio::time::sleep(deferred.unwrap_or_default()), if deferred.is_some() => {
                     self.reload.settle();
                 }
