@@ -108,14 +108,12 @@ pub fn run(
             ));
             continue;
         };
-        let manifest = profanity_filter.with_extension("toml");
         for (compiler, flags) in [
             ("cranelift", &["--compiler", "cranelift"][..]),
             ("tiered", &[]),
         ] {
             eprintln!("  {label}, {compiler}");
-            let (served, optimized) = match interpreted(guests, &profanity_filter, &manifest, flags)
-            {
+            let (served, optimized) = match interpreted(guests, &profanity_filter, flags) {
                 Ok(times) => times,
                 Err(e) => {
                     s.note(format!("{label}, {compiler}: failed: {e:#}"));
@@ -275,21 +273,24 @@ async fn optimized_at(
 /// Cranelift compiles Python's 18 MB for seconds on all cores, longer on the one low-priority thread.
 const INTERPRETER_PATIENCE: Duration = Duration::from_secs(120);
 
+/// The manifest of an interpreted filter: the time budgets the language tests give Python and JavaScript
+/// (a first call on Winch's code runs the interpreter's own start-up).
+const INTERPRETER_MANIFEST: &str = "[limits]\nbefore_hook_ms = 5000\nafter_hook_ms = 10000\n";
+
 /// A new interpreted plugin landing: `filter` (the allowing Rust logger) replaced by the language's
-/// profanity filter (masks "heck"), as a distinct copy so that nothing is cached, with its manifest (the
-/// interpreters' time budgets). On a fresh server started with `flags`: the time until it serves, and
+/// profanity filter (masks "heck"), as a distinct copy so that nothing is cached, with a manifest giving
+/// it the interpreters' time budgets ([`INTERPRETER_MANIFEST`]). On a fresh server started with `flags`: the time until it serves, and
 /// until it serves on Cranelift's code.
 pub fn interpreted(
     guests: &RustGuests,
     filter: &Path,
-    manifest: &Path,
     flags: &[&str],
 ) -> anyhow::Result<(Option<Duration>, Option<Duration>)> {
     let dir = tempfile::tempdir()?;
     let dirs = Dirs::under(dir.path())?;
     install(&guests.logger, &dirs.plugins, "filter")?;
-    std::fs::copy(manifest, dirs.plugins.join("filter.toml"))
-        .with_context(|| format!("copying {}", manifest.display()))?;
+    std::fs::write(dirs.plugins.join("filter.toml"), INTERPRETER_MANIFEST)
+        .context("writing the filter's manifest")?;
     let server = Server::start_with(&dirs, None, flags)?;
     let api = Api::new(&server.base)?;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -8,8 +8,9 @@
 //!
 //! A round may start several events of one queue together, as a run ([`super::round::MAX_RUN`]), so a
 //! busy conversation's queue moves by dozens of events per round, not one. A run's calls are made in
-//! order on one thread; once one does not succeed, the rest of the run is not called but postponed
-//! (attempt given back, due again at once, behind the failed one), so the queue's order holds.
+//! order on one thread; once one does not succeed or is slow, the rest of the run is not called but
+//! postponed (attempt given back, due again at once, behind it), so the queue's order holds and a run
+//! never holds a thread for more than one slow call.
 //!
 //! In a row, a slow call would hold back the deliveries behind it (after-hooks only: requests never wait
 //! for a delivery). Two rules bound that:
@@ -17,8 +18,8 @@
 //!   in rows; a plugin that was slow lately gets a thread per delivery, as before, so a plugin waiting on
 //!   HTTP still makes its calls side by side and never delays another;
 //! - a call that turns out slow inside a row hands the runs of the row not yet begun to threads of their
-//!   own as soon as it returns, so a plugin that turns slow delays the other runs by one call, once (its
-//!   own run goes on in order).
+//!   own as soon as it returns, so a plugin that turns slow delays the other runs by one call, once (the
+//!   rest of its own run is postponed, see above).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -114,7 +115,7 @@ impl Runner {
     }
 
     /// Runs the runs of `row` in order on this thread until a call is slow; the runs not yet begun then
-    /// get threads of their own (the run of the slow call goes on here, as its order requires).
+    /// get threads of their own (the rest of the slow call's run is postponed).
     fn run_row(&self, row: Vec<Vec<Started>>) {
         let mut row = row.into_iter();
         while let Some(run) = row.next() {
@@ -126,14 +127,15 @@ impl Runner {
         }
     }
 
-    /// Calls the deliveries of one run in order and reports each; once one does not succeed, the rest are
-    /// not called but postponed (their attempts given back, due again at once), so the queue's order
-    /// holds. `on_slow` runs after a slow call. Blocking.
+    /// Calls the deliveries of one run in order and reports each; once one does not succeed, or was slow,
+    /// the rest are not called but postponed (their attempts given back, due again at once), so the
+    /// queue's order holds and a plugin that turned slow holds its thread (and a shutdown) for one slow
+    /// call, not a run of them. `on_slow` runs after a slow call. Blocking.
     fn run_in_order(&self, run: &[Started], on_slow: &mut dyn FnMut()) {
-        let mut failed = false;
+        let mut stopped = false;
         for (i, s) in run.iter().enumerate() {
             let ends_run = i + 1 == run.len();
-            if failed {
+            if stopped {
                 let at = self.config.clock.now_ms();
                 let _ = self
                     .done
@@ -141,7 +143,7 @@ impl Runner {
                 continue;
             }
             let (outcome, fast) = self.call(s);
-            failed = outcome != DeliveryOutcome::Delivered;
+            stopped = outcome != DeliveryOutcome::Delivered || !fast;
             let _ = self.done.send(s.finished(outcome, ends_run));
             if !fast {
                 on_slow();

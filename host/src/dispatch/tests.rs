@@ -446,18 +446,20 @@ async fn a_retrying_delivery_holds_back_only_its_own_conversation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_stops_at_a_failed_call_and_the_rest_wait_for_its_retry_with_their_attempts_given_back()
- {
+async fn a_run_stops_at_a_failed_or_slow_call_and_the_rest_wait_with_their_attempts_given_back() {
     let kit = Kit::new(&[fixture("recorder")]);
     let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
     // A backlog in one conversation, with a call that fails once far enough in that the queue starts
-    // runs by then: its first runner::FAST_STREAK calls are made one per round, the rest as runs.
+    // runs by then (its first runner::FAST_STREAK calls are made one per round, the rest as runs), and a
+    // slow call (tens of milliseconds of arithmetic, over runner::SLOW_CALL) in the run after it.
     let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
     let failing = usize::try_from(runner::FAST_STREAK).unwrap() + 14;
     let mut ids = Vec::new();
     for i in 0..failing + 10 {
         let body = if i == failing {
             "fail-once".to_owned()
+        } else if i == failing + 4 {
+            "slow:20000000".to_owned()
         } else {
             format!("m{i}")
         };

@@ -310,8 +310,8 @@ pub trait Tx: Read {
     /// Starts the delivery of `event_id` to `plugin` if it heads its queue and is due at `now`.
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
     /// Starts the delivery of `event_id` to `plugin` right behind `previous`, which this transaction
-    /// started (by [`Tx::start_head`] or this) in the same queue: only if it is pending, due at `now`, and
-    /// no delivery of the queue lies between the two. `None` otherwise, and always on a node of a cluster
+    /// started (by [`Tx::start_head`] or this) in the same queue: only if it is pending, due at `now`,
+    /// `previous` is in flight in the same queue, and no delivery of the queue lies between the two. `None` otherwise, and always on a node of a cluster
     /// (each start there is a lease of its own). How the dispatcher starts several events of a queue as
     /// one run, called in order on one thread.
     fn start_next(

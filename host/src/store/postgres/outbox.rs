@@ -210,8 +210,8 @@ pub async fn start_head(
 }
 
 /// Like [`start_head`] for the delivery right behind `previous` in its queue, which the caller started in
-/// this transaction: only if it is pending, due at `now`, and no delivery of the queue lies between the
-/// two. `None` otherwise.
+/// this transaction: only if it is pending, due at `now`, `previous` is in flight in the same queue, and
+/// no delivery of the queue lies between the two. `None` otherwise.
 pub async fn start_next(
     tx: &Transaction<'_>,
     event_id: i64,
@@ -224,6 +224,8 @@ pub async fn start_next(
             "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1
              WHERE event_id = $1 AND plugin = $2 AND state = 'pending' AND next_attempt_at <= $3
                AND $4 < $1
+               AND EXISTS (SELECT 1 FROM deliveries p WHERE p.event_id = $4 AND p.plugin = $2
+                             AND p.conversation_id = deliveries.conversation_id AND p.state = 'in_flight')
                AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = $2
                                  AND o.conversation_id = deliveries.conversation_id
                                  AND o.event_id > $4 AND o.event_id < $1)

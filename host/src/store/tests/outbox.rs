@@ -8,6 +8,7 @@ backend_tests!(TestDb:
     outbox_and_deliveries_survive_a_restart,
     deliveries_are_ordered_per_plugin_and_conversation,
     start_head_starts_only_the_due_head_of_its_queue,
+    start_next_continues_a_run_only_right_behind_the_one_started,
     an_unqueued_event_is_logged_but_not_in_the_outbox,
 );
 
@@ -158,5 +159,51 @@ fn start_head_starts_only_the_due_head_of_its_queue(t: TestDb) -> TestResult {
     t.db.write(|tx| tx.replay_dead_letter(letter, 20))?;
     assert_eq!(t.db.write(|tx| tx.start_head(e2, "p", 30))?, None);
     assert!(t.db.write(|tx| tx.start_head(e1, "p", 30))?.is_some());
+    Ok(())
+}
+
+fn start_next_continues_a_run_only_right_behind_the_one_started(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let (e1, e2, e3, e4) = (
+        t.event(Some("c1"))?,
+        t.event(Some("c1"))?,
+        t.event(Some("c1"))?,
+        t.event(Some("c1"))?,
+    );
+    let other = t.event(Some("c2"))?;
+    t.fan_out_all(&ids(&["p"]))?;
+    // e4 waits for a retry: due at 50.
+    t.db.write(|tx| {
+        tx.start_delivery(e4, "p")?;
+        tx.delivery_failed(e4, "p", "boom", 50)
+    })?;
+    let run = t.db.write(|tx| {
+        let head = tx.start_head(e1, "p", 10)?.map(|s| s.attempt);
+        // Not right behind e1 (e2 lies between), another conversation's, or before it: refused.
+        let skipping = tx.start_next(e3, "p", e1, 10)?;
+        let elsewhere = tx.start_next(other, "p", e1, 10)?;
+        let backwards = tx.start_next(e1, "p", e2, 10)?;
+        let second = tx.start_next(e2, "p", e1, 10)?.map(|s| s.attempt);
+        let third = tx.start_next(e3, "p", e2, 10)?.map(|s| s.attempt);
+        // Started already, or not due yet: refused.
+        let again = tx.start_next(e3, "p", e2, 10)?;
+        let early = tx.start_next(e4, "p", e3, 49)?;
+        Ok((
+            head, skipping, elsewhere, backwards, second, third, again, early,
+        ))
+    })?;
+    assert_eq!(
+        run,
+        (Some(1), None, None, None, Some(1), Some(1), None, None)
+    );
+    let in_flight: Vec<i64> =
+        t.db.read(|r| r.delivery_queue("p", "c1"))?
+            .iter()
+            .filter(|q| q.in_flight)
+            .map(|q| q.event_id)
+            .collect();
+    assert_eq!(in_flight, [e1, e2, e3]);
+    let retry = t.db.write(|tx| tx.start_next(e4, "p", e3, 50))?;
+    assert_eq!(retry.map(|s| s.attempt), Some(2));
     Ok(())
 }
