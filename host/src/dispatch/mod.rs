@@ -12,15 +12,14 @@
 //!    in its queue as one run (up to [`round::MAX_RUN`] for a plugin whose calls are fast lately). Heads
 //!    come from memory; each start is checked in SQL, so stale memory never breaks order.
 //! 3. The started runs go to blocking threads ([`runner`]: a fast plugin's in a row on one, a slow
-//!    plugin's each on its own; a run's calls in order, the rest of a run not called once one fails):
-//!    the hook is called within the plugin's budget and the outcome (done, retry after
-//!    [`deliver::backoff`], dead letter after
-//!    [`DispatchConfig::max_attempts`]) goes back to the loop for the next round to record. A slow or
-//!    failing plugin only holds back its own queue for that conversation; other conversations, other
-//!    plugins and HTTP requests never wait for it.
+//!    plugin's each on its own; a run's calls in order, the rest of a run not called once one fails or
+//!    is slow): the hook is called within the plugin's budget and the outcome (done, retry after
+//!    [`deliver::backoff`], dead letter after [`DispatchConfig::max_attempts`]) goes back to the loop
+//!    for the next round to record. A slow or failing plugin only holds back its own queue for that
+//!    conversation; other conversations, other plugins and HTTP requests never wait for it.
 //! 4. Sleep until woken ([`DispatchHandle::new_events`] after every commit that wrote events,
-//!    [`DispatchHandle::wake`] after other changes), until a call
-//!    ends, until the next retry is due, or at most [`DispatchConfig::poll_interval`], on
+//!    [`DispatchHandle::wake`] after other changes), until a call ends, until the next retry is due,
+//!    or at most [`DispatchConfig::poll_interval`], on
 //!    [`DispatchConfig::clock`] like the due times: a test that moves a manual clock past a backoff (or
 //!    past a circuit breaker's cool-down, which the poll notices) wakes the loop at once, and on such a
 //!    clock the poll is fake time too (every in-process change wakes the loop anyway). Rounds are at

@@ -202,11 +202,7 @@ pub async fn start_head(
     let Some(r) = tx.query_opt(&stmt, &[&event_id, &plugin, &now]).await? else {
         return Ok(None);
     };
-    Ok(Some(StartedRow {
-        attempt: small(r.try_get(0)?),
-        next_attempt_at: r.try_get(1)?,
-        last_error: r.try_get(2)?,
-    }))
+    started_row(&r).map(Some)
 }
 
 /// Like [`start_head`] for the delivery right behind `previous` in its queue, which the caller started in
@@ -238,11 +234,16 @@ pub async fn start_next(
     else {
         return Ok(None);
     };
-    Ok(Some(StartedRow {
+    started_row(&r).map(Some)
+}
+
+/// A started delivery's `RETURNING attempt, next_attempt_at, last_error`.
+fn started_row(r: &Row) -> Result<StartedRow> {
+    Ok(StartedRow {
         attempt: small(r.try_get(0)?),
         next_attempt_at: r.try_get(1)?,
         last_error: r.try_get(2)?,
-    }))
+    })
 }
 
 /// Marks a delivery in flight and returns its attempt number (1 for the first).

@@ -179,13 +179,7 @@ pub fn start_head(
          RETURNING attempt, next_attempt_at, last_error",
     )?;
     Ok(stmt
-        .query_row(params![event_id, plugin, now], |r| {
-            Ok(StartedRow {
-                attempt: r.get(0)?,
-                next_attempt_at: r.get(1)?,
-                last_error: r.get(2)?,
-            })
-        })
+        .query_row(params![event_id, plugin, now], started_row)
         .optional()?)
 }
 
@@ -212,14 +206,17 @@ pub fn start_next(
          RETURNING attempt, next_attempt_at, last_error",
     )?;
     Ok(stmt
-        .query_row(params![event_id, plugin, now, previous], |r| {
-            Ok(StartedRow {
-                attempt: r.get(0)?,
-                next_attempt_at: r.get(1)?,
-                last_error: r.get(2)?,
-            })
-        })
+        .query_row(params![event_id, plugin, now, previous], started_row)
         .optional()?)
+}
+
+/// A started delivery's `RETURNING attempt, next_attempt_at, last_error`.
+fn started_row(r: &Row<'_>) -> rusqlite::Result<StartedRow> {
+    Ok(StartedRow {
+        attempt: r.get(0)?,
+        next_attempt_at: r.get(1)?,
+        last_error: r.get(2)?,
+    })
 }
 
 /// The earliest time a pending delivery becomes due, if any: how long the dispatcher may sleep.
