@@ -199,10 +199,11 @@ pub async fn start_head(
              RETURNING attempt, next_attempt_at, last_error",
         )
         .await?;
-    let Some(r) = tx.query_opt(&stmt, &[&event_id, &plugin, &now]).await? else {
-        return Ok(None);
-    };
-    started_row(&r).map(Some)
+    tx.query_opt(&stmt, &[&event_id, &plugin, &now])
+        .await?
+        .as_ref()
+        .map(started_row)
+        .transpose()
 }
 
 /// Like [`start_head`] for the delivery right behind `previous` in its queue, which the caller started in
@@ -228,13 +229,11 @@ pub async fn start_next(
              RETURNING attempt, next_attempt_at, last_error",
         )
         .await?;
-    let Some(r) = tx
-        .query_opt(&stmt, &[&event_id, &plugin, &now, &previous])
+    tx.query_opt(&stmt, &[&event_id, &plugin, &now, &previous])
         .await?
-    else {
-        return Ok(None);
-    };
-    started_row(&r).map(Some)
+        .as_ref()
+        .map(started_row)
+        .transpose()
 }
 
 /// A started delivery's `RETURNING attempt, next_attempt_at, last_error`.
