@@ -33,7 +33,8 @@ pub(super) struct Started {
     /// Its queue's conversation (`""` for none), to tell the queue when it ends.
     pub conversation: String,
     /// Whether it continues the run of the delivery started just before it (the next event of the same
-    /// queue): the two are called in order on one thread, and it is not called if that one failed.
+    /// queue): the two are called in order on one thread, and it is not called if that one failed or was
+    /// slow.
     pub follows: bool,
 }
 
