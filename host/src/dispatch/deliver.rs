@@ -11,6 +11,7 @@ use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookCall, HookOutput};
 use crate::store::StoredEvent;
+use crate::store::kv::{Commit, KvStore};
 use crate::store::{self, Db};
 
 use super::DispatchConfig;
@@ -119,7 +120,7 @@ pub(super) fn run_delivery(config: &DispatchConfig, started: &Started) -> Delive
     } = started;
     let result: Result<(), String> = match call.as_ref() {
         Err(e) => Err(e.clone()),
-        Ok(call) => match plugin.call(call) {
+        Ok(call) => match plugin.call_with(call, Commit::Later) {
             Ok(HookOutput::Done(Ok(()))) | Ok(HookOutput::Decision(_)) => Ok(()),
             // A new version that dropped the hook has nothing to do with the event.
             Err(CallError::NotExported { .. }) => Ok(()),
@@ -138,6 +139,33 @@ pub(super) fn run_delivery(config: &DispatchConfig, started: &Started) -> Delive
     match result {
         Ok(()) => DeliveryOutcome::Delivered,
         Err(error) => failed(config, *attempt, error, config.clock.now_ms()),
+    }
+}
+
+/// Makes the KV writes of the calls reported in `reports` durable before their outcomes are recorded:
+/// deliveries write with [`Commit::Later`], so a run commits once, not once per write. `lost_before` is
+/// [`KvStore::lost_count`] read before the first of those calls: if the commit fails, or writes waiting
+/// with theirs were rolled back meanwhile (another thread's commit failed), the delivered ones count as
+/// failed attempts and are retried. Blocking.
+pub(super) fn settle_kv_writes(
+    config: &DispatchConfig,
+    kv: &KvStore,
+    reports: &mut [Finished],
+    lost_before: u64,
+) {
+    let committed = kv.commit_waiting();
+    if committed.is_ok() && kv.lost_count() == lost_before {
+        return;
+    }
+    let error = match committed {
+        Err(e) => format!("its KV writes were rolled back: {e}"),
+        Ok(()) => "its KV writes were rolled back by a failed commit".to_owned(),
+    };
+    let now = config.clock.now_ms();
+    for f in reports {
+        if f.outcome == DeliveryOutcome::Delivered {
+            f.outcome = failed(config, f.attempt, error.clone(), now);
+        }
     }
 }
 
@@ -188,11 +216,16 @@ impl Drainer {
             if done.started.is_empty() && !done.more && finished.is_empty() {
                 return Ok(outcomes);
             }
-            for s in &done.started {
-                let outcome = run_delivery(config, s);
-                outcomes.push(outcome.clone());
-                finished.push(s.finished(outcome, true));
-            }
+            let kv = registry.runtime().kv();
+            let lost_before = kv.lost_count();
+            let mut reports: Vec<Finished> = done
+                .started
+                .iter()
+                .map(|s| s.finished(run_delivery(config, s), true))
+                .collect();
+            settle_kv_writes(config, kv, &mut reports, lost_before);
+            outcomes.extend(reports.iter().map(|f| f.outcome.clone()));
+            finished.extend(reports);
         }
     }
 

@@ -342,7 +342,8 @@ impl Loop {
             Err(e) => tracing::error!("recovering in-flight deliveries panicked: {e}"),
         }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
-        let runner = Runner::new(self.config.clone(), done_tx);
+        let kv = self.registry.runtime().kv().clone();
+        let runner = Runner::new(self.config.clone(), kv, done_tx);
         tokio::pin!(shutdown);
         let mut last_round: Option<Instant> = None;
         loop {

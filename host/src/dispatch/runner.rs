@@ -12,6 +12,11 @@
 //! postponed (attempt given back, due again at once, behind it), so the queue's order holds and a run
 //! never holds a thread for more than one slow call.
 //!
+//! The calls write to the plugins' KV store with [`Commit::Later`](crate::store::kv::Commit): a row (or
+//! a run on its own thread) commits their writes once, after its last call and before it reports any
+//! outcome, so a delivery is never recorded as done without its writes, and one KV commit serves a row
+//! instead of each write paying its own (on a file, most of what an increment cost).
+//!
 //! In a row, a slow call would hold back the deliveries behind it (after-hooks only: requests never wait
 //! for a delivery). Two rules bound that:
 //! - only the deliveries of plugins whose last [`FAST_STREAK`] calls each took under [`SLOW_CALL`] run
@@ -30,6 +35,7 @@ use tokio::sync::mpsc;
 use super::DispatchConfig;
 use super::deliver::{self, DeliveryOutcome, Started};
 use super::round::Finished;
+use crate::store::kv::KvStore;
 
 /// A call that takes longer than this is slow: more than a hundred times a typical after-hook (7-30 µs
 /// in BENCHMARKS.md), about what an outbound request or a large KV scan costs. Measured in real time, as
@@ -44,6 +50,9 @@ pub const FAST_STREAK: u32 = 16;
 #[derive(Debug, Clone)]
 pub(super) struct Runner {
     config: Arc<DispatchConfig>,
+    /// The plugins' KV store, whose writes of a row or run are committed before their outcomes are
+    /// reported ([`deliver::settle_kv_writes`]).
+    kv: Arc<KvStore>,
     done: mpsc::UnboundedSender<Finished>,
     /// Per plugin, how many of its latest calls in a row were fast.
     streaks: Arc<Mutex<HashMap<String, u32>>>,
@@ -53,10 +62,15 @@ pub(super) struct Runner {
 }
 
 impl Runner {
-    /// A runner reporting to `done`.
-    pub fn new(config: Arc<DispatchConfig>, done: mpsc::UnboundedSender<Finished>) -> Self {
+    /// A runner reporting to `done`, whose calls write to `kv`.
+    pub fn new(
+        config: Arc<DispatchConfig>,
+        kv: Arc<KvStore>,
+        done: mpsc::UnboundedSender<Finished>,
+    ) -> Self {
         Runner {
             config,
+            kv,
             done,
             streaks: Arc::default(),
             rows: std::thread::available_parallelism().map_or(2, usize::from),
@@ -111,40 +125,60 @@ impl Runner {
     /// Runs `run` on a blocking thread of its own.
     fn spawn_run(&self, run: Vec<Started>) {
         let runner = self.clone();
-        tokio::task::spawn_blocking(move || runner.run_in_order(&run, &mut || {}));
+        tokio::task::spawn_blocking(move || {
+            runner.reporting(|reports| runner.run_in_order(&run, reports, &mut || {}))
+        });
     }
 
     /// Runs the runs of `row` in order on this thread until a call is slow; the runs not yet begun then
     /// get threads of their own (the rest of the slow call's run is postponed).
     fn run_row(&self, row: Vec<Vec<Started>>) {
-        let mut row = row.into_iter();
-        while let Some(run) = row.next() {
-            self.run_in_order(&run, &mut || {
-                for rest in row.by_ref() {
-                    self.spawn_run(rest);
-                }
-            });
+        self.reporting(|reports| {
+            let mut row = row.into_iter();
+            while let Some(run) = row.next() {
+                self.run_in_order(&run, reports, &mut || {
+                    for rest in row.by_ref() {
+                        self.spawn_run(rest);
+                    }
+                });
+            }
+        });
+    }
+
+    /// Runs `calls`, which adds a report per delivery, then commits their KV writes and sends the
+    /// reports: one KV commit per row of calls, not one per write. Blocking.
+    fn reporting(&self, calls: impl FnOnce(&mut Vec<Finished>)) {
+        let lost_before = self.kv.lost_count();
+        let mut reports = Vec::new();
+        calls(&mut reports);
+        deliver::settle_kv_writes(&self.config, &self.kv, &mut reports, lost_before);
+        for report in reports {
+            let _ = self.done.send(report);
         }
     }
 
     /// Calls the deliveries of one run in order and reports each; once one does not succeed, or was slow,
     /// the rest are not called but postponed (their attempts given back, due again at once), so the
     /// queue's order holds and a plugin that turned slow holds its thread (and a shutdown) for one slow
-    /// call, not a run of them. `on_slow` runs after a slow call. Blocking.
-    fn run_in_order(&self, run: &[Started], on_slow: &mut dyn FnMut()) {
+    /// call, not a run of them. `on_slow` runs after a slow call. Adds a report per delivery to
+    /// `reports`. Blocking.
+    fn run_in_order(
+        &self,
+        run: &[Started],
+        reports: &mut Vec<Finished>,
+        on_slow: &mut dyn FnMut(),
+    ) {
         let mut stopped = false;
         for (i, s) in run.iter().enumerate() {
             let ends_run = i + 1 == run.len();
             if stopped {
                 let at = self.config.clock.now_ms();
-                let _ = self
-                    .done
-                    .send(s.finished(DeliveryOutcome::Postponed { at }, ends_run));
+                reports.push(s.finished(DeliveryOutcome::Postponed { at }, ends_run));
                 continue;
             }
             let (outcome, fast) = self.call(s);
             stopped = outcome != DeliveryOutcome::Delivered || !fast;
-            let _ = self.done.send(s.finished(outcome, ends_run));
+            reports.push(s.finished(outcome, ends_run));
             if !fast {
                 on_slow();
             }

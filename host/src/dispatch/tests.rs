@@ -117,6 +117,48 @@ async fn failures_retry_with_growing_attempts_then_dead_letter_and_replay() {
     assert!(kit.chat.dead_letters(0, 10).await.unwrap().is_empty());
 }
 
+/// A delivery's KV writes wait for one commit per row of calls, made before the outcomes are reported:
+/// a delivered event's writes are on file, and a delivery whose writes a failed commit rolled back is
+/// retried, not recorded as done with its writes gone.
+#[tokio::test]
+async fn a_delivery_is_done_only_once_its_kv_writes_are_committed() {
+    let kit = Kit::new(&[fixture("recorder")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit.chat.create_conversation(&a, create(&[])).await.unwrap();
+    kit.drain();
+    let first = send(&kit.chat, &a, &conv.id, "one").await;
+    let crate::store::kv::KvStore::Sqlite(kv) = &*kit.kv else {
+        panic!("the kit's KV store is SQLite")
+    };
+    kv.fail_next_commit().unwrap();
+    let outcomes = kit.drain();
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [DeliveryOutcome::Retry { error, .. }, DeliveryOutcome::Delivered]
+                if error.contains("KV writes were rolled back")
+        ),
+        "{outcomes:?}"
+    );
+    let recorded = kit.record(&format!("after-message-sent:{first}")).unwrap();
+    assert_eq!(
+        recorded["context"]["attempt"], 2,
+        "the first attempt's write is gone"
+    );
+
+    let second = send(&kit.chat, &a, &conv.id, "two").await;
+    assert_eq!(kit.drain(), vec![DeliveryOutcome::Delivered]);
+    let on_file = rusqlite::Connection::open(kit.dir.path().join("kv.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM plugin_kv WHERE plugin = 'recorder' AND key = ?1",
+            [format!("after-message-sent:{second}")],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    assert_eq!(on_file, 1, "a delivered event's writes are committed");
+}
+
 #[test]
 fn backoff_doubles_and_is_capped() {
     let config = DispatchConfig::default();

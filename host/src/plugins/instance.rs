@@ -11,7 +11,7 @@ use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
 use super::powers::{PluginPowers, PowerLimiter, ServicesSlot, call_depth};
 use super::warmup::Quiet;
-use crate::store::kv::{KvQuota, KvStore};
+use crate::store::kv::{Commit, KvQuota, KvStore};
 use std::sync::Arc;
 use wasmtime::component::{InstancePre, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
@@ -264,16 +264,18 @@ impl WarmInstance {
 impl WarmInstance {
     /// Run one hook call within the plugin's time budget. On `Err` the instance must be discarded: its
     /// memory may be half-updated.
+    /// Its KV writes are committed as `kv_commit` says.
     pub(crate) fn call(
         &mut self,
         recipe: &InstanceRecipe,
         call: &HookCall,
+        kv_commit: Commit,
     ) -> Result<HookOutput, CallError> {
         let budget = match call.hook().kind() {
             super::hooks::HookKind::Before => recipe.limits.before_hook_budget,
             super::hooks::HookKind::After => recipe.limits.after_hook_budget,
         };
-        self.call_within(recipe, call, budget)
+        self.call_within(recipe, call, budget, kv_commit)
     }
 
     /// [`WarmInstance::call`] with a budget of `budget` CPU time.
@@ -282,12 +284,14 @@ impl WarmInstance {
         recipe: &InstanceRecipe,
         call: &HookCall,
         budget: std::time::Duration,
+        kv_commit: Commit,
     ) -> Result<HookOutput, CallError> {
         let hook = call.hook();
         self.begin_call(
             budget,
             call_depth(call),
             hook.kind() == super::hooks::HookKind::After,
+            kv_commit,
         );
         let plugin = || recipe.name.to_string();
         let result = self.exports.call(&mut self.store, call);
@@ -314,12 +318,19 @@ impl WarmInstance {
     }
 
     /// Readies the instance for one call: its time budget, the call count, a fresh stderr tail, the
-    /// depth bot posts carry, and whether host waits are credited back to the budget (after-hooks and
-    /// timers only).
-    fn begin_call(&mut self, budget: std::time::Duration, depth: u32, credit_waits: bool) {
+    /// depth bot posts carry, whether host waits are credited back to the budget (after-hooks and
+    /// timers only) and when its KV writes are committed.
+    fn begin_call(
+        &mut self,
+        budget: std::time::Duration,
+        depth: u32,
+        credit_waits: bool,
+        kv_commit: Commit,
+    ) {
         self.calls += 1;
         self.stderr.take();
         let state = self.store.data_mut();
+        state.kv.set_commit(kv_commit);
         state.powers.chat.set_depth(depth);
         state.powers.wait.begin_call(credit_waits);
         state.budget = CallBudget::start(budget);
@@ -385,7 +396,7 @@ impl WarmInstance {
         };
         let guest = guest.clone();
         let budget = recipe.limits.after_hook_budget;
-        self.begin_call(budget, 0, true);
+        self.begin_call(budget, 0, true, Commit::Now);
         let result = guest.call_on_timer(&mut self.store, name, payload);
         recipe.log_limiter.flush();
         result.map_err(|err| self.call_error(&err, &recipe.name, HOOK, budget))

@@ -6,6 +6,7 @@ use super::hooks::{Hook, HookCall, HookOutput, HookSet};
 use super::instance::{InstanceRecipe, WarmInstance};
 use super::limits::{MAX_CALLS_PER_INSTANCE, MAX_IDLE_INSTANCES, PluginLimits};
 use super::powers::PluginPowers;
+use crate::store::kv::Commit;
 use std::sync::{Arc, Mutex};
 use wasmtime::Engine;
 
@@ -103,6 +104,12 @@ impl Plugin {
     /// A failed call (trap, timeout, memory cap) discards the instance it ran on, so the next call starts
     /// from a fresh one; the error says what happened.
     pub fn call(&self, call: &HookCall) -> Result<HookOutput, CallError> {
+        self.call_with(call, Commit::Now)
+    }
+
+    /// [`Plugin::call`] whose KV writes are committed as `kv_commit` says: [`Commit::Later`] for the
+    /// dispatcher's deliveries, which commit them before recording the outcome.
+    pub fn call_with(&self, call: &HookCall, kv_commit: Commit) -> Result<HookOutput, CallError> {
         let hook = call.hook();
         if !self.implements(hook) {
             return Err(CallError::NotExported {
@@ -110,7 +117,7 @@ impl Plugin {
                 hook: hook.name(),
             });
         }
-        self.with_instance(|instance, recipe| instance.call(recipe, call))
+        self.with_instance(|instance, recipe| instance.call(recipe, call, kv_commit))
     }
 
     /// Runs `f` on a warm instance (an idle one, or a new one), then keeps the instance for the next call

@@ -36,6 +36,7 @@ use super::runtime::Runtime;
 use super::stats::PluginStats;
 use super::tiers::Promotions;
 use crate::clock::Clock;
+use crate::store::kv::Commit;
 
 pub use super::manifest::{FailMode, PluginSettings};
 pub use super::status::{LimitsView, PluginState, PluginStatus};
@@ -108,6 +109,11 @@ impl LoadedPlugin {
     /// Calls a hook (blocking: use a blocking thread), unless the circuit breaker has disabled the plugin
     /// ([`CallError::Disabled`]); counts the outcome and its latency.
     pub fn call(&self, call: &HookCall) -> Result<HookOutput, CallError> {
+        self.call_with(call, Commit::Now)
+    }
+
+    /// [`LoadedPlugin::call`] whose KV writes are committed as `kv_commit` says ([`Plugin::call_with`]).
+    pub fn call_with(&self, call: &HookCall, kv_commit: Commit) -> Result<HookOutput, CallError> {
         let hook = call.hook();
         let started = Instant::now();
         let admission = self.shared.breaker.admit(self.clock.now());
@@ -118,7 +124,7 @@ impl LoadedPlugin {
                 retry_in,
             });
         }
-        let result = self.plugin.call(call);
+        let result = self.plugin.call_with(call, kv_commit);
         let took = started.elapsed();
         let failure = match &result {
             // Not a call at all (a new version dropped the hook): nothing to count.

@@ -35,6 +35,7 @@ use wasmtime::Engine;
 use super::hooks::{HookCall, HookKind, HookSet};
 use super::instance::{HostSide, InstanceRecipe, WarmInstance};
 use super::logs::{LogLevel, LogSink};
+use crate::store::kv::Commit;
 
 /// Warmed instances a plugin with a before-hook starts with: one per core of this project's machines, so
 /// two messages sent at once right after a load both find a warm instance. Each costs an instantiation
@@ -120,7 +121,7 @@ impl InstanceRecipe {
     fn warmed(&self, engine: &Engine, calls: &[HookCall]) -> Option<WarmInstance> {
         let mut instance = self.instantiate_as(engine, HostSide::Inert).ok()?;
         for call in calls {
-            if let Err(e) = instance.call_within(self, call, WARM_UP_BUDGET) {
+            if let Err(e) = instance.call_within(self, call, WARM_UP_BUDGET, Commit::Now) {
                 tracing::debug!(plugin = %self.name, "warm-up call failed, the instance starts cold: {e}");
                 return None;
             }

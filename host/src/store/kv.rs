@@ -56,6 +56,19 @@ impl KvError {
     }
 }
 
+/// When a KV write is committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Commit {
+    /// Before the write returns: every write but an after-hook's.
+    #[default]
+    Now,
+    /// By the next [`KvStore::commit_waiting`] or `Now` write; visible to every read at once. For the
+    /// dispatcher's deliveries, whose outcomes it records only after that commit: a delivery is done only
+    /// once its writes are durable, and one whose writes were lost with a failed commit is retried (see
+    /// [`KvStore::lost_count`]). PostgreSQL commits every write at once.
+    Later,
+}
+
 /// How much one plugin may keep in its KV store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvQuota {
@@ -129,21 +142,22 @@ impl KvStore {
         value: &[u8],
         ttl_ms: Option<u64>,
     ) -> Result<(), KvError> {
-        self.set_within(plugin, KvQuota::UNLIMITED, key, value, ttl_ms)
+        self.set_within(plugin, KvQuota::UNLIMITED, Commit::Now, key, value, ttl_ms)
     }
 
     /// Stores `value` under `key`, expiring after `ttl_ms` if given, unless that takes `plugin` past
-    /// `quota`.
+    /// `quota`; committed as `commit` says.
     pub fn set_within(
         &self,
         plugin: &str,
         quota: KvQuota,
+        commit: Commit,
         key: &str,
         value: &[u8],
         ttl_ms: Option<u64>,
     ) -> Result<(), KvError> {
         match self {
-            Self::Sqlite(kv) => kv.set_within(plugin, quota, key, value, ttl_ms),
+            Self::Sqlite(kv) => kv.set_within(plugin, quota, commit, key, value, ttl_ms),
             Self::Postgres(kv) => kv.set_within(plugin, quota, key, value, ttl_ms),
         }
     }
@@ -158,8 +172,13 @@ impl KvStore {
 
     /// Removes `key`; whether a live value was there.
     pub fn delete(&self, plugin: &str, key: &str) -> Result<bool, KvError> {
+        self.delete_as(plugin, key, Commit::Now)
+    }
+
+    /// [`KvStore::delete`], committed as `commit` says.
+    pub fn delete_as(&self, plugin: &str, key: &str, commit: Commit) -> Result<bool, KvError> {
         match self {
-            Self::Sqlite(kv) => kv.delete(plugin, key),
+            Self::Sqlite(kv) => kv.delete(plugin, key, commit),
             Self::Postgres(kv) => kv.delete(plugin, key),
         }
     }
@@ -189,20 +208,23 @@ impl KvStore {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, KvError> {
-        self.compare_and_swap_within(plugin, KvQuota::UNLIMITED, key, expected, new)
+        self.compare_and_swap_within(plugin, KvQuota::UNLIMITED, Commit::Now, key, expected, new)
     }
 
-    /// [`KvStore::compare_and_swap`] within `quota`.
+    /// [`KvStore::compare_and_swap`] within `quota`, committed as `commit` says.
     pub fn compare_and_swap_within(
         &self,
         plugin: &str,
         quota: KvQuota,
+        commit: Commit,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, KvError> {
         match self {
-            Self::Sqlite(kv) => kv.compare_and_swap_within(plugin, quota, key, expected, new),
+            Self::Sqlite(kv) => {
+                kv.compare_and_swap_within(plugin, quota, commit, key, expected, new)
+            }
             Self::Postgres(kv) => kv.compare_and_swap_within(plugin, quota, key, expected, new),
         }
     }
@@ -210,19 +232,20 @@ impl KvStore {
     /// Adds `delta` to the decimal integer under `key` (absent counts as 0); the new value. An existing
     /// expiry is kept. No quota.
     pub fn increment(&self, plugin: &str, key: &str, delta: i64) -> Result<i64, KvError> {
-        self.increment_within(plugin, KvQuota::UNLIMITED, key, delta)
+        self.increment_within(plugin, KvQuota::UNLIMITED, Commit::Now, key, delta)
     }
 
-    /// [`KvStore::increment`] within `quota`.
+    /// [`KvStore::increment`] within `quota`, committed as `commit` says.
     pub fn increment_within(
         &self,
         plugin: &str,
         quota: KvQuota,
+        commit: Commit,
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
         match self {
-            Self::Sqlite(kv) => kv.increment_within(plugin, quota, key, delta),
+            Self::Sqlite(kv) => kv.increment_within(plugin, quota, commit, key, delta),
             Self::Postgres(kv) => kv.increment_within(plugin, quota, key, delta),
         }
     }
@@ -233,6 +256,25 @@ impl KvStore {
         match self {
             Self::Sqlite(kv) => kv.purge_expired(),
             Self::Postgres(kv) => kv.purge_expired(),
+        }
+    }
+
+    /// Commits the writes made with [`Commit::Later`] so far. If that fails they are rolled back, and
+    /// [`KvStore::lost_count`] moves on.
+    pub fn commit_waiting(&self) -> Result<(), KvError> {
+        match self {
+            Self::Sqlite(kv) => kv.commit_waiting(),
+            Self::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// How many times writes waiting for a commit were rolled back. A call's [`Commit::Later`] writes,
+    /// made after a reading of this, are durable once [`KvStore::commit_waiting`] succeeded with the
+    /// count still at that reading. Always 0 on PostgreSQL.
+    pub fn lost_count(&self) -> u64 {
+        match self {
+            Self::Sqlite(kv) => kv.lost_count(),
+            Self::Postgres(_) => 0,
         }
     }
 }

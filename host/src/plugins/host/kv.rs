@@ -3,14 +3,16 @@
 
 use crate::plugins::bindings::kv::{Error, Host};
 use crate::plugins::limits::{MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES};
-use crate::store::kv::{KvError, KvQuota, KvStore};
+use crate::store::kv::{Commit, KvError, KvQuota, KvStore};
 use std::sync::Arc;
 
-/// What `kv` needs: the store, the plugin's namespace and its quota.
+/// What `kv` needs: the store, the plugin's namespace and its quota, and when the current call's writes
+/// are committed.
 pub struct KvCtx {
     plugin: Arc<str>,
     store: Arc<KvStore>,
     quota: KvQuota,
+    commit: Commit,
 }
 
 impl KvCtx {
@@ -20,7 +22,14 @@ impl KvCtx {
             plugin,
             store,
             quota,
+            commit: Commit::Now,
         }
+    }
+
+    /// Commits the writes of the calls from now on as `commit` says: [`Commit::Later`] for the
+    /// dispatcher's deliveries.
+    pub(crate) fn set_commit(&mut self, commit: Commit) {
+        self.commit = commit;
     }
 }
 
@@ -62,13 +71,15 @@ impl Host for KvCtx {
         check_key(&key)?;
         check_value(&value)?;
         self.store
-            .set_within(&self.plugin, self.quota, &key, &value, ttl_ms)
+            .set_within(&self.plugin, self.quota, self.commit, &key, &value, ttl_ms)
             .map_err(guest_error)
     }
 
     fn delete(&mut self, key: String) -> Result<bool, Error> {
         check_key(&key)?;
-        self.store.delete(&self.plugin, &key).map_err(guest_error)
+        self.store
+            .delete_as(&self.plugin, &key, self.commit)
+            .map_err(guest_error)
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, Error> {
@@ -91,6 +102,7 @@ impl Host for KvCtx {
             .compare_and_swap_within(
                 &self.plugin,
                 self.quota,
+                self.commit,
                 &key,
                 expected.as_deref(),
                 new.as_deref(),
@@ -101,7 +113,7 @@ impl Host for KvCtx {
     fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
         check_key(&key)?;
         self.store
-            .increment_within(&self.plugin, self.quota, &key, delta)
+            .increment_within(&self.plugin, self.quota, self.commit, &key, delta)
             .map_err(guest_error)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chathooks_testservers::Postgres;
 
 use super::db_tests::test_pool;
-use crate::store::kv::{KvError, KvQuota, KvStore, KvUsage};
+use crate::store::kv::{Commit, KvError, KvQuota, KvStore, KvUsage};
 use crate::store::{Db, Durability};
 
 type TestResult = anyhow::Result<()>;
@@ -61,10 +61,12 @@ fn kv_answers_as_on_sqlite() -> TestResult {
         max_keys: 2,
         max_bytes: 20,
     };
-    kv.set_within("a", quota, "k1", b"12345", None)?;
-    kv.set_within("a", quota, "k2", b"1", None)?;
+    kv.set_within("a", quota, Commit::Now, "k1", b"12345", None)?;
+    kv.set_within("a", quota, Commit::Now, "k2", b"1", None)?;
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
-    let over = kv.set_within("a", quota, "k3", b"1", None).err();
+    let over = kv
+        .set_within("a", quota, Commit::Now, "k3", b"1", None)
+        .err();
     assert!(
         matches!(
             over,
@@ -75,9 +77,9 @@ fn kv_answers_as_on_sqlite() -> TestResult {
         ),
         "{over:?}"
     );
-    kv.set_within("a", quota, "k1", b"1234567890123", None)?;
+    kv.set_within("a", quota, Commit::Now, "k1", b"1234567890123", None)?;
     let over = kv
-        .set_within("a", quota, "k1", b"12345678901234567", None)
+        .set_within("a", quota, Commit::Now, "k1", b"12345678901234567", None)
         .err();
     assert!(
         matches!(
@@ -90,8 +92,8 @@ fn kv_answers_as_on_sqlite() -> TestResult {
         "{over:?}"
     );
     assert!(kv.delete("a", "k2")?);
-    assert_eq!(kv.increment_within("a", quota, "n", 7)?, 7);
-    assert!(kv.compare_and_swap_within("a", quota, "n", Some(b"7"), None)?);
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", 7)?, 7);
+    assert!(kv.compare_and_swap_within("a", quota, Commit::Now, "n", Some(b"7"), None)?);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 1, bytes: 15 });
 
     // TTL: expired rows are invisible, count until purged, and are given back at the quota.
@@ -99,11 +101,11 @@ fn kv_answers_as_on_sqlite() -> TestResult {
         max_keys: 1,
         max_bytes: 1000,
     };
-    kv.set_within("t", one, "old", b"v", Some(1))?;
+    kv.set_within("t", one, Commit::Now, "old", b"v", Some(1))?;
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(kv.get("t", "old")?, None);
     assert!(kv.list_keys("t", "")?.is_empty());
-    kv.set_within("t", one, "new", b"v", None)?;
+    kv.set_within("t", one, Commit::Now, "new", b"v", None)?;
     assert_eq!(kv.usage("t")?, KvUsage { keys: 1, bytes: 4 });
     kv.set("u", "k", b"v", Some(1))?;
     std::thread::sleep(Duration::from_millis(5));
@@ -128,7 +130,14 @@ fn quotas_hold_exactly_with_eight_writers() -> TestResult {
                 s.spawn(move || {
                     let mut stored = 0;
                     for i in 0..20 {
-                        match kv.set_within("p", quota, &format!("{t}-{i}"), b"v", None) {
+                        match kv.set_within(
+                            "p",
+                            quota,
+                            Commit::Now,
+                            &format!("{t}-{i}"),
+                            b"v",
+                            None,
+                        ) {
                             Ok(()) => stored += 1,
                             Err(KvError::QuotaExceeded { what: "keys", .. }) => {}
                             Err(other) => panic!("{other}"),

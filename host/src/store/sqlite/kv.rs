@@ -9,19 +9,23 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::kv_quota::{Expiry, Row, USAGE_SCHEMA, purge_expired_rows, put, put_over, remove};
-use crate::store::kv::{KvError, KvQuota, KvUsage};
-use std::ops::Deref;
+use super::kv_writes::KvConn;
+use crate::store::kv::{Commit, KvError, KvQuota, KvUsage};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The KV store of every plugin, in one SQLite database file.
 ///
 /// One connection behind a mutex: KV operations are short single-statement or single-transaction calls
-/// made from hook calls on blocking threads, and SQLite serializes writers anyway.
+/// made from hook calls on blocking threads, and SQLite serializes writers anyway. Writes may wait for a
+/// commit ([`Commit::Later`], see [`super::kv_writes`]).
 #[derive(Debug)]
 pub struct SqliteKv {
-    conn: Mutex<Connection>,
+    conn: Mutex<KvConn>,
+    /// How many times writes waiting for a commit were rolled back (read without the mutex).
+    lost: Arc<AtomicU64>,
     /// Moves the WAL into the file off the plugins' calls (see [`super::checkpoint`]); none in memory.
     checkpointer: Option<Checkpointer>,
 }
@@ -59,50 +63,6 @@ fn create_schema(conn: &mut Connection) -> Result<(), KvError> {
     Ok(())
 }
 
-/// A write transaction (`BEGIN IMMEDIATE`) begun and ended with cached statements: rusqlite's
-/// `Transaction` parses `BEGIN IMMEDIATE` and `COMMIT` anew each time, a fifth of a KV increment's cost
-/// in memory. Rolled back on drop unless [`WriteTx::commit`] succeeded.
-pub(super) struct WriteTx<'c> {
-    conn: &'c Connection,
-    committed: bool,
-}
-
-impl<'c> WriteTx<'c> {
-    fn begin(conn: &'c Connection) -> Result<Self, KvError> {
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(WriteTx {
-            conn,
-            committed: false,
-        })
-    }
-
-    fn commit(mut self) -> Result<(), KvError> {
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Deref for WriteTx<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        self.conn
-    }
-}
-
-impl Drop for WriteTx<'_> {
-    fn drop(&mut self) {
-        if !self.committed {
-            // Nothing to report to: the operation already returned its error.
-            let _ = self
-                .conn
-                .prepare_cached("ROLLBACK")
-                .and_then(|mut rollback| rollback.execute([]));
-        }
-    }
-}
-
 /// SQL condition for a row that has not expired; `:now` is bound to the current time. A macro, so the
 /// statements below are constants (no formatting per call) that still share one definition.
 macro_rules! live {
@@ -122,10 +82,7 @@ impl SqliteKv {
         let mut conn = conn;
         create_schema(&mut conn)?;
         let checkpointer = Checkpointer::start(path)?;
-        Ok(SqliteKv {
-            conn: Mutex::new(conn),
-            checkpointer: Some(checkpointer),
-        })
+        Ok(Self::over(conn, Some(checkpointer)))
     }
 
     /// A KV store that lives only in memory, for `chathooks test` and the harness: the same code paths,
@@ -133,27 +90,80 @@ impl SqliteKv {
     pub fn open_in_memory() -> Result<Self, KvError> {
         let mut conn = Connection::open_in_memory()?;
         create_schema(&mut conn)?;
-        Ok(SqliteKv {
-            conn: Mutex::new(conn),
-            checkpointer: None,
-        })
+        Ok(Self::over(conn, None))
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R, KvError>) -> Result<R, KvError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+    fn over(conn: Connection, checkpointer: Option<Checkpointer>) -> Self {
+        let lost = Arc::new(AtomicU64::new(0));
+        SqliteKv {
+            conn: Mutex::new(KvConn::new(conn, lost.clone())),
+            lost,
+            checkpointer,
+        }
     }
 
-    /// [`SqliteKv::with`] for a write: the checkpoint thread counts it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, KvConn> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the read `f`; it sees writes waiting for a commit.
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> Result<R, KvError>) -> Result<R, KvError> {
+        f(self.lock().conn())
+    }
+
+    /// Runs `f` as one write, committed as `commit` says (see [`super::kv_writes`]); the checkpoint
+    /// thread counts the commits.
     fn write<R>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, KvError>,
+        commit: Commit,
+        f: impl FnOnce(&Connection) -> Result<R, KvError>,
     ) -> Result<R, KvError> {
-        let result = self.with(f);
+        let result = self.lock().write(commit, f);
+        if commit == Commit::Now {
+            self.committed();
+        }
+        result
+    }
+
+    fn committed(&self) {
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.committed();
         }
-        result
+    }
+
+    /// Commits the writes made with [`Commit::Later`] so far, if any. If that fails they are rolled back
+    /// and [`SqliteKv::lost_count`] moves on.
+    pub fn commit_waiting(&self) -> Result<(), KvError> {
+        let committed = self.lock().commit_waiting()?;
+        if committed {
+            self.committed();
+        }
+        Ok(())
+    }
+
+    /// Makes the next commit fail (a deferred foreign key violated by a waiting write), so tests see
+    /// what a failed commit does to the writes waiting with it.
+    #[cfg(test)]
+    pub(crate) fn fail_next_commit(&self) -> Result<(), KvError> {
+        let mut conn = self.lock();
+        conn.commit_waiting()?;
+        conn.conn().execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE IF NOT EXISTS test_parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS test_child
+                 (parent INTEGER REFERENCES test_parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )?;
+        conn.write(Commit::Later, |c| {
+            Ok(c.execute("INSERT INTO test_child VALUES (1)", [])?)
+        })?;
+        Ok(())
+    }
+
+    /// How many times writes waiting for a commit were rolled back: a call whose [`Commit::Later`]
+    /// writes came after a reading of it made it durable only if it is still the same after
+    /// [`SqliteKv::commit_waiting`].
+    pub fn lost_count(&self) -> u64 {
+        self.lost.load(Ordering::Acquire)
     }
 
     /// The live value of `key`.
@@ -167,17 +177,15 @@ impl SqliteKv {
         &self,
         plugin: &str,
         quota: KvQuota,
+        commit: Commit,
         key: &str,
         value: &[u8],
         ttl_ms: Option<u64>,
     ) -> Result<(), KvError> {
         let now = now_ms();
         let expires = ttl_ms.map(|ttl| now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)));
-        self.write(|c| {
-            let tx = WriteTx::begin(c)?;
-            put(&tx, plugin, quota, key, value, Expiry::Set(expires))?;
-            tx.commit()?;
-            Ok(())
+        self.write(commit, |tx| {
+            put(tx, plugin, quota, key, value, Expiry::Set(expires))
         })
     }
 
@@ -201,12 +209,10 @@ impl SqliteKv {
     }
 
     /// Remove `key`; whether a live value was there.
-    pub fn delete(&self, plugin: &str, key: &str) -> Result<bool, KvError> {
-        self.write(|c| {
-            let tx = WriteTx::begin(c)?;
-            let existed = get_live(&tx, plugin, key)?.is_some();
-            remove(&tx, plugin, key)?;
-            tx.commit()?;
+    pub fn delete(&self, plugin: &str, key: &str, commit: Commit) -> Result<bool, KvError> {
+        self.write(commit, |tx| {
+            let existed = get_live(tx, plugin, key)?.is_some();
+            remove(tx, plugin, key)?;
             Ok(existed)
         })
     }
@@ -249,23 +255,22 @@ impl SqliteKv {
         &self,
         plugin: &str,
         quota: KvQuota,
+        commit: Commit,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, KvError> {
-        self.write(|c| {
-            let tx = WriteTx::begin(c)?;
-            let current = get_live(&tx, plugin, key)?;
+        self.write(commit, |tx| {
+            let current = get_live(tx, plugin, key)?;
             if current.as_deref() != expected {
                 return Ok(false);
             }
             match new {
-                Some(value) => put(&tx, plugin, quota, key, value, Expiry::Set(None))?,
+                Some(value) => put(tx, plugin, quota, key, value, Expiry::Set(None))?,
                 None => {
-                    remove(&tx, plugin, key)?;
+                    remove(tx, plugin, key)?;
                 }
             }
-            tx.commit()?;
             Ok(true)
         })
     }
@@ -275,13 +280,13 @@ impl SqliteKv {
         &self,
         plugin: &str,
         quota: KvQuota,
+        commit: Commit,
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        self.write(|c| {
-            let tx = WriteTx::begin(c)?;
+        self.write(commit, |tx| {
             // One read for the live value and the stored row's size (the quota's), not two.
-            let (live, stored) = get_with_size(&tx, plugin, key)?;
+            let (live, stored) = get_with_size(tx, plugin, key)?;
             let current = match &live {
                 None => 0,
                 Some(bytes) => std::str::from_utf8(bytes)
@@ -306,9 +311,8 @@ impl SqliteKv {
                     key,
                     stored,
                 };
-                put_over(&tx, row, quota, text.as_bytes(), Expiry::Keep)?;
+                put_over(tx, row, quota, text.as_bytes(), Expiry::Keep)?;
             }
-            tx.commit()?;
             Ok(next)
         })
     }
@@ -316,12 +320,7 @@ impl SqliteKv {
     /// Remove expired rows of every plugin; the number removed. Expired rows are already invisible, this
     /// only gives the space (and the quota) back.
     pub fn purge_expired(&self) -> Result<usize, KvError> {
-        self.write(|c| {
-            let tx = WriteTx::begin(c)?;
-            let n = purge_expired_rows(&tx, None)?;
-            tx.commit()?;
-            Ok(n)
-        })
+        self.write(Commit::Now, |tx| purge_expired_rows(tx, None))
     }
 }
 

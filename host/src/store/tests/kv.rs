@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{TestKv, TestResult};
-use crate::store::kv::{KvError, KvQuota, KvUsage};
+use crate::store::kv::{Commit, KvError, KvQuota, KvUsage};
 
 backend_tests!(TestKv:
     plugins_do_not_see_each_other,
@@ -116,32 +116,32 @@ fn quota_counts_keys_and_bytes_in_step_with_writes(t: TestKv) -> TestResult {
         max_keys: 2,
         max_bytes: 20,
     };
-    kv.set_within("a", quota, "k1", b"12345", None)?;
-    kv.set_within("a", quota, "k2", b"1", None)?;
+    kv.set_within("a", quota, Commit::Now, "k1", b"12345", None)?;
+    kv.set_within("a", quota, Commit::Now, "k2", b"1", None)?;
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
     assert!(matches!(
-        kv.set_within("a", quota, "k3", b"1", None),
+        kv.set_within("a", quota, Commit::Now, "k3", b"1", None),
         Err(KvError::QuotaExceeded {
             what: "keys",
             limit: 2
         })
     ));
     // Overwriting an existing key needs no new key; growing it past the bytes does.
-    kv.set_within("a", quota, "k1", b"1234567890123", None)?;
+    kv.set_within("a", quota, Commit::Now, "k1", b"1234567890123", None)?;
     assert!(matches!(
-        kv.set_within("a", quota, "k1", b"12345678901234567", None),
+        kv.set_within("a", quota, Commit::Now, "k1", b"12345678901234567", None),
         Err(KvError::QuotaExceeded {
             what: "bytes",
             limit: 20
         })
     ));
     assert!(matches!(
-        kv.increment_within("a", quota, "n", 1),
+        kv.increment_within("a", quota, Commit::Now, "n", 1),
         Err(KvError::QuotaExceeded { .. })
     ));
     assert!(kv.delete("a", "k2")?);
-    assert_eq!(kv.increment_within("a", quota, "n", 7)?, 7);
-    assert!(kv.compare_and_swap_within("a", quota, "n", Some(b"7"), None)?);
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", 7)?, 7);
+    assert!(kv.compare_and_swap_within("a", quota, Commit::Now, "n", Some(b"7"), None)?);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 1, bytes: 15 });
     assert_eq!(kv.usage("b")?, KvUsage::default());
     Ok(())
@@ -154,28 +154,28 @@ fn increments_keep_the_quota_in_step_as_their_digits_change(t: TestKv) -> TestRe
         max_keys: 2,
         max_bytes: 10,
     };
-    kv.set_within("a", quota, "p", b"1234567", None)?;
-    assert_eq!(kv.increment_within("a", quota, "n", 8)?, 8);
+    kv.set_within("a", quota, Commit::Now, "p", b"1234567", None)?;
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", 8)?, 8);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
     // A step that keeps the width needs no room, even in a full quota ...
-    assert_eq!(kv.increment_within("a", quota, "n", 1)?, 9);
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", 1)?, 9);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
     // ... one to two digits does.
     assert!(matches!(
-        kv.increment_within("a", quota, "n", 1),
+        kv.increment_within("a", quota, Commit::Now, "n", 1),
         Err(KvError::QuotaExceeded {
             what: "bytes",
             limit: 10
         })
     ));
     assert_eq!(kv.get("a", "n")?, Some(b"9".to_vec()));
-    kv.set_within("a", quota, "p", b"123456", None)?;
-    assert_eq!(kv.increment_within("a", quota, "n", 1)?, 10);
+    kv.set_within("a", quota, Commit::Now, "p", b"123456", None)?;
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", 1)?, 10);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
     // Back down to one digit gives the byte back; a negative number is one byte wider.
-    assert_eq!(kv.increment_within("a", quota, "n", -5)?, 5);
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", -5)?, 5);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 9 });
-    assert_eq!(kv.increment_within("a", quota, "n", -7)?, -2);
+    assert_eq!(kv.increment_within("a", quota, Commit::Now, "n", -7)?, -2);
     assert_eq!(kv.usage("a")?, KvUsage { keys: 2, bytes: 10 });
     Ok(())
 }
@@ -186,9 +186,9 @@ fn expired_rows_are_given_back_when_the_quota_is_reached(t: TestKv) -> TestResul
         max_keys: 1,
         max_bytes: 1000,
     };
-    kv.set_within("a", quota, "old", b"v", Some(1))?;
+    kv.set_within("a", quota, Commit::Now, "old", b"v", Some(1))?;
     std::thread::sleep(PAST_A_1MS_TTL);
-    kv.set_within("a", quota, "new", b"v", None)?;
+    kv.set_within("a", quota, Commit::Now, "new", b"v", None)?;
     assert_eq!(kv.usage("a")?, KvUsage { keys: 1, bytes: 4 });
     kv.set("b", "t", b"v", Some(1))?;
     std::thread::sleep(PAST_A_1MS_TTL);
