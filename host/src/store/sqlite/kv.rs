@@ -284,9 +284,10 @@ impl SqliteKv {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        self.write(commit, |tx| {
+        let mut conn = self.lock();
+        let in_place = conn.one_statement(commit, |c| {
             // One read for the live value and the stored row's size (the quota's), not two.
-            let (live, stored) = get_with_size(tx, plugin, key)?;
+            let (live, stored) = get_with_size(c, plugin, key)?;
             let current = match &live {
                 None => 0,
                 Some(bytes) => std::str::from_utf8(bytes)
@@ -296,25 +297,38 @@ impl SqliteKv {
             };
             let next = current.checked_add(delta).ok_or(KvError::Overflow)?;
             let text = next.to_string();
-            if live.as_ref().is_some_and(|old| old.len() == text.len()) {
-                // The usual increment (41 to 42): a live row keeps its size, so neither quota counts
-                // (keys, bytes) changes; one UPDATE, no quota check, no usage row to keep in step.
-                tx.prepare_cached(
-                    "UPDATE plugin_kv SET value = :value WHERE plugin = :plugin AND key = :key",
-                )?
-                .execute(rusqlite::named_params! {
-                    ":value": text.as_bytes(), ":plugin": plugin, ":key": key,
-                })?;
-            } else {
+            if live.as_ref().is_none_or(|old| old.len() != text.len()) {
+                return Ok(Err((stored, text, next)));
+            }
+            // The usual increment (41 to 42): a live row keeps its size, so neither quota counts
+            // (keys, bytes) changes; one UPDATE, no quota check, no usage row to keep in step.
+            c.prepare_cached(
+                "UPDATE plugin_kv SET value = :value WHERE plugin = :plugin AND key = :key",
+            )?
+            .execute(rusqlite::named_params! {
+                ":value": text.as_bytes(), ":plugin": plugin, ":key": key,
+            })?;
+            Ok(Ok(next))
+        });
+        // A new key, or one whose digits change: the row's size and the quota's counts change together.
+        let result = match in_place {
+            Ok(Err((stored, text, next))) => conn.write(commit, |tx| {
                 let row = Row {
                     plugin,
                     key,
                     stored,
                 };
                 put_over(tx, row, quota, text.as_bytes(), Expiry::Keep)?;
-            }
-            Ok(next)
-        })
+                Ok(next)
+            }),
+            Ok(Ok(next)) => Ok(next),
+            Err(error) => Err(error),
+        };
+        drop(conn);
+        if commit == Commit::Now {
+            self.committed();
+        }
+        result
     }
 
     /// Remove expired rows of every plugin; the number removed. Expired rows are already invisible, this

@@ -82,6 +82,27 @@ impl KvConn {
         Ok(value)
     }
 
+    /// Runs `f`, which reads and then writes with at most one statement, without a transaction of its
+    /// own: a statement is atomic by itself, and nothing comes between the reads and the write (this
+    /// connection is the store's only writer, and the caller holds its mutex). Saves an increment's
+    /// `BEGIN` and `COMMIT` statements, a fifth of its cost in memory. Committed as `commit` says: a
+    /// `Later` write opens the waiting transaction first; a `Now` write commits any waiting ones.
+    pub(super) fn one_statement<R>(
+        &mut self,
+        commit: Commit,
+        f: impl FnOnce(&Connection) -> Result<R, KvError>,
+    ) -> Result<R, KvError> {
+        if commit == Commit::Later && !self.waiting {
+            self.run("BEGIN IMMEDIATE")?;
+            self.waiting = true;
+        }
+        let value = f(&self.conn)?;
+        if commit == Commit::Now && self.waiting {
+            self.commit()?;
+        }
+        Ok(value)
+    }
+
     /// Commits the writes waiting, if any; whether there were.
     pub(super) fn commit_waiting(&mut self) -> Result<bool, KvError> {
         if !self.waiting {
@@ -158,11 +179,19 @@ mod tests {
         assert_eq!(durable(&path, "n")?.as_deref(), Some(&b"2"[..]));
         assert_eq!(kv.lost_count(), 0);
 
+        // An increment in place (same width) waits too, with nothing waiting before it.
+        assert_eq!(kv.increment_within("p", q, Commit::Later, "n", 1)?, 3);
+        assert_eq!(durable(&path, "n")?.as_deref(), Some(&b"2"[..]));
+
         // A write committed now takes the waiting ones with it.
         kv.set_within("p", q, Commit::Later, "a", b"1", None)?;
         kv.set("p", "b", b"2", None)?;
+        assert_eq!(durable(&path, "n")?.as_deref(), Some(&b"3"[..]));
         assert_eq!(durable(&path, "a")?.as_deref(), Some(&b"1"[..]));
         assert_eq!(durable(&path, "b")?.as_deref(), Some(&b"2"[..]));
+        // And an increment in place committed now is on file when it returns.
+        assert_eq!(kv.increment("p", "n", 1)?, 4);
+        assert_eq!(durable(&path, "n")?.as_deref(), Some(&b"4"[..]));
         Ok(())
     }
 
