@@ -50,6 +50,7 @@ impl KvConn {
         commit: Commit,
         f: impl FnOnce(&Connection) -> Result<R, KvError>,
     ) -> Result<R, KvError> {
+        self.clear_leftover();
         let joined = self.waiting;
         self.run(if joined {
             "SAVEPOINT kv_write"
@@ -92,6 +93,7 @@ impl KvConn {
         commit: Commit,
         f: impl FnOnce(&Connection) -> Result<R, KvError>,
     ) -> Result<R, KvError> {
+        self.clear_leftover();
         if commit == Commit::Later && !self.waiting {
             self.run("BEGIN IMMEDIATE")?;
             self.waiting = true;
@@ -123,6 +125,14 @@ impl KvConn {
                 self.abandon();
                 Err(error)
             }
+        }
+    }
+
+    /// Rolls back a transaction left open with no writes waiting in it: a write that panicked midway
+    /// (the store's mutex ignores poisoning), which would otherwise make every later `BEGIN` fail.
+    fn clear_leftover(&mut self) {
+        if !self.waiting && !self.conn.is_autocommit() {
+            let _ = self.run("ROLLBACK");
         }
     }
 
@@ -192,6 +202,31 @@ mod tests {
         // And an increment in place committed now is on file when it returns.
         assert_eq!(kv.increment("p", "n", 1)?, 4);
         assert_eq!(durable(&path, "n")?.as_deref(), Some(&b"4"[..]));
+        Ok(())
+    }
+
+    #[test]
+    fn a_write_that_panicked_midway_is_rolled_back_by_the_next() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let conn = Connection::open(dir.path().join("kv.db"))?;
+        conn.execute_batch("CREATE TABLE t (v INTEGER)")?;
+        let mut kv = KvConn::new(conn, Arc::new(AtomicU64::new(0)));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = kv.write(Commit::Now, |c| -> Result<(), KvError> {
+                c.execute("INSERT INTO t VALUES (1)", [])?;
+                panic!("a write that panics midway")
+            });
+        }));
+        assert!(panicked.is_err());
+        kv.write(Commit::Now, |c| {
+            Ok(c.execute("INSERT INTO t VALUES (2)", [])?)
+        })?;
+        let rows: Vec<i64> = kv
+            .conn()
+            .prepare("SELECT v FROM t")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(rows, vec![2]);
         Ok(())
     }
 
