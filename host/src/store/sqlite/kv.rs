@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::kv_quota::{Expiry, Row, USAGE_SCHEMA, purge_expired_rows, put, put_over, remove};
+use super::kv_statements::{Kept, KvSql};
 use super::kv_writes::KvConn;
 use crate::store::kv::{Commit, KvError, KvQuota, KvUsage};
 use std::path::Path;
@@ -302,12 +303,10 @@ impl SqliteKv {
             }
             // The usual increment (41 to 42): a live row keeps its size, so neither quota counts
             // (keys, bytes) changes; one UPDATE, no quota check, no usage row to keep in step.
-            c.prepare_cached(
-                "UPDATE plugin_kv SET value = :value WHERE plugin = :plugin AND key = :key",
-            )?
-            .execute(rusqlite::named_params! {
-                ":value": text.as_bytes(), ":plugin": plugin, ":key": key,
-            })?;
+            c.get(KvSql::UpdateValue)?
+                .execute(rusqlite::named_params! {
+                    ":value": text.as_bytes(), ":plugin": plugin, ":key": key,
+                })?;
             Ok(Ok(next))
         });
         // A new key, or one whose digits change: the row's size and the quota's counts change together.
@@ -338,19 +337,28 @@ impl SqliteKv {
     }
 }
 
+/// The live value of a key and the size of its stored row (live or expired): an increment's read, kept
+/// prepared ([`KvSql::ReadWithSize`]).
+pub(super) const READ_WITH_SIZE: &str = concat!(
+    "SELECT CASE WHEN ",
+    live!(),
+    " THEN value END, length(CAST(key AS BLOB)) + length(value)
+     FROM plugin_kv WHERE plugin = :plugin AND key = :key"
+);
+
+/// A live row's new value of the same size: an increment in place, kept prepared
+/// ([`KvSql::UpdateValue`]).
+pub(super) const UPDATE_VALUE: &str =
+    "UPDATE plugin_kv SET value = :value WHERE plugin = :plugin AND key = :key";
+
 /// The live value of `key` and the size of its stored row (live or expired), each if there is one.
 fn get_with_size(
-    c: &Connection,
+    kept: &mut Kept<'_>,
     plugin: &str,
     key: &str,
 ) -> Result<(Option<Vec<u8>>, Option<i64>), KvError> {
-    let mut stmt = c.prepare_cached(concat!(
-        "SELECT CASE WHEN ",
-        live!(),
-        " THEN value END, length(CAST(key AS BLOB)) + length(value)
-         FROM plugin_kv WHERE plugin = :plugin AND key = :key"
-    ))?;
-    let found = stmt
+    let found = kept
+        .get(KvSql::ReadWithSize)?
         .query_row(
             rusqlite::named_params! { ":plugin": plugin, ":key": key, ":now": now_ms() },
             |r| Ok((r.get(0)?, Some(r.get(1)?))),

@@ -16,12 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 
+use super::kv_statements::{ConnWithKept, Kept, KvSql};
 use crate::store::kv::{Commit, KvError};
 
 /// The KV store's one connection (behind the store's mutex) and whether writes wait in it.
 #[derive(Debug)]
 pub(super) struct KvConn {
-    conn: Connection,
+    /// The connection, with the statements it runs most kept prepared ([`super::kv_statements`]).
+    conn: ConnWithKept,
     /// A write transaction is open, holding writes made with [`Commit::Later`].
     waiting: bool,
     /// How many times waiting writes were rolled back: shared, so it can be read without the mutex.
@@ -32,7 +34,7 @@ impl KvConn {
     /// Wraps `conn`, whose losses of waiting writes are counted in `lost`.
     pub(super) fn new(conn: Connection, lost: Arc<AtomicU64>) -> Self {
         KvConn {
-            conn,
+            conn: ConnWithKept::new(conn, |c| Kept::new(c)),
             waiting: false,
             lost,
         }
@@ -40,7 +42,7 @@ impl KvConn {
 
     /// The connection, for reads (which see waiting writes).
     pub(super) fn conn(&self) -> &Connection {
-        &self.conn
+        self.conn.borrow_owner()
     }
 
     /// Runs `f` as one write, all of it or nothing, committed as `commit` says. A write joining waiting
@@ -53,18 +55,18 @@ impl KvConn {
         self.clear_leftover();
         let joined = self.waiting;
         self.run(if joined {
-            "SAVEPOINT kv_write"
+            KvSql::Savepoint
         } else {
-            "BEGIN IMMEDIATE"
+            KvSql::Begin
         })?;
-        let value = match f(&self.conn) {
+        let value = match f(self.conn.borrow_owner()) {
             Ok(value) => value,
             Err(error) => {
                 let undone = if joined {
-                    self.run("ROLLBACK TO kv_write")
-                        .and_then(|()| self.run("RELEASE kv_write"))
+                    self.run(KvSql::RollbackToSavepoint)
+                        .and_then(|()| self.run(KvSql::Release))
                 } else {
-                    self.run("ROLLBACK")
+                    self.run(KvSql::Rollback)
                 };
                 if undone.is_err() {
                     self.abandon();
@@ -72,7 +74,7 @@ impl KvConn {
                 return Err(error);
             }
         };
-        if joined && let Err(error) = self.run("RELEASE kv_write") {
+        if joined && let Err(error) = self.run(KvSql::Release) {
             self.abandon();
             return Err(error);
         }
@@ -88,17 +90,18 @@ impl KvConn {
     /// connection is the store's only writer, and the caller holds its mutex). Saves an increment's
     /// `BEGIN` and `COMMIT` statements, a fifth of its cost in memory. Committed as `commit` says: a
     /// `Later` write opens the waiting transaction first; a `Now` write commits any waiting ones.
+    /// `f` runs the connection's kept statements.
     pub(super) fn one_statement<R>(
         &mut self,
         commit: Commit,
-        f: impl FnOnce(&Connection) -> Result<R, KvError>,
+        f: impl FnOnce(&mut Kept<'_>) -> Result<R, KvError>,
     ) -> Result<R, KvError> {
         self.clear_leftover();
         if commit == Commit::Later && !self.waiting {
-            self.run("BEGIN IMMEDIATE")?;
+            self.run(KvSql::Begin)?;
             self.waiting = true;
         }
-        let value = f(&self.conn)?;
+        let value = self.conn.with_dependent_mut(|_, kept| f(kept))?;
         if commit == Commit::Now && self.waiting {
             self.commit()?;
         }
@@ -116,7 +119,7 @@ impl KvConn {
 
     /// Commits the open transaction; if that fails, rolls it back (counting waiting writes as lost).
     fn commit(&mut self) -> Result<(), KvError> {
-        match self.run("COMMIT") {
+        match self.run(KvSql::Commit) {
             Ok(()) => {
                 self.waiting = false;
                 Ok(())
@@ -131,15 +134,15 @@ impl KvConn {
     /// Rolls back a transaction left open with no writes waiting in it: a write that panicked midway
     /// (the store's mutex ignores poisoning), which would otherwise make every later `BEGIN` fail.
     fn clear_leftover(&mut self) {
-        if !self.waiting && !self.conn.is_autocommit() {
-            let _ = self.run("ROLLBACK");
+        if !self.waiting && !self.conn().is_autocommit() {
+            let _ = self.run(KvSql::Rollback);
         }
     }
 
     /// Rolls the open transaction back, whatever state it is in.
     fn abandon(&mut self) {
         // Fails only if no transaction is open (SQLite rolled it back itself): nothing left to undo.
-        let _ = self.run("ROLLBACK");
+        let _ = self.run(KvSql::Rollback);
         if self.waiting {
             self.lost.fetch_add(1, Ordering::AcqRel);
             tracing::error!("plugin KV writes waiting for a commit were rolled back");
@@ -147,11 +150,13 @@ impl KvConn {
         self.waiting = false;
     }
 
-    /// Runs one statement without parameters, cached: rusqlite's `Transaction` parses `BEGIN IMMEDIATE`
-    /// and `COMMIT` anew each time, a fifth of a KV increment's cost in memory.
-    fn run(&self, sql: &str) -> Result<(), KvError> {
-        self.conn.prepare_cached(sql)?.execute([])?;
-        Ok(())
+    /// Runs one kept statement without parameters (rusqlite's `Transaction` parsed `BEGIN IMMEDIATE`
+    /// and `COMMIT` anew each time, a fifth of a KV increment's cost in memory).
+    fn run(&mut self, which: KvSql) -> Result<(), KvError> {
+        self.conn.with_dependent_mut(|_, kept| {
+            kept.get(which)?.execute([])?;
+            Ok(())
+        })
     }
 }
 

@@ -25,7 +25,7 @@
 //! - [`plugin_overrides`]: admins' overrides of plugins (disabled, setting values).
 //! - [`timers`]: plugin timers (the `scheduler` power); [`devices`]: users' push device tokens.
 //! - [`kv`] and [`kv_quota`]: the plugins' key-value store, in its own file; `kv_writes`: its writes,
-//!   which may wait for a commit.
+//!   which may wait for a commit; `kv_statements`: the statements it runs most, kept prepared.
 
 pub mod bans;
 pub mod blocks;
@@ -38,6 +38,7 @@ pub mod events;
 pub mod held;
 pub mod kv;
 pub mod kv_quota;
+mod kv_statements;
 mod kv_writes;
 mod message_rows;
 pub mod messages;
