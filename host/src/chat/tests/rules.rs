@@ -273,3 +273,42 @@ async fn live_subscribers_get_committed_events_and_typing() {
     assert_eq!(typing.payload["typing"]["state"], "finished");
     assert_eq!(event_kinds(&kit).len(), stored);
 }
+
+/// On the server's multi-threaded runtime an operation runs on the calling worker (in place), not on a
+/// blocking-pool thread, and works as anywhere else; a panic inside it is an internal error saying so,
+/// not a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_on_a_multi_threaded_runtime_run_in_place_and_a_panic_is_an_internal_error() {
+    let kit = Kit::new(&[]);
+    let [a, _b] = <[_; 2]>::try_from(kit.users(&["a", "b"]).await).unwrap();
+    let chat = &kit.chat;
+    let conv = chat.create_conversation(&a, create(&["b"])).await.unwrap();
+    let sent = chat.send_message(&a, &conv.id, send("hi")).await.unwrap();
+    let page = chat
+        .list_messages(&a, &conv.id, MessagePage::default())
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, sent.id);
+
+    let caller = std::thread::current().id();
+    let ran_on = chat
+        .blocking(|_| Ok(std::thread::current().id()))
+        .await
+        .unwrap();
+    assert_eq!(ran_on, caller, "ran in place, on the calling worker");
+
+    let panicked = chat
+        .blocking(|_| -> Result<(), ChatError> { panic!("a bug in an operation") })
+        .await;
+    match panicked {
+        Err(ChatError::Internal(e)) => {
+            assert!(e.to_string().contains("a bug in an operation"), "{e}");
+        }
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    // The service goes on working after it.
+    chat.send_message(&a, &conv.id, send("again"))
+        .await
+        .unwrap();
+}
