@@ -274,11 +274,11 @@ async fn live_subscribers_get_committed_events_and_typing() {
     assert_eq!(event_kinds(&kit).len(), stored);
 }
 
-/// On the server's multi-threaded runtime an operation runs on the calling worker (in place), not on a
-/// blocking-pool thread, and works as anywhere else; a panic inside it is an internal error saying so,
-/// not a dropped connection.
+/// On the server's multi-threaded runtime an operation that runs alone runs on the calling thread (in
+/// place), one that starts while another runs goes to the blocking pool, and both work as anywhere else;
+/// a panic inside one is an internal error saying so, not a dropped connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_on_a_multi_threaded_runtime_run_in_place_and_a_panic_is_an_internal_error() {
+async fn operations_run_in_place_when_alone_and_a_panic_is_an_internal_error() {
     let kit = Kit::new(&[]);
     let [a, _b] = <[_; 2]>::try_from(kit.users(&["a", "b"]).await).unwrap();
     let chat = &kit.chat;
@@ -296,7 +296,33 @@ async fn operations_on_a_multi_threaded_runtime_run_in_place_and_a_panic_is_an_i
         .blocking(|_| Ok(std::thread::current().id()))
         .await
         .unwrap();
-    assert_eq!(ran_on, caller, "ran in place, on the calling worker");
+    assert_eq!(ran_on, caller, "alone: ran in place, on the calling thread");
+
+    // One operation held running on another task: the next one goes to the pool.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let holder = {
+        let chat = chat.clone();
+        tokio::spawn(async move {
+            chat.blocking(move |_| {
+                let _ = started.send(());
+                let _ = held.recv();
+                Ok(())
+            })
+            .await
+        })
+    };
+    running.await.unwrap();
+    let ran_on = chat
+        .blocking(|_| Ok(std::thread::current().id()))
+        .await
+        .unwrap();
+    assert_ne!(
+        ran_on, caller,
+        "with another running: ran on the blocking pool"
+    );
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
 
     let panicked = chat
         .blocking(|_| -> Result<(), ChatError> { panic!("a bug in an operation") })
@@ -307,8 +333,16 @@ async fn operations_on_a_multi_threaded_runtime_run_in_place_and_a_panic_is_an_i
         }
         other => panic!("expected an internal error, got {other:?}"),
     }
-    // The service goes on working after it.
+    // The service goes on working after it, and in place again.
     chat.send_message(&a, &conv.id, send("again"))
         .await
         .unwrap();
+    let ran_on = chat
+        .blocking(|_| Ok(std::thread::current().id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ran_on, caller,
+        "the panicked operation no longer counts as running"
+    );
 }
