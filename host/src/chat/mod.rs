@@ -235,11 +235,11 @@ impl Chat {
     /// On the server's multi-threaded runtime an operation that runs alone runs in place
     /// ([`tokio::task::block_in_place`]): the worker hands its other tasks to another thread and runs `f`
     /// itself, so the request does not wait for a blocking-pool thread to wake and then for the worker
-    /// again. That made one client's messages 7-10% faster. While other operations run, `f` goes to the
-    /// blocking pool as before: in place, sixteen clients' messages were 3% slower, each worker handing
-    /// its tasks over once per request (BENCHMARKS.md, problem 14). A panic in `f` is an internal error
-    /// either way. A single-threaded runtime (tests) always uses the pool: running in place is not
-    /// allowed there.
+    /// again. One client's messages per second rose by 5% (9% with plugins). While other operations
+    /// run, `f` goes to the blocking pool as before: run in place, sixteen clients' messages were 3%
+    /// slower, each worker handing its tasks over once per request (BENCHMARKS.md, problem 14). A panic
+    /// in `f` is an internal error either way. A single-threaded runtime (tests) always uses the pool:
+    /// running in place is not allowed there.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Chat) -> Result<T, ChatError> + Send + 'static,
