@@ -146,20 +146,6 @@ impl From<StoreError> for ChatError {
     }
 }
 
-impl ChatError {
-    /// A chat operation that panicked (a bug): an internal error with the panic's message.
-    pub(crate) fn panicked(panic: &(dyn std::any::Any + Send)) -> Self {
-        let message = panic
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("no message");
-        Self::Internal(anyhow::anyhow!(
-            "chat operation did not finish: it panicked: {message}"
-        ))
-    }
-}
-
 impl From<tokio::task::JoinError> for ChatError {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::Internal(anyhow::anyhow!("chat operation did not finish: {e}"))

@@ -43,7 +43,6 @@ pub mod typing;
 pub mod users;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::store::{Read, Tx};
 
@@ -75,8 +74,6 @@ pub struct Chat {
     /// Called after a commit that stored events, instead of waking the local dispatcher: a cluster node's
     /// events reach the outbox only once its sequencer took them, so it pokes the sequencer.
     stored: Option<StoredSignal>,
-    /// Operations running now ([`Chat::blocking`]), to run one alone in place.
-    running: Arc<AtomicUsize>,
 }
 
 /// What [`Chat::with_stored_signal`] calls.
@@ -86,29 +83,6 @@ pub struct StoredSignal(pub Arc<dyn Fn() + Send + Sync>);
 impl std::fmt::Debug for StoredSignal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StoredSignal")
-    }
-}
-
-/// One operation counted in [`Chat`]'s `running` until dropped.
-struct Running {
-    count: Arc<AtomicUsize>,
-    /// No other operation was running when this one started.
-    alone: bool,
-}
-
-impl Running {
-    fn start(count: &Arc<AtomicUsize>) -> Self {
-        let before = count.fetch_add(1, Ordering::AcqRel);
-        Running {
-            count: count.clone(),
-            alone: before == 0,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -167,7 +141,6 @@ impl Chat {
             hub,
             dispatch,
             stored: None,
-            running: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -230,35 +203,13 @@ impl Chat {
         .await
     }
 
-    /// Runs `f`, which blocks (SQLite, plugin calls), off the async workers' other tasks.
-    ///
-    /// On the server's multi-threaded runtime an operation that runs alone runs in place
-    /// ([`tokio::task::block_in_place`]): the worker hands its other tasks to another thread and runs `f`
-    /// itself, so the request does not wait for a blocking-pool thread to wake and then for the worker
-    /// again. One client's messages per second rose by 5% (9% with plugins). While other operations
-    /// run, `f` goes to the blocking pool as before: run in place, sixteen clients' messages were 3%
-    /// slower, each worker handing its tasks over once per request (BENCHMARKS.md, problem 14). A panic
-    /// in `f` is an internal error either way. A single-threaded runtime (tests) always uses the pool:
-    /// running in place is not allowed there.
+    /// Runs `f` on a blocking thread with a clone of the service.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Chat) -> Result<T, ChatError> + Send + 'static,
     ) -> Result<T, ChatError> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let running = Running::start(&self.running);
-        if running.alone && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-            return tokio::task::block_in_place(|| {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
-                drop(running);
-                result.unwrap_or_else(|panic| Err(ChatError::panicked(panic.as_ref())))
-            });
-        }
         let chat = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _running = running;
-            f(&chat)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || f(&chat)).await?
     }
 
     /// Runs `f` in one write transaction; if it succeeds, publishes the events it recorded and wakes the

@@ -1,9 +1,8 @@
 //! [`PgDb`]: the chat database on PostgreSQL, single node, behind the same synchronous seam as SQLite.
 //!
 //! ## A runtime of its own
-//! tokio-postgres is async, the seam is not: every store call in the server already runs where it may
-//! block (SQLite blocks): in place on a worker that handed its other tasks away, or on a blocking-pool
-//! thread (`Chat::blocking`), and tests and tools call it from plain threads. So [`PgDb`]
+//! tokio-postgres is async, the seam is not: every store call in the server already runs on a
+//! `spawn_blocking` thread (SQLite blocks), and tests and tools call it from plain threads. So [`PgDb`]
 //! owns a small multi-threaded tokio runtime ([`RUNTIME_THREADS`] workers) on which the pool opens its
 //! connections and their I/O tasks run, and each store call drives its query with `Handle::block_on` on
 //! the calling thread. Owning it, rather than borrowing the server's, means a `PgDb` works from any
@@ -12,8 +11,8 @@
 //! request handling. The cost: each statement crosses threads twice (caller → connection task →
 //! caller), a few microseconds beside a round trip to the server.
 //!
-//! Async code should go through `spawn_blocking` or `block_in_place`, as the chat layer does for every
-//! store call. A call made from async code anyway (a test's helper, a tool) is run under `tokio::task::block_in_place`, which
+//! Async code should go through `spawn_blocking`, as the chat layer does for every store call. A call
+//! made from async code anyway (a test's helper, a tool) is run under `tokio::task::block_in_place`, which
 //! moves the worker's other tasks to another thread while this one blocks; that works on a
 //! multi-threaded runtime and panics on a current-thread one, where blocking the thread would stall it.
 //!
