@@ -56,9 +56,11 @@ use crate::stoppable::Stoppable;
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
 /// Quiet time after a file was renamed into place or closed by its writer, before it is loaded. Such a
-/// file is complete; the window only gathers a manifest renamed in beside it. Short, so a replaced
-/// plugin serves within the 100 ms target (a manifest that lands later still makes the load start over).
-pub const SETTLE_FAST: Duration = Duration::from_millis(5);
+/// file is complete; the window only gathers a manifest renamed in beside it, microseconds apart when
+/// a deploy renames both. Short, because every reload waits for it: a version seen before serves in
+/// 4-6 ms with 1 ms here against 9-10 ms with 5 ms (BENCHMARKS.md, problem 14). A manifest that lands
+/// later still makes the load start over, or reloads the plugin once it has.
+pub const SETTLE_FAST: Duration = Duration::from_millis(1);
 
 /// How long a file that failed to load must stay unchanged before the failure is recorded as the
 /// plugin's load error: longer than a slow copy's pause between pieces.
