@@ -172,11 +172,11 @@ impl KvStore {
 
     /// Removes `key`; whether a live value was there.
     pub fn delete(&self, plugin: &str, key: &str) -> Result<bool, KvError> {
-        self.delete_as(plugin, key, Commit::Now)
+        self.delete_with(plugin, key, Commit::Now)
     }
 
     /// [`KvStore::delete`], committed as `commit` says.
-    pub fn delete_as(&self, plugin: &str, key: &str, commit: Commit) -> Result<bool, KvError> {
+    pub fn delete_with(&self, plugin: &str, key: &str, commit: Commit) -> Result<bool, KvError> {
         match self {
             Self::Sqlite(kv) => kv.delete(plugin, key, commit),
             Self::Postgres(kv) => kv.delete(plugin, key),

@@ -78,7 +78,7 @@ impl Host for KvCtx {
     fn delete(&mut self, key: String) -> Result<bool, Error> {
         check_key(&key)?;
         self.store
-            .delete_as(&self.plugin, &key, self.commit)
+            .delete_with(&self.plugin, &key, self.commit)
             .map_err(guest_error)
     }
 

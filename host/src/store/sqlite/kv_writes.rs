@@ -150,8 +150,7 @@ impl KvConn {
         self.waiting = false;
     }
 
-    /// Runs one kept statement without parameters (rusqlite's `Transaction` parsed `BEGIN IMMEDIATE`
-    /// and `COMMIT` anew each time, a fifth of a KV increment's cost in memory).
+    /// Runs one kept statement without parameters ([`super::kv_statements`]).
     fn run(&mut self, which: KvSql) -> Result<(), KvError> {
         self.conn.with_dependent_mut(|_, kept| {
             kept.get(which)?.execute([])?;
