@@ -5,9 +5,16 @@ use super::error::{Result, StoreError};
 use super::records::NewConversation;
 use crate::model::Millis;
 
-/// Most participants one conversation may have. Every event of a conversation is written once per
-/// participant into the audience index, so this bounds the cost of one message.
+/// Most participants one conversation may have. Every event of a conversation is routed to each
+/// participant's connections, so this bounds the cost of one message.
 pub const MAX_PARTICIPANTS: usize = 1000;
+
+/// Most members of an event's audience written as rows of their own, one per member and event (an index
+/// range per user, read in order when a client resumes). A larger audience is stored once and named by
+/// the events that share it: a conversation's membership changes far less often than messages arrive,
+/// so a message to 1,000 members writes one row instead of 1,000. 100 is also where an event's copy of
+/// the conversation leaves out its participant ids (`events::MAX_EVENT_PARTICIPANT_IDS`).
+pub const LARGE_AUDIENCE: usize = 100;
 
 /// Longest title accepted, in characters: a line in a conversation list, with room to spare.
 pub const MAX_TITLE_LEN: usize = 500;

@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::events::RawEvent;
+use super::events::{AUDIENCE_JOIN, EVENT_COLUMNS, RawEvent};
 use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
@@ -118,9 +118,8 @@ fn dead_letters_where(
     args: impl rusqlite::Params,
 ) -> Result<Vec<DeadLetter>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT d.id, d.plugin, d.attempts, d.last_error, d.created_at,
-                e.id, e.kind, e.conversation_id, e.audience, e.payload, e.created_at
-         FROM dead_letters d JOIN events e ON e.id = d.event_id WHERE {filter}"
+        "SELECT d.id, d.plugin, d.attempts, d.last_error, d.created_at, {EVENT_COLUMNS}
+         FROM dead_letters d JOIN events e ON e.id = d.event_id {AUDIENCE_JOIN} WHERE {filter}"
     ))?;
     let rows = stmt
         .query_map(args, |r| {

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     V7_ROLES_BANS_BLOCKS,
     V8_PLUGIN_OVERRIDES,
     V9_NO_DUE_INDEX,
+    V10_LARGE_AUDIENCES,
 ];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
@@ -333,6 +334,28 @@ CREATE TABLE plugin_overrides (
 /// B-tree of three on each, and two entries moved on each start (BENCHMARKS.md, problem 12).
 const V9_NO_DUE_INDEX: &str = r#"
 DROP INDEX deliveries_due;
+"#;
+
+/// Version 10: an audience of more than [`LARGE_AUDIENCE`](crate::store::limits::LARGE_AUDIENCE) users is
+/// stored once, in `audiences`, and its events name it by `audience_id` (their `audience` column is
+/// empty) instead of writing one `event_audience` row per member. A message to a conversation of 1,000
+/// members wrote 1,000 rows at as many places of the `(user_id, event_id)` key: some 300 WAL pages per
+/// message (BENCHMARKS.md, problem 15). Events written before keep their rows.
+const V10_LARGE_AUDIENCES: &str = r#"
+CREATE TABLE audiences (
+    id       INTEGER PRIMARY KEY,
+    digest   BLOB NOT NULL UNIQUE,
+    members  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE audience_members (
+    user_id      TEXT NOT NULL,
+    audience_id  INTEGER NOT NULL REFERENCES audiences(id),
+    PRIMARY KEY (user_id, audience_id)
+) STRICT, WITHOUT ROWID;
+
+ALTER TABLE events ADD COLUMN audience_id INTEGER REFERENCES audiences(id);
+CREATE INDEX events_audience ON events(audience_id, id) WHERE audience_id IS NOT NULL;
 "#;
 
 /// The schema version this build migrates to.

@@ -27,7 +27,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::events::{EVENT_SELECT, RawEvent};
+use super::events::{AUDIENCE_JOIN, EVENT_COLUMNS, EVENT_SELECT, RawEvent};
 use super::writer::Writing;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
@@ -92,7 +92,8 @@ pub fn next_deliveries(
     limit: u32,
 ) -> Result<Vec<Delivery>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+        "SELECT {DELIVERY_COLUMNS}, {EVENT_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id {AUDIENCE_JOIN}
          WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
            AND d.plugin IN (SELECT value FROM json_each(?2))
            AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = d.plugin
@@ -333,9 +334,8 @@ fn queued_delivery(r: &Row<'_>) -> rusqlite::Result<QueuedDelivery> {
     })
 }
 
-/// Delivery columns followed by the event's, for `d` = `deliveries`, `e` = `events`.
-const DELIVERY_COLUMNS: &str = "d.plugin, d.attempt, d.next_attempt_at, d.last_error, d.state,
-        e.id, e.kind, e.conversation_id, e.audience, e.payload, e.created_at";
+/// The delivery's columns, for `d` = `deliveries`; the event's ([`EVENT_COLUMNS`]) follow them.
+const DELIVERY_COLUMNS: &str = "d.plugin, d.attempt, d.next_attempt_at, d.last_error, d.state";
 
 type RawDelivery = (String, u32, Millis, Option<String>, String, RawEvent);
 
