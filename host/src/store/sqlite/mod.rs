@@ -43,6 +43,8 @@ mod kv_writes;
 mod message_rows;
 pub mod messages;
 pub mod migrations;
+#[cfg(test)]
+mod migrations_tests;
 pub mod outbox;
 pub mod participants;
 pub mod plugin_overrides;
