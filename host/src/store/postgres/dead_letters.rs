@@ -5,7 +5,7 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::events::{event_at, event_columns};
+use super::events::{audience_join, event_at, event_columns};
 use super::values::{big, count, small, without_nul};
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
@@ -91,7 +91,9 @@ macro_rules! dead_letter_select {
         concat!(
             "SELECT d.id, d.plugin, d.attempts, d.last_error, d.created_at, ",
             event_columns!(),
-            " FROM dead_letters d JOIN events e ON e.id = d.event_id WHERE ",
+            " FROM dead_letters d JOIN events e ON e.id = d.event_id ",
+            audience_join!(),
+            " WHERE ",
             $filter
         )
     };

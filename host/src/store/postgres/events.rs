@@ -10,19 +10,24 @@
 //!
 //! On a node of a cluster, writers append drafts instead ([`append_draft`]) and the sequencer gives them
 //! their ids ([`super::sequencer`]).
+//!
+//! An audience of more than [`LARGE_AUDIENCE`] users is stored once, in `audiences`, and named by its
+//! events' `audience_id`; a smaller one is a row per member and event, as on SQLite (whose module docs say
+//! why, and how [`events_since`] reads both).
 
 use deadpool_postgres::Transaction;
+use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
 use super::values::{big, no_nul};
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::ids::{json_text, json_value};
-use crate::store::limits::MAX_EVENTS_PAGE;
+use crate::store::limits::{LARGE_AUDIENCE, MAX_EVENTS_PAGE};
 use crate::store::records::StoredEvent;
 
-/// Appends an event, its audience rows and (when `queued`, for the after-hooks) its outbox row in one
-/// statement; returns the event id.
+/// Appends an event, its audience rows (or, for a large audience, its `audience_id`) and (when `queued`,
+/// for the after-hooks) its outbox row in one statement; returns the event id.
 pub async fn append_event(
     tx: &Transaction<'_>,
     kind: &str,
@@ -34,10 +39,20 @@ pub async fn append_event(
 ) -> Result<i64> {
     no_nul("kind", kind)?;
     let members = audience_set(audience);
+    let members_json = json_text(&serde_json::json!(members))?;
+    let large = if members.len() > LARGE_AUDIENCE {
+        Some(large_audience(tx, &members_json).await?)
+    } else {
+        None
+    };
+    let (audience_text, rows) = match large {
+        Some(_) => ("", Vec::new()),
+        None => (members_json.as_str(), members),
+    };
     let stmt = tx
         .prepare_cached(
-            "WITH e AS (INSERT INTO events (kind, conversation_id, audience, payload, created_at)
-                        VALUES ($1, $2, $3, $4, $5) RETURNING id),
+            "WITH e AS (INSERT INTO events (kind, conversation_id, audience, audience_id, payload, created_at)
+                        VALUES ($1, $2, $3, $8, $4, $5) RETURNING id),
                   a AS (INSERT INTO event_audience (user_id, event_id)
                         SELECT u, e.id FROM e, unnest($6::text[]) AS u),
                   o AS (INSERT INTO outbox (event_id) SELECT id FROM e WHERE $7)
@@ -50,15 +65,40 @@ pub async fn append_event(
             &[
                 &kind,
                 &conversation_id,
-                &json_text(&serde_json::json!(members))?,
+                &audience_text,
                 &json_text(payload)?,
                 &now,
-                &members,
+                &rows,
                 &queued,
+                &large,
             ],
         )
         .await?;
     Ok(row.try_get(0)?)
+}
+
+/// The id of the large audience whose sorted member list is `members` (JSON), stored with its member rows
+/// the first time it is seen (single-node writes are serialised, so nobody stores it meanwhile).
+async fn large_audience(tx: &Transaction<'_>, members: &str) -> Result<i64> {
+    let digest = Sha256::digest(members.as_bytes()).to_vec();
+    let find = tx
+        .prepare_cached("SELECT id FROM audiences WHERE digest = $1")
+        .await?;
+    if let Some(row) = tx.query_opt(&find, &[&digest]).await? {
+        return Ok(row.try_get(0)?);
+    }
+    let create = tx
+        .prepare_cached(
+            "WITH a AS (INSERT INTO audiences (digest, members) VALUES ($1, $2::text) RETURNING id),
+                  m AS (INSERT INTO audience_members (user_id, audience_id)
+                        SELECT u, a.id FROM a, json_array_elements_text($2::text::json) AS u)
+             SELECT id FROM a",
+        )
+        .await?;
+    Ok(tx
+        .query_one(&create, &[&digest, &members])
+        .await?
+        .try_get(0)?)
 }
 
 /// `audience` sorted, each user once: how an event's audience is stored.
@@ -122,7 +162,9 @@ pub async fn events_between(
         .prepare_cached(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events e WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3"
+            " FROM events e ",
+            audience_join!(),
+            " WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3"
         ))
         .await?;
     let rows = tx
@@ -131,13 +173,23 @@ pub async fn events_between(
     rows.iter().map(|r| event_at(r, 0)).collect()
 }
 
-/// The columns of a [`StoredEvent`], for `e` = `events`, as a literal for `concat!` (statements stay
-/// constants); [`event_at`] reads them.
+/// The columns of a [`StoredEvent`], for `e` = `events` joined with `audience_join!()` (an event with a
+/// large audience reads its members from there), as a literal for `concat!` (statements stay constants);
+/// [`event_at`] reads them.
 macro_rules! event_columns {
     () => {
-        "e.id, e.kind, e.conversation_id, e.audience, e.payload, e.created_at"
+        "e.id, e.kind, e.conversation_id, coalesce(s.members, e.audience), e.payload, e.created_at"
     };
 }
+
+/// Joins the large audience of `e` = `events` as `s`, which `event_columns!()` reads; a literal for
+/// `concat!`.
+macro_rules! audience_join {
+    () => {
+        "LEFT JOIN audiences s ON s.id = e.audience_id"
+    };
+}
+pub(super) use audience_join;
 pub(super) use event_columns;
 
 /// Events visible to `user_id` with an id greater than `since_id`, oldest first, at most `limit` (capped
@@ -148,21 +200,46 @@ pub async fn events_since(
     since_id: i64,
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
-    let stmt = tx
+    let limit = big(limit.min(MAX_EVENTS_PAGE));
+    let own = tx
         .prepare_cached(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events e JOIN event_audience a ON a.event_id = e.id
-             WHERE a.user_id = $1 AND a.event_id > $2 ORDER BY a.event_id LIMIT $3"
+            " FROM events e JOIN event_audience a ON a.event_id = e.id ",
+            audience_join!(),
+            " WHERE a.user_id = $1 AND a.event_id > $2 ORDER BY a.event_id LIMIT $3"
         ))
         .await?;
-    let rows = tx
-        .query(
-            &stmt,
-            &[&user_id, &since_id, &big(limit.min(MAX_EVENTS_PAGE))],
+    let mut rows = tx.query(&own, &[&user_id, &since_id, &limit]).await?;
+    let large = tx
+        .prepare_cached(
+            "SELECT m.audience_id FROM audience_members m WHERE m.user_id = $1
+               AND EXISTS (SELECT 1 FROM events e WHERE e.audience_id = m.audience_id AND e.id > $2)",
         )
         .await?;
-    rows.iter().map(|r| event_at(r, 0)).collect()
+    let large = tx.query(&large, &[&user_id, &since_id]).await?;
+    if !large.is_empty() {
+        let range = tx
+            .prepare_cached(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events e ",
+                audience_join!(),
+                " WHERE e.audience_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3"
+            ))
+            .await?;
+        for audience in large {
+            let audience: i64 = audience.try_get(0)?;
+            rows.extend(tx.query(&range, &[&audience, &since_id, &limit]).await?);
+        }
+    }
+    let mut events = rows
+        .iter()
+        .map(|r| event_at(r, 0))
+        .collect::<Result<Vec<_>>>()?;
+    events.sort_unstable_by_key(|e| e.id);
+    events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(events)
 }
 
 /// The event with `id`, or [`StoreError::NotFound`].
@@ -171,7 +248,9 @@ pub async fn get_event(tx: &Transaction<'_>, id: i64) -> Result<StoredEvent> {
         .prepare_cached(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events e WHERE e.id = $1"
+            " FROM events e ",
+            audience_join!(),
+            " WHERE e.id = $1"
         ))
         .await?;
     let row = tx.query_opt(&stmt, &[&id]).await?;

@@ -10,7 +10,7 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::events::{event_at, event_columns};
+use super::events::{audience_join, event_at, event_columns};
 use super::values::{big, count, small};
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
@@ -22,7 +22,9 @@ pub async fn pending_events(tx: &Transaction<'_>, limit: u32) -> Result<Vec<Stor
         .prepare_cached(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events e JOIN outbox o ON o.event_id = e.id ORDER BY o.event_id LIMIT $1"
+            " FROM events e JOIN outbox o ON o.event_id = e.id ",
+            audience_join!(),
+            " ORDER BY o.event_id LIMIT $1"
         ))
         .await?;
     let rows = tx.query(&stmt, &[&big(limit)]).await?;
@@ -112,8 +114,9 @@ pub async fn next_deliveries(
         .prepare_cached(concat!(
             "SELECT d.plugin, d.attempt, d.next_attempt_at, d.last_error, d.state, ",
             event_columns!(),
-            " FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.plugin = ANY($2::text[])
+            " FROM deliveries d JOIN events e ON e.id = d.event_id ",
+            audience_join!(),
+            " WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.plugin = ANY($2::text[])
                AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = d.plugin
                                  AND o.conversation_id = d.conversation_id AND o.event_id < d.event_id)
              ORDER BY d.event_id, d.plugin LIMIT $3"

@@ -13,8 +13,9 @@
 //! ## A batch
 //! [`SequencerSession::sequence`] is one transaction of one statement: the oldest drafts (up to a limit,
 //! by draft number) are deleted, inserted into `events` with ids that continue the log without a gap,
-//! their audience rows written, and each queued in `outbox` for the dispatchers' fan-out; the events come
-//! back in id order, for the node to publish. The commit waits for the WAL flush whatever the server's
+//! their audience rows written (a large audience found or stored once instead, [`super::events`]), and
+//! each queued in `outbox` for the dispatchers' fan-out; the events come back in id order, with their
+//! members, for the node to publish. The commit waits for the WAL flush whatever the server's
 //! durability setting: the ids are published to every node right after, and must not be lost by a
 //! PostgreSQL crash once clients have seen them.
 //!
@@ -27,34 +28,55 @@
 use tokio_postgres::{Client, Statement};
 
 use super::connect::PgPool;
-use super::events::{event_at, event_columns};
+use super::events::event_at;
 use super::locks::{advisory_key, lock_session};
 use crate::store::error::Result;
+use crate::store::limits::LARGE_AUDIENCE;
 use crate::store::records::StoredEvent;
 
 /// Milliseconds since the epoch by the database's clock: heartbeats are written and judged by one clock,
 /// so nodes' clock skew cannot make a live holder look dead.
 const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
-/// The batch statement; see the module docs.
-const BATCH: &str = concat!(
+/// The batch statement; see the module docs. `$1` is the most drafts per batch, `$2`
+/// [`LARGE_AUDIENCE`]: a larger audience is found in `audiences` by the SHA-256 of its member list, or
+/// stored there with its member rows (`p`, `new_audiences`, `known`), and the event names it instead of
+/// writing a row per member ([`super::events`]); the events come back with their members either way.
+const BATCH: &str =
     "WITH d AS (DELETE FROM event_drafts WHERE draft IN
                   (SELECT draft FROM event_drafts ORDER BY draft LIMIT $1 FOR UPDATE)
                 RETURNING *),
+          p AS (SELECT d.*, CASE WHEN json_array_length(d.audience::json) > $2::bigint
+                                 THEN sha256(convert_to(d.audience, 'UTF8')) END AS digest
+                FROM d),
+          new_audiences AS (INSERT INTO audiences (digest, members)
+                SELECT DISTINCT digest, audience FROM p WHERE digest IS NOT NULL
+                ON CONFLICT (digest) DO NOTHING
+                RETURNING id, digest, members),
+          m AS (INSERT INTO audience_members (user_id, audience_id)
+                SELECT u, a.id FROM new_audiences a, json_array_elements_text(a.members::json) AS u),
+          known AS (SELECT id, digest FROM new_audiences
+                    UNION ALL
+                    SELECT id, digest FROM audiences WHERE digest IN (SELECT digest FROM p)),
           n AS (SELECT coalesce(max(id), 0) AS last FROM events),
-          e AS (INSERT INTO events (id, kind, conversation_id, audience, payload, created_at)
+          e AS (INSERT INTO events (id, kind, conversation_id, audience, audience_id, payload, created_at)
                 OVERRIDING SYSTEM VALUE
-                SELECT n.last + row_number() OVER (ORDER BY d.draft), d.kind,
-                       d.conversation_id, d.audience, d.payload, d.created_at
-                FROM d, n
+                SELECT n.last + row_number() OVER (ORDER BY p.draft), p.kind, p.conversation_id,
+                       CASE WHEN k.id IS NULL THEN p.audience ELSE '' END, k.id, p.payload, p.created_at
+                FROM p CROSS JOIN n LEFT JOIN known k ON k.digest = p.digest
                 RETURNING *),
           a AS (INSERT INTO event_audience (user_id, event_id)
-                SELECT u, e.id FROM e, json_array_elements_text(e.audience::json) AS u),
+                SELECT u, e.id FROM e,
+                     json_array_elements_text(CASE WHEN e.audience_id IS NULL THEN e.audience ELSE '[]' END::json) AS u),
           o AS (INSERT INTO outbox (event_id) SELECT id FROM e)
-     SELECT ",
-    event_columns!(),
-    " FROM e ORDER BY e.id"
-);
+     SELECT e.id, e.kind, e.conversation_id,
+            coalesce((SELECT p.audience FROM p JOIN known k ON k.digest = p.digest
+                      WHERE k.id = e.audience_id LIMIT 1), e.audience),
+            e.payload, e.created_at
+     FROM e ORDER BY e.id";
+
+/// [`LARGE_AUDIENCE`] as the batch's `$2`.
+const LARGE_AUDIENCE_PARAM: i64 = LARGE_AUDIENCE as i64;
 
 /// A session of its own for the sequencer role: the lock, the heartbeat and the batches.
 pub struct SequencerSession {
@@ -169,7 +191,9 @@ impl SequencerSession {
         let tx = self.client.transaction().await?;
         tx.batch_execute("SET LOCAL synchronous_commit = on")
             .await?;
-        let rows = tx.query(&self.batch, &[&i64::from(limit)]).await?;
+        let rows = tx
+            .query(&self.batch, &[&i64::from(limit), &LARGE_AUDIENCE_PARAM])
+            .await?;
         tx.commit().await?;
         rows.iter().map(|row| event_at(row, 0)).collect()
     }

@@ -12,6 +12,7 @@ use super::PgDb;
 use super::error::PgError;
 use super::sequencer::SequencerSession;
 use crate::model::Origin;
+use crate::store::limits::LARGE_AUDIENCE;
 use crate::store::{Db, Durability, NewConversation, NewMessage, NewUser, StoreError, StoredEvent};
 
 type TestResult = anyhow::Result<()>;
@@ -334,5 +335,65 @@ fn the_same_send_through_several_nodes_at_once_makes_one_message() -> TestResult
             "every node answers with the same message: {outcomes:?}"
         );
     }
+    Ok(())
+}
+
+/// A large audience goes through the sequencer the way it goes through a server on its own: stored once
+/// for the events that share it, each event coming back (for the nodes to route) with its members.
+#[test]
+fn the_sequencer_stores_a_large_audience_once_and_returns_its_members() -> TestResult {
+    let Some((db, _)) = fresh()? else {
+        return Ok(());
+    };
+    let conversations = seed(&db, 1)?;
+    let conversation = conversations[0].as_str();
+    pg(&db)?.join_cluster("t", "n1")?;
+    let mut session = open_session(&db, "n1")?;
+    let members: Vec<String> = (0..=LARGE_AUDIENCE).map(|i| format!("u{i:03}")).collect();
+    let mut shuffled = members.clone();
+    shuffled.reverse();
+    let smaller = &members[..LARGE_AUDIENCE];
+    db.write(|tx| {
+        tx.append_event("message.new", Some(conversation), &shuffled, &json!({}), 1)?;
+        tx.append_event("message.new", Some(conversation), &members, &json!({}), 2)?;
+        tx.append_event("message.new", Some(conversation), smaller, &json!({}), 3)
+    })?;
+    let mut sequenced = drain(&db, &mut session)?;
+    // A later batch finds the audience stored by an earlier one.
+    db.write(|tx| tx.append_event("message.new", Some(conversation), &members, &json!({}), 4))?;
+    sequenced.extend(drain(&db, &mut session)?);
+    let audiences: Vec<&[String]> = sequenced.iter().map(|e| e.audience.as_slice()).collect();
+    assert_eq!(
+        audiences,
+        [&members[..], &members[..], smaller, &members[..]]
+    );
+    let ids: Vec<i64> = sequenced.iter().map(|e| e.id).collect();
+    let seen = |user: &str| -> anyhow::Result<Vec<i64>> {
+        let events = db.read(|r| r.events_since(user, 0, 10))?;
+        Ok(events.iter().map(|e| e.id).collect())
+    };
+    assert_eq!(seen("u000")?, ids);
+    assert_eq!(seen(&members[LARGE_AUDIENCE])?, [ids[0], ids[1], ids[3]]);
+    let pg = pg(&db)?;
+    let counts = pg.handle().block_on(async {
+        let client = pg.pool().get().await?;
+        let count = |table: &'static str| {
+            let client = &client;
+            async move {
+                let row = client
+                    .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                    .await?;
+                anyhow::Ok(row.get::<_, i64>(0))
+            }
+        };
+        anyhow::Ok((
+            count("audiences").await?,
+            count("audience_members").await?,
+            count("event_audience").await?,
+        ))
+    })?;
+    let expected_members = i64::try_from(members.len())?;
+    let expected_rows = i64::try_from(smaller.len())?;
+    assert_eq!(counts, (1, expected_members, expected_rows));
     Ok(())
 }

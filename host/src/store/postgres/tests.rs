@@ -13,6 +13,8 @@ type TestResult = anyhow::Result<()>;
 
 /// Every table of the schema at its latest version, `schema_version` included.
 const TABLES: &[&str] = &[
+    "audience_members",
+    "audiences",
     "bans",
     "blocks",
     "conversations",
@@ -46,6 +48,7 @@ const TABLES: &[&str] = &[
 const INDEXES: &[&str] = &[
     "deliveries_due",
     "deliveries_order",
+    "events_audience",
     "held_messages_client_id",
     "held_messages_queue",
     "mentions_user",
