@@ -109,6 +109,16 @@ async fn migrations_create_the_schema_and_a_second_run_changes_nothing() -> Test
         .await?
         .get(0);
     assert_eq!(applied, latest_version());
+    // Half-empty participants pages, so unread-count updates stay on their page (version 11).
+    let options: Vec<String> = client
+        .query_one(
+            "SELECT coalesce(reloptions, '{}')::text[] FROM pg_class
+             WHERE relname = 'participants' AND relnamespace = current_schema()::regnamespace",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(options, ["fillfactor=50"]);
 
     // Translated types: identity ids, JSON as text, BYTEA, BOOLEAN flags, byte-order collation.
     let id: i64 = client
