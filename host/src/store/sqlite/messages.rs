@@ -46,8 +46,9 @@ pub fn send_message(tx: &Writing<'_>, new: &NewMessage, now: Millis) -> Result<O
     };
     let seq: i64 = tx
         .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?2 WHERE id = ?1
-             RETURNING last_seq",
+            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?2,
+                                      live_messages = live_messages + 1
+             WHERE id = ?1 RETURNING last_seq",
         )?
         .query_row([&new.conversation_id, &id], |r| r.get(0))
         .optional()?

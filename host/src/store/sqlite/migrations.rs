@@ -23,6 +23,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V8_PLUGIN_OVERRIDES,
     V9_NO_DUE_INDEX,
     V10_LARGE_AUDIENCES,
+    V11_UNREAD_PER_READER,
 ];
 
 /// Version 1: users and tokens, conversations, messages, receipts, reactions, the event log and the outbox.
@@ -356,6 +357,30 @@ CREATE TABLE audience_members (
 
 ALTER TABLE events ADD COLUMN audience_id INTEGER REFERENCES audiences(id);
 CREATE INDEX events_audience ON events(audience_id, id) WHERE audience_id IS NOT NULL;
+"#;
+
+/// Version 11: unread counts kept per conversation and per reader instead of per participant and
+/// message (see [`unread`](super::unread)): a message was an `UPDATE` of every other participant's row,
+/// 999 rows for a message to 1,000 members. `unread_count` is now derived:
+/// `conversations.live_messages - participants.read_live - participants.own_unread`. The backfill counts
+/// each from the messages, so the derived count is the formula of version 3.
+const V11_UNREAD_PER_READER: &str = r#"
+ALTER TABLE conversations ADD COLUMN live_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE participants ADD COLUMN read_live INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE participants ADD COLUMN own_unread INTEGER NOT NULL DEFAULT 0;
+UPDATE conversations SET live_messages = (
+    SELECT count(*) FROM messages m WHERE m.conversation_id = conversations.id AND m.deleted = 0
+);
+UPDATE participants SET
+    read_live = (
+        SELECT count(*) FROM messages m
+        WHERE m.conversation_id = participants.conversation_id AND m.seq <= participants.last_read_seq
+          AND m.deleted = 0),
+    own_unread = (
+        SELECT count(*) FROM messages m
+        WHERE m.conversation_id = participants.conversation_id AND m.seq > participants.last_read_seq
+          AND m.sender_id = participants.user_id AND m.deleted = 0);
+ALTER TABLE participants DROP COLUMN unread_count;
 "#;
 
 /// The schema version this build migrates to.

@@ -8,6 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::conversations::{get_conversation, touch};
+use super::unread::unread_expr;
 use super::users::{RawUser, missing_users};
 use super::writer::Writing;
 use crate::model::{Millis, Participant, Role};
@@ -15,15 +16,17 @@ use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
 use crate::store::limits::{check_participant_count, stored_role};
 
-/// Participant columns: the last read message from `last_read_seq`, the unread count as the store keeps
-/// it ([`unread`](super::unread)). Ends in a `WHERE` on the conversation so each query appends its filter
+/// Participant columns: the last read message from `last_read_seq`, the unread count from the counters
+/// the store keeps ([`unread`](super::unread)). Ends in a `WHERE` on the conversation so each query appends its filter
 /// and stays a constant (prepared once per connection).
 macro_rules! participant_select {
     ($($filter:literal),*) => {
         concat!(
             "SELECT p.role, u.id, u.name, u.metadata,
                 (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
-                p.unread_count
+                ",
+            unread_expr!(),
+            "
              FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?1",
             $($filter),*
         )
@@ -105,8 +108,9 @@ pub fn add_participants(
     }
     check_participant_count(conversation.participant_ids.len() + added.len())?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
-         SELECT id, ?2, 0, ?3, last_seq, last_seq FROM conversations WHERE id = ?1",
+        "INSERT INTO participants (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq,
+                                   read_live)
+         SELECT id, ?2, 0, ?3, last_seq, last_seq, live_messages FROM conversations WHERE id = ?1",
     )?;
     for user in &added {
         insert.execute(params![id, user, now])?;

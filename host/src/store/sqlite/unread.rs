@@ -1,58 +1,78 @@
-//! Unread counters: `participants.unread_count`, kept equal to "messages in the conversation after the
-//! participant's `last_read_seq`, not sent by them, not deleted" by every write that changes one side of
-//! that formula.
+//! Unread counts: "messages in the conversation after the participant's `last_read_seq`, not sent by them,
+//! not deleted", kept as three counters so that no write costs O(participants):
 //!
-//! Counting those messages whenever a participant was read cost O(unread messages) per participant, on
-//! every send (the before-hook's participants) and every after-hook delivery: a send into a conversation
-//! with 7,700 unread messages took 3x as long as into a fresh one. Keeping the count in the row makes
-//! reading it an index lookup; the writes below are O(participants) per message (like the event's audience
-//! rows) and O(messages newly read) per read.
+//! `unread = conversations.live_messages - participants.read_live - participants.own_unread`
 //!
-//! | change | counter |
+//! - `live_messages`: the conversation's messages not deleted;
+//! - `read_live`: those at or below the participant's `last_read_seq`;
+//! - `own_unread`: the participant's own messages above it, not deleted.
+//!
+//! Counting the unread messages whenever a participant was read cost O(unread messages) per participant on
+//! every send (problem 1 of BENCHMARKS.md), and a count per participant cost an `UPDATE` of every other
+//! participant's row per message (999 rows for a message to 1,000 members; problem 15). Now:
+//!
+//! | change | counters |
 //! | --- | --- |
-//! | a message is sent | +1 for every participant but the sender ([`message_sent`]) |
-//! | an unread message is soft-deleted | -1 for every participant but the sender who had not read it ([`message_deleted`]) |
-//! | a participant reads up to seq n | minus the messages from others, not deleted, newly read ([`messages_read`]) |
-//! | a participant joins (or rejoins) | starts at 0: their `last_read_seq` is the conversation's newest seq |
+//! | a message is sent | `live_messages` +1 (with the conversation's `last_seq`), the sender's `own_unread` +1 ([`message_sent`]) |
+//! | a message is soft-deleted | `live_messages` -1, `read_live` -1 for those who had read it, the sender's `own_unread` -1 if they had not ([`message_deleted`]) |
+//! | a participant reads up to seq n | `read_live` + the messages newly read, `own_unread` - their own among them ([`messages_read`]) |
+//! | a participant joins (or rejoins) | `last_read_seq` is the newest seq and `read_live` is `live_messages`: 0 unread |
 //! | an edit, a reaction, a receipt | unchanged |
 //!
-//! Migration 3 fills the column from the formula for existing databases.
+//! Only a delete is O(participants), and deletes are rare. Migration 11 fills the counters from the
+//! messages of existing databases.
 
 use rusqlite::{Connection, params};
 
 use super::writer::Writing;
 use crate::store::error::Result;
 
-/// Counts a new message (seq above every participant's `last_read_seq`) as unread for everyone in the
-/// conversation but its sender.
+/// A participant's unread count from their row `p` (an SQL expression, for `concat!`).
+macro_rules! unread_expr {
+    () => {
+        "(SELECT c.live_messages FROM conversations c WHERE c.id = p.conversation_id) - p.read_live - p.own_unread"
+    };
+}
+pub(crate) use unread_expr;
+
+/// Counts a new message as unread for everyone in the conversation but its sender. The caller has
+/// already counted it in `live_messages` (the same `UPDATE` that gave it its seq); this counts it as the
+/// sender's own, above their read mark.
 pub(crate) fn message_sent(tx: &Writing<'_>, conversation_id: &str, sender_id: &str) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = ?1 AND user_id != ?2",
+        "UPDATE participants SET own_unread = own_unread + 1 WHERE conversation_id = ?1 AND user_id = ?2",
     )?
     .execute([conversation_id, sender_id])?;
     Ok(())
 }
 
-/// Uncounts a message that has just been soft-deleted (it was not deleted before) for the participants
-/// other than its sender who had not read it yet. Members who joined after it was sent have a
-/// `last_read_seq` at or above its seq, so it was never counted for them.
+/// Uncounts a message that has just been soft-deleted (it was not deleted before): it leaves
+/// `live_messages`, and the read marks and the sender's own count that held it. For participants other
+/// than its sender who had not read it, that is one unread message less; for everyone else no change.
 pub(crate) fn message_deleted(
     tx: &Writing<'_>,
     conversation_id: &str,
     sender_id: &str,
     seq: i64,
 ) -> Result<()> {
+    tx.prepare_cached("UPDATE conversations SET live_messages = live_messages - 1 WHERE id = ?1")?
+        .execute([conversation_id])?;
     tx.prepare_cached(
-        "UPDATE participants SET unread_count = unread_count - 1
-         WHERE conversation_id = ?1 AND user_id != ?2 AND last_read_seq < ?3",
+        "UPDATE participants SET read_live = read_live - 1
+         WHERE conversation_id = ?1 AND last_read_seq >= ?2",
+    )?
+    .execute(params![conversation_id, seq])?;
+    tx.prepare_cached(
+        "UPDATE participants SET own_unread = own_unread - 1
+         WHERE conversation_id = ?1 AND user_id = ?2 AND last_read_seq < ?3",
     )?
     .execute(params![conversation_id, sender_id, seq])?;
     Ok(())
 }
 
-/// Moves `user_id`'s read mark from `previous` up to `target` (> `previous`) and uncounts what that reads:
-/// the messages from others, not deleted, in between. Costs the messages newly read, which the caller
-/// writes receipts for anyway.
+/// Moves `user_id`'s read mark from `previous` up to `target` (> `previous`) and counts what that reads:
+/// the messages not deleted in between join `read_live`, and the user's own among them leave
+/// `own_unread`. Costs the messages newly read, which the caller writes receipts for anyway.
 pub(crate) fn messages_read(
     tx: &Writing<'_>,
     conversation_id: &str,
@@ -61,9 +81,13 @@ pub(crate) fn messages_read(
     target: i64,
 ) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE participants SET last_read_seq = ?4, unread_count = unread_count - (
-             SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?3 AND m.seq <= ?4
-               AND m.sender_id != ?2 AND m.deleted = 0)
+        "UPDATE participants SET last_read_seq = ?4,
+             read_live = read_live + (
+                 SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?3
+                   AND m.seq <= ?4 AND m.deleted = 0),
+             own_unread = own_unread - (
+                 SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?3
+                   AND m.seq <= ?4 AND m.sender_id = ?2 AND m.deleted = 0)
          WHERE conversation_id = ?1 AND user_id = ?2",
     )?
     .execute(params![conversation_id, user_id, previous, target])?;
@@ -72,9 +96,11 @@ pub(crate) fn messages_read(
 
 /// `user_id`'s unread count in `conversation_id` (0 for a non-participant).
 pub(crate) fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<i64> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT unread_count FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        unread_expr!(),
+        " FROM participants p WHERE p.conversation_id = ?1 AND p.user_id = ?2"
+    ))?;
     let mut rows = stmt.query([conversation_id, user_id])?;
     Ok(match rows.next()? {
         Some(row) => row.get(0)?,
