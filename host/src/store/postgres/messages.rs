@@ -116,8 +116,9 @@ pub async fn send_message(
     };
     let bump = tx
         .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = $2 WHERE id = $1
-             RETURNING last_seq",
+            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = $2,
+                                      live_messages = live_messages + 1
+             WHERE id = $1 RETURNING last_seq",
         )
         .await?;
     let seq: i64 = tx

@@ -15,16 +15,24 @@ use crate::store::error::{Result, StoreError};
 use crate::store::ids::count_u32;
 use crate::store::limits::{check_participant_count, stored_role};
 
-/// Participant columns: the last read message from `last_read_seq`, the unread count as kept. Ends in a
-/// `WHERE` on the conversation so each query appends its filter and stays a constant.
+/// A participant's unread count from their row `p` (an SQL expression, for `concat!`): the counters of
+/// `store/sqlite/unread.rs`, kept the same way here.
+macro_rules! unread_expr {
+    () => {
+        "(SELECT c.live_messages FROM conversations c WHERE c.id = p.conversation_id) - p.read_live - p.own_unread"
+    };
+}
+
+/// Participant columns: the last read message from `last_read_seq`, the unread count from the counters.
+/// Ends in a `WHERE` on the conversation so each query appends its filter and stays a constant.
 macro_rules! participant_select {
     ($filter:literal) => {
         concat!(
             "SELECT p.role, u.id, u.name, u.metadata,
                 (SELECT m.id FROM messages m
-                 WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq),
-                p.unread_count
-             FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = $1",
+                 WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq), ",
+            unread_expr!(),
+            " FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = $1",
             $filter
         )
     };
@@ -106,8 +114,8 @@ pub async fn add_participants(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO participants
-                 (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq)
-             SELECT c.id, a, false, $3, c.last_seq, c.last_seq
+                 (conversation_id, user_id, is_admin, joined_at, joined_seq, last_read_seq, read_live)
+             SELECT c.id, a, false, $3, c.last_seq, c.last_seq, c.live_messages
              FROM conversations c, unnest($2::text[]) AS a WHERE c.id = $1",
         )
         .await?;
@@ -141,7 +149,8 @@ pub async fn remove_participant(
     Ok(removed > 0)
 }
 
-/// Counts a new message as unread for everyone in the conversation but its sender.
+/// Counts a new message as unread for everyone in the conversation but its sender: the caller counted
+/// it in `live_messages` with its seq; this counts it as the sender's own, above their read mark.
 pub(super) async fn message_sent(
     tx: &Transaction<'_>,
     conversation_id: &str,
@@ -149,15 +158,16 @@ pub(super) async fn message_sent(
 ) -> Result<()> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE participants SET unread_count = unread_count + 1
-             WHERE conversation_id = $1 AND user_id != $2",
+            "UPDATE participants SET own_unread = own_unread + 1
+             WHERE conversation_id = $1 AND user_id = $2",
         )
         .await?;
     tx.execute(&stmt, &[&conversation_id, &sender_id]).await?;
     Ok(())
 }
 
-/// Uncounts a message just soft-deleted for the participants other than its sender who had not read it.
+/// Uncounts a message just soft-deleted: it leaves `live_messages`, and the read marks and the sender's
+/// own count that held it (one unread message less for the others who had not read it).
 pub(super) async fn message_deleted(
     tx: &Transaction<'_>,
     conversation_id: &str,
@@ -166,8 +176,11 @@ pub(super) async fn message_deleted(
 ) -> Result<()> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE participants SET unread_count = unread_count - 1
-             WHERE conversation_id = $1 AND user_id != $2 AND last_read_seq < $3",
+            "WITH c AS (UPDATE conversations SET live_messages = live_messages - 1 WHERE id = $1),
+                  r AS (UPDATE participants SET read_live = read_live - 1
+                        WHERE conversation_id = $1 AND last_read_seq >= $3)
+             UPDATE participants SET own_unread = own_unread - 1
+             WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < $3",
         )
         .await?;
     tx.execute(&stmt, &[&conversation_id, &sender_id, &seq])
@@ -175,8 +188,8 @@ pub(super) async fn message_deleted(
     Ok(())
 }
 
-/// Moves `user_id`'s read mark from `previous` up to `target` (> `previous`) and uncounts the messages
-/// from others, not deleted, in between.
+/// Moves `user_id`'s read mark from `previous` up to `target` (> `previous`): the messages not deleted in
+/// between join `read_live`, and the user's own among them leave `own_unread`.
 pub(super) async fn messages_read(
     tx: &Transaction<'_>,
     conversation_id: &str,
@@ -186,10 +199,14 @@ pub(super) async fn messages_read(
 ) -> Result<()> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE participants SET last_read_seq = $4, unread_count = unread_count - (
-                 SELECT count(*) FROM messages m
-                 WHERE m.conversation_id = $1 AND m.seq > $3 AND m.seq <= $4
-                   AND m.sender_id != $2 AND NOT m.deleted)
+            "UPDATE participants SET last_read_seq = $4,
+                 read_live = read_live + (
+                     SELECT count(*) FROM messages m
+                     WHERE m.conversation_id = $1 AND m.seq > $3 AND m.seq <= $4 AND NOT m.deleted),
+                 own_unread = own_unread - (
+                     SELECT count(*) FROM messages m
+                     WHERE m.conversation_id = $1 AND m.seq > $3 AND m.seq <= $4
+                       AND m.sender_id = $2 AND NOT m.deleted)
              WHERE conversation_id = $1 AND user_id = $2",
         )
         .await?;
@@ -205,9 +222,11 @@ pub async fn unread_count(
     user_id: &str,
 ) -> Result<u32> {
     let stmt = tx
-        .prepare_cached(
-            "SELECT unread_count FROM participants WHERE conversation_id = $1 AND user_id = $2",
-        )
+        .prepare_cached(concat!(
+            "SELECT ",
+            unread_expr!(),
+            " FROM participants p WHERE p.conversation_id = $1 AND p.user_id = $2"
+        ))
         .await?;
     let row = tx.query_opt(&stmt, &[&conversation_id, &user_id]).await?;
     Ok(match row {

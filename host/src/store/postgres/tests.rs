@@ -376,3 +376,63 @@ async fn version_8_gives_admins_their_role_and_conversations_their_oldest_admin_
     assert_eq!(owners, ["c1 a", "c2 -"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn version_12_counts_unread_messages_from_the_messages() -> TestResult {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(());
+    };
+    let pool = pool(&pg.url_for_new_database()?).await?;
+    // A database at version 11, as the previous release left it.
+    let client = pool.get().await?;
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (
+                 version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, applied_by TEXT NOT NULL)",
+        )
+        .await?;
+    let before_counters = [
+        include_str!("schema/v1.sql"),
+        include_str!("schema/v2.sql"),
+        include_str!("schema/v3.sql"),
+        include_str!("schema/v4.sql"),
+        include_str!("schema/v5.sql"),
+        include_str!("schema/v6.sql"),
+        include_str!("schema/v7.sql"),
+        include_str!("schema/v8.sql"),
+        include_str!("schema/v9.sql"),
+        include_str!("schema/v10.sql"),
+        include_str!("schema/v11.sql"),
+    ];
+    for (version, sql) in (1_i64..).zip(before_counters) {
+        client.batch_execute(sql).await?;
+        client
+            .execute(
+                "INSERT INTO schema_version VALUES ($1, 0, 'test')",
+                &[&version],
+            )
+            .await?;
+    }
+    // b read up to seq 1; c joined at seq 2; a sent 1, 2 and 4 (2 deleted), b sent 3.
+    client
+        .batch_execute(
+            "INSERT INTO users (id, name, created_at) VALUES ('a', 'A', 0), ('b', 'B', 0), ('c', 'C', 0);
+             INSERT INTO conversations (id, last_seq, created_at, updated_at) VALUES ('c1', 4, 0, 0);
+             INSERT INTO participants (conversation_id, user_id, joined_at, joined_seq, last_read_seq)
+             VALUES ('c1', 'a', 0, 0, 0), ('c1', 'b', 0, 0, 1), ('c1', 'c', 0, 2, 2);
+             INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, deleted)
+             VALUES ('m1', 'c1', 1, 'a', 'x', 0, false), ('m2', 'c1', 2, 'a', 'x', 0, true),
+                    ('m3', 'c1', 3, 'b', 'x', 0, false), ('m4', 'c1', 4, 'a', 'x', 0, false);",
+        )
+        .await?;
+    drop(client);
+    assert_eq!(migrate(&pool).await?.from, 11);
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut counts = Vec::new();
+    for user in ["a", "b", "c"] {
+        counts.push((user, participants::unread_count(&tx, "c1", user).await?));
+    }
+    assert_eq!(counts, [("a", 1), ("b", 1), ("c", 2)]);
+    Ok(())
+}
