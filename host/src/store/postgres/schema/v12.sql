@@ -4,7 +4,8 @@
 -- unread = conversations.live_messages - participants.read_live - participants.own_unread, where
 -- `live_messages` counts the conversation's messages not deleted, `read_live` those at or below the
 -- participant's `last_read_seq`, and `own_unread` the participant's own above it, not deleted. The backfill
--- counts each from the messages.
+-- counts each from the messages. Version 11's half-empty pages still keep the updates that remain (a
+-- sender's own count, a reader's marks) on their page.
 ALTER TABLE conversations ADD COLUMN live_messages BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE participants ADD COLUMN read_live BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE participants ADD COLUMN own_unread BIGINT NOT NULL DEFAULT 0;
