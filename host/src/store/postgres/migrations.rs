@@ -28,7 +28,7 @@ use super::error::{PgError, Result};
 use super::locks::advisory_key;
 
 /// Every migration, oldest first. Index `i` holds the step to version `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("schema/v1.sql"),
     include_str!("schema/v2.sql"),
     include_str!("schema/v3.sql"),

@@ -322,31 +322,7 @@ async fn version_8_gives_admins_their_role_and_conversations_their_oldest_admin_
     };
     let pool = pool(&pg.url_for_new_database()?).await?;
     // A database at version 7, as the previous release left it.
-    let client = pool.get().await?;
-    client
-        .batch_execute(
-            "CREATE TABLE schema_version (
-                 version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, applied_by TEXT NOT NULL)",
-        )
-        .await?;
-    let before_roles = [
-        include_str!("schema/v1.sql"),
-        include_str!("schema/v2.sql"),
-        include_str!("schema/v3.sql"),
-        include_str!("schema/v4.sql"),
-        include_str!("schema/v5.sql"),
-        include_str!("schema/v6.sql"),
-        include_str!("schema/v7.sql"),
-    ];
-    for (version, sql) in (1_i64..).zip(before_roles) {
-        client.batch_execute(sql).await?;
-        client
-            .execute(
-                "INSERT INTO schema_version VALUES ($1, 0, 'test')",
-                &[&version],
-            )
-            .await?;
-    }
+    let client = database_at(&pool, 7).await?;
     // c1: a created it (admin since 0), c made admin later; c2: no admin at all.
     client
         .batch_execute(
@@ -384,35 +360,7 @@ async fn version_12_counts_unread_messages_from_the_messages() -> TestResult {
     };
     let pool = pool(&pg.url_for_new_database()?).await?;
     // A database at version 11, as the previous release left it.
-    let client = pool.get().await?;
-    client
-        .batch_execute(
-            "CREATE TABLE schema_version (
-                 version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, applied_by TEXT NOT NULL)",
-        )
-        .await?;
-    let before_counters = [
-        include_str!("schema/v1.sql"),
-        include_str!("schema/v2.sql"),
-        include_str!("schema/v3.sql"),
-        include_str!("schema/v4.sql"),
-        include_str!("schema/v5.sql"),
-        include_str!("schema/v6.sql"),
-        include_str!("schema/v7.sql"),
-        include_str!("schema/v8.sql"),
-        include_str!("schema/v9.sql"),
-        include_str!("schema/v10.sql"),
-        include_str!("schema/v11.sql"),
-    ];
-    for (version, sql) in (1_i64..).zip(before_counters) {
-        client.batch_execute(sql).await?;
-        client
-            .execute(
-                "INSERT INTO schema_version VALUES ($1, 0, 'test')",
-                &[&version],
-            )
-            .await?;
-    }
+    let client = database_at(&pool, 11).await?;
     // b read up to seq 1; c joined at seq 2; a sent 1, 2 and 4 (2 deleted), b sent 3.
     client
         .batch_execute(
@@ -435,4 +383,26 @@ async fn version_12_counts_unread_messages_from_the_messages() -> TestResult {
     }
     assert_eq!(counts, [("a", 1), ("b", 1), ("c", 2)]);
     Ok(())
+}
+
+/// A client of `pool`'s database brought to `version` by the migrations up to it, as a release that
+/// stopped there left it.
+async fn database_at(pool: &PgPool, version: usize) -> anyhow::Result<deadpool_postgres::Object> {
+    let client = pool.get().await?;
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (
+                 version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, applied_by TEXT NOT NULL)",
+        )
+        .await?;
+    for (step, sql) in (1_i64..).zip(&super::migrations::MIGRATIONS[..version]) {
+        client.batch_execute(sql).await?;
+        client
+            .execute(
+                "INSERT INTO schema_version VALUES ($1, 0, 'test')",
+                &[&step],
+            )
+            .await?;
+    }
+    Ok(client)
 }
