@@ -1,5 +1,6 @@
 //! Unread counts: "messages in the conversation after the participant's `last_read_seq`, not sent by them,
-//! not deleted", kept as three counters so that no write costs O(participants):
+//! not deleted", derived from three counters so that a send or a read updates one or two rows, whatever
+//! the number of participants:
 //!
 //! `unread = conversations.live_messages - participants.read_live - participants.own_unread`
 //!
