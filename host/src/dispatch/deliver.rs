@@ -37,6 +37,8 @@ pub(super) struct Started {
     /// queue): the two are called in order on one thread, and it is not called if that one failed or was
     /// slow.
     pub follows: bool,
+    /// A first attempt made straight from the outbox, with no delivery row ([`super::direct`]).
+    pub from_outbox: bool,
 }
 
 impl Started {
@@ -50,6 +52,7 @@ impl Started {
             attempt: self.attempt,
             outcome,
             ends_run,
+            from_outbox: self.from_outbox,
         }
     }
 }

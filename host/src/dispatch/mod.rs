@@ -61,7 +61,9 @@
 
 mod backlog;
 pub mod deliver;
+mod direct;
 mod first_calls;
+mod outcomes;
 mod queues;
 mod round;
 mod runner;
@@ -501,5 +503,7 @@ impl Loop {
 
 #[cfg(test)]
 mod bounds_tests;
+#[cfg(test)]
+mod direct_tests;
 #[cfg(test)]
 mod tests;

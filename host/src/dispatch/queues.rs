@@ -62,6 +62,9 @@ struct Queue {
     /// The (due, event id) of this queue's live entry in `Queues::waiting`, if it has one: a head that
     /// waits for a retry gets one entry however many events are queued behind it meanwhile.
     scheduled: Option<(Millis, i64)>,
+    /// Events of `waiting` or `in_flight` with no delivery row: first attempts made straight from the
+    /// outbox ([`super::direct`]).
+    from_outbox: BTreeSet<i64>,
 }
 
 impl Queue {
@@ -120,7 +123,73 @@ impl Queues {
         }
     }
 
-    /// Replaces one queue with the store's rows for it (after [`Tx::start_head`] refused its head).
+    /// Whether an event fanned out to `plugin` now may be started straight from the outbox: its queue
+    /// holds nothing but other such events, none started yet (see [`super::direct`]).
+    pub fn may_start_from_outbox(&self, plugin: &str, conversation: &str) -> bool {
+        self.plugins
+            .get(plugin)
+            .and_then(|p| p.queues.get(conversation))
+            .is_none_or(|q| q.in_flight.is_empty() && q.waiting.len() == q.from_outbox.len())
+    }
+
+    /// Adds an event fanned out to `plugin` with no delivery row (after
+    /// [`Queues::may_start_from_outbox`]), due now.
+    pub fn insert_from_outbox(
+        &mut self,
+        plugin: &str,
+        conversation: &str,
+        event_id: i64,
+        now: Millis,
+    ) {
+        self.with_queue(plugin, conversation, |queue| {
+            queue.waiting.insert(event_id, now);
+            queue.from_outbox.insert(event_id);
+        });
+        self.refresh(plugin, conversation, now);
+    }
+
+    /// Whether the delivery of `event_id` in `plugin`'s queue for `conversation` has no row.
+    pub fn is_from_outbox(&self, plugin: &str, conversation: &str, event_id: i64) -> bool {
+        self.plugins
+            .get(plugin)
+            .and_then(|p| p.queues.get(conversation))
+            .is_some_and(|q| q.from_outbox.contains(&event_id))
+    }
+
+    /// Whether a call of `event_id` with no row runs in `plugin`'s queue for `conversation`.
+    pub fn runs_from_outbox(&self, plugin: &str, conversation: &str, event_id: i64) -> bool {
+        self.plugins
+            .get(plugin)
+            .and_then(|p| p.queues.get(conversation))
+            .is_some_and(|q| q.from_outbox.contains(&event_id) && q.in_flight.contains(&event_id))
+    }
+
+    /// The delivery of `event_id` in `plugin`'s queue for `conversation` has a row now.
+    pub fn written(&mut self, plugin: &str, conversation: &str, event_id: i64) {
+        self.with_queue(plugin, conversation, |queue| {
+            queue.from_outbox.remove(&event_id);
+        });
+    }
+
+    /// Puts back a call running straight from the outbox, which no row shows (after [`Queues::load`]).
+    pub fn restore_from_outbox(
+        &mut self,
+        plugin: &str,
+        conversation: &str,
+        event_id: i64,
+        now: Millis,
+    ) {
+        self.unready(plugin, conversation);
+        self.with_queue(plugin, conversation, |queue| {
+            queue.waiting.remove(&event_id);
+            queue.in_flight.insert(event_id);
+            queue.from_outbox.insert(event_id);
+        });
+        self.refresh(plugin, conversation, now);
+    }
+
+    /// Replaces one queue with the store's rows for it (after [`Tx::start_head`] refused its head); calls
+    /// running straight from the outbox, which no row shows, stay.
     ///
     /// [`Tx::start_head`]: crate::store::Tx::start_head
     pub fn replace_queue(
@@ -133,7 +202,11 @@ impl Queues {
         self.unready(plugin, conversation);
         self.with_queue(plugin, conversation, |queue| {
             queue.waiting.clear();
-            queue.in_flight.clear();
+            let in_flight = &mut queue.in_flight;
+            queue
+                .from_outbox
+                .retain(|event_id| in_flight.contains(event_id));
+            in_flight.retain(|event_id| queue.from_outbox.contains(event_id));
             for row in &rows {
                 queue.add(row);
             }
@@ -221,6 +294,8 @@ impl Queues {
     ) {
         self.with_queue(plugin, conversation, |queue| {
             queue.in_flight.remove(&event_id);
+            // Its outcome is committed: a row if it waits again, none if it is gone.
+            queue.from_outbox.remove(&event_id);
             if let Some(at) = again {
                 queue.waiting.insert(event_id, at);
             }
@@ -274,7 +349,13 @@ impl Queues {
             None => return,
         };
         for conversation in conversations {
-            self.with_queue(plugin, &conversation, |queue| queue.waiting.clear());
+            self.with_queue(plugin, &conversation, |queue| {
+                queue.waiting.clear();
+                let in_flight = &queue.in_flight;
+                queue
+                    .from_outbox
+                    .retain(|event_id| in_flight.contains(event_id));
+            });
             self.refresh(plugin, &conversation, now);
         }
     }
@@ -382,140 +463,5 @@ impl Queues {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(plugin: &str, conversation: &str, event_id: i64, due: Millis) -> QueuedDelivery {
-        QueuedDelivery {
-            event_id,
-            plugin: plugin.to_owned(),
-            conversation: conversation.to_owned(),
-            next_attempt_at: due,
-            in_flight: false,
-        }
-    }
-
-    fn ids(heads: &[Head]) -> Vec<(i64, &str)> {
-        heads
-            .iter()
-            .map(|h| (h.event_id, h.conversation.as_str()))
-            .collect()
-    }
-
-    #[test]
-    fn one_head_per_queue_oldest_first_and_the_next_only_after_the_head_ends() {
-        let mut q = Queues::load(vec![row("p", "b", 2, 0), row("p", "a", 1, 0)], 0);
-        q.insert(row("p", "a", 3, 0), 0);
-        q.insert(row("p", "b", 4, 0), 0);
-        q.insert(row("q", "a", 3, 0), 0);
-        assert_eq!(ids(&q.ready("p", 10)), [(1, "a"), (2, "b")]);
-        assert_eq!(ids(&q.ready("q", 10)), [(3, "a")]);
-        assert_eq!(q.len(), 5);
-
-        let head = q.ready("p", 1).remove(0);
-        q.start(&head, 0);
-        assert_eq!(ids(&q.ready("p", 10)), [(2, "b")], "a runs: 3 waits");
-        q.insert(row("p", "a", 1, 0), 0);
-        assert_eq!(q.len(), 5, "a known delivery is not added twice");
-        q.finish("p", "a", 1, None, 0);
-        assert_eq!(ids(&q.ready("p", 10)), [(2, "b"), (3, "a")]);
-    }
-
-    #[test]
-    fn a_retry_waits_for_its_time_and_holds_back_only_its_own_queue() {
-        let mut q = Queues::load(vec![row("p", "a", 1, 0), row("p", "a", 2, 0)], 0);
-        q.insert(row("p", "b", 3, 0), 0);
-        let head = q.ready("p", 1).remove(0);
-        q.start(&head, 0);
-        q.finish("p", "a", 1, Some(50), 10);
-        assert_eq!(ids(&q.ready("p", 10)), [(3, "b")]);
-        assert_eq!(q.next_due(), Some(50));
-        q.promote(49);
-        assert_eq!(ids(&q.ready("p", 10)), [(3, "b")]);
-        for event_id in 4..100 {
-            q.insert(row("p", "a", event_id, 10), 10);
-        }
-        assert_eq!(q.waiting.len(), 1, "one timer for the waiting head");
-        q.promote(50);
-        assert_eq!(ids(&q.ready("p", 10)), [(1, "a"), (3, "b")]);
-        assert_eq!(q.next_due(), None);
-    }
-
-    #[test]
-    fn a_replaced_queue_takes_the_stores_order_and_state() {
-        let mut q = Queues::load(vec![row("p", "a", 5, 0)], 0);
-        // A dead letter replayed meanwhile: event 2 goes first; event 1 is in flight elsewhere.
-        let mut running = row("p", "a", 1, 0);
-        running.in_flight = true;
-        q.replace_queue(
-            "p",
-            "a",
-            vec![running, row("p", "a", 2, 0), row("p", "a", 5, 0)],
-            0,
-        );
-        assert!(!q.has_ready("p"));
-        q.finish("p", "a", 1, None, 0);
-        assert_eq!(ids(&q.ready("p", 10)), [(2, "a")]);
-        q.replace_queue("p", "a", Vec::new(), 0);
-        assert_eq!((q.len(), q.has_ready("p")), (0, false));
-        assert!(q.plugins.is_empty(), "empty queues are forgotten");
-    }
-
-    #[test]
-    fn a_plugins_backlog_counts_waiting_and_running_and_its_waiting_can_be_dropped() {
-        let mut q = Queues::load(
-            vec![
-                row("p", "a", 1, 0),
-                row("p", "a", 2, 0),
-                row("p", "b", 3, 0),
-            ],
-            0,
-        );
-        q.insert(row("q", "a", 1, 0), 0);
-        let head = q.ready("p", 1).remove(0);
-        q.start(&head, 0);
-        assert_eq!(
-            (q.plugin_len("p"), q.plugin_len("q"), q.plugin_len("x")),
-            (3, 1, 0)
-        );
-        assert!(q.has_waiting("p") && q.has_waiting("q") && !q.has_waiting("x"));
-        q.drop_waiting("p", 0);
-        assert_eq!(q.plugin_len("p"), 1, "the running call stays");
-        assert!(!q.has_waiting("p") && q.has_waiting("q"));
-        assert!(!q.has_ready("p"));
-        q.finish("p", "a", 1, None, 0);
-        assert_eq!((q.plugin_len("p"), q.len()), (0, 1));
-    }
-
-    #[test]
-    fn a_large_backlog_drains_in_order_per_queue() {
-        let rows: Vec<QueuedDelivery> = (0..20_000)
-            .map(|i| row(["p", "q"][i % 2], &format!("c{}", i % 37), i as i64, 0))
-            .collect();
-        let mut q = Queues::load(rows, 0);
-        let mut last: HashMap<(String, String), i64> = HashMap::new();
-        let mut delivered = 0;
-        loop {
-            let heads: Vec<Head> = ["p", "q"].iter().flat_map(|p| q.ready(p, 4)).collect();
-            if heads.is_empty() {
-                break;
-            }
-            for head in &heads {
-                q.start(head, 0);
-            }
-            for head in heads {
-                let key = (head.plugin.clone(), head.conversation.clone());
-                assert!(last.get(&key).is_none_or(|prev| *prev < head.event_id));
-                last.insert(key, head.event_id);
-                q.finish(&head.plugin, &head.conversation, head.event_id, None, 0);
-                delivered += 1;
-            }
-            assert_eq!(
-                q.plugin_len("p") + q.plugin_len("q"),
-                q.len(),
-                "backlogs kept"
-            );
-        }
-        assert_eq!((delivered, q.len()), (20_000, 0));
-    }
-}
+#[path = "queues_tests.rs"]
+mod tests;

@@ -11,17 +11,18 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
-use crate::model::Millis;
 use crate::plugins::registry::{LoadedPlugin, Registry};
-use crate::store::{self, Db, StartedRow, StoreError, StoredEvent, Tx};
+use crate::store::{self, Db, QueuedDelivery, StartedRow, StoredEvent};
 
+use super::DispatchConfig;
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
+use super::direct::Direct;
 use super::first_calls::{Call, FirstCalls};
+use super::outcomes::{GivenUp, record, report};
 use super::queues::{Head, Queues};
-use super::stats::{DeadLetterCause, DispatchStats};
-use super::warnings::{WarningKind, Warnings};
-use super::{DispatchConfig, backoff};
+use super::stats::DispatchStats;
+use super::warnings::Warnings;
 
 /// Events fanned out per round: big enough to clear a burst quickly, small enough that the writer lock
 /// is never held long (a fan-out is a few inserts per event). A full batch makes the loop run another
@@ -43,6 +44,9 @@ pub(super) struct Finished {
     pub outcome: DeliveryOutcome,
     /// The last report of its run ([`Started::follows`]): the run's call slot is free again.
     pub ends_run: bool,
+    /// A first attempt made straight from the outbox ([`super::direct`]): its row is written only if
+    /// it did not succeed.
+    pub from_outbox: bool,
 }
 
 /// What the dispatcher remembers between rounds.
@@ -56,6 +60,8 @@ pub(super) struct Memory {
     pub warnings: Warnings,
     /// The first attempt's hook calls of the events fanned out, until each delivery started.
     pub first_calls: FirstCalls,
+    /// The events held in the outbox while their first attempts run straight from it.
+    pub direct: Direct,
 }
 
 /// What a round works with.
@@ -69,23 +75,6 @@ pub(super) struct Deps<'a> {
     pub config: &'a DispatchConfig,
     /// Where dead letters are counted.
     pub stats: &'a DispatchStats,
-}
-
-/// Deliveries a round's bounds turned into dead letters, to log and count once committed.
-#[derive(Debug)]
-enum GivenUp {
-    /// One event not queued for a plugin whose backlog was full.
-    BacklogFull {
-        plugin: String,
-        event_id: i64,
-        reason: String,
-    },
-    /// An unloaded plugin's waiting deliveries, after the grace period.
-    Unloaded {
-        plugin: String,
-        count: usize,
-        reason: String,
-    },
 }
 
 /// Most events of one queue a round starts as one run (called in order on one thread, reported one by
@@ -105,6 +94,21 @@ pub(super) struct Room {
     /// Plugins whose calls are fast lately ([`super::runner`]): their queues start runs of up to
     /// [`MAX_RUN`] events; other plugins' one event at a time.
     pub fast: HashSet<String>,
+}
+
+/// A delivery the round's transaction started.
+#[derive(Debug)]
+struct Start {
+    /// Its queue and event.
+    head: Head,
+    /// Its attempt, as started.
+    row: StartedRow,
+    /// The plugin version it runs on.
+    plugin: LoadedPlugin,
+    /// Whether it follows the one before in a run.
+    follows: bool,
+    /// A first attempt straight from the outbox, with no row.
+    from_outbox: bool,
 }
 
 /// What a round did.
@@ -141,10 +145,14 @@ pub(super) fn round(
     if reload {
         // Before this round's writes: outcomes and fan-outs below apply to the reloaded memory as well.
         *queues = Queues::load(db.read(|c| c.queued_deliveries())?, now);
+        for (plugin, conversation, event_id) in memory.direct.running() {
+            queues.restore_from_outbox(plugin, conversation, event_id, now);
+        }
         memory.first_calls.clear();
         tracing::trace!("dispatcher memory reloaded: {} deliveries", queues.len());
     }
-    let events = db.read(|c| c.pending_events(FAN_OUT_BATCH))?;
+    let held = memory.direct.ids();
+    let events = db.read(|c| c.pending_events_except(FAN_OUT_BATCH, &held))?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
     let targets: Vec<(StoredEvent, Vec<String>)> = events
         .into_iter()
@@ -173,16 +181,29 @@ pub(super) fn round(
     let mut fanned_out = false;
     // Per event of `targets` fanned out (by index), how many deliveries it queued.
     let mut queued: Vec<(usize, usize)> = Vec::new();
+    // Changed only once the round commits: a failed round leaves the held events as they were.
+    let mut direct = Direct::default();
     let (starts, stale) = db.write_promptly(|tx| {
         fanned_out = false;
         queued.clear();
+        direct = memory.direct.clone();
+        let from_outbox = tx.may_start_from_outbox();
+        // Events with plugins offered their first attempt straight from the outbox, as (event id,
+        // conversation, plugins).
+        let mut offered: Vec<(i64, String, Vec<String>)> = Vec::new();
         for f in finished.iter() {
             record(tx, f, now)?;
+            if f.from_outbox {
+                direct.ended(f.event_id, &f.plugin);
+            }
             let again = match f.outcome {
                 DeliveryOutcome::Retry { at, .. } | DeliveryOutcome::Postponed { at } => Some(at),
                 DeliveryOutcome::Delivered | DeliveryOutcome::DeadLettered { .. } => None,
             };
             queues.finish(&f.plugin, &f.conversation, f.event_id, again, now);
+        }
+        for event_id in direct.release() {
+            tx.leave_outbox(event_id)?;
         }
         for plugin in &expired {
             let reason = unloaded_reason(plugin, config.unloaded_grace);
@@ -205,7 +226,8 @@ pub(super) fn round(
         {
             Vec::new()
         } else {
-            let still: HashSet<i64> = tx.pending_event_ids(FAN_OUT_BATCH)?.into_iter().collect();
+            let limit = FAN_OUT_BATCH.saturating_add(u32::try_from(held.len()).unwrap_or(u32::MAX));
+            let still: HashSet<i64> = tx.pending_event_ids(limit)?.into_iter().collect();
             targets
                 .iter()
                 .enumerate()
@@ -226,15 +248,39 @@ pub(super) fn round(
                     reason,
                 });
             }
-            let rows = tx.fan_out_event(event, &split.queue, now)?;
-            queued.push((index, rows.len()));
+            // A plugin whose queue is empty gets its first attempt straight from the outbox if this
+            // round starts it (a row is written below if not).
+            let conversation = event.conversation_id.as_deref().unwrap_or("");
+            let (straight, rowed): (Vec<String>, Vec<String>) =
+                split.queue.into_iter().partition(|plugin| {
+                    from_outbox
+                        && direct.has_room(offered.len())
+                        && queues.may_start_from_outbox(plugin, conversation)
+                });
+            let rows = if straight.is_empty() {
+                tx.fan_out_event(event, &rowed, now)?
+            } else {
+                tx.queue_event(event, &rowed, now)?
+            };
+            queued.push((index, rows.len() + straight.len()));
             for row in rows {
                 queues.insert(row, now);
                 fanned_out = true;
             }
+            for plugin in &straight {
+                queues.insert_from_outbox(plugin, conversation, event.id, now);
+            }
+            if !straight.is_empty() {
+                offered.push((event.id, conversation.to_owned(), straight));
+            }
         }
-        // Each as (head, row, plugin, whether it follows the one before in a run).
-        let mut starts: Vec<(Head, StartedRow, LoadedPlugin, bool)> = Vec::new();
+        let mut starts: Vec<Start> = Vec::new();
+        // A first attempt straight from the outbox starts without a statement.
+        let first = StartedRow {
+            attempt: 1,
+            next_attempt_at: now,
+            last_error: None,
+        };
         let mut stale: Vec<Head> = Vec::new();
         for plugin in &running {
             let name = plugin.name();
@@ -244,16 +290,34 @@ pub(super) fn round(
             let run = if room.fast.contains(name) { MAX_RUN } else { 1 };
             let room = room.per_plugin.get(name).copied().unwrap_or(room.default);
             for head in queues.ready(name, plugin.dispatch_capacity(room)) {
-                let Some(row) = tx.start_head(head.event_id, &head.plugin, now)? else {
+                let straight = queues.is_from_outbox(name, &head.conversation, head.event_id);
+                let row = if straight {
+                    Some(first.clone())
+                } else {
+                    tx.start_head(head.event_id, &head.plugin, now)?
+                };
+                let Some(row) = row else {
                     stale.push(head);
                     continue;
                 };
                 let behind = queues.behind(&head, run - 1, now);
                 queues.start(&head, now);
                 let mut previous = head.event_id;
-                starts.push((head.clone(), row, plugin.clone(), false));
+                starts.push(Start {
+                    head: head.clone(),
+                    row,
+                    plugin: plugin.clone(),
+                    follows: false,
+                    from_outbox: straight,
+                });
                 for event_id in behind {
-                    let Some(row) = tx.start_next(event_id, name, previous, now)? else {
+                    let straight = queues.is_from_outbox(name, &head.conversation, event_id);
+                    let row = if straight {
+                        Some(first.clone())
+                    } else {
+                        tx.start_next(event_id, name, previous, now)?
+                    };
+                    let Some(row) = row else {
                         break;
                     };
                     let next = Head {
@@ -261,13 +325,46 @@ pub(super) fn round(
                         ..head.clone()
                     };
                     queues.start(&next, now);
-                    starts.push((next, row, plugin.clone(), true));
+                    starts.push(Start {
+                        head: next,
+                        row,
+                        plugin: plugin.clone(),
+                        follows: true,
+                        from_outbox: straight,
+                    });
                     previous = event_id;
                 }
             }
         }
+        // The events offered straight from the outbox: those not started get their rows now; the event
+        // stays in the outbox while any started runs.
+        for (event_id, conversation, plugins) in offered {
+            let mut running = Vec::new();
+            for plugin in plugins {
+                if queues.runs_from_outbox(&plugin, &conversation, event_id) {
+                    running.push(plugin);
+                    continue;
+                }
+                let delivery = QueuedDelivery {
+                    event_id,
+                    plugin,
+                    conversation: conversation.clone(),
+                    next_attempt_at: now,
+                    in_flight: false,
+                };
+                tx.requeue_delivery(&delivery, 0, None)?;
+                queues.written(&delivery.plugin, &conversation, event_id);
+                fanned_out = true;
+            }
+            if running.is_empty() {
+                tx.leave_outbox(event_id)?;
+            } else {
+                direct.hold(event_id, &conversation, running);
+            }
+        }
         Ok((starts, stale))
     })?;
+    memory.direct = direct;
     for (index, deliveries) in queued {
         if let Some((event, _)) = targets.get(index) {
             memory.first_calls.keep(event, deliveries);
@@ -301,9 +398,9 @@ pub(super) fn round(
     let first_calls = &mut memory.first_calls;
     let kept: Vec<Option<Call>> = starts
         .iter()
-        .map(|(head, row, _, _)| {
-            (row.attempt == 1)
-                .then(|| first_calls.take(head.event_id))
+        .map(|start| {
+            (start.row.attempt == 1)
+                .then(|| first_calls.take(start.head.event_id))
                 .flatten()
         })
         .collect();
@@ -311,7 +408,7 @@ pub(super) fn round(
         .iter()
         .zip(&kept)
         .filter(|(_, call)| call.is_none())
-        .map(|((head, _, _, _), _)| head.event_id)
+        .map(|(start, _)| start.head.event_id)
         .collect();
     let read: HashMap<i64, Result<StoredEvent, String>> = if missing.is_empty() {
         HashMap::new()
@@ -327,7 +424,14 @@ pub(super) fn round(
     let mut built: HashMap<(i64, u32), Call> = HashMap::new();
     // Whether the run being built lost a delivery: the rest of it must wait, not run out of order.
     let mut broken = false;
-    for ((head, row, plugin, follows), call) in starts.into_iter().zip(kept) {
+    for (start, call) in starts.into_iter().zip(kept) {
+        let Start {
+            head,
+            row,
+            plugin,
+            follows,
+            from_outbox,
+        } = start;
         if !follows {
             broken = false;
         } else if broken {
@@ -339,6 +443,7 @@ pub(super) fn round(
                 event_id: head.event_id,
                 attempt: row.attempt,
                 ends_run: true,
+                from_outbox,
             });
             continue;
         }
@@ -359,6 +464,7 @@ pub(super) fn round(
                 plugin,
                 conversation: head.conversation,
                 follows,
+                from_outbox,
             }),
             // Cannot happen while events are never deleted and the disk works; if it does, it counts
             // as a failed attempt.
@@ -370,6 +476,7 @@ pub(super) fn round(
                     event_id: head.event_id,
                     attempt: row.attempt,
                     ends_run: true,
+                    from_outbox,
                 });
                 broken = true;
                 result.more = true;
@@ -377,64 +484,6 @@ pub(super) fn round(
         }
     }
     Ok(result)
-}
-
-/// Logs (as rate-limited warnings) and counts what a committed round did that needs an operator's
-/// attention: failed attempts, dead letters, and what the backlog bounds gave up.
-fn report(
-    deps: &Deps<'_>,
-    warnings: &mut Warnings,
-    finished: &[Finished],
-    given_up: &[GivenUp],
-    now: Millis,
-) {
-    let Deps { config, stats, .. } = *deps;
-    for f in finished {
-        let (plugin, event_id, attempt, max) =
-            (&f.plugin, f.event_id, f.attempt, config.max_attempts);
-        match &f.outcome {
-            DeliveryOutcome::Retry { error, .. } => {
-                let retry_in = backoff(config, attempt);
-                let message = format!(
-                    "after-hook delivery of event {event_id} failed (attempt {attempt} of {max}); \
-                     retrying in {retry_in:?}: {error}"
-                );
-                warnings.warn(plugin, WarningKind::Retry, now, message);
-            }
-            DeliveryOutcome::DeadLettered { error } => {
-                stats.dead_lettered(plugin, DeadLetterCause::Attempts, 1);
-                let message = format!(
-                    "after-hook delivery of event {event_id} failed for the last time (attempt \
-                     {attempt} of {max}) and is now a dead letter (GET /v1/admin/dead-letters): {error}"
-                );
-                warnings.warn(plugin, WarningKind::DeadLettered, now, message);
-            }
-            DeliveryOutcome::Delivered | DeliveryOutcome::Postponed { .. } => {}
-        }
-    }
-    for g in given_up {
-        match g {
-            GivenUp::BacklogFull {
-                plugin,
-                event_id,
-                reason,
-            } => {
-                stats.dead_lettered(plugin, DeadLetterCause::BacklogFull, 1);
-                let message = format!("event {event_id} is a dead letter: {reason}");
-                warnings.warn(plugin, WarningKind::BacklogFull, now, message);
-            }
-            GivenUp::Unloaded {
-                plugin,
-                count,
-                reason,
-            } => {
-                let n = u64::try_from(*count).unwrap_or(u64::MAX);
-                stats.dead_lettered(plugin, DeadLetterCause::Unloaded, n);
-                let message = format!("{count} waiting deliveries are dead letters: {reason}");
-                warnings.warn(plugin, WarningKind::Unloaded, now, message);
-            }
-        }
-    }
 }
 
 /// The plugins an event is owed to: those exporting its hook (none for an unknown kind, or for a message
@@ -449,29 +498,4 @@ fn subscribers(registry: &Registry, event: &StoredEvent) -> Vec<String> {
         && ChatEvent::from_stored(event)
             .is_ok_and(|decoded| decoded.plugin_depth() >= MAX_HOOK_DEPTH);
     if too_deep { Vec::new() } else { plugins }
-}
-
-/// Commits one outcome. A delivery that is gone already (nothing else removes one while its call runs,
-/// but a store edited by hand might) is logged and skipped rather than failing the whole round.
-fn record(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
-    let (event_id, plugin) = (f.event_id, f.plugin.as_str());
-    let written = match &f.outcome {
-        DeliveryOutcome::Delivered => tx.delivery_succeeded(event_id, plugin).map(|_| ()),
-        DeliveryOutcome::Retry { at, error } => tx.delivery_failed(event_id, plugin, error, *at),
-        DeliveryOutcome::Postponed { at } => tx.postpone_delivery(event_id, plugin, *at),
-        DeliveryOutcome::DeadLettered { error } => {
-            tx.dead_letter(event_id, plugin, error, now).map(|_| ())
-        }
-    };
-    match written {
-        Err(StoreError::NotFound { .. }) => {
-            tracing::warn!(
-                plugin,
-                event_id,
-                "the delivery vanished while its call ran; outcome not recorded"
-            );
-            Ok(())
-        }
-        other => other,
-    }
 }

@@ -91,7 +91,12 @@ pub trait Read {
     // After-hook deliveries.
 
     /// Events not yet fanned out to plugins, oldest first, at most `limit`.
-    fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>>;
+    fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.pending_events_except(limit, &[])
+    }
+    /// Like [`Read::pending_events`], leaving out `except`: events the dispatcher is delivering straight
+    /// from the outbox ([`Tx::queue_event`]).
+    fn pending_events_except(&self, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>>;
     /// The ids of [`Read::pending_events`], without reading the events.
     fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>>;
     /// Every delivery, without payloads: the dispatcher's picture of its queues.
@@ -307,6 +312,33 @@ pub trait Tx: Read {
         plugins: &[String],
         now: Millis,
     ) -> Result<Vec<QueuedDelivery>>;
+    /// Whether the dispatcher may make an event's first attempts straight from the outbox, with no
+    /// delivery row unless one fails (see `dispatch::direct`): on a server on its own, where only its own
+    /// dispatcher fans out and starts. Never on a node of a cluster, where each start is a lease the
+    /// other nodes must see.
+    fn may_start_from_outbox(&self) -> bool {
+        false
+    }
+    /// Like [`Tx::fan_out_event`], leaving the event in the outbox: its first attempts to other plugins
+    /// are made straight from there. The deliveries queued.
+    fn queue_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>>;
+    /// Removes event `event_id` from the outbox once each plugin it is owed to has a delivery or was
+    /// called.
+    fn leave_outbox(&self, event_id: i64) -> Result<()>;
+    /// Writes the delivery row of an attempt made straight from the outbox that did not succeed (or was
+    /// not made): `attempts` made, the last one's `last_error`, due at `delivery.next_attempt_at` (or in
+    /// flight, to dead-letter it next). A row already there is kept.
+    fn requeue_delivery(
+        &self,
+        delivery: &QueuedDelivery,
+        attempts: u32,
+        last_error: Option<&str>,
+    ) -> Result<()>;
     /// Starts the delivery of `event_id` to `plugin` if it heads its queue and is due at `now`.
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
     /// Starts the delivery of `event_id` to `plugin` right behind `previous`, which this transaction

@@ -16,18 +16,22 @@ use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow, StoredEvent};
 
-/// Events not yet fanned out to plugins, oldest first.
-pub async fn pending_events(tx: &Transaction<'_>, limit: u32) -> Result<Vec<StoredEvent>> {
+/// Events in the outbox other than `except` (delivered straight from it), oldest first.
+pub async fn pending_events(
+    tx: &Transaction<'_>,
+    limit: u32,
+    except: &[i64],
+) -> Result<Vec<StoredEvent>> {
     let stmt = tx
         .prepare_cached(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events e JOIN outbox o ON o.event_id = e.id ",
             audience_join!(),
-            " ORDER BY o.event_id LIMIT $1"
+            " WHERE NOT (o.event_id = ANY($2)) ORDER BY o.event_id LIMIT $1"
         ))
         .await?;
-    let rows = tx.query(&stmt, &[&big(limit)]).await?;
+    let rows = tx.query(&stmt, &[&big(limit), &except]).await?;
     rows.iter().map(|r| event_at(r, 0)).collect()
 }
 
@@ -72,8 +76,7 @@ pub async fn fan_out(
     let created = tx
         .execute(&insert, &[&event_id, &plugins, &queue, &now])
         .await?;
-    let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
-    tx.execute(&delete, &[&event_id]).await?;
+    leave_outbox(tx, event_id).await?;
     Ok(usize::try_from(created).unwrap_or(usize::MAX))
 }
 
@@ -84,12 +87,22 @@ pub async fn fan_out_event(
     plugins: &[String],
     now: Millis,
 ) -> Result<Vec<QueuedDelivery>> {
+    let queued = queue_event(tx, event, plugins, now).await?;
+    leave_outbox(tx, event.id).await?;
+    Ok(queued)
+}
+
+/// Like [`fan_out_event`], leaving the event in the outbox (see `store::sqlite::outbox::queue_event`).
+pub async fn queue_event(
+    tx: &Transaction<'_>,
+    event: &StoredEvent,
+    plugins: &[String],
+    now: Millis,
+) -> Result<Vec<QueuedDelivery>> {
     let conversation = event.conversation_id.clone().unwrap_or_default();
     let insert = tx.prepare_cached(INSERT_DELIVERIES).await?;
     tx.execute(&insert, &[&event.id, &plugins, &conversation, &now])
         .await?;
-    let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
-    tx.execute(&delete, &[&event.id]).await?;
     Ok(plugins
         .iter()
         .map(|plugin| QueuedDelivery {
@@ -100,6 +113,50 @@ pub async fn fan_out_event(
             in_flight: false,
         })
         .collect())
+}
+
+/// Removes event `event_id` from the outbox.
+pub async fn leave_outbox(tx: &Transaction<'_>, event_id: i64) -> Result<()> {
+    let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
+    tx.execute(&delete, &[&event_id]).await?;
+    Ok(())
+}
+
+/// Writes the delivery row of an attempt made straight from the outbox that did not succeed (see
+/// `store::sqlite::outbox::requeue_delivery`).
+pub async fn requeue_delivery(
+    tx: &Transaction<'_>,
+    delivery: &QueuedDelivery,
+    attempts: u32,
+    last_error: Option<&str>,
+) -> Result<()> {
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO deliveries
+               (event_id, plugin, conversation_id, attempt, next_attempt_at, last_error, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let state = if delivery.in_flight {
+        "in_flight"
+    } else {
+        "pending"
+    };
+    let last_error = last_error.map(super::values::without_nul);
+    tx.execute(
+        &insert,
+        &[
+            &delivery.event_id,
+            &delivery.plugin,
+            &delivery.conversation,
+            &i64::from(attempts),
+            &delivery.next_attempt_at,
+            &last_error,
+            &state,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Up to `limit` pending deliveries to any of `plugins` that are due at `now` and head their (plugin,

@@ -35,14 +35,27 @@ use crate::store::ids::json_text;
 use crate::store::records::StoredEvent;
 use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow};
 
-/// Events not yet fanned out to plugins, oldest first.
-pub fn pending_events(conn: &Connection, limit: u32) -> Result<Vec<StoredEvent>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id ORDER BY o.event_id LIMIT ?1"
-    ))?;
-    let rows = stmt
-        .query_map([limit], RawEvent::from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+/// Events in the outbox other than `except` (those whose first attempts the dispatcher is making straight
+/// from the outbox), oldest first, at most `limit`.
+pub fn pending_events(conn: &Connection, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>> {
+    let rows = if except.is_empty() {
+        let mut stmt = conn.prepare_cached(&format!(
+            "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id ORDER BY o.event_id LIMIT ?1"
+        ))?;
+        stmt.query_map([limit], RawEvent::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        let mut stmt = conn.prepare_cached(&format!(
+            "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id
+             WHERE o.event_id NOT IN (SELECT value FROM json_each(?2))
+             ORDER BY o.event_id LIMIT ?1"
+        ))?;
+        stmt.query_map(
+            params![limit, json_text(&serde_json::json!(except))?],
+            RawEvent::from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
     rows.into_iter().map(RawEvent::into_event).collect()
 }
 
@@ -77,8 +90,7 @@ pub fn fan_out(tx: &Writing<'_>, event_id: i64, plugins: &[String], now: Millis)
             now
         ])?;
     }
-    tx.prepare_cached("DELETE FROM outbox WHERE event_id = ?1")?
-        .execute([event_id])?;
+    leave_outbox(tx, event_id)?;
     Ok(created)
 }
 
@@ -141,6 +153,19 @@ pub fn fan_out_event(
     plugins: &[String],
     now: Millis,
 ) -> Result<Vec<QueuedDelivery>> {
+    let queued = queue_event(tx, event, plugins, now)?;
+    leave_outbox(tx, event.id)?;
+    Ok(queued)
+}
+
+/// Like [`fan_out_event`], but the event stays in the outbox: the dispatcher makes its first attempt to
+/// other plugins straight from there, and removes it with [`leave_outbox`] once those are recorded.
+pub fn queue_event(
+    tx: &Writing<'_>,
+    event: &StoredEvent,
+    plugins: &[String],
+    now: Millis,
+) -> Result<Vec<QueuedDelivery>> {
     let conversation = event.conversation_id.clone().unwrap_or_default();
     let mut insert = tx.prepare_cached(
         "INSERT INTO deliveries (event_id, plugin, conversation_id, next_attempt_at, state)
@@ -157,9 +182,45 @@ pub fn fan_out_event(
             in_flight: false,
         });
     }
-    tx.prepare_cached("DELETE FROM outbox WHERE event_id = ?1")?
-        .execute([event.id])?;
     Ok(queued)
+}
+
+/// Removes event `event_id` from the outbox: every plugin it is owed to has a delivery row or was
+/// called.
+pub fn leave_outbox(tx: &Writing<'_>, event_id: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM outbox WHERE event_id = ?1")?
+        .execute([event_id])?;
+    Ok(())
+}
+
+/// Writes the delivery row of an attempt made straight from the outbox that did not succeed (or was not
+/// made): `attempts` made so far, `last_error` the last one's, due again at
+/// `delivery.next_attempt_at`, or in flight (about to be dead-lettered). An existing row is kept.
+pub fn requeue_delivery(
+    tx: &Writing<'_>,
+    delivery: &QueuedDelivery,
+    attempts: u32,
+    last_error: Option<&str>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO deliveries
+           (event_id, plugin, conversation_id, attempt, next_attempt_at, last_error, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        delivery.event_id,
+        delivery.plugin,
+        delivery.conversation,
+        attempts,
+        delivery.next_attempt_at,
+        last_error,
+        if delivery.in_flight {
+            "in_flight"
+        } else {
+            "pending"
+        },
+    ])?;
+    Ok(())
 }
 
 /// Like [`start_delivery`], but only if the delivery is still pending, due at `now` and the head of its

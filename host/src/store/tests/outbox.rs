@@ -2,7 +2,7 @@
 //! and conversation, and only the due head of a queue starts.
 
 use super::{TestDb, TestResult, ids};
-use crate::store::StartedRow;
+use crate::store::{QueuedDelivery, StartedRow};
 
 backend_tests!(TestDb:
     outbox_and_deliveries_survive_a_restart,
@@ -10,6 +10,7 @@ backend_tests!(TestDb:
     start_head_starts_only_the_due_head_of_its_queue,
     start_next_continues_a_run_only_right_behind_the_one_started,
     an_unqueued_event_is_logged_but_not_in_the_outbox,
+    an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succeed,
 );
 
 fn an_unqueued_event_is_logged_but_not_in_the_outbox(t: TestDb) -> TestResult {
@@ -205,5 +206,80 @@ fn start_next_continues_a_run_only_right_behind_the_one_started(t: TestDb) -> Te
     assert_eq!(in_flight, [e1, e2, e3]);
     let retry = t.db.write(|tx| tx.start_next(e4, "p", e3, 50))?;
     assert_eq!(retry.map(|s| s.attempt), Some(2));
+    Ok(())
+}
+
+fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succeed(
+    t: TestDb,
+) -> TestResult {
+    t.users(&["a"])?;
+    let (e1, e2) = (t.event(Some("c1"))?, t.event(Some("c1"))?);
+    let event = t.db.read(|r| r.get_event(e1))?;
+    // p's call is made straight from the outbox; q gets a row, and the event stays in the outbox.
+    assert!(t.db.write(|tx| Ok(tx.may_start_from_outbox()))?);
+    let queued = t.db.write(|tx| tx.queue_event(&event, &ids(&["q"]), 5))?;
+    assert_eq!(
+        queued
+            .iter()
+            .map(|d| (d.event_id, d.plugin.as_str()))
+            .collect::<Vec<_>>(),
+        [(e1, "q")]
+    );
+    let pending = |except: &[i64]| -> crate::store::Result<Vec<i64>> {
+        Ok(t.db
+            .read(|r| r.pending_events_except(100, except))?
+            .iter()
+            .map(|e| e.id)
+            .collect())
+    };
+    assert_eq!(pending(&[])?, [e1, e2]);
+    assert_eq!(pending(&[e1])?, [e2], "held while its calls run");
+
+    // p's call failed: its row, with the attempt made and the error, due for a retry at 40.
+    let failed = QueuedDelivery {
+        event_id: e1,
+        plugin: "p".to_owned(),
+        conversation: "c1".to_owned(),
+        next_attempt_at: 40,
+        in_flight: false,
+    };
+    t.db.write(|tx| {
+        tx.requeue_delivery(&failed, 1, Some("boom"))?;
+        // Written once: a second write of the same delivery keeps the first.
+        tx.requeue_delivery(&failed, 0, None)?;
+        tx.leave_outbox(e1)
+    })?;
+    assert_eq!(pending(&[])?, [e2]);
+    let retry = t.db.read(|r| r.next_deliveries(40, &ids(&["p"]), 10))?;
+    assert_eq!(
+        retry
+            .iter()
+            .map(|d| (d.event.id, d.attempt, d.last_error.as_deref()))
+            .collect::<Vec<_>>(),
+        [(e1, 1, Some("boom"))]
+    );
+    assert!(
+        t.db.read(|r| r.next_deliveries(39, &ids(&["p"]), 10))?
+            .is_empty()
+    );
+    // Its next start counts on from there; the row in flight is what a dead letter is made from.
+    assert_eq!(t.db.write(|tx| tx.start_delivery(e1, "p"))?, 2);
+    let in_flight = QueuedDelivery {
+        event_id: e2,
+        in_flight: true,
+        ..failed
+    };
+    t.db.write(|tx| {
+        tx.requeue_delivery(&in_flight, 1, Some("last"))?;
+        tx.dead_letter(e2, "p", "last", 50)
+    })?;
+    let letters = t.db.read(|r| r.dead_letters(0, 10))?;
+    assert_eq!(
+        letters
+            .iter()
+            .map(|l| (l.event.id, l.plugin.as_str(), l.attempts))
+            .collect::<Vec<_>>(),
+        [(e2, "p", 1)]
+    );
     Ok(())
 }

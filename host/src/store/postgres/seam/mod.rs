@@ -220,8 +220,8 @@ impl Read for PgConn<'_, '_> {
         self.run(events::latest_event_id(self.tx))
     }
 
-    fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
-        self.run(outbox::pending_events(self.tx, limit))
+    fn pending_events_except(&self, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>> {
+        self.run(outbox::pending_events(self.tx, limit, except))
     }
 
     fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {

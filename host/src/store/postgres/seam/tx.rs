@@ -16,7 +16,7 @@ use crate::store::records::{
     NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange, QueuedDelivery, ReadOutcome,
     ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
 };
-use crate::store::{Result, Tx};
+use crate::store::{Result, StoreError, Tx};
 
 impl Tx for PgConn<'_, '_> {
     fn create_user(&self, user: &NewUser, now: Millis) -> Result<User> {
@@ -215,6 +215,40 @@ impl Tx for PgConn<'_, '_> {
             return self.run(leases::fan_out_event(self.tx, event, plugins, now));
         }
         self.run(outbox::fan_out_event(self.tx, event, plugins, now))
+    }
+
+    fn may_start_from_outbox(&self) -> bool {
+        self.cluster.is_none()
+    }
+
+    fn queue_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>> {
+        if self.cluster.is_some() {
+            return Err(StoreError::Invalid(
+                "a node of a cluster fans every event out with fan_out_event: its starts are leases"
+                    .to_owned(),
+            ));
+        }
+        self.run(outbox::queue_event(self.tx, event, plugins, now))
+    }
+
+    fn leave_outbox(&self, event_id: i64) -> Result<()> {
+        self.run(outbox::leave_outbox(self.tx, event_id))
+    }
+
+    fn requeue_delivery(
+        &self,
+        delivery: &QueuedDelivery,
+        attempts: u32,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        self.run(outbox::requeue_delivery(
+            self.tx, delivery, attempts, last_error,
+        ))
     }
 
     fn may_fan_out(&self) -> Result<bool> {

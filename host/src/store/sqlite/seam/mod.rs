@@ -161,8 +161,12 @@ macro_rules! impl_read {
                 events::latest_event_id(self)
             }
 
-            fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
-                outbox::pending_events(self, limit)
+            fn pending_events_except(
+                &self,
+                limit: u32,
+                except: &[i64],
+            ) -> Result<Vec<StoredEvent>> {
+                outbox::pending_events(self, limit, except)
             }
 
             fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {

@@ -175,6 +175,32 @@ impl Tx for Writing<'_> {
         outbox::fan_out_event(self, event, plugins, now)
     }
 
+    fn may_start_from_outbox(&self) -> bool {
+        true
+    }
+
+    fn queue_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>> {
+        outbox::queue_event(self, event, plugins, now)
+    }
+
+    fn leave_outbox(&self, event_id: i64) -> Result<()> {
+        outbox::leave_outbox(self, event_id)
+    }
+
+    fn requeue_delivery(
+        &self,
+        delivery: &QueuedDelivery,
+        attempts: u32,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        outbox::requeue_delivery(self, delivery, attempts, last_error)
+    }
+
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>> {
         outbox::start_head(self, event_id, plugin, now)
     }
