@@ -210,6 +210,7 @@ impl Drainer {
         let mut finished = Vec::new();
         let room = Room {
             default: 1,
+            settle: true,
             ..Room::default()
         };
         let mut reload = true;

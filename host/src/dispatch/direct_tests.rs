@@ -32,6 +32,23 @@ fn one_round(
     round(&deps, memory, finished, &room, reload).unwrap()
 }
 
+/// Runs the last round before a shutdown: it starts nothing and settles what memory alone holds.
+fn settle(kit: &Kit, memory: &mut Memory, finished: &mut Vec<Finished>) -> RoundResult {
+    let config = fast_config();
+    let stats = DispatchStats::default();
+    let deps = Deps {
+        db: &kit.db,
+        registry: &kit.registry,
+        config: &config,
+        stats: &stats,
+    };
+    let room = Room {
+        settle: true,
+        ..Room::default()
+    };
+    round(&deps, memory, finished, &room, false).unwrap()
+}
+
 /// Makes the calls `started` holds, as the runner does; their reports.
 fn call(started: &RoundResult) -> Vec<Finished> {
     let config = fast_config();
@@ -112,14 +129,14 @@ async fn a_first_attempt_from_the_outbox_leaves_a_row_only_if_it_fails_and_a_cra
     assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 1);
 
     // The recorder succeeds and hostile fails: only hostile's delivery gets a row, with its attempt
-    // counted, and the event leaves the outbox.
+    // counted; no plugin is owed the event from the outbox any more (it is removed from there with the
+    // next removals, see the end).
     finished.extend(call(&first));
     assert!(matches!(
         finished.iter().find(|f| f.plugin == h).map(|f| &f.outcome),
         Some(DeliveryOutcome::Retry { .. })
     ));
     let second = one_round(&kit, &mut memory, &mut finished, false);
-    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 0);
     assert_eq!(rows(&kit), [(h.clone(), failing)]);
     // The retry (due at once with no backoff) starts from that row, as attempt 2: the row kept the
     // attempt made from the outbox.
@@ -135,19 +152,25 @@ async fn a_first_attempt_from_the_outbox_leaves_a_row_only_if_it_fails_and_a_cra
     assert_eq!(rows(&kit), [(h.clone(), failing), (h.clone(), next)]);
 
     // The server dies during the recorder's call: the event is still in the outbox, and a new
-    // dispatcher's first round calls the recorder with it again (at least once).
+    // dispatcher's first round calls the recorder with it again (at least once; so with the first
+    // event, which died released but not yet removed from the outbox).
     let mut memory = Memory::default();
     let mut finished = Vec::new();
     let after_crash = one_round(&kit, &mut memory, &mut finished, true);
-    assert!(started(&after_crash).contains(&(r.clone(), next, 1, true)));
+    assert!(started(&after_crash).contains(&(r.clone(), failing, 1, true)));
     finished.extend(call(&after_crash));
+    let then = one_round(&kit, &mut memory, &mut finished, false);
+    assert!(started(&then).contains(&(r.clone(), next, 1, true)));
+    finished.extend(call(&then));
     one_round(&kit, &mut memory, &mut finished, false);
+    settle(&kit, &mut memory, &mut finished);
     assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 0);
     assert!(kit.record(&format!("after-message-sent:{next}")).is_some());
 }
 
 #[tokio::test]
-async fn a_call_from_the_outbox_not_started_for_want_of_room_gets_its_row_at_once() {
+async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_reload_until_shutdown()
+ {
     let kit = Kit::new(&[fixture("recorder")]);
     let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
     let mut conversations = Vec::new();
@@ -164,7 +187,6 @@ async fn a_call_from_the_outbox_not_started_for_want_of_room_gets_its_row_at_onc
     for conv in &conversations {
         events.push(send(&kit, &a, conv, "hello").await);
     }
-    // Room for one run: the oldest event starts from the outbox, the other two wait in rows.
     let config = fast_config();
     let stats = DispatchStats::default();
     let deps = Deps {
@@ -173,6 +195,7 @@ async fn a_call_from_the_outbox_not_started_for_want_of_room_gets_its_row_at_onc
         config: &config,
         stats: &stats,
     };
+    // Room for one run per round: the oldest event starts, the other two wait, all without rows.
     let room = Room {
         default: 1,
         ..Room::default()
@@ -182,21 +205,29 @@ async fn a_call_from_the_outbox_not_started_for_want_of_room_gets_its_row_at_onc
     let first = round(&deps, &mut memory, &mut finished, &room, true).unwrap();
     let r = "recorder".to_owned();
     assert_eq!(started(&first), [(r.clone(), events[0], 1, true)]);
-    assert_eq!(rows(&kit), [(r.clone(), events[1]), (r.clone(), events[2])]);
-    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 1);
-    // A new event of the first conversation waits in a row behind the running call, and a reload of
-    // the queues meanwhile (which sees no row for that call) keeps it in mind: the new event does not
-    // start before the call ends; the next oldest row does.
+    assert_eq!(rows(&kit), []);
+    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 3);
+
+    // A new event of the first conversation waits behind the running call, without a row either, and a
+    // reload of the queues meanwhile (which sees no rows at all) keeps all of it in mind: the new event
+    // does not start before the call ends; the next oldest does.
     let behind = send(&kit, &a, &conversations[0], "again").await;
     let second = round(&deps, &mut memory, &mut finished, &room, true).unwrap();
-    assert_eq!(started(&second), [(r.clone(), events[1], 1, false)]);
-    assert!(rows(&kit).contains(&(r.clone(), behind)));
+    assert_eq!(started(&second), [(r.clone(), events[1], 1, true)]);
+    assert_eq!(rows(&kit), []);
     finished.extend(call(&first));
     finished.extend(call(&second));
     let third = round(&deps, &mut memory, &mut finished, &room, false).unwrap();
-    assert_eq!(started(&third), [(r.clone(), events[2], 1, false)]);
-    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 0);
+    assert_eq!(started(&third), [(r.clone(), events[2], 1, true)]);
+
+    // A shutdown starts nothing: what is still owed and not started gets its row, so the next start
+    // finds it in the deliveries; the events no plugin is owed leave the outbox, and the running
+    // call's event stays there until its outcome is recorded.
+    let last = settle(&kit, &mut memory, &mut finished);
+    assert!(last.started.is_empty());
+    assert_eq!(rows(&kit), [(r.clone(), behind)]);
+    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 1);
     finished.extend(call(&third));
-    let fourth = round(&deps, &mut memory, &mut finished, &room, false).unwrap();
-    assert_eq!(started(&fourth), [(r.clone(), behind, 1, false)]);
+    settle(&kit, &mut memory, &mut finished);
+    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 0);
 }

@@ -368,6 +368,8 @@ impl Loop {
                 }
             };
             let deferred = self.reload.deferred();
+            // Released events leave the outbox at this time (real time, see `direct::FLUSH_AFTER`).
+            let flush = self.memory.direct.flush_at();
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.notify.notified() => {
@@ -379,6 +381,7 @@ impl Loop {
                     self.reload.settle();
                 }
                 Some(done) = done_rx.recv() => self.finished(done),
+                () = tokio::time::sleep_until(flush.unwrap_or_else(Instant::now).into()), if flush.is_some() => {}
                 () = self.config.clock.sleep(sleep) => {
                     if !sleep.is_zero() {
                         self.reload.woken();
@@ -396,7 +399,10 @@ impl Loop {
                 None => break,
             }
         }
-        if !self.finished.is_empty()
+        // The last round records the outcomes and gives what is still owed straight from the outbox
+        // its rows (the outbox would keep it anyway, but then plugins that got the event would get it
+        // again at the next start).
+        if (!self.finished.is_empty() || self.memory.direct.holds_any())
             && let Err(e) = self.round(&runner, false).await
         {
             tracing::error!("recording the last outcomes failed (they are delivered again): {e}");
@@ -418,9 +424,13 @@ impl Loop {
                     .collect(),
                 default,
                 fast: runner.fast_plugins(),
+                settle: false,
             }
         } else {
-            Room::default()
+            Room {
+                settle: true,
+                ..Room::default()
+            }
         };
         let reload = std::mem::take(&mut self.reload.due);
         if reload {

@@ -123,13 +123,13 @@ impl Queues {
         }
     }
 
-    /// Whether an event fanned out to `plugin` now may be started straight from the outbox: its queue
-    /// holds nothing but other such events, none started yet (see [`super::direct`]).
+    /// Whether `plugin` may be owed an event of `conversation` straight from the outbox, or keep
+    /// waiting for one without a row: its queue holds no row (see [`super::direct`]).
     pub fn may_start_from_outbox(&self, plugin: &str, conversation: &str) -> bool {
         self.plugins
             .get(plugin)
             .and_then(|p| p.queues.get(conversation))
-            .is_none_or(|q| q.in_flight.is_empty() && q.waiting.len() == q.from_outbox.len())
+            .is_none_or(|q| q.len() == q.from_outbox.len())
     }
 
     /// Adds an event fanned out to `plugin` with no delivery row (after
@@ -154,14 +154,6 @@ impl Queues {
             .get(plugin)
             .and_then(|p| p.queues.get(conversation))
             .is_some_and(|q| q.from_outbox.contains(&event_id))
-    }
-
-    /// Whether a call of `event_id` with no row runs in `plugin`'s queue for `conversation`.
-    pub fn runs_from_outbox(&self, plugin: &str, conversation: &str, event_id: i64) -> bool {
-        self.plugins
-            .get(plugin)
-            .and_then(|p| p.queues.get(conversation))
-            .is_some_and(|q| q.from_outbox.contains(&event_id) && q.in_flight.contains(&event_id))
     }
 
     /// The delivery of `event_id` in `plugin`'s queue for `conversation` has a row now.

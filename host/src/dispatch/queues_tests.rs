@@ -137,25 +137,24 @@ fn a_large_backlog_drains_in_order_per_queue() {
 }
 
 #[test]
-fn calls_from_the_outbox_hold_their_queue_and_outlive_a_replaced_queue() {
+fn deliveries_from_the_outbox_hold_their_queue_and_outlive_a_replaced_queue() {
     let mut q = Queues::default();
     assert!(q.may_start_from_outbox("p", "a"), "an empty queue");
     q.insert_from_outbox("p", "a", 1, 0);
     q.insert_from_outbox("p", "a", 2, 0);
-    assert!(
-        q.may_start_from_outbox("p", "a"),
-        "only others from the outbox, none started"
-    );
-    assert!(q.is_from_outbox("p", "a", 2) && !q.runs_from_outbox("p", "a", 1));
     let head = q.ready("p", 1).remove(0);
     q.start(&head, 0);
-    assert!(q.runs_from_outbox("p", "a", 1));
-    assert!(!q.may_start_from_outbox("p", "a"), "a call runs");
-    // Event 2 was not started: it has a row now, and a later event must queue behind it.
+    assert!(q.is_from_outbox("p", "a", 1) && q.is_from_outbox("p", "a", 2));
+    assert!(
+        q.may_start_from_outbox("p", "a"),
+        "a call runs, but no row holds the queue"
+    );
+    assert!(!q.has_ready("p"), "2 waits for 1");
+    // Event 2 gets a row: a later event must queue behind it with a row too.
     q.written("p", "a", 2);
     assert!(!q.is_from_outbox("p", "a", 2));
+    assert!(!q.may_start_from_outbox("p", "a"));
     q.finish("p", "a", 1, None, 0);
-    assert!(!q.may_start_from_outbox("p", "a"), "a row waits");
     assert_eq!(ids(&q.ready("p", 10)), [(2, "a")]);
 
     // The store knows nothing of a call from the outbox: replacing the queue with its rows keeps it.
@@ -163,7 +162,7 @@ fn calls_from_the_outbox_hold_their_queue_and_outlive_a_replaced_queue() {
     let head = q.ready("p", 10).remove(1);
     q.start(&head, 0);
     q.replace_queue("p", "b", vec![row("p", "b", 9, 0)], 0);
-    assert!(q.runs_from_outbox("p", "b", 7));
+    assert!(q.is_from_outbox("p", "b", 7));
     assert_eq!(ids(&q.ready("p", 10)), [(2, "a")], "9 waits for 7");
     // And a reload puts it back in flight.
     let mut reloaded = Queues::load(vec![row("p", "b", 9, 0)], 0);

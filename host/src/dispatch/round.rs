@@ -9,6 +9,7 @@
 //! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
 use crate::plugins::registry::{LoadedPlugin, Registry};
@@ -17,7 +18,7 @@ use crate::store::{self, Db, QueuedDelivery, StartedRow, StoredEvent};
 use super::DispatchConfig;
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
-use super::direct::Direct;
+use super::direct::{Direct, Owed};
 use super::first_calls::{Call, FirstCalls};
 use super::outcomes::{GivenUp, record, report};
 use super::queues::{Head, Queues};
@@ -94,6 +95,10 @@ pub(super) struct Room {
     /// Plugins whose calls are fast lately ([`super::runner`]): their queues start runs of up to
     /// [`MAX_RUN`] events; other plugins' one event at a time.
     pub fast: HashSet<String>,
+    /// Whether the round leaves nothing in memory alone ([`super::direct`]): deliveries owed straight
+    /// from the outbox that did not start get their rows, and the events released from the outbox are
+    /// removed from it now. The last round before a shutdown, and [`super::drain`]'s.
+    pub settle: bool,
 }
 
 /// A delivery the round's transaction started.
@@ -145,8 +150,18 @@ pub(super) fn round(
     if reload {
         // Before this round's writes: outcomes and fan-outs below apply to the reloaded memory as well.
         *queues = Queues::load(db.read(|c| c.queued_deliveries())?, now);
-        for (plugin, conversation, event_id) in memory.direct.running() {
-            queues.restore_from_outbox(plugin, conversation, event_id, now);
+        for owed in memory.direct.owed() {
+            let Owed {
+                plugin,
+                conversation,
+                event_id,
+                ..
+            } = owed;
+            if owed.started {
+                queues.restore_from_outbox(plugin, conversation, event_id, now);
+            } else {
+                queues.insert_from_outbox(plugin, conversation, event_id, now);
+            }
         }
         memory.first_calls.clear();
         tracing::trace!("dispatcher memory reloaded: {} deliveries", queues.len());
@@ -169,6 +184,7 @@ pub(super) fn round(
     if finished.is_empty()
         && targets.is_empty()
         && expired.is_empty()
+        && !memory.direct.flush_due(Instant::now(), room.settle)
         && !running.iter().any(|p| queues.has_ready(p.name()))
     {
         return Ok(result);
@@ -188,9 +204,6 @@ pub(super) fn round(
         queued.clear();
         direct = memory.direct.clone();
         let from_outbox = tx.may_start_from_outbox();
-        // Events with plugins offered their first attempt straight from the outbox, as (event id,
-        // conversation, plugins).
-        let mut offered: Vec<(i64, String, Vec<String>)> = Vec::new();
         for f in finished.iter() {
             record(tx, f, now)?;
             if f.from_outbox {
@@ -202,9 +215,7 @@ pub(super) fn round(
             };
             queues.finish(&f.plugin, &f.conversation, f.event_id, again, now);
         }
-        for event_id in direct.release() {
-            tx.leave_outbox(event_id)?;
-        }
+
         for plugin in &expired {
             let reason = unloaded_reason(plugin, config.unloaded_grace);
             let count = tx.dead_letter_waiting(plugin, &reason, now)?;
@@ -248,13 +259,12 @@ pub(super) fn round(
                     reason,
                 });
             }
-            // A plugin whose queue is empty gets its first attempt straight from the outbox if this
-            // round starts it (a row is written below if not).
+            // A plugin whose queue holds no row is owed the event straight from the outbox.
             let conversation = event.conversation_id.as_deref().unwrap_or("");
             let (straight, rowed): (Vec<String>, Vec<String>) =
                 split.queue.into_iter().partition(|plugin| {
                     from_outbox
-                        && direct.has_room(offered.len())
+                        && direct.has_room()
                         && queues.may_start_from_outbox(plugin, conversation)
                 });
             let rows = if straight.is_empty() {
@@ -271,7 +281,7 @@ pub(super) fn round(
                 queues.insert_from_outbox(plugin, conversation, event.id, now);
             }
             if !straight.is_empty() {
-                offered.push((event.id, conversation.to_owned(), straight));
+                direct.hold(event.id, conversation, &straight);
             }
         }
         let mut starts: Vec<Start> = Vec::new();
@@ -302,6 +312,9 @@ pub(super) fn round(
                 };
                 let behind = queues.behind(&head, run - 1, now);
                 queues.start(&head, now);
+                if straight {
+                    direct.started(head.event_id, name);
+                }
                 let mut previous = head.event_id;
                 starts.push(Start {
                     head: head.clone(),
@@ -325,6 +338,9 @@ pub(super) fn round(
                         ..head.clone()
                     };
                     queues.start(&next, now);
+                    if straight {
+                        direct.started(event_id, name);
+                    }
                     starts.push(Start {
                         head: next,
                         row,
@@ -336,31 +352,36 @@ pub(super) fn round(
                 }
             }
         }
-        // The events offered straight from the outbox: those not started get their rows now; the event
-        // stays in the outbox while any started runs.
-        for (event_id, conversation, plugins) in offered {
-            let mut running = Vec::new();
-            for plugin in plugins {
-                if queues.runs_from_outbox(&plugin, &conversation, event_id) {
-                    running.push(plugin);
-                    continue;
-                }
-                let delivery = QueuedDelivery {
-                    event_id,
-                    plugin,
-                    conversation: conversation.clone(),
+        // What is owed straight from the outbox and did not start may wait for a later round only
+        // while nothing else can hold it up: its plugin runs and is not switched off, and no row waits
+        // in its queue (a retry). Otherwise it gets its row now. Then the events no plugin is owed any
+        // more leave the outbox.
+        let mut give_rows = Vec::new();
+        for owed in direct.owed().filter(|owed| !owed.started) {
+            let may_wait = !room.settle
+                && queues.may_start_from_outbox(owed.plugin, owed.conversation)
+                && running
+                    .iter()
+                    .any(|p| p.name() == owed.plugin && p.dispatch_capacity(1) > 0);
+            if !may_wait {
+                give_rows.push(QueuedDelivery {
+                    event_id: owed.event_id,
+                    plugin: owed.plugin.to_owned(),
+                    conversation: owed.conversation.to_owned(),
                     next_attempt_at: now,
                     in_flight: false,
-                };
-                tx.requeue_delivery(&delivery, 0, None)?;
-                queues.written(&delivery.plugin, &conversation, event_id);
-                fanned_out = true;
+                });
             }
-            if running.is_empty() {
-                tx.leave_outbox(event_id)?;
-            } else {
-                direct.hold(event_id, &conversation, running);
-            }
+        }
+        for delivery in give_rows {
+            tx.requeue_delivery(&delivery, 0, None)?;
+            queues.written(&delivery.plugin, &delivery.conversation, delivery.event_id);
+            direct.ended(delivery.event_id, &delivery.plugin);
+            fanned_out = true;
+        }
+        direct.release(Instant::now());
+        for event_id in direct.take_released(Instant::now(), room.settle) {
+            tx.leave_outbox(event_id)?;
         }
         Ok((starts, stale))
     })?;
