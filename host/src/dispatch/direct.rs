@@ -11,7 +11,7 @@
 //! soon: its plugin is not running or is switched off by its circuit breaker, a row of its queue waits
 //! ahead of it (a retry), or the dispatcher shuts down. A crash before that leaves the event in the
 //! outbox, and the next start fans it out again: the calls are made again, as a crash mid-call always
-//! did (at least once).
+//! did (at least once), as attempt 1 again (nothing counted the attempt that died with the process).
 //!
 //! Order per (plugin, conversation) holds the same way: a queue with a call running starts nothing else,
 //! whether that call has a row or not, and the memory of what is owed straight from the outbox

@@ -7,10 +7,14 @@
 //!    ([`queues`]): one queue per (plugin, conversation).
 //! 2. Each [`round`](round::round), on a blocking thread and in one write transaction where it can:
 //!    record the outcomes of the calls that ended, fan new events out to the plugins that export the
-//!    event's hook (one delivery row each), then start the ready queue heads, at most
+//!    event's hook, then start the ready queue heads, at most
 //!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin, each with the due events right behind it
 //!    in its queue as one run (up to [`round::MAX_RUN`] for a plugin whose calls are fast lately). Heads
-//!    come from memory; each start is checked in SQL, so stale memory never breaks order.
+//!    come from memory; each start of a delivery row is checked in SQL, so stale memory never breaks
+//!    order. A plugin whose queue holds no row gets no row for a new event either: the event stays in
+//!    the outbox until that first attempt's outcome is recorded, and only a call that does not succeed
+//!    (or cannot start soon) gets a row ([`direct`]). On a server on its own, that is nearly every
+//!    delivery: a round writes a row for what fails, and the events done leave the outbox together.
 //! 3. The started runs go to blocking threads ([`runner`]: a fast plugin's in a row on one, a slow
 //!    plugin's each on its own; a run's calls in order, the rest of a run not called once one fails or
 //!    is slow): the hook is called within the plugin's budget and the outcome (done, retry after
@@ -29,7 +33,9 @@
 //!    reload, the next round reads them from the outbox.
 //!
 //! ## On a node of a cluster
-//! Every node runs this loop on the same PostgreSQL tables; the store makes it safe
+//! Every node runs this loop on the same PostgreSQL tables, every delivery with its row (no start
+//! straight from the outbox: [`Tx::may_start_from_outbox`](crate::store::Tx::may_start_from_outbox));
+//! the store makes it safe
 //! ([`crate::store::postgres::leases`]): a round fans out only while it holds
 //! the cluster's fan-out lock ([`Tx::may_fan_out`](crate::store::Tx::may_fan_out)), and only events still
 //! in the outbox; a start is a lease, which another node takes over once it runs out (the next attempt);
@@ -56,8 +62,10 @@
 //! [`warnings::WARNING_INTERVAL`] after the first ([`warnings`]).
 //!
 //! On shutdown the loop starts nothing new, waits for calls in flight (each bounded by its budget) and
-//! records their outcomes. A crash before that only means those calls are made again after the restart
-//! (at least once).
+//! records their outcomes; deliveries owed straight from the outbox that did not start get their rows.
+//! A crash before that only means those calls are made again after the restart (at least once), and so
+//! are the first attempts of the events still in the outbox (those of the last
+//! [`FLUSH_AFTER`](direct::FLUSH_AFTER) included).
 
 mod backlog;
 pub mod deliver;

@@ -14,7 +14,7 @@
 //! | `chathooks_plugin_log_bytes_dropped_total` | counter | `plugin` |
 //! | `chathooks_plugin_rate_limited_total` | counter | `plugin`, `power` (`posts`, `events`, `http_requests`, `pushes`, `timers`) |
 //! | `chathooks_plugin_kv_keys`, `chathooks_plugin_kv_bytes` | gauge | `plugin` |
-//! | `chathooks_outbox_depth` | gauge | events committed but not yet fanned out to plugins |
+//! | `chathooks_outbox_depth` | gauge | events committed whose after-hooks are not yet fanned out, or are delivered straight from the outbox and not all done (or done within the last 0.1 s) |
 //! | `chathooks_deliveries_pending` | gauge | `plugin`: after-hook deliveries not yet done |
 //! | `chathooks_dead_letters` | gauge | dead letters waiting for replay (attempts used up, backlog full, plugin unloaded) |
 //! | `chathooks_deliveries_dead_lettered_total` | counter | `plugin`, `reason` (`attempts`, `backlog`, `unloaded`) |

@@ -17,8 +17,15 @@
 //! [`next_deliveries`] answers "which deliveries are due heads" in one query; it looks at every pending
 //! delivery, so it serves tests and tools, not the dispatcher's inner loop.
 //!
+//! A server on its own makes most first attempts without a delivery row (`dispatch::direct`): it fans
+//! an event out with [`queue_event`] to the plugins that need a row (or none at all), keeps the event
+//! in the outbox while the others' calls run, writes a row only for a call that did not succeed
+//! ([`requeue_delivery`]), and then removes the event with [`leave_outbox`]; reads of the outbox leave
+//! out the events it holds ([`pending_events`]'s `except`).
+//!
 //! ## Guarantees
-//! Every committed event is in `outbox` until fanned out, and every fanned-out (event, plugin) pair is in
+//! Every committed event is in `outbox` until fanned out (and, delivered straight from there, until every
+//! such call succeeded or got its row), and every fanned-out (event, plugin) pair with a row is in
 //! `deliveries` until it succeeded or was dead-lettered, so a restart forgets nothing (at least once).
 //! A delivery is due only when no earlier event of the same conversation is still undelivered to the same
 //! plugin, so each plugin sees each conversation's events in order, while other conversations and other
