@@ -232,9 +232,12 @@ pub(super) fn round(
         }
         // On a node of a cluster another node may be fanning out, or have fanned some of these out since
         // they were read: fan out only under the cluster's lock, and only what is still in the outbox.
-        let fan_out: Vec<(usize, &(StoredEvent, Vec<String>))> = if targets.is_empty()
-            || !tx.may_fan_out()?
-        {
+        // On a server on its own nobody else fans out (one statement less per round on PostgreSQL).
+        let fan_out: Vec<(usize, &(StoredEvent, Vec<String>))> = if targets.is_empty() {
+            Vec::new()
+        } else if from_outbox {
+            targets.iter().enumerate().collect()
+        } else if !tx.may_fan_out()? {
             Vec::new()
         } else {
             let limit = FAN_OUT_BATCH.saturating_add(u32::try_from(held.len()).unwrap_or(u32::MAX));
@@ -269,6 +272,8 @@ pub(super) fn round(
                 });
             let rows = if straight.is_empty() {
                 tx.fan_out_event(event, &rowed, now)?
+            } else if rowed.is_empty() {
+                Vec::new()
             } else {
                 tx.queue_event(event, &rowed, now)?
             };
