@@ -6,15 +6,16 @@
 use super::deliver::{DeliveryOutcome, run_delivery};
 use super::round::{Deps, Finished, Memory, Room, RoundResult, round};
 use super::stats::DispatchStats;
+use super::tests::send;
+use crate::chat::CreateConversation;
 use crate::chat::testkit::{Kit, fast_config, fixture};
-use crate::chat::{CreateConversation, SendMessage};
-use crate::model::User;
 
-/// Runs one round with room for every plugin, recording `finished`.
-fn one_round(
+/// Runs one round with `room` on `kit`, recording `finished`.
+fn round_with(
     kit: &Kit,
     memory: &mut Memory,
     finished: &mut Vec<Finished>,
+    room: &Room,
     reload: bool,
 ) -> RoundResult {
     let config = fast_config();
@@ -25,28 +26,30 @@ fn one_round(
         config: &config,
         stats: &stats,
     };
+    round(&deps, memory, finished, room, reload).unwrap()
+}
+
+/// Runs one round with room for every plugin.
+fn one_round(
+    kit: &Kit,
+    memory: &mut Memory,
+    finished: &mut Vec<Finished>,
+    reload: bool,
+) -> RoundResult {
     let room = Room {
         default: 4,
         ..Room::default()
     };
-    round(&deps, memory, finished, &room, reload).unwrap()
+    round_with(kit, memory, finished, &room, reload)
 }
 
 /// Runs the last round before a shutdown: it starts nothing and settles what memory alone holds.
 fn settle(kit: &Kit, memory: &mut Memory, finished: &mut Vec<Finished>) -> RoundResult {
-    let config = fast_config();
-    let stats = DispatchStats::default();
-    let deps = Deps {
-        db: &kit.db,
-        registry: &kit.registry,
-        config: &config,
-        stats: &stats,
-    };
     let room = Room {
         settle: true,
         ..Room::default()
     };
-    round(&deps, memory, finished, &room, false).unwrap()
+    round_with(kit, memory, finished, &room, false)
 }
 
 /// Makes the calls `started` holds, as the runner does; their reports.
@@ -57,21 +60,6 @@ fn call(started: &RoundResult) -> Vec<Finished> {
         .iter()
         .map(|s| s.finished(run_delivery(&config, s), true))
         .collect()
-}
-
-async fn send(kit: &Kit, user: &User, conversation: &str, body: &str) -> i64 {
-    kit.chat
-        .send_message(
-            user,
-            conversation,
-            SendMessage {
-                body: body.into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    kit.db.read(|c| c.latest_event_id()).unwrap()
 }
 
 /// The (plugin, event) of every delivery row, sorted.
@@ -114,7 +102,7 @@ async fn a_first_attempt_from_the_outbox_leaves_a_row_only_if_it_fails_and_a_cra
         .await
         .unwrap();
     kit.drain();
-    let failing = send(&kit, &a, &conv.id, "error").await;
+    let failing = send(&kit.chat, &a, &conv.id, "error").await;
     let (r, h) = ("recorder".to_owned(), "hostile".to_owned());
 
     // Both calls start straight from the outbox: no delivery row, the event held in the outbox.
@@ -146,7 +134,7 @@ async fn a_first_attempt_from_the_outbox_leaves_a_row_only_if_it_fails_and_a_cra
 
     // The next event: the recorder's call straight from the outbox; hostile, with a retry waiting in
     // that conversation, gets a row behind it, and nothing of hostile's starts out of order.
-    let next = send(&kit, &a, &conv.id, "fine").await;
+    let next = send(&kit.chat, &a, &conv.id, "fine").await;
     let third = one_round(&kit, &mut memory, &mut finished, false);
     assert_eq!(started(&third), [(r.clone(), next, 1, true)]);
     assert_eq!(rows(&kit), [(h.clone(), failing), (h.clone(), next)]);
@@ -185,16 +173,8 @@ async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_re
     kit.drain();
     let mut events = Vec::new();
     for conv in &conversations {
-        events.push(send(&kit, &a, conv, "hello").await);
+        events.push(send(&kit.chat, &a, conv, "hello").await);
     }
-    let config = fast_config();
-    let stats = DispatchStats::default();
-    let deps = Deps {
-        db: &kit.db,
-        registry: &kit.registry,
-        config: &config,
-        stats: &stats,
-    };
     // Room for one run per round: the oldest event starts, the other two wait, all without rows.
     let room = Room {
         default: 1,
@@ -202,7 +182,7 @@ async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_re
     };
     let mut memory = Memory::default();
     let mut finished = Vec::new();
-    let first = round(&deps, &mut memory, &mut finished, &room, true).unwrap();
+    let first = round_with(&kit, &mut memory, &mut finished, &room, true);
     let r = "recorder".to_owned();
     assert_eq!(started(&first), [(r.clone(), events[0], 1, true)]);
     assert_eq!(rows(&kit), []);
@@ -211,13 +191,13 @@ async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_re
     // A new event of the first conversation waits behind the running call, without a row either, and a
     // reload of the queues meanwhile (which sees no rows at all) keeps all of it in mind: the new event
     // does not start before the call ends; the next oldest does.
-    let behind = send(&kit, &a, &conversations[0], "again").await;
-    let second = round(&deps, &mut memory, &mut finished, &room, true).unwrap();
+    let behind = send(&kit.chat, &a, &conversations[0], "again").await;
+    let second = round_with(&kit, &mut memory, &mut finished, &room, true);
     assert_eq!(started(&second), [(r.clone(), events[1], 1, true)]);
     assert_eq!(rows(&kit), []);
     finished.extend(call(&first));
     finished.extend(call(&second));
-    let third = round(&deps, &mut memory, &mut finished, &room, false).unwrap();
+    let third = round_with(&kit, &mut memory, &mut finished, &room, false);
     assert_eq!(started(&third), [(r.clone(), events[2], 1, true)]);
 
     // A shutdown starts nothing: what is still owed and not started gets its row, so the next start

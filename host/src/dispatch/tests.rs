@@ -24,7 +24,7 @@ fn create(ids: &[&str]) -> CreateConversation {
 
 /// Sends `body` and returns the id of its `message.new` event (these sends mention nobody, so it is the
 /// newest event).
-async fn send(chat: &Chat, user: &User, conversation: &str, body: &str) -> i64 {
+pub(super) async fn send(chat: &Chat, user: &User, conversation: &str, body: &str) -> i64 {
     chat.send_message(
         user,
         conversation,
