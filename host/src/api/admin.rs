@@ -13,6 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery};
 use crate::chat::admin::DeadLetterInfo;
 use crate::chat::fields;
+use crate::dispatch::DispatchHandle;
 use crate::plugins::registry::{PluginStatus, Registry};
 use crate::plugins::reload::ReloadReport;
 use crate::server::AppState;
@@ -50,15 +51,24 @@ pub async fn plugins(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<PluginStatus>>, ApiError> {
     let (db, registry) = (state.db().clone(), state.chat.registry().clone());
+    let dispatch = state.chat.dispatch().clone();
     Ok(Json(
-        tokio::task::spawn_blocking(move || statuses(&db, &registry)).await??,
+        tokio::task::spawn_blocking(move || statuses(&db, &registry, &dispatch)).await??,
     ))
 }
 
-/// The registry's view of every plugin with its pending deliveries from the outbox.
-fn statuses(db: &Db, registry: &Registry) -> crate::store::Result<Vec<PluginStatus>> {
-    let backlog: std::collections::HashMap<String, u64> =
-        db.read(|c| c.backlog())?.into_iter().collect();
+/// The registry's view of every plugin with its pending deliveries: those with a row, and those owed
+/// straight from the outbox.
+fn statuses(
+    db: &Db,
+    registry: &Registry,
+    dispatch: &DispatchHandle,
+) -> crate::store::Result<Vec<PluginStatus>> {
+    let backlog: std::collections::HashMap<String, u64> = dispatch
+        .stats()
+        .pending_with(db.read(|c| c.backlog())?)
+        .into_iter()
+        .collect();
     let mut statuses = registry.plugins_status();
     for s in &mut statuses {
         s.pending_deliveries = backlog.get(&s.name).copied().unwrap_or(0);
@@ -87,11 +97,12 @@ pub async fn reload_plugins(
     State(state): State<AppState>,
 ) -> Result<Json<ReloadResult>, ApiError> {
     let (db, registry) = (state.db().clone(), state.chat.registry().clone());
+    let dispatch = state.chat.dispatch().clone();
     let (changes, plugins) = tokio::task::spawn_blocking(move || {
         let changes = registry
             .rescan()
             .map_err(|e| anyhow::anyhow!("rescanning the plugins folder: {e}"))?;
-        let plugins = statuses(&db, &registry)?;
+        let plugins = statuses(&db, &registry, &dispatch)?;
         Ok::<_, anyhow::Error>((changes, plugins))
     })
     .await?

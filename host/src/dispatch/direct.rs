@@ -165,6 +165,15 @@ impl Direct {
         self.events.len() < MAX_HELD
     }
 
+    /// How many deliveries each plugin is owed straight from the outbox.
+    pub fn owed_counts(&self) -> BTreeMap<String, u64> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for owed in self.owed() {
+            *counts.entry(owed.plugin.to_owned()).or_default() += 1;
+        }
+        counts
+    }
+
     /// Every delivery owed straight from the outbox, oldest event first: what a reload of the queues
     /// puts back, and what each round checks may still wait without a row.
     pub fn owed(&self) -> impl Iterator<Item = Owed<'_>> {

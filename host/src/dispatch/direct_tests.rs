@@ -211,3 +211,42 @@ async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_re
     settle(&kit, &mut memory, &mut finished);
     assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 0);
 }
+
+#[tokio::test]
+async fn deliveries_owed_from_the_outbox_count_as_pending_for_their_plugin() {
+    let kit = Kit::new(&[fixture("recorder")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit
+        .chat
+        .create_conversation(&a, CreateConversation::default())
+        .await
+        .unwrap();
+    kit.drain();
+    send(&kit.chat, &a, &conv.id, "one").await;
+    send(&kit.chat, &a, &conv.id, "two").await;
+    let config = fast_config();
+    let stats = DispatchStats::default();
+    let deps = Deps {
+        db: &kit.db,
+        registry: &kit.registry,
+        config: &config,
+        stats: &stats,
+    };
+    let room = Room {
+        default: 4,
+        ..Room::default()
+    };
+    let pending = || stats.pending_with(kit.db.read(|c| c.backlog()).unwrap());
+    let (mut memory, mut finished) = (Memory::default(), Vec::new());
+    // One call runs and one waits behind it, neither with a row: both are pending (`/metrics`, the
+    // admin's plugin list).
+    let first = round(&deps, &mut memory, &mut finished, &room, true).unwrap();
+    assert_eq!(rows(&kit), []);
+    assert_eq!(pending(), [("recorder".to_owned(), 2)]);
+    finished.extend(call(&first));
+    let second = round(&deps, &mut memory, &mut finished, &room, false).unwrap();
+    assert_eq!(pending(), [("recorder".to_owned(), 1)]);
+    finished.extend(call(&second));
+    round(&deps, &mut memory, &mut finished, &room, false).unwrap();
+    assert_eq!(pending(), []);
+}

@@ -391,6 +391,7 @@ pub(super) fn round(
         Ok((starts, stale))
     })?;
     memory.direct = direct;
+    deps.stats.set_owed(memory.direct.owed_counts());
     for (index, deliveries) in queued {
         if let Some((event, _)) = targets.get(index) {
             memory.first_calls.keep(event, deliveries);

@@ -32,6 +32,9 @@ impl DeadLetterCause {
 #[derive(Debug, Default)]
 pub struct DispatchStats {
     dead_lettered: Mutex<BTreeMap<(String, DeadLetterCause), u64>>,
+    /// Deliveries owed straight from the outbox by plugin, as of the last round: no row counts them
+    /// ([`super::direct`]).
+    owed: Mutex<BTreeMap<String, u64>>,
 }
 
 impl DispatchStats {
@@ -45,6 +48,27 @@ impl DispatchStats {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *counts.entry((plugin.to_owned(), cause)).or_default() += n;
+    }
+
+    /// Notes the deliveries owed straight from the outbox now, by plugin (each round does).
+    pub(super) fn set_owed(&self, owed: BTreeMap<String, u64>) {
+        *self.owed.lock().unwrap_or_else(PoisonError::into_inner) = owed;
+    }
+
+    /// `rows`, the store's undelivered deliveries per plugin
+    /// ([`Read::backlog`](crate::store::Read::backlog)), with the deliveries owed straight from the
+    /// outbox added: every delivery not yet done, by plugin name.
+    pub fn pending_with(&self, rows: Vec<(String, u64)>) -> Vec<(String, u64)> {
+        let mut pending: BTreeMap<String, u64> = rows.into_iter().collect();
+        for (plugin, n) in self
+            .owed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            *pending.entry(plugin.clone()).or_default() += n;
+        }
+        pending.into_iter().collect()
     }
 
     /// Deliveries dead-lettered since the start, by plugin and cause (only those that happened).

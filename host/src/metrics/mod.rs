@@ -160,6 +160,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         Ok::<_, crate::store::StoreError>((queues, registry.plugins_status()))
     })
     .await??;
+    let queues = Queues {
+        pending: state.chat.dispatch().stats().pending_with(queues.pending),
+        ..queues
+    };
     let body = render(
         &state.metrics,
         state.chat.registry(),
