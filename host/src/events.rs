@@ -44,7 +44,7 @@ pub mod to_wit;
 pub use payload::MAX_EVENT_PARTICIPANT_IDS;
 
 use fields::EventField;
-pub use hook_calls::stored_hook_call;
+pub use hook_calls::{decoded_hook_call, stored_hook_call};
 
 /// Messages produced by plugin chains this deep fire no after-hooks: a bot answering a bot answering a
 /// user is depth 2; past [`MAX_HOOK_DEPTH`] the chain stops, so two bots cannot ping-pong forever.

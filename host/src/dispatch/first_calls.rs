@@ -10,9 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::plugins::HookCall;
-use crate::store::StoredEvent;
-
-use super::deliver::hook_call;
 
 /// Events kept at most. Each entry holds its decoded hook call (a few hundred bytes to a few KiB); a
 /// backlog beyond this many events (a plugin switched off for a while) reads the rest from the store.
@@ -29,13 +26,13 @@ pub(super) struct FirstCalls {
 }
 
 impl FirstCalls {
-    /// Keeps `event`'s first-attempt call for `deliveries` starts (nothing when full or none).
-    pub fn keep(&mut self, event: &StoredEvent, deliveries: usize) {
+    /// Keeps the first-attempt call of event `event_id` for `deliveries` starts (nothing when full or
+    /// none).
+    pub fn keep(&mut self, event_id: i64, call: Call, deliveries: usize) {
         if deliveries == 0 || self.calls.len() >= MAX_KEPT {
             return;
         }
-        self.calls
-            .insert(event.id, (hook_call(event, 1), deliveries));
+        self.calls.insert(event_id, (call, deliveries));
     }
 
     /// The first-attempt call of `event_id` for one delivery starting now, if kept; forgotten after the
@@ -66,6 +63,8 @@ impl FirstCalls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::deliver::hook_call;
+    use crate::store::StoredEvent;
 
     fn event(id: i64) -> StoredEvent {
         StoredEvent {
@@ -81,8 +80,8 @@ mod tests {
     #[test]
     fn a_call_is_kept_for_as_many_starts_as_deliveries_then_forgotten() {
         let mut calls = FirstCalls::default();
-        calls.keep(&event(7), 2);
-        calls.keep(&event(8), 0);
+        calls.keep(7, hook_call(&event(7), 1), 2);
+        calls.keep(8, hook_call(&event(8), 1), 0);
         assert_eq!(calls.len(), 1, "an event queued for nobody is not kept");
         let first = calls.take(7).expect("kept for two");
         let second = calls.take(7).expect("kept for two");
@@ -95,7 +94,7 @@ mod tests {
     fn it_keeps_at_most_max_kept_events_and_forgets_them_on_clear() {
         let mut calls = FirstCalls::default();
         for id in 0..=i64::try_from(MAX_KEPT).unwrap_or(i64::MAX) {
-            calls.keep(&event(id), 1);
+            calls.keep(id, hook_call(&event(id), 1), 1);
         }
         assert_eq!(calls.len(), MAX_KEPT);
         assert!(calls.take(0).is_some());

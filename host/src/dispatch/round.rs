@@ -9,6 +9,7 @@
 //! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
@@ -169,11 +170,12 @@ pub(super) fn round(
     let held = memory.direct.ids();
     let events = db.read(|c| c.pending_events_except(FAN_OUT_BATCH, &held))?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
-    let targets: Vec<(StoredEvent, Vec<String>)> = events
+    // Each with its plugins and, if it has any, its first attempt's hook call (decoded once).
+    let targets: Vec<(StoredEvent, Vec<String>, Option<Call>)> = events
         .into_iter()
         .map(|e| {
-            let plugins = subscribers(registry, &e);
-            (e, plugins)
+            let (plugins, call) = subscribers(registry, &e);
+            (e, plugins, call)
         })
         .collect();
     let running = registry.running();
@@ -233,7 +235,8 @@ pub(super) fn round(
         // On a node of a cluster another node may be fanning out, or have fanned some of these out since
         // they were read: fan out only under the cluster's lock, and only what is still in the outbox.
         // On a server on its own nobody else fans out (one statement less per round on PostgreSQL).
-        let fan_out: Vec<(usize, &(StoredEvent, Vec<String>))> = if targets.is_empty() {
+        let fan_out: Vec<(usize, &(StoredEvent, Vec<String>, Option<Call>))> = if targets.is_empty()
+        {
             Vec::new()
         } else if from_outbox {
             targets.iter().enumerate().collect()
@@ -245,10 +248,10 @@ pub(super) fn round(
             targets
                 .iter()
                 .enumerate()
-                .filter(|(_, (e, _))| still.contains(&e.id))
+                .filter(|(_, (e, _, _))| still.contains(&e.id))
                 .collect()
         };
-        for (index, (event, plugins)) in fan_out {
+        for (index, (event, plugins, _)) in fan_out {
             let split = backlogs.split(queues, plugins);
             for plugin in split.full {
                 let disabled = running
@@ -393,8 +396,8 @@ pub(super) fn round(
     memory.direct = direct;
     deps.stats.set_owed(memory.direct.owed_counts());
     for (index, deliveries) in queued {
-        if let Some((event, _)) = targets.get(index) {
-            memory.first_calls.keep(event, deliveries);
+        if let Some((event, _, Some(call))) = targets.get(index) {
+            memory.first_calls.keep(event.id, call.clone(), deliveries);
         }
     }
     report(deps, &mut memory.warnings, finished, &given_up, now);
@@ -514,15 +517,23 @@ pub(super) fn round(
 }
 
 /// The plugins an event is owed to: those exporting its hook (none for an unknown kind, or for a message
-/// from a plugin chain deeper than [`MAX_HOOK_DEPTH`]).
-fn subscribers(registry: &Registry, event: &StoredEvent) -> Vec<String> {
+/// from a plugin chain deeper than [`MAX_HOOK_DEPTH`]); with them, the first attempt's hook call, built
+/// from the same decode as the depth (or why the event cannot be decoded, which each attempt reports).
+fn subscribers(registry: &Registry, event: &StoredEvent) -> (Vec<String>, Option<Call>) {
     let Some(hook) = events::hook_for_kind(&event.kind) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let plugins = registry.subscribers(hook);
-    // Decoding the event for its depth costs more than asking who listens: only when someone does.
-    let too_deep = !plugins.is_empty()
-        && ChatEvent::from_stored(event)
-            .is_ok_and(|decoded| decoded.plugin_depth() >= MAX_HOOK_DEPTH);
-    if too_deep { Vec::new() } else { plugins }
+    // Decoding the event costs more than asking who listens: only when someone does.
+    if plugins.is_empty() {
+        return (plugins, None);
+    }
+    match ChatEvent::from_stored(event) {
+        Ok(decoded) if decoded.plugin_depth() >= MAX_HOOK_DEPTH => (Vec::new(), None),
+        Ok(decoded) => {
+            let call = events::decoded_hook_call(&decoded, event, 1);
+            (plugins, Some(Arc::new(Ok(call))))
+        }
+        Err(e) => (plugins, Some(Arc::new(Err(e.to_string())))),
+    }
 }

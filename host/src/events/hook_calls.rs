@@ -8,10 +8,15 @@ use crate::store::StoredEvent;
 /// The hook call for delivery `attempt` of a stored event: decodes it and fills in the event context.
 pub fn stored_hook_call(event: &StoredEvent, attempt: u32) -> Result<HookCall, EventError> {
     let decoded = ChatEvent::from_stored(event)?;
+    Ok(decoded_hook_call(&decoded, event, attempt))
+}
+
+/// Like [`stored_hook_call`] for an event already decoded (`decoded` from `event`): no second decode.
+pub fn decoded_hook_call(decoded: &ChatEvent, event: &StoredEvent, attempt: u32) -> HookCall {
     let context = wit::EventContext {
         event_id: u64::try_from(event.id).unwrap_or(0),
         attempt,
         at: to_wit::timestamp(event.created_at),
     };
-    Ok(decoded.hook_call(context))
+    decoded.hook_call(context)
 }
