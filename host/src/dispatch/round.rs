@@ -102,6 +102,10 @@ pub(super) struct Room {
     pub settle: bool,
 }
 
+/// A new event read from the outbox, with the plugins it is owed to and, if it has any, its first
+/// attempt's hook call (decoded once for both, see [`subscribers`]).
+type Target = (StoredEvent, Vec<String>, Option<Call>);
+
 /// A delivery the round's transaction started.
 #[derive(Debug)]
 struct Start {
@@ -170,8 +174,7 @@ pub(super) fn round(
     let held = memory.direct.ids();
     let events = db.read(|c| c.pending_events_except(FAN_OUT_BATCH, &held))?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
-    // Each with its plugins and, if it has any, its first attempt's hook call (decoded once).
-    let targets: Vec<(StoredEvent, Vec<String>, Option<Call>)> = events
+    let targets: Vec<Target> = events
         .into_iter()
         .map(|e| {
             let (plugins, call) = subscribers(registry, &e);
@@ -235,8 +238,7 @@ pub(super) fn round(
         // On a node of a cluster another node may be fanning out, or have fanned some of these out since
         // they were read: fan out only under the cluster's lock, and only what is still in the outbox.
         // On a server on its own nobody else fans out (one statement less per round on PostgreSQL).
-        let fan_out: Vec<(usize, &(StoredEvent, Vec<String>, Option<Call>))> = if targets.is_empty()
-        {
+        let fan_out: Vec<(usize, &Target)> = if targets.is_empty() {
             Vec::new()
         } else if from_outbox {
             targets.iter().enumerate().collect()
