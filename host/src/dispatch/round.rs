@@ -3,8 +3,10 @@
 //! round (however many calls ended and events arrived since the last), not three times per delivery.
 //!
 //! Order inside a round matters: outcomes are recorded before heads are chosen, so a queue whose head
-//! just succeeded offers its next event in the same round; the start of a head is committed before its
-//! hook is called, so attempt numbers stay right across crashes. The backlog bounds ([`super::backlog`])
+//! just succeeded offers its next event in the same round; the start of a head with a row is committed
+//! before its hook is called, so attempt numbers stay right across crashes (a first attempt straight
+//! from the outbox has no row to start: after a crash it is attempt 1 again, [`super::direct`]). Most
+//! rounds of a busy server on its own write nothing of their own. The backlog bounds ([`super::backlog`])
 //! are applied in the same transaction: an unloaded plugin's expired deliveries and the fan-out beyond a
 //! full backlog become dead letters. What needs attention is logged and counted only once committed.
 
@@ -220,7 +222,6 @@ pub(super) fn round(
             };
             queues.finish(&f.plugin, &f.conversation, f.event_id, again, now);
         }
-
         for plugin in &expired {
             let reason = unloaded_reason(plugin, config.unloaded_grace);
             let count = tx.dead_letter_waiting(plugin, &reason, now)?;
