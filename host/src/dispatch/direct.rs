@@ -15,9 +15,9 @@
 //!
 //! Order per (plugin, conversation) holds the same way: a queue with a call running starts nothing else,
 //! whether that call has a row or not, and the memory of what is owed straight from the outbox
-//! ([`Direct`]) survives a reload of the queues from the store. An event leaves the outbox only once no earlier event
-//! of its conversation is still held there, so that after a crash each plugin is sent again a suffix of
-//! its queue, in order, never an old event after newer ones.
+//! ([`Direct`]) survives a reload of the queues from the store. An event leaves the outbox only once no
+//! earlier event of its conversation is still held there, so that after a crash each plugin is sent
+//! again a suffix of its queue, in order, never an old event after newer ones.
 //!
 //! Only on a server on its own ([`Tx::may_start_from_outbox`](crate::store::Tx::may_start_from_outbox)):
 //! on a node of a cluster every start is a lease that the other nodes must see.
@@ -26,15 +26,15 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Events held in the outbox at most; beyond this, fan-outs write delivery rows as before until some are
-/// released. Bounds how many ids each round's read of the outbox leaves out, and the dispatcher memory
-/// that only a clean shutdown or a crash turns into rows.
+/// released. Bounds how many ids each round's read of the outbox leaves out, and what a crash delivers
+/// again.
 pub(super) const MAX_HELD: usize = 512;
 
 /// Longest an event released from the outbox stays there before it is removed (real time: it is the
 /// machine's cost). Removing it is a write of its own that nothing waits for, so the round that releases
-/// it need not make one: under load, most rounds then change no page, and the removals go out together
-/// every this often. A crash meanwhile delivers those events again (at least once), and the outbox's
-/// depth (`/metrics`) counts them until then.
+/// it need not make one: under load, most rounds then write nothing of their own, and the removals go
+/// out together every this often. A crash meanwhile delivers those events again (at least once), and
+/// the outbox's depth (`/metrics`) counts them until then.
 pub(super) const FLUSH_AFTER: Duration = Duration::from_millis(100);
 
 /// Released events removed from the outbox at once, however recent: bounds the ids each read of the

@@ -389,7 +389,8 @@ impl Loop {
                     self.reload.settle();
                 }
                 Some(done) = done_rx.recv() => self.finished(done),
-                () = tokio::time::sleep_until(flush.unwrap_or_else(Instant::now).into()), if flush.is_some() => {}
+                () = tokio::time::sleep_until(flush.unwrap_or_else(Instant::now).into()),
+                    if flush.is_some() => {}
                 () = self.config.clock.sleep(sleep) => {
                     if !sleep.is_zero() {
                         self.reload.woken();
