@@ -10,21 +10,21 @@ use super::tests::send;
 use crate::chat::CreateConversation;
 use crate::chat::testkit::{Kit, fast_config, fixture};
 
-/// Runs one round with `room` on `kit`, recording `finished`.
+/// Runs one round with `room` on `kit`, recording `finished`, counting into `stats`.
 fn round_with(
     kit: &Kit,
+    stats: &DispatchStats,
     memory: &mut Memory,
     finished: &mut Vec<Finished>,
     room: &Room,
     reload: bool,
 ) -> RoundResult {
     let config = fast_config();
-    let stats = DispatchStats::default();
     let deps = Deps {
         db: &kit.db,
         registry: &kit.registry,
         config: &config,
-        stats: &stats,
+        stats,
     };
     round(&deps, memory, finished, room, reload).unwrap()
 }
@@ -40,7 +40,14 @@ fn one_round(
         default: 4,
         ..Room::default()
     };
-    round_with(kit, memory, finished, &room, reload)
+    round_with(
+        kit,
+        &DispatchStats::default(),
+        memory,
+        finished,
+        &room,
+        reload,
+    )
 }
 
 /// Runs the last round before a shutdown: it starts nothing and settles what memory alone holds.
@@ -49,7 +56,14 @@ fn settle(kit: &Kit, memory: &mut Memory, finished: &mut Vec<Finished>) -> Round
         settle: true,
         ..Room::default()
     };
-    round_with(kit, memory, finished, &room, false)
+    round_with(
+        kit,
+        &DispatchStats::default(),
+        memory,
+        finished,
+        &room,
+        false,
+    )
 }
 
 /// Makes the calls `started` holds, as the runner does; their reports.
@@ -182,7 +196,14 @@ async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_re
     };
     let mut memory = Memory::default();
     let mut finished = Vec::new();
-    let first = round_with(&kit, &mut memory, &mut finished, &room, true);
+    let first = round_with(
+        &kit,
+        &DispatchStats::default(),
+        &mut memory,
+        &mut finished,
+        &room,
+        true,
+    );
     let r = "recorder".to_owned();
     assert_eq!(started(&first), [(r.clone(), events[0], 1, true)]);
     assert_eq!(rows(&kit), []);
@@ -192,12 +213,26 @@ async fn deliveries_owed_from_the_outbox_wait_for_room_without_rows_through_a_re
     // reload of the queues meanwhile (which sees no rows at all) keeps all of it in mind: the new event
     // does not start before the call ends; the next oldest does.
     let behind = send(&kit.chat, &a, &conversations[0], "again").await;
-    let second = round_with(&kit, &mut memory, &mut finished, &room, true);
+    let second = round_with(
+        &kit,
+        &DispatchStats::default(),
+        &mut memory,
+        &mut finished,
+        &room,
+        true,
+    );
     assert_eq!(started(&second), [(r.clone(), events[1], 1, true)]);
     assert_eq!(rows(&kit), []);
     finished.extend(call(&first));
     finished.extend(call(&second));
-    let third = round_with(&kit, &mut memory, &mut finished, &room, false);
+    let third = round_with(
+        &kit,
+        &DispatchStats::default(),
+        &mut memory,
+        &mut finished,
+        &room,
+        false,
+    );
     assert_eq!(started(&third), [(r.clone(), events[2], 1, true)]);
 
     // A shutdown starts nothing: what is still owed and not started gets its row, so the next start
@@ -224,14 +259,7 @@ async fn deliveries_owed_from_the_outbox_count_as_pending_for_their_plugin() {
     kit.drain();
     send(&kit.chat, &a, &conv.id, "one").await;
     send(&kit.chat, &a, &conv.id, "two").await;
-    let config = fast_config();
     let stats = DispatchStats::default();
-    let deps = Deps {
-        db: &kit.db,
-        registry: &kit.registry,
-        config: &config,
-        stats: &stats,
-    };
     let room = Room {
         default: 4,
         ..Room::default()
@@ -240,13 +268,13 @@ async fn deliveries_owed_from_the_outbox_count_as_pending_for_their_plugin() {
     let (mut memory, mut finished) = (Memory::default(), Vec::new());
     // One call runs and one waits behind it, neither with a row: both are pending (`/metrics`, the
     // admin's plugin list).
-    let first = round(&deps, &mut memory, &mut finished, &room, true).unwrap();
+    let first = round_with(&kit, &stats, &mut memory, &mut finished, &room, true);
     assert_eq!(rows(&kit), []);
     assert_eq!(pending(), [("recorder".to_owned(), 2)]);
     finished.extend(call(&first));
-    let second = round(&deps, &mut memory, &mut finished, &room, false).unwrap();
+    let second = round_with(&kit, &stats, &mut memory, &mut finished, &room, false);
     assert_eq!(pending(), [("recorder".to_owned(), 1)]);
     finished.extend(call(&second));
-    round(&deps, &mut memory, &mut finished, &room, false).unwrap();
+    round_with(&kit, &stats, &mut memory, &mut finished, &room, false);
     assert_eq!(pending(), []);
 }
