@@ -171,7 +171,6 @@ impl Queues {
         event_id: i64,
         now: Millis,
     ) {
-        self.unready(plugin, conversation);
         self.with_queue(plugin, conversation, |queue| {
             queue.waiting.remove(&event_id);
             queue.in_flight.insert(event_id);

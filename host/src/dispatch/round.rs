@@ -390,8 +390,9 @@ pub(super) fn round(
             direct.ended(delivery.event_id, &delivery.plugin);
             fanned_out = true;
         }
-        direct.release(Instant::now());
-        for event_id in direct.take_released(Instant::now(), room.settle) {
+        let at = Instant::now();
+        direct.release(at);
+        for event_id in direct.take_released(at, room.settle) {
             tx.leave_outbox(event_id)?;
         }
         Ok((starts, stale))

@@ -45,24 +45,17 @@ use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow}
 /// Events in the outbox other than `except` (those whose first attempts the dispatcher is making straight
 /// from the outbox), oldest first, at most `limit`.
 pub fn pending_events(conn: &Connection, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>> {
-    let rows = if except.is_empty() {
-        let mut stmt = conn.prepare_cached(&format!(
-            "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id ORDER BY o.event_id LIMIT ?1"
-        ))?;
-        stmt.query_map([limit], RawEvent::from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    } else {
-        let mut stmt = conn.prepare_cached(&format!(
-            "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id
-             WHERE o.event_id NOT IN (SELECT value FROM json_each(?2))
-             ORDER BY o.event_id LIMIT ?1"
-        ))?;
-        stmt.query_map(
+    let mut stmt = conn.prepare_cached(&format!(
+        "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id
+         WHERE o.event_id NOT IN (SELECT value FROM json_each(?2))
+         ORDER BY o.event_id LIMIT ?1"
+    ))?;
+    let rows = stmt
+        .query_map(
             params![limit, json_text(&serde_json::json!(except))?],
             RawEvent::from_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-    };
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(RawEvent::into_event).collect()
 }
 
