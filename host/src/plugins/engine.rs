@@ -1,10 +1,13 @@
-//! The wasmtime [`Engine`]s of a runtime (one per compiler it uses) and the ticker threads that drive
+//! The wasmtime [`Engine`]s of a runtime (one per compiler it uses) and the ticker thread that drives
 //! their epochs.
 
 use super::limits::{EPOCH_TICK, MAX_MEMORY_BYTES};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
+use std::sync::{Mutex, PoisonError};
+use wasmtime::{
+    Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
+};
 
 /// Which of wasmtime's compilers turns a plugin into machine code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,8 +62,8 @@ pub(crate) enum Instances {
     OnDemand,
 }
 
-/// Build the engine of `compiler` every plugin of a runtime compiled by it shares, and start its epoch
-/// ticker. The two compilers' engines are configured alike otherwise; code compiled by one only runs on
+/// Build the engine of `compiler` every plugin of a runtime compiled by it shares, and have the epoch
+/// ticker advance it. The two compilers' engines are configured alike otherwise; code compiled by one only runs on
 /// its own engine.
 /// `parallel` compiles each function on rayon's threads (every core) rather than the caller's alone.
 pub(crate) fn new_engine(
@@ -100,19 +103,54 @@ pub(crate) fn new_engine(
     Ok(engine)
 }
 
-/// One thread per engine advances the epoch every [`EPOCH_TICK`]; it holds only a weak reference, so it
-/// ends soon after the last user of the engine drops it.
+/// The engines whose epochs the ticker thread advances, and whether that thread is running.
+struct Ticked {
+    engines: Vec<EngineWeak>,
+    running: bool,
+}
+
+static TICKED: Mutex<Ticked> = Mutex::new(Ticked {
+    engines: Vec::new(),
+    running: false,
+});
+
+/// One thread advances the epoch of every live engine every [`EPOCH_TICK`] (one thread for all, not one
+/// each: each wakes a thousand times a second). It holds only weak references, and ends soon after the last
+/// engine is dropped; the next engine starts it again.
 fn start_ticker(engine: &Engine) -> anyhow::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
+    let mut ticked = TICKED.lock().unwrap_or_else(PoisonError::into_inner);
+    ticked.engines.push(engine.weak());
+    if ticked.running {
+        return Ok(());
+    }
+    let spawned = std::thread::Builder::new()
         .name("chathooks-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .context("starting the epoch ticker thread")?;
+        .spawn(tick_while_engines_live);
+    if let Err(e) = spawned {
+        ticked.engines.pop();
+        return Err(e).context("starting the epoch ticker thread");
+    }
+    ticked.running = true;
     Ok(())
+}
+
+/// The ticker thread's loop.
+fn tick_while_engines_live() {
+    loop {
+        {
+            let mut ticked = TICKED.lock().unwrap_or_else(PoisonError::into_inner);
+            ticked.engines.retain(|weak| match weak.upgrade() {
+                Some(engine) => {
+                    engine.increment_epoch();
+                    true
+                }
+                None => false,
+            });
+            if ticked.engines.is_empty() {
+                ticked.running = false;
+                return;
+            }
+        }
+        std::thread::sleep(EPOCH_TICK);
+    }
 }
