@@ -25,6 +25,7 @@
 //!   [`clock`]: where time is read (a manual clock in tests).
 
 pub mod api;
+pub mod blocking;
 pub mod cases;
 pub mod chat;
 pub mod cli;

@@ -146,6 +146,12 @@ impl From<StoreError> for ChatError {
     }
 }
 
+impl From<crate::blocking::NotFinished> for ChatError {
+    fn from(e: crate::blocking::NotFinished) -> Self {
+        Self::Internal(anyhow::anyhow!("chat operation did not finish: {e}"))
+    }
+}
+
 impl From<tokio::task::JoinError> for ChatError {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::Internal(anyhow::anyhow!("chat operation did not finish: {e}"))

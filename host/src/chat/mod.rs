@@ -203,13 +203,13 @@ impl Chat {
         .await
     }
 
-    /// Runs `f` on a blocking thread with a clone of the service.
+    /// Runs `f` with a clone of the service where it may block ([`crate::blocking::run`]).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Chat) -> Result<T, ChatError> + Send + 'static,
     ) -> Result<T, ChatError> {
         let chat = self.clone();
-        tokio::task::spawn_blocking(move || f(&chat)).await?
+        crate::blocking::run(move || f(&chat)).await?
     }
 
     /// Runs `f` in one write transaction; if it succeeds, publishes the events it recorded and wakes the

@@ -449,7 +449,7 @@ impl Loop {
         let mut memory = std::mem::take(&mut self.memory);
         let mut finished = std::mem::take(&mut self.finished);
         let stats = self.stats.clone();
-        let ran = tokio::task::spawn_blocking(move || {
+        let ran = crate::blocking::run(move || {
             let began = Instant::now();
             let result = round::round(
                 &round::Deps {
@@ -473,7 +473,7 @@ impl Loop {
                 // deliveries in flight until a restart recovers them.
                 self.reload.due = true;
                 return Err(store::StoreError::Invalid(format!(
-                    "dispatch round panicked: {e}"
+                    "dispatch round did not finish: {e}"
                 )));
             }
         };
