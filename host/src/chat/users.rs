@@ -139,7 +139,7 @@ impl Chat {
     /// [`Chat::authenticate`], blocking.
     fn authenticate_blocking(&self, token: &str) -> Result<Result<User, TokenRefusal>, ChatError> {
         let now = self.now_ms();
-        let Some(owner) = self.db.read(|c| c.token_owner(token))? else {
+        let Some(owner) = self.db.token_owner(token, now)? else {
             return Ok(Err(TokenRefusal::Unknown));
         };
         if owner.bot {

@@ -44,6 +44,8 @@ mod tests;
 
 use std::path::Path;
 
+use crate::model::Millis;
+
 pub use error::{Result, StoreError};
 pub use postgres::PoolOptions;
 pub use records::*;
@@ -146,6 +148,15 @@ impl Db {
         match self {
             Self::Sqlite(db) => db.read(|c| f(c)),
             Self::Postgres(db) => db.read(f),
+        }
+    }
+
+    /// Who `token` belongs to at `now` ([`Read::token_owner`]). SQLite remembers owners between requests
+    /// while nothing changed them ([`sqlite::token_cache`]); PostgreSQL reads every time.
+    pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {
+        match self {
+            Self::Sqlite(db) => db.token_owner(token, now),
+            Self::Postgres(db) => db.read(|c| c.token_owner(token)),
         }
     }
 

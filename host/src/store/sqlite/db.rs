@@ -20,7 +20,7 @@
 //! A thread of its own copies the WAL back into the database file ([`super::checkpoint`]), so no commit
 //! pays for it.
 //!
-//! All calls block; async code calls them from `spawn_blocking` (every closure here is short).
+//! All calls block; async code calls them through [`crate::blocking::run`] (every closure here is short).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -30,10 +30,14 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::migrations;
+use super::token_cache::TokenCache;
+use super::tokens;
 use super::writer::{Wait, Writer, Writing};
+use crate::model::Millis;
 use crate::store::AfterCommit;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
+use crate::store::records::TokenOwner;
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`. Only another
 /// process (a backup, the `sqlite3` shell) can hold it, since this process serialises its own writes;
@@ -73,6 +77,8 @@ pub struct Db {
     readers: Mutex<Vec<Connection>>,
     /// Moves the WAL into the database file off the request path (see [`super::checkpoint`]).
     checkpointer: Checkpointer,
+    /// Token owners remembered between requests.
+    tokens: TokenCache,
 }
 
 impl Db {
@@ -101,12 +107,15 @@ impl Db {
         writer.pragma_update(None, "wal_autocheckpoint", FALLBACK_AUTOCHECKPOINT_PAGES)?;
         migrations::migrate(&mut writer)?;
         let checkpointer = Checkpointer::start(&path)?;
+        let writer = Writer::new(writer);
+        let tokens = TokenCache::new(writer.account_changes());
         Ok(Self {
             path,
             durability,
-            writer: Writer::new(writer),
+            writer,
             readers: Mutex::new(Vec::new()),
             checkpointer,
+            tokens,
         })
     }
 
@@ -154,6 +163,15 @@ impl Db {
             self.checkpointer.committed();
         }
         result
+    }
+
+    /// Who `token` belongs to at `now`, remembered from an earlier request while nothing changed it
+    /// ([`super::token_cache`]).
+    pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {
+        let hash = tokens::token_hash(token);
+        self.tokens.owner(&hash, now, || {
+            self.read(|c| tokens::token_owner_by_hash(c, &hash))
+        })
     }
 
     /// Runs `f` on a read-only connection inside a read transaction, so every query in `f` sees the same

@@ -67,13 +67,18 @@ pub fn issue_token(
 /// The owner of a bearer token, or `None` for a token the server does not know (never issued, revoked,
 /// or dropped after expiring).
 pub fn token_owner(conn: &Connection, token: &str) -> Result<Option<TokenOwner>> {
+    token_owner_by_hash(conn, &token_hash(token))
+}
+
+/// [`token_owner`] by the hash of the token ([`token_hash`]).
+pub fn token_owner_by_hash(conn: &Connection, hash: &str) -> Result<Option<TokenOwner>> {
     let owner = conn
         .prepare_cached(
             "SELECT t.id, t.expires_at, t.last_used_at, u.is_bot, u.deactivated_at IS NOT NULL,
                     u.id, u.name, u.metadata
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
         )?
-        .query_row([token_hash(token)], |r| {
+        .query_row([hash], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get(1)?,
@@ -148,8 +153,8 @@ pub fn revoke_tokens(tx: &Writing<'_>, user_id: &str) -> Result<usize> {
     Ok(tx.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id])?)
 }
 
-/// The hex SHA-256 of a token, as stored.
-fn token_hash(token: &str) -> String {
+/// How a token is stored: the hex SHA-256 of the token, so a leaked database does not leak tokens.
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -39,6 +39,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
 
+use super::token_cache::AccountChanges;
 use crate::store::AfterCommit;
 use crate::store::error::{Result, StoreError};
 
@@ -78,6 +79,8 @@ pub struct Writer {
     /// Writes blocked on `state`'s lock: a [`Wait::ForQueued`] write that sees one leaves the transaction
     /// open for it (a dispatcher round queued behind a send then commits both).
     waiting: AtomicUsize,
+    /// What the transactions change in `users` and `tokens`, for the token cache.
+    accounts: Arc<AccountChanges>,
 }
 
 #[derive(Debug)]
@@ -140,10 +143,17 @@ impl Outcome {
 impl Writer {
     /// The writer over `conn`, which must be in autocommit mode (no transaction open).
     pub fn new(conn: Connection) -> Self {
+        let accounts = AccountChanges::watch(&conn);
         Writer {
             state: Mutex::new(State { conn, group: None }),
             waiting: AtomicUsize::new(0),
+            accounts,
         }
+    }
+
+    /// The changes this writer makes to `users` and `tokens`.
+    pub fn account_changes(&self) -> Arc<AccountChanges> {
+        Arc::clone(&self.accounts)
     }
 
     /// Runs `f` in the write transaction (see the module docs); if it succeeds, the transaction commits
@@ -182,6 +192,7 @@ impl Writer {
             // The transaction is in a state nobody can vouch for: roll the whole group back.
             let group = state.group.take().unwrap_or_default();
             rollback(&state.conn);
+            self.accounts.transaction_ended();
             group.outcome.finish(Err(&e));
             drop(state);
             return (false, finish(ran).and(Err(e.into())));
@@ -224,6 +235,7 @@ impl Writer {
             }
             Err(_) => rollback(&state.conn),
         }
+        self.accounts.transaction_ended();
         group.outcome.finish(committed.as_ref().map(|_| ()));
         drop(state);
         // A write that failed reports its own error, whatever became of the others'.
