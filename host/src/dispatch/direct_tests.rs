@@ -278,3 +278,40 @@ async fn deliveries_owed_from_the_outbox_count_as_pending_for_their_plugin() {
     round_with(&kit, &stats, &mut memory, &mut finished, &room, false);
     assert_eq!(pending(), []);
 }
+
+#[tokio::test]
+async fn the_outbox_is_read_on_from_the_last_event_taken_and_a_reload_takes_no_event_twice() {
+    let kit = Kit::new(&[fixture("recorder")]);
+    let [a] = <[_; 1]>::try_from(kit.users(&["a"]).await).unwrap();
+    let conv = kit
+        .chat
+        .create_conversation(&a, CreateConversation::default())
+        .await
+        .unwrap();
+    kit.drain();
+    let (mut memory, mut finished) = (Memory::default(), Vec::new());
+    let mut calls: Vec<(String, i64, u32, bool)> = Vec::new();
+    let mut sent = Vec::new();
+    for (body, reload) in [("one", true), ("two", false), ("three", true), ("four", false)] {
+        sent.push(send(&kit.chat, &a, &conv.id, body).await);
+        // The events held while their calls run are the ones read before; the outbox is read on from
+        // the newest of them, and a reload (as after a failed round) reads it from the start again.
+        let round = one_round(&kit, &mut memory, &mut finished, reload);
+        assert_eq!(memory.read_after, *sent.last().unwrap(), "after {body}");
+        calls.extend(started(&round));
+        finished.extend(call(&round));
+    }
+    for _ in 0..4 {
+        let round = one_round(&kit, &mut memory, &mut finished, false);
+        calls.extend(started(&round));
+        finished.extend(call(&round));
+    }
+    settle(&kit, &mut memory, &mut finished);
+    // Each event called once, in order, all straight from the outbox; nothing left there.
+    let expected: Vec<_> = sent
+        .iter()
+        .map(|id| ("recorder".to_owned(), *id, 1, true))
+        .collect();
+    assert_eq!(calls, expected);
+    assert_eq!(kit.db.read(|c| c.outbox_depth()).unwrap(), 0);
+}

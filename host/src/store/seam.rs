@@ -92,11 +92,23 @@ pub trait Read {
 
     /// Events not yet fanned out to plugins, oldest first, at most `limit`.
     fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>> {
-        self.pending_events_except(limit, &[])
+        self.pending_events_after(0, limit, &[])
     }
-    /// Like [`Read::pending_events`], leaving out `except`: events the dispatcher is delivering straight
-    /// from the outbox ([`Tx::queue_event`]).
-    fn pending_events_except(&self, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>>;
+    /// Like [`Read::pending_events`], only those with an id above `after`, and leaving out `except`:
+    /// events the dispatcher is delivering straight from the outbox ([`Tx::queue_event`]).
+    fn pending_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        except: &[i64],
+    ) -> Result<Vec<StoredEvent>>;
+    /// Whether events become visible in the order of their ids: no event commits after one with a
+    /// larger id was seen. Then a reader that saw every event up to some id may read on from there. True
+    /// on SQLite, whose one writer assigns ids as it commits; not on PostgreSQL, where concurrent
+    /// transactions take ids from a sequence and commit in any order.
+    fn events_commit_in_id_order(&self) -> bool {
+        false
+    }
     /// The ids of [`Read::pending_events`], without reading the events.
     fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>>;
     /// Every delivery, without payloads: the dispatcher's picture of its queues.

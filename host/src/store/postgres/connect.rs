@@ -2,9 +2,9 @@
 //!
 //! ## The pool
 //! deadpool-postgres over tokio-postgres (the pair SCALE-OUT.md section 3 measured). A bounded pool with a
-//! bounded wait: store calls will run on `spawn_blocking` threads (up to 512 of them) bridged with
-//! `block_on`, and without a bound they would all queue on a few connections until every request timed
-//! out together (SCALE-OUT.md risk 5); with one, a caller that waits [`PoolOptions::wait`] gets
+//! bounded wait: store calls run on blocking threads ([`crate::blocking::run`]; up to 512 of them)
+//! bridged with `block_on`, and without a bound they would all queue on a few connections until every
+//! request timed out together (SCALE-OUT.md risk 5); with one, a caller that waits [`PoolOptions::wait`] gets
 //! [`PgError::PoolTimeout`] (a 503 upstream) while the others proceed. Connections are recycled with
 //! deadpool's `Fast` check (is the connection closed?), not `Verified` (a query per checkout): a
 //! connection the server closed is noticed by its connection task, and the round trip per checkout would

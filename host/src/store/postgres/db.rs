@@ -11,7 +11,7 @@
 //! request handling. The cost: each statement crosses threads twice (caller → connection task →
 //! caller), a few microseconds beside a round trip to the server.
 //!
-//! Async code should go through `spawn_blocking`, as the chat layer does for every store call. A call
+//! Async code should go through [`crate::blocking::run`], as the chat layer does for every store call. A call
 //! made from async code anyway (a test's helper, a tool) is run under `tokio::task::block_in_place`, which
 //! moves the worker's other tasks to another thread while this one blocks; that works on a
 //! multi-threaded runtime and panics on a current-thread one, where blocking the thread would stall it.

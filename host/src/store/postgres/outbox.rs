@@ -16,9 +16,11 @@ use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow, StoredEvent};
 
-/// Events in the outbox other than `except` (delivered straight from it), oldest first.
+/// Events in the outbox with an id above `after`, other than `except` (delivered straight from it),
+/// oldest first.
 pub async fn pending_events(
     tx: &Transaction<'_>,
+    after: i64,
     limit: u32,
     except: &[i64],
 ) -> Result<Vec<StoredEvent>> {
@@ -28,10 +30,10 @@ pub async fn pending_events(
             event_columns!(),
             " FROM events e JOIN outbox o ON o.event_id = e.id ",
             audience_join!(),
-            " WHERE NOT (o.event_id = ANY($2)) ORDER BY o.event_id LIMIT $1"
+            " WHERE o.event_id > $3 AND NOT (o.event_id = ANY($2)) ORDER BY o.event_id LIMIT $1"
         ))
         .await?;
-    let rows = tx.query(&stmt, &[&big(limit), &except]).await?;
+    let rows = tx.query(&stmt, &[&big(limit), &except, &after]).await?;
     rows.iter().map(|r| event_at(r, 0)).collect()
 }
 

@@ -42,17 +42,22 @@ use crate::store::ids::json_text;
 use crate::store::records::StoredEvent;
 use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow};
 
-/// Events in the outbox other than `except` (those whose first attempts the dispatcher is making straight
-/// from the outbox), oldest first, at most `limit`.
-pub fn pending_events(conn: &Connection, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>> {
+/// Events in the outbox with an id above `after`, other than `except` (those whose first attempts the
+/// dispatcher is making straight from the outbox), oldest first, at most `limit`.
+pub fn pending_events(
+    conn: &Connection,
+    after: i64,
+    limit: u32,
+    except: &[i64],
+) -> Result<Vec<StoredEvent>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{EVENT_SELECT} JOIN outbox o ON o.event_id = e.id
-         WHERE o.event_id NOT IN (SELECT value FROM json_each(?2))
+         WHERE o.event_id > ?3 AND o.event_id NOT IN (SELECT value FROM json_each(?2))
          ORDER BY o.event_id LIMIT ?1"
     ))?;
     let rows = stmt
         .query_map(
-            params![limit, json_text(&serde_json::json!(except))?],
+            params![limit, json_text(&serde_json::json!(except))?, after],
             RawEvent::from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -225,15 +225,17 @@ fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succe
             .collect::<Vec<_>>(),
         [(e1, "q")]
     );
-    let pending = |except: &[i64]| -> crate::store::Result<Vec<i64>> {
+    let pending = |after: i64, except: &[i64]| -> crate::store::Result<Vec<i64>> {
         Ok(t.db
-            .read(|r| r.pending_events_except(100, except))?
+            .read(|r| r.pending_events_after(after, 100, except))?
             .iter()
             .map(|e| e.id)
             .collect())
     };
-    assert_eq!(pending(&[])?, [e1, e2]);
-    assert_eq!(pending(&[e1])?, [e2], "held while its calls run");
+    assert_eq!(pending(0, &[])?, [e1, e2]);
+    assert_eq!(pending(0, &[e1])?, [e2], "held while its calls run");
+    assert_eq!(pending(e1, &[])?, [e2], "read on from the last event seen");
+    assert_eq!(pending(e2, &[])?, Vec::<i64>::new());
 
     // p's call failed: its row, with the attempt made and the error, due for a retry at 40.
     let failed = QueuedDelivery {
@@ -249,7 +251,7 @@ fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succe
         tx.requeue_delivery(&failed, 0, None)?;
         tx.leave_outbox(e1)
     })?;
-    assert_eq!(pending(&[])?, [e2]);
+    assert_eq!(pending(0, &[])?, [e2]);
     let retry = t.db.read(|r| r.next_deliveries(40, &ids(&["p"]), 10))?;
     assert_eq!(
         retry

@@ -220,8 +220,13 @@ impl Read for PgConn<'_, '_> {
         self.run(events::latest_event_id(self.tx))
     }
 
-    fn pending_events_except(&self, limit: u32, except: &[i64]) -> Result<Vec<StoredEvent>> {
-        self.run(outbox::pending_events(self.tx, limit, except))
+    fn pending_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        except: &[i64],
+    ) -> Result<Vec<StoredEvent>> {
+        self.run(outbox::pending_events(self.tx, after, limit, except))
     }
 
     fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {

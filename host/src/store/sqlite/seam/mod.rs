@@ -161,12 +161,17 @@ macro_rules! impl_read {
                 events::latest_event_id(self)
             }
 
-            fn pending_events_except(
+            fn pending_events_after(
                 &self,
+                after: i64,
                 limit: u32,
                 except: &[i64],
             ) -> Result<Vec<StoredEvent>> {
-                outbox::pending_events(self, limit, except)
+                outbox::pending_events(self, after, limit, except)
+            }
+
+            fn events_commit_in_id_order(&self) -> bool {
+                true
             }
 
             fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {
