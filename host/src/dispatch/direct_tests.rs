@@ -292,7 +292,12 @@ async fn the_outbox_is_read_on_from_the_last_event_taken_and_a_reload_takes_no_e
     let (mut memory, mut finished) = (Memory::default(), Vec::new());
     let mut calls: Vec<(String, i64, u32, bool)> = Vec::new();
     let mut sent = Vec::new();
-    for (body, reload) in [("one", true), ("two", false), ("three", true), ("four", false)] {
+    for (body, reload) in [
+        ("one", true),
+        ("two", false),
+        ("three", true),
+        ("four", false),
+    ] {
         sent.push(send(&kit.chat, &a, &conv.id, body).await);
         // The events held while their calls run are the ones read before; the outbox is read on from
         // the newest of them, and a reload (as after a failed round) reads it from the start again.
