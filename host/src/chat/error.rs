@@ -152,12 +152,6 @@ impl From<crate::blocking::NotFinished> for ChatError {
     }
 }
 
-impl From<tokio::task::JoinError> for ChatError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        Self::Internal(anyhow::anyhow!("chat operation did not finish: {e}"))
-    }
-}
-
 /// Input fields the store's validation messages start with.
 const KNOWN_FIELDS: &[&str] = &[
     "participant_ids",
