@@ -47,6 +47,7 @@ fn a_restarted_server_is_used_again_and_a_stopped_one_is_unavailable() -> TestRe
     db.write(|tx| tx.append_event("x", None, &["alice".to_owned()], &json!({}), 2))?;
     assert_eq!(kv.get("p", "k")?, Some(b"v".to_vec()));
     kv.set("p", "k2", b"w", None)?;
+    assert_eq!(kv.increment("p", "n", 2)?, 2);
 
     pg.stop()?;
     let read = db.read(|r| r.ping()).err();

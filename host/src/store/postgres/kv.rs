@@ -9,8 +9,15 @@
 //! the current value and the write see every earlier write of that plugin, and a later one waits. Reads
 //! (`get`, `list_keys`, `dump`, `usage`) take no lock; each is one statement. Writes of different plugins
 //! never wait for each other, nor for the chat database's writer mutex. The cost: a KV write is four or
-//! five round trips (begin, lock, read, write, commit), about a millisecond on loopback; SCALE-OUT.md 2.7
-//! sketches one server-side function per operation if that ever matters.
+//! six or seven round trips (begin, lock, read, size, write, usage, commit), about a millisecond on
+//! loopback.
+//!
+//! ## One round trip
+//! An increment, the write a counting plugin makes on every event, first tries the server-side function
+//! `chathooks_kv_increment` (`schema/v13.sql`, SCALE-OUT.md 2.7): the same steps in the same order in
+//! one statement, hence one round trip and one transaction. It answers only the common case (a plain
+//! decimal value, within the quota, no expired row, no overflow) and NULL otherwise, and the full path
+//! above then runs and decides, so every error and every purge stays where it was.
 //!
 //! Built from the [`PgDb`](super::PgDb) ([`PgDb::kv`](super::PgDb::kv)) rather than connecting on its
 //! own: one pool, one runtime, one setting for both, and no second migration. Like the chat database, it
@@ -187,6 +194,9 @@ impl PgKv {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
+        if let Some(next) = self.increment_in_one_trip(plugin, quota, key, delta)? {
+            return Ok(next);
+        }
         self.write(plugin, async |tx, held| {
             let current = match get_live(tx, plugin, key).await? {
                 None => 0,
@@ -199,6 +209,31 @@ impl PgKv {
             let text = next.to_string();
             put(tx, plugin, held, quota, key, text.as_bytes(), Expiry::Keep).await?;
             Ok(next)
+        })
+    }
+
+    /// The common case of [`increment_within`](Self::increment_within) in one statement (see the module
+    /// docs); `None` when it is not the common case and the full path must decide. Like a read, it is not
+    /// sent again when the connection breaks under it: unlike a `BEGIN`, the statement may have run.
+    fn increment_in_one_trip(
+        &self,
+        plugin: &str,
+        quota: KvQuota,
+        key: &str,
+        delta: i64,
+    ) -> Result<Option<i64>, KvError> {
+        let max = |limit: u64| i64::try_from(limit).unwrap_or(i64::MAX);
+        let (max_keys, max_bytes) = (max(quota.max_keys), max(quota.max_bytes));
+        let key = key.as_bytes();
+        let now = now_ms();
+        self.block_on(async {
+            let client = self.pool.get().await?;
+            let stmt = client
+                .prepare_cached("SELECT chathooks_kv_increment($1, $2, $3, $4, $5, $6)")
+                .await?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                [&plugin, &key, &delta, &now, &max_keys, &max_bytes];
+            Ok(client.query_one(&stmt, &params).await?.try_get(0)?)
         })
     }
 

@@ -199,3 +199,75 @@ fn compare_and_swap_and_increment_are_exact_with_eight_writers() -> TestResult {
     assert_eq!(kv.usage("p")?.keys, 2);
     Ok(())
 }
+
+#[test]
+fn an_increment_takes_one_statement_in_the_plain_case_and_the_full_path_otherwise() -> TestResult {
+    let Some(pg) = Postgres::shared() else {
+        return Ok(());
+    };
+    let database = pg.create_database()?;
+    let db = Db::connect(&pg.url(&database), Durability::Process, test_pool())?;
+    let kv = KvStore::beside(&db, std::path::Path::new("unused"))?;
+    // The function alone: a number where the case is plain, NULL (empty) where the full path must decide.
+    let call = |key: &str, delta: i64, max_keys: i64, max_bytes: i64| {
+        pg.psql(
+            &database,
+            &format!(
+                "SELECT chathooks_kv_increment('f', convert_to('{key}', 'UTF8'), {delta}, \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint, {max_keys}, {max_bytes})"
+            ),
+        )
+        .map(|out| out.trim().to_owned())
+    };
+    assert_eq!(call("n", 41, 10, 100)?, "41");
+    assert_eq!(call("n", 1, 10, 100)?, "42");
+    assert_eq!(call("n", -50, 10, 100)?, "-8");
+    assert_eq!(kv.usage("f")?, KvUsage { keys: 1, bytes: 3 });
+    assert_eq!(call("m", 1, 1, 100)?, "", "a second key past max_keys 1");
+    assert_eq!(
+        call("n", -100, 10, 4)?,
+        "",
+        "'n' and '-108' take 5 bytes, past max_bytes 4"
+    );
+    assert_eq!(
+        call("n", i64::MIN + 7, 10, 100)?,
+        "",
+        "past the bigint range"
+    );
+    kv.set("f", "spaced", b" 5", None)?;
+    kv.set("f", "long", b"1234567890123456789", None)?;
+    kv.set("f", "bytes", b"1\xff", None)?;
+    for key in ["spaced", "long", "bytes"] {
+        assert_eq!(call(key, 1, 10, 100)?, "", "{key}");
+    }
+    kv.set("f", "old", b"5", Some(1))?;
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(call("old", 1, 10, 100)?, "", "an expired row");
+    assert_eq!(kv.get("f", "n")?, Some(b"-8".to_vec()));
+
+    // Through the store, every case the function declines answers as the full path always did.
+    assert_eq!(kv.increment("f", "spaced", 1)?, 6);
+    assert_eq!(kv.increment("f", "long", 1)?, 1_234_567_890_123_456_790);
+    assert!(matches!(
+        kv.increment("f", "bytes", 1),
+        Err(KvError::NotANumber)
+    ));
+    assert!(matches!(
+        kv.increment("f", "n", i64::MIN),
+        Err(KvError::Overflow)
+    ));
+    let one = KvQuota {
+        max_keys: 1,
+        max_bytes: 1000,
+    };
+    kv.set("g", "gone", b"1", Some(1))?;
+    std::thread::sleep(Duration::from_millis(5));
+    // Past the quota only because of the expired row: the full path purges it and goes on.
+    assert_eq!(kv.increment_within("g", one, Commit::Now, "c", 3)?, 3);
+    assert_eq!(kv.usage("g")?, KvUsage { keys: 1, bytes: 2 });
+    assert!(matches!(
+        kv.increment_within("g", one, Commit::Now, "d", 1),
+        Err(KvError::QuotaExceeded { what: "keys", .. })
+    ));
+    Ok(())
+}
