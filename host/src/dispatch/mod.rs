@@ -75,6 +75,7 @@ mod outcomes;
 mod queues;
 mod round;
 mod runner;
+mod starts;
 pub mod stats;
 #[cfg(test)]
 pub(crate) mod test_log;

@@ -85,9 +85,25 @@ pub(super) fn report(
     }
 }
 
+/// Commits the outcomes of `finished`: the deliveries with a row that succeeded (nearly every outcome
+/// of a backlog) in one call, one statement on PostgreSQL, the others one by one ([`record`]). Each
+/// outcome writes only its own delivery, so the order between them does not matter.
+pub(super) fn record_all(tx: &dyn Tx, finished: &[Finished], now: Millis) -> store::Result<()> {
+    let (done, others): (Vec<&Finished>, Vec<&Finished>) = finished
+        .iter()
+        .partition(|f| !f.from_outbox && matches!(f.outcome, DeliveryOutcome::Delivered));
+    let done: Vec<(i64, &str)> = done
+        .iter()
+        .map(|f| (f.event_id, f.plugin.as_str()))
+        .collect();
+    // A delivery already gone needs no removing, as for `record`.
+    tx.deliveries_succeeded(&done)?;
+    others.into_iter().try_for_each(|f| record(tx, f, now))
+}
+
 /// Commits one outcome. A delivery that is gone already (nothing else removes one while its call runs,
 /// but a store edited by hand might) is logged and skipped rather than failing the whole round.
-pub(super) fn record(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
+fn record(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
     if f.from_outbox {
         return record_from_outbox(tx, f, now);
     }

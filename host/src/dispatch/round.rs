@@ -15,16 +15,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
-use crate::plugins::registry::{LoadedPlugin, Registry};
-use crate::store::{self, Db, QueuedDelivery, StartedRow, StoredEvent};
+use crate::plugins::registry::Registry;
+use crate::store::{self, Db, QueuedDelivery, StoredEvent};
 
 use super::DispatchConfig;
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
 use super::direct::{Direct, Owed};
 use super::first_calls::{Call, FirstCalls};
-use super::outcomes::{GivenUp, record, report};
-use super::queues::{Head, Queues};
+use super::outcomes::{GivenUp, record_all, report};
+use super::queues::Queues;
+use super::starts::{Start, start_ready};
 use super::stats::DispatchStats;
 use super::warnings::Warnings;
 
@@ -110,21 +111,6 @@ pub(super) struct Room {
 /// A new event read from the outbox, with the plugins it is owed to and, if it has any, its first
 /// attempt's hook call (decoded once for both, see [`subscribers`]).
 type Target = (StoredEvent, Vec<String>, Option<Call>);
-
-/// A delivery the round's transaction started.
-#[derive(Debug)]
-struct Start {
-    /// Its queue and event.
-    head: Head,
-    /// Its attempt, as started.
-    row: StartedRow,
-    /// The plugin version it runs on.
-    plugin: LoadedPlugin,
-    /// Whether it follows the one before in a run.
-    follows: bool,
-    /// A first attempt straight from the outbox, with no row.
-    from_outbox: bool,
-}
 
 /// What a round did.
 #[derive(Debug, Default)]
@@ -227,8 +213,8 @@ pub(super) fn round(
         direct = memory.direct.clone();
         let from_outbox = tx.may_start_from_outbox();
         all_taken = from_outbox;
+        record_all(tx, finished, now)?;
         for f in finished.iter() {
-            record(tx, f, now)?;
             if f.from_outbox {
                 direct.ended(f.event_id, &f.plugin);
             }
@@ -311,74 +297,7 @@ pub(super) fn round(
                 direct.hold(event.id, conversation, &straight);
             }
         }
-        let mut starts: Vec<Start> = Vec::new();
-        // A first attempt straight from the outbox starts without a statement.
-        let first = StartedRow {
-            attempt: 1,
-            next_attempt_at: now,
-            last_error: None,
-        };
-        let mut stale: Vec<Head> = Vec::new();
-        for plugin in &running {
-            let name = plugin.name();
-            if !queues.has_ready(name) {
-                continue;
-            }
-            let run = if room.fast.contains(name) { MAX_RUN } else { 1 };
-            let room = room.per_plugin.get(name).copied().unwrap_or(room.default);
-            for head in queues.ready(name, plugin.dispatch_capacity(room)) {
-                let straight = queues.is_from_outbox(name, &head.conversation, head.event_id);
-                let row = if straight {
-                    Some(first.clone())
-                } else {
-                    tx.start_head(head.event_id, &head.plugin, now)?
-                };
-                let Some(row) = row else {
-                    stale.push(head);
-                    continue;
-                };
-                let behind = queues.behind(&head, run - 1, now);
-                queues.start(&head, now);
-                if straight {
-                    direct.started(head.event_id, name);
-                }
-                let mut previous = head.event_id;
-                starts.push(Start {
-                    head: head.clone(),
-                    row,
-                    plugin: plugin.clone(),
-                    follows: false,
-                    from_outbox: straight,
-                });
-                for event_id in behind {
-                    let straight = queues.is_from_outbox(name, &head.conversation, event_id);
-                    let row = if straight {
-                        Some(first.clone())
-                    } else {
-                        tx.start_next(event_id, name, previous, now)?
-                    };
-                    let Some(row) = row else {
-                        break;
-                    };
-                    let next = Head {
-                        event_id,
-                        ..head.clone()
-                    };
-                    queues.start(&next, now);
-                    if straight {
-                        direct.started(event_id, name);
-                    }
-                    starts.push(Start {
-                        head: next,
-                        row,
-                        plugin: plugin.clone(),
-                        follows: true,
-                        from_outbox: straight,
-                    });
-                    previous = event_id;
-                }
-            }
-        }
+        let (starts, stale) = start_ready(tx, queues, &mut direct, &running, room, now)?;
         // What is owed straight from the outbox and did not start may wait for a later round only
         // while nothing else can hold it up: its plugin runs and is not switched off, and no row waits
         // in its queue (a retry). Otherwise it gets its row now. Then the events no plugin is owed any
@@ -408,9 +327,8 @@ pub(super) fn round(
         }
         let at = Instant::now();
         direct.release(at);
-        for event_id in direct.take_released(at, room.settle) {
-            tx.leave_outbox(event_id)?;
-        }
+        let released = direct.take_released(at, room.settle);
+        tx.leave_outbox(&released)?;
         Ok((starts, stale))
     })?;
     memory.direct = direct;

@@ -112,14 +112,17 @@ impl Db {
         self.write_then(f, |_| None)
     }
 
-    /// Like [`Db::write`], but on SQLite commits as soon as `f` returned instead of waiting for writes
-    /// queued behind it to join its transaction (group commit, [`sqlite::writer`]): for a loop whose next
-    /// step waits on the write, such as the dispatcher's rounds. The same as `write` on PostgreSQL.
+    /// Like [`Db::write`] for a transaction that appends no event, for a loop whose next step waits on
+    /// the write, such as the dispatcher's rounds: on SQLite it commits as soon as `f` returned instead of
+    /// waiting for writes queued behind it to join its transaction (group commit, [`sqlite::writer`]);
+    /// on PostgreSQL it does not wait for the writer mutex, which only keeps events in commit order, and
+    /// a transaction that loses a race is not run again (its error is returned). An event appended in it
+    /// fails it there.
     pub fn write_promptly<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
         let mut f = f;
         match self {
             Self::Sqlite(db) => db.write_promptly(|tx| f(tx)),
-            Self::Postgres(db) => db.write(f),
+            Self::Postgres(db) => db.write_without_events(f),
         }
     }
 

@@ -196,6 +196,18 @@ pub struct QueuedDelivery {
     pub in_flight: bool,
 }
 
+/// A run of one plugin's deliveries to start ([`Tx::start_runs`](super::Tx::start_runs)): its head, then
+/// the events right behind it in its queue, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStart<'a> {
+    /// The plugin.
+    pub plugin: &'a str,
+    /// The event at the head of the queue.
+    pub head: i64,
+    /// The events behind it.
+    pub behind: &'a [i64],
+}
+
 /// What [`start_head`] returns for a delivery it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartedRow {

@@ -17,8 +17,8 @@ use super::Result;
 use super::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
     NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange,
-    QueuedDelivery, ReadOutcome, ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
-    TokenOwner,
+    QueuedDelivery, ReadOutcome, ReceiptCounts, RoleChange, RunStart, StartedRow, StoredEvent,
+    Timer, TokenOwner,
 };
 use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
@@ -104,8 +104,8 @@ pub trait Read {
     ) -> Result<Vec<StoredEvent>>;
     /// Whether events become visible in the order of their ids: no event commits after one with a
     /// larger id was seen. Then a reader that saw every event up to some id may read on from there. True
-    /// on SQLite, whose one writer assigns ids as it commits; not on PostgreSQL, where concurrent
-    /// transactions take ids from a sequence and commit in any order.
+    /// on SQLite, whose one writer assigns ids as it commits, and on the only server of a PostgreSQL
+    /// database, whose appends take turns under its writer mutex; not on a node of a cluster.
     fn events_commit_in_id_order(&self) -> bool {
         false
     }
@@ -339,9 +339,9 @@ pub trait Tx: Read {
         plugins: &[String],
         now: Millis,
     ) -> Result<Vec<QueuedDelivery>>;
-    /// Removes event `event_id` from the outbox once each plugin it is owed to has a delivery or was
-    /// called.
-    fn leave_outbox(&self, event_id: i64) -> Result<()>;
+    /// Removes events `event_ids` from the outbox once each plugin they are owed to has a delivery or was
+    /// called (one statement on PostgreSQL).
+    fn leave_outbox(&self, event_ids: &[i64]) -> Result<()>;
     /// Writes the delivery row of an attempt made straight from the outbox that did not succeed (or was
     /// not made): `attempts` made, the last one's `last_error`, due at `delivery.next_attempt_at` (or in
     /// flight, to dead-letter it next). A row already there is kept.
@@ -355,9 +355,8 @@ pub trait Tx: Read {
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
     /// Starts the delivery of `event_id` to `plugin` right behind `previous`, which this transaction
     /// started (by [`Tx::start_head`] or this) in the same queue: only if it is pending, due at `now`,
-    /// `previous` is in flight in the same queue, and no delivery of the queue lies between the two. `None` otherwise, and always on a node of a cluster
-    /// (each start there is a lease of its own). How the dispatcher starts several events of a queue as
-    /// one run, called in order on one thread.
+    /// `previous` is in flight in the same queue, and no delivery of the queue lies between the two.
+    /// `None` otherwise, and always on a node of a cluster (each start there is a lease of its own).
     fn start_next(
         &self,
         event_id: i64,
@@ -365,10 +364,41 @@ pub trait Tx: Read {
         previous: i64,
         now: Millis,
     ) -> Result<Option<StartedRow>>;
+    /// Starts runs of deliveries, each of a different queue: its head as [`Tx::start_head`] does, then
+    /// each event behind it in order as [`Tx::start_next`] does behind the one before, stopping at the
+    /// first that does not start. Per run, in order, the rows started (empty: the head did not). How the
+    /// dispatcher starts a round's runs; one round trip on a PostgreSQL server on its own.
+    fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
+        runs.iter()
+            .map(|run| {
+                let Some(first) = self.start_head(run.head, run.plugin, now)? else {
+                    return Ok(Vec::new());
+                };
+                let mut rows = vec![first];
+                let mut previous = run.head;
+                for &event_id in run.behind {
+                    let Some(row) = self.start_next(event_id, run.plugin, previous, now)? else {
+                        break;
+                    };
+                    rows.push(row);
+                    previous = event_id;
+                }
+                Ok(rows)
+            })
+            .collect()
+    }
     /// Starts the delivery of `event_id` to `plugin` regardless of its queue; the attempt number.
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32>;
     /// Removes a delivery that succeeded; whether it was there.
     fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool>;
+    /// [`Tx::delivery_succeeded`] for each of `deliveries` (event id, plugin); for each, whether it was
+    /// there. One statement on a PostgreSQL server on its own.
+    fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
+        deliveries
+            .iter()
+            .map(|(event_id, plugin)| self.delivery_succeeded(*event_id, plugin))
+            .collect()
+    }
     /// Records a failed attempt, to retry at `next_attempt_at`.
     fn delivery_failed(
         &self,

@@ -30,6 +30,12 @@
 //! The mutex is taken before a connection is checked out, so writers waiting for it do not hold pool
 //! connections that readers need.
 //!
+//! A transaction that appends no event has no commit order to keep and skips the mutex
+//! ([`PgDb::write_without_events`]): the dispatcher's rounds, which write only deliveries and the outbox
+//! rows of events already committed. Under load a round otherwise waited behind every queued send (30-40
+//! ms per round at 16 clients, BENCHMARKS.md problem 18) and held the after-hooks back as long. Nothing
+//! else writes those rows but admin requests (a dead letter replayed), whose row locks PostgreSQL orders.
+//!
 //! ## Retries
 //! A closure whose statement failed with a serialization failure (`40001`) or a deadlock (`40P01`) runs
 //! again on a fresh transaction, up to [`MAX_WRITE_ATTEMPTS`] times in all. Under the writer mutex neither
@@ -174,6 +180,12 @@ impl PgDb {
         Ok(())
     }
 
+    /// Whether this is the database's only server ([`PgDb::claim`]), not a node of a cluster: then
+    /// every event is appended here, under the writer mutex, so events commit in id order.
+    fn appends_alone(&self) -> bool {
+        self.cluster.get().is_none() && lock(&self.server_lock).is_some()
+    }
+
     /// Makes this node `node_id` of cluster `cluster` on the database: takes the server lock in shared
     /// mode (refused with [`PgError::InUse`] while a server on its own serves the database), drops the
     /// writer mutex, appends events as drafts for the sequencer and leases deliveries (SCALE-OUT.md 2.3,
@@ -232,15 +244,38 @@ impl PgDb {
     /// writer mutex, so that the next write cannot commit before it returns (live events in id order).
     pub fn write_then<T>(
         &self,
-        mut f: impl FnMut(&dyn Tx) -> Result<T>,
+        f: impl FnMut(&dyn Tx) -> Result<T>,
         after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
     ) -> Result<T> {
+        let _writer = self.cluster.get().is_none().then(|| lock(&self.writer));
+        self.transact(f, after_commit, MAX_WRITE_ATTEMPTS, true)
+    }
+
+    /// Like [`PgDb::write`] for a transaction that appends no event (the dispatcher's rounds), which
+    /// need not wait for the writer mutex: that keeps events in commit order and nothing else (see the
+    /// module docs). An event appended in it anyway fails it ([`StoreError::Invalid`]). It runs once:
+    /// a transaction that lost a race returns that error, since its caller may keep state the first run
+    /// changed (the dispatcher then reloads its memory).
+    pub fn write_without_events<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
+        self.transact(f, |_| None, 1, false)
+    }
+
+    /// Runs `f` in a READ COMMITTED transaction, up to `attempts` times while it loses races; `events`:
+    /// whether it may append events.
+    fn transact<T>(
+        &self,
+        mut f: impl FnMut(&dyn Tx) -> Result<T>,
+        after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
+        attempts: u32,
+        events: bool,
+    ) -> Result<T> {
         let cluster = self.cluster.get().map(|holder| &**holder);
-        let _writer = cluster.is_none().then(|| lock(&self.writer));
         let mut attempt = 1;
         loop {
             let outcome = self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
-                let conn = PgConn::new(&tx, rt).in_cluster(cluster);
+                let conn = PgConn::new(&tx, rt)
+                    .in_cluster(cluster)
+                    .appending_events(events);
                 let result = f(&conn);
                 let lost_race = conn.lost_race();
                 match result {
@@ -264,7 +299,7 @@ impl PgDb {
                     }
                     return Ok(value);
                 }
-                Err((true, error)) if attempt < MAX_WRITE_ATTEMPTS => {
+                Err((true, error)) if attempt < attempts => {
                     tracing::debug!(attempt, %error, "PostgreSQL transaction lost a race; running it again");
                     attempt += 1;
                 }
@@ -276,8 +311,10 @@ impl PgDb {
     /// Runs `f` on one `REPEATABLE READ READ ONLY` snapshot. Writes committed before the call are visible.
     pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
         self.in_transaction(IsolationLevel::RepeatableRead, true, |tx, rt| {
-            let value =
-                f(&PgConn::new(&tx, rt).in_cluster(self.cluster.get().map(|holder| &**holder)))?;
+            let conn = PgConn::new(&tx, rt)
+                .in_cluster(self.cluster.get().map(|holder| &**holder))
+                .events_in_id_order(self.appends_alone());
+            let value = f(&conn)?;
             // Ending a read-only transaction cannot lose anything, but a failure to end it is news.
             rt.block_on(tx.commit())?;
             Ok(value)

@@ -382,6 +382,59 @@ fn the_writer_mutex_keeps_event_ids_in_commit_order() -> TestResult {
 }
 
 #[test]
+fn a_write_without_events_does_not_wait_for_the_writer_and_may_not_append_one() -> TestResult {
+    let Some(db) = fresh_db()? else {
+        return Ok(());
+    };
+    db.write(|tx| tx.create_user(&user("alice"), 1).map(|_| ()))?;
+    let audience = ids(["alice"]);
+    // Events commit in id order only where this server is the database's only one.
+    assert!(!db.read(|r| Ok(r.events_commit_in_id_order()))?);
+    db.claim()?;
+    assert!(db.read(|r| Ok(r.events_commit_in_id_order()))?);
+
+    // A write that appends an event holds the writer mutex until it is released.
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| -> TestResult {
+        let (db, audience) = (&db, &audience);
+        let held = s.spawn(move || {
+            db.write(|tx| {
+                let id = tx.append_event("x", Some("c1"), &audience, &json!({}), 1)?;
+                let _ = entered_tx.send(());
+                let _ = release.recv();
+                Ok(id)
+            })
+        });
+        entered.recv()?;
+        // Meanwhile a write of deliveries and outbox rows goes through, and one that appends is refused.
+        let (prompt_tx, prompt) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            let cleared = db.write_promptly(|tx| tx.leave_outbox(&[]));
+            let appended =
+                db.write_promptly(|tx| tx.append_event("x", Some("c1"), audience, &json!({}), 1));
+            let _ = prompt_tx.send((cleared, appended));
+        });
+        // Only a failing build waits this long (it would wait for ever without the release below).
+        let answered = prompt.recv_timeout(std::time::Duration::from_secs(60));
+        release_tx.send(())?;
+        let (cleared, appended) =
+            answered.map_err(|_| anyhow::anyhow!("write_promptly waited for the writer mutex"))?;
+        cleared?;
+        let refused = appended.err();
+        assert!(
+            matches!(&refused, Some(StoreError::Invalid(why)) if why.contains("Db::write")),
+            "{refused:?}"
+        );
+        let id = held
+            .join()
+            .map_err(|_| anyhow::anyhow!("the held write panicked"))??;
+        assert_eq!(db.read(|r| r.latest_event_id())?, id);
+        Ok(())
+    })
+}
+
+#[test]
 fn location_and_errors_show_the_setting_without_its_password() -> TestResult {
     let Some(pg) = Postgres::shared() else {
         return Ok(());

@@ -14,10 +14,14 @@ use super::events::{audience_join, event_at, event_columns};
 use super::values::{big, count, small};
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
-use crate::store::records::{Delivery, DeliveryState, QueuedDelivery, StartedRow, StoredEvent};
+use crate::store::records::{
+    Delivery, DeliveryState, QueuedDelivery, RunStart, StartedRow, StoredEvent,
+};
 
 /// Events in the outbox with an id above `after`, other than `except` (delivered straight from it),
-/// oldest first.
+/// oldest first. The outbox rows are picked first and their events looked up by id: joined the other way,
+/// the planner merged the whole `events` index with the outbox, a read that grew with every event ever
+/// sent (1.5 ms at 3,700 events, BENCHMARKS.md problem 18).
 pub async fn pending_events(
     tx: &Transaction<'_>,
     after: i64,
@@ -28,9 +32,11 @@ pub async fn pending_events(
         .prepare_cached(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events e JOIN outbox o ON o.event_id = e.id ",
+            " FROM (SELECT event_id FROM outbox WHERE event_id > $3 AND NOT (event_id = ANY($2))
+                    ORDER BY event_id LIMIT $1) o
+              JOIN events e ON e.id = o.event_id ",
             audience_join!(),
-            " WHERE o.event_id > $3 AND NOT (o.event_id = ANY($2)) ORDER BY o.event_id LIMIT $1"
+            " ORDER BY o.event_id"
         ))
         .await?;
     let rows = tx.query(&stmt, &[&big(limit), &except, &after]).await?;
@@ -121,6 +127,18 @@ pub async fn queue_event(
 pub async fn leave_outbox(tx: &Transaction<'_>, event_id: i64) -> Result<()> {
     let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
     tx.execute(&delete, &[&event_id]).await?;
+    Ok(())
+}
+
+/// Removes events `event_ids` from the outbox, in one statement.
+pub async fn leave_outbox_all(tx: &Transaction<'_>, event_ids: &[i64]) -> Result<()> {
+    if event_ids.is_empty() {
+        return Ok(());
+    }
+    let delete = tx
+        .prepare_cached("DELETE FROM outbox WHERE event_id = ANY($1)")
+        .await?;
+    tx.execute(&delete, &[&event_ids]).await?;
     Ok(())
 }
 
@@ -296,6 +314,65 @@ pub async fn start_next(
         .as_ref()
         .map(started_row)
         .transpose()
+}
+
+/// [`start_head`] then [`start_next`] for each event behind it until one does not start, for each of
+/// `runs`: the server-side function `chathooks_start_run` (`schema/v14.sql`) runs those same statements
+/// in that order, once per run, and the runs are sent together (tokio-postgres pipelines the queries of
+/// futures polled at once), so the whole round takes one round trip. Per run, the rows started.
+pub async fn start_runs(
+    tx: &Transaction<'_>,
+    runs: &[RunStart<'_>],
+    now: Millis,
+) -> Result<Vec<Vec<StartedRow>>> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "SELECT started_attempt, started_due, started_error
+             FROM chathooks_start_run($1, $2, $3, $4)",
+        )
+        .await?;
+    let queries = runs.iter().map(|run| {
+        let stmt = &stmt;
+        async move {
+            let rows = tx
+                .query(stmt, &[&run.plugin, &run.head, &run.behind, &now])
+                .await?;
+            rows.iter().map(started_row).collect::<Result<Vec<_>>>()
+        }
+    });
+    futures_util::future::try_join_all(queries).await
+}
+
+/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), in one statement; for each,
+/// whether it was there.
+pub async fn deliveries_succeeded(
+    tx: &Transaction<'_>,
+    deliveries: &[(i64, &str)],
+) -> Result<Vec<bool>> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (events, plugins): (Vec<i64>, Vec<&str>) = deliveries.iter().copied().unzip();
+    let stmt = tx
+        .prepare_cached(
+            "DELETE FROM deliveries d USING unnest($1::bigint[], $2::text[]) AS done(event_id, plugin)
+             WHERE d.event_id = done.event_id AND d.plugin = done.plugin
+             RETURNING d.event_id, d.plugin",
+        )
+        .await?;
+    let gone: std::collections::HashSet<(i64, String)> = tx
+        .query(&stmt, &[&events, &plugins])
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    Ok(deliveries
+        .iter()
+        .map(|(event_id, plugin)| gone.contains(&(*event_id, (*plugin).to_owned())))
+        .collect())
 }
 
 /// A started delivery's `RETURNING attempt, next_attempt_at, last_error`.

@@ -2,13 +2,14 @@
 //! and conversation, and only the due head of a queue starts.
 
 use super::{TestDb, TestResult, ids};
-use crate::store::{QueuedDelivery, StartedRow};
+use crate::store::{QueuedDelivery, RunStart, StartedRow};
 
 backend_tests!(TestDb:
     outbox_and_deliveries_survive_a_restart,
     deliveries_are_ordered_per_plugin_and_conversation,
     start_head_starts_only_the_due_head_of_its_queue,
     start_next_continues_a_run_only_right_behind_the_one_started,
+    runs_start_together_each_up_to_its_first_delivery_that_may_not_start,
     an_unqueued_event_is_logged_but_not_in_the_outbox,
     an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succeed,
 );
@@ -209,6 +210,102 @@ fn start_next_continues_a_run_only_right_behind_the_one_started(t: TestDb) -> Te
     Ok(())
 }
 
+fn runs_start_together_each_up_to_its_first_delivery_that_may_not_start(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let c1: Vec<i64> = (0..4)
+        .map(|_| t.event(Some("c1")))
+        .collect::<Result<_, _>>()?;
+    let c2: Vec<i64> = (0..3)
+        .map(|_| t.event(Some("c2")))
+        .collect::<Result<_, _>>()?;
+    let c3: Vec<i64> = (0..2)
+        .map(|_| t.event(Some("c3")))
+        .collect::<Result<_, _>>()?;
+    t.fan_out_all(&ids(&["p"]))?;
+    // c1's last waits for a retry: due at 50.
+    t.db.write(|tx| {
+        tx.start_delivery(c1[3], "p")?;
+        tx.delivery_failed(c1[3], "p", "boom", 50)
+    })?;
+    let run = |head: i64, behind: &'static [i64]| RunStart {
+        plugin: "p",
+        head,
+        behind,
+    };
+    let attempts = |rows: Vec<Vec<StartedRow>>| -> Vec<Vec<u32>> {
+        rows.into_iter()
+            .map(|run| run.into_iter().map(|r| r.attempt).collect())
+            .collect()
+    };
+    let behind = [
+        c1[1..].to_vec(),
+        c2[2..].to_vec(),
+        vec![c2[2], c2[1]],
+        c3[1..].to_vec(),
+    ];
+    let runs = [
+        // Up to the one not due yet.
+        RunStart {
+            plugin: "p",
+            head: c1[0],
+            behind: &behind[0],
+        },
+        // Not the head of its queue: nothing.
+        RunStart {
+            plugin: "p",
+            head: c2[1],
+            behind: &behind[1],
+        },
+        // c2[1] skipped: the run ends at its head.
+        RunStart {
+            plugin: "p",
+            head: c2[0],
+            behind: &behind[2],
+        },
+        RunStart {
+            plugin: "p",
+            head: c3[0],
+            behind: &behind[3],
+        },
+    ];
+    let started = t.db.write(|tx| tx.start_runs(&runs, 10))?;
+    assert_eq!(
+        attempts(started),
+        vec![vec![1, 1, 1], vec![], vec![1], vec![1, 1]]
+    );
+    let in_flight = |conversation: &str| -> anyhow::Result<Vec<i64>> {
+        Ok(t.db
+            .read(|r| r.delivery_queue("p", conversation))?
+            .iter()
+            .filter(|q| q.in_flight)
+            .map(|q| q.event_id)
+            .collect())
+    };
+    assert_eq!(in_flight("c1")?, c1[..3]);
+    assert_eq!(in_flight("c2")?, c2[..1]);
+    assert_eq!(in_flight("c3")?, c3);
+
+    // Those that succeeded leave together; one that is not there is said so.
+    let done = t.db.write(|tx| {
+        tx.deliveries_succeeded(&[(c1[0], "p"), (c1[0], "q"), (c3[0], "p"), (c3[1], "p")])
+    })?;
+    assert_eq!(done, [true, false, true, true]);
+    assert_eq!(in_flight("c1")?, c1[1..3]);
+    assert!(t.db.read(|r| r.delivery_queue("p", "c3"))?.is_empty());
+    // The retry starts once due, as a run of its own once the queue ahead of it is done.
+    let early = t.db.write(|tx| tx.start_runs(&[run(c1[3], &[])], 60))?;
+    assert_eq!(attempts(early), vec![Vec::<u32>::new()]);
+    t.db.write(|tx| tx.deliveries_succeeded(&[(c1[1], "p"), (c1[2], "p")]))?;
+    let retry = t.db.write(|tx| tx.start_runs(&[run(c1[3], &[])], 50))?;
+    assert_eq!(attempts(retry), vec![vec![2]]);
+
+    // Several events leave the outbox at once.
+    let (h1, h2) = (t.event(Some("c4"))?, t.event(Some("c4"))?);
+    t.db.write(|tx| tx.leave_outbox(&[h1, h2]))?;
+    assert!(t.db.read(|r| r.pending_events(100))?.is_empty());
+    Ok(())
+}
+
 fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succeed(
     t: TestDb,
 ) -> TestResult {
@@ -249,7 +346,7 @@ fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succe
         tx.requeue_delivery(&failed, 1, Some("boom"))?;
         // Written once: a second write of the same delivery keeps the first.
         tx.requeue_delivery(&failed, 0, None)?;
-        tx.leave_outbox(e1)
+        tx.leave_outbox(&[e1])
     })?;
     assert_eq!(pending(0, &[])?, [e2]);
     let retry = t.db.read(|r| r.next_deliveries(40, &ids(&["p"]), 10))?;

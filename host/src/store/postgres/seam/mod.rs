@@ -42,6 +42,12 @@ pub(super) struct PgConn<'c, 't> {
     /// On a node of a cluster: events are appended as drafts for the sequencer and deliveries are
     /// leased ([`leases`]).
     cluster: Option<&'c LeaseHolder>,
+    /// Whether events commit in id order ([`Read::events_commit_in_id_order`]): on the database's only
+    /// server, where every event is appended under the writer mutex.
+    in_order: bool,
+    /// Whether events may be appended: not in a transaction run without the writer mutex
+    /// ([`PgDb::write_without_events`](super::PgDb::write_without_events)).
+    events: bool,
 }
 
 impl<'c, 't> PgConn<'c, 't> {
@@ -51,7 +57,33 @@ impl<'c, 't> PgConn<'c, 't> {
             rt,
             lost_race: Cell::new(false),
             cluster: None,
+            in_order: false,
+            events: true,
         }
+    }
+
+    /// The same connection, where events commit in id order if `in_order`.
+    pub(super) fn events_in_id_order(mut self, in_order: bool) -> Self {
+        self.in_order = in_order;
+        self
+    }
+
+    /// The same connection, refusing to append events unless `events`.
+    pub(super) fn appending_events(mut self, events: bool) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// [`StoreError::Invalid`] if this transaction may not append events.
+    fn may_append(&self) -> Result<()> {
+        if self.events {
+            return Ok(());
+        }
+        Err(StoreError::Invalid(
+            "an event was appended in a transaction that runs without the writer mutex \
+             (Db::write_promptly); append it in Db::write"
+                .to_owned(),
+        ))
     }
 
     /// The same connection on a node of a cluster (`Some`): [`Tx::append_event`] appends a draft and
@@ -227,6 +259,10 @@ impl Read for PgConn<'_, '_> {
         except: &[i64],
     ) -> Result<Vec<StoredEvent>> {
         self.run(outbox::pending_events(self.tx, after, limit, except))
+    }
+
+    fn events_commit_in_id_order(&self) -> bool {
+        self.in_order
     }
 
     fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {

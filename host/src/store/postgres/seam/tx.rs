@@ -14,7 +14,7 @@ use crate::model::{
 use crate::store::records::{
     ConversationPatch, DeadLetter, Device, Issued, NewBan, NewConversation, NewHeld, NewMessage,
     NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange, QueuedDelivery, ReadOutcome,
-    ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
+    ReceiptCounts, RoleChange, RunStart, StartedRow, StoredEvent, Timer,
 };
 use crate::store::{Result, StoreError, Tx};
 
@@ -158,6 +158,7 @@ impl Tx for PgConn<'_, '_> {
         payload: &serde_json::Value,
         now: Millis,
     ) -> Result<i64> {
+        self.may_append()?;
         if self.cluster.is_some() {
             return self.run(events::append_draft(
                 self.tx,
@@ -187,6 +188,7 @@ impl Tx for PgConn<'_, '_> {
         payload: &serde_json::Value,
         now: Millis,
     ) -> Result<i64> {
+        self.may_append()?;
         if self.cluster.is_some() {
             return self.append_event(kind, conversation_id, audience, payload, now);
         }
@@ -236,8 +238,8 @@ impl Tx for PgConn<'_, '_> {
         self.run(outbox::queue_event(self.tx, event, plugins, now))
     }
 
-    fn leave_outbox(&self, event_id: i64) -> Result<()> {
-        self.run(outbox::leave_outbox(self.tx, event_id))
+    fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
+        self.run(outbox::leave_outbox_all(self.tx, event_ids))
     }
 
     fn requeue_delivery(
@@ -278,6 +280,20 @@ impl Tx for PgConn<'_, '_> {
         self.run(outbox::start_next(self.tx, event_id, plugin, previous, now))
     }
 
+    fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
+        if let Some(holder) = self.cluster {
+            // Each start on a node of a cluster is a lease of its own, one event at a time.
+            return runs
+                .iter()
+                .map(|run| {
+                    let head = leases::start_head(self.tx, holder, run.head, run.plugin, now);
+                    Ok(self.run(head)?.into_iter().collect())
+                })
+                .collect();
+        }
+        self.run(outbox::start_runs(self.tx, runs, now))
+    }
+
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
         self.run(outbox::start_delivery(self.tx, event_id, plugin))
     }
@@ -289,6 +305,16 @@ impl Tx for PgConn<'_, '_> {
             ));
         }
         self.run(outbox::delivery_succeeded(self.tx, event_id, plugin))
+    }
+
+    fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
+        if self.cluster.is_some() {
+            return deliveries
+                .iter()
+                .map(|(event_id, plugin)| self.delivery_succeeded(*event_id, plugin))
+                .collect();
+        }
+        self.run(outbox::deliveries_succeeded(self.tx, deliveries))
     }
 
     fn delivery_failed(

@@ -188,8 +188,10 @@ impl Tx for Writing<'_> {
         outbox::queue_event(self, event, plugins, now)
     }
 
-    fn leave_outbox(&self, event_id: i64) -> Result<()> {
-        outbox::leave_outbox(self, event_id)
+    fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
+        event_ids
+            .iter()
+            .try_for_each(|event_id| outbox::leave_outbox(self, *event_id))
     }
 
     fn requeue_delivery(
