@@ -400,7 +400,7 @@ fn a_write_without_events_does_not_wait_for_the_writer_and_may_not_append_one() 
         let (db, audience) = (&db, &audience);
         let held = s.spawn(move || {
             db.write(|tx| {
-                let id = tx.append_event("x", Some("c1"), &audience, &json!({}), 1)?;
+                let id = tx.append_event("x", Some("c1"), audience, &json!({}), 1)?;
                 let _ = entered_tx.send(());
                 let _ = release.recv();
                 Ok(id)

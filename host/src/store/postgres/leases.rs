@@ -24,7 +24,7 @@ use deadpool_postgres::Transaction;
 use super::values::small;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
-use crate::store::records::{QueuedDelivery, StartedRow, StoredEvent};
+use crate::store::records::{QueuedDelivery, RunStart, StartedRow, StoredEvent};
 
 /// Who this node is, for its leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +131,35 @@ pub async fn start_head(
         next_attempt_at: r.try_get(1)?,
         last_error: r.try_get(2)?,
     }))
+}
+
+/// [`start_head`] for the head of each of `runs` (on a node of a cluster a run is its head alone: each
+/// start is a lease of its own), the statements pipelined on the connection: one round trip for a
+/// round's starts. Per run, the row started, if any.
+pub async fn start_heads(
+    tx: &Transaction<'_>,
+    holder: &LeaseHolder,
+    runs: &[RunStart<'_>],
+    now: Millis,
+) -> Result<Vec<Vec<StartedRow>>> {
+    let starts = runs.iter().map(|run| async move {
+        let row = start_head(tx, holder, run.head, run.plugin, now).await?;
+        Ok(row.into_iter().collect())
+    });
+    futures_util::future::try_join_all(starts).await
+}
+
+/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), pipelined; for each, whether it
+/// was deleted.
+pub async fn deliveries_succeeded(
+    tx: &Transaction<'_>,
+    holder: &LeaseHolder,
+    deliveries: &[(i64, &str)],
+) -> Result<Vec<bool>> {
+    let deletes = deliveries
+        .iter()
+        .map(|(event_id, plugin)| delivery_succeeded(tx, holder, *event_id, plugin));
+    futures_util::future::try_join_all(deletes).await
 }
 
 /// The call this node leased succeeded: the delivery is deleted. False when the row is gone or another

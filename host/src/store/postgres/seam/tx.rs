@@ -282,14 +282,7 @@ impl Tx for PgConn<'_, '_> {
 
     fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
         if let Some(holder) = self.cluster {
-            // Each start on a node of a cluster is a lease of its own, one event at a time.
-            return runs
-                .iter()
-                .map(|run| {
-                    let head = leases::start_head(self.tx, holder, run.head, run.plugin, now);
-                    Ok(self.run(head)?.into_iter().collect())
-                })
-                .collect();
+            return self.run(leases::start_heads(self.tx, holder, runs, now));
         }
         self.run(outbox::start_runs(self.tx, runs, now))
     }
@@ -308,11 +301,8 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
-        if self.cluster.is_some() {
-            return deliveries
-                .iter()
-                .map(|(event_id, plugin)| self.delivery_succeeded(*event_id, plugin))
-                .collect();
+        if let Some(holder) = self.cluster {
+            return self.run(leases::deliveries_succeeded(self.tx, holder, deliveries));
         }
         self.run(outbox::deliveries_succeeded(self.tx, deliveries))
     }
