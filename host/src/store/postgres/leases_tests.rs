@@ -173,3 +173,53 @@ fn a_plugin_another_live_node_runs_keeps_its_waiting_deliveries() -> TestResult 
     assert_eq!(one.read(|r| r.dead_letter_count())?, 2);
     Ok(())
 }
+
+#[test]
+fn a_rounds_leases_and_done_deliveries_go_together_each_as_alone() -> TestResult {
+    let Some((one, two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = fan_out_all(&one)?;
+    let (head, next) = (events[0].id, events[1].id);
+    let attempts = |rows: Vec<Vec<crate::store::StartedRow>>| -> Vec<Vec<u32>> {
+        rows.into_iter()
+            .map(|run| run.into_iter().map(|r| r.attempt).collect())
+            .collect()
+    };
+    let run = |head: i64, behind: &'static [i64]| crate::store::RunStart {
+        plugin: "p",
+        head,
+        behind,
+    };
+    // A run is its head alone on a node of a cluster; a delivery behind the head is not started.
+    let behind = [next];
+    let runs = [
+        crate::store::RunStart {
+            plugin: "p",
+            head,
+            behind: &behind,
+        },
+        run(next, &[]),
+    ];
+    let started = one.write(|tx| tx.start_runs(&runs, 100))?;
+    assert_eq!(attempts(started), vec![vec![1], vec![]]);
+    assert_eq!(
+        attempts(two.write(|tx| tx.start_runs(&[run(head, &[])], 200))?),
+        vec![Vec::<u32>::new()],
+        "n1 holds it"
+    );
+    // Only the lessee's outcomes count.
+    assert_eq!(
+        two.write(|tx| tx.deliveries_succeeded(&[(head, "p")]))?,
+        [false]
+    );
+    assert_eq!(
+        one.write(|tx| tx.deliveries_succeeded(&[(head, "p"), (next, "p")]))?,
+        [true, false]
+    );
+    assert_eq!(
+        attempts(two.write(|tx| tx.start_runs(&[run(next, &[])], 200))?),
+        vec![vec![1]]
+    );
+    Ok(())
+}
