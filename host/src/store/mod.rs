@@ -159,7 +159,7 @@ impl Db {
     pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {
         match self {
             Self::Sqlite(db) => db.token_owner(token, now),
-            Self::Postgres(db) => db.read(|c| c.token_owner(token)),
+            Self::Postgres(db) => db.token_owner(token),
         }
     }
 

@@ -78,7 +78,7 @@ use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
-use crate::store::{AfterCommit, Read, Tx};
+use crate::store::{AfterCommit, Read, TokenOwner, Tx};
 
 /// Worker threads of the backend's runtime. They only move bytes between sockets and the callers
 /// blocked in `block_on` (parsing and building protocol messages, microseconds per statement); the
@@ -319,6 +319,30 @@ impl PgDb {
             rt.block_on(tx.commit())?;
             Ok(value)
         })?
+    }
+
+    /// Who `token` belongs to ([`Read::token_owner`]), asked on every request: one statement outside a
+    /// transaction, so one round trip where a read transaction takes three (`BEGIN`, the query,
+    /// `COMMIT`). A pooled connection found closed is replaced, as at a transaction's `BEGIN`: the query
+    /// only reads, so sending it again is safe.
+    pub fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
+        tokio::task::block_in_place(|| {
+            let rt = self.runtime.handle();
+            let mut stale = 0;
+            loop {
+                let client: Object = rt.block_on(self.pool.get())?;
+                match rt.block_on(super::tokens::token_owner(&client, token)) {
+                    Err(StoreError::Postgres(PgError::Postgres(error)))
+                        if connection_lost(&error) && stale < self.pool.options().size =>
+                    {
+                        stale += 1;
+                        tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
+                        drop(Object::take(client));
+                    }
+                    answer => return answer,
+                }
+            }
+        })
     }
 
     /// Every event with an id in `after + 1 ..= through`, oldest first, at most `limit`, whatever its

@@ -42,7 +42,9 @@ fn a_restarted_server_is_used_again_and_a_stopped_one_is_unavailable() -> TestRe
     });
 
     pg.restart()?;
-    // The pool's connections died with the old server; the same Db and KV store carry on.
+    // The pool's connections died with the old server; the same Db and KV store carry on, the token
+    // lookup (one statement outside a transaction) first.
+    assert!(db.token_owner("cht_unknown", 2)?.is_none());
     assert_eq!(db.read(|r| r.get_user("alice"))?.name, "Alice");
     db.write(|tx| tx.append_event("x", None, &["alice".to_owned()], &json!({}), 2))?;
     assert_eq!(kv.get("p", "k")?, Some(b"v".to_vec()));

@@ -67,7 +67,10 @@ pub async fn issue_token(
 }
 
 /// The owner of a bearer token, or `None` for a token the server does not know.
-pub async fn token_owner(tx: &Transaction<'_>, token: &str) -> Result<Option<TokenOwner>> {
+pub async fn token_owner(
+    tx: &impl deadpool_postgres::GenericClient,
+    token: &str,
+) -> Result<Option<TokenOwner>> {
     let stmt = tx
         .prepare_cached(
             "SELECT t.id, t.expires_at, t.last_used_at, u.is_bot, u.deactivated_at IS NOT NULL,
