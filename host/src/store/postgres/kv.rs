@@ -8,9 +8,8 @@
 //! therefore serialised on that row, on one node or many: the quota check, a compare-and-swap's read of
 //! the current value and the write see every earlier write of that plugin, and a later one waits. Reads
 //! (`get`, `list_keys`, `dump`, `usage`) take no lock; each is one statement. Writes of different plugins
-//! never wait for each other, nor for the chat database's writer mutex. The cost: a KV write is four or
-//! six or seven round trips (begin, lock, read, size, write, usage, commit), about a millisecond on
-//! loopback.
+//! never wait for each other, nor for the chat database's writer mutex. The cost: a KV write is six or
+//! seven round trips (begin, lock, read, size, write, usage, commit), about a millisecond on loopback.
 //!
 //! ## One round trip
 //! An increment, the write a counting plugin makes on every event, first tries the server-side function
