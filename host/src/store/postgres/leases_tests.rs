@@ -186,21 +186,16 @@ fn a_rounds_leases_and_done_deliveries_go_together_each_as_alone() -> TestResult
             .map(|run| run.into_iter().map(|r| r.attempt).collect())
             .collect()
     };
-    let run = |head: i64, behind: &'static [i64]| crate::store::RunStart {
-        plugin: "p",
-        head,
-        behind,
-    };
-    // A run is its head alone on a node of a cluster; a delivery behind the head is not started.
-    let behind = [next];
-    let runs = [
+    fn run(head: i64, behind: &[i64]) -> crate::store::RunStart<'_> {
         crate::store::RunStart {
             plugin: "p",
             head,
-            behind: &behind,
-        },
-        run(next, &[]),
-    ];
+            behind,
+        }
+    }
+    // A run is its head alone on a node of a cluster; a delivery behind the head is not started.
+    let behind = [next];
+    let runs = [run(head, &behind), run(next, &[])];
     let started = one.write(|tx| tx.start_runs(&runs, 100))?;
     assert_eq!(attempts(started), vec![vec![1], vec![]]);
     assert_eq!(

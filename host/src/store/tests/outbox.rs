@@ -227,11 +227,13 @@ fn runs_start_together_each_up_to_its_first_delivery_that_may_not_start(t: TestD
         tx.start_delivery(c1[3], "p")?;
         tx.delivery_failed(c1[3], "p", "boom", 50)
     })?;
-    let run = |head: i64, behind: &'static [i64]| RunStart {
-        plugin: "p",
-        head,
-        behind,
-    };
+    fn run(head: i64, behind: &[i64]) -> RunStart<'_> {
+        RunStart {
+            plugin: "p",
+            head,
+            behind,
+        }
+    }
     let attempts = |rows: Vec<Vec<StartedRow>>| -> Vec<Vec<u32>> {
         rows.into_iter()
             .map(|run| run.into_iter().map(|r| r.attempt).collect())
@@ -245,28 +247,12 @@ fn runs_start_together_each_up_to_its_first_delivery_that_may_not_start(t: TestD
     ];
     let runs = [
         // Up to the one not due yet.
-        RunStart {
-            plugin: "p",
-            head: c1[0],
-            behind: &behind[0],
-        },
+        run(c1[0], &behind[0]),
         // Not the head of its queue: nothing.
-        RunStart {
-            plugin: "p",
-            head: c2[1],
-            behind: &behind[1],
-        },
+        run(c2[1], &behind[1]),
         // c2[1] skipped: the run ends at its head.
-        RunStart {
-            plugin: "p",
-            head: c2[0],
-            behind: &behind[2],
-        },
-        RunStart {
-            plugin: "p",
-            head: c3[0],
-            behind: &behind[3],
-        },
+        run(c2[0], &behind[2]),
+        run(c3[0], &behind[3]),
     ];
     let started = t.db.write(|tx| tx.start_runs(&runs, 10))?;
     assert_eq!(
