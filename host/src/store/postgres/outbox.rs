@@ -60,9 +60,6 @@ const INSERT_DELIVERIES: &str =
     "INSERT INTO deliveries (event_id, plugin, conversation_id, next_attempt_at, state)
      SELECT $1, p, $3, $4, 'pending' FROM unnest($2::text[]) AS p ON CONFLICT DO NOTHING";
 
-/// The statement removing event `$1` from the outbox.
-const DELETE_FROM_OUTBOX: &str = "DELETE FROM outbox WHERE event_id = $1";
-
 /// Creates a pending delivery of `event_id` to each of `plugins`, due at `now`, and removes the event from
 /// the outbox. Safe to repeat. Returns how many were created.
 pub async fn fan_out(
@@ -84,7 +81,7 @@ pub async fn fan_out(
     let created = tx
         .execute(&insert, &[&event_id, &plugins, &queue, &now])
         .await?;
-    leave_outbox(tx, event_id).await?;
+    leave_outbox(tx, &[event_id]).await?;
     Ok(usize::try_from(created).unwrap_or(usize::MAX))
 }
 
@@ -96,7 +93,7 @@ pub async fn fan_out_event(
     now: Millis,
 ) -> Result<Vec<QueuedDelivery>> {
     let queued = queue_event(tx, event, plugins, now).await?;
-    leave_outbox(tx, event.id).await?;
+    leave_outbox(tx, &[event.id]).await?;
     Ok(queued)
 }
 
@@ -123,15 +120,8 @@ pub async fn queue_event(
         .collect())
 }
 
-/// Removes event `event_id` from the outbox.
-pub async fn leave_outbox(tx: &Transaction<'_>, event_id: i64) -> Result<()> {
-    let delete = tx.prepare_cached(DELETE_FROM_OUTBOX).await?;
-    tx.execute(&delete, &[&event_id]).await?;
-    Ok(())
-}
-
 /// Removes events `event_ids` from the outbox, in one statement.
-pub async fn leave_outbox_all(tx: &Transaction<'_>, event_ids: &[i64]) -> Result<()> {
+pub async fn leave_outbox(tx: &Transaction<'_>, event_ids: &[i64]) -> Result<()> {
     if event_ids.is_empty() {
         return Ok(());
     }

@@ -239,7 +239,7 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
-        self.run(outbox::leave_outbox_all(self.tx, event_ids))
+        self.run(outbox::leave_outbox(self.tx, event_ids))
     }
 
     fn requeue_delivery(
