@@ -10,6 +10,8 @@
 //! (`get`, `list_keys`, `dump`, `usage`) take no lock; each is one statement. Writes of different plugins
 //! never wait for each other, nor for the chat database's writer mutex. The cost: a KV write is six or
 //! seven round trips (begin, lock, read, size, write, usage, commit), about a millisecond on loopback.
+//! A write that reads the value it replaces (the full increment, compare-and-swap) also locks the key's
+//! row as it reads it (`FOR UPDATE`), always after the usage row, for the increments below.
 //!
 //! ## One round trip
 //! An increment, the write a counting plugin makes on every event, first tries the server-side function
@@ -17,6 +19,15 @@
 //! one statement, hence one round trip and one transaction. It answers only the common case (a plain
 //! decimal value, within the quota, no expired row, no overflow) and NULL otherwise, and the full path
 //! above then runs and decides, so every error and every purge stays where it was.
+//!
+//! ## Increments that keep their length
+//! Most increments (41 to 42) add no key and no byte, so they change nothing the usage row counts. Since
+//! `schema/v15.sql` the function first tries exactly that as one `UPDATE` of the key's row, without the
+//! usage row: a plugin's increments of different keys no longer wait for each other, and the usage row
+//! is not rewritten by each of them. The `UPDATE` takes the key's row lock, and PostgreSQL evaluates it
+//! again on the row as another transaction left it, so concurrent increments of one key add up; the
+//! read-modify-write paths above lock the row they read for the same reason. The function takes the usage
+//! row only for a key with no row (lock order: usage row, then the key's row, everywhere).
 //!
 //! Built from the [`PgDb`](super::PgDb) ([`PgDb::kv`](super::PgDb::kv)) rather than connecting on its
 //! own: one pool, one runtime, one setting for both, and no second migration. Like the chat database, it
@@ -171,7 +182,7 @@ impl PgKv {
         new: Option<&[u8]>,
     ) -> Result<bool, KvError> {
         self.write(plugin, async |tx, held| {
-            if get_live(tx, plugin, key).await?.as_deref() != expected {
+            if get_live_locked(tx, plugin, key).await?.as_deref() != expected {
                 return Ok(false);
             }
             match new {
@@ -197,7 +208,7 @@ impl PgKv {
             return Ok(next);
         }
         self.write(plugin, async |tx, held| {
-            let current = match get_live(tx, plugin, key).await? {
+            let current = match get_live_locked(tx, plugin, key).await? {
                 None => 0,
                 Some(bytes) => std::str::from_utf8(&bytes)
                     .ok()
@@ -332,6 +343,25 @@ async fn get_live(
         )
         .await?;
     let row = client
+        .query_opt(&stmt, &[&plugin, &key.as_bytes(), &now_ms()])
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// [`get_live`] in a write that replaces the value it read: the key's row stays locked until the
+/// transaction ends, so that an increment of the key waits instead of being lost (see the module docs).
+async fn get_live_locked(
+    tx: &Transaction<'_>,
+    plugin: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, KvError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2
+               AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
+        )
+        .await?;
+    let row = tx
         .query_opt(&stmt, &[&plugin, &key.as_bytes(), &now_ms()])
         .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)

@@ -164,39 +164,129 @@ fn compare_and_swap_and_increment_are_exact_with_eight_writers() -> TestResult {
     let Some((_db, kv)) = fresh_kv()? else {
         return Ok(());
     };
+    // "both" is counted by swaps and increments at once; from 1000 every increment keeps its length.
+    kv.set("p", "both", b"1000", None)?;
+    // Read, then swap only if nobody wrote in between; retry otherwise.
+    let swap_one_up = |key: &str| loop {
+        let current = kv.get("p", key).ok().flatten();
+        let n: i64 = current
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .unwrap_or(0);
+        let next = (n + 1).to_string();
+        match kv.compare_and_swap("p", key, current.as_deref(), Some(next.as_bytes())) {
+            Ok(true) => break,
+            Ok(false) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
     std::thread::scope(|s| {
-        for _ in 0..THREADS {
-            let kv = &kv;
+        for thread in 0..THREADS {
+            let (kv, swap_one_up) = (&kv, &swap_one_up);
             s.spawn(move || {
                 for _ in 0..ROUNDS {
-                    // Read, then swap only if nobody wrote in between; retry otherwise.
-                    loop {
-                        let current = kv.get("p", "cas").ok().flatten();
-                        let n: i64 = current
-                            .as_deref()
-                            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-                            .unwrap_or(0);
-                        let next = (n + 1).to_string();
-                        match kv.compare_and_swap(
-                            "p",
-                            "cas",
-                            current.as_deref(),
-                            Some(next.as_bytes()),
-                        ) {
-                            Ok(true) => break,
-                            Ok(false) => continue,
-                            Err(e) => panic!("{e}"),
+                    swap_one_up("cas");
+                    assert!(kv.increment("p", "incr", 1).is_ok());
+                    // Half the threads swap "both" twice, half increment it twice.
+                    for _ in 0..2 {
+                        if thread % 2 == 0 {
+                            swap_one_up("both");
+                        } else {
+                            assert!(kv.increment("p", "both", 1).is_ok());
                         }
                     }
-                    assert!(kv.increment("p", "incr", 1).is_ok());
                 }
             });
         }
     });
-    let total = (THREADS as i64 * ROUNDS).to_string();
-    assert_eq!(kv.get("p", "cas")?, Some(total.clone().into_bytes()));
-    assert_eq!(kv.get("p", "incr")?, Some(total.into_bytes()));
-    assert_eq!(kv.usage("p")?.keys, 2);
+    let total = THREADS as i64 * ROUNDS;
+    assert_eq!(kv.get("p", "cas")?, Some(total.to_string().into_bytes()));
+    assert_eq!(kv.get("p", "incr")?, Some(total.to_string().into_bytes()));
+    let both = (1000 + 2 * total).to_string();
+    assert_eq!(kv.get("p", "both")?, Some(both.into_bytes()));
+    let bytes = ["cas", "incr", "both"]
+        .iter()
+        .map(|k| k.len() as u64 + total.to_string().len() as u64)
+        .sum::<u64>()
+        + 1;
+    assert_eq!(kv.usage("p")?, KvUsage { keys: 3, bytes });
+    Ok(())
+}
+
+/// An increment that keeps its value's length (41 to 42) is one `UPDATE` of the key's row: it does not
+/// wait for the plugin's usage row, which another write of the plugin may hold, and it waits for a
+/// write of its own key and then counts from the value that write left.
+#[test]
+fn an_increment_keeping_its_length_waits_only_for_writes_of_its_key() -> TestResult {
+    let Some((db, kv)) = fresh_kv()? else {
+        return Ok(());
+    };
+    let Some(pg_db) = db.as_postgres() else {
+        anyhow::bail!("not PostgreSQL");
+    };
+    kv.set("p", "k", b"41", None)?;
+    let usage = kv.usage("p")?;
+    // Only a failing build waits this long: without the answer the held lock below is never released.
+    let wait = Duration::from_secs(60);
+    let waiting = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let kv = &kv;
+    std::thread::scope(|s| {
+        pg_db.handle().block_on(async {
+            let mut client = pg_db.pool().get().await?;
+            let watcher = pg_db.pool().get().await?;
+            // Another write of the plugin holds its usage row, as every set, swap and delete does.
+            let tx = client.transaction().await?;
+            tx.execute(
+                "SELECT 1 FROM plugin_kv_usage WHERE plugin = 'p' FOR UPDATE",
+                &[],
+            )
+            .await?;
+            let (answer_tx, answer) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                let _ = answer_tx.send(kv.increment("p", "k", 1));
+            });
+            let answered = answer.recv_timeout(wait);
+            tx.commit().await?;
+            let answered =
+                answered.map_err(|_| anyhow::anyhow!("the increment waited for the usage row"))?;
+            assert_eq!(answered?, 42);
+
+            // A write of the key itself holds its row: the increment waits, then counts from 50.
+            let tx = client.transaction().await?;
+            tx.execute(
+                "UPDATE plugin_kv SET value = '50' WHERE plugin = 'p' AND key = 'k'",
+                &[],
+            )
+            .await?;
+            let (answer_tx, answer) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                let _ = answer_tx.send(kv.increment("p", "k", 1));
+            });
+            let mut waited = Duration::ZERO;
+            while watcher
+                .query_one(waiting, &[])
+                .await?
+                .try_get::<_, i64>(0)?
+                == 0
+            {
+                anyhow::ensure!(
+                    waited < wait,
+                    "the increment never waited for the key's row"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                waited += Duration::from_millis(10);
+            }
+            tx.commit().await?;
+            let answered = answer
+                .recv_timeout(wait)
+                .map_err(|_| anyhow::anyhow!("the increment never answered"))?;
+            assert_eq!(answered?, 51, "counted from the value the other write left");
+            Ok::<_, anyhow::Error>(())
+        })
+    })?;
+    assert_eq!(kv.get("p", "k")?, Some(b"51".to_vec()));
+    assert_eq!(kv.usage("p")?, usage, "no byte changed");
     Ok(())
 }
 

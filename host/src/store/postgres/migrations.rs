@@ -43,6 +43,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("schema/v12.sql"),
     include_str!("schema/v13.sql"),
     include_str!("schema/v14.sql"),
+    include_str!("schema/v15.sql"),
 ];
 
 /// The table of applied versions, one row each: when, and by which chathooks release.
