@@ -301,10 +301,13 @@ pub(crate) fn member_conversation(
     id: &str,
     user_id: &str,
 ) -> Result<Conversation, ChatError> {
-    if !conn.is_participant(id, user_id)? {
+    // One read: the participants come with the conversation (the store reads both in one statement on
+    // PostgreSQL), and a missing conversation is the same answer as one the user is not in.
+    let conversation = conn.get_conversation(id)?;
+    if !conversation.participant_ids.iter().any(|p| p == user_id) {
         return Err(ChatError::not_found("conversation", id));
     }
-    Ok(conn.get_conversation(id)?)
+    Ok(conversation)
 }
 
 /// [`ChatError::Forbidden`] unless `user_id` administers `conversation`.

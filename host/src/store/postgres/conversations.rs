@@ -106,35 +106,34 @@ pub async fn find_distinct(tx: &Transaction<'_>, user_ids: &[String]) -> Result<
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
-/// The conversation with `id`, or [`StoreError::NotFound`].
+/// The conversation with `id`, or [`StoreError::NotFound`]: its row and its participants in one statement
+/// (one round trip; it is read on every send).
 pub async fn get_conversation(tx: &Transaction<'_>, id: &str) -> Result<Conversation> {
     let stmt = tx
         .prepare_cached(
-            "SELECT id, title, metadata, distinct_by_participants, last_message_id, created_at, updated_at,
-                    owner_id
-             FROM conversations WHERE id = $1",
+            "SELECT c.id, c.title, c.metadata, c.distinct_by_participants, c.last_message_id,
+                    c.created_at, c.updated_at, c.owner_id,
+                    coalesce(array_agg(p.user_id ORDER BY p.joined_at, p.user_id)
+                             FILTER (WHERE p.user_id IS NOT NULL), '{}'),
+                    coalesce(array_agg(p.role ORDER BY p.joined_at, p.user_id)
+                             FILTER (WHERE p.user_id IS NOT NULL), '{}')
+             FROM conversations c LEFT JOIN participants p ON p.conversation_id = c.id
+             WHERE c.id = $1 GROUP BY c.id",
         )
         .await?;
     let Some(row) = tx.query_opt(&stmt, &[&id]).await? else {
         return Err(StoreError::not_found("conversation", id));
     };
-    let members = tx
-        .prepare_cached(
-            "SELECT user_id, role FROM participants WHERE conversation_id = $1
-             ORDER BY joined_at, user_id",
-        )
-        .await?;
-    let mut participant_ids = Vec::new();
+    let participant_ids: Vec<String> = row.try_get(8)?;
+    let roles: Vec<String> = row.try_get(9)?;
     let mut admin_ids = Vec::new();
     let mut moderator_ids = Vec::new();
-    for member in tx.query(&members, &[&id]).await? {
-        let user: String = member.try_get(0)?;
-        match stored_role(&user, member.try_get(1)?)? {
+    for (user, role) in participant_ids.iter().zip(&roles) {
+        match stored_role(user, role)? {
             Role::Admin => admin_ids.push(user.clone()),
             Role::Moderator => moderator_ids.push(user.clone()),
             Role::Member => {}
         }
-        participant_ids.push(user);
     }
     Ok(Conversation {
         participant_count: count_u32(i64::try_from(participant_ids.len()).unwrap_or(i64::MAX)),

@@ -7,10 +7,11 @@
 //! back: seqs stay 1, 2, 3, ... (SCALE-OUT.md 2.3).
 
 use deadpool_postgres::Transaction;
+use futures_util::future::{join, join3};
 use tokio_postgres::Row;
 
 use super::conversations;
-use super::participants::{message_deleted, message_sent};
+use super::participants::{MESSAGE_SENT, message_deleted};
 use super::receipts::status_from_counts;
 use super::values::{big, no_nul, small, user_at};
 use crate::model::{Message, Millis, Origin};
@@ -114,63 +115,100 @@ pub async fn send_message(
         Some(id) => id.clone(),
         None => new_id("m_")?,
     };
-    let bump = tx
-        .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = $2,
-                                      live_messages = live_messages + 1
-             WHERE id = $1 RETURNING last_seq",
-        )
-        .await?;
-    let seq: i64 = tx
-        .query_opt(&bump, &[&new.conversation_id, &id])
-        .await?
-        .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?
-        .try_get(0)?;
     let (plugin, depth) = match &new.origin {
         Origin::User => (None, None),
         Origin::Plugin { name, depth } => (Some(name.as_str()), Some(i64::from(*depth))),
     };
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, metadata,
-                                   origin_plugin, origin_depth, created_at, parent_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
+    // The writes and the read back in one round trip. Every statement is prepared first: one still to
+    // prepare would wait for its answer while a later one went ahead. Then they are sent together, and
+    // the connection runs them in order, so the insert takes the seq the bump just made.
+    let bump = tx.prepare_cached(BUMP_SEQ).await?;
+    let insert = tx.prepare_cached(INSERT_MESSAGE).await?;
+    let reply = match &new.parent_id {
+        Some(_) => Some(tx.prepare_cached(COUNT_REPLY).await?),
+        None => None,
+    };
+    let sent = tx.prepare_cached(MESSAGE_SENT).await?;
+    let mention = if new.mentions.is_empty() {
+        None
+    } else {
+        Some(tx.prepare_cached(STORE_MENTIONS).await?)
+    };
+    let read_back = tx
+        .prepare_cached(message_select!("WHERE m.id = $1"))
         .await?;
-    tx.execute(
-        &insert,
-        &[
-            &id,
-            &new.conversation_id,
-            &seq,
-            &new.sender_id,
-            &new.client_id,
-            &new.body,
-            &metadata,
-            &plugin,
-            &depth,
-            &now,
-            &new.parent_id,
-        ],
+    let ((bumped, inserted, replied), (counted, mentioned, stored)) = join(
+        join3(
+            tx.query_opt(&bump, &[&new.conversation_id, &id]),
+            tx.execute(
+                &insert,
+                &[
+                    &id,
+                    &new.conversation_id,
+                    &new.sender_id,
+                    &new.client_id,
+                    &new.body,
+                    &metadata,
+                    &plugin,
+                    &depth,
+                    &now,
+                    &new.parent_id,
+                ],
+            ),
+            async {
+                match (&reply, &new.parent_id) {
+                    (Some(stmt), Some(parent)) => tx.execute(stmt, &[parent, &now]).await,
+                    _ => Ok(0),
+                }
+            },
+        ),
+        join3(
+            tx.execute(&sent, &[&new.conversation_id, &new.sender_id]),
+            async {
+                match &mention {
+                    Some(stmt) => tx.execute(stmt, &[&id, &new.mentions]).await,
+                    None => Ok(0),
+                }
+            },
+            tx.query_opt(&read_back, &[&id]),
+        ),
     )
-    .await?;
-    if let Some(parent) = &new.parent_id {
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE messages SET reply_count = reply_count + 1,
-                                     last_reply_at = greatest(coalesce(last_reply_at, 0), $2)
-                 WHERE id = $1",
-            )
-            .await?;
-        tx.execute(&stmt, &[parent, &now]).await?;
+    .await;
+    // The first statement that failed is the error, as if they had been sent one by one.
+    if bumped?.is_none() {
+        return Err(StoreError::not_found("conversation", &new.conversation_id));
     }
-    message_sent(tx, &new.conversation_id, &new.sender_id).await?;
-    store_mentions(tx, &id, &new.mentions).await?;
+    inserted?;
+    replied?;
+    counted?;
+    mentioned?;
+    let stored = stored?.ok_or_else(|| StoreError::not_found("message", &id))?;
     Ok(Outcome {
-        value: get_message(tx, &id).await?,
+        value: message_row(&stored)?,
         changed: true,
     })
 }
+
+/// Bumps `$1`'s seq, naming `$2` its newest message.
+const BUMP_SEQ: &str = "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = $2,
+                          live_messages = live_messages + 1
+     WHERE id = $1 RETURNING last_seq";
+
+/// Inserts a message with the seq [`BUMP_SEQ`] just made in this transaction.
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body,
+                          metadata, origin_plugin, origin_depth, created_at, parent_id)
+     VALUES ($1, $2, (SELECT last_seq FROM conversations WHERE id = $2), $3, $4, $5, $6, $7, $8, $9,
+             $10)";
+
+/// Counts a reply on its parent `$1`, replied to at `$2`.
+const COUNT_REPLY: &str = "UPDATE messages SET reply_count = reply_count + 1,
+                          last_reply_at = greatest(coalesce(last_reply_at, 0), $2)
+     WHERE id = $1";
+
+/// Records the mentions (`$2`) of message `$1` of users that exist (others are dropped).
+const STORE_MENTIONS: &str = "INSERT INTO mentions (message_id, user_id)
+     SELECT $1, u.id FROM users u WHERE u.id = ANY($2::text[]) ON CONFLICT DO NOTHING";
 
 /// The sender's message with this `client_id`, if any.
 pub async fn find_by_client_id(
@@ -330,12 +368,7 @@ async fn store_mentions(tx: &Transaction<'_>, message_id: &str, mentions: &[Stri
     if mentions.is_empty() {
         return Ok(());
     }
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO mentions (message_id, user_id)
-             SELECT $1, u.id FROM users u WHERE u.id = ANY($2::text[]) ON CONFLICT DO NOTHING",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(STORE_MENTIONS).await?;
     tx.execute(&stmt, &[&message_id, &mentions]).await?;
     Ok(())
 }

@@ -149,22 +149,11 @@ pub async fn remove_participant(
     Ok(removed > 0)
 }
 
-/// Counts a new message as unread for everyone in the conversation but its sender: the caller counted
-/// it in `live_messages` with its seq; this counts it as the sender's own, above their read mark.
-pub(super) async fn message_sent(
-    tx: &Transaction<'_>,
-    conversation_id: &str,
-    sender_id: &str,
-) -> Result<()> {
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE participants SET own_unread = own_unread + 1
-             WHERE conversation_id = $1 AND user_id = $2",
-        )
-        .await?;
-    tx.execute(&stmt, &[&conversation_id, &sender_id]).await?;
-    Ok(())
-}
+/// The statement counting a new message (`$1` its conversation, `$2` its sender) as unread for everyone
+/// in the conversation but its sender: the send counted it in `live_messages` with its seq; this counts
+/// it as the sender's own, above their read mark. Run by the send's pipeline (`messages::send_message`).
+pub(super) const MESSAGE_SENT: &str = "UPDATE participants SET own_unread = own_unread + 1
+     WHERE conversation_id = $1 AND user_id = $2";
 
 /// Uncounts a message just soft-deleted: it leaves `live_messages`, and the read marks and the sender's
 /// own count that held it (one unread message less for the others who had not read it).
