@@ -168,12 +168,7 @@ pub(super) fn round(
     // (hundreds under load, BENCHMARKS.md problem 17), and leave out only those held beyond it.
     let after = memory.read_after;
     let held_after: Vec<i64> = held.iter().copied().filter(|id| *id > after).collect();
-    let (events, in_order) = db.read(|c| {
-        Ok((
-            c.pending_events_after(after, FAN_OUT_BATCH, &held_after)?,
-            c.events_commit_in_id_order(),
-        ))
-    })?;
+    let (events, in_order) = db.pending_events_after(after, FAN_OUT_BATCH, &held_after)?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
     let targets: Vec<Target> = events
         .into_iter()

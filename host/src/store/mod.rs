@@ -154,6 +154,26 @@ impl Db {
         }
     }
 
+    /// The outbox's events after `after` but `except` ([`Read::pending_events_after`]), with whether
+    /// events commit in id order ([`Read::events_commit_in_id_order`]): what a dispatcher round reads.
+    /// On PostgreSQL one statement outside a transaction.
+    pub fn pending_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        except: &[i64],
+    ) -> Result<(Vec<StoredEvent>, bool)> {
+        match self {
+            Self::Sqlite(db) => db.read(|c| {
+                Ok((
+                    c.pending_events_after(after, limit, except)?,
+                    c.events_commit_in_id_order(),
+                ))
+            }),
+            Self::Postgres(db) => db.pending_events_after(after, limit, except),
+        }
+    }
+
     /// Who `token` belongs to at `now` ([`Read::token_owner`]). SQLite remembers owners between requests
     /// while nothing changed them ([`sqlite::token_cache`]); PostgreSQL reads every time.
     pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {

@@ -322,16 +322,37 @@ impl PgDb {
     }
 
     /// Who `token` belongs to ([`Read::token_owner`]), asked on every request: one statement outside a
-    /// transaction, so one round trip where a read transaction takes three (`BEGIN`, the query,
-    /// `COMMIT`). A pooled connection found closed is replaced, as at a transaction's `BEGIN`: the query
-    /// only reads, so sending it again is safe.
+    /// transaction ([`PgDb::alone`]).
     pub fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
+        self.alone(async |client| super::tokens::token_owner(client, token).await)
+    }
+
+    /// The outbox's events after `after` but `except` ([`Read::pending_events_after`]), read by every
+    /// dispatcher round, with [`Read::events_commit_in_id_order`]: one statement outside a transaction
+    /// ([`PgDb::alone`]).
+    pub fn pending_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        except: &[i64],
+    ) -> Result<(Vec<crate::store::StoredEvent>, bool)> {
+        let events = self.alone(async |client| {
+            super::outbox::pending_events(client, after, limit, except).await
+        })?;
+        Ok((events, self.appends_alone()))
+    }
+
+    /// Runs `query`, a read of one statement, outside a transaction: one round trip where a read
+    /// transaction takes three (`BEGIN`, the query, `COMMIT`), and one statement sees one snapshot. A
+    /// pooled connection found closed is replaced, as at a transaction's `BEGIN`: the query only reads,
+    /// so sending it again is safe.
+    fn alone<T>(&self, query: impl AsyncFn(&Object) -> Result<T>) -> Result<T> {
         tokio::task::block_in_place(|| {
             let rt = self.runtime.handle();
             let mut stale = 0;
             loop {
                 let client: Object = rt.block_on(self.pool.get())?;
-                match rt.block_on(super::tokens::token_owner(&client, token)) {
+                match rt.block_on(query(&client)) {
                     Err(StoreError::Postgres(PgError::Postgres(error)))
                         if connection_lost(&error) && stale < self.pool.options().size =>
                     {

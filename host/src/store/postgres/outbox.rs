@@ -7,7 +7,7 @@
 //! Under READ COMMITTED it holds because single-node writes are serialised ([`PgDb`](super::PgDb)); in
 //! cluster mode the same statement gains `FOR UPDATE SKIP LOCKED` and a lease (SCALE-OUT.md 2.6).
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::events::{audience_join, event_at, event_columns};
@@ -23,7 +23,7 @@ use crate::store::records::{
 /// the planner merged the whole `events` index with the outbox, a read that grew with every event ever
 /// sent (1.5 ms at 3,700 events, BENCHMARKS.md problem 18).
 pub async fn pending_events(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     after: i64,
     limit: u32,
     except: &[i64],

@@ -308,12 +308,13 @@ fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succe
             .collect::<Vec<_>>(),
         [(e1, "q")]
     );
+    // As a dispatcher round reads them (on PostgreSQL outside a transaction), and through the seam.
     let pending = |after: i64, except: &[i64]| -> crate::store::Result<Vec<i64>> {
-        Ok(t.db
-            .read(|r| r.pending_events_after(after, 100, except))?
-            .iter()
-            .map(|e| e.id)
-            .collect())
+        let ids = |events: &[crate::store::StoredEvent]| events.iter().map(|e| e.id).collect();
+        let (round, _) = t.db.pending_events_after(after, 100, except)?;
+        let seam = t.db.read(|r| r.pending_events_after(after, 100, except))?;
+        assert_eq!(ids(&round) as Vec<i64>, ids(&seam));
+        Ok(ids(&round))
     };
     assert_eq!(pending(0, &[])?, [e1, e2]);
     assert_eq!(pending(0, &[e1])?, [e2], "held while its calls run");
