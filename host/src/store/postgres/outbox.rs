@@ -19,9 +19,12 @@ use crate::store::records::{
 };
 
 /// Events in the outbox with an id above `after`, other than `except` (delivered straight from it),
-/// oldest first. The outbox rows are picked first and their events looked up by id: joined the other way,
-/// the planner merged the whole `events` index with the outbox, a read that grew with every event ever
-/// sent (1.5 ms at 3,700 events, BENCHMARKS.md problem 18).
+/// oldest first. The outbox rows are picked first and each event is then looked up by its id: joined
+/// the other way, the planner merged the whole `events` index with the outbox, and with the rows picked
+/// first but a plain join, the plan PostgreSQL kept for the prepared statement (made for any `after`)
+/// hashed them against a scan of the whole `events` table. Either read grew with every event ever sent
+/// (1.5 ms at 3,700 events, 0.55 ms at 2,400; BENCHMARKS.md problems 18 and 19). The `OFFSET 0` keeps
+/// the lookup a subquery of its own, run once per outbox row by the primary key, whatever the estimates.
 pub async fn pending_events(
     tx: &impl GenericClient,
     after: i64,
@@ -34,7 +37,7 @@ pub async fn pending_events(
             event_columns!(),
             " FROM (SELECT event_id FROM outbox WHERE event_id > $3 AND NOT (event_id = ANY($2))
                     ORDER BY event_id LIMIT $1) o
-              JOIN events e ON e.id = o.event_id ",
+              CROSS JOIN LATERAL (SELECT * FROM events WHERE id = o.event_id OFFSET 0) e ",
             audience_join!(),
             " ORDER BY o.event_id"
         ))
