@@ -13,8 +13,21 @@ async fn sign_in_and_open(browser: &Browser, base: &str, token: &str, conv: &str
     browser.goto(&format!("{base}/chat")).await;
     browser.type_into("#token", token).await;
     browser.click("#signin-button").await;
+    open(browser, conv).await;
+}
+
+/// Opens conversation `conv` and waits until it shows live events: the page marks it current once it
+/// has fetched it (live-only events such as typing for a conversation not yet open are not shown), and
+/// the connection is online.
+async fn open(browser: &Browser, conv: &str) {
     browser
         .click(&format!("[data-conversation-id=\"{conv}\"]"))
+        .await;
+    browser
+        .attr(
+            &format!("[data-conversation-id=\"{conv}\"][aria-current=\"true\"]"),
+            "id",
+        )
         .await;
     browser
         .attr("#connection[data-state=\"online\"]", "id")
@@ -42,12 +55,7 @@ async fn two_people_chat_through_a_plugin_in_two_browsers() {
     bob_window
         .goto(&format!("{}/chat#token={bob}", server.base))
         .await;
-    bob_window
-        .click(&format!("[data-conversation-id=\"{conv}\"]"))
-        .await;
-    bob_window
-        .attr("#connection[data-state=\"online\"]", "id")
-        .await;
+    open(&bob_window, &conv).await;
     assert!(
         !bob_window.url().await.contains(&bob),
         "the token left the address bar"
