@@ -22,9 +22,10 @@
 //!
 //! ## Increments that keep their length
 //! Most increments (41 to 42) add no key and no byte, so they change nothing the usage row counts. Since
-//! `schema/v15.sql` the function first tries exactly that as one `UPDATE` of the key's row, without the
-//! usage row: a plugin's increments of different keys no longer wait for each other, and the usage row
-//! is not rewritten by each of them. The `UPDATE` takes the key's row lock, and PostgreSQL evaluates it
+//! `schema/v15.sql` the client first sends exactly that as one `UPDATE` of the key's row, without the
+//! usage row and without a function call (`chathooks_kv_bumped` is plain SQL, inlined), and calls the
+//! function only when it updated nothing: a plugin's increments of different keys no longer wait for
+//! each other, and the usage row is not rewritten by each of them. The `UPDATE` takes the key's row lock, and PostgreSQL evaluates it
 //! again on the row as another transaction left it, so concurrent increments of one key add up; the
 //! read-modify-write paths above lock the row they read for the same reason. The function takes the usage
 //! row only for a key with no row (lock order: usage row, then the key's row, everywhere).
@@ -222,8 +223,9 @@ impl PgKv {
         })
     }
 
-    /// The common case of [`increment_within`](Self::increment_within) in one statement (see the module
-    /// docs); `None` when it is not the common case and the full path must decide. Like a read, it is not
+    /// The common case of [`increment_within`](Self::increment_within) in one statement, or two for a new
+    /// key or a new length (see the module docs); `None` when it is not the common case and the full path
+    /// must decide. Like a read, it is not
     /// sent again when the connection breaks under it: unlike a `BEGIN`, the statement may have run.
     fn increment_in_one_trip(
         &self,
@@ -238,6 +240,21 @@ impl PgKv {
         let now = now_ms();
         self.block_on(async {
             let client = self.pool.get().await?;
+            // Most increments keep their length: one UPDATE, with no function call at all.
+            let same_length = client
+                .prepare_cached(
+                    "UPDATE plugin_kv SET value = chathooks_kv_bumped(value, $3)
+                     WHERE plugin = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $4)
+                       AND chathooks_kv_bumped(value, $3) IS NOT NULL
+                     RETURNING encode(value, 'escape')::bigint",
+                )
+                .await?;
+            if let Some(row) = client
+                .query_opt(&same_length, &[&plugin, &key, &delta, &now])
+                .await?
+            {
+                return Ok(Some(row.try_get(0)?));
+            }
             let stmt = client
                 .prepare_cached("SELECT chathooks_kv_increment($1, $2, $3, $4, $5, $6)")
                 .await?;

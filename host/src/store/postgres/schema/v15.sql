@@ -5,7 +5,8 @@
 -- rewritten by each increment even when nothing in it changed: under load the increments of one plugin
 -- queued behind each other across every conversation (BENCHMARKS.md problem 19). An increment from 41 to
 -- 42 neither adds a key nor changes a byte of the usage, so it needs neither the lock nor the quota check:
--- it is one UPDATE of its own row. PostgreSQL's UPDATE takes the row's lock and, if another transaction
+-- it is one UPDATE of its own row, which the client sends on its own first and the function below also
+-- tries first (it answers whatever the client sends it alone). PostgreSQL's UPDATE takes the row's lock and, if another transaction
 -- changed the row meanwhile, evaluates the condition and the new value again on the row as it now is, so
 -- two increments of one key never lose one. Every other write that reads a value and then writes it (the
 -- full increment, compare-and-swap) locks the row it read (`FOR UPDATE`), after the usage row.
@@ -16,30 +17,20 @@
 -- of its own. Only when the key has no row does it go on as version 13 did: usage row, then the key.
 
 -- `old_value` plus `delta`, spelt as the full path spells it, if `old_value` is a plain decimal integer of
--- at most 18 digits and the sum has the same number of bytes; NULL otherwise.
+-- at most 18 digits, `delta` at most 10^18 either way (so the sum fits a bigint) and the sum has the same
+-- number of bytes; NULL otherwise. Plain SQL of immutable functions only (`decode`, not `convert_to`,
+-- which is stable: digits and '-' come through `escape` as they are), so that PostgreSQL inlines it
+-- into the statements using it instead of planning and calling it per row; the nested CASE casts only
+-- what the outer one found to be digits.
 CREATE FUNCTION chathooks_kv_bumped(old_value BYTEA, delta BIGINT) RETURNS BYTEA
-LANGUAGE plpgsql IMMUTABLE STRICT AS $$
-DECLARE
-    old_text   TEXT;
-    old_number BIGINT;
-    new_value  BYTEA;
-BEGIN
-    -- `escape` keeps ASCII digits and '-' as they are and spells every other byte differently.
-    old_text := encode(old_value, 'escape');
-    IF old_text !~ '^-?[0-9]{1,18}$' THEN
-        RETURN NULL;
-    END IF;
-    old_number := old_text::BIGINT;
-    IF (delta > 0 AND old_number > 9223372036854775807 - delta)
-       OR (delta < 0 AND old_number < -9223372036854775807 - 1 - delta) THEN
-        RETURN NULL;
-    END IF;
-    new_value := convert_to((old_number + delta)::TEXT, 'UTF8');
-    IF octet_length(new_value) <> octet_length(old_value) THEN
-        RETURN NULL;
-    END IF;
-    RETURN new_value;
-END
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN encode(old_value, 'escape') ~ '^-?[0-9]{1,18}$'
+                     AND delta BETWEEN -1000000000000000000 AND 1000000000000000000
+           THEN CASE WHEN octet_length((encode(old_value, 'escape')::BIGINT + delta)::TEXT)
+                          = octet_length(old_value)
+                     THEN decode((encode(old_value, 'escape')::BIGINT + delta)::TEXT, 'escape')
+                END
+           END
 $$;
 
 CREATE OR REPLACE FUNCTION chathooks_kv_increment(
