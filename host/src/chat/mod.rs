@@ -302,10 +302,18 @@ pub(crate) fn member_conversation(
     user_id: &str,
 ) -> Result<Conversation, ChatError> {
     // One read: the participants come with the conversation (the store reads both in one statement on
-    // PostgreSQL), and a missing conversation is the same answer as one the user is not in.
-    let conversation = conn.get_conversation(id)?;
+    // PostgreSQL).
+    require_member(conn.get_conversation(id)?, user_id)
+}
+
+/// `conversation` if `user_id` participates in it; otherwise the same [`ChatError::NotFound`] as a
+/// conversation that does not exist.
+pub(crate) fn require_member(
+    conversation: Conversation,
+    user_id: &str,
+) -> Result<Conversation, ChatError> {
     if !conversation.participant_ids.iter().any(|p| p == user_id) {
-        return Err(ChatError::not_found("conversation", id));
+        return Err(ChatError::not_found("conversation", conversation.id));
     }
     Ok(conversation)
 }

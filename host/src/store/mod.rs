@@ -174,6 +174,15 @@ impl Db {
         }
     }
 
+    /// The conversation with `id` ([`Read::get_conversation`]) read on its own: on PostgreSQL one
+    /// statement outside a transaction, one round trip where a read takes three.
+    pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
+        match self {
+            Self::Sqlite(db) => db.read(|c| c.get_conversation(id)),
+            Self::Postgres(db) => db.conversation(id),
+        }
+    }
+
     /// Who `token` belongs to at `now` ([`Read::token_owner`]). SQLite remembers owners between requests
     /// while nothing changed them ([`sqlite::token_cache`]); PostgreSQL reads every time.
     pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {

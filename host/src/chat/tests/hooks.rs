@@ -258,6 +258,82 @@ async fn before_hooks_chain_in_order_modify_and_reject() {
     assert!(matches!(rejected_edit, Err(ChatError::Rejected { .. })));
 }
 
+/// With a before-hook, a send looks at its conversation alone before the chain and reads the rest only
+/// when it needs to: a retry gets the earlier message back without running the chain again, a reply to
+/// a reply and a send to someone who blocked the sender are refused before any hook runs.
+#[tokio::test]
+async fn sends_with_before_hooks_check_retries_replies_and_blocks_first() {
+    let kit = Kit::new(&[
+        fixture("recorder"),
+        example("profanity_filter").with_manifest("priority = -1\n"),
+    ]);
+    let [a, b] = <[_; 2]>::try_from(kit.users(&["a", "b"]).await).unwrap();
+    let chat = &kit.chat;
+    let group = chat.create_conversation(&a, create(&["b"])).await.unwrap();
+    let keyed = |body: &str| SendMessage {
+        body: body.into(),
+        client_id: Some("k1".into()),
+        ..Default::default()
+    };
+    let first = chat
+        .send_message(&a, &group.id, keyed("heck no"))
+        .await
+        .unwrap();
+    assert_eq!(first.body, "**** no");
+    let again = chat
+        .send_message(&a, &group.id, keyed("crap no"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id, again.body),
+        (first.id.clone(), "**** no".to_owned())
+    );
+    assert!(kit.record("before-message-sent:**** no").is_some());
+    assert!(
+        kit.record("before-message-sent:crap no").is_none(),
+        "the chain ran again"
+    );
+
+    let reply = |parent: &str, body: &str| SendMessage {
+        body: body.into(),
+        parent_id: Some(parent.to_owned()),
+        ..Default::default()
+    };
+    let answer = chat
+        .send_message(&b, &group.id, reply(&first.id, "yes"))
+        .await
+        .unwrap();
+    let nested = chat
+        .send_message(&a, &group.id, reply(&answer.id, "nested"))
+        .await;
+    assert!(matches!(&nested, Err(ChatError::Conflict(why)) if why.starts_with("parent_id")));
+    assert!(kit.record("before-message-sent:nested").is_none());
+
+    let direct = chat
+        .create_conversation(
+            &a,
+            CreateConversation {
+                distinct_by_participants: true,
+                ..create(&["b"])
+            },
+        )
+        .await
+        .unwrap();
+    chat.block_user(&b, "a").await.unwrap();
+    let blocked = chat.send_message(&a, &direct.id, send("hello")).await;
+    assert!(matches!(&blocked, Err(ChatError::Blocked { blocker, .. }) if blocker == "b"));
+    assert!(kit.record("before-message-sent:hello").is_none());
+    let outsider = kit.users(&["c"]).await.remove(0);
+    let refused = chat.send_message(&outsider, &group.id, send("hi")).await;
+    assert!(matches!(
+        refused,
+        Err(ChatError::NotFound {
+            what: "conversation",
+            ..
+        })
+    ));
+}
+
 #[tokio::test]
 async fn failing_before_hooks_fail_open_unless_closed() {
     let kit = Kit::new(&[fixture("hostile")]);

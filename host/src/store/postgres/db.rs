@@ -342,6 +342,13 @@ impl PgDb {
         Ok((events, self.appends_alone()))
     }
 
+    /// The conversation with `id` ([`Read::get_conversation`]), one statement outside a transaction
+    /// ([`PgDb::alone`]): what a send with before-hooks looks at before its chain (its write reads it
+    /// again).
+    pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
+        self.alone(async |client| super::conversations::get_conversation(client, id).await)
+    }
+
     /// Runs `query`, a read of one statement, outside a transaction: one round trip where a read
     /// transaction takes three (`BEGIN`, the query, `COMMIT`), and one statement sees one snapshot. A
     /// pooled connection found closed is replaced, as at a transaction's `BEGIN`: the query only reads,
