@@ -347,22 +347,21 @@ async fn lock_usage(tx: &Transaction<'_>, plugin: &str) -> Result<Held, KvError>
     })
 }
 
+/// The statement of [`get_live`]: `$1` the plugin, `$2` the key, `$3` now.
+macro_rules! live_value_sql {
+    () => {
+        "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2
+           AND (expires_at IS NULL OR expires_at > $3)"
+    };
+}
+
 /// The live value of `key` (on a transaction or a bare connection).
 async fn get_live(
     client: &impl deadpool_postgres::GenericClient,
     plugin: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, KvError> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2
-               AND (expires_at IS NULL OR expires_at > $3)",
-        )
-        .await?;
-    let row = client
-        .query_opt(&stmt, &[&plugin, &key.as_bytes(), &now_ms()])
-        .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    live_value(client, live_value_sql!(), plugin, key).await
 }
 
 /// [`get_live`] in a write that replaces the value it read: the key's row stays locked until the
@@ -372,13 +371,18 @@ async fn get_live_locked(
     plugin: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, KvError> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2
-               AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
-        )
-        .await?;
-    let row = tx
+    live_value(tx, concat!(live_value_sql!(), " FOR UPDATE"), plugin, key).await
+}
+
+/// Runs `sql`, a `live_value_sql!` statement, for `key`.
+async fn live_value(
+    client: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    plugin: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, KvError> {
+    let stmt = client.prepare_cached(sql).await?;
+    let row = client
         .query_opt(&stmt, &[&plugin, &key.as_bytes(), &now_ms()])
         .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
