@@ -156,7 +156,8 @@ impl Db {
 
     /// The outbox's events after `after` but `except` ([`Read::pending_events_after`]), with whether
     /// events commit in id order ([`Read::events_commit_in_id_order`]): what a dispatcher round reads.
-    /// On PostgreSQL one statement outside a transaction.
+    /// On PostgreSQL one statement outside a transaction; on SQLite on the writer's connection when it is
+    /// idle ([`sqlite::Db::read_warm`]).
     pub fn pending_events_after(
         &self,
         after: i64,
@@ -164,7 +165,7 @@ impl Db {
         except: &[i64],
     ) -> Result<(Vec<StoredEvent>, bool)> {
         match self {
-            Self::Sqlite(db) => db.read(|c| {
+            Self::Sqlite(db) => db.read_warm(|c| {
                 Ok((
                     c.pending_events_after(after, limit, except)?,
                     c.events_commit_in_id_order(),
@@ -175,10 +176,11 @@ impl Db {
     }
 
     /// The conversation with `id` ([`Read::get_conversation`]) read on its own: on PostgreSQL one
-    /// statement outside a transaction, one round trip where a read takes three.
+    /// statement outside a transaction, one round trip where a read takes three; on SQLite on the
+    /// writer's connection when it is idle ([`sqlite::Db::read_warm`]).
     pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
         match self {
-            Self::Sqlite(db) => db.read(|c| c.get_conversation(id)),
+            Self::Sqlite(db) => db.read_warm(|c| c.get_conversation(id)),
             Self::Postgres(db) => db.conversation(id),
         }
     }

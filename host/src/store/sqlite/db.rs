@@ -204,6 +204,17 @@ impl Db {
         result
     }
 
+    /// Like [`Db::read`], on the writer's connection when no write is running or waiting (its page cache
+    /// is warm, see [`Writer::read_if_idle`]), else on a read connection. For the reads made for every
+    /// message when plugins run: the look at a conversation before its before-hooks, and the dispatcher's
+    /// read of new events. `f` must only read.
+    pub fn read_warm<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        match self.writer.read_if_idle(f) {
+            Ok(read) => read,
+            Err(f) => self.read(f),
+        }
+    }
+
     fn open_reader(&self) -> Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
