@@ -14,7 +14,8 @@
 //! the lock in-process instead of spinning on `SQLITE_BUSY` makes writes queue fairly and keeps event ids in
 //! commit order; writes that queue at the same time commit together (group commit). Reads use a small
 //! pool of separate read-only connections, which in WAL mode see a consistent snapshot and never wait for
-//! the writer.
+//! the writer. The two reads made for every message when plugins run use the writer's connection instead
+//! when it is idle, for its warm page cache ([`Db::read_warm`]).
 //!
 //! ## Checkpoints
 //! A thread of its own copies the WAL back into the database file ([`super::checkpoint`]), so no commit

@@ -31,6 +31,12 @@
 //! - Event ids are assigned in the order writes run and published in that order, all before the next group
 //!   can commit: live subscribers see events in id order, exactly as when each write committed alone.
 //! - Durability is the same per commit; with `synchronous=FULL` a group pays one fsync instead of one each.
+//!
+//! ## Reads on the idle writer
+//! A read connection throws its page cache away whenever another connection committed, so right after a
+//! commit every read starts cold. [`Writer::read_if_idle`] lends the writer's warm connection to a read
+//! when nothing writes or waits and no group's transaction is open; otherwise the read goes elsewhere
+//! without waiting.
 
 use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
@@ -243,9 +249,7 @@ impl Writer {
             finish(ran).and_then(|value| committed.map(|()| value).map_err(StoreError::from));
         (true, result)
     }
-}
 
-impl Writer {
     /// Runs the read `f` on the writer's connection, in a read transaction of its own, when the writer is
     /// idle: no write holds it or is queued for it, and no group's transaction is open (so `f` sees only
     /// committed data, as on a read connection). Otherwise hands `f` back untouched, without waiting: the
@@ -253,8 +257,8 @@ impl Writer {
     ///
     /// Why: a read connection throws its page cache away whenever another connection committed since its
     /// last read, then reads every page again from the WAL with a system call each. The writer's cache
-    /// holds the pages it just wrote, so the same statements cost a third as much here (BENCHMARKS.md,
-    /// problem 20).
+    /// holds the pages it just wrote: the look before a send's before-hooks costs a third less here
+    /// (BENCHMARKS.md, problem 20).
     pub fn read_if_idle<T, F>(&self, f: F) -> std::result::Result<Result<T>, F>
     where
         F: FnOnce(&Connection) -> Result<T>,
