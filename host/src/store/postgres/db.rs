@@ -73,7 +73,7 @@ use super::leases::LeaseHolder;
 use super::locks::advisory_key;
 use super::migrations::migrate;
 use super::owner::{LockMode, ServerLock};
-use super::seam::PgConn;
+use super::seam::{LazyTx, PgConn};
 use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
 use crate::store::Durability;
@@ -272,26 +272,26 @@ impl PgDb {
         let cluster = self.cluster.get().map(|holder| &**holder);
         let mut attempt = 1;
         loop {
-            let outcome = self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
-                let conn = PgConn::new(&tx, rt)
-                    .in_cluster(cluster)
-                    .appending_events(events);
-                let result = f(&conn);
-                let lost_race = conn.lost_race();
-                match result {
-                    Ok(value) => match rt.block_on(tx.commit()) {
-                        Ok(()) => Ok(value),
-                        Err(error) => Err((must_retry(&error), StoreError::from(error))),
-                    },
-                    Err(error) => {
-                        // A failed statement already aborted the transaction; say so to the server
-                        // now rather than when the connection is next used. A connection lost
-                        // meanwhile is noticed by the pool.
-                        let _ = rt.block_on(tx.rollback());
-                        Err((lost_race, error))
-                    }
-                }
-            })?;
+            let outcome = if events {
+                self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
+                    let conn = PgConn::new(&tx, rt).in_cluster(cluster);
+                    let result = f(&conn);
+                    let lost_race = conn.lost_race();
+                    end_transaction(Some(tx), result, lost_race, rt)
+                })?
+            } else {
+                // The dispatcher's rounds: the transaction begins with the first statement, and a
+                // round that makes none costs no round trip.
+                self.on_first_statement(IsolationLevel::ReadCommitted, |lazy, rt| {
+                    let conn = PgConn::on_first_statement(&lazy, rt)
+                        .in_cluster(cluster)
+                        .appending_events(false);
+                    let result = f(&conn);
+                    let lost_race = conn.lost_race();
+                    drop(conn);
+                    end_transaction(lazy.into_begun(), result, lost_race, rt)
+                })?
+            };
             match outcome {
                 Ok(value) => {
                     if let Some(then) = after_commit(&value) {
@@ -412,6 +412,21 @@ impl PgDb {
         })?
     }
 
+    /// Checks out a connection and hands `body` a transaction on it that begins with its first statement
+    /// ([`LazyTx`]). A pooled connection found closed then fails that statement: the caller runs once
+    /// ([`PgDb::write_without_events`]) and tries again later.
+    fn on_first_statement<R>(
+        &self,
+        isolation: IsolationLevel,
+        body: impl FnOnce(LazyTx<'_>, &Handle) -> R,
+    ) -> Result<R> {
+        tokio::task::block_in_place(|| {
+            let rt = self.runtime.handle();
+            let mut client: Object = rt.block_on(self.pool.get())?;
+            Ok(body(LazyTx::new(&mut client, isolation), rt))
+        })
+    }
+
     /// Checks out a connection, begins a transaction on it and hands it to `body`. A pooled connection
     /// that turns out closed at `BEGIN` (the server restarted) is thrown away and another taken, up to
     /// the pool's size: nothing ran on it yet.
@@ -453,6 +468,33 @@ impl PgDb {
             stale += 1;
             tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
             drop(Object::take(client));
+        }
+    }
+}
+
+/// Ends a write transaction after its closure returned `result`: commits `tx` if the closure succeeded,
+/// else rolls it back; `None` if no statement began one. The error says whether running the closure
+/// again may succeed (`lost_race`, or a commit that lost a race).
+fn end_transaction<T>(
+    tx: Option<Transaction<'_>>,
+    result: Result<T>,
+    lost_race: bool,
+    rt: &Handle,
+) -> std::result::Result<T, (bool, StoreError)> {
+    match (result, tx) {
+        (Ok(value), Some(tx)) => match rt.block_on(tx.commit()) {
+            Ok(()) => Ok(value),
+            Err(error) => Err((must_retry(&error), StoreError::from(error))),
+        },
+        (Ok(value), None) => Ok(value),
+        (Err(error), tx) => {
+            // A failed statement already aborted the transaction; say so to the server now rather
+            // than when the connection is next used. A connection lost meanwhile is noticed by the
+            // pool.
+            if let Some(tx) = tx {
+                let _ = rt.block_on(tx.rollback());
+            }
+            Err((lost_race, error))
         }
     }
 }

@@ -20,15 +20,15 @@ use crate::store::{Result, StoreError, Tx};
 
 impl Tx for PgConn<'_, '_> {
     fn create_user(&self, user: &NewUser, now: Millis) -> Result<User> {
-        self.run(users::create_user(self.tx, user, now))
+        self.run(users::create_user(self.tx()?, user, now))
     }
 
     fn create_bot_user(&self, user: &NewUser, now: Millis) -> Result<User> {
-        self.run(users::create_bot_user(self.tx, user, now))
+        self.run(users::create_bot_user(self.tx()?, user, now))
     }
 
     fn set_deactivated(&self, id: &str, now: Option<Millis>) -> Result<UserAccount> {
-        self.run(users::set_deactivated(self.tx, id, now))
+        self.run(users::set_deactivated(self.tx()?, id, now))
     }
 
     fn issue_token(
@@ -37,19 +37,19 @@ impl Tx for PgConn<'_, '_> {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> Result<Issued> {
-        self.run(tokens::issue_token(self.tx, user_id, expires_at, now))
+        self.run(tokens::issue_token(self.tx()?, user_id, expires_at, now))
     }
 
     fn note_use(&self, token_id: &str, now: Millis) -> Result<()> {
-        self.run(tokens::note_use(self.tx, token_id, now))
+        self.run(tokens::note_use(self.tx()?, token_id, now))
     }
 
     fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<bool> {
-        self.run(tokens::revoke_token(self.tx, user_id, token_id))
+        self.run(tokens::revoke_token(self.tx()?, user_id, token_id))
     }
 
     fn revoke_tokens(&self, user_id: &str) -> Result<usize> {
-        self.run(tokens::revoke_tokens(self.tx, user_id))
+        self.run(tokens::revoke_tokens(self.tx()?, user_id))
     }
 
     fn create_conversation(
@@ -57,7 +57,7 @@ impl Tx for PgConn<'_, '_> {
         new: &NewConversation,
         now: Millis,
     ) -> Result<Outcome<Conversation>> {
-        self.run(conversations::create_conversation(self.tx, new, now))
+        self.run(conversations::create_conversation(self.tx()?, new, now))
     }
 
     fn update_conversation(
@@ -66,23 +66,38 @@ impl Tx for PgConn<'_, '_> {
         patch: &ConversationPatch,
         now: Millis,
     ) -> Result<Conversation> {
-        self.run(conversations::update_conversation(self.tx, id, patch, now))
+        self.run(conversations::update_conversation(
+            self.tx()?,
+            id,
+            patch,
+            now,
+        ))
     }
 
     fn delete_conversation(&self, id: &str) -> Result<Conversation> {
-        self.run(conversations::delete_conversation(self.tx, id))
+        self.run(conversations::delete_conversation(self.tx()?, id))
     }
 
     fn add_participants(&self, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>> {
-        self.run(participants::add_participants(self.tx, id, user_ids, now))
+        self.run(participants::add_participants(
+            self.tx()?,
+            id,
+            user_ids,
+            now,
+        ))
     }
 
     fn remove_participant(&self, id: &str, user_id: &str, now: Millis) -> Result<bool> {
-        self.run(participants::remove_participant(self.tx, id, user_id, now))
+        self.run(participants::remove_participant(
+            self.tx()?,
+            id,
+            user_id,
+            now,
+        ))
     }
 
     fn send_message(&self, new: &NewMessage, now: Millis) -> Result<Outcome<Message>> {
-        self.run(messages::send_message(self.tx, new, now))
+        self.run(messages::send_message(self.tx()?, new, now))
     }
 
     fn edit_message(
@@ -94,12 +109,17 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<Message> {
         self.run(messages::edit_message(
-            self.tx, id, body, metadata, mentions, now,
+            self.tx()?,
+            id,
+            body,
+            metadata,
+            mentions,
+            now,
         ))
     }
 
     fn delete_message(&self, id: &str, now: Millis) -> Result<Outcome<Message>> {
-        self.run(messages::delete_message(self.tx, id, now))
+        self.run(messages::delete_message(self.tx()?, id, now))
     }
 
     fn mark_delivered(
@@ -108,7 +128,12 @@ impl Tx for PgConn<'_, '_> {
         user_id: &str,
         now: Millis,
     ) -> Result<Outcome<Receipt>> {
-        self.run(receipts::mark_delivered(self.tx, message_id, user_id, now))
+        self.run(receipts::mark_delivered(
+            self.tx()?,
+            message_id,
+            user_id,
+            now,
+        ))
     }
 
     fn mark_read(
@@ -119,7 +144,7 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<ReadOutcome> {
         self.run(receipts::mark_read(
-            self.tx,
+            self.tx()?,
             conversation_id,
             user_id,
             up_to,
@@ -135,7 +160,11 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<Outcome<Reaction>> {
         self.run(reactions::add_reaction(
-            self.tx, message_id, user_id, emoji, now,
+            self.tx()?,
+            message_id,
+            user_id,
+            emoji,
+            now,
         ))
     }
 
@@ -146,7 +175,10 @@ impl Tx for PgConn<'_, '_> {
         emoji: &str,
     ) -> Result<Option<Reaction>> {
         self.run(reactions::remove_reaction(
-            self.tx, message_id, user_id, emoji,
+            self.tx()?,
+            message_id,
+            user_id,
+            emoji,
         ))
     }
 
@@ -161,7 +193,7 @@ impl Tx for PgConn<'_, '_> {
         self.may_append()?;
         if self.cluster.is_some() {
             return self.run(events::append_draft(
-                self.tx,
+                self.tx()?,
                 kind,
                 conversation_id,
                 audience,
@@ -170,7 +202,7 @@ impl Tx for PgConn<'_, '_> {
             ));
         }
         self.run(events::append_event(
-            self.tx,
+            self.tx()?,
             kind,
             conversation_id,
             audience,
@@ -193,7 +225,7 @@ impl Tx for PgConn<'_, '_> {
             return self.append_event(kind, conversation_id, audience, payload, now);
         }
         self.run(events::append_event(
-            self.tx,
+            self.tx()?,
             kind,
             conversation_id,
             audience,
@@ -204,7 +236,7 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize> {
-        self.run(outbox::fan_out(self.tx, event_id, plugins, now))
+        self.run(outbox::fan_out(self.tx()?, event_id, plugins, now))
     }
 
     fn fan_out_event(
@@ -214,9 +246,9 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<Vec<QueuedDelivery>> {
         if self.cluster.is_some() {
-            return self.run(leases::fan_out_event(self.tx, event, plugins, now));
+            return self.run(leases::fan_out_event(self.tx()?, event, plugins, now));
         }
-        self.run(outbox::fan_out_event(self.tx, event, plugins, now))
+        self.run(outbox::fan_out_event(self.tx()?, event, plugins, now))
     }
 
     fn may_start_from_outbox(&self) -> bool {
@@ -235,11 +267,11 @@ impl Tx for PgConn<'_, '_> {
                     .to_owned(),
             ));
         }
-        self.run(outbox::queue_event(self.tx, event, plugins, now))
+        self.run(outbox::queue_event(self.tx()?, event, plugins, now))
     }
 
     fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
-        self.run(outbox::leave_outbox(self.tx, event_ids))
+        self.run(outbox::leave_outbox(self.tx()?, event_ids))
     }
 
     fn requeue_delivery(
@@ -249,22 +281,31 @@ impl Tx for PgConn<'_, '_> {
         last_error: Option<&str>,
     ) -> Result<()> {
         self.run(outbox::requeue_delivery(
-            self.tx, delivery, attempts, last_error,
+            self.tx()?,
+            delivery,
+            attempts,
+            last_error,
         ))
     }
 
     fn may_fan_out(&self) -> Result<bool> {
         match self.cluster {
-            Some(holder) => self.run(leases::claim_fan_out(self.tx, holder)),
+            Some(holder) => self.run(leases::claim_fan_out(self.tx()?, holder)),
             None => Ok(true),
         }
     }
 
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::start_head(self.tx, holder, event_id, plugin, now));
+            return self.run(leases::start_head(
+                self.tx()?,
+                holder,
+                event_id,
+                plugin,
+                now,
+            ));
         }
-        self.run(outbox::start_head(self.tx, event_id, plugin, now))
+        self.run(outbox::start_head(self.tx()?, event_id, plugin, now))
     }
 
     fn start_next(
@@ -277,34 +318,43 @@ impl Tx for PgConn<'_, '_> {
         if self.cluster.is_some() {
             return Ok(None);
         }
-        self.run(outbox::start_next(self.tx, event_id, plugin, previous, now))
+        self.run(outbox::start_next(
+            self.tx()?,
+            event_id,
+            plugin,
+            previous,
+            now,
+        ))
     }
 
     fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::start_heads(self.tx, holder, runs, now));
+            return self.run(leases::start_heads(self.tx()?, holder, runs, now));
         }
-        self.run(outbox::start_runs(self.tx, runs, now))
+        self.run(outbox::start_runs(self.tx()?, runs, now))
     }
 
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
-        self.run(outbox::start_delivery(self.tx, event_id, plugin))
+        self.run(outbox::start_delivery(self.tx()?, event_id, plugin))
     }
 
     fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool> {
         if let Some(holder) = self.cluster {
             return self.run(leases::delivery_succeeded(
-                self.tx, holder, event_id, plugin,
+                self.tx()?,
+                holder,
+                event_id,
+                plugin,
             ));
         }
-        self.run(outbox::delivery_succeeded(self.tx, event_id, plugin))
+        self.run(outbox::delivery_succeeded(self.tx()?, event_id, plugin))
     }
 
     fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::deliveries_succeeded(self.tx, holder, deliveries));
+            return self.run(leases::deliveries_succeeded(self.tx()?, holder, deliveries));
         }
-        self.run(outbox::deliveries_succeeded(self.tx, deliveries))
+        self.run(outbox::deliveries_succeeded(self.tx()?, deliveries))
     }
 
     fn delivery_failed(
@@ -316,7 +366,7 @@ impl Tx for PgConn<'_, '_> {
     ) -> Result<()> {
         if let Some(holder) = self.cluster {
             return self.run(leases::delivery_returned(
-                self.tx,
+                self.tx()?,
                 holder,
                 event_id,
                 plugin,
@@ -325,7 +375,7 @@ impl Tx for PgConn<'_, '_> {
             ));
         }
         self.run(outbox::delivery_failed(
-            self.tx,
+            self.tx()?,
             event_id,
             plugin,
             error,
@@ -341,7 +391,7 @@ impl Tx for PgConn<'_, '_> {
     ) -> Result<()> {
         if let Some(holder) = self.cluster {
             return self.run(leases::delivery_returned(
-                self.tx,
+                self.tx()?,
                 holder,
                 event_id,
                 plugin,
@@ -350,7 +400,7 @@ impl Tx for PgConn<'_, '_> {
             ));
         }
         self.run(outbox::postpone_delivery(
-            self.tx,
+            self.tx()?,
             event_id,
             plugin,
             next_attempt_at,
@@ -359,14 +409,18 @@ impl Tx for PgConn<'_, '_> {
 
     fn recover_in_flight(&self) -> Result<usize> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::recover_own(self.tx, holder));
+            return self.run(leases::recover_own(self.tx()?, holder));
         }
-        self.run(outbox::recover_in_flight(self.tx))
+        self.run(outbox::recover_in_flight(self.tx()?))
     }
 
     fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64> {
         self.run(dead_letters::dead_letter(
-            self.tx, event_id, plugin, error, now,
+            self.tx()?,
+            event_id,
+            plugin,
+            error,
+            now,
         ))
     }
 
@@ -378,23 +432,34 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<i64> {
         self.run(dead_letters::dead_letter_unqueued(
-            self.tx, event_id, plugin, reason, now,
+            self.tx()?,
+            event_id,
+            plugin,
+            reason,
+            now,
         ))
     }
 
     fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize> {
         if let Some(holder) = self.cluster {
             return self.run(leases::dead_letter_waiting(
-                self.tx, holder, plugin, reason, now,
+                self.tx()?,
+                holder,
+                plugin,
+                reason,
+                now,
             ));
         }
         self.run(dead_letters::dead_letter_waiting(
-            self.tx, plugin, reason, now,
+            self.tx()?,
+            plugin,
+            reason,
+            now,
         ))
     }
 
     fn replay_dead_letter(&self, id: i64, now: Millis) -> Result<DeadLetter> {
-        self.run(dead_letters::replay_dead_letter(self.tx, id, now))
+        self.run(dead_letters::replay_dead_letter(self.tx()?, id, now))
     }
 
     fn add_device(
@@ -404,11 +469,17 @@ impl Tx for PgConn<'_, '_> {
         token: &str,
         now: Millis,
     ) -> Result<Device> {
-        self.run(devices::add_device(self.tx, user_id, platform, token, now))
+        self.run(devices::add_device(
+            self.tx()?,
+            user_id,
+            platform,
+            token,
+            now,
+        ))
     }
 
     fn remove_device(&self, user_id: &str, token: &str) -> Result<bool> {
-        self.run(devices::remove_device(self.tx, user_id, token))
+        self.run(devices::remove_device(self.tx()?, user_id, token))
     }
 
     fn set_timer(
@@ -421,7 +492,7 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<()> {
         self.run(timers::set_timer(
-            self.tx,
+            self.tx()?,
             plugin,
             name,
             due_at,
@@ -432,15 +503,15 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool> {
-        self.run(timers::cancel_timer(self.tx, plugin, name))
+        self.run(timers::cancel_timer(self.tx()?, plugin, name))
     }
 
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
-        self.run(timers::finish_firing(self.tx, timer, next, attempts))
+        self.run(timers::finish_firing(self.tx()?, timer, next, attempts))
     }
 
     fn hold_message(&self, new: &NewHeld, now: Millis) -> Result<Outcome<HeldMessage>> {
-        self.run(held::hold_message(self.tx, new, now))
+        self.run(held::hold_message(self.tx()?, new, now))
     }
 
     fn decide_held(
@@ -452,12 +523,17 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<HeldMessage> {
         self.run(held::decide_held(
-            self.tx, id, state, decided_by, reason, now,
+            self.tx()?,
+            id,
+            state,
+            decided_by,
+            reason,
+            now,
         ))
     }
 
     fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
-        self.run(receipts::receipt_counts(self.tx, message_id))
+        self.run(receipts::receipt_counts(self.tx()?, message_id))
     }
 
     fn set_presence(
@@ -467,11 +543,17 @@ impl Tx for PgConn<'_, '_> {
         online: bool,
         now: Millis,
     ) -> Result<PresenceChange> {
-        self.run(presence::set_presence(self.tx, user_id, node, online, now))
+        self.run(presence::set_presence(
+            self.tx()?,
+            user_id,
+            node,
+            online,
+            now,
+        ))
     }
 
     fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>> {
-        self.run(presence::clear_node_presence(self.tx, node, now))
+        self.run(presence::clear_node_presence(self.tx()?, node, now))
     }
 
     fn set_role(
@@ -482,7 +564,7 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<RoleChange> {
         self.run(roles::set_role(
-            self.tx,
+            self.tx()?,
             conversation_id,
             user_id,
             role,
@@ -497,7 +579,7 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<OwnerChange> {
         self.run(roles::transfer_owner(
-            self.tx,
+            self.tx()?,
             conversation_id,
             new_owner,
             now,
@@ -505,19 +587,19 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
-        self.run(bans::add_ban(self.tx, new, now))
+        self.run(bans::add_ban(self.tx()?, new, now))
     }
 
     fn remove_ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
-        self.run(bans::remove_ban(self.tx, conversation_id, user_id))
+        self.run(bans::remove_ban(self.tx()?, conversation_id, user_id))
     }
 
     fn block_user(&self, blocker: &str, blocked: &str, now: Millis) -> Result<Outcome<Block>> {
-        self.run(blocks::block_user(self.tx, blocker, blocked, now))
+        self.run(blocks::block_user(self.tx()?, blocker, blocked, now))
     }
 
     fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
-        self.run(blocks::unblock_user(self.tx, blocker, blocked))
+        self.run(blocks::unblock_user(self.tx()?, blocker, blocked))
     }
 
     fn put_plugin_overrides(
@@ -529,7 +611,12 @@ impl Tx for PgConn<'_, '_> {
     ) -> Result<PluginOverridesRow> {
         let scope = self.overrides_scope();
         self.run(plugin_overrides::put_plugin_overrides(
-            self.tx, scope, name, disabled, settings, now,
+            self.tx()?,
+            scope,
+            name,
+            disabled,
+            settings,
+            now,
         ))
     }
 }
