@@ -271,6 +271,10 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
+        // Nothing to write: no statement, so a round's transaction does not begin for it.
+        if event_ids.is_empty() {
+            return Ok(());
+        }
         self.run(outbox::leave_outbox(self.tx()?, event_ids))
     }
 
@@ -328,6 +332,10 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
+        // Nothing to start: no statement, so a round's transaction does not begin for it.
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
         if let Some(holder) = self.cluster {
             return self.run(leases::start_heads(self.tx()?, holder, runs, now));
         }
@@ -351,6 +359,10 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
+        // Nothing to remove: no statement, so a round's transaction does not begin for it.
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
         if let Some(holder) = self.cluster {
             return self.run(leases::deliveries_succeeded(self.tx()?, holder, deliveries));
         }
