@@ -288,7 +288,6 @@ impl PgDb {
                         .appending_events(false);
                     let result = f(&conn);
                     let lost_race = conn.lost_race();
-                    drop(conn);
                     end_transaction(lazy.into_begun(), result, lost_race, rt)
                 })?
             };
