@@ -61,7 +61,7 @@ enum TxSource<'c, 't> {
 
 /// A transaction that begins with its first statement: a dispatcher round that finds nothing to write
 /// (about a third of them under load) then costs no `BEGIN` and `COMMIT`, two round trips
-/// (BENCHMARKS.md, problem 20).
+/// (BENCHMARKS.md, problem 21).
 pub(super) struct LazyTx<'t> {
     /// The connection, until the transaction begins on it.
     client: Cell<Option<&'t mut Object>>,
