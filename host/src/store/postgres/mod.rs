@@ -91,6 +91,8 @@ mod fault_tests;
 #[cfg(test)]
 mod kv_tests;
 #[cfg(test)]
+mod lazy_tx_tests;
+#[cfg(test)]
 mod leases_tests;
 #[cfg(test)]
 mod parity_tests;
