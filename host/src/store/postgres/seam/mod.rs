@@ -176,9 +176,13 @@ impl<'c, 't> PgConn<'c, 't> {
         self.lost_race.get()
     }
 
-    /// Runs one query function to completion on this thread.
-    fn run<T>(&self, query: impl Future<Output = Result<T>>) -> Result<T> {
-        let result = self.rt.block_on(query);
+    /// Runs one query function on the transaction (begun now if it waits for its first statement), to
+    /// completion on this thread.
+    fn run<T, Q>(&self, query: impl FnOnce(&'c Transaction<'t>) -> Q) -> Result<T>
+    where
+        Q: Future<Output = Result<T>>,
+    {
+        let result = self.tx().and_then(|tx| self.rt.block_on(query(tx)));
         if let Err(StoreError::Postgres(PgError::Postgres(error))) = &result
             && must_retry(error)
         {
@@ -190,111 +194,94 @@ impl<'c, 't> PgConn<'c, 't> {
 
 impl Read for PgConn<'_, '_> {
     fn ping(&self) -> Result<()> {
-        let tx = self.tx()?;
-        self.run(async {
+        self.run(|tx| async move {
             tx.simple_query("SELECT 1").await?;
             Ok(())
         })
     }
 
     fn get_user(&self, id: &str) -> Result<User> {
-        self.run(users::get_user(self.tx()?, id))
+        self.run(|tx| users::get_user(tx, id))
     }
 
     fn find_user(&self, id: &str) -> Result<Option<User>> {
-        self.run(users::find_user(self.tx()?, id))
+        self.run(|tx| users::find_user(tx, id))
     }
 
     fn get_account(&self, id: &str) -> Result<UserAccount> {
-        self.run(users::get_account(self.tx()?, id))
+        self.run(|tx| users::get_account(tx, id))
     }
 
     fn find_account(&self, id: &str) -> Result<Option<UserAccount>> {
-        self.run(users::find_account(self.tx()?, id))
+        self.run(|tx| users::find_account(tx, id))
     }
 
     fn list_accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserAccount>> {
-        self.run(users::list_accounts(self.tx()?, after, limit))
+        self.run(|tx| users::list_accounts(tx, after, limit))
     }
 
     fn squatted_bot_ids(&self) -> Result<Vec<String>> {
-        self.run(users::squatted_bot_ids(self.tx()?))
+        self.run(|tx| users::squatted_bot_ids(tx))
     }
 
     fn missing_users(&self, ids: &[String]) -> Result<Vec<String>> {
-        self.run(users::missing_users(self.tx()?, ids))
+        self.run(|tx| users::missing_users(tx, ids))
     }
 
     fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
-        self.run(tokens::token_owner(self.tx()?, token))
+        self.run(|tx| tokens::token_owner(tx, token))
     }
 
     fn list_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<TokenInfo>> {
-        self.run(tokens::list_tokens(self.tx()?, user_id, now))
+        self.run(|tx| tokens::list_tokens(tx, user_id, now))
     }
 
     fn get_conversation(&self, id: &str) -> Result<Conversation> {
-        self.run(conversations::get_conversation(self.tx()?, id))
+        self.run(|tx| conversations::get_conversation(tx, id))
     }
 
     fn list_for_user(&self, user_id: &str, limit: u32) -> Result<Vec<UserConversation>> {
-        self.run(conversations::list_for_user(self.tx()?, user_id, limit))
+        self.run(|tx| conversations::list_for_user(tx, user_id, limit))
     }
 
     fn participant(&self, conversation_id: &str, user_id: &str) -> Result<Option<Participant>> {
-        self.run(participants::participant(
-            self.tx()?,
-            conversation_id,
-            user_id,
-        ))
+        self.run(|tx| participants::participant(tx, conversation_id, user_id))
     }
 
     fn is_participant(&self, conversation_id: &str, user_id: &str) -> Result<bool> {
-        self.run(participants::is_participant(
-            self.tx()?,
-            conversation_id,
-            user_id,
-        ))
+        self.run(|tx| participants::is_participant(tx, conversation_id, user_id))
     }
 
     fn participants(&self, conversation_id: &str) -> Result<Vec<Participant>> {
-        self.run(participants::participants(self.tx()?, conversation_id))
+        self.run(|tx| participants::participants(tx, conversation_id))
     }
 
     fn get_message(&self, id: &str) -> Result<Message> {
-        self.run(messages::get_message(self.tx()?, id))
+        self.run(|tx| messages::get_message(tx, id))
     }
 
     fn find_by_client_id(&self, sender_id: &str, client_id: &str) -> Result<Option<Message>> {
-        self.run(messages::find_by_client_id(
-            self.tx()?,
-            sender_id,
-            client_id,
-        ))
+        self.run(|tx| messages::find_by_client_id(tx, sender_id, client_id))
     }
 
     fn list_messages(&self, conversation_id: &str, page: &MessagePage) -> Result<Vec<Message>> {
-        self.run(messages::list_messages(self.tx()?, conversation_id, page))
+        self.run(|tx| messages::list_messages(tx, conversation_id, page))
     }
 
     fn unread_count(&self, conversation_id: &str, user_id: &str) -> Result<u32> {
-        self.run(participants::unread_count(
-            self.tx()?,
-            conversation_id,
-            user_id,
-        ))
+        self.run(|tx| participants::unread_count(tx, conversation_id, user_id))
     }
 
     fn receipt(&self, message_id: &str, user_id: &str) -> Result<Option<Receipt>> {
-        self.run(receipts::receipt(self.tx()?, message_id, user_id))
+        self.run(|tx| receipts::receipt(tx, message_id, user_id))
     }
 
     fn threads(&self, conversation_id: &str, limit: u32) -> Result<Vec<Message>> {
-        self.run(messages::threads(self.tx()?, conversation_id, limit))
+        self.run(|tx| messages::threads(tx, conversation_id, limit))
     }
 
     fn get_held(&self, id: &str) -> Result<HeldMessage> {
-        self.run(held::get_held(self.tx()?, id))
+        self.run(|tx| held::get_held(tx, id))
     }
 
     fn find_held_by_client_id(
@@ -302,11 +289,7 @@ impl Read for PgConn<'_, '_> {
         sender_id: &str,
         client_id: &str,
     ) -> Result<Option<HeldMessage>> {
-        self.run(held::find_held_by_client_id(
-            self.tx()?,
-            sender_id,
-            client_id,
-        ))
+        self.run(|tx| held::find_held_by_client_id(tx, sender_id, client_id))
     }
 
     fn held_messages(
@@ -316,25 +299,19 @@ impl Read for PgConn<'_, '_> {
         state: Option<HoldState>,
         limit: u32,
     ) -> Result<Vec<HeldMessage>> {
-        self.run(held::held_messages(
-            self.tx()?,
-            conversation_id,
-            sender,
-            state,
-            limit,
-        ))
+        self.run(|tx| held::held_messages(tx, conversation_id, sender, state, limit))
     }
 
     fn events_since(&self, user_id: &str, since_id: i64, limit: u32) -> Result<Vec<StoredEvent>> {
-        self.run(events::events_since(self.tx()?, user_id, since_id, limit))
+        self.run(|tx| events::events_since(tx, user_id, since_id, limit))
     }
 
     fn get_event(&self, id: i64) -> Result<StoredEvent> {
-        self.run(events::get_event(self.tx()?, id))
+        self.run(|tx| events::get_event(tx, id))
     }
 
     fn latest_event_id(&self) -> Result<i64> {
-        self.run(events::latest_event_id(self.tx()?))
+        self.run(|tx| events::latest_event_id(tx))
     }
 
     fn pending_events_after(
@@ -343,7 +320,7 @@ impl Read for PgConn<'_, '_> {
         limit: u32,
         except: &[i64],
     ) -> Result<Vec<StoredEvent>> {
-        self.run(outbox::pending_events(self.tx()?, after, limit, except))
+        self.run(|tx| outbox::pending_events(tx, after, limit, except))
     }
 
     fn events_commit_in_id_order(&self) -> bool {
@@ -351,18 +328,18 @@ impl Read for PgConn<'_, '_> {
     }
 
     fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {
-        self.run(outbox::pending_event_ids(self.tx()?, limit))
+        self.run(|tx| outbox::pending_event_ids(tx, limit))
     }
 
     fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
         if self.cluster.is_some() {
-            return self.run(leases::queued_deliveries(self.tx()?));
+            return self.run(|tx| leases::queued_deliveries(tx));
         }
-        self.run(outbox::queued_deliveries(self.tx()?))
+        self.run(|tx| outbox::queued_deliveries(tx))
     }
 
     fn delivery_queue(&self, plugin: &str, conversation: &str) -> Result<Vec<QueuedDelivery>> {
-        self.run(outbox::queue(self.tx()?, plugin, conversation))
+        self.run(|tx| outbox::queue(tx, plugin, conversation))
     }
 
     fn next_deliveries(
@@ -371,89 +348,89 @@ impl Read for PgConn<'_, '_> {
         plugins: &[String],
         limit: u32,
     ) -> Result<Vec<Delivery>> {
-        self.run(outbox::next_deliveries(self.tx()?, now, plugins, limit))
+        self.run(|tx| outbox::next_deliveries(tx, now, plugins, limit))
     }
 
     fn outbox_depth(&self) -> Result<u64> {
-        self.run(outbox::outbox_depth(self.tx()?))
+        self.run(|tx| outbox::outbox_depth(tx))
     }
 
     fn backlog(&self) -> Result<Vec<(String, u64)>> {
-        self.run(outbox::backlog(self.tx()?))
+        self.run(|tx| outbox::backlog(tx))
     }
 
     fn dead_letter_count(&self) -> Result<u64> {
-        self.run(dead_letters::dead_letter_count(self.tx()?))
+        self.run(|tx| dead_letters::dead_letter_count(tx))
     }
 
     fn dead_letters(&self, after_id: i64, limit: u32) -> Result<Vec<DeadLetter>> {
-        self.run(dead_letters::dead_letters(self.tx()?, after_id, limit))
+        self.run(|tx| dead_letters::dead_letters(tx, after_id, limit))
     }
 
     fn devices_of(&self, user_ids: &[String]) -> Result<Vec<Device>> {
-        self.run(devices::devices_of(self.tx()?, user_ids))
+        self.run(|tx| devices::devices_of(tx, user_ids))
     }
 
     fn due_timers(&self, now: Millis, limit: u32) -> Result<Vec<Timer>> {
-        self.run(timers::due_timers(self.tx()?, now, limit))
+        self.run(|tx| timers::due_timers(tx, now, limit))
     }
 
     fn next_timer_due(&self) -> Result<Option<Millis>> {
-        self.run(timers::next_due(self.tx()?))
+        self.run(|tx| timers::next_due(tx))
     }
 
     fn timers_of(&self, plugin: &str) -> Result<Vec<Timer>> {
-        self.run(timers::timers_of(self.tx()?, plugin))
+        self.run(|tx| timers::timers_of(tx, plugin))
     }
 
     fn presence_of(&self, user_ids: &[String]) -> Result<Vec<Presence>> {
-        self.run(presence::presence_of(self.tx()?, user_ids))
+        self.run(|tx| presence::presence_of(tx, user_ids))
     }
 
     fn contacts_of(&self, user_id: &str) -> Result<Vec<String>> {
-        self.run(presence::contacts_of(self.tx()?, user_id))
+        self.run(|tx| presence::contacts_of(tx, user_id))
     }
 
     fn silent_presence_nodes(&self, alive_within_ms: i64) -> Result<Vec<String>> {
-        self.run(presence::silent_presence_nodes(self.tx()?, alive_within_ms))
+        self.run(|tx| presence::silent_presence_nodes(tx, alive_within_ms))
     }
 
     fn node_presence_count(&self, node: &str) -> Result<u64> {
-        self.run(presence::node_presence_count(self.tx()?, node))
+        self.run(|tx| presence::node_presence_count(tx, node))
     }
 
     fn node_presence_users(&self, node: &str) -> Result<Vec<String>> {
-        self.run(presence::node_presence_users(self.tx()?, node))
+        self.run(|tx| presence::node_presence_users(tx, node))
     }
 
     fn ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
-        self.run(bans::ban(self.tx()?, conversation_id, user_id))
+        self.run(|tx| bans::ban(tx, conversation_id, user_id))
     }
 
     fn bans(&self, conversation_id: &str) -> Result<Vec<Ban>> {
-        self.run(bans::bans(self.tx()?, conversation_id))
+        self.run(|tx| bans::bans(tx, conversation_id))
     }
 
     fn banned_among(&self, conversation_id: &str, user_ids: &[String]) -> Result<Vec<String>> {
-        self.run(bans::banned_among(self.tx()?, conversation_id, user_ids))
+        self.run(|tx| bans::banned_among(tx, conversation_id, user_ids))
     }
 
     fn block(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
-        self.run(blocks::block(self.tx()?, blocker, blocked))
+        self.run(|tx| blocks::block(tx, blocker, blocked))
     }
 
     fn blocks_of(&self, blocker: &str) -> Result<Vec<Block>> {
-        self.run(blocks::blocks_of(self.tx()?, blocker))
+        self.run(|tx| blocks::blocks_of(tx, blocker))
     }
 
     fn plugin_overrides(&self, name: &str) -> Result<Option<PluginOverridesRow>> {
         let scope = self.overrides_scope();
-        self.run(plugin_overrides::plugin_overrides(self.tx()?, scope, name))
+        self.run(|tx| plugin_overrides::plugin_overrides(tx, scope, name))
     }
 
     fn all_plugin_overrides(&self) -> Result<Vec<PluginOverridesRow>> {
         let scope = self.overrides_scope();
-        self.run(plugin_overrides::all_plugin_overrides(self.tx()?, scope))
+        self.run(|tx| plugin_overrides::all_plugin_overrides(tx, scope))
     }
 }
 

@@ -20,15 +20,15 @@ use crate::store::{Result, StoreError, Tx};
 
 impl Tx for PgConn<'_, '_> {
     fn create_user(&self, user: &NewUser, now: Millis) -> Result<User> {
-        self.run(users::create_user(self.tx()?, user, now))
+        self.run(|tx| users::create_user(tx, user, now))
     }
 
     fn create_bot_user(&self, user: &NewUser, now: Millis) -> Result<User> {
-        self.run(users::create_bot_user(self.tx()?, user, now))
+        self.run(|tx| users::create_bot_user(tx, user, now))
     }
 
     fn set_deactivated(&self, id: &str, now: Option<Millis>) -> Result<UserAccount> {
-        self.run(users::set_deactivated(self.tx()?, id, now))
+        self.run(|tx| users::set_deactivated(tx, id, now))
     }
 
     fn issue_token(
@@ -37,19 +37,19 @@ impl Tx for PgConn<'_, '_> {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> Result<Issued> {
-        self.run(tokens::issue_token(self.tx()?, user_id, expires_at, now))
+        self.run(|tx| tokens::issue_token(tx, user_id, expires_at, now))
     }
 
     fn note_use(&self, token_id: &str, now: Millis) -> Result<()> {
-        self.run(tokens::note_use(self.tx()?, token_id, now))
+        self.run(|tx| tokens::note_use(tx, token_id, now))
     }
 
     fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<bool> {
-        self.run(tokens::revoke_token(self.tx()?, user_id, token_id))
+        self.run(|tx| tokens::revoke_token(tx, user_id, token_id))
     }
 
     fn revoke_tokens(&self, user_id: &str) -> Result<usize> {
-        self.run(tokens::revoke_tokens(self.tx()?, user_id))
+        self.run(|tx| tokens::revoke_tokens(tx, user_id))
     }
 
     fn create_conversation(
@@ -57,7 +57,7 @@ impl Tx for PgConn<'_, '_> {
         new: &NewConversation,
         now: Millis,
     ) -> Result<Outcome<Conversation>> {
-        self.run(conversations::create_conversation(self.tx()?, new, now))
+        self.run(|tx| conversations::create_conversation(tx, new, now))
     }
 
     fn update_conversation(
@@ -66,38 +66,23 @@ impl Tx for PgConn<'_, '_> {
         patch: &ConversationPatch,
         now: Millis,
     ) -> Result<Conversation> {
-        self.run(conversations::update_conversation(
-            self.tx()?,
-            id,
-            patch,
-            now,
-        ))
+        self.run(|tx| conversations::update_conversation(tx, id, patch, now))
     }
 
     fn delete_conversation(&self, id: &str) -> Result<Conversation> {
-        self.run(conversations::delete_conversation(self.tx()?, id))
+        self.run(|tx| conversations::delete_conversation(tx, id))
     }
 
     fn add_participants(&self, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>> {
-        self.run(participants::add_participants(
-            self.tx()?,
-            id,
-            user_ids,
-            now,
-        ))
+        self.run(|tx| participants::add_participants(tx, id, user_ids, now))
     }
 
     fn remove_participant(&self, id: &str, user_id: &str, now: Millis) -> Result<bool> {
-        self.run(participants::remove_participant(
-            self.tx()?,
-            id,
-            user_id,
-            now,
-        ))
+        self.run(|tx| participants::remove_participant(tx, id, user_id, now))
     }
 
     fn send_message(&self, new: &NewMessage, now: Millis) -> Result<Outcome<Message>> {
-        self.run(messages::send_message(self.tx()?, new, now))
+        self.run(|tx| messages::send_message(tx, new, now))
     }
 
     fn edit_message(
@@ -108,18 +93,11 @@ impl Tx for PgConn<'_, '_> {
         mentions: &[String],
         now: Millis,
     ) -> Result<Message> {
-        self.run(messages::edit_message(
-            self.tx()?,
-            id,
-            body,
-            metadata,
-            mentions,
-            now,
-        ))
+        self.run(|tx| messages::edit_message(tx, id, body, metadata, mentions, now))
     }
 
     fn delete_message(&self, id: &str, now: Millis) -> Result<Outcome<Message>> {
-        self.run(messages::delete_message(self.tx()?, id, now))
+        self.run(|tx| messages::delete_message(tx, id, now))
     }
 
     fn mark_delivered(
@@ -128,12 +106,7 @@ impl Tx for PgConn<'_, '_> {
         user_id: &str,
         now: Millis,
     ) -> Result<Outcome<Receipt>> {
-        self.run(receipts::mark_delivered(
-            self.tx()?,
-            message_id,
-            user_id,
-            now,
-        ))
+        self.run(|tx| receipts::mark_delivered(tx, message_id, user_id, now))
     }
 
     fn mark_read(
@@ -143,13 +116,7 @@ impl Tx for PgConn<'_, '_> {
         up_to: Option<&str>,
         now: Millis,
     ) -> Result<ReadOutcome> {
-        self.run(receipts::mark_read(
-            self.tx()?,
-            conversation_id,
-            user_id,
-            up_to,
-            now,
-        ))
+        self.run(|tx| receipts::mark_read(tx, conversation_id, user_id, up_to, now))
     }
 
     fn add_reaction(
@@ -159,13 +126,7 @@ impl Tx for PgConn<'_, '_> {
         emoji: &str,
         now: Millis,
     ) -> Result<Outcome<Reaction>> {
-        self.run(reactions::add_reaction(
-            self.tx()?,
-            message_id,
-            user_id,
-            emoji,
-            now,
-        ))
+        self.run(|tx| reactions::add_reaction(tx, message_id, user_id, emoji, now))
     }
 
     fn remove_reaction(
@@ -174,12 +135,7 @@ impl Tx for PgConn<'_, '_> {
         user_id: &str,
         emoji: &str,
     ) -> Result<Option<Reaction>> {
-        self.run(reactions::remove_reaction(
-            self.tx()?,
-            message_id,
-            user_id,
-            emoji,
-        ))
+        self.run(|tx| reactions::remove_reaction(tx, message_id, user_id, emoji))
     }
 
     fn append_event(
@@ -192,24 +148,10 @@ impl Tx for PgConn<'_, '_> {
     ) -> Result<i64> {
         self.may_append()?;
         if self.cluster.is_some() {
-            return self.run(events::append_draft(
-                self.tx()?,
-                kind,
-                conversation_id,
-                audience,
-                payload,
-                now,
-            ));
+            return self
+                .run(|tx| events::append_draft(tx, kind, conversation_id, audience, payload, now));
         }
-        self.run(events::append_event(
-            self.tx()?,
-            kind,
-            conversation_id,
-            audience,
-            payload,
-            now,
-            true,
-        ))
+        self.run(|tx| events::append_event(tx, kind, conversation_id, audience, payload, now, true))
     }
 
     fn append_event_unqueued(
@@ -224,19 +166,13 @@ impl Tx for PgConn<'_, '_> {
         if self.cluster.is_some() {
             return self.append_event(kind, conversation_id, audience, payload, now);
         }
-        self.run(events::append_event(
-            self.tx()?,
-            kind,
-            conversation_id,
-            audience,
-            payload,
-            now,
-            false,
-        ))
+        self.run(|tx| {
+            events::append_event(tx, kind, conversation_id, audience, payload, now, false)
+        })
     }
 
     fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize> {
-        self.run(outbox::fan_out(self.tx()?, event_id, plugins, now))
+        self.run(|tx| outbox::fan_out(tx, event_id, plugins, now))
     }
 
     fn fan_out_event(
@@ -246,9 +182,9 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<Vec<QueuedDelivery>> {
         if self.cluster.is_some() {
-            return self.run(leases::fan_out_event(self.tx()?, event, plugins, now));
+            return self.run(|tx| leases::fan_out_event(tx, event, plugins, now));
         }
-        self.run(outbox::fan_out_event(self.tx()?, event, plugins, now))
+        self.run(|tx| outbox::fan_out_event(tx, event, plugins, now))
     }
 
     fn may_start_from_outbox(&self) -> bool {
@@ -267,7 +203,7 @@ impl Tx for PgConn<'_, '_> {
                     .to_owned(),
             ));
         }
-        self.run(outbox::queue_event(self.tx()?, event, plugins, now))
+        self.run(|tx| outbox::queue_event(tx, event, plugins, now))
     }
 
     fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
@@ -275,7 +211,7 @@ impl Tx for PgConn<'_, '_> {
         if event_ids.is_empty() {
             return Ok(());
         }
-        self.run(outbox::leave_outbox(self.tx()?, event_ids))
+        self.run(|tx| outbox::leave_outbox(tx, event_ids))
     }
 
     fn requeue_delivery(
@@ -284,32 +220,21 @@ impl Tx for PgConn<'_, '_> {
         attempts: u32,
         last_error: Option<&str>,
     ) -> Result<()> {
-        self.run(outbox::requeue_delivery(
-            self.tx()?,
-            delivery,
-            attempts,
-            last_error,
-        ))
+        self.run(|tx| outbox::requeue_delivery(tx, delivery, attempts, last_error))
     }
 
     fn may_fan_out(&self) -> Result<bool> {
         match self.cluster {
-            Some(holder) => self.run(leases::claim_fan_out(self.tx()?, holder)),
+            Some(holder) => self.run(|tx| leases::claim_fan_out(tx, holder)),
             None => Ok(true),
         }
     }
 
     fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::start_head(
-                self.tx()?,
-                holder,
-                event_id,
-                plugin,
-                now,
-            ));
+            return self.run(|tx| leases::start_head(tx, holder, event_id, plugin, now));
         }
-        self.run(outbox::start_head(self.tx()?, event_id, plugin, now))
+        self.run(|tx| outbox::start_head(tx, event_id, plugin, now))
     }
 
     fn start_next(
@@ -322,13 +247,7 @@ impl Tx for PgConn<'_, '_> {
         if self.cluster.is_some() {
             return Ok(None);
         }
-        self.run(outbox::start_next(
-            self.tx()?,
-            event_id,
-            plugin,
-            previous,
-            now,
-        ))
+        self.run(|tx| outbox::start_next(tx, event_id, plugin, previous, now))
     }
 
     fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
@@ -337,25 +256,20 @@ impl Tx for PgConn<'_, '_> {
             return Ok(Vec::new());
         }
         if let Some(holder) = self.cluster {
-            return self.run(leases::start_heads(self.tx()?, holder, runs, now));
+            return self.run(|tx| leases::start_heads(tx, holder, runs, now));
         }
-        self.run(outbox::start_runs(self.tx()?, runs, now))
+        self.run(|tx| outbox::start_runs(tx, runs, now))
     }
 
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
-        self.run(outbox::start_delivery(self.tx()?, event_id, plugin))
+        self.run(|tx| outbox::start_delivery(tx, event_id, plugin))
     }
 
     fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::delivery_succeeded(
-                self.tx()?,
-                holder,
-                event_id,
-                plugin,
-            ));
+            return self.run(|tx| leases::delivery_succeeded(tx, holder, event_id, plugin));
         }
-        self.run(outbox::delivery_succeeded(self.tx()?, event_id, plugin))
+        self.run(|tx| outbox::delivery_succeeded(tx, event_id, plugin))
     }
 
     fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
@@ -364,9 +278,9 @@ impl Tx for PgConn<'_, '_> {
             return Ok(Vec::new());
         }
         if let Some(holder) = self.cluster {
-            return self.run(leases::deliveries_succeeded(self.tx()?, holder, deliveries));
+            return self.run(|tx| leases::deliveries_succeeded(tx, holder, deliveries));
         }
-        self.run(outbox::deliveries_succeeded(self.tx()?, deliveries))
+        self.run(|tx| outbox::deliveries_succeeded(tx, deliveries))
     }
 
     fn delivery_failed(
@@ -377,22 +291,18 @@ impl Tx for PgConn<'_, '_> {
         next_attempt_at: Millis,
     ) -> Result<()> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::delivery_returned(
-                self.tx()?,
-                holder,
-                event_id,
-                plugin,
-                Some(error),
-                next_attempt_at,
-            ));
+            return self.run(|tx| {
+                leases::delivery_returned(
+                    tx,
+                    holder,
+                    event_id,
+                    plugin,
+                    Some(error),
+                    next_attempt_at,
+                )
+            });
         }
-        self.run(outbox::delivery_failed(
-            self.tx()?,
-            event_id,
-            plugin,
-            error,
-            next_attempt_at,
-        ))
+        self.run(|tx| outbox::delivery_failed(tx, event_id, plugin, error, next_attempt_at))
     }
 
     fn postpone_delivery(
@@ -402,38 +312,22 @@ impl Tx for PgConn<'_, '_> {
         next_attempt_at: Millis,
     ) -> Result<()> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::delivery_returned(
-                self.tx()?,
-                holder,
-                event_id,
-                plugin,
-                None,
-                next_attempt_at,
-            ));
+            return self.run(|tx| {
+                leases::delivery_returned(tx, holder, event_id, plugin, None, next_attempt_at)
+            });
         }
-        self.run(outbox::postpone_delivery(
-            self.tx()?,
-            event_id,
-            plugin,
-            next_attempt_at,
-        ))
+        self.run(|tx| outbox::postpone_delivery(tx, event_id, plugin, next_attempt_at))
     }
 
     fn recover_in_flight(&self) -> Result<usize> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::recover_own(self.tx()?, holder));
+            return self.run(|tx| leases::recover_own(tx, holder));
         }
-        self.run(outbox::recover_in_flight(self.tx()?))
+        self.run(|tx| outbox::recover_in_flight(tx))
     }
 
     fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64> {
-        self.run(dead_letters::dead_letter(
-            self.tx()?,
-            event_id,
-            plugin,
-            error,
-            now,
-        ))
+        self.run(|tx| dead_letters::dead_letter(tx, event_id, plugin, error, now))
     }
 
     fn dead_letter_unqueued(
@@ -443,35 +337,18 @@ impl Tx for PgConn<'_, '_> {
         reason: &str,
         now: Millis,
     ) -> Result<i64> {
-        self.run(dead_letters::dead_letter_unqueued(
-            self.tx()?,
-            event_id,
-            plugin,
-            reason,
-            now,
-        ))
+        self.run(|tx| dead_letters::dead_letter_unqueued(tx, event_id, plugin, reason, now))
     }
 
     fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize> {
         if let Some(holder) = self.cluster {
-            return self.run(leases::dead_letter_waiting(
-                self.tx()?,
-                holder,
-                plugin,
-                reason,
-                now,
-            ));
+            return self.run(|tx| leases::dead_letter_waiting(tx, holder, plugin, reason, now));
         }
-        self.run(dead_letters::dead_letter_waiting(
-            self.tx()?,
-            plugin,
-            reason,
-            now,
-        ))
+        self.run(|tx| dead_letters::dead_letter_waiting(tx, plugin, reason, now))
     }
 
     fn replay_dead_letter(&self, id: i64, now: Millis) -> Result<DeadLetter> {
-        self.run(dead_letters::replay_dead_letter(self.tx()?, id, now))
+        self.run(|tx| dead_letters::replay_dead_letter(tx, id, now))
     }
 
     fn add_device(
@@ -481,17 +358,11 @@ impl Tx for PgConn<'_, '_> {
         token: &str,
         now: Millis,
     ) -> Result<Device> {
-        self.run(devices::add_device(
-            self.tx()?,
-            user_id,
-            platform,
-            token,
-            now,
-        ))
+        self.run(|tx| devices::add_device(tx, user_id, platform, token, now))
     }
 
     fn remove_device(&self, user_id: &str, token: &str) -> Result<bool> {
-        self.run(devices::remove_device(self.tx()?, user_id, token))
+        self.run(|tx| devices::remove_device(tx, user_id, token))
     }
 
     fn set_timer(
@@ -503,27 +374,19 @@ impl Tx for PgConn<'_, '_> {
         payload: &str,
         now: Millis,
     ) -> Result<()> {
-        self.run(timers::set_timer(
-            self.tx()?,
-            plugin,
-            name,
-            due_at,
-            interval_ms,
-            payload,
-            now,
-        ))
+        self.run(|tx| timers::set_timer(tx, plugin, name, due_at, interval_ms, payload, now))
     }
 
     fn cancel_timer(&self, plugin: &str, name: &str) -> Result<bool> {
-        self.run(timers::cancel_timer(self.tx()?, plugin, name))
+        self.run(|tx| timers::cancel_timer(tx, plugin, name))
     }
 
     fn finish_firing(&self, timer: &Timer, next: Option<Millis>, attempts: u32) -> Result<bool> {
-        self.run(timers::finish_firing(self.tx()?, timer, next, attempts))
+        self.run(|tx| timers::finish_firing(tx, timer, next, attempts))
     }
 
     fn hold_message(&self, new: &NewHeld, now: Millis) -> Result<Outcome<HeldMessage>> {
-        self.run(held::hold_message(self.tx()?, new, now))
+        self.run(|tx| held::hold_message(tx, new, now))
     }
 
     fn decide_held(
@@ -534,18 +397,11 @@ impl Tx for PgConn<'_, '_> {
         reason: Option<&str>,
         now: Millis,
     ) -> Result<HeldMessage> {
-        self.run(held::decide_held(
-            self.tx()?,
-            id,
-            state,
-            decided_by,
-            reason,
-            now,
-        ))
+        self.run(|tx| held::decide_held(tx, id, state, decided_by, reason, now))
     }
 
     fn receipt_counts(&self, message_id: &str) -> Result<ReceiptCounts> {
-        self.run(receipts::receipt_counts(self.tx()?, message_id))
+        self.run(|tx| receipts::receipt_counts(tx, message_id))
     }
 
     fn set_presence(
@@ -555,17 +411,11 @@ impl Tx for PgConn<'_, '_> {
         online: bool,
         now: Millis,
     ) -> Result<PresenceChange> {
-        self.run(presence::set_presence(
-            self.tx()?,
-            user_id,
-            node,
-            online,
-            now,
-        ))
+        self.run(|tx| presence::set_presence(tx, user_id, node, online, now))
     }
 
     fn clear_node_presence(&self, node: &str, now: Millis) -> Result<Vec<PresenceChange>> {
-        self.run(presence::clear_node_presence(self.tx()?, node, now))
+        self.run(|tx| presence::clear_node_presence(tx, node, now))
     }
 
     fn set_role(
@@ -575,13 +425,7 @@ impl Tx for PgConn<'_, '_> {
         role: Role,
         now: Millis,
     ) -> Result<RoleChange> {
-        self.run(roles::set_role(
-            self.tx()?,
-            conversation_id,
-            user_id,
-            role,
-            now,
-        ))
+        self.run(|tx| roles::set_role(tx, conversation_id, user_id, role, now))
     }
 
     fn transfer_owner(
@@ -590,28 +434,23 @@ impl Tx for PgConn<'_, '_> {
         new_owner: &str,
         now: Millis,
     ) -> Result<OwnerChange> {
-        self.run(roles::transfer_owner(
-            self.tx()?,
-            conversation_id,
-            new_owner,
-            now,
-        ))
+        self.run(|tx| roles::transfer_owner(tx, conversation_id, new_owner, now))
     }
 
     fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
-        self.run(bans::add_ban(self.tx()?, new, now))
+        self.run(|tx| bans::add_ban(tx, new, now))
     }
 
     fn remove_ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
-        self.run(bans::remove_ban(self.tx()?, conversation_id, user_id))
+        self.run(|tx| bans::remove_ban(tx, conversation_id, user_id))
     }
 
     fn block_user(&self, blocker: &str, blocked: &str, now: Millis) -> Result<Outcome<Block>> {
-        self.run(blocks::block_user(self.tx()?, blocker, blocked, now))
+        self.run(|tx| blocks::block_user(tx, blocker, blocked, now))
     }
 
     fn unblock_user(&self, blocker: &str, blocked: &str) -> Result<Option<Block>> {
-        self.run(blocks::unblock_user(self.tx()?, blocker, blocked))
+        self.run(|tx| blocks::unblock_user(tx, blocker, blocked))
     }
 
     fn put_plugin_overrides(
@@ -622,13 +461,8 @@ impl Tx for PgConn<'_, '_> {
         now: Millis,
     ) -> Result<PluginOverridesRow> {
         let scope = self.overrides_scope();
-        self.run(plugin_overrides::put_plugin_overrides(
-            self.tx()?,
-            scope,
-            name,
-            disabled,
-            settings,
-            now,
-        ))
+        self.run(|tx| {
+            plugin_overrides::put_plugin_overrides(tx, scope, name, disabled, settings, now)
+        })
     }
 }
