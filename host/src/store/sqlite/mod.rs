@@ -58,6 +58,7 @@ pub mod token_cache;
 pub mod tokens;
 pub(crate) mod unread;
 pub mod users;
+mod wal_vfs;
 pub mod writer;
 
 #[cfg(test)]
