@@ -273,8 +273,11 @@ unsafe extern "C" fn write(
         std::mem::take(&mut wal.commit_page_next)
     };
     if commits {
-        wal.committed_end = offset.saturating_add(i64::from(amount));
-        return wal.flush(methods);
+        let rc = wal.flush(methods);
+        if rc == ffi::SQLITE_OK {
+            wal.committed_end = offset.saturating_add(i64::from(amount));
+        }
+        return rc;
     }
     ffi::SQLITE_OK
 }
