@@ -9,7 +9,9 @@
 //! them together with the operation's event, without naming rusqlite.
 //!
 //! ## Layout
-//! - [`db`]: opening, durability and the read pool; [`writer`]: the writer connection and group commit.
+//! - [`db`]: opening, durability and the read pool; [`writer`]: the writer connection and group commit;
+//!   `wal_vfs`: the VFS the writers open their file through, which writes each commit's WAL frames with
+//!   one system call.
 //! - [`migrations`]: the schema, versioned by `PRAGMA user_version`.
 //! - [`users`]: users, bot users and whether each is active; [`tokens`]: their hashed bearer tokens.
 //! - [`conversations`]: conversations (create, distinct lookup, list, update, delete).

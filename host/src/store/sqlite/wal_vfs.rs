@@ -214,17 +214,19 @@ impl WalFile {
     }
 }
 
-macro_rules! flush_then {
-    ($file:expr, |$methods:ident, $real:ident| $call:expr) => {{
-        // SAFETY: see `parts`.
-        let (wal, $methods) = unsafe { parts($file) };
-        let rc = wal.flush($methods);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let $real = wal.real;
-        $call
-    }};
+/// Writes what is gathered, then calls `method` with the default VFS's methods and file.
+#[allow(unsafe_code)]
+unsafe fn flush_then(
+    file: *mut ffi::sqlite3_file,
+    method: impl FnOnce(&ffi::sqlite3_io_methods, *mut ffi::sqlite3_file) -> c_int,
+) -> c_int {
+    // SAFETY: see `parts`.
+    let (wal, methods) = unsafe { parts(file) };
+    let rc = wal.flush(methods);
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    method(methods, wal.real)
 }
 
 #[allow(unsafe_code)]
@@ -306,58 +308,79 @@ unsafe extern "C" fn read(
     amount: c_int,
     offset: i64,
 ) -> c_int {
-    flush_then!(file, |m, real| match m.xRead {
-        Some(f) => unsafe { f(real, buf, amount, offset) },
-        None => ffi::SQLITE_IOERR_READ,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xRead {
+            Some(f) => f(real, buf, amount, offset),
+            None => ffi::SQLITE_IOERR_READ,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    flush_then!(file, |m, real| match m.xTruncate {
-        Some(f) => unsafe { f(real, size) },
-        None => ffi::SQLITE_IOERR_TRUNCATE,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xTruncate {
+            Some(f) => f(real, size),
+            None => ffi::SQLITE_IOERR_TRUNCATE,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    flush_then!(file, |m, real| match m.xSync {
-        Some(f) => unsafe { f(real, flags) },
-        None => ffi::SQLITE_IOERR_FSYNC,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xSync {
+            Some(f) => f(real, flags),
+            None => ffi::SQLITE_IOERR_FSYNC,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    flush_then!(file, |m, real| match m.xFileSize {
-        Some(f) => unsafe { f(real, size) },
-        None => ffi::SQLITE_IOERR_FSTAT,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xFileSize {
+            Some(f) => f(real, size),
+            None => ffi::SQLITE_IOERR_FSTAT,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    flush_then!(file, |m, real| match m.xLock {
-        Some(f) => unsafe { f(real, level) },
-        None => ffi::SQLITE_OK,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xLock {
+            Some(f) => f(real, level),
+            None => ffi::SQLITE_OK,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    flush_then!(file, |m, real| match m.xUnlock {
-        Some(f) => unsafe { f(real, level) },
-        None => ffi::SQLITE_OK,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xUnlock {
+            Some(f) => f(real, level),
+            None => ffi::SQLITE_OK,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
 unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    flush_then!(file, |m, real| match m.xCheckReservedLock {
-        Some(f) => unsafe { f(real, out) },
-        None => ffi::SQLITE_OK,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xCheckReservedLock {
+            Some(f) => f(real, out),
+            None => ffi::SQLITE_OK,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
@@ -366,10 +389,13 @@ unsafe extern "C" fn file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    flush_then!(file, |m, real| match m.xFileControl {
-        Some(f) => unsafe { f(real, op, arg) },
-        None => ffi::SQLITE_NOTFOUND,
-    })
+    // SAFETY: SQLite's arguments, passed on to the default VFS's method for its file.
+    unsafe {
+        flush_then(file, |m, real| match m.xFileControl {
+            Some(f) => f(real, op, arg),
+            None => ffi::SQLITE_NOTFOUND,
+        })
+    }
 }
 
 #[allow(unsafe_code)]
