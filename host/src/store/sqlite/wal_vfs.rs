@@ -194,15 +194,13 @@ impl WalFile {
         if self.pending.is_empty() {
             return ffi::SQLITE_OK;
         }
-        let Some(write) = methods.xWrite else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
         let Ok(len) = c_int::try_from(self.pending.len()) else {
             return ffi::SQLITE_IOERR_WRITE;
         };
-        // SAFETY: the default VFS's write of our buffer to its file.
+        // SAFETY: our file's default-VFS file, and our buffer of `len` bytes.
         let rc = unsafe {
-            write(
+            write_through(
+                methods,
                 self.real,
                 self.pending.as_ptr().cast::<c_void>(),
                 len,
@@ -211,6 +209,25 @@ impl WalFile {
         };
         self.pending.clear();
         rc
+    }
+}
+
+/// The default VFS's write of `amount` bytes at `buf` to its file `real`.
+///
+/// # Safety
+/// `real` is the default VFS's open file whose methods are `methods`, and `buf` holds `amount` bytes.
+#[allow(unsafe_code)]
+unsafe fn write_through(
+    methods: &ffi::sqlite3_io_methods,
+    real: *mut ffi::sqlite3_file,
+    buf: *const c_void,
+    amount: c_int,
+    offset: i64,
+) -> c_int {
+    match methods.xWrite {
+        // SAFETY: as the caller promised.
+        Some(write) => unsafe { write(real, buf, amount, offset) },
+        None => ffi::SQLITE_IOERR_WRITE,
     }
 }
 
@@ -261,11 +278,8 @@ unsafe extern "C" fn write(
     if !append {
         // A frame rewritten after its commit (SQLite rewrites checksums once the commit frame is
         // written, before it publishes the commit): straight to the file.
-        let Some(write) = methods.xWrite else {
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        // SAFETY: the default VFS's write of SQLite's buffer.
-        return unsafe { write(wal.real, buf, amount, offset) };
+        // SAFETY: our file's default-VFS file, and SQLite's buffer of `amount` bytes.
+        return unsafe { write_through(methods, wal.real, buf, amount, offset) };
     }
     wal.pending.extend_from_slice(bytes);
     let commits = if len == FRAME_HEADER {
