@@ -223,9 +223,10 @@ impl Registry {
         }
         let plugin = self
             .runtime
-            .load_with(
+            .load_hashed(
                 name,
                 &bytes,
+                &hash,
                 settings.limits.clone(),
                 settings.powers.clone(),
             )

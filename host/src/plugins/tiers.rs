@@ -129,7 +129,7 @@ impl Tier {
     pub fn has_compiled(&self, hash: &str) -> bool {
         self.cache
             .as_ref()
-            .is_some_and(|cache| cache.entry_path(hash).exists())
+            .is_some_and(|cache| cache.contains(hash))
     }
 
     /// The compiled form of `bytes` (version `hash`), from the cache or compiled now.
