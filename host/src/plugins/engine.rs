@@ -96,6 +96,11 @@ pub(crate) fn new_engine(
             Instances::Pooled => InstanceAllocationStrategy::Pooling(pool),
             Instances::OnDemand => InstanceAllocationStrategy::OnDemand,
         });
+    if compiler == Compiler::Winch {
+        // Winch compiles the plugin's functions; Cranelift only the trampolines around them (thousands
+        // in CPython), which run for seconds until the optimized code takes over.
+        config.cranelift_opt_level(wasmtime::OptLevel::None);
+    }
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("creating the wasmtime engine ({})", compiler.name()))?;
