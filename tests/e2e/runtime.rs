@@ -311,9 +311,11 @@ fn the_compile_cache_serves_a_second_runtime_and_survives_damage() {
         .runtime
         .load("only_sent", &bytes, PluginLimits::default())
         .expect("first load compiles");
-    let entry = s.runtime.cache().expect("cache").entry_path(plugin.hash());
+    let cache = s.runtime.cache().expect("cache");
+    let entry = cache.entry_path(plugin.hash());
+    // The entry is written behind the compile; `contains` waits for that write.
     assert!(
-        entry.exists(),
+        cache.contains(plugin.hash()) && entry.exists(),
         "the compiled component is stored at {}",
         entry.display()
     );
@@ -332,6 +334,7 @@ fn the_compile_cache_serves_a_second_runtime_and_survives_damage() {
     repaired
         .call(&after_sent(2, "x"))
         .expect("recompiled plugin runs");
+    assert!(cache.contains(plugin.hash()), "the entry was written again");
     assert!(
         std::fs::metadata(&entry).expect("entry").len() > 1000,
         "the damaged entry was replaced"

@@ -84,7 +84,7 @@ impl CompileCache {
     }
 
     /// Whether the cache holds the entry for `content_hash`, once a write of it in progress is done.
-    pub(crate) fn contains(&self, content_hash: &str) -> bool {
+    pub fn contains(&self, content_hash: &str) -> bool {
         let path = self.entry_path(content_hash);
         self.writes.wait_for(&path);
         path.exists()
