@@ -224,14 +224,14 @@ impl Runtime {
         powers: &PluginPowers,
     ) -> Result<Plugin, LoadError> {
         check_header(bytes)?;
-        let hash = content_hash(bytes);
         let limits = running.limits().clone();
         let limiters = running.limiters();
+        // `bytes` are `running`'s (the promotion checked their hash against it): not hashed again.
         self.build(
             &self.optimized,
             running.name(),
             bytes,
-            &hash,
+            running.hash(),
             &limits,
             powers,
             Some(limiters),
