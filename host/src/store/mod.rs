@@ -176,11 +176,12 @@ impl Db {
     }
 
     /// The conversation with `id` ([`Read::get_conversation`]) read on its own: on PostgreSQL one
-    /// statement outside a transaction, one round trip where a read takes three; on SQLite on the
-    /// writer's connection when it is idle ([`sqlite::Db::read_warm`]).
+    /// statement outside a transaction, one round trip where a read takes three; on SQLite remembered
+    /// while nothing but counters changed it ([`sqlite::conversation_cache`]), else read on the writer's
+    /// connection when it is idle ([`sqlite::Db::read_warm`]).
     pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
         match self {
-            Self::Sqlite(db) => db.read_warm(|c| c.get_conversation(id)),
+            Self::Sqlite(db) => db.conversation(id),
             Self::Postgres(db) => db.conversation(id),
         }
     }

@@ -30,12 +30,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
+use super::conversations;
 use super::migrations;
 use super::token_cache::TokenCache;
 use super::tokens;
 use super::wal_vfs;
 use super::writer::{Wait, Writer, Writing};
-use crate::model::Millis;
+use crate::model::{Conversation, Millis};
 use crate::store::AfterCommit;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
@@ -173,6 +174,15 @@ impl Db {
         let hash = tokens::token_hash(token);
         self.tokens.owner(&hash, now, || {
             self.read(|c| tokens::token_owner_by_hash(c, &hash))
+        })
+    }
+
+    /// The conversation with `id`, remembered from an earlier read while nothing but counters changed it
+    /// ([`super::conversation_cache`]), else read on the writer's connection when it is idle
+    /// ([`Db::read_warm`]).
+    pub fn conversation(&self, id: &str) -> Result<Conversation> {
+        self.writer.conversations().conversation(id, || {
+            self.read_warm(|c| conversations::get_conversation(c, id))
         })
     }
 

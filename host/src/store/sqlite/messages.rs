@@ -44,15 +44,19 @@ pub fn send_message(tx: &Writing<'_>, new: &NewMessage, now: Millis) -> Result<O
         Some(id) => id.clone(),
         None => new_id("m_")?,
     };
+    let mut count = tx.prepare_cached(
+        "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?2,
+                                  live_messages = live_messages + 1
+         WHERE id = ?1 RETURNING last_seq",
+    )?;
     let seq: i64 = tx
-        .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_message_id = ?2,
-                                      live_messages = live_messages + 1
-             WHERE id = ?1 RETURNING last_seq",
-        )?
-        .query_row([&new.conversation_id, &id], |r| r.get(0))
-        .optional()?
+        .counters(|| {
+            count
+                .query_row([&new.conversation_id, &id], |r| r.get(0))
+                .optional()
+        })?
         .ok_or_else(|| StoreError::not_found("conversation", &new.conversation_id))?;
+    tx.last_message(&new.conversation_id, &id);
     let (plugin, depth) = match &new.origin {
         Origin::User => (None, None),
         Origin::Plugin { name, depth } => (Some(name.as_str()), Some(*depth)),

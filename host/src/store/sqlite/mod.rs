@@ -32,6 +32,7 @@
 pub mod bans;
 pub mod blocks;
 pub mod checkpoint;
+pub mod conversation_cache;
 pub mod conversations;
 pub mod db;
 pub mod dead_letters;

@@ -19,9 +19,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::Connection;
-use rusqlite::hooks::Action;
-
 use crate::model::Millis;
 use crate::store::error::Result;
 use crate::store::records::TokenOwner;
@@ -44,18 +41,13 @@ pub struct AccountChanges {
 }
 
 impl AccountChanges {
-    /// Watches the writer connection `conn`, whose transactions must then report their end
-    /// ([`AccountChanges::transaction_ended`]).
-    pub fn watch(conn: &Connection) -> Arc<Self> {
-        let changes = Arc::new(Self::default());
-        let hook = Arc::clone(&changes);
-        conn.update_hook(Some(move |_: Action, _: &str, table: &str, _: i64| {
-            if WATCHED.contains(&table) {
-                hook.pending.store(true, Ordering::SeqCst);
-                hook.generation.fetch_add(1, Ordering::SeqCst);
-            }
-        }));
-        changes
+    /// The writer connection's update hook saw a row of `table` change; the writer must then report its
+    /// transaction's end ([`AccountChanges::transaction_ended`]).
+    pub fn row_changed(&self, table: &str) {
+        if WATCHED.contains(&table) {
+            self.pending.store(true, Ordering::SeqCst);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// The writer's transaction committed or rolled back.
@@ -132,6 +124,8 @@ impl TokenCache {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
     use super::*;
     use crate::store::sqlite::testutil::TestDb;
     use crate::store::sqlite::tokens::{issue_token, revoke_token};

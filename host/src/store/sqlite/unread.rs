@@ -40,10 +40,10 @@ pub(crate) use unread_expr;
 /// already counted it in `live_messages` (the same `UPDATE` that gave it its seq); this counts it as the
 /// sender's own, above their read mark.
 pub(crate) fn message_sent(tx: &Writing<'_>, conversation_id: &str, sender_id: &str) -> Result<()> {
-    tx.prepare_cached(
+    let mut count = tx.prepare_cached(
         "UPDATE participants SET own_unread = own_unread + 1 WHERE conversation_id = ?1 AND user_id = ?2",
-    )?
-    .execute([conversation_id, sender_id])?;
+    )?;
+    tx.counters(|| count.execute([conversation_id, sender_id]))?;
     Ok(())
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn messages_read(
     previous: i64,
     target: i64,
 ) -> Result<()> {
-    tx.prepare_cached(
+    let mut read = tx.prepare_cached(
         "UPDATE participants SET last_read_seq = ?4,
              read_live = read_live + (
                  SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?3
@@ -90,8 +90,8 @@ pub(crate) fn messages_read(
                  SELECT count(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?3
                    AND m.seq <= ?4 AND m.sender_id = ?2 AND m.deleted = 0)
          WHERE conversation_id = ?1 AND user_id = ?2",
-    )?
-    .execute(params![conversation_id, user_id, previous, target])?;
+    )?;
+    tx.counters(|| read.execute(params![conversation_id, user_id, previous, target]))?;
     Ok(())
 }
 

@@ -45,6 +45,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::Connection;
 
+use rusqlite::hooks::Action;
+
+use super::conversation_cache::ConversationCache;
 use super::token_cache::AccountChanges;
 use crate::store::AfterCommit;
 use crate::store::error::{Result, StoreError};
@@ -68,6 +71,22 @@ pub enum Wait {
 /// to the connection; the transaction and its savepoint are [`Writer`]'s business.
 pub struct Writing<'c> {
     conn: &'c Connection,
+    conversations: &'c ConversationCache,
+}
+
+impl Writing<'_> {
+    /// Runs `f`, whose changes to conversations and participants are counters only (message counts,
+    /// unread counts, read marks, the last message): the remembered conversations stay valid
+    /// ([`super::conversation_cache`]).
+    pub fn counters<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.conversations.counting(f)
+    }
+
+    /// This write made `message_id` the last message of `conversation_id`: the remembered conversation
+    /// says so once the transaction commits.
+    pub fn last_message(&self, conversation_id: &str, message_id: &str) {
+        self.conversations.last_message(conversation_id, message_id);
+    }
 }
 
 impl Deref for Writing<'_> {
@@ -87,6 +106,8 @@ pub struct Writer {
     waiting: AtomicUsize,
     /// What the transactions change in `users` and `tokens`, for the token cache.
     accounts: Arc<AccountChanges>,
+    /// The conversations remembered, which the transactions' changes keep true.
+    conversations: Arc<ConversationCache>,
 }
 
 #[derive(Debug)]
@@ -149,17 +170,37 @@ impl Outcome {
 impl Writer {
     /// The writer over `conn`, which must be in autocommit mode (no transaction open).
     pub fn new(conn: Connection) -> Self {
-        let accounts = AccountChanges::watch(&conn);
+        let accounts = Arc::new(AccountChanges::default());
+        let conversations = Arc::new(ConversationCache::default());
+        // SQLite has one update hook per connection: it tells both.
+        let (hook_accounts, hook_conversations) =
+            (Arc::clone(&accounts), Arc::clone(&conversations));
+        conn.update_hook(Some(move |_: Action, _: &str, table: &str, _: i64| {
+            hook_accounts.row_changed(table);
+            hook_conversations.row_changed(table);
+        }));
         Writer {
             state: Mutex::new(State { conn, group: None }),
             waiting: AtomicUsize::new(0),
             accounts,
+            conversations,
         }
     }
 
     /// The changes this writer makes to `users` and `tokens`.
     pub fn account_changes(&self) -> Arc<AccountChanges> {
         Arc::clone(&self.accounts)
+    }
+
+    /// The conversations remembered, kept true by this writer.
+    pub fn conversations(&self) -> &ConversationCache {
+        &self.conversations
+    }
+
+    /// The transaction on the connection ended, committed or not.
+    fn transaction_ended(&self, committed: bool) {
+        self.accounts.transaction_ended();
+        self.conversations.transaction_ended(committed);
     }
 
     /// Runs `f` in the write transaction (see the module docs); if it succeeds, the transaction commits
@@ -185,20 +226,29 @@ impl Writer {
             state.group = Some(Group::default());
         }
 
+        let mark = self.conversations.mark();
         let ran = match run(&state.conn, "SAVEPOINT write") {
-            Ok(()) => panic::catch_unwind(AssertUnwindSafe(|| f(&Writing { conn: &state.conn }))),
+            Ok(()) => panic::catch_unwind(AssertUnwindSafe(|| {
+                f(&Writing {
+                    conn: &state.conn,
+                    conversations: &self.conversations,
+                })
+            })),
             Err(e) => Ok(Err(e.into())),
         };
         let ended = match &ran {
             Ok(Ok(_)) => run(&state.conn, "RELEASE write"),
-            _ => run(&state.conn, "ROLLBACK TO write")
-                .and_then(|()| run(&state.conn, "RELEASE write")),
+            _ => {
+                self.conversations.rolled_back_to(mark);
+                run(&state.conn, "ROLLBACK TO write")
+                    .and_then(|()| run(&state.conn, "RELEASE write"))
+            }
         };
         if let Err(e) = ended {
             // The transaction is in a state nobody can vouch for: roll the whole group back.
             let group = state.group.take().unwrap_or_default();
             rollback(&state.conn);
-            self.accounts.transaction_ended();
+            self.transaction_ended(false);
             group.outcome.finish(Err(&e));
             drop(state);
             return (false, finish(ran).and(Err(e.into())));
@@ -241,7 +291,7 @@ impl Writer {
             }
             Err(_) => rollback(&state.conn),
         }
-        self.accounts.transaction_ended();
+        self.transaction_ended(committed.is_ok());
         group.outcome.finish(committed.as_ref().map(|_| ()));
         drop(state);
         // A write that failed reports its own error, whatever became of the others'.

@@ -333,7 +333,14 @@ fn a_read_is_handed_back_unrun_while_a_write_runs_waits_or_holds_its_group_open(
     {
         let mut state = lock(&writer.state);
         run(&state.conn, "BEGIN IMMEDIATE").expect("begin");
-        insert(&Writing { conn: &state.conn }, 2).expect("insert");
+        insert(
+            &Writing {
+                conn: &state.conn,
+                conversations: &writer.conversations,
+            },
+            2,
+        )
+        .expect("insert");
         state.group = Some(Group::default());
     }
     assert!(
