@@ -83,12 +83,18 @@ impl ConversationCache {
         }
     }
 
-    /// Runs `f`, whose changes to watched rows are counters only.
+    /// Runs `f`, whose changes to watched rows are counters only. The rows it changes count again once
+    /// it returns or panics (the writer catches a write's panic and goes on).
     pub fn counting<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Counting<'a>(&'a AtomicBool);
+        impl Drop for Counting<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
         self.counting.store(true, Ordering::SeqCst);
-        let value = f();
-        self.counting.store(false, Ordering::SeqCst);
-        value
+        let _counting = Counting(&self.counting);
+        f()
     }
 
     /// A send in the open transaction made `message_id` the last message of `conversation_id`.

@@ -173,8 +173,13 @@ fn a_read_that_a_commit_overtook_is_not_remembered() -> Result<()> {
         Some("m3")
     );
     assert_eq!(reads.get(), 3);
-    // Counters and other tables do not.
+    // Counters and other tables do not; a counter statement that panicked leaves changes counting.
     cache.counting(|| cache.row_changed("participants"));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cache.counting(|| panic!("a counter statement panicked"))
+    }));
+    assert!(panicked.is_err());
+    assert!(!cache.counting.load(Ordering::SeqCst));
     cache.row_changed("messages");
     cache.transaction_ended(true);
     cache.conversation("c", read("m3"))?;

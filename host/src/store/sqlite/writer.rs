@@ -44,7 +44,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::Connection;
-
 use rusqlite::hooks::Action;
 
 use super::conversation_cache::ConversationCache;
