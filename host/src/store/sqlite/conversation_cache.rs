@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::table_changes::TableChanges;
 use crate::model::Conversation;
 use crate::store::error::Result;
 
@@ -41,17 +42,14 @@ pub const MAX_ENTRIES: usize = 4_096;
 pub const MAX_PARTICIPANTS: usize = 250_000;
 
 /// The tables a conversation is read from.
-const WATCHED: [&str; 2] = ["conversations", "participants"];
+const WATCHED: &[&str] = &["conversations", "participants"];
 
 /// Remembered conversations, and what the writer connection changes in them. Shared by the writer, which
 /// reports changes, and the database, which reads through it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConversationCache {
-    /// Bumped by every change to a watched row that is not a counter, and again at the end of the
-    /// transaction that made it.
-    generation: AtomicU64,
-    /// A change to a watched row was made in the writer's open transaction.
-    pending: AtomicBool,
+    /// Changes to watched rows that are not counters.
+    changes: TableChanges,
     /// A counter statement runs ([`Writing::counters`]).
     counting: AtomicBool,
     /// Bumped by every patch applied, so a read that a patch overtook is not remembered.
@@ -74,12 +72,23 @@ struct Entry {
     conversation: Conversation,
 }
 
+impl Default for ConversationCache {
+    fn default() -> Self {
+        Self {
+            changes: TableChanges::watching(WATCHED),
+            counting: AtomicBool::new(false),
+            patched: AtomicU64::new(0),
+            patches: Mutex::default(),
+            entries: Mutex::default(),
+        }
+    }
+}
+
 impl ConversationCache {
     /// The update hook saw a row of `table` change.
     pub fn row_changed(&self, table: &str) {
-        if WATCHED.contains(&table) && !self.counting.load(Ordering::SeqCst) {
-            self.pending.store(true, Ordering::SeqCst);
-            self.generation.fetch_add(1, Ordering::SeqCst);
+        if !self.counting.load(Ordering::SeqCst) {
+            self.changes.row_changed(table);
         }
     }
 
@@ -124,9 +133,7 @@ impl ConversationCache {
             }
             self.patched.fetch_add(1, Ordering::SeqCst);
         }
-        if self.pending.swap(false, Ordering::SeqCst) {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-        }
+        self.changes.transaction_ended();
     }
 
     /// The conversation `id`: the remembered one if still true, else what `read` returns (remembered).
@@ -135,7 +142,7 @@ impl ConversationCache {
         id: &str,
         read: impl FnOnce() -> Result<Conversation>,
     ) -> Result<Conversation> {
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.changes.generation();
         let patched = self.patched.load(Ordering::SeqCst);
         {
             let entries = lock(&self.entries);
@@ -151,8 +158,7 @@ impl ConversationCache {
         let mut entries = lock(&self.entries);
         // Under the lock patches land with: a read that one overtook, or that a change overtook, may
         // predate it.
-        if self.generation.load(Ordering::SeqCst) == generation
-            && self.patched.load(Ordering::SeqCst) == patched
+        if self.changes.generation() == generation && self.patched.load(Ordering::SeqCst) == patched
         {
             let size = conversation.participant_ids.len();
             if entries.by_id.len() >= MAX_ENTRIES || entries.participants + size > MAX_PARTICIPANTS

@@ -56,6 +56,7 @@ pub mod reactions;
 pub mod receipts;
 pub mod roles;
 mod seam;
+pub mod table_changes;
 pub mod timers;
 pub mod token_cache;
 pub mod tokens;

@@ -3,7 +3,7 @@
 //! Every request checks its bearer token, and the read that did it was 7-9% of the server's CPU per
 //! message sent (BENCHMARKS.md, problem 17). A remembered owner is used only while it is still true:
 //! - **Revocation stays immediate.** SQLite's update hook on the writer connection sees every row of
-//!   `users` and `tokens` that changes ([`AccountChanges`]); each change bumps a generation, and the writer
+//!   `users` and `tokens` that changes ([`TableChanges`]); each change bumps a generation, and the writer
 //!   bumps it again once that transaction ended, committed or rolled back, so an owner read from a
 //!   snapshot taken before the commit is not trusted after it. An owner is used only under the generation
 //!   it was read at. A revoked token, a deactivated user, a new token's `last_used_at`: all are read anew.
@@ -16,9 +16,9 @@
 //! may share one database, and none would see the others' changes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::table_changes::TableChanges;
 use crate::model::Millis;
 use crate::store::error::Result;
 use crate::store::records::TokenOwner;
@@ -30,42 +30,12 @@ pub const TTL_MS: Millis = 1_000;
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// The tables a token's owner is read from.
-const WATCHED: [&str; 2] = ["users", "tokens"];
-
-/// Changes to the rows of `users` and `tokens` made on the writer connection, as a generation.
-#[derive(Debug, Default)]
-pub struct AccountChanges {
-    generation: AtomicU64,
-    /// A change was made in the writer's open transaction.
-    pending: AtomicBool,
-}
-
-impl AccountChanges {
-    /// The writer connection's update hook saw a row of `table` change; the writer must then report its
-    /// transaction's end ([`AccountChanges::transaction_ended`]).
-    pub fn row_changed(&self, table: &str) {
-        if WATCHED.contains(&table) {
-            self.pending.store(true, Ordering::SeqCst);
-            self.generation.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    /// The writer's transaction committed or rolled back.
-    pub fn transaction_ended(&self) {
-        if self.pending.swap(false, Ordering::SeqCst) {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-}
+pub const ACCOUNT_TABLES: &[&str] = &["users", "tokens"];
 
 /// Token owners by the hash of their token (the raw token is not kept).
 #[derive(Debug)]
 pub struct TokenCache {
-    changes: Arc<AccountChanges>,
+    changes: Arc<TableChanges>,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
@@ -78,7 +48,7 @@ struct Entry {
 
 impl TokenCache {
     /// An empty memory, trusting what `changes` has not seen change.
-    pub fn new(changes: Arc<AccountChanges>) -> Self {
+    pub fn new(changes: Arc<TableChanges>) -> Self {
         Self {
             changes,
             entries: Mutex::new(HashMap::new()),
@@ -184,7 +154,7 @@ mod tests {
 
     #[test]
     fn unknown_tokens_are_not_remembered_and_a_full_memory_starts_over() -> Result<()> {
-        let cache = TokenCache::new(Arc::new(AccountChanges::default()));
+        let cache = TokenCache::new(Arc::new(TableChanges::watching(ACCOUNT_TABLES)));
         let mut reads = 0;
         for _ in 0..2 {
             assert!(

@@ -47,7 +47,8 @@ use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
 use super::conversation_cache::ConversationCache;
-use super::token_cache::AccountChanges;
+use super::table_changes::TableChanges;
+use super::token_cache::ACCOUNT_TABLES;
 use crate::store::AfterCommit;
 use crate::store::error::{Result, StoreError};
 
@@ -104,7 +105,7 @@ pub struct Writer {
     /// open for it (a dispatcher round queued behind a send then commits both).
     waiting: AtomicUsize,
     /// What the transactions change in `users` and `tokens`, for the token cache.
-    accounts: Arc<AccountChanges>,
+    accounts: Arc<TableChanges>,
     /// The conversations remembered, which the transactions' changes keep true.
     conversations: Arc<ConversationCache>,
 }
@@ -169,7 +170,7 @@ impl Outcome {
 impl Writer {
     /// The writer over `conn`, which must be in autocommit mode (no transaction open).
     pub fn new(conn: Connection) -> Self {
-        let accounts = Arc::new(AccountChanges::default());
+        let accounts = Arc::new(TableChanges::watching(ACCOUNT_TABLES));
         let conversations = Arc::new(ConversationCache::default());
         // SQLite has one update hook per connection: it tells both.
         let (hook_accounts, hook_conversations) =
@@ -187,7 +188,7 @@ impl Writer {
     }
 
     /// The changes this writer makes to `users` and `tokens`.
-    pub fn account_changes(&self) -> Arc<AccountChanges> {
+    pub fn account_changes(&self) -> Arc<TableChanges> {
         Arc::clone(&self.accounts)
     }
 
