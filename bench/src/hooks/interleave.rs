@@ -27,7 +27,17 @@ pub struct Variant<'a> {
 impl<'a> Variant<'a> {
     /// A variant timed here, one event at a time; `event` gets a new event id (from 1) each time. A failed
     /// event (a call preempted past its time budget, say) is kept as a sample and counted.
-    pub fn per_event(label: &str, mut event: impl FnMut(u64) -> anyhow::Result<()> + 'a) -> Self {
+    pub fn per_event(label: &str, event: impl FnMut(u64) -> anyhow::Result<()> + 'a) -> Self {
+        Self::per_event_prepared(label, || {}, event)
+    }
+
+    /// [`Variant::per_event`] with `prepare` run before each event, outside its time (to leave the caches
+    /// cold, say).
+    pub fn per_event_prepared(
+        label: &str,
+        mut prepare: impl FnMut() + 'a,
+        mut event: impl FnMut(u64) -> anyhow::Result<()> + 'a,
+    ) -> Self {
         let mut id = 0;
         Variant {
             label: label.to_owned(),
@@ -35,6 +45,7 @@ impl<'a> Variant<'a> {
                 let mut samples = Samples::with_capacity(n);
                 for _ in 0..n {
                     id += 1;
+                    prepare();
                     let start = Instant::now();
                     let result = event(id);
                     samples.push(start.elapsed());

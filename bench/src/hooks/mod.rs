@@ -13,6 +13,7 @@
 //! compare-and-swap, two increments and a set) in Rust, C, Python and JavaScript.
 
 mod bare;
+mod cold;
 pub mod extism;
 mod interleave;
 mod parts;

@@ -1,7 +1,9 @@
 //! Section 1c: where an event's time goes. The pieces of section 1a measured one by one: the mask alone,
 //! the KV increment alone (as the chathooks KV store does it, and with its statements prepared once), and
-//! each hook alone through the bare wasmtime call and through the runtime.
+//! each hook alone through the bare wasmtime call and through the runtime, in a loop and with the core's
+//! caches cold ([`super::cold`]).
 
+use super::cold::Evictor;
 use super::interleave::{Variant, interleave};
 use super::{Calls, bare::Bare, load, runtime};
 use crate::guests::RustGuests;
@@ -73,6 +75,10 @@ fn after(plugin: &Plugin, calls: &mut Calls, id: u64) -> anyhow::Result<()> {
     }
 }
 
+/// Plugins loaded from the same file as separate versions, like the end-to-end section's copies of the
+/// bench guest: each has its own compiled code, instances and memory.
+const IN_TURN: usize = 5;
+
 /// Section 1c.
 pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
     eprintln!("[1c] where the time goes");
@@ -82,7 +88,14 @@ pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
     let bare = RefCell::new(Bare::load(&guests.bench_hooks)?);
     let rt = runtime()?;
     let plugin = load(&rt, &guests.bench_hooks)?;
+    let in_turn = (0..IN_TURN)
+        .map(|_| load(&rt, &guests.bench_hooks))
+        .collect::<anyhow::Result<Vec<Plugin>>>()?;
+    let evictor = RefCell::new(Evictor::new());
+    let evict = || evictor.borrow_mut().evict();
     let (before_calls, mut after_calls, fresh_calls) = (Calls::new(), Calls::new(), Calls::new());
+    let mut cold_after_calls = Calls::new();
+    let (mut before_turn, mut after_turn) = (0, 0);
     let variants = vec![
         Variant::per_event("mask", |_| {
             black_box(logic::mask(black_box(payload::BODY)));
@@ -100,6 +113,20 @@ pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
         Variant::per_event("bare after", |id| bare.borrow_mut().after_only(id)),
         Variant::per_event("runtime before", |_| before(&plugin, &before_calls)),
         Variant::per_event("runtime after", |id| after(&plugin, &mut after_calls, id)),
+        Variant::per_event_prepared("bare before cold", evict, |_| {
+            bare.borrow_mut().before_only()
+        }),
+        Variant::per_event_prepared("runtime before cold", evict, |_| {
+            before(&plugin, &before_calls)
+        }),
+        Variant::per_event_prepared("runtime before cold, in turn", evict, |_| {
+            before_turn = (before_turn + 1) % IN_TURN;
+            before(&in_turn[before_turn], &before_calls)
+        }),
+        Variant::per_event_prepared("runtime after cold, in turn", evict, |id| {
+            after_turn = (after_turn + 1) % IN_TURN;
+            after(&in_turn[after_turn], &mut cold_after_calls, id)
+        }),
         Variant::per_event("runtime before fresh", |_| {
             plugin.discard_idle_instances();
             before(&plugin, &fresh_calls)
@@ -113,6 +140,10 @@ pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
         "bare wasmtime: after-hook alone (includes the KV increment)",
         "runtime: before-hook alone",
         "runtime: after-hook alone (includes the KV increment)",
+        "bare wasmtime: before-hook alone, caches cold",
+        "runtime: before-hook alone, caches cold",
+        "runtime: before-hook, caches cold, five plugins in turn",
+        "runtime: after-hook, caches cold, five plugins in turn (includes the KV increment)",
         "runtime: before-hook alone, fresh instance (instantiate + call + drop)",
     ];
     let results = interleave(variants, budget);
@@ -126,6 +157,13 @@ pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
     );
     s.intro.push(
         "The pieces of 1a one by one, on the same inputs (bench guest, 3 participants).".to_owned(),
+    );
+    s.intro.push(
+        "\"Caches cold\": 8 MiB written before each call (outside its time), as in a server, where a \
+         request's HTTP, SQLite and the other plugins run between two calls to one plugin; \"five \
+         plugins in turn\": five copies of the bench guest, each with its own code and memory, called one \
+         after the other, as the end-to-end section's plugins are."
+            .to_owned(),
     );
     for (label, samples) in &rows {
         s.row(vec![
@@ -141,6 +179,20 @@ pub fn run(guests: &RustGuests, budget: Duration) -> anyhow::Result<Section> {
         100.0 * p50(1) / (p50(0) + p50(1)),
         fmt_us(p50(1)),
         fmt_us(p50(2)),
+    ));
+    s.note(format!(
+        "with caches cold a before-hook call costs {} µs on the bare call and {} µs through the runtime \
+         ({:.1}x its {} µs in a loop), {} µs with five plugins in turn ({:.1}x); an after-hook {} µs \
+         ({:.1}x): in a server, the work between two calls to one plugin leaves its caches as cold \
+         (BENCHMARKS.md, problem 25)",
+        fmt_us(p50(7)),
+        fmt_us(p50(8)),
+        p50(8) / p50(5),
+        fmt_us(p50(5)),
+        fmt_us(p50(9)),
+        p50(9) / p50(5),
+        fmt_us(p50(10)),
+        p50(10) / p50(6),
     ));
     Ok(s)
 }
