@@ -51,18 +51,8 @@ fn start_once(dirs: &Dirs, flags: &[&str], optimized: bool) -> anyhow::Result<St
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(async {
-            loop {
-                let compilers = api.compilers().await?;
-                if compilers.len() >= PLUGINS && compilers.iter().all(|(_, c)| c == "cranelift") {
-                    return Ok::<_, anyhow::Error>(Some(t0.elapsed()));
-                }
-                if t0.elapsed() > Duration::from_secs(120) {
-                    return Ok(None);
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })?
+        rt.block_on(api.all_optimized(PLUGINS, Duration::from_secs(120)))?
+            .then(|| t0.elapsed())
     } else {
         None
     };

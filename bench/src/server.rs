@@ -131,6 +131,23 @@ impl Api {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Polls `GET /v1/admin/plugins` until at least `plugins` plugins run, every one on Cranelift's code
+    /// (a fresh data folder compiles them at start: Winch's code serves first, Cranelift's is swapped in
+    /// from a background compile); `false` if that takes longer than `patience`.
+    pub async fn all_optimized(&self, plugins: usize, patience: Duration) -> anyhow::Result<bool> {
+        let start = std::time::Instant::now();
+        loop {
+            let compilers = self.compilers().await?;
+            if compilers.len() >= plugins && compilers.iter().all(|(_, c)| c == "cranelift") {
+                return Ok(true);
+            }
+            if start.elapsed() > patience {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The compiler each plugin runs on (`GET /v1/admin/plugins`), by name.
     pub async fn compilers(&self) -> anyhow::Result<Vec<(String, String)>> {
         let plugins = self.get("/v1/admin/plugins", ADMIN_KEY).await?;
