@@ -45,6 +45,11 @@ use report::Section;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The server's allocator: the bench runs the server as itself, so it allocates as `chathooks` does
+/// (see `chathooks::allocator`).
+#[global_allocator]
+static ALLOCATOR: chathooks::allocator::Allocator = chathooks::allocator::Allocator;
+
 /// Benchmarks of chathooks: prints a Markdown report of every section.
 #[derive(Parser)]
 #[command(about)]

@@ -22,8 +22,9 @@
 //! - [`api`]: the REST and WebSocket API (axum routers per resource, errors, OpenAPI document).
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`server`]: shared state, the router, serving with graceful shutdown; [`config`]: its settings;
-//!   [`clock`]: where time is read (a manual clock in tests).
+//!   [`clock`]: where time is read (a manual clock in tests); [`allocator`]: the binaries' memory allocator.
 
+pub mod allocator;
 pub mod api;
 pub mod blocking;
 pub mod cases;

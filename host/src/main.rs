@@ -4,6 +4,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The server's allocator (see `chathooks::allocator`).
+#[global_allocator]
+static ALLOCATOR: chathooks::allocator::Allocator = chathooks::allocator::Allocator;
+
 /// chathooks: a chat server extended by WebAssembly hooks.
 #[derive(Parser)]
 #[command(version, about)]

@@ -9,6 +9,7 @@
 //! - `languages_server`: a Rust, Python, JavaScript and C plugin pair loaded at once in one server, each
 //!   acting on the same message.
 //! - `new`: `chathooks new` starters in every language build and pass their own case files.
+//! - `server_allocator`: the binary allocates through jemalloc, configured as `chathooks::allocator` says.
 //! - `server_api`: the REST API: the authorization table, the OpenAPI document, users and tokens.
 //! - `server_errors`: bad input (malformed, empty, wrong types, oversize) and the error shape.
 //! - `server_durability`: the `serve` binary killed with SIGKILL mid-stream and restarted; admin key;
@@ -76,6 +77,7 @@ mod sandbox_metrics;
 mod sandbox_support;
 mod sandbox_warmup;
 mod server_all_read;
+mod server_allocator;
 mod server_api;
 mod server_durability;
 mod server_errors;
