@@ -10,7 +10,7 @@
 //! ## Why not the system's
 //! A send with five plugins allocates and frees a few hundred blocks on several threads (the request's,
 //! the dispatcher's rounds, the rows of after-hook calls). A profile of the end-to-end benchmark at 16
-//! clients (BENCHMARKS.md, problem 25) found glibc's `malloc` and `free` at about 50 µs of the server's
+//! clients (BENCHMARKS.md, problem 26) found glibc's `malloc` and `free` at about 50 µs of the server's
 //! 375 µs of CPU per message with plugins, 30 of them in what plugins add, much of it in glibc's slow
 //! paths (`malloc_consolidate`, `unlink_chunk`). With jemalloc, configured as below, six runs each
 //! alternating: 16 clients +8% messages/s without plugins and +10% with, one client within the noise.
@@ -18,7 +18,7 @@
 //! ## The configuration ([`MALLOC_CONF`])
 //! jemalloc's defaults keep a cache per thread of up to 32 KiB blocks and four arenas per core. A server
 //! holding 1,000 WebSocket connections runs some 70 threads (most of them the blocking pool's, idle), and
-//! those defaults made it resident in 104-107 MiB against glibc's 61. Small thread caches (blocks up to
+//! those defaults made it resident in 100-107 MiB against glibc's 61. Small thread caches (blocks up to
 //! 1 KiB, a few of each size) and one arena per core (`percpu_arena`: a thread allocates from the arena
 //! of the core it runs on, however many threads there are) bring it to 59 MiB while keeping the gain
 //! (with the default thread caches the gain was about the same, so the caches' size is not what pays).
