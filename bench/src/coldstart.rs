@@ -3,6 +3,7 @@
 //! server's resident memory right after.
 
 use crate::guests::{RustGuests, distinct_copy};
+use crate::proc::Resident;
 use crate::report::Section;
 use crate::server::{Api, Dirs, Server};
 use crate::stats::{Samples, fmt_ms};
@@ -17,7 +18,7 @@ pub const PLUGINS: usize = 20;
 /// One start: until the first answer, and the memory then.
 struct Start {
     serving: Duration,
-    rss_kib: u64,
+    memory: Resident,
     /// Tiered: until every plugin ran on Cranelift's code.
     optimized: Option<Duration>,
 }
@@ -45,7 +46,10 @@ fn start_once(dirs: &Dirs, flags: &[&str], optimized: bool) -> anyhow::Result<St
     let serving = t0.elapsed();
     // Let work that follows the first answer (the dispatcher's first round) settle before reading memory.
     std::thread::sleep(Duration::from_millis(200));
-    let rss_kib = server.child.rss_kib().context("reading VmRSS")?;
+    let memory = server
+        .child
+        .resident()
+        .context("reading the server's memory from /proc")?;
     let optimized = if optimized {
         let api = Api::new(&server.base)?;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -58,7 +62,7 @@ fn start_once(dirs: &Dirs, flags: &[&str], optimized: bool) -> anyhow::Result<St
     };
     Ok(Start {
         serving,
-        rss_kib,
+        memory,
         optimized,
     })
 }
@@ -112,13 +116,16 @@ pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
             "to first answer p50 ms",
             "max ms",
             "VmRSS after start MiB",
+            "of it private (RssAnon) MiB",
             "all on optimized code p50 ms",
         ],
     );
     s.intro.push(format!(
         "From spawning `chathooks serve` to its first `200` from `GET /healthz`, {rounds} rounds. The {PLUGINS} \
          plugins are the five Rust guests (bench guest and the four examples), four distinct copies of each \
-         (a custom section makes every copy a new compile-cache entry)."
+         (a custom section makes every copy a new compile-cache entry). Memory is read 200 ms after the \
+         first answer: VmRSS counts the executable's pages mapped in (their number depends on the binary's \
+         size and on the page cache: a binary just built or copied maps more), RssAnon only the server's own."
     ));
     for (label, plugins, starts) in [
         ("new data folder (databases created)", 0, &none_new),
@@ -141,9 +148,11 @@ pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
                 .map(|s| s.serving.as_secs_f64() * 1e6)
                 .collect(),
         );
-        let mut rss: Vec<u64> = starts.iter().map(|s| s.rss_kib).collect();
-        rss.sort_unstable();
-        let rss_mib = rss.get(rss.len() / 2).copied().unwrap_or(0) as f64 / 1024.0;
+        let median_mib = |kib: fn(&Resident) -> u64| {
+            let mut all: Vec<u64> = starts.iter().map(|s| kib(&s.memory)).collect();
+            all.sort_unstable();
+            all.get(all.len() / 2).copied().unwrap_or(0) as f64 / 1024.0
+        };
         let optimized = Samples::from_micros(
             starts
                 .iter()
@@ -156,7 +165,8 @@ pub fn run(guests: &RustGuests, rounds: usize) -> anyhow::Result<Section> {
             plugins.to_string(),
             fmt_ms(times.p50()),
             fmt_ms(times.percentile(100.0)),
-            format!("{rss_mib:.0}"),
+            format!("{:.0}", median_mib(|r| r.total_kib)),
+            format!("{:.1}", median_mib(|r| r.private_kib)),
             if optimized.is_empty() {
                 "—".to_owned()
             } else {

@@ -80,7 +80,7 @@ pub fn run(members: usize, repeats: usize) -> anyhow::Result<Section> {
         })
     })?;
     let result = measure(&server.base, &audience, dir.path(), repeats)?;
-    let rss = server.child.rss_kib();
+    let memory = server.child.resident();
     let last = Samples::from_micros(result.last);
     let first = Samples::from_micros(result.first);
     let post = Samples::from_micros(result.post);
@@ -108,11 +108,13 @@ pub fn run(members: usize, repeats: usize) -> anyhow::Result<Section> {
         fmt_ms(first.p50()),
         fmt_ms(post.p50()),
     ]);
-    if let Some(kib) = rss {
+    if let Some(memory) = memory {
         s.note(format!(
-            "server resident memory with {} WebSocket connections: {:.0} MiB",
+            "server resident memory with {} WebSocket connections: {:.0} MiB (VmRSS), {:.0} MiB of it \
+             private (RssAnon)",
             result.receivers,
-            kib as f64 / 1024.0
+            memory.total_kib as f64 / 1024.0,
+            memory.private_kib as f64 / 1024.0
         ));
     }
     s.note(target(

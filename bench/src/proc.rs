@@ -135,6 +135,11 @@ impl Child {
     pub fn rss_kib(&self) -> Option<u64> {
         rss_kib(self.pid())
     }
+
+    /// Resident memory of the process, all of it and its own, if readable.
+    pub fn resident(&self) -> Option<Resident> {
+        resident(self.pid())
+    }
 }
 
 impl Drop for Child {
@@ -146,12 +151,33 @@ impl Drop for Child {
 
 /// `VmRSS` of process `pid` in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    resident(pid).map(|r| r.total_kib)
+}
+
+/// A process's resident memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy)]
+pub struct Resident {
+    /// All of it (`VmRSS`), KiB. It counts the pages of the executable mapped in, which depend on how
+    /// large the binary is and on the page cache (a binary just written maps more of them).
+    pub total_kib: u64,
+    /// The process's own (`RssAnon`), KiB: heap, stacks, plugin instances; what its work costs.
+    pub private_kib: u64,
+}
+
+/// The resident memory of process `pid`, if readable.
+pub fn resident(pid: u32) -> Option<Resident> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse().ok())
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse().ok())
+    };
+    Some(Resident {
+        total_kib: field("VmRSS:")?,
+        private_kib: field("RssAnon:")?,
+    })
 }
 
 /// Clock ticks per second of the times in `/proc/<pid>/stat` (`USER_HZ`): 100 on every Linux

@@ -452,6 +452,18 @@ async fn every_route_is_in_the_openapi_document() {
         doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
         "{doc}"
     );
+    // Written on the first request and kept: the second answer is the same JSON document.
+    let again = server
+        .http
+        .get(format!("{}/v1/openapi.json", server.base))
+        .send()
+        .await
+        .expect("GET /v1/openapi.json");
+    assert_eq!(
+        again.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/json"[..])
+    );
+    assert_eq!(again.json::<Value>().await.ok().as_ref(), Some(&doc));
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     let template = |path: &str| {
         path.replace("{conv}", "{id}")

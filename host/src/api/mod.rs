@@ -111,11 +111,9 @@ fn finish_document(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
 /// The API router over `state`: every route, the body limit, JSON 404/405 answers, and the request
 /// counter of `/metrics` (by route template, so it sees the matched route).
 pub fn router(state: AppState) -> Router {
-    let (router, doc) = routes().split_for_parts();
     let body_limit = state.body_limit;
     let metrics = state.metrics.clone();
-    router
-        .layer(axum::Extension(std::sync::Arc::new(finish_document(&doc))))
+    Router::from(routes())
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -2,9 +2,11 @@
 //! the handlers' `#[utoipa::path]` annotations by `utoipa_axum` (see [`super::routes`]), each input
 //! field's rule added by [`super::contract`]; served as JSON.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
-use axum::{Extension, Json};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use bytes::Bytes;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -57,8 +59,11 @@ pub fn base() -> utoipa::openapi::OpenApi {
 /// This document, as JSON.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
-pub async fn openapi_json(
-    Extension(doc): Extension<Arc<serde_json::Value>>,
-) -> Json<serde_json::Value> {
-    Json((*doc).clone())
+pub async fn openapi_json() -> impl IntoResponse {
+    let text = DOCUMENT.get_or_init(|| Bytes::from(super::openapi_document().to_string()));
+    ([(CONTENT_TYPE, "application/json")], text.clone())
 }
+
+/// The document as JSON text, written on its first request: the same for every server of a process, and
+/// writing it takes milliseconds a start need not pay (BENCHMARKS.md, problem 27).
+static DOCUMENT: OnceLock<Bytes> = OnceLock::new();

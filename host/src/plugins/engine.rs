@@ -81,7 +81,10 @@ pub(crate) fn new_engine(
         .max_component_instance_size(MAX_CORE_INSTANCE_SIZE)
         .max_memories_per_component(64)
         .max_tables_per_component(64)
-        .max_memory_size(MAX_MEMORY_BYTES);
+        .max_memory_size(MAX_MEMORY_BYTES)
+        // Execution stacks are for calls on fibers (wasmtime's async support), which plugins never make:
+        // a pool of them costs an `mprotect` per guard page at every start (BENCHMARKS.md, problem 27).
+        .total_stacks(0);
 
     let mut config = Config::new();
     config
