@@ -162,21 +162,25 @@ impl InstanceRecipe {
     }
 
     /// The KV and power contexts of an instance on `side`.
-    fn host_contexts(&self, side: HostSide) -> wasmtime::Result<(KvCtx, PowerCtxs)> {
-        let (kv, powers, services) = match side {
-            HostSide::Real => (self.kv.clone(), self.powers.clone(), self.services.clone()),
-            HostSide::Inert => (
-                Arc::new(KvStore::open_in_memory().map_err(wasmtime::Error::msg)?),
-                Arc::new(PluginPowers::default()),
-                ServicesSlot::default(),
-            ),
-        };
+    fn host_contexts(&self, side: HostSide) -> (KvCtx, PowerCtxs) {
         let quota = KvQuota {
             max_keys: self.limits.kv_max_keys,
             max_bytes: self.limits.kv_max_bytes,
         };
-        Ok((
-            KvCtx::new(self.name.clone(), kv, quota),
+        let (kv, powers, services) = match side {
+            HostSide::Real => (
+                KvCtx::new(self.name.clone(), self.kv.clone(), quota),
+                self.powers.clone(),
+                self.services.clone(),
+            ),
+            HostSide::Inert => (
+                KvCtx::throwaway(self.name.clone(), quota),
+                Arc::new(PluginPowers::default()),
+                ServicesSlot::default(),
+            ),
+        };
+        (
+            kv,
             PowerCtxs::new(
                 &self.name,
                 &powers,
@@ -184,7 +188,7 @@ impl InstanceRecipe {
                 &self.power_limiter,
                 self.on_timer.is_some(),
             ),
-        ))
+        )
     }
 
     /// [`InstanceRecipe::instantiate`] with the host of `side`.
@@ -204,7 +208,7 @@ impl InstanceRecipe {
                 stderr.clone(),
             ))
             .build();
-        let (kv, powers) = self.host_contexts(side)?;
+        let (kv, powers) = self.host_contexts(side);
         let state = PluginState {
             wasi,
             table: ResourceTable::new(),
@@ -249,15 +253,14 @@ impl InstanceRecipe {
 impl WarmInstance {
     /// Gives an instance created [`HostSide::Inert`] the plugin's own host (KV, grants, log), as if it had
     /// been created with it, with no calls counted.
-    pub(crate) fn arm(&mut self, recipe: &InstanceRecipe) -> wasmtime::Result<()> {
-        let (kv, powers) = recipe.host_contexts(HostSide::Real)?;
+    pub(crate) fn arm(&mut self, recipe: &InstanceRecipe) {
+        let (kv, powers) = recipe.host_contexts(HostSide::Real);
         let state = self.store.data_mut();
         state.kv = kv;
         state.powers = powers;
         self.quiet.unmute();
         self.stderr.take();
         self.calls = 0;
-        Ok(())
     }
 }
 
