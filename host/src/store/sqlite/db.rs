@@ -31,10 +31,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::conversations;
+use super::file;
 use super::migrations;
 use super::token_cache::TokenCache;
 use super::tokens;
-use super::wal_vfs;
 use super::writer::{Wait, Writer, Writing};
 use crate::model::{Conversation, Millis};
 use crate::store::AfterCommit;
@@ -97,7 +97,7 @@ impl Db {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let mut writer = wal_vfs::open_writer(&path)?;
+        let mut writer = file::open_writer(&path)?;
         // journal_mode is stored in the file; setting it every open is cheap and repairs a file that was
         // switched back by a tool.
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

@@ -75,7 +75,7 @@ macro_rules! live {
 impl SqliteKv {
     /// Open (and create if needed) the KV table in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Self, KvError> {
-        let conn = super::wal_vfs::open_writer(path)?;
+        let conn = super::file::open_writer(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "wal_autocheckpoint", FALLBACK_AUTOCHECKPOINT_PAGES)?;

@@ -38,6 +38,7 @@ pub mod db;
 pub mod dead_letters;
 pub mod devices;
 pub mod events;
+mod file;
 pub mod held;
 pub mod kv;
 pub mod kv_quota;
