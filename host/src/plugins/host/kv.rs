@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// are committed.
 pub struct KvCtx {
     plugin: Arc<str>,
-    store: Backing,
+    backing: Backing,
     quota: KvQuota,
     commit: Commit,
 }
@@ -42,7 +42,7 @@ impl KvCtx {
     pub(crate) fn new(plugin: Arc<str>, store: Arc<KvStore>, quota: KvQuota) -> Self {
         KvCtx {
             plugin,
-            store: Backing::Shared(store),
+            backing: Backing::Shared(store),
             quota,
             commit: Commit::Now,
         }
@@ -53,7 +53,7 @@ impl KvCtx {
     pub(crate) fn throwaway(plugin: Arc<str>, quota: KvQuota) -> Self {
         KvCtx {
             plugin,
-            store: Backing::Throwaway(None),
+            backing: Backing::Throwaway(None),
             quota,
             commit: Commit::Now,
         }
@@ -97,7 +97,7 @@ fn guest_error(err: KvError) -> Error {
 impl Host for KvCtx {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
         check_key(&key)?;
-        self.store
+        self.backing
             .store()?
             .get(&self.plugin, &key)
             .map_err(guest_error)
@@ -106,7 +106,7 @@ impl Host for KvCtx {
     fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), Error> {
         check_key(&key)?;
         check_value(&value)?;
-        self.store
+        self.backing
             .store()?
             .set_within(&self.plugin, self.quota, self.commit, &key, &value, ttl_ms)
             .map_err(guest_error)
@@ -114,14 +114,14 @@ impl Host for KvCtx {
 
     fn delete(&mut self, key: String) -> Result<bool, Error> {
         check_key(&key)?;
-        self.store
+        self.backing
             .store()?
             .delete_with(&self.plugin, &key, self.commit)
             .map_err(guest_error)
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, Error> {
-        self.store
+        self.backing
             .store()?
             .list_keys(&self.plugin, &prefix)
             .map_err(guest_error)
@@ -137,7 +137,7 @@ impl Host for KvCtx {
         if let Some(value) = &new {
             check_value(value)?;
         }
-        self.store
+        self.backing
             .store()?
             .compare_and_swap_within(
                 &self.plugin,
@@ -152,7 +152,7 @@ impl Host for KvCtx {
 
     fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
         check_key(&key)?;
-        self.store
+        self.backing
             .store()?
             .increment_within(&self.plugin, self.quota, self.commit, &key, delta)
             .map_err(guest_error)

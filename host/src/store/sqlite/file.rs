@@ -3,9 +3,9 @@
 //!
 //! ## Why 1 KiB pages
 //! Every page a transaction changes is appended to the write-ahead log whole at its commit, and checksummed
-//! and copied into the page cache there. A send changes about ten pages, each by a few dozen bytes (the
+//! and copied into the page cache there. A send changes about nine pages, each by a few dozen bytes (the
 //! tails of the messages, events and audience tables and their indexes, the conversation's counters): with
-//! SQLite's default 4 KiB pages a commit wrote some 40 KiB for under a kilobyte of changes, and at one
+//! SQLite's default 4 KiB pages a commit wrote some 36 KiB for under a kilobyte of changes, and at one
 //! client every send is a commit of its own. With 1 KiB pages the same commit writes a quarter of that; the
 //! trees are a level deeper, which reads from memory hardly notice. Measured end to end in BENCHMARKS.md,
 //! problem 28 (1 KiB was the best of 512, 1,024, 2,048 and 4,096).
