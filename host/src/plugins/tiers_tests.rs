@@ -83,7 +83,9 @@ fn a_new_version_starts_on_winch_moves_to_cranelift_and_a_restart_starts_there()
     ));
     assert_eq!(tiered.promote("x", &bytes), Promoted::Superseded);
 
-    // A restart finds Cranelift's code in the cache: no Winch step.
+    // A restart finds Cranelift's code in the cache: no Winch step. The first server is gone by then, and
+    // a server that stops finishes writing its cache entries (they are written on threads of their own).
+    drop((first, now, tiered));
     let restarted = registry(dir.path(), Compilers::Tiered);
     restarted.load_file(&path);
     assert_eq!(
