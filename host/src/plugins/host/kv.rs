@@ -158,3 +158,30 @@ impl Host for KvCtx {
             .map_err(guest_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const QUOTA: KvQuota = KvQuota {
+        max_keys: 10,
+        max_bytes: 1 << 20,
+    };
+
+    /// A throwaway context keeps what its calls write, and nothing reaches the server's store.
+    #[test]
+    fn a_throwaway_context_keeps_its_writes_to_itself() {
+        let server = Arc::new(KvStore::open_in_memory().unwrap());
+        let mut real = KvCtx::new("p".into(), server.clone(), QUOTA);
+        let mut throwaway = KvCtx::throwaway("p".into(), QUOTA);
+        assert_eq!(throwaway.get("k".into()).unwrap(), None);
+        throwaway.set("k".into(), b"v".to_vec(), None).unwrap();
+        assert_eq!(throwaway.increment("n".into(), 2).unwrap(), 2);
+        assert_eq!(throwaway.get("k".into()).unwrap(), Some(b"v".to_vec()));
+        assert_eq!(throwaway.list_keys(String::new()).unwrap(), ["k", "n"]);
+        assert!(server.dump("p").unwrap().is_empty());
+        assert_eq!(real.get("k".into()).unwrap(), None);
+    }
+}
