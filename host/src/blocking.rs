@@ -1,10 +1,32 @@
 //! Blocking work (store calls, plugin calls) run from async code without stalling the runtime's other
 //! tasks.
+//!
+//! ## In place, and who runs the worker's other tasks meanwhile
+//! On the multi-threaded runtime the server runs, blocking work runs on the async worker whose task asked
+//! for it, which saves the trip to a blocking-pool thread and back (BENCHMARKS.md, problem 17). The
+//! worker's other tasks go on in one of two ways:
+//! - **When the work is alone** (no other blocking work of this process is running, and the runtime has
+//!   another worker), they stay where they are: the other worker, idle or not, steals them as it steals
+//!   any task. This is the common case under light load, one request at a time.
+//! - **Otherwise** they are handed to another thread first (`block_in_place`): with several requests
+//!   blocking at once (waiting for the store's writer, say), both workers could otherwise sit in
+//!   blocking work while requests wait to be read.
+//!
+//! The hand-over wakes a thread to take the worker's tasks, which finds them taken back when the work
+//! was short: thread switches on every request that cost one client a sixth of its send rate
+//! (BENCHMARKS.md, problem 29). Staying has one cost: a task this worker woke just before, which tokio keeps in a slot of the
+//! worker that no other worker takes, waits until the blocking work ends. So blocking work that waits
+//! for a task of the runtime (an HTTP request spawned on it) must wait through [`wait_on_runtime`],
+//! which hands the tasks over first.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// Blocking work of this process running now ([`run`]), in place or handed over.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Why blocking work returned no value.
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +53,23 @@ impl NotFinished {
 
 /// Runs `f`, which blocks, from async code, and returns what it returned or why it did not.
 ///
-/// On the multi-threaded runtime the server runs, `f` runs in place and the worker's other tasks move to
-/// another thread (`block_in_place`): that saves the trip to a blocking-pool thread and back, a wake-up
-/// each way, on every request (BENCHMARKS.md, problem 17). Other futures of the calling task (a `join!`)
-/// wait meanwhile. Elsewhere (a single-threaded runtime, as in tests) `f` runs on the blocking pool.
+/// On the multi-threaded runtime the server runs, `f` runs in place, its worker's other tasks left to
+/// the other worker when `f` is alone and handed to another thread otherwise (see the module's docs).
+/// Other futures of the calling task (a `join!`) wait meanwhile. Elsewhere (a single-threaded runtime,
+/// as in tests) `f` runs on the blocking pool.
 pub async fn run<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, NotFinished> {
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        return tokio::task::block_in_place(|| panic::catch_unwind(AssertUnwindSafe(f)))
-            .map_err(|payload| NotFinished::panicked(&*payload));
+    let handle = Handle::current();
+    if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
+        let running = Running::enter(handle.metrics().num_workers());
+        let ran = if running.alone {
+            panic::catch_unwind(AssertUnwindSafe(f))
+        } else {
+            tokio::task::block_in_place(|| panic::catch_unwind(AssertUnwindSafe(f)))
+        };
+        drop(running);
+        return ran.map_err(|payload| NotFinished::panicked(&*payload));
     }
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         if e.is_panic() {
@@ -51,9 +80,125 @@ pub async fn run<T: Send + 'static>(
     })
 }
 
+/// Runs `wait`, which waits for work of the runtime's tasks (an HTTP request spawned on it), from
+/// blocking work. Blocking work that runs alone keeps its worker's tasks, among them, in the slot no
+/// other worker takes, a task it just spawned: so on a worker the tasks are handed to another thread
+/// first (`block_in_place`). Anywhere else (a blocking-pool thread, a thread of its own, blocking work
+/// already handed over) `wait` just runs.
+pub fn wait_on_runtime<T>(wait: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
+    }
+}
+
+/// One piece of blocking work counted in [`RUNNING`] while it runs.
+struct Running {
+    /// Nothing else was running and the runtime has another worker: the worker keeps its tasks.
+    alone: bool,
+}
+
+impl Running {
+    /// Counts one more piece of blocking work, on a runtime of `workers` workers.
+    fn enter(workers: usize) -> Self {
+        let alone = workers >= 2
+            && RUNNING
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+        if !alone {
+            RUNNING.fetch_add(1, Ordering::AcqRel);
+        }
+        Running { alone }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
     use super::*;
+
+    /// Longer than any of these tests takes when it passes; what a test that would hang waits instead.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// Spawns, from the calling worker, a task that sends `value`, and returns where it arrives. A task
+    /// spawned from a worker starts in the slot of that worker that no other worker takes.
+    fn spawn_sender(value: u8) -> mpsc::Receiver<u8> {
+        let (tx, rx) = mpsc::channel();
+        tokio::spawn(async move {
+            let _ = tx.send(value);
+        });
+        rx
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn with_one_worker_its_tasks_run_while_blocking_work_waits_for_them() {
+        let got = tokio::spawn(async {
+            let sent = spawn_sender(1);
+            run(move || sent.recv_timeout(PATIENCE).ok()).await.ok()
+        })
+        .await
+        .ok();
+        assert_eq!(got, Some(Some(Some(1))), "the worker's task ran meanwhile");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_work_beside_other_blocking_work_hands_its_tasks_over() {
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let first = tokio::spawn(run(move || {
+            let _ = started_tx.send(());
+            released.recv_timeout(PATIENCE).is_ok()
+        }));
+        let started = tokio::task::spawn_blocking(move || started.recv_timeout(PATIENCE).is_ok());
+        assert_eq!(started.await.ok(), Some(true), "the first work started");
+        // The first work holds one worker; this task runs on the other, which must hand its tasks over.
+        let second = tokio::spawn(async {
+            let sent = spawn_sender(2);
+            run(move || sent.recv_timeout(PATIENCE).ok()).await.ok()
+        })
+        .await
+        .ok();
+        let _ = release.send(());
+        assert_eq!(
+            second,
+            Some(Some(Some(2))),
+            "the second work's task ran meanwhile"
+        );
+        assert_eq!(first.await.ok().and_then(Result::ok), Some(true));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_work_alone_can_wait_for_a_task_it_spawned() {
+        let got = tokio::spawn(run(|| {
+            let sent = spawn_sender(3);
+            wait_on_runtime(|| sent.recv_timeout(PATIENCE).ok())
+        }))
+        .await
+        .ok()
+        .and_then(Result::ok);
+        assert_eq!(got, Some(Some(3)));
+    }
+
+    #[test]
+    fn off_the_runtime_waiting_on_it_just_waits() {
+        assert_eq!(wait_on_runtime(|| 4), 4);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a runtime");
+        let on_pool = runtime.block_on(runtime.spawn_blocking(|| wait_on_runtime(|| 5)));
+        assert_eq!(on_pool.ok(), Some(5));
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn in_place_it_returns_the_value_and_a_panic_as_an_error() {

@@ -1,5 +1,6 @@
 //! Outbound HTTP through `webhook-bridge`: a granted local server gets the CometChat-shaped, signed
-//! payload; a server the manifest does not grant gets nothing and the plugin's call is denied. The same
+//! payload; a server the manifest does not grant gets nothing and the plugin's call is denied; a
+//! before-hook (`flood`'s `fetch`) makes its request inline with the send and gets the answer. The same
 //! over HTTPS with a certificate authority made in the test: trusted through `http_ca`, a certificate
 //! from an unknown issuer or for another name is refused and the plugin is told it was the certificate;
 //! the push gateway over HTTPS; a bad CA file stops the server.
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chathooks::powers::hmac::signature;
-use chathooks_tests::{example, temp_dir};
+use chathooks_tests::{example, fixture, temp_dir};
 use serde_json::json;
 
 use crate::powers_support::{PluginFile, Recorder, TestCa, plugins_folder, server_on};
@@ -133,6 +134,33 @@ async fn waiting_for_an_answer_does_not_count_against_the_time_budget() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(slow.received().len(), 1, "delivered once, not retried");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_before_hook_gets_its_answer_inline_with_the_send() {
+    let target = Recorder::start().await;
+    let dir = temp_dir();
+    plugins_folder(
+        dir.path(),
+        &[PluginFile {
+            wasm: fixture("flood"),
+            name: "flood",
+            manifest: Some(format!("[grants]\nhttp_hosts = [\"{}\"]\n", target.addr)),
+        }],
+    );
+    let server = server_on(dir.path(), |_| {}).await;
+    let alice = server.user("alice").await;
+    let conv = server.conversation(&alice, &[]).await;
+    // The request is spawned on the server's runtime from the send's blocking work, which waits for it:
+    // a send running on an async worker that kept the spawned task to itself would wait out the timeout.
+    for i in 0..3 {
+        let url = target.url(&format!("/inline/{i}"));
+        let sent = server.send(&alice, &conv, &format!("fetch {url}")).await;
+        assert_eq!(sent["body"], json!("fetched 200"), "{sent}");
+    }
+    let paths: Vec<String> = target.received().into_iter().map(|r| r.uri).collect();
+    assert_eq!(paths, ["/inline/0", "/inline/1", "/inline/2"]);
     server.stop().await;
 }
 

@@ -1,8 +1,9 @@
 //! The server's outbound HTTP client for the `http` power and the push gateway.
 //!
-//! A plugin's request arrives on the plugin call's blocking thread. It is spawned onto the server's tokio
-//! runtime and the thread waits for the answer on a channel: this works from any thread (it never starts
-//! a runtime inside a runtime, unlike `Handle::block_on` from an async worker), and the wait is bounded by
+//! A plugin's request arrives in the plugin call's blocking work. It is spawned onto the server's tokio
+//! runtime and the call waits for the answer on a channel: this works from any thread (it never starts
+//! a runtime inside a runtime, unlike `Handle::block_on` from an async worker; on a worker the wait
+//! hands the worker's tasks over first, [`crate::blocking::wait_on_runtime`]), and the wait is bounded by
 //! the request's own timeout.
 //!
 //! `https://` URLs are spoken over TLS (rustls; what it trusts and how its failures read: [`super::tls`]).
@@ -60,7 +61,8 @@ impl HttpClient {
         &self.client
     }
 
-    /// Makes `request` and waits for it. Blocking: call from a blocking thread.
+    /// Makes `request` and waits for it. Blocking: call from blocking work ([`crate::blocking::run`]) or a
+    /// blocking thread.
     pub fn send_blocking(&self, request: OutboundRequest) -> Result<InboundResponse, HttpFailure> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let timeout = request.timeout;
@@ -69,7 +71,7 @@ impl HttpClient {
             let result = tokio::time::timeout(timeout, send(&client, request)).await;
             let _ = tx.send(result.unwrap_or(Err(HttpFailure::Timeout)));
         });
-        rx.recv_timeout(timeout + WAIT_MARGIN)
+        crate::blocking::wait_on_runtime(|| rx.recv_timeout(timeout + WAIT_MARGIN))
             .unwrap_or(Err(HttpFailure::Timeout))
     }
 }
