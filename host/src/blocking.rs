@@ -14,12 +14,19 @@
 //!
 //! The hand-over wakes a thread to take the worker's tasks, which finds them taken back when the work
 //! was short: thread switches on every request that cost one client a sixth of its send rate
-//! (BENCHMARKS.md, problem 29). Staying has one cost: a task this worker woke just before, which tokio keeps in a slot of the
-//! worker that no other worker takes, waits until the blocking work ends. So blocking work that waits
-//! for a task of the runtime (an HTTP request spawned on it) must wait through [`wait_on_runtime`],
-//! which hands the tasks over first.
+//! (BENCHMARKS.md, problem 29).
+//!
+//! ## What blocking work in place must not do
+//! A worker running blocking work in place is still inside the runtime. Two things break there:
+//! starting a runtime (`Handle::block_on`, which panics; WASI's streams and polls do it for every
+//! plugin that writes to stderr or waits on a pollable) and waiting for a task of the runtime (tokio
+//! keeps a task woken or spawned from a worker in a slot of that worker that no other worker takes).
+//! Work that may do either runs through [`off_worker`], which hands the worker's tasks over first, as
+//! for work that is not alone: every plugin call does ([`crate::plugins::Plugin`]), and the
+//! before-hook chain once for all its calls.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,6 +34,11 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// Blocking work of this process running now ([`run`]), in place or handed over.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Whether this thread is a worker running blocking work in place, its tasks not handed over.
+    static IN_PLACE: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Why blocking work returned no value.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +76,10 @@ pub async fn run<T: Send + 'static>(
     if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
         let running = Running::enter(handle.metrics().num_workers());
         let ran = if running.alone {
-            panic::catch_unwind(AssertUnwindSafe(f))
+            IN_PLACE.set(true);
+            let ran = panic::catch_unwind(AssertUnwindSafe(f));
+            IN_PLACE.set(false);
+            ran
         } else {
             tokio::task::block_in_place(|| panic::catch_unwind(AssertUnwindSafe(f)))
         };
@@ -80,18 +95,24 @@ pub async fn run<T: Send + 'static>(
     })
 }
 
-/// Runs `wait`, which waits for work of the runtime's tasks (an HTTP request spawned on it), from
-/// blocking work. Blocking work that runs alone keeps its worker's tasks, among them, in the slot no
-/// other worker takes, a task it just spawned: so on a worker the tasks are handed to another thread
-/// first (`block_in_place`). Anywhere else (a blocking-pool thread, a thread of its own, blocking work
-/// already handed over) `wait` just runs.
-pub fn wait_on_runtime<T>(wait: impl FnOnce() -> T) -> T {
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(wait)
-        }
-        _ => wait(),
+/// Runs `f`, blocking work that may block on the runtime (start one with `Handle::block_on`, or wait for
+/// one of its tasks), from other blocking work. On a worker running blocking work in place ([`run`]) the
+/// worker's tasks are handed to another thread first (`block_in_place`), once for all of `f`; anywhere
+/// else (work already handed over, a blocking-pool thread, a thread of its own) `f` just runs.
+pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    if !IN_PLACE.get() {
+        return f();
     }
+    /// Marks the thread in place again once `f` is done, even if it panicked.
+    struct BackInPlace;
+    impl Drop for BackInPlace {
+        fn drop(&mut self) {
+            IN_PLACE.set(true);
+        }
+    }
+    IN_PLACE.set(false);
+    let _back = BackInPlace;
+    tokio::task::block_in_place(f)
 }
 
 /// One piece of blocking work counted in [`RUNNING`] while it runs.
@@ -178,10 +199,10 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn blocking_work_alone_can_wait_for_a_task_it_spawned() {
+    async fn blocking_work_alone_can_wait_for_a_task_it_spawned_off_the_worker() {
         let got = tokio::spawn(run(|| {
             let sent = spawn_sender(3);
-            wait_on_runtime(|| sent.recv_timeout(PATIENCE).ok())
+            off_worker(|| sent.recv_timeout(PATIENCE).ok())
         }))
         .await
         .ok()
@@ -189,15 +210,31 @@ mod tests {
         assert_eq!(got, Some(Some(3)));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_work_alone_can_start_a_runtime_off_the_worker_as_wasi_does() {
+        let got = tokio::spawn(run(|| {
+            let inner = off_worker(|| Handle::current().block_on(async { 4 }));
+            // Back in place afterwards: a second piece goes off the worker again.
+            let again = off_worker(|| Handle::current().block_on(async { 5 }));
+            (inner, again)
+        }))
+        .await
+        .ok()
+        .and_then(Result::ok);
+        assert_eq!(got, Some((4, 5)));
+    }
+
     #[test]
-    fn off_the_runtime_waiting_on_it_just_waits() {
-        assert_eq!(wait_on_runtime(|| 4), 4);
+    fn elsewhere_off_the_worker_just_runs() {
+        assert_eq!(off_worker(|| 6), 6);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
             .expect("a runtime");
-        let on_pool = runtime.block_on(runtime.spawn_blocking(|| wait_on_runtime(|| 5)));
-        assert_eq!(on_pool.ok(), Some(5));
+        let on_pool = runtime.block_on(
+            runtime.spawn_blocking(|| off_worker(|| Handle::current().block_on(async { 7 }))),
+        );
+        assert_eq!(on_pool.ok(), Some(7));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

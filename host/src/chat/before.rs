@@ -32,8 +32,35 @@ pub struct DraftContent {
 /// plugins that export it, as [`Registry::ordered`](crate::plugins::registry::Registry::ordered) returns
 /// them. The caller takes that snapshot first so it builds the hook's arguments (the participants with
 /// their unread counts) only when the chain is not empty. `make_call` builds the hook call around the
-/// current draft. Blocking.
+/// current draft. Blocking; off the async worker once for the whole chain
+/// ([`crate::blocking::off_worker`]), not once per plugin.
 pub fn run_chain(
+    chain: &[LoadedPlugin],
+    hook: Hook,
+    conversation_id: &str,
+    sender: &User,
+    origin: &Origin,
+    content: DraftContent,
+    make_call: impl Fn(Draft) -> HookCall,
+) -> Result<Chained, ChatError> {
+    if chain.is_empty() {
+        return Ok(Chained::Send(content));
+    }
+    crate::blocking::off_worker(|| {
+        chain_here(
+            chain,
+            hook,
+            conversation_id,
+            sender,
+            origin,
+            content,
+            make_call,
+        )
+    })
+}
+
+/// [`run_chain`] on this thread.
+fn chain_here(
     chain: &[LoadedPlugin],
     hook: Hook,
     conversation_id: &str,

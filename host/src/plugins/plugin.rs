@@ -122,8 +122,17 @@ impl Plugin {
 
     /// Runs `f` on a warm instance (an idle one, or a new one), then keeps the instance for the next call
     /// unless the call failed (its memory may be half-updated), it has served its share of calls, or
-    /// enough instances are idle already. The pool's lock is never held during a call.
+    /// enough instances are idle already. The pool's lock is never held during a call. Off the async
+    /// worker ([`crate::blocking::off_worker`]): WASI's streams and polls start a runtime of their own.
     fn with_instance<T>(
+        &self,
+        f: impl FnOnce(&mut WarmInstance, &InstanceRecipe) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        crate::blocking::off_worker(|| self.with_instance_here(f))
+    }
+
+    /// [`Plugin::with_instance`] on this thread.
+    fn with_instance_here<T>(
         &self,
         f: impl FnOnce(&mut WarmInstance, &InstanceRecipe) -> Result<T, CallError>,
     ) -> Result<T, CallError> {

@@ -3,7 +3,7 @@
 //! A plugin's request arrives in the plugin call's blocking work. It is spawned onto the server's tokio
 //! runtime and the call waits for the answer on a channel: this works from any thread (it never starts
 //! a runtime inside a runtime, unlike `Handle::block_on` from an async worker; on a worker the wait
-//! hands the worker's tasks over first, [`crate::blocking::wait_on_runtime`]), and the wait is bounded by
+//! hands the worker's tasks over first, [`crate::blocking::off_worker`]), and the wait is bounded by
 //! the request's own timeout.
 //!
 //! `https://` URLs are spoken over TLS (rustls; what it trusts and how its failures read: [`super::tls`]).
@@ -71,7 +71,7 @@ impl HttpClient {
             let result = tokio::time::timeout(timeout, send(&client, request)).await;
             let _ = tx.send(result.unwrap_or(Err(HttpFailure::Timeout)));
         });
-        crate::blocking::wait_on_runtime(|| rx.recv_timeout(timeout + WAIT_MARGIN))
+        crate::blocking::off_worker(|| rx.recv_timeout(timeout + WAIT_MARGIN))
             .unwrap_or(Err(HttpFailure::Timeout))
     }
 }
