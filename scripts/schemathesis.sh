@@ -124,6 +124,10 @@ cd "$work"
 # parsing at once (hypothesis describes its strategies' lambdas with `ast.parse`) can fail one of them with
 # "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905), a crash of the tool
 # that reads as a failed run. Seen once in CI with two workers; one costs about a minute more.
+# hypothesis's `large_base_example` health check is off: it refused, once in CI, to fuzz
+# `POST /v1/conversations/{id}/messages` because the smallest example its strategy drew for that run was
+# "too large", a judgement on the generator's draw, not on the API (the same document had passed every
+# CI run before it).
 st_run() {
   "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" \
     --checks all \
@@ -132,6 +136,7 @@ st_run() {
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-150}" \
     --workers 1 \
     --generation-database none \
+    --suppress-health-check large_base_example \
     --no-color \
     "$@"
 }

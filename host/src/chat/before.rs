@@ -32,7 +32,8 @@ pub struct DraftContent {
 /// plugins that export it, as [`Registry::ordered`](crate::plugins::registry::Registry::ordered) returns
 /// them. The caller takes that snapshot first so it builds the hook's arguments (the participants with
 /// their unread counts) only when the chain is not empty. `make_call` builds the hook call around the
-/// current draft. Blocking; off the async worker once for the whole chain
+/// current draft. Blocking; in place on an async worker when every plugin of the chain
+/// [`calls_in_place`](crate::plugins::Plugin::calls_in_place), else off it once for the whole chain
 /// ([`crate::blocking::off_worker`]), not once per plugin.
 pub fn run_chain(
     chain: &[LoadedPlugin],
@@ -43,8 +44,16 @@ pub fn run_chain(
     content: DraftContent,
     make_call: impl Fn(Draft) -> HookCall,
 ) -> Result<Chained, ChatError> {
-    if chain.is_empty() {
-        return Ok(Chained::Send(content));
+    if chain.iter().all(|loaded| loaded.plugin.calls_in_place()) {
+        return chain_here(
+            chain,
+            hook,
+            conversation_id,
+            sender,
+            origin,
+            content,
+            make_call,
+        );
     }
     crate::blocking::off_worker(|| {
         chain_here(

@@ -64,7 +64,7 @@ impl ResourceLimiter for MemoryLimiter {
 /// Everything one instance's store holds. Each host interface sees only its own field.
 pub(crate) struct PluginState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     limiter: MemoryLimiter,
     /// The time budget of the call under way (read by the epoch-deadline callback).
     budget: CallBudget,
@@ -113,6 +113,9 @@ pub(crate) struct InstanceRecipe {
     pub(crate) power_limiter: Arc<PowerLimiter>,
     /// Where `on-timer` lives, if the plugin exports it.
     pub(crate) on_timer: Option<TimerIndices>,
+    /// Whether its calls may run on an async worker in place: it imports no WASI interface that blocks on
+    /// a runtime unwrapped ([`super::host::wasi_io::calls_in_place`]).
+    pub(crate) in_place: bool,
 }
 
 /// The host an instance is created with: the plugin's own (KV, grants, log), or an inert one for a
@@ -153,6 +156,7 @@ impl InstanceRecipe {
             services: self.services.clone(),
             power_limiter: self.power_limiter.clone(),
             on_timer: self.on_timer.clone(),
+            in_place: self.in_place,
         }
     }
 

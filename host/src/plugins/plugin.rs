@@ -123,12 +123,23 @@ impl Plugin {
     /// Runs `f` on a warm instance (an idle one, or a new one), then keeps the instance for the next call
     /// unless the call failed (its memory may be half-updated), it has served its share of calls, or
     /// enough instances are idle already. The pool's lock is never held during a call. Off the async
-    /// worker ([`crate::blocking::off_worker`]): WASI's streams and polls start a runtime of their own.
+    /// worker ([`crate::blocking::off_worker`]) unless the plugin [`Plugin::calls_in_place`].
     fn with_instance<T>(
         &self,
         f: impl FnOnce(&mut WarmInstance, &InstanceRecipe) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
+        if self.calls_in_place() {
+            return self.with_instance_here(f);
+        }
         crate::blocking::off_worker(|| self.with_instance_here(f))
+    }
+
+    /// Whether its calls may run on an async worker running blocking work in place: it imports no WASI
+    /// interface whose functions block on a runtime unwrapped (sockets, files; see
+    /// `plugins/host/wasi_io.rs`). Python and JavaScript components import them; Rust and C plugins
+    /// built with the SDK do not.
+    pub fn calls_in_place(&self) -> bool {
+        self.inner.recipe.in_place
     }
 
     /// [`Plugin::with_instance`] on this thread.

@@ -273,6 +273,12 @@ impl Runtime {
         } else {
             None
         };
+        let in_place = super::host::wasi_io::calls_in_place(
+            component
+                .component_type()
+                .imports(&tier.engine)
+                .map(|(name, _)| name),
+        );
         let name: Arc<str> = Arc::from(name);
         let (power_limiter, log_limiter) = match limiters {
             Some(Limiters { power, log }) => (power, log),
@@ -293,6 +299,7 @@ impl Runtime {
             services: self.services.clone(),
             power_limiter,
             on_timer,
+            in_place,
         };
         // Warmed before the registry swaps it in (see `warmup.rs`).
         let first = recipe.first_instances(&tier.engine, hooks).map_err(|err| {
