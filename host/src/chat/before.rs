@@ -44,18 +44,7 @@ pub fn run_chain(
     content: DraftContent,
     make_call: impl Fn(Draft) -> HookCall,
 ) -> Result<Chained, ChatError> {
-    if chain.iter().all(|loaded| loaded.plugin.calls_in_place()) {
-        return chain_here(
-            chain,
-            hook,
-            conversation_id,
-            sender,
-            origin,
-            content,
-            make_call,
-        );
-    }
-    crate::blocking::off_worker(|| {
+    let run = || {
         chain_here(
             chain,
             hook,
@@ -65,7 +54,12 @@ pub fn run_chain(
             content,
             make_call,
         )
-    })
+    };
+    if chain.iter().all(|loaded| loaded.plugin.calls_in_place()) {
+        run()
+    } else {
+        crate::blocking::off_worker(run)
+    }
 }
 
 /// [`run_chain`] on this thread.

@@ -48,6 +48,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     added
 }
 
+/// The wrapped `wasi:io` of a plugin's store: its resource table.
 fn off_worker_io(state: &mut PluginState) -> OffWorker<'_> {
     OffWorker(&mut state.table)
 }
