@@ -64,7 +64,7 @@ impl ResourceLimiter for MemoryLimiter {
 /// Everything one instance's store holds. Each host interface sees only its own field.
 pub(crate) struct PluginState {
     wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
+    table: ResourceTable,
     limiter: MemoryLimiter,
     /// The time budget of the call under way (read by the epoch-deadline callback).
     budget: CallBudget,

@@ -10,6 +10,7 @@
 //! (BENCHMARKS.md, problem 29).
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::WasiView;
 use wasmtime_wasi::p2::bindings::sync::io::poll::{self, Pollable};
 use wasmtime_wasi::p2::bindings::sync::io::streams::{self, InputStream, OutputStream};
 use wasmtime_wasi::p2::{StreamError, StreamResult};
@@ -50,7 +51,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
 
 /// The wrapped `wasi:io` of a plugin's store: its resource table.
 fn off_worker_io(state: &mut PluginState) -> OffWorker<'_> {
-    OffWorker(&mut state.table)
+    OffWorker(state.ctx().table)
 }
 
 /// Selects the wrapped `wasi:io` out of a plugin's store.
