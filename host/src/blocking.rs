@@ -22,8 +22,8 @@
 //! plugin that writes to stderr or waits on a pollable) and waiting for a task of the runtime (tokio
 //! keeps a task woken or spawned from a worker in a slot of that worker that no other worker takes).
 //! Work that may do either runs through [`off_worker`], which hands the worker's tasks over first, as
-//! for work that is not alone: WASI's functions that start a runtime (`plugins/host/wasi_io.rs`), the
-//! `http` power's wait, and the calls of a plugin importing WASI interfaces not wrapped that way (the
+//! for work that is not alone: WASI's functions that start a runtime (`plugins/host/wasi/`), the
+//! `http` power's wait, and the calls of a plugin importing interfaces not wrapped that way (the
 //! before-hook chain once for all its calls; [`crate::plugins::Plugin::calls_in_place`]).
 
 use std::any::Any;

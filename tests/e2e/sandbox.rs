@@ -13,7 +13,8 @@ use chathooks::clock::ManualClock;
 use serde_json::Value;
 
 use crate::sandbox_support::{
-    DEADLINE, backlog, dead_letters, healthy, plugin, plugin_until, recorded_all, write_manifest,
+    DEADLINE, backlog, dead_letters, healthy, plugin, plugin_until, recorded_all, settled,
+    write_manifest,
 };
 use crate::server_support::{TestServer, str_field};
 
@@ -139,6 +140,40 @@ async fn each_misbehaviour_fails_only_the_offender() {
         recorded_all(&server, "recorder", &ids).await;
         server.stop().await;
     }
+}
+
+/// A plugin asking WASI for sockets or files is refused each, and asking breaks nothing: the send that
+/// ran the hook (on the request's worker, in place) stores what the plugin made of the refusals.
+/// wasmtime-wasi runs these functions on a runtime of their own, which panicked on a worker in place
+/// before they were wrapped (`plugins/host/wasi/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_reach_outside_its_sandbox_and_trying_breaks_nothing() {
+    let plugins = [
+        chathooks_tests::fixture("recorder"),
+        chathooks_tests::fixture("hostile"),
+    ];
+    let server = TestServer::with_config(&plugins, |config| {
+        write_manifest(&config.plugins_dir, "hostile", HOSTILE_MANIFEST);
+    })
+    .await;
+    let alice = server.user("alice").await;
+    server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    for _ in 0..2 {
+        // Nothing else running, so the send runs its hooks in place.
+        settled(&server).await;
+        let sent = server.send(&alice, &conv, "escape").await;
+        assert_eq!(
+            sent["body"],
+            "escape: udp refused, tcp refused, connect refused, file refused"
+        );
+        let ids: BTreeSet<String> = [str_field(&sent, "id")].into();
+        recorded_all(&server, "recorder", &ids).await;
+    }
+    let hostile = plugin(&server, "hostile").await.expect("hostile is loaded");
+    assert_eq!(hostile["state"], "active", "{hostile}");
+    assert_eq!(hostile["failures"], 0, "{hostile}");
+    server.stop().await;
 }
 
 /// The breaker's cool-down in the circuit breaker test.

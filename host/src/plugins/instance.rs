@@ -114,7 +114,7 @@ pub(crate) struct InstanceRecipe {
     /// Where `on-timer` lives, if the plugin exports it.
     pub(crate) on_timer: Option<TimerIndices>,
     /// Whether its calls may run on an async worker in place: it imports no WASI interface that blocks on
-    /// a runtime unwrapped ([`super::host::wasi_io::calls_in_place`]).
+    /// a runtime unwrapped ([`super::host::wasi::calls_in_place`]).
     pub(crate) in_place: bool,
 }
 
@@ -204,7 +204,12 @@ impl InstanceRecipe {
         let stderr = StderrTail::default();
         let quiet = Arc::new(Quiet::new(self.sink.clone(), side == HostSide::Inert));
         let sink: Arc<dyn LogSink> = quiet.clone();
+        // No preopened directory and no network: the `http` power is a plugin's way out
+        // (`plugins/host/wasi/` wraps the file and socket functions that remain, which only fail).
         let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .stdout(LogStream::stdout(self.name.clone(), sink.clone()))
             .stderr(LogStream::stderr(
                 self.name.clone(),

@@ -134,10 +134,9 @@ impl Plugin {
         crate::blocking::off_worker(|| self.with_instance_here(f))
     }
 
-    /// Whether its calls may run on an async worker running blocking work in place: it imports no WASI
-    /// interface whose functions block on a runtime unwrapped (sockets, files; see
-    /// `plugins/host/wasi_io.rs`). Python and JavaScript components import them; Rust and C plugins
-    /// built with the SDK do not.
+    /// Whether its calls may run on an async worker running blocking work in place: it imports no
+    /// interface whose functions block on a runtime unwrapped (see `plugins/host/wasi/mod.rs`). Every
+    /// component the linker can instantiate today is such a plugin, Python and JavaScript ones included.
     pub fn calls_in_place(&self) -> bool {
         self.inner.recipe.in_place
     }

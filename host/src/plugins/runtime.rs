@@ -273,7 +273,7 @@ impl Runtime {
         } else {
             None
         };
-        let in_place = super::host::wasi_io::calls_in_place(
+        let in_place = super::host::wasi::calls_in_place(
             component
                 .component_type()
                 .imports(&tier.engine)

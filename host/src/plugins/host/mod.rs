@@ -13,7 +13,7 @@ pub mod scheduler;
 pub mod stdio;
 pub mod v0_1;
 pub mod v0_2;
-pub(crate) mod wasi_io;
+pub(crate) mod wasi;
 
 use super::instance::PluginState;
 use wasmtime::component::{HasData, Linker};
@@ -80,7 +80,7 @@ macro_rules! add_imports {
 /// 0.1.0 through [`v0_2`] and [`v0_1`]; and WASI's) to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
-    wasi_io::add_to_linker(linker)?;
+    wasi::add_to_linker(linker)?;
     add_imports!(linker, super::bindings::v0_3::chathooks::plugin);
     add_imports!(linker, super::bindings::v0_2::chathooks::plugin);
     add_imports!(linker, super::bindings::v0_1::chathooks::plugin);
