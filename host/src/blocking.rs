@@ -14,7 +14,10 @@
 //!
 //! The hand-over wakes a thread to take the worker's tasks, which finds them taken back when the work
 //! was short: thread switches on every request that cost one client a sixth of its send rate
-//! (BENCHMARKS.md, problem 29).
+//! (BENCHMARKS.md, problem 29). Work that started alone checks again before a part that may be long
+//! (a send's before-hook chain: an interpreted plugin's call takes a few hundred microseconds), and
+//! hands over for that part if other work started meanwhile ([`off_worker_unless_alone`]): the
+//! worker's tasks would otherwise wait behind it (problem 30).
 //!
 //! ## What blocking work in place must not do
 //! A worker running blocking work in place is still inside the runtime. Two things break there:
@@ -114,6 +117,16 @@ pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     IN_PLACE.set(false);
     let _back = BackInPlace;
     tokio::task::block_in_place(f)
+}
+
+/// Runs `f`, a part of blocking work that may be long (a before-hook chain), in place only while that
+/// work is still alone: once other blocking work is running too, `f` hands the worker's tasks over
+/// first ([`off_worker`]), so that they do not wait behind it. Anywhere but in place, `f` just runs.
+pub fn off_worker_unless_alone<T>(f: impl FnOnce() -> T) -> T {
+    if RUNNING.load(Ordering::Acquire) <= 1 {
+        return f();
+    }
+    off_worker(f)
 }
 
 /// One piece of blocking work counted in [`RUNNING`] while it runs.
@@ -223,6 +236,34 @@ mod tests {
         .ok()
         .and_then(Result::ok);
         assert_eq!(got, Some((4, 5)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_long_part_of_work_no_longer_alone_runs_off_the_worker() {
+        let (started_tx, started) = mpsc::channel();
+        let (other_tx, other_started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let first = tokio::spawn(run(move || {
+            let _ = started_tx.send(());
+            let other = other_started.recv_timeout(PATIENCE).is_ok();
+            (other, off_worker_unless_alone(|| IN_PLACE.get()))
+        }));
+        let started = tokio::task::spawn_blocking(move || started.recv_timeout(PATIENCE).is_ok());
+        assert_eq!(started.await.ok(), Some(true), "the first work started");
+        let second = tokio::spawn(run(move || {
+            let _ = other_tx.send(());
+            released.recv_timeout(PATIENCE).is_ok()
+        }));
+        let first = first.await.ok().and_then(Result::ok);
+        let _ = release.send(());
+        // (In place itself unless another test's work ran at its start; its long part off the worker
+        // either way.)
+        assert_eq!(
+            first,
+            Some((true, false)),
+            "its long part off the worker once other work started"
+        );
+        assert_eq!(second.await.ok().and_then(Result::ok), Some(true));
     }
 
     #[test]

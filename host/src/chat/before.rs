@@ -32,7 +32,8 @@ pub struct DraftContent {
 /// plugins that export it, as [`Registry::ordered`](crate::plugins::registry::Registry::ordered) returns
 /// them. The caller takes that snapshot first so it builds the hook's arguments (the participants with
 /// their unread counts) only when the chain is not empty. `make_call` builds the hook call around the
-/// current draft. Blocking; in place on an async worker when every plugin of the chain
+/// current draft. Blocking; in place on an async worker while the send is the only blocking work
+/// running ([`crate::blocking::off_worker_unless_alone`]) and every plugin of the chain
 /// [`calls_in_place`](crate::plugins::Plugin::calls_in_place), else off it once for the whole chain
 /// ([`crate::blocking::off_worker`]), not once per plugin.
 pub fn run_chain(
@@ -56,7 +57,7 @@ pub fn run_chain(
         )
     };
     if chain.iter().all(|loaded| loaded.plugin.calls_in_place()) {
-        run()
+        crate::blocking::off_worker_unless_alone(run)
     } else {
         crate::blocking::off_worker(run)
     }
