@@ -30,8 +30,8 @@
 //!   admin list and `chathooks check`, a required setting without a value refusing the load.
 //! - `server_support`: a real server on 127.0.0.1:0 with HTTP and WebSocket clients, for the above.
 //! - `sandbox`: hostile plugins (loops, memory bomb, recursion, panic, huge answers, log and KV floods,
-//!   sockets and files) fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`. `sandbox_budget`: budgets count
-//!   CPU time, not the machine's load. `sandbox_warmup`: interpreted filters warmed before they serve.
+//!   sockets and files) fail alone; the circuit breaker. `sandbox_metrics`: `GET /metrics`.
+//!   `sandbox_budget`: budgets count CPU time, not the machine's load. `sandbox_warmup`: interpreted filters warmed before they serve.
 //! - `reload`: hot reload: load, replace, delete, manifests, bad files, slow copies, `--no-watch`.
 //!   `reload_traffic`: reloads under continuous traffic lose and repeat nothing. `reload_tiers`: tiered
 //!   compilation (Winch, then Cranelift) swaps without a failed request or a lost delivery.

@@ -1,4 +1,4 @@
-//! WASI as wasmtime-wasi implements it, with every function that blocks on a runtime made off the async
+//! WASI as wasmtime-wasi implements it, with every function that blocks on a runtime run off the async
 //! worker ([`crate::blocking::off_worker`]), one file per WASI package.
 //!
 //! wasmtime-wasi's synchronous WASI runs some functions' futures with `Handle::block_on` (its
@@ -47,8 +47,7 @@ pub(crate) fn calls_in_place<'a>(mut imports: impl Iterator<Item = &'a str>) -> 
     })
 }
 
-/// Replaces the WASI interfaces with functions that block on a runtime in `linker` (after
-/// `add_to_linker_sync`) with the wrapped versions.
+/// Links the wrapped interfaces over wasmtime-wasi's own in `linker` (after `add_to_linker_sync`).
 pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let added = io::add_to_linker(linker)
