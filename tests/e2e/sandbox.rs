@@ -103,20 +103,27 @@ fn cases() -> Vec<Case> {
 const HOSTILE_MANIFEST: &str = "[limits]\nbreaker_failures = 0\nkv_max_keys = 100\n\
                                 before_hook_ms = 1000\nafter_hook_ms = 1000\n";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_misbehaviour_fails_only_the_offender() {
+/// A server with the recorder and the hostile plugin ([`HOSTILE_MANIFEST`]), alice's token and her
+/// conversation with bob.
+async fn hostile_beside_recorder() -> (TestServer, String, String) {
     let plugins = [
         chathooks_tests::fixture("recorder"),
         chathooks_tests::fixture("hostile"),
     ];
+    let server = TestServer::with_config(&plugins, |config| {
+        write_manifest(&config.plugins_dir, "hostile", HOSTILE_MANIFEST);
+    })
+    .await;
+    let alice = server.user("alice").await;
+    server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    (server, alice, conv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_misbehaviour_fails_only_the_offender() {
     for case in cases() {
-        let server = TestServer::with_config(&plugins, |config| {
-            write_manifest(&config.plugins_dir, "hostile", HOSTILE_MANIFEST);
-        })
-        .await;
-        let alice = server.user("alice").await;
-        server.user("bob").await;
-        let conv = server.conversation(&alice, &["bob"]).await;
+        let (server, alice, conv) = hostile_beside_recorder().await;
 
         // The misbehaving before-hook fails open: the message is stored as sent.
         let sent = server.send(&alice, &conv, case.body).await;
@@ -148,17 +155,7 @@ async fn each_misbehaviour_fails_only_the_offender() {
 /// before they were wrapped (`plugins/host/wasi/`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_cannot_reach_outside_its_sandbox_and_trying_breaks_nothing() {
-    let plugins = [
-        chathooks_tests::fixture("recorder"),
-        chathooks_tests::fixture("hostile"),
-    ];
-    let server = TestServer::with_config(&plugins, |config| {
-        write_manifest(&config.plugins_dir, "hostile", HOSTILE_MANIFEST);
-    })
-    .await;
-    let alice = server.user("alice").await;
-    server.user("bob").await;
-    let conv = server.conversation(&alice, &["bob"]).await;
+    let (server, alice, conv) = hostile_beside_recorder().await;
     for _ in 0..2 {
         // Nothing else running, so the send runs its hooks in place.
         settled(&server).await;
