@@ -68,6 +68,11 @@ struct Cli {
     /// A fast, rough run (short measurements, fewer repeats) to check that everything works.
     #[arg(long)]
     quick: bool,
+    /// A plugin component of your own to run in the end-to-end section instead of the five copies of the
+    /// bench guest: one copy, called on what it exports of `before-message-sent` and
+    /// `after-message-sent` (e.g. `--only 2 --plugin plugins/python_profanity_filter.wasm`).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
     /// Concurrent clients of the end-to-end section, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     clients: Vec<usize>,
@@ -171,6 +176,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         clients: cli.clients.clone(),
         messages: if quick { 1_000 } else { 6_000 },
         backends: cli.backends.clone(),
+        plugin: cli.plugin.clone(),
     };
     attempt(2, "2. End to end", &mut || e2e::run(&guests, &e2e));
     let repeats = if quick { 10 } else { 50 };

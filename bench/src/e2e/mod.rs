@@ -1,8 +1,8 @@
 //! Section 2, end to end: messages per second and latency of `POST /v1/conversations/{id}/messages` over
 //! real HTTP, with N concurrent clients (each its own keep-alive connection and conversation) in a load
 //! generator process of its own (`chathooks-bench load`), against a server with no plugins and with five
-//! plugins subscribed to every hook, once per chat database backend asked for (`--backends`: SQLite by
-//! default, PostgreSQL single node in a throwaway cluster).
+//! plugins subscribed to every hook (or one plugin of your own, `--plugin`), once per chat database
+//! backend asked for (`--backends`: SQLite by default, PostgreSQL single node in a throwaway cluster).
 //!
 //! ## Layout
 //! - this file: the runs, each on a fresh server;
@@ -18,9 +18,10 @@ use crate::backend::{Availability, Backend, Cluster, Store};
 use crate::guests::{RustGuests, install};
 use crate::proc;
 use crate::report::Section;
-use crate::server::{Api, Dirs, Server, users};
+use crate::server::{ADMIN_KEY, Api, Dirs, Server, users};
 use crate::stats::{Samples, fmt_ms};
 use anyhow::Context;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How section 2 runs.
@@ -32,6 +33,15 @@ pub struct Options {
     pub messages: usize,
     /// The chat database backends to run on, each the same runs.
     pub backends: Vec<Backend>,
+    /// A component to measure instead of the [`PLUGINS`] copies of the bench guest (one copy).
+    pub plugin: Option<PathBuf>,
+}
+
+impl Options {
+    /// How many plugins the runs with plugins install.
+    pub fn plugins(&self) -> usize {
+        if self.plugin.is_some() { 1 } else { PLUGINS }
+    }
 }
 
 /// Longest wait for the plugins' optimized code after a server starts (it takes well under a second).
@@ -95,7 +105,7 @@ pub fn run(guests: &RustGuests, options: &Options) -> anyhow::Result<Vec<Section
     // change in the machine's load during the section affects both sides of each comparison alike.
     for &clients in &options.clients {
         for &store in &stores {
-            for plugins in [0, PLUGINS] {
+            for plugins in [0, options.plugins()] {
                 runs.push(run_once(guests, options, store, plugins, clients)?);
             }
         }
@@ -127,7 +137,7 @@ fn run_once(
     let dirs = Dirs::under(dir.path())?;
     for i in 1..=plugins {
         install(
-            &guests.bench_hooks,
+            options.plugin.as_deref().unwrap_or(&guests.bench_hooks),
             &dirs.plugins,
             &format!("bench_hooks_{i}"),
         )?;
@@ -178,11 +188,15 @@ fn run_once(
     };
     let cpu = used(cpu_before, server.cpu_time());
     let db_cpu = used(db_cpu_before, store.cpu_time());
-    // Every message makes each plugin run twice: before-message-sent inline, then after-message-sent
-    // from the outbox. Wait (a while) for the dispatcher to catch up.
+    // Every message makes each plugin run on what it exports of before-message-sent (inline) and
+    // after-message-sent (from the outbox); the bench guest exports both. Wait (a while) for the
+    // dispatcher to catch up.
     let drain = if plugins > 0 {
-        let deliveries = result.sent * plugins as u64;
-        let target = calls_before + 2 * deliveries;
+        let per_message = rt.block_on(message_hooks(&api))?;
+        let deliveries = result.sent * plugins as u64 * u64::from(per_message.after);
+        let target = calls_before
+            + result.sent * plugins as u64 * u64::from(per_message.before)
+            + deliveries;
         let calls = rt.block_on(wait_for_calls(&api, target, DRAIN_PATIENCE))?;
         Some(Drain {
             done: calls >= target,
@@ -222,6 +236,29 @@ fn run_once(
         latency,
         errors: result.errors,
         drain,
+    })
+}
+
+/// Which of the message hooks the installed plugins export (every plugin of a run is the same file).
+#[derive(Debug, Clone, Copy)]
+struct MessageHooks {
+    /// `before-message-sent`: 1 or 0.
+    before: u8,
+    /// `after-message-sent`: 1 or 0.
+    after: u8,
+}
+
+/// What the first installed plugin exports of the message hooks (`GET /v1/admin/plugins`).
+async fn message_hooks(api: &Api) -> anyhow::Result<MessageHooks> {
+    let plugins = api.get("/v1/admin/plugins", ADMIN_KEY).await?;
+    let hooks = plugins
+        .get(0)
+        .and_then(|p| p["hooks"].as_array())
+        .context("the server lists no plugin with its hooks")?;
+    let has = |name: &str| u8::from(hooks.iter().any(|h| h == name));
+    Ok(MessageHooks {
+        before: has("before-message-sent"),
+        after: has("after-message-sent"),
     })
 }
 
