@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Read buffer of each benchmark WebSocket client, in bytes.
-const CLIENT_READ_BUFFER: usize = 16 * 1024;
+const CLIENT_READ_BUFFER: usize = 4 * 1024;
 
 /// What the fan-out client prints.
 #[derive(Debug, Serialize, Deserialize)]
@@ -187,9 +187,10 @@ async fn time_fanout(
             let url = format!("{ws_base}/v1/ws?token={token}");
             let tx = tx.clone();
             async move {
-                // A 16 KiB read buffer (one `message.new` frame of a 1,000-member conversation is about
-                // 12 KB): tungstenite zeroes its read buffer (128 KiB by default) before every read, which
-                // cost these 1,000 clients a fifth of the machine's CPU, shared with the server measured.
+                // A 4 KiB read buffer, as the server's: a `message.new` frame of a 1,000-member
+                // conversation is under 1 KB (its member list is left out). tungstenite zeroes its read
+                // buffer (128 KiB by default) before every read, two per frame here; at 16 KiB that still
+                // cost these 1,000 clients a tenth of their CPU, on the cores the server measured shares.
                 let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
                 let (socket, _) =
                     tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)

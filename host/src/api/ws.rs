@@ -20,18 +20,18 @@
 //!
 //! ## Shape
 //! [`run_socket`] is generic over any `Sink`/`Stream` of WebSocket messages, so it can be tested without
-//! a network. It runs two loops under one `select!`: the receiver (the client's frames: pongs, close)
-//! and the sender (replay, then the user's live events from the hub, pings, and a close frame on
-//! shutdown). Whichever ends first ends the other.
+//! a network. It runs two tasks: a watcher that reads the client's frames (pongs, close), times the
+//! pings and watches for shutdown, and the sender (replay, then the user's live events from the hub), to
+//! which the watcher hands its pings and close frames over a small channel. Whichever ends first ends
+//! the other.
 //!
 //! ## Cost per event
 //! The hub routes each event to its audience's connections only and hands them the JSON text it
-//! serialized once ([`LiveFrame`]); a connection sends those shared bytes as they are. Clients only send
-//! pongs and close frames, so each socket reads through a small buffer ([`READ_BUFFER_SIZE`]): tungstenite
-//! zeroes the read buffer before every read, and the socket task reads each time it wakes to send.
+//! serialized once ([`LiveFrame`]); a connection sends those shared bytes as they are, and an event wakes
+//! only its sender: the socket is read when the client sends something, not each time an event goes out.
+//! Clients only send pongs and close frames, so each socket reads through a small buffer
+//! ([`READ_BUFFER_SIZE`]).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -40,8 +40,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast;
 use tokio::sync::watch;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,8 +68,7 @@ pub const REPLAY_PAGE: u32 = 500;
 
 /// Bytes each socket reads at a time (tungstenite's default is 128 KiB). Clients send only pongs and close
 /// frames, a few bytes each; a larger frame still arrives, over several reads. tungstenite zeroes this
-/// much before every read, and a socket reads whenever its task wakes to send an event, so with 1,000
-/// sockets the default cost 128 MiB of zeroing per message (11.5% of the CPU in the fan-out benchmark).
+/// much before every read; with 1,000 sockets the default also held 125 MiB of read buffers.
 pub const READ_BUFFER_SIZE: usize = 4 * 1024;
 
 /// Bytes a socket buffers before writing (tungstenite's default is 128 KiB). Every event is flushed as
@@ -233,34 +232,95 @@ pub fn resume_point(asked: i64, latest: i64) -> (Option<i64>, Option<ResumeReset
 }
 
 /// Serves one connection until the client leaves, stops answering, or the server shuts down.
+///
+/// Two tasks: this one sends (replay, then live events), and a watcher spawned beside it reads the
+/// client's frames, times the pings and watches for shutdown, handing the sender its orders over a small
+/// channel. An event wakes the sender alone: with the reader, the ping timer and the shutdown watch in
+/// the same `select!`, every event polled all three again (a read attempt and a zeroed read buffer per
+/// event per socket).
 pub async fn run_socket<S, R, E>(sink: S, stream: R, session: Session)
 where
     S: Sink<Message> + Unpin,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
+    E: Send + 'static,
 {
-    let started = Instant::now();
-    let heard = Arc::new(AtomicU64::new(0));
-    tokio::select! {
-        () = receive_loop(stream, heard.clone(), started) => {}
-        () = send_loop(sink, session, heard, started) => {}
+    let (orders, received) = mpsc::channel(ORDERS_CAPACITY);
+    let watcher = tokio::spawn(watch_client(
+        stream,
+        session.closing.clone(),
+        session.ping_interval,
+        session.pong_timeout,
+        orders,
+    ));
+    let _watcher = AbortOnDrop(watcher);
+    send_loop(sink, session, received).await;
+}
+
+/// What the watcher asks of the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Ping the client.
+    Ping,
+    /// Send a close frame and end the connection.
+    Close { code: u16, reason: &'static str },
+}
+
+/// Orders waiting for the sender at most: a stalled client's pings are dropped beyond it.
+const ORDERS_CAPACITY: usize = 2;
+
+/// Ends the watcher with the sender, however the sender ends (the connection's task may be dropped).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
-/// Reads the client's frames, noting when it was last heard from, until it closes or fails.
-async fn receive_loop<R, E>(mut stream: R, heard: Arc<AtomicU64>, started: Instant)
-where
+/// Reads the client's frames, pings it, and watches for shutdown. Ends (dropping `orders`, which stops
+/// the sender) when the client closes or its stream fails, or after ordering a close frame because the
+/// client has been silent for `pong_timeout` or the server shuts down.
+async fn watch_client<R, E>(
+    mut stream: R,
+    mut closing: watch::Receiver<bool>,
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    orders: mpsc::Sender<Order>,
+) where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
-    while let Some(Ok(frame)) = stream.next().await {
-        heard.store(elapsed_ms(started), Ordering::Relaxed);
-        if matches!(frame, Message::Close(_)) {
-            break;
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+    loop {
+        tokio::select! {
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => heard = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if heard.elapsed() > pong_timeout {
+                    let order = Order::Close { code: close_code::POLICY, reason: "no pong" };
+                    let _ = orders.send(order).await;
+                    return;
+                }
+                if let Err(mpsc::error::TrySendError::Closed(_)) = orders.try_send(Order::Ping) {
+                    return;
+                }
+            }
+            changed = closing.changed() => {
+                if changed.is_err() || *closing.borrow() {
+                    let order = Order::Close { code: close_code::AWAY, reason: "server shutting down" };
+                    let _ = orders.send(order).await;
+                    return;
+                }
+            }
         }
     }
 }
 
-/// Replays, then forwards live events; pings; closes on shutdown or a silent client.
-async fn send_loop<S>(mut sink: S, mut session: Session, heard: Arc<AtomicU64>, started: Instant)
+/// Replays, then forwards live events and the watcher's orders, until the client is gone or an order
+/// closes the connection.
+async fn send_loop<S>(mut sink: S, mut session: Session, mut orders: mpsc::Receiver<Order>)
 where
     S: Sink<Message> + Unpin,
 {
@@ -270,13 +330,11 @@ where
     {
         return;
     }
-    if session.since.is_some() && !replay(&mut sink, &session, &mut last).await {
+    if session.since.is_some()
+        && !replay_unless_stopped(&mut sink, &session, &mut last, &mut orders).await
+    {
         return;
     }
-    let mut ping = tokio::time::interval_at(
-        Instant::now() + session.ping_interval,
-        session.ping_interval,
-    );
     loop {
         tokio::select! {
             received = session.events.recv() => match received {
@@ -293,7 +351,7 @@ where
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(user = %session.user.id, missed, "live subscriber lagged; catching up from the database");
-                    if !replay(&mut sink, &session, &mut last).await {
+                    if !replay_unless_stopped(&mut sink, &session, &mut last, &mut orders).await {
                         return;
                     }
                 }
@@ -303,24 +361,47 @@ where
                     return;
                 }
             },
-            _ = ping.tick() => {
-                let silent = elapsed_ms(started).saturating_sub(heard.load(Ordering::Relaxed));
-                if Duration::from_millis(silent) > session.pong_timeout {
-                    let _ = close(&mut sink, close_code::POLICY, "no pong").await;
+            order = orders.recv() => match order {
+                Some(Order::Ping) => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Order::Close { code, reason }) => {
+                    let _ = close(&mut sink, code, reason).await;
                     return;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
-                }
-            }
-            changed = session.closing.changed() => {
-                if changed.is_err() || *session.closing.borrow() {
-                    let _ = close(&mut sink, close_code::AWAY, "server shutting down").await;
-                    return;
-                }
-            }
+                // The watcher ended: the client closed or its stream failed.
+                None => return,
+            },
         }
     }
+}
+
+/// [`replay`], cut short when the watcher ends the connection meanwhile (pings wait until it is done).
+/// False if the connection ended.
+async fn replay_unless_stopped<S: Sink<Message> + Unpin>(
+    sink: &mut S,
+    session: &Session,
+    last: &mut i64,
+    orders: &mut mpsc::Receiver<Order>,
+) -> bool {
+    let stop = async {
+        loop {
+            match orders.recv().await {
+                Some(Order::Ping) => continue,
+                other => return other,
+            }
+        }
+    };
+    let stopped = tokio::select! {
+        replayed = replay(sink, session, last) => return replayed,
+        stopped = stop => stopped,
+    };
+    if let Some(Order::Close { code, reason }) = stopped {
+        let _ = close(sink, code, reason).await;
+    }
+    false
 }
 
 /// Sends every stored event visible to the user after `last`, advancing `last`. False if the client is
@@ -375,10 +456,6 @@ async fn close<S: Sink<Message> + Unpin>(sink: &mut S, code: u16, reason: &str) 
         reason: reason.into(),
     };
     sink.send(Message::Close(Some(frame))).await.is_ok()
-}
-
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -164,6 +164,24 @@ async fn a_silent_client_is_closed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_stops_reading_its_client_too() {
+    let kit = Kit::new(&[]);
+    let users = kit.users(&["alice"]).await;
+    let (alice_session, _switch) = session(&kit, &users[0], None, Duration::from_secs(600));
+    let ((_out, client), task) = start(alice_session);
+    assert!(client.send(Ok(Message::Pong(Default::default()))).is_ok());
+    // The server drops the connection's task (a shutdown's last step, say): the watcher reading the
+    // client goes with it and lets go of the socket.
+    task.abort();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), client.closed())
+            .await
+            .is_ok(),
+        "the client's frames are still being read"
+    );
+}
+
 /// The next `message.new` event's body and id.
 async fn next_message(out: &mut mpsc::UnboundedReceiver<Message>) -> (String, i64) {
     loop {
