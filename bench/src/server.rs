@@ -164,6 +164,22 @@ impl Api {
             .unwrap_or_default())
     }
 
+    /// The server's `GET /metrics` document.
+    pub async fn metrics(&self) -> anyhow::Result<Metrics> {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .context("GET /metrics")?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("GET /metrics: {status} {text}");
+        }
+        Ok(Metrics::read(&text))
+    }
+
     /// `GET path` with `token`, expecting 200; the JSON answer.
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
         let response = self
@@ -230,4 +246,72 @@ pub async fn users(api: &Api, prefix: &str, n: usize) -> anyhow::Result<Vec<Stri
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// What the benchmark reads of the server's `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Metrics {
+    /// Time spent in the message hooks' calls, all plugins together.
+    pub hooks: MessageHookSeconds,
+    /// `chathooks_store_writer_busy_seconds_total`: how long SQLite's one writer has been held (none on
+    /// PostgreSQL).
+    pub writer_busy: Option<f64>,
+}
+
+impl Metrics {
+    /// Reads them from a Prometheus text.
+    pub fn read(text: &str) -> Self {
+        let writer_busy = text.lines().find_map(|line| {
+            line.strip_prefix("chathooks_store_writer_busy_seconds_total ")?
+                .trim()
+                .parse()
+                .ok()
+        });
+        Self {
+            hooks: MessageHookSeconds::from_metrics(text),
+            writer_busy,
+        }
+    }
+}
+
+/// Time spent in the message hooks' calls, all plugins together, as the server timed them
+/// (`chathooks_hook_duration_seconds_sum`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MessageHookSeconds {
+    /// In `before-message-sent` calls.
+    pub before: f64,
+    /// In `after-message-sent` calls.
+    pub after: f64,
+}
+
+impl MessageHookSeconds {
+    /// Sums the `chathooks_hook_duration_seconds_sum` samples of the two hooks in a Prometheus text.
+    pub fn from_metrics(text: &str) -> Self {
+        let mut seconds = Self::default();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("chathooks_hook_duration_seconds_sum{") else {
+                continue;
+            };
+            let Some((labels, value)) = rest.rsplit_once("} ") else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            if labels.contains("hook=\"before-message-sent\"") {
+                seconds.before += value;
+            } else if labels.contains("hook=\"after-message-sent\"") {
+                seconds.after += value;
+            }
+        }
+        seconds
+    }
+
+    /// What was spent since `earlier`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            before: self.before - earlier.before,
+            after: self.after - earlier.after,
+        }
+    }
 }

@@ -30,6 +30,9 @@ pub struct LoadResult {
     pub seconds: f64,
     /// Latencies, µs (each client's first requests left out).
     pub micros: Vec<f64>,
+    /// CPU the load generator used, seconds (its start and set-up included).
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 /// Requests of each client left out of the latency figures (connection set-up, caches warming).
@@ -80,6 +83,7 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
             errors: 0,
             seconds: 0.0,
             micros: Vec::new(),
+            cpu_seconds: None,
         };
         for task in tasks {
             let (sent, errors, micros) = task.await??;
@@ -88,6 +92,7 @@ pub fn load(args: &LoadArgs) -> anyhow::Result<()> {
             total.micros.extend(micros);
         }
         total.seconds = started.elapsed().as_secs_f64();
+        total.cpu_seconds = crate::proc::cpu_time(std::process::id()).map(|t| t.as_secs_f64());
         Ok::<_, anyhow::Error>(total)
     })?;
     println!("{}", serde_json::to_string(&result)?);

@@ -18,7 +18,7 @@ use crate::backend::{Availability, Backend, Cluster, Store};
 use crate::guests::{RustGuests, install};
 use crate::proc;
 use crate::report::Section;
-use crate::server::{ADMIN_KEY, Api, Dirs, Server, users};
+use crate::server::{ADMIN_KEY, Api, Dirs, MessageHookSeconds, Server, users};
 use crate::stats::{Samples, fmt_ms};
 use anyhow::Context;
 use std::path::PathBuf;
@@ -74,9 +74,16 @@ struct Run {
     cpu_per_msg_us: Option<f64>,
     /// The server's CPU per message until the after-hooks caught up (what a message costs in all).
     cpu_all_per_msg_us: Option<f64>,
+    /// The load generator's CPU per message.
+    loadgen_cpu_per_msg_us: Option<f64>,
     /// CPU of the database server per message, when it is a process of its own (PostgreSQL).
     db_cpu_per_msg_us: Option<f64>,
     drain: Option<Drain>,
+    /// With plugins: µs per message the server spent inside the message hooks' calls, as it timed them.
+    calls_per_msg_us: Option<MessageHookSeconds>,
+    /// SQLite's writer, from the first request until the after-hooks were done: µs held per message, and
+    /// the share of that time it was held.
+    writer: Option<(f64, f64)>,
     /// Messages per second counting until the last after-hook delivery finished (an upper bound when
     /// the wait ended first).
     sustained: f64,
@@ -161,6 +168,7 @@ fn run_once(
     std::fs::write(&targets_file, serde_json::to_string(&targets)?)?;
     // Let the after-conversation-created deliveries of the set-up finish first.
     let calls_before = rt.block_on(settle(&api))?;
+    let metrics_before = rt.block_on(api.metrics())?;
     let cpu_before = server.cpu_time();
     let db_cpu_before = store.cpu_time();
     let per_client = (options.messages / clients).max(WARMUP_PER_CLIENT * 5);
@@ -208,9 +216,25 @@ fn run_once(
         None
     };
     let cpu_all = used(cpu_before, server.cpu_time());
+    let metrics_after = rt.block_on(api.metrics())?;
     let latency = Samples::from_micros(result.micros);
     let rps = result.sent as f64 / result.seconds;
     let until_done = result.seconds + drain.map_or(0.0, |d| d.waited.as_secs_f64());
+    let per_message_us = |seconds: f64| seconds * 1e6 / result.sent.max(1) as f64;
+    let calls_per_msg_us = (plugins > 0).then(|| {
+        let spent = metrics_after.hooks.since(metrics_before.hooks);
+        MessageHookSeconds {
+            before: per_message_us(spent.before),
+            after: per_message_us(spent.after),
+        }
+    });
+    let writer = match (metrics_before.writer_busy, metrics_after.writer_busy) {
+        (Some(before), Some(after)) => {
+            let held = after - before;
+            Some((per_message_us(held), held / until_done))
+        }
+        _ => None,
+    };
     eprintln!(
         "  {}, {plugins} plugins, {clients} clients: {rps:.0} msg/s, p50 {} ms, p99 {} ms, {} errors{}",
         store.backend().name(),
@@ -233,9 +257,14 @@ fn run_once(
         cpu_per_msg_us: cpu.map(per_message),
         cpu_all_per_msg_us: cpu_all.map(per_message),
         db_cpu_per_msg_us: db_cpu.map(per_message),
+        loadgen_cpu_per_msg_us: result
+            .cpu_seconds
+            .map(|s| per_message(Duration::from_secs_f64(s))),
         latency,
         errors: result.errors,
         drain,
+        calls_per_msg_us,
+        writer,
     })
 }
 

@@ -199,6 +199,12 @@ fn plugin_notes(s: &mut Section, runs: &[&Run], options: &Options) {
                 with.sustained,
                 none.sustained,
             ));
+            if let Some(note) = bound_note(clients, none, with) {
+                s.note(note);
+            }
+            if let Some(note) = writer_note(clients, none, with) {
+                s.note(note);
+            }
             // The target is set for the five bench guests, not for a plugin of one's own.
             if options.plugin.is_none() {
                 s.note(target(
@@ -212,6 +218,69 @@ fn plugin_notes(s: &mut Section, runs: &[&Run], options: &Options) {
             }
         }
     }
+}
+
+/// What 80% of the no-plugin rate leaves the plugins, against what their calls alone took (wall time
+/// inside the calls, as the server times them for `/metrics`). Two budgets: a quarter more of a request's
+/// time, because a closed loop's clients wait for each answer and the before-hooks run on its path; and
+/// the cores' time per message at 80% of the rate, less what the server and the load generator used per
+/// message without plugins, because they all share the cores with the after-hooks. When the calls take
+/// more than either, no change around them reaches the target.
+fn bound_note(clients: usize, none: &Run, with: &Run) -> Option<String> {
+    let calls = with.calls_per_msg_us?;
+    let path = 0.25 * clients as f64 * 1e6 / none.sustained;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine = match (none.cpu_all_per_msg_us, none.loadgen_cpu_per_msg_us) {
+        (Some(server), Some(load)) => {
+            let at_80 = cores * 1e6 / (0.8 * none.sustained);
+            Some((at_80 - server - load, server, load))
+        }
+        _ => None,
+    };
+    let over = calls.before > path
+        || machine.is_some_and(|(left, _, _)| calls.before + calls.after > left);
+    Some(format!(
+        "{clients} client(s), what bounds it: the plugins' own calls took {:.0} µs per message, {:.0} in \
+         the before-hooks (on each request's path) and {:.0} in the after-hooks (wall time inside the \
+         calls, `chathooks_hook_duration_seconds`); at 80% of the no-plugin rate plugins may add \
+         {path:.0} µs to a request{}{}",
+        calls.before + calls.after,
+        calls.before,
+        calls.after,
+        machine.map_or_else(String::new, |(left, server, load)| format!(
+            " and {left:.0} µs of CPU per message (the {cores:.0} cores' time per message at that \
+             rate, less the {server:.0} µs the server and {load:.0} µs the load generator used per \
+             message without plugins)"
+        )),
+        if over {
+            ": the calls alone take more"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// How long SQLite's one writer was held per message with plugins and without, and what that alone
+/// allows: every write waits for the writer, so a message that holds it `x` µs cannot be sent more than
+/// 1/`x` times a second however many cores there are. When the ratio of those caps is under 80%, the
+/// writer's time alone keeps the plugins from the target.
+fn writer_note(clients: usize, none: &Run, with: &Run) -> Option<String> {
+    let ((x0, share0), (x, share)) = (none.writer?, with.writer?);
+    let (cap0, cap) = (1e6 / x0, 1e6 / x);
+    Some(format!(
+        "{clients} client(s), the store's writer: SQLite's one writer was held {:.0}% of the time until \
+         the after-hooks were done, {x:.0} µs per message, against {:.0}% and {x0:.0} µs without \
+         plugins (`chathooks_store_writer_busy_seconds_total`); held all the time it would allow \
+         {cap:.0} msg/s with plugins, {:.0}% of the {cap0:.0} it would allow without{}",
+        share * 100.0,
+        share0 * 100.0,
+        cap / cap0 * 100.0,
+        if cap / cap0 < 0.8 {
+            ": the writer's time alone keeps plugins under 80%"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// "5 plugins", "1 plugin".

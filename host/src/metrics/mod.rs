@@ -20,6 +20,7 @@
 //! | `chathooks_deliveries_dead_lettered_total` | counter | `plugin`, `reason` (`attempts`, `backlog`, `unloaded`) |
 //! | `chathooks_websocket_connections` | gauge | open WebSocket connections |
 //! | `chathooks_websocket_connections_total` | counter | WebSocket connections accepted |
+//! | `chathooks_store_writer_busy_seconds_total` | counter | seconds the SQLite database's one writer was held (writes, and reads lent its connection); a rate near 1 means every write queues for it (SQLite only) |
 //! | `chathooks_cluster_sequencer` | gauge | `node`: 1 while this cluster node is the sequencer (cluster nodes only) |
 //!
 //! Every label value comes from a set the server or its operator fixes (route templates, the standard
@@ -164,7 +165,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         pending: state.chat.dispatch().stats().pending_with(queues.pending),
         ..queues
     };
-    let body = render(
+    let mut body = render(
         &state.metrics,
         state.chat.registry(),
         &statuses,
@@ -172,6 +173,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         state.chat.dispatch().stats(),
         state.cluster.as_deref(),
     );
+    if let Some(busy) = state.db().writer_busy() {
+        body.push_str(&render_writer_busy(busy));
+    }
     Ok(([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response())
 }
 
@@ -318,6 +322,23 @@ fn render_hooks(e: &mut Exposition, registry: &Registry) {
             );
         }
     }
+}
+
+/// The SQLite writer's busy time (`chathooks_store_writer_busy_seconds_total`).
+fn render_writer_busy(busy: std::time::Duration) -> String {
+    let mut e = Exposition::default();
+    e.family(
+        "chathooks_store_writer_busy_seconds_total",
+        "Seconds the SQLite database's one writer was held, by writes and by reads lent its connection: \
+         a rate near 1 means every write queues for it.",
+        Kind::Counter,
+    );
+    e.sample(
+        "chathooks_store_writer_busy_seconds_total",
+        &[],
+        busy.as_secs_f64(),
+    );
+    e.finish()
 }
 
 /// Per plugin and power: calls refused by the plugin's rate limits.

@@ -222,6 +222,16 @@ impl Db {
         }
     }
 
+    /// How long the database's one writer has been held since the server opened it: on SQLite every write
+    /// waits for the writer, and when it is held nearly all the time it bounds the server's writes per
+    /// second. `None` on PostgreSQL, whose writes do not queue for one lock.
+    pub fn writer_busy(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Sqlite(db) => Some(db.writer_busy()),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// Where the data is, for messages and logs: the file of a SQLite database, the setting of a
     /// PostgreSQL one with its password replaced by `***`.
     pub fn location(&self) -> String {

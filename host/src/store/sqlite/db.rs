@@ -127,6 +127,11 @@ impl Db {
         &self.path
     }
 
+    /// How long the writer has been held since the database was opened (see `Writer::busy`).
+    pub fn writer_busy(&self) -> std::time::Duration {
+        self.writer.busy()
+    }
+
     /// Runs `f` in an IMMEDIATE transaction and commits if it returns `Ok`; an `Err` (or a panic) rolls
     /// back everything it did. IMMEDIATE takes the write lock up front, so a transaction that reads then
     /// writes never fails half-way with `SQLITE_BUSY`. Writes made at the same time may share the

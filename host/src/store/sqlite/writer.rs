@@ -38,10 +38,11 @@
 //! when nothing writes or waits and no group's transaction is open; otherwise the read goes elsewhere
 //! without waiting.
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
@@ -108,6 +109,8 @@ pub struct Writer {
     accounts: Arc<TableChanges>,
     /// The conversations remembered, which the transactions' changes keep true.
     conversations: Arc<ConversationCache>,
+    /// Nanoseconds the writer has been held since it was made ([`Writer::busy`]).
+    busy_ns: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -184,6 +187,24 @@ impl Writer {
             waiting: AtomicUsize::new(0),
             accounts,
             conversations,
+            busy_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// How long the writer has been held since it was made, by writes (each write's own statements, and
+    /// a group's commit with what runs after it) and by the reads lent its connection: the time every other
+    /// write had to wait for. Its rate is the share of the time the database could take no other write,
+    /// which at 1 (always held) bounds the server's writes per second (`/metrics`).
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed))
+    }
+
+    /// `state` held from now on, counted in [`Writer::busy`] until it is dropped.
+    fn held<'w>(&'w self, state: MutexGuard<'w, State>) -> Held<'w> {
+        Held {
+            state,
+            since: Instant::now(),
+            busy_ns: &self.busy_ns,
         }
     }
 
@@ -217,7 +238,7 @@ impl Writer {
         wait: Wait,
     ) -> (bool, Result<T>) {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut state = lock(&self.state);
+        let mut state = self.held(lock(&self.state));
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         if state.group.is_none() {
             if let Err(e) = run(&state.conn, "BEGIN IMMEDIATE") {
@@ -316,11 +337,11 @@ impl Writer {
         if self.waiting.load(Ordering::SeqCst) > 0 {
             return Err(f);
         }
-        let state = match self.state.try_lock() {
+        let state = self.held(match self.state.try_lock() {
             Ok(state) => state,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return Err(f),
-        };
+        });
         if state.group.is_some() || !state.conn.is_autocommit() {
             return Err(f);
         }
@@ -375,6 +396,34 @@ fn duplicate(e: &rusqlite::Error) -> rusqlite::Error {
 
 /// Locks `m`, recovering from poisoning: every write's changes are behind its own savepoint, and a panic
 /// inside one is caught and rolled back before the lock is released.
+/// The writer's state while held: adds the time held to [`Writer::busy`] when dropped.
+struct Held<'w> {
+    state: MutexGuard<'w, State>,
+    since: Instant,
+    busy_ns: &'w AtomicU64,
+}
+
+impl Deref for Held<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let held = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns.fetch_add(held, Ordering::Relaxed);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -358,3 +358,28 @@ fn a_read_is_handed_back_unrun_while_a_write_runs_waits_or_holds_its_group_open(
     );
     assert!(matches!(writer.read_if_idle(read), Ok(Ok(2))));
 }
+
+#[test]
+fn the_writer_counts_how_long_writes_and_lent_reads_held_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = writer(&dir);
+    assert_eq!(writer.busy(), Duration::ZERO);
+    let hold = Duration::from_millis(20);
+    let (_, written) = writer.write(
+        |w| {
+            thread::sleep(hold);
+            insert(w, 1)
+        },
+        |_| None,
+        Wait::Never,
+    );
+    assert!(written.is_ok());
+    let after_write = writer.busy();
+    assert!(after_write >= hold, "{after_write:?}");
+    let read = writer.read_if_idle(|c| {
+        thread::sleep(hold);
+        count(c)
+    });
+    assert!(matches!(read, Ok(Ok(1))));
+    assert!(writer.busy() >= after_write + hold, "{:?}", writer.busy());
+}
