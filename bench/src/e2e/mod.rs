@@ -247,7 +247,7 @@ fn run_once(
             d.waited.as_secs_f64()
         ))
     );
-    let per_message = |c: Duration| c.as_secs_f64() * 1e6 / result.sent.max(1) as f64;
+    let per_message = |c: Duration| per_message_us(c.as_secs_f64());
     Ok(Run {
         backend: store.backend(),
         plugins,
@@ -257,9 +257,7 @@ fn run_once(
         cpu_per_msg_us: cpu.map(per_message),
         cpu_all_per_msg_us: cpu_all.map(per_message),
         db_cpu_per_msg_us: db_cpu.map(per_message),
-        loadgen_cpu_per_msg_us: result
-            .cpu_seconds
-            .map(|s| per_message(Duration::from_secs_f64(s))),
+        loadgen_cpu_per_msg_us: result.cpu_seconds.map(per_message_us),
         latency,
         errors: result.errors,
         drain,
