@@ -37,6 +37,12 @@
 //! commit every read starts cold. [`Writer::read_if_idle`] lends the writer's warm connection to a read
 //! when nothing writes or waits and no group's transaction is open; otherwise the read goes elsewhere
 //! without waiting.
+//!
+//! ## How busy it is
+//! [`Writer::busy`] adds up how long the writer was held (`/metrics`:
+//! `chathooks_store_writer_busy_seconds_total`). Every write of the server goes through it, so once it is
+//! held most of the time, the time a message holds it sets how many messages a second the server stores,
+//! however many cores are idle (BENCHMARKS.md, problem 32).
 
 use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
@@ -394,8 +400,6 @@ fn duplicate(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-/// Locks `m`, recovering from poisoning: every write's changes are behind its own savepoint, and a panic
-/// inside one is caught and rolled back before the lock is released.
 /// The writer's state while held: adds the time held to [`Writer::busy`] when dropped.
 struct Held<'w> {
     state: MutexGuard<'w, State>,
@@ -424,6 +428,8 @@ impl Drop for Held<'_> {
     }
 }
 
+/// Locks `m`, recovering from poisoning: every write's changes are behind its own savepoint, and a panic
+/// inside one is caught and rolled back before the lock is released.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
