@@ -19,8 +19,9 @@
 //! earlier event of its conversation is still held there, so that after a crash each plugin is sent
 //! again a suffix of its queue, in order, never an old event after newer ones.
 //!
-//! Only on a server on its own ([`Tx::may_start_from_outbox`](crate::store::Tx::may_start_from_outbox)):
-//! on a node of a cluster every start is a lease that the other nodes must see.
+//! Only on a server on its own
+//! ([`Deliveries::may_start_from_outbox`](crate::store::Deliveries::may_start_from_outbox)): on a node of a
+//! cluster every start is a lease that the other nodes must see.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

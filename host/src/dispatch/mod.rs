@@ -33,14 +33,13 @@
 //!    reload, the next round reads them from the outbox.
 //!
 //! ## On a node of a cluster
-//! Every node runs this loop on the same PostgreSQL tables, every delivery with its row (no start
-//! straight from the outbox: [`Tx::may_start_from_outbox`](crate::store::Tx::may_start_from_outbox));
-//! the store makes it safe
-//! ([`crate::store::postgres::leases`]): a round fans out only while it holds
-//! the cluster's fan-out lock ([`Tx::may_fan_out`](crate::store::Tx::may_fan_out)), and only events still
-//! in the outbox; a start is a lease, which another node takes over once it runs out (the next attempt);
-//! only the lessee records an outcome, and `recover_in_flight` takes back only this node's leases. The
-//! memory is this node's view: pokes from other nodes' fan-outs ([`DispatchConfig::fanned_out`]) and the
+//! Every node runs this loop on the same PostgreSQL tables, every delivery with its row (no start straight
+//! from the outbox: [`Deliveries::may_start_from_outbox`](crate::store::Deliveries::may_start_from_outbox));
+//! the store makes it safe ([`crate::store::postgres::leases`]): a round fans out only while it holds the
+//! cluster's fan-out lock ([`Deliveries::may_fan_out`](crate::store::Deliveries::may_fan_out)), and only
+//! events still in the outbox; a start is a lease, which another node takes over once it runs out (the next
+//! attempt); only the lessee records an outcome, and `recover_in_flight` takes back only this node's leases.
+//! The memory is this node's view: pokes from other nodes' fan-outs ([`DispatchConfig::fanned_out`]) and the
 //! poll reload it, and each start is still checked in SQL.
 //!
 //! ## Bounded backlogs

@@ -2,7 +2,7 @@
 //! outcome ([`record`]), then, once committed, logs and counts what needs an operator ([`report`]).
 
 use crate::model::Millis;
-use crate::store::{self, QueuedDelivery, StoreError, Tx};
+use crate::store::{self, Deliveries, QueuedDelivery, StoreError};
 
 use super::backoff;
 use super::deliver::DeliveryOutcome;
@@ -88,7 +88,11 @@ pub(super) fn report(
 /// Commits the outcomes of `finished`: the deliveries with a row that succeeded (nearly every outcome
 /// of a backlog) in one call, one statement on PostgreSQL, the others one by one ([`record`]). Each
 /// outcome writes only its own delivery, so the order between them does not matter.
-pub(super) fn record_all(tx: &dyn Tx, finished: &[Finished], now: Millis) -> store::Result<()> {
+pub(super) fn record_all(
+    tx: &dyn Deliveries,
+    finished: &[Finished],
+    now: Millis,
+) -> store::Result<()> {
     let (done, others): (Vec<&Finished>, Vec<&Finished>) = finished
         .iter()
         .partition(|f| !f.from_outbox && matches!(f.outcome, DeliveryOutcome::Delivered));
@@ -103,7 +107,7 @@ pub(super) fn record_all(tx: &dyn Tx, finished: &[Finished], now: Millis) -> sto
 
 /// Commits one outcome. A delivery that is gone already (nothing else removes one while its call runs,
 /// but a store edited by hand might) is logged and skipped rather than failing the whole round.
-fn record(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
+fn record(tx: &dyn Deliveries, f: &Finished, now: Millis) -> store::Result<()> {
     if f.from_outbox {
         return record_from_outbox(tx, f, now);
     }
@@ -132,7 +136,7 @@ fn record(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
 /// Commits the outcome of a first attempt made straight from the outbox ([`super::direct`]): nothing
 /// for a success; otherwise the delivery row it did not have, as the attempt left it (a retry due later,
 /// a call not made due again, or a dead letter).
-fn record_from_outbox(tx: &dyn Tx, f: &Finished, now: Millis) -> store::Result<()> {
+fn record_from_outbox(tx: &dyn Deliveries, f: &Finished, now: Millis) -> store::Result<()> {
     let delivery = |next_attempt_at, in_flight| QueuedDelivery {
         event_id: f.event_id,
         plugin: f.plugin.clone(),

@@ -7,10 +7,10 @@
 //! (fan-out, outcomes) and an occasional reload touch the memory.
 //!
 //! The store stays the authority. This memory only proposes heads: starting one goes through
-//! [`Tx::start_head`](crate::store::Tx::start_head), which checks in SQL that it still is the due
-//! head of its queue, so out-of-date memory can delay a delivery but never break order or start one
-//! twice. A failed check reloads that queue ([`Queues::replace_queue`]); deliveries written by others
-//! (a replayed dead letter) appear at the next full [`Queues::load`].
+//! [`Deliveries::start_head`](crate::store::Deliveries::start_head), which checks in SQL that it still is the
+//! due head of its queue, so out-of-date memory can delay a delivery but never break order or start one
+//! twice. A failed check reloads that queue ([`Queues::replace_queue`]); deliveries written by others (a
+//! replayed dead letter) appear at the next full [`Queues::load`].
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -179,10 +179,10 @@ impl Queues {
         self.refresh(plugin, conversation, now);
     }
 
-    /// Replaces one queue with the store's rows for it (after [`Tx::start_head`] refused its head); calls
-    /// running straight from the outbox, which no row shows, stay.
+    /// Replaces one queue with the store's rows for it (after [`Deliveries::start_head`] refused its head);
+    /// calls running straight from the outbox, which no row shows, stay.
     ///
-    /// [`Tx::start_head`]: crate::store::Tx::start_head
+    /// [`Deliveries::start_head`]: crate::store::Deliveries::start_head
     pub fn replace_queue(
         &mut self,
         plugin: &str,

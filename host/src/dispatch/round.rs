@@ -1,14 +1,17 @@
 //! One dispatch round, blocking: record the outcomes of finished calls, fan new events out, and start
-//! the due queue heads, all in one write transaction, so a busy dispatcher takes the write lock once per
-//! round (however many calls ended and events arrived since the last), not three times per delivery.
+//! the due queue heads, all in one write transaction, so a busy dispatcher takes the write lock at most
+//! once per round (however many calls ended and events arrived since the last), not three times per
+//! delivery. The transaction begins with the round's first statement ([`Db::write_deliveries`]): a round
+//! that writes nothing takes no lock.
 //!
 //! Order inside a round matters: outcomes are recorded before heads are chosen, so a queue whose head
 //! just succeeded offers its next event in the same round; the start of a head with a row is committed
 //! before its hook is called, so attempt numbers stay right across crashes (a first attempt straight
 //! from the outbox has no row to start: after a crash it is attempt 1 again, [`super::direct`]). Most
-//! rounds of a busy server on its own write nothing of their own. The backlog bounds ([`super::backlog`])
-//! are applied in the same transaction: an unloaded plugin's expired deliveries and the fan-out beyond a
-//! full backlog become dead letters. What needs attention is logged and counted only once committed.
+//! rounds of a busy server on its own write nothing of their own, so they do their memory work without
+//! keeping other writes waiting. The backlog bounds ([`super::backlog`]) are applied in the same
+//! transaction: an unloaded plugin's expired deliveries and the fan-out beyond a full backlog become dead
+//! letters. What needs attention is logged and counted only once committed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -202,7 +205,7 @@ pub(super) fn round(
     let mut direct = Direct::default();
     // Whether every event read was fanned out or held (the round's transaction decides).
     let mut all_taken = false;
-    let (starts, stale) = db.write_promptly(|tx| {
+    let (starts, stale) = db.write_deliveries(|tx| {
         fanned_out = false;
         queued.clear();
         direct = memory.direct.clone();

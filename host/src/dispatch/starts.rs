@@ -2,14 +2,14 @@
 //! [`MAX_RUN`] for a fast plugin), in the round's transaction.
 //!
 //! The starts that need a statement (a delivery with a row) are planned first, then made in one call
-//! ([`Tx::start_runs`]): on PostgreSQL every run of the round goes out in one pipelined round trip instead
-//! of one statement per delivery, which under load made a round tens of milliseconds long and held every
-//! queue back as long. A first attempt straight from the outbox needs no statement. What the store
+//! ([`Deliveries::start_runs`]): on PostgreSQL every run of the round goes out in one pipelined round trip
+//! instead of one statement per delivery, which under load made a round tens of milliseconds long and held
+//! every queue back as long. A first attempt straight from the outbox needs no statement. What the store
 //! refused (memory was stale) ends the run there, exactly as starting event by event did.
 
 use crate::model::Millis;
 use crate::plugins::registry::LoadedPlugin;
-use crate::store::{self, RunStart, StartedRow, Tx};
+use crate::store::{self, Deliveries, RunStart, StartedRow};
 
 use super::direct::Direct;
 use super::queues::{Head, Queues};
@@ -46,7 +46,7 @@ struct Planned {
 /// behind it as one run; memory (`queues`, `direct`) follows. The starts, runs in order; and the heads
 /// the store would not start (memory disagrees with it: the caller re-reads those queues).
 pub(super) fn start_ready(
-    tx: &dyn Tx,
+    tx: &dyn Deliveries,
     queues: &mut Queues,
     direct: &mut Direct,
     running: &[LoadedPlugin],

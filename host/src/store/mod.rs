@@ -49,7 +49,7 @@ use crate::model::Millis;
 pub use error::{Result, StoreError};
 pub use postgres::PoolOptions;
 pub use records::*;
-pub use seam::{Read, Tx};
+pub use seam::{Deliveries, Read, Tx};
 
 /// What a committed write must survive, on either backend: SQLite's `synchronous` and PostgreSQL's
 /// `synchronous_commit` follow it (see `sqlite/db.rs` and `postgres/db.rs`).
@@ -112,17 +112,17 @@ impl Db {
         self.write_then(f, |_| None)
     }
 
-    /// Like [`Db::write`] for a transaction that appends no event, for a loop whose next step waits on
-    /// the write, such as the dispatcher's rounds: on SQLite it commits as soon as `f` returned instead of
-    /// waiting for writes queued behind it to join its transaction (group commit, [`sqlite::writer`]);
-    /// on PostgreSQL it does not wait for the writer mutex, which only keeps events in commit order, and
-    /// a transaction that loses a race is not run again (its error is returned). An event appended in it
-    /// fails it there.
-    pub fn write_promptly<T>(&self, f: impl FnMut(&dyn Tx) -> Result<T>) -> Result<T> {
+    /// Runs a dispatcher round's changes to the outbox and the deliveries ([`Deliveries`]) in one
+    /// transaction, which begins with `f`'s first statement: a round that makes none takes no lock and
+    /// costs nothing. Once begun it commits as soon as `f` returned, if `f` returned `Ok`, instead of
+    /// waiting for writes queued behind it to join (SQLite's group commit, [`sqlite::writer`]); on
+    /// PostgreSQL it does not wait for the writer mutex, which only keeps events in commit order, and a
+    /// transaction that loses a race is not run again (its error is returned).
+    pub fn write_deliveries<T>(&self, f: impl FnMut(&dyn Deliveries) -> Result<T>) -> Result<T> {
         let mut f = f;
         match self {
-            Self::Sqlite(db) => db.write_promptly(|tx| f(tx)),
-            Self::Postgres(db) => db.write_without_events(f),
+            Self::Sqlite(db) => db.write_deliveries(|tx| f(tx)),
+            Self::Postgres(db) => db.write_without_events(|tx| f(tx)),
         }
     }
 

@@ -196,8 +196,8 @@ pub struct QueuedDelivery {
     pub in_flight: bool,
 }
 
-/// A run of one plugin's deliveries to start ([`Tx::start_runs`](super::Tx::start_runs)): its head, then
-/// the events right behind it in its queue, in order.
+/// A run of one plugin's deliveries to start ([`Deliveries::start_runs`](super::Deliveries::start_runs)): its
+/// head, then the events right behind it in its queue, in order.
 #[derive(Debug, Clone, Copy)]
 pub struct RunStart<'a> {
     /// The plugin.

@@ -4,7 +4,9 @@
 //! and [`Db`](super::Db) hands a closure `&dyn Read` (one consistent snapshot) or `&dyn Tx` (one
 //! transaction, committed when the closure returns `Ok`). The traits are object-safe on purpose: one
 //! `&dyn Tx` keeps `chat/` and `dispatch/` free of generics and of any backend's types, at the price of one
-//! indirect call per statement, which is nothing beside the statement itself.
+//! indirect call per statement, which is nothing beside the statement itself. [`Deliveries`], a part of
+//! `Tx`, is what the dispatcher's rounds change (the outbox and the after-hooks' deliveries): a round is
+//! handed only that, so that each backend begins a round's transaction with its first statement.
 //!
 //! Each method is one statement or one short group of them on the backend, so on a networked database it is
 //! one round trip. The methods keep the names of the SQLite query functions they delegate to
@@ -95,7 +97,7 @@ pub trait Read {
         self.pending_events_after(0, limit, &[])
     }
     /// Like [`Read::pending_events`], only those with an id above `after`, and leaving out `except`:
-    /// events the dispatcher is delivering straight from the outbox ([`Tx::queue_event`]).
+    /// events the dispatcher is delivering straight from the outbox ([`Deliveries::queue_event`]).
     fn pending_events_after(
         &self,
         after: i64,
@@ -109,8 +111,6 @@ pub trait Read {
     fn events_commit_in_id_order(&self) -> bool {
         false
     }
-    /// The ids of [`Read::pending_events`], without reading the events.
-    fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>>;
     /// Every delivery, without payloads: the dispatcher's picture of its queues.
     fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>>;
     /// The deliveries of one queue (`plugin`, `conversation`), in event order.
@@ -196,7 +196,7 @@ pub trait Read {
 }
 
 /// Every change, inside one transaction; queries see the transaction's own writes.
-pub trait Tx: Read {
+pub trait Tx: Read + Deliveries {
     // Users and tokens.
 
     /// Creates an ordinary user (ids in the bot namespace are refused).
@@ -312,118 +312,10 @@ pub trait Tx: Read {
     ) -> Result<i64>;
     /// Creates one delivery per plugin of `plugins` for outbox event `event_id`; how many.
     fn fan_out(&self, event_id: i64, plugins: &[String], now: Millis) -> Result<usize>;
-    /// Whether this transaction may fan events out: always on a server on its own; on a node of a
-    /// cluster, only while no other node's transaction does (PostgreSQL's `leases`).
-    fn may_fan_out(&self) -> Result<bool> {
-        Ok(true)
-    }
-    /// Like [`Tx::fan_out`] for an event already read; the deliveries created.
-    fn fan_out_event(
-        &self,
-        event: &StoredEvent,
-        plugins: &[String],
-        now: Millis,
-    ) -> Result<Vec<QueuedDelivery>>;
-    /// Whether the dispatcher may make an event's first attempts straight from the outbox, with no
-    /// delivery row unless one fails (see `dispatch::direct`): on a server on its own, where only its own
-    /// dispatcher fans out and starts. Never on a node of a cluster, where each start is a lease the
-    /// other nodes must see.
-    fn may_start_from_outbox(&self) -> bool {
-        false
-    }
-    /// Like [`Tx::fan_out_event`], leaving the event in the outbox: its first attempts to other plugins
-    /// are made straight from there. The deliveries queued.
-    fn queue_event(
-        &self,
-        event: &StoredEvent,
-        plugins: &[String],
-        now: Millis,
-    ) -> Result<Vec<QueuedDelivery>>;
-    /// Removes events `event_ids` from the outbox once each plugin they are owed to has a delivery or was
-    /// called (one statement on PostgreSQL).
-    fn leave_outbox(&self, event_ids: &[i64]) -> Result<()>;
-    /// Writes the delivery row of an attempt made straight from the outbox that did not succeed (or was
-    /// not made): `attempts` made, the last one's `last_error`, due at `delivery.next_attempt_at` (or in
-    /// flight, to dead-letter it next). A row already there is kept.
-    fn requeue_delivery(
-        &self,
-        delivery: &QueuedDelivery,
-        attempts: u32,
-        last_error: Option<&str>,
-    ) -> Result<()>;
-    /// Starts the delivery of `event_id` to `plugin` if it heads its queue and is due at `now`.
-    fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
-    /// Starts the delivery of `event_id` to `plugin` right behind `previous`, which this transaction
-    /// started (by [`Tx::start_head`] or this) in the same queue: only if it is pending, due at `now`,
-    /// `previous` is in flight in the same queue, and no delivery of the queue lies between the two.
-    /// `None` otherwise, and always on a node of a cluster (each start there is a lease of its own).
-    fn start_next(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        previous: i64,
-        now: Millis,
-    ) -> Result<Option<StartedRow>>;
-    /// Starts runs of deliveries, each of a different queue: its head as [`Tx::start_head`] does, then
-    /// each event behind it in order as [`Tx::start_next`] does behind the one before, stopping at the
-    /// first that does not start. Per run, in order, the rows started (empty: the head did not). How the
-    /// dispatcher starts a round's runs; one round trip on a PostgreSQL server on its own.
-    fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
-        runs.iter()
-            .map(|run| {
-                let Some(first) = self.start_head(run.head, run.plugin, now)? else {
-                    return Ok(Vec::new());
-                };
-                let mut rows = vec![first];
-                let mut previous = run.head;
-                for &event_id in run.behind {
-                    let Some(row) = self.start_next(event_id, run.plugin, previous, now)? else {
-                        break;
-                    };
-                    rows.push(row);
-                    previous = event_id;
-                }
-                Ok(rows)
-            })
-            .collect()
-    }
     /// Starts the delivery of `event_id` to `plugin` regardless of its queue; the attempt number.
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32>;
-    /// Removes a delivery that succeeded; whether it was there.
-    fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool>;
-    /// [`Tx::delivery_succeeded`] for each of `deliveries` (event id, plugin); for each, whether it was
-    /// there. One statement on a PostgreSQL server on its own.
-    fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
-        deliveries
-            .iter()
-            .map(|(event_id, plugin)| self.delivery_succeeded(*event_id, plugin))
-            .collect()
-    }
-    /// Records a failed attempt, to retry at `next_attempt_at`.
-    fn delivery_failed(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        error: &str,
-        next_attempt_at: Millis,
-    ) -> Result<()>;
-    /// Puts a delivery back without counting an attempt (the plugin's circuit is open).
-    fn postpone_delivery(&self, event_id: i64, plugin: &str, next_attempt_at: Millis)
-    -> Result<()>;
     /// Makes every in-flight delivery pending again (start-up after a crash); how many.
     fn recover_in_flight(&self) -> Result<usize>;
-    /// Moves a delivery that gave up to the dead letters; the dead letter's id.
-    fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64>;
-    /// Dead-letters an event for a plugin that never queued it (its backlog was full).
-    fn dead_letter_unqueued(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        reason: &str,
-        now: Millis,
-    ) -> Result<i64>;
-    /// Dead-letters every waiting delivery of `plugin`; how many.
-    fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize>;
     /// Queues dead letter `id` for delivery again; the dead letter.
     fn replay_dead_letter(&self, id: i64, now: Millis) -> Result<DeadLetter>;
 
@@ -512,4 +404,121 @@ pub trait Tx: Read {
         settings: &serde_json::Map<String, serde_json::Value>,
         now: Millis,
     ) -> Result<PluginOverridesRow>;
+}
+
+/// The dispatcher's changes, inside one transaction: the outbox, the after-hooks' deliveries and their
+/// dead letters. A part of every [`Tx`]; a dispatcher round is handed only this
+/// ([`Db::write_deliveries`](super::Db::write_deliveries)), so that a backend may begin its transaction
+/// with the round's first statement, and a round that makes none takes no lock and costs nothing.
+pub trait Deliveries {
+    /// The ids of [`Read::pending_events`], without reading the events.
+    fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>>;
+    /// Whether this transaction may fan events out: always on a server on its own; on a node of a
+    /// cluster, only while no other node's transaction does (PostgreSQL's `leases`).
+    fn may_fan_out(&self) -> Result<bool> {
+        Ok(true)
+    }
+    /// Like [`Tx::fan_out`] for an event already read; the deliveries created.
+    fn fan_out_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>>;
+    /// Whether the dispatcher may make an event's first attempts straight from the outbox, with no
+    /// delivery row unless one fails (see `dispatch::direct`): on a server on its own, where only its own
+    /// dispatcher fans out and starts. Never on a node of a cluster, where each start is a lease the
+    /// other nodes must see.
+    fn may_start_from_outbox(&self) -> bool {
+        false
+    }
+    /// Like [`Deliveries::fan_out_event`], leaving the event in the outbox: its first attempts to other
+    /// plugins are made straight from there. The deliveries queued.
+    fn queue_event(
+        &self,
+        event: &StoredEvent,
+        plugins: &[String],
+        now: Millis,
+    ) -> Result<Vec<QueuedDelivery>>;
+    /// Removes events `event_ids` from the outbox once each plugin they are owed to has a delivery or was
+    /// called (one statement on PostgreSQL).
+    fn leave_outbox(&self, event_ids: &[i64]) -> Result<()>;
+    /// Writes the delivery row of an attempt made straight from the outbox that did not succeed (or was
+    /// not made): `attempts` made, the last one's `last_error`, due at `delivery.next_attempt_at` (or in
+    /// flight, to dead-letter it next). A row already there is kept.
+    fn requeue_delivery(
+        &self,
+        delivery: &QueuedDelivery,
+        attempts: u32,
+        last_error: Option<&str>,
+    ) -> Result<()>;
+    /// Starts the delivery of `event_id` to `plugin` if it heads its queue and is due at `now`.
+    fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>>;
+    /// Starts the delivery of `event_id` to `plugin` right behind `previous`, which this transaction started
+    /// (by [`Deliveries::start_head`] or this) in the same queue: only if it is pending, due at `now`,
+    /// `previous` is in flight in the same queue, and no delivery of the queue lies between the two. `None`
+    /// otherwise, and always on a node of a cluster (each start there is a lease of its own).
+    fn start_next(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        previous: i64,
+        now: Millis,
+    ) -> Result<Option<StartedRow>>;
+    /// Starts runs of deliveries, each of a different queue: its head as [`Deliveries::start_head`] does,
+    /// then each event behind it in order as [`Deliveries::start_next`] does behind the one before, stopping
+    /// at the first that does not start. Per run, in order, the rows started (empty: the head did not). How
+    /// the dispatcher starts a round's runs; one round trip on a PostgreSQL server on its own.
+    fn start_runs(&self, runs: &[RunStart<'_>], now: Millis) -> Result<Vec<Vec<StartedRow>>> {
+        runs.iter()
+            .map(|run| {
+                let Some(first) = self.start_head(run.head, run.plugin, now)? else {
+                    return Ok(Vec::new());
+                };
+                let mut rows = vec![first];
+                let mut previous = run.head;
+                for &event_id in run.behind {
+                    let Some(row) = self.start_next(event_id, run.plugin, previous, now)? else {
+                        break;
+                    };
+                    rows.push(row);
+                    previous = event_id;
+                }
+                Ok(rows)
+            })
+            .collect()
+    }
+    /// Removes a delivery that succeeded; whether it was there.
+    fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool>;
+    /// [`Deliveries::delivery_succeeded`] for each of `deliveries` (event id, plugin); for each, whether it
+    /// was there. One statement on a PostgreSQL server on its own.
+    fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
+        deliveries
+            .iter()
+            .map(|(event_id, plugin)| self.delivery_succeeded(*event_id, plugin))
+            .collect()
+    }
+    /// Records a failed attempt, to retry at `next_attempt_at`.
+    fn delivery_failed(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> Result<()>;
+    /// Puts a delivery back without counting an attempt (the plugin's circuit is open).
+    fn postpone_delivery(&self, event_id: i64, plugin: &str, next_attempt_at: Millis)
+    -> Result<()>;
+    /// Moves a delivery that gave up to the dead letters; the dead letter's id.
+    fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64>;
+    /// Dead-letters an event for a plugin that never queued it (its backlog was full).
+    fn dead_letter_unqueued(
+        &self,
+        event_id: i64,
+        plugin: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<i64>;
+    /// Dead-letters every waiting delivery of `plugin`; how many.
+    fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize>;
 }

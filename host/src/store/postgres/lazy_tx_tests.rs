@@ -13,7 +13,7 @@ type TestResult = anyhow::Result<()>;
 /// that makes none sends nothing to the server, and one whose statements fail part-way keeps none of
 /// them.
 #[test]
-fn a_prompt_write_begins_its_transaction_with_its_first_statement() -> TestResult {
+fn a_write_of_deliveries_begins_its_transaction_with_its_first_statement() -> TestResult {
     let Some(pg) = Postgres::shared() else {
         return Ok(());
     };
@@ -46,7 +46,7 @@ fn a_prompt_write_begins_its_transaction_with_its_first_statement() -> TestResul
     assert_eq!(last_sent()?, "SELECT pg_backend_pid()");
 
     // A round that finds nothing to do asks for nothing: no outcomes, no starts, nothing to clear.
-    let nothing = db.write_promptly(|tx| {
+    let nothing = db.write_deliveries(|tx| {
         tx.deliveries_succeeded(&[])?;
         tx.start_runs(&[], 1)?;
         tx.leave_outbox(&[])?;
@@ -59,7 +59,7 @@ fn a_prompt_write_begins_its_transaction_with_its_first_statement() -> TestResul
         "a write that made no statement sent something"
     );
 
-    let failed = db.write_promptly(|tx| {
+    let failed = pg_db.write_without_events(|tx| {
         tx.create_user(&user("alice"), 1)?;
         tx.create_user(&user("alice"), 1)
     });
@@ -67,7 +67,7 @@ fn a_prompt_write_begins_its_transaction_with_its_first_statement() -> TestResul
     assert_eq!(last_sent()?, "ROLLBACK");
     assert!(db.read(|r| r.find_user("alice"))?.is_none());
 
-    db.write_promptly(|tx| tx.create_user(&user("alice"), 1))?;
+    pg_db.write_without_events(|tx| tx.create_user(&user("alice"), 1))?;
     assert_eq!(last_sent()?, "COMMIT");
     assert!(db.read(|r| r.find_user("alice"))?.is_some());
     Ok(())

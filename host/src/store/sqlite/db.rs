@@ -37,10 +37,10 @@ use super::token_cache::TokenCache;
 use super::tokens;
 use super::writer::{Wait, Writer, Writing};
 use crate::model::{Conversation, Millis};
-use crate::store::AfterCommit;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 use crate::store::records::TokenOwner;
+use crate::store::{AfterCommit, Deliveries};
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`. Only another
 /// process (a backup, the `sqlite3` shell) can hold it, since this process serialises its own writes;
@@ -140,10 +140,14 @@ impl Db {
         self.write_then(f, |_| None)
     }
 
-    /// Like [`Db::write`], but commits as soon as `f` returned instead of waiting for the writes queued
-    /// behind it to join ([`Wait::Never`]): for a loop whose next step waits on the write.
-    pub fn write_promptly<T>(&self, f: impl FnOnce(&Writing<'_>) -> Result<T>) -> Result<T> {
-        self.run(f, |_| None, Wait::Never)
+    /// Runs `f` in a write that begins with its first statement and then commits as soon as `f` returned
+    /// ([`Writer::write_lazily`]): the dispatcher's rounds, most of which make no statement.
+    pub fn write_deliveries<T>(&self, f: impl FnOnce(&dyn Deliveries) -> Result<T>) -> Result<T> {
+        let (committed, result) = self.writer.write_lazily(|lazy| f(lazy));
+        if committed {
+            self.checkpointer.committed();
+        }
+        result
     }
 
     /// Like [`Db::write`], then runs what `after_commit` makes of the result *before the next write can

@@ -20,9 +20,17 @@
 //!
 //! A write waiting for the others of its group must not hold a lock their `f` may take (no store caller
 //! does: the chat operations, admin changes and plugin powers that write hold none). A loop whose next step
-//! waits on its write (the dispatcher's rounds, `Db::write_promptly`) commits as soon as it ran
-//! ([`Wait::Never`]), with any writes that joined before it: a round queued behind sends commits theirs
-//! with its own, and never waits for the requests queued behind it.
+//! waits on its write (the dispatcher's rounds) commits as soon as it ran ([`Wait::Never`]), with any
+//! writes that joined before it: a round queued behind sends commits theirs with its own, and never waits
+//! for the requests queued behind it.
+//!
+//! ## Writes that begin with their first statement
+//! A dispatcher round decides in memory what to write, and on a busy server on its own it mostly writes
+//! nothing: its calls succeeded straight from the outbox and its new events need no row. Taking the writer
+//! up front made every round hold it for that memory work, about a sixth of the time the writer was held
+//! with five plugins, and commit the sends' open group early. [`Writer::write_lazily`] takes the lock
+//! only when the round first asks for the connection ([`Lazy::writing`]); a round that never asks takes
+//! nothing and commits nothing (BENCHMARKS.md, problem 33).
 //!
 //! ## What it keeps
 //! - A write returns only after its changes are committed (or with the error that prevented it): a failed
@@ -44,6 +52,7 @@
 //! held most of the time, the time a message holds it sets how many messages a second the server stores,
 //! however many cores are idle (BENCHMARKS.md, problem 32).
 
+use std::cell::OnceCell;
 use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -101,6 +110,43 @@ impl Deref for Writing<'_> {
 
     fn deref(&self) -> &Connection {
         self.conn
+    }
+}
+
+/// The writer for a write that has not begun yet ([`Writer::write_lazily`]).
+pub struct Lazy<'w> {
+    writer: &'w Writer,
+    begun: OnceCell<Begun<'w>>,
+}
+
+impl Lazy<'_> {
+    /// The writer in the write transaction, begun now if this is the first time asked: from here on the
+    /// lock is held until the write ends.
+    pub fn writing(&self) -> Result<Writing<'_>> {
+        let begun = match self.begun.get() {
+            Some(begun) => begun,
+            None => {
+                let begun = self.writer.begin()?;
+                self.begun.get_or_init(|| begun)
+            }
+        };
+        Ok(begun.writing(self.writer))
+    }
+}
+
+/// A write begun: the lock held, the group's transaction open, the write's own savepoint made.
+struct Begun<'w> {
+    state: Held<'w>,
+    /// The conversations remembered as of the savepoint.
+    mark: usize,
+}
+
+impl Begun<'_> {
+    fn writing<'a>(&'a self, writer: &'a Writer) -> Writing<'a> {
+        Writing {
+            conn: &self.state.conn,
+            conversations: &writer.conversations,
+        }
     }
 }
 
@@ -243,26 +289,62 @@ impl Writer {
         after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
         wait: Wait,
     ) -> (bool, Result<T>) {
+        let begun = match self.begin() {
+            Ok(begun) => begun,
+            Err(e) => return (false, Err(e)),
+        };
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| f(&begun.writing(self))));
+        self.end(begun, ran, after_commit, wait)
+    }
+
+    /// Runs `f` as a write that begins only when `f` first asks [`Lazy::writing`] for the writer: one
+    /// that makes no statement takes no lock and commits nothing. Once begun it is a [`Wait::Never`]
+    /// write (see [`Writer::write`]). The dispatcher's rounds: most of them, on a busy server on its own,
+    /// write nothing, and each took the writer for the memory work it does before deciding so
+    /// (BENCHMARKS.md, problem 33).
+    pub fn write_lazily<T>(&self, f: impl FnOnce(&Lazy<'_>) -> Result<T>) -> (bool, Result<T>) {
+        let lazy = Lazy {
+            writer: self,
+            begun: OnceCell::new(),
+        };
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| f(&lazy)));
+        match lazy.begun.into_inner() {
+            Some(begun) => self.end(begun, ran, |_| None, Wait::Never),
+            None => (false, finish(ran)),
+        }
+    }
+
+    /// Takes the lock, begins the group's transaction if none is open, and makes the write's savepoint.
+    fn begin(&self) -> Result<Begun<'_>> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = self.held(lock(&self.state));
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         if state.group.is_none() {
-            if let Err(e) = run(&state.conn, "BEGIN IMMEDIATE") {
-                return (false, Err(e.into()));
-            }
+            run(&state.conn, "BEGIN IMMEDIATE")?;
             state.group = Some(Group::default());
         }
-
         let mark = self.conversations.mark();
-        let ran = match run(&state.conn, "SAVEPOINT write") {
-            Ok(()) => panic::catch_unwind(AssertUnwindSafe(|| {
-                f(&Writing {
-                    conn: &state.conn,
-                    conversations: &self.conversations,
-                })
-            })),
-            Err(e) => Ok(Err(e.into())),
-        };
+        if let Err(e) = run(&state.conn, "SAVEPOINT write") {
+            // The transaction is in a state nobody can vouch for: roll the whole group back.
+            let group = state.group.take().unwrap_or_default();
+            rollback(&state.conn);
+            self.transaction_ended(false);
+            group.outcome.finish(Err(&e));
+            return Err(e.into());
+        }
+        Ok(Begun { state, mark })
+    }
+
+    /// Ends a write begun by [`Writer::begin`] that ran to `ran`: releases or rolls back its savepoint,
+    /// then commits for the group or hands the transaction on (see [`Writer::write`]).
+    fn end<T>(
+        &self,
+        begun: Begun<'_>,
+        ran: std::thread::Result<Result<T>>,
+        after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
+        wait: Wait,
+    ) -> (bool, Result<T>) {
+        let Begun { mut state, mark } = begun;
         let ended = match &ran {
             Ok(Ok(_)) => run(&state.conn, "RELEASE write"),
             _ => {

@@ -383,3 +383,66 @@ fn the_writer_counts_how_long_writes_and_lent_reads_held_it() {
     assert!(matches!(read, Ok(Ok(1))));
     assert!(writer.busy() >= after_write + hold, "{:?}", writer.busy());
 }
+
+#[test]
+fn a_lazy_write_takes_the_writer_only_at_its_first_statement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = writer(&dir);
+    let inside = AtomicBool::new(false);
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    thread::scope(|s| {
+        let (writer, inside) = (&writer, &inside);
+        let holder = s.spawn(move || {
+            writer.write(
+                |w| {
+                    insert(w, 0)?;
+                    inside.store(true, Ordering::SeqCst);
+                    let _ = release.recv_timeout(Duration::from_secs(30));
+                    Ok(())
+                },
+                |_| None,
+                Wait::Never,
+            )
+        });
+        wait_for(inside);
+        // Nothing asked of the database: done while another write holds the writer.
+        let busy = writer.busy();
+        let (committed, value) = writer.write_lazily(|_| Ok(7));
+        assert!(
+            !holder.is_finished(),
+            "the lazy write waited for the writer"
+        );
+        assert!(!committed);
+        assert_eq!(value.ok(), Some(7));
+        assert_eq!(writer.busy(), busy, "it held nothing");
+        let _ = release_tx.send(());
+        let (_, held) = holder.join().expect("holder");
+        assert!(held.is_ok());
+    });
+
+    // The first statement begins it, and it commits once it returns.
+    let (committed, written) = writer.write_lazily(|lazy| {
+        insert(&lazy.writing()?, 1)?;
+        insert(&lazy.writing()?, 2)
+    });
+    assert!(committed && written.is_ok(), "{written:?}");
+    assert_eq!(rows(&writer), [0, 1, 2]);
+
+    // A failure or a panic after the first statement undoes what it wrote, and the writer writes on.
+    let (_, failed) = writer.write_lazily(|lazy| {
+        insert(&lazy.writing()?, 3)?;
+        Err::<(), _>(StoreError::Invalid("refused".to_owned()))
+    });
+    assert!(matches!(failed, Err(StoreError::Invalid(_))), "{failed:?}");
+    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+        writer.write_lazily(|lazy| -> Result<()> {
+            insert(&lazy.writing()?, 4)?;
+            panic!("a bug in the round")
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(rows(&writer), [0, 1, 2]);
+    let (_, written) = writer.write(|w| insert(w, 5), |_| None, Wait::Never);
+    assert!(written.is_ok());
+    assert_eq!(rows(&writer), [0, 1, 2, 5]);
+}

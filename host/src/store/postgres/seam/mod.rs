@@ -145,7 +145,7 @@ impl<'c, 't> PgConn<'c, 't> {
         }
         Err(StoreError::Invalid(
             "an event was appended in a transaction that runs without the writer mutex \
-             (Db::write_promptly); append it in Db::write"
+             (PgDb::write_without_events); append it in Db::write"
                 .to_owned(),
         ))
     }
@@ -327,10 +327,6 @@ impl Read for PgConn<'_, '_> {
         self.in_order
     }
 
-    fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {
-        self.run(|tx| outbox::pending_event_ids(tx, limit))
-    }
-
     fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
         if self.cluster.is_some() {
             return self.run(|tx| leases::queued_deliveries(tx));
@@ -434,4 +430,5 @@ impl Read for PgConn<'_, '_> {
     }
 }
 
+mod deliveries;
 mod tx;

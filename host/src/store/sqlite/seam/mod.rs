@@ -174,10 +174,6 @@ macro_rules! impl_read {
                 true
             }
 
-            fn pending_event_ids(&self, limit: u32) -> Result<Vec<i64>> {
-                outbox::pending_event_ids(self, limit)
-            }
-
             fn queued_deliveries(&self) -> Result<Vec<QueuedDelivery>> {
                 outbox::queued_deliveries(self)
             }
@@ -290,4 +286,5 @@ macro_rules! impl_read {
 impl_read!(Connection);
 impl_read!(Writing<'_>);
 
+mod deliveries;
 mod tx;

@@ -13,8 +13,8 @@ use crate::model::{
 };
 use crate::store::records::{
     ConversationPatch, DeadLetter, Device, Issued, NewBan, NewConversation, NewHeld, NewMessage,
-    NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange, QueuedDelivery, ReadOutcome,
-    ReceiptCounts, RoleChange, StartedRow, StoredEvent, Timer,
+    NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange, ReadOutcome, ReceiptCounts,
+    RoleChange, Timer,
 };
 use crate::store::{Result, Tx};
 
@@ -166,104 +166,12 @@ impl Tx for Writing<'_> {
         outbox::fan_out(self, event_id, plugins, now)
     }
 
-    fn fan_out_event(
-        &self,
-        event: &StoredEvent,
-        plugins: &[String],
-        now: Millis,
-    ) -> Result<Vec<QueuedDelivery>> {
-        outbox::fan_out_event(self, event, plugins, now)
-    }
-
-    fn may_start_from_outbox(&self) -> bool {
-        true
-    }
-
-    fn queue_event(
-        &self,
-        event: &StoredEvent,
-        plugins: &[String],
-        now: Millis,
-    ) -> Result<Vec<QueuedDelivery>> {
-        outbox::queue_event(self, event, plugins, now)
-    }
-
-    fn leave_outbox(&self, event_ids: &[i64]) -> Result<()> {
-        event_ids
-            .iter()
-            .try_for_each(|event_id| outbox::leave_outbox(self, *event_id))
-    }
-
-    fn requeue_delivery(
-        &self,
-        delivery: &QueuedDelivery,
-        attempts: u32,
-        last_error: Option<&str>,
-    ) -> Result<()> {
-        outbox::requeue_delivery(self, delivery, attempts, last_error)
-    }
-
-    fn start_head(&self, event_id: i64, plugin: &str, now: Millis) -> Result<Option<StartedRow>> {
-        outbox::start_head(self, event_id, plugin, now)
-    }
-
-    fn start_next(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        previous: i64,
-        now: Millis,
-    ) -> Result<Option<StartedRow>> {
-        outbox::start_next(self, event_id, plugin, previous, now)
-    }
-
     fn start_delivery(&self, event_id: i64, plugin: &str) -> Result<u32> {
         outbox::start_delivery(self, event_id, plugin)
     }
 
-    fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool> {
-        outbox::delivery_succeeded(self, event_id, plugin)
-    }
-
-    fn delivery_failed(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        error: &str,
-        next_attempt_at: Millis,
-    ) -> Result<()> {
-        outbox::delivery_failed(self, event_id, plugin, error, next_attempt_at)
-    }
-
-    fn postpone_delivery(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        next_attempt_at: Millis,
-    ) -> Result<()> {
-        outbox::postpone_delivery(self, event_id, plugin, next_attempt_at)
-    }
-
     fn recover_in_flight(&self) -> Result<usize> {
         outbox::recover_in_flight(self)
-    }
-
-    fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64> {
-        dead_letters::dead_letter(self, event_id, plugin, error, now)
-    }
-
-    fn dead_letter_unqueued(
-        &self,
-        event_id: i64,
-        plugin: &str,
-        reason: &str,
-        now: Millis,
-    ) -> Result<i64> {
-        dead_letters::dead_letter_unqueued(self, event_id, plugin, reason, now)
-    }
-
-    fn dead_letter_waiting(&self, plugin: &str, reason: &str, now: Millis) -> Result<usize> {
-        dead_letters::dead_letter_waiting(self, plugin, reason, now)
     }
 
     fn replay_dead_letter(&self, id: i64, now: Millis) -> Result<DeadLetter> {
