@@ -15,8 +15,8 @@
 //! write that may wait ([`Wait::ForQueued`]) leaves the transaction open, releases the lock and waits for
 //! the group's outcome; the next write joins the same transaction. The write that finds nobody waiting
 //! (or may not wait) commits for everyone, runs every member's `after_commit` in the order they ran,
-//! releases the lock, then wakes the members. A single writer with nobody waiting commits at once, as before: grouping only ever
-//! happens to writes that would have waited anyway.
+//! releases the lock, then wakes the members. A single writer with nobody waiting commits at once, as
+//! before: grouping only ever happens to writes that would have waited anyway.
 //!
 //! A write waiting for the others of its group must not hold a lock their `f` may take (no store caller
 //! does: the chat operations, admin changes and plugin powers that write hold none). A loop whose next step
@@ -404,7 +404,7 @@ impl Writer {
         drop(state);
         // The members learn the outcome once the writer is free: waking them while holding it let the
         // woken threads take the core of the thread holding it, and every other write waited for that
-        // (a third of the time a commit held the writer, BENCHMARKS.md, problem 33).
+        // (as long as the `COMMIT` itself or longer, BENCHMARKS.md, problem 33).
         group.outcome.finish(committed.as_ref().map(|_| ()));
         // A write that failed reports its own error, whatever became of the others'.
         let result =

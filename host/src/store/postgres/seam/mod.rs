@@ -1,6 +1,7 @@
 //! [`Read`] and [`Tx`] on a PostgreSQL transaction: each method runs the async query function of the same
 //! name in this backend's modules to completion with `Handle::block_on`, on the calling thread, while the
-//! connection's I/O task runs on the backend's own runtime ([`PgDb`](super::PgDb) says why).
+//! connection's I/O task runs on the backend's own runtime ([`PgDb`](super::PgDb) says why). `Tx` is in
+//! [`tx`], the dispatcher's part of it ([`Deliveries`](crate::store::Deliveries)) in [`deliveries`].
 //!
 //! [`PgConn`] also notices when a statement lost a race that PostgreSQL resolved by failing it
 //! (serialization failure, deadlock): the chat layer turns store errors into its own before they reach

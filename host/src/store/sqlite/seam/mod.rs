@@ -1,7 +1,8 @@
 //! [`Read`] and [`Tx`] on the SQLite connections: a `Connection` (a read snapshot or the writer) answers
-//! every query, the writer in a transaction ([`Writing`]) every query and change. Each method calls the
-//! query function of the same name in this backend's modules, so the SQLite path keeps its cached
-//! statements and its numbers. `Tx` is in [`tx`].
+//! every query, the writer in a transaction ([`Writing`]) every query and change. Each method calls the query
+//! function of the same name in this backend's modules, so the SQLite path keeps its cached statements and
+//! its numbers. `Tx` is in [`tx`], the dispatcher's part of it ([`Deliveries`](crate::store::Deliveries)) in
+//! [`deliveries`].
 
 use rusqlite::Connection;
 
