@@ -258,7 +258,7 @@ fn bound_note(clients: usize, none: &Run, with: &Run) -> Option<String> {
                 },
                 at_80 - used0,
                 if calls.before + calls.after > budget {
-                    ": the calls alone take more"
+                    ": the calls' wall time alone is more"
                 } else {
                     ""
                 }
