@@ -4,7 +4,9 @@
 //! statement, not 1,000 round trips.
 
 use crate::store::limits::{check_title, conversation_members, new_owner, stored_role};
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::Transaction;
+
+use super::statements::Statements;
 
 use super::locks::advisory_key;
 use super::users::missing_users;
@@ -108,7 +110,7 @@ pub async fn find_distinct(tx: &Transaction<'_>, user_ids: &[String]) -> Result<
 
 /// The conversation with `id`, or [`StoreError::NotFound`]: its row and its participants in one statement
 /// (one round trip; it is read on every send).
-pub async fn get_conversation(tx: &impl GenericClient, id: &str) -> Result<Conversation> {
+pub async fn get_conversation(tx: &impl Statements, id: &str) -> Result<Conversation> {
     let stmt = tx
         .prepare_cached(
             "SELECT c.id, c.title, c.metadata, c.distinct_by_participants, c.last_message_id,

@@ -1,15 +1,16 @@
 //! [`PgDb`]: the chat database on PostgreSQL, single node, behind the same synchronous seam as SQLite.
 //!
-//! ## A runtime of its own
+//! ## Connections driven by their callers
 //! tokio-postgres is async, the seam is not: every store call in the server already runs on a
-//! `spawn_blocking` thread (SQLite blocks), and tests and tools call it from plain threads. So [`PgDb`]
-//! owns a small multi-threaded tokio runtime ([`RUNTIME_THREADS`] workers) on which the pool opens its
-//! connections and their I/O tasks run, and each store call drives its query with `Handle::block_on` on
-//! the calling thread. Owning it, rather than borrowing the server's, means a `PgDb` works from any
-//! thread (a `#[test]` has no runtime), its connections do not die with whichever runtime happened to
-//! create them (a `#[tokio::test]`'s ends with the test), and connection I/O does not queue behind
-//! request handling. The cost: each statement crosses threads twice (caller → connection task →
-//! caller), a few microseconds beside a round trip to the server.
+//! `spawn_blocking` thread (SQLite blocks), and tests and tools call it from plain threads. So each store
+//! call checks out a connection of [`DrivenPool`] and runs its queries with that connection's own
+//! current-thread runtime, on the calling thread, which also does the connection's I/O
+//! ([`super::driven`] says why: a statement through a shared runtime's thread cost 4-5 times the CPU).
+//! [`PgDb`] also owns a small multi-threaded tokio runtime ([`RUNTIME_THREADS`] workers) for the node's
+//! background work, which is async (migrations, the server lock, the sequencer, the cluster's catalog and
+//! heartbeats), with a [`PgPool`] of its own. Owning both, rather than borrowing the server's runtime,
+//! means a `PgDb` works from any thread (a `#[test]` has no runtime), and its connections do not die with
+//! whichever runtime happened to create them (a `#[tokio::test]`'s ends with the test).
 //!
 //! Async code should go through [`crate::blocking::run`], as the chat layer does for every store call. A call
 //! made from async code anyway (a test's helper, a tool) is run under `tokio::task::block_in_place`, which
@@ -62,11 +63,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::{ClientWrapper, Transaction};
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio_postgres::IsolationLevel;
 
 use super::connect::{PgPool, PoolOptions};
+use super::driven::DrivenPool;
 use super::error::{PgError, connection_lost, must_retry};
 use super::kv::PgKv;
 use super::leases::LeaseHolder;
@@ -80,9 +82,8 @@ use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 use crate::store::{AfterCommit, Read, TokenOwner, Tx};
 
-/// Worker threads of the backend's runtime. They only move bytes between sockets and the callers
-/// blocked in `block_on` (parsing and building protocol messages, microseconds per statement); the
-/// waiting happens on the callers' threads. Two keep that off the critical path without taking a
+/// Worker threads of the backend's runtime, for the node's background work (the store's calls drive their
+/// connections themselves, [`super::driven`]). Two keep it off the critical path without taking a
 /// machine's cores from request handling.
 pub const RUNTIME_THREADS: usize = 2;
 
@@ -97,8 +98,11 @@ pub const MAX_WRITE_ATTEMPTS: u32 = 5;
 
 /// The chat database on PostgreSQL; see the module docs.
 pub struct PgDb {
-    /// The connections, on [`PgDb::runtime`].
+    /// The connections of the node's background work (migrations, locks, the sequencer, the cluster's
+    /// catalog and heartbeats), on [`PgDb::runtime`].
     pool: PgPool,
+    /// The connections the store's calls run on, each driven by its caller's thread.
+    driven: DrivenPool,
     /// Serialises this node's writes; see the module docs.
     writer: Mutex<()>,
     /// Runs the connections' I/O; shared with the KV store built from this database.
@@ -129,6 +133,7 @@ impl PgDb {
         let runtime = Arc::new(PgRuntime::new()?);
         let setting = PgSetting::parse(setting)?
             .with_server_parameter("synchronous_commit", synchronous_commit(durability));
+        let driven = DrivenPool::new(setting.clone(), options);
         let pool = tokio::task::block_in_place(|| {
             runtime.handle().block_on(async {
                 let pool = PgPool::connect(setting, options).await?;
@@ -144,6 +149,7 @@ impl PgDb {
         })?;
         Ok(Self {
             pool,
+            driven,
             writer: Mutex::new(()),
             runtime,
             durability,
@@ -223,15 +229,20 @@ impl PgDb {
         &self.pool
     }
 
+    /// The connections the store's calls run on.
+    pub(super) fn driven(&self) -> &DrivenPool {
+        &self.driven
+    }
+
     /// The backend's runtime, to drive [`PgDb::pool`]'s futures with `block_on`.
     pub fn handle(&self) -> &Handle {
         self.runtime.handle()
     }
 
     /// The plugins' KV store in this same database (tables `plugin_kv` and `plugin_kv_usage`), sharing
-    /// the pool and runtime.
+    /// its connections.
     pub fn kv(&self) -> PgKv {
-        PgKv::new(self.pool.clone(), Arc::clone(&self.runtime))
+        PgKv::new(self.driven.clone())
     }
 
     /// Runs `f` in one READ COMMITTED transaction and commits if it returns `Ok`; see the module docs for
@@ -352,19 +363,19 @@ impl PgDb {
     /// transaction takes three (`BEGIN`, the query, `COMMIT`), and one statement sees one snapshot. A
     /// pooled connection found closed is replaced, as at a transaction's `BEGIN`: the query only reads,
     /// so sending it again is safe.
-    fn alone<T>(&self, query: impl AsyncFn(&Object) -> Result<T>) -> Result<T> {
+    fn alone<T>(&self, query: impl AsyncFn(&ClientWrapper) -> Result<T>) -> Result<T> {
         tokio::task::block_in_place(|| {
-            let rt = self.runtime.handle();
             let mut stale = 0;
             loop {
-                let client: Object = rt.block_on(self.pool.get())?;
-                match rt.block_on(query(&client)) {
+                let mut conn = self.driven.get()?;
+                let (rt, client) = conn.parts();
+                match rt.block_on(query(client)) {
                     Err(StoreError::Postgres(PgError::Postgres(error)))
-                        if connection_lost(&error) && stale < self.pool.options().size =>
+                        if connection_lost(&error) && stale < self.driven.options().size =>
                     {
                         stale += 1;
                         tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
-                        drop(Object::take(client));
+                        conn.discard();
                     }
                     answer => return answer,
                 }
@@ -417,12 +428,12 @@ impl PgDb {
     fn on_first_statement<R>(
         &self,
         isolation: IsolationLevel,
-        body: impl FnOnce(LazyTx<'_>, &Handle) -> R,
+        body: impl FnOnce(LazyTx<'_>, &Runtime) -> R,
     ) -> Result<R> {
         tokio::task::block_in_place(|| {
-            let rt = self.runtime.handle();
-            let mut client: Object = rt.block_on(self.pool.get())?;
-            Ok(body(LazyTx::new(&mut client, isolation), rt))
+            let mut conn = self.driven.get()?;
+            let (rt, client) = conn.parts();
+            Ok(body(LazyTx::new(client, isolation), rt))
         })
     }
 
@@ -433,7 +444,7 @@ impl PgDb {
         &self,
         isolation: IsolationLevel,
         read_only: bool,
-        body: impl FnOnce(Transaction<'_>, &Handle) -> R,
+        body: impl FnOnce(Transaction<'_>, &Runtime) -> R,
     ) -> Result<R> {
         // From async code (a test's helper, a tool) the whole transaction moves off the async worker:
         // `block_in_place` hands the worker's other tasks to another thread; on the blocking threads the
@@ -446,12 +457,12 @@ impl PgDb {
         &self,
         isolation: IsolationLevel,
         read_only: bool,
-        body: impl FnOnce(Transaction<'_>, &Handle) -> R,
+        body: impl FnOnce(Transaction<'_>, &Runtime) -> R,
     ) -> Result<R> {
-        let rt = self.runtime.handle();
         let mut stale = 0;
         loop {
-            let mut client: Object = rt.block_on(self.pool.get())?;
+            let mut conn = self.driven.get()?;
+            let (rt, client) = conn.parts();
             let begin = client
                 .build_transaction()
                 .isolation_level(isolation)
@@ -461,12 +472,12 @@ impl PgDb {
                 Ok(tx) => return Ok(body(tx, rt)),
                 Err(error) => error,
             };
-            if !connection_lost(&error) || stale >= self.pool.options().size {
+            if !connection_lost(&error) || stale >= self.driven.options().size {
                 return Err(error.into());
             }
             stale += 1;
             tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
-            drop(Object::take(client));
+            conn.discard();
         }
     }
 }
@@ -478,7 +489,7 @@ fn end_transaction<T>(
     tx: Option<Transaction<'_>>,
     result: Result<T>,
     lost_race: bool,
-    rt: &Handle,
+    rt: &Runtime,
 ) -> std::result::Result<T, (bool, StoreError)> {
     match (result, tx) {
         (Ok(value), Some(tx)) => match rt.block_on(tx.commit()) {

@@ -31,16 +31,13 @@
 //! row only for a key with no row (lock order: usage row, then the key's row, everywhere).
 //!
 //! Built from the [`PgDb`](super::PgDb) ([`PgDb::kv`](super::PgDb::kv)) rather than connecting on its
-//! own: one pool, one runtime, one setting for both, and no second migration. Like the chat database, it
+//! own: one pool, one setting for both, and no second migration. Like the chat database, it
 //! blocks: never call it from async code.
 
-use std::sync::Arc;
-
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::{ClientWrapper, Transaction};
 use tokio_postgres::IsolationLevel;
 
-use super::connect::PgPool;
-use super::db::PgRuntime;
+use super::driven::DrivenPool;
 use super::error::connection_lost;
 use crate::store::ids::now_ms;
 use crate::store::kv::{KvError, KvQuota, KvUsage};
@@ -48,16 +45,14 @@ use crate::store::kv::{KvError, KvQuota, KvUsage};
 /// The KV store of every plugin, in a PostgreSQL database; see the module docs.
 #[derive(Clone)]
 pub struct PgKv {
-    /// The chat database's pool.
-    pool: PgPool,
-    /// Its runtime.
-    runtime: Arc<PgRuntime>,
+    /// The chat database's connections.
+    driven: DrivenPool,
 }
 
 impl std::fmt::Debug for PgKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgKv")
-            .field("setting", self.pool.setting())
+            .field("setting", self.driven.setting())
             .finish_non_exhaustive()
     }
 }
@@ -79,16 +74,13 @@ struct Held {
 }
 
 impl PgKv {
-    pub(super) fn new(pool: PgPool, runtime: Arc<PgRuntime>) -> Self {
-        Self { pool, runtime }
+    pub(super) fn new(driven: DrivenPool) -> Self {
+        Self { driven }
     }
 
     /// The live value of `key`.
     pub fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.block_on(async {
-            let client = self.pool.get().await?;
-            get_live(&client, plugin, key).await
-        })
+        self.on_connection(async |client| get_live(client, plugin, key).await)
     }
 
     /// Stores `value` under `key`, expiring after `ttl_ms` if given, unless that takes `plugin` past
@@ -110,8 +102,7 @@ impl PgKv {
 
     /// What `plugin` keeps now.
     pub fn usage(&self, plugin: &str) -> Result<KvUsage, KvError> {
-        self.block_on(async {
-            let client = self.pool.get().await?;
+        self.on_connection(async |client| {
             let stmt = client
                 .prepare_cached("SELECT keys, bytes FROM plugin_kv_usage WHERE plugin = $1")
                 .await?;
@@ -136,8 +127,7 @@ impl PgKv {
 
     /// Live keys starting with `prefix`, in byte order.
     pub fn list_keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>, KvError> {
-        self.block_on(async {
-            let client = self.pool.get().await?;
+        self.on_connection(async |client| {
             let stmt = client
                 .prepare_cached(
                     "SELECT key FROM plugin_kv
@@ -157,8 +147,7 @@ impl PgKv {
 
     /// Every live key and value of `plugin`, in key order.
     pub fn dump(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, KvError> {
-        self.block_on(async {
-            let client = self.pool.get().await?;
+        self.on_connection(async |client| {
             let stmt = client
                 .prepare_cached(
                     "SELECT key, value FROM plugin_kv
@@ -238,8 +227,7 @@ impl PgKv {
         let (max_keys, max_bytes) = (max(quota.max_keys), max(quota.max_bytes));
         let key = key.as_bytes();
         let now = now_ms();
-        self.block_on(async {
-            let client = self.pool.get().await?;
+        self.on_connection(async |client| {
             // Most increments keep their length: one UPDATE, with no function call at all.
             let same_length = client
                 .prepare_cached(
@@ -267,8 +255,7 @@ impl PgKv {
     /// Removes expired rows of every plugin; the number removed. One transaction per plugin, each holding
     /// only that plugin's usage row, so a purge never deadlocks with writers.
     pub fn purge_expired(&self) -> Result<usize, KvError> {
-        let plugins: Vec<String> = self.block_on(async {
-            let client = self.pool.get().await?;
+        let plugins: Vec<String> = self.on_connection(async |client| {
             let stmt = client
                 .prepare_cached(
                     "SELECT DISTINCT plugin FROM plugin_kv
@@ -289,10 +276,18 @@ impl PgKv {
         Ok(total)
     }
 
-    /// Runs `future` on this thread, its connection's I/O on the backend's runtime.
-    /// Called from async code, it moves off the async worker first, as [`PgDb`](super::PgDb)'s calls do.
-    fn block_on<T>(&self, future: impl Future<Output = Result<T, KvError>>) -> Result<T, KvError> {
-        tokio::task::block_in_place(|| self.runtime.handle().block_on(future))
+    /// Runs `query` on a connection outside a transaction, on this thread (which drives the
+    /// connection's I/O, [`super::driven`]). Called from async code, it moves off the async worker first,
+    /// as [`PgDb`](super::PgDb)'s calls do.
+    fn on_connection<T>(
+        &self,
+        query: impl AsyncFnOnce(&ClientWrapper) -> Result<T, KvError>,
+    ) -> Result<T, KvError> {
+        tokio::task::block_in_place(|| {
+            let mut conn = self.driven.get()?;
+            let (rt, client) = conn.parts();
+            rt.block_on(query(client))
+        })
     }
 
     /// Runs `op` in one READ COMMITTED transaction that first locks `plugin`'s usage row (see the module
@@ -303,29 +298,31 @@ impl PgKv {
         plugin: &str,
         op: impl AsyncFnOnce(&Transaction<'_>, &mut Held) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        self.block_on(async {
+        tokio::task::block_in_place(|| {
             let mut stale = 0;
             loop {
-                let mut client: Object = self.pool.get().await?;
-                let error = match client
+                let mut conn = self.driven.get()?;
+                let (rt, client) = conn.parts();
+                let begin = client
                     .build_transaction()
                     .isolation_level(IsolationLevel::ReadCommitted)
-                    .start()
-                    .await
-                {
+                    .start();
+                let error = match rt.block_on(begin) {
                     Ok(tx) => {
-                        let mut held = lock_usage(&tx, plugin).await?;
-                        let value = op(&tx, &mut held).await?;
-                        tx.commit().await?;
-                        return Ok(value);
+                        return rt.block_on(async {
+                            let mut held = lock_usage(&tx, plugin).await?;
+                            let value = op(&tx, &mut held).await?;
+                            tx.commit().await?;
+                            Ok(value)
+                        });
                     }
                     Err(error) => error,
                 };
-                if !connection_lost(&error) || stale >= self.pool.options().size {
+                if !connection_lost(&error) || stale >= self.driven.options().size {
                     return Err(error.into());
                 }
                 stale += 1;
-                drop(Object::take(client));
+                conn.discard();
             }
         })
     }
@@ -357,7 +354,7 @@ macro_rules! live_value_sql {
 
 /// The live value of `key` (on a transaction or a bare connection).
 async fn get_live(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl super::statements::Statements,
     plugin: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, KvError> {
@@ -376,7 +373,7 @@ async fn get_live_locked(
 
 /// Runs `sql`, a `live_value_sql!` statement, for `key`.
 async fn live_value(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &impl super::statements::Statements,
     sql: &str,
     plugin: &str,
     key: &str,

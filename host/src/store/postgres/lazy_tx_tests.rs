@@ -28,11 +28,12 @@ fn a_write_of_deliveries_begins_its_transaction_with_its_first_statement() -> Te
     let (Some(pg_db), Some(observer)) = (db.as_postgres(), observer.as_postgres()) else {
         anyhow::bail!("not PostgreSQL");
     };
-    let pid: i32 = pg_db.handle().block_on(async {
-        let client = pg_db.pool().get().await?;
-        let row = client.query_one("SELECT pg_backend_pid()", &[]).await?;
-        anyhow::Ok(row.get(0))
-    })?;
+    let pid: i32 = {
+        let mut conn = pg_db.driven().get()?;
+        let (rt, client) = conn.parts();
+        rt.block_on(client.query_one("SELECT pg_backend_pid()", &[]))?
+            .get(0)
+    };
     // What that connection last sent, as the server shows it.
     let last_sent = || -> anyhow::Result<String> {
         observer.handle().block_on(async {

@@ -32,7 +32,9 @@
 //!
 //! ## Layout
 //! - [`setting`]: parsing `postgres://` URLs and key-value strings, and their redacted form.
-//! - [`connect`]: the bounded pool and the start-up checks (reachable, not CockroachDB).
+//! - [`connect`]: the bounded pool of the node's background work and the start-up checks (reachable, not
+//!   CockroachDB); [`driven`]: the connections the store's calls run on, each driven by its caller's
+//!   thread; [`statements`]: what query functions that run in a transaction or alone take.
 //! - [`migrations`]: the schema (`schema/*.sql`), versioned in `schema_version`, applied under an advisory
 //!   lock whose key [`locks`] derives.
 //! - [`db`]: [`PgDb`], its runtime, transactions, writer mutex and retries; [`seam`]: the traits on its
@@ -57,6 +59,7 @@ pub mod conversations;
 pub mod db;
 pub mod dead_letters;
 pub mod devices;
+pub mod driven;
 pub mod error;
 pub mod events;
 pub mod held;
@@ -77,6 +80,7 @@ pub mod roles;
 mod seam;
 pub mod sequencer;
 pub mod setting;
+pub mod statements;
 pub mod timers;
 pub mod tokens;
 pub mod users;
@@ -86,6 +90,8 @@ mod values;
 mod catalog_tests;
 #[cfg(test)]
 mod db_tests;
+#[cfg(test)]
+mod driven_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]

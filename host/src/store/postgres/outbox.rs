@@ -7,7 +7,9 @@
 //! Under READ COMMITTED it holds because single-node writes are serialised ([`PgDb`](super::PgDb)); in
 //! cluster mode the same statement gains `FOR UPDATE SKIP LOCKED` and a lease (SCALE-OUT.md 2.6).
 
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::Transaction;
+
+use super::statements::Statements;
 use tokio_postgres::Row;
 
 use super::events::{audience_join, event_at, event_columns};
@@ -26,7 +28,7 @@ use crate::store::records::{
 /// (1.5 ms at 3,700 events, 0.55 ms at 2,400; BENCHMARKS.md problems 18 and 19). The `OFFSET 0` keeps
 /// the lookup a subquery of its own, run once per outbox row by the primary key, whatever the estimates.
 pub async fn pending_events(
-    tx: &impl GenericClient,
+    tx: &impl Statements,
     after: i64,
     limit: u32,
     except: &[i64],

@@ -68,7 +68,7 @@ pub async fn issue_token(
 
 /// The owner of a bearer token, or `None` for a token the server does not know.
 pub async fn token_owner(
-    tx: &impl deadpool_postgres::GenericClient,
+    tx: &impl super::statements::Statements,
     token: &str,
 ) -> Result<Option<TokenOwner>> {
     let stmt = tx

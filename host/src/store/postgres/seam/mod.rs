@@ -1,6 +1,6 @@
 //! [`Read`] and [`Tx`] on a PostgreSQL transaction: each method runs the async query function of the same
-//! name in this backend's modules to completion with `Handle::block_on`, on the calling thread, while the
-//! connection's I/O task runs on the backend's own runtime ([`PgDb`](super::PgDb) says why). `Tx` is in
+//! name in this backend's modules to completion with the `block_on` of its connection's own runtime, which
+//! does the connection's I/O on the calling thread ([`super::driven`] says why). `Tx` is in
 //! [`tx`], the dispatcher's part of it ([`Deliveries`](crate::store::Deliveries)) in [`deliveries`].
 //!
 //! [`PgConn`] also notices when a statement lost a race that PostgreSQL resolved by failing it
@@ -11,8 +11,8 @@
 use std::cell::{Cell, OnceCell};
 use std::future::Future;
 
-use deadpool_postgres::{Object, Transaction};
-use tokio::runtime::Handle;
+use deadpool_postgres::{ClientWrapper, Transaction};
+use tokio::runtime::Runtime;
 use tokio_postgres::IsolationLevel;
 
 use super::error::{PgError, must_retry};
@@ -36,8 +36,8 @@ use crate::store::{Read, Result};
 pub(super) struct PgConn<'c, 't> {
     /// The transaction every statement runs in.
     source: TxSource<'c, 't>,
-    /// The backend's runtime, which drives the connection.
-    rt: &'c Handle,
+    /// The connection's runtime, which drives it on this thread ([`super::driven`]).
+    rt: &'c Runtime,
     /// A statement failed with a serialization failure or a deadlock: the transaction is doomed, and the
     /// whole closure should run again on a fresh one.
     lost_race: Cell<bool>,
@@ -65,7 +65,7 @@ enum TxSource<'c, 't> {
 /// (BENCHMARKS.md, problem 21).
 pub(super) struct LazyTx<'t> {
     /// The connection, until the transaction begins on it.
-    client: Cell<Option<&'t mut Object>>,
+    client: Cell<Option<&'t mut ClientWrapper>>,
     /// The transaction, once begun.
     tx: OnceCell<Transaction<'t>>,
     isolation: IsolationLevel,
@@ -73,7 +73,7 @@ pub(super) struct LazyTx<'t> {
 
 impl<'t> LazyTx<'t> {
     /// A transaction at `isolation` on `client`, not begun yet.
-    pub(super) fn new(client: &'t mut Object, isolation: IsolationLevel) -> Self {
+    pub(super) fn new(client: &'t mut ClientWrapper, isolation: IsolationLevel) -> Self {
         Self {
             client: Cell::new(Some(client)),
             tx: OnceCell::new(),
@@ -82,7 +82,7 @@ impl<'t> LazyTx<'t> {
     }
 
     /// The transaction, begun now if it was not.
-    fn begin(&self, rt: &Handle) -> Result<&Transaction<'t>> {
+    fn begin(&self, rt: &Runtime) -> Result<&Transaction<'t>> {
         if let Some(tx) = self.tx.get() {
             return Ok(tx);
         }
@@ -107,16 +107,16 @@ impl<'t> LazyTx<'t> {
 }
 
 impl<'c, 't> PgConn<'c, 't> {
-    pub(super) fn new(tx: &'c Transaction<'t>, rt: &'c Handle) -> Self {
+    pub(super) fn new(tx: &'c Transaction<'t>, rt: &'c Runtime) -> Self {
         Self::with_source(TxSource::Begun(tx), rt)
     }
 
     /// A connection whose transaction begins with its first statement.
-    pub(super) fn on_first_statement(lazy: &'c LazyTx<'t>, rt: &'c Handle) -> Self {
+    pub(super) fn on_first_statement(lazy: &'c LazyTx<'t>, rt: &'c Runtime) -> Self {
         Self::with_source(TxSource::OnFirstStatement(lazy), rt)
     }
 
-    fn with_source(source: TxSource<'c, 't>, rt: &'c Handle) -> Self {
+    fn with_source(source: TxSource<'c, 't>, rt: &'c Runtime) -> Self {
         Self {
             source,
             rt,
