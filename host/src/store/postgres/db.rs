@@ -229,7 +229,8 @@ impl PgDb {
         &self.pool
     }
 
-    /// The connections the store's calls run on.
+    /// The connections the store's calls run on (tests look at them).
+    #[cfg(test)]
     pub(super) fn driven(&self) -> &DrivenPool {
         &self.driven
     }

@@ -7,7 +7,7 @@ use chathooks_testservers::Postgres;
 
 use super::driven::{Checkout, DrivenPool};
 use super::{PgDb, PgError, PgSetting, PoolOptions};
-use crate::store::{Durability, Read};
+use crate::store::Durability;
 
 type TestResult = anyhow::Result<()>;
 
