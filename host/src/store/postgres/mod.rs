@@ -12,9 +12,9 @@
 //! let kv = KvStore::beside(&db, &data_dir.join("kv.db"))?; // the same database's plugin_kv tables
 //! ```
 //!
-//! The query functions are async (tokio-postgres); the seam is synchronous and [`db`] bridges the two
-//! with a runtime of its own: see there for why, for the writer mutex that keeps event ids in commit
-//! order on one node, for retries and for durability.
+//! The query functions are async (tokio-postgres); the seam is synchronous and [`db`] bridges the two,
+//! each call driving its connection on its own thread ([`driven`]): see there for why, for the writer
+//! mutex that keeps event ids in commit order on one node, for retries and for durability.
 //!
 //! ## What differs from SQLite
 //! - A NUL character in a text field the store keeps is refused
