@@ -87,6 +87,11 @@ use crate::store::{AfterCommit, Read, TokenOwner, Tx};
 /// machine's cores from request handling.
 pub const RUNTIME_THREADS: usize = 2;
 
+/// Most connections of the pool for the node's background work ([`PgDb::pool`]): it makes a statement
+/// now and then (a migration at start, a heartbeat, the plugin catalog), never one per request, so a few
+/// are plenty beside the `--db-pool-size` the store's calls run on.
+pub const BACKGROUND_POOL_SIZE: usize = 4;
+
 /// How long a cluster node's lease on a delivery it started lasts: longer than any after-hook call may
 /// run (its wall-clock cap, ten times the after-hook budget: 10 s by default), so a live node never loses
 /// a lease mid-call; a dead node's deliveries are started elsewhere this long after it started them.
@@ -134,9 +139,13 @@ impl PgDb {
         let setting = PgSetting::parse(setting)?
             .with_server_parameter("synchronous_commit", synchronous_commit(durability));
         let driven = DrivenPool::new(setting.clone(), options);
+        let background = PoolOptions {
+            size: options.size.min(BACKGROUND_POOL_SIZE),
+            ..options
+        };
         let pool = tokio::task::block_in_place(|| {
             runtime.handle().block_on(async {
-                let pool = PgPool::connect(setting, options).await?;
+                let pool = PgPool::connect(setting, background).await?;
                 migrate(&pool).await?;
                 Ok::<_, PgError>(pool)
             })
