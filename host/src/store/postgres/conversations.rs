@@ -6,9 +6,8 @@
 use crate::store::limits::{check_title, conversation_members, new_owner, stored_role};
 use deadpool_postgres::Transaction;
 
-use super::statements::Statements;
-
 use super::locks::advisory_key;
+use super::statements::Statements;
 use super::users::missing_users;
 use super::values::{big, no_nul_opt};
 use super::{messages, participants::participant};

@@ -110,7 +110,7 @@ pub struct PgDb {
     driven: DrivenPool,
     /// Serialises this node's writes; see the module docs.
     writer: Mutex<()>,
-    /// Runs the connections' I/O; shared with the KV store built from this database.
+    /// Runs the background pool's connections and the node's async work on them.
     runtime: Arc<PgRuntime>,
     /// What commits survive.
     durability: Durability,
@@ -527,7 +527,7 @@ fn synchronous_commit(durability: Durability) -> &'static str {
     }
 }
 
-/// The backend's tokio runtime, shared by the chat database and its KV store. Shut down without
+/// The backend's tokio runtime, for the node's background work on [`PgDb::pool`]. Shut down without
 /// waiting when the last of them is dropped: dropping a runtime the usual way blocks, which panics when
 /// the drop happens in async code (a server's state dropped at the end of `main`).
 pub(super) struct PgRuntime {

@@ -8,11 +8,10 @@
 //! cluster mode the same statement gains `FOR UPDATE SKIP LOCKED` and a lease (SCALE-OUT.md 2.6).
 
 use deadpool_postgres::Transaction;
-
-use super::statements::Statements;
 use tokio_postgres::Row;
 
 use super::events::{audience_join, event_at, event_columns};
+use super::statements::Statements;
 use super::values::{big, count, small};
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
