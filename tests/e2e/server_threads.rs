@@ -89,3 +89,43 @@ async fn a_reply_lives_in_its_thread_and_updates_its_parent() {
         );
     }
 }
+
+/// Deleting a message leaves a tombstone (its id, `deleted`, an empty body), so its thread stays: the
+/// replies others wrote are still listed under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_parent_keeps_its_thread() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let conv = server.conversation(&alice, &["bob"]).await;
+    let parent = server.send(&alice, &conv, "lunch?").await;
+    let parent_id = str_field(&parent, "id");
+    let send = format!("/v1/conversations/{conv}/messages");
+    server
+        .post_ok(&send, &bob, json!({"body": "noon", "parent_id": parent_id}))
+        .await;
+
+    let (status, deleted) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/messages/{parent_id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{deleted}");
+    assert_eq!(deleted["deleted"], json!(true));
+    assert_eq!(deleted["body"], json!(""));
+
+    let replies = server
+        .get_ok(&format!("/v1/messages/{parent_id}/replies"), &alice)
+        .await;
+    let bodies: Vec<&str> = replies
+        .as_array()
+        .map(|ms| ms.iter().filter_map(|m| m["body"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(bodies, ["noon"]);
+    let top = server.get_ok(&format!("{send}?limit=10"), &bob).await;
+    assert_eq!(top[0]["id"], json!(parent_id));
+    assert_eq!(top[0]["deleted"], json!(true));
+}
