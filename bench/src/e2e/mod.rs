@@ -81,8 +81,8 @@ struct Run {
     drain: Option<Drain>,
     /// With plugins: µs per message the server spent inside the message hooks' calls, as it timed them.
     calls_per_msg_us: Option<MessageHookSeconds>,
-    /// SQLite's writer, from the first request until the after-hooks were done: µs held per message, and
-    /// the share of that time it was held.
+    /// The store's writer (SQLite's, or a PostgreSQL node's writer mutex), from the first request until
+    /// the after-hooks were done: µs held per message, and the share of that time it was held.
     writer: Option<(f64, f64)>,
     /// Messages per second counting until the last after-hook delivery finished (an upper bound when
     /// the wait ended first).

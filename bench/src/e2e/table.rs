@@ -293,7 +293,7 @@ fn machine_cpu_per_msg_us(run: &Run) -> Option<f64> {
     )
 }
 
-/// How long SQLite's one writer was held per message with plugins and without, and what that alone
+/// How long the store's one writer (SQLite's, or a PostgreSQL node's writer mutex) was held per message with plugins and without, and what that alone
 /// allows: every write waits for the writer, so a message that holds it `x` µs cannot be sent more than
 /// 1/`x` times a second however many cores there are. Where the writer is held most of the time with
 /// plugins and without, the rates follow those caps, and when their ratio is under 80% the writer's
@@ -306,7 +306,7 @@ fn writer_note(clients: usize, none: &Run, with: &Run) -> Option<String> {
     // several (BENCHMARKS.md, problems 32 and 33).
     let (bound, busy) = (share0 >= 0.8 && share >= 0.8, share0 >= 0.5 && share >= 0.5);
     Some(format!(
-        "{clients} client(s), the store's writer: SQLite's one writer was held {:.0}% of the time until \
+        "{clients} client(s), the store's one writer was held {:.0}% of the time until \
          the after-hooks were done, {x:.0} µs per message, against {:.0}% and {x0:.0} µs without \
          plugins (`chathooks_store_writer_busy_seconds_total`); held all the time it would allow \
          {cap:.0} msg/s with plugins, {:.0}% of the {cap0:.0} it would allow without{}",

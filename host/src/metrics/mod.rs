@@ -20,7 +20,7 @@
 //! | `chathooks_deliveries_dead_lettered_total` | counter | `plugin`, `reason` (`attempts`, `backlog`, `unloaded`) |
 //! | `chathooks_websocket_connections` | gauge | open WebSocket connections |
 //! | `chathooks_websocket_connections_total` | counter | WebSocket connections accepted |
-//! | `chathooks_store_writer_busy_seconds_total` | counter | seconds the SQLite database's one writer was held (writes, and reads lent its connection); a rate near 1 means every write queues for it (SQLite only) |
+//! | `chathooks_store_writer_busy_seconds_total` | counter | seconds the database's one writer was held: SQLite's (writes, and reads lent its connection), or on PostgreSQL the writer mutex of a node on its own; a rate near 1 means every write queues for it (not on a node of a cluster, which has none) |
 //! | `chathooks_cluster_sequencer` | gauge | `node`: 1 while this cluster node is the sequencer (cluster nodes only) |
 //!
 //! Every label value comes from a set the server or its operator fixes (route templates, the standard
@@ -324,13 +324,14 @@ fn render_hooks(e: &mut Exposition, registry: &Registry) {
     }
 }
 
-/// The SQLite writer's busy time (`chathooks_store_writer_busy_seconds_total`).
+/// The store's writer's busy time (`chathooks_store_writer_busy_seconds_total`).
 fn render_writer_busy(busy: std::time::Duration) -> String {
     let mut e = Exposition::default();
     e.family(
         "chathooks_store_writer_busy_seconds_total",
-        "Seconds the SQLite database's one writer was held, by writes and by reads lent its connection: \
-         a rate near 1 means every write queues for it.",
+        "Seconds the database's one writer was held (SQLite's, by writes and by reads lent its \
+         connection; on PostgreSQL, a node on its own's writer mutex): a rate near 1 means every write \
+         queues for it.",
         Kind::Counter,
     );
     e.sample(

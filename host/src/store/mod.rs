@@ -222,13 +222,14 @@ impl Db {
         }
     }
 
-    /// How long the database's one writer has been held since the server opened it: on SQLite every write
-    /// waits for the writer, and when it is held nearly all the time it bounds the server's writes per
-    /// second. `None` on PostgreSQL, whose writes do not queue for one lock.
+    /// How long the database's one writer has been held since the server opened it: on SQLite, and on
+    /// PostgreSQL on a node on its own (its writer mutex), every write that appends events waits for it,
+    /// and when it is held nearly all the time it bounds the server's writes per second. `None` on a node
+    /// of a cluster, whose writes do not queue for one lock.
     pub fn writer_busy(&self) -> Option<std::time::Duration> {
         match self {
             Self::Sqlite(db) => Some(db.writer_busy()),
-            Self::Postgres(_) => None,
+            Self::Postgres(db) => db.writer_busy(),
         }
     }
 

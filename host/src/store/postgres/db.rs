@@ -78,6 +78,7 @@ use super::owner::{LockMode, ServerLock};
 use super::seam::{LazyTx, PgConn};
 use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
+use super::writer::WriterMutex;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 use crate::store::{AfterCommit, Read, TokenOwner, Tx};
@@ -109,7 +110,7 @@ pub struct PgDb {
     /// The connections the store's calls run on, each driven by its caller's thread.
     driven: DrivenPool,
     /// Serialises this node's writes; see the module docs.
-    writer: Mutex<()>,
+    writer: WriterMutex,
     /// Runs the background pool's connections and the node's async work on them.
     runtime: Arc<PgRuntime>,
     /// What commits survive.
@@ -159,7 +160,7 @@ impl PgDb {
         Ok(Self {
             pool,
             driven,
-            writer: Mutex::new(()),
+            writer: WriterMutex::default(),
             runtime,
             durability,
             server_lock: Mutex::new(None),
@@ -238,6 +239,12 @@ impl PgDb {
         &self.pool
     }
 
+    /// How long the writer mutex has been held since the database was opened (see [`super::writer`]);
+    /// `None` on a node of a cluster, which has none.
+    pub fn writer_busy(&self) -> Option<std::time::Duration> {
+        self.cluster.get().is_none().then(|| self.writer.busy())
+    }
+
     /// The connections the store's calls run on (tests look at them).
     #[cfg(test)]
     pub(super) fn driven(&self) -> &DrivenPool {
@@ -268,7 +275,7 @@ impl PgDb {
         f: impl FnMut(&dyn Tx) -> Result<T>,
         after_commit: impl FnOnce(&T) -> Option<AfterCommit>,
     ) -> Result<T> {
-        let _writer = self.cluster.get().is_none().then(|| lock(&self.writer));
+        let _writer = self.cluster.get().is_none().then(|| self.writer.hold());
         self.transact(f, after_commit, MAX_WRITE_ATTEMPTS, true)
     }
 

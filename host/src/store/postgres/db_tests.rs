@@ -557,3 +557,20 @@ async fn works_from_spawn_blocking_and_drops_in_async_code() -> TestResult {
     drop(db);
     Ok(())
 }
+
+/// A node on its own reports how long its writer mutex was held (`/metrics`), as SQLite does its writer.
+#[test]
+fn a_single_node_counts_the_time_its_writer_mutex_is_held() -> anyhow::Result<()> {
+    let Some(db) = fresh_db()? else {
+        return Ok(());
+    };
+    let before = db
+        .writer_busy()
+        .ok_or_else(|| anyhow::anyhow!("no writer busy time"))?;
+    db.write(|tx| tx.create_user(&user("alice"), 1))?;
+    let after = db
+        .writer_busy()
+        .ok_or_else(|| anyhow::anyhow!("no writer busy time"))?;
+    assert!(after > before, "{before:?} then {after:?}");
+    Ok(())
+}

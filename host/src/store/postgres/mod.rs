@@ -85,6 +85,7 @@ pub mod timers;
 pub mod tokens;
 pub mod users;
 mod values;
+mod writer;
 
 #[cfg(test)]
 mod catalog_tests;
