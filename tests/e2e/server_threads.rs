@@ -3,7 +3,7 @@
 //! to another conversation's message is refused (409) with the field named.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::server_support::{TestServer, str_field};
 
@@ -42,18 +42,12 @@ async fn a_reply_lives_in_its_thread_and_updates_its_parent() {
     server.send(&bob, &conv, "top level").await;
 
     let top = server.get_ok(&format!("{send}?limit=10"), &bob).await;
-    let bodies: Vec<&str> = top
-        .as_array()
-        .map(|ms| ms.iter().filter_map(|m| m["body"].as_str()).collect())
-        .unwrap_or_default();
+    let bodies = bodies_of(&top);
     assert_eq!(bodies, ["top level", "lunch?"]);
     let replies = server
         .get_ok(&format!("/v1/messages/{parent_id}/replies"), &bob)
         .await;
-    let bodies: Vec<&str> = replies
-        .as_array()
-        .map(|ms| ms.iter().filter_map(|m| m["body"].as_str()).collect())
-        .unwrap_or_default();
+    let bodies = bodies_of(&replies);
     assert_eq!(
         bodies,
         ["sure", "noon?"],
@@ -120,12 +114,16 @@ async fn a_deleted_parent_keeps_its_thread() {
     let replies = server
         .get_ok(&format!("/v1/messages/{parent_id}/replies"), &alice)
         .await;
-    let bodies: Vec<&str> = replies
-        .as_array()
-        .map(|ms| ms.iter().filter_map(|m| m["body"].as_str()).collect())
-        .unwrap_or_default();
+    let bodies = bodies_of(&replies);
     assert_eq!(bodies, ["noon"]);
     let top = server.get_ok(&format!("{send}?limit=10"), &bob).await;
     assert_eq!(top[0]["id"], json!(parent_id));
     assert_eq!(top[0]["deleted"], json!(true));
+}
+
+/// The bodies of a page of messages, in its order.
+fn bodies_of(page: &Value) -> Vec<&str> {
+    page.as_array()
+        .map(|ms| ms.iter().filter_map(|m| m["body"].as_str()).collect())
+        .unwrap_or_default()
 }
