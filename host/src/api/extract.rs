@@ -4,7 +4,7 @@
 //! - [`ApiJson`]: the body as JSON. Empty → 400 `empty_body`; not JSON → 400 `malformed_json` with the
 //!   line and column; JSON of the wrong shape → 422 `invalid` naming the field path
 //!   (`participant_ids[1]: invalid type: integer, expected a string`); over the limit → 413.
-//! - [`OptionalJson`]: like [`ApiJson`], but an empty body or `null` means `T::default()`.
+//! - [`OptionalJson`]: like [`ApiJson`], but no body at all or `null` means `T::default()`.
 //! - [`ApiPath`]: path parameters; a parameter that does not parse → 400.
 //! - [`ApiQuery`]: query parameters; a wrong type → 422 naming the parameter.
 //!
@@ -92,7 +92,7 @@ fn json_error(path: &str, err: serde_json::Error) -> ApiError {
     }
 }
 
-/// An optional JSON request body: an empty body or `null` (what the OpenAPI document allows for an optional
+/// An optional JSON request body: no body at all or `null` (what the OpenAPI document allows for an optional
 /// body) is `T::default()`, anything else as [`ApiJson`].
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
@@ -104,11 +104,24 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| body_error(&rejection, state.body_limit))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) || is_null(&bytes) {
-            return Ok(OptionalJson(T::default()));
-        }
-        parse_json(&bytes).map(OptionalJson)
+        optional_json(&bytes).map(OptionalJson)
     }
+}
+
+/// An optional body: none at all, or `null`, is `T::default()`; anything else must parse as
+/// [`parse_json`] does. Whitespace alone is not JSON, so it is malformed, not absent.
+fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() || is_null(bytes) {
+        return Ok(T::default());
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the request body is only whitespace, which is not JSON; send no body at all, or a JSON object",
+        ));
+    }
+    parse_json(bytes)
 }
 
 /// Whether `bytes` is the JSON `null` (with any whitespace around it).
@@ -170,6 +183,23 @@ mod tests {
     struct Input {
         name: String,
         ids: Vec<String>,
+    }
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    struct Optional {
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn an_optional_body_is_none_null_or_an_object_but_not_whitespace() {
+        let parse = |body: &str| optional_json::<Optional>(body.as_bytes());
+        assert_eq!(parse("").ok(), Some(Optional::default()));
+        assert_eq!(parse(" null\n").ok(), Some(Optional::default()));
+        assert_eq!(parse("{\"n\": 3}").ok(), Some(Optional { n: Some(3) }));
+        let e = parse("\n").err().map(|e| (e.status, e.code));
+        assert_eq!(e, Some((StatusCode::BAD_REQUEST, "malformed_json")));
+        let e = parse("{").err().map(|e| (e.status, e.code));
+        assert_eq!(e, Some((StatusCode::BAD_REQUEST, "malformed_json")));
     }
 
     #[test]
