@@ -1,6 +1,6 @@
 //! Bans on PostgreSQL; the model is that of [`store::sqlite::bans`](crate::store::sqlite::bans).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::conversations::get_conversation;

@@ -1,6 +1,6 @@
 //! Blocks on PostgreSQL; the model is that of [`store::sqlite::blocks`](crate::store::sqlite::blocks).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::users::missing_users;

@@ -172,7 +172,12 @@ async fn the_silent_presence_nodes_are_those_without_a_fresh_heartbeat() -> Test
                ('b', '', 0);",
         )
         .await?;
-    let tx = client.transaction().await?;
+    let tx = super::transaction::Transaction::begin(
+        &mut client,
+        tokio_postgres::IsolationLevel::ReadCommitted,
+        false,
+    )
+    .await?;
     // A node with no heartbeat row at all (pruned, or never written) is silent too; a server on its
     // own (the empty node) never is.
     assert_eq!(

@@ -3,8 +3,8 @@
 //! server as one array parameter (`unnest`, `= ANY`), so a conversation of 1,000 members is created in one
 //! statement, not 1,000 round trips.
 
+use super::transaction::Transaction;
 use crate::store::limits::{check_title, conversation_members, new_owner, stored_role};
-use deadpool_postgres::Transaction;
 
 use super::locks::advisory_key;
 use super::statements::Statements;

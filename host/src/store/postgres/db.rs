@@ -63,7 +63,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use deadpool_postgres::{ClientWrapper, Transaction};
+use deadpool_postgres::ClientWrapper;
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio_postgres::IsolationLevel;
 
@@ -75,9 +75,10 @@ use super::leases::LeaseHolder;
 use super::locks::advisory_key;
 use super::migrations::migrate;
 use super::owner::{LockMode, ServerLock};
-use super::seam::{LazyTx, PgConn};
+use super::seam::PgConn;
 use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
+use super::transaction::Transaction;
 use super::writer::WriterMutex;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
@@ -288,8 +289,8 @@ impl PgDb {
         self.transact(f, |_| None, 1, false)
     }
 
-    /// Runs `f` in a READ COMMITTED transaction, up to `attempts` times while it loses races; `events`:
-    /// whether it may append events.
+    /// Runs `f` in a READ COMMITTED transaction that begins with its first statement, up to `attempts`
+    /// times while it loses races; `events`: whether it may append events.
     fn transact<T>(
         &self,
         mut f: impl FnMut(&dyn Tx) -> Result<T>,
@@ -300,25 +301,19 @@ impl PgDb {
         let cluster = self.cluster.get().map(|holder| &**holder);
         let mut attempt = 1;
         loop {
-            let outcome = if events {
-                self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
-                    let conn = PgConn::new(&tx, rt).in_cluster(cluster);
-                    let result = f(&conn);
-                    let lost_race = conn.lost_race();
-                    end_transaction(Some(tx), result, lost_race, rt)
-                })?
-            } else {
-                // The dispatcher's rounds: the transaction begins with the first statement, and a
-                // round that makes none costs no round trip.
-                self.on_first_statement(IsolationLevel::ReadCommitted, |lazy, rt| {
-                    let conn = PgConn::on_first_statement(&lazy, rt)
+            // A write's `BEGIN` goes out with its first statement, so a closed pooled connection fails
+            // that statement: with nothing of the closure on the server, a write that may append
+            // events runs again on another connection. A dispatcher round (`!events`) does not: its
+            // closure changes the dispatcher's memory as it goes, so its caller tries again later.
+            let outcome =
+                self.on_first_statement(IsolationLevel::ReadCommitted, events, |tx, rt| {
+                    let conn = PgConn::new(tx, rt)
                         .in_cluster(cluster)
-                        .appending_events(false);
+                        .appending_events(events);
                     let result = f(&conn);
                     let lost_race = conn.lost_race();
-                    end_transaction(lazy.into_begun(), result, lost_race, rt)
-                })?
-            };
+                    end_transaction(tx, result, lost_race, rt)
+                })?;
             match outcome {
                 Ok(value) => {
                     if let Some(then) = after_commit(&value) {
@@ -338,7 +333,7 @@ impl PgDb {
     /// Runs `f` on one `REPEATABLE READ READ ONLY` snapshot. Writes committed before the call are visible.
     pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
         self.in_transaction(IsolationLevel::RepeatableRead, true, |tx, rt| {
-            let conn = PgConn::new(&tx, rt)
+            let conn = PgConn::new(tx, rt)
                 .in_cluster(self.cluster.get().map(|holder| &**holder))
                 .events_in_id_order(self.appends_alone());
             let value = f(&conn)?;
@@ -409,7 +404,7 @@ impl PgDb {
         limit: u32,
     ) -> Result<Vec<crate::store::StoredEvent>> {
         self.in_transaction(IsolationLevel::ReadCommitted, true, |tx, rt| {
-            let events = rt.block_on(super::events::events_between(&tx, after, through, limit))?;
+            let events = rt.block_on(super::events::events_between(tx, after, through, limit))?;
             rt.block_on(tx.commit())?;
             Ok(events)
         })?
@@ -427,7 +422,7 @@ impl PgDb {
     ) -> Result<Vec<crate::store::Timer>> {
         self.in_transaction(IsolationLevel::ReadCommitted, false, |tx, rt| {
             let leased = rt.block_on(super::timers::lease_timers(
-                &tx,
+                tx,
                 node,
                 plugins,
                 now,
@@ -440,17 +435,29 @@ impl PgDb {
     }
 
     /// Checks out a connection and hands `body` a transaction on it that begins with its first statement
-    /// ([`LazyTx`]). A pooled connection found closed then fails that statement: the caller runs once
-    /// ([`PgDb::write_without_events`]) and tries again later.
+    /// ([`Transaction::on_first_statement`]). A pooled connection the server closed fails that statement;
+    /// if `again`, `body` then runs again on another connection, up to the pool's size.
     fn on_first_statement<R>(
         &self,
         isolation: IsolationLevel,
-        body: impl FnOnce(LazyTx<'_>, &Runtime) -> R,
+        again: bool,
+        mut body: impl FnMut(&Transaction<'_>, &Runtime) -> R,
     ) -> Result<R> {
         tokio::task::block_in_place(|| {
-            let mut conn = self.driven.get()?;
-            let (rt, client) = conn.parts();
-            Ok(body(LazyTx::new(client, isolation), rt))
+            let mut stale = 0;
+            loop {
+                let mut conn = self.driven.get()?;
+                let (rt, client) = conn.parts();
+                let tx = Transaction::on_first_statement(client, isolation, false);
+                let value = body(&tx, rt);
+                if !(again && tx.lost_at_begin() && stale < self.driven.options().size) {
+                    return Ok(value);
+                }
+                stale += 1;
+                tracing::debug!("a pooled PostgreSQL connection was closed; taking another");
+                drop(tx);
+                conn.discard();
+            }
         })
     }
 
@@ -461,7 +468,7 @@ impl PgDb {
         &self,
         isolation: IsolationLevel,
         read_only: bool,
-        body: impl FnOnce(Transaction<'_>, &Runtime) -> R,
+        body: impl FnOnce(&Transaction<'_>, &Runtime) -> R,
     ) -> Result<R> {
         // From async code (a test's helper, a tool) the whole transaction moves off the async worker:
         // `block_in_place` hands the worker's other tasks to another thread; on the blocking threads the
@@ -474,19 +481,14 @@ impl PgDb {
         &self,
         isolation: IsolationLevel,
         read_only: bool,
-        body: impl FnOnce(Transaction<'_>, &Runtime) -> R,
+        body: impl FnOnce(&Transaction<'_>, &Runtime) -> R,
     ) -> Result<R> {
         let mut stale = 0;
         loop {
             let mut conn = self.driven.get()?;
             let (rt, client) = conn.parts();
-            let begin = client
-                .build_transaction()
-                .isolation_level(isolation)
-                .read_only(read_only)
-                .start();
-            let error = match rt.block_on(begin) {
-                Ok(tx) => return Ok(body(tx, rt)),
+            let error = match rt.block_on(Transaction::begin(client, isolation, read_only)) {
+                Ok(tx) => return Ok(body(&tx, rt)),
                 Err(error) => error,
             };
             if !connection_lost(&error) || stale >= self.driven.options().size {
@@ -500,27 +502,24 @@ impl PgDb {
 }
 
 /// Ends a write transaction after its closure returned `result`: commits `tx` if the closure succeeded,
-/// else rolls it back; `None` if no statement began one. The error says whether running the closure
+/// else rolls it back (neither costs a round trip if no statement began it). The error says whether running the closure
 /// again may succeed (`lost_race`, or a commit that lost a race).
 fn end_transaction<T>(
-    tx: Option<Transaction<'_>>,
+    tx: &Transaction<'_>,
     result: Result<T>,
     lost_race: bool,
     rt: &Runtime,
 ) -> std::result::Result<T, (bool, StoreError)> {
-    match (result, tx) {
-        (Ok(value), Some(tx)) => match rt.block_on(tx.commit()) {
+    match result {
+        Ok(value) => match rt.block_on(tx.commit()) {
             Ok(()) => Ok(value),
             Err(error) => Err((must_retry(&error), StoreError::from(error))),
         },
-        (Ok(value), None) => Ok(value),
-        (Err(error), tx) => {
+        Err(error) => {
             // A failed statement already aborted the transaction; say so to the server now rather
             // than when the connection is next used. A connection lost meanwhile is noticed by the
             // pool.
-            if let Some(tx) = tx {
-                let _ = rt.block_on(tx.rollback());
-            }
+            let _ = rt.block_on(tx.rollback());
             Err((lost_race, error))
         }
     }

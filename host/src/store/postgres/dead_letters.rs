@@ -2,7 +2,7 @@
 //! replay, as [`store::sqlite::dead_letters`](crate::store::sqlite::dead_letters) keeps them. Moving a
 //! delivery is one statement here (`WITH d AS (DELETE ... RETURNING) INSERT ...`) instead of two.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::events::{audience_join, event_at, event_columns};

@@ -1,7 +1,7 @@
 //! Users' push device tokens on PostgreSQL, as [`store::sqlite::devices`](crate::store::sqlite::devices)
 //! keeps them.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::values::no_nul;
 use crate::model::Millis;

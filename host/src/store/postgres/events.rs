@@ -15,7 +15,7 @@
 //! events' `audience_id`; a smaller one is a row per member and event, as on SQLite (whose module docs say
 //! why, and how [`events_since`] reads both).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 

@@ -1,6 +1,6 @@
 //! The moderation queue on PostgreSQL; see the SQLite backend's `held` for the model.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::values::{big, small, user_at};

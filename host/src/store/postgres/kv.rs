@@ -34,11 +34,11 @@
 //! own: one pool, one setting for both, and no second migration. Like the chat database, it
 //! blocks: never call it from async code.
 
-use deadpool_postgres::{ClientWrapper, Transaction};
+use deadpool_postgres::ClientWrapper;
 use tokio_postgres::IsolationLevel;
 
 use super::driven::DrivenPool;
-use super::error::connection_lost;
+use super::transaction::Transaction;
 use crate::store::ids::now_ms;
 use crate::store::kv::{KvError, KvQuota, KvUsage};
 
@@ -291,8 +291,9 @@ impl PgKv {
     }
 
     /// Runs `op` in one READ COMMITTED transaction that first locks `plugin`'s usage row (see the module
-    /// docs), and commits if it returns `Ok`. A pooled connection found closed at `BEGIN` is replaced, as
-    /// the chat database does.
+    /// docs), and commits if it returns `Ok`. The transaction's `BEGIN` goes out with that lock
+    /// ([`Transaction::on_first_statement`]); a pooled connection found closed there is replaced, as the
+    /// chat database does: `op` has not run yet.
     fn write<T>(
         &self,
         plugin: &str,
@@ -303,26 +304,23 @@ impl PgKv {
             loop {
                 let mut conn = self.driven.get()?;
                 let (rt, client) = conn.parts();
-                let begin = client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::ReadCommitted)
-                    .start();
-                let error = match rt.block_on(begin) {
-                    Ok(tx) => {
-                        return rt.block_on(async {
-                            let mut held = lock_usage(&tx, plugin).await?;
-                            let value = op(&tx, &mut held).await?;
-                            tx.commit().await?;
-                            Ok(value)
-                        });
+                let tx =
+                    Transaction::on_first_statement(client, IsolationLevel::ReadCommitted, false);
+                let mut held = match rt.block_on(lock_usage(&tx, plugin)) {
+                    Ok(held) => held,
+                    Err(_) if tx.lost_at_begin() && stale < self.driven.options().size => {
+                        stale += 1;
+                        drop(tx);
+                        conn.discard();
+                        continue;
                     }
-                    Err(error) => error,
+                    Err(error) => return Err(error),
                 };
-                if !connection_lost(&error) || stale >= self.driven.options().size {
-                    return Err(error.into());
-                }
-                stale += 1;
-                conn.discard();
+                return rt.block_on(async {
+                    let value = op(&tx, &mut held).await?;
+                    tx.commit().await?;
+                    Ok(value)
+                });
             }
         })
     }

@@ -19,7 +19,7 @@
 //! Times are the dispatcher's clock (`now`); nodes' clocks must agree to well within the lease (NTP),
 //! which is the margin a lease leaves beyond the longest call.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::values::small;
 use crate::model::Millis;

@@ -6,7 +6,7 @@
 //! without the single-node writer lock ([`PgDb`](super::PgDb)), and a rolled-back send gives its seq
 //! back: seqs stay 1, 2, 3, ... (SCALE-OUT.md 2.3).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use futures_util::future::{join, join3};
 use tokio_postgres::Row;
 

@@ -83,6 +83,7 @@ pub mod setting;
 pub mod statements;
 pub mod timers;
 pub mod tokens;
+pub mod transaction;
 pub mod users;
 mod values;
 mod writer;
@@ -111,6 +112,8 @@ mod sequencer_tests;
 mod tests;
 #[cfg(test)]
 mod timer_lease_tests;
+#[cfg(test)]
+mod transaction_tests;
 
 pub use connect::{DEFAULT_POOL_SIZE, DEFAULT_POOL_WAIT, PgPool, PoolOptions};
 pub use db::PgDb;

@@ -7,7 +7,7 @@
 //! Under READ COMMITTED it holds because single-node writes are serialised ([`PgDb`](super::PgDb)); in
 //! cluster mode the same statement gains `FOR UPDATE SKIP LOCKED` and a lease (SCALE-OUT.md 2.6).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::events::{audience_join, event_at, event_columns};

@@ -4,7 +4,7 @@
 //! [`store::sqlite::unread`](crate::store::sqlite::unread) (whose table says which write moves which
 //! counter, and why the count is a column).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::conversations::{get_conversation, touch};

@@ -2,7 +2,7 @@
 //! [`store::sqlite::plugin_overrides`](crate::store::sqlite::plugin_overrides). Rows are per `scope`: the
 //! cluster's name on a node of a cluster, '' on a server on its own (`schema/v9.sql`).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use crate::model::Millis;

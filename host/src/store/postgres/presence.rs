@@ -2,7 +2,7 @@
 //! writes its own rows; a change locks the user's row first (`FOR NO KEY UPDATE`), so two nodes letting
 //! go of one user at once cannot both miss, or both report, the flip to offline.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::catalog::NOW_MS;
 

@@ -1,7 +1,7 @@
 //! Emoji reactions on PostgreSQL, unique per (message, user, emoji), as
 //! [`store::sqlite::reactions`](crate::store::sqlite::reactions) keeps them.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::messages;
 use super::values::{no_nul, user_at};

@@ -2,7 +2,7 @@
 //! [`store::sqlite::receipts`](crate::store::sqlite::receipts) keeps them. Reading many messages at once
 //! writes their receipts in one statement.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::messages;
 use super::participants::{messages_read, unread_count};

@@ -1,7 +1,7 @@
 //! Roles and ownership on PostgreSQL; the rules are those of
 //! [`store::sqlite::roles`](crate::store::sqlite::roles).
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::conversations::{get_conversation, touch};
 use super::participants::participant;

@@ -2,11 +2,14 @@
 //! outside any, [`PgDb`](super::PgDb)'s reads of one round trip) runs its statements on.
 //!
 //! deadpool's `GenericClient` does this for its own pool's connections and transactions, but it is
-//! sealed, and the store's calls run on [`driven`](super::driven) connections, which are not the pool's.
+//! sealed, and the store's calls run on [`driven`](super::driven) connections, which are not the pool's,
+//! in the backend's own [`Transaction`]s.
 
-use deadpool_postgres::{ClientWrapper, Transaction};
+use deadpool_postgres::ClientWrapper;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error, Row, Statement};
+
+use super::transaction::Transaction;
 
 /// A connection outside a transaction, or a transaction: prepared statements (cached per connection)
 /// and the queries the functions that take either make.
@@ -80,7 +83,7 @@ impl Statements for Transaction<'_> {
         statement: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, Error> {
-        tokio_postgres::Transaction::query(self, statement, params).await
+        Transaction::query(self, statement, params).await
     }
 
     async fn query_opt(
@@ -88,7 +91,7 @@ impl Statements for Transaction<'_> {
         statement: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, Error> {
-        tokio_postgres::Transaction::query_opt(self, statement, params).await
+        Transaction::query_opt(self, statement, params).await
     }
 
     async fn query_one(
@@ -96,6 +99,6 @@ impl Statements for Transaction<'_> {
         statement: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, Error> {
-        tokio_postgres::Transaction::query_one(self, statement, params).await
+        Transaction::query_one(self, statement, params).await
     }
 }

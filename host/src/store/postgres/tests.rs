@@ -376,7 +376,12 @@ async fn version_12_counts_unread_messages_from_the_messages() -> TestResult {
     drop(client);
     assert_eq!(migrate(&pool).await?.from, 11);
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = super::transaction::Transaction::begin(
+        &mut client,
+        tokio_postgres::IsolationLevel::ReadCommitted,
+        false,
+    )
+    .await?;
     let mut counts = Vec::new();
     for user in ["a", "b", "c"] {
         counts.push((user, participants::unread_count(&tx, "c1", user).await?));

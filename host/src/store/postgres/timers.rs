@@ -2,7 +2,7 @@
 //! [`store::sqlite::timers`](crate::store::sqlite::timers): finishing a firing never undoes a timer the
 //! plugin set again meanwhile.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use tokio_postgres::Row;
 
 use super::values::{big, no_nul, small};

@@ -1,7 +1,7 @@
 //! Users' bearer tokens on PostgreSQL: issued (optionally expiring), resolved, listed and revoked. Stored as
 //! their SHA-256 only, as in [`store::sqlite::tokens`](crate::store::sqlite::tokens), whose docs say why.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 use sha2::{Digest, Sha256};
 
 use super::users::get_account;

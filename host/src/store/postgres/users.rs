@@ -2,7 +2,7 @@
 //! The rules (the bot namespace, id syntax, keeping the first deactivation time) are those of
 //! [`store::sqlite::users`](crate::store::sqlite::users), with the same errors.
 
-use deadpool_postgres::Transaction;
+use super::transaction::Transaction;
 
 use super::values::{big, no_nul, user_at};
 use crate::model::{Millis, User, UserAccount};

@@ -8,15 +8,14 @@
 //! [`PgDb::write_then`](super::PgDb::write_then), so the write loop asks the connection, not the error,
 //! whether to run the closure again.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::future::Future;
 
-use deadpool_postgres::{ClientWrapper, Transaction};
 use tokio::runtime::Runtime;
-use tokio_postgres::IsolationLevel;
 
 use super::error::{PgError, must_retry};
 use super::leases::{self, LeaseHolder};
+use super::transaction::Transaction;
 use super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
     participants, plugin_overrides, presence, receipts, timers, tokens, users,
@@ -34,8 +33,8 @@ use crate::store::{Read, Result};
 
 /// One transaction, as the seam's closures see it.
 pub(super) struct PgConn<'c, 't> {
-    /// The transaction every statement runs in.
-    source: TxSource<'c, 't>,
+    /// The transaction every statement runs in (begun by the first, if it waits for one).
+    tx: &'c Transaction<'t>,
     /// The connection's runtime, which drives it on this thread ([`super::driven`]).
     rt: &'c Runtime,
     /// A statement failed with a serialization failure or a deadlock: the transaction is doomed, and the
@@ -52,73 +51,10 @@ pub(super) struct PgConn<'c, 't> {
     events: bool,
 }
 
-/// Where a [`PgConn`]'s transaction comes from.
-enum TxSource<'c, 't> {
-    /// Begun before the closure ran.
-    Begun(&'c Transaction<'t>),
-    /// Begun by the closure's first statement, if it makes one.
-    OnFirstStatement(&'c LazyTx<'t>),
-}
-
-/// A transaction that begins with its first statement: a dispatcher round that finds nothing to write
-/// (about a third of them under load) then costs no `BEGIN` and `COMMIT`, two round trips
-/// (BENCHMARKS.md, problem 21).
-pub(super) struct LazyTx<'t> {
-    /// The connection, until the transaction begins on it.
-    client: Cell<Option<&'t mut ClientWrapper>>,
-    /// The transaction, once begun.
-    tx: OnceCell<Transaction<'t>>,
-    isolation: IsolationLevel,
-}
-
-impl<'t> LazyTx<'t> {
-    /// A transaction at `isolation` on `client`, not begun yet.
-    pub(super) fn new(client: &'t mut ClientWrapper, isolation: IsolationLevel) -> Self {
-        Self {
-            client: Cell::new(Some(client)),
-            tx: OnceCell::new(),
-            isolation,
-        }
-    }
-
-    /// The transaction, begun now if it was not.
-    fn begin(&self, rt: &Runtime) -> Result<&Transaction<'t>> {
-        if let Some(tx) = self.tx.get() {
-            return Ok(tx);
-        }
-        let Some(client) = self.client.take() else {
-            return Err(StoreError::Invalid(
-                "the transaction failed to begin on an earlier statement".to_owned(),
-            ));
-        };
-        let begun = rt.block_on(
-            client
-                .build_transaction()
-                .isolation_level(self.isolation)
-                .start(),
-        )?;
-        Ok(self.tx.get_or_init(|| begun))
-    }
-
-    /// The transaction if a statement began it, for its commit or rollback.
-    pub(super) fn into_begun(self) -> Option<Transaction<'t>> {
-        self.tx.into_inner()
-    }
-}
-
 impl<'c, 't> PgConn<'c, 't> {
     pub(super) fn new(tx: &'c Transaction<'t>, rt: &'c Runtime) -> Self {
-        Self::with_source(TxSource::Begun(tx), rt)
-    }
-
-    /// A connection whose transaction begins with its first statement.
-    pub(super) fn on_first_statement(lazy: &'c LazyTx<'t>, rt: &'c Runtime) -> Self {
-        Self::with_source(TxSource::OnFirstStatement(lazy), rt)
-    }
-
-    fn with_source(source: TxSource<'c, 't>, rt: &'c Runtime) -> Self {
         Self {
-            source,
+            tx,
             rt,
             lost_race: Cell::new(false),
             cluster: None,
@@ -164,26 +100,17 @@ impl<'c, 't> PgConn<'c, 't> {
         self.cluster.map_or("", |holder| holder.cluster.as_str())
     }
 
-    /// The transaction, begun now if it waited for its first statement.
-    fn tx(&self) -> Result<&'c Transaction<'t>> {
-        match self.source {
-            TxSource::Begun(tx) => Ok(tx),
-            TxSource::OnFirstStatement(lazy) => lazy.begin(self.rt),
-        }
-    }
-
     /// Whether a statement failed in a way that running the transaction again may fix.
     pub(super) fn lost_race(&self) -> bool {
         self.lost_race.get()
     }
 
-    /// Runs one query function on the transaction (begun now if it waits for its first statement), to
-    /// completion on this thread.
+    /// Runs one query function on the transaction, to completion on this thread.
     fn run<T, Q>(&self, query: impl FnOnce(&'c Transaction<'t>) -> Q) -> Result<T>
     where
         Q: Future<Output = Result<T>>,
     {
-        let result = self.tx().and_then(|tx| self.rt.block_on(query(tx)));
+        let result = self.rt.block_on(query(self.tx));
         if let Err(StoreError::Postgres(PgError::Postgres(error))) = &result
             && must_retry(error)
         {
