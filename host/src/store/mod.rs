@@ -30,6 +30,7 @@
 //! - [`data_lock`]: one server per data folder (an OS file lock holding the server's pid).
 //! - [`ids`]: id, token and clock helpers.
 
+pub mod conversation_cache;
 pub mod data_lock;
 pub mod error;
 pub mod ids;
@@ -39,6 +40,7 @@ pub mod postgres;
 pub mod records;
 pub mod seam;
 pub mod sqlite;
+pub mod table_changes;
 #[cfg(test)]
 mod tests;
 
@@ -177,7 +179,7 @@ impl Db {
 
     /// The conversation with `id` ([`Read::get_conversation`]) read on its own: on PostgreSQL one
     /// statement outside a transaction, one round trip where a read takes three; on SQLite remembered
-    /// while nothing but counters changed it ([`sqlite::conversation_cache`]), else read on the writer's
+    /// while nothing but counters changed it ([`conversation_cache`]), else read on the writer's
     /// connection when it is idle ([`sqlite::Db::read_warm`]).
     pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
         match self {

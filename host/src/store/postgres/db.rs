@@ -81,6 +81,7 @@ use super::setting::PgSetting;
 use super::transaction::Transaction;
 use super::writer::WriterMutex;
 use crate::store::Durability;
+use crate::store::conversation_cache::ConversationCache;
 use crate::store::error::{Result, StoreError};
 use crate::store::{AfterCommit, Read, TokenOwner, Tx};
 
@@ -112,6 +113,8 @@ pub struct PgDb {
     driven: DrivenPool,
     /// Serialises this node's writes; see the module docs.
     writer: WriterMutex,
+    /// The conversations a server on its own remembers for the look before a send's chain.
+    conversations: ConversationCache,
     /// Runs the background pool's connections and the node's async work on them.
     runtime: Arc<PgRuntime>,
     /// What commits survive.
@@ -162,6 +165,7 @@ impl PgDb {
             pool,
             driven,
             writer: WriterMutex::default(),
+            conversations: ConversationCache::default(),
             runtime,
             durability,
             server_lock: Mutex::new(None),
@@ -299,6 +303,9 @@ impl PgDb {
         events: bool,
     ) -> Result<T> {
         let cluster = self.cluster.get().map(|holder| &**holder);
+        // A server's writes report what they change in the conversations it remembers; a round's
+        // (`!events`, no writer mutex) change none.
+        let remembered = (events && cluster.is_none()).then_some(&self.conversations);
         let mut attempt = 1;
         loop {
             // A write's `BEGIN` goes out with its first statement, so a closed pooled connection fails
@@ -309,10 +316,15 @@ impl PgDb {
                 self.on_first_statement(IsolationLevel::ReadCommitted, events, |tx, rt| {
                     let conn = PgConn::new(tx, rt)
                         .in_cluster(cluster)
-                        .appending_events(events);
+                        .appending_events(events)
+                        .remembering(remembered);
                     let result = f(&conn);
                     let lost_race = conn.lost_race();
-                    end_transaction(tx, result, lost_race, rt)
+                    let ended = end_transaction(tx, result, lost_race, rt);
+                    if let Some(conversations) = remembered {
+                        conversations.transaction_ended(ended.is_ok());
+                    }
+                    ended
                 })?;
             match outcome {
                 Ok(value) => {
@@ -366,9 +378,15 @@ impl PgDb {
 
     /// The conversation with `id` ([`Read::get_conversation`]), one statement outside a transaction
     /// ([`PgDb::alone`]): what a send with before-hooks looks at before its chain (its write reads it
-    /// again).
+    /// again). A server on its own remembers it while nothing but counters changed it
+    /// ([`crate::store::conversation_cache`]).
     pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
-        self.alone(async |client| super::conversations::get_conversation(client, id).await)
+        let read =
+            || self.alone(async |client| super::conversations::get_conversation(client, id).await);
+        if !self.appends_alone() {
+            return read();
+        }
+        self.conversations.conversation(id, read)
     }
 
     /// Runs `query`, a read of one statement, outside a transaction: one round trip where a read

@@ -91,6 +91,8 @@ mod writer;
 #[cfg(test)]
 mod catalog_tests;
 #[cfg(test)]
+mod conversation_cache_tests;
+#[cfg(test)]
 mod db_tests;
 #[cfg(test)]
 mod driven_tests;

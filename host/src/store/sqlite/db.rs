@@ -187,7 +187,7 @@ impl Db {
     }
 
     /// The conversation with `id`, remembered from an earlier read while nothing but counters changed it
-    /// ([`super::conversation_cache`]), else read on the writer's connection when it is idle
+    /// ([`crate::store::conversation_cache`]), else read on the writer's connection when it is idle
     /// ([`Db::read_warm`]).
     pub fn conversation(&self, id: &str) -> Result<Conversation> {
         self.writer.conversations().conversation(id, || {

@@ -32,7 +32,6 @@
 pub mod bans;
 pub mod blocks;
 pub mod checkpoint;
-pub mod conversation_cache;
 pub mod conversations;
 pub mod db;
 pub mod dead_letters;
@@ -57,7 +56,6 @@ pub mod reactions;
 pub mod receipts;
 pub mod roles;
 mod seam;
-pub mod table_changes;
 pub mod timers;
 pub mod token_cache;
 pub mod tokens;

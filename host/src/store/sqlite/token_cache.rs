@@ -18,10 +18,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::table_changes::TableChanges;
 use crate::model::Millis;
 use crate::store::error::Result;
 use crate::store::records::TokenOwner;
+use crate::store::table_changes::TableChanges;
 
 /// How long a remembered owner is used at most, in milliseconds.
 pub const TTL_MS: Millis = 1_000;

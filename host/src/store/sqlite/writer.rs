@@ -62,11 +62,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
-use super::conversation_cache::ConversationCache;
-use super::table_changes::TableChanges;
 use super::token_cache::ACCOUNT_TABLES;
 use crate::store::AfterCommit;
+use crate::store::conversation_cache::ConversationCache;
 use crate::store::error::{Result, StoreError};
+use crate::store::table_changes::TableChanges;
 
 /// Writes that wait in one group for its commit, at most: bounds how long the first of them waits while
 /// others keep arriving (each joining write adds its own run time to the group's).
@@ -93,7 +93,7 @@ pub struct Writing<'c> {
 impl Writing<'_> {
     /// Runs `f`, whose changes to conversations and participants are counters only (message counts,
     /// unread counts, read marks, the last message): the remembered conversations stay valid
-    /// ([`super::conversation_cache`]).
+    /// ([`crate::store::conversation_cache`]).
     pub fn counters<T>(&self, f: impl FnOnce() -> T) -> T {
         self.conversations.counting(f)
     }

@@ -24,6 +24,7 @@ use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
     Receipt, TokenInfo, User, UserAccount, UserConversation,
 };
+use crate::store::conversation_cache::ConversationCache;
 use crate::store::error::StoreError;
 use crate::store::records::{
     DeadLetter, Delivery, Device, MessagePage, PluginOverridesRow, QueuedDelivery, StoredEvent,
@@ -49,6 +50,8 @@ pub(super) struct PgConn<'c, 't> {
     /// Whether events may be appended: not in a transaction run without the writer mutex
     /// ([`PgDb::write_without_events`](super::PgDb::write_without_events)).
     events: bool,
+    /// The conversations a server on its own remembers, told of what this transaction changes in them.
+    remembered: Option<&'c ConversationCache>,
 }
 
 impl<'c, 't> PgConn<'c, 't> {
@@ -60,6 +63,7 @@ impl<'c, 't> PgConn<'c, 't> {
             cluster: None,
             in_order: false,
             events: true,
+            remembered: None,
         }
     }
 
@@ -73,6 +77,28 @@ impl<'c, 't> PgConn<'c, 't> {
     pub(super) fn appending_events(mut self, events: bool) -> Self {
         self.events = events;
         self
+    }
+
+    /// The same connection, telling `remembered` what it changes in conversations.
+    pub(super) fn remembering(mut self, remembered: Option<&'c ConversationCache>) -> Self {
+        self.remembered = remembered;
+        self
+    }
+
+    /// This transaction changes a conversation or its participants beyond the counters a send or a read
+    /// moves: a remembered conversation is read anew. Every [`Tx`](crate::store::Tx) method that may do
+    /// so calls it before its statements (PostgreSQL has no update hook to see it).
+    fn conversation_changed(&self) {
+        if let Some(remembered) = self.remembered {
+            remembered.row_changed("conversations");
+        }
+    }
+
+    /// A send in this transaction made `message_id` the last message of `conversation_id`.
+    fn last_message(&self, conversation_id: &str, message_id: &str) {
+        if let Some(remembered) = self.remembered {
+            remembered.last_message(conversation_id, message_id);
+        }
     }
 
     /// [`StoreError::Invalid`] if this transaction may not append events.

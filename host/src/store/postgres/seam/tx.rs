@@ -1,5 +1,7 @@
 //! [`Tx`] on a PostgreSQL transaction: every change, each running the query function of the same name
-//! to completion (see the parent module).
+//! to completion (see the parent module). A change to a conversation or its participants beyond a send's
+//! and a read's counters says so first ([`PgConn::conversation_changed`]); a send reports its last
+//! message.
 
 use super::super::leases;
 use super::super::{
@@ -28,6 +30,7 @@ impl Tx for PgConn<'_, '_> {
     }
 
     fn set_deactivated(&self, id: &str, now: Option<Millis>) -> Result<UserAccount> {
+        self.conversation_changed();
         self.run(|tx| users::set_deactivated(tx, id, now))
     }
 
@@ -57,6 +60,7 @@ impl Tx for PgConn<'_, '_> {
         new: &NewConversation,
         now: Millis,
     ) -> Result<Outcome<Conversation>> {
+        self.conversation_changed();
         self.run(|tx| conversations::create_conversation(tx, new, now))
     }
 
@@ -66,23 +70,31 @@ impl Tx for PgConn<'_, '_> {
         patch: &ConversationPatch,
         now: Millis,
     ) -> Result<Conversation> {
+        self.conversation_changed();
         self.run(|tx| conversations::update_conversation(tx, id, patch, now))
     }
 
     fn delete_conversation(&self, id: &str) -> Result<Conversation> {
+        self.conversation_changed();
         self.run(|tx| conversations::delete_conversation(tx, id))
     }
 
     fn add_participants(&self, id: &str, user_ids: &[String], now: Millis) -> Result<Vec<String>> {
+        self.conversation_changed();
         self.run(|tx| participants::add_participants(tx, id, user_ids, now))
     }
 
     fn remove_participant(&self, id: &str, user_id: &str, now: Millis) -> Result<bool> {
+        self.conversation_changed();
         self.run(|tx| participants::remove_participant(tx, id, user_id, now))
     }
 
     fn send_message(&self, new: &NewMessage, now: Millis) -> Result<Outcome<Message>> {
-        self.run(|tx| messages::send_message(tx, new, now))
+        let sent = self.run(|tx| messages::send_message(tx, new, now))?;
+        if sent.changed {
+            self.last_message(&new.conversation_id, &sent.value.id);
+        }
+        Ok(sent)
     }
 
     fn edit_message(
@@ -93,10 +105,12 @@ impl Tx for PgConn<'_, '_> {
         mentions: &[String],
         now: Millis,
     ) -> Result<Message> {
+        self.conversation_changed();
         self.run(|tx| messages::edit_message(tx, id, body, metadata, mentions, now))
     }
 
     fn delete_message(&self, id: &str, now: Millis) -> Result<Outcome<Message>> {
+        self.conversation_changed();
         self.run(|tx| messages::delete_message(tx, id, now))
     }
 
@@ -236,6 +250,7 @@ impl Tx for PgConn<'_, '_> {
         reason: Option<&str>,
         now: Millis,
     ) -> Result<HeldMessage> {
+        self.conversation_changed();
         self.run(|tx| held::decide_held(tx, id, state, decided_by, reason, now))
     }
 
@@ -264,6 +279,7 @@ impl Tx for PgConn<'_, '_> {
         role: Role,
         now: Millis,
     ) -> Result<RoleChange> {
+        self.conversation_changed();
         self.run(|tx| roles::set_role(tx, conversation_id, user_id, role, now))
     }
 
@@ -273,14 +289,17 @@ impl Tx for PgConn<'_, '_> {
         new_owner: &str,
         now: Millis,
     ) -> Result<OwnerChange> {
+        self.conversation_changed();
         self.run(|tx| roles::transfer_owner(tx, conversation_id, new_owner, now))
     }
 
     fn add_ban(&self, new: &NewBan, now: Millis) -> Result<Outcome<Ban>> {
+        self.conversation_changed();
         self.run(|tx| bans::add_ban(tx, new, now))
     }
 
     fn remove_ban(&self, conversation_id: &str, user_id: &str) -> Result<Option<Ban>> {
+        self.conversation_changed();
         self.run(|tx| bans::remove_ban(tx, conversation_id, user_id))
     }
 

@@ -4,7 +4,7 @@
 //! With plugins on `before-message-sent`, every send reads its conversation and participants before the
 //! chain (the write reads them again under the lock): 17-20 µs of CPU per message with one client, a
 //! fifth of what the plugins may add to a send (BENCHMARKS.md, problem 24). A remembered conversation is
-//! used only while it is still true, as [`super::token_cache`] does for tokens:
+//! used only while it is still true, as [`super::sqlite::token_cache`] does for tokens:
 //! - **Changes are seen at once.** SQLite's update hook on the writer connection sees every row of
 //!   `conversations` and `participants` that changes; each change bumps a generation, and so does the end
 //!   of the transaction that made it, so a conversation read from a snapshot taken before the commit is
@@ -12,16 +12,24 @@
 //!   a participant added, removed or given a role, all are read anew.
 //! - **Except counters.** A send changes its conversation's row (its message count and last message) and
 //!   its sender's participant row (their own unread count); reading a message changes the reader's
-//!   participant row. Those statements run as [`Writing::counters`]: they leave the generation alone, and
+//!   participant row. Those statements run as [`Writing::counters`](super::sqlite::writer::Writing::counters): they leave the generation alone, and
 //!   the last message a send sets is written into the remembered conversation once its transaction
-//!   commits ([`Writing::last_message`]), in commit order. A conversation read while such a patch lands
+//!   commits ([`Writing::last_message`](super::sqlite::writer::Writing::last_message)), in commit order. A conversation read while such a patch lands
 //!   is not remembered (it may predate the patch).
 //! - **Other processes.** A change made by another process on the file (the `sqlite3` shell) passes the
 //!   hook by: a remembered conversation is read anew after [`TTL`] anyway.
 //!
 //! It holds at most [`MAX_ENTRIES`] conversations and [`MAX_PARTICIPANTS`] participant ids in all, and
-//! starts over when either is full. PostgreSQL has no such memory: several servers may share one
-//! database, and none would see the others' changes.
+//! starts over when either is full.
+//!
+//! ## On PostgreSQL
+//! A server on its own holds the database's server lock, so no other server writes it, and every write
+//! goes through its writer mutex. PostgreSQL has no update hook: the backend's [`Tx`](super::Tx)
+//! methods that change a conversation or its participants say so themselves (`PgConn`'s
+//! `conversation_changed`, in `store/postgres/seam`), and a send reports its last message as SQLite's
+//! does. Its look before the chain was a round trip of its own, 150-200 µs of a send's wall time
+//! (BENCHMARKS.md, problem 36). The nodes of a cluster keep no such memory: each would miss the others'
+//! changes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,7 +58,7 @@ const WATCHED: &[&str] = &["conversations", "participants"];
 pub struct ConversationCache {
     /// Changes to watched rows that are not counters.
     changes: TableChanges,
-    /// A counter statement runs ([`Writing::counters`]).
+    /// A counter statement runs ([`Writing::counters`](super::sqlite::writer::Writing::counters)).
     counting: AtomicBool,
     /// Bumped by every patch applied, so a read that a patch overtook is not remembered.
     patched: AtomicU64,

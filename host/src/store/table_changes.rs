@@ -1,14 +1,16 @@
-//! Changes the writer connection makes to some tables, as a generation: what the memories kept beside
-//! the database ([`super::token_cache`], [`super::conversation_cache`]) trust their entries under.
+//! Changes a server makes to some tables, as a generation: what the memories kept beside the database
+//! ([`super::sqlite::token_cache`], [`super::conversation_cache`]) trust their entries under.
 //!
-//! SQLite's update hook on the writer connection reports every row that changes; a change to a watched
-//! table bumps the generation, and the writer bumps it again once that transaction ended, committed or
-//! rolled back ([`TableChanges::transaction_ended`]). An entry read under a generation is used only while
-//! the generation stays: one read from a snapshot taken before a commit is not trusted after it.
+//! On SQLite the update hook on the writer connection reports every row that changes; on PostgreSQL a
+//! server on its own reports the changes its writes make ([`super::conversation_cache`] says how). A
+//! change to a watched table bumps the generation, and the writer bumps it again once that transaction
+//! ended, committed or rolled back ([`TableChanges::transaction_ended`]). An entry read under a generation
+//! is used only while the generation stays: one read from a snapshot taken before a commit is not trusted
+//! after it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Changes to the rows of some tables made on the writer connection.
+/// Changes to the rows of some tables made by this server's writes.
 #[derive(Debug)]
 pub struct TableChanges {
     tables: &'static [&'static str],
@@ -27,8 +29,7 @@ impl TableChanges {
         }
     }
 
-    /// The writer connection's update hook saw a row of `table` change; the writer must then report its
-    /// transaction's end.
+    /// A write changed a row of `table`; the writer must then report its transaction's end.
     pub fn row_changed(&self, table: &str) {
         if self.tables.contains(&table) {
             self.pending.store(true, Ordering::SeqCst);
