@@ -34,8 +34,12 @@ impl Chat {
     /// The caller's registered devices.
     pub async fn list_devices(&self, actor: &User) -> Result<Vec<Device>, ChatError> {
         let user = actor.id.clone();
-        self.blocking(move |chat| Ok(chat.db().read(|c| c.devices_of(&[user]))?))
-            .await
+        self.blocking(move |chat| {
+            Ok(chat
+                .db()
+                .read(|c| c.devices_of(std::slice::from_ref(&user)))?)
+        })
+        .await
     }
 
     /// Removes one of the caller's device tokens.

@@ -278,10 +278,11 @@ impl Chat {
         }))
     }
 
-    /// Runs `f` on a read snapshot, with chat errors.
+    /// Runs `f` on a read snapshot, with chat errors. `f` may run again on PostgreSQL, if the first
+    /// connection turned out closed before its first statement ran ([`Db::read`]).
     pub fn read<T>(
         &self,
-        f: impl FnOnce(&dyn Read) -> Result<T, ChatError>,
+        mut f: impl FnMut(&dyn Read) -> Result<T, ChatError>,
     ) -> Result<T, ChatError> {
         let mut failure: Option<ChatError> = None;
         let result = self.db.read(|c| {

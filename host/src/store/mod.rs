@@ -149,7 +149,7 @@ impl Db {
     }
 
     /// Runs `f` on one consistent read snapshot. Writes committed before the call are visible.
-    pub fn read<T>(&self, f: impl FnOnce(&dyn Read) -> Result<T>) -> Result<T> {
+    pub fn read<T>(&self, mut f: impl FnMut(&dyn Read) -> Result<T>) -> Result<T> {
         match self {
             Self::Sqlite(db) => db.read(|c| f(c)),
             Self::Postgres(db) => db.read(f),

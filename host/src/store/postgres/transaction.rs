@@ -160,6 +160,15 @@ impl<'c> Transaction<'c> {
         self.end("ROLLBACK").await
     }
 
+    /// Ends a read-only transaction without waiting for the server's answer: nothing it did can be
+    /// lost. The message is queued on the connection, which sends it before it is used again (as a
+    /// dropped transaction's `ROLLBACK`), and the answer is read and dropped then.
+    pub fn end_without_waiting(&self) {
+        if self.state.replace(State::Ended) == State::Open {
+            let _ = self.client.batch_execute("COMMIT").now_or_never();
+        }
+    }
+
     async fn end(&self, sql: &str) -> Result<(), Error> {
         let state = self.state.replace(State::Ended);
         if state == State::Open {

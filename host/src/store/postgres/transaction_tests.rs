@@ -215,3 +215,34 @@ fn a_closed_connection_is_lost_at_begin_and_nothing_ran() -> TestResult {
     assert_eq!(committed(&url)?, Vec::<i32>::new());
     Ok(())
 }
+
+#[test]
+fn a_read_is_over_before_its_connection_waits_idle_though_nobody_waited_for_its_end() -> TestResult
+{
+    let Some(pg) = Postgres::shared() else {
+        return Ok(());
+    };
+    let url = pg.url_for_new_database()?;
+    let one = PoolOptions {
+        size: 1,
+        wait: Duration::from_secs(5),
+    };
+    let db = super::PgDb::connect(&url, crate::store::Durability::Process, one)?;
+    let pid = pid(&mut db.driven().get()?)?;
+    db.read(|r| r.ping())?;
+    // The read's end was sent as its connection went back to the pool; the server may take a moment
+    // to read it. A transaction left open would stay `idle in transaction` for good.
+    let mut state = seen(&url, pid)?;
+    for _ in 0..500 {
+        if state.1 != "idle in transaction" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        state = seen(&url, pid)?;
+    }
+    assert_eq!(state, ("COMMIT".to_owned(), "idle".to_owned()));
+    // The connection serves the next read, and the answer to that end is not taken for its own.
+    db.read(|r| r.ping())?;
+    assert_eq!(db.read(|r| r.latest_event_id())?, 0);
+    Ok(())
+}
