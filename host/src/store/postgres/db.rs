@@ -69,7 +69,7 @@ use tokio_postgres::IsolationLevel;
 
 use super::connect::{PgPool, PoolOptions};
 use super::driven::DrivenPool;
-use super::error::{PgError, connection_lost};
+use super::error::{PgError, connection_lost, must_retry};
 use super::kv::PgKv;
 use super::leases::LeaseHolder;
 use super::locks::advisory_key;
@@ -304,12 +304,8 @@ impl PgDb {
     ) -> Result<T> {
         let cluster = self.cluster.get().map(|holder| &**holder);
         // A server's writes report what they change in the conversations it remembers; a round's
-        // (`!events`, no writer mutex) change none. On the database's only server they also take the
-        // id of the event they will most likely append with their `BEGIN`, under the writer mutex, so
-        // that event needs no round trip of its own (`PgConn::append_pending`; an id not used is a hole
-        // in the log, which no reader minds).
+        // (`!events`, no writer mutex) change none.
         let remembered = (events && cluster.is_none()).then_some(&self.conversations);
-        let ask = (events && self.appends_alone()).then_some(super::events::NEXT_EVENT_ID);
         let mut attempt = 1;
         loop {
             // A write's `BEGIN` goes out with its first statement, so a closed pooled connection fails
@@ -317,13 +313,14 @@ impl PgDb {
             // events runs again on another connection. A dispatcher round (`!events`) does not: its
             // closure changes the dispatcher's memory as it goes, so its caller tries again later.
             let read_write = (IsolationLevel::ReadCommitted, false);
-            let outcome = self.on_first_statement(read_write, events, ask, |tx, rt| {
+            let outcome = self.on_first_statement(read_write, events, |tx, rt| {
                 let conn = PgConn::new(tx, rt)
                     .in_cluster(cluster)
                     .appending_events(events)
                     .remembering(remembered);
                 let result = f(&conn);
-                let ended = conn.end(result);
+                let lost_race = conn.lost_race();
+                let ended = end_transaction(tx, result, lost_race, rt);
                 if let Some(conversations) = remembered {
                     conversations.transaction_ended(ended.is_ok());
                 }
@@ -353,7 +350,7 @@ impl PgDb {
         let cluster = self.cluster.get().map(|holder| &**holder);
         let in_order = self.appends_alone();
         let read_only = (IsolationLevel::RepeatableRead, true);
-        self.on_first_statement(read_only, true, None, |tx, rt| {
+        self.on_first_statement(read_only, true, |tx, rt| {
             let conn = PgConn::new(tx, rt)
                 .in_cluster(cluster)
                 .events_in_id_order(in_order);
@@ -463,14 +460,12 @@ impl PgDb {
     }
 
     /// Checks out a connection and hands `body` a transaction on it that begins with its first statement
-    /// ([`Transaction::on_first_statement`]), sending `ask` with its `BEGIN` if any
-    /// ([`Transaction::asking_first`]). A pooled connection the server closed fails that statement;
+    /// ([`Transaction::on_first_statement`]). A pooled connection the server closed fails that statement;
     /// if `again`, `body` then runs again on another connection, up to the pool's size.
     fn on_first_statement<R>(
         &self,
         (isolation, read_only): (IsolationLevel, bool),
         again: bool,
-        ask: Option<&'static str>,
         mut body: impl FnMut(&Transaction<'_>, &Runtime) -> R,
     ) -> Result<R> {
         tokio::task::block_in_place(|| {
@@ -478,10 +473,7 @@ impl PgDb {
             loop {
                 let mut conn = self.driven.get()?;
                 let (rt, client) = conn.parts();
-                let mut tx = Transaction::on_first_statement(client, isolation, read_only);
-                if let Some(sql) = ask {
-                    tx = tx.asking_first(sql);
-                }
+                let tx = Transaction::on_first_statement(client, isolation, read_only);
                 let value = body(&tx, rt);
                 if !(again && tx.lost_at_begin() && stale < self.driven.options().size) {
                     return Ok(value);
@@ -530,6 +522,30 @@ impl PgDb {
             stale += 1;
             tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
             conn.discard();
+        }
+    }
+}
+
+/// Ends a write transaction after its closure returned `result`: commits `tx` if the closure succeeded,
+/// else rolls it back (neither costs a round trip if no statement began it). The error says whether running the closure
+/// again may succeed (`lost_race`, or a commit that lost a race).
+fn end_transaction<T>(
+    tx: &Transaction<'_>,
+    result: Result<T>,
+    lost_race: bool,
+    rt: &Runtime,
+) -> std::result::Result<T, (bool, StoreError)> {
+    match result {
+        Ok(value) => match rt.block_on(tx.commit()) {
+            Ok(()) => Ok(value),
+            Err(error) => Err((must_retry(&error), StoreError::from(error))),
+        },
+        Err(error) => {
+            // A failed statement already aborted the transaction; say so to the server now rather
+            // than when the connection is next used. A connection lost meanwhile is noticed by the
+            // pool.
+            let _ = rt.block_on(tx.rollback());
+            Err((lost_race, error))
         }
     }
 }

@@ -17,7 +17,7 @@
 
 use super::transaction::Transaction;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Row, Statement};
+use tokio_postgres::Row;
 
 use super::values::{big, no_nul};
 use crate::model::Millis;
@@ -75,93 +75,6 @@ pub async fn append_event(
         )
         .await?;
     Ok(row.try_get(0)?)
-}
-
-/// The statement that takes the next event id ahead of its event ([`PendingEvent`]): a server on its
-/// own sends it with each write's `BEGIN` (see [`super::seam`]).
-pub const NEXT_EVENT_ID: &str = "SELECT nextval(pg_get_serial_sequence('events', 'id'))";
-
-/// An event whose id was taken ahead ([`NEXT_EVENT_ID`]), ready to append: what [`append_event`]
-/// writes, with its statement prepared and its values owned, so that it can go out with the
-/// transaction's next statement or its `COMMIT` instead of in a round trip of its own. Only for an
-/// audience stored row by row (a large one takes statements of its own first).
-pub struct PendingEvent {
-    statement: Statement,
-    id: i64,
-    kind: String,
-    conversation_id: Option<String>,
-    audience: String,
-    members: Vec<String>,
-    payload: String,
-    now: Millis,
-    queued: bool,
-}
-
-impl PendingEvent {
-    /// The event `id` ([`append_event`]'s arguments), or `None` for a large audience.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn prepare(
-        tx: &Transaction<'_>,
-        id: i64,
-        kind: &str,
-        conversation_id: Option<&str>,
-        audience: &[String],
-        payload: &serde_json::Value,
-        now: Millis,
-        queued: bool,
-    ) -> Result<Option<Self>> {
-        no_nul("kind", kind)?;
-        let members = audience_set(audience);
-        if members.len() > LARGE_AUDIENCE {
-            return Ok(None);
-        }
-        let statement = tx
-            .prepare_cached(
-                "WITH e AS (INSERT INTO events (id, kind, conversation_id, audience, payload, created_at)
-                            OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6) RETURNING id),
-                      a AS (INSERT INTO event_audience (user_id, event_id)
-                            SELECT u, e.id FROM e, unnest($7::text[]) AS u),
-                      o AS (INSERT INTO outbox (event_id) SELECT id FROM e WHERE $8)
-                 SELECT id FROM e",
-            )
-            .await?;
-        Ok(Some(Self {
-            statement,
-            id,
-            kind: kind.to_owned(),
-            conversation_id: conversation_id.map(str::to_owned),
-            audience: json_text(&serde_json::json!(members))?,
-            members: members.into_iter().cloned().collect(),
-            payload: json_text(payload)?,
-            now,
-            queued,
-        }))
-    }
-
-    /// Its id.
-    pub fn id(&self) -> i64 {
-        self.id
-    }
-
-    /// Writes it. The statement goes out on the first poll (it is prepared), so a statement polled
-    /// after it in the same `join` runs after it.
-    pub async fn append(&self, tx: &Transaction<'_>) -> Result<()> {
-        tx.execute(
-            &self.statement,
-            &[
-                &self.id,
-                &self.kind,
-                &self.conversation_id,
-                &self.audience,
-                &self.payload,
-                &self.now,
-                &self.members,
-                &self.queued,
-            ],
-        )
-        .await?;
-        Ok(())
-    }
 }
 
 /// The id of the large audience whose sorted member list is `members` (JSON), stored with its member rows

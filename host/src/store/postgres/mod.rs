@@ -107,8 +107,6 @@ mod leases_tests;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]
-mod pending_event_tests;
-#[cfg(test)]
 mod plugin_overrides_tests;
 #[cfg(test)]
 mod sequencer_tests;

@@ -41,10 +41,6 @@ pub struct Transaction<'c> {
     state: Cell<State>,
     /// The connection was found closed before anything of the transaction ran.
     lost_at_begin: Cell<bool>,
-    /// A query of one number sent right after `BEGIN` ([`Transaction::asking_first`]), until sent.
-    ask: Cell<Option<&'static str>>,
-    /// Its answer, until taken.
-    asked: Cell<Option<i64>>,
 }
 
 impl<'c> Transaction<'c> {
@@ -61,8 +57,6 @@ impl<'c> Transaction<'c> {
             client,
             state: Cell::new(State::Open),
             lost_at_begin: Cell::new(false),
-            ask: Cell::new(None),
-            asked: Cell::new(None),
         })
     }
 
@@ -76,22 +70,7 @@ impl<'c> Transaction<'c> {
             client,
             state: Cell::new(State::Waiting(begin_sql(isolation, read_only))),
             lost_at_begin: Cell::new(false),
-            ask: Cell::new(None),
-            asked: Cell::new(None),
         }
-    }
-
-    /// The same transaction, sending `sql` (a query of one number, such as the next value of a
-    /// sequence) with its `BEGIN`, in the same round trip; [`Transaction::take_asked`] has the answer.
-    pub fn asking_first(self, sql: &'static str) -> Self {
-        self.ask.set(Some(sql));
-        self
-    }
-
-    /// The answer to what [`Transaction::asking_first`] sent, once a statement began the transaction;
-    /// `None` after it was taken.
-    pub fn take_asked(&self) -> Option<i64> {
-        self.asked.take()
     }
 
     /// Whether a statement began it.
@@ -208,24 +187,12 @@ impl<'c> Transaction<'c> {
             return statement.await;
         };
         self.state.set(State::Open);
-        // `join` polls `BEGIN` first, so the server receives it first, then what is asked with it.
-        let ask = async {
-            match self.ask.take() {
-                Some(sql) => self
-                    .client
-                    .simple_query(sql)
-                    .await
-                    .map(|answer| first_number(&answer)),
-                None => Ok(None),
-            }
-        };
-        let ((begun, asked), answer) =
-            join(join(self.client.batch_execute(begin), ask), statement).await;
+        // `join` polls `BEGIN` first, so the server receives it first.
+        let (begun, answer) = join(self.client.batch_execute(begin), statement).await;
         if let Err(error) = begun {
             self.lost_at_begin.set(connection_lost(&error));
             return Err(error);
         }
-        self.asked.set(asked?);
         answer
     }
 }
@@ -238,14 +205,6 @@ impl Drop for Transaction<'_> {
             let _ = self.client.batch_execute("ROLLBACK").now_or_never();
         }
     }
-}
-
-/// The first column of the first row of a simple query's answer, as a number.
-fn first_number(answer: &[SimpleQueryMessage]) -> Option<i64> {
-    answer.iter().find_map(|message| match message {
-        SimpleQueryMessage::Row(row) => row.get(0).and_then(|text| text.parse().ok()),
-        _ => None,
-    })
 }
 
 /// The `BEGIN` of a transaction at `isolation`, read-only or not.

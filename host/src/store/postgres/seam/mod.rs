@@ -8,14 +8,12 @@
 //! [`PgDb::write_then`](super::PgDb::write_then), so the write loop asks the connection, not the error,
 //! whether to run the closure again.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 
-use futures_util::future::join;
 use tokio::runtime::Runtime;
 
 use super::error::{PgError, must_retry};
-use super::events::PendingEvent;
 use super::leases::{self, LeaseHolder};
 use super::transaction::Transaction;
 use super::{
@@ -54,9 +52,6 @@ pub(super) struct PgConn<'c, 't> {
     events: bool,
     /// The conversations a server on its own remembers, told of what this transaction changes in them.
     remembered: Option<&'c ConversationCache>,
-    /// An event appended with an id taken ahead, not sent yet: it goes out with the next statement, or
-    /// with the `COMMIT` ([`PgConn::end`]).
-    pending: RefCell<Option<PendingEvent>>,
 }
 
 impl<'c, 't> PgConn<'c, 't> {
@@ -69,7 +64,6 @@ impl<'c, 't> PgConn<'c, 't> {
             in_order: false,
             events: true,
             remembered: None,
-            pending: RefCell::new(None),
         }
     }
 
@@ -137,113 +131,18 @@ impl<'c, 't> PgConn<'c, 't> {
         self.lost_race.get()
     }
 
-    /// Runs one query function on the transaction, to completion on this thread; a pending event
-    /// goes out first, in the same round trip.
+    /// Runs one query function on the transaction, to completion on this thread.
     fn run<T, Q>(&self, query: impl FnOnce(&'c Transaction<'t>) -> Q) -> Result<T>
     where
         Q: Future<Output = Result<T>>,
     {
-        let pending = self.pending.take();
-        let result = match &pending {
-            None => self.rt.block_on(query(self.tx)),
-            Some(event) => self.rt.block_on(async {
-                // `join` polls the event's statement first, so the server runs it first.
-                let (appended, answer) = join(event.append(self.tx), query(self.tx)).await;
-                appended?;
-                answer
-            }),
-        };
-        self.note(result)
-    }
-
-    /// `result`, noting a statement that lost a race.
-    fn note<T>(&self, result: Result<T>) -> Result<T> {
+        let result = self.rt.block_on(query(self.tx));
         if let Err(StoreError::Postgres(PgError::Postgres(error))) = &result
             && must_retry(error)
         {
             self.lost_race.set(true);
         }
         result
-    }
-
-    /// Appends the event `append_event` would, with the id the transaction took ahead, as a pending
-    /// statement; `None` if it has none to give (not a server on its own, no statement before this one,
-    /// the id already used) or the audience is large.
-    fn append_pending(
-        &self,
-        event: (&str, Option<&str>, &[String], &serde_json::Value),
-        now: Millis,
-        queued: bool,
-    ) -> Result<Option<i64>> {
-        let Some(id) = self.tx.take_asked() else {
-            return Ok(None);
-        };
-        let (kind, conversation_id, audience, payload) = event;
-        let prepared = self.run(|tx| {
-            PendingEvent::prepare(
-                tx,
-                id,
-                kind,
-                conversation_id,
-                audience,
-                payload,
-                now,
-                queued,
-            )
-        })?;
-        let Some(pending) = prepared else {
-            return Ok(None);
-        };
-        let id = pending.id();
-        *self.pending.borrow_mut() = Some(pending);
-        Ok(Some(id))
-    }
-
-    /// Appends an event in a round trip of its own (`append`, a query function), with an id from the
-    /// sequence: any id taken ahead is then smaller than this one, so it is not used afterwards.
-    fn append_now<Q>(&self, append: impl FnOnce(&'c Transaction<'t>) -> Q) -> Result<i64>
-    where
-        Q: Future<Output = Result<i64>>,
-    {
-        let id = self.run(append);
-        self.tx.take_asked();
-        id
-    }
-
-    /// Ends the transaction after its closure returned `result`: commits if the closure succeeded (with
-    /// a pending event in the same round trip), else rolls back (neither costs a round trip if no
-    /// statement began it). The error says whether running the closure again may succeed (a statement
-    /// or the commit lost a race).
-    pub(super) fn end<T>(&self, result: Result<T>) -> std::result::Result<T, (bool, StoreError)> {
-        let pending = self.pending.take();
-        let tx = self.tx;
-        match result {
-            Ok(value) => {
-                let committed = self.rt.block_on(async {
-                    match &pending {
-                        None => tx.commit().await.map_err(StoreError::from),
-                        Some(event) => {
-                            // A failed statement makes PostgreSQL answer `COMMIT` with a rollback,
-                            // which is no error: the event's own answer says.
-                            let (appended, committed) = join(event.append(tx), tx.commit()).await;
-                            appended?;
-                            committed.map_err(StoreError::from)
-                        }
-                    }
-                });
-                match self.note(committed) {
-                    Ok(()) => Ok(value),
-                    Err(error) => Err((self.lost_race(), error)),
-                }
-            }
-            Err(error) => {
-                // A failed statement already aborted the transaction; say so to the server now rather
-                // than when the connection is next used. A connection lost meanwhile is noticed by the
-                // pool.
-                let _ = self.rt.block_on(tx.rollback());
-                Err((self.lost_race(), error))
-            }
-        }
     }
 }
 

@@ -165,13 +165,7 @@ impl Tx for PgConn<'_, '_> {
             return self
                 .run(|tx| events::append_draft(tx, kind, conversation_id, audience, payload, now));
         }
-        let event = (kind, conversation_id, audience, payload);
-        if let Some(id) = self.append_pending(event, now, true)? {
-            return Ok(id);
-        }
-        self.append_now(|tx| {
-            events::append_event(tx, kind, conversation_id, audience, payload, now, true)
-        })
+        self.run(|tx| events::append_event(tx, kind, conversation_id, audience, payload, now, true))
     }
 
     fn append_event_unqueued(
@@ -186,11 +180,7 @@ impl Tx for PgConn<'_, '_> {
         if self.cluster.is_some() {
             return self.append_event(kind, conversation_id, audience, payload, now);
         }
-        let event = (kind, conversation_id, audience, payload);
-        if let Some(id) = self.append_pending(event, now, false)? {
-            return Ok(id);
-        }
-        self.append_now(|tx| {
+        self.run(|tx| {
             events::append_event(tx, kind, conversation_id, audience, payload, now, false)
         })
     }
