@@ -27,9 +27,9 @@
 //! goes through its writer mutex. PostgreSQL has no update hook: the backend's [`Tx`](super::Tx)
 //! methods that change a conversation or its participants say so themselves (`PgConn`'s
 //! `conversation_changed`, in `store/postgres/seam`), and a send reports its last message as SQLite's
-//! does. Its look before the chain was a round trip of its own, 150-200 µs of a send's wall time
-//! (BENCHMARKS.md, problem 36). The nodes of a cluster keep no such memory: each would miss the others'
-//! changes.
+//! does. Its look before the chain was a round trip of its own, about 80 µs of a send's wall time at
+//! one client (BENCHMARKS.md, problem 36). The nodes of a cluster keep no such memory: each would miss
+//! the others' changes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -44,14 +44,17 @@
 //! store's transactions on the same database). The chat layer wraps store errors in its own, so the
 //! write loop asks the connection whether a statement lost such a race ([`PgConn`]), not the error.
 //!
-//! A pooled connection the server closed (a restart) fails on `BEGIN`, before the closure ran: the call
-//! then takes another connection, up to the pool's size, so the first call after a restart does not fail
-//! for a connection the pool had not yet noticed was dead. A connection lost after the closure started
-//! is reported ([`StoreError::is_unavailable`]), never retried: a lost `COMMIT` may have committed.
+//! A transaction's `BEGIN` goes out with its first statement ([`Transaction`]), so a pooled connection
+//! the server closed (a restart) fails that statement, before anything of the transaction ran: a write or
+//! a read then runs its closure again on another connection, up to the pool's size, so the first call
+//! after a restart does not fail for a connection the pool had not yet noticed was dead. A connection
+//! lost after that is reported ([`StoreError::is_unavailable`]), never retried: a lost `COMMIT` may have
+//! committed.
 //!
 //! ## Reads
 //! [`PgDb::read`] runs its closure in a `REPEATABLE READ READ ONLY` transaction: every query sees one
-//! snapshot, as a SQLite read transaction does, and the server refuses writes.
+//! snapshot, as a SQLite read transaction does, and the server refuses writes. Its end is not waited for
+//! (nothing of it can be lost), so a read of one statement is one round trip.
 //!
 //! ## Durability
 //! [`Durability::Process`] sets `synchronous_commit = off` on every connection (SCALE-OUT.md 2.2): a
