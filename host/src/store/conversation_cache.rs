@@ -4,7 +4,7 @@
 //! With plugins on `before-message-sent`, every send reads its conversation and participants before the
 //! chain (the write reads them again under the lock): 17-20 µs of CPU per message with one client, a
 //! fifth of what the plugins may add to a send (BENCHMARKS.md, problem 24). A remembered conversation is
-//! used only while it is still true, as [`super::sqlite::token_cache`] does for tokens:
+//! used only while it is still true, as [`super::token_cache`] does for tokens:
 //! - **Changes are seen at once.** SQLite's update hook on the writer connection sees every row of
 //!   `conversations` and `participants` that changes; each change bumps a generation, and so does the end
 //!   of the transaction that made it, so a conversation read from a snapshot taken before the commit is

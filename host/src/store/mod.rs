@@ -43,6 +43,7 @@ pub mod sqlite;
 pub mod table_changes;
 #[cfg(test)]
 mod tests;
+pub mod token_cache;
 
 use std::path::Path;
 
@@ -188,12 +189,12 @@ impl Db {
         }
     }
 
-    /// Who `token` belongs to at `now` ([`Read::token_owner`]). SQLite remembers owners between requests
-    /// while nothing changed them ([`sqlite::token_cache`]); PostgreSQL reads every time.
+    /// Who `token` belongs to at `now` ([`Read::token_owner`]). A server on its own remembers owners
+    /// between requests while nothing changed them ([`token_cache`]); a cluster node reads every time.
     pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {
         match self {
             Self::Sqlite(db) => db.token_owner(token, now),
-            Self::Postgres(db) => db.token_owner(token),
+            Self::Postgres(db) => db.token_owner(token, now),
         }
     }
 

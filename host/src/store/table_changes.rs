@@ -1,5 +1,5 @@
 //! Changes a server makes to some tables, as a generation: what the memories kept beside the database
-//! ([`super::sqlite::token_cache`], [`super::conversation_cache`]) trust their entries under.
+//! ([`super::token_cache`], [`super::conversation_cache`]) trust their entries under.
 //!
 //! On SQLite the update hook on the writer connection reports every row that changes; on PostgreSQL a
 //! server on its own reports the changes its writes make ([`super::conversation_cache`] says how). A

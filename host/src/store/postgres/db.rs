@@ -78,13 +78,13 @@ use super::leases::LeaseHolder;
 use super::locks::advisory_key;
 use super::migrations::migrate;
 use super::owner::{LockMode, ServerLock};
+use super::remembered::Remembered;
 use super::seam::PgConn;
 use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
 use super::transaction::Transaction;
 use super::writer::WriterMutex;
 use crate::store::Durability;
-use crate::store::conversation_cache::ConversationCache;
 use crate::store::error::{Result, StoreError};
 use crate::store::{AfterCommit, Read, TokenOwner, Tx};
 
@@ -116,8 +116,8 @@ pub struct PgDb {
     driven: DrivenPool,
     /// Serialises this node's writes; see the module docs.
     writer: WriterMutex,
-    /// The conversations a server on its own remembers for the look before a send's chain.
-    conversations: ConversationCache,
+    /// What a server on its own remembers between requests, and the changes it trusts them under.
+    remembered: Remembered,
     /// Runs the background pool's connections and the node's async work on them.
     runtime: Arc<PgRuntime>,
     /// What commits survive.
@@ -168,7 +168,7 @@ impl PgDb {
             pool,
             driven,
             writer: WriterMutex::default(),
-            conversations: ConversationCache::default(),
+            remembered: Remembered::default(),
             runtime,
             durability,
             server_lock: Mutex::new(None),
@@ -308,7 +308,7 @@ impl PgDb {
         let cluster = self.cluster.get().map(|holder| &**holder);
         // A server's writes report what they change in the conversations it remembers; a round's
         // (`!events`, no writer mutex) change none.
-        let remembered = (events && cluster.is_none()).then_some(&self.conversations);
+        let remembered = (events && cluster.is_none()).then_some(&self.remembered);
         let mut attempt = 1;
         loop {
             // A write's `BEGIN` goes out with its first statement, so a closed pooled connection fails
@@ -324,8 +324,8 @@ impl PgDb {
                 let result = f(&conn);
                 let lost_race = conn.lost_race();
                 let ended = end_transaction(tx, result, lost_race, rt);
-                if let Some(conversations) = remembered {
-                    conversations.transaction_ended(ended.is_ok());
+                if let Some(remembered) = remembered {
+                    remembered.transaction_ended(ended.is_ok());
                 }
                 ended
             })?;
@@ -365,10 +365,20 @@ impl PgDb {
         })?
     }
 
-    /// Who `token` belongs to ([`Read::token_owner`]), asked on every request: one statement outside a
-    /// transaction ([`PgDb::alone`]).
-    pub fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
-        self.alone(async |client| super::tokens::token_owner(client, token).await)
+    /// Who `token` belongs to at `now` ([`Read::token_owner`]), asked on every request: one statement
+    /// outside a transaction ([`PgDb::alone`]). A server on its own remembers owners while nothing
+    /// changed them ([`crate::store::token_cache`]).
+    pub fn token_owner(
+        &self,
+        token: &str,
+        now: crate::model::Millis,
+    ) -> Result<Option<TokenOwner>> {
+        let read = || self.alone(async |client| super::tokens::token_owner(client, token).await);
+        if !self.appends_alone() {
+            return read();
+        }
+        let hash = super::tokens::token_hash(token);
+        self.remembered.tokens.owner(&hash, now, read)
     }
 
     /// The outbox's events after `after` but `except` ([`Read::pending_events_after`]), read by every
@@ -396,7 +406,7 @@ impl PgDb {
         if !self.appends_alone() {
             return read();
         }
-        self.conversations.conversation(id, read)
+        self.remembered.conversations.conversation(id, read)
     }
 
     /// Runs `query`, a read of one statement, outside a transaction: one round trip where a read

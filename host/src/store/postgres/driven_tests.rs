@@ -180,7 +180,7 @@ fn the_store_takes_another_connection_when_the_server_closed_its_idle_ones() -> 
     }
     close_idle_connections(&db)?;
     for _ in 0..6 {
-        assert!(db.token_owner("no such token")?.is_none());
+        assert!(db.token_owner("no such token", 0)?.is_none());
     }
     Ok(())
 }

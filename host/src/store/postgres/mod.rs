@@ -76,6 +76,7 @@ pub mod plugin_overrides;
 pub mod presence;
 pub mod reactions;
 pub mod receipts;
+mod remembered;
 pub mod roles;
 mod seam;
 pub mod sequencer;
@@ -114,6 +115,8 @@ mod sequencer_tests;
 mod tests;
 #[cfg(test)]
 mod timer_lease_tests;
+#[cfg(test)]
+mod token_cache_tests;
 #[cfg(test)]
 mod transaction_tests;
 

@@ -150,6 +150,6 @@ pub async fn revoke_tokens(tx: &Transaction<'_>, user_id: &str) -> Result<usize>
 }
 
 /// The hex SHA-256 of a token, as stored.
-fn token_hash(token: &str) -> String {
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -33,13 +33,13 @@ use super::checkpoint::{Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES};
 use super::conversations;
 use super::file;
 use super::migrations;
-use super::token_cache::TokenCache;
 use super::tokens;
 use super::writer::{Wait, Writer, Writing};
 use crate::model::{Conversation, Millis};
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 use crate::store::records::TokenOwner;
+use crate::store::token_cache::TokenCache;
 use crate::store::{AfterCommit, Deliveries};
 
 /// How long a connection waits for another process's lock before failing with `SQLITE_BUSY`. Only another
@@ -178,7 +178,7 @@ impl Db {
     }
 
     /// Who `token` belongs to at `now`, remembered from an earlier request while nothing changed it
-    /// ([`super::token_cache`]).
+    /// ([`crate::store::token_cache`]).
     pub fn token_owner(&self, token: &str, now: Millis) -> Result<Option<TokenOwner>> {
         let hash = tokens::token_hash(token);
         self.tokens.owner(&hash, now, || {

@@ -57,7 +57,6 @@ pub mod receipts;
 pub mod roles;
 mod seam;
 pub mod timers;
-pub mod token_cache;
 pub mod tokens;
 pub(crate) mod unread;
 pub mod users;

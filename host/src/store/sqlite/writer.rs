@@ -62,11 +62,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
-use super::token_cache::ACCOUNT_TABLES;
 use crate::store::AfterCommit;
 use crate::store::conversation_cache::ConversationCache;
 use crate::store::error::{Result, StoreError};
 use crate::store::table_changes::TableChanges;
+use crate::store::token_cache::ACCOUNT_TABLES;
 
 /// Writes that wait in one group for its commit, at most: bounds how long the first of them waits while
 /// others keep arriving (each joining write adds its own run time to the group's).

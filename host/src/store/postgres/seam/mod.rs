@@ -15,6 +15,7 @@ use tokio::runtime::Runtime;
 
 use super::error::{PgError, must_retry};
 use super::leases::{self, LeaseHolder};
+use super::remembered::Remembered;
 use super::transaction::Transaction;
 use super::{
     bans, blocks, conversations, dead_letters, devices, events, held, messages, outbox,
@@ -24,7 +25,6 @@ use crate::model::{
     Ban, Block, Conversation, HeldMessage, HoldState, Message, Millis, Participant, Presence,
     Receipt, TokenInfo, User, UserAccount, UserConversation,
 };
-use crate::store::conversation_cache::ConversationCache;
 use crate::store::error::StoreError;
 use crate::store::records::{
     DeadLetter, Delivery, Device, MessagePage, PluginOverridesRow, QueuedDelivery, StoredEvent,
@@ -50,8 +50,8 @@ pub(super) struct PgConn<'c, 't> {
     /// Whether events may be appended: not in a transaction run without the writer mutex
     /// ([`PgDb::write_without_events`](super::PgDb::write_without_events)).
     events: bool,
-    /// The conversations a server on its own remembers, told of what this transaction changes in them.
-    remembered: Option<&'c ConversationCache>,
+    /// What a server on its own remembers, told of what this transaction changes in it.
+    remembered: Option<&'c Remembered>,
 }
 
 impl<'c, 't> PgConn<'c, 't> {
@@ -79,8 +79,8 @@ impl<'c, 't> PgConn<'c, 't> {
         self
     }
 
-    /// The same connection, telling `remembered` what it changes in conversations.
-    pub(super) fn remembering(mut self, remembered: Option<&'c ConversationCache>) -> Self {
+    /// The same connection, telling `remembered` what it changes.
+    pub(super) fn remembering(mut self, remembered: Option<&'c Remembered>) -> Self {
         self.remembered = remembered;
         self
     }
@@ -90,7 +90,15 @@ impl<'c, 't> PgConn<'c, 't> {
     /// so calls it before its statements (PostgreSQL has no update hook to see it).
     fn conversation_changed(&self) {
         if let Some(remembered) = self.remembered {
-            remembered.row_changed("conversations");
+            remembered.conversation_changed();
+        }
+    }
+
+    /// This transaction changes a user or a token: a remembered token owner is read anew. Every
+    /// [`Tx`](crate::store::Tx) method that may do so calls it before its statements.
+    fn account_changed(&self) {
+        if let Some(remembered) = self.remembered {
+            remembered.account_changed();
         }
     }
 

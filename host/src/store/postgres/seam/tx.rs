@@ -1,7 +1,7 @@
 //! [`Tx`] on a PostgreSQL transaction: every change, each running the query function of the same name
 //! to completion (see the parent module). A change to a conversation or its participants beyond a send's
-//! and a read's counters says so first ([`PgConn::conversation_changed`]); a send reports its last
-//! message.
+//! and a read's counters says so first ([`PgConn::conversation_changed`]), and so does a change to a user
+//! or a token ([`PgConn::account_changed`]); a send reports its last message.
 
 use super::super::leases;
 use super::super::{
@@ -22,14 +22,17 @@ use crate::store::{Result, Tx};
 
 impl Tx for PgConn<'_, '_> {
     fn create_user(&self, user: &NewUser, now: Millis) -> Result<User> {
+        self.account_changed();
         self.run(|tx| users::create_user(tx, user, now))
     }
 
     fn create_bot_user(&self, user: &NewUser, now: Millis) -> Result<User> {
+        self.account_changed();
         self.run(|tx| users::create_bot_user(tx, user, now))
     }
 
     fn set_deactivated(&self, id: &str, now: Option<Millis>) -> Result<UserAccount> {
+        self.account_changed();
         self.conversation_changed();
         self.run(|tx| users::set_deactivated(tx, id, now))
     }
@@ -40,18 +43,22 @@ impl Tx for PgConn<'_, '_> {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> Result<Issued> {
+        self.account_changed();
         self.run(|tx| tokens::issue_token(tx, user_id, expires_at, now))
     }
 
     fn note_use(&self, token_id: &str, now: Millis) -> Result<()> {
+        self.account_changed();
         self.run(|tx| tokens::note_use(tx, token_id, now))
     }
 
     fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<bool> {
+        self.account_changed();
         self.run(|tx| tokens::revoke_token(tx, user_id, token_id))
     }
 
     fn revoke_tokens(&self, user_id: &str) -> Result<usize> {
+        self.account_changed();
         self.run(|tx| tokens::revoke_tokens(tx, user_id))
     }
 

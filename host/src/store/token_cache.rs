@@ -12,8 +12,13 @@
 //! - **Expiry** is the caller's check on every request, from the owner's `expires_at`.
 //!
 //! Unknown tokens are not remembered, so guessing tokens cannot fill the memory; it holds at most
-//! [`MAX_ENTRIES`] owners and starts over when full. PostgreSQL has no such memory: several servers
-//! may share one database, and none would see the others' changes.
+//! [`MAX_ENTRIES`] owners and starts over when full.
+//!
+//! On PostgreSQL a server on its own (the holder of the database's server lock, which makes every write
+//! itself) keeps the same memory: the backend's [`Tx`](super::Tx) methods that change a user or a token
+//! say so, as they do for [`super::conversation_cache`], since PostgreSQL has no update hook. That
+//! saves each request a round trip (BENCHMARKS.md, problem 36). The nodes of a cluster keep no such
+//! memory: each would miss the others' changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
