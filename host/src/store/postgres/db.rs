@@ -306,8 +306,8 @@ impl PgDb {
         events: bool,
     ) -> Result<T> {
         let cluster = self.cluster.get().map(|holder| &**holder);
-        // A server's writes report what they change in the conversations it remembers; a round's
-        // (`!events`, no writer mutex) change none.
+        // A server's writes report what they change in what it remembers (token owners,
+        // conversations); a round's (`!events`, no writer mutex) change none of it.
         let remembered = (events && cluster.is_none()).then_some(&self.remembered);
         let mut attempt = 1;
         loop {
@@ -540,8 +540,8 @@ impl PgDb {
 }
 
 /// Ends a write transaction after its closure returned `result`: commits `tx` if the closure succeeded,
-/// else rolls it back (neither costs a round trip if no statement began it). The error says whether running the closure
-/// again may succeed (`lost_race`, or a commit that lost a race).
+/// else rolls it back (neither costs a round trip if no statement began it). The error says whether
+/// running the closure again may succeed (`lost_race`, or a commit that lost a race).
 fn end_transaction<T>(
     tx: &Transaction<'_>,
     result: Result<T>,
