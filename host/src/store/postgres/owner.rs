@@ -25,6 +25,15 @@ use super::locks::{self, advisory_key};
 /// How often a lost lock is tried again while the database is away.
 const RETAKE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long taking the lock waits for a holder that is going away before it refuses. A server that has
+/// just stopped releases the lock only once PostgreSQL sees its session end, a moment later: a restart,
+/// or a test that stops a server and starts another in the same process, would otherwise be refused by
+/// the server it replaces. A live holder is refused this much later.
+pub const TAKE_GRACE: Duration = Duration::from_secs(1);
+
+/// How often the lock is tried within [`TAKE_GRACE`].
+const TAKE_POLL: Duration = Duration::from_millis(25);
+
 /// How a server holds the lock: a server on its own alone, nodes of a cluster together (PostgreSQL's
 /// shared advisory locks), so that neither kind can start beside the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +58,17 @@ impl Drop for ServerLock {
 }
 
 impl ServerLock {
-    /// Takes the server lock of `pool`'s database, or fails with [`PgError::InUse`]; must run on the
-    /// backend's runtime, where the keeper task then lives.
+    /// Takes the server lock of `pool`'s database, or fails with [`PgError::InUse`] if it is still
+    /// held after [`TAKE_GRACE`]; must run on the backend's runtime, where the keeper task then lives.
     pub async fn take(pool: &PgPool, mode: LockMode) -> Result<ServerLock> {
-        let (client, key) = lock_session(pool, mode).await?;
+        let deadline = tokio::time::Instant::now() + TAKE_GRACE;
+        let (client, key) = loop {
+            let (client, key) = lock_session(pool, mode).await?;
+            if client.is_some() || tokio::time::Instant::now() >= deadline {
+                break (client, key);
+            }
+            tokio::time::sleep(TAKE_POLL).await;
+        };
         let Some(client) = client else {
             return Err(PgError::InUse {
                 setting: pool.setting().redacted().to_owned(),

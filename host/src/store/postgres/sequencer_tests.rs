@@ -279,6 +279,30 @@ fn a_server_on_its_own_and_cluster_nodes_refuse_each_other() -> TestResult {
 }
 
 #[test]
+fn a_server_is_not_refused_by_the_one_it_replaces_while_that_one_goes_away() -> TestResult {
+    let Some((first, url)) = fresh()? else {
+        return Ok(());
+    };
+    first.claim()?;
+    let next = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?;
+    // The first server stops while the next one is starting: its lock is released a moment later,
+    // within the grace the next one gives it.
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(first);
+        });
+        next.claim()
+    })?;
+    let refused = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?.claim();
+    assert!(
+        matches!(refused, Err(StoreError::Postgres(PgError::InUse { .. }))),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+#[test]
 fn the_same_send_through_several_nodes_at_once_makes_one_message() -> TestResult {
     const NODES: usize = 3;
     let Some((db, url)) = fresh()? else {
