@@ -56,6 +56,20 @@ fn seen(url: &str, pid: i32) -> anyhow::Result<(String, String)> {
     Ok((row.get(0), row.get(1)))
 }
 
+/// [`seen`] once the server has read what the connection sent last as it went back to the pool: a
+/// busy machine may take a moment. A transaction left open would stay `idle in transaction` for good.
+fn settled(url: &str, pid: i32) -> anyhow::Result<(String, String)> {
+    let mut state = seen(url, pid)?;
+    for _ in 0..500 {
+        if state.1 != "idle in transaction" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        state = seen(url, pid)?;
+    }
+    Ok(state)
+}
+
 fn pid(conn: &mut Checkout) -> anyhow::Result<i32> {
     let (rt, client) = conn.parts();
     Ok(rt
@@ -158,17 +172,8 @@ fn a_dropped_transaction_is_rolled_back_before_its_connection_waits_idle() -> Te
     // Its closure failed: neither committed nor rolled back.
     drop(tx);
     drop(conn);
-    // The server ends it once it reads the `ROLLBACK` the connection sent as it went back; a busy
-    // machine may take a moment. Left open, it would stay `idle in transaction` for good.
-    let mut state = seen(&url, pid)?.1;
-    for _ in 0..500 {
-        if state != "idle in transaction" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        state = seen(&url, pid)?.1;
-    }
-    assert_eq!(state, "idle");
+    // The `ROLLBACK` was sent as the connection went back.
+    assert_eq!(settled(&url, pid)?.1, "idle");
     assert_eq!(committed(&url)?, Vec::<i32>::new());
     // The connection serves the next caller.
     let mut conn = pool.get()?;
@@ -230,17 +235,11 @@ fn a_read_is_over_before_its_connection_waits_idle_though_nobody_waited_for_its_
     let db = super::PgDb::connect(&url, crate::store::Durability::Process, one)?;
     let pid = pid(&mut db.driven().get()?)?;
     db.read(|r| r.ping())?;
-    // The read's end was sent as its connection went back to the pool; the server may take a moment
-    // to read it. A transaction left open would stay `idle in transaction` for good.
-    let mut state = seen(&url, pid)?;
-    for _ in 0..500 {
-        if state.1 != "idle in transaction" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        state = seen(&url, pid)?;
-    }
-    assert_eq!(state, ("COMMIT".to_owned(), "idle".to_owned()));
+    // The read's end was sent as its connection went back to the pool.
+    assert_eq!(
+        settled(&url, pid)?,
+        ("COMMIT".to_owned(), "idle".to_owned())
+    );
     // The connection serves the next read, and the answer to that end is not taken for its own.
     db.read(|r| r.ping())?;
     assert_eq!(db.read(|r| r.latest_event_id())?, 0);
