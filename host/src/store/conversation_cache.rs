@@ -12,10 +12,11 @@
 //!   a participant added, removed or given a role, all are read anew.
 //! - **Except counters.** A send changes its conversation's row (its message count and last message) and
 //!   its sender's participant row (their own unread count); reading a message changes the reader's
-//!   participant row. Those statements run as [`Writing::counters`](super::sqlite::writer::Writing::counters): they leave the generation alone, and
-//!   the last message a send sets is written into the remembered conversation once its transaction
-//!   commits ([`Writing::last_message`](super::sqlite::writer::Writing::last_message)), in commit order. A conversation read while such a patch lands
-//!   is not remembered (it may predate the patch).
+//!   participant row. Those statements run as
+//!   [`Writing::counters`](super::sqlite::writer::Writing::counters): they leave the generation alone,
+//!   and the last message a send sets is written into the remembered conversation once its transaction
+//!   commits ([`Writing::last_message`](super::sqlite::writer::Writing::last_message)), in commit order.
+//!   A conversation read while such a patch lands is not remembered (it may predate the patch).
 //! - **Other processes.** A change made by another process on the file (the `sqlite3` shell) passes the
 //!   hook by: a remembered conversation is read anew after [`TTL`] anyway.
 //!
@@ -52,7 +53,7 @@ pub const MAX_PARTICIPANTS: usize = 250_000;
 /// The tables a conversation is read from.
 const WATCHED: &[&str] = &["conversations", "participants"];
 
-/// Remembered conversations, and what the writer connection changes in them. Shared by the writer, which
+/// Remembered conversations, and what the server's writes change in them. Shared by the writer, which
 /// reports changes, and the database, which reads through it.
 #[derive(Debug)]
 pub struct ConversationCache {
@@ -93,7 +94,7 @@ impl Default for ConversationCache {
 }
 
 impl ConversationCache {
-    /// The update hook saw a row of `table` change.
+    /// A write changed a row of `table` (SQLite's update hook saw it, or the PostgreSQL backend said so).
     pub fn row_changed(&self, table: &str) {
         if !self.counting.load(Ordering::SeqCst) {
             self.changes.row_changed(table);

@@ -4,9 +4,9 @@
 //! On SQLite the update hook on the writer connection reports every row that changes; on PostgreSQL a
 //! server on its own reports the changes its writes make ([`super::conversation_cache`] says how). A
 //! change to a watched table bumps the generation, and the writer bumps it again once that transaction
-//! ended, committed or rolled back ([`TableChanges::transaction_ended`]). An entry read under a generation
-//! is used only while the generation stays: one read from a snapshot taken before a commit is not trusted
-//! after it.
+//! ended, committed or rolled back ([`TableChanges::transaction_ended`]). An entry read under a
+//! generation is used only while the generation stays: one read from a snapshot taken before a commit
+//! is not trusted after it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

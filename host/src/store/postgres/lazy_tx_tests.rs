@@ -1,6 +1,6 @@
-//! A dispatcher round's transaction on PostgreSQL ([`super::transaction::Transaction::on_first_statement`]): it begins with the
-//! round's first statement, against a real server. Skips without PostgreSQL, unless
-//! `CHATHOOKS_REQUIRE_POSTGRES=1`.
+//! A dispatcher round's transaction on PostgreSQL
+//! ([`super::transaction::Transaction::on_first_statement`]): it begins with the round's first
+//! statement, against a real server. Skips without PostgreSQL, unless `CHATHOOKS_REQUIRE_POSTGRES=1`.
 
 use chathooks_testservers::Postgres;
 
