@@ -6,7 +6,7 @@
 //! call checks out a connection of [`DrivenPool`] and runs its queries with that connection's own
 //! current-thread runtime, on the calling thread, which also does the connection's I/O
 //! ([`super::driven`] says why: a statement through a shared runtime's thread cost 4-5 times the CPU).
-//! [`PgDb`] also owns a small multi-threaded tokio runtime ([`RUNTIME_THREADS`] workers) for the node's
+//! [`PgDb`] also owns a small multi-threaded tokio runtime ([`PgRuntime`]) for the node's
 //! background work, which is async (migrations, the server lock, the sequencer, the cluster's catalog and
 //! heartbeats), with a [`PgPool`] of its own. Owning both, rather than borrowing the server's runtime,
 //! means a `PgDb` works from any thread (a `#[test]` has no runtime), and its connections do not die with
@@ -67,7 +67,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use deadpool_postgres::ClientWrapper;
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::IsolationLevel;
 
 use super::connect::{PgPool, PoolOptions};
@@ -79,6 +79,7 @@ use super::locks::advisory_key;
 use super::migrations::migrate;
 use super::owner::{LockMode, ServerLock};
 use super::remembered::Remembered;
+use super::runtime::PgRuntime;
 use super::seam::PgConn;
 use super::sequencer::SequencerSession;
 use super::setting::PgSetting;
@@ -87,11 +88,6 @@ use super::writer::WriterMutex;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
 use crate::store::{AfterCommit, Read, TokenOwner, Tx};
-
-/// Worker threads of the backend's runtime, for the node's background work (the store's calls drive their
-/// connections themselves, [`super::driven`]). Two keep it off the critical path without taking a
-/// machine's cores from request handling.
-pub const RUNTIME_THREADS: usize = 2;
 
 /// Most connections of the pool for the node's background work ([`PgDb::pool`]): it makes a statement
 /// now and then (a migration at start, a heartbeat, the plugin catalog), never one per request, so a few
@@ -568,43 +564,6 @@ fn synchronous_commit(durability: Durability) -> &'static str {
     match durability {
         Durability::Process => "off",
         Durability::Power => "on",
-    }
-}
-
-/// The backend's tokio runtime, for the node's background work on [`PgDb::pool`]. Shut down without
-/// waiting when the last of them is dropped: dropping a runtime the usual way blocks, which panics when
-/// the drop happens in async code (a server's state dropped at the end of `main`).
-pub(super) struct PgRuntime {
-    /// Where connections and their tasks run.
-    handle: Handle,
-    /// The runtime itself; `None` only while being dropped.
-    runtime: Option<Runtime>,
-}
-
-impl PgRuntime {
-    fn new() -> Result<Self> {
-        let runtime = Builder::new_multi_thread()
-            .worker_threads(RUNTIME_THREADS)
-            .thread_name("chathooks-pg")
-            .enable_all()
-            .build()?;
-        Ok(Self {
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
-        })
-    }
-
-    /// The runtime's handle, to `block_on` with.
-    pub(super) fn handle(&self) -> &Handle {
-        &self.handle
-    }
-}
-
-impl Drop for PgRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

@@ -78,6 +78,7 @@ pub mod reactions;
 pub mod receipts;
 mod remembered;
 pub mod roles;
+mod runtime;
 mod seam;
 pub mod sequencer;
 pub mod setting;
