@@ -64,7 +64,9 @@
 //! startup options, so it costs no statement (a pooler in front of PostgreSQL must pass `options`
 //! through; PgBouncer needs `ignore_startup_parameters = options` or a `-c` in its own settings).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use deadpool_postgres::ClientWrapper;
 use tokio::runtime::{Handle, Runtime};
@@ -77,7 +79,7 @@ use super::kv::PgKv;
 use super::leases::LeaseHolder;
 use super::locks::advisory_key;
 use super::migrations::migrate;
-use super::owner::{LockMode, ServerLock};
+use super::owner::{LockMode, ServerLock, TAKE_GRACE};
 use super::remembered::Remembered;
 use super::runtime::PgRuntime;
 use super::seam::PgConn;
@@ -118,6 +120,8 @@ pub struct PgDb {
     runtime: Arc<PgRuntime>,
     /// What commits survive.
     durability: Durability,
+    /// How long taking the server lock waits for a holder that is going away ([`TAKE_GRACE`]).
+    lock_grace_ms: AtomicU64,
     /// The lock that makes this the database's only server, once [`PgDb::claim`]ed (or one of a
     /// cluster's nodes, once [`PgDb::join_cluster`]ed).
     server_lock: Mutex<Option<ServerLock>>,
@@ -168,6 +172,7 @@ impl PgDb {
             runtime,
             durability,
             server_lock: Mutex::new(None),
+            lock_grace_ms: AtomicU64::new(duration_ms(TAKE_GRACE)),
             cluster: OnceLock::new(),
         })
     }
@@ -182,7 +187,8 @@ impl PgDb {
     pub fn claim(&self) -> Result<()> {
         let held = tokio::task::block_in_place(|| {
             self.runtime.handle().block_on(async {
-                let held = ServerLock::take(&self.pool, LockMode::Exclusive).await?;
+                let held =
+                    ServerLock::take(&self.pool, LockMode::Exclusive, self.lock_grace()).await?;
                 let mut session = SequencerSession::open(&self.pool, "", "").await?;
                 while !session.sequence(1000).await?.is_empty() {}
                 let client = self.pool.get().await?;
@@ -206,15 +212,28 @@ impl PgDb {
         self.cluster.get().is_none() && lock(&self.server_lock).is_some()
     }
 
+    /// How long [`PgDb::claim`] and [`PgDb::join_cluster`] wait for a holder of the server lock that is
+    /// going away before they refuse: [`TAKE_GRACE`], shorter in tests that expect the refusal.
+    pub fn set_lock_grace(&self, grace: Duration) {
+        self.lock_grace_ms
+            .store(duration_ms(grace), Ordering::Relaxed);
+    }
+
+    fn lock_grace(&self) -> Duration {
+        Duration::from_millis(self.lock_grace_ms.load(Ordering::Relaxed))
+    }
+
     /// Makes this node `node_id` of cluster `cluster` on the database: takes the server lock in shared
     /// mode (refused with [`PgError::InUse`] while a server on its own serves the database), drops the
     /// writer mutex, appends events as drafts for the sequencer and leases deliveries (SCALE-OUT.md 2.3,
     /// 2.4, 2.6).
     pub fn join_cluster(&self, cluster: &str, node_id: &str) -> Result<()> {
         let held = tokio::task::block_in_place(|| {
-            self.runtime
-                .handle()
-                .block_on(ServerLock::take(&self.pool, LockMode::Shared))
+            self.runtime.handle().block_on(ServerLock::take(
+                &self.pool,
+                LockMode::Shared,
+                self.lock_grace(),
+            ))
         })?;
         *lock(&self.server_lock) = Some(held);
         let lease_ms =
@@ -565,6 +584,11 @@ fn synchronous_commit(durability: Durability) -> &'static str {
         Durability::Process => "off",
         Durability::Power => "on",
     }
+}
+
+/// `d` in whole milliseconds, saturating.
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Locks `m`, recovering from poisoning: a panic inside a closure dropped its transaction, which rolls

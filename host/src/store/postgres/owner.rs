@@ -59,9 +59,10 @@ impl Drop for ServerLock {
 
 impl ServerLock {
     /// Takes the server lock of `pool`'s database, or fails with [`PgError::InUse`] if it is still
-    /// held after [`TAKE_GRACE`]; must run on the backend's runtime, where the keeper task then lives.
-    pub async fn take(pool: &PgPool, mode: LockMode) -> Result<ServerLock> {
-        let deadline = tokio::time::Instant::now() + TAKE_GRACE;
+    /// held after `grace` ([`TAKE_GRACE`] for a server); must run on the backend's runtime, where the
+    /// keeper task then lives.
+    pub async fn take(pool: &PgPool, mode: LockMode, grace: Duration) -> Result<ServerLock> {
+        let deadline = tokio::time::Instant::now() + grace;
         let (client, key) = loop {
             let (client, key) = lock_session(pool, mode).await?;
             if client.is_some() || tokio::time::Instant::now() >= deadline {

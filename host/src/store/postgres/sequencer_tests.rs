@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chathooks_testservers::Postgres;
 use serde_json::json;
@@ -27,6 +28,10 @@ fn fresh() -> anyhow::Result<Option<(Db, String)>> {
     let db = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?;
     Ok(Some((db, url)))
 }
+
+/// The grace a server that is expected to be refused gives the lock's holder: the holder is not going
+/// away, so the refusal need not wait the server's full [`super::owner::TAKE_GRACE`].
+const SHORT_GRACE: Duration = Duration::from_millis(50);
 
 fn pg(db: &Db) -> anyhow::Result<&PgDb> {
     db.as_postgres()
@@ -259,6 +264,7 @@ fn a_server_on_its_own_and_cluster_nodes_refuse_each_other() -> TestResult {
     let open = || Db::connect(&url, Durability::Process, super::db_tests::test_pool());
     first.claim()?;
     let node = open()?;
+    pg(&node)?.set_lock_grace(SHORT_GRACE);
     let refused = pg(&node)?.join_cluster("t", "n1");
     assert!(
         matches!(refused, Err(StoreError::Postgres(PgError::InUse { .. }))),
@@ -270,6 +276,7 @@ fn a_server_on_its_own_and_cluster_nodes_refuse_each_other() -> TestResult {
     pg(&one)?.join_cluster("t", "n1")?;
     pg(&two)?.join_cluster("t", "n1")?;
     let alone = open()?;
+    pg(&alone)?.set_lock_grace(SHORT_GRACE);
     let refused = alone.claim();
     assert!(
         matches!(refused, Err(StoreError::Postgres(PgError::InUse { .. }))),
@@ -289,12 +296,14 @@ fn a_server_is_not_refused_by_the_one_it_replaces_while_that_one_goes_away() -> 
     // within the grace the next one gives it.
     std::thread::scope(|s| {
         s.spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(50));
             drop(first);
         });
         next.claim()
     })?;
-    let refused = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?.claim();
+    let third = Db::connect(&url, Durability::Process, super::db_tests::test_pool())?;
+    pg(&third)?.set_lock_grace(SHORT_GRACE);
+    let refused = third.claim();
     assert!(
         matches!(refused, Err(StoreError::Postgres(PgError::InUse { .. }))),
         "{refused:?}"
