@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::events;
 use crate::model::Millis;
+use crate::plugins::limits::wall_clock_cap;
 use crate::plugins::registry::{LoadedPlugin, Registry};
 use crate::plugins::{CallError, HookCall, HookOutput};
 use crate::store::StoredEvent;
@@ -39,9 +40,24 @@ pub(super) struct Started {
     pub follows: bool,
     /// A first attempt made straight from the outbox, with no delivery row ([`super::direct`]).
     pub from_outbox: bool,
+    /// On a node of a cluster, when this node's lease on the delivery runs out
+    /// ([`StartedRow::leased_until`](crate::store::StartedRow::leased_until)): the runner does not begin
+    /// a call that could outlast it ([`Started::lease_too_short`]).
+    pub leased_until: Option<Millis>,
 }
 
 impl Started {
+    /// Whether this delivery's lease ends within the wall-clock cap of its call at `now`, so that another
+    /// node could start it again while it runs here. Never for the deliveries of a server on its own; on
+    /// a node of a cluster only for one far down a long row of calls (a lease outlasts a call's cap with
+    /// room for thousands of fast calls before it).
+    pub(super) fn lease_too_short(&self, now: Millis) -> bool {
+        self.leased_until.is_some_and(|until| {
+            let cap = wall_clock_cap(self.plugin.plugin.limits().after_hook_budget);
+            now.saturating_add(Millis::try_from(cap.as_millis()).unwrap_or(Millis::MAX)) > until
+        })
+    }
+
     /// The call ended with `outcome` (`ends_run`: the last report of its run): what the next round
     /// records.
     pub(super) fn finished(&self, outcome: DeliveryOutcome, ends_run: bool) -> Finished {

@@ -37,8 +37,10 @@
 //! from the outbox: [`Deliveries::may_start_from_outbox`](crate::store::Deliveries::may_start_from_outbox));
 //! the store makes it safe ([`crate::store::postgres::leases`]): a round fans out only while it holds the
 //! cluster's fan-out lock ([`Deliveries::may_fan_out`](crate::store::Deliveries::may_fan_out)), and only
-//! events still in the outbox; a start is a lease, which another node takes over once it runs out (the next
-//! attempt); only the lessee records an outcome, and `recover_in_flight` takes back only this node's leases.
+//! events still in the outbox; a start (of a head, or of each delivery of a run) is a lease, which another
+//! node takes over once it runs out (the next attempt); a call that could outlast its lease is given back
+//! instead of begun; only the lessee records an outcome, and `recover_in_flight` takes back only this
+//! node's leases.
 //! The memory is this node's view: pokes from other nodes' fan-outs ([`DispatchConfig::fanned_out`]) and the
 //! poll reload it, and each start is still checked in SQL.
 //!

@@ -100,6 +100,7 @@ pub(super) fn start_ready(
         attempt: 1,
         next_attempt_at: now,
         last_error: None,
+        leased_until: None,
     };
     let mut starts = Vec::new();
     let mut stale = Vec::new();

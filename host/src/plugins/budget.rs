@@ -47,7 +47,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::limits::{EPOCH_TICK, MIN_WALL_CLOCK_CAP, PluginLimits, WALL_CLOCK_CAP_FACTOR};
+use super::limits::{
+    EPOCH_TICK, MIN_WALL_CLOCK_CAP, PluginLimits, WALL_CLOCK_CAP_FACTOR, wall_clock_cap,
+};
 
 /// The CPU time the calling thread has used so far, or `None` where the platform has no per-thread CPU
 /// clock (then budgets fall back to wall-clock time).
@@ -147,9 +149,7 @@ impl CallBudget {
     pub(crate) fn start(cpu: Duration) -> Self {
         CallBudget {
             cpu,
-            wall_cap: cpu
-                .saturating_mul(WALL_CLOCK_CAP_FACTOR)
-                .max(MIN_WALL_CLOCK_CAP),
+            wall_cap: wall_clock_cap(cpu),
             started_cpu: if cpu < EXACT_BELOW {
                 thread_cpu_time()
             } else {

@@ -37,6 +37,14 @@ pub const WALL_CLOCK_CAP_FACTOR: u32 = 10;
 /// under what a person takes for a hang.
 pub const MIN_WALL_CLOCK_CAP: Duration = Duration::from_millis(200);
 
+/// The wall-clock cap of a call with `budget` of CPU time: [`WALL_CLOCK_CAP_FACTOR`] times it, at least
+/// [`MIN_WALL_CLOCK_CAP`].
+pub fn wall_clock_cap(budget: Duration) -> Duration {
+    budget
+        .saturating_mul(WALL_CLOCK_CAP_FACTOR)
+        .max(MIN_WALL_CLOCK_CAP)
+}
+
 /// Calls served by one warm instance before it is replaced by a fresh one. Reuse is what makes a hook cost
 /// microseconds; recycling bounds how long a plugin's leaked memory or corrupted globals can live.
 pub const MAX_CALLS_PER_INSTANCE: u32 = 10_000;

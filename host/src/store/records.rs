@@ -217,6 +217,9 @@ pub struct StartedRow {
     pub next_attempt_at: Millis,
     /// Why the previous attempt failed, if one did.
     pub last_error: Option<String>,
+    /// On a node of a cluster, when this node's lease on it runs out (after that, another node may start
+    /// it again); `None` where the delivery is this server's alone.
+    pub leased_until: Option<Millis>,
 }
 
 /// What [`mark_read`] did.

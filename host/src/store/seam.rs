@@ -425,6 +425,19 @@ pub trait Deliveries {
         plugins: &[String],
         now: Millis,
     ) -> Result<Vec<QueuedDelivery>>;
+    /// [`Deliveries::fan_out_event`] for each of `events` (each with the plugins it goes to, maybe none:
+    /// it still leaves the outbox), in order; per event, the deliveries created. In two statements on
+    /// PostgreSQL, where one per event made a cluster node's round of 256 events about 100 ms long.
+    fn fan_out_events(
+        &self,
+        events: &[(&StoredEvent, &[String])],
+        now: Millis,
+    ) -> Result<Vec<Vec<QueuedDelivery>>> {
+        events
+            .iter()
+            .map(|(event, plugins)| self.fan_out_event(event, plugins, now))
+            .collect()
+    }
     /// Whether the dispatcher may make an event's first attempts straight from the outbox, with no
     /// delivery row unless one fails (see `dispatch::direct`): on a server on its own, where only its own
     /// dispatcher fans out and starts. Never on a node of a cluster, where each start is a lease the

@@ -98,7 +98,9 @@ pub const BACKGROUND_POOL_SIZE: usize = 4;
 
 /// How long a cluster node's lease on a delivery it started lasts: longer than any after-hook call may
 /// run (its wall-clock cap, ten times the after-hook budget: 10 s by default), so a live node never loses
-/// a lease mid-call; a dead node's deliveries are started elsewhere this long after it started them.
+/// a lease mid-call; a dead node's deliveries are started elsewhere this long after it started them. A run
+/// leases all its deliveries at once, and the calls behind others in a row begin later: one whose lease
+/// would run out within its cap is given back instead (`dispatch::deliver::Started::lease_too_short`).
 pub const DELIVERY_LEASE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Most times a write's closure runs when PostgreSQL fails it with a serialization failure or a deadlock.

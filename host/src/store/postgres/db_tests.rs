@@ -184,6 +184,7 @@ fn round_trips(db: &Db) -> TestResult {
         attempt: 2,
         next_attempt_at: 30,
         last_error: Some("boom".to_owned()),
+        leased_until: None,
     };
     assert_eq!(retry, Some(expected));
 

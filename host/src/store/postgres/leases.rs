@@ -8,7 +8,14 @@
 //!   out only if its outbox row is still there ([`fan_out_event`]): a node that read the outbox before
 //!   another node's fan-out committed finds the row gone and does nothing twice.
 //! - **Leased starts.** [`start_head`] is the single-node head-of-queue rule plus a lease: it also takes a
-//!   head whose lease ran out while in flight (its node died), with the next attempt number.
+//!   head whose lease ran out while in flight (its node died), with the next attempt number. A run
+//!   ([`start_runs`]) leases its head and the due events right behind it, each row under the same lease,
+//!   so a busy queue moves by dozens of events per round on a cluster node too; a dead node's run is
+//!   taken over head first, in order, once its leases run out. The dispatcher does not begin a call whose
+//!   lease could run out before the call's wall-clock cap (`dispatch::deliver::Started::lease_too_short`).
+//! - **Fan-out in two statements.** A round's events leave the outbox together and their deliveries are
+//!   inserted together ([`fan_out_events`]); one statement or more per event made a round of 256 events
+//!   about 100 ms long under load.
 //! - **Only the owner records.** Outcomes apply only to rows this node leased, so a node that lost its
 //!   lease (it hung past it) cannot undo the new owner's start.
 //! - **Unloaded plugins.** A node dead-letters the deliveries waiting for a plugin it does not run only
@@ -19,9 +26,11 @@
 //! Times are the dispatcher's clock (`now`); nodes' clocks must agree to well within the lease (NTP),
 //! which is the margin a lease leaves beyond the longest call.
 
+use std::collections::HashSet;
+
+use super::outbox::started_row;
 use super::transaction::Transaction;
 
-use super::values::small;
 use crate::model::Millis;
 use crate::store::error::{Result, StoreError};
 use crate::store::records::{QueuedDelivery, RunStart, StartedRow, StoredEvent};
@@ -70,6 +79,38 @@ pub async fn fan_out_event(
     }
     // Ours now: the single-node fan-out does the rest (its own outbox delete finds nothing left).
     super::outbox::fan_out_event(tx, event, plugins, now).await
+}
+
+/// [`fan_out_event`] for each of `events`, in two statements: the events still in the outbox leave it,
+/// then those get their deliveries. Per event, the deliveries created (none for one another node had
+/// fanned out).
+pub async fn fan_out_events(
+    tx: &Transaction<'_>,
+    events: &[(&StoredEvent, &[String])],
+    now: Millis,
+) -> Result<Vec<Vec<QueuedDelivery>>> {
+    let take = tx
+        .prepare_cached("DELETE FROM outbox WHERE event_id = ANY($1) RETURNING event_id")
+        .await?;
+    let ids: Vec<i64> = events.iter().map(|(event, _)| event.id).collect();
+    let taken: HashSet<i64> = tx
+        .query(&take, &[&ids])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    let ours: Vec<(&StoredEvent, &[String])> = events
+        .iter()
+        .map(|(event, plugins)| {
+            let plugins: &[String] = if taken.contains(&event.id) {
+                plugins
+            } else {
+                &[]
+            };
+            (*event, plugins)
+        })
+        .collect();
+    super::outbox::queue_events(tx, &ours, now).await
 }
 
 /// Every undelivered delivery, as [`super::outbox::queued_deliveries`], except that one whose lease ran
@@ -123,43 +164,127 @@ pub async fn start_head(
     let row = tx
         .query_opt(&stmt, &[&event_id, &plugin, &now, &holder.node_id, &until])
         .await?;
-    let Some(r) = row else {
-        return Ok(None);
-    };
-    Ok(Some(StartedRow {
-        attempt: small(r.try_get(0)?),
-        next_attempt_at: r.try_get(1)?,
-        last_error: r.try_get(2)?,
-    }))
+    row.as_ref().map(|r| leased(r, until)).transpose()
 }
 
-/// [`start_head`] for the head of each of `runs` (on a node of a cluster a run is its head alone: each
-/// start is a lease of its own), the statements pipelined on the connection: one round trip for a
-/// round's starts. Per run, the row started, if any.
-pub async fn start_heads(
+/// A row this node started, leased until `until`.
+fn leased(r: &tokio_postgres::Row, until: Millis) -> Result<StartedRow> {
+    Ok(StartedRow {
+        leased_until: Some(until),
+        ..started_row(r)?
+    })
+}
+
+/// Like [`start_head`] for the delivery right behind `previous` in its queue, which this node started in
+/// the same transaction: only if it is due (or its lease ran out), `previous` is in flight under this
+/// node's lease in the same queue, and no delivery of the queue lies between the two. `None` otherwise.
+pub async fn start_next(
+    tx: &Transaction<'_>,
+    holder: &LeaseHolder,
+    event_id: i64,
+    plugin: &str,
+    previous: i64,
+    now: Millis,
+) -> Result<Option<StartedRow>> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'in_flight', attempt = attempt + 1,
+                                   lease_owner = $5, lease_until = $6
+             WHERE event_id = $1 AND plugin = $2
+               AND ((state = 'pending' AND next_attempt_at <= $3)
+                    OR (state = 'in_flight' AND coalesce(lease_until, 0) < $3))
+               AND $4 < $1
+               AND EXISTS (SELECT 1 FROM deliveries p WHERE p.event_id = $4 AND p.plugin = $2
+                             AND p.conversation_id = deliveries.conversation_id
+                             AND p.state = 'in_flight' AND p.lease_owner = $5)
+               AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.plugin = $2
+                                 AND o.conversation_id = deliveries.conversation_id
+                                 AND o.event_id > $4 AND o.event_id < $1)
+             RETURNING attempt, next_attempt_at, last_error",
+        )
+        .await?;
+    let until = now.saturating_add(holder.lease_ms);
+    let row = tx
+        .query_opt(
+            &stmt,
+            &[&event_id, &plugin, &now, &previous, &holder.node_id, &until],
+        )
+        .await?;
+    row.as_ref().map(|r| leased(r, until)).transpose()
+}
+
+/// [`start_head`], then [`start_next`] for each event behind it until one does not start, for each of
+/// `runs`, every row under the same lease: the server-side function `chathooks_start_leased_run`
+/// (`schema/v16.sql`) runs those statements in that order, once per run, and the runs are pipelined on
+/// the connection, so a round's starts take one round trip. Per run, the rows started, in order.
+pub async fn start_runs(
     tx: &Transaction<'_>,
     holder: &LeaseHolder,
     runs: &[RunStart<'_>],
     now: Millis,
 ) -> Result<Vec<Vec<StartedRow>>> {
-    let starts = runs.iter().map(|run| async move {
-        let row = start_head(tx, holder, run.head, run.plugin, now).await?;
-        Ok(row.into_iter().collect())
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "SELECT started_attempt, started_due, started_error
+             FROM chathooks_start_leased_run($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    let until = now.saturating_add(holder.lease_ms);
+    let starts = runs.iter().map(|run| {
+        let stmt = &stmt;
+        async move {
+            let rows = tx
+                .query(
+                    stmt,
+                    &[
+                        &run.plugin,
+                        &run.head,
+                        &run.behind,
+                        &now,
+                        &holder.node_id,
+                        &until,
+                    ],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| leased(r, until))
+                .collect::<Result<Vec<_>>>()
+        }
     });
     futures_util::future::try_join_all(starts).await
 }
 
-/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), pipelined; for each, whether it
-/// was deleted.
+/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), in one statement; for each,
+/// whether it was deleted.
 pub async fn deliveries_succeeded(
     tx: &Transaction<'_>,
     holder: &LeaseHolder,
     deliveries: &[(i64, &str)],
 ) -> Result<Vec<bool>> {
-    let deletes = deliveries
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (events, plugins): (Vec<i64>, Vec<&str>) = deliveries.iter().copied().unzip();
+    let stmt = tx
+        .prepare_cached(
+            "DELETE FROM deliveries d USING unnest($1::bigint[], $2::text[]) AS done(event_id, plugin)
+             WHERE d.event_id = done.event_id AND d.plugin = done.plugin AND d.lease_owner = $3
+             RETURNING d.event_id, d.plugin",
+        )
+        .await?;
+    let gone: HashSet<(i64, String)> = tx
+        .query(&stmt, &[&events, &plugins, &holder.node_id])
+        .await?
         .iter()
-        .map(|(event_id, plugin)| delivery_succeeded(tx, holder, *event_id, plugin));
-    futures_util::future::try_join_all(deletes).await
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    Ok(deliveries
+        .iter()
+        .map(|(event_id, plugin)| gone.contains(&(*event_id, (*plugin).to_owned())))
+        .collect())
 }
 
 /// The call this node leased succeeded: the delivery is deleted. False when the row is gone or another

@@ -1,7 +1,7 @@
 //! Cluster mode's delivery leases against a real server, with two nodes on one database: one fans out at
-//! a time and nothing twice, a started head is the lessee's alone until its lease runs out, then another
-//! node starts it with the next attempt, a node that lost its lease cannot record, and a restarting node
-//! takes back only its own leases.
+//! a time and nothing twice, a started head (or run) is the lessee's alone until its lease runs out, then
+//! another node starts it with the next attempt, a node that lost its lease cannot record, and a
+//! restarting node takes back only its own leases.
 
 use chathooks_testservers::Postgres;
 use serde_json::json;
@@ -92,6 +92,25 @@ fn one_node_fans_out_at_a_time_and_an_event_only_once() -> TestResult {
 }
 
 #[test]
+fn events_fanned_out_together_get_deliveries_only_where_still_in_the_outbox() -> TestResult {
+    let Some((one, two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = one.read(|r| r.pending_events(10))?;
+    let plugins = plugins();
+    // n1 fanned out the first event after n2 read both.
+    one.write(|tx| tx.fan_out_event(&events[0], &plugins, 1))?;
+    let plan: Vec<(&crate::store::StoredEvent, &[String])> =
+        events.iter().map(|e| (e, plugins.as_slice())).collect();
+    let created = two.write(|tx| tx.fan_out_events(&plan, 1))?;
+    let counts: Vec<usize> = created.iter().map(Vec::len).collect();
+    assert_eq!(counts, [0, 1]);
+    assert!(one.read(|r| r.pending_events(10))?.is_empty());
+    assert_eq!(one.read(|r| r.queued_deliveries())?.len(), 2);
+    Ok(())
+}
+
+#[test]
 fn a_lease_is_the_lessees_until_it_runs_out_then_another_node_starts_it_again() -> TestResult {
     let Some((one, two)) = two_nodes()? else {
         return Ok(());
@@ -174,47 +193,88 @@ fn a_plugin_another_live_node_runs_keeps_its_waiting_deliveries() -> TestResult 
     Ok(())
 }
 
+/// A run of `behind` events after `head` for plugin "p".
+fn run(head: i64, behind: &[i64]) -> crate::store::RunStart<'_> {
+    crate::store::RunStart {
+        plugin: "p",
+        head,
+        behind,
+    }
+}
+
+/// The attempts of each run's started rows, and whether each row is leased until `until`.
+fn attempts(rows: Vec<Vec<crate::store::StartedRow>>, until: i64) -> Vec<Vec<(u32, bool)>> {
+    rows.into_iter()
+        .map(|run| {
+            run.into_iter()
+                .map(|r| (r.attempt, r.leased_until == Some(until)))
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
-fn a_rounds_leases_and_done_deliveries_go_together_each_as_alone() -> TestResult {
+fn a_run_is_leased_whole_and_taken_over_whole_in_order_once_its_lease_runs_out() -> TestResult {
     let Some((one, two)) = two_nodes()? else {
         return Ok(());
     };
     let events = fan_out_all(&one)?;
     let (head, next) = (events[0].id, events[1].id);
-    let attempts = |rows: Vec<Vec<crate::store::StartedRow>>| -> Vec<Vec<u32>> {
-        rows.into_iter()
-            .map(|run| run.into_iter().map(|r| r.attempt).collect())
-            .collect()
-    };
-    fn run(head: i64, behind: &[i64]) -> crate::store::RunStart<'_> {
-        crate::store::RunStart {
-            plugin: "p",
-            head,
-            behind,
-        }
-    }
-    // A run is its head alone on a node of a cluster; a delivery behind the head is not started.
+    let lease = i64::try_from(super::db::DELIVERY_LEASE.as_millis())?;
+    // n1 starts the head and the event behind it as one run, both under its lease.
     let behind = [next];
-    let runs = [run(head, &behind), run(next, &[])];
-    let started = one.write(|tx| tx.start_runs(&runs, 100))?;
-    assert_eq!(attempts(started), vec![vec![1], vec![]]);
+    let started = one.write(|tx| tx.start_runs(&[run(head, &behind)], 100))?;
+    assert_eq!(attempts(started, 100 + lease), [[(1, true), (1, true)]]);
+    // Both are n1's: n2 starts neither, as a run or as a head, and records neither.
+    let theirs = two.write(|tx| tx.start_runs(&[run(head, &behind), run(next, &[])], 200))?;
+    assert_eq!(theirs, [vec![], vec![]]);
     assert_eq!(
-        attempts(two.write(|tx| tx.start_runs(&[run(head, &[])], 200))?),
-        vec![Vec::<u32>::new()],
-        "n1 holds it"
+        two.write(|tx| tx.deliveries_succeeded(&[(head, "p"), (next, "p")]))?,
+        [false, false]
     );
-    // Only the lessee's outcomes count.
+
+    // n1 dies: past its lease, n2 takes the run over, head first, each as its next attempt.
+    let after = 100 + lease + 1;
     assert_eq!(
-        two.write(|tx| tx.deliveries_succeeded(&[(head, "p")]))?,
-        [false]
+        two.write(|tx| tx.start_head(next, "p", after))?,
+        None,
+        "the head goes first"
     );
+    let again = two.write(|tx| tx.start_runs(&[run(head, &behind)], after))?;
+    assert_eq!(attempts(again, after + lease), [[(2, true), (2, true)]]);
+    // n1's late outcomes are refused, n2's count, in one statement.
     assert_eq!(
         one.write(|tx| tx.deliveries_succeeded(&[(head, "p"), (next, "p")]))?,
-        [true, false]
+        [false, false]
     );
     assert_eq!(
-        attempts(two.write(|tx| tx.start_runs(&[run(next, &[])], 200))?),
-        vec![vec![1]]
+        two.write(|tx| tx.deliveries_succeeded(&[(head, "p"), (next, "p")]))?,
+        [true, true]
+    );
+    assert!(one.read(|r| r.queued_deliveries())?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn an_event_behind_another_nodes_delivery_is_not_started() -> TestResult {
+    let Some((one, two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = fan_out_all(&one)?;
+    let (head, next) = (events[0].id, events[1].id);
+    assert!(one.write(|tx| tx.start_head(head, "p", 100))?.is_some());
+    // The head is in flight, but n1's: n2 cannot continue its run, alone or as a run of its own.
+    assert_eq!(two.write(|tx| tx.start_next(next, "p", head, 100))?, None);
+    assert_eq!(
+        two.write(|tx| tx.start_runs(&[run(head, &[next])], 100))?,
+        [vec![]]
+    );
+    // n1 can, under its lease.
+    let lease = i64::try_from(super::db::DELIVERY_LEASE.as_millis())?;
+    let mine = one.write(|tx| tx.start_next(next, "p", head, 150))?;
+    assert_eq!(
+        mine.map(|r| (r.attempt, r.leased_until)),
+        Some((1, Some(150 + lease)))
     );
     Ok(())
 }

@@ -44,6 +44,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("schema/v13.sql"),
     include_str!("schema/v14.sql"),
     include_str!("schema/v15.sql"),
+    include_str!("schema/v16.sql"),
 ];
 
 /// The table of applied versions, one row each: when, and by which chathooks release.

@@ -101,6 +101,61 @@ pub async fn fan_out_event(
     Ok(queued)
 }
 
+/// [`fan_out_event`] for each of `events`, in two statements: one insert of every delivery, then the
+/// events leave the outbox.
+pub async fn fan_out_events(
+    tx: &Transaction<'_>,
+    events: &[(&StoredEvent, &[String])],
+    now: Millis,
+) -> Result<Vec<Vec<QueuedDelivery>>> {
+    let queued = queue_events(tx, events, now).await?;
+    let ids: Vec<i64> = events.iter().map(|(event, _)| event.id).collect();
+    leave_outbox(tx, &ids).await?;
+    Ok(queued)
+}
+
+/// Creates a pending delivery of each of `events` to each of its plugins, due at `now`, in one
+/// statement (existing ones are kept); per event, its deliveries.
+pub async fn queue_events(
+    tx: &Transaction<'_>,
+    events: &[(&StoredEvent, &[String])],
+    now: Millis,
+) -> Result<Vec<Vec<QueuedDelivery>>> {
+    let queued: Vec<Vec<QueuedDelivery>> = events
+        .iter()
+        .map(|(event, plugins)| {
+            let conversation = event.conversation_id.clone().unwrap_or_default();
+            plugins
+                .iter()
+                .map(|plugin| QueuedDelivery {
+                    event_id: event.id,
+                    plugin: plugin.clone(),
+                    conversation: conversation.clone(),
+                    next_attempt_at: now,
+                    in_flight: false,
+                })
+                .collect()
+        })
+        .collect();
+    let rows = queued.iter().flatten();
+    let event_ids: Vec<i64> = rows.clone().map(|d| d.event_id).collect();
+    if event_ids.is_empty() {
+        return Ok(queued);
+    }
+    let plugins: Vec<&str> = rows.clone().map(|d| d.plugin.as_str()).collect();
+    let conversations: Vec<&str> = rows.map(|d| d.conversation.as_str()).collect();
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO deliveries (event_id, plugin, conversation_id, next_attempt_at, state)
+             SELECT e, p, c, $4, 'pending' FROM unnest($1::bigint[], $2::text[], $3::text[]) AS d(e, p, c)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&insert, &[&event_ids, &plugins, &conversations, &now])
+        .await?;
+    Ok(queued)
+}
+
 /// Like [`fan_out_event`], leaving the event in the outbox (see `store::sqlite::outbox::queue_event`).
 pub async fn queue_event(
     tx: &Transaction<'_>,
@@ -370,11 +425,12 @@ pub async fn deliveries_succeeded(
 }
 
 /// A started delivery's `RETURNING attempt, next_attempt_at, last_error`.
-fn started_row(r: &Row) -> Result<StartedRow> {
+pub(super) fn started_row(r: &Row) -> Result<StartedRow> {
     Ok(StartedRow {
         attempt: small(r.try_get(0)?),
         next_attempt_at: r.try_get(1)?,
         last_error: r.try_get(2)?,
+        leased_until: None,
     })
 }
 

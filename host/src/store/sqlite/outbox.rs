@@ -283,6 +283,7 @@ fn started_row(r: &Row<'_>) -> rusqlite::Result<StartedRow> {
         attempt: r.get(0)?,
         next_attempt_at: r.get(1)?,
         last_error: r.get(2)?,
+        leased_until: None,
     })
 }
 

@@ -12,7 +12,59 @@ backend_tests!(TestDb:
     runs_start_together_each_up_to_its_first_delivery_that_may_not_start,
     an_unqueued_event_is_logged_but_not_in_the_outbox,
     an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succeed,
+    events_fanned_out_together_are_queued_as_one_by_one,
 );
+
+fn events_fanned_out_together_are_queued_as_one_by_one(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    for conversation in [Some("c1"), Some("c1"), None, Some("c2")] {
+        t.event(conversation)?;
+    }
+    let events = t.db.read(|r| r.pending_events(100))?;
+    let (both, one, none) = (ids(&["p", "q"]), ids(&["q"]), Vec::new());
+    let plan: Vec<(&crate::store::StoredEvent, &[String])> = events
+        .iter()
+        .zip([&both, &one, &both, &none])
+        .map(|(event, plugins)| (event, plugins.as_slice()))
+        .collect();
+    let created = t.db.write(|tx| tx.fan_out_events(&plan, 7))?;
+    let per_event: Vec<Vec<(i64, String, String)>> = created
+        .iter()
+        .map(|rows| {
+            rows.iter()
+                .map(|d| (d.event_id, d.plugin.clone(), d.conversation.clone()))
+                .collect()
+        })
+        .collect();
+    let row = |i: usize, plugin: &str, conversation: &str| {
+        (events[i].id, plugin.to_owned(), conversation.to_owned())
+    };
+    assert_eq!(
+        per_event,
+        [
+            vec![row(0, "p", "c1"), row(0, "q", "c1")],
+            vec![row(1, "q", "c1")],
+            vec![row(2, "p", ""), row(2, "q", "")],
+            vec![],
+        ]
+    );
+    // Every event left the outbox, the one owed to nobody too; the store holds what was returned.
+    assert!(t.db.read(|r| r.pending_events(100))?.is_empty());
+    let mut stored: Vec<(i64, String, String, i64)> =
+        t.db.read(|r| r.queued_deliveries())?
+            .into_iter()
+            .map(|d| (d.event_id, d.plugin, d.conversation, d.next_attempt_at))
+            .collect();
+    stored.sort();
+    let mut expected: Vec<(i64, String, String, i64)> = created
+        .into_iter()
+        .flatten()
+        .map(|d| (d.event_id, d.plugin, d.conversation, 7))
+        .collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+    Ok(())
+}
 
 fn an_unqueued_event_is_logged_but_not_in_the_outbox(t: TestDb) -> TestResult {
     t.users(&["a"])?;
@@ -152,7 +204,8 @@ fn start_head_starts_only_the_due_head_of_its_queue(t: TestDb) -> TestResult {
         Some(StartedRow {
             attempt: 2,
             next_attempt_at: 50,
-            last_error: Some("boom".into())
+            last_error: Some("boom".into()),
+            leased_until: None,
         })
     );
 

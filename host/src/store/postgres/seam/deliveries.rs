@@ -32,6 +32,21 @@ impl Deliveries for PgConn<'_, '_> {
         self.run(|tx| outbox::fan_out_event(tx, event, plugins, now))
     }
 
+    fn fan_out_events(
+        &self,
+        events: &[(&StoredEvent, &[String])],
+        now: Millis,
+    ) -> Result<Vec<Vec<QueuedDelivery>>> {
+        // Nothing to fan out: no statement, so a round's transaction does not begin for it.
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.cluster.is_some() {
+            return self.run(|tx| leases::fan_out_events(tx, events, now));
+        }
+        self.run(|tx| outbox::fan_out_events(tx, events, now))
+    }
+
     fn may_start_from_outbox(&self) -> bool {
         self.cluster.is_none()
     }
@@ -82,8 +97,8 @@ impl Deliveries for PgConn<'_, '_> {
         previous: i64,
         now: Millis,
     ) -> Result<Option<StartedRow>> {
-        if self.cluster.is_some() {
-            return Ok(None);
+        if let Some(holder) = self.cluster {
+            return self.run(|tx| leases::start_next(tx, holder, event_id, plugin, previous, now));
         }
         self.run(|tx| outbox::start_next(tx, event_id, plugin, previous, now))
     }
@@ -94,7 +109,7 @@ impl Deliveries for PgConn<'_, '_> {
             return Ok(Vec::new());
         }
         if let Some(holder) = self.cluster {
-            return self.run(|tx| leases::start_heads(tx, holder, runs, now));
+            return self.run(|tx| leases::start_runs(tx, holder, runs, now));
         }
         self.run(|tx| outbox::start_runs(tx, runs, now))
     }
