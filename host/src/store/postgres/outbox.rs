@@ -96,9 +96,8 @@ pub async fn fan_out_event(
     plugins: &[String],
     now: Millis,
 ) -> Result<Vec<QueuedDelivery>> {
-    let queued = queue_event(tx, event, plugins, now).await?;
-    leave_outbox(tx, &[event.id]).await?;
-    Ok(queued)
+    let mut queued = fan_out_events(tx, &[(event, plugins)], now).await?;
+    Ok(queued.pop().unwrap_or_default())
 }
 
 /// [`fan_out_event`] for each of `events`, in two statements: one insert of every delivery, then the
@@ -163,20 +162,8 @@ pub async fn queue_event(
     plugins: &[String],
     now: Millis,
 ) -> Result<Vec<QueuedDelivery>> {
-    let conversation = event.conversation_id.clone().unwrap_or_default();
-    let insert = tx.prepare_cached(INSERT_DELIVERIES).await?;
-    tx.execute(&insert, &[&event.id, &plugins, &conversation, &now])
-        .await?;
-    Ok(plugins
-        .iter()
-        .map(|plugin| QueuedDelivery {
-            event_id: event.id,
-            plugin: plugin.clone(),
-            conversation: conversation.clone(),
-            next_attempt_at: now,
-            in_flight: false,
-        })
-        .collect())
+    let mut queued = queue_events(tx, &[(event, plugins)], now).await?;
+    Ok(queued.pop().unwrap_or_default())
 }
 
 /// Removes events `event_ids` from the outbox, in one statement.
