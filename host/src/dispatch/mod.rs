@@ -527,4 +527,6 @@ mod bounds_tests;
 #[cfg(test)]
 mod direct_tests;
 #[cfg(test)]
+mod runner_tests;
+#[cfg(test)]
 mod tests;

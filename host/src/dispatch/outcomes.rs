@@ -86,8 +86,9 @@ pub(super) fn report(
 }
 
 /// Commits the outcomes of `finished`: the deliveries with a row that succeeded (nearly every outcome
-/// of a backlog) in one call, one statement on PostgreSQL, the others one by one ([`record`]). Each
-/// outcome writes only its own delivery, so the order between them does not matter.
+/// of a backlog) in one call, those whose calls were not made in another (one statement each on
+/// PostgreSQL), the others one by one ([`record`]). Each outcome writes only its own delivery, so the
+/// order between them does not matter.
 pub(super) fn record_all(
     tx: &dyn Deliveries,
     finished: &[Finished],
@@ -102,6 +103,22 @@ pub(super) fn record_all(
         .collect();
     // A delivery already gone needs no removing, as for `record`.
     tx.deliveries_succeeded(&done)?;
+    // Calls not made (the rest of a run that stopped) put back together, one statement on PostgreSQL.
+    let (postponed, others): (Vec<&Finished>, Vec<&Finished>) = others
+        .into_iter()
+        .partition(|f| !f.from_outbox && matches!(f.outcome, DeliveryOutcome::Postponed { .. }));
+    let back: Vec<(i64, &str, Millis)> = postponed
+        .iter()
+        .filter_map(|f| match f.outcome {
+            DeliveryOutcome::Postponed { at } => Some((f.event_id, f.plugin.as_str(), at)),
+            _ => None,
+        })
+        .collect();
+    for ((event_id, plugin, _), there) in back.iter().zip(tx.postpone_deliveries(&back)?) {
+        if !there {
+            vanished(plugin, *event_id);
+        }
+    }
     others.into_iter().try_for_each(|f| record(tx, f, now))
 }
 
@@ -122,15 +139,20 @@ fn record(tx: &dyn Deliveries, f: &Finished, now: Millis) -> store::Result<()> {
     };
     match written {
         Err(StoreError::NotFound { .. }) => {
-            tracing::warn!(
-                plugin,
-                event_id,
-                "the delivery vanished while its call ran; outcome not recorded"
-            );
+            vanished(plugin, event_id);
             Ok(())
         }
         other => other,
     }
+}
+
+/// Logs an outcome not recorded because its delivery is gone.
+fn vanished(plugin: &str, event_id: i64) {
+    tracing::warn!(
+        plugin,
+        event_id,
+        "the delivery vanished while its call ran; outcome not recorded"
+    );
 }
 
 /// Commits the outcome of a first attempt made straight from the outbox ([`super::direct`]): nothing

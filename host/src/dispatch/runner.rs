@@ -8,9 +8,9 @@
 //!
 //! A round may start several events of one queue together, as a run ([`super::round::MAX_RUN`]), so a
 //! busy conversation's queue moves by dozens of events per round, not one. A run's calls are made in
-//! order on one thread; once one does not succeed or is slow, the rest of the run is not called but
-//! postponed (attempt given back, due again at once, behind it), so the queue's order holds and a run
-//! never holds a thread for more than one slow call.
+//! order on one thread; once one does not succeed or takes [`STOPS_RUN`] or more, the rest of the run is
+//! not called but postponed (attempt given back, due again at once, behind it), so the queue's order
+//! holds and a run never holds a thread for more than one call that long.
 //!
 //! The calls write to the plugins' KV store with [`Commit::Later`](crate::store::kv::Commit): a row (or
 //! a run on its own thread) commits their writes once, after its last call and before it reports any
@@ -24,8 +24,8 @@
 //!   was slow lately gets a thread per delivery, as before, so a plugin waiting on HTTP still makes its
 //!   calls side by side and never delays another;
 //! - a call that turns out slow inside a row hands the runs of the row not yet begun to threads of their
-//!   own as soon as it returns, so a plugin that turns slow delays the other runs by one call, once (the
-//!   rest of its own run is postponed, see above).
+//!   own as soon as it returns, so a plugin that turns slow delays the other runs by one call, once (its
+//!   own run goes on, alone on the thread now, unless the call took [`STOPS_RUN`], see above).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,6 +42,14 @@ use crate::store::kv::KvStore;
 /// in BENCHMARKS.md), about what an outbound request or a large KV scan costs. Measured in real time, as
 /// it is the machine's cost, not the chat's clock.
 pub const SLOW_CALL: Duration = Duration::from_millis(2);
+
+/// A call that takes this long stops its run: the rest is given back for a later round. Ten times
+/// [`SLOW_CALL`], so that a call merely slowed by a busy machine does not: on a cluster node sharing two
+/// busy cores with PostgreSQL, 7% of the bench plugins' calls took 2-4 ms, and stopping their runs there
+/// gave back 6,865 deliveries for 10,020 made, each a lease taken and returned (BENCHMARKS.md problem
+/// 37). A run still holds its thread (and a shutdown) for at most a call this long per event before it
+/// stops, 32 of them at most ([`super::round::MAX_RUN`]).
+pub const STOPS_RUN: Duration = Duration::from_millis(20);
 
 /// The latest calls of a plugin that tell whether it is fast lately ([`Recent::fast`]): a plugin that is
 /// slow now and then (an HTTP call every few events) keeps a thread per delivery.
@@ -190,11 +198,11 @@ impl Runner {
         }
     }
 
-    /// Calls the deliveries of one run in order and reports each; once one does not succeed, or was slow,
-    /// the rest are not called but postponed (their attempts given back, due again at once), so the
-    /// queue's order holds and a plugin that turned slow holds its thread (and a shutdown) for one slow
-    /// call, not a run of them. `on_slow` runs after a slow call. Adds a report per delivery to
-    /// `reports`. Blocking.
+    /// Calls the deliveries of one run in order and reports each; once one does not succeed, or took
+    /// [`STOPS_RUN`], the rest are not called but postponed (their attempts given back, due again at
+    /// once), so the queue's order holds and a plugin that turned slow holds its thread (and a shutdown)
+    /// for one such call, not a run of them. `on_slow` runs after a call of [`SLOW_CALL`] or more. Adds
+    /// a report per delivery to `reports`. Blocking.
     fn run_in_order(
         &self,
         run: &[Started],
@@ -212,17 +220,17 @@ impl Runner {
                 reports.push(s.finished(DeliveryOutcome::Postponed { at: now }, ends_run));
                 continue;
             }
-            let (outcome, fast) = self.call(s);
-            stopped = outcome != DeliveryOutcome::Delivered || !fast;
+            let (outcome, took) = self.call(s);
+            stopped = outcome != DeliveryOutcome::Delivered || took >= STOPS_RUN;
             reports.push(s.finished(outcome, ends_run));
-            if !fast {
+            if took >= SLOW_CALL {
                 on_slow();
             }
         }
     }
 
-    /// Runs one delivery and notes its speed; its outcome and whether it was fast. Blocking.
-    fn call(&self, s: &Started) -> (DeliveryOutcome, bool) {
+    /// Runs one delivery and notes its speed; its outcome and how long it took. Blocking.
+    fn call(&self, s: &Started) -> (DeliveryOutcome, Duration) {
         let began = Instant::now();
         let config = &self.config;
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -234,7 +242,8 @@ impl Runner {
             let error = "the call panicked".to_owned();
             deliver::failed(config, s.attempt, error, config.clock.now_ms())
         });
-        let fast = began.elapsed() < SLOW_CALL;
+        let took = began.elapsed();
+        let fast = took < SLOW_CALL;
         {
             let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
             recent
@@ -242,7 +251,7 @@ impl Runner {
                 .or_default()
                 .record(fast);
         }
-        (outcome, fast)
+        (outcome, took)
     }
 }
 

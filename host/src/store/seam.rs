@@ -16,6 +16,7 @@
 //! transaction that lost a race), so it must not have effects outside the transaction.
 
 use super::Result;
+use super::error::StoreError;
 use super::records::{
     ConversationPatch, DeadLetter, Delivery, Device, Issued, MessagePage, NewBan, NewConversation,
     NewHeld, NewMessage, NewUser, Outcome, OwnerChange, PluginOverridesRow, PresenceChange,
@@ -519,9 +520,24 @@ pub trait Deliveries {
         error: &str,
         next_attempt_at: Millis,
     ) -> Result<()>;
-    /// Puts a delivery back without counting an attempt (the plugin's circuit is open).
+    /// Puts a delivery back without counting an attempt (the plugin's circuit is open, or its call was
+    /// not made).
     fn postpone_delivery(&self, event_id: i64, plugin: &str, next_attempt_at: Millis)
     -> Result<()>;
+    /// [`Deliveries::postpone_delivery`] for each of `deliveries` (event id, plugin, when due again); for
+    /// each, whether it was there. One statement on PostgreSQL.
+    fn postpone_deliveries(&self, deliveries: &[(i64, &str, Millis)]) -> Result<Vec<bool>> {
+        deliveries
+            .iter()
+            .map(
+                |(event_id, plugin, at)| match self.postpone_delivery(*event_id, plugin, *at) {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                },
+            )
+            .collect()
+    }
     /// Moves a delivery that gave up to the dead letters; the dead letter's id.
     fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64>;
     /// Dead-letters an event for a plugin that never queued it (its backlog was full).

@@ -256,6 +256,28 @@ fn a_run_is_leased_whole_and_taken_over_whole_in_order_once_its_lease_runs_out()
 }
 
 #[test]
+fn only_the_lessee_puts_a_delivery_back_and_gives_up_its_lease() -> TestResult {
+    let Some((one, two)) = two_nodes()? else {
+        return Ok(());
+    };
+    let events = fan_out_all(&one)?;
+    let (head, next) = (events[0].id, events[1].id);
+    let behind = [next];
+    let started = one.write(|tx| tx.start_runs(&[run(head, &behind)], 100))?;
+    assert_eq!(started.iter().map(Vec::len).collect::<Vec<_>>(), [2]);
+    // The run's second call was not made: n2 cannot put it back, n1 can, and then it waits for
+    // anyone, as attempt 1 again, behind n1's head.
+    let pair = [(next, "p", 150)];
+    assert_eq!(two.write(|tx| tx.postpone_deliveries(&pair))?, [false]);
+    assert_eq!(one.write(|tx| tx.postpone_deliveries(&pair))?, [true]);
+    assert_eq!(two.write(|tx| tx.start_head(next, "p", 200))?, None);
+    assert!(one.write(|tx| tx.deliveries_succeeded(&[(head, "p")]))?[0]);
+    let again = two.write(|tx| tx.start_head(next, "p", 200))?;
+    assert_eq!(again.map(|r| r.attempt), Some(1));
+    Ok(())
+}
+
+#[test]
 fn an_event_behind_another_nodes_delivery_is_not_started() -> TestResult {
     let Some((one, two)) = two_nodes()? else {
         return Ok(());

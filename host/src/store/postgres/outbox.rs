@@ -498,6 +498,40 @@ pub async fn postpone_delivery(
     Ok(())
 }
 
+/// [`postpone_delivery`] for each of `deliveries` (event id, plugin, when due again), in one statement;
+/// on a node of a cluster (`lessee` its node id) only those it leased, whose leases it gives up, as
+/// `leases::delivery_returned` does. For each, whether it was put back.
+pub async fn postpone_deliveries(
+    tx: &Transaction<'_>,
+    deliveries: &[(i64, &str, Millis)],
+    lessee: Option<&str>,
+) -> Result<Vec<bool>> {
+    let events: Vec<i64> = deliveries.iter().map(|d| d.0).collect();
+    let plugins: Vec<&str> = deliveries.iter().map(|d| d.1).collect();
+    let due: Vec<Millis> = deliveries.iter().map(|d| d.2).collect();
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE deliveries d
+             SET state = 'pending', attempt = greatest(d.attempt - 1, 0), next_attempt_at = p.due,
+                 lease_owner = NULL, lease_until = NULL
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS p(event_id, plugin, due)
+             WHERE d.event_id = p.event_id AND d.plugin = p.plugin
+               AND ($4::text IS NULL OR d.lease_owner = $4)
+             RETURNING d.event_id, d.plugin",
+        )
+        .await?;
+    let back: std::collections::HashSet<(i64, String)> = tx
+        .query(&stmt, &[&events, &plugins, &due, &lessee])
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    Ok(deliveries
+        .iter()
+        .map(|(event_id, plugin, _)| back.contains(&(*event_id, (*plugin).to_owned())))
+        .collect())
+}
+
 /// Makes deliveries left in flight by a crash pending and due at once; how many.
 pub async fn recover_in_flight(tx: &Transaction<'_>) -> Result<usize> {
     let stmt = tx

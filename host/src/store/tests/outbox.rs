@@ -13,7 +13,37 @@ backend_tests!(TestDb:
     an_unqueued_event_is_logged_but_not_in_the_outbox,
     an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succeed,
     events_fanned_out_together_are_queued_as_one_by_one,
+    deliveries_put_back_together_wait_again_with_their_attempts_given_back,
 );
+
+fn deliveries_put_back_together_wait_again_with_their_attempts_given_back(t: TestDb) -> TestResult {
+    t.users(&["a"])?;
+    let (e1, e2) = (t.event(Some("c1"))?, t.event(Some("c1"))?);
+    t.fan_out_all(&ids(&["p"]))?;
+    let started = t.db.write(|tx| {
+        let head = tx.start_head(e1, "p", 10)?.map(|s| s.attempt);
+        let next = tx.start_next(e2, "p", e1, 10)?.map(|s| s.attempt);
+        Ok((head, next))
+    })?;
+    assert_eq!(started, (Some(1), Some(1)));
+    // Both calls were not made; an unknown delivery is reported as not there.
+    let back = t
+        .db
+        .write(|tx| tx.postpone_deliveries(&[(e1, "p", 20), (e2, "p", 30), (e2 + 100, "p", 1)]))?;
+    assert_eq!(back, [true, true, false]);
+    let mut waiting: Vec<(i64, i64, bool)> =
+        t.db.read(|r| r.queued_deliveries())?
+            .into_iter()
+            .map(|d| (d.event_id, d.next_attempt_at, d.in_flight))
+            .collect();
+    waiting.sort();
+    assert_eq!(waiting, [(e1, 20, false), (e2, 30, false)]);
+    // Not due before 20; then attempt 1 again.
+    assert_eq!(t.db.write(|tx| tx.start_head(e1, "p", 19))?, None);
+    let again = t.db.write(|tx| tx.start_head(e1, "p", 20))?;
+    assert_eq!(again.map(|s| s.attempt), Some(1));
+    Ok(())
+}
 
 fn events_fanned_out_together_are_queued_as_one_by_one(t: TestDb) -> TestResult {
     t.users(&["a"])?;

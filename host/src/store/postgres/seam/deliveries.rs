@@ -168,6 +168,15 @@ impl Deliveries for PgConn<'_, '_> {
         self.run(|tx| outbox::postpone_delivery(tx, event_id, plugin, next_attempt_at))
     }
 
+    fn postpone_deliveries(&self, deliveries: &[(i64, &str, Millis)]) -> Result<Vec<bool>> {
+        // Nothing to put back: no statement, so a round's transaction does not begin for it.
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let holder = self.cluster.map(|h| h.node_id.as_str());
+        self.run(|tx| outbox::postpone_deliveries(tx, deliveries, holder))
+    }
+
     fn dead_letter(&self, event_id: i64, plugin: &str, error: &str, now: Millis) -> Result<i64> {
         self.run(|tx| dead_letters::dead_letter(tx, event_id, plugin, error, now))
     }
