@@ -86,7 +86,7 @@ pub(super) fn report(
 }
 
 /// Commits the outcomes of `finished`: the deliveries with a row that succeeded (nearly every outcome
-/// of a backlog) in one call, those whose calls were not made in another (one statement each on
+/// of a backlog) in one call and those whose calls were not made in a second (one statement each on
 /// PostgreSQL), the others one by one ([`record`]). Each outcome writes only its own delivery, so the
 /// order between them does not matter.
 pub(super) fn record_all(

@@ -47,8 +47,8 @@ pub const SLOW_CALL: Duration = Duration::from_millis(2);
 /// [`SLOW_CALL`], so that a call merely slowed by a busy machine does not: on a cluster node sharing two
 /// busy cores with PostgreSQL, 7% of the bench plugins' calls took 2-4 ms, and stopping their runs there
 /// gave back 6,865 deliveries for 10,020 made, each a lease taken and returned (BENCHMARKS.md problem
-/// 37). A run still holds its thread (and a shutdown) for at most a call this long per event before it
-/// stops, 32 of them at most ([`super::round::MAX_RUN`]).
+/// 37). A run holds its thread (and a shutdown) for at most [`super::round::MAX_RUN`] calls of under
+/// this each, or fewer and the one that stops it.
 pub const STOPS_RUN: Duration = Duration::from_millis(20);
 
 /// The latest calls of a plugin that tell whether it is fast lately ([`Recent::fast`]): a plugin that is
@@ -73,6 +73,7 @@ struct Recent {
 }
 
 impl Recent {
+    /// Notes one more call, fast or not.
     fn record(&mut self, fast: bool) {
         self.slow = (self.slow << 1) | u32::from(!fast);
         self.seen = self.seen.saturating_add(1).min(FAST_WINDOW);
