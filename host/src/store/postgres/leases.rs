@@ -257,36 +257,6 @@ pub async fn start_runs(
     futures_util::future::try_join_all(starts).await
 }
 
-/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), in one statement; for each,
-/// whether it was deleted.
-pub async fn deliveries_succeeded(
-    tx: &Transaction<'_>,
-    holder: &LeaseHolder,
-    deliveries: &[(i64, &str)],
-) -> Result<Vec<bool>> {
-    if deliveries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (events, plugins): (Vec<i64>, Vec<&str>) = deliveries.iter().copied().unzip();
-    let stmt = tx
-        .prepare_cached(
-            "DELETE FROM deliveries d USING unnest($1::bigint[], $2::text[]) AS done(event_id, plugin)
-             WHERE d.event_id = done.event_id AND d.plugin = done.plugin AND d.lease_owner = $3
-             RETURNING d.event_id, d.plugin",
-        )
-        .await?;
-    let gone: HashSet<(i64, String)> = tx
-        .query(&stmt, &[&events, &plugins, &holder.node_id])
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_>>()?;
-    Ok(deliveries
-        .iter()
-        .map(|(event_id, plugin)| gone.contains(&(*event_id, (*plugin).to_owned())))
-        .collect())
-}
-
 /// The call this node leased succeeded: the delivery is deleted. False when the row is gone or another
 /// node holds it now.
 pub async fn delivery_succeeded(

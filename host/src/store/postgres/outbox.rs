@@ -382,11 +382,12 @@ pub async fn start_runs(
     futures_util::future::try_join_all(queries).await
 }
 
-/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), in one statement; for each,
-/// whether it was there.
+/// [`delivery_succeeded`] for each of `deliveries` (event id, plugin), in one statement; on a node of a
+/// cluster (`lessee` its node id) only those it leased. For each, whether it was deleted.
 pub async fn deliveries_succeeded(
     tx: &Transaction<'_>,
     deliveries: &[(i64, &str)],
+    lessee: Option<&str>,
 ) -> Result<Vec<bool>> {
     if deliveries.is_empty() {
         return Ok(Vec::new());
@@ -396,18 +397,22 @@ pub async fn deliveries_succeeded(
         .prepare_cached(
             "DELETE FROM deliveries d USING unnest($1::bigint[], $2::text[]) AS done(event_id, plugin)
              WHERE d.event_id = done.event_id AND d.plugin = done.plugin
+               AND ($3::text IS NULL OR d.lease_owner = $3)
              RETURNING d.event_id, d.plugin",
         )
         .await?;
-    let gone: std::collections::HashSet<(i64, String)> = tx
-        .query(&stmt, &[&events, &plugins])
-        .await?
+    let rows = tx.query(&stmt, &[&events, &plugins, &lessee]).await?;
+    returned(&rows, deliveries.iter().copied())
+}
+
+/// For each of `wanted` (event id, plugin), whether `rows` (`RETURNING event_id, plugin`) hold it.
+fn returned<'a>(rows: &[Row], wanted: impl Iterator<Item = (i64, &'a str)>) -> Result<Vec<bool>> {
+    let got: std::collections::HashSet<(i64, String)> = rows
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_>>()?;
-    Ok(deliveries
-        .iter()
-        .map(|(event_id, plugin)| gone.contains(&(*event_id, (*plugin).to_owned())))
+    Ok(wanted
+        .map(|(event_id, plugin)| got.contains(&(event_id, plugin.to_owned())))
         .collect())
 }
 
@@ -520,16 +525,13 @@ pub async fn postpone_deliveries(
              RETURNING d.event_id, d.plugin",
         )
         .await?;
-    let back: std::collections::HashSet<(i64, String)> = tx
-        .query(&stmt, &[&events, &plugins, &due, &lessee])
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_>>()?;
-    Ok(deliveries
-        .iter()
-        .map(|(event_id, plugin, _)| back.contains(&(*event_id, (*plugin).to_owned())))
-        .collect())
+    let rows = tx.query(&stmt, &[&events, &plugins, &due, &lessee]).await?;
+    returned(
+        &rows,
+        deliveries
+            .iter()
+            .map(|(event_id, plugin, _)| (*event_id, *plugin)),
+    )
 }
 
 /// Makes deliveries left in flight by a crash pending and due at once; how many.

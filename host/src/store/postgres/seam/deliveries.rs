@@ -126,10 +126,8 @@ impl Deliveries for PgConn<'_, '_> {
         if deliveries.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(holder) = self.cluster {
-            return self.run(|tx| leases::deliveries_succeeded(tx, holder, deliveries));
-        }
-        self.run(|tx| outbox::deliveries_succeeded(tx, deliveries))
+        let lessee = self.cluster.map(|h| h.node_id.as_str());
+        self.run(|tx| outbox::deliveries_succeeded(tx, deliveries, lessee))
     }
 
     fn delivery_failed(
