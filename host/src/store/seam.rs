@@ -505,7 +505,7 @@ pub trait Deliveries {
     /// Removes a delivery that succeeded; whether it was there.
     fn delivery_succeeded(&self, event_id: i64, plugin: &str) -> Result<bool>;
     /// [`Deliveries::delivery_succeeded`] for each of `deliveries` (event id, plugin); for each, whether it
-    /// was there. One statement on a PostgreSQL server on its own.
+    /// was there. One statement on PostgreSQL.
     fn deliveries_succeeded(&self, deliveries: &[(i64, &str)]) -> Result<Vec<bool>> {
         deliveries
             .iter()
