@@ -44,7 +44,7 @@ pub mod to_wit;
 pub use payload::MAX_EVENT_PARTICIPANT_IDS;
 
 use fields::EventField;
-pub use hook_calls::{decoded_hook_call, stored_hook_call};
+pub use hook_calls::{decoded_hook_call, hook_call_of, stored_hook_call};
 
 /// Messages produced by plugin chains this deep fire no after-hooks: a bot answering a bot answering a
 /// user is depth 2; past [`MAX_HOOK_DEPTH`] the chain stops, so two bots cannot ping-pong forever.
@@ -497,19 +497,19 @@ impl ChatEvent {
 /// audience, so they reach the after-hooks but never `events_since`; the returned live event keeps the
 /// real audience (and id 0 for live-only events, which clients must not resume from).
 pub fn append_event(tx: &dyn Tx, event: &ChatEvent, now: Millis) -> store::Result<LiveEvent> {
-    append_event_for(tx, event, &[], now, true)
+    Ok(append_event_for(tx, event, &[], now, true)?.1)
 }
 
 /// Like [`append_event`], with `also` added to the event's audience, and queued for the after-hooks only
 /// if `queued` (the caller knows whether a running plugin exports the event's hook: see
-/// [`crate::chat::Recorder`]).
+/// [`crate::chat::Recorder`]). Returns the event's id in the log with its live form.
 pub fn append_event_for(
     tx: &dyn Tx,
     event: &ChatEvent,
     also: &[String],
     now: Millis,
     queued: bool,
-) -> store::Result<LiveEvent> {
+) -> store::Result<(i64, LiveEvent)> {
     let audience = audience_with(event, also);
     let stored_audience: &[String] = match event.visibility() {
         Visibility::Replayable => &audience,
@@ -534,7 +534,7 @@ pub fn append_event_for(
             now,
         )?
     };
-    Ok(LiveEvent {
+    let live = LiveEvent {
         id: if event.visibility() == Visibility::Replayable {
             id
         } else {
@@ -545,7 +545,8 @@ pub fn append_event_for(
         audience,
         payload,
         created_at: now,
-    })
+    };
+    Ok((id, live))
 }
 
 /// The event's audience with `also` added, each user once.

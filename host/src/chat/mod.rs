@@ -54,7 +54,7 @@ pub use inputs::{
 };
 
 use crate::clock::{Clock, SystemClock};
-use crate::dispatch::DispatchHandle;
+use crate::dispatch::{Arrival, DispatchHandle};
 use crate::events::{self, ChatEvent, Visibility};
 use crate::live::{Hub, LiveEvent};
 use crate::model::{Conversation, Message, Millis, User};
@@ -100,8 +100,8 @@ pub struct Recorder {
     live: Vec<Arc<LiveEvent>>,
     /// An event was stored (a cluster node's sequencer has work).
     stored: bool,
-    /// An event was queued for the after-hooks (the dispatcher has work).
-    queued: bool,
+    /// The events queued for the after-hooks (the dispatcher has work), handed to it after the commit.
+    queued: Vec<Arrival>,
 }
 
 impl Recorder {
@@ -120,11 +120,18 @@ impl Recorder {
     ) -> store::Result<()> {
         let queued = events::hook_for_kind(event.kind())
             .is_some_and(|hook| self.registry.any_implements(hook));
-        let live = events::append_event_for(tx, event, also, self.now, queued)?;
+        let (id, live) = events::append_event_for(tx, event, also, self.now, queued)?;
         self.stored = true;
-        self.queued |= queued;
+        let live = Arc::new(live);
+        if queued {
+            self.queued.push(Arrival {
+                id,
+                event: live.clone(),
+                replayable: event.visibility() == Visibility::Replayable,
+            });
+        }
         if event.visibility() != Visibility::HooksOnly {
-            self.live.push(Arc::new(live));
+            self.live.push(live);
         }
         Ok(())
     }
@@ -230,7 +237,7 @@ impl Chat {
                     registry: self.registry.clone(),
                     live: Vec::new(),
                     stored: false,
-                    queued: false,
+                    queued: Vec::new(),
                 };
                 match f(tx, &mut recorder) {
                     Ok(value) => Ok((value, recorder)),
@@ -257,9 +264,10 @@ impl Chat {
                 let signal = signal.clone();
                 Some(Box::new(move || (signal.0)()))
             }
-            None if recorder.queued => {
+            None if !recorder.queued.is_empty() => {
                 let dispatch = self.dispatch.clone();
-                Some(Box::new(move || dispatch.new_events()))
+                let arrivals = recorder.queued.clone();
+                Some(Box::new(move || dispatch.new_events_handed(arrivals)))
             }
             _ => None,
         };

@@ -21,7 +21,7 @@
 //!    [`deliver::backoff`], dead letter after [`DispatchConfig::max_attempts`]) goes back to the loop
 //!    for the next round to record. A slow or failing plugin only holds back its own queue for that
 //!    conversation; other conversations, other plugins and HTTP requests never wait for it.
-//! 4. Sleep until woken ([`DispatchHandle::new_events`] after every commit that wrote events,
+//! 4. Sleep until woken ([`DispatchHandle::new_events_handed`] after every commit that wrote events,
 //!    [`DispatchHandle::wake`] after other changes), until a call ends, until the next retry is due,
 //!    or at most [`DispatchConfig::poll_interval`], on
 //!    [`DispatchConfig::clock`] like the due times: a test that moves a manual clock past a backoff (or
@@ -30,7 +30,8 @@
 //!    least [`ROUND_GAP`] apart: whatever arrives meanwhile makes one round. After a `wake` or a poll,
 //!    as often as [`RELOAD_COST_FACTOR`] allows, the loop reloads its memory from the store, to pick up
 //!    deliveries others wrote (a replayed dead letter, another node's fan-out); new events need no
-//!    reload, the next round reads them from the outbox.
+//!    reload, the next round reads them from the outbox (their ids only, when the commits that stored
+//!    them handed them over: [`arrivals`]).
 //!
 //! ## On a node of a cluster
 //! Every node runs this loop on the same PostgreSQL tables, every delivery with its row (no start straight
@@ -68,6 +69,7 @@
 //! are the first attempts of the events still in the outbox (those of the last
 //! [`FLUSH_AFTER`](direct::FLUSH_AFTER) included).
 
+mod arrivals;
 mod backlog;
 pub mod deliver;
 mod direct;
@@ -95,9 +97,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::plugins::registry::Registry;
 use crate::store::{self, Db};
 
+pub use arrivals::Arrival;
 pub use deliver::{DeliveryOutcome, Drainer, backoff, drain};
 pub use stats::{DeadLetterCause, DispatchStats};
 
+use arrivals::Handed;
 use round::{Finished, Memory, Room};
 use runner::Runner;
 
@@ -211,6 +215,8 @@ pub struct DispatchHandle {
     notify: Arc<Notify>,
     /// Set by [`DispatchHandle::wake`]: the deliveries may have changed behind the loop.
     changed: Arc<AtomicBool>,
+    /// Events handed over by the commits that stored them ([`arrivals`]).
+    handed: Arc<Handed>,
     stats: Arc<DispatchStats>,
 }
 
@@ -232,6 +238,14 @@ impl DispatchHandle {
     /// needed. What every commit of a chat change calls; under load a reload at each would run as often
     /// as [`RELOAD_COST_FACTOR`] allows, and forget the hook calls kept for the deliveries not started yet.
     pub fn new_events(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Like [`DispatchHandle::new_events`], handing over the events just committed: the next round takes
+    /// them from here instead of reading them back whole ([`arrivals`]). Cheap, safe while holding the
+    /// write lock.
+    pub fn new_events_handed(&self, arrivals: Vec<Arrival>) {
+        self.handed.hand(arrivals);
         self.notify.notify_one();
     }
 
@@ -269,6 +283,7 @@ impl Dispatcher {
             config: Arc::new(config),
             notify: handle.notify.clone(),
             changed: handle.changed.clone(),
+            handed: handle.handed.clone(),
             stats: handle.stats.clone(),
             memory: Memory::default(),
             finished: Vec::new(),
@@ -291,6 +306,8 @@ struct Loop {
     notify: Arc<Notify>,
     /// Whether a wake asked for a reload ([`DispatchHandle::wake`]).
     changed: Arc<AtomicBool>,
+    /// Events handed over since the last round.
+    handed: Arc<Handed>,
     /// What the loop counts, shared with its handle.
     stats: Arc<DispatchStats>,
     /// The deliveries table as far as this loop knows it (see [`queues`]), and what it remembers about
@@ -448,6 +465,7 @@ impl Loop {
             // A wake that waited for this reload is answered by it.
             self.reload.wanted = false;
         }
+        self.memory.arrived.add(self.handed.take());
         let mut memory = std::mem::take(&mut self.memory);
         let mut finished = std::mem::take(&mut self.finished);
         let stats = self.stats.clone();
@@ -522,6 +540,8 @@ impl Loop {
     }
 }
 
+#[cfg(test)]
+mod arrivals_tests;
 #[cfg(test)]
 mod bounds_tests;
 #[cfg(test)]

@@ -13,15 +13,17 @@
 //! transaction: an unloaded plugin's expired deliveries and the fan-out beyond a full backlog become dead
 //! letters. What needs attention is logged and counted only once committed.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::events::{self, ChatEvent, MAX_HOOK_DEPTH};
+use crate::events::{self, MAX_HOOK_DEPTH};
 use crate::plugins::registry::Registry;
 use crate::store::{self, Db, QueuedDelivery, StoredEvent};
 
 use super::DispatchConfig;
+use super::arrivals::{self, Arrived, NewEvent};
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
 use super::direct::{Direct, Owed};
@@ -73,6 +75,8 @@ pub(super) struct Memory {
     /// An event id up to which every event still in the outbox is held in `direct`, where the outbox is
     /// read on from (0: from its start). Only where events commit in id order.
     pub read_after: i64,
+    /// The events handed over by their commits and not read yet ([`super::arrivals`]).
+    pub arrived: Arrived,
 }
 
 /// What a round works with.
@@ -111,9 +115,9 @@ pub(super) struct Room {
     pub settle: bool,
 }
 
-/// A new event read from the outbox, with the plugins it is owed to and, if it has any, its first
-/// attempt's hook call (decoded once for both, see [`subscribers`]).
-type Target = (StoredEvent, Vec<String>, Option<Call>);
+/// A new event of the outbox, with the plugins it is owed to and, if it has any, its first attempt's
+/// hook call (decoded once for both, see [`subscribers`]).
+type Target = (NewEvent, Vec<String>, Option<Call>);
 
 /// What a round did.
 #[derive(Debug, Default)]
@@ -171,7 +175,8 @@ pub(super) fn round(
     // (hundreds under load, BENCHMARKS.md problem 17), and leave out only those held beyond it.
     let after = memory.read_after;
     let held_after: Vec<i64> = held.iter().copied().filter(|id| *id > after).collect();
-    let (events, in_order) = db.pending_events_after(after, FAN_OUT_BATCH, &held_after)?;
+    let (events, in_order) =
+        arrivals::pending_events(db, &mut memory.arrived, after, FAN_OUT_BATCH, &held_after)?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
     let targets: Vec<Target> = events
         .into_iter()
@@ -251,12 +256,12 @@ pub(super) fn round(
             targets
                 .iter()
                 .enumerate()
-                .filter(|(_, (e, _, _))| still.contains(&e.id))
+                .filter(|(_, (e, _, _))| still.contains(&e.id()))
                 .collect()
         };
         // On a node of a cluster every delivery has its row: the round's events are fanned out together
         // once their backlogs are checked, in two statements instead of one or more per event.
-        let mut together: Vec<(usize, &StoredEvent, Vec<String>)> = Vec::new();
+        let mut together: Vec<(usize, Cow<'_, StoredEvent>, Vec<String>)> = Vec::new();
         for (index, (event, plugins, _)) in fan_out {
             let split = backlogs.split(queues, plugins);
             for plugin in split.full {
@@ -264,29 +269,29 @@ pub(super) fn round(
                     .iter()
                     .any(|p| p.name() == plugin && p.dispatch_capacity(1) == 0);
                 let reason = backlog_full_reason(&plugin, backlogs.cap(), disabled);
-                tx.dead_letter_unqueued(event.id, &plugin, &reason, now)?;
+                tx.dead_letter_unqueued(event.id(), &plugin, &reason, now)?;
                 given_up.push(GivenUp::BacklogFull {
                     plugin,
-                    event_id: event.id,
+                    event_id: event.id(),
                     reason,
                 });
             }
             if !from_outbox {
-                together.push((index, event, split.queue));
+                together.push((index, event.stored(), split.queue));
                 continue;
             }
             // A plugin whose queue holds no row is owed the event straight from the outbox.
-            let conversation = event.conversation_id.as_deref().unwrap_or("");
+            let conversation = event.conversation_id().unwrap_or("");
             let (straight, rowed): (Vec<String>, Vec<String>) =
                 split.queue.into_iter().partition(|plugin| {
                     direct.has_room() && queues.may_start_from_outbox(plugin, conversation)
                 });
             let rows = if straight.is_empty() {
-                tx.fan_out_event(event, &rowed, now)?
+                tx.fan_out_event(&event.stored(), &rowed, now)?
             } else if rowed.is_empty() {
                 Vec::new()
             } else {
-                tx.queue_event(event, &rowed, now)?
+                tx.queue_event(&event.stored(), &rowed, now)?
             };
             queued.push((index, rows.len() + straight.len()));
             for row in rows {
@@ -294,15 +299,15 @@ pub(super) fn round(
                 fanned_out = true;
             }
             for plugin in &straight {
-                queues.insert_from_outbox(plugin, conversation, event.id, now);
+                queues.insert_from_outbox(plugin, conversation, event.id(), now);
             }
             if !straight.is_empty() {
-                direct.hold(event.id, conversation, &straight);
+                direct.hold(event.id(), conversation, &straight);
             }
         }
         let events: Vec<(&StoredEvent, &[String])> = together
             .iter()
-            .map(|(_, event, plugins)| (*event, plugins.as_slice()))
+            .map(|(_, event, plugins)| (event.as_ref(), plugins.as_slice()))
             .collect();
         let created = tx.fan_out_events(&events, now)?;
         for ((index, _, _), rows) in together.iter().zip(created) {
@@ -352,12 +357,14 @@ pub(super) fn round(
         && in_order
         && let Some((last, _, _)) = targets.last()
     {
-        memory.read_after = memory.read_after.max(last.id);
+        memory.read_after = memory.read_after.max(last.id());
     }
     deps.stats.set_owed(memory.direct.owed_counts());
     for (index, deliveries) in queued {
         if let Some((event, _, Some(call))) = targets.get(index) {
-            memory.first_calls.keep(event.id, call.clone(), deliveries);
+            memory
+                .first_calls
+                .keep(event.id(), call.clone(), deliveries);
         }
     }
     report(deps, &mut memory.warnings, finished, &given_up, now);
@@ -480,8 +487,8 @@ pub(super) fn round(
 /// The plugins an event is owed to: those exporting its hook (none for an unknown kind, or for a message
 /// from a plugin chain deeper than [`MAX_HOOK_DEPTH`]); with them, the first attempt's hook call, built
 /// from the same decode as the depth (or why the event cannot be decoded, which each attempt reports).
-fn subscribers(registry: &Registry, event: &StoredEvent) -> (Vec<String>, Option<Call>) {
-    let Some(hook) = events::hook_for_kind(&event.kind) else {
+fn subscribers(registry: &Registry, event: &NewEvent) -> (Vec<String>, Option<Call>) {
+    let Some(hook) = events::hook_for_kind(event.kind()) else {
         return (Vec::new(), None);
     };
     let plugins = registry.subscribers(hook);
@@ -489,10 +496,10 @@ fn subscribers(registry: &Registry, event: &StoredEvent) -> (Vec<String>, Option
     if plugins.is_empty() {
         return (plugins, None);
     }
-    match ChatEvent::from_stored(event) {
+    match event.decode() {
         Ok(decoded) if decoded.plugin_depth() >= MAX_HOOK_DEPTH => (Vec::new(), None),
         Ok(decoded) => {
-            let call = events::decoded_hook_call(&decoded, event, 1);
+            let call = events::hook_call_of(&decoded, event.id(), event.created_at(), 1);
             (plugins, Some(Arc::new(Ok(call))))
         }
         Err(e) => (plugins, Some(Arc::new(Err(e.to_string())))),

@@ -24,15 +24,24 @@ impl ChatEvent {
 
     /// Decodes a stored event.
     pub fn from_stored(event: &StoredEvent) -> Result<Self, EventError> {
+        Self::from_payload(event.id, &event.kind, &event.payload)
+    }
+
+    /// Decodes event `id` of `kind` from its payload.
+    pub fn from_payload(
+        id: i64,
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<Self, EventError> {
         use serde::de::value::MapDeserializer;
         // Read in place as `{"kind": ..., "payload": ...}`: the payload is borrowed, not copied into a
         // new tree first (a copy of every message's JSON per decode showed in the dispatcher's profile).
-        let kind = serde_json::Value::String(event.kind.clone());
-        let entries = [("kind", &kind), ("payload", &event.payload)];
+        let kind_value = serde_json::Value::String(kind.to_owned());
+        let entries = [("kind", &kind_value), ("payload", payload)];
         let fields = MapDeserializer::<_, serde_json::Error>::new(entries.into_iter());
         ChatEvent::deserialize(fields).map_err(|source| EventError::Payload {
-            id: event.id,
-            kind: event.kind.clone(),
+            id,
+            kind: kind.to_owned(),
             source,
         })
     }

@@ -178,6 +178,24 @@ impl Db {
         }
     }
 
+    /// [`Db::pending_events_after`]'s ids alone ([`Read::pending_event_ids_after`]), read the same way.
+    pub fn pending_event_ids_after(
+        &self,
+        after: i64,
+        limit: u32,
+        except: &[i64],
+    ) -> Result<(Vec<i64>, bool)> {
+        match self {
+            Self::Sqlite(db) => db.read_warm(|c| {
+                Ok((
+                    c.pending_event_ids_after(after, limit, except)?,
+                    c.events_commit_in_id_order(),
+                ))
+            }),
+            Self::Postgres(db) => db.pending_event_ids_after(after, limit, except),
+        }
+    }
+
     /// The conversation with `id` ([`Read::get_conversation`]) read on its own: on PostgreSQL one
     /// statement outside a transaction, one round trip where a read takes three; on SQLite remembered
     /// while nothing but counters changed it ([`conversation_cache`]), else read on the writer's

@@ -413,6 +413,19 @@ impl PgDb {
         Ok((events, self.appends_alone()))
     }
 
+    /// [`PgDb::pending_events_after`]'s ids alone ([`Read::pending_event_ids_after`]).
+    pub fn pending_event_ids_after(
+        &self,
+        after: i64,
+        limit: u32,
+        except: &[i64],
+    ) -> Result<(Vec<i64>, bool)> {
+        let ids = self.alone(async |client| {
+            super::outbox::pending_event_ids_after(client, after, limit, except).await
+        })?;
+        Ok((ids, self.appends_alone()))
+    }
+
     /// The conversation with `id` ([`Read::get_conversation`]), one statement outside a transaction
     /// ([`PgDb::alone`]): what a send with before-hooks looks at before its chain (its write reads it
     /// again). A server on its own remembers it while nothing but counters changed it

@@ -47,6 +47,25 @@ pub async fn pending_events(
     rows.iter().map(|r| event_at(r, 0)).collect()
 }
 
+/// The ids of [`pending_events`] with the same arguments, without reading the events.
+pub async fn pending_event_ids_after(
+    tx: &impl Statements,
+    after: i64,
+    limit: u32,
+    except: &[i64],
+) -> Result<Vec<i64>> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT event_id FROM outbox WHERE event_id > $3 AND NOT (event_id = ANY($2))
+             ORDER BY event_id LIMIT $1",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&big(limit), &except, &after]).await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect::<Result<Vec<i64>>>()
+}
+
 /// The ids of [`pending_events`], oldest first.
 pub async fn pending_event_ids(tx: &Transaction<'_>, limit: u32) -> Result<Vec<i64>> {
     let stmt = tx

@@ -64,6 +64,27 @@ pub fn pending_events(
     rows.into_iter().map(RawEvent::into_event).collect()
 }
 
+/// The ids of [`pending_events`] with the same arguments, without reading the events.
+pub fn pending_event_ids_after(
+    conn: &Connection,
+    after: i64,
+    limit: u32,
+    except: &[i64],
+) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_id FROM outbox
+         WHERE event_id > ?3 AND event_id NOT IN (SELECT value FROM json_each(?2))
+         ORDER BY event_id LIMIT ?1",
+    )?;
+    let ids = stmt
+        .query_map(
+            params![limit, json_text(&serde_json::json!(except))?, after],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(ids)
+}
+
 /// The ids of [`pending_events`], oldest first.
 pub fn pending_event_ids(conn: &Connection, limit: u32) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached("SELECT event_id FROM outbox ORDER BY event_id LIMIT ?1")?;

@@ -397,6 +397,12 @@ fn an_event_delivered_from_the_outbox_has_rows_only_for_calls_that_did_not_succe
         let (round, _) = t.db.pending_events_after(after, 100, except)?;
         let seam = t.db.read(|r| r.pending_events_after(after, 100, except))?;
         assert_eq!(ids(&round) as Vec<i64>, ids(&seam));
+        // The ids alone (a round whose events were handed over by their commits), both ways.
+        let (alone, _) = t.db.pending_event_ids_after(after, 100, except)?;
+        assert_eq!(alone, ids(&round) as Vec<i64>);
+        let seam =
+            t.db.read(|r| r.pending_event_ids_after(after, 100, except))?;
+        assert_eq!(seam, alone);
         Ok(ids(&round))
     };
     assert_eq!(pending(0, &[])?, [e1, e2]);

@@ -285,6 +285,10 @@ impl Read for PgConn<'_, '_> {
         self.run(|tx| outbox::pending_events(tx, after, limit, except))
     }
 
+    fn pending_event_ids_after(&self, after: i64, limit: u32, except: &[i64]) -> Result<Vec<i64>> {
+        self.run(|tx| outbox::pending_event_ids_after(tx, after, limit, except))
+    }
+
     fn events_commit_in_id_order(&self) -> bool {
         self.in_order
     }

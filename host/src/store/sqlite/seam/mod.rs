@@ -171,6 +171,15 @@ macro_rules! impl_read {
                 outbox::pending_events(self, after, limit, except)
             }
 
+            fn pending_event_ids_after(
+                &self,
+                after: i64,
+                limit: u32,
+                except: &[i64],
+            ) -> Result<Vec<i64>> {
+                outbox::pending_event_ids_after(self, after, limit, except)
+            }
+
             fn events_commit_in_id_order(&self) -> bool {
                 true
             }
