@@ -182,18 +182,23 @@ impl Arrived {
 }
 
 /// The outbox's events after `after` but `except`, at most `limit`, with whether events commit in id
-/// order: what [`Db::pending_events_after`] reads, taken from `arrived` when every one was handed over.
-/// Every event of the outbox up to the last one read is then read or held: `arrived` forgets them.
+/// order: what [`Db::pending_events_after`] reads, taken from what was handed over (kept in `arrived`)
+/// when every one was. Every event of the outbox up to the last one read is then read or held:
+/// `arrived` forgets them.
 pub(super) fn pending_events(
     db: &Db,
+    handed: &Handed,
     arrived: &mut Arrived,
     after: i64,
     limit: u32,
     except: &[i64],
 ) -> store::Result<(Vec<NewEvent>, bool)> {
+    arrived.add(handed.take());
     arrived.forget_through(after);
     if !arrived.is_empty() {
         let (ids, in_order) = db.pending_event_ids_after(after, limit, except)?;
+        // What committed while the ids were read was handed over meanwhile, as a rule.
+        arrived.add(handed.take());
         if let Some(events) = arrived.take(&ids) {
             if let Some(last) = ids.last() {
                 arrived.forget_through(*last);

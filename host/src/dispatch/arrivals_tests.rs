@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::arrivals::{Arrival, Arrived, NewEvent, pending_events};
+use super::arrivals::{Arrival, Arrived, Handed, NewEvent, pending_events};
 use super::tests::{create, recorder_calls, send};
 use super::{DispatchHandle, Dispatcher};
 use crate::chat::Chat;
@@ -44,14 +44,16 @@ async fn a_round_takes_the_events_handed_over_only_when_the_outbox_holds_no_othe
     let one = send(&kit.chat, &a, &conv.id, "one").await;
     let two = send(&kit.chat, &a, &conv.id, "two").await;
 
-    // Both handed over: taken from memory (the markers), not read back.
+    // Both handed over (one kept from an earlier round, one just handed): taken from memory (the
+    // markers), not read back.
     let mut arrived = Arrived::default();
-    arrived.add(vec![
-        arrival(one, "handed"),
+    arrived.add(vec![arrival(one, "handed")]);
+    let handed = Handed::default();
+    handed.hand(vec![
         arrival(two, "handed"),
         arrival(two + 50, "not in the outbox"),
     ]);
-    let (events, in_order) = pending_events(&kit.db, &mut arrived, 0, 10, &[]).unwrap();
+    let (events, in_order) = pending_events(&kit.db, &handed, &mut arrived, 0, 10, &[]).unwrap();
     assert!(in_order);
     assert_eq!(
         events.iter().map(NewEvent::id).collect::<Vec<_>>(),
@@ -71,7 +73,8 @@ async fn a_round_takes_the_events_handed_over_only_when_the_outbox_holds_no_othe
     // One of them not handed over: both read whole from the outbox.
     let mut arrived = Arrived::default();
     arrived.add(vec![arrival(two, "handed")]);
-    let (events, _) = pending_events(&kit.db, &mut arrived, 0, 10, &[]).unwrap();
+    let (events, _) =
+        pending_events(&kit.db, &Handed::default(), &mut arrived, 0, 10, &[]).unwrap();
     assert_eq!(
         events.iter().map(NewEvent::id).collect::<Vec<_>>(),
         [one, two]
@@ -83,7 +86,8 @@ async fn a_round_takes_the_events_handed_over_only_when_the_outbox_holds_no_othe
     // Held events and those up to `after` are left out either way.
     let mut arrived = Arrived::default();
     arrived.add(vec![arrival(one, "handed"), arrival(two, "handed")]);
-    let (events, _) = pending_events(&kit.db, &mut arrived, one, 10, &[two]).unwrap();
+    let (events, _) =
+        pending_events(&kit.db, &Handed::default(), &mut arrived, one, 10, &[two]).unwrap();
     assert!(events.is_empty());
 }
 

@@ -16,6 +16,7 @@ use crate::store::kv::{Commit, KvStore};
 use crate::store::{self, Db};
 
 use super::DispatchConfig;
+use super::arrivals::Handed;
 use super::round::{Deps, Finished, Memory, Room, round};
 use super::stats::DispatchStats;
 
@@ -221,6 +222,7 @@ impl Drainer {
             registry,
             config,
             stats: &self.stats,
+            handed: &Handed::default(),
         };
         let mut outcomes = Vec::new();
         let mut finished = Vec::new();

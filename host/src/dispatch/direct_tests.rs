@@ -3,6 +3,7 @@
 //! crash in between.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::arrivals::Handed;
 use super::deliver::{DeliveryOutcome, run_delivery};
 use super::round::{Deps, Finished, Memory, Room, RoundResult, round};
 use super::stats::DispatchStats;
@@ -25,6 +26,7 @@ fn round_with(
         registry: &kit.registry,
         config: &config,
         stats,
+        handed: &Handed::default(),
     };
     round(&deps, memory, finished, room, reload).unwrap()
 }

@@ -465,10 +465,10 @@ impl Loop {
             // A wake that waited for this reload is answered by it.
             self.reload.wanted = false;
         }
-        self.memory.arrived.add(self.handed.take());
         let mut memory = std::mem::take(&mut self.memory);
         let mut finished = std::mem::take(&mut self.finished);
         let stats = self.stats.clone();
+        let handed = self.handed.clone();
         let ran = crate::blocking::run(move || {
             let began = Instant::now();
             let result = round::round(
@@ -477,6 +477,7 @@ impl Loop {
                     registry: &registry,
                     config: &config,
                     stats: &stats,
+                    handed: &handed,
                 },
                 &mut memory,
                 &mut finished,

@@ -23,7 +23,7 @@ use crate::plugins::registry::Registry;
 use crate::store::{self, Db, QueuedDelivery, StoredEvent};
 
 use super::DispatchConfig;
-use super::arrivals::{self, Arrived, NewEvent};
+use super::arrivals::{self, Arrived, Handed, NewEvent};
 use super::backlog::{Backlogs, Unloaded, backlog_full_reason, unloaded_reason};
 use super::deliver::{DeliveryOutcome, Started, failed, hook_call};
 use super::direct::{Direct, Owed};
@@ -90,6 +90,8 @@ pub(super) struct Deps<'a> {
     pub config: &'a DispatchConfig,
     /// Where dead letters are counted.
     pub stats: &'a DispatchStats,
+    /// Where commits hand their events over ([`super::arrivals`]).
+    pub handed: &'a Handed,
 }
 
 /// Most events of one queue a round starts as one run (called in order on one thread, reported one by
@@ -175,8 +177,14 @@ pub(super) fn round(
     // (hundreds under load, BENCHMARKS.md problem 17), and leave out only those held beyond it.
     let after = memory.read_after;
     let held_after: Vec<i64> = held.iter().copied().filter(|id| *id > after).collect();
-    let (events, in_order) =
-        arrivals::pending_events(db, &mut memory.arrived, after, FAN_OUT_BATCH, &held_after)?;
+    let (events, in_order) = arrivals::pending_events(
+        db,
+        deps.handed,
+        &mut memory.arrived,
+        after,
+        FAN_OUT_BATCH,
+        &held_after,
+    )?;
     result.more = events.len() >= FAN_OUT_BATCH as usize;
     let targets: Vec<Target> = events
         .into_iter()
