@@ -20,9 +20,15 @@ use crate::live::LiveEvent;
 use crate::model::Millis;
 use crate::store::{self, Db, StoredEvent};
 
-/// Events kept at most, handed over but not read yet: far above what arrives between two rounds (a few
-/// milliseconds apart). Past it the oldest are forgotten; a round that needs them reads them whole.
-pub const MAX_KEPT: usize = 4096;
+/// Events kept at most, handed over but not read yet: four full rounds' worth, far above what arrives
+/// between two rounds (a few milliseconds apart). Past it the oldest are forgotten; a round that needs
+/// them reads them whole.
+pub const MAX_KEPT: usize = 1024;
+
+/// Members an event's audience may have to be kept: the live form of an event of a large conversation
+/// holds its whole member list (1,000 ids are about 40 KB), so such events are read back whole instead,
+/// and what is kept stays within a few megabytes.
+pub const MAX_AUDIENCE: usize = 100;
 
 /// An event as its commit stored it.
 #[derive(Debug, Clone)]
@@ -123,14 +129,19 @@ impl NewEvent {
 pub struct Handed(Mutex<Vec<Arrival>>);
 
 impl Handed {
-    /// Keeps `arrivals` for the next round. Cheap: commits call it holding the store's write lock.
+    /// Keeps `arrivals` for the next round, but those of an audience over [`MAX_AUDIENCE`]. Cheap:
+    /// commits call it holding the store's write lock.
     pub fn hand(&self, arrivals: Vec<Arrival>) {
         let mut handed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         // A handle no loop takes from (a tool's) keeps only the newest.
         if handed.len() >= MAX_KEPT {
             handed.drain(..MAX_KEPT / 2);
         }
-        handed.extend(arrivals);
+        handed.extend(
+            arrivals
+                .into_iter()
+                .filter(|a| a.event.audience.len() <= MAX_AUDIENCE),
+        );
     }
 
     /// What was handed over since the last take.
@@ -271,8 +282,15 @@ mod tests {
         for id in 0..i64::try_from(MAX_KEPT * 3).unwrap() {
             handed.hand(vec![arrival(id)]);
         }
+        let mut large = arrival(-1);
+        Arc::make_mut(&mut large.event).audience = vec!["u".to_owned(); MAX_AUDIENCE + 1];
+        handed.hand(vec![large]);
         let taken = handed.take();
         assert!(taken.len() <= MAX_KEPT);
+        assert!(
+            taken.iter().all(|a| a.id >= 0),
+            "a large audience is read back"
+        );
         assert_eq!(
             taken.last().map(|a| a.id),
             Some(i64::try_from(MAX_KEPT * 3 - 1).unwrap())
