@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::sync::oneshot;
 
+use super::DispatchHandle;
 use super::arrivals::{Arrival, Arrived, Handed, NewEvent, pending_events};
-use super::tests::{create, recorder_calls, send};
-use super::{DispatchHandle, Dispatcher};
+use super::tests::{create, recorder_calls, send, start};
 use crate::chat::Chat;
 use crate::chat::testkit::{Kit, eventually, fast_config, fixture};
 use crate::live::{Hub, LiveEvent};
@@ -94,15 +93,7 @@ async fn a_round_takes_the_events_handed_over_only_when_the_outbox_holds_no_othe
 #[tokio::test]
 async fn the_loop_delivers_what_the_outbox_holds_whether_or_not_it_was_handed_over() {
     let kit = Kit::new(&[fixture("recorder")]);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (handle, task) = Dispatcher::spawn_with(
-        kit.db.clone(),
-        kit.registry.clone(),
-        fast_config(),
-        async move {
-            let _ = stopped.await;
-        },
-    );
+    let (handle, stop, task) = start(&kit, fast_config());
     let chat = Chat::new(
         kit.db.clone(),
         kit.registry.clone(),

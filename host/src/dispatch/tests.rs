@@ -275,7 +275,7 @@ async fn a_restart_delivers_what_was_pending_or_in_flight() {
 }
 
 /// Starts the loop on `kit` with `config`; the returned sender stops it.
-fn start(
+pub(super) fn start(
     kit: &Kit,
     config: DispatchConfig,
 ) -> (DispatchHandle, oneshot::Sender<()>, JoinHandle<()>) {

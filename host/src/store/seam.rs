@@ -107,13 +107,7 @@ pub trait Read {
     ) -> Result<Vec<StoredEvent>>;
     /// The ids of [`Read::pending_events_after`], without the events: what a dispatcher round reads
     /// when the commits already handed it the events themselves (`dispatch::arrivals`).
-    fn pending_event_ids_after(&self, after: i64, limit: u32, except: &[i64]) -> Result<Vec<i64>> {
-        Ok(self
-            .pending_events_after(after, limit, except)?
-            .into_iter()
-            .map(|e| e.id)
-            .collect())
-    }
+    fn pending_event_ids_after(&self, after: i64, limit: u32, except: &[i64]) -> Result<Vec<i64>>;
     /// Whether events become visible in the order of their ids: no event commits after one with a
     /// larger id was seen. Then a reader that saw every event up to some id may read on from there. True
     /// on SQLite, whose one writer assigns ids as it commits, and on the only server of a PostgreSQL
