@@ -76,6 +76,10 @@ struct Cli {
     /// Concurrent clients of the end-to-end section, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     clients: Vec<usize>,
+    /// Messages per run of the end-to-end section, split between its clients [default: 6000, 1000 with
+    /// --quick]. More keeps the server under load long enough to profile it.
+    #[arg(long)]
+    messages: Option<usize>,
     /// Chat database backends of the end-to-end section, each running the same load: `sqlite` (the
     /// server's default) and `postgres` (single node, a throwaway cluster the benchmark starts; needs
     /// PostgreSQL's server programs installed).
@@ -174,7 +178,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     });
     let e2e = e2e::Options {
         clients: cli.clients.clone(),
-        messages: if quick { 1_000 } else { 6_000 },
+        messages: cli.messages.unwrap_or(if quick { 1_000 } else { 6_000 }),
         backends: cli.backends.clone(),
         plugin: cli.plugin.clone(),
     };
