@@ -68,7 +68,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use deadpool_postgres::ClientWrapper;
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::IsolationLevel;
 
@@ -89,7 +88,9 @@ use super::transaction::Transaction;
 use super::writer::WriterMutex;
 use crate::store::Durability;
 use crate::store::error::{Result, StoreError};
-use crate::store::{AfterCommit, Read, TokenOwner, Tx};
+use crate::store::{AfterCommit, Read, Tx};
+
+mod alone;
 
 /// Most connections of the pool for the node's background work ([`PgDb::pool`]): it makes a statement
 /// now and then (a migration at start, a heartbeat, the plugin catalog), never one per request, so a few
@@ -380,87 +381,6 @@ impl PgDb {
             tx.end_without_waiting();
             Ok(value)
         })?
-    }
-
-    /// Who `token` belongs to at `now` ([`Read::token_owner`]), asked on every request: one statement
-    /// outside a transaction ([`PgDb::alone`]). A server on its own remembers owners while nothing
-    /// changed them ([`crate::store::token_cache`]).
-    pub fn token_owner(
-        &self,
-        token: &str,
-        now: crate::model::Millis,
-    ) -> Result<Option<TokenOwner>> {
-        let read = || self.alone(async |client| super::tokens::token_owner(client, token).await);
-        if !self.appends_alone() {
-            return read();
-        }
-        let hash = super::tokens::token_hash(token);
-        self.remembered.tokens.owner(&hash, now, read)
-    }
-
-    /// The outbox's events after `after` but `except` ([`Read::pending_events_after`]), read by every
-    /// dispatcher round, with [`Read::events_commit_in_id_order`]: one statement outside a transaction
-    /// ([`PgDb::alone`]).
-    pub fn pending_events_after(
-        &self,
-        after: i64,
-        limit: u32,
-        except: &[i64],
-    ) -> Result<(Vec<crate::store::StoredEvent>, bool)> {
-        let events = self.alone(async |client| {
-            super::outbox::pending_events(client, after, limit, except).await
-        })?;
-        Ok((events, self.appends_alone()))
-    }
-
-    /// [`PgDb::pending_events_after`]'s ids alone ([`Read::pending_event_ids_after`]).
-    pub fn pending_event_ids_after(
-        &self,
-        after: i64,
-        limit: u32,
-        except: &[i64],
-    ) -> Result<(Vec<i64>, bool)> {
-        let ids = self.alone(async |client| {
-            super::outbox::pending_event_ids_after(client, after, limit, except).await
-        })?;
-        Ok((ids, self.appends_alone()))
-    }
-
-    /// The conversation with `id` ([`Read::get_conversation`]), one statement outside a transaction
-    /// ([`PgDb::alone`]): what a send with before-hooks looks at before its chain (its write reads it
-    /// again). A server on its own remembers it while nothing but counters changed it
-    /// ([`crate::store::conversation_cache`]).
-    pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {
-        let read =
-            || self.alone(async |client| super::conversations::get_conversation(client, id).await);
-        if !self.appends_alone() {
-            return read();
-        }
-        self.remembered.conversations.conversation(id, read)
-    }
-
-    /// Runs `query`, a read of one statement, outside a transaction: one round trip where a read
-    /// transaction takes three (`BEGIN`, the query, `COMMIT`), and one statement sees one snapshot. A
-    /// pooled connection found closed is replaced, as at a transaction's `BEGIN`: the query only reads,
-    /// so sending it again is safe.
-    fn alone<T>(&self, query: impl AsyncFn(&ClientWrapper) -> Result<T>) -> Result<T> {
-        tokio::task::block_in_place(|| {
-            let mut stale = 0;
-            loop {
-                let mut conn = self.driven.get()?;
-                let (rt, client) = conn.parts();
-                match rt.block_on(query(client)) {
-                    Err(StoreError::Postgres(PgError::Postgres(error)))
-                        if connection_lost(&error) && stale < self.driven.options().size =>
-                    {
-                        stale += 1;
-                        tracing::debug!(%error, "a pooled PostgreSQL connection was closed; taking another");
-                        conn.discard();
-                    }
-                    answer => return answer,
-                }
-            }
-        })
     }
 
     /// Every event with an id in `after + 1 ..= through`, oldest first, at most `limit`, whatever its
