@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard, OnceLock, PoisonError};
 
 use serde::Serialize;
 
@@ -202,8 +202,8 @@ impl Registry {
     ///
     /// Compiling one component keeps the cores busy only part of the time: wasmtime compiles its
     /// functions in parallel, but parsing it, linking the code and the first instance run on one thread.
-    /// Preparing two at once fills those gaps: 20 Rust plugins compile in 0.6x the time on two cores
-    /// (BENCHMARKS.md, problem 40).
+    /// Preparing two at once fills those gaps: 20 new Rust plugins start in about 0.8x the time on two
+    /// cores (BENCHMARKS.md, problem 40).
     fn prepare_all(&self, files: &[PathBuf]) -> Vec<Result<Prepared, String>> {
         let threads = std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
@@ -213,8 +213,8 @@ impl Registry {
             return files.iter().map(|path| self.prepare_caught(path)).collect();
         }
         let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Result<Prepared, String>>>> =
-            files.iter().map(|_| Mutex::new(None)).collect();
+        let slots: Vec<OnceLock<Result<Prepared, String>>> =
+            files.iter().map(|_| OnceLock::new()).collect();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
@@ -223,8 +223,8 @@ impl Registry {
                         let (Some(path), Some(slot)) = (files.get(i), slots.get(i)) else {
                             break;
                         };
-                        let prepared = self.prepare_caught(path);
-                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(prepared);
+                        // Each index is taken once, so the slot is empty.
+                        let _ = slot.set(self.prepare_caught(path));
                     }
                 });
             }
@@ -233,7 +233,6 @@ impl Registry {
             .into_iter()
             .map(|slot| {
                 slot.into_inner()
-                    .unwrap_or_else(PoisonError::into_inner)
                     .unwrap_or_else(|| Err(PREPARE_PANICKED.to_owned()))
             })
             .collect()
