@@ -101,6 +101,8 @@ struct Cli {
     #[arg(long)]
     failovers: Option<usize>,
     /// Also write the report to this file [default: <target>/chathooks-bench/latest.md].
+    // `--help` text, which clap prints as written: backticks around `<target>` would show there.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long)]
     out: Option<PathBuf>,
 }

@@ -20,9 +20,11 @@
 //! The stored payload is the variant's fields as JSON (the [`crate::model`] records, snake_case); it is
 //! also what WebSocket clients receive. Every conversation event carries a snapshot of the conversation
 //! taken in the event's transaction, so hooks get the conversation as it was (even after it is deleted).
-//! Hook `participants` are built when the hook is called ([`hook_participants`]): the snapshot's
-//! participant ids and admins, with each user's current name and read state. Storing full participant
-//! records in every event would cost O(participants) JSON per message for every WebSocket client.
+//! Hooks get no participant list (WIT 0.3.0): a plugin that needs the members asks for them
+//! (`chat.participants`), and a component built against 0.2.0 or older is given the conversation's
+//! participants as they are at call time ([`crate::plugins::hooks`], `plugins::downgrade`). Storing full
+//! participant records in every event would cost O(participants) JSON per message for every WebSocket
+//! client.
 
 use crate::store::Tx;
 use serde::{Deserialize, Serialize};

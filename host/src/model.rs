@@ -52,7 +52,9 @@ pub struct TokenInfo {
     pub created_at: Millis,
     /// When it stops working, if it expires.
     pub expires_at: Option<Millis>,
-    /// When it was last presented, to the minute (see `tokens::LAST_USED_RESOLUTION_MS`), if ever.
+    /// When it was last presented, to the minute (see [`LAST_USED_RESOLUTION_MS`]), if ever.
+    ///
+    /// [`LAST_USED_RESOLUTION_MS`]: crate::store::limits::LAST_USED_RESOLUTION_MS
     pub last_used_at: Option<Millis>,
     /// True once `expires_at` has passed: the token answers 401.
     pub expired: bool,

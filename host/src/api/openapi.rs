@@ -1,5 +1,5 @@
 //! The OpenAPI 3 document: its header and security schemes here, its paths and schemas collected from
-//! the handlers' `#[utoipa::path]` annotations by `utoipa_axum` (see [`super::routes`]), each input
+//! the handlers' `#[utoipa::path]` annotations by `utoipa_axum` (see [`super::routes()`]), each input
 //! field's rule added by [`super::contract`]; served as JSON.
 
 use std::sync::OnceLock;

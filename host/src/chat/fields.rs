@@ -178,6 +178,8 @@ impl Text {
     /// [`Text::reserved_prefix`] say, if any of them says something. That no text holds the NUL
     /// character is said apart ([`NUL_PATTERN`]), as `"not": {"pattern": ...}`: one more regular expression
     /// to satisfy at once is more than schema-driven generators (schemathesis) can manage.
+    ///
+    /// [`Text::not_blank`]: field@Text::not_blank
     pub fn pattern(&self) -> Option<String> {
         let reserved = self.reserved_prefix.map(|prefix| {
             let spelled: String = prefix

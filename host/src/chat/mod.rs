@@ -6,7 +6,7 @@
 //!    this gets [`ChatError::Forbidden`].
 //! 2. Sending and editing run the before-hooks inline ([`before`]), outside any transaction.
 //! 3. ONE transaction ([`Chat::commit`]) re-checks access, makes the change and appends its
-//!    [`ChatEvent`](crate::events::ChatEvent)s, which also queues them for the after-hooks.
+//!    [`ChatEvent`]s, which also queues them for the after-hooks.
 //! 4. After the commit, still under the write lock (so subscribers see event-id order), the events are
 //!    published to the [`Hub`] and the dispatcher is woken. Nothing waits for a plugin.
 //!

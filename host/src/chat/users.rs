@@ -114,7 +114,7 @@ impl Chat {
     }
 
     /// The user a bearer token acts as, or why it is refused. Notes the token's use (at most once per
-    /// [`tokens::LAST_USED_RESOLUTION_MS`]).
+    /// [`LAST_USED_RESOLUTION_MS`](crate::store::limits::LAST_USED_RESOLUTION_MS)).
     pub async fn authenticate(&self, token: &str) -> Result<Result<User, TokenRefusal>, ChatError> {
         let token = token.to_owned();
         self.blocking(move |chat| chat.authenticate_blocking(&token))
@@ -208,7 +208,7 @@ impl Chat {
     }
 
     /// Reactivates user `id`: the tokens they hold work again. Refused for an ordinary user holding a
-    /// bot's id (see [`user_store::squatted_bot_ids`]).
+    /// bot's id (see [`Read::squatted_bot_ids`](crate::store::Read::squatted_bot_ids)).
     pub async fn reactivate_user(&self, id: &str) -> Result<UserAccount, ChatError> {
         let id = id.to_owned();
         self.blocking(move |chat| {

@@ -29,6 +29,8 @@ pub struct DevArgs {
     pub plugins_dir: Option<PathBuf>,
     /// Start a server (`chathooks serve`) on the plugins folder [default: <folder>/.chathooks/plugins]
     /// and stop it on exit.
+    // `--help` text, which clap prints as written: backticks around `<folder>` would show there.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long)]
     pub serve: bool,
     /// With `--serve`: the address the server listens on [default: `chathooks serve`'s, 127.0.0.1:8787].
@@ -38,6 +40,8 @@ pub struct DevArgs {
     #[arg(long, value_name = "COMMAND")]
     pub build: Option<String>,
     /// The case file [default: <folder>/cases.json, skipped if absent].
+    // `--help` text, which clap prints as written: backticks around `<folder>` would show there.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, value_name = "FILE")]
     pub cases: Option<PathBuf>,
     /// Quiet time after a change before rebuilding, in milliseconds.

@@ -25,6 +25,8 @@ pub struct MigrateArgs {
     /// The database: a PostgreSQL URL (`postgres://user:password@host:5432/chathooks`) or key-value
     /// string (`host=/run/postgresql dbname=chathooks user=chathooks`), or a SQLite file's path
     /// [default: <data-dir>/chat.db].
+    // `--help` text, which clap prints as written: backticks around `<data-dir>` would show there.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, env = "CHATHOOKS_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// The data folder whose chat.db is migrated when --database is not given [default: ./data].

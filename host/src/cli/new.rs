@@ -133,6 +133,8 @@ pub struct NewPlugin {
     #[arg(long, value_delimiter = ',')]
     pub hooks: Vec<String>,
     /// The folder to create [default: ./<name>].
+    // `--help` text, which clap prints as written: backticks around `<name>` would show there.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Rust only: build against this local copy of the SDK (a chathooks checkout, or its `sdk/rust`)

@@ -6,7 +6,7 @@
 //! parses, the bytes are a component of our WIT): one bad file and nothing is pushed. The catalog is
 //! content-addressed, so pushing what it already has changes nothing. With `--nats` the nodes are poked
 //! and load the change at once; without it they notice within their poll interval
-//! ([`POLL_EVERY`](crate::cluster::catalog::POLL_EVERY)).
+//! ([`POLL_EVERY`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -106,6 +106,8 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// The chat database: a PostgreSQL URL (`postgres://user:password@host:5432/db`) or key-value
     /// string (`host=/run/postgresql dbname=chathooks`), or a SQLite file [default: <data-dir>/chat.db].
+    // `--help` text, which clap prints as written: backticks around `<data-dir>` would show there.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, env = "CHATHOOKS_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// Most PostgreSQL connections this server opens [default: 16].

@@ -1,6 +1,6 @@
 //! The blocking steps of dispatch that concern one delivery: calling the hook and deciding the outcome
 //! (done, retry after [`backoff`], postponed by the circuit breaker, or dead letter). Outcomes are not
-//! written (or logged) here: the next [`round`](super::round) commits them together with the round's
+//! written (or logged) here: the next `round` commits them together with the round's
 //! other writes, then warns about failures. [`drain`] and [`Drainer`] run rounds and calls in the
 //! caller's thread (tests, CLI).
 

@@ -4,18 +4,18 @@
 //! ## The loop
 //! 1. At start: [`recover_in_flight`](crate::store::Tx::recover_in_flight): calls cut short by a crash
 //!    are due again (their attempt count is kept). Then the deliveries table is loaded into memory
-//!    ([`queues`]): one queue per (plugin, conversation).
-//! 2. Each [`round`](round::round), on a blocking thread and in one write transaction where it can:
+//!    (`queues`): one queue per (plugin, conversation).
+//! 2. Each `round`, on a blocking thread and in one write transaction where it can:
 //!    record the outcomes of the calls that ended, fan new events out to the plugins that export the
 //!    event's hook, then start the ready queue heads, at most
 //!    [`DispatchConfig::max_in_flight_per_plugin`] per plugin, each with the due events right behind it
-//!    in its queue as one run (up to [`round::MAX_RUN`] for a plugin whose calls are fast lately). Heads
+//!    in its queue as one run (up to `round::MAX_RUN` for a plugin whose calls are fast lately). Heads
 //!    come from memory; each start of a delivery row is checked in SQL, so stale memory never breaks
 //!    order. A plugin whose queue holds no row gets no row for a new event either: the event stays in
 //!    the outbox until that first attempt's outcome is recorded, and only a call that does not succeed
-//!    (or cannot start soon) gets a row ([`direct`]). On a server on its own, that is nearly every
+//!    (or cannot start soon) gets a row (`direct`). On a server on its own, that is nearly every
 //!    delivery: a round writes a row for what fails, and the events done leave the outbox together.
-//! 3. The started runs go to blocking threads ([`runner`]: a fast plugin's in a row on one, a slow
+//! 3. The started runs go to blocking threads (`runner`: a fast plugin's in a row on one, a slow
 //!    plugin's each on its own; a run's calls in order, the rest of a run not called once one fails or
 //!    is slow): the hook is called within the plugin's budget and the outcome (done, retry after
 //!    [`deliver::backoff`], dead letter after [`DispatchConfig::max_attempts`]) goes back to the loop
@@ -31,7 +31,7 @@
 //!    as often as [`RELOAD_COST_FACTOR`] allows, the loop reloads its memory from the store, to pick up
 //!    deliveries others wrote (a replayed dead letter, another node's fan-out); new events need no
 //!    reload, the next round reads them from the outbox (their ids only, when the commits that stored
-//!    them handed them over: [`arrivals`]).
+//!    them handed them over: `arrivals`).
 //!
 //! ## On a node of a cluster
 //! Every node runs this loop on the same PostgreSQL tables, every delivery with its row (no start straight
@@ -67,7 +67,7 @@
 //! records their outcomes; deliveries owed straight from the outbox that did not start get their rows.
 //! A crash before that only means those calls are made again after the restart (at least once), and so
 //! are the first attempts of the events still in the outbox (those of the last
-//! [`FLUSH_AFTER`](direct::FLUSH_AFTER) included).
+//! `direct::FLUSH_AFTER` included).
 
 mod arrivals;
 mod backlog;
@@ -131,7 +131,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// cores to requests: with five plugins and one client, 1 ms between rounds gave 58% of the no-plugin
 /// rate, 3 ms 61%, 5 ms 63% (BENCHMARKS.md, problem 12). An idle dispatcher reacts at once (the gap only
 /// counts from the previous round), and a busy queue does not wait a gap per event: a round starts up
-/// to [`round::MAX_RUN`] of its events.
+/// to `round::MAX_RUN` of its events.
 pub const ROUND_GAP: Duration = Duration::from_millis(3);
 
 /// A full reload of the dispatcher's memory (one scan of the deliveries table, needed only to see
@@ -242,7 +242,7 @@ impl DispatchHandle {
     }
 
     /// Like [`DispatchHandle::new_events`], handing over the events just committed: the next round takes
-    /// them from here instead of reading them back whole ([`arrivals`]). Cheap, safe while holding the
+    /// them from here instead of reading them back whole (`arrivals`). Cheap, safe while holding the
     /// write lock.
     pub fn new_events_handed(&self, arrivals: Vec<Arrival>) {
         self.handed.hand(arrivals);

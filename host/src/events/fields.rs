@@ -10,6 +10,8 @@ use crate::model::{
 /// What [`ChatEvent`] reads off its fields, whatever their type: the conversation an event is about
 /// and the loop-guard depth of its message. Every field type implements it (the compiler says so when a
 /// new one does not); only [`Conversation`] and [`Message`] answer.
+///
+/// [`ChatEvent`]: super::ChatEvent
 pub(super) trait EventField {
     /// The conversation, if this field is one.
     fn conversation(&self) -> Option<&Conversation> {

@@ -12,7 +12,7 @@
 //! import under its versioned name) and 0.3.0 changed the records of `types`. The records of 0.1.0 and
 //! 0.2.0 are the same, so the 0.1.0 bindings reuse the 0.2.0 ones (`with:`). Hook calls are built once,
 //! in the current types, and translated for a component of an older version when it is called
-//! ([`super::hooks::downgrade`]); its imports delegate to the current implementation
+//! (`plugins::downgrade`, from [`super::hooks`]); its imports delegate to the current implementation
 //! ([`super::host::v0_2`], [`super::host::v0_1`]).
 
 /// `chathooks:plugin@0.3.0`, the current version.

@@ -12,16 +12,16 @@
 //! [`EPOCH_TICK`]; a call has a deadline some ticks ahead, and when the deadline passes the store's
 //! callback runs, on the calling thread. It reads the thread's CPU time: while the call has used
 //! less than its budget (and is under its wall-clock cap), the deadline moves on by what is left; once it
-//! has used it all, the call stops with [`BudgetExhausted`].
+//! has used it all, the call stops with `BudgetExhausted`.
 //!
 //! The clock is read lazily: a call's first deadline is one tick away, and the first callback charges the
-//! call with its wall-clock time so far outside host waits, but at most [`FIRST_DEADLINE_CHARGE`]: code
+//! call with its wall-clock time so far outside host waits, but at most `FIRST_DEADLINE_CHARGE`: code
 //! that runs reaches an epoch check at every loop and call, so a call that had been running would have
 //! met its first deadline within a tick; a later first callback means the thread was waiting for a core
 //! (or inside one host call) meanwhile. A call shorter than a tick (a warm hook takes microseconds) never
 //! reads the clock at all; reading it at every call's start cost 0.75 µs per call on this project's
 //! machines (a system call: the thread CPU clock has no vDSO fast path). A budget under
-//! [`EXACT_BELOW`] reads it at the start all the same, since two ticks would be over a tenth of it.
+//! `EXACT_BELOW` reads it at the start all the same, since two ticks would be over a tenth of it.
 //!
 //! ## The wall-clock cap
 //! A call may also take at most [`WALL_CLOCK_CAP_FACTOR`] times its budget in wall-clock time (and at
@@ -32,7 +32,7 @@
 //! ## Host waits
 //! After-hooks and timers are credited the time they spend in host calls that wait on something else (an
 //! HTTP answer, a bot post running its own chat operation and hooks on this thread; see
-//! [`HostWait`](super::host::HostWait)): the CPU those calls used on this thread is not the plugin's, and
+//! `HostWait`): the CPU those calls used on this thread is not the plugin's, and
 //! their wall-clock time does not count toward the cap. Before-hooks get no credit: they hold up a user.
 //!
 //! ## Why not fuel

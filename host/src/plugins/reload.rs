@@ -118,7 +118,7 @@ impl Registry {
 
     /// [`Registry::rescan`] of `dir`. Returns one report per plugin that is or was there.
     ///
-    /// The files are read and compiled several at a time ([`Registry::prepare_all`]), then swapped in
+    /// The files are read and compiled several at a time (`Registry::prepare_all`), then swapped in
     /// one by one in name order.
     pub fn rescan_dir(&self, dir: &Path) -> std::io::Result<Vec<ReloadReport>> {
         let files = wasm_files(dir)?;

@@ -141,7 +141,7 @@ impl Runtime {
     }
 
     /// Whether new plugin versions start on the baseline compiler and move to the optimizing one
-    /// ([`Runtime::load_optimized`]) once compiled in the background.
+    /// (`Runtime::load_optimized`) once compiled in the background.
     pub fn is_tiered(&self) -> bool {
         self.baseline.is_some()
     }

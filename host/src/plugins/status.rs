@@ -1,5 +1,5 @@
 //! A plugin as the admin API shows it: its state, counters and limits ([`PluginStatus`], built by
-//! [`super::registry::Registry::statuses`]), with its limits in the units of its manifest.
+//! [`super::registry::Registry::plugins_status`]), with its limits in the units of its manifest.
 
 use std::time::Duration;
 

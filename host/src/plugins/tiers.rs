@@ -3,7 +3,7 @@
 //! optimized version then replaces it the way a reload does, so no call fails and no event is lost.
 //!
 //! ## Shape
-//! - A [`Tier`] is one compiler's engine, with its linker and its compile cache (Winch's entries in a
+//! - A `Tier` is one compiler's engine, with its linker and its compile cache (Winch's entries in a
 //!   folder of their own inside the cache folder, so neither cache's pruning takes the other's files).
 //! - [`Runtime::load_with`](super::runtime::Runtime::load_with) compiles a version with Winch only when
 //!   Cranelift's code for it is not in the cache: a restart, or a version seen before, loads the optimized

@@ -15,10 +15,10 @@
 //! ## How it is warmed, without effects
 //! At load (in [`super::runtime::Runtime::load_with`], off the request path and before the registry swaps
 //! the new version in), an instance of a plugin that exports a before-hook is created with an inert host
-//! ([`HostSide::Inert`]): a throwaway in-memory KV store (opened on its first KV call), no grants and no
+//! (`HostSide::Inert`): a throwaway in-memory KV store (opened on its first KV call), no grants and no
 //! services (every power answers `denied`), its log muted. Each of its before-hooks is called once with a
 //! synthetic draft, and the answer is dropped. Then the instance gets the plugin's own host
-//! ([`WarmInstance::arm`]) and joins the pool.
+//! (`WarmInstance::arm`) and joins the pool.
 //! Nothing the warm-up call did can be seen outside the instance: no KV write, no post, no event, no HTTP
 //! request, no log line, no statistics. What remains is whatever the guest keeps in its own memory (a
 //! plugin counting its calls in a global would count one more), as after any call: an instance's memory

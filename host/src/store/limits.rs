@@ -30,6 +30,8 @@ pub const MAX_CLIENT_ID_LEN: usize = 128;
 
 /// Most events returned by one [`events_since`] call, so a client resuming after a long absence is
 /// served in bounded chunks.
+///
+/// [`events_since`]: super::Read::events_since
 pub const MAX_EVENTS_PAGE: u32 = 1000;
 
 /// Prefix of every user token, so secret scanners and humans can recognise one.
@@ -53,7 +55,7 @@ pub const MAX_USER_ID_LEN: usize = 64;
 /// letter case, so `Bot.x` cannot pass for `bot.x` in a client that shows ids.
 pub const BOT_ID_PREFIX: &str = "bot.";
 
-/// Whether `id` is an acceptable user id (see [`NewUser::id`]).
+/// Whether `id` is an acceptable user id (see [`NewUser::id`](super::records::NewUser::id)).
 pub fn valid_user_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_USER_ID_LEN

@@ -101,7 +101,8 @@ pub struct MessagePage {
     pub before: Option<i64>,
     /// Only messages with a larger seq.
     pub after: Option<i64>,
-    /// Page size; `None` means [`DEFAULT_PAGE_LIMIT`], capped at [`MAX_PAGE_LIMIT`].
+    /// Page size; `None` means [`DEFAULT_PAGE_LIMIT`](super::limits::DEFAULT_PAGE_LIMIT), capped at
+    /// [`MAX_PAGE_LIMIT`](super::limits::MAX_PAGE_LIMIT).
     pub limit: Option<u32>,
     /// Return oldest first instead of the default newest first.
     pub oldest_first: bool,
@@ -208,7 +209,7 @@ pub struct RunStart<'a> {
     pub behind: &'a [i64],
 }
 
-/// What [`start_head`] returns for a delivery it started.
+/// What [`Deliveries::start_head`](super::Deliveries::start_head) returns for a delivery it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartedRow {
     /// The attempt number to pass to the hook (1 for the first).
@@ -222,7 +223,7 @@ pub struct StartedRow {
     pub leased_until: Option<Millis>,
 }
 
-/// What [`mark_read`] did.
+/// What [`Tx::mark_read`](super::Tx::mark_read) did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadOutcome {
     /// The newest message the user has now read (unchanged if nothing new was read).

@@ -35,7 +35,7 @@ pub trait Read {
 
     // Users and tokens.
 
-    /// The user `id` ([`StoreError::NotFound`](super::StoreError::NotFound) if absent).
+    /// The user `id` ([`StoreError::NotFound`] if absent).
     fn get_user(&self, id: &str) -> Result<User>;
     /// The user `id`, if there is one.
     fn find_user(&self, id: &str) -> Result<Option<User>>;

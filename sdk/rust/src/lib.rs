@@ -137,6 +137,8 @@
 //!   interfaces, wrapped; `hmac.rs`: HMAC-SHA256.
 //! - The `#[plugin]` attribute lives in the `chathooks-sdk-macros` crate (`sdk/macros`), with the WIT files
 //!   both crates are generated from (`sdk/macros/wit/`, a copy of the repository's `wit/`).
+//!
+//! [`plugin`]: macro@plugin
 
 #![deny(missing_docs)]
 

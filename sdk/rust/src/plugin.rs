@@ -8,7 +8,7 @@
 ///
 /// The functions are written from the WIT (the exports of world `all-hooks`): one per hook, named as the
 /// hook in snake case, with the WIT function's parameters and docs. Every function has a default body, so
-/// an impl block lists only the hooks it implements, and the [`plugin`](crate::plugin) attribute exports
+/// an impl block lists only the hooks it implements, and the [`plugin`] attribute exports
 /// exactly those. The defaults are never called by the server.
 ///
 /// - **Before-hooks** (`before_message_sent`, `before_message_updated`) run inline with the sender's request
@@ -24,6 +24,7 @@
 /// asks [`chat::participants`](crate::chat::participants).
 ///
 /// [`kv`]: crate::kv
+/// [`plugin`]: macro@crate::plugin
 pub trait Plugin {
     chathooks_sdk_macros::hook_methods!();
 }

@@ -4,8 +4,8 @@
 //! one entry here (and one in the event table, `crate::events::table`, for the event that fires it). The
 //! table generates the version-independent [`Hook`] and [`HookCall`] (in the current version's types), the
 //! lookup and the calls of the current version's exports, and reading a call's arguments from a case file
-//! ([`HookCall::from_case`]). Components built against older versions are called through [`frozen`],
-//! whose tables never change. [`HookIndices`] and [`HookExports`] pick the version a component was built
+//! ([`HookCall::from_case`]). Components built against older versions are called through `frozen`,
+//! whose tables never change. `HookIndices` and `HookExports` pick the version a component was built
 //! against; `on-timer`, the one export that is not a chat hook, sits beside them.
 
 use super::bindings::WitVersion;

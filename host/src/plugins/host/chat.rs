@@ -2,7 +2,7 @@
 //! runtime's services, which run the same chat operations as the REST API.
 //!
 //! The depth of a post (the loop guard) is one more than the depth of the message the current call is
-//! about: [`ChatCtx::set_depth`] is called before every hook call with the triggering message's depth.
+//! about: `ChatCtx::set_depth` is called before every hook call with the triggering message's depth.
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //!
 //! 0.3.0 changed no import's behaviour; it added `chat.participants` and changed the records a few calls
 //! return (`conversation` lost its id lists, `message` gained thread fields), which
-//! [`crate::plugins::downgrade`] translates. Every error case maps one to one.
+//! `crate::plugins::downgrade` translates. Every error case maps one to one.
 
 use crate::plugins::bindings::v0_2::chathooks::plugin as old;
 use crate::plugins::bindings::{chat, config, events, http, kv, log, push, scheduler};

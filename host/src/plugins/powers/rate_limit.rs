@@ -15,6 +15,8 @@
 //! counted in billionths as integers, so a bucket on a [`ManualClock`] refills exactly (one second at ten
 //! per second gives exactly ten calls). Time comes from a [`Clock`]: the system's, or a manual one that
 //! tests advance by hand.
+//!
+//! [`ManualClock`]: crate::clock::ManualClock
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};

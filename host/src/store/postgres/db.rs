@@ -6,7 +6,7 @@
 //! call checks out a connection of [`DrivenPool`] and runs its queries with that connection's own
 //! current-thread runtime, on the calling thread, which also does the connection's I/O
 //! ([`super::driven`] says why: a statement through a shared runtime's thread cost 4-5 times the CPU).
-//! [`PgDb`] also owns a small multi-threaded tokio runtime ([`PgRuntime`]) for the node's
+//! [`PgDb`] also owns a small multi-threaded tokio runtime (`PgRuntime`) for the node's
 //! background work, which is async (migrations, the server lock, the sequencer, the cluster's catalog and
 //! heartbeats), with a [`PgPool`] of its own. Owning both, rather than borrowing the server's runtime,
 //! means a `PgDb` works from any thread (a `#[test]` has no runtime), and its connections do not die with
@@ -42,7 +42,7 @@
 //! again on a fresh transaction, up to [`MAX_WRITE_ATTEMPTS`] times in all. Under the writer mutex neither
 //! can happen between this node's writers; they guard against other sessions (an admin's `psql`, the KV
 //! store's transactions on the same database). The chat layer wraps store errors in its own, so the
-//! write loop asks the connection whether a statement lost such a race ([`PgConn`]), not the error.
+//! write loop asks the connection whether a statement lost such a race (`PgConn`), not the error.
 //!
 //! A transaction's `BEGIN` goes out with its first statement ([`Transaction`]), so a pooled connection
 //! the server closed (a restart) fails that statement, before anything of the transaction ran: a write or
@@ -265,7 +265,7 @@ impl PgDb {
         &self.pool
     }
 
-    /// How long the writer mutex has been held since the database was opened (see [`super::writer`]);
+    /// How long the writer mutex has been held since the database was opened (see `super::writer`);
     /// `None` on a node of a cluster, which has none.
     pub fn writer_busy(&self) -> Option<std::time::Duration> {
         self.cluster.get().is_none().then(|| self.writer.busy())

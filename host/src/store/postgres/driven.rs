@@ -2,7 +2,7 @@
 //!
 //! ## Why not the shared runtime
 //! The seam is synchronous: a store call blocks its thread until PostgreSQL answers. With every
-//! connection's I/O task on a shared multi-threaded runtime ([`PgRuntime`](super::runtime::PgRuntime)), each
+//! connection's I/O task on a shared multi-threaded runtime (`PgRuntime`), each
 //! statement crossed threads twice: the caller woke the connection's task on a runtime thread, which
 //! wrote to the socket and parked in `epoll`; the answer woke that thread, which woke the caller. On the
 //! 2-core VM of BENCHMARKS.md that cost 47 µs of CPU and 250 µs of wall time per one-row `UPDATE`, against

@@ -1,5 +1,5 @@
 //! Cluster mode's after-hook deliveries (SCALE-OUT.md 2.6): the statements a cluster node's transactions
-//! use instead of [`super::outbox`]'s, through [`PgConn`](super::seam) when the database has joined a
+//! use instead of [`super::outbox`]'s, through `PgConn` when the database has joined a
 //! cluster.
 //!
 //! - **Fan-out, one node at a time.** The deliveries of one (plugin, conversation) queue must be committed

@@ -20,7 +20,7 @@
 //! - A NUL character in a text field the store keeps is refused
 //!   ([`StoreError::Invalid`](super::StoreError::Invalid) naming the field) where SQLite stores it, and
 //!   in an id looked up it is `Invalid` where SQLite finds nothing; inside JSON it round-trips on both
-//!   ([`values`]).
+//!   (`values`).
 //! - A unique violation that reaches a statement (none can under the writer mutex) is
 //!   [`StoreError::Conflict`](super::StoreError::Conflict), where SQLite's would be a server fault.
 //! - Ids of the event log and of dead letters can skip numbers after a rolled-back write ([`events`]).
@@ -37,12 +37,12 @@
 //!   thread; [`statements`]: what query functions that run in a transaction or alone take.
 //! - [`migrations`]: the schema (`schema/*.sql`), versioned in `schema_version`, applied under an advisory
 //!   lock whose key [`locks`] derives.
-//! - [`db`]: [`PgDb`], its runtime, transactions, writer mutex and retries; [`seam`]: the traits on its
+//! - [`db`]: [`PgDb`], its runtime, transactions, writer mutex and retries; `seam`: the traits on its
 //!   transactions.
 //! - Query modules, one per area as in `store/sqlite/`: [`users`], [`tokens`], [`conversations`],
 //!   [`participants`] (with the unread counters), [`messages`], [`receipts`], [`reactions`], [`events`],
 //!   [`outbox`], [`dead_letters`], [`devices`], [`timers`], [`roles`], [`bans`], [`blocks`],
-//!   [`plugin_overrides`] (per cluster, '' on a server on its own); [`values`]:
+//!   [`plugin_overrides`] (per cluster, '' on a server on its own); `values`:
 //!   what they share (NUL rules, conversions).
 //! - [`sequencer`]: cluster mode's sequencer role and batches (drafts become events).
 //! - [`leases`]: a cluster node's after-hook deliveries (one fan-out at a time, leased starts).

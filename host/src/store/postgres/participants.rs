@@ -1,7 +1,7 @@
 //! Membership on PostgreSQL: who is in a conversation, who administers it, each member's read state, and
 //! the unread counters every write keeps up to date. The rules are those of
 //! [`store::sqlite::participants`](crate::store::sqlite::participants) and
-//! [`store::sqlite::unread`](crate::store::sqlite::unread) (whose table says which write moves which
+//! `store::sqlite::unread` (whose table says which write moves which
 //! counter, and why the count is a column).
 
 use super::transaction::Transaction;

@@ -31,7 +31,7 @@ pub const IDLE_CHECKPOINT: Duration = Duration::from_millis(200);
 
 /// The writer's own automatic checkpoint, in WAL pages (SQLite's default is 1,000): only reached if the
 /// checkpoint thread falls far behind (10 MiB of WAL at the store's 1 KiB pages, 40 MiB in a file made
-/// with 4 KiB pages before them: [`super::file`]).
+/// with 4 KiB pages before them: `super::file`).
 pub const FALLBACK_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The checkpoint thread of one database file; stops (after a last checkpoint) when dropped.

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 ///
 /// One connection behind a mutex: KV operations are short single-statement or single-transaction calls
 /// made from hook calls on blocking threads, and SQLite serializes writers anyway. Writes may wait for a
-/// commit ([`Commit::Later`], see [`super::kv_writes`]).
+/// commit ([`Commit::Later`], see `super::kv_writes`).
 #[derive(Debug)]
 pub struct SqliteKv {
     conn: Mutex<KvConn>,
@@ -251,7 +251,7 @@ impl SqliteKv {
         })
     }
 
-    /// [`SqliteKv::compare_and_swap`] within `quota`.
+    /// [`KvStore::compare_and_swap`](crate::store::kv::KvStore::compare_and_swap) within `quota`.
     pub fn compare_and_swap_within(
         &self,
         plugin: &str,
@@ -276,7 +276,7 @@ impl SqliteKv {
         })
     }
 
-    /// [`SqliteKv::increment`] within `quota`.
+    /// [`KvStore::increment`](crate::store::kv::KvStore::increment) within `quota`.
     pub fn increment_within(
         &self,
         plugin: &str,

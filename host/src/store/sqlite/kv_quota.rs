@@ -7,7 +7,7 @@
 //! overwrite with a smaller value, a delete) is always allowed, even over a quota that was lowered.
 //!
 //! The row-level writes of [`super::kv`] live here, since each must keep the usage row in step. Each takes
-//! a connection inside a write transaction ([`super::kv::WriteTx`]).
+//! the store's connection inside a write transaction (`KvConn::write`, in `kv_writes`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 

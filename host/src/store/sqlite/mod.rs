@@ -3,7 +3,7 @@
 //! ## Overview
 //! [`Db`] owns the file (WAL mode, migrated on open) and runs closures in transactions, several
 //! concurrent ones committed together (group commit, see [`db`]). The query functions of the files below
-//! take a `&Writing` (the writer, in a transaction) or `&Connection` (reads) plus typed inputs; [`seam`]
+//! take a `&Writing` (the writer, in a transaction) or `&Connection` (reads) plus typed inputs; `seam`
 //! implements the store's [`Read`](super::Read) and [`Tx`](super::Tx) traits on a `Connection` and a
 //! `Writing` by calling them, so the layers above compose one operation from several calls and commit
 //! them together with the operation's event, without naming rusqlite.
@@ -19,7 +19,7 @@
 //!   ownership; [`bans`]: users kept out of a conversation; [`blocks`]: users blocking users.
 //! - [`messages`]: gapless `seq`, idempotent sends, paging, edit, soft delete, mentions.
 //! - [`receipts`]: delivered / read receipts, unread counts, per-message status.
-//! - [`unread`]: the unread counter of each participant row, kept up to date by sends, deletes and reads.
+//! - `unread`: the unread counter of each participant row, kept up to date by sends, deletes and reads.
 //! - [`reactions`]: emoji reactions.
 //! - [`events`]: the event log that WebSocket clients resume from.
 //! - [`outbox`]: durable after-hook delivery: the outbox and per-plugin deliveries in order.

@@ -3,7 +3,7 @@
 //! Reading is a high-water mark: `participants.last_read_seq`. Reading up to a message writes read
 //! receipts for every earlier unread message from others (never more than the unread count) and moves the
 //! mark; it never moves back. Message status is computed from the receipt rows when read; unread counts
-//! are a column kept up to date by every write that changes them ([`unread`](super::unread)), because
+//! are a column kept up to date by every write that changes them (`unread`), because
 //! counting them was O(unread messages) on every send.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -116,7 +116,7 @@ pub fn mark_read(
 }
 
 /// Messages in `conversation_id` from others, not deleted, after `user_id`'s read mark (0 for a
-/// non-participant), as the store keeps the count ([`unread`](super::unread)).
+/// non-participant), as the store keeps the count (`unread`).
 pub fn unread_count(conn: &Connection, conversation_id: &str, user_id: &str) -> Result<u32> {
     Ok(count_u32(unread::unread_count(
         conn,

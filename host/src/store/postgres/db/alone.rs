@@ -11,7 +11,7 @@ use crate::store::postgres::{conversations, outbox, tokens};
 
 impl PgDb {
     /// Who `token` belongs to at `now` ([`Read::token_owner`](crate::store::Read::token_owner)), asked on every request: one statement
-    /// outside a transaction ([`PgDb::alone`]). A server on its own remembers owners while nothing
+    /// outside a transaction (`PgDb::alone`). A server on its own remembers owners while nothing
     /// changed them ([`crate::store::token_cache`]).
     pub fn token_owner(
         &self,
@@ -28,7 +28,7 @@ impl PgDb {
 
     /// The outbox's events after `after` but `except` ([`Read::pending_events_after`](crate::store::Read::pending_events_after)), read by every
     /// dispatcher round, with [`Read::events_commit_in_id_order`](crate::store::Read::events_commit_in_id_order): one statement outside a transaction
-    /// ([`PgDb::alone`]).
+    /// (`PgDb::alone`).
     pub fn pending_events_after(
         &self,
         after: i64,
@@ -54,7 +54,7 @@ impl PgDb {
     }
 
     /// The conversation with `id` ([`Read::get_conversation`](crate::store::Read::get_conversation)), one statement outside a transaction
-    /// ([`PgDb::alone`]): what a send with before-hooks looks at before its chain (its write reads it
+    /// (`PgDb::alone`): what a send with before-hooks looks at before its chain (its write reads it
     /// again). A server on its own remembers it while nothing but counters changed it
     /// ([`crate::store::conversation_cache`]).
     pub fn conversation(&self, id: &str) -> Result<crate::model::Conversation> {

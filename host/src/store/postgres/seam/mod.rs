@@ -7,6 +7,8 @@
 //! (serialization failure, deadlock): the chat layer turns store errors into its own before they reach
 //! [`PgDb::write_then`](super::PgDb::write_then), so the write loop asks the connection, not the error,
 //! whether to run the closure again.
+//!
+//! [`Tx`]: crate::store::Tx
 
 use std::cell::Cell;
 use std::future::Future;
@@ -123,6 +125,8 @@ impl<'c, 't> PgConn<'c, 't> {
 
     /// The same connection on a node of a cluster (`Some`): [`Tx::append_event`] appends a draft and
     /// deliveries are leased by `holder`.
+    ///
+    /// [`Tx::append_event`]: crate::store::Tx::append_event
     pub(super) fn in_cluster(mut self, holder: Option<&'c LeaseHolder>) -> Self {
         self.cluster = holder;
         self

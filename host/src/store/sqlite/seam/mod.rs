@@ -3,6 +3,8 @@
 //! function of the same name in this backend's modules, so the SQLite path keeps its cached statements and
 //! its numbers. `Tx` is in [`tx`], the dispatcher's part of it ([`Deliveries`](crate::store::Deliveries)) in
 //! [`deliveries`].
+//!
+//! [`Tx`]: crate::store::Tx
 
 use rusqlite::Connection;
 
