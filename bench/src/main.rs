@@ -26,6 +26,7 @@
 //! serve`), `webhook-server`, `load` (the load generator) and `fanout` (the WebSocket clients).
 
 mod backend;
+mod calibration;
 mod cluster;
 mod coldstart;
 mod e2e;
@@ -147,6 +148,8 @@ fn main() -> anyhow::Result<()> {
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = report::load_average();
+    // Before any section, and again after the last.
+    let speed_at_start = calibration::Calibration::measure();
     if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
         eprintln!(
             "note: RUST_BACKTRACE is set; unset it or set it to 0 for representative figures"
@@ -221,8 +224,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
 
+    let speed =
+        calibration::Calibration::markdown(&speed_at_start, &calibration::Calibration::measure());
     let mut out = format!(
-        "## Results\n\n{}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s. 1-minute load average \
+        "## Results\n\n{}\n{speed}\nRun: `cargo run --release -p chathooks-bench{}`, {:.0} s. 1-minute load average \
          {} at the start and {} at the end (above the core count means other work competed for the CPU).\n\n",
         report::machine_header(),
         command_line_options(),
