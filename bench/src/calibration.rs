@@ -46,7 +46,9 @@ impl Calibration {
             syscalls.push(per_op(SYSCALLS, || {
                 std::hint::black_box(std::process::id());
             }));
-            hand_offs.push(per_op(HAND_OFFS, || partner.round_trip()));
+            let mut answered = true;
+            hand_offs.push(per_op(HAND_OFFS, || answered &= partner.round_trip()));
+            anyhow::ensure!(answered, "the hand-off's partner thread stopped answering");
             let mut failure = None;
             loopback.push(per_op(ROUND_TRIPS, || {
                 if let Err(e) = echo.round_trip() {
@@ -118,11 +120,9 @@ impl Partner {
         Partner { to, from }
     }
 
-    /// There and back; a partner that went away ends the measurement early, which only shortens it.
-    fn round_trip(&self) {
-        if self.to.send(()).is_ok() {
-            let _ = self.from.recv();
-        }
+    /// There and back; `false` if the partner went away.
+    fn round_trip(&self) -> bool {
+        self.to.send(()).is_ok() && self.from.recv().is_ok()
     }
 }
 
