@@ -1,9 +1,11 @@
 //! What this machine charges for the operations the server's figures are made of, measured at the start
 //! and at the end of every run and printed under the report's header: a system call, a hand-off between
-//! two threads (one wakes the other, which answers), and a round trip over loopback TCP. The end-to-end
-//! and fan-out sections are made mostly of such hand-offs and socket writes, so their absolute figures
-//! compare between two machines, or two runs on one shared VM, only beside these (BENCHMARKS.md, problem
-//! 41).
+//! two threads (one wakes the other, which answers), a round trip over loopback TCP, and a memory read
+//! that misses the core's own caches (a chase through 4 MiB in random order, each read's address the
+//! last read's value). The end-to-end and fan-out sections are made mostly of such hand-offs, socket
+//! writes and reads of scattered memory (SQLite's pages, five plugins' code and memories), so their
+//! absolute figures compare between two machines, or two runs on one shared VM, only beside these
+//! (BENCHMARKS.md, problem 41).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +22,10 @@ const SYSCALLS: u32 = 20_000;
 const HAND_OFFS: u32 = 1_000;
 /// Loopback round trips per round.
 const ROUND_TRIPS: u32 = 1_000;
+/// The memory the chase runs through: more than a core's own caches hold, less than a server's L3.
+const CHASE_BYTES: usize = 4 << 20;
+/// Dependent reads per round.
+const CHASE_READS: u32 = 200_000;
 
 /// The median cost of each operation, µs.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +36,8 @@ pub struct Calibration {
     pub hand_off_us: f64,
     /// One byte written over a loopback TCP connection, echoed by another thread, read back.
     pub loopback_us: f64,
+    /// One read of the chase through [`CHASE_BYTES`], in nanoseconds.
+    pub memory_read_ns: f64,
 }
 
 impl Calibration {
@@ -37,7 +45,9 @@ impl Calibration {
     pub fn measure() -> anyhow::Result<Calibration> {
         let mut echo = Echo::start()?;
         let partner = Partner::start();
-        let (mut syscalls, mut hand_offs, mut loopback) = (
+        let mut chase = Chase::new(CHASE_BYTES);
+        let (mut syscalls, mut hand_offs, mut loopback, mut reads) = (
+            Samples::with_capacity(ROUNDS),
             Samples::with_capacity(ROUNDS),
             Samples::with_capacity(ROUNDS),
             Samples::with_capacity(ROUNDS),
@@ -58,11 +68,14 @@ impl Calibration {
             if let Some(e) = failure {
                 return Err(anyhow::Error::new(e).context("the loopback echo failed"));
             }
+            reads.push(per_op(CHASE_READS, || chase.step()));
         }
         Ok(Calibration {
             syscall_us: syscalls.p50(),
             hand_off_us: hand_offs.p50(),
             loopback_us: loopback.p50(),
+            // `Samples` keeps µs; a read is tens to hundreds of nanoseconds.
+            memory_read_ns: reads.p50() * 1000.0,
         })
     }
 
@@ -76,7 +89,8 @@ impl Calibration {
             (Ok(start), Ok(end)) => format!(
                 "Machine speed at the start of this run and at its end (median of {ROUNDS} rounds each): a \
                  system call {} and {} µs, a hand-off between two threads and back {} and {} µs, a 1-byte \
-                 round trip over loopback TCP between two threads {} and {} µs. Compare absolute figures \
+                 round trip over loopback TCP between two threads {} and {} µs, a read of memory outside \
+                 the core's caches (a random chase through 4 MiB) {} and {} ns. Compare absolute figures \
                  between machines, or runs, beside these.",
                 fmt_us(start.syscall_us),
                 fmt_us(end.syscall_us),
@@ -84,6 +98,8 @@ impl Calibration {
                 fmt_us(end.hand_off_us),
                 fmt_us(start.loopback_us),
                 fmt_us(end.loopback_us),
+                fmt_us(start.memory_read_ns),
+                fmt_us(end.memory_read_ns),
             ),
             (Err(e), _) | (_, Err(e)) => format!("Machine speed: not measured ({e:#})."),
         }
@@ -154,5 +170,32 @@ impl Echo {
         self.stream.write_all(b"x")?;
         let mut byte = [0u8; 1];
         self.stream.read_exact(&mut byte)
+    }
+}
+
+/// A walk through memory in one random cycle: each slot holds the index of the next, so every read waits
+/// for the one before it and the prefetcher cannot guess the address.
+struct Chase {
+    next: Vec<u32>,
+    at: u32,
+}
+
+impl Chase {
+    fn new(bytes: usize) -> Chase {
+        let len = bytes / std::mem::size_of::<u32>();
+        let mut next: Vec<u32> = (0..len as u32).collect();
+        // Sattolo's shuffle: one cycle through every slot. xorshift is random enough for addresses.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in (1..len).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            next.swap(i, (x % i as u64) as usize);
+        }
+        Chase { next, at: 0 }
+    }
+
+    fn step(&mut self) {
+        self.at = std::hint::black_box(self.next[self.at as usize]);
     }
 }
