@@ -27,7 +27,7 @@ const CHASE_BYTES: usize = 4 << 20;
 /// Dependent reads per round.
 const CHASE_READS: u32 = 200_000;
 
-/// The median cost of each operation, µs.
+/// The median cost of each operation, in µs except the memory read.
 #[derive(Debug, Clone, Copy)]
 pub struct Calibration {
     /// One system call (`getpid`).
@@ -41,7 +41,7 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// Measures the three, interleaved round by round so that a burst of other work hits each alike.
+    /// Measures the four, interleaved round by round so that a burst of other work hits each alike.
     pub fn measure() -> anyhow::Result<Calibration> {
         let mut echo = Echo::start()?;
         let partner = Partner::start();
