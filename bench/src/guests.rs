@@ -5,12 +5,14 @@ use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository root (`bench/..`).
+/// The repository root (`bench/..`): read from cargo's environment when `cargo run` started the bench,
+/// else the checkout that built it (cargo does not rebuild a crate whose checkout moved, so a shared
+/// target folder can hold a binary built in another checkout).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// The cargo target folder this binary was built into (`<target>/release/chathooks-bench`).

@@ -4,13 +4,10 @@
 
 use std::time::Duration;
 
-use chathooks::plugins::budget::thread_cpu_time;
-use chathooks::plugins::{CaptureSink, HookCall, PluginLimits, Runtime, RuntimeConfig};
-use chathooks::store::kv::KvStore;
-use serde_json::json;
-
-use crate::sandbox_support::{BusyCores, metric, metrics_text, plugin, write_manifest};
-use crate::server_support::{TestServer, must};
+use crate::sandbox_support::{
+    BusyCores, metric, metrics_text, plugin, rounds_for_work, write_manifest,
+};
+use crate::server_support::TestServer;
 
 /// CPU time each filtered message costs the hostile fixture in this test (measured on an idle thread):
 /// half its budget, since the same work takes more CPU time when the cores' caches are shared with busy
@@ -25,56 +22,9 @@ const BUDGET_MS: u64 = 50;
 /// Messages sent while the cores are busy.
 const MESSAGES: usize = 8;
 
-fn before_sent(body: &str) -> HookCall {
-    let input = json!({ "draft": { "body": body, "sender": { "id": "alice" } }, "conversation": { "id": "c1" } });
-    let context = must(
-        chathooks::cases::convert::context(None, "context", 1),
-        "context",
-    );
-    must(
-        chathooks::cases::convert::hook_call("before-message-sent", &input, context),
-        "hook call",
-    )
-}
-
-/// Rounds of the hostile fixture's `work:<n>` that cost about [`WORK`] of CPU time on this machine,
-/// measured with the thread's CPU clock on the real runtime (the least of a few tries); `None` where
-/// there is no thread CPU clock.
-fn rounds_for_work() -> Option<u64> {
-    let runtime = must(
-        Runtime::new(RuntimeConfig {
-            compilers: chathooks::plugins::Compilers::Cranelift,
-            cache_dir: None,
-            kv: std::sync::Arc::new(must(KvStore::open_in_memory(), "kv")),
-            logs: std::sync::Arc::new(CaptureSink::default()),
-        }),
-        "runtime",
-    );
-    let bytes = must(
-        std::fs::read(chathooks_tests::fixture("hostile")),
-        "read hostile",
-    );
-    let limits = PluginLimits {
-        before_hook_budget: Duration::from_secs(10),
-        ..PluginLimits::default()
-    };
-    let plugin = must(runtime.load("hostile", &bytes, limits), "load hostile");
-    const PROBE: u64 = 2_000_000;
-    let call = before_sent(&format!("work:{PROBE}"));
-    let mut least = Duration::MAX;
-    for _ in 0..5 {
-        let start = thread_cpu_time()?;
-        must(plugin.call(&call), "probe call");
-        least = least.min(thread_cpu_time()? - start);
-    }
-    let per_round = least.as_secs_f64() / f64::from(u32::try_from(PROBE).ok()?);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Some((WORK.as_secs_f64() / per_round) as u64)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_within_its_cpu_budget_keeps_filtering_while_every_core_is_busy() {
-    let Some(rounds) = tokio::task::spawn_blocking(rounds_for_work)
+    let Some(rounds) = tokio::task::spawn_blocking(|| rounds_for_work(WORK))
         .await
         .ok()
         .flatten()

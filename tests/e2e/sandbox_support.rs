@@ -1,11 +1,15 @@
 //! Helpers for the sandbox and reload tests: plugin files in a running server's plugins folder, its admin
-//! plugin list, polling with generous deadlines, and what the recorder fixture recorded.
+//! plugin list, polling with generous deadlines, what the recorder fixture recorded, and CPU work
+//! calibrated to this machine.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chathooks::clock::ManualClock;
+use chathooks::plugins::budget::thread_cpu_time;
+use chathooks::plugins::{CaptureSink, HookCall, PluginLimits, Runtime, RuntimeConfig};
+use chathooks::store::kv::KvStore;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -283,4 +287,53 @@ impl Drop for BusyCores {
             let _ = thread.join();
         }
     }
+}
+
+/// A `before-message-sent` call with `body`, as the runtime takes it.
+fn before_sent(body: &str) -> HookCall {
+    let input = serde_json::json!({ "draft": { "body": body, "sender": { "id": "alice" } }, "conversation": { "id": "c1" } });
+    let context = must(
+        chathooks::cases::convert::context(None, "context", 1),
+        "context",
+    );
+    must(
+        chathooks::cases::convert::hook_call("before-message-sent", &input, context),
+        "hook call",
+    )
+}
+
+/// Rounds of the arithmetic loop of the hostile fixture's `work:<n>` (and the slow-start fixture's
+/// `start_rounds`) that cost about `work` of CPU time on this machine, on Cranelift's code, measured with
+/// the thread's CPU clock on the real runtime (the least of a few tries); `None` where there is no thread
+/// CPU clock. Blocking: call it from `spawn_blocking`.
+pub fn rounds_for_work(work: Duration) -> Option<u64> {
+    let runtime = must(
+        Runtime::new(RuntimeConfig {
+            compilers: chathooks::plugins::Compilers::Cranelift,
+            cache_dir: None,
+            kv: std::sync::Arc::new(must(KvStore::open_in_memory(), "kv")),
+            logs: std::sync::Arc::new(CaptureSink::default()),
+        }),
+        "runtime",
+    );
+    let bytes = must(
+        std::fs::read(chathooks_tests::fixture("hostile")),
+        "read hostile",
+    );
+    let limits = PluginLimits {
+        before_hook_budget: Duration::from_secs(10),
+        ..PluginLimits::default()
+    };
+    let plugin = must(runtime.load("hostile", &bytes, limits), "load hostile");
+    const PROBE: u64 = 2_000_000;
+    let call = before_sent(&format!("work:{PROBE}"));
+    let mut least = Duration::MAX;
+    for _ in 0..5 {
+        let start = thread_cpu_time()?;
+        must(plugin.call(&call), "probe call");
+        least = least.min(thread_cpu_time()? - start);
+    }
+    let per_round = least.as_secs_f64() / f64::from(u32::try_from(PROBE).ok()?);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some((work.as_secs_f64() / per_round) as u64)
 }

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The repository root.
+/// The repository root: the parent of the package whose tests cargo runs (`host/`, `tests/`). Read when
+/// the tests run, not compiled in: cargo does not rebuild a crate whose checkout moved, so with a shared
+/// target folder a compiled-in path would name whichever checkout built it first (a CI clone would run a
+/// developer checkout's scripts).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Where guest plugins are built: beside the host's own target folder, so CI's cached target dir keeps

@@ -9,7 +9,7 @@ use super::host::log::{LogCtx, LogLimiter};
 use super::host::stdio::{LogStream, StderrTail};
 use super::limits::{PluginLimits, TABLE_ELEMENTS_LIMIT};
 use super::logs::LogSink;
-use super::powers::{PluginPowers, PowerLimiter, ServicesSlot, call_depth};
+use super::powers::{Grants, PluginPowers, PowerLimiter, ServicesSlot, call_depth};
 use super::warmup::Quiet;
 use crate::store::kv::{Commit, KvQuota, KvStore};
 use std::sync::Arc;
@@ -124,7 +124,7 @@ pub(crate) struct InstanceRecipe {
 pub(crate) enum HostSide {
     /// The plugin's KV namespace, its grants and services, its log.
     Real,
-    /// A throwaway in-memory KV store, no grants and no services, the log muted.
+    /// The plugin's config, a throwaway in-memory KV store, no grants and no services, the log muted.
     Inert,
 }
 
@@ -177,9 +177,15 @@ impl InstanceRecipe {
                 self.powers.clone(),
                 self.services.clone(),
             ),
+            // The plugin's own `[config]` and settings (read-only, so reading them has no effect): a
+            // plugin that builds state from them on its first call and keeps it must build it from
+            // what its later calls see.
             HostSide::Inert => (
                 KvCtx::throwaway(self.name.clone(), quota),
-                Arc::new(PluginPowers::default()),
+                Arc::new(PluginPowers {
+                    config: self.powers.config.clone(),
+                    grants: Grants::default(),
+                }),
                 ServicesSlot::default(),
             ),
         };
