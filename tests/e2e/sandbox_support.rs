@@ -305,8 +305,16 @@ fn before_sent(body: &str) -> HookCall {
 /// Rounds of the arithmetic loop of the hostile fixture's `work:<n>` (and the slow-start fixture's
 /// `start_rounds`) that cost about `work` of CPU time on this machine, on Cranelift's code, measured with
 /// the thread's CPU clock on the real runtime (the least of a few tries); `None` where there is no thread
-/// CPU clock. Blocking: call it from `spawn_blocking`.
-pub fn rounds_for_work(work: Duration) -> Option<u64> {
+/// CPU clock.
+pub async fn rounds_for_work(work: Duration) -> Option<u64> {
+    tokio::task::spawn_blocking(move || measured_rounds(work))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// [`rounds_for_work`], on the calling thread.
+fn measured_rounds(work: Duration) -> Option<u64> {
     let runtime = must(
         Runtime::new(RuntimeConfig {
             compilers: chathooks::plugins::Compilers::Cranelift,

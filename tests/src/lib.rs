@@ -5,15 +5,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The repository root: the parent of the package whose tests cargo runs (`host/`, `tests/`). Read when
-/// the tests run, not compiled in: cargo does not rebuild a crate whose checkout moved, so with a shared
-/// target folder a compiled-in path would name whichever checkout built it first (a CI clone would run a
-/// developer checkout's scripts).
+/// The repository root: the nearest folder above the package whose tests cargo runs (`host/`, `tests/`,
+/// `sdk/harness/`) that holds this crate. Found when the tests run, not compiled in: cargo does not
+/// rebuild a crate whose checkout moved, so with a shared target folder a compiled-in path would name
+/// whichever checkout built it first (a CI clone would run a developer checkout's scripts).
 pub fn repo_root() -> PathBuf {
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+    let compiled = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    package.parent().map(Path::to_path_buf).unwrap_or_default()
+        .and_then(|package| {
+            package
+                .ancestors()
+                .find(|dir| dir.join("tests/src/lib.rs").is_file())
+                .map(Path::to_path_buf)
+        })
+        .or_else(|| compiled.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
 }
 
 /// Where guest plugins are built: beside the host's own target folder, so CI's cached target dir keeps
